@@ -1,0 +1,1 @@
+"""The process: settings, composition root, CLI, web server and background loops."""

@@ -1,0 +1,151 @@
+"""Settings, read once from the environment and `.env` (the only place that reads them).
+
+The environment names are a contract (../shared/DESIGN.md, "The outside of the box"):
+`DATABASE_URL`, Slack's standard `SLACK_*` names, and `INVOICEBOT_*` for the rest.
+A missing or malformed value fails at start-up with one line naming the variable
+(`load_settings` raises `SettingsError`; the CLI prints it and exits 2).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from services.money import check_currency
+
+_PREFIX = "INVOICEBOT_"
+
+
+class SmtpSecurity(StrEnum):
+    TLS = "tls"
+    STARTTLS = "starttls"
+    NONE = "none"
+
+
+class ApprovalPolicy(StrEnum):
+    NEVER = "never"
+    ABOVE_AMOUNT = "above_amount"
+    ALWAYS = "always"
+
+
+def _env(name: str, *, prefixed: bool = True) -> AliasChoices:
+    return AliasChoices(f"{_PREFIX}{name}" if prefixed else name)
+
+
+def _split_list(value: object) -> object:
+    """Lists in the environment are comma-separated (`U1,U2`)."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting, with a default that works on a laptop."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=False)
+
+    database_url: str = Field("sqlite:///./invoicebot.db", validation_alias=_env("DATABASE_URL", prefixed=False))
+
+    # Slack
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN", prefixed=False))
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET", prefixed=False))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN", prefixed=False))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    notify_channel: str | None = Field(None, validation_alias=_env("NOTIFY_CHANNEL"))
+    approvers_channel: str | None = Field(None, validation_alias=_env("APPROVERS_CHANNEL"))
+    senders: CommaList = Field(default_factory=list, validation_alias=_env("SENDERS"))
+    approvers: CommaList = Field(default_factory=list, validation_alias=_env("APPROVERS"))
+    admins: CommaList = Field(default_factory=list, validation_alias=_env("ADMINS"))
+    approval_policy: ApprovalPolicy = Field(ApprovalPolicy.NEVER, validation_alias=_env("APPROVAL_POLICY"))
+    approval_threshold: Decimal = Field(Decimal("0"), validation_alias=_env("APPROVAL_THRESHOLD"))
+
+    # Web
+    http_host: str = Field("127.0.0.1", validation_alias=_env("HTTP_HOST"))
+    http_port: int = Field(3000, ge=0, le=65535, validation_alias=_env("HTTP_PORT"))
+    public_url: str = Field("http://localhost:3000", validation_alias=_env("PUBLIC_URL"))
+
+    # The organisation (the embedded default runs one)
+    org_name: str = Field("Example Trading Ltd", validation_alias=_env("ORG_NAME"))
+    org_address: str = Field("1 Example Street\nLondon EC1A 1AA\nUnited Kingdom", validation_alias=_env("ORG_ADDRESS"))
+    org_tax_id: str = Field("GB123456789", validation_alias=_env("ORG_TAX_ID"))
+    org_country: str = Field("GB", min_length=2, max_length=2, validation_alias=_env("ORG_COUNTRY"))
+    default_language: str = Field("en", validation_alias=_env("DEFAULT_LANGUAGE"))
+    default_currency: str = Field("EUR", validation_alias=_env("DEFAULT_CURRENCY"))
+    sender_email: str = Field("invoices@example.com", validation_alias=_env("SENDER_EMAIL"))
+    sender_name: str | None = Field(None, validation_alias=_env("SENDER_NAME"))
+    reply_to: str | None = Field(None, validation_alias=_env("REPLY_TO"))
+
+    # SMTP relay
+    smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))
+    smtp_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("SMTP_PORT"))
+    smtp_username: str | None = Field(None, validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: SecretStr | None = Field(None, validation_alias=_env("SMTP_PASSWORD"))
+    smtp_security: SmtpSecurity = Field(SmtpSecurity.STARTTLS, validation_alias=_env("SMTP_SECURITY"))
+    smtp_timeout: float = Field(30.0, gt=0, validation_alias=_env("SMTP_TIMEOUT"))
+
+    # Bounce mailbox
+    imap_host: str | None = Field(None, validation_alias=_env("IMAP_HOST"))
+    imap_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("IMAP_PORT"))
+    imap_username: str | None = Field(None, validation_alias=_env("IMAP_USERNAME"))
+    imap_password: SecretStr | None = Field(None, validation_alias=_env("IMAP_PASSWORD"))
+    imap_security: SmtpSecurity = Field(SmtpSecurity.TLS, validation_alias=_env("IMAP_SECURITY"))
+    imap_mailbox: str = Field("INBOX", validation_alias=_env("IMAP_MAILBOX"))
+
+    # Secret used to sign VERP tokens and other opaque values; required once sending runs.
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("SECRET_KEY"))
+
+    @field_validator("senders", "approvers", "admins", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("default_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return check_currency(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def _variable_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices) and alias.choices:
+        return str(alias.choices[0])
+    return field.upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings once; turn pydantic's report into one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = _variable_name(first["loc"])
+        raise SettingsError(f"setting {name} is invalid: {first['msg']}") from None

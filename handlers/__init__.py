@@ -1,0 +1,1 @@
+"""The Slack surface: parse payloads, call one service, build blocks, answer."""

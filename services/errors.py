@@ -1,0 +1,28 @@
+"""Typed domain errors. Each message is written for a finance person, not a developer.
+
+The edges (Slack, CLI, HTTP) show `str(error)` as it is, so keep it a full sentence.
+"""
+
+
+class DomainError(Exception):
+    """Base of every error a user can cause and read."""
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist (in this organisation)."""
+
+
+class IllegalTransition(DomainError):
+    """A state change its rules forbid, e.g. validating a sent invoice."""
+
+
+class InvalidInput(DomainError):
+    """A value that cannot be accepted; the message says which and why."""
+
+
+class ImportRejected(DomainError):
+    """A file with bad rows: nothing was imported. `problems` lists every bad row."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) found; nothing was imported")

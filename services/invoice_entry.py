@@ -1,0 +1,104 @@
+"""Creating customers and invoices one at a time (seed data, tests, future UI).
+
+Bulk loading from files lives in `services/importing.py`; both compute totals with
+`services.totals` so an invoice's numbers never depend on how it got in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.addresses import normalise_emails
+from services.db.models import Customer, Invoice, InvoiceLine, InvoiceStatus
+from services.money import check_currency
+from services.totals import LineAmounts, compute_totals
+
+
+@dataclass(frozen=True)
+class CustomerData:
+    ref: str
+    name: str
+    emails: Sequence[str] = ()
+    cc: Sequence[str] = ()
+    language: str = "en"
+    address: str = ""
+    country: str | None = None
+    tax_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LineData:
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    tax_rate: Decimal
+
+
+async def upsert_customer(session: AsyncSession, *, organisation_id: int, data: CustomerData) -> Customer:
+    customer = (
+        await session.execute(
+            select(Customer).where(Customer.organisation_id == organisation_id, Customer.ref == data.ref)
+        )
+    ).scalar_one_or_none()
+    if customer is None:
+        customer = Customer(organisation_id=organisation_id, ref=data.ref)
+        session.add(customer)
+    customer.name = data.name
+    customer.emails = normalise_emails(data.emails)
+    customer.cc = normalise_emails(data.cc)
+    customer.language = data.language
+    customer.address = data.address
+    customer.country = data.country
+    customer.tax_id = data.tax_id
+    await session.flush()
+    return customer
+
+
+async def create_invoice(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    customer: Customer,
+    number: str,
+    issue_date: date,
+    due_date: date,
+    currency: str,
+    lines: Sequence[LineData],
+    status: InvoiceStatus = InvoiceStatus.DRAFT,
+    notes: str | None = None,
+) -> Invoice:
+    currency = check_currency(currency)
+    totals = compute_totals((LineAmounts(line.quantity, line.unit_price, line.tax_rate) for line in lines), currency)
+    invoice = Invoice(
+        organisation_id=organisation_id,
+        number=number,
+        customer_id=customer.id,
+        issue_date=issue_date,
+        due_date=due_date,
+        currency=currency,
+        status=status,
+        subtotal=totals.subtotal,
+        tax_total=totals.tax_total,
+        total=totals.total,
+        notes=notes,
+    )
+    invoice.lines = [
+        InvoiceLine(
+            position=position,
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            tax_rate=line.tax_rate,
+            net_amount=net,
+        )
+        for position, (line, net) in enumerate(zip(lines, totals.line_nets, strict=True), start=1)
+    ]
+    session.add(invoice)
+    await session.flush()
+    return invoice

@@ -1,0 +1,63 @@
+"""The organisation row: created or refreshed from the operator's settings at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.db.models import Organisation, SmtpStatus
+from services.due import SendingState
+
+
+@dataclass(frozen=True)
+class OrganisationProfile:
+    name: str
+    address: str
+    tax_id: str
+    country: str
+    default_language: str
+    sender_email: str
+    reply_to: str | None = None
+    slack_team_id: str | None = None
+
+
+async def ensure_organisation(session: AsyncSession, profile: OrganisationProfile) -> Organisation:
+    """The organisation of this installation, created on first use, kept in step with settings.
+
+    While one workspace is configured there is one organisation; it is matched by Slack
+    team id when one is known, else it is the first row.
+    """
+    query = select(Organisation).order_by(Organisation.id).limit(1)
+    if profile.slack_team_id:
+        query = select(Organisation).where(Organisation.slack_team_id == profile.slack_team_id)
+    organisation = (await session.execute(query)).scalar_one_or_none()
+    if organisation is None and profile.slack_team_id:
+        organisation = (
+            await session.execute(
+                select(Organisation).where(Organisation.slack_team_id.is_(None)).order_by(Organisation.id).limit(1)
+            )
+        ).scalar_one_or_none()
+    if organisation is None:
+        organisation = Organisation(name=profile.name)
+        session.add(organisation)
+    organisation.name = profile.name
+    organisation.address = profile.address
+    organisation.tax_id = profile.tax_id
+    organisation.country = profile.country
+    organisation.default_language = profile.default_language
+    organisation.sender_email = profile.sender_email
+    organisation.reply_to = profile.reply_to
+    if profile.slack_team_id:
+        organisation.slack_team_id = profile.slack_team_id
+    await session.flush()
+    return organisation
+
+
+def sending_state(organisation: Organisation, *, smtp_configured: bool) -> SendingState:
+    return SendingState(
+        configured=smtp_configured,
+        verified=organisation.smtp_status == SmtpStatus.VERIFIED,
+        detail=organisation.smtp_status_reason if organisation.smtp_status == SmtpStatus.FAILED else None,
+    )
