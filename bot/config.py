@@ -98,8 +98,18 @@ class Settings(BaseSettings):
     imap_security: SmtpSecurity = Field(SmtpSecurity.TLS, validation_alias=_env("IMAP_SECURITY"))
     imap_mailbox: str = Field("INBOX", validation_alias=_env("IMAP_MAILBOX"))
 
-    # Secret used to sign VERP tokens and other opaque values; required once sending runs.
+    # Where bounces go: VERP return paths are bounces+TOKEN@this domain (default: the sender's).
+    bounce_domain: str | None = Field(None, validation_alias=_env("BOUNCE_DOMAIN"))
+    # Signs VERP tokens. Unset: a random key is created once in `secret_key_file` and reused.
     secret_key: SecretStr | None = Field(None, validation_alias=_env("SECRET_KEY"))
+    secret_key_file: str = Field(".invoicebot-secret", validation_alias=_env("SECRET_KEY_FILE"))
+
+    # The send worker
+    worker_concurrency: int = Field(8, ge=1, le=256, validation_alias=_env("WORKER_CONCURRENCY"))
+    render_processes: int = Field(2, ge=0, le=64, validation_alias=_env("RENDER_PROCESSES"))
+    max_send_attempts: int = Field(8, ge=1, le=100, validation_alias=_env("MAX_SEND_ATTEMPTS"))
+    retry_base_seconds: float = Field(60.0, gt=0, validation_alias=_env("RETRY_BASE_SECONDS"))
+    stale_after_seconds: float = Field(600.0, gt=0, validation_alias=_env("STALE_AFTER_SECONDS"))
 
     @field_validator("senders", "approvers", "admins", mode="before")
     @classmethod
@@ -126,6 +136,10 @@ class Settings(BaseSettings):
     @property
     def smtp_configured(self) -> bool:
         return bool(self.smtp_host)
+
+    @property
+    def effective_bounce_domain(self) -> str:
+        return self.bounce_domain or self.sender_email.rpartition("@")[2] or "localhost"
 
 
 class SettingsError(Exception):

@@ -26,3 +26,22 @@ class ImportRejected(DomainError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__(f"{len(problems)} problem(s) found; nothing was imported")
+
+
+class NotAllowed(DomainError):
+    """The person may not do this (not an approver, approving their own request, …)."""
+
+
+class FieldErrors(InvalidInput):
+    """Several fields are wrong at once; `errors` maps a field name to its message.
+
+    The Slack surface shows them as inline modal errors, the CLI as lines.
+    """
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+
+
+class NeedsConfirmation(DomainError):
+    """The action is allowed but risky (e.g. the invoice was sent minutes ago); ask first."""

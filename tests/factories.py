@@ -19,11 +19,12 @@ async def customer(
     name: str = "Acme Corp",
     emails: tuple[str, ...] = ("ap@acme.example",),
     language: str = "en",
+    country: str | None = "BE",
 ) -> Customer:
     return await upsert_customer(
         session,
         organisation_id=organisation_id,
-        data=CustomerData(ref=ref, name=name, emails=emails, language=language),
+        data=CustomerData(ref=ref, name=name, emails=emails, language=language, country=country),
     )
 
 

@@ -1,0 +1,106 @@
+"""Sending many invoices at once: one delivery, one email, per ready invoice.
+
+Each invoice gets the review modal's defaults (its recipients, the template wording in
+the customer's language) and goes through `request_delivery` like a single send, so the
+same rules apply: approval, suppression, no accidental resend. What cannot go is skipped
+with its reasons, and the rest still go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.approvals import ApprovalRules
+from services.deliveries import DeliveryOutcome, DeliveryRequest, request_delivery
+from services.delivery_checks import check_sending
+from services.due import SendingState
+from services.errors import DomainError, FieldErrors, InvalidInput, NotAllowed
+from services.review import prepare_review
+
+MAX_BULK_INVOICES = 200
+
+
+def _bulk_key(bulk_key: str, number: str) -> str:
+    return "bulk:" + hashlib.sha256(f"{bulk_key}\n{number}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SkippedInvoice:
+    invoice_number: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    requested: tuple[DeliveryOutcome, ...]
+    skipped: tuple[SkippedInvoice, ...]
+
+
+async def request_bulk_delivery(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    invoice_numbers: list[str],
+    requested_by: str,
+    rules: ApprovalRules,
+    sending: SendingState,
+    now: datetime,
+    message_id_domain: str,
+    verp_secret: bytes,
+    public_url: str,
+    idempotency_key: str,
+) -> BulkOutcome:
+    """One delivery (one email) per ready invoice, with the review's default wording.
+
+    Invoices that are not ready, or were sent or asked for recently, are skipped with
+    their reasons. Each invoice's key derives from `idempotency_key`, so repeating the
+    bulk request creates nothing new (the repeats come back with `created=False`).
+    """
+    if len(invoice_numbers) > MAX_BULK_INVOICES:
+        raise InvalidInput(f"Send at most {MAX_BULK_INVOICES} invoices at once ({len(invoice_numbers)} given).")
+    if not rules.may_send(requested_by):
+        raise NotAllowed("You can't send invoices: ask an admin to add you to the senders.")
+    check_sending(sending)
+    requested: list[DeliveryOutcome] = []
+    skipped: list[SkippedInvoice] = []
+    for number in dict.fromkeys(n.strip() for n in invoice_numbers if n.strip()):
+        try:
+            draft = await prepare_review(
+                session, organisation_id=organisation_id, invoice_number=number, public_url=public_url, now=now,
+                sending=sending,
+            )  # fmt: skip
+            if draft.problems:
+                skipped.append(SkippedInvoice(number, tuple(p.message for p in draft.problems)))
+                continue
+            request = DeliveryRequest(
+                invoice_number=number,
+                to=draft.to,
+                cc=draft.cc,
+                subject=draft.subject,
+                message=draft.message,
+                language=draft.language,
+                attachments=draft.attachments,
+                requested_by=requested_by,
+                idempotency_key=_bulk_key(idempotency_key, number),
+            )
+            requested.append(
+                await request_delivery(
+                    session,
+                    organisation_id=organisation_id,
+                    request=request,
+                    rules=rules,
+                    sending=sending,
+                    now=now,
+                    message_id_domain=message_id_domain,
+                    verp_secret=verp_secret,
+                )
+            )
+        except FieldErrors as exc:
+            skipped.append(SkippedInvoice(number, tuple(exc.errors.values())))
+        except DomainError as exc:
+            skipped.append(SkippedInvoice(number, (str(exc),)))
+    return BulkOutcome(requested=tuple(requested), skipped=tuple(skipped))

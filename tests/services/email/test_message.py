@@ -1,0 +1,162 @@
+"""The MIME message: both bodies, attachments, identity headers, no header injection, signed VERP."""
+
+from __future__ import annotations
+
+import re
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import cast
+
+import pytest
+
+from bot.sandbox.smtp_server import ScriptedSmtpServer
+from services.email.message import (
+    MAX_MESSAGE_BYTES,
+    Attachment,
+    compose_message,
+    envelope_recipients,
+    make_message_id,
+    make_verp_token,
+    parse_verp_address,
+    parse_verp_token,
+    verp_address,
+)
+from services.email.smtp import SmtpTransport
+from services.email.transport import Envelope
+from services.errors import InvalidInput
+
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * 8 + b"\n%%EOF\n"
+UBL = b'<?xml version="1.0" encoding="UTF-8"?><Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
+SECRET = b"a-verp-secret-of-32-bytes-length"
+
+
+def _compose(**changes: object) -> EmailMessage:
+    arguments: dict[str, object] = {
+        "from_addr": "invoices@example.com",
+        "from_name": "Société Générale d'Exemple",
+        "reply_to": "accounts@example.com",
+        "to": ["ap@acme.example", "finance@acme.example"],
+        "cc": ["boss@acme.example"],
+        "bcc": ["archive@example.com"],
+        "subject": "Facture INV-0042 — échéance 31 octobre",
+        "text": "Bonjour Acme,\n\nVeuillez trouver la facture ci-jointe.\n",
+        "html": "<p>Bonjour Acme,</p><p>Veuillez trouver la facture ci-jointe.</p>",
+        "attachments": [
+            Attachment("INV-0042.pdf", PDF, "application/pdf"),
+            Attachment("INV-0042.xml", UBL, "application/xml"),
+        ],
+        "message_id": "<20261101.abc123@example.com>",
+        "correlation_id": "42",
+    }
+    arguments.update(changes)
+    return compose_message(**arguments)  # type: ignore[arg-type]
+
+
+def _parse(message: EmailMessage) -> EmailMessage:
+    return cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(message.as_bytes()))
+
+
+def test_the_message_parses_back_with_both_bodies_and_the_attachments():
+    parsed = _parse(_compose())
+
+    assert parsed.get_content_type() == "multipart/mixed"
+    alternative = parsed.get_payload()[0]
+    assert alternative.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in alternative.get_payload()] == ["text/plain", "text/html"]
+    text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")  # as a mail client reads it
+    assert text == "Bonjour Acme,\n\nVeuillez trouver la facture ci-jointe.\n"
+    assert "<p>Bonjour Acme,</p>" in parsed.get_body(("html",)).get_content()
+    attachments = {a.get_filename(): (a.get_content_type(), a.get_content()) for a in parsed.iter_attachments()}
+    assert attachments == {"INV-0042.pdf": ("application/pdf", PDF), "INV-0042.xml": ("application/xml", UBL)}
+
+
+def test_the_identity_headers_are_set_and_non_ascii_survives():
+    parsed = _parse(_compose())
+
+    assert parsed["From"].addresses[0].display_name == "Société Générale d'Exemple"
+    assert parsed["From"].addresses[0].addr_spec == "invoices@example.com"
+    assert parsed["Reply-To"] == "accounts@example.com"
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["ap@acme.example", "finance@acme.example"]
+    assert parsed["Cc"] == "boss@acme.example"
+    assert parsed["Subject"] == "Facture INV-0042 — échéance 31 octobre"
+    assert parsed["Message-ID"] == "<20261101.abc123@example.com>"
+    assert parsed["X-Invoicebot-Delivery"] == "42"
+    assert parsed["Date"] is not None
+
+
+def test_bcc_never_appears_in_the_message_but_is_in_the_envelope():
+    raw = _compose().as_bytes()
+    assert b"archive@example.com" not in raw
+    assert b"Bcc" not in raw
+    everyone = envelope_recipients(
+        ["ap@acme.example"], ["boss@acme.example", "AP@acme.example"], ["archive@example.com"]
+    )
+    assert everyone == ["ap@acme.example", "boss@acme.example", "archive@example.com"]
+
+
+@pytest.mark.parametrize("field", ["subject", "from_name"])
+def test_a_line_break_in_a_header_value_cannot_inject_a_header(field: str):
+    with pytest.raises(InvalidInput, match="cannot contain line breaks"):
+        _compose(**{field: "Invoice INV-1\r\nBcc: evil@x.example"})
+
+
+def test_a_line_break_in_an_address_or_an_attachment_name_is_refused():
+    with pytest.raises(InvalidInput):
+        _compose(to=["ap@acme.example\r\nBcc: evil@x.example"])
+    with pytest.raises(InvalidInput):
+        _compose(attachments=[Attachment("a.pdf\r\nBcc: evil@x.example", PDF, "application/pdf")])
+
+
+def test_an_email_over_the_size_limit_is_refused_with_its_size():
+    huge = Attachment("scan.pdf", b"\x00" * (16 * 1024 * 1024), "application/pdf")  # base64 adds a third
+    with pytest.raises(InvalidInput, match=r"make this email 2\d\.\d MB; most providers refuse more than 20 MB"):
+        _compose(attachments=[huge])
+    assert MAX_MESSAGE_BYTES == 20 * 1024 * 1024
+
+
+def test_message_ids_are_unique_and_on_our_domain():
+    ids = {make_message_id("Example.com") for _ in range(100)}
+    assert len(ids) == 100
+    assert all(re.fullmatch(r"<\d{14}\.[0-9a-f]{24}@example\.com>", i) for i in ids)
+
+
+def test_a_verp_token_round_trips_and_is_safe_in_a_local_part():
+    for delivery_id in (0, 1, 42, 123_456_789):
+        token = make_verp_token(delivery_id, SECRET)
+        assert re.fullmatch(r"[0-9a-z]+-[a-z2-7]{16}", token)
+        assert parse_verp_token(token, SECRET) == delivery_id
+        assert parse_verp_token(token.upper(), SECRET) == delivery_id  # an MTA folded the case
+        address = verp_address(token, "bounces.example.com")
+        assert address == f"bounces+{token}@bounces.example.com"
+        assert parse_verp_address(address) == token
+
+
+def test_a_forged_or_altered_verp_token_is_rejected():
+    token = make_verp_token(42, SECRET)
+    head, mac = token.split("-")
+    other_head = make_verp_token(43, SECRET).split("-")[0]
+    assert parse_verp_token(f"{other_head}-{mac}", SECRET) is None  # another delivery, same signature
+    altered = mac[:-1] + ("a" if mac[-1] != "a" else "b")
+    assert parse_verp_token(f"{head}-{altered}", SECRET) is None
+    assert parse_verp_token(token, b"another-secret") is None
+    for junk in ("", "-", "abc", "15-", "-" + mac, "1.5-" + mac, "zzzzzzzzzzzzzzzzzzzz-" + mac):
+        assert parse_verp_token(junk, SECRET) is None
+    assert parse_verp_address("someone@example.com") is None
+
+
+async def test_the_verp_address_is_the_envelope_sender_not_a_header():
+    message = _compose()
+    return_path = verp_address(make_verp_token(42, SECRET), "bounces.example.com")
+    recipients = ["ap@acme.example", "finance@acme.example", "boss@acme.example", "archive@example.com"]
+    async with ScriptedSmtpServer() as server:
+        transport = SmtpTransport(host="127.0.0.1", port=server.port, security="none", timeout=2)
+        await transport.send(Envelope(return_path, recipients, envid="42"), message)
+        await transport.aclose()
+
+    [received] = server.received
+    assert received.mail_from == return_path
+    assert received.recipients == recipients  # Bcc delivered through the envelope
+    assert return_path.encode() not in received.data
+    assert received.message["Bcc"] is None
+    assert received.message["Message-ID"] == "<20261101.abc123@example.com>"
