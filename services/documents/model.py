@@ -1,0 +1,245 @@
+"""Everything the invoice PDF and the UBL e-invoice show, as one plain, picklable value.
+
+The renderers take an `InvoiceDocument` and nothing else, so they can run in a process
+pool and be tested without a database. `load_invoice_document` is the only place that
+reads the database for them; `build_invoice_document` is where totals and tax categories
+are decided, so the PDF and the UBL can never disagree with each other or with the
+invoice row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from services.db.models import Invoice, Organisation
+from services.errors import InvalidInput, NotFound
+from services.totals import LineAmounts, compute_totals
+
+SUPPORTED_LANGUAGES = ("en", "fr", "de", "nl", "es", "it")
+
+# EN 16931 VAT category codes (UNTDID 5305) this project produces.
+STANDARD_RATE = "S"
+ZERO_RATED = "Z"
+EXEMPT = "E"
+
+
+@dataclass(frozen=True)
+class PartyData:
+    """The seller or the buyer as printed: address lines as the person wrote them."""
+
+    name: str
+    address_lines: tuple[str, ...] = ()
+    country: str | None = None  # ISO 3166-1 alpha-2
+    tax_id: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    position: int
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    tax_rate: Decimal  # percent, 20 for 20 %
+    net_amount: Decimal
+    tax_category: str = STANDARD_RATE
+
+
+@dataclass(frozen=True)
+class DocumentTax:
+    """One row of the tax breakdown: one VAT category at one rate."""
+
+    category: str
+    rate: Decimal
+    taxable: Decimal
+    tax: Decimal
+    exemption_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentData:
+    reference: str
+    iban: str | None = None
+    bic: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceDocument:
+    number: str
+    issue_date: date
+    due_date: date
+    currency: str
+    language: str
+    seller: PartyData
+    buyer: PartyData
+    lines: tuple[DocumentLine, ...]
+    taxes: tuple[DocumentTax, ...]
+    subtotal: Decimal
+    tax_total: Decimal
+    total: Decimal
+    payment: PaymentData
+    invoice_url: str | None = None
+    buyer_reference: str | None = None
+    purchase_order: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """A line as stored: what `build_invoice_document` needs to know about it."""
+
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    tax_rate: Decimal
+
+
+def tax_category(rate: Decimal, *, exemption_reason: str | None = None) -> str:
+    """A positive rate is standard-rated; a zero rate is exempt when a reason is given, else zero-rated."""
+    if rate > 0:
+        return STANDARD_RATE
+    return EXEMPT if exemption_reason else ZERO_RATED
+
+
+def document_language(language: str | None) -> str:
+    """The customer's language when the documents speak it, else English."""
+    base = (language or "en").replace("-", "_").split("_")[0].lower()
+    return base if base in SUPPORTED_LANGUAGES else "en"
+
+
+def split_address(address: str | None) -> tuple[str, ...]:
+    return tuple(line.strip() for line in (address or "").splitlines() if line.strip())
+
+
+def build_invoice_document(
+    *,
+    number: str,
+    issue_date: date,
+    due_date: date,
+    currency: str,
+    language: str | None,
+    seller: PartyData,
+    buyer: PartyData,
+    lines: Sequence[LineInput],
+    payment: PaymentData,
+    invoice_url: str | None = None,
+    buyer_reference: str | None = None,
+    purchase_order: str | None = None,
+    notes: str | None = None,
+    exemption_reason: str | None = None,
+    stored_totals: tuple[Decimal, Decimal, Decimal] | None = None,
+) -> InvoiceDocument:
+    """Compute nets, the tax breakdown and totals the one way `services.totals` does.
+
+    `stored_totals` (subtotal, tax, total) are the invoice row's numbers: when they differ
+    from what the lines add up to, the documents would contradict the listing in Slack, so
+    this refuses rather than print either.
+    """
+    totals = compute_totals((LineAmounts(line.quantity, line.unit_price, line.tax_rate) for line in lines), currency)
+    if stored_totals is not None and stored_totals != (totals.subtotal, totals.tax_total, totals.total):
+        raise InvalidInput(
+            f"Invoice {number} says its total is {stored_totals[2]} {currency}, but its lines add up to "
+            f"{totals.total} {currency}. Correct the invoice before sending it."
+        )
+    document_lines = tuple(
+        DocumentLine(
+            position=position,
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            tax_rate=line.tax_rate,
+            net_amount=net,
+            tax_category=tax_category(line.tax_rate, exemption_reason=exemption_reason),
+        )
+        for position, (line, net) in enumerate(zip(lines, totals.line_nets, strict=True), start=1)
+    )
+    taxes = tuple(
+        DocumentTax(
+            category=(category := tax_category(breakdown.rate, exemption_reason=exemption_reason)),
+            rate=breakdown.rate,
+            taxable=breakdown.taxable,
+            tax=breakdown.tax,
+            exemption_reason=exemption_reason if category == EXEMPT else None,
+        )
+        for breakdown in totals.taxes
+    )
+    return InvoiceDocument(
+        number=number,
+        issue_date=issue_date,
+        due_date=due_date,
+        currency=currency,
+        language=document_language(language),
+        seller=seller,
+        buyer=buyer,
+        lines=document_lines,
+        taxes=taxes,
+        subtotal=totals.subtotal,
+        tax_total=totals.tax_total,
+        total=totals.total,
+        payment=payment,
+        invoice_url=invoice_url,
+        buyer_reference=buyer_reference,
+        purchase_order=purchase_order,
+        notes=notes,
+    )
+
+
+async def load_invoice_document(
+    session: AsyncSession, *, organisation_id: int, invoice_id: int, public_url: str
+) -> InvoiceDocument:
+    """Read the invoice, its lines, its customer and the organisation into an `InvoiceDocument`.
+
+    `public_url` is the base of the customer's invoice link (`INVOICEBOT_PUBLIC_URL`);
+    the link is left out while the invoice's token is revoked.
+    """
+    invoice = (
+        await session.execute(
+            select(Invoice)
+            .where(Invoice.id == invoice_id, Invoice.organisation_id == organisation_id)
+            .options(selectinload(Invoice.lines), selectinload(Invoice.customer))
+        )
+    ).scalar_one_or_none()
+    if invoice is None:
+        raise NotFound(f"Invoice {invoice_id} does not exist in this organisation.")
+    organisation = await session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"Organisation {organisation_id} does not exist.")
+    customer = invoice.customer
+    link = None
+    if invoice.token_revoked_at is None:
+        link = f"{public_url.rstrip('/')}/i/{invoice.public_token}"
+    return build_invoice_document(
+        number=invoice.number,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        currency=invoice.currency,
+        language=customer.language or organisation.default_language,
+        seller=PartyData(
+            name=organisation.name,
+            address_lines=split_address(organisation.address),
+            country=organisation.country or None,
+            tax_id=organisation.tax_id or None,
+            email=organisation.reply_to or organisation.sender_email or None,
+        ),
+        buyer=PartyData(
+            name=customer.name,
+            address_lines=split_address(customer.address),
+            country=customer.country or None,
+            tax_id=customer.tax_id or None,
+            email=(invoice.recipient_emails or customer.emails or [None])[0],
+        ),
+        lines=[LineInput(line.description, line.quantity, line.unit_price, line.tax_rate) for line in invoice.lines],
+        payment=PaymentData(reference=invoice.number, iban=organisation.iban, bic=organisation.bic),
+        invoice_url=link,
+        buyer_reference=invoice.purchase_order or customer.ref,
+        purchase_order=invoice.purchase_order,
+        notes=invoice.notes,
+        stored_totals=(invoice.subtotal, invoice.tax_total, invoice.total),
+    )

@@ -1,0 +1,1 @@
+"""Sending: the deliveries queue, the render-and-send pipeline."""

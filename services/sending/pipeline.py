@@ -1,0 +1,219 @@
+"""One delivery from claimed row to recorded outcome: load → render (process pool) → send.
+
+Rendering the PDF/UBL and composing the MIME message is CPU-bound, so it runs in a process
+pool (`render_message` is a top-level function of picklable inputs); the SMTP conversation
+is I/O and stays on the event loop. Nothing here decides retries: `queue.record_outcome`
+does, from the `Outcome` this module derives from the transport's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
+from services.documents.model import InvoiceDocument, load_invoice_document
+from services.documents.pdf import render_invoice_pdf
+from services.documents.ubl import render_invoice_ubl
+from services.email.message import Attachment, compose_message, verp_address
+from services.email.templates import EmailContext, render_html_body
+from services.email.transport import (
+    AmbiguousSendError,
+    Envelope,
+    PermanentSendError,
+    TransientSendError,
+    Transport,
+)
+from services.errors import DomainError
+from services.money import format_money
+from services.review import long_date
+from services.sending.queue import Outcome, RetryPolicy, mark_data_started, record_outcome
+
+
+@dataclass(frozen=True)
+class SenderIdentity:
+    """Who the email is from and where bounces go: plain values from settings."""
+
+    from_email: str
+    from_name: str | None
+    reply_to: str | None
+    bounce_domain: str
+    public_url: str
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything the child process needs to build the message bytes. Picklable."""
+
+    document: InvoiceDocument
+    attachments: str
+    from_email: str
+    from_name: str | None
+    reply_to: str | None
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    text: str
+    message_id: str
+    correlation_id: str
+    context: EmailContext
+
+
+def render_message(job: RenderJob) -> bytes:
+    """Render attachments and compose the MIME message (runs in a worker process)."""
+    files: list[Attachment] = []
+    number = job.document.number
+    if job.attachments in (Attachments.PDF, Attachments.PDF_UBL):
+        files.append(Attachment(f"{number}.pdf", render_invoice_pdf(job.document), "application/pdf"))
+    if job.attachments in (Attachments.UBL, Attachments.PDF_UBL):
+        files.append(Attachment(f"{number}.xml", render_invoice_ubl(job.document), "application/xml"))
+    html = render_html_body(language=job.context.language, context=job.context, text=job.text)
+    message: EmailMessage = compose_message(
+        from_addr=job.from_email,
+        from_name=job.from_name,
+        reply_to=job.reply_to,
+        to=list(job.to),
+        cc=list(job.cc),
+        bcc=[],
+        subject=job.subject,
+        text=job.text,
+        html=html,
+        attachments=files,
+        message_id=job.message_id,
+        correlation_id=job.correlation_id,
+    )
+    return message.as_bytes()
+
+
+async def build_render_job(session: AsyncSession, *, delivery: Delivery, identity: SenderIdentity) -> RenderJob:
+    document = await load_invoice_document(
+        session,
+        organisation_id=delivery.organisation_id,
+        invoice_id=delivery.invoice_id,
+        public_url=identity.public_url,
+    )
+    organisation = await session.get(Organisation, delivery.organisation_id)
+    language = delivery.language or document.language
+    context = EmailContext(
+        organisation_name=organisation.name if organisation else document.seller.name,
+        customer_name=document.buyer.name,
+        invoice_number=document.number,
+        amount=format_money(document.total, document.currency, language),
+        total=document.total,
+        currency=document.currency,
+        issue_date=long_date(document.issue_date, language),
+        due_date=long_date(document.due_date, language),
+        invoice_url=document.invoice_url or identity.public_url,
+        sender_name=identity.from_name,
+        language=language,
+    )
+    subject = delivery.subject
+    if delivery.kind == DeliveryKind.PREVIEW:
+        subject = f"[Preview] {subject}"
+    return RenderJob(
+        document=document,
+        attachments=delivery.attachments,
+        from_email=identity.from_email,
+        from_name=identity.from_name,
+        reply_to=identity.reply_to,
+        to=tuple(delivery.to),
+        cc=tuple(delivery.cc),
+        subject=subject,
+        text=delivery.body_text,
+        message_id=delivery.message_id,
+        correlation_id=delivery.verp_token,
+        context=context,
+    )
+
+
+Clock = Callable[[], datetime]
+
+
+async def send_one(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    delivery_id: int,
+    worker_id: str,
+    transport: Transport,
+    identity: SenderIdentity,
+    retry: RetryPolicy,
+    render: Callable[[RenderJob], Awaitable[bytes]],
+    now: Clock,
+) -> Delivery | None:
+    """Send one claimed delivery and record its outcome. Never raises for a send failure."""
+    async with sessions() as session:
+        delivery = await session.get(Delivery, delivery_id)
+        if delivery is None:
+            return None
+        try:
+            job = await build_render_job(session, delivery=delivery, identity=identity)
+        except DomainError as exc:
+            outcome: Outcome | None = Outcome("permanent", f"could not prepare the email: {exc}")
+            job = None
+        envelope = Envelope(
+            mail_from=verp_address(delivery.verp_token, identity.bounce_domain),
+            recipients=[*delivery.to, *delivery.cc, *delivery.bcc],
+            envid=delivery.verp_token,
+        )
+    if job is not None:
+        try:
+            message = await render(job)
+        except DomainError as exc:  # e.g. attachments over the size limit
+            outcome = Outcome("permanent", str(exc))
+        else:
+            outcome = await _converse(
+                sessions, transport, envelope, message, delivery_id=delivery_id, worker_id=worker_id, now=now
+            )
+    assert outcome is not None
+    async with sessions() as session:
+        return await record_outcome(
+            session, delivery_id=delivery_id, worker_id=worker_id, outcome=outcome, now=now(), retry=retry
+        )
+
+
+async def _converse(
+    sessions: async_sessionmaker[AsyncSession],
+    transport: Transport,
+    envelope: Envelope,
+    message: bytes,
+    *,
+    delivery_id: int,
+    worker_id: str,
+    now: Clock,
+) -> Outcome:
+    async def before_data() -> None:
+        async with sessions() as session:
+            await mark_data_started(session, delivery_id=delivery_id, worker_id=worker_id, now=now())
+
+    try:
+        result = await transport.send(envelope, message, before_data=before_data)
+    except TransientSendError as exc:
+        return Outcome("transient", str(exc))
+    except PermanentSendError as exc:
+        return Outcome("permanent", str(exc), refused=dict(getattr(exc, "refused", {}) or {}))
+    except AmbiguousSendError as exc:
+        return Outcome("ambiguous", str(exc))
+    return Outcome(
+        "accepted",
+        result.data_reply,
+        accepted=tuple(result.accepted),
+        refused=dict(result.refused),
+        deferred=dict(getattr(result, "deferred", {}) or {}),
+    )
+
+
+def pool_renderer(executor: Executor | None) -> Callable[[RenderJob], Awaitable[bytes]]:
+    """Render in `executor` (a process pool in production), or inline when None (tests)."""
+
+    async def render(job: RenderJob) -> bytes:
+        if executor is None:
+            return render_message(job)
+        return await asyncio.get_running_loop().run_in_executor(executor, render_message, job)
+
+    return render

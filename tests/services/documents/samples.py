@@ -1,0 +1,74 @@
+"""Invoice documents for the renderer tests, built the way production builds them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from services.documents.model import InvoiceDocument, LineInput, PartyData, PaymentData, build_invoice_document
+
+SELLER = PartyData(
+    name="Example Trading Ltd",
+    address_lines=("1 Example Street", "London EC1A 1BB"),
+    country="GB",
+    tax_id="GB123456789",
+    email="invoices@example.com",
+)
+BUYER = PartyData(
+    name="Acme SARL",
+    address_lines=("12 rue de la Paix", "75002 Paris"),
+    country="FR",
+    tax_id="FR12345678901",
+    email="ap@acme.example",
+)
+GREEK_BUYER = PartyData(
+    name="Παπαδόπουλος Α.Ε.",
+    address_lines=("Οδός Ερμού 12", "105 63 Αθήνα"),
+    country="GR",
+    tax_id="EL123456789",
+    email="logistirio@papadopoulos.example",
+)
+CYRILLIC_BUYER = PartyData(
+    name="ООО «Ромашка»",
+    address_lines=("ул. Тверская, 7", "125009 Москва"),
+    country="RU",
+    email="buh@romashka.example",
+)
+
+
+def line(description: str, quantity: str, unit_price: str, tax_rate: str) -> LineInput:
+    return LineInput(description, Decimal(quantity), Decimal(unit_price), Decimal(tax_rate))
+
+
+def document(
+    *,
+    lines: Sequence[LineInput] = (line("Consulting, October", "1", "100.00", "20"),),
+    buyer: PartyData = BUYER,
+    currency: str = "EUR",
+    language: str = "en",
+    **overrides: Any,
+) -> InvoiceDocument:
+    values: dict[str, Any] = {
+        "number": "INV-2026-0042",
+        "issue_date": date(2026, 10, 1),
+        "due_date": date(2026, 10, 31),
+        "currency": currency,
+        "language": language,
+        "seller": SELLER,
+        "buyer": buyer,
+        "lines": lines,
+        "payment": PaymentData(reference="INV-2026-0042", iban="GB33BUKB20201555555555", bic="BUKBGB22"),
+        "invoice_url": "http://localhost:3000/i/token",
+    }
+    values.update(overrides)
+    return build_invoice_document(**values)
+
+
+def long_document(count: int = 80, **overrides: Any) -> InvoiceDocument:
+    lines = [
+        line(f"Item {number:03d}: support hours for the migration project", str(number % 4 + 1), "42.50", "20")
+        for number in range(1, count + 1)
+    ]
+    return document(lines=lines, **overrides)

@@ -1,0 +1,180 @@
+"""The UBL e-invoice, checked offline against the official UBL 2.1 XSD and the EN 16931 schematron."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+import pytest
+from lxml import etree
+
+from services.documents.model import InvoiceDocument, PartyData
+from services.documents.ubl import render_invoice_ubl
+from services.documents.validation import (
+    check_ubl_schematron,
+    schematron_available,
+    validate_ubl_schematron,
+    validate_ubl_xsd,
+)
+from services.errors import InvalidInput
+from tests.services.documents import samples
+
+needs_saxon = pytest.mark.skipif(
+    not schematron_available(), reason="saxonche is not installed, so the EN 16931 schematron cannot run"
+)
+
+NS = {
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+}
+
+CASES = {
+    "one line": samples.document(),
+    "three rates": samples.document(
+        lines=[
+            samples.line("Consulting", "3", "150.00", "20"),
+            samples.line("Books", "7", "12.99", "5.5"),
+            samples.line("Export freight", "1", "80.00", "0"),
+            samples.line("Travel", "2.5", "33.333", "20"),
+        ]
+    ),
+    "yen": samples.document(currency="JPY", lines=[samples.line("Licence", "3", "12345", "10")]),
+    "customer without tax id": samples.document(
+        buyer=dataclasses.replace(samples.BUYER, tax_id=None, email=None, address_lines=())
+    ),
+    "exempt with reason": samples.document(
+        lines=[samples.line("Medical training", "4", "250.00", "0")],
+        exemption_reason="Exempt under Article 132(1)(i) of Council Directive 2006/112/EC",
+    ),
+    "long address, no bank account, greek customer": samples.document(
+        buyer=dataclasses.replace(
+            samples.GREEK_BUYER, address_lines=("Κτίριο Β", "Οδός Ερμού 12", "3ος όροφος", "Αθήνα")
+        ),
+        payment=dataclasses.replace(samples.document().payment, iban=None, bic=None),
+        notes="Ευχαριστούμε!",
+    ),
+}
+
+
+def _value(xml: bytes, path: str) -> str:
+    return etree.fromstring(xml).findtext(path, namespaces=NS)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_ubl_is_valid_against_the_ubl_2_1_schema(name: str) -> None:
+    assert validate_ubl_xsd(render_invoice_ubl(CASES[name])) == []
+
+
+@needs_saxon
+@pytest.mark.parametrize("name", list(CASES))
+def test_ubl_passes_every_en16931_rule_without_warnings(name: str) -> None:
+    failures = check_ubl_schematron(render_invoice_ubl(CASES[name]))
+
+    assert [str(failure) for failure in failures] == []
+
+
+@needs_saxon
+def test_a_wrong_total_is_caught_by_the_schematron() -> None:
+    doc = CASES["three rates"]
+    wrong = dataclasses.replace(doc, total=doc.total + Decimal("0.01"))
+
+    failures = validate_ubl_schematron(render_invoice_ubl(wrong))
+
+    assert any(failure.startswith("BR-CO-15:") for failure in failures), failures
+
+
+@needs_saxon
+def test_a_tax_amount_that_is_not_the_sum_of_its_rates_is_caught() -> None:
+    doc = CASES["three rates"]
+    wrong = dataclasses.replace(doc, tax_total=doc.tax_total + 1, total=doc.total + 1)
+
+    failures = validate_ubl_schematron(render_invoice_ubl(wrong))
+
+    assert any(failure.startswith("BR-CO-14:") for failure in failures), failures
+
+
+def test_the_schema_check_reports_a_broken_document() -> None:
+    root = etree.fromstring(render_invoice_ubl(CASES["one line"]))
+    root.remove(root.find("cbc:IssueDate", NS))
+    root.append(etree.Element("{urn:example}Unexpected"))
+
+    problems = validate_ubl_xsd(etree.tostring(root))
+
+    assert problems
+    assert all(problem.startswith("line ") for problem in problems)
+    assert validate_ubl_xsd(b"<Invoice") != []
+
+
+def test_ubl_declares_peppol_bis_billing_3() -> None:
+    xml = render_invoice_ubl(CASES["one line"])
+
+    assert _value(xml, "cbc:CustomizationID") == (
+        "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+    )
+    assert _value(xml, "cbc:ProfileID") == "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+
+
+def test_ubl_amounts_agree_with_the_document_in_the_currency_decimals() -> None:
+    doc: InvoiceDocument = CASES["three rates"]
+    xml = render_invoice_ubl(doc)
+    root = etree.fromstring(xml)
+
+    assert _value(xml, "cac:LegalMonetaryTotal/cbc:PayableAmount") == f"{doc.total:.2f}"
+    assert _value(xml, "cac:TaxTotal/cbc:TaxAmount") == f"{doc.tax_total:.2f}"
+    categories = [
+        (
+            sub.findtext("cac:TaxCategory/cbc:ID", namespaces=NS),
+            sub.findtext("cac:TaxCategory/cbc:Percent", namespaces=NS),
+        )
+        for sub in root.iterfind("cac:TaxTotal/cac:TaxSubtotal", NS)
+    ]
+    assert categories == [("Z", "0"), ("S", "5.5"), ("S", "20")]
+    assert _value(xml, "cac:InvoiceLine[4]/cbc:LineExtensionAmount") == "83.33"
+    assert _value(xml, "cac:InvoiceLine[4]/cac:Price/cbc:PriceAmount") == "33.333"
+
+
+def test_yen_amounts_have_no_decimals() -> None:
+    xml = render_invoice_ubl(CASES["yen"])
+
+    assert _value(xml, "cac:LegalMonetaryTotal/cbc:LineExtensionAmount") == "37035"
+    assert _value(xml, "cac:TaxTotal/cbc:TaxAmount") == "3704"
+    assert _value(xml, "cac:LegalMonetaryTotal/cbc:PayableAmount") == "40739"
+
+
+def test_exempt_lines_carry_category_e_and_the_reason() -> None:
+    xml = render_invoice_ubl(CASES["exempt with reason"])
+
+    assert _value(xml, "cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:ID") == "E"
+    assert "Article 132" in _value(xml, "cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:TaxExemptionReason")
+    assert _value(xml, "cac:InvoiceLine/cac:Item/cac:ClassifiedTaxCategory/cbc:ID") == "E"
+
+
+def test_non_vat_tax_numbers_are_registrations_not_vat_numbers() -> None:
+    doc = samples.document(
+        seller=dataclasses.replace(samples.SELLER, tax_id="12-3456789"),
+        buyer=dataclasses.replace(samples.BUYER, tax_id="98-7654321"),
+    )
+    xml = render_invoice_ubl(doc)
+
+    supplier = "cac:AccountingSupplierParty/cac:Party/"
+    assert _value(xml, supplier + "cac:PartyTaxScheme/cac:TaxScheme/cbc:ID") == "TAX"
+    assert _value(xml, "cac:AccountingCustomerParty/cac:Party/cac:PartyLegalEntity/cbc:CompanyID") == "98-7654321"
+    assert validate_ubl_xsd(xml) == []
+    if schematron_available():
+        assert validate_ubl_schematron(xml) == []
+
+
+@needs_saxon
+def test_a_seller_without_vat_number_cannot_charge_vat() -> None:
+    doc = samples.document(seller=dataclasses.replace(samples.SELLER, tax_id=None))
+
+    failures = validate_ubl_schematron(render_invoice_ubl(doc))
+
+    assert any(failure.startswith("BR-S-02:") for failure in failures), failures
+
+
+def test_a_customer_without_country_is_refused_with_a_sentence() -> None:
+    doc = samples.document(buyer=PartyData(name="Nowhere Ltd"))
+
+    with pytest.raises(InvalidInput, match="Nowhere Ltd has no country"):
+        render_invoice_ubl(doc)
