@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from services.approvals import ApprovalRules
 from services.db.engine import create_engine, session_factory
 from services.db.models import Organisation
 from services.due import SendingState
+from services.email.smtp import SmtpTransport
+from services.email.transport import Transport
 from services.organisations import OrganisationProfile, ensure_organisation, sending_state
+from services.sending.pipeline import SenderIdentity
+from services.sending.queue import RetryPolicy
 
 
 def organisation_profile(settings: Settings, slack_team_id: str | None = None) -> OrganisationProfile:
@@ -58,6 +66,61 @@ class Container:
 
     def sending_state(self, organisation: Organisation) -> SendingState:
         return sending_state(organisation, smtp_configured=self.settings.smtp_configured)
+
+    def build_transport(self) -> Transport:
+        """The SMTP relay of the settings. Raises SettingsError-worthy ValueError if unset."""
+        s = self.settings
+        if not s.smtp_host:
+            raise ValueError("INVOICEBOT_SMTP_HOST is not set: sending is not configured")
+        default_port = {"tls": 465, "starttls": 587, "none": 25}[s.smtp_security.value]
+        return SmtpTransport(
+            host=s.smtp_host,
+            port=s.smtp_port or default_port,
+            security=s.smtp_security.value,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            timeout=s.smtp_timeout,
+            pool_size=min(4, max(1, s.worker_concurrency // 2)),
+        )
+
+    def sender_identity(self) -> SenderIdentity:
+        s = self.settings
+        return SenderIdentity(
+            from_email=s.sender_email,
+            from_name=s.sender_name or s.org_name,
+            reply_to=s.reply_to,
+            bounce_domain=s.effective_bounce_domain,
+            public_url=s.public_url.rstrip("/"),
+        )
+
+    def retry_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(max_attempts=s.max_send_attempts, base_seconds=s.retry_base_seconds)
+
+    def approval_rules(self) -> ApprovalRules:
+        s = self.settings
+        return ApprovalRules(
+            senders=frozenset(s.senders),
+            approvers=frozenset(s.approvers),
+            admins=frozenset(s.admins),
+            policy=s.approval_policy.value,
+            threshold=s.approval_threshold,
+        )
+
+    @property
+    def message_id_domain(self) -> str:
+        return self.settings.sender_email.rpartition("@")[2] or "localhost"
+
+    def verp_secret(self) -> bytes:
+        """The key signing VERP tokens: the setting, else a random key kept in a 0600 file."""
+        if self.settings.secret_key is not None:
+            return self.settings.secret_key.get_secret_value().encode()
+        path = Path(self.settings.secret_key_file)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip().encode()
 
     async def close(self) -> None:
         await self.engine.dispose()

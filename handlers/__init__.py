@@ -1,1 +1,13 @@
 """The Slack surface: parse payloads, call one service, build blocks, answer."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from handlers import actions, commands
+
+
+def register(app: AsyncApp) -> None:
+    """Attach every listener of the Slack surface to `app`."""
+    commands.register(app)
+    actions.register(app)

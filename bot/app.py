@@ -1,0 +1,135 @@
+"""The Bolt app: built once from settings-derived values, with its middleware and error mapping.
+
+Order of the middleware (after Bolt's own signature check and `auth.test` authorisation):
+1. a Slack retry (`X-Slack-Retry-Num`) is acked and dropped: the first delivery did the work,
+   and doing it again could act twice;
+2. a user or team other than this installation's workspace is refused (shared channels);
+3. the listener's context gets a session factory and the `Workplace` (organisation,
+   sending state, today), which Bolt injects by keyword.
+One `@app.error` turns a `DomainError` into its sentence, ephemeral, and logs anything else
+with a reference id the user can quote (never a token or secret); listeners answer their
+own errors the same way (`handlers.errors`, which explains why Bolt needs that).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+import handlers
+from bot.container import Container
+from handlers.context import Workplace
+from handlers.errors import describe_error
+
+log = logging.getLogger("invoicebot.slack")
+
+Next = Callable[[], Awaitable[BoltResponse | None]]
+Ack = Callable[..., Awaitable[BoltResponse]]
+
+FOREIGN_WORKSPACE = (
+    "Sorry, this invoicebot belongs to another workspace: only its own members can use it. Nothing was changed."
+)
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def teams_in(body: Mapping[str, Any]) -> set[str]:
+    """Every workspace id a request claims to come from: the team and, in shared channels, the user's."""
+    found = {body.get("team_id")}
+    team, user = body.get("team"), body.get("user")
+    if isinstance(team, Mapping):
+        found.add(team.get("id"))
+    if isinstance(user, Mapping):
+        found.add(user.get("team_id"))
+    found.add(body.get("user_team_id"))
+    return {str(team_id) for team_id in found if team_id}
+
+
+def create_slack_app(
+    *,
+    signing_secret: str,
+    bot_token: str,
+    api_url: str,
+    container: Container,
+    today: Callable[[], date] = utc_today,
+    logger: logging.Logger | None = None,
+) -> AsyncApp:
+    """The Bolt app for one workspace, talking to the Web API at `api_url` (Slack's, or a stand-in)."""
+    client = AsyncWebClient(
+        token=bot_token,
+        base_url=api_url,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
+    )
+    app = AsyncApp(
+        signing_secret=signing_secret,
+        client=client,
+        logger=logger or log,
+    )
+
+    async def drop_slack_retries(req: AsyncBoltRequest, ack: Ack, next: Next) -> BoltResponse | None:
+        if req.headers.get("x-slack-retry-num"):
+            return await ack()
+        return await next()
+
+    async def own_workspace_only(body: dict[str, Any], context: AsyncBoltContext, ack: Ack, next: Next) -> Any:
+        home = context.authorize_result.team_id if context.authorize_result else None
+        claimed = teams_in(body)
+        if home and claimed and claimed != {home}:
+            log.warning("refused a request from workspace(s) %s", ", ".join(sorted(claimed - {home})))
+            return await ack(response_type="ephemeral", text=FOREIGN_WORKSPACE)
+        return await next()
+
+    async def provide_workplace(context: AsyncBoltContext, next: Next) -> BoltResponse | None:
+        async with container.session() as session:
+            organisation = await container.organisation(session)
+            workplace = Workplace(
+                organisation_id=organisation.id,
+                sending=container.sending_state(organisation),
+                today=today(),
+            )
+        context["sessions"] = container.session
+        context["workplace"] = workplace
+        return await next()
+
+    app.use(drop_slack_retries)
+    app.use(own_workspace_only)
+    app.use(provide_workplace)
+
+    @app.error
+    async def answer_errors(error: Exception, respond: Any) -> None:
+        message = describe_error(error)
+        if respond is not None:
+            await respond(response_type="ephemeral", replace_original=False, text=message)
+
+    handlers.register(app)
+    return app
+
+
+def create_slack_app_from(container: Container, **options: Any) -> AsyncApp:
+    """`create_slack_app` with the tokens and the API URL from the container's settings."""
+    settings = container.settings
+    if settings.slack_signing_secret is None or settings.slack_bot_token is None:
+        raise SlackNotConfigured(
+            "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see README, 'Slack set-up') to run the Slack app"
+        )
+    return create_slack_app(
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        bot_token=settings.slack_bot_token.get_secret_value(),
+        api_url=settings.slack_api_url,
+        container=container,
+        **options,
+    )
+
+
+class SlackNotConfigured(Exception):
+    """The Slack tokens are missing; the message names the settings to set."""

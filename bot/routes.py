@@ -1,0 +1,13 @@
+"""The web app's routes beyond Slack's endpoint: one line per surface, each from its own module."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from bot.container import Container
+
+
+def web_routes(container: Container) -> list[BaseRoute]:
+    """Every non-Slack route: provider webhooks, the invoice link page, the open pixel."""
+    routes: list[BaseRoute] = []
+    return routes

@@ -1,0 +1,100 @@
+"""`/invoices …`: parse the text, call one service, answer with blocks.
+
+`due` answers in the ack itself (the HTTP response carries the blocks, well inside
+Slack's 3 seconds); `show` acks first and answers through `respond`, so a lookup that
+fails still leaves Slack with its ack and the user with a sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from handlers.blocks import (
+    InvoiceView,
+    LineView,
+    help_blocks,
+    invoice_blocks,
+    unknown_command_blocks,
+)
+from handlers.blocks_deliveries import deliveries_blocks
+from handlers.context import SessionFactory, Workplace
+from handlers.due_listing import due_listing, due_text
+from handlers.errors import answering_errors
+from handlers.ids import COMMAND
+from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
+from services.delivery_status import list_problem_deliveries, list_recent_deliveries
+from services.invoices import get_invoice, recipients_of
+
+DELIVERIES_SHOWN = 20
+
+
+@answering_errors
+async def handle_invoices_command(
+    ack: AsyncAck,
+    respond: AsyncRespond,
+    command: dict[str, Any],
+    sessions: SessionFactory,
+    workplace: Workplace,
+) -> None:
+    request = parse_invoices_command(command.get("text"))
+    if request.subcommand == "due":
+        listing = DueListing(page=1, customer=request.argument[:MAX_FILTER_LENGTH] or None)
+        async with sessions() as session:
+            blocks = await due_listing(session, workplace=workplace, listing=listing)
+        await ack(response_type="ephemeral", text=due_text(blocks), blocks=blocks)
+    elif request.subcommand == "show":
+        await handle_show(ack, respond, number=request.argument, sessions=sessions, workplace=workplace)
+    elif request.subcommand in ("help", "?"):
+        await ack(response_type="ephemeral", text="How to use /invoices", blocks=help_blocks())
+    elif request.subcommand in ("sent", "problems"):
+        await handle_deliveries(ack, problems=request.subcommand == "problems", sessions=sessions, workplace=workplace)
+    else:
+        await ack(response_type="ephemeral", text="Unknown command", blocks=unknown_command_blocks(request.subcommand))
+
+
+async def handle_show(
+    ack: AsyncAck, respond: AsyncRespond, *, number: str, sessions: SessionFactory, workplace: Workplace
+) -> None:
+    if not number:
+        await ack(response_type="ephemeral", text=f"Which invoice? Try `{COMMAND} show INV-0001`.")
+        return
+    await ack()
+    async with sessions() as session:
+        invoice = await get_invoice(session, organisation_id=workplace.organisation_id, number=number, with_lines=True)
+        view = InvoiceView(
+            number=invoice.number,
+            customer_name=invoice.customer.name,
+            status=str(invoice.status),
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            currency=invoice.currency,
+            subtotal=invoice.subtotal,
+            tax_total=invoice.tax_total,
+            total=invoice.total,
+            recipients=tuple(recipients_of(invoice)),
+            lines=tuple(LineView(line.description, line.quantity, line.net_amount) for line in invoice.lines),
+            sent_at=invoice.sent_at,
+            sent_via=invoice.sent_via,
+            sent_by=invoice.sent_by,
+        )
+    await respond(
+        response_type="ephemeral", text=f"Invoice {view.number}", blocks=invoice_blocks(view, today=workplace.today)
+    )
+
+
+async def handle_deliveries(ack: AsyncAck, *, problems: bool, sessions: SessionFactory, workplace: Workplace) -> None:
+    """`sent`: the latest invoice emails; `problems`: those that still need a person."""
+    listing = list_problem_deliveries if problems else list_recent_deliveries
+    async with sessions() as session:
+        items = await listing(session, organisation_id=workplace.organisation_id, limit=DELIVERIES_SHOWN)
+    if problems:
+        title, empty = "Emails that need a person", "✅ No problems: no email bounced, failed or is in doubt."
+    else:
+        title, empty = "Latest invoice emails", f"No invoice has been emailed yet. `{COMMAND} due` lists what to send."
+    await ack(response_type="ephemeral", text=title, blocks=deliveries_blocks(items, title=title, empty=empty))
+
+
+def register(app: AsyncApp) -> None:
+    app.command(COMMAND)(handle_invoices_command)

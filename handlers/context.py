@@ -1,0 +1,31 @@
+"""What the app's middleware puts into every listener's context (Bolt injects it by name).
+
+Listeners receive a *session factory*, not an open session: Bolt runs a listener in a
+background task after the ack, so a session opened and closed by middleware would be
+closed under the listener's feet. Each listener opens one unit of work, commits it,
+and it is closed when the listener is done, whatever happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from services.due import SendingState
+
+# The services' AsyncSession. Handlers never import SQLAlchemy (an import-linter contract):
+# they only pass the session from the factory to a service function.
+Session = Any
+SessionFactory = Callable[[], AbstractAsyncContextManager[Session]]
+
+
+@dataclass(frozen=True)
+class Workplace:
+    """The organisation a request acts for, and what a listener needs around it."""
+
+    organisation_id: int
+    sending: SendingState
+    today: date

@@ -1,0 +1,28 @@
+"""The `/invoices due` listing, shared by the command and by the buttons that refresh it."""
+
+from __future__ import annotations
+
+from handlers.blocks import DUE_PAGE_SIZE, Block, due_listing_blocks
+from handlers.context import Session, Workplace
+from handlers.parsing import DueListing
+from services.due import list_due_invoices
+
+
+async def due_listing(session: Session, *, workplace: Workplace, listing: DueListing) -> list[Block]:
+    page = await list_due_invoices(
+        session,
+        organisation_id=workplace.organisation_id,
+        today=workplace.today,
+        sending=workplace.sending,
+        customer=listing.customer,
+        page=listing.page,
+        page_size=DUE_PAGE_SIZE,
+    )
+    return due_listing_blocks(page, listing=DueListing(page.page, listing.customer), today=workplace.today)
+
+
+def due_text(blocks: list[Block]) -> str:
+    """The notification text Slack shows where blocks cannot be (previews, screen readers)."""
+    first = blocks[0]
+    text = first.get("text", {}).get("text", "") if isinstance(first.get("text"), dict) else ""
+    return text or "Invoices due"

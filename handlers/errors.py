@@ -1,0 +1,54 @@
+"""The one mapping from an exception to what the user reads.
+
+A `DomainError` is shown as its sentence. Anything else is logged with a short
+reference id and the user gets that reference, never a traceback, token or secret.
+
+Listeners are wrapped with `answering_errors`, because an exception that escapes a
+listener *after* its ack makes Bolt (1.30, async, not process-before-response) reset the
+ack it already holds: the HTTP answer then waits for the 3-second timeout and Slack
+sees a 404. Errors raised before any listener runs reach the app's `@app.error`, which
+uses the same `describe_error`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec
+
+from services.errors import DomainError
+
+log = logging.getLogger("invoicebot.slack")
+P = ParamSpec("P")
+
+
+def describe_error(error: BaseException) -> str:
+    if isinstance(error, DomainError):
+        return str(error)
+    reference = secrets.token_hex(4)
+    log.error("unexpected error, reference %s", reference, exc_info=(type(error), error, error.__traceback__))
+    return (
+        f"Something went wrong on our side (reference {reference}). "
+        "Please try again; if it happens again, give the reference to your admin."
+    )
+
+
+def answering_errors(listener: Callable[P, Awaitable[None]]) -> Callable[P, Awaitable[None]]:
+    """Answer a listener's error ephemerally through `respond` (the listener must take it)."""
+
+    @functools.wraps(listener)
+    async def answered(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            await listener(*args, **kwargs)
+        except Exception as error:
+            respond: Any = kwargs.get("respond")
+            ack: Any = kwargs.get("ack")
+            message = describe_error(error)
+            if ack is not None and ack.response is None:
+                await ack(response_type="ephemeral", text=message)
+            elif respond is not None:
+                await respond(response_type="ephemeral", replace_original=False, text=message)
+
+    return answered

@@ -1,0 +1,110 @@
+"""Slack payloads → small dataclasses, so listeners never dig through raw JSON.
+
+Values we put into blocks come back in clicks; they carry only opaque ids and the
+listing's own query (page and customer filter), never amounts, recipients or secrets.
+A value that does not parse raises `InvalidInput` with a sentence for the user.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.ids import BlockId, MenuChoice
+from services.errors import InvalidInput
+
+MAX_FILTER_LENGTH = 80  # keeps the listing state well inside Slack's 255-character block_id
+
+
+@dataclass(frozen=True)
+class InvoicesCommand:
+    """`/invoices <subcommand> <argument>`; an empty text means help."""
+
+    subcommand: str
+    argument: str
+
+
+def parse_invoices_command(text: str | None) -> InvoicesCommand:
+    words = (text or "").strip().split(maxsplit=1)
+    if not words:
+        return InvoicesCommand(subcommand="help", argument="")
+    return InvoicesCommand(subcommand=words[0].lower(), argument=words[1].strip() if len(words) > 1 else "")
+
+
+@dataclass(frozen=True)
+class DueListing:
+    """Which page of `/invoices due` a message shows; carried by its buttons."""
+
+    page: int = 1
+    customer: str | None = None
+
+    def encode(self) -> str:
+        return json.dumps({"p": self.page, "c": self.customer}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str) -> DueListing:
+        try:
+            data = json.loads(raw)
+            page = int(data.get("p", 1))
+            customer = data.get("c")
+        except (ValueError, TypeError, AttributeError):
+            raise InvalidInput(
+                "This button is from an older version of the listing; run /invoices due again."
+            ) from None
+        if customer is not None and not isinstance(customer, str):
+            customer = None
+        return cls(page=max(1, page), customer=(customer or None) and customer[:MAX_FILTER_LENGTH])
+
+    def row_block_id(self, index: int) -> str:
+        """The block id of row `index`: unique in the message, and it carries the listing."""
+        return f"{BlockId.DUE_ROW}:{index}:{self.encode()}"
+
+    @classmethod
+    def from_row_block_id(cls, block_id: str) -> DueListing:
+        prefix, _, rest = block_id.partition(":")
+        _, _, encoded = rest.partition(":")
+        if prefix != BlockId.DUE_ROW or not encoded:
+            raise InvalidInput("This button is from an older version of the listing; run /invoices due again.")
+        return cls.decode(encoded)
+
+
+@dataclass(frozen=True)
+class InvoiceChoice:
+    """A row's overflow choice: what to do to which invoice, seen from which listing."""
+
+    choice: MenuChoice
+    number: str
+    listing: DueListing
+
+
+def menu_value(choice: MenuChoice, number: str) -> str:
+    return f"{choice}:{number}"
+
+
+def parse_menu_action(action: Mapping[str, Any]) -> InvoiceChoice:
+    raw = str((action.get("selected_option") or {}).get("value", ""))
+    name, _, number = raw.partition(":")
+    try:
+        choice = MenuChoice(name)
+    except ValueError:
+        raise InvalidInput("That menu option is not known; run /invoices due again.") from None
+    if not number:
+        raise InvalidInput("That menu option names no invoice; run /invoices due again.")
+    return InvoiceChoice(choice=choice, number=number, listing=DueListing.from_row_block_id(str(action["block_id"])))
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: the Slack user id is what the audit log records."""
+
+    user_id: str
+    team_id: str | None
+
+
+def actor_of(body: Mapping[str, Any]) -> Actor:
+    user = body.get("user")
+    if isinstance(user, Mapping):
+        return Actor(user_id=str(user.get("id", "")), team_id=user.get("team_id"))
+    return Actor(user_id=str(body.get("user_id", "")), team_id=body.get("team_id"))
