@@ -28,6 +28,7 @@ import handlers
 from bot.container import Container
 from handlers.context import Workplace
 from handlers.errors import describe_error
+from handlers.review_policy import SendPolicy
 
 log = logging.getLogger("invoicebot.slack")
 
@@ -99,7 +100,16 @@ def create_slack_app(
             )
         context["sessions"] = container.session
         context["workplace"] = workplace
+        context["send_policy"] = send_policy
         return await next()
+
+    send_policy = SendPolicy(
+        rules=container.approval_rules(),
+        public_url=container.settings.public_url,
+        message_id_domain=container.message_id_domain,
+        verp_secret=container.verp_secret,
+        approvers_channel=container.settings.approvers_channel or container.settings.notify_channel,
+    )
 
     app.use(drop_slack_retries)
     app.use(own_workspace_only)

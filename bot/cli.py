@@ -5,22 +5,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bot.cli_runtime import register as register_runtime_commands
 from bot.config import Settings, SettingsError, load_settings
 from bot.container import Container
 from services.db.migrate import upgrade
+from services.db.models import Invoice
 from services.due import list_due_invoices
-from services.errors import DomainError
+from services.errors import DomainError, ImportRejected
+from services.importing import import_file
+from services.invoices import get_invoice, mark_paid, mark_sent_manually, recipients_of, validate_invoice, void_invoice
 from services.money import format_money
+from services.seed import seed_demo
+from services.totals import LineAmounts, compute_totals
 
 app = typer.Typer(help="Send customer invoices by email from Slack, and follow every email.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-invoices_app = typer.Typer(help="Look at invoices from the terminal.", no_args_is_help=True)
+invoices_app = typer.Typer(help="Look at invoices and change their state from the terminal.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(invoices_app, name="invoices")
 
@@ -65,6 +73,84 @@ def db_upgrade() -> None:
     console.print("database is up to date")
 
 
+def parse_day(option: str, value: str | None) -> date:
+    try:
+        return date.fromisoformat(value) if value else date.today()  # noqa: DTZ011 - the operator's own day
+    except ValueError:
+        raise fail(f"{option} {value!r} is not a date like 2026-11-23", 2) from None
+
+
+LARGE_FILE_BYTES = 1_000_000  # below this an import is over before a progress bar helps
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="a .csv or .json file (format in the README)")],
+) -> None:
+    """Import invoices and customers; a file with any problem imports nothing."""
+
+    async def work(container: Container) -> None:
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=errors,
+            transient=True,
+            disable=not file.exists() or file.stat().st_size < LARGE_FILE_BYTES,
+        )
+        task = progress.add_task(f"checking {file.name}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, description=f"importing {file.name}", completed=done, total=total)
+
+        async with container.session() as session:
+            organisation = await container.organisation(session)
+            try:
+                with progress:
+                    summary = await import_file(
+                        session, organisation_id=organisation.id, path=file, actor="cli", progress=advance
+                    )
+            except ImportRejected as rejected:
+                for problem in rejected.problems:
+                    errors.print(problem, highlight=False, markup=False)
+                raise
+            await session.commit()
+        console.print(
+            f"imported {file.name}: {summary.rows} rows, {summary.invoices} invoices "
+            f"({summary.invoices_created} created, {summary.invoices_updated} updated, "
+            f"{summary.invoices_unchanged} unchanged), customers {summary.customers_created} created, "
+            f"{summary.customers_updated} updated",
+            highlight=False,
+        )
+
+    run_with_container(work)
+
+
+@app.command("seed")
+def seed_command(
+    today: Annotated[str | None, typer.Option(help="build the demo around this date (YYYY-MM-DD)")] = None,
+    smtp_verified: Annotated[
+        bool, typer.Option("--smtp-verified", help="also mark the SMTP settings verified (demo only)")
+    ] = False,
+) -> None:
+    """Demo customers in six languages and invoices in every state; running it twice adds nothing."""
+    day = parse_day("--today", today)
+
+    async def work(container: Container) -> None:
+        async with container.session() as session:
+            organisation = await container.organisation(session)
+            summary = await seed_demo(session, organisation_id=organisation.id, today=day, smtp_verified=smtp_verified)
+            await session.commit()
+        console.print(
+            f"seeded {summary.customers} customers and {summary.invoices_created} invoices "
+            f"({summary.invoices_skipped} already there), around {day.isoformat()}",
+            highlight=False,
+        )
+
+    run_with_container(work)
+
+
 @invoices_app.command("due")
 def invoices_due(
     customer: Annotated[str | None, typer.Argument(help="customer reference or part of the name")] = None,
@@ -73,10 +159,7 @@ def invoices_due(
     today: Annotated[str | None, typer.Option(help="pretend today is this date (YYYY-MM-DD)")] = None,
 ) -> None:
     """Invoices due today or earlier that have not been sent, with their readiness."""
-    try:
-        day = date.fromisoformat(today) if today else date.today()  # noqa: DTZ011 - the operator's own day
-    except ValueError:
-        raise fail(f"--today {today!r} is not a date like 2026-11-23", 2) from None
+    day = parse_day("--today", today)
 
     async def work(container: Container) -> None:
         async with container.session() as session:
@@ -106,6 +189,100 @@ def invoices_due(
         console.print(table)
 
     run_with_container(work)
+
+
+def print_invoice(invoice: Invoice) -> None:
+    customer, currency = invoice.customer, invoice.currency
+    console.print(f"[bold]Invoice {invoice.number}[/bold] — {invoice.status}", highlight=False)
+    console.print(f"Customer:   {customer.name} ({customer.ref}), language {customer.language}", highlight=False)
+    console.print(f"Issued:     {invoice.issue_date.isoformat()}    Due: {invoice.due_date.isoformat()}")
+    recipients = recipients_of(invoice)
+    console.print(f"To:         {', '.join(recipients) if recipients else '(no email address)'}", highlight=False)
+    if customer.cc:
+        console.print(f"Cc:         {', '.join(customer.cc)}", highlight=False)
+    if invoice.sent_at is not None:
+        how = "by email" if invoice.sent_via == "email" else "manually"
+        console.print(f"Sent:       {invoice.sent_at:%Y-%m-%d %H:%M} UTC {how} ({invoice.sent_by})")
+    for label, moment in (
+        ("Validated", invoice.validated_at),
+        ("Paid", invoice.paid_at),
+        ("Voided", invoice.voided_at),
+    ):
+        if moment is not None:
+            console.print(f"{label + ':':11} {moment:%Y-%m-%d %H:%M} UTC")
+    table = Table()
+    for column in ("#", "Description", "Quantity", "Unit price", "Tax %", "Net"):
+        table.add_column(column, justify="left" if column == "Description" else "right")
+    for line in invoice.lines:
+        table.add_row(
+            str(line.position),
+            line.description,
+            f"{line.quantity.normalize():f}",
+            format_money(line.unit_price, currency),
+            f"{line.tax_rate.normalize():f}",
+            format_money(line.net_amount, currency),
+        )
+    console.print(table)
+    totals = compute_totals((LineAmounts(x.quantity, x.unit_price, x.tax_rate) for x in invoice.lines), currency)
+    console.print(f"Subtotal:   {format_money(invoice.subtotal, currency)}")
+    for tax in totals.taxes:
+        taxable, amount = format_money(tax.taxable, currency), format_money(tax.tax, currency)
+        console.print(f"Tax {tax.rate.normalize():f} % on {taxable}: {amount}")
+    console.print(f"[bold]Total:      {format_money(invoice.total, currency)}[/bold]")
+
+
+@invoices_app.command("show")
+def invoices_show(number: Annotated[str, typer.Argument(help="the invoice number")]) -> None:
+    """One invoice: customer, recipients, lines, totals and status."""
+
+    async def work(container: Container) -> None:
+        async with container.session() as session:
+            organisation = await container.organisation(session)
+            invoice = await get_invoice(session, organisation_id=organisation.id, number=number, with_lines=True)
+        print_invoice(invoice)
+
+    run_with_container(work)
+
+
+StateChange = Callable[..., Awaitable[Invoice]]
+
+
+def change_state(number: str, change: StateChange, done: str) -> None:
+    async def work(container: Container) -> None:
+        async with container.session() as session:
+            organisation = await container.organisation(session)
+            invoice = await change(session, organisation_id=organisation.id, number=number, actor="cli")
+            await session.commit()
+        console.print(f"Invoice {invoice.number} {done}.", highlight=False)
+
+    run_with_container(work)
+
+
+@invoices_app.command("validate")
+def invoices_validate(number: str) -> None:
+    """Validate a draft, so it can be sent."""
+    change_state(number, validate_invoice, "is validated")
+
+
+@invoices_app.command("mark-sent")
+def invoices_mark_sent(number: str) -> None:
+    """Record that the invoice was sent by other means; no email goes out."""
+    change_state(number, mark_sent_manually, "is marked as sent (manually); no email was sent")
+
+
+@invoices_app.command("paid")
+def invoices_paid(number: str) -> None:
+    """Record that the invoice was paid."""
+    change_state(number, mark_paid, "is marked as paid")
+
+
+@invoices_app.command("void")
+def invoices_void(number: str) -> None:
+    """Void the invoice; it will not be sent."""
+    change_state(number, void_invoice, "is void")
+
+
+register_runtime_commands(app, settings_or_exit, fail)
 
 
 def main() -> None:

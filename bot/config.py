@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.money import check_currency
+from services.webhooks.keys import load_sendgrid_public_key
 
 _PREFIX = "INVOICEBOT_"
 
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", validation_alias=_env("HTTP_HOST"))
     http_port: int = Field(3000, ge=0, le=65535, validation_alias=_env("HTTP_PORT"))
     public_url: str = Field("http://localhost:3000", validation_alias=_env("PUBLIC_URL"))
+    # The invoice link page (/i/<token>) and the open pixel (/o/<token>.gif)
+    link_max_age_days: int = Field(365, ge=1, le=36500, validation_alias=_env("LINK_MAX_AGE_DAYS"))
+    link_prefetch_seconds: float = Field(60.0, ge=0, validation_alias=_env("LINK_PREFETCH_SECONDS"))
+    open_pixel: bool = Field(False, validation_alias=_env("OPEN_PIXEL"))
 
     # The organisation (the embedded default runs one)
     org_name: str = Field("Example Trading Ltd", validation_alias=_env("ORG_NAME"))
@@ -111,7 +116,14 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(60.0, gt=0, validation_alias=_env("RETRY_BASE_SECONDS"))
     stale_after_seconds: float = Field(600.0, gt=0, validation_alias=_env("STALE_AFTER_SECONDS"))
 
-    @field_validator("senders", "approvers", "admins", mode="before")
+    # Provider webhooks (POST /webhooks/<provider>); a provider without its secret answers 404.
+    postmark_webhook_user: str | None = Field(None, validation_alias=_env("POSTMARK_WEBHOOK_USER"))
+    postmark_webhook_password: SecretStr | None = Field(None, validation_alias=_env("POSTMARK_WEBHOOK_PASSWORD"))
+    sendgrid_webhook_public_key: str | None = Field(None, validation_alias=_env("SENDGRID_WEBHOOK_PUBLIC_KEY"))
+    mailgun_signing_key: SecretStr | None = Field(None, validation_alias=_env("MAILGUN_SIGNING_KEY"))
+    ses_topic_arns: CommaList = Field(default_factory=list, validation_alias=_env("SES_TOPIC_ARNS"))
+
+    @field_validator("senders", "approvers", "admins", "ses_topic_arns", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
@@ -127,6 +139,13 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql", "postgres")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _sendgrid_key(cls, value: str | None) -> str | None:
+        if value:
+            load_sendgrid_public_key(value)  # ValueError names the problem; load_settings names the variable
+        return value or None
 
     @field_validator("slack_api_url")
     @classmethod

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, commands
+from handlers import actions, alerts, approvals, bulk, commands, review
 
 
 def register(app: AsyncApp) -> None:
     """Attach every listener of the Slack surface to `app`."""
     commands.register(app)
     actions.register(app)
+    review.register(app)
+    bulk.register(app)
+    approvals.register(app)
+    alerts.register(app)

@@ -1,4 +1,4 @@
-"""Clicks on the `/invoices due` listing: paging, the row menu, and the send buttons.
+"""Clicks on the `/invoices due` listing: paging and the row menu (the send buttons: review.py, bulk.py).
 
 Every listener acks first, then works, then answers through the message's
 `response_url` (replacing the listing, so the user sees the refreshed rows). A domain
@@ -12,13 +12,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from handlers.blocks import coming_soon_blocks, notice_blocks, with_notice
+from handlers.blocks import escape, notice_blocks, with_notice
 from handlers.context import SessionFactory, Workplace
 from handlers.due_listing import due_listing, due_text
 from handlers.errors import answering_errors
 from handlers.ids import ActionId, MenuChoice
 from handlers.parsing import DueListing, actor_of, parse_menu_action
-from services.invoices import mark_sent_manually, validate_invoice
+from handlers.review_policy import SendPolicy
+from services.invoices import get_invoice, mark_sent_manually, validate_invoice
 
 
 @answering_errors
@@ -40,15 +41,21 @@ async def handle_invoice_menu_action(
     body: dict[str, Any],
     sessions: SessionFactory,
     workplace: Workplace,
+    send_policy: SendPolicy,
 ) -> None:
     await ack()
     choice = parse_menu_action(action)
     if choice.choice == MenuChoice.PREVIEW_PDF:
+        async with sessions() as session:
+            invoice = await get_invoice(session, organisation_id=workplace.organisation_id, number=choice.number)
+            link = send_policy.invoice_pdf_url(invoice.public_token)
         await respond(
             replace_original=False,
             response_type="ephemeral",
-            text="PDF preview",
-            blocks=coming_soon_blocks(f"The PDF preview of {choice.number}"),
+            text=f"PDF of {invoice.number}: {link}",
+            blocks=notice_blocks(
+                f"📄 The PDF of *{escape(invoice.number)}*, as the customer will get it: <{link}|open it>"
+            ),
         )
         return
     actor = actor_of(body).user_id
@@ -67,22 +74,7 @@ async def handle_invoice_menu_action(
     )
 
 
-@answering_errors
-async def handle_not_yet_available_action(ack: AsyncAck, respond: AsyncRespond, action: dict[str, Any]) -> None:
-    """*Review & send* and *Send all ready* until the review modal and bulk send land."""
-    await ack()
-    what = "Sending from Slack" if action.get("action_id") == ActionId.REVIEW_AND_SEND else "Bulk sending"
-    await respond(
-        replace_original=False,
-        response_type="ephemeral",
-        text=what,
-        blocks=notice_blocks(f"{what} is not available yet in this version; nothing was sent."),
-    )
-
-
 def register(app: AsyncApp) -> None:
     app.action(ActionId.DUE_PREVIOUS)(handle_due_page_action)
     app.action(ActionId.DUE_NEXT)(handle_due_page_action)
     app.action(ActionId.INVOICE_MENU)(handle_invoice_menu_action)
-    app.action(ActionId.REVIEW_AND_SEND)(handle_not_yet_available_action)
-    app.action(ActionId.SEND_ALL_READY)(handle_not_yet_available_action)

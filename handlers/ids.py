@@ -15,6 +15,13 @@ class ActionId(StrEnum):
     DUE_PREVIOUS = "due_previous_page"
     DUE_NEXT = "due_next_page"
     SEND_ALL_READY = "due_send_all_ready"
+    APPROVE_DELIVERY = "delivery_approve"
+    REJECT_DELIVERY = "delivery_reject"
+    REVIEW_LANGUAGE = "review_language"  # dispatch_action on the language select re-renders the modal
+    # The buttons of a delivery alert (bounce, failure …) in the notification channel.
+    FIX_ADDRESS_AND_RESEND = "alert_fix_address_and_resend"
+    MARK_SENT_MANUALLY = "alert_mark_sent_manually"
+    OPEN_INVOICE = "alert_open_invoice"
 
 
 class MenuChoice(StrEnum):
@@ -29,6 +36,30 @@ class BlockId(StrEnum):
     DUE_ROW = "due_row"  # prefix: the row's actions block carries the listing it belongs to
     DUE_FOOTER = "due_footer"
     DUE_HEADER = "due_header"
+    APPROVAL_ACTIONS = "approval_actions"
+    # The review modal: Slack returns typed values keyed by these, and inline errors use them.
+    REVIEW_NOTICE = "review_notice"
+    REVIEW_TO = "review_to"
+    REVIEW_CC = "review_cc"
+    REVIEW_BCC = "review_bcc"
+    REVIEW_SUBJECT = "review_subject"
+    REVIEW_MESSAGE = "review_message"
+    REVIEW_LANGUAGE = "review_language"
+    REVIEW_ATTACHMENTS = "review_attachments"
+    REVIEW_OPTIONS = "review_options"  # "send me a preview first"
+    REVIEW_OVERRIDE = "review_override"  # send to a suppressed address anyway
+    REVIEW_RESEND = "review_resend"  # send again although it was sent recently
+    BULK_LIST = "bulk_list"
+    DELIVERY_ALERT = "delivery_alert"  # prefix: the alert's actions block carries its delivery id
+    FIX_EMAILS = "fix_emails"  # the customer's addresses in the *Fix address & resend* modal
+
+
+class CallbackId(StrEnum):
+    """Modal callback ids: which view_submission listener a submitted modal reaches."""
+
+    REVIEW = "review_send"
+    BULK = "bulk_send"
+    FIX_ADDRESS = "fix_address_resend"
 
 
 COMMAND = "/invoices"

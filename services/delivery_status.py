@@ -89,6 +89,9 @@ class DeliveryStatusView:
     timeline: tuple[TimelineEntry, ...]
     slack_channel: str | None
     slack_ts: str | None
+    # Who decided the approval request and when (None while pending or when none was needed).
+    approval_decided_by: str | None = None
+    approval_decided_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,8 @@ async def delivery_status_view(
         timeline=timeline,
         slack_channel=delivery.slack_channel,
         slack_ts=delivery.slack_ts,
+        approval_decided_by=approval.decided_by if approval else None,
+        approval_decided_at=approval.decided_at if approval else None,
     )
 
 

@@ -1,4 +1,4 @@
-"""The printed words of the invoice PDF in each language a customer may read.
+"""The printed words of the invoice PDF and the invoice page in each language a customer may read.
 
 Kept as a plain table, not gettext catalogues: there are few words, they change with the
 layout, and a reviewer sees all six languages of one label side by side.
@@ -208,6 +208,94 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "nl": "Pagina {page} van {pages}",
         "es": "Página {page} de {pages}",
         "it": "Pagina {page} di {pages}",
+    },
+    "status": {
+        "en": "Status",
+        "fr": "Statut",
+        "de": "Status",
+        "nl": "Status",
+        "es": "Estado",
+        "it": "Stato",
+    },
+    "seller": {
+        "en": "From",
+        "fr": "Émise par",
+        "de": "Von",
+        "nl": "Van",
+        "es": "Emitida por",
+        "it": "Emessa da",
+    },
+    "status_paid": {
+        "en": "Paid",
+        "fr": "Payée",
+        "de": "Bezahlt",
+        "nl": "Betaald",
+        "es": "Pagada",
+        "it": "Pagata",
+    },
+    "status_void": {
+        "en": "Cancelled",
+        "fr": "Annulée",
+        "de": "Storniert",
+        "nl": "Geannuleerd",
+        "es": "Anulada",
+        "it": "Annullata",
+    },
+    "status_due_today": {
+        "en": "Due today",
+        "fr": "À payer aujourd'hui",
+        "de": "Heute fällig",
+        "nl": "Vandaag te betalen",
+        "es": "Vence hoy",
+        "it": "Scade oggi",
+    },
+    "status_due_in_one": {
+        "en": "Due in 1 day",
+        "fr": "À payer dans 1 jour",
+        "de": "Fällig in 1 Tag",
+        "nl": "Te betalen binnen 1 dag",
+        "es": "Vence en 1 día",
+        "it": "Scade tra 1 giorno",
+    },
+    "status_due_in_other": {
+        "en": "Due in {days} days",
+        "fr": "À payer dans {days} jours",
+        "de": "Fällig in {days} Tagen",
+        "nl": "Te betalen binnen {days} dagen",
+        "es": "Vence en {days} días",
+        "it": "Scade tra {days} giorni",
+    },
+    "status_overdue_one": {
+        "en": "Overdue by 1 day",
+        "fr": "En retard de 1 jour",
+        "de": "Seit 1 Tag überfällig",
+        "nl": "1 dag te laat",
+        "es": "Vencida hace 1 día",
+        "it": "Scaduta da 1 giorno",
+    },
+    "status_overdue_other": {
+        "en": "Overdue by {days} days",
+        "fr": "En retard de {days} jours",
+        "de": "Seit {days} Tagen überfällig",
+        "nl": "{days} dagen te laat",
+        "es": "Vencida hace {days} días",
+        "it": "Scaduta da {days} giorni",
+    },
+    "download_pdf": {
+        "en": "Download PDF",
+        "fr": "Télécharger le PDF",
+        "de": "PDF herunterladen",
+        "nl": "PDF downloaden",
+        "es": "Descargar PDF",
+        "it": "Scarica PDF",
+    },
+    "download_ubl": {
+        "en": "E-invoice (UBL)",
+        "fr": "Facture électronique (UBL)",
+        "de": "E-Rechnung (UBL)",
+        "nl": "E-factuur (UBL)",
+        "es": "Factura electrónica (UBL)",
+        "it": "Fattura elettronica (UBL)",
     },
 }
 

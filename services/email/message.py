@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,11 @@ from services.errors import InvalidInput
 MAX_MESSAGE_BYTES = 20 * 1024 * 1024
 
 CORRELATION_HEADER = "X-Invoicebot-Delivery"
+# The same token again, in the headers each email provider turns into webhook metadata:
+# Postmark's `Metadata`, SendGrid's per-event custom arguments, Mailgun's
+# `user-variables`. (Amazon SES echoes the original headers, ours included.)
+PROVIDER_METADATA_KEY = "invoicebot_delivery"
+POSTMARK_METADATA_HEADER = "X-PM-Metadata-invoicebot-delivery"
 VERP_PREFIX = "bounces"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -113,6 +119,7 @@ def compose_message(
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = message_id
     message[CORRELATION_HEADER] = _one_line(correlation_id, "delivery reference")
+    _add_provider_metadata(message, correlation_id)
 
     message.set_content(text)
     message.add_alternative(html, subtype="html")
@@ -134,6 +141,14 @@ def compose_message(
             f"{MAX_MESSAGE_BYTES // 1024 // 1024} MB. Send the PDF alone, or share the invoice link instead."
         )
     return message
+
+
+def _add_provider_metadata(message: EmailMessage, correlation_id: str) -> None:
+    """Ask each provider to echo the delivery reference in its webhooks (harmless elsewhere)."""
+    metadata = json.dumps({PROVIDER_METADATA_KEY: correlation_id}, ensure_ascii=True)
+    message[POSTMARK_METADATA_HEADER] = correlation_id
+    message["X-SMTPAPI"] = json.dumps({"unique_args": {PROVIDER_METADATA_KEY: correlation_id}}, ensure_ascii=True)
+    message["X-Mailgun-Variables"] = metadata
 
 
 def make_message_id(domain: str) -> str:

@@ -174,11 +174,20 @@ def text_to_paragraphs(text: str) -> list[Markup]:
 
 
 def render_html_body(
-    *, language: str, context: EmailContext, text: str, overrides: Mapping[str, str] | None = None
+    *,
+    language: str,
+    context: EmailContext,
+    text: str,
+    overrides: Mapping[str, str] | None = None,
+    pixel_url: str | None = None,
 ) -> str:
-    """The HTML part for the final (possibly hand-edited) `text`, in the language's layout, CSS inlined."""
+    """The HTML part for the final (possibly hand-edited) `text`, in the language's layout, CSS inlined.
+
+    `pixel_url` (only when the open pixel is switched on) adds a 1x1 image at the end of the
+    layout; an organisation's own HTML template shows it only if it extends the layout.
+    """
     language = normalise_language(language)
-    variables = _variables(context, language) | {"paragraphs": text_to_paragraphs(text)}
+    variables = _variables(context, language) | {"paragraphs": text_to_paragraphs(text), "pixel_url": pixel_url}
     html = _render("html", language, variables, overrides)
     return _inliner().inline(html)
 
@@ -235,6 +244,7 @@ def check_template(part: str, source: str) -> list[str]:
     variables = _variables(SAMPLE_CONTEXT, DEFAULT_LANGUAGE)
     if part == "html":
         variables["paragraphs"] = text_to_paragraphs("Dear Acme Corp,\n\nPlease find attached invoice INV-0042.")
+        variables["pixel_url"] = None
     try:
         rendered = template.render(variables)
     except SecurityError as exc:

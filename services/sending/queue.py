@@ -171,6 +171,7 @@ async def record_outcome(
         detail={"detail": outcome.detail[:500]},
     )
     await _owe_slack(session, delivery)
+    await _owe_alerts(session, delivery, outcome)
     await session.commit()
     return delivery
 
@@ -184,6 +185,33 @@ async def _owe_slack(session: AsyncSession, delivery: Delivery) -> None:
         channel=delivery.slack_channel,
         payload={"status": str(delivery.status)},
     )
+
+
+async def _owe_alert(
+    session: AsyncSession, delivery: Delivery, *, type_: str, recipient: str | None, diagnostic: str
+) -> None:
+    """A failure a person must look at: posted in the status message's thread with the fixes."""
+    await enqueue_notification(
+        session,
+        organisation_id=delivery.organisation_id,
+        delivery_id=delivery.id,
+        kind="delivery_alert",
+        channel=delivery.slack_channel,
+        payload={"type": type_, "recipient": recipient, "diagnostic": diagnostic[:2000]},
+    )
+
+
+async def _owe_alerts(session: AsyncSession, delivery: Delivery, outcome: Outcome) -> None:
+    """One alert per refused recipient, or one for the whole send (failed or unknown); previews never."""
+    if delivery.kind != DeliveryKind.INVOICE:
+        return
+    if delivery.status == DeliveryStatus.UNKNOWN:
+        await _owe_alert(session, delivery, type_="unknown", recipient=None, diagnostic=outcome.detail)
+    elif delivery.status in (DeliveryStatus.ACCEPTED, DeliveryStatus.FAILED) and outcome.refused:
+        for address, reply in outcome.refused.items():
+            await _owe_alert(session, delivery, type_="failed", recipient=address, diagnostic=reply)
+    elif delivery.status == DeliveryStatus.FAILED:
+        await _owe_alert(session, delivery, type_="failed", recipient=None, diagnostic=delivery.last_error or "")
 
 
 async def recover_stale(session: AsyncSession, *, now: datetime, stale_after: timedelta) -> tuple[int, int]:
@@ -219,6 +247,8 @@ async def recover_stale(session: AsyncSession, *, now: datetime, stale_after: ti
             )
             session.add(_event(delivery, type_="unknown", recipient=None, now=now, detail=delivery.last_error))
             await _owe_slack(session, delivery)
+            if delivery.kind == DeliveryKind.INVOICE:
+                await _owe_alert(session, delivery, type_="unknown", recipient=None, diagnostic=delivery.last_error)
             unknown += 1
     await session.commit()
     return requeued, unknown

@@ -1,0 +1,302 @@
+"""Bulk send: invoices per second end to end, against the harmonic bound of its two halves.
+
+Run:  .venv/bin/python -m benchmarks.bulk_send [--invoices 1000] [--memory-invoices 5000]
+      [--postgres-url postgresql://postgres@127.0.0.1:5432/bench_send]
+
+In one run it measures, on this machine:
+  render_rate  reportlab rendering the same invoice PDFs alone, in 2 processes;
+  send_rate    aiosmtplib sending the same prebuilt messages alone over the worker's connections;
+  e2e_rate     the real worker (claim → render in a 2-process pool → SMTP → record) draining
+               the deliveries table.
+Rendering and sending share the two cores, so the best a pipeline can do is the harmonic
+bound 1 / (1/render_rate + 1/send_rate); the goal is e2e ≥ 80 % of it. The SMTP server
+(bot.sandbox.smtp_server --count-only) runs in its own process. With --memory-invoices it
+also sends that many and prints the worker's RSS growth between invoice 1,000 and the end
+(goal ≤ 50 MB). Everything is on 127.0.0.1; every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import func, insert, select, text
+
+from bot.worker import Worker
+from services.db.engine import create_engine, session_factory
+from services.db.migrate import upgrade
+from services.db.models import Attachments, Delivery, DeliveryStatus, Organisation, SmtpStatus, utcnow
+from services.documents.pdf import render_invoice_pdf
+from services.email.smtp import SmtpTransport
+from services.email.transport import Envelope
+from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.sending.pipeline import SenderIdentity, build_render_job, render_message
+
+IDENTITY = SenderIdentity(
+    from_email="invoices@example.com",
+    from_name="Example Trading",
+    reply_to=None,
+    bounce_domain="example.com",
+    public_url="http://localhost:3000",
+)
+CONCURRENCY = 8
+POOL = 2  # SMTP connections
+RENDER_PROCESSES = 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def build_data(url: str, invoices: int) -> None:
+    """A fresh schema with `invoices` validated invoices (10–30 lines) and one queued delivery each."""
+    engine = create_engine(url)
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    await engine.dispose()
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    rng = random.Random(7)
+    async with sessions() as session:
+        org = Organisation(
+            name="Example Trading Ltd",
+            address="1 Example Street\nLondon EC1A 1AA",
+            tax_id="GB123456789",
+            country="GB",
+            sender_email="invoices@example.com",
+            smtp_status=SmtpStatus.VERIFIED,
+            iban="GB33BUKB20201555555555",
+            bic="BUKBGB22",
+        )
+        session.add(org)
+        await session.flush()
+        customers = [
+            await upsert_customer(
+                session,
+                organisation_id=org.id,
+                data=CustomerData(
+                    ref=f"C{n}",
+                    name=f"Customer {n} GmbH",
+                    emails=[f"ap{n}@customer{n}.example"],
+                    language=rng.choice(["en", "fr", "de", "nl", "es", "it"]),
+                    address=f"Hauptstraße {n}\n10115 Berlin",
+                    country="DE",
+                    tax_id=f"DE{100000000 + n}",
+                ),
+            )
+            for n in range(50)
+        ]
+        ids: list[tuple[int, str]] = []
+        for n in range(invoices):
+            lines = [
+                LineData(
+                    f"Consulting services, item {k}",
+                    Decimal(rng.randint(1, 20)),
+                    Decimal(rng.randint(1000, 90000)) / 100,
+                    Decimal(rng.choice([20, 5, 0])),
+                )
+                for k in range(rng.randint(10, 30))
+            ]
+            invoice = await create_invoice(
+                session,
+                organisation_id=org.id,
+                customer=customers[n % len(customers)],
+                number=f"B-{n:06d}",
+                issue_date=date(2026, 11, 1),
+                due_date=date(2026, 11, 30),
+                currency="EUR",
+                lines=lines,
+                status="validated",
+            )
+            ids.append((invoice.id, customers[n % len(customers)].emails[0]))
+            if n % 500 == 499:
+                await session.commit()
+        now = utcnow()
+        await session.execute(
+            insert(Delivery),
+            [
+                {
+                    "organisation_id": org.id,
+                    "invoice_id": invoice_id,
+                    "status": DeliveryStatus.QUEUED,
+                    "to": [address],
+                    "cc": [],
+                    "bcc": [],
+                    "subject": f"Invoice {n}",
+                    "body_text": "Dear customer,\n\nplease find your invoice attached.\n\nKind regards",
+                    "language": "en",
+                    "attachments": Attachments.PDF_UBL,
+                    "message_id": f"<bench-{n}@example.com>",
+                    "verp_token": f"bench{n:07d}",
+                    "requested_by": "U_BENCH",
+                    "next_attempt_at": now,
+                    "recipient_results": {},
+                }
+                for n, (invoice_id, address) in enumerate(ids)
+            ],
+        )
+        await session.commit()
+    await engine.dispose()
+
+
+async def prepare_jobs(url: str, count: int) -> list:
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        deliveries = (await session.execute(select(Delivery).order_by(Delivery.id).limit(count))).scalars().all()
+        jobs = [await build_render_job(session, delivery=d, identity=IDENTITY) for d in deliveries]
+    await engine.dispose()
+    return jobs
+
+
+def render_pdf_only(job: object) -> int:
+    return len(render_invoice_pdf(job.document))  # type: ignore[attr-defined]
+
+
+def measure_render(jobs: list) -> float:
+    with ProcessPoolExecutor(RENDER_PROCESSES) as pool:
+        list(pool.map(render_pdf_only, jobs[:4]))  # warm the children
+        started = time.perf_counter()
+        list(pool.map(render_pdf_only, jobs, chunksize=4))
+        return len(jobs) / (time.perf_counter() - started)
+
+
+async def measure_send(port: int, messages: list[bytes]) -> float:
+    transport = SmtpTransport(host="127.0.0.1", port=port, security="none", timeout=30, pool_size=POOL)
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(n: int, data: bytes) -> None:
+        async with gate:
+            await transport.send(Envelope("bounces+x@example.com", [f"ap{n}@x.example"]), data)
+
+    await one(0, messages[0])
+    started = time.perf_counter()
+    await asyncio.gather(*(one(n, m) for n, m in enumerate(messages)))
+    elapsed = time.perf_counter() - started
+    await transport.aclose()
+    return len(messages) / elapsed
+
+
+async def measure_e2e(url: str, port: int, total: int, rss_after: int | None) -> tuple[float, float, float]:
+    """Drain the queue with the real worker; returns (rate, rss at `rss_after` invoices, rss at end)."""
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    transport = SmtpTransport(host="127.0.0.1", port=port, security="none", timeout=30, pool_size=POOL)
+    executor = ProcessPoolExecutor(RENDER_PROCESSES)
+    list(executor.map(int, [1, 2]))  # start the children before the clock
+    worker = Worker(
+        sessions=sessions,
+        transport=transport,
+        identity=IDENTITY,
+        executor=executor,
+        concurrency=CONCURRENCY,
+        worker_id="bench",
+    )
+    rss_mark = {"at": 0.0}
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        while not stop.is_set():
+            if rss_after and not rss_mark["at"] and worker.sent >= rss_after:
+                rss_mark["at"] = rss_mb()
+            await asyncio.sleep(0.05)
+
+    sampler = asyncio.create_task(sample())
+    started = time.perf_counter()
+    await worker.drain(until_idle=True)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await sampler
+    end_rss = rss_mb()
+    async with sessions() as session:
+        accepted = await session.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.ACCEPTED)
+        )
+    assert accepted == total, f"only {accepted} of {total} accepted"
+    await transport.aclose()
+    executor.shutdown()
+    await engine.dispose()
+    return total / elapsed, rss_mark["at"], end_rss
+
+
+def start_smtp_server(port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.sandbox.smtp_server", "--port", str(port), "--count-only", "--max-seconds", "900"]
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return server
+        time.sleep(0.05)
+    server.kill()
+    raise RuntimeError("the SMTP server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--invoices", type=int, default=1000)
+    parser.add_argument("--memory-invoices", type=int, default=0, help="also run this many for the RSS check")
+    parser.add_argument("--postgres-url", default=None)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-send-"))
+    url = args.postgres_url or f"sqlite:///{workdir / 'bench.db'}"
+    port = free_port()
+    server = start_smtp_server(port)
+    try:
+        print(
+            f"bulk send benchmark: {args.invoices} invoices, 10–30 lines, PDF + UBL; "
+            f"{RENDER_PROCESSES} render processes, {POOL} SMTP connections, concurrency {CONCURRENCY}; "
+            f"database {url.split('://')[0]}; SMTP server in its own process on 127.0.0.1:{port}"
+        )
+        asyncio.run(build_data(url, args.invoices))
+        jobs = asyncio.run(prepare_jobs(url, args.invoices))
+        render_rate = measure_render(jobs)
+        messages = [render_message(job) for job in jobs[: min(len(jobs), 1000)]]
+        size = sum(map(len, messages)) / len(messages)
+        send_rate = asyncio.run(measure_send(port, messages))
+        bound = 1 / (1 / render_rate + 1 / send_rate)
+        e2e_rate, _, _ = asyncio.run(measure_e2e(url, port, args.invoices, None))
+        print(f"  render alone (reportlab PDFs, {RENDER_PROCESSES} processes): {render_rate:8.1f} invoices/s")
+        print(f"  send alone (prebuilt {size / 1024:.0f} KB messages, {POOL} connections): {send_rate:8.1f} msg/s")
+        print(f"  harmonic bound 1/(1/render + 1/send):            {bound:8.1f} invoices/s")
+        print(f"  end to end (the worker, claim → render → SMTP → record): {e2e_rate:8.1f} invoices/s")
+        print(f"  ratio end to end / bound: {e2e_rate / bound:.2f}  (goal ≥ 0.80)")
+        if args.memory_invoices:
+            asyncio.run(build_data(url, args.memory_invoices))
+            rate, rss_1000, rss_end = asyncio.run(measure_e2e(url, port, args.memory_invoices, 1000))
+            print(
+                f"  memory: {args.memory_invoices} invoices at {rate:.1f}/s; worker RSS {rss_1000:.0f} MB after "
+                f"1,000, {rss_end:.0f} MB at the end: growth {rss_end - rss_1000:+.1f} MB (goal ≤ 50 MB)"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The long-running commands: `run`, `web`, `worker`, and `smtp verify`.
+
+Kept apart from `bot/cli.py` (the data commands) so each stays small; `register` adds them
+to the same Typer app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from email.message import EmailMessage
+from typing import Annotated, Any
+
+import typer
+
+from bot.config import Settings
+from bot.container import Container
+from bot.worker_process import build_worker, install_stop_signals, run_worker
+from services.db.models import utcnow
+from services.email.message import make_message_id, verp_address
+from services.email.transport import Envelope, SendError
+from services.smtp_verification import record_smtp_check
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: Callable[..., typer.Exit]) -> None:
+    smtp_app = typer.Typer(help="The SMTP relay.", no_args_is_help=True)
+    app.add_typer(smtp_app, name="smtp")
+
+    def require_smtp(settings: Settings) -> None:
+        if not settings.smtp_configured:
+            raise fail("INVOICEBOT_SMTP_HOST is not set: sending is not configured", 2)
+
+    @app.command("worker")
+    def worker_command(
+        until_idle: Annotated[bool, typer.Option(help="send what is due now, then exit")] = False,
+    ) -> None:
+        """Send queued deliveries (the worker half, for scaling out)."""
+        settings = settings_or_exit()
+        require_smtp(settings)
+        _logging()
+
+        async def main() -> int:
+            container = Container.build(settings)
+            stop = asyncio.Event()
+            install_stop_signals(stop)
+            try:
+                return await run_worker(container, stop=stop, until_idle=until_idle)
+            finally:
+                await container.close()
+
+        sent = asyncio.run(main())
+        if until_idle:
+            typer.echo(f"handled {sent} deliveries")
+
+    def _serve(with_worker: bool) -> None:
+        from bot.app import SlackNotConfigured
+        from bot.runner import serve
+
+        settings = settings_or_exit()
+        _logging()
+
+        async def main() -> None:
+            container = Container.build(settings)
+            loops: list[Any] = []
+            stop = asyncio.Event()
+            if with_worker and settings.smtp_configured:
+                executor = None
+                if settings.render_processes:
+                    from concurrent.futures import ProcessPoolExecutor
+
+                    executor = ProcessPoolExecutor(max_workers=settings.render_processes)
+                loops.append(build_worker(container, executor).run(stop))
+            elif with_worker:
+                logging.getLogger("invoicebot").warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
+            try:
+                async with container.session() as session:
+                    await container.organisation(session)
+                await serve(container, loops=loops)
+            finally:
+                stop.set()
+                await container.close()
+
+        try:
+            asyncio.run(main())
+        except SlackNotConfigured as exc:
+            raise fail(str(exc), 2) from None
+
+    @app.command("run")
+    def run_command() -> None:
+        """The whole bot in one process: Slack app, web app, worker and loops."""
+        _serve(with_worker=True)
+
+    @app.command("web")
+    def web_command() -> None:
+        """The Slack app and the web app only (scale the worker separately)."""
+        _serve(with_worker=False)
+
+    @smtp_app.command("verify")
+    def smtp_verify(
+        send_test: Annotated[str | None, typer.Option(help="also send a test email to this address")] = None,
+    ) -> None:
+        """Connect, log in and optionally send a test email; record whether the settings work."""
+        settings = settings_or_exit()
+        require_smtp(settings)
+
+        async def main() -> tuple[bool, str]:
+            container = Container.build(settings)
+            transport = container.build_transport()
+            ok, reason = True, "connected and logged in"
+            try:
+                await transport.verify()
+                if send_test:
+                    identity = container.sender_identity()
+                    message = EmailMessage()
+                    message["From"] = identity.from_email
+                    message["To"] = send_test
+                    message["Subject"] = "invoicebot: test email"
+                    message["Message-ID"] = make_message_id(container.message_id_domain)
+                    message.set_content("This test email shows that invoicebot can send through this server.\n")
+                    envelope = Envelope(verp_address("test", identity.bounce_domain), [send_test])
+                    result = await transport.send(envelope, message)
+                    reason = f"test email accepted: {result.data_reply}"
+            except SendError as exc:
+                ok, reason = False, str(exc)
+            finally:
+                await transport.aclose()
+            try:
+                async with container.session() as session:
+                    organisation = await container.organisation(session)
+                    await record_smtp_check(
+                        session, organisation_id=organisation.id, ok=ok, reason=reason, actor="cli", now=utcnow()
+                    )
+                    await session.commit()
+            finally:
+                await container.close()
+            return ok, reason
+
+        ok, reason = asyncio.run(main())
+        if not ok:
+            raise fail(f"SMTP settings do not work: {reason}")
+        typer.echo(f"SMTP settings verified: {reason}")

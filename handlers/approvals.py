@@ -1,0 +1,66 @@
+"""*Approve* / *Reject* on an approval request in the approvers' channel.
+
+The button value is the delivery id and nothing else; whether the clicker may decide is
+the service's call (four eyes, approvers only, one decision even when two click at once).
+The clicker gets an ephemeral answer; the request message itself is rewritten by the
+notification loop from the "approval_decided" notification the service enqueues in the
+same transaction, so the message and the decision cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from handlers.context import SessionFactory, Workplace
+from handlers.errors import answering_errors
+from handlers.ids import ActionId
+from handlers.parsing import actor_of
+from handlers.review_policy import SendPolicy
+from services.approvals import approve_delivery, reject_delivery
+from services.db.models import utcnow
+from services.errors import InvalidInput
+
+
+def delivery_id_of(action: dict[str, Any]) -> int:
+    try:
+        return int(str(action.get("value", "")))
+    except ValueError:
+        raise InvalidInput("This button names no send; it may be from an older version of invoicebot.") from None
+
+
+@answering_errors
+async def handle_approval_action(
+    ack: AsyncAck,
+    respond: AsyncRespond,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    sessions: SessionFactory,
+    workplace: Workplace,
+    send_policy: SendPolicy,
+) -> None:
+    await ack()
+    approving = action.get("action_id") == ActionId.APPROVE_DELIVERY
+    decide = approve_delivery if approving else reject_delivery
+    user = actor_of(body).user_id
+    async with sessions() as session:
+        result = await decide(
+            session,
+            organisation_id=workplace.organisation_id,
+            delivery_id=delivery_id_of(action),
+            approver=user,
+            rules=send_policy.rules,
+            now=utcnow(),
+        )
+        await session.commit()
+    if approving:
+        text = f"✅ You approved the send of *{result.invoice_number}*: it is queued and goes out in a moment."
+    else:
+        text = f"🚫 You rejected the send of *{result.invoice_number}*: no email goes out."
+    await respond(response_type="ephemeral", replace_original=False, text=text)
+
+
+def register(app: AsyncApp) -> None:
+    app.action(ActionId.APPROVE_DELIVERY)(handle_approval_action)
+    app.action(ActionId.REJECT_DELIVERY)(handle_approval_action)

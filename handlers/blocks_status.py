@@ -1,0 +1,244 @@
+"""The channel's view of a send: its one status message, and the alert when it went wrong.
+
+Pure functions of `DeliveryStatusView` (and an alert's payload), so what the channel reads
+is tested without Slack. The status line is written for a finance person: what happened,
+to whom, and the mail server's own words when they matter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from handlers.blocks import Block, _clip, _context, _plain, _section, escape
+from handlers.ids import ActionId, BlockId
+from services.delivery_status import DeliveryStatusView, TimelineEntry
+
+TIMELINE_SHOWN = 6
+DIAGNOSTIC_LIMIT = 500
+PROBLEM_TYPES = frozenset({"bounced", "dropped", "complained", "failed"})
+
+# Enhanced status codes (RFC 3463) a finance person meets, in plain words.
+_ENHANCED_CODES = {
+    "5.1.1": "mailbox does not exist",
+    "5.1.2": "the domain does not exist or has no mail server",
+    "5.1.3": "the address is malformed",
+    "5.1.6": "the mailbox has moved",
+    "5.1.10": "mailbox does not exist",
+    "5.2.1": "the mailbox is disabled",
+    "5.2.2": "the mailbox is full",
+    "5.2.3": "the message is too large for the mailbox",
+    "5.3.4": "the message is too large for the server",
+    "5.4.1": "the receiving server refused the address",
+    "5.7.1": "refused by the receiving server's policy (spam filter or not allowed)",
+    "5.7.26": "refused because the sender could not be authenticated (SPF/DKIM/DMARC)",
+    "4.2.2": "the mailbox is full (temporary)",
+}
+_ENHANCED_CODE = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
+_BASIC_CODE = re.compile(r"\b[45]\d\d\b")
+_BASIC_CODES = {
+    "550": "mailbox unavailable",
+    "551": "the user is not local",
+    "552": "the mailbox is full or the message too large",
+    "553": "the address is not allowed",
+    "554": "the receiving server refused the message",
+}
+
+
+def reason_in_words(diagnostic: str | None, *, kind: str | None = None) -> str:
+    """A short explanation of a server reply such as `550 5.1.1 No such user`."""
+    text = diagnostic or ""
+    enhanced = _ENHANCED_CODE.search(text)
+    if enhanced and enhanced.group(0) in _ENHANCED_CODES:
+        return _ENHANCED_CODES[enhanced.group(0)]
+    basic = _BASIC_CODE.search(text)
+    if basic and basic.group(0) in _BASIC_CODES:
+        return _BASIC_CODES[basic.group(0)]
+    if (enhanced and enhanced.group(0)[0] == "4") or (basic and basic.group(0)[0] == "4"):
+        return "a temporary problem at the receiving server"
+    return {
+        "complained": "the recipient marked the email as spam",
+        "dropped": "the email provider dropped it without trying",
+        "unknown": "the connection broke after the email was handed over; check before resending",
+    }.get(kind or "", "the receiving server refused it")
+
+
+def _detail_text(entry: TimelineEntry) -> str:
+    detail = entry.detail or {}
+    return str(detail.get("diagnostic") or detail.get("reply") or detail.get("reason") or "")
+
+
+def _problems(view: DeliveryStatusView) -> list[TimelineEntry]:
+    """The latest problem event of each recipient, oldest first."""
+    latest: dict[str, TimelineEntry] = {}
+    for entry in view.timeline:
+        if entry.type in PROBLEM_TYPES and entry.recipient:
+            latest[entry.recipient] = entry
+    return list(latest.values())
+
+
+def _problem_lines(view: DeliveryStatusView, label: str) -> str:
+    problems = _problems(view)
+    if not problems:
+        reply = view.last_error or ""
+        who = ", ".join(view.to)
+        return f"{label}: {escape(who)} — {reason_in_words(reply)}" + (
+            f" ({escape(_clip(reply, 300))})" if reply else ""
+        )
+    lines = []
+    for entry in problems:
+        raw = _detail_text(entry)
+        reason = str((entry.detail or {}).get("reason") or reason_in_words(raw, kind=entry.type))
+        lines.append(
+            f"{label}: {escape(entry.recipient or '')} — {escape(reason)}"
+            + (f" ({escape(_clip(raw, 300))})" if raw else "")
+        )
+    return "\n".join(lines)
+
+
+def status_line(view: DeliveryStatusView) -> str:
+    """One or a few lines saying where the email is, in words a finance person reads."""
+    status, to = view.status, escape(", ".join(view.to))
+    if status == "awaiting_approval":
+        return "⏳ Waiting for approval"
+    if status == "queued":
+        return "⏳ Queued"
+    if status == "sending":
+        return "📤 Sending…"
+    if status == "deferred":
+        return (
+            f"🔁 Retrying (attempt {view.attempts + 1}): {escape(_clip(view.last_error or 'temporary problem', 300))}"
+        )
+    if status in ("accepted", "delivered", "opened"):
+        reply = escape(_clip(view.smtp_reply or "", 300))
+        line = f"✅ Sent to {to} — accepted by the mail server" + (f": {reply}" if reply else "")
+        if status == "delivered":
+            line = f"✅ Delivered to {to}" + (f" (accepted: {reply})" if reply else "")
+        elif status == "opened":
+            line = f"👀 Opened (may be unreliable) · sent to {to}"
+        if _problems(view):
+            line += "\n" + _problem_lines(view, "❌ Not delivered")
+        return line
+    if status == "bounced":
+        return _problem_lines(view, "❌ Bounced")
+    if status == "dropped":
+        return _problem_lines(view, "❌ Dropped")
+    if status == "complained":
+        return _problem_lines(view, "🚫 Marked as spam")
+    if status == "failed":
+        return _problem_lines(view, "❌ Failed")
+    if status == "unknown":
+        return "❓ Unknown — the connection broke after the email was handed over; check before resending"
+    if status == "rejected":
+        who = f" by {_who(view.approval_decided_by)}" if view.approval_decided_by else ""
+        why = f": {escape(view.rejected_reason)}" if view.rejected_reason else ""
+        return f"✋ Approval refused{who}{why} — nothing was sent"
+    if status == "cancelled":
+        return "🚫 Cancelled — nothing was sent"
+    return escape(status)
+
+
+def _who(user: str) -> str:
+    return f"<@{user}>" if user.startswith(("U", "W")) else escape(user)
+
+
+def _timeline_text(view: DeliveryStatusView) -> str:
+    shown = view.timeline[-TIMELINE_SHOWN:]
+    parts = [f"{view.created_at:%H:%M} requested"]
+    for entry in shown:
+        who = f" {entry.recipient}" if entry.recipient else ""
+        parts.append(f"{entry.at:%H:%M} {entry.type}{escape(who)}")
+    return " → ".join(parts) + " (UTC)"
+
+
+def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
+    """The one message of a send in the notification channel, rewritten as it moves."""
+    line = status_line(view)
+    what = "Preview of invoice" if view.kind == "preview" else "Invoice"
+    heading = f"*{what} {escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}"
+    recipients = f"To: {escape(', '.join(view.to)) or 'nobody'}"
+    if view.cc:
+        recipients += f" · Cc: {escape(', '.join(view.cc))}"
+    people = f"Requested by {_who(view.requested_by)}"
+    if view.approved_by and view.status != "rejected":
+        people += f" · approved by {_who(view.approved_by)}"
+    blocks: list[Block] = [
+        _section(f"{heading}\n{recipients}"),
+        _section(line),
+        _context(people),
+        _context(_timeline_text(view)),
+    ]
+    if view.status == "unknown" and view.last_error:
+        blocks.insert(2, _context(f"```{escape(_clip(view.last_error, DIAGNOSTIC_LIMIT))}```"))
+    text = f"{what} {view.invoice_number} to {', '.join(view.to)}: {_plain_text(line)}"
+    return _clip(text, 3000), blocks
+
+
+def _plain_text(line: str) -> str:
+    return line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+_ALERT_TITLES = {
+    "bounced": "❌ Bounced",
+    "dropped": "❌ Dropped",
+    "complained": "🚫 Marked as spam",
+    "failed": "❌ Failed",
+    "unknown": "❓ Unknown",
+}
+
+
+def alert_buttons(view: DeliveryStatusView) -> Block:
+    """*Fix address & resend*, *Mark as sent manually*, *Open invoice*: ids only in their values."""
+    delivery = str(view.delivery_id)
+    return {
+        "type": "actions",
+        "block_id": f"{BlockId.DELIVERY_ALERT}:{delivery}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": ActionId.FIX_ADDRESS_AND_RESEND,
+                "text": _plain("Fix address & resend"),
+                "style": "primary",
+                "value": delivery,
+            },
+            {
+                "type": "button",
+                "action_id": ActionId.MARK_SENT_MANUALLY,
+                "text": _plain("Mark as sent manually"),
+                "value": delivery,
+            },
+            {
+                "type": "button",
+                "action_id": ActionId.OPEN_INVOICE,
+                "text": _plain("Open invoice"),
+                "value": view.invoice_number,
+            },
+        ],
+    }
+
+
+def delivery_alert_message(view: DeliveryStatusView, payload: Mapping[str, Any]) -> tuple[str, list[Block]]:
+    """A reply in the status message's thread: what went wrong for whom, and the way out.
+
+    `payload` is what the notification carries: `type` (bounced, dropped, complained,
+    failed, unknown), `recipient`, `reason` (plain words, may be absent) and `diagnostic`
+    (the raw server or provider text).
+    """
+    kind = str(payload.get("type") or view.status)
+    recipient = str(payload.get("recipient") or ", ".join(view.to))
+    diagnostic = str(payload.get("diagnostic") or "")
+    reason = str(payload.get("reason") or reason_in_words(diagnostic, kind=kind))
+    title = _ALERT_TITLES.get(kind, "⚠️ Problem")
+    if kind == "unknown":
+        headline = f"{title} — {escape(reason)}"
+    else:
+        headline = f"{title}: {escape(recipient)} — {escape(reason)}"
+    blocks: list[Block] = [
+        _section(f"{headline}\nInvoice *{escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}")
+    ]
+    if diagnostic:
+        blocks.append(_context(f"Server said: ```{escape(_clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
+    blocks.append(alert_buttons(view))
+    text = f"{_plain_text(headline)} (invoice {view.invoice_number})"
+    return _clip(text, 3000), blocks

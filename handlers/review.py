@@ -1,0 +1,257 @@
+"""*Review & send*: open the modal, switch its language, and turn its submission into a delivery.
+
+The trigger id dies 3 seconds after the click, so a small "Loading…" modal opens first
+and the filled one replaces it (`views.update` with the hash). A submission is answered
+in the same HTTP response: inline errors keyed by block id (`response_action: errors`),
+or the modal rebuilt from what was typed when a new question appears (a suppressed
+address typed by hand, a send that happened meanwhile), or the outcome. The modal is
+never lost. The idempotency key is the view id, so a double submit or a Slack retry
+creates one delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers.blocks_review import loading_view, message_view, queued_words, review_view
+from handlers.context import Session, SessionFactory, Workplace
+from handlers.errors import answering_errors, describe_error
+from handlers.ids import ActionId, BlockId, CallbackId
+from handlers.parsing import actor_of
+from handlers.review_form import (
+    ReviewForm,
+    ReviewMetadata,
+    SubmittedReview,
+    block_ids_of,
+    message_block_id,
+    parse_review_state,
+    split_addresses,
+    subject_block_id,
+)
+from handlers.review_policy import SendPolicy
+from services.db.models import Attachments, utcnow
+from services.deliveries import DeliveryRequest, ResendNeedsConfirmation, request_delivery
+from services.errors import DomainError, FieldErrors
+from services.review import prepare_review
+
+log = logging.getLogger("invoicebot.slack")
+
+
+async def _form(
+    session: Session, *, number: str, workplace: Workplace, policy: SendPolicy, language: str | None = None
+) -> ReviewForm:
+    now = utcnow()
+    draft = await prepare_review(
+        session,
+        organisation_id=workplace.organisation_id,
+        invoice_number=number,
+        public_url=policy.public_url,
+        now=now,
+        sending=workplace.sending,
+        language=language,
+    )
+    return ReviewForm.from_draft(
+        draft, recent=draft.recent.question(draft.invoice_number, now) if draft.recent else None
+    )
+
+
+@answering_errors
+async def handle_review_open_action(
+    ack: AsyncAck,
+    respond: AsyncRespond,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    sessions: SessionFactory,
+    workplace: Workplace,
+    send_policy: SendPolicy,
+) -> None:
+    await ack()
+    opened = await client.views_open(trigger_id=body["trigger_id"], view=loading_view())
+    view_id, view_hash = opened["view"]["id"], opened["view"]["hash"]
+    number = str(action.get("value", ""))
+    try:
+        async with sessions() as session:
+            form = await _form(session, number=number, workplace=workplace, policy=send_policy)
+        view = review_view(form, metadata=ReviewMetadata(form.invoice_number))
+    except DomainError as error:
+        view = message_view("Send invoice", f"⚠️ {describe_error(error)}")
+    await client.views_update(view_id=view_id, hash=view_hash, view=view)
+
+
+async def handle_review_language_action(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    sessions: SessionFactory,
+    workplace: Workplace,
+    send_policy: SendPolicy,
+) -> None:
+    """Re-render subject and message in the chosen language; keep recipients and options as typed."""
+    await ack()
+    view = body.get("view") or {}
+    try:
+        metadata = ReviewMetadata.decode(view.get("private_metadata"))
+        submitted = parse_review_state(view)
+        async with sessions() as session:
+            form = await _form(
+                session,
+                number=metadata.invoice_number,
+                workplace=workplace,
+                policy=send_policy,
+                language=submitted.language,
+            )
+        updated = review_view(form.typed(submitted), metadata=metadata)
+    except Exception as error:  # the modal then says why instead of silently staying stale
+        updated = message_view("Send invoice", f"⚠️ {describe_error(error)}")
+    await client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)
+
+
+async def _requester_email(client: AsyncWebClient, user_id: str) -> str | None:
+    """The requester's own address for a preview; None when Slack will not say (the form then asks)."""
+    try:
+        answer = await client.users_info(user=user_id)
+    except SlackApiError as error:
+        log.warning("users.info failed for a preview: %s", error.response.get("error"))
+        return None
+    return ((answer.get("user") or {}).get("profile") or {}).get("email") or None
+
+
+FIELD_BLOCKS = {
+    "to": BlockId.REVIEW_TO,
+    "cc": BlockId.REVIEW_CC,
+    "bcc": BlockId.REVIEW_BCC,
+    "preview_first": BlockId.REVIEW_OPTIONS,
+    "override_suppression": BlockId.REVIEW_OVERRIDE,
+}
+
+
+def field_errors_by_block(errors: dict[str, str], *, language: str, shown: set[str]) -> dict[str, str]:
+    """The service's field names → this modal's block ids; a field with no block lands on To."""
+    blocks = FIELD_BLOCKS | {"subject": subject_block_id(language), "message": message_block_id(language)}
+    mapped: dict[str, str] = {}
+    for field_name, sentence in errors.items():
+        block_id = str(blocks.get(field_name, BlockId.REVIEW_TO))
+        block_id = block_id if block_id in shown else BlockId.REVIEW_TO
+        mapped[block_id] = f"{mapped[block_id]} {sentence}" if block_id in mapped else sentence
+    return mapped
+
+
+def _request(
+    metadata: ReviewMetadata, submitted: SubmittedReview, *, user: str, email: str | None, key: str | None
+) -> DeliveryRequest:
+    try:
+        attachments = Attachments(submitted.attachments)
+    except ValueError:
+        attachments = Attachments.PDF
+    return DeliveryRequest(
+        invoice_number=metadata.invoice_number,
+        to=split_addresses(submitted.to),
+        cc=split_addresses(submitted.cc),
+        bcc=split_addresses(submitted.bcc),
+        subject=submitted.subject,
+        message=submitted.message,
+        language=submitted.language,
+        attachments=attachments,
+        preview_first=submitted.preview_first,
+        override_suppression=submitted.override_suppression,
+        requested_by=user,
+        requester_email=email,
+        idempotency_key=key,
+        confirm_resend=submitted.confirm_resend,
+    )
+
+
+async def _rebuilt(
+    sessions: SessionFactory,
+    metadata: ReviewMetadata,
+    submitted: SubmittedReview,
+    *,
+    workplace: Workplace,
+    policy: SendPolicy,
+    **changes: Any,
+) -> dict[str, Any]:
+    """The modal again, exactly as typed, with a new question on it (`changes`)."""
+    async with sessions() as session:
+        form = await _form(
+            session, number=metadata.invoice_number, workplace=workplace, policy=policy, language=submitted.language
+        )
+    typed = replace(form.typed(submitted), subject=submitted.subject, message=submitted.message, **changes)
+    return review_view(typed, metadata=metadata)
+
+
+async def _submission_answer(
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    sessions: SessionFactory,
+    workplace: Workplace,
+    policy: SendPolicy,
+) -> dict[str, Any]:
+    """What to ack a submission with: inline errors, the modal rebuilt with a new question, or the outcome."""
+    shown = block_ids_of(view)
+    metadata = ReviewMetadata.decode(view.get("private_metadata"))
+    submitted = parse_review_state(view)
+    user = actor_of(body).user_id
+    email = await _requester_email(client, user) if submitted.preview_first else None
+    request = _request(metadata, submitted, user=user, email=email, key=view.get("id"))
+    try:
+        async with sessions() as session:
+            outcome = await request_delivery(
+                session,
+                organisation_id=workplace.organisation_id,
+                request=request,
+                rules=policy.rules,
+                sending=workplace.sending,
+                now=utcnow(),
+                message_id_domain=policy.message_id_domain,
+                verp_secret=policy.verp_secret(),
+            )
+            await session.commit()
+            awaiting = outcome.delivery.status == "awaiting_approval"
+            preview = outcome.preview is not None
+    except FieldErrors as error:
+        if "override_suppression" in error.errors and BlockId.REVIEW_OVERRIDE not in shown:
+            suppressed = (error.errors["override_suppression"],)
+            rebuilt = await _rebuilt(
+                sessions, metadata, submitted, workplace=workplace, policy=policy, suppressed=suppressed
+            )
+            return {"response_action": "update", "view": rebuilt}
+        errors = field_errors_by_block(error.errors, language=submitted.language, shown=shown)
+        return {"response_action": "errors", "errors": errors}
+    except ResendNeedsConfirmation as error:
+        if BlockId.REVIEW_RESEND in shown:
+            return {"response_action": "errors", "errors": {BlockId.REVIEW_RESEND: str(error)}}
+        rebuilt = await _rebuilt(sessions, metadata, submitted, workplace=workplace, policy=policy, recent=str(error))
+        return {"response_action": "update", "view": rebuilt}
+    approvers = sorted(policy.rules.approvers_for(user))
+    text = queued_words(metadata.invoice_number, awaiting_approval=awaiting, approvers=approvers, preview=preview)
+    return {"response_action": "update", "view": message_view("Send invoice", text)}
+
+
+async def handle_review_submission(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    sessions: SessionFactory,
+    workplace: Workplace,
+    send_policy: SendPolicy,
+) -> None:
+    try:
+        answer = await _submission_answer(body, view, client, sessions, workplace, send_policy)
+    except Exception as error:  # a DomainError's sentence, or a reference id: on the form, never a lost modal
+        answer = {"response_action": "errors", "errors": {BlockId.REVIEW_TO: describe_error(error)}}
+    await ack(**answer)
+
+
+def register(app: AsyncApp) -> None:
+    app.action(ActionId.REVIEW_AND_SEND)(handle_review_open_action)
+    app.action(ActionId.REVIEW_LANGUAGE)(handle_review_language_action)
+    app.view(CallbackId.REVIEW)(handle_review_submission)

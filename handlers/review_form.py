@@ -1,0 +1,160 @@
+"""The review modal's state: what it shows, and what a submission or a language switch carries.
+
+`ReviewForm` is the modal as plain data (the values as typed plus the warnings), so the
+modal can be rebuilt from a submission without losing a character. Block ids of the
+subject and message carry the language: Slack keeps what was typed in an input whose
+block id does not change across `views.update`, so a language switch must change them
+for the re-rendered wording to appear.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from handlers.ids import ActionId, BlockId
+from services.db.models import Attachments
+from services.errors import InvalidInput
+from services.review import ReviewDraft
+
+INPUT = "input"  # the action id of every text field of the modal
+YES = "yes"  # the value of a ticked checkbox
+
+
+@dataclass(frozen=True)
+class ReviewMetadata:
+    """The modal's `private_metadata`: the invoice number only — no recipients, no secrets."""
+
+    invoice_number: str
+
+    def encode(self) -> str:
+        return json.dumps({"n": self.invoice_number}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str | None) -> ReviewMetadata:
+        try:
+            number = str(json.loads(raw or "")["n"])
+        except (ValueError, TypeError, KeyError):
+            raise InvalidInput("This form is from an older version of invoicebot; press Review & send again.") from None
+        return cls(invoice_number=number)
+
+
+@dataclass(frozen=True)
+class ReviewForm:
+    invoice_number: str
+    customer_name: str
+    amount: str
+    to: str  # addresses, comma-separated, as typed
+    cc: str
+    bcc: str
+    subject: str
+    message: str
+    language: str
+    attachments: str
+    preview_first: bool = False
+    override_suppression: bool = False
+    confirm_resend: bool = False
+    problems: tuple[str, ...] = ()
+    suppressed: tuple[str, ...] = ()  # one sentence per suppressed address
+    recent: str | None = None  # "INV-1 was sent 4 minutes ago by <@U1> — send again?"
+
+    @classmethod
+    def from_draft(cls, draft: ReviewDraft, *, recent: str | None) -> ReviewForm:
+        return cls(
+            invoice_number=draft.invoice_number,
+            customer_name=draft.customer_name,
+            amount=draft.amount,
+            to=", ".join(draft.to),
+            cc=", ".join(draft.cc),
+            bcc=", ".join(draft.bcc),
+            subject=draft.subject,
+            message=draft.message,
+            language=draft.language,
+            attachments=Attachments(draft.attachments).value,
+            problems=tuple(p.message for p in draft.problems),
+            suppressed=tuple(s.message for s in draft.suppressed),
+            recent=recent,
+        )
+
+    def typed(self, submitted: SubmittedReview) -> ReviewForm:
+        """This form with what the person typed (used to rebuild the modal without losing it)."""
+        return replace(
+            self,
+            to=submitted.to,
+            cc=submitted.cc,
+            bcc=submitted.bcc,
+            attachments=submitted.attachments,
+            preview_first=submitted.preview_first,
+            override_suppression=submitted.override_suppression,
+            confirm_resend=submitted.confirm_resend,
+        )
+
+
+def subject_block_id(language: str) -> str:
+    return f"{BlockId.REVIEW_SUBJECT}.{language}"
+
+
+def message_block_id(language: str) -> str:
+    return f"{BlockId.REVIEW_MESSAGE}.{language}"
+
+
+@dataclass(frozen=True)
+class SubmittedReview:
+    """What the modal held when submitted (or when the language was switched)."""
+
+    to: str
+    cc: str
+    bcc: str
+    subject: str
+    message: str
+    language: str
+    attachments: str
+    preview_first: bool
+    override_suppression: bool
+    confirm_resend: bool
+
+
+def split_addresses(typed: str) -> tuple[str, ...]:
+    """ "a@x.example, b@y.example; c@z.example" → each address (commas, semicolons, spaces, lines)."""
+    return tuple(part for part in re.split(r"[,;\s]+", typed) if part)
+
+
+def _by_prefix(values: Mapping[str, Any], prefix: str) -> Mapping[str, Any]:
+    for block_id, actions in values.items():
+        if block_id == prefix or block_id.startswith(prefix + "."):
+            return actions if isinstance(actions, Mapping) else {}
+    return {}
+
+
+def _text(values: Mapping[str, Any], prefix: str) -> str:
+    return str((_by_prefix(values, prefix).get(INPUT) or {}).get("value") or "")
+
+
+def _ticked(values: Mapping[str, Any], prefix: str) -> bool:
+    selected = (_by_prefix(values, prefix).get(INPUT) or {}).get("selected_options") or []
+    return any(option.get("value") == YES for option in selected)
+
+
+def parse_review_state(view: Mapping[str, Any]) -> SubmittedReview:
+    values = (view.get("state") or {}).get("values") or {}
+    language_state = _by_prefix(values, BlockId.REVIEW_LANGUAGE).get(ActionId.REVIEW_LANGUAGE) or {}
+    attachments_state = _by_prefix(values, BlockId.REVIEW_ATTACHMENTS).get(INPUT) or {}
+    return SubmittedReview(
+        to=_text(values, BlockId.REVIEW_TO),
+        cc=_text(values, BlockId.REVIEW_CC),
+        bcc=_text(values, BlockId.REVIEW_BCC),
+        subject=_text(values, BlockId.REVIEW_SUBJECT),
+        message=_text(values, BlockId.REVIEW_MESSAGE),
+        language=str((language_state.get("selected_option") or {}).get("value") or "en"),
+        attachments=str((attachments_state.get("selected_option") or {}).get("value") or Attachments.PDF.value),
+        preview_first=_ticked(values, BlockId.REVIEW_OPTIONS),
+        override_suppression=_ticked(values, BlockId.REVIEW_OVERRIDE),
+        confirm_resend=_ticked(values, BlockId.REVIEW_RESEND),
+    )
+
+
+def block_ids_of(view: Mapping[str, Any]) -> set[str]:
+    return {str(block.get("block_id")) for block in view.get("blocks") or [] if block.get("block_id")}

@@ -1,0 +1,100 @@
+"""How delivery events move a recipient's state and the delivery's status (pure functions).
+
+Per recipient (kept in `Delivery.recipient_results[address]["status"]`):
+
+| the recipient is …              | a new event …                                   | becomes            |
+|---------------------------------|-------------------------------------------------|--------------------|
+| anything not terminal-bad       | hard bounce, complaint, drop, permanent failure | that (terminal-bad)|
+| terminal-bad                    | anything, a later `delivered` included          | unchanged          |
+| accepted (or nothing known)     | soft bounce or deferred                         | deferred           |
+| delivered / opened              | soft bounce or deferred                         | unchanged          |
+| accepted / deferred             | delivered                                       | delivered          |
+| accepted / delivered            | opened or viewed                                | opened             |
+| deferred                        | opened or viewed                                | unchanged          |
+
+"Terminal-bad" is bounced (hard), complained, dropped and failed. `accepted` (relayed)
+never moves a recipient back. `unknown` and anything else lands on the timeline only.
+
+The delivery's status is the worst-relevant state over its recipients: any terminal-bad
+recipient makes the delivery that (bounced > failed > dropped > complained when several);
+otherwise the best state any recipient reached (one opened of two → opened), since a
+positive state is evidence the email arrived. So one bounced of two → bounced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from services.db.models import DeliveryStatus
+from services.dsn import reason_for_status
+
+TERMINAL_BAD = ("bounced", "failed", "dropped", "complained")  # in the order the delivery shows them
+_POSITIVE_RANK = {"accepted": 1, "deferred": 2, "delivered": 3, "opened": 4}
+# Events whose recipient needs a person: a notification with the reason in plain words.
+ALERT_TYPES = frozenset({"bounced", "dropped", "complained", "failed"})
+# Delivery statuses an event may change: the email was handed over (or may have been).
+FOLLOWED_STATUSES = frozenset(
+    {
+        DeliveryStatus.ACCEPTED,
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.OPENED,
+        DeliveryStatus.DEFERRED,
+        DeliveryStatus.BOUNCED,
+        DeliveryStatus.DROPPED,
+        DeliveryStatus.COMPLAINED,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.UNKNOWN,
+    }
+)
+
+
+def recipient_state_for(event_type: str, bounce_kind: str | None) -> str | None:
+    """The recipient state an event claims, or None when it only belongs on the timeline."""
+    if event_type == "bounced":
+        return "deferred" if bounce_kind == "soft" else "bounced"
+    if event_type in ("dropped", "complained", "failed", "delivered", "deferred", "accepted"):
+        return event_type
+    if event_type in ("opened", "viewed"):
+        return "opened"
+    return None
+
+
+def next_recipient_state(current: str | None, claimed: str | None) -> str | None:
+    """The recipient's state after an event claiming `claimed` (see the table above)."""
+    if claimed is None:
+        return current
+    if current in TERMINAL_BAD:
+        return current
+    if claimed in TERMINAL_BAD:
+        return claimed
+    if claimed == "opened":
+        return "opened" if current in (None, "accepted", "delivered", "opened") else current
+    if claimed == "accepted":
+        return current or "accepted"
+    if current is None:
+        return claimed
+    return claimed if _POSITIVE_RANK[claimed] > _POSITIVE_RANK.get(current, 0) else current
+
+
+def delivery_status_from(states: Iterable[str | None]) -> str | None:
+    """The delivery's status from its recipients' states, or None when none is known."""
+    known = [state for state in states if state]
+    for bad in TERMINAL_BAD:
+        if bad in known:
+            return bad
+    ranked = [state for state in known if state in _POSITIVE_RANK]
+    return max(ranked, key=_POSITIVE_RANK.__getitem__) if ranked else None
+
+
+_TYPE_WORDS = {
+    "complained": "the recipient marked the email as spam",
+    "dropped": "the email provider did not send it (the address is invalid or on its suppression list)",
+    "failed": "the receiving server refused the email",
+}
+
+
+def reason_in_words(event_type: str, status_code: str | None) -> str:
+    """The alert's reason: from the status code (RFC 3463) when there is one, else from the type."""
+    if status_code:
+        return reason_for_status(status_code)
+    return _TYPE_WORDS.get(event_type, "the email was returned undelivered")

@@ -1,0 +1,102 @@
+"""The invoice link page (`/i/<token>`) as HTML, from the same `InvoiceDocument` as the PDF and UBL.
+
+One source of facts for all three means the page can never show a total the PDF does not.
+The page is our own template (not a user's), rendered with autoescaping: every value in
+it — names, addresses, line descriptions — comes from data and is escaped.
+
+The stylesheet is inlined so the page is one request; `PAGE_STYLE_HASH` is its SHA-256 for
+the Content-Security-Policy, which otherwise allows no inline style or script at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from markupsafe import Markup
+
+from services.db.models import InvoiceStatus
+from services.documents.formats import DocumentFormats
+from services.documents.labels import LABELS, label
+from services.documents.model import InvoiceDocument
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+PAGE_CSS = (TEMPLATES_DIR / "invoice_page.css").read_text(encoding="utf-8")
+PAGE_STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(PAGE_CSS.encode("utf-8")).digest()).decode("ascii")
+
+
+class PaymentStateKind(StrEnum):
+    PAID = "paid"
+    VOID = "void"
+    DUE = "due"
+    DUE_TODAY = "due_today"
+    OVERDUE = "overdue"
+
+
+@dataclass(frozen=True)
+class PaymentState:
+    """Where the invoice stands for the customer, in their words: "Overdue by 3 days"."""
+
+    kind: PaymentStateKind
+    words: str
+
+
+def describe_payment_state(*, status: str, due_date: date, today: date, language: str) -> PaymentState:
+    """Paid and cancelled invoices say so; otherwise the days to (or past) the due date."""
+    if status == InvoiceStatus.PAID:
+        return PaymentState(PaymentStateKind.PAID, label("status_paid", language))
+    if status == InvoiceStatus.VOID:
+        return PaymentState(PaymentStateKind.VOID, label("status_void", language))
+    days = (due_date - today).days
+    if days == 0:
+        return PaymentState(PaymentStateKind.DUE_TODAY, label("status_due_today", language))
+    kind = PaymentStateKind.DUE if days > 0 else PaymentStateKind.OVERDUE
+    key = f"status_{'due_in' if days > 0 else 'overdue'}_{'one' if abs(days) == 1 else 'other'}"
+    return PaymentState(kind, label(key, language).format(days=abs(days)))
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
+def _template(name: str) -> Template:
+    return _environment().get_template(name)
+
+
+def render_invoice_page(document: InvoiceDocument, *, state: PaymentState, pdf_url: str, ubl_url: str) -> str:
+    """The whole page, in the document's language (the customer's), amounts and dates as they write them."""
+    language = document.language
+    formats = DocumentFormats(language=language, currency=document.currency)
+    words = {key: label(key, language) for key in LABELS}
+    pay_by = words["pay_by"].format(total=formats.money(document.total), date=formats.date(document.due_date))
+    return _template("invoice_page.html.j2").render(
+        doc=document,
+        t=words,
+        fmt=formats,
+        language=language,
+        status=state,
+        pay_by=pay_by,
+        pdf_url=pdf_url,
+        ubl_url=ubl_url,
+        css=Markup(PAGE_CSS),  # noqa: S704 - our own stylesheet file, not data
+    )
+
+
+def render_link_not_found_page(message: str) -> str:
+    """The one page for an unknown, revoked or expired link: nothing in it says which."""
+    css = Markup(PAGE_CSS)  # noqa: S704 - our own stylesheet file, not data
+    return _template("link_not_found.html.j2").render(message=message, css=css)

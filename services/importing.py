@@ -1,0 +1,129 @@
+"""`invoicebot import FILE`: load invoices and customers from CSV or JSON, all or nothing.
+
+The whole file is read and checked before anything is written; any problem rejects the
+file with `ImportRejected`, listing every problem as "line N: reason", and the database
+is left as it was. Then, in the caller's transaction: customers are upserted by
+reference; new invoice numbers are created; unsent (draft/validated) invoices with the
+same number are replaced (fields and lines); sent, paid and void invoices are never
+changed — re-importing one with identical content is simply "unchanged". One audit entry
+records the import. The caller commits.
+
+Built for large files (100,000 invoices in well under 30 s): existing rows are looked up
+in chunks of `CHUNK` numbers, and rows are written with bulk Core INSERTs/UPDATEs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.audit import record_audit
+from services.errors import ImportRejected, InvalidInput
+from services.importing_csv import parse_csv
+from services.importing_json import parse_json
+from services.importing_records import InvoiceRecord, ParsedFile
+from services.importing_store import ImportPlan, plan_import, write_plan
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did; `rows` counts the invoice lines read from the file."""
+
+    rows: int
+    invoices_created: int
+    invoices_updated: int
+    invoices_unchanged: int
+    customers_created: int
+    customers_updated: int
+
+    @property
+    def invoices(self) -> int:
+        return self.invoices_created + self.invoices_updated + self.invoices_unchanged
+
+
+def parse_import_file(content: str, *, kind: str) -> ParsedFile:
+    """`kind` is `csv` or `json` (the file's extension)."""
+    if kind == "csv":
+        return parse_csv(content)
+    if kind == "json":
+        return parse_json(content)
+    raise InvalidInput(f"Cannot import a .{kind} file: give a .csv or a .json file.")
+
+
+async def import_invoices(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    invoices: Sequence[InvoiceRecord],
+    actor: str,
+    source: str,
+    rows: int | None = None,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Compare the (already checked) records with the database and write them.
+
+    Raises ImportRejected without writing anything if a record would change a sent, paid
+    or void invoice.
+    """
+    plan: ImportPlan = await plan_import(session, organisation_id=organisation_id, invoices=invoices)
+    if plan.problems:
+        raise ImportRejected([str(problem) for problem in sorted(plan.problems, key=lambda p: p.line)])
+    await write_plan(session, organisation_id=organisation_id, plan=plan, progress=progress)
+    summary = ImportSummary(
+        rows=rows if rows is not None else sum(len(record.lines) for record in invoices),
+        invoices_created=len(plan.new_invoices),
+        invoices_updated=len(plan.changed_invoices),
+        invoices_unchanged=plan.unchanged_invoices,
+        customers_created=len(plan.new_customers),
+        customers_updated=len(plan.changed_customers),
+    )
+    record_audit(
+        session,
+        organisation_id=organisation_id,
+        actor=actor,
+        action="import",
+        subject_type="import",
+        subject_id=None,
+        detail={"source": source, **{name: getattr(summary, name) for name in summary.__dataclass_fields__}},
+    )
+    await session.flush()
+    return summary
+
+
+async def import_file(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    path: Path,
+    actor: str,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import a .csv or .json file (UTF-8). Raises ImportRejected listing every problem."""
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in ("csv", "json"):
+        raise InvalidInput(f"Cannot import {path.name}: give a .csv or a .json file.")
+    try:
+        content = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InvalidInput(f"There is no file {str(path)!r}.") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV.") from None
+    # Parsing is CPU work: keep it off the event loop so a running bot stays responsive.
+    parsed = await asyncio.to_thread(parse_import_file, content, kind=kind)
+    if parsed.problems:
+        raise ImportRejected([str(problem) for problem in sorted(parsed.problems, key=lambda p: p.line)])
+    return await import_invoices(
+        session,
+        organisation_id=organisation_id,
+        invoices=parsed.invoices,
+        actor=actor,
+        source=path.name,
+        rows=parsed.row_count,
+        progress=progress,
+    )

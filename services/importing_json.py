@@ -1,0 +1,188 @@
+"""JSON import files: a list of invoice objects, each with its customer and lines nested.
+
+The format is documented in the README ("Import format"). Numbers are read as Decimal
+(never float), and may also be given as strings. A problem names the line on which its
+invoice object starts, found by decoding the array one element at a time
+(`JSONDecoder.raw_decode`), plus which line item it concerns.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from decimal import Decimal
+from typing import Any
+
+from services.importing_records import (
+    CustomerLedger,
+    CustomerRecord,
+    InvoiceRecord,
+    LineRecord,
+    ParsedFile,
+    Problem,
+    RowReader,
+    check_invoice,
+    country,
+    currency,
+    emails,
+    iso_date,
+    language,
+    number,
+    optional_text,
+    quantity,
+    status,
+    tax_rate,
+    text,
+)
+
+INVOICE_FIELDS = ("number", "customer", "issue_date", "due_date", "currency", "status", "lines", "total")
+REQUIRED_INVOICE_FIELDS = ("number", "customer", "issue_date", "due_date", "currency", "lines", "total")
+CUSTOMER_FIELDS = ("ref", "name", "emails", "cc", "language", "address", "country", "tax_id")
+LINE_FIELDS = ("description", "quantity", "unit_price", "tax_rate")
+
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
+class _Lines:
+    """Character offset → 1-based line number."""
+
+    def __init__(self, content: str) -> None:
+        self.starts = [0] + [index + 1 for index, char in enumerate(content) if char == "\n"]
+
+    def of(self, offset: int) -> int:
+        return bisect_right(self.starts, offset)
+
+
+def _skip_space(content: str, index: int) -> int:
+    while index < len(content) and content[index] in " \t\r\n":
+        index += 1
+    return index
+
+
+def _elements(content: str, lines: _Lines) -> list[tuple[int, Any]]:
+    """The top-level array's elements with their starting line; JSONDecodeError if malformed."""
+    index = _skip_space(content, 0)
+    if index >= len(content) or content[index] != "[":
+        raise json.JSONDecodeError("expected a list of invoices, starting with [", content, index)
+    index = _skip_space(content, index + 1)
+    elements: list[tuple[int, Any]] = []
+    if index < len(content) and content[index] == "]":
+        return elements
+    while True:
+        value, end = _DECODER.raw_decode(content, index)
+        elements.append((lines.of(index), value))
+        index = _skip_space(content, end)
+        if index < len(content) and content[index] == ",":
+            index = _skip_space(content, index + 1)
+            continue
+        if index < len(content) and content[index] == "]":
+            if _skip_space(content, index + 1) != len(content):
+                raise json.JSONDecodeError("unexpected text after the list", content, index + 1)
+            return elements
+        raise json.JSONDecodeError("expected , or ] after an invoice", content, index)
+
+
+def _unknown(obj: dict[str, Any], known: tuple[str, ...], what: str, reader: RowReader) -> None:
+    for name in obj:
+        if name not in known:
+            reader.report(f"unknown field {name!r} in {what} (the fields are: {', '.join(known)})")
+
+
+def _customer(obj: Any, reader: RowReader) -> CustomerRecord | None:
+    if not isinstance(obj, dict):
+        reader.report("customer must be an object with ref, name, emails, …")
+        return None
+    _unknown(obj, CUSTOMER_FIELDS, "customer", reader)
+    ref = reader.read(text, obj.get("ref"), "customer ref", max_length=64)
+    name = reader.read(text, obj.get("name"), "customer name", max_length=200)
+    to = reader.read(emails, obj.get("emails"), "customer emails")
+    cc = reader.read(emails, obj.get("cc"), "customer cc")
+    lang = reader.read(language, obj.get("language"))
+    address = reader.read(text, obj.get("address"), "customer address", max_length=2000, required=False)
+    land = reader.read(country, obj.get("country"))
+    tax_id = reader.read(optional_text, obj.get("tax_id"), "customer tax_id", max_length=64)
+    if ref is None or name is None or to is None or cc is None or lang is None or address is None:
+        return None
+    return CustomerRecord(ref, name, to, cc, lang, address, land, tax_id)
+
+
+def _line(obj: Any, position: int, reader: RowReader) -> LineRecord | None:
+    item = RowReader(reader.line, reader.sink, prefix=f"{reader.prefix}line item {position}: ")
+    if not isinstance(obj, dict):
+        item.report("must be an object with description, quantity, unit_price and tax_rate")
+    else:
+        _unknown(obj, LINE_FIELDS, "the line item", item)
+        for name in LINE_FIELDS:
+            if name not in obj:
+                item.report(f"missing field {name!r}")
+        if item.ok:
+            description = item.read(text, obj["description"], "description", max_length=2000)
+            count = item.read(quantity, obj["quantity"])
+            price = item.read(number, obj["unit_price"], "unit_price")
+            rate = item.read(tax_rate, obj["tax_rate"])
+            if description is not None and count is not None and price is not None and rate is not None:
+                return LineRecord(description, count, price, rate)
+    reader.ok = False
+    return None
+
+
+def _invoice(obj: Any, line: int, problems: list[Problem]) -> InvoiceRecord | None:
+    reader = RowReader(line, problems)
+    if not isinstance(obj, dict):
+        reader.report("each element of the list must be an invoice object")
+        return None
+    label = obj.get("number")
+    if isinstance(label, str) and label.strip():
+        reader.prefix = f"invoice {label.strip()}: "
+    _unknown(obj, INVOICE_FIELDS, "the invoice", reader)
+    for name in REQUIRED_INVOICE_FIELDS:
+        if name not in obj:
+            reader.report(f"missing field {name!r}")
+    invoice_number = reader.read(text, obj.get("number"), "number", max_length=64)
+    customer = _customer(obj.get("customer"), reader) if "customer" in obj else None
+    issued = reader.read(iso_date, obj.get("issue_date"), "issue_date") if "issue_date" in obj else None
+    due = reader.read(iso_date, obj.get("due_date"), "due_date") if "due_date" in obj else None
+    code = reader.read(currency, obj.get("currency")) if "currency" in obj else None
+    state = reader.read(status, obj.get("status"))
+    total = reader.read(number, obj.get("total"), "total") if "total" in obj else None
+    raw_lines = obj.get("lines", [])
+    if not isinstance(raw_lines, list):
+        reader.report("lines must be a list of line items")
+        raw_lines = []
+    lines = [_line(item, position, reader) for position, item in enumerate(raw_lines, start=1)]
+    if not reader.ok or None in (invoice_number, customer, issued, due, code, state, total):
+        return None
+    record = InvoiceRecord(line, invoice_number, customer, issued, due, code, state, total)  # type: ignore[arg-type]
+    record.lines = [item for item in lines if item is not None]
+    check_invoice(record, RowReader(line, problems))
+    return record
+
+
+def parse_json(content: str) -> ParsedFile:
+    """Read every invoice object; return the invoices and every problem found."""
+    lines = _Lines(content)
+    try:
+        elements = _elements(content, lines)
+    except json.JSONDecodeError as exc:
+        return ParsedFile([], [Problem(exc.lineno, f"the file is not valid JSON: {exc.msg}")], 0)
+    problems: list[Problem] = []
+    invoices: list[InvoiceRecord] = []
+    first_seen: dict[str, int] = {}
+    customers = CustomerLedger()
+    for line, obj in elements:
+        label = obj.get("number") if isinstance(obj, dict) else None
+        if isinstance(label, str) and label.strip():
+            if label.strip() in first_seen:
+                problems.append(
+                    Problem(
+                        line,
+                        f"duplicate invoice number {label.strip()} (first seen on line {first_seen[label.strip()]})",
+                    )
+                )
+            else:
+                first_seen[label.strip()] = line
+        record = _invoice(obj, line, problems)
+        if record is not None:
+            customers.check(record.customer, RowReader(line, problems))
+            invoices.append(record)
+    return ParsedFile(invoices, problems, sum(len(record.lines) for record in invoices))

@@ -1,0 +1,249 @@
+# ruff: noqa: F811 - the notifier test module's fixtures are imported and used by name
+"""A send that fails: the alert in the status message's thread, and its three buttons.
+
+The failure is real (the scripted SMTP server answers 550 to every recipient), the alert
+is posted by the notifier through the real `slack_sdk` client, and the buttons are clicked
+with signed requests to the real web app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings, load_settings
+from bot.notifier import Notifier
+from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
+from bot.sandbox.slack_requests import SlackRequestClient, button_click
+from bot.sandbox.smtp_server import ScriptedSmtpServer
+from handlers.ids import BlockId
+from services.db.models import (
+    AuditLog,
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Invoice,
+    InvoiceStatus,
+    Organisation,
+    utcnow,
+)
+from services.delivery_events import IncomingEvent, record_delivery_event
+from services.email.smtp import SmtpTransport
+from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
+from tests.e2e.test_slack_notifier import (  # noqa: F401 - fixtures
+    CHANNEL,
+    block_texts,
+    channel_messages,
+    clock,
+    notifier,
+    smtp,
+    transport,
+)
+from tests.integration.test_worker import make_worker, queue_delivery, reload
+
+
+@pytest.fixture
+def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
+    return load_settings(
+        DATABASE_URL=database_url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
+        INVOICEBOT_SMTP_HOST="127.0.0.1",
+        INVOICEBOT_HTTP_PORT=0,
+        INVOICEBOT_NOTIFY_CHANNEL=CHANNEL,
+    )
+
+
+async def failed_send(
+    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    org: Organisation,
+    smtp: ScriptedSmtpServer,
+    transport: SmtpTransport,
+    notifier: Notifier,
+    fake_slack: FakeSlackApi,
+) -> tuple[Delivery, StoredMessage, StoredMessage]:
+    """A send refused with 550 for its only recipient, with its status message and its alert."""
+    smtp.script.reply_rcpt["ap@acme.example"] = "550 5.1.1 <ap@acme.example>: Recipient address rejected"
+    delivery = await queue_delivery(session, org, number="INV-0007")
+    await make_worker(sessions, transport).drain()
+    assert await notifier.drain_once() == 2
+    status, alert = channel_messages(fake_slack)
+    return await reload(sessions, delivery.id), status, alert
+
+
+def alert_button(alert: StoredMessage, label: str) -> dict[str, Any]:
+    [actions] = [block for block in alert.blocks if block["type"] == "actions"]
+    element = next(e for e in actions["elements"] if e["text"]["text"] == label)
+    return button_click(element, block_id=actions["block_id"])
+
+
+async def test_a_refused_send_posts_an_alert_in_its_thread_with_the_reason_and_three_buttons(
+    session, sessions, org, smtp, transport, notifier, fake_slack
+):
+    delivery, status, alert = await failed_send(session, sessions, org, smtp, transport, notifier, fake_slack)
+
+    assert delivery.status == DeliveryStatus.FAILED
+    first, threaded = fake_slack.calls_to("chat.postMessage")
+    assert "thread_ts" not in first.args
+    assert threaded.args["thread_ts"] == status.ts == delivery.slack_ts
+    assert alert.text == "❌ Failed: ap@acme.example — mailbox does not exist (invoice INV-0007)"
+    read = block_texts(alert.blocks)
+    assert "Server said: ```550 5.1.1 &lt;ap@acme.example&gt;: Recipient address rejected```" in read
+    [actions] = [block for block in alert.blocks if block["type"] == "actions"]
+    assert [(e["text"]["text"], e["value"]) for e in actions["elements"]] == [
+        ("Fix address & resend", str(delivery.id)),
+        ("Mark as sent manually", str(delivery.id)),
+        ("Open invoice", "INV-0007"),
+    ]
+    assert "❌ Failed: ap@acme.example — mailbox does not exist (" in status.text
+    assert "550 5.1.1" in status.text
+
+
+async def test_fix_address_and_resend_updates_the_customer_and_the_new_send_is_accepted(
+    session, sessions, org, smtp, transport, notifier, fake_slack, slack: SlackRequestClient
+):
+    delivery, _status, alert = await failed_send(session, sessions, org, smtp, transport, notifier, fake_slack)
+
+    await slack.click(
+        alert_button(alert, "Fix address & resend"),
+        user=ALICE,
+        response_url=fake_slack.response_url("fix"),
+        channel_id=CHANNEL,
+        message_ts=alert.ts,
+    )
+    await fake_slack.wait_until(lambda: len(fake_slack.views) == 1)
+    [modal] = fake_slack.views.values()
+    assert "❌ ap@acme.example — mailbox does not exist" in modal["blocks"][0]["text"]["text"]
+    [field] = [block for block in modal["blocks"] if block.get("block_id") == BlockId.FIX_EMAILS]
+    assert field["element"]["initial_value"] == "ap@acme.example"
+
+    def typed(text: str) -> dict[str, Any]:
+        return {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": text}}}
+
+    refused = await slack.submit(modal, typed("accounts@acme.example\nnot an address"), user=ALICE)
+    assert refused.json()["response_action"] == "errors"
+    assert "'not an address' is not a valid email address" in refused.json()["errors"][BlockId.FIX_EMAILS]
+    async with sessions() as check:
+        assert await check.scalar(select(Customer.emails)) == ["ap@acme.example"]  # nothing saved
+
+    accepted = await slack.submit(modal, typed("accounts@acme.example"), user=ALICE)
+    assert accepted.status_code == 200 and not accepted.content
+    again = await slack.submit(modal, typed("accounts@acme.example"), user=ALICE)  # a double submit
+    assert again.status_code == 200
+
+    async with sessions() as check:
+        assert await check.scalar(select(Customer.emails)) == ["accounts@acme.example"]
+        deliveries = list((await check.execute(select(Delivery).order_by(Delivery.id))).scalars())
+        audit = list((await check.execute(select(AuditLog.action).where(AuditLog.actor == ALICE.id))).scalars())
+    assert len(deliveries) == 2
+    resend = deliveries[1]
+    assert resend.to == ["accounts@acme.example"] and resend.requested_by == ALICE.id
+    assert (resend.subject, resend.body_text, resend.attachments) == (
+        delivery.subject,
+        delivery.body_text,
+        delivery.attachments,
+    )
+    assert "customer.emails_changed" in audit and "delivery.requested" in audit
+
+    await make_worker(sessions, transport).drain()
+    await notifier.drain_once()
+    [received] = smtp.received
+    assert received.recipients == ["accounts@acme.example"]
+    messages = channel_messages(fake_slack)
+    [new_status] = [m for m in messages if m.ts == (await reload(sessions, resend.id)).slack_ts]
+    assert "✅ Sent to accounts@acme.example — accepted by the mail server: 250" in new_status.text
+
+
+async def test_mark_as_sent_manually_from_the_alert_marks_the_invoice_and_says_so_only_to_the_clicker(
+    session, sessions, org, smtp, transport, notifier, fake_slack, slack: SlackRequestClient
+):
+    delivery, _status, alert = await failed_send(session, sessions, org, smtp, transport, notifier, fake_slack)
+
+    for key in ("first", "second"):
+        await slack.click(
+            alert_button(alert, "Mark as sent manually"),
+            user=ALICE,
+            response_url=fake_slack.response_url(key),
+            channel_id=CHANNEL,
+            message_ts=alert.ts,
+        )
+        await fake_slack.wait_until(lambda key=key: len(fake_slack.responses_to(key)) == 1)
+
+    [first] = fake_slack.responses_to("first")
+    assert first.body["response_type"] == "ephemeral"
+    assert first.body["blocks"][0]["text"]["text"] == (
+        f"✅ <@{ALICE.id}> marked *INV-0007* as sent. No email was sent."
+    )
+    [second] = fake_slack.responses_to("second")
+    assert second.body["text"] == "Invoice INV-0007 is already sent."
+    async with sessions() as check:
+        invoice = await check.get(Invoice, delivery.invoice_id)
+        assert invoice is not None
+        assert (invoice.status, invoice.sent_via, invoice.sent_by) == (InvoiceStatus.SENT, "manual", ALICE.id)
+
+
+async def test_open_invoice_answers_with_the_invoice_summary(
+    session, sessions, org, smtp, transport, notifier, fake_slack, slack: SlackRequestClient
+):
+    _delivery, _status, alert = await failed_send(session, sessions, org, smtp, transport, notifier, fake_slack)
+    await slack.click(
+        alert_button(alert, "Open invoice"),
+        user=ALICE,
+        response_url=fake_slack.response_url("open"),
+        channel_id=CHANNEL,
+        message_ts=alert.ts,
+    )
+    await fake_slack.wait_until(lambda: len(fake_slack.responses_to("open")) == 1)
+    [answer] = fake_slack.responses_to("open")
+    assert answer.body["response_type"] == "ephemeral"
+    assert answer.body["blocks"][0]["text"]["text"] == "Invoice INV-0007"
+    assert "*Customer:* Acme Corp" in answer.body["blocks"][1]["text"]["text"]
+
+
+async def test_a_bounce_after_acceptance_alerts_per_recipient_in_the_thread_and_rewrites_the_status(
+    session, sessions, org, smtp, transport, notifier, fake_slack
+):
+    delivery = await queue_delivery(session, org, to=("ap@acme.example", "boss@acme.example"), number="INV-0011")
+    await make_worker(sessions, transport).drain()
+    assert await notifier.drain_once() == 1
+    [status] = channel_messages(fake_slack)
+    assert "✅ Sent to ap@acme.example, boss@acme.example — accepted" in status.text
+
+    for number, recipient in enumerate(("ap@acme.example", "boss@acme.example")):
+        async with sessions() as events:
+            await record_delivery_event(
+                events,
+                event=IncomingEvent(
+                    source="dsn",
+                    type="bounced",
+                    recipient=recipient,
+                    occurred_at=utcnow(),
+                    source_event_id=f"dsn-{number}",
+                    raw="",
+                    bounce_kind="hard",
+                    status_code="5.1.1",
+                    diagnostic=f"smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown",
+                    verp_token=delivery.verp_token,
+                ),
+                now=utcnow(),
+                verp_secret=b"test-secret",
+            )
+            await events.commit()
+    await notifier.drain_once()
+    await notifier.drain_once()
+
+    status, *alerts = channel_messages(fake_slack)
+    threaded = [call for call in fake_slack.calls_to("chat.postMessage") if call.args.get("thread_ts")]
+    assert {call.args["thread_ts"] for call in threaded} == {status.ts}
+    assert sorted(alert.text.split(" — ")[0] for alert in alerts) == [
+        "❌ Bounced: ap@acme.example",
+        "❌ Bounced: boss@acme.example",
+    ]
+    assert all("User unknown" in block_texts(alert.blocks) for alert in alerts)
+    assert "❌ Bounced: ap@acme.example" in status.text and "❌ Bounced: boss@acme.example" in status.text
+    assert len(fake_slack.calls_to("chat.postMessage")) == 3  # one status message, one alert per recipient

@@ -1,0 +1,195 @@
+"""Approvals in Slack: the request in the approvers' channel, four eyes, one decision, the message updated.
+
+The whole way through the real web app and the real notifier: a review submission
+creates a delivery waiting for approval, the notifier posts the request, signed clicks
+on its buttons decide, and the notifier rewrites the request message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings, load_settings
+from bot.container import Container
+from bot.notifier import build_notifier, notifier_client
+from bot.sandbox.slack_api import FakeSlackApi
+from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, button_click
+from services.db.models import Approval, AuditLog, Delivery, Notification, Organisation
+from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
+from tests.e2e.test_slack_review import open_review, seed_invoice, submit, texts
+
+BOB = SlackUserRef(id="U0BOB", team_id="T0OWN", name="bob")
+CAROL = SlackUserRef(id="U0CAROL", team_id="T0OWN", name="carol")
+DAVE = SlackUserRef(id="U0DAVE", team_id="T0OWN", name="dave")
+APPROVERS_CHANNEL = "C0APPROVE"
+
+
+@pytest.fixture
+def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
+    """The e2e settings with a policy: every send needs Bob's or Carol's approval."""
+    return load_settings(
+        DATABASE_URL=database_url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
+        INVOICEBOT_SMTP_HOST="127.0.0.1",
+        INVOICEBOT_HTTP_PORT=0,
+        INVOICEBOT_APPROVAL_POLICY="always",
+        INVOICEBOT_APPROVERS="U0BOB,U0CAROL",
+        INVOICEBOT_APPROVERS_CHANNEL=APPROVERS_CHANNEL,
+        INVOICEBOT_NOTIFY_CHANNEL="C0NOTIFY",
+        INVOICEBOT_SECRET_KEY="test-verp-secret",
+    )
+
+
+async def drain(container: Container) -> None:
+    notifier = build_notifier(container, notifier_client(container))
+    for _ in range(5):
+        if not await notifier.drain_once():
+            return
+
+
+async def request_waiting_send(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+) -> dict[str, Any]:
+    """Alice asks to send INV-0001; returns the approval request message as posted in the channel."""
+    await seed_invoice(session, org)
+    answer = await submit(slack, await open_review(slack, fake_slack, "INV-0001"))
+    assert texts(answer["view"]["blocks"])[0].startswith(
+        "✋ *INV-0001* is waiting for approval by <@U0BOB>, <@U0CAROL>."
+    )
+    await drain(container)
+    [request] = fake_slack.messages[APPROVERS_CHANNEL]
+    return {"ts": request.ts, "blocks": request.blocks, "message": request}
+
+
+def approval_buttons(blocks: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], str]]:
+    return {
+        element["text"]["text"]: (element, block["block_id"])
+        for block in blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    }
+
+
+async def click(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, request: dict[str, Any], label: str, user: SlackUserRef
+) -> str:
+    """`user` clicks `label` on the request; returns the ephemeral answer they read."""
+    element, block_id = approval_buttons(request["blocks"])[label]
+    key = f"{user.id}-{label}-{len(fake_slack.responses)}"
+    response = await slack.click(
+        button_click(element, block_id=block_id), user=user, response_url=fake_slack.response_url(key),
+        channel_id=APPROVERS_CHANNEL, message_ts=request["ts"],
+    )  # fmt: skip
+    assert response.status_code == 200
+    await fake_slack.wait_until(lambda: bool(fake_slack.responses_to(key)))
+    [answer] = fake_slack.responses_to(key)
+    assert answer.body["response_type"] == "ephemeral"
+    return str(answer.body["text"])
+
+
+async def the_delivery(session: AsyncSession) -> tuple[Delivery, Approval]:
+    session.expire_all()
+    delivery = (await session.execute(select(Delivery))).scalar_one()
+    approval = (await session.execute(select(Approval))).scalar_one()
+    return delivery, approval
+
+
+async def test_a_send_needing_approval_posts_approve_and_reject_in_the_approvers_channel(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+):
+    request = await request_waiting_send(slack, fake_slack, session, org, container)
+
+    delivery, approval = await the_delivery(session)
+    assert (delivery.status, approval.decision) == ("awaiting_approval", "pending")
+    read = texts(request["blocks"])
+    assert read[0] == "✋ *Approval needed* to send invoice *INV-0001*"
+    assert "*Invoice:* INV-0001 · Acme Corp · *€1,440.60*" in read[1]
+    assert "*To:* ap@acme.example" in read[1] and "*Requested by* <@U0ALICE>" in read[1]
+    buttons = approval_buttons(request["blocks"])
+    assert {label: (e["style"], e["value"]) for label, (e, _) in buttons.items()} == {
+        "Approve": ("primary", str(delivery.id)),
+        "Reject": ("danger", str(delivery.id)),
+    }
+
+
+async def test_the_requester_cannot_approve_their_own_send(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+):
+    request = await request_waiting_send(slack, fake_slack, session, org, container)
+
+    answer = await click(slack, fake_slack, request, "Approve", ALICE)
+
+    assert answer == "You asked for this send, so someone else must approve it."
+    delivery, approval = await the_delivery(session)
+    assert (delivery.status, approval.decision) == ("awaiting_approval", "pending")
+
+
+async def test_a_non_approver_is_told_they_cannot_approve_and_nothing_changes(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+):
+    request = await request_waiting_send(slack, fake_slack, session, org, container)
+
+    answer = await click(slack, fake_slack, request, "Approve", DAVE)
+
+    assert answer == "You can't approve this: only approvers can."
+    delivery, approval = await the_delivery(session)
+    assert (delivery.status, approval.decision) == ("awaiting_approval", "pending")
+
+
+async def test_an_approval_queues_the_send_and_the_request_message_says_who_decided(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+):
+    request = await request_waiting_send(slack, fake_slack, session, org, container)
+
+    answer = await click(slack, fake_slack, request, "Approve", BOB)
+    await drain(container)
+
+    assert answer == "✅ You approved the send of *INV-0001*: it is queued and goes out in a moment."
+    delivery, approval = await the_delivery(session)
+    assert (delivery.status, delivery.approved_by, approval.decided_by) == ("queued", BOB.id, BOB.id)
+    audit = (await session.execute(select(AuditLog.action, AuditLog.actor))).all()
+    assert ("delivery.approved", BOB.id) in audit
+    message = request["message"]
+    assert message.edits == 1
+    assert texts(message.blocks)[-1].startswith("✅ Approved by <@U0BOB> at ")
+    assert not approval_buttons(message.blocks), "the decided request has no buttons left"
+
+
+async def test_a_rejection_ends_the_send_without_an_email(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+):
+    request = await request_waiting_send(slack, fake_slack, session, org, container)
+
+    answer = await click(slack, fake_slack, request, "Reject", CAROL)
+    await drain(container)
+
+    assert answer == "🚫 You rejected the send of *INV-0001*: no email goes out."
+    delivery, approval = await the_delivery(session)
+    assert (delivery.status, approval.decision, approval.decided_by) == ("rejected", "rejected", CAROL.id)
+    assert "Rejected by <@U0CAROL>" in texts(request["message"].blocks)[-1]
+
+
+async def test_two_approvers_clicking_at_once_make_exactly_one_decision(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+):
+    request = await request_waiting_send(slack, fake_slack, session, org, container)
+
+    answers = await asyncio.gather(
+        click(slack, fake_slack, request, "Approve", BOB), click(slack, fake_slack, request, "Reject", CAROL)
+    )
+
+    delivery, approval = await the_delivery(session)
+    winner = BOB if approval.decision == "approved" else CAROL
+    assert approval.decided_by == winner.id
+    assert delivery.status == ("queued" if winner == BOB else "rejected")
+    assert sum(answer.startswith("Already ") for answer in answers) == 1, answers
+    assert f"by <@{winner.id}> at " in next(a for a in answers if a.startswith("Already "))
+    decided = (await session.execute(select(Notification).where(Notification.kind == "approval_decided"))).all()
+    assert len(decided) == 1

@@ -1,0 +1,106 @@
+"""*Send all ready (N)*: one confirmation listing each invoice and its recipients, then one delivery each."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.sandbox.slack_api import FakeSlackApi
+from bot.sandbox.slack_requests import SlackRequestClient, button_click
+from handlers.blocks_bulk import MAX_LISTED, BulkItem, bulk_confirmation_view
+from services.db.models import Delivery, InvoiceStatus, Organisation
+from tests import factories
+from tests.e2e.conftest import ALICE, TODAY
+from tests.e2e.test_slack_review import settings, texts
+
+__all__ = ["settings"]  # the e2e settings with a VERP key (a pytest fixture)
+
+
+async def seed(session: AsyncSession, org: Organisation) -> None:
+    acme = await factories.customer(session, org.id)
+    globex = await factories.customer(
+        session, org.id, ref="GLOBEX", name="Globex", emails=("ap@globex.example", "cfo@globex.example")
+    )
+    await factories.invoice(session, org.id, acme, number="A-1", due=TODAY - timedelta(days=3))
+    await factories.invoice(session, org.id, globex, number="G-1", due=TODAY - timedelta(days=2))
+    await factories.invoice(session, org.id, acme, number="D-1", due=TODAY, status=InvoiceStatus.DRAFT)
+    await session.commit()
+
+
+async def open_confirmation(slack: SlackRequestClient, fake_slack: FakeSlackApi) -> dict[str, Any]:
+    listing = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url())).json()
+    [footer] = [b for b in listing["blocks"] if b.get("block_id") == "due_footer"]
+    [send_all] = [e for e in footer["elements"] if e["text"]["text"].startswith("Send all ready")]
+    assert send_all["text"]["text"] == "Send all ready (2)"
+    await slack.click(button_click(send_all, block_id="due_footer"), user=ALICE, response_url=fake_slack.response_url())
+    await fake_slack.wait_until(lambda: bool(fake_slack.calls_to("views.update")))
+    [update] = fake_slack.calls_to("views.update")
+    return fake_slack.views[update.args["view_id"]]
+
+
+async def test_send_all_ready_confirms_each_ready_invoice_with_its_recipients(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed(session, org)
+
+    view = await open_confirmation(slack, fake_slack)
+
+    assert texts(fake_slack.calls_to("views.open")[0].args["view"]["blocks"]) == ["⏳ Loading…"]
+    assert view["submit"]["text"] == "Send 2"
+    assert texts(view["blocks"]) == [
+        "Send *2 invoices*, one email each, to these recipients?",
+        "*A-1* · Acme Corp · €120.00\nTo ap@acme.example",
+        "*G-1* · Globex · €120.00\nTo ap@globex.example, cfo@globex.example",
+    ]
+
+
+async def test_confirming_creates_one_delivery_per_invoice_even_when_submitted_twice(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed(session, org)
+    view = await open_confirmation(slack, fake_slack)
+
+    first, second = await asyncio.gather(slack.submit(view, {}, user=ALICE), slack.submit(view, {}, user=ALICE))
+
+    answers = [first.json(), second.json()]
+    assert all(answer["response_action"] == "update" for answer in answers)
+    result = texts(answers[0]["view"]["blocks"])[0]
+    assert result.startswith("✅ *2 asked to send*\n• *A-1* — ")
+    rows = (await session.execute(select(Delivery.to, Delivery.status, Delivery.requested_by))).all()
+    assert sorted(rows) == [
+        (["ap@acme.example"], "queued", ALICE.id),
+        (["ap@globex.example", "cfo@globex.example"], "queued", ALICE.id),
+    ]
+
+
+async def test_an_invoice_sent_meanwhile_is_skipped_with_its_reason(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed(session, org)
+    view = await open_confirmation(slack, fake_slack)
+    invoice = await factories.invoice(session, org.id, await factories.customer(session, org.id), number="X-1")
+    await session.commit()
+    meanwhile = {**view, "private_metadata": view["private_metadata"].replace('"G-1"', '"G-1","X-1","NOPE"')}
+
+    answer = (await slack.submit(meanwhile, {}, user=ALICE)).json()
+
+    result = texts(answer["view"]["blocks"])[0]
+    assert "✅ *3 asked to send*" in result and "• *X-1* — queued" in result
+    assert "⚠️ *1 skipped*\n• *NOPE* — There is no invoice 'NOPE'." in result
+    assert invoice.number == "X-1"
+
+
+def test_a_long_confirmation_is_cut_with_and_n_more_under_slacks_limits():
+    items = [BulkItem(f"INV-{n:05d}", "Acme Corp", "€1.00", ("ap@acme.example",)) for n in range(150)]
+
+    view = bulk_confirmation_view(items)
+
+    assert len(view["blocks"]) <= 100
+    assert len(view["private_metadata"]) <= 3000
+    assert texts(view["blocks"])[-1].startswith("and ") and texts(view["blocks"])[-1].endswith(" more")
+    listed = len(view["blocks"]) - 3
+    assert listed == MAX_LISTED

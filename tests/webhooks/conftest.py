@@ -1,0 +1,132 @@
+"""The real web app (its webhook routes, as `bot.routes` mounts them) under uvicorn on 127.0.0.1.
+
+Every provider is configured with test secrets; the SNS certificate and SubscribeURL are
+served by `AwsStandIn`, which the app is told to trust (production trusts only
+`https://sns.<region>.amazonaws.com`). The app fetches them with its real HTTP fetcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
+
+from bot.config import Settings, load_settings
+from bot.container import Container
+from bot.runner import bound_port
+from bot.web import create_web_app
+from bot.webhooks_web import fetch_from_aws, webhook_routes
+from services.db.models import Delivery, DeliveryStatus, Organisation, utcnow
+from services.delivery_checks import new_message_id, new_verp_token
+from tests import factories
+from tests.webhooks.provider_keys import MAILGUN_SIGNING_KEY, TOPIC_ARN, AwsStandIn, SendGridSigner, SnsSigner
+
+SECRET_KEY = "test-verp-secret-for-webhooks-0123456789"
+POSTMARK_USER, POSTMARK_PASSWORD = "postmark-hooks", "pm-password-0123"
+
+
+@asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[str]:
+    """Serve `app` on a free 127.0.0.1 port; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("the web app did not start")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{bound_port(server)}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+@pytest.fixture
+def sendgrid_signer() -> SendGridSigner:
+    return SendGridSigner()
+
+
+@pytest.fixture(scope="session")
+def sns_signer() -> SnsSigner:
+    return SnsSigner()
+
+
+@pytest.fixture
+async def aws(sns_signer: SnsSigner) -> AsyncIterator[AwsStandIn]:
+    stand_in = AwsStandIn(sns_signer.certificate_pem)
+    await stand_in.start()
+    yield stand_in
+    await stand_in.stop()
+
+
+@pytest.fixture
+def settings(database_url: str, sendgrid_signer: SendGridSigner) -> Settings:
+    return load_settings(
+        DATABASE_URL=database_url,
+        INVOICEBOT_SECRET_KEY=SECRET_KEY,
+        INVOICEBOT_SMTP_HOST="127.0.0.1",
+        INVOICEBOT_POSTMARK_WEBHOOK_USER=POSTMARK_USER,
+        INVOICEBOT_POSTMARK_WEBHOOK_PASSWORD=POSTMARK_PASSWORD,
+        INVOICEBOT_SENDGRID_WEBHOOK_PUBLIC_KEY=sendgrid_signer.public_key_base64,
+        INVOICEBOT_MAILGUN_SIGNING_KEY=MAILGUN_SIGNING_KEY,
+        INVOICEBOT_SES_TOPIC_ARNS=f"{TOPIC_ARN}, arn:aws:sns:us-east-1:123456789012:other",
+    )
+
+
+@pytest.fixture
+async def container(settings: Settings, org: Organisation) -> AsyncIterator[Container]:
+    built = Container.build(settings)
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+async def web_url(container: Container, aws: AwsStandIn) -> AsyncIterator[str]:
+    routes = webhook_routes(container, sns_fetch=fetch_from_aws, sns_trusts_url=aws.trusts)
+    async with serving(create_web_app(slack_app=None, extra_routes=routes)) as url:
+        yield url
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def delivery(session: AsyncSession, org: Organisation) -> Delivery:
+    """An invoice email the SMTP relay accepted for two recipients, waiting for news."""
+    owner = await factories.customer(session, org.id, emails=("ap@acme.example", "finance@acme.example"))
+    invoice = await factories.invoice(session, org.id, owner)
+    now = utcnow()
+    row = Delivery(
+        organisation_id=org.id,
+        invoice_id=invoice.id,
+        status=DeliveryStatus.ACCEPTED,
+        to=["ap@acme.example", "finance@acme.example"],
+        cc=["boss@acme.example"],
+        subject="Invoice INV-0001",
+        message_id=new_message_id(invoice.number, "example.com"),
+        verp_token=new_verp_token(SECRET_KEY.encode()),
+        requested_by="U0ALICE",
+        attempts=1,
+        smtp_reply="250 2.0.0 Ok: queued as 4XyZ",
+        recipient_results={
+            address: {"status": "accepted"}
+            for address in ("ap@acme.example", "finance@acme.example", "boss@acme.example")
+        },
+        created_at=now - timedelta(minutes=2),
+        finished_at=now - timedelta(minutes=1),
+    )
+    session.add(row)
+    await session.commit()
+    return row
