@@ -219,7 +219,10 @@ class BounceMailbox:
         max_message_bytes: int = 1024 * 1024,
         unmatched_folder: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        connect: Callable[[], Any] | None = None,
     ) -> None:
+        """`connect` replaces the IMAP connection with another source answering the same calls
+        (open, unseen, fetch, flag, move, close): the demo's folder, bot.sandbox.folder_mailbox."""
         self.account = account
         self.sessions = sessions
         self.verp_secret = verp_secret
@@ -231,6 +234,7 @@ class BounceMailbox:
         self.max_message_bytes = max_message_bytes
         self.unmatched_folder = unmatched_folder
         self.clock = clock
+        self.connect = connect or (lambda: _Connection(self.account, self.timeout))
         self.totals = PollStats()
 
     async def poll_once(self) -> PollStats:
@@ -263,7 +267,7 @@ class BounceMailbox:
         return stats
 
     async def _pass(self, stats: PollStats) -> None:
-        connection = _Connection(self.account, self.timeout)
+        connection = self.connect()
         try:
             await connection.open()
             uids = await connection.unseen()

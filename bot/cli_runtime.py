@@ -77,6 +77,10 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                 loops.append(build_worker(container, executor).run(stop))
             elif with_worker:
                 logging.getLogger("invoicebot").warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
+            if settings.slack_bot_token is not None:
+                from bot.notifier import notifier_loop
+
+                loops.append(notifier_loop(container))
             try:
                 async with container.session() as session:
                     await container.organisation(session)

@@ -91,6 +91,7 @@ class Container:
             reply_to=s.reply_to,
             bounce_domain=s.effective_bounce_domain,
             public_url=s.public_url.rstrip("/"),
+            open_pixel=s.open_pixel,
         )
 
     def retry_policy(self) -> RetryPolicy:

@@ -31,17 +31,21 @@ reader passes in, or the Return-Path of the returned headers.
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime
-from enum import StrEnum
 
-from flufl.bounce import all_failures
-
+from services.bounce_fallback import read_non_standard
+from services.bounce_report import (
+    BouncedRecipient,
+    BounceReading,
+    BounceReport,
+    NotBounce,
+    first_date,
+    original_fields,
+    verp_token_in,
+)
 from services.delivery_events import IncomingEvent
 from services.dsn import (
     after_type,
@@ -53,66 +57,23 @@ from services.dsn import (
     returned_headers,
     status_code,
 )
-from services.email.message import CORRELATION_HEADER, parse_verp_address
+
+__all__ = [
+    "BounceReading",
+    "BounceReport",
+    "BouncedRecipient",
+    "NotBounce",
+    "dsn_event_id",
+    "events_from_report",
+    "parse_bounce",
+    "read_bounce",
+]
 
 MAX_RAW_BYTES = 1024 * 1024  # the report comes first; a returned 10 MB invoice is not needed
 MAX_PARTS = 200
 MAX_RECIPIENTS = 100
 _STATUS_PARTS = ("message/delivery-status", "message/global-delivery-status")
 _HEADER_PARTS = ("text/rfc822-headers", "message/rfc822", "message/rfc822-headers", "message/global-headers")
-_PERMANENT_WORDS = re.compile(
-    r"permanent|does not exist|doesn't exist|user unknown|unknown user|no such (user|mailbox|recipient)|"
-    r"mailbox unavailable|address rejected|invalid recipient|\b5\d\d\b",
-    re.IGNORECASE,
-)
-
-
-_INLINE_MESSAGE_ID = re.compile(r"^Message-ID:[ \t]*(<[^>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE)
-_INLINE_CORRELATION = re.compile(rf"^{CORRELATION_HEADER}:[ \t]*([A-Za-z0-9-]{{1,200}})", re.IGNORECASE | re.MULTILINE)
-
-
-class NotBounce(StrEnum):
-    AUTO_REPLY = "auto-reply"
-    UNPARSEABLE = "unparseable"
-
-
-@dataclass(frozen=True)
-class BouncedRecipient:
-    """What the report says about one recipient."""
-
-    recipient: str
-    original_recipient: str | None
-    action: str  # failed | delayed | delivered | relayed | expanded | "" (absent)
-    status: str | None  # x.y.z
-    event_type: str  # bounced | deferred | delivered
-    bounce_kind: str | None  # hard | soft | None
-    diagnostic: str | None
-    remote_mta: str | None
-    reason: str  # plain words, e.g. "the mailbox does not exist"
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class BounceReport:
-    kind: str  # rfc3464 | fallback
-    recipients: tuple[BouncedRecipient, ...]
-    dsn_message_id: str | None
-    reporting_mta: str | None
-    envid: str | None
-    arrival_date: str | None
-    original_message_id: str | None
-    correlation_id: str | None  # our X-Invoicebot-Delivery header, from the returned headers
-    verp_token: str | None
-    occurred_at: datetime | None
-
-
-@dataclass(frozen=True)
-class BounceReading:
-    """A report, or why there is none (`not_bounce`) with a sentence in `detail`."""
-
-    report: BounceReport | None
-    not_bounce: NotBounce | None = None
-    detail: str = ""
 
 
 def parse_bounce(raw: bytes, *, envelope_to: str | None = None) -> BounceReport | None:
@@ -138,7 +99,7 @@ def _read(message: Message, envelope_to: str | None) -> BounceReading:
     marker = None if looks_like_bounce(message) else auto_reply_marker(message)
     if marker is not None and status_part is None:
         return BounceReading(None, NotBounce.AUTO_REPLY, f"not a bounce: auto-reply ({marker})")
-    fallback = _fallback(message, headers_part, envelope_to)
+    fallback = read_non_standard(message, headers_part, envelope_to)
     if fallback is not None:
         return BounceReading(fallback)
     return BounceReading(None, NotBounce.UNPARSEABLE, "no delivery report and no bounced address found")
@@ -155,40 +116,6 @@ def _report_parts(message: Message) -> tuple[Message | None, Message | None]:
         elif headers_part is None and content_type in _HEADER_PARTS:
             headers_part = part
     return status_part, headers_part
-
-
-def _when(*values: str | None) -> datetime | None:
-    for value in values:
-        if not value:
-            continue
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            continue
-        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    return None
-
-
-def _verp_token(message: Message, original: Message | None, envelope_to: str | None) -> str | None:
-    candidates: list[str] = [envelope_to] if envelope_to else []
-    for name in ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To"):
-        candidates.extend(str(value) for value in message.get_all(name) or [])
-    if original is not None:
-        candidates.extend(str(value) for value in original.get_all("Return-Path") or [])
-    candidates = [c for c in candidates if "+" in c]  # getaddresses is slow; VERP addresses have a +
-    for _, address in getaddresses(candidates):
-        token = parse_verp_address(address) if address else None
-        if token:
-            return token[:200]
-    return None
-
-
-def _original_fields(original: Message | None) -> tuple[str | None, str | None]:
-    if original is None:
-        return None, None
-    message_id = header_text(original, "Message-ID")
-    correlation = header_text(original, CORRELATION_HEADER)
-    return (message_id.replace(" ", "") if message_id else None), correlation
 
 
 def _classify(action: str, status: str | None) -> tuple[str, str | None, str | None]:
@@ -240,7 +167,7 @@ def _rfc3464(
     fields = read_status_fields(status_part)
     original = returned_headers(headers_part) if headers_part is not None else None
     recipients = [r for r in (_recipient(group) for group in fields.per_recipient[:MAX_RECIPIENTS]) if r]
-    message_id, correlation = _original_fields(original)
+    message_id, correlation = original_fields(original)
     arrival = fields.per_message.get("arrival-date")
     envid = fields.per_message.get("original-envelope-id")
     return BounceReport(
@@ -252,71 +179,8 @@ def _rfc3464(
         arrival_date=arrival,
         original_message_id=message_id,
         correlation_id=correlation,
-        verp_token=_verp_token(message, original, envelope_to),
-        occurred_at=_when(header_text(message, "Date"), arrival),
-    )
-
-
-def _text_of(message: Message) -> str:
-    chunks: list[str] = []
-    for count, part in enumerate(message.walk()):
-        if count >= MAX_PARTS:
-            break
-        if part.get_content_maintype() == "text":
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                chunks.append(payload[:200_000].decode("utf-8", "replace"))
-    return "\n".join(chunks)
-
-
-def _fallback(message: Message, headers_part: Message | None, envelope_to: str | None) -> BounceReport | None:
-    """flufl.bounce for messages that are not RFC 3464 reports (addresses only; see the module doc)."""
-    try:
-        temporary, permanent = all_failures(message)
-    except Exception:  # a detector choking on odd input means "no addresses"
-        return None
-    if not temporary and not permanent:
-        return None
-    text = _text_of(message)
-    status = status_code(text)
-    hard = bool(_PERMANENT_WORDS.search(text)) and not (status or "").startswith("4")
-    recipients: list[BouncedRecipient] = []
-    for raw_address, event_type in [(a, "bounced") for a in sorted(permanent)] + [
-        (a, "deferred") for a in sorted(temporary - permanent)
-    ]:
-        address = raw_address.decode("utf-8", "replace") if isinstance(raw_address, bytes) else str(raw_address)
-        kind = "hard" if event_type == "bounced" and hard else "soft"
-        recipients.append(
-            BouncedRecipient(
-                recipient=address.strip("<>")[:320],
-                original_recipient=None,
-                action="failed" if event_type == "bounced" else "delayed",
-                status=status,
-                event_type=event_type,
-                bounce_kind=kind,
-                diagnostic=None,
-                remote_mta=None,
-                reason=reason_for_status(status) if status else "the receiving server returned the email",
-                note="not a standard report: read by flufl.bounce, classified from its text",
-            )
-        )
-    original = returned_headers(headers_part) if headers_part is not None else None
-    message_id, correlation = _original_fields(original)
-    if message_id is None and (found := _INLINE_MESSAGE_ID.search(text)):
-        message_id = found.group(1)  # the returned message pasted as text, as old Exims do
-    if correlation is None and (found := _INLINE_CORRELATION.search(text)):
-        correlation = found.group(1)
-    return BounceReport(
-        kind="fallback",
-        recipients=tuple(recipients[:MAX_RECIPIENTS]),
-        dsn_message_id=header_text(message, "Message-ID"),
-        reporting_mta=None,
-        envid=None,
-        arrival_date=None,
-        original_message_id=message_id,
-        correlation_id=correlation,
-        verp_token=_verp_token(message, original, envelope_to),
-        occurred_at=_when(header_text(message, "Date")),
+        verp_token=verp_token_in(message, original, envelope_to),
+        occurred_at=first_date(header_text(message, "Date"), arrival),
     )
 
 

@@ -108,6 +108,10 @@ def event_row(
     }
 
 
+def _event_key(row: dict[str, Any]) -> tuple[str, str]:
+    return (row["source"], row["source_event_id"])
+
+
 async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int | None]:
     """Insert event rows; each one's new id, or None when (source, source_event_id) was already stored.
 
@@ -115,7 +119,8 @@ async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> li
     id cannot be deduplicated and are always inserted.
     """
     ids: list[int | None] = [None] * len(rows)
-    keyed = [row for row in rows if row["source_event_id"] is not None]
+    # Sorted, so two batches holding the same events lock their keys in one order (no deadlock).
+    keyed = sorted((row for row in rows if row["source_event_id"] is not None), key=_event_key)
     new_by_key: dict[tuple[str, str], int] = {}
     if keyed:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"

@@ -31,6 +31,7 @@ from services.email.transport import (
     Transport,
 )
 from services.errors import DomainError
+from services.invoice_views import open_pixel_url
 from services.money import format_money
 from services.review import long_date
 from services.sending.queue import Outcome, RetryPolicy, mark_data_started, record_outcome
@@ -45,6 +46,7 @@ class SenderIdentity:
     reply_to: str | None
     bounce_domain: str
     public_url: str
+    open_pixel: bool = False  # opt-in: a tracking image in the HTML part (opens are unreliable)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class RenderJob:
     message_id: str
     correlation_id: str
     context: EmailContext
+    pixel_url: str | None = None
 
 
 def render_message(job: RenderJob) -> bytes:
@@ -73,7 +76,7 @@ def render_message(job: RenderJob) -> bytes:
         files.append(Attachment(f"{number}.pdf", render_invoice_pdf(job.document), "application/pdf"))
     if job.attachments in (Attachments.UBL, Attachments.PDF_UBL):
         files.append(Attachment(f"{number}.xml", render_invoice_ubl(job.document), "application/xml"))
-    html = render_html_body(language=job.context.language, context=job.context, text=job.text)
+    html = render_html_body(language=job.context.language, context=job.context, text=job.text, pixel_url=job.pixel_url)
     message: EmailMessage = compose_message(
         from_addr=job.from_email,
         from_name=job.from_name,
@@ -129,6 +132,11 @@ async def build_render_job(session: AsyncSession, *, delivery: Delivery, identit
         message_id=delivery.message_id,
         correlation_id=delivery.verp_token,
         context=context,
+        pixel_url=(
+            open_pixel_url(public_url=identity.public_url, verp_token=delivery.verp_token)
+            if identity.open_pixel and delivery.kind == DeliveryKind.INVOICE
+            else None
+        ),
     )
 
 

@@ -295,3 +295,21 @@ async def test_stale_sending_rows_are_requeued_before_data_and_unknown_after(ses
         assert await recover_stale(recovery, now=utcnow(), stale_after=timedelta(minutes=10)) == (1, 1)
     assert (await reload(sessions, before.id)).status == DeliveryStatus.QUEUED
     assert (await reload(sessions, after.id)).status == DeliveryStatus.UNKNOWN
+
+
+async def test_the_open_pixel_is_in_the_html_only_when_switched_on(session, sessions, org, smtp, transport):
+    from dataclasses import replace
+
+    first = await queue_delivery(session, org, number="INV-0001", attachments=Attachments.NONE)
+    await make_worker(sessions, transport).drain()
+    second = await queue_delivery(session, org, number="INV-0002", attachments=Attachments.NONE)
+    worker = make_worker(sessions, transport)
+    worker.identity = replace(IDENTITY, open_pixel=True)
+    await worker.drain()
+
+    htmls = [
+        BytesParser(policy=policy.default).parsebytes(m.data).get_body(preferencelist=("html",)).get_content()
+        for m in smtp.received
+    ]
+    assert f"/o/{first.verp_token}.gif" not in htmls[0]
+    assert f"http://localhost:3000/o/{second.verp_token}.gif" in htmls[1]

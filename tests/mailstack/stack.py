@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -283,6 +284,8 @@ service imap-login {{
                 timeout=20,
             )
         wait_for_port_closed(self.imap_port, within=10)
+        # The port closes before the master exits; a start before that says "already running".
+        wait_for_exit(self.root / "dovecot" / "run" / "master.pid", within=10)
 
     def stop_postfix(self) -> None:
         with open(self.root / "log" / "postfix.stop", "ab") as output:
@@ -295,12 +298,21 @@ service imap-login {{
                 timeout=30,
             )
         wait_for_port_closed(self.smtp_port, within=10)
+        wait_for_exit(self.root / "queue" / "pid" / "master.pid", within=10)
 
     def stop(self) -> None:
+        """Stop both; whatever survives its polite stop is killed by the pid in its own pid file."""
         try:
             self.stop_dovecot()
         finally:
-            self.stop_postfix()
+            try:
+                self.stop_postfix()
+            finally:
+                for pid_file in (
+                    self.root / "dovecot" / "run" / "master.pid",
+                    self.root / "queue" / "pid" / "master.pid",
+                ):
+                    _kill_survivor(pid_file)
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -323,6 +335,30 @@ service imap-login {{
             if path.exists():
                 parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}")
         return "\n".join(parts)
+
+
+def wait_for_exit(pid_file: Path, *, within: float) -> None:
+    """Wait until the process named in a master's pid file is gone (it was started by us)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.02)
+    if Path(f"/proc/{pid}").exists():
+        raise RuntimeError(f"the mail server with pid {pid} ({pid_file}) did not stop within {within} s")
+
+
+def _kill_survivor(pid_file: Path) -> None:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if Path(f"/proc/{pid}").exists() and str(pid_file.parent.parent) in Path(f"/proc/{pid}/cmdline").read_text(
+        errors="replace"
+    ) + str(Path(f"/proc/{pid}/environ").read_bytes()):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _run(command: list[str], *, what: str) -> None:

@@ -25,6 +25,7 @@ from services.delivery_events import (
     count_unmatched_events,
     list_unmatched_events,
     record_delivery_event,
+    record_delivery_events,
     record_unparsed,
 )
 from services.delivery_precedence import delivery_status_from, next_recipient_state
@@ -343,3 +344,63 @@ def test_recipient_precedence_table(current: str | None, claimed: str | None, af
 )
 def test_delivery_shows_its_worst_relevant_recipient(states: list[str | None], status: str | None) -> None:
     assert delivery_status_from(states) == status
+
+
+async def test_a_batch_files_events_in_order_and_owes_one_status_message(
+    session: AsyncSession, org: Organisation
+) -> None:
+    delivery = await sent_delivery(session, org, to=("ap@acme.example", "boss@acme.example"))
+    token = delivery.verp_token
+    batch = [
+        event("delivered", verp_token=token),
+        event("delivered", verp_token=token),  # the provider sent it twice in one request
+        event("opened", verp_token=token),
+        event("bounced", "boss@acme.example", verp_token=token, bounce_kind="hard", status_code="5.1.1"),
+    ]
+
+    recorded = await record_delivery_events(session, events=batch, now=NOW, verp_secret=SECRET)
+    await session.commit()
+
+    assert [(r.duplicate, r.new_status) for r in recorded] == [
+        (False, "delivered"),
+        (True, "delivered"),
+        (False, "opened"),
+        (False, "bounced"),
+    ]
+    [status] = await notifications(session, "delivery_status")
+    assert status.payload == {"delivery_id": delivery.id, "status": "bounced"}
+    assert [a.payload["recipient"] for a in await notifications(session, "delivery_alert")] == ["boss@acme.example"]
+
+
+async def test_a_status_message_still_waiting_absorbs_the_next_change(session: AsyncSession, org: Organisation) -> None:
+    delivery = await sent_delivery(session, org)
+    await record(session, event("delivered", verp_token=delivery.verp_token))
+
+    await record(session, event("opened", verp_token=delivery.verp_token))
+
+    [status] = await notifications(session, "delivery_status")
+    assert status.payload["status"] == "opened"
+
+
+async def test_a_link_page_view_without_recipient_marks_the_delivery_opened(
+    session: AsyncSession, org: Organisation
+) -> None:
+    delivery = await sent_delivery(session, org)
+    await record(session, event("delivered", verp_token=delivery.verp_token))
+
+    recorded = await record(session, event("viewed", None, source="link", verp_token=delivery.verp_token))
+
+    assert recorded.new_status == "opened"
+    delivery = await reload(session, delivery)
+    assert delivery.recipient_results["ap@acme.example"]["status"] == "delivered"
+
+
+async def test_smtp_failure_is_not_undone_by_a_later_delivered_report(session: AsyncSession, org: Organisation) -> None:
+    delivery = await sent_delivery(session, org)
+    delivery.status = DeliveryStatus.FAILED
+    delivery.recipient_results = {}
+    await session.commit()
+
+    recorded = await record(session, event("delivered", verp_token=delivery.verp_token))
+
+    assert recorded.new_status == "failed" and not recorded.status_changed

@@ -28,7 +28,11 @@ POSTMARK_AUTH = (POSTMARK_USER, POSTMARK_PASSWORD)
 
 
 async def _events(session: AsyncSession) -> list[DeliveryEvent]:
-    query = select(DeliveryEvent).order_by(DeliveryEvent.id).execution_options(populate_existing=True)
+    query = (
+        select(DeliveryEvent)
+        .order_by(DeliveryEvent.occurred_at, DeliveryEvent.id)
+        .execution_options(populate_existing=True)
+    )
     return list((await session.execute(query)).scalars())
 
 

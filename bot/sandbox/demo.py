@@ -1,0 +1,312 @@
+"""`invoicebot demo`: the whole bot on 127.0.0.1 with no Slack workspace, no SMTP account, no settings.
+
+What runs, all in this process except the PDF renderer's one worker process:
+- a fresh SQLite database in a temporary folder, migrated and seeded (SMTP marked verified);
+- the real web app (Bolt in HTTP mode under uvicorn) on a free port, the real send worker,
+  the real Slack notifier loop and the real bounce mailbox loop;
+- the Slack stand-in the tests use (`FakeSlackApi`), which keeps the channel and the modals;
+- the scripted SMTP server, writing one `.eml` per accepted email into the mail folder and,
+  for the demo's bad addresses (`*@bounce.example`, `*@mailbox-full.example`), writing an
+  RFC 3464 report to the email's VERP return path into the bounce folder the loop reads.
+Settings are built here from constants only: the user's environment and `.env` are ignored,
+so the demo can never touch a real database, workspace or relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import secrets
+import signal
+import socket
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from bot.app import create_slack_app
+from bot.bounce_mailbox import BounceMailbox
+from bot.config import Settings
+from bot.container import Container
+from bot.notifier import Notifier, notifier_client
+from bot.runner import web_server
+from bot.sandbox.dsn import BounceRule, build_dsn
+from bot.sandbox.folder_mailbox import FolderMailbox
+from bot.sandbox.slack_api import FakeSlackApi
+from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
+from bot.sandbox.smtp_server import ScriptedSmtpServer
+from bot.worker_process import build_worker
+from services.db.migrate import upgrade
+from services.seed import seed_demo
+
+log = logging.getLogger("invoicebot.demo")
+
+CHANNEL = "C0FINANCE"
+CHANNEL_NAME = "finance"
+TEAM_ID = "T0DEMO"
+USERS = {
+    "alice": SlackUserRef(id="U0ALICE", team_id=TEAM_ID, name="alice"),
+    "bob": SlackUserRef(id="U0BOB", team_id=TEAM_ID, name="bob"),
+}
+BOUNCE_DELAY_SECONDS = 1.0  # a real report arrives a moment after the relay accepted the email
+BOUNCE_RULES = {
+    "bounce.example": BounceRule("5.1.1", "550 5.1.1 <{address}>: Recipient address rejected: User unknown"),
+    "mailbox-full.example": BounceRule("5.2.2", "552 5.2.2 <{address}>: Mailbox full, quota exceeded"),
+}
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+class DemoSettings(Settings):
+    """The demo's settings come from the constructor only: no environment, no `.env`."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+@dataclass
+class DemoSlackApi(FakeSlackApi):
+    """The tests' Slack stand-in, also remembering which message each reply is threaded under."""
+
+    threads: dict[str, str] = field(default_factory=dict)  # reply ts → parent ts
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        answer = super()._chat_postMessage(args)
+        if args.get("thread_ts"):
+            self.threads[str(answer["ts"])] = str(args["thread_ts"])
+        return answer
+
+
+class BouncingSmtpServer(ScriptedSmtpServer):
+    """Accepts every email; for an address in `BOUNCE_RULES` also writes the report that comes back."""
+
+    def __init__(self, *, bounces: FolderMailbox, **options: Any) -> None:
+        super().__init__(**options)
+        self.bounces = bounces
+
+    def record(self, envelope: Any, connection: int) -> str:
+        queue_id = super().record(envelope, connection)
+        data = envelope.original_content or envelope.content or b""
+        original = data if isinstance(data, bytes) else data.encode()
+        for recipient in envelope.rcpt_tos:
+            rule = BOUNCE_RULES.get(recipient.rpartition("@")[2].lower())
+            if rule is None or not envelope.mail_from:
+                continue
+            report = build_dsn(
+                original=original,
+                return_path=envelope.mail_from,
+                recipient=recipient,
+                rule=BounceRule(rule.status, rule.diagnostic.format(address=recipient)),
+                reporting_mta=self.hostname,
+                now=datetime.now(UTC),
+            )
+            asyncio.get_running_loop().call_later(BOUNCE_DELAY_SECONDS, self.bounces.deliver, report)
+        return queue_id
+
+
+def _ignore_interrupts() -> None:
+    """The render process leaves Ctrl-C to the demo, which shuts the pool down itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _ready() -> bool:
+    return True
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.set_inheritable(False)
+    return sock
+
+
+async def _serve_web(server: uvicorn.Server, sock: socket.socket) -> None:
+    """uvicorn's `serve` without its signal capture: the demo owns Ctrl-C and stops the server itself."""
+    config = server.config
+    if not config.loaded:
+        config.load()
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[sock])
+    if not server.should_exit:
+        await server.main_loop()
+    if server.started:
+        await server.shutdown(sockets=[sock])
+
+
+@dataclass
+class Demo:
+    """Start with `await demo.start()`, stop with `await demo.stop()` (idempotent, bounded in time)."""
+
+    mail_dir: Path
+    work_dir: Path | None = None
+    slack: DemoSlackApi = field(default_factory=lambda: DemoSlackApi(team_id=TEAM_ID, team_name="Demo Trading"))
+    signing_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    bot_token: str = field(default_factory=lambda: "xoxb-demo-" + secrets.token_hex(8))
+    ports: dict[str, int] = field(default_factory=dict)
+    requests: SlackRequestClient | None = None
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    _temporary: tempfile.TemporaryDirectory[str] | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    executor: ProcessPoolExecutor | None = None
+
+    @property
+    def bounces(self) -> FolderMailbox:
+        return FolderMailbox(self.mail_dir / "bounces")
+
+    def settings(self, *, database_url: str, smtp_port: int, web_port: int, work: Path) -> Settings:
+        everyone = ",".join(user.id for user in USERS.values())
+        return DemoSettings(
+            DATABASE_URL=database_url,
+            SLACK_BOT_TOKEN=self.bot_token,
+            SLACK_SIGNING_SECRET=self.signing_secret,
+            INVOICEBOT_SLACK_API_URL=self.slack.base_url,
+            INVOICEBOT_NOTIFY_CHANNEL=CHANNEL,
+            INVOICEBOT_APPROVERS_CHANNEL=CHANNEL,
+            INVOICEBOT_APPROVAL_POLICY="always",
+            INVOICEBOT_APPROVERS=everyone,
+            INVOICEBOT_ADMINS=everyone,
+            INVOICEBOT_HTTP_HOST="127.0.0.1",
+            INVOICEBOT_HTTP_PORT=web_port,
+            INVOICEBOT_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
+            INVOICEBOT_SMTP_HOST="127.0.0.1",
+            INVOICEBOT_SMTP_PORT=smtp_port,
+            INVOICEBOT_SMTP_SECURITY="none",
+            INVOICEBOT_SENDER_EMAIL="invoices@example.com",
+            INVOICEBOT_SECRET_KEY=secrets.token_urlsafe(24),
+            INVOICEBOT_SECRET_KEY_FILE=str(work / "secret"),
+            INVOICEBOT_RENDER_PROCESSES=1,
+            INVOICEBOT_WORKER_CONCURRENCY=4,
+            INVOICEBOT_RETRY_BASE_SECONDS=2,
+        )  # type: ignore[call-arg]
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        if self.work_dir is None:
+            self._temporary = tempfile.TemporaryDirectory(prefix="invoicebot-demo-")
+            self.work_dir = Path(self._temporary.name)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        bounces = self.bounces.create()
+        self._render_pool()
+
+        await self.slack.start()
+        self._stack.push_async_callback(self.slack.stop)
+        for name, user in USERS.items():
+            self.slack.add_user(user.id, email=f"{name}@example.com", team_id=TEAM_ID, name=name)
+        smtp = BouncingSmtpServer(bounces=bounces, eml_dir=self.mail_dir)
+        await smtp.start()
+        self._stack.push_async_callback(smtp.stop)
+        web_socket = _free_socket()
+        self._stack.callback(web_socket.close)
+        web_port = int(web_socket.getsockname()[1])
+        self.ports = {"web": web_port, "smtp": smtp.port, "slack": int(self.slack.base_url.split(":")[2].split("/")[0])}
+
+        database_url = f"sqlite:///{self.work_dir / 'demo.db'}"
+        await asyncio.to_thread(upgrade, database_url)
+        settings = self.settings(database_url=database_url, smtp_port=smtp.port, web_port=web_port, work=self.work_dir)
+        container = Container.build(settings)
+        self._stack.push_async_callback(container.close)
+        async with container.session() as session:
+            organisation = await container.organisation(session)
+            await seed_demo(session, organisation_id=organisation.id, today=datetime.now(UTC).date(), smtp_verified=True)
+            await session.commit()
+
+        slack_app = create_slack_app(
+            signing_secret=self.signing_secret, bot_token=self.bot_token, api_url=self.slack.base_url, container=container
+        )
+        server = web_server(container, slack_app=slack_app, host="127.0.0.1", port=web_port, log_level="warning")
+        web_task = asyncio.create_task(_serve_web(server, web_socket))
+
+        async def stop_web() -> None:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(web_task, timeout=STOP_TIMEOUT_SECONDS)
+
+        self._stack.push_async_callback(stop_web)
+        await self._wait_started(server, web_task)
+
+        worker = build_worker(container, self.executor)
+        worker.poll_interval = 0.3
+        self._stack.push_async_callback(worker.transport.aclose)
+        notifier = Notifier(
+            container.sessions, notifier_client(container), CHANNEL, approvers_channel=CHANNEL, poll_interval=0.3
+        )
+        mailbox = BounceMailbox(
+            account=bounces.account(),
+            sessions=container.sessions,
+            verp_secret=container.verp_secret(),
+            poll_interval=0.5,
+            connect=bounces.connect,
+        )
+        loops = [asyncio.create_task(loop.run(self._stop)) for loop in (worker, notifier, mailbox)]
+
+        async def stop_loops() -> None:
+            self._stop.set()
+            _done, pending = await asyncio.wait(loops, timeout=STOP_TIMEOUT_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+
+        self._stack.push_async_callback(stop_loops)
+        http = httpx.AsyncClient(timeout=15)
+        self._stack.push_async_callback(http.aclose)
+        self.requests = SlackRequestClient(
+            events_url=f"http://127.0.0.1:{web_port}/slack/events", signing_secret=self.signing_secret, http=http
+        )
+
+    def _render_pool(self) -> None:
+        """One PDF render process, started now with Ctrl-C ignored, so a keypress cannot break it."""
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self.executor = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+            )
+            self.executor.submit(_ready).result(timeout=60)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    async def _wait_started(self, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+        for _ in range(1000):  # 10 s at most
+            if server.started:
+                return
+            if task.done():
+                task.result()
+                break
+            await asyncio.sleep(0.01)
+        raise RuntimeError("the demo's web app did not start")
+
+    def render_pids(self) -> list[int]:
+        processes = getattr(self.executor, "_processes", None) or {}
+        return [int(pid) for pid in processes]
+
+    async def stop(self) -> None:
+        """Stop the loops, the web app, the SMTP server, the Slack stand-in and the render process."""
+        await self._stack.aclose()
+        if self.executor is not None:
+            await asyncio.to_thread(self.executor.shutdown, True, cancel_futures=True)
+            self.executor = None
+        if self._temporary is not None:
+            self._temporary.cleanup()
+            self._temporary = None
