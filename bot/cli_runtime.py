@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.bounce_mailbox import bounce_loop
 from bot.config import Settings
 from bot.container import Container
 from bot.worker_process import build_worker, install_stop_signals, run_worker
@@ -49,7 +50,10 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
             stop = asyncio.Event()
             install_stop_signals(stop)
             try:
-                return await run_worker(container, stop=stop, until_idle=until_idle)
+                if until_idle:
+                    return await run_worker(container, stop=stop, until_idle=True)
+                sent, _ = await asyncio.gather(run_worker(container, stop=stop), bounce_loop(container, stop))
+                return sent
             finally:
                 await container.close()
 
@@ -77,6 +81,8 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                 loops.append(build_worker(container, executor).run(stop))
             elif with_worker:
                 logging.getLogger("invoicebot").warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
+            if with_worker:
+                loops.append(bounce_loop(container, stop))
             if settings.slack_bot_token is not None:
                 from bot.notifier import notifier_loop
 

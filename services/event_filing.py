@@ -108,10 +108,6 @@ def event_row(
     }
 
 
-def _event_key(row: dict[str, Any]) -> tuple[str, str]:
-    return (row["source"], row["source_event_id"])
-
-
 async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int | None]:
     """Insert event rows; each one's new id, or None when (source, source_event_id) was already stored.
 
@@ -119,8 +115,10 @@ async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> li
     id cannot be deduplicated and are always inserted.
     """
     ids: list[int | None] = [None] * len(rows)
-    # Sorted, so two batches holding the same events lock their keys in one order (no deadlock).
-    keyed = sorted((row for row in rows if row["source_event_id"] is not None), key=_event_key)
+    # Arrival order, so ids follow the timeline. Two concurrent copies of one batch lock the
+    # keys in the same order; copies in different orders could deadlock, and PostgreSQL then
+    # fails one of them, which the sender retries (webhooks) or the loop reads again (DSNs).
+    keyed = [row for row in rows if row["source_event_id"] is not None]
     new_by_key: dict[tuple[str, str], int] = {}
     if keyed:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"

@@ -1,0 +1,36 @@
+"""`invoicebot demo`: try the whole story on 127.0.0.1 with no Slack workspace and nothing to configure.
+
+The demo builds its own settings (bot.sandbox.demo) and ignores the environment and `.env`,
+so `settings_or_exit` is not used: a broken `DATABASE_URL` must not stop a first try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.config import Settings
+
+
+def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: Callable[..., typer.Exit]) -> None:
+    @app.command("demo")
+    def demo_command(
+        script: Annotated[
+            Path | None, typer.Option(help="run console inputs from this file (format in the README), then exit")
+        ] = None,
+        mail_dir: Annotated[Path, typer.Option(help="where the local SMTP server writes each email as .eml")] = Path(
+            "demo-mail"
+        ),
+    ) -> None:
+        """Everything on 127.0.0.1: a Slack stand-in and console, the real app, a local SMTP server that bounces."""
+        from bot.sandbox.demo_run import run_demo
+
+        if script is not None and not script.is_file():
+            raise fail(f"--script {script}: no such file", 2)
+        code = asyncio.run(run_demo(mail_dir=mail_dir, script=script))
+        if code:
+            raise typer.Exit(code)
