@@ -50,7 +50,7 @@ IDENTITY = SenderIdentity(
     bounce_domain="example.com",
     public_url="http://localhost:3000",
 )
-CONCURRENCY = 8
+CONCURRENCY = 16
 POOL = 2  # SMTP connections
 RENDER_PROCESSES = 2
 
@@ -74,7 +74,8 @@ async def build_data(url: str, invoices: int) -> None:
     engine = create_engine(url)
     if engine.dialect.name == "postgresql":
         async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
     await engine.dispose()
     await asyncio.to_thread(upgrade, url)
     engine = create_engine(url)

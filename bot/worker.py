@@ -56,6 +56,9 @@ class Worker:
         self.stale_after = stale_after
         self.clock = clock
         self.sent = 0
+        # SQLite has one writer at a time: queue this process's writers on an asyncio lock
+        # rather than in SQLite's sleeping busy handler. PostgreSQL needs no such lock.
+        self.write_lock = asyncio.Lock() if sessions.kw["bind"].dialect.name == "sqlite" else None
 
     async def _send(self, delivery_id: int) -> None:
         try:
@@ -68,6 +71,7 @@ class Worker:
                 retry=self.retry,
                 render=self.render,
                 now=self.clock,
+                write_lock=self.write_lock,
             )
             self.sent += 1
         except Exception:
@@ -90,7 +94,7 @@ class Worker:
             free = self.concurrency - len(in_flight)
             claimed: list[int] = []
             if free > 0:
-                async with self.sessions() as session:
+                async with self.write_lock or contextlib.nullcontext(), self.sessions() as session:
                     claimed = await claim_deliveries(session, worker_id=self.worker_id, now=self.clock(), limit=free)
                 for delivery_id in claimed:
                     task = asyncio.create_task(self._send(delivery_id))

@@ -17,6 +17,9 @@
 5. **Suppress**: a hard bounce or complaint suppresses the address; soft bounces count
    (services.suppression).
 
+`record_delivery_events` files a batch the same way, in order, in a handful of statements
+(services.event_filing): what webhooks carrying many events and the benchmark use.
+
 A delivery whose recipients are only deferred after acceptance shows `deferred` with no
 next attempt: the receiving side is retrying, not us, and the worker only claims a
 deferred delivery whose next attempt is due, so it is never sent again by itself.

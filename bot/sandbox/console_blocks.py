@@ -11,10 +11,14 @@ they hold now.
 from __future__ import annotations
 
 import html
+import json
 import re
+import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 Block = Mapping[str, Any]
 
@@ -22,6 +26,7 @@ _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]+))?>")
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]+)?>")
 _CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]+))?>")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+MAX_FIELD_LINES = 12  # a long message is shown in part; `fill` or `set` still edit all of it
 _ITALIC = re.compile(r"(?<![\w_])_([^_\n]+)_(?![\w_])")
 
 
@@ -166,8 +171,13 @@ def describe_value(block: Block, value: Any) -> str:
 def render_input(block: Block, *, names: Mapping[str, str], typed: Mapping[str, Any] | None = None) -> list[str]:
     element = block.get("element") or {}
     required = "" if block.get("optional") else "*"
-    value = describe_value(block, input_value(block, typed or {}))
-    lines = [f"  {input_label(block)}{required}: {value}"]
+    current = input_value(block, typed or {})
+    if element.get("type") == "plain_text_input" and "\n" in str(current or ""):
+        text_lines = str(current).rstrip("\n").splitlines()
+        shown = [f"      | {line}" for line in text_lines[:MAX_FIELD_LINES]]
+        more = ["      | …"] if len(text_lines) > MAX_FIELD_LINES else []
+        return [f"  {input_label(block)}{required}:", *shown, *more]
+    lines = [f"  {input_label(block)}{required}: {describe_value(block, current)}"]
     if element.get("type") in ("static_select", "radio_buttons"):
         choices = " | ".join(option_label(option) for option in element.get("options") or [])
         lines.append(f"      (choices: {choices})")
@@ -212,3 +222,19 @@ def parse_choice(block: Block, answer: str) -> Any:
     if kind == "checkboxes":
         choices = "yes, no"
     raise ValueError(f"choose one of: {choices}")
+
+
+def view_action_body(view: Mapping[str, Any], action: Mapping[str, Any], user: Any) -> str:
+    """A `block_actions` payload from inside a modal (what Slack sends for `dispatch_action`)."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": user.team_id, "domain": "example"},
+        "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": user.team_id},
+        "api_app_id": "A0INVOICEBOT",
+        "token": "deprecated-verification-token",
+        "container": {"type": "view", "view_id": view.get("id")},
+        "trigger_id": f"{secrets.randbelow(10**12)}.{secrets.token_hex(8)}",
+        "view": {"type": "modal", **view},
+        "actions": [{"action_ts": f"{time.time():.6f}", **action}],
+    }
+    return urlencode({"payload": json.dumps(payload)})

@@ -368,7 +368,11 @@ class Notification(Base):
     """A Slack post still owed. Written with the state change; a loop posts it."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_pending", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notifications_pending", "status", "next_attempt_at"),
+        # A delivery's waiting status message is looked up on every event (coalescing).
+        Index("ix_notifications_delivery", "delivery_id", "kind", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -153,8 +154,14 @@ async def send_one(
     retry: RetryPolicy,
     render: Callable[[RenderJob], Awaitable[bytes]],
     now: Clock,
+    write_lock: AbstractAsyncContextManager[object] | None = None,
 ) -> Delivery | None:
-    """Send one claimed delivery and record its outcome. Never raises for a send failure."""
+    """Send one claimed delivery and record its outcome. Never raises for a send failure.
+
+    `write_lock` serialises this process's write transactions (SQLite: waiting on an
+    asyncio lock is immediate, where SQLite's own busy handler sleeps in steps of ms).
+    """
+    writes = write_lock or nullcontext()
     async with sessions() as session:
         delivery = await session.get(Delivery, delivery_id)
         if delivery is None:
@@ -176,10 +183,17 @@ async def send_one(
             outcome = Outcome("permanent", str(exc))
         else:
             outcome = await _converse(
-                sessions, transport, envelope, message, delivery_id=delivery_id, worker_id=worker_id, now=now
+                sessions,
+                transport,
+                envelope,
+                message,
+                delivery_id=delivery_id,
+                worker_id=worker_id,
+                now=now,
+                writes=writes,
             )
     assert outcome is not None
-    async with sessions() as session:
+    async with writes, sessions() as session:
         return await record_outcome(
             session, delivery_id=delivery_id, worker_id=worker_id, outcome=outcome, now=now(), retry=retry
         )
@@ -194,9 +208,10 @@ async def _converse(
     delivery_id: int,
     worker_id: str,
     now: Clock,
+    writes: AbstractAsyncContextManager[object],
 ) -> Outcome:
     async def before_data() -> None:
-        async with sessions() as session:
+        async with writes, sessions() as session:
             await mark_data_started(session, delivery_id=delivery_id, worker_id=worker_id, now=now())
 
     try:
