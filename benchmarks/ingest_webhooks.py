@@ -181,7 +181,7 @@ async def _prepare(url: str) -> list[str]:
     return tokens
 
 
-async def run(url: str, events: int) -> float:
+async def run(url: str, events: int, concurrency: int = 4) -> float:
     tokens = await _prepare(url)
     requests, keys = build_requests(tokens, events)
     read = make_reader(keys)
@@ -193,11 +193,18 @@ async def run(url: str, events: int) -> float:
 
     engine = create_engine(url)
     sessions = session_factory(engine)
+
+    async def stream(part: list) -> None:
+        for request in part:
+            async with sessions() as session:
+                await record_delivery_events(session, events=read(request, now), now=now, verp_secret=SECRET)
+                await session.commit()
+
+    # Like the web app, requests are served concurrently (each its own transaction); on SQLite
+    # one writer at a time is all there is, so one stream.
+    streams = concurrency if url.startswith("postgresql") else 1
     started = time.perf_counter()
-    for request in requests:
-        async with sessions() as session:
-            await record_delivery_events(session, events=read(request, now), now=now, verp_secret=SECRET)
-            await session.commit()
+    await asyncio.gather(*(stream(requests[n::streams]) for n in range(streams)))
     ingest_seconds = time.perf_counter() - started
     async with sessions() as session:
         stored = (await session.execute(select(func.count()).select_from(DeliveryEvent))).scalar_one()
@@ -205,7 +212,9 @@ async def run(url: str, events: int) -> float:
 
     rate = parsed / ingest_seconds
     backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-    print(f"{backend}: {len(requests)} requests, {parsed} events, {stored} rows stored")
+    print(
+        f"{backend}: {len(requests)} requests in {streams} concurrent stream(s), {parsed} events, {stored} rows stored"
+    )
     print(f"  verify + parse only : {parse_seconds:7.3f} s  {parsed / parse_seconds:9.0f} events/s")
     print(
         f"  verify + parse + file: {ingest_seconds:7.3f} s  {rate:9.0f} events/s  "
@@ -219,15 +228,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres", help="a PostgreSQL URL (its public schema is DROPPED)")
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent requests (PostgreSQL)")
     arguments = parser.parse_args()
     if arguments.postgres:
         migrate(arguments.postgres)
-        asyncio.run(run(arguments.postgres, arguments.events))
+        asyncio.run(run(arguments.postgres, arguments.events, arguments.concurrency))
         return
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{directory}/bench.db"
         migrate(url)
-        asyncio.run(run(url, arguments.events))
+        asyncio.run(run(url, arguments.events, 1))
 
 
 if __name__ == "__main__":

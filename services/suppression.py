@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,6 +68,20 @@ async def follow_address_events(
     if not events:
         return {}
     keys = sorted({suppression_key(e.email) for e in events})
+    if all(e.kind == "delivered" for e in events):
+        # The common case (a delivery report): one statement, nothing to lock or load.
+        await session.execute(
+            update(Suppression)
+            .where(
+                Suppression.organisation_id == organisation_id,
+                Suppression.email.in_(keys),
+                Suppression.active.is_(False),
+                Suppression.soft_bounce_count > 0,
+            )
+            .values(soft_bounce_count=0)
+            .execution_options(synchronize_session=False)
+        )
+        return {}
     creating = sorted({suppression_key(e.email) for e in events if e.kind != "delivered"})
     if creating:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"

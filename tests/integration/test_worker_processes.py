@@ -85,8 +85,13 @@ def worker_env(database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path, **ex
 
 async def run_until_idle(env: dict[str, str], cwd: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        INVOICEBOT, "worker", "--until-idle", env=env, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        INVOICEBOT,
+        "worker",
+        "--until-idle",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(process.communicate(), timeout=240)
     assert process.returncode == 0, output.decode()[-2000:]
@@ -126,8 +131,13 @@ async def test_a_worker_killed_at_random_moments_never_duplicates_and_leaves_not
     kills = 0
     for _ in range(6):
         process = await asyncio.create_subprocess_exec(
-            INVOICEBOT, "worker", "--until-idle", env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            INVOICEBOT,
+            "worker",
+            "--until-idle",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         await asyncio.sleep(rng.uniform(0.4, 1.5))
         if process.returncode is None:
