@@ -31,6 +31,9 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
 
         if script is not None and not script.is_file():
             raise fail(f"--script {script}: no such file", 2)
-        code = asyncio.run(run_demo(mail_dir=mail_dir, script=script))
+        lines = script.read_text(encoding="utf-8").splitlines() if script is not None else None
+        folder = mail_dir.resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        code = asyncio.run(run_demo(mail_dir=folder, script=lines))
         if code:
             raise typer.Exit(code)

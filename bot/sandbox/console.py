@@ -11,9 +11,8 @@ The same `Console` runs interactively and from a script (`run_script`, see READM
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from collections.abc import Callable, Mapping
-from email.parser import BytesHeaderParser
 from typing import Any
 
 from bot.sandbox.console_blocks import (
@@ -27,7 +26,9 @@ from bot.sandbox.console_blocks import (
     render_blocks,
     render_input,
     state_values,
+    view_action_body,
 )
+from bot.sandbox.console_panels import mailbox_lines
 from bot.sandbox.demo import CHANNEL, CHANNEL_NAME, USERS, Demo
 from bot.sandbox.slack_requests import button_click, overflow_choice
 
@@ -123,9 +124,8 @@ class Console:
 
     async def settle(self, before: int) -> None:
         """Wait (bounded) for the action's first effect in the stand-in, then show it."""
-        deadline = time.monotonic() + SETTLE_SECONDS
-        while time.monotonic() < deadline and self._activity() == before:
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            await self.api.wait_until(lambda: self._activity() != before, within=SETTLE_SECONDS)
         await asyncio.sleep(0.3)
         self.poll_changes()
 
@@ -192,7 +192,7 @@ class Console:
         view = {**self.modal, "state": {"values": state_values(self.modal, self.typed)}}
         action = {"type": element.get("type"), "action_id": element.get("action_id"), "block_id": block.get("block_id")}
         before = self._activity()
-        await self.demo.requests.post(_view_action_body(view, {**action, "selected_option": value}, self.slack_user()))
+        await self.demo.requests.post(view_action_body(view, {**action, "selected_option": value}, self.slack_user()))
         await self.settle(before)
 
     def next_fill_prompt(self) -> None:
@@ -231,7 +231,7 @@ class Console:
         """One console input. Returns False when the console should stop."""
         self.transcript, self.renumber = [], True
         text = line.strip()
-        if self.filling is not None and not text.startswith(("submit", "cancel")):
+        if self.filling is not None and text not in ("submit", "cancel", "quit"):
             block = self.filling[0]
             if not text or await self.set_field(block, line.strip()):
                 self.filling.pop(0)
@@ -281,7 +281,9 @@ class Console:
             self.show(f"  Slack would show: the app answered HTTP {response.status_code}")
         elif response.content and response.headers.get("content-type", "").startswith("application/json"):
             body = response.json()
-            self.render("reply (only you see it)", list(body.get("blocks") or []), str(body.get("text", "")), Where("reply"))
+            self.render(
+                "reply (only you see it)", list(body.get("blocks") or []), str(body.get("text", "")), Where("reply")
+            )
             return
         await self.settle(before)
 
@@ -297,12 +299,22 @@ class Console:
         await self.click(clickable)
 
     async def click_label(self, words: str) -> None:
+        """The latest shown button whose label is typed (plus words of its row), else whose label starts so."""
         wanted = " ".join(words.lower().split())
-        for clickable in reversed(self.recent):
+
+        def exact(clickable: Clickable) -> bool:
             label = " ".join(clickable.label.lower().split())
-            if wanted == label or wanted.startswith(label + " "):
-                rest = wanted[len(label) :].strip()
-                if not rest or rest in " ".join(plain(clickable.context, self.names).lower().split()):
+            if wanted != label and not wanted.startswith(label + " "):
+                return False
+            rest = wanted[len(label) :].strip()
+            return not rest or rest in " ".join(plain(clickable.context, self.names).lower().split())
+
+        def prefix(clickable: Clickable) -> bool:
+            return bool(wanted) and " ".join(clickable.label.lower().split()).startswith(wanted)
+
+        for matches in (exact, prefix):
+            for clickable in reversed(self.recent):
+                if matches(clickable):
                     await self.click(clickable)
                     return
         self.show(f"  no button “{words.strip()}” has been shown")
@@ -310,7 +322,9 @@ class Console:
     async def click(self, clickable: Clickable) -> None:
         assert self.demo.requests is not None
         if clickable.option_value is not None:
-            action = overflow_choice(clickable.element, block_id=clickable.block_id, option_value=clickable.option_value)
+            action = overflow_choice(
+                clickable.element, block_id=clickable.block_id, option_value=clickable.option_value
+            )
         else:
             action = button_click(clickable.element, block_id=clickable.block_id)
         where = clickable.where
@@ -325,6 +339,8 @@ class Console:
         await self.settle(before)
 
     async def modal_input(self, word: str, rest: str) -> None:
+        if word in ("submit", "cancel"):
+            self.filling = None
         if self.modal is None:
             self.show("  no modal is open")
         elif word == "cancel":
@@ -353,43 +369,10 @@ class Console:
         for message in tops:
             self.render(f"#{CHANNEL_NAME}", message.blocks, message.text, Where("channel", CHANNEL, message.ts))
             for reply in (m for m in messages if self.api.threads.get(m.ts) == message.ts):
-                lines = render_blocks(reply.blocks, where=Where("channel", CHANNEL, reply.ts), number=self.number, names=self.names)
+                lines = render_blocks(
+                    reply.blocks, where=Where("channel", CHANNEL, reply.ts), number=self.number, names=self.names
+                )
                 self.show("  ↳ reply in thread:", *("    " + line for line in lines))
 
     def show_mailbox(self) -> None:
-        mail_dir = self.demo.mail_dir
-        emails = sorted(mail_dir.glob("*.eml"))
-        self.show(f"── {len(emails)} emails in {mail_dir}/ (open them with any mail program) ──")
-        for path in emails:
-            self.show(f"  {path.name}: {_summary(path.read_bytes())}")
-        bounces = self.demo.bounces
-        unseen, seen = bounces.unseen_names(), bounces.seen_names()
-        self.show(f"── bounce mailbox {bounces.root}/: {len(unseen)} new, {len(seen)} filed ──")
-        for folder, names in (("new", unseen), ("cur", seen)):
-            for name in names:
-                self.show(f"  {folder}/{name[:24]}…: {_summary((bounces.root / folder / name).read_bytes())}")
-
-
-def _summary(raw: bytes) -> str:
-    headers = BytesHeaderParser().parsebytes(raw)
-    return f"from {headers.get('From', '?')} to {headers.get('To', '?')} — {headers.get('Subject', '')}"
-
-
-def _view_action_body(view: Mapping[str, Any], action: Mapping[str, Any], user: Any) -> str:
-    """A `block_actions` payload from inside a modal (what Slack sends for `dispatch_action`)."""
-    import json
-    import secrets
-    from urllib.parse import urlencode
-
-    payload = {
-        "type": "block_actions",
-        "team": {"id": user.team_id, "domain": "example"},
-        "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": user.team_id},
-        "api_app_id": "A0INVOICEBOT",
-        "token": "deprecated-verification-token",
-        "container": {"type": "view", "view_id": view.get("id")},
-        "trigger_id": f"{secrets.randbelow(10**12)}.{secrets.token_hex(8)}",
-        "view": {"type": "modal", **view},
-        "actions": [{"action_ts": f"{time.time():.6f}", **action}],
-    }
-    return urlencode({"payload": json.dumps(payload)})
+        self.show(*mailbox_lines(self.demo.mail_dir, self.demo.bounces))

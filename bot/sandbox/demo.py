@@ -24,7 +24,7 @@ import socket
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,16 +107,24 @@ class BouncingSmtpServer(ScriptedSmtpServer):
             rule = BOUNCE_RULES.get(recipient.rpartition("@")[2].lower())
             if rule is None or not envelope.mail_from:
                 continue
-            report = build_dsn(
-                original=original,
-                return_path=envelope.mail_from,
-                recipient=recipient,
-                rule=BounceRule(rule.status, rule.diagnostic.format(address=recipient)),
-                reporting_mta=self.hostname,
-                now=datetime.now(UTC),
-            )
-            asyncio.get_running_loop().call_later(BOUNCE_DELAY_SECONDS, self.bounces.deliver, report)
+            bounce = BounceRule(rule.status, rule.diagnostic.format(address=recipient))
+            loop = asyncio.get_running_loop()
+            loop.call_later(BOUNCE_DELAY_SECONDS, self._bounce, original, envelope.mail_from, recipient, bounce)
         return queue_id
+
+    def _bounce(self, original: bytes, return_path: str, recipient: str, rule: BounceRule) -> None:
+        now = datetime.now(UTC)
+        given_up = now.replace(microsecond=0) + timedelta(seconds=1)  # Date has whole seconds: round up
+        report = build_dsn(
+            original=original,
+            return_path=return_path,
+            recipient=recipient,
+            rule=rule,
+            reporting_mta=self.hostname,
+            arrived=now - timedelta(seconds=BOUNCE_DELAY_SECONDS),
+            now=given_up,
+        )
+        self.bounces.deliver(report)
 
 
 def _ignore_interrupts() -> None:
@@ -230,11 +238,16 @@ class Demo:
         self._stack.push_async_callback(container.close)
         async with container.session() as session:
             organisation = await container.organisation(session)
-            await seed_demo(session, organisation_id=organisation.id, today=datetime.now(UTC).date(), smtp_verified=True)
+            await seed_demo(
+                session, organisation_id=organisation.id, today=datetime.now(UTC).date(), smtp_verified=True
+            )
             await session.commit()
 
         slack_app = create_slack_app(
-            signing_secret=self.signing_secret, bot_token=self.bot_token, api_url=self.slack.base_url, container=container
+            signing_secret=self.signing_secret,
+            bot_token=self.bot_token,
+            api_url=self.slack.base_url,
+            container=container,
         )
         server = web_server(container, slack_app=slack_app, host="127.0.0.1", port=web_port, log_level="warning")
         web_task = asyncio.create_task(_serve_web(server, web_socket))

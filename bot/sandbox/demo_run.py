@@ -94,26 +94,36 @@ def banner(demo: Demo) -> list[str]:
         "invoicebot demo — everything runs on 127.0.0.1, nothing leaves this machine:",
         f"  web app (Slack endpoint, invoice pages)  http://127.0.0.1:{ports['web']}",
         f"  Slack stand-in (Web API)                 http://127.0.0.1:{ports['slack']}/api/",
-        f"  SMTP server                              127.0.0.1:{ports['smtp']} → one .eml per email in {demo.mail_dir}/",
+        f"  SMTP server                              127.0.0.1:{ports['smtp']}",
+        f"  emails (one .eml each) and bounces       {demo.mail_dir}/",
         f"  demo users: {', '.join('@' + name for name in USERS)} (approval: always, by the other user)",
         "  addresses at bounce.example bounce with a real delivery status notification.",
         "Type help, or start with: /invoices due",
     ]
 
 
-async def run_demo(*, mail_dir: Path, script: Path | None, out: TextIO = sys.stdout) -> int:
-    """The `invoicebot demo` command. Returns the exit code (1: a script's expectation failed)."""
+async def run_demo(*, mail_dir: Path, script: list[str] | None, out: TextIO = sys.stdout) -> int:
+    """The `invoicebot demo` command: `mail_dir` must exist; `script` is the script's lines, if any.
+
+    Returns the exit code: 0, 1 when a script's expectation failed, 130 when a script is interrupted.
+    """
+
+    prompted = False
 
     def write(line: str) -> None:
+        nonlocal prompted
+        if prompted and out.isatty():  # arrived while the prompt waits: print over the prompt, then prompt again
+            out.write("\r\033[K")
+        prompted = False
         out.write(line + "\n")
         out.flush()
 
     def prompt() -> None:
+        nonlocal prompted
         out.write(f"{console.user}> ")
         out.flush()
+        prompted = True
 
-    mail_dir = mail_dir.resolve()
-    mail_dir.mkdir(parents=True, exist_ok=True)
     _log_to(mail_dir / "invoicebot-demo.log")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -127,8 +137,10 @@ async def run_demo(*, mail_dir: Path, script: Path | None, out: TextIO = sys.std
         console = Console(demo, write)
         for line in banner(demo):
             write(line)
-        lines = script.read_text(encoding="utf-8").splitlines() if script else None
-        work = asyncio.create_task(run_script(console, lines, write) if lines is not None else run_interactive(console, prompt))
+        lines = script
+        work = asyncio.create_task(
+            run_script(console, lines, write) if lines is not None else run_interactive(console, prompt)
+        )
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()

@@ -41,9 +41,13 @@ def build_dsn(
     recipient: str,
     rule: BounceRule,
     reporting_mta: str,
+    arrived: datetime,
     now: datetime,
 ) -> bytes:
-    """The report for one failed `recipient` of `original`, sent by MAILER-DAEMON to `return_path`."""
+    """The report for one failed `recipient` of `original`, sent by MAILER-DAEMON to `return_path`.
+
+    `arrived` is when the relay took the email (Arrival-Date), `now` when it gave up (Date).
+    """
     parsed: Message = message_from_bytes(original, policy=compat32)
     subject = " ".join(str(parsed.get("Subject", "(no subject)")).split())
     domain = recipient.rpartition("@")[2]
@@ -57,7 +61,7 @@ def build_dsn(
     )
     status = (
         f"Reporting-MTA: dns; {reporting_mta}\n"
-        f"Arrival-Date: {format_datetime(now)}\n"
+        f"Arrival-Date: {format_datetime(arrived)}\n"
         "\n"
         f"Final-Recipient: rfc822; {recipient}\n"
         f"Original-Recipient: rfc822; {recipient}\n"

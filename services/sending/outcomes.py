@@ -1,0 +1,249 @@
+"""Record many SMTP outcomes in one transaction: the send worker's group commit.
+
+Each outcome still moves its delivery, its invoice, its events, its audit entry and its
+Slack notifications together — they are simply committed alongside the outcomes of the
+other deliveries that finished in the same few milliseconds, in a handful of statements
+instead of a dozen ORM round trips each. A delivery is only touched while it is `sending`
+and claimed by this worker (row locked on PostgreSQL), so an outcome can never land on a
+row that stale recovery or another worker took over.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.db.models import (
+    AuditLog,
+    Delivery,
+    DeliveryEvent,
+    DeliveryKind,
+    DeliveryStatus,
+    Invoice,
+    InvoiceStatus,
+    SentVia,
+)
+from services.notifications import NotificationKind, NotificationRequest, enqueue_notifications
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the SMTP conversation ended with, in plain terms (see services.email.transport)."""
+
+    kind: str  # accepted | transient | permanent | ambiguous
+    detail: str
+    accepted: tuple[str, ...] = ()
+    refused: dict[str, str] | None = None
+    deferred: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: base·2^(attempt-1), capped, then give up."""
+
+    max_attempts: int = 8
+    base_seconds: float = 60.0
+    max_seconds: float = 3600.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
+        return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+_DELIVERY = Delivery.__table__
+_INVOICE = Invoice.__table__
+
+_SET_OUTCOME = (
+    _DELIVERY.update()
+    .where(_DELIVERY.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        claimed_at=None,
+        smtp_reply=bindparam("b_smtp_reply"),
+        finished_at=bindparam("b_finished_at"),
+        last_error=bindparam("b_last_error"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        recipient_results=bindparam("b_results"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_MARK_INVOICE_SENT = (
+    _INVOICE.update()
+    .where(and_(_INVOICE.c.id == bindparam("b_id"), _INVOICE.c.status == InvoiceStatus.VALIDATED.value))
+    .values(
+        status=InvoiceStatus.SENT.value,
+        sent_at=bindparam("b_at"),
+        sent_via=SentVia.EMAIL.value,
+        sent_by=bindparam("b_actor"),
+        updated_at=bindparam("b_at"),
+    )
+)
+
+
+async def record_outcomes(
+    session: AsyncSession,
+    *,
+    outcomes: Sequence[tuple[int, Outcome]],
+    worker_id: str,
+    now: datetime,
+    retry: RetryPolicy,
+    rng: random.Random | None = None,
+) -> dict[int, str | None]:
+    """Store (delivery id, outcome) pairs; the caller commits. Returns id → new status.
+
+    The status is None for a delivery that is no longer this worker's (recovered as stale
+    meanwhile): nothing is written for it.
+    """
+    ids = sorted({delivery_id for delivery_id, _ in outcomes})
+    query = select(
+        _DELIVERY.c.id,
+        _DELIVERY.c.organisation_id,
+        _DELIVERY.c.invoice_id,
+        _DELIVERY.c.kind,
+        _DELIVERY.c.status,
+        _DELIVERY.c.claimed_by,
+        _DELIVERY.c.attempts,
+        _DELIVERY.c.smtp_reply,
+        _DELIVERY.c.last_error,
+        _DELIVERY.c.finished_at,
+        _DELIVERY.c.next_attempt_at,
+        _DELIVERY.c.recipient_results,
+        _DELIVERY.c.slack_channel,
+        _DELIVERY.c.approved_by,
+        _DELIVERY.c.requested_by,
+    ).where(_DELIVERY.c.id.in_(ids))
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.order_by(_DELIVERY.c.id).with_for_update()
+    rows = {row.id: row for row in await session.execute(query)}
+    result: dict[int, str | None] = {}
+    updates: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    sent: list[dict[str, Any]] = []
+    posts: list[NotificationRequest] = []
+    for delivery_id, outcome in outcomes:
+        row = rows.get(delivery_id)
+        if row is None or row.status != DeliveryStatus.SENDING or row.claimed_by != worker_id:
+            result[delivery_id] = None
+            continue
+        change = _decide(row, outcome, now=now, retry=retry, rng=rng)
+        status = change["b_status"]
+        result[delivery_id] = status
+        updates.append(change)
+        events.extend(_events(row, outcome, change, now=now))
+        audits.append(
+            {
+                "organisation_id": row.organisation_id,
+                "actor": f"worker:{worker_id}",
+                "action": f"delivery.{status}",
+                "subject_type": "delivery",
+                "subject_id": row.id,
+                "detail": {"detail": outcome.detail[:500]},
+                "created_at": now,
+            }
+        )
+        if status == DeliveryStatus.ACCEPTED and row.kind == DeliveryKind.INVOICE:
+            sent.append({"b_id": row.invoice_id, "b_at": now, "b_actor": row.approved_by or row.requested_by})
+        posts.extend(_posts(row, outcome, status, change["b_last_error"]))
+    if updates:
+        await session.execute(_SET_OUTCOME, updates)
+    if sent:
+        await session.execute(_MARK_INVOICE_SENT, sent)
+    if events:
+        await session.execute(insert(DeliveryEvent.__table__), events)
+    if audits:
+        await session.execute(insert(AuditLog.__table__), audits)
+    await enqueue_notifications(session, requests=posts, now=now)
+    return result
+
+
+def _decide(row: Any, outcome: Outcome, *, now: datetime, retry: RetryPolicy, rng: random.Random | None) -> dict[str, Any]:
+    """The delivery's new column values for this outcome (the retry/give-up rules live here)."""
+    results = dict(row.recipient_results or {})
+    change: dict[str, Any] = {
+        "b_id": row.id,
+        "b_smtp_reply": row.smtp_reply,
+        "b_finished_at": row.finished_at,
+        "b_last_error": row.last_error,
+        "b_next_attempt_at": row.next_attempt_at,
+        "b_now": now,
+    }
+    if outcome.kind == "accepted":
+        change.update(b_status=DeliveryStatus.ACCEPTED.value, b_smtp_reply=outcome.detail, b_finished_at=now)
+        change["b_last_error"] = None
+        for address in outcome.accepted:
+            results[address] = {"status": "accepted", "reply": outcome.detail}
+        for address, reply in (outcome.refused or {}).items():
+            results[address] = {"status": "failed", "reply": reply}
+        for address, reply in (outcome.deferred or {}).items():
+            results[address] = {"status": "deferred", "reply": reply}
+    elif outcome.kind == "transient" and row.attempts < retry.max_attempts:
+        change.update(
+            b_status=DeliveryStatus.DEFERRED.value,
+            b_last_error=outcome.detail,
+            b_next_attempt_at=now + timedelta(seconds=retry.delay(row.attempts, rng)),
+        )
+    elif outcome.kind == "ambiguous":
+        change.update(b_status=DeliveryStatus.UNKNOWN.value, b_last_error=outcome.detail, b_finished_at=now)
+    else:
+        gave_up = outcome.kind == "transient"
+        error = f"gave up after {row.attempts} attempts: {outcome.detail}" if gave_up else outcome.detail
+        change.update(b_status=DeliveryStatus.FAILED.value, b_last_error=error, b_finished_at=now)
+        for address, reply in (outcome.refused or {}).items():
+            results[address] = {"status": "failed", "reply": reply}
+    change["b_results"] = results
+    return change
+
+
+def _event(row: Any, type_: str, recipient: str | None, detail: str, now: datetime) -> dict[str, Any]:
+    return {
+        "organisation_id": row.organisation_id,
+        "delivery_id": row.id,
+        "source": "smtp",
+        "type": type_,
+        "recipient": recipient,
+        "occurred_at": now,
+        "detail": {"reply": detail},
+        "created_at": now,
+    }
+
+
+def _events(row: Any, outcome: Outcome, change: dict[str, Any], *, now: datetime) -> list[dict[str, Any]]:
+    status = change["b_status"]
+    if status == DeliveryStatus.ACCEPTED:
+        return [
+            *(_event(row, "accepted", address, outcome.detail, now) for address in outcome.accepted),
+            *(_event(row, "failed", address, reply, now) for address, reply in (outcome.refused or {}).items()),
+            *(_event(row, "deferred", address, reply, now) for address, reply in (outcome.deferred or {}).items()),
+        ]
+    if status == DeliveryStatus.DEFERRED:
+        return [_event(row, "deferred", None, outcome.detail, now)]
+    if status == DeliveryStatus.UNKNOWN:
+        return [_event(row, "unknown", None, outcome.detail, now)]
+    return [_event(row, "failed", None, change["b_last_error"], now)]
+
+
+def _posts(row: Any, outcome: Outcome, status: str, last_error: str | None) -> list[NotificationRequest]:
+    """The status message update, plus alerts a person must look at (never for previews)."""
+
+    def post(kind: NotificationKind, payload: dict[str, Any]) -> NotificationRequest:
+        return NotificationRequest(row.organisation_id, row.id, kind, row.slack_channel, payload)
+
+    posts = [post(NotificationKind.DELIVERY_STATUS, {"status": str(status)})]
+    if row.kind != DeliveryKind.INVOICE:
+        return posts
+    alert = NotificationKind.DELIVERY_ALERT
+    if status == DeliveryStatus.UNKNOWN:
+        posts.append(post(alert, {"type": "unknown", "recipient": None, "diagnostic": outcome.detail[:2000]}))
+    elif status in (DeliveryStatus.ACCEPTED, DeliveryStatus.FAILED) and outcome.refused:
+        for address, reply in outcome.refused.items():
+            posts.append(post(alert, {"type": "failed", "recipient": address, "diagnostic": reply[:2000]}))
+    elif status == DeliveryStatus.FAILED:
+        posts.append(post(alert, {"type": "failed", "recipient": None, "diagnostic": (last_error or "")[:2000]}))
+    return posts

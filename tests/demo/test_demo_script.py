@@ -1,0 +1,54 @@
+"""`invoicebot demo --script FILE`: the shipped walkthrough runs to the end; a missed expectation fails."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.demo.conftest import DEMO_SCRIPT, REPO, clean_environment, invoicebot_command
+
+
+def run_demo(script: Path, mail_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*invoicebot_command(), "demo", "--script", str(script), "--mail-dir", str(mail_dir)],
+        cwd=mail_dir.parent,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def test_the_shipped_demo_script_walks_the_whole_story_and_exits_0(tmp_path: Path):
+    done = run_demo(DEMO_SCRIPT, tmp_path / "demo-mail")
+
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    shown = done.stdout
+    assert "DEMO-0001 is waiting for approval by @bob" in shown
+    assert "✅ Sent to accounts.payable@acme-widgets.example — accepted by the mail server" in shown
+    assert "❌ Bounced: bounce@bounce.example — the mailbox does not exist" in shown
+    assert "[1] Fix address & resend  [2] Mark as sent manually  [3] Open invoice" in shown
+    assert "✅ Sent to accounts@northwind.example — accepted by the mail server" in shown
+    emails = sorted(path.name for path in (tmp_path / "demo-mail").glob("*.eml"))
+    assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml"]
+    filed = list((tmp_path / "demo-mail" / "bounces" / "cur").iterdir())
+    assert len(filed) == 1 and b"message/delivery-status" in filed[0].read_bytes()
+
+
+def test_a_script_whose_expectation_never_comes_exits_1_naming_it(tmp_path: Path):
+    script = tmp_path / "short.script"
+    script.write_text(
+        "# waits for something that never comes\n/invoices due\nexpect-within: 1\nexpect: DEMO-9999\nquit\n"
+    )
+
+    done = run_demo(script, tmp_path / "mail")
+
+    assert done.returncode == 1
+    assert "demo script failed at line 4: expect: DEMO-9999 (not shown within 1 s)" in done.stdout
+    assert "stopped." in done.stdout
+
+
+def test_the_readme_documents_the_script_format():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "## Try it without Slack: invoicebot demo" in readme
+    assert "expect-within:" in readme
