@@ -14,7 +14,7 @@ from typing import Any
 
 from handlers.ids import COMMAND, ActionId, BlockId, MenuChoice
 from handlers.parsing import DueListing, menu_value
-from services.due import DueInvoice, DuePage
+from services.due import DueInvoice, DuePage, ReadyInvoices
 from services.money import format_money
 
 Block = dict[str, Any]
@@ -89,8 +89,13 @@ def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int) -> list
     return [_section(text), actions, {"type": "divider"}]
 
 
-def due_listing_blocks(page: DuePage, *, listing: DueListing, today: date) -> list[Block]:
-    """The `/invoices due` message: what must go out, why some cannot yet, and what to click."""
+def due_listing_blocks(
+    page: DuePage, *, listing: DueListing, today: date, ready: ReadyInvoices | None = None
+) -> list[Block]:
+    """The `/invoices due` message: what must go out, why some cannot yet, and what to click.
+
+    `ready` is every ready invoice across the pages (bounded); without it, the page's own.
+    """
     who = f" for “{escape(listing.customer)}”" if listing.customer else ""
     if not page.items:
         if listing.customer:
@@ -107,13 +112,13 @@ def due_listing_blocks(page: DuePage, *, listing: DueListing, today: date) -> li
     ]
     for index, item in enumerate(page.items[:DUE_PAGE_SIZE]):
         blocks.extend(due_row_blocks(item, listing=DueListing(page.page, listing.customer), index=index))
-    footer = due_footer(page, listing=listing)
+    footer = due_footer(page, listing=listing, ready=ready)
     if footer is not None:
         blocks.append(footer)
     return blocks[:MAX_BLOCKS]
 
 
-def due_footer(page: DuePage, *, listing: DueListing) -> Block | None:
+def due_footer(page: DuePage, *, listing: DueListing, ready: ReadyInvoices | None = None) -> Block | None:
     elements: list[dict[str, Any]] = []
     if page.has_previous:
         previous = DueListing(page.page - 1, listing.customer)
@@ -130,13 +135,14 @@ def due_footer(page: DuePage, *, listing: DueListing) -> Block | None:
         elements.append(
             {"type": "button", "action_id": ActionId.DUE_NEXT, "text": _plain("Next ▶"), "value": following.encode()}
         )
-    ready = sum(1 for item in page.items if item.ready)
-    if ready:
+    ready_count = len(ready.items) if ready is not None else sum(1 for item in page.items if item.ready)
+    if ready_count:
+        more = "+" if ready is not None and ready.more else ""
         elements.append(
             {
                 "type": "button",
                 "action_id": ActionId.SEND_ALL_READY,
-                "text": _plain(f"Send all ready ({ready})"),
+                "text": _plain(f"Send all ready ({ready_count}{more})"),
                 "style": "primary",
                 "value": DueListing(page.page, listing.customer).encode(),
             }

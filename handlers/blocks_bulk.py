@@ -62,9 +62,16 @@ def _section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
 
 
-def bulk_confirmation_view(items: list[BulkItem]) -> View:
-    """ "Send these N invoices?": each invoice with its amount and recipients, then *Send N*."""
+def bulk_confirmation_view(items: list[BulkItem], *, more: bool = False) -> View:
+    """ "Send these N invoices?": each invoice with its amount and recipients, then *Send N*.
+
+    One confirmation carries as many invoices as its metadata can name (oldest first);
+    `more` says the caller already left some out. Either way the person is told the rest
+    wait for the next *Send all ready*.
+    """
+    wanted = len(items)
     items = fitting(items)
+    left = wanted - len(items)
     count = f"{len(items)} invoice" + ("" if len(items) == 1 else "s")
     blocks: list[Block] = [_section(f"Send *{count}*, one email each, to these recipients?"), {"type": "divider"}]
     for item in items[:MAX_LISTED]:
@@ -74,6 +81,10 @@ def bulk_confirmation_view(items: list[BulkItem]) -> View:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"and {len(items) - MAX_LISTED} more"}]}
         )
+    if left or more:
+        rest = f"{left}{'+' if more else ''}" if left else "more"
+        note = f"{rest} other ready invoices are not in this send: press *Send all ready* again afterwards."
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
     blocks[-1] = {**blocks[-1], "block_id": BlockId.BULK_LIST}
     return {
         "type": "modal",

@@ -1,7 +1,8 @@
 """*Send all ready (N)*: one confirmation modal listing every ready invoice, then one delivery each.
 
-The confirmation lists the ready invoices of the page the button was on (what the person
-saw). Submitting calls `request_bulk_delivery` with the view id as idempotency key, so a
+The confirmation lists every ready due invoice (of the listing's customer filter, if any),
+across all pages, up to what one confirmation can carry; press again for the rest.
+Submitting calls `request_bulk_delivery` with the view id as idempotency key, so a
 double submit or a Slack retry creates nothing new; the modal then shows what was asked
 for and what was skipped, with the reasons.
 """
@@ -13,7 +14,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.blocks import DUE_PAGE_SIZE
 from handlers.blocks_bulk import BulkItem, BulkResultLine, bulk_confirmation_view, bulk_result_view, decode_numbers
 from handlers.blocks_review import loading_view, message_view
 from handlers.context import SessionFactory, Workplace
@@ -23,8 +23,11 @@ from handlers.parsing import DueListing, actor_of
 from handlers.review_policy import SendPolicy
 from services.bulk_delivery import request_bulk_delivery
 from services.db.models import utcnow
-from services.due import list_due_invoices
+from services.due import list_ready_due_invoices
 from services.money import format_money
+
+# At most this many invoices per bulk send (one confirmation, one click).
+BULK_LIMIT = 500
 
 
 @answering_errors
@@ -41,22 +44,21 @@ async def handle_send_all_ready_action(
     opened = await client.views_open(trigger_id=body["trigger_id"], view=loading_view("Send all ready"))
     listing = DueListing.decode(str(action.get("value", "")))
     async with sessions() as session:
-        page = await list_due_invoices(
+        ready = await list_ready_due_invoices(
             session,
             organisation_id=workplace.organisation_id,
             today=workplace.today,
             sending=workplace.sending,
             customer=listing.customer,
-            page=listing.page,
-            page_size=DUE_PAGE_SIZE,
-            with_count=False,
+            limit=BULK_LIMIT,
         )
     items = [
         BulkItem(item.number, item.customer_name, format_money(item.total, item.currency), item.recipients)
-        for item in page.items
-        if item.ready
+        for item in ready.items
     ]
-    view = bulk_confirmation_view(items) if items else message_view("Send all ready", "Nothing on this page is ready.")
+    view = (
+        bulk_confirmation_view(items) if items else message_view("Send all ready", "No due invoice is ready to send.")
+    )
     await client.views_update(view_id=opened["view"]["id"], hash=opened["view"]["hash"], view=view)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from handlers.blocks import DUE_PAGE_SIZE, Block, due_listing_blocks
 from handlers.context import Session, Workplace
 from handlers.parsing import DueListing
-from services.due import list_due_invoices
+from services.due import list_due_invoices, list_ready_due_invoices
+
+# The footer's "Send all ready (N)" counts across pages up to this many ("99+" beyond).
+READY_COUNT_LIMIT = 99
 
 
 async def due_listing(session: Session, *, workplace: Workplace, listing: DueListing) -> list[Block]:
@@ -18,7 +21,18 @@ async def due_listing(session: Session, *, workplace: Workplace, listing: DueLis
         page=listing.page,
         page_size=DUE_PAGE_SIZE,
     )
-    return due_listing_blocks(page, listing=DueListing(page.page, listing.customer), today=workplace.today)
+    ready = None
+    if page.total_count > len(page.items):  # other pages exist: count their ready invoices too
+        ready = await list_ready_due_invoices(
+            session,
+            organisation_id=workplace.organisation_id,
+            today=workplace.today,
+            sending=workplace.sending,
+            customer=listing.customer,
+            limit=READY_COUNT_LIMIT,
+            batch=READY_COUNT_LIMIT + 1,
+        )
+    return due_listing_blocks(page, listing=DueListing(page.page, listing.customer), today=workplace.today, ready=ready)
 
 
 def due_text(blocks: list[Block]) -> str:

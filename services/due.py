@@ -308,3 +308,51 @@ async def list_due_invoices(
             )
         )
     return DuePage(items=tuple(items), total_count=total, page=page, page_size=page_size)
+
+
+@dataclass(frozen=True)
+class ReadyInvoices:
+    """The due invoices that are ready to send, across every page, up to a bound."""
+
+    items: tuple[DueInvoice, ...]
+    more: bool  # True when the bound cut the list: there are more ready invoices than `items`
+
+
+async def list_ready_due_invoices(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    today: date,
+    sending: SendingState,
+    customer: str | None = None,
+    limit: int = 500,
+    batch: int = 200,
+) -> ReadyInvoices:
+    """Every ready due invoice (oldest first), for *Send all ready*: bounded by `limit`.
+
+    Walks the due listing page by page (each page one indexed query), so the cost grows
+    with the number of due invoices read, never with the size of the table.
+    """
+    if sending.problems():
+        return ReadyInvoices(items=(), more=False)
+    ready: list[DueInvoice] = []
+    page_number = 1
+    while True:
+        page = await list_due_invoices(
+            session,
+            organisation_id=organisation_id,
+            today=today,
+            sending=sending,
+            customer=customer,
+            page=page_number,
+            page_size=batch,
+            with_count=False,
+        )
+        for item in page.items:
+            if item.ready:
+                if len(ready) == limit:
+                    return ReadyInvoices(items=tuple(ready), more=True)
+                ready.append(item)
+        if len(page.items) < batch:
+            return ReadyInvoices(items=tuple(ready), more=False)
+        page_number += 1

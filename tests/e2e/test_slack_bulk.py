@@ -104,3 +104,30 @@ def test_a_long_confirmation_is_cut_with_and_n_more_under_slacks_limits():
     assert texts(view["blocks"])[-1].startswith("and ") and texts(view["blocks"])[-1].endswith(" more")
     listed = len(view["blocks"]) - 3
     assert listed == MAX_LISTED
+
+
+async def test_send_all_ready_counts_and_sends_the_ready_invoices_of_every_page(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    acme = await factories.customer(session, org.id)
+    for n in range(25):  # more than a page; every third one a draft (not ready)
+        status = InvoiceStatus.DRAFT if n % 3 == 0 else InvoiceStatus.VALIDATED
+        await factories.invoice(
+            session, org.id, acme, number=f"P-{n:02d}", due=TODAY - timedelta(days=30 - n), status=status
+        )
+    await session.commit()
+
+    listing = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url())).json()
+    [footer] = [b for b in listing["blocks"] if b.get("block_id") == "due_footer"]
+    [send_all] = [e for e in footer["elements"] if e["text"]["text"].startswith("Send all ready")]
+    assert send_all["text"]["text"] == "Send all ready (16)"
+    await slack.click(button_click(send_all, block_id="due_footer"), user=ALICE, response_url=fake_slack.response_url())
+    await fake_slack.wait_until(lambda: bool(fake_slack.calls_to("views.update")))
+    [update] = fake_slack.calls_to("views.update")
+    view = fake_slack.views[update.args["view_id"]]
+    assert view["submit"]["text"] == "Send 16"
+
+    await slack.submit(view, {}, user=ALICE)
+
+    numbers = (await session.execute(select(Delivery.invoice_id))).scalars().all()
+    assert len(numbers) == 16
