@@ -7,7 +7,8 @@ The PostgreSQL database given is EMPTIED (its public schema is dropped). The eve
 real provider payloads, signed as each provider signs them: SendGrid batches of 100
 (ECDSA P-256), single Mailgun events (HMAC) and single Postmark records, spread over
 1,000 accepted deliveries. Each request is filed as the web app files it: verify, parse,
-`record_delivery_event` for each event, one commit per request. The verify + parse cost
+`record_delivery_events` through the web app's `EventFiler` (concurrent requests share a
+transaction: group commit; each request returns once its events are committed). The verify + parse cost
 alone is measured in the same run and printed beside it (the baseline: what is left is
 the database's share).
 """
@@ -40,7 +41,8 @@ from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
 from services.db.models import Customer, Delivery, DeliveryEvent, DeliveryStatus, Invoice, Organisation
 from services.delivery_checks import new_message_id, new_verp_token
-from services.delivery_events import IncomingEvent, record_delivery_events
+from services.delivery_events import IncomingEvent
+from services.event_filer import EventFiler
 from services.webhooks import mailgun, postmark, sendgrid
 from services.webhooks.keys import load_sendgrid_public_key
 
@@ -194,11 +196,11 @@ async def run(url: str, events: int, concurrency: int = 4) -> float:
     engine = create_engine(url)
     sessions = session_factory(engine)
 
+    filer = EventFiler(sessions, verp_secret=SECRET)  # what the web app's endpoints file through
+
     async def stream(part: list) -> None:
         for request in part:
-            async with sessions() as session:
-                await record_delivery_events(session, events=read(request, now), now=now, verp_secret=SECRET)
-                await session.commit()
+            await filer.file(read(request, now), now=now)
 
     # Like the web app, requests are served concurrently (each its own transaction); on SQLite
     # one writer at a time is all there is, so one stream.

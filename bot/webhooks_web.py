@@ -25,7 +25,8 @@ from starlette.routing import BaseRoute, Route
 
 from bot.container import Container
 from services.db.models import utcnow
-from services.delivery_events import IncomingEvent, record_delivery_events
+from services.delivery_events import IncomingEvent
+from services.event_filer import EventFiler
 from services.webhooks import WebhookAuthError, WebhookFormatError, mailgun, postmark, sendgrid, ses, sns
 from services.webhooks.fields import MAX_BODY_BYTES
 from services.webhooks.keys import load_sendgrid_public_key
@@ -82,12 +83,12 @@ class WebhookEndpoints:
     sns_verifier: sns.SnsVerifier | None
     clock: Callable[[], datetime] = utcnow
 
+    filer: EventFiler | None = None
+
     async def _file(self, events: Sequence[IncomingEvent], now: datetime) -> Response:
-        async with self.container.session() as session:
-            recorded = await record_delivery_events(
-                session, events=events, now=now, verp_secret=self.container.verp_secret()
-            )
-            await session.commit()
+        if self.filer is None:  # concurrent requests share transactions: services/event_filer.py
+            self.filer = EventFiler(self.container.sessions, verp_secret=self.container.verp_secret())
+        recorded = await self.filer.file(events, now=now)
         duplicates = sum(item.duplicate for item in recorded)
         orphans = sum(item.delivery_id is None and not item.duplicate for item in recorded)
         return JSONResponse({"received": len(events), "duplicates": duplicates, "orphans": orphans})
