@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.db.models import utcnow
 from services.email.transport import Transport
-from services.sending.pipeline import SenderIdentity, pool_renderer, send_one
-from services.sending.queue import RetryPolicy, claim_deliveries, recover_stale
+from services.sending.pipeline import PreparedSend, SenderIdentity, pool_renderer, prepare_sends, send_prepared
+from services.sending.queue import RetryPolicy, recover_stale
+from services.sending.writer import GroupWriter
 
 log = logging.getLogger(__name__)
 
@@ -52,32 +53,31 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency
+        self.refill_at = max(1, concurrency // 4)
         self.poll_interval = poll_interval
         self.stale_after = stale_after
         self.clock = clock
         self.sent = 0
-        # SQLite has one writer at a time: queue this process's writers on an asyncio lock
-        # rather than in SQLite's sleeping busy handler. PostgreSQL needs no such lock.
-        self.write_lock = asyncio.Lock() if sessions.kw["bind"].dialect.name == "sqlite" else None
+        # Claims, data-start marks and outcomes all go through one writer that group-commits
+        # them: one writer per process is what SQLite wants, and fewer commits suit both.
+        self.writer = GroupWriter(sessions=sessions, worker_id=self.worker_id, retry=self.retry, now=clock)
 
-    async def _send(self, delivery_id: int) -> None:
+    async def _send(self, prepared: PreparedSend) -> None:
         try:
-            await send_one(
-                sessions=self.sessions,
-                delivery_id=delivery_id,
-                worker_id=self.worker_id,
-                transport=self.transport,
-                identity=self.identity,
-                retry=self.retry,
-                render=self.render,
-                now=self.clock,
-                write_lock=self.write_lock,
-            )
+            await send_prepared(prepared, transport=self.transport, render=self.render, writer=self.writer)
             self.sent += 1
         except Exception:
             # The row stays `sending` and stale recovery decides (requeue before DATA, else
             # unknown): an unexpected error must never turn into a silent resend.
-            log.exception("delivery %s: unexpected error in the worker", delivery_id)
+            log.exception("delivery %s: unexpected error in the worker", prepared.delivery_id)
+
+    async def _claim(self, limit: int) -> list[PreparedSend]:
+        """Claim up to `limit` deliveries and load all they need in a few queries."""
+        claimed = await self.writer.claim(limit)
+        if not claimed:
+            return []
+        async with self.sessions() as session:
+            return await prepare_sends(session, delivery_ids=claimed, identity=self.identity)
 
     async def recover(self) -> tuple[int, int]:
         async with self.sessions() as session:
@@ -92,12 +92,13 @@ class Worker:
         handled = 0
         while stop is None or not stop.is_set():
             free = self.concurrency - len(in_flight)
-            claimed: list[int] = []
-            if free > 0:
-                async with self.write_lock or contextlib.nullcontext(), self.sessions() as session:
-                    claimed = await claim_deliveries(session, worker_id=self.worker_id, now=self.clock(), limit=free)
-                for delivery_id in claimed:
-                    task = asyncio.create_task(self._send(delivery_id))
+            claimed: list[PreparedSend] = []
+            # Refill in batches (a quarter of the window at least): one claim round and one
+            # load of N deliveries costs about what one delivery alone would.
+            if free > 0 and (free >= self.refill_at or not in_flight):
+                claimed = await self._claim(free)
+                for prepared in claimed:
+                    task = asyncio.create_task(self._send(prepared))
                     in_flight.add(task)
                 handled += len(claimed)
             if not in_flight:
@@ -107,7 +108,7 @@ class Worker:
                 continue
             _done, in_flight_pending = await asyncio.wait(
                 in_flight,
-                timeout=None if claimed or free == 0 else self.poll_interval,
+                timeout=None if claimed or free < self.refill_at else self.poll_interval,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             in_flight = set(in_flight_pending)

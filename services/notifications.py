@@ -142,13 +142,13 @@ async def enqueue_notifications(
     new_rows: list[dict[str, Any]] = []
     for request in requests:
         kind = NotificationKind(request.kind)
-        if kind == NotificationKind.DELIVERY_STATUS and request.delivery_id is not None:
-            if request.delivery_id in waiting:
-                change = absorbed.setdefault(waiting[request.delivery_id], {})
-                change["payload"] = dict(request.payload)
-                if request.channel is not None:
-                    change["channel"] = request.channel
-                continue
+        status_update = kind == NotificationKind.DELIVERY_STATUS and request.delivery_id is not None
+        if status_update and request.delivery_id in waiting:
+            change = absorbed.setdefault(waiting[request.delivery_id], {})
+            change["payload"] = dict(request.payload)
+            if request.channel is not None:
+                change["channel"] = request.channel
+            continue
         new_rows.append(
             {
                 "organisation_id": request.organisation_id,
@@ -162,7 +162,7 @@ async def enqueue_notifications(
                 "created_at": now,
             }
         )
-        if kind == NotificationKind.DELIVERY_STATUS and request.delivery_id is not None:
+        if status_update:
             # later status requests of this delivery in the batch fold into this new row
             waiting[request.delivery_id] = -len(new_rows)
     for notification_id, change in absorbed.items():

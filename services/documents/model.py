@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.db.models import Invoice, Organisation
-from services.errors import InvalidInput, NotFound
+from services.errors import DomainError, InvalidInput, NotFound
 from services.totals import LineAmounts, compute_totals
 
 SUPPORTED_LANGUAGES = ("en", "fr", "de", "nl", "es", "it")
@@ -199,18 +199,52 @@ async def load_invoice_document(
     `public_url` is the base of the customer's invoice link (`INVOICEBOT_PUBLIC_URL`);
     the link is left out while the invoice's token is revoked.
     """
-    invoice = (
-        await session.execute(
-            select(Invoice)
-            .where(Invoice.id == invoice_id, Invoice.organisation_id == organisation_id)
-            .options(selectinload(Invoice.lines), selectinload(Invoice.customer))
-        )
-    ).scalar_one_or_none()
-    if invoice is None:
-        raise NotFound(f"Invoice {invoice_id} does not exist in this organisation.")
+    found = await load_invoice_documents(
+        session, organisation_id=organisation_id, invoice_ids=[invoice_id], public_url=public_url
+    )
+    document = found[invoice_id]
+    if isinstance(document, DomainError):
+        raise document
+    return document
+
+
+async def load_invoice_documents(
+    session: AsyncSession, *, organisation_id: int, invoice_ids: Sequence[int], public_url: str
+) -> dict[int, InvoiceDocument | DomainError]:
+    """`load_invoice_document` for many invoices of one organisation in three queries.
+
+    The send worker prepares a whole claimed batch at once. Each id maps to its document,
+    or to the error that one invoice has (missing, totals that do not add up), so one bad
+    invoice never stops the others.
+    """
     organisation = await session.get(Organisation, organisation_id)
     if organisation is None:
-        raise NotFound(f"Organisation {organisation_id} does not exist.")
+        missing = NotFound(f"Organisation {organisation_id} does not exist.")
+        return dict.fromkeys(invoice_ids, missing)
+    invoices = {
+        invoice.id: invoice
+        for invoice in (
+            await session.execute(
+                select(Invoice)
+                .where(Invoice.id.in_(set(invoice_ids)), Invoice.organisation_id == organisation_id)
+                .options(selectinload(Invoice.lines), selectinload(Invoice.customer))
+            )
+        ).scalars()
+    }
+    found: dict[int, InvoiceDocument | DomainError] = {}
+    for invoice_id in invoice_ids:
+        invoice = invoices.get(invoice_id)
+        if invoice is None:
+            found[invoice_id] = NotFound(f"Invoice {invoice_id} does not exist in this organisation.")
+            continue
+        try:
+            found[invoice_id] = _document(invoice, organisation, public_url)
+        except DomainError as exc:
+            found[invoice_id] = exc
+    return found
+
+
+def _document(invoice: Invoice, organisation: Organisation, public_url: str) -> InvoiceDocument:
     customer = invoice.customer
     link = None
     if invoice.token_revoked_at is None:

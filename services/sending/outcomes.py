@@ -163,7 +163,9 @@ async def record_outcomes(
     return result
 
 
-def _decide(row: Any, outcome: Outcome, *, now: datetime, retry: RetryPolicy, rng: random.Random | None) -> dict[str, Any]:
+def _decide(
+    row: Any, outcome: Outcome, *, now: datetime, retry: RetryPolicy, rng: random.Random | None
+) -> dict[str, Any]:
     """The delivery's new column values for this outcome (the retry/give-up rules live here)."""
     results = dict(row.recipient_results or {})
     change: dict[str, Any] = {

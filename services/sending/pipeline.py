@@ -9,17 +9,16 @@ does, from the `Outcome` this module derives from the transport's answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
 from email.message import EmailMessage
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
-from services.documents.model import InvoiceDocument, load_invoice_document
+from services.documents.model import InvoiceDocument, load_invoice_document, load_invoice_documents
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.email.message import Attachment, compose_message, verp_address
@@ -35,7 +34,8 @@ from services.errors import DomainError
 from services.invoice_views import open_pixel_url
 from services.money import format_money
 from services.review import long_date
-from services.sending.queue import Outcome, RetryPolicy, mark_data_started, record_outcome
+from services.sending.outcomes import Outcome
+from services.sending.writer import GroupWriter
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,7 @@ def render_message(job: RenderJob) -> bytes:
 
 
 async def build_render_job(session: AsyncSession, *, delivery: Delivery, identity: SenderIdentity) -> RenderJob:
+    """The render job of one delivery (raises DomainError when its invoice cannot be rendered)."""
     document = await load_invoice_document(
         session,
         organisation_id=delivery.organisation_id,
@@ -103,9 +104,15 @@ async def build_render_job(session: AsyncSession, *, delivery: Delivery, identit
         public_url=identity.public_url,
     )
     organisation = await session.get(Organisation, delivery.organisation_id)
+    return render_job(delivery, document, organisation.name if organisation else None, identity)
+
+
+def render_job(
+    delivery: Delivery, document: InvoiceDocument, organisation_name: str | None, identity: SenderIdentity
+) -> RenderJob:
     language = delivery.language or document.language
     context = EmailContext(
-        organisation_name=organisation.name if organisation else document.seller.name,
+        organisation_name=organisation_name or document.seller.name,
         customer_name=document.buyer.name,
         invoice_number=document.number,
         amount=format_money(document.total, document.currency, language),
@@ -141,81 +148,85 @@ async def build_render_job(session: AsyncSession, *, delivery: Delivery, identit
     )
 
 
-Clock = Callable[[], datetime]
+@dataclass(frozen=True)
+class PreparedSend:
+    """A claimed delivery ready to go: its render job, or the outcome that stops it early."""
+
+    delivery_id: int
+    envelope: Envelope
+    job: RenderJob | None
+    outcome: Outcome | None = None
 
 
-async def send_one(
-    *,
-    sessions: async_sessionmaker[AsyncSession],
-    delivery_id: int,
-    worker_id: str,
-    transport: Transport,
-    identity: SenderIdentity,
-    retry: RetryPolicy,
-    render: Callable[[RenderJob], Awaitable[bytes]],
-    now: Clock,
-    write_lock: AbstractAsyncContextManager[object] | None = None,
-) -> Delivery | None:
-    """Send one claimed delivery and record its outcome. Never raises for a send failure.
-
-    `write_lock` serialises this process's write transactions (SQLite: waiting on an
-    asyncio lock is immediate, where SQLite's own busy handler sleeps in steps of ms).
-    """
-    writes = write_lock or nullcontext()
-    async with sessions() as session:
-        delivery = await session.get(Delivery, delivery_id)
-        if delivery is None:
-            return None
-        try:
-            job = await build_render_job(session, delivery=delivery, identity=identity)
-        except DomainError as exc:
-            outcome: Outcome | None = Outcome("permanent", f"could not prepare the email: {exc}")
-            job = None
-        envelope = Envelope(
-            mail_from=verp_address(delivery.verp_token, identity.bounce_domain),
-            recipients=[*delivery.to, *delivery.cc, *delivery.bcc],
-            envid=delivery.verp_token,
+async def prepare_sends(
+    session: AsyncSession, *, delivery_ids: Sequence[int], identity: SenderIdentity
+) -> list[PreparedSend]:
+    """Load a whole claimed batch in a few queries (deliveries, organisation, invoices + lines)."""
+    deliveries = list(
+        (await session.execute(select(Delivery).where(Delivery.id.in_(delivery_ids)).order_by(Delivery.id))).scalars()
+    )
+    by_org: dict[int, list[Delivery]] = {}
+    for delivery in deliveries:
+        by_org.setdefault(delivery.organisation_id, []).append(delivery)
+    prepared: list[PreparedSend] = []
+    for organisation_id, group in by_org.items():
+        documents = await load_invoice_documents(
+            session,
+            organisation_id=organisation_id,
+            invoice_ids=[d.invoice_id for d in group],
+            public_url=identity.public_url,
         )
-    if job is not None:
+        organisation = await session.get(Organisation, organisation_id)
+        for delivery in group:
+            envelope = Envelope(
+                mail_from=verp_address(delivery.verp_token, identity.bounce_domain),
+                recipients=[*delivery.to, *delivery.cc, *delivery.bcc],
+                envid=delivery.verp_token,
+            )
+            document = documents[delivery.invoice_id]
+            if isinstance(document, DomainError):
+                stop = Outcome("permanent", f"could not prepare the email: {document}")
+                prepared.append(PreparedSend(delivery.id, envelope, None, stop))
+                continue
+            try:
+                job = render_job(delivery, document, organisation.name if organisation else None, identity)
+            except DomainError as exc:
+                stop = Outcome("permanent", f"could not prepare the email: {exc}")
+                prepared.append(PreparedSend(delivery.id, envelope, None, stop))
+                continue
+            prepared.append(PreparedSend(delivery.id, envelope, job))
+    return prepared
+
+
+async def send_prepared(
+    prepared: PreparedSend,
+    *,
+    transport: Transport,
+    render: Callable[[RenderJob], Awaitable[bytes]],
+    writer: GroupWriter,
+) -> str | None:
+    """Render, send and record one claimed delivery. Never raises for a send failure.
+
+    Returns the delivery's new status (None if stale recovery took it over meanwhile).
+    """
+    outcome = prepared.outcome
+    if prepared.job is not None:
         try:
-            message = await render(job)
+            message = await render(prepared.job)
         except DomainError as exc:  # e.g. attachments over the size limit
             outcome = Outcome("permanent", str(exc))
         else:
-            outcome = await _converse(
-                sessions,
-                transport,
-                envelope,
-                message,
-                delivery_id=delivery_id,
-                worker_id=worker_id,
-                now=now,
-                writes=writes,
-            )
+            outcome = await _converse(transport, prepared, message, writer)
     assert outcome is not None
-    async with writes, sessions() as session:
-        return await record_outcome(
-            session, delivery_id=delivery_id, worker_id=worker_id, outcome=outcome, now=now(), retry=retry
-        )
+    return await writer.record(prepared.delivery_id, outcome)
 
 
-async def _converse(
-    sessions: async_sessionmaker[AsyncSession],
-    transport: Transport,
-    envelope: Envelope,
-    message: bytes,
-    *,
-    delivery_id: int,
-    worker_id: str,
-    now: Clock,
-    writes: AbstractAsyncContextManager[object],
-) -> Outcome:
+async def _converse(transport: Transport, prepared: PreparedSend, message: bytes, writer: GroupWriter) -> Outcome:
     async def before_data() -> None:
-        async with writes, sessions() as session:
-            await mark_data_started(session, delivery_id=delivery_id, worker_id=worker_id, now=now())
+        await writer.mark_data_started(prepared.delivery_id)
 
     try:
-        result = await transport.send(envelope, message, before_data=before_data)
+        result = await transport.send(prepared.envelope, message, before_data=before_data)
     except TransientSendError as exc:
         return Outcome("transient", str(exc))
     except PermanentSendError as exc:

@@ -11,46 +11,37 @@ Exactly-once rests on three things here:
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
-from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus, Invoice
-from services.invoices import record_sent_by_email
+from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus
 from services.notifications import enqueue_notification
+from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
+
+__all__ = [
+    "Outcome",
+    "RetryPolicy",
+    "claim_deliveries",
+    "mark_data_started",
+    "mark_data_started_many",
+    "record_outcome",
+    "recover_stale",
+]
 
 CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter: base·2^(attempt-1), capped, then give up."""
+async def claim_deliveries(
+    session: AsyncSession, *, worker_id: str, now: datetime, limit: int, commit: bool = True
+) -> list[int]:
+    """Claim up to `limit` due deliveries for this worker; commits unless told not to. Returns their ids.
 
-    max_attempts: int = 8
-    base_seconds: float = 60.0
-    max_seconds: float = 3600.0
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
-        return (rng or random).uniform(ceiling / 2, ceiling)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the SMTP conversation ended with, in plain terms (see services.email.transport)."""
-
-    kind: str  # accepted | transient | permanent | ambiguous
-    detail: str
-    accepted: tuple[str, ...] = ()
-    refused: dict[str, str] | None = None
-    deferred: dict[str, str] | None = None
-
-
-async def claim_deliveries(session: AsyncSession, *, worker_id: str, now: datetime, limit: int) -> list[int]:
-    """Claim up to `limit` due deliveries for this worker; commits. Returns their ids."""
+    The UPDATE re-checks the status (compare-and-set), so a row another claimer took
+    between the SELECT and the UPDATE is simply not returned.
+    """
     candidates = (
         select(Delivery.id)
         .where(Delivery.status.in_([s.value for s in CLAIMABLE]), Delivery.next_attempt_at <= now)
@@ -60,10 +51,10 @@ async def claim_deliveries(session: AsyncSession, *, worker_id: str, now: dateti
     )
     ids = list((await session.execute(candidates)).scalars())
     claimed: list[int] = []
-    for delivery_id in ids:
+    if ids:
         result = await session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status.in_([s.value for s in CLAIMABLE]))
+            update(Delivery.__table__)
+            .where(Delivery.id.in_(ids), Delivery.status.in_([s.value for s in CLAIMABLE]))
             .values(
                 status=DeliveryStatus.SENDING,
                 claimed_at=now,
@@ -72,10 +63,11 @@ async def claim_deliveries(session: AsyncSession, *, worker_id: str, now: dateti
                 attempts=Delivery.attempts + 1,
                 updated_at=now,
             )
+            .returning(Delivery.id)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append(delivery_id)
-    await session.commit()
+        claimed = sorted(result.scalars(), key=ids.index)
+    if commit:
+        await session.commit()
     return claimed
 
 
@@ -85,6 +77,16 @@ async def mark_data_started(session: AsyncSession, *, delivery_id: int, worker_i
         update(Delivery).where(Delivery.id == delivery_id, Delivery.claimed_by == worker_id).values(data_started_at=now)
     )
     await session.commit()
+
+
+async def mark_data_started_many(
+    session: AsyncSession, *, delivery_ids: Sequence[int], worker_id: str, now: datetime
+) -> None:
+    """`mark_data_started` for several deliveries in one statement; the caller commits."""
+    table = Delivery.__table__
+    await session.execute(
+        table.update().where(table.c.id.in_(delivery_ids), table.c.claimed_by == worker_id).values(data_started_at=now)
+    )
 
 
 def _event(delivery: Delivery, *, type_: str, recipient: str | None, now: datetime, detail: str) -> DeliveryEvent:
@@ -108,72 +110,17 @@ async def record_outcome(
     now: datetime,
     retry: RetryPolicy,
     rng: random.Random | None = None,
-) -> Delivery | None:
+) -> str | None:
     """Store what happened, move the invoice, owe Slack a post — one transaction. Commits.
 
-    Returns None if the delivery is no longer this worker's (recovered as stale meanwhile).
+    Returns the delivery's new status, or None if it is no longer this worker's
+    (recovered as stale meanwhile). The worker records many at once with `record_outcomes`.
     """
-    delivery = (
-        await session.execute(select(Delivery).where(Delivery.id == delivery_id).with_for_update())
-    ).scalar_one()
-    if delivery.status != DeliveryStatus.SENDING or delivery.claimed_by != worker_id:
-        await session.rollback()
-        return None
-    results = dict(delivery.recipient_results or {})
-    delivery.claimed_at = None
-    if outcome.kind == "accepted":
-        delivery.status = DeliveryStatus.ACCEPTED
-        delivery.smtp_reply = outcome.detail
-        delivery.finished_at = now
-        delivery.last_error = None
-        for address in outcome.accepted:
-            results[address] = {"status": "accepted", "reply": outcome.detail}
-            session.add(_event(delivery, type_="accepted", recipient=address, now=now, detail=outcome.detail))
-        for address, reply in (outcome.refused or {}).items():
-            results[address] = {"status": "failed", "reply": reply}
-            session.add(_event(delivery, type_="failed", recipient=address, now=now, detail=reply))
-        for address, reply in (outcome.deferred or {}).items():
-            results[address] = {"status": "deferred", "reply": reply}
-            session.add(_event(delivery, type_="deferred", recipient=address, now=now, detail=reply))
-        if delivery.kind == DeliveryKind.INVOICE:
-            invoice = await session.get(Invoice, delivery.invoice_id, with_for_update=True)
-            if invoice is not None:
-                record_sent_by_email(invoice, actor=delivery.approved_by or delivery.requested_by, at=now)
-    elif outcome.kind == "transient" and delivery.attempts < retry.max_attempts:
-        delivery.status = DeliveryStatus.DEFERRED
-        delivery.last_error = outcome.detail
-        delivery.next_attempt_at = now + timedelta(seconds=retry.delay(delivery.attempts, rng))
-        session.add(_event(delivery, type_="deferred", recipient=None, now=now, detail=outcome.detail))
-    elif outcome.kind == "ambiguous":
-        delivery.status = DeliveryStatus.UNKNOWN
-        delivery.last_error = outcome.detail
-        delivery.finished_at = now
-        session.add(_event(delivery, type_="unknown", recipient=None, now=now, detail=outcome.detail))
-    else:
-        delivery.status = DeliveryStatus.FAILED
-        gave_up = outcome.kind == "transient"
-        delivery.last_error = (
-            f"gave up after {delivery.attempts} attempts: {outcome.detail}" if gave_up else outcome.detail
-        )
-        delivery.finished_at = now
-        for address, reply in (outcome.refused or {}).items():
-            results[address] = {"status": "failed", "reply": reply}
-        session.add(_event(delivery, type_="failed", recipient=None, now=now, detail=delivery.last_error))
-    delivery.recipient_results = results
-    delivery.updated_at = now
-    record_audit(
-        session,
-        organisation_id=delivery.organisation_id,
-        actor=f"worker:{worker_id}",
-        action=f"delivery.{delivery.status}",
-        subject_type="delivery",
-        subject_id=delivery.id,
-        detail={"detail": outcome.detail[:500]},
+    statuses = await record_outcomes(
+        session, outcomes=[(delivery_id, outcome)], worker_id=worker_id, now=now, retry=retry, rng=rng
     )
-    await _owe_slack(session, delivery)
-    await _owe_alerts(session, delivery, outcome)
     await session.commit()
-    return delivery
+    return statuses[delivery_id]
 
 
 async def _owe_slack(session: AsyncSession, delivery: Delivery) -> None:
@@ -199,19 +146,6 @@ async def _owe_alert(
         channel=delivery.slack_channel,
         payload={"type": type_, "recipient": recipient, "diagnostic": diagnostic[:2000]},
     )
-
-
-async def _owe_alerts(session: AsyncSession, delivery: Delivery, outcome: Outcome) -> None:
-    """One alert per refused recipient, or one for the whole send (failed or unknown); previews never."""
-    if delivery.kind != DeliveryKind.INVOICE:
-        return
-    if delivery.status == DeliveryStatus.UNKNOWN:
-        await _owe_alert(session, delivery, type_="unknown", recipient=None, diagnostic=outcome.detail)
-    elif delivery.status in (DeliveryStatus.ACCEPTED, DeliveryStatus.FAILED) and outcome.refused:
-        for address, reply in outcome.refused.items():
-            await _owe_alert(session, delivery, type_="failed", recipient=address, diagnostic=reply)
-    elif delivery.status == DeliveryStatus.FAILED:
-        await _owe_alert(session, delivery, type_="failed", recipient=None, diagnostic=delivery.last_error or "")
 
 
 async def recover_stale(session: AsyncSession, *, now: datetime, stale_after: timedelta) -> tuple[int, int]:

@@ -1,0 +1,189 @@
+"""The send worker's one writer: claims, data-start marks and outcomes, group-committed.
+
+Every write of a worker process goes through one task that takes whatever is waiting —
+claims, marks, outcomes — applies it in one transaction and commits once, then answers
+each caller. Nobody waits for less than their own write: a send goes on to DATA only after
+the transaction holding ITS mark committed, and an outcome is reported only once committed.
+On SQLite this is also the one writer SQLite wants (no busy-handler sleeps); on PostgreSQL
+it turns a hundred small commits into a few.
+
+If a round's transaction fails, it is rolled back and every request is retried in a
+transaction of its own, so one bad request fails alone and the others still commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
+from services.sending.queue import claim_deliveries, mark_data_started_many
+
+log = logging.getLogger(__name__)
+
+MAX_ROUND = 256  # requests per transaction: bounds a round's time and its statement sizes
+OUTCOME_BATCH = 8  # outcomes worth a round of their own
+OUTCOME_WAIT = 0.02  # seconds an outcome waits for company at most
+
+
+@dataclass
+class _Round:
+    marks: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+    outcomes: list[tuple[int, Outcome, asyncio.Future[str | None]]] = field(default_factory=list)
+    claims: list[tuple[int, asyncio.Future[list[int]]]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.marks) + len(self.outcomes) + len(self.claims)
+
+
+class GroupWriter:
+    """Queue writes from many concurrent sends; one task commits them in rounds."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        worker_id: str,
+        retry: RetryPolicy,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.sessions = sessions
+        self.worker_id = worker_id
+        self.retry = retry
+        self.now = now
+        self._pending = _Round()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._oldest_outcome = 0.0
+        self.rounds = 0
+
+    async def claim(self, limit: int) -> list[int]:
+        """Claim up to `limit` due deliveries (compare-and-set; SKIP LOCKED on PostgreSQL)."""
+        return await self._submit(self._pending.claims, limit)
+
+    async def mark_data_started(self, delivery_id: int) -> None:
+        """Return once this delivery's data-start mark is committed: only then may DATA go."""
+        await self._submit(self._pending.marks, delivery_id)
+
+    async def record(self, delivery_id: int, outcome: Outcome) -> str | None:
+        """Return the delivery's new status once committed (None: no longer this worker's)."""
+        return await self._submit(self._pending.outcomes, delivery_id, outcome)
+
+    async def _submit(self, queue: list[Any], *request: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if queue is self._pending.outcomes and not queue:
+            self._oldest_outcome = loop.time()
+        queue.append((*request, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        """Commit rounds while there is work; ends when idle (restarted by the next request).
+
+        Marks and claims go at once (a connection or the claimer is waiting on them).
+        Outcomes wait for company — OUTCOME_BATCH of them or OUTCOME_WAIT seconds — and
+        ride along with the next round: nothing waits on them but their own send.
+        """
+        loop = asyncio.get_running_loop()
+        while len(self._pending):
+            self._wake.clear()
+            pending = self._pending
+            if not pending.marks and not pending.claims and len(pending.outcomes) < OUTCOME_BATCH:
+                remaining = self._oldest_outcome + OUTCOME_WAIT - loop.time()
+                if remaining > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), remaining)
+                    continue
+            ripe = bool(pending.outcomes) and (
+                len(pending.outcomes) >= OUTCOME_BATCH or loop.time() - self._oldest_outcome >= OUTCOME_WAIT
+            )
+            batch, self._pending = _take(pending, with_outcomes=ripe)
+            if ripe and self._pending.outcomes:  # left over beyond MAX_ROUND: next round
+                self._oldest_outcome = loop.time()
+            self.rounds += 1
+            try:
+                await self._apply(batch)
+            except Exception:
+                log.warning("a group commit of %s writes failed; retrying them one by one", len(batch), exc_info=True)
+                for single in _split(batch):
+                    try:
+                        await self._apply(single)
+                    except Exception as exc:  # answer the caller; the row stays as it was
+                        _fail(single, exc)
+            await asyncio.sleep(0)  # let the senders woken by this round queue their next writes
+
+    async def _apply(self, batch: _Round) -> None:
+        now = self.now()
+        async with self.sessions() as session:
+            if batch.marks:
+                await mark_data_started_many(
+                    session, delivery_ids=[d for d, _ in batch.marks], worker_id=self.worker_id, now=now
+                )
+            statuses: dict[int, str | None] = {}
+            if batch.outcomes:
+                statuses = await record_outcomes(
+                    session,
+                    outcomes=[(d, o) for d, o, _ in batch.outcomes],
+                    worker_id=self.worker_id,
+                    now=now,
+                    retry=self.retry,
+                )
+            claimed = [
+                await claim_deliveries(session, worker_id=self.worker_id, now=now, limit=limit, commit=False)
+                for limit, _ in batch.claims
+            ]
+            await session.commit()
+        for _, future in batch.marks:
+            _answer(future, None)
+        for delivery_id, _, future in batch.outcomes:
+            _answer(future, statuses.get(delivery_id))
+        for ids, (_, future) in zip(claimed, batch.claims, strict=True):
+            _answer(future, ids)
+
+
+def _take(pending: _Round, *, with_outcomes: bool) -> tuple[_Round, _Round]:
+    """Up to MAX_ROUND requests, marks first (a connection is waiting on each of them)."""
+    batch, rest = _Round(), _Round()
+    room = MAX_ROUND
+    for name in ("marks", "claims", "outcomes") if with_outcomes else ("marks", "claims"):
+        items: list[Any] = getattr(pending, name)
+        getattr(batch, name).extend(items[:room])
+        getattr(rest, name).extend(items[room:])
+        room = max(0, room - len(items))
+    if not with_outcomes:
+        rest.outcomes = pending.outcomes
+    return batch, rest
+
+
+def _split(batch: _Round) -> list[_Round]:
+    return [
+        *(_Round(marks=[mark]) for mark in batch.marks),
+        *(_Round(outcomes=[outcome]) for outcome in batch.outcomes),
+        *(_Round(claims=[claim]) for claim in batch.claims),
+    ]
+
+
+def _answer(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _fail(batch: _Round, exc: Exception) -> None:
+    futures: list[asyncio.Future[Any]] = [
+        *(f for _, f in batch.marks),
+        *(f for *_, f in batch.outcomes),
+        *(f for _, f in batch.claims),
+    ]
+    for future in futures:
+        if not future.done():
+            future.set_exception(exc)
