@@ -80,6 +80,14 @@ def envelope_recipients(to: Iterable[str], cc: Iterable[str], bcc: Iterable[str]
     return result
 
 
+def _encoded_size_estimate(text: str, html: str, attachments: Sequence[Attachment]) -> int:
+    """An upper estimate of the encoded size (base64 is 4/3 plus line breaks; bodies may be
+    quoted-printable, at most ~3×) — cheap, so the exact size is computed only near the limit."""
+    bodies = 3 * (len(text.encode()) + len(html.encode()))
+    files = sum(len(a.content) * 4 // 3 + len(a.content) // 38 + 1024 for a in attachments)
+    return bodies + files + 8192
+
+
 def compose_message(
     *,
     from_addr: str,
@@ -134,7 +142,9 @@ def compose_message(
             filename=_one_line(attachment.filename, "attachment file name"),
         )
 
-    size = len(message.as_bytes())
+    size = _encoded_size_estimate(text, html, attachments)
+    if size > MAX_MESSAGE_BYTES * 0.9:  # near the limit: measure exactly (a full serialisation)
+        size = len(message.as_bytes())
     if size > MAX_MESSAGE_BYTES:
         raise InvalidInput(
             f"The attachments make this email {size / 1024 / 1024:.1f} MB; most providers refuse more than "
