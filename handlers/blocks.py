@@ -7,6 +7,7 @@ User-supplied text (customer names, descriptions) is escaped for mrkdwn.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -216,7 +217,8 @@ class InvoiceView:
 MAX_SHOWN_LINES = 10
 
 
-def invoice_blocks(invoice: InvoiceView, *, today: date) -> list[Block]:
+def invoice_blocks(invoice: InvoiceView, *, today: date, deliveries: Sequence[str] = ()) -> list[Block]:
+    """One invoice; `deliveries` are its latest emails already in words (newest first)."""
     money = lambda amount: format_money(amount, invoice.currency)  # noqa: E731 - local shorthand
     due = _day(invoice.due_date)
     if invoice.status in ("draft", "validated"):
@@ -242,9 +244,11 @@ def invoice_blocks(invoice: InvoiceView, *, today: date) -> list[Block]:
         timeline = f"Sent {how} on {_day(invoice.sent_at.date())}{who}."
     else:
         timeline = "No email has been sent for this invoice yet."
-    return [
+    blocks = [
         {"type": "header", "text": _plain(f"Invoice {invoice.number}", 150)},
         _section("\n".join(facts)),
         _section("*Lines*\n" + (lines or "no lines")),
         _section("*Emails*\n" + timeline),
     ]
+    blocks.extend(_section(summary) for summary in deliveries)
+    return blocks

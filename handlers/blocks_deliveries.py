@@ -45,3 +45,18 @@ def deliveries_blocks(items: Sequence[DeliverySummary], *, title: str, empty: st
     for item in items[: MAX_BLOCKS - 1]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": delivery_line(item)}})
     return blocks
+
+
+def unmatched_events_block(count: int) -> Block:
+    """Bounces and provider events that could not be tied to any email we sent (kept, not lost)."""
+    what = "message" if count == 1 else "messages"
+    return {
+        "type": "context",
+        "elements": [
+            {
+                "type": "mrkdwn",
+                "text": f"📭 {count} bounce or provider {what} could not be matched to an invoice email "
+                "(unreadable, or for an email we did not send); they are kept for review.",
+            }
+        ],
+    }

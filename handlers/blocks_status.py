@@ -143,6 +143,12 @@ def _who(user: str) -> str:
     return f"<@{user}>" if user.startswith(("U", "W")) else escape(user)
 
 
+def delivery_summary(view: DeliveryStatusView) -> str:
+    """A delivery in a few lines for `/invoices show`: who, where it is, and its timeline."""
+    what = "Preview" if view.kind == "preview" else "Email"
+    return f"*{what} to {escape(', '.join(view.to)) or 'nobody'}*\n{status_line(view)}\n{_timeline_text(view)}"
+
+
 def _timeline_text(view: DeliveryStatusView) -> str:
     shown = view.timeline[-TIMELINE_SHOWN:]
     parts = [f"{view.created_at:%H:%M} requested"]

@@ -18,13 +18,15 @@ from handlers.blocks import (
     invoice_blocks,
     unknown_command_blocks,
 )
-from handlers.blocks_deliveries import deliveries_blocks
+from handlers.blocks_deliveries import deliveries_blocks, unmatched_events_block
+from handlers.blocks_status import delivery_summary
 from handlers.context import SessionFactory, Workplace
 from handlers.due_listing import due_listing, due_text
 from handlers.errors import answering_errors
 from handlers.ids import COMMAND
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
-from services.delivery_status import list_problem_deliveries, list_recent_deliveries
+from services.delivery_events import count_unmatched_events
+from services.delivery_status import invoice_delivery_views, list_problem_deliveries, list_recent_deliveries
 from services.invoices import get_invoice, recipients_of
 
 DELIVERIES_SHOWN = 20
@@ -79,21 +81,27 @@ async def handle_show(
             sent_via=invoice.sent_via,
             sent_by=invoice.sent_by,
         )
-    await respond(
-        response_type="ephemeral", text=f"Invoice {view.number}", blocks=invoice_blocks(view, today=workplace.today)
-    )
+        emails = await invoice_delivery_views(session, organisation_id=workplace.organisation_id, invoice_id=invoice.id)
+    blocks = invoice_blocks(view, today=workplace.today, deliveries=[delivery_summary(email) for email in emails])
+    await respond(response_type="ephemeral", text=f"Invoice {view.number}", blocks=blocks)
 
 
 async def handle_deliveries(ack: AsyncAck, *, problems: bool, sessions: SessionFactory, workplace: Workplace) -> None:
     """`sent`: the latest invoice emails; `problems`: those that still need a person."""
     listing = list_problem_deliveries if problems else list_recent_deliveries
+    unmatched = 0
     async with sessions() as session:
         items = await listing(session, organisation_id=workplace.organisation_id, limit=DELIVERIES_SHOWN)
+        if problems:
+            unmatched = await count_unmatched_events(session, workplace.organisation_id)
     if problems:
         title, empty = "Emails that need a person", "✅ No problems: no email bounced, failed or is in doubt."
     else:
         title, empty = "Latest invoice emails", f"No invoice has been emailed yet. `{COMMAND} due` lists what to send."
-    await ack(response_type="ephemeral", text=title, blocks=deliveries_blocks(items, title=title, empty=empty))
+    blocks = deliveries_blocks(items, title=title, empty=empty)
+    if unmatched:
+        blocks.append(unmatched_events_block(unmatched))
+    await ack(response_type="ephemeral", text=title, blocks=blocks)
 
 
 def register(app: AsyncApp) -> None:

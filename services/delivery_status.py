@@ -231,3 +231,21 @@ async def list_problem_deliveries(
         query = query.where(Delivery.updated_at >= since)
     query = query.order_by(Delivery.updated_at.desc(), Delivery.id.desc()).limit(max(1, min(limit, MAX_LIST)))
     return await _summaries(session, query)
+
+
+async def invoice_delivery_views(
+    session: AsyncSession, *, organisation_id: int, invoice_id: int, limit: int = 5
+) -> list[DeliveryStatusView]:
+    """The latest emails of one invoice (newest first), each with its timeline, for `show`."""
+    ids = (
+        await session.execute(
+            select(Delivery.id)
+            .where(Delivery.organisation_id == organisation_id, Delivery.invoice_id == invoice_id)
+            .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+            .limit(limit)
+        )
+    ).scalars()
+    return [
+        await delivery_status_view(session, delivery_id=delivery_id, organisation_id=organisation_id)
+        for delivery_id in list(ids)
+    ]

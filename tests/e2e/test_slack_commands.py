@@ -114,3 +114,48 @@ async def test_the_web_app_answers_its_health_check(web_url: str):
     async with httpx.AsyncClient() as http:
         response = await http.get(f"{web_url}/healthz")
     assert (response.status_code, response.text) == (200, "ok")
+
+
+async def test_show_lists_each_email_of_the_invoice_with_its_timeline(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    from services.db.models import DeliveryEvent, utcnow
+
+    acme = await factories.customer(session, org.id)
+    invoice = await factories.invoice(session, org.id, acme, number="INV-0042")
+    delivery = await _delivery(session, org, invoice.id, "bounced")
+    session.add(
+        DeliveryEvent(
+            organisation_id=org.id,
+            delivery_id=delivery.id,
+            source="dsn",
+            type="bounced",
+            recipient="ap@acme.example",
+            occurred_at=utcnow(),
+            detail={"reason": "the mailbox does not exist", "diagnostic": "550 5.1.1 no such user"},
+        )
+    )
+    await session.commit()
+
+    await slack.command("show INV-0042", user=ALICE, response_url=fake_slack.response_url("show"))
+    await fake_slack.wait_until(lambda: len(fake_slack.responses_to("show")) == 1)
+    read = texts(fake_slack.responses_to("show")[0].body["blocks"])
+
+    email = read[4]
+    assert email.startswith("*Email to ap@acme.example*\n❌ Bounced: ap@acme.example — the mailbox does not exist")
+    assert "requested → " in email and " bounced ap@acme.example (UTC)" in email
+
+
+async def test_problems_counts_bounces_that_match_no_email_of_ours(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    from services.db.models import DeliveryEvent
+
+    session.add(DeliveryEvent(organisation_id=org.id, delivery_id=None, source="dsn", type="unparsed", detail={}))
+    await session.commit()
+
+    problems = (await slack.command("problems", user=ALICE, response_url=fake_slack.response_url())).json()
+
+    read = texts(problems["blocks"])
+    assert read[0] == "✅ No problems: no email bounced, failed or is in doubt."
+    assert read[1].startswith("📭 1 bounce or provider message could not be matched to an invoice email")
