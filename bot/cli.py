@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bot.cli_admin import register as register_admin_commands
 from bot.cli_demo import register as register_demo_command
 from bot.cli_runtime import register as register_runtime_commands
 from bot.config import Settings, SettingsError, load_settings
@@ -284,6 +285,7 @@ def invoices_void(number: str) -> None:
 
 
 register_runtime_commands(app, settings_or_exit, fail)
+register_admin_commands(app, run_with_container)
 register_demo_command(app, settings_or_exit, fail)
 
 

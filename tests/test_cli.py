@@ -104,3 +104,44 @@ def test_a_bad_setting_is_one_line_naming_the_variable_and_exits_2(run):
     assert result.stderr.strip().splitlines() == [
         "error: setting DATABASE_URL is invalid: Value error, must be a sqlite:/// or postgresql:// URL"
     ]
+
+
+def test_a_broken_email_template_is_refused_with_its_line_and_a_good_one_is_saved(run, tmp_path, database_url):
+    assert run("db", "upgrade").returncode == 0
+    (tmp_path / "bad.j2").write_text("Invoice {{ invoice_number }}\n{{ nope }}\n")
+    (tmp_path / "good.j2").write_text("Your invoice {{ invoice_number }} from {{ organisation_name }}\n")
+
+    bad = run("templates", "set", "en", "subject", "bad.j2")
+    good = run("templates", "set", "en", "subject", "good.j2")
+
+    assert bad.returncode == 1
+    assert "Line 2: 'nope' is undefined" in bad.stderr
+    assert good.returncode == 0, good.stderr
+
+
+async def test_suppressions_are_listed_and_lifted_by_the_operator_with_an_audit_entry(run, sessions):
+    from sqlalchemy import select
+
+    from services.db.models import AuditLog, Organisation, Suppression
+
+    assert run("db", "upgrade").returncode == 0
+    assert run("suppressions", "list").returncode == 0  # creates the organisation from settings
+    async with sessions() as session:
+        organisation = (await session.execute(select(Organisation))).scalar_one()
+        session.add(
+            Suppression(organisation_id=organisation.id, email="gone@acme.example", reason="hard_bounce", detail="550")
+        )
+        await session.commit()
+
+    listed = run("suppressions", "list")
+    lifted = run("suppressions", "lift", "Gone@Acme.example")
+    unknown = run("suppressions", "lift", "nobody@x.example")
+
+    assert "gone@acme.example" in listed.stdout and "hard_bounce" in listed.stdout
+    assert lifted.returncode == 0, lifted.stderr
+    assert unknown.returncode == 1 and "nobody@x.example is not on the suppression list" in unknown.stderr
+    async with sessions() as session:
+        row = (await session.execute(select(Suppression))).scalar_one()
+        audit = (await session.execute(select(AuditLog.action, AuditLog.actor))).all()
+    assert (row.active, row.lifted_by) == (False, "cli")
+    assert ("suppression.lifted", "cli") in audit
