@@ -285,7 +285,12 @@ async def cancel_delivery(
     previous = delivery.status
     stopped = await session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status.in_([s.value for s in CANCELLABLE]))
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status.in_([s.value for s in CANCELLABLE]),
+            # `deferred` after the server accepted it (a soft bounce reported later) is not ours to stop
+            Delivery.smtp_reply.is_(None),
+        )
         .values(status=DeliveryStatus.CANCELLED.value, finished_at=now, updated_at=now, next_attempt_at=None)
         .execution_options(synchronize_session=False)
     )

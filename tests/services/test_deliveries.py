@@ -480,6 +480,16 @@ async def test_a_send_already_under_way_cannot_be_cancelled(session, org):
         await cancel_delivery(session, organisation_id=org.id, delivery_id=delivery.id, actor="U1", rules=OPEN, now=NOW)
 
 
+async def test_a_send_the_server_accepted_cannot_be_cancelled_even_if_a_soft_bounce_made_it_deferred(session, org):
+    await _acme_invoice(session, org)
+    delivery = (await _request(session, org)).delivery
+    delivery.status = DeliveryStatus.DEFERRED
+    delivery.smtp_reply = "250 2.0.0 Ok: queued as 4F2A"
+    await session.commit()
+    with pytest.raises(IllegalTransition, match="can no longer be cancelled"):
+        await cancel_delivery(session, organisation_id=org.id, delivery_id=delivery.id, actor="U1", rules=OPEN, now=NOW)
+
+
 async def test_only_the_requester_approvers_and_admins_may_cancel(session, org):
     await _acme_invoice(session, org)
     delivery = (await _request(session, org)).delivery
