@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, alerts, approvals, bulk, commands, review
+from handlers import actions, alerts, approvals, bulk, commands, home, review
 
 
 def register(app: AsyncApp) -> None:
@@ -15,3 +15,4 @@ def register(app: AsyncApp) -> None:
     bulk.register(app)
     approvals.register(app)
     alerts.register(app)
+    home.register(app)

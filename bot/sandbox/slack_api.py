@@ -81,6 +81,7 @@ class FakeSlackApi:
     responses: list[ResponseUrlPost] = field(default_factory=list)
     messages: dict[str, list[StoredMessage]] = field(default_factory=dict)
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    home_views: dict[str, dict[str, Any]] = field(default_factory=dict)  # App Home tab, by user id
     users: dict[str, SlackUser] = field(default_factory=dict)
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
@@ -250,6 +251,14 @@ class FakeSlackApi:
         updated["team_id"], updated["root_view_id"] = self.team_id, current["root_view_id"]
         self.views[view_id] = updated
         return {"view": updated}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(args.get("user_id", ""))
+        if not user_id:
+            return {"ok": False, "error": "invalid_arguments"}
+        view = {**dict(args.get("view") or {}), "id": "VH" + user_id, "team_id": self.team_id}
+        self.home_views[user_id] = view
+        return {"view": view}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user", "")))

@@ -113,6 +113,20 @@ def view_submission_body(
     return urlencode({"payload": json.dumps(payload)})
 
 
+def event_body(*, event: Mapping[str, Any], team_id: str = "T0OWN", api_app_id: str = "A0INVOICEBOT") -> str:
+    """An Events API `event_callback` (JSON), e.g. `{"type": "app_home_opened", "user": "U1", "tab": "home"}`."""
+    payload = {
+        "token": "legacy-verification-token",
+        "team_id": team_id,
+        "api_app_id": api_app_id,
+        "event": dict(event),
+        "type": "event_callback",
+        "event_id": "Ev" + str(int(time.time() * 1000)),
+        "event_time": int(time.time()),
+    }
+    return json.dumps(payload)
+
+
 @dataclass
 class SlackRequestClient:
     """Posts signed Slack requests to the app's `/slack/events` and returns the HTTP response."""
@@ -149,6 +163,9 @@ class SlackRequestClient:
         return await self.post(
             block_actions_body(action=action, user=user, response_url=response_url, **options), headers=headers
         )
+
+    async def event(self, event: Mapping[str, Any], *, team_id: str = "T0OWN") -> httpx.Response:
+        return await self.post(event_body(event=event, team_id=team_id), headers={"Content-Type": "application/json"})
 
     async def submit(
         self, view: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]], *, user: SlackUserRef

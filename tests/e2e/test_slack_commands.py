@@ -159,3 +159,26 @@ async def test_problems_counts_bounces_that_match_no_email_of_ours(
     read = texts(problems["blocks"])
     assert read[0] == "✅ No problems: no email bounced, failed or is in doubt."
     assert read[1].startswith("📭 1 bounce or provider message could not be matched to an invoice email")
+
+
+async def test_opening_the_app_home_publishes_what_is_due_and_what_needs_a_person(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    acme = await factories.customer(session, org.id)
+    for n in range(3):
+        await factories.invoice(session, org.id, acme, number=f"INV-{n}", due=TODAY)
+    bounced = await factories.invoice(session, org.id, acme, number="INV-9")
+    await _delivery(session, org, bounced.id, "bounced", last_error="550 5.1.1 no such user")
+    await session.commit()
+
+    response = await slack.event({"type": "app_home_opened", "user": ALICE.id, "tab": "home"})
+
+    assert response.status_code == 200
+    await fake_slack.wait_until(lambda: ALICE.id in fake_slack.home_views)
+    home = fake_slack.home_views[ALICE.id]
+    assert home["type"] == "home"
+    read = texts(home["blocks"])
+    assert read[1] == (
+        "*4* invoices to send — `/invoices due` lists them.\n"
+        "*1* email needs a person — `/invoices problems` shows them."
+    )

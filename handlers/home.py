@@ -1,0 +1,48 @@
+"""The App Home tab: what is due, what needs a person, and how to use `/invoices`.
+
+Published when a person opens the tab (`app_home_opened`); the numbers come from the same
+services as `/invoices due` and `/invoices problems`, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers.blocks import home_view
+from handlers.context import SessionFactory, Workplace
+from services.delivery_status import list_problem_deliveries
+from services.due import list_due_invoices
+
+PROBLEMS_COUNTED = 50
+
+
+async def handle_app_home_opened(
+    event: dict[str, Any], client: AsyncWebClient, sessions: SessionFactory, workplace: Workplace
+) -> None:
+    if event.get("tab", "home") != "home":
+        return
+    async with sessions() as session:
+        due = await list_due_invoices(
+            session,
+            organisation_id=workplace.organisation_id,
+            today=workplace.today,
+            sending=workplace.sending,
+            page_size=1,
+        )
+        problems = await list_problem_deliveries(
+            session, organisation_id=workplace.organisation_id, limit=PROBLEMS_COUNTED
+        )
+    view = home_view(
+        due_count=due.total_count,
+        problem_count=len(problems),
+        problems_capped=len(problems) >= PROBLEMS_COUNTED,
+        sending_problems=[problem.message for problem in workplace.sending.problems()],
+    )
+    await client.views_publish(user_id=event["user"], view=view)
+
+
+def register(app: AsyncApp) -> None:
+    app.event("app_home_opened")(handle_app_home_opened)
