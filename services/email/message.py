@@ -11,9 +11,6 @@ Bcc addresses never appear in the message: they belong to the SMTP envelope only
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -168,48 +165,7 @@ def make_message_id(domain: str) -> str:
     return f"<{stamp}.{secrets.token_hex(12)}@{domain.strip().lower()}>"
 
 
-# VERP: the bounce address carries the delivery id and an HMAC of it, so a bounce names
-# its delivery without a lookup table, and nobody can forge a bounce for a delivery.
-# Lower-case base32 and base36 only: local parts survive MTAs that fold case.
-_MAC_CHARS = 16  # 80 bits of HMAC-SHA256
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    text = ""
-    while True:
-        number, remainder = divmod(number, 36)
-        text = digits[remainder] + text
-        if number == 0:
-            return text
-
-
-def _verp_mac(delivery_id: int, secret: bytes) -> str:
-    digest = hmac.new(secret, f"verp:{delivery_id}".encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest).decode().lower()[:_MAC_CHARS]
-
-
-def make_verp_token(delivery_id: int, secret: bytes) -> str:
-    """`2n9c-k3j…`: the delivery id (base 36) and its signature, safe in an address's local part."""
-    if delivery_id < 0:
-        raise ValueError("a delivery id is never negative")
-    if not secret:
-        raise ValueError("the VERP secret is empty")
-    return f"{_base36(delivery_id)}-{_verp_mac(delivery_id, secret)}"
-
-
-def parse_verp_token(token: str, secret: bytes) -> int | None:
-    """The delivery id in a token we made, or None for anything forged, altered or malformed."""
-    head, dash, mac = token.strip().lower().partition("-")
-    if not dash or not head or len(head) > 13 or not head.isalnum() or not head.isascii():
-        return None
-    try:
-        delivery_id = int(head, 36)
-    except ValueError:
-        return None
-    if not secret or not hmac.compare_digest(mac, _verp_mac(delivery_id, secret)):
-        return None
-    return delivery_id
+# VERP tokens themselves are made and checked in services/delivery_checks.py (random, signed).
 
 
 def verp_address(token: str, bounce_domain: str) -> str:

@@ -496,3 +496,16 @@ async def test_only_the_requester_approvers_and_admins_may_cancel(session, org):
     await session.commit()
     with pytest.raises(NotAllowed, match="You can't cancel this send"):
         await cancel_delivery(session, organisation_id=org.id, delivery_id=delivery.id, actor="U8", rules=OPEN, now=NOW)
+
+
+def test_verp_tokens_are_lower_case_local_part_safe_and_a_forged_one_is_refused():
+    from services.delivery_checks import new_verp_token
+
+    token = new_verp_token(SECRET)
+    nonce, _, signature = token.partition("-")
+    forged = f"{new_verp_token(SECRET).partition('-')[0]}-{signature}"  # another nonce, this signature
+
+    assert re.fullmatch(r"[a-z2-7]+-[a-z2-7]+", token) and len(nonce) >= 26  # ≥128 random bits
+    assert verp_token_is_genuine(token.upper(), SECRET)  # an MTA folded the case
+    assert not verp_token_is_genuine(forged, SECRET)
+    assert not verp_token_is_genuine(nonce, SECRET)
