@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +20,7 @@ from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
 from services.documents.model import InvoiceDocument, load_invoice_document, load_invoice_documents
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
-from services.email.message import Attachment, compose_message, verp_address
+from services.email.message import Attachment, compose_message_bytes, verp_address
 from services.email.templates import EmailContext, render_html_body
 from services.email.transport import (
     AmbiguousSendError,
@@ -78,7 +77,7 @@ def render_message(job: RenderJob) -> bytes:
     if job.attachments in (Attachments.UBL, Attachments.PDF_UBL):
         files.append(Attachment(f"{number}.xml", render_invoice_ubl(job.document), "application/xml"))
     html = render_html_body(language=job.context.language, context=job.context, text=job.text, pixel_url=job.pixel_url)
-    message: EmailMessage = compose_message(
+    return compose_message_bytes(
         from_addr=job.from_email,
         from_name=job.from_name,
         reply_to=job.reply_to,
@@ -92,7 +91,6 @@ def render_message(job: RenderJob) -> bytes:
         message_id=job.message_id,
         correlation_id=job.correlation_id,
     )
-    return message.as_bytes()
 
 
 async def build_render_job(session: AsyncSession, *, delivery: Delivery, identity: SenderIdentity) -> RenderJob:

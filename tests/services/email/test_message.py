@@ -14,6 +14,7 @@ from services.email.message import (
     MAX_MESSAGE_BYTES,
     Attachment,
     compose_message,
+    compose_message_bytes,
     envelope_recipients,
     make_message_id,
 )
@@ -112,3 +113,47 @@ def test_message_ids_are_unique_and_on_our_domain():
     ids = {make_message_id("Example.com") for _ in range(100)}
     assert len(ids) == 100
     assert all(re.fullmatch(r"<\d{14}\.[0-9a-f]{24}@example\.com>", i) for i in ids)
+
+
+def test_the_bytes_sent_are_crlf_lines_within_the_smtp_limit_and_parse_back_whole():
+    long_html = "<p>" + "Montant dû : 1 234,56 € " * 40 + "</p>"  # one long non-ASCII line
+    raw = compose_message_bytes(
+        from_addr="invoices@example.com",
+        from_name='Acme "Billing", Inc.',
+        reply_to=None,
+        to=["ap@acme.example"],
+        cc=[],
+        bcc=["archive@example.com"],
+        subject="Invoice INV-0042 " + "for the consulting work delivered in October " * 3,
+        text="Line one\r\nLine two\rLine three\n",
+        html=long_html,
+        attachments=[Attachment("Facture n°42.pdf", PDF, "application/pdf")],
+        message_id="<20261101.abc123@example.com>",
+        correlation_id="42",
+    )
+    lines = raw.split(b"\r\n")
+    assert b"\n" not in b"".join(lines) and b"\r" not in b"".join(lines)
+    assert max(len(line) for line in lines) <= 998
+    assert b"archive@example.com" not in raw
+    parsed = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+    assert parsed["From"].addresses[0].display_name == 'Acme "Billing", Inc.'
+    assert parsed["Subject"] == "Invoice INV-0042 " + "for the consulting work delivered in October " * 3
+    assert parsed.get_body(("plain",)).get_content().splitlines() == ["Line one", "Line two", "Line three"]
+    assert parsed.get_body(("html",)).get_content().rstrip("\r\n") == long_html
+    [attachment] = parsed.iter_attachments()
+    assert (attachment.get_filename(), attachment.get_content()) == ("Facture n°42.pdf", PDF)
+
+
+def test_without_attachments_the_message_is_just_the_two_bodies():
+    parsed = _parse(_compose(attachments=[]))
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in parsed.get_payload()] == ["text/plain", "text/html"]
+
+
+def test_a_subject_that_looks_like_an_encoded_word_is_read_literally():
+    assert _parse(_compose(subject="Ref =?utf-8?q?x?= INV-1"))["Subject"] == "Ref =?utf-8?q?x?= INV-1"
+
+
+def test_a_malformed_attachment_type_is_refused():
+    with pytest.raises(InvalidInput, match="is not a MIME type"):
+        _compose(attachments=[Attachment("a.pdf", PDF, "application/pdf\r\nBcc: evil@x.example")])
