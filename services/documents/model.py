@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from services.db.models import Invoice, Organisation
 from services.errors import DomainError, InvalidInput, NotFound
+from services.invoice_entry import LineData
 from services.totals import LineAmounts, compute_totals
 
 SUPPORTED_LANGUAGES = ("en", "fr", "de", "nl", "es", "it")
@@ -91,14 +92,9 @@ class InvoiceDocument:
     notes: str | None = None
 
 
-@dataclass(frozen=True)
-class LineInput:
-    """A line as stored: what `build_invoice_document` needs to know about it."""
-
-    description: str
-    quantity: Decimal
-    unit_price: Decimal
-    tax_rate: Decimal
+# A line as stored: what `build_invoice_document` needs to know about it (the same shape
+# invoices are entered with).
+LineInput = LineData
 
 
 def tax_category(rate: Decimal, *, exemption_reason: str | None = None) -> str:
