@@ -206,10 +206,6 @@ def unknown_command_blocks(subcommand: str) -> list[Block]:
     ]
 
 
-def coming_soon_blocks(what: str) -> list[Block]:
-    return [_section(f"{what} is coming soon. For now, `{COMMAND} due` lists what is still to send.")]
-
-
 @dataclass(frozen=True)
 class LineView:
     description: str

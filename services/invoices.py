@@ -147,21 +147,6 @@ async def mark_sent_manually(
     return invoice
 
 
-def record_sent_by_email(invoice: Invoice, *, actor: str, at: datetime) -> bool:
-    """Mark an invoice sent after its email was accepted. Returns False if it already was.
-
-    Called by the worker inside the transaction that records the delivery's outcome; an
-    invoice already sent (a resend) keeps its first `sent_at`.
-    """
-    if invoice.status != InvoiceStatus.VALIDATED:
-        return False
-    invoice.status = InvoiceStatus.SENT
-    invoice.sent_at = at
-    invoice.sent_via = SentVia.EMAIL
-    invoice.sent_by = actor
-    return True
-
-
 async def void_invoice(
     session: AsyncSession, *, organisation_id: int, number: str, actor: str, at: datetime | None = None
 ) -> Invoice:

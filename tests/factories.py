@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.db.models import Customer, Invoice, InvoiceStatus
+from services.approvals import ApprovalRules
+from services.db.models import Attachments, Customer, Delivery, Invoice, InvoiceStatus, utcnow
+from services.deliveries import DeliveryRequest, request_delivery
+from services.due import SendingState
 from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
 
 
@@ -50,3 +53,46 @@ async def invoice(
         lines=[LineData("Consulting", Decimal(1), Decimal(amount), Decimal(20))],
         status=status,
     )
+
+
+async def queued_delivery(
+    session: AsyncSession,
+    organisation_id: int,
+    *,
+    verp_secret: bytes,
+    to: tuple[str, ...] = ("ap@acme.example",),
+    number: str = "INV-0001",
+    customer_ref: str | None = None,
+    attachments: Attachments = Attachments.PDF_UBL,
+) -> Delivery:
+    """A validated invoice for a customer with `to`, queued through the real review service."""
+    owner = await customer(session, organisation_id, ref=customer_ref or f"C-{number}", emails=to)
+    await invoice(session, organisation_id, owner, number=number)
+    await session.commit()
+    outcome = await request_delivery(
+        session,
+        organisation_id=organisation_id,
+        request=DeliveryRequest(
+            invoice_number=number,
+            to=to,
+            subject=f"Invoice {number}",
+            message=f"Dear customer,\n\nplease find invoice {number} attached.\n",
+            attachments=attachments,
+            requested_by="U_ALICE",
+        ),
+        rules=ApprovalRules(),
+        sending=SendingState(configured=True, verified=True),
+        now=utcnow(),
+        message_id_domain="example.com",
+        verp_secret=verp_secret,
+    )
+    await session.commit()
+    return outcome.delivery
+
+
+async def reload_delivery(sessions: async_sessionmaker[AsyncSession], delivery_id: int) -> Delivery:
+    """The delivery as committed now, read in a fresh session."""
+    async with sessions() as session:
+        found = await session.get(Delivery, delivery_id)
+        assert found is not None
+        return found

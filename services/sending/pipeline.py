@@ -2,8 +2,8 @@
 
 Rendering the PDF/UBL and composing the MIME message is CPU-bound, so it runs in a process
 pool (`render_message` is a top-level function of picklable inputs); the SMTP conversation
-is I/O and stays on the event loop. Nothing here decides retries: `queue.record_outcome`
-does, from the `Outcome` this module derives from the transport's answer.
+is I/O and stays on the event loop. Nothing here decides retries: `outcomes.record_outcomes`
+(through the worker's group-commit writer) does, from the `Outcome` derived here.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ Exactly-once rests on three things here:
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -19,15 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus
 from services.notifications import enqueue_notification
-from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
+from services.sending.outcomes import Outcome, RetryPolicy
 
 __all__ = [
     "Outcome",
     "RetryPolicy",
     "claim_deliveries",
-    "mark_data_started",
     "mark_data_started_many",
-    "record_outcome",
     "recover_stale",
 ]
 
@@ -71,14 +68,6 @@ async def claim_deliveries(
     return claimed
 
 
-async def mark_data_started(session: AsyncSession, *, delivery_id: int, worker_id: str, now: datetime) -> None:
-    """Commit the point of no return: from here a crash means `unknown`, not a retry."""
-    await session.execute(
-        update(Delivery).where(Delivery.id == delivery_id, Delivery.claimed_by == worker_id).values(data_started_at=now)
-    )
-    await session.commit()
-
-
 async def mark_data_started_many(
     session: AsyncSession, *, delivery_ids: Sequence[int], worker_id: str, now: datetime
 ) -> None:
@@ -99,28 +88,6 @@ def _event(delivery: Delivery, *, type_: str, recipient: str | None, now: dateti
         occurred_at=now,
         detail={"reply": detail},
     )
-
-
-async def record_outcome(
-    session: AsyncSession,
-    *,
-    delivery_id: int,
-    worker_id: str,
-    outcome: Outcome,
-    now: datetime,
-    retry: RetryPolicy,
-    rng: random.Random | None = None,
-) -> str | None:
-    """Store what happened, move the invoice, owe Slack a post — one transaction. Commits.
-
-    Returns the delivery's new status, or None if it is no longer this worker's
-    (recovered as stale meanwhile). The worker records many at once with `record_outcomes`.
-    """
-    statuses = await record_outcomes(
-        session, outcomes=[(delivery_id, outcome)], worker_id=worker_id, now=now, retry=retry, rng=rng
-    )
-    await session.commit()
-    return statuses[delivery_id]
 
 
 async def _owe_slack(session: AsyncSession, delivery: Delivery) -> None:

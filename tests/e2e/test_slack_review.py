@@ -47,11 +47,6 @@ def input_blocks(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {block["block_id"]: block for block in view["blocks"] if block["type"] == "input"}
 
 
-def block_starting(view: dict[str, Any], prefix: str) -> str:
-    [found] = [block_id for block_id in input_blocks(view) if block_id.split(".")[0] == prefix]
-    return found
-
-
 def state_values(view: dict[str, Any], **typed: Any) -> dict[str, dict[str, Any]]:
     """What Slack submits: each input's initial value, unless the person typed (`typed[block prefix]`).
 

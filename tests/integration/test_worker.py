@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from bot.worker import Worker
-from services.approvals import ApprovalRules
 from services.db.models import (
     Attachments,
     Delivery,
@@ -29,9 +28,7 @@ from services.db.models import (
     Organisation,
     utcnow,
 )
-from services.deliveries import DeliveryRequest, request_delivery
 from services.documents.validation import validate_ubl_xsd
-from services.due import SendingState
 from services.email.script import SmtpScript
 from services.email.smtp import SmtpTransport
 from services.sending.pipeline import SenderIdentity
@@ -83,37 +80,13 @@ async def queue_delivery(
     number: str = "INV-0001",
     attachments: Attachments = Attachments.PDF_UBL,
 ) -> Delivery:
-    acme = await factories.customer(session, org.id, ref=f"C-{number}", emails=to)
-    await factories.invoice(session, org.id, acme, number=number)
-    await session.commit()
-    outcome = await request_delivery(
-        session,
-        organisation_id=org.id,
-        request=DeliveryRequest(
-            invoice_number=number,
-            to=to,
-            subject=f"Invoice {number}",
-            message=f"Dear customer,\n\nplease find invoice {number} attached.\n",
-            attachments=attachments,
-            requested_by="U_ALICE",
-        ),
-        rules=ApprovalRules(
-            senders=frozenset(), approvers=frozenset(), admins=frozenset(), policy="never", threshold=0
-        ),
-        sending=SendingState(configured=True, verified=True),
-        now=utcnow(),
-        message_id_domain="example.com",
-        verp_secret=SECRET,
+    return await factories.queued_delivery(
+        session, org.id, verp_secret=SECRET, to=to, number=number, attachments=attachments
     )
-    await session.commit()
-    return outcome.delivery
 
 
 async def reload(sessions: async_sessionmaker[AsyncSession], delivery_id: int) -> Delivery:
-    async with sessions() as session:
-        found = await session.get(Delivery, delivery_id)
-        assert found is not None
-        return found
+    return await factories.reload_delivery(sessions, delivery_id)
 
 
 async def test_an_accepted_invoice_arrives_once_well_formed_and_the_invoice_becomes_sent(

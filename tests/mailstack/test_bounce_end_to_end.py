@@ -26,10 +26,7 @@ from bot.bounce_mailbox import BounceMailbox, ImapAccount, PollStats
 from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.worker import Worker
-from services.approvals import ApprovalRules
-from services.db.models import Delivery, DeliveryEvent, DeliveryStatus, Notification, Organisation, utcnow
-from services.deliveries import DeliveryRequest, request_delivery
-from services.due import SendingState
+from services.db.models import Attachments, Delivery, DeliveryEvent, DeliveryStatus, Notification, Organisation, utcnow
 from services.email.smtp import SmtpTransport
 from services.notifications import NotificationKind
 from services.sending.pipeline import SenderIdentity
@@ -80,36 +77,19 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 10
 
 
 async def queue_delivery(session: AsyncSession, org: Organisation, *, to: str = NOBODY) -> Delivery:
-    customer = await factories.customer(session, org.id, ref="C-NOBODY", emails=(to,))
-    await factories.invoice(session, org.id, customer, number="INV-0042")
-    await session.commit()
-    outcome = await request_delivery(
+    return await factories.queued_delivery(
         session,
-        organisation_id=org.id,
-        request=DeliveryRequest(
-            invoice_number="INV-0042",
-            to=(to,),
-            subject="Invoice INV-0042",
-            message="Dear customer,\n\nplease find invoice INV-0042 attached.\n",
-            requested_by="U_ALICE",
-        ),
-        rules=ApprovalRules(
-            senders=frozenset(), approvers=frozenset(), admins=frozenset(), policy="never", threshold=0
-        ),
-        sending=SendingState(configured=True, verified=True),
-        now=utcnow(),
-        message_id_domain="example.com",
+        org.id,
         verp_secret=SECRET,
+        to=(to,),
+        number="INV-0042",
+        customer_ref="C-NOBODY",
+        attachments=Attachments.PDF,
     )
-    await session.commit()
-    return outcome.delivery
 
 
 async def reload(sessions: async_sessionmaker[AsyncSession], delivery_id: int) -> Delivery:
-    async with sessions() as session:
-        found = await session.get(Delivery, delivery_id)
-        assert found is not None
-        return found
+    return await factories.reload_delivery(sessions, delivery_id)
 
 
 async def events_of(sessions: async_sessionmaker[AsyncSession]) -> list[DeliveryEvent]:
