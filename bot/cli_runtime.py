@@ -17,7 +17,7 @@ import typer
 from bot.bounce_mailbox import bounce_loop
 from bot.config import Settings
 from bot.container import Container
-from bot.worker_process import build_worker, install_stop_signals, run_worker
+from bot.worker_process import build_worker, install_stop_signals, run_worker, start_render_pool
 from services.db.models import utcnow
 from services.email.message import make_message_id, verp_address
 from services.email.transport import Envelope, SendError
@@ -72,13 +72,10 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
             container = Container.build(settings)
             loops: list[Any] = []
             stop = asyncio.Event()
+            render_pool = None
             if with_worker and settings.smtp_configured:
-                executor = None
-                if settings.render_processes:
-                    from concurrent.futures import ProcessPoolExecutor
-
-                    executor = ProcessPoolExecutor(max_workers=settings.render_processes)
-                loops.append(build_worker(container, executor).run(stop))
+                render_pool = start_render_pool(settings.render_processes) if settings.render_processes else None
+                loops.append(build_worker(container, render_pool).run(stop))
             elif with_worker:
                 logging.getLogger("invoicebot").warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
             if with_worker:
@@ -93,6 +90,8 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                 await serve(container, loops=loops)
             finally:
                 stop.set()
+                if render_pool is not None:
+                    await render_pool.aclose()
                 await container.close()
 
         try:

@@ -13,15 +13,16 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from concurrent.futures import Executor
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.db.engine import engine_of
 from services.db.models import utcnow
 from services.email.transport import Transport
 from services.sending.pipeline import PreparedSend, SenderIdentity, pool_renderer, prepare_sends, send_prepared
 from services.sending.queue import RetryPolicy, recover_stale
+from services.sending.render_pool import RenderPool
 from services.sending.writer import GroupWriter
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Worker:
         sessions: async_sessionmaker[AsyncSession],
         transport: Transport,
         identity: SenderIdentity,
-        executor: Executor | None,
+        render_pool: RenderPool | None,
         retry: RetryPolicy | None = None,
         worker_id: str | None = None,
         concurrency: int = 8,
@@ -49,7 +50,7 @@ class Worker:
         self.sessions = sessions
         self.transport = transport
         self.identity = identity
-        self.render = pool_renderer(executor)
+        self.render = pool_renderer(render_pool)
         self.retry = retry or RetryPolicy()
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency
@@ -60,7 +61,7 @@ class Worker:
         self.sent = 0
         # Claims, data-start marks and outcomes all go through one writer that group-commits
         # them: one writer per process is what SQLite wants, and fewer commits suit both.
-        self.writer = GroupWriter(sessions=sessions, worker_id=self.worker_id, retry=self.retry, now=clock)
+        self.writer = GroupWriter(engine=engine_of(sessions), worker_id=self.worker_id, retry=self.retry, now=clock)
 
     async def _send(self, prepared: PreparedSend) -> None:
         try:
@@ -90,30 +91,33 @@ class Worker:
         """Send what is due now. With `until_idle`, return once nothing is due (tests, CLI)."""
         in_flight: set[asyncio.Task[None]] = set()
         handled = 0
-        while stop is None or not stop.is_set():
-            free = self.concurrency - len(in_flight)
-            claimed: list[PreparedSend] = []
-            # Refill in batches (a quarter of the window at least): one claim round and one
-            # load of N deliveries costs about what one delivery alone would.
-            if free > 0 and (free >= self.refill_at or not in_flight):
-                claimed = await self._claim(free)
-                for prepared in claimed:
-                    task = asyncio.create_task(self._send(prepared))
-                    in_flight.add(task)
-                handled += len(claimed)
-            if not in_flight:
-                if until_idle:
-                    break
-                await _sleep_or_stop(stop, self.poll_interval)
-                continue
-            _done, in_flight_pending = await asyncio.wait(
-                in_flight,
-                timeout=None if claimed or free < self.refill_at else self.poll_interval,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            in_flight = set(in_flight_pending)
-        if in_flight:
-            await asyncio.gather(*in_flight)
+        try:
+            while stop is None or not stop.is_set():
+                free = self.concurrency - len(in_flight)
+                claimed: list[PreparedSend] = []
+                # Refill in batches (a quarter of the window at least): one claim round and one
+                # load of N deliveries costs about what one delivery alone would.
+                if free > 0 and (free >= self.refill_at or not in_flight):
+                    claimed = await self._claim(free)
+                    for prepared in claimed:
+                        task = asyncio.create_task(self._send(prepared))
+                        in_flight.add(task)
+                    handled += len(claimed)
+                if not in_flight:
+                    if until_idle:
+                        break
+                    await _sleep_or_stop(stop, self.poll_interval)
+                    continue
+                _done, in_flight_pending = await asyncio.wait(
+                    in_flight,
+                    timeout=None if claimed or free < self.refill_at else self.poll_interval,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                in_flight = set(in_flight_pending)
+            if in_flight:
+                await asyncio.gather(*in_flight)
+        finally:
+            await self.writer.aclose()  # the held connection goes back to the pool between drains
         return handled
 
     async def run(self, stop: asyncio.Event) -> None:

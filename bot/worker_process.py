@@ -6,33 +6,41 @@ import asyncio
 import contextlib
 import logging
 import signal
-from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 
 from bot.container import Container
 from bot.worker import Worker
+from services.sending.render_pool import RenderPool
 
 log = logging.getLogger(__name__)
 
+# imported by each render process as it starts, so the first invoice does not pay for it
+RENDER_PRELOAD = ("services.sending.pipeline",)
 
-def build_worker(container: Container, executor: ProcessPoolExecutor | None) -> Worker:
+
+def build_worker(container: Container, render_pool: RenderPool | None) -> Worker:
     settings = container.settings
     return Worker(
         sessions=container.sessions,
         transport=container.build_transport(),
         identity=container.sender_identity(),
-        executor=executor,
+        render_pool=render_pool,
         retry=container.retry_policy(),
         concurrency=settings.worker_concurrency,
         stale_after=timedelta(seconds=settings.stale_after_seconds),
     )
 
 
+def start_render_pool(processes: int) -> RenderPool:
+    """The PDF/UBL render processes (started with the first delivery, or by `await pool.start()`)."""
+    return RenderPool(processes, preload=RENDER_PRELOAD)
+
+
 async def run_worker(container: Container, *, stop: asyncio.Event, until_idle: bool = False) -> int:
     """Run the worker until `stop` is set (or, with `until_idle`, until nothing is due)."""
     processes = container.settings.render_processes
-    executor = ProcessPoolExecutor(max_workers=processes) if processes else None
-    worker = build_worker(container, executor)
+    render_pool = start_render_pool(processes) if processes else None
+    worker = build_worker(container, render_pool)
     try:
         if until_idle:
             await worker.recover()
@@ -41,8 +49,8 @@ async def run_worker(container: Container, *, stop: asyncio.Event, until_idle: b
         return worker.sent
     finally:
         await worker.transport.aclose()
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        if render_pool is not None:
+            await render_pool.aclose()
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import and_, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from services.db.engine import Database
 from services.db.models import Approval, Delivery, Notification, NotificationStatus, utcnow
 from services.errors import NotFound
 
@@ -110,7 +111,7 @@ class NotificationRequest:
 
 
 async def enqueue_notifications(
-    session: AsyncSession, *, requests: Sequence[NotificationRequest], now: datetime | None = None
+    db: Database, *, requests: Sequence[NotificationRequest], now: datetime | None = None
 ) -> None:
     """`enqueue_notification` for many posts in a few statements (the send worker's group commit).
 
@@ -127,7 +128,7 @@ async def enqueue_notifications(
     }
     waiting: dict[int, int] = {}
     if status_ids:
-        rows = await session.execute(
+        rows = await db.execute(
             select(Notification.delivery_id, Notification.id)
             .where(
                 Notification.delivery_id.in_(status_ids),
@@ -169,9 +170,9 @@ async def enqueue_notifications(
         if notification_id < 0:
             new_rows[-notification_id - 1].update(change)
         else:
-            await session.execute(update(Notification).where(Notification.id == notification_id).values(**change))
+            await db.execute(update(Notification).where(Notification.id == notification_id).values(**change))
     if new_rows:
-        await session.execute(insert(Notification.__table__), new_rows)
+        await db.execute(insert(Notification.__table__), new_rows)
 
 
 async def claim_due_notifications(

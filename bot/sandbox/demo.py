@@ -17,12 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import secrets
-import signal
 import socket
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,9 +40,10 @@ from bot.sandbox.folder_mailbox import FolderMailbox
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
 from bot.sandbox.smtp_server import ScriptedSmtpServer
-from bot.worker_process import build_worker
+from bot.worker_process import build_worker, start_render_pool
 from services.db.migrate import upgrade
 from services.seed import seed_demo
+from services.sending.render_pool import RenderPool
 
 log = logging.getLogger("invoicebot.demo")
 
@@ -127,15 +125,6 @@ class BouncingSmtpServer(ScriptedSmtpServer):
         self.bounces.deliver(report)
 
 
-def _ignore_interrupts() -> None:
-    """The render process leaves Ctrl-C to the demo, which shuts the pool down itself."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _ready() -> bool:
-    return True
-
-
 def _free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -171,7 +160,7 @@ class Demo:
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _temporary: tempfile.TemporaryDirectory[str] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    executor: ProcessPoolExecutor | None = None
+    render_pool: RenderPool | None = None
 
     @property
     def bounces(self) -> FolderMailbox:
@@ -217,7 +206,8 @@ class Demo:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.mail_dir.mkdir(parents=True, exist_ok=True)
         bounces = self.bounces.create()
-        self._render_pool()
+        self.render_pool = start_render_pool(1)  # its child ignores Ctrl-C: the demo stops it itself
+        await self.render_pool.start()
 
         await self.slack.start()
         self._stack.push_async_callback(self.slack.stop)
@@ -260,7 +250,7 @@ class Demo:
         self._stack.push_async_callback(stop_web)
         await self._wait_started(server, web_task)
 
-        worker = build_worker(container, self.executor)
+        worker = build_worker(container, self.render_pool)
         worker.poll_interval = 0.3
         self._stack.push_async_callback(worker.transport.aclose)
         notifier = Notifier(
@@ -289,17 +279,6 @@ class Demo:
             events_url=f"http://127.0.0.1:{web_port}/slack/events", signing_secret=self.signing_secret, http=http
         )
 
-    def _render_pool(self) -> None:
-        """One PDF render process, started now with Ctrl-C ignored, so a keypress cannot break it."""
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            self.executor = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
-            )
-            self.executor.submit(_ready).result(timeout=60)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
     async def _wait_started(self, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
         for _ in range(1000):  # 10 s at most
             if server.started:
@@ -311,15 +290,14 @@ class Demo:
         raise RuntimeError("the demo's web app did not start")
 
     def render_pids(self) -> list[int]:
-        processes = getattr(self.executor, "_processes", None) or {}
-        return [int(pid) for pid in processes]
+        return self.render_pool.pids if self.render_pool is not None else []
 
     async def stop(self) -> None:
         """Stop the loops, the web app, the SMTP server, the Slack stand-in and the render process."""
         await self._stack.aclose()
-        if self.executor is not None:
-            await asyncio.to_thread(self.executor.shutdown, True, cancel_futures=True)
-            self.executor = None
+        if self.render_pool is not None:
+            await self.render_pool.aclose()
+            self.render_pool = None
         if self._temporary is not None:
             self._temporary.cleanup()
             self._temporary = None

@@ -10,7 +10,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+Database = AsyncSession | AsyncConnection
+"""What runs Core statements and commits: a session, or a connection held by a hot loop (the send worker's writer)."""
 
 
 def async_url(url: str) -> str:
@@ -43,3 +46,17 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine a session factory is bound to (the worker's writer holds a connection of it)."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("the session factory is not bound to an async engine")
+    return bind
+
+
+def dialect_name(db: Database) -> str:
+    """`sqlite` or `postgresql`, for the few statements that differ (row locks)."""
+    bind = db.bind if isinstance(db, AsyncSession) else db
+    return bind.dialect.name

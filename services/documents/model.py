@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from services.db.models import Invoice, Organisation
+from services.db.models import Invoice, InvoiceLine, Organisation
 from services.errors import DomainError, InvalidInput, NotFound
 from services.invoice_entry import LineData
 from services.totals import LineAmounts, compute_totals
@@ -223,10 +223,26 @@ async def load_invoice_documents(
             await session.execute(
                 select(Invoice)
                 .where(Invoice.id.in_(set(invoice_ids)), Invoice.organisation_id == organisation_id)
-                .options(selectinload(Invoice.lines), selectinload(Invoice.customer))
+                .options(selectinload(Invoice.customer))
             )
         ).scalars()
     }
+    # Lines as plain rows, not ORM objects: a batch holds hundreds of them and they are only read.
+    lines: dict[int, list[LineInput]] = {invoice_id: [] for invoice_id in invoices}
+    if invoices:
+        rows = await session.execute(
+            select(
+                InvoiceLine.invoice_id,
+                InvoiceLine.description,
+                InvoiceLine.quantity,
+                InvoiceLine.unit_price,
+                InvoiceLine.tax_rate,
+            )
+            .where(InvoiceLine.invoice_id.in_(list(invoices)))
+            .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
+        )
+        for invoice_id, description, quantity, unit_price, tax_rate in rows:
+            lines[invoice_id].append(LineInput(description, quantity, unit_price, tax_rate))
     found: dict[int, InvoiceDocument | DomainError] = {}
     for invoice_id in invoice_ids:
         invoice = invoices.get(invoice_id)
@@ -234,13 +250,16 @@ async def load_invoice_documents(
             found[invoice_id] = NotFound(f"Invoice {invoice_id} does not exist in this organisation.")
             continue
         try:
-            found[invoice_id] = _document(invoice, organisation, public_url)
+            found[invoice_id] = _document(invoice, organisation, public_url, lines[invoice_id])
         except DomainError as exc:
             found[invoice_id] = exc
     return found
 
 
-def _document(invoice: Invoice, organisation: Organisation, public_url: str) -> InvoiceDocument:
+def _document(
+    invoice: Invoice, organisation: Organisation, public_url: str, lines: Sequence[LineInput] | None = None
+) -> InvoiceDocument:
+    """The document of a loaded invoice; `lines` when they were loaded apart, else `invoice.lines`."""
     customer = invoice.customer
     link = None
     if invoice.token_revoked_at is None:
@@ -265,7 +284,11 @@ def _document(invoice: Invoice, organisation: Organisation, public_url: str) -> 
             tax_id=customer.tax_id or None,
             email=(invoice.recipient_emails or customer.emails or [None])[0],
         ),
-        lines=[LineInput(line.description, line.quantity, line.unit_price, line.tax_rate) for line in invoice.lines],
+        lines=(
+            lines
+            if lines is not None
+            else [LineInput(line.description, line.quantity, line.unit_price, line.tax_rate) for line in invoice.lines]
+        ),
         payment=PaymentData(reference=invoice.number, iban=organisation.iban, bic=organisation.bic),
         invoice_url=link,
         buyer_reference=invoice.purchase_order or customer.ref,

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.db.engine import Database, dialect_name
 from services.db.models import (
     AuditLog,
     Delivery,
@@ -87,7 +87,7 @@ _MARK_INVOICE_SENT = (
 
 
 async def record_outcomes(
-    session: AsyncSession,
+    db: Database,
     *,
     outcomes: Sequence[tuple[int, Outcome]],
     worker_id: str,
@@ -118,9 +118,9 @@ async def record_outcomes(
         _DELIVERY.c.approved_by,
         _DELIVERY.c.requested_by,
     ).where(_DELIVERY.c.id.in_(ids))
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if dialect_name(db) == "postgresql":
         query = query.order_by(_DELIVERY.c.id).with_for_update()
-    rows = {row.id: row for row in await session.execute(query)}
+    rows = {row.id: row for row in await db.execute(query)}
     result: dict[int, str | None] = {}
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -152,14 +152,14 @@ async def record_outcomes(
             sent.append({"b_id": row.invoice_id, "b_at": now, "b_actor": row.approved_by or row.requested_by})
         posts.extend(_posts(row, outcome, status, change["b_last_error"]))
     if updates:
-        await session.execute(_SET_OUTCOME, updates)
+        await db.execute(_SET_OUTCOME, updates)
     if sent:
-        await session.execute(_MARK_INVOICE_SENT, sent)
+        await db.execute(_MARK_INVOICE_SENT, sent)
     if events:
-        await session.execute(insert(DeliveryEvent.__table__), events)
+        await db.execute(insert(DeliveryEvent.__table__), events)
     if audits:
-        await session.execute(insert(AuditLog.__table__), audits)
-    await enqueue_notifications(session, requests=posts, now=now)
+        await db.execute(insert(AuditLog.__table__), audits)
+    await enqueue_notifications(db, requests=posts, now=now)
     return result
 
 

@@ -8,9 +8,7 @@ is I/O and stays on the event loop. Nothing here decides retries: `outcomes.reco
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -34,6 +32,7 @@ from services.invoice_views import open_pixel_url
 from services.money import format_money
 from services.review import long_date
 from services.sending.outcomes import Outcome
+from services.sending.render_pool import RenderPool
 from services.sending.writer import GroupWriter
 
 
@@ -240,12 +239,12 @@ async def _converse(transport: Transport, prepared: PreparedSend, message: bytes
     )
 
 
-def pool_renderer(executor: Executor | None) -> Callable[[RenderJob], Awaitable[bytes]]:
-    """Render in `executor` (a process pool in production), or inline when None (tests)."""
+def pool_renderer(pool: RenderPool | None) -> Callable[[RenderJob], Awaitable[bytes]]:
+    """Render in `pool`'s child processes (production), or inline on the event loop when None (tests)."""
 
     async def render(job: RenderJob) -> bytes:
-        if executor is None:
+        if pool is None:
             return render_message(job)
-        return await asyncio.get_running_loop().run_in_executor(executor, render_message, job)
+        return await pool.run(render_message, job)
 
     return render

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.db.engine import Database
 from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus
 from services.notifications import enqueue_notification
 from services.sending.outcomes import Outcome, RetryPolicy
@@ -32,7 +33,7 @@ CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 
 
 async def claim_deliveries(
-    session: AsyncSession, *, worker_id: str, now: datetime, limit: int, commit: bool = True
+    db: Database, *, worker_id: str, now: datetime, limit: int, commit: bool = True
 ) -> list[int]:
     """Claim up to `limit` due deliveries for this worker; commits unless told not to. Returns their ids.
 
@@ -46,10 +47,10 @@ async def claim_deliveries(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = list((await session.execute(candidates)).scalars())
+    ids = list((await db.execute(candidates)).scalars())
     claimed: list[int] = []
     if ids:
-        result = await session.execute(
+        result = await db.execute(
             update(Delivery.__table__)
             .where(Delivery.id.in_(ids), Delivery.status.in_([s.value for s in CLAIMABLE]))
             .values(
@@ -64,16 +65,14 @@ async def claim_deliveries(
         )
         claimed = sorted(result.scalars(), key=ids.index)
     if commit:
-        await session.commit()
+        await db.commit()
     return claimed
 
 
-async def mark_data_started_many(
-    session: AsyncSession, *, delivery_ids: Sequence[int], worker_id: str, now: datetime
-) -> None:
+async def mark_data_started_many(db: Database, *, delivery_ids: Sequence[int], worker_id: str, now: datetime) -> None:
     """`mark_data_started` for several deliveries in one statement; the caller commits."""
     table = Delivery.__table__
-    await session.execute(
+    await db.execute(
         table.update().where(table.c.id.in_(delivery_ids), table.c.claimed_by == worker_id).values(data_started_at=now)
     )
 

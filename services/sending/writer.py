@@ -7,6 +7,11 @@ the transaction holding ITS mark committed, and an outcome is reported only once
 On SQLite this is also the one writer SQLite wants (no busy-handler sleeps); on PostgreSQL
 it turns a hundred small commits into a few.
 
+The writer holds one connection (no ORM session) from its first round until `aclose()`:
+a round is a few Core statements and a commit, and a session plus a pool checkout per
+round cost more than the statements themselves. A connection that fails is dropped and
+replaced at the next round.
+
 If a round's transaction fails, it is rolled back and every request is retried in a
 transaction of its own, so one bad request fails alone and the others still commit.
 """
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
 from services.sending.queue import claim_deliveries, mark_data_started_many
@@ -49,12 +54,13 @@ class GroupWriter:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         worker_id: str,
         retry: RetryPolicy,
         now: Callable[[], datetime],
     ) -> None:
-        self.sessions = sessions
+        self.engine = engine
+        self._connection: AsyncConnection | None = None
         self.worker_id = worker_id
         self.retry = retry
         self.now = now
@@ -122,33 +128,56 @@ class GroupWriter:
                         _fail(single, exc)
             await asyncio.sleep(0)  # let the senders woken by this round queue their next writes
 
+    async def aclose(self) -> None:
+        """Finish the writes already queued, then give the connection back to the pool."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            with contextlib.suppress(Exception):
+                await connection.close()
+
     async def _apply(self, batch: _Round) -> None:
-        now = self.now()
-        async with self.sessions() as session:
-            if batch.marks:
-                await mark_data_started_many(
-                    session, delivery_ids=[d for d, _ in batch.marks], worker_id=self.worker_id, now=now
-                )
-            statuses: dict[int, str | None] = {}
-            if batch.outcomes:
-                statuses = await record_outcomes(
-                    session,
-                    outcomes=[(d, o) for d, o, _ in batch.outcomes],
-                    worker_id=self.worker_id,
-                    now=now,
-                    retry=self.retry,
-                )
-            claimed = [
-                await claim_deliveries(session, worker_id=self.worker_id, now=now, limit=limit, commit=False)
-                for limit, _ in batch.claims
-            ]
-            await session.commit()
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+        connection = self._connection
+        try:
+            statuses, claimed = await self._write(connection, batch)
+            await connection.commit()
+        except BaseException:
+            self._connection = None  # a failed or interrupted round never leaves a half-used connection behind
+            with contextlib.suppress(Exception):
+                await connection.rollback()
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
         for _, future in batch.marks:
             _answer(future, None)
         for delivery_id, _, future in batch.outcomes:
             _answer(future, statuses.get(delivery_id))
         for ids, (_, future) in zip(claimed, batch.claims, strict=True):
             _answer(future, ids)
+
+    async def _write(self, connection: AsyncConnection, batch: _Round) -> tuple[dict[int, str | None], list[list[int]]]:
+        now = self.now()
+        if batch.marks:
+            await mark_data_started_many(
+                connection, delivery_ids=[d for d, _ in batch.marks], worker_id=self.worker_id, now=now
+            )
+        statuses: dict[int, str | None] = {}
+        if batch.outcomes:
+            statuses = await record_outcomes(
+                connection,
+                outcomes=[(d, o) for d, o, _ in batch.outcomes],
+                worker_id=self.worker_id,
+                now=now,
+                retry=self.retry,
+            )
+        claimed = [
+            await claim_deliveries(connection, worker_id=self.worker_id, now=now, limit=limit, commit=False)
+            for limit, _ in batch.claims
+        ]
+        return statuses, claimed
 
 
 def _take(pending: _Round, *, with_outcomes: bool) -> tuple[_Round, _Round]:

@@ -65,7 +65,7 @@ def make_worker(sessions: async_sessionmaker[AsyncSession], transport: SmtpTrans
         sessions=sessions,
         transport=transport,
         identity=IDENTITY,
-        executor=None,
+        render_pool=None,
         retry=RetryPolicy(max_attempts=3, base_seconds=60),
         worker_id="test-worker",
         **kwargs,  # type: ignore[arg-type]

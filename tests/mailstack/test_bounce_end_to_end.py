@@ -114,7 +114,7 @@ async def send_through_postfix(
             sessions=sessions,
             transport=transport,
             identity=IDENTITY,
-            executor=None,
+            render_pool=None,
             retry=RetryPolicy(max_attempts=3, base_seconds=60),
             worker_id="mailstack-worker",
         )
