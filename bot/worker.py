@@ -54,7 +54,7 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency
-        self.refill_at = max(1, concurrency // 4)
+        self.refill_at = max(1, concurrency // 2)
         self.poll_interval = poll_interval
         self.stale_after = stale_after
         self.clock = clock
@@ -74,11 +74,10 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[PreparedSend]:
         """Claim up to `limit` deliveries and load all they need in a few queries."""
-        claimed = await self.writer.claim(limit)
-        if not claimed:
-            return []
-        async with self.sessions() as session:
-            return await prepare_sends(session, delivery_ids=claimed, identity=self.identity)
+        prepared: list[PreparedSend] = await self.writer.claim(
+            limit, then=lambda session, ids: prepare_sends(session, delivery_ids=ids, identity=self.identity)
+        )
+        return prepared
 
     async def recover(self) -> tuple[int, int]:
         async with self.sessions() as session:

@@ -18,11 +18,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import Connection, and_, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from services.db.engine import Database
 from services.db.models import Approval, Delivery, Notification, NotificationStatus, utcnow
 from services.errors import NotFound
 
@@ -110,8 +109,8 @@ class NotificationRequest:
     payload: dict[str, Any]
 
 
-async def enqueue_notifications(
-    db: Database, *, requests: Sequence[NotificationRequest], now: datetime | None = None
+def enqueue_notifications(
+    connection: Connection, *, requests: Sequence[NotificationRequest], now: datetime | None = None
 ) -> None:
     """`enqueue_notification` for many posts in a few statements (the send worker's group commit).
 
@@ -128,7 +127,7 @@ async def enqueue_notifications(
     }
     waiting: dict[int, int] = {}
     if status_ids:
-        rows = await db.execute(
+        rows = connection.execute(
             select(Notification.delivery_id, Notification.id)
             .where(
                 Notification.delivery_id.in_(status_ids),
@@ -170,9 +169,9 @@ async def enqueue_notifications(
         if notification_id < 0:
             new_rows[-notification_id - 1].update(change)
         else:
-            await db.execute(update(Notification).where(Notification.id == notification_id).values(**change))
+            connection.execute(update(Notification).where(Notification.id == notification_id).values(**change))
     if new_rows:
-        await db.execute(insert(Notification.__table__), new_rows)
+        connection.execute(insert(Notification.__table__), new_rows)
 
 
 async def claim_due_notifications(

@@ -10,10 +10,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-
-Database = AsyncSession | AsyncConnection
-"""What runs Core statements and commits: a session, or a connection held by a hot loop (the send worker's writer)."""
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def async_url(url: str) -> str:
@@ -27,7 +24,7 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -40,7 +37,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     return engine
 
 
@@ -54,9 +51,3 @@ def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     if not isinstance(bind, AsyncEngine):
         raise TypeError("the session factory is not bound to an async engine")
     return bind
-
-
-def dialect_name(db: Database) -> str:
-    """`sqlite` or `postgresql`, for the few statements that differ (row locks)."""
-    bind = db.bind if isinstance(db, AsyncSession) else db
-    return bind.dialect.name

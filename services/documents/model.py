@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from services.db.models import Invoice, InvoiceLine, Organisation
 from services.errors import DomainError, InvalidInput, NotFound
@@ -195,8 +195,10 @@ async def load_invoice_document(
     `public_url` is the base of the customer's invoice link (`INVOICEBOT_PUBLIC_URL`);
     the link is left out while the invoice's token is revoked.
     """
-    found = await load_invoice_documents(
-        session, organisation_id=organisation_id, invoice_ids=[invoice_id], public_url=public_url
+    found = await session.run_sync(
+        lambda sync: read_invoice_documents(
+            sync, organisation_id=organisation_id, invoice_ids=[invoice_id], public_url=public_url
+        )
     )
     document = found[invoice_id]
     if isinstance(document, DomainError):
@@ -204,33 +206,32 @@ async def load_invoice_document(
     return document
 
 
-async def load_invoice_documents(
-    session: AsyncSession, *, organisation_id: int, invoice_ids: Sequence[int], public_url: str
+def read_invoice_documents(
+    session: Session, *, organisation_id: int, invoice_ids: Sequence[int], public_url: str
 ) -> dict[int, InvoiceDocument | DomainError]:
-    """`load_invoice_document` for many invoices of one organisation in three queries.
+    """`load_invoice_document` for many invoices of one organisation in four queries.
 
-    The send worker prepares a whole claimed batch at once. Each id maps to its document,
-    or to the error that one invoice has (missing, totals that do not add up), so one bad
-    invoice never stops the others.
+    The send worker prepares a whole claimed batch at once, inside its claim's transaction
+    (hence a sync session: see services.db.rounds). Each id maps to its document, or to the
+    error that one invoice has (missing, totals that do not add up), so one bad invoice
+    never stops the others.
     """
-    organisation = await session.get(Organisation, organisation_id)
+    organisation = session.get(Organisation, organisation_id)
     if organisation is None:
         missing = NotFound(f"Organisation {organisation_id} does not exist.")
         return dict.fromkeys(invoice_ids, missing)
     invoices = {
         invoice.id: invoice
-        for invoice in (
-            await session.execute(
-                select(Invoice)
-                .where(Invoice.id.in_(set(invoice_ids)), Invoice.organisation_id == organisation_id)
-                .options(selectinload(Invoice.customer))
-            )
+        for invoice in session.execute(
+            select(Invoice)
+            .where(Invoice.id.in_(set(invoice_ids)), Invoice.organisation_id == organisation_id)
+            .options(selectinload(Invoice.customer))
         ).scalars()
     }
     # Lines as plain rows, not ORM objects: a batch holds hundreds of them and they are only read.
     lines: dict[int, list[LineInput]] = {invoice_id: [] for invoice_id in invoices}
     if invoices:
-        rows = await session.execute(
+        rows = session.execute(
             select(
                 InvoiceLine.invoice_id,
                 InvoiceLine.description,

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select
+from sqlalchemy import Connection, and_, bindparam, insert, select
 
-from services.db.engine import Database, dialect_name
 from services.db.models import (
     AuditLog,
     Delivery,
@@ -86,8 +85,8 @@ _MARK_INVOICE_SENT = (
 )
 
 
-async def record_outcomes(
-    db: Database,
+def record_outcomes(
+    connection: Connection,
     *,
     outcomes: Sequence[tuple[int, Outcome]],
     worker_id: str,
@@ -118,9 +117,9 @@ async def record_outcomes(
         _DELIVERY.c.approved_by,
         _DELIVERY.c.requested_by,
     ).where(_DELIVERY.c.id.in_(ids))
-    if dialect_name(db) == "postgresql":
+    if connection.dialect.name == "postgresql":
         query = query.order_by(_DELIVERY.c.id).with_for_update()
-    rows = {row.id: row for row in await db.execute(query)}
+    rows = {row.id: row for row in connection.execute(query)}
     result: dict[int, str | None] = {}
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -152,14 +151,14 @@ async def record_outcomes(
             sent.append({"b_id": row.invoice_id, "b_at": now, "b_actor": row.approved_by or row.requested_by})
         posts.extend(_posts(row, outcome, status, change["b_last_error"]))
     if updates:
-        await db.execute(_SET_OUTCOME, updates)
+        connection.execute(_SET_OUTCOME, updates)
     if sent:
-        await db.execute(_MARK_INVOICE_SENT, sent)
+        connection.execute(_MARK_INVOICE_SENT, sent)
     if events:
-        await db.execute(insert(DeliveryEvent.__table__), events)
+        connection.execute(insert(DeliveryEvent.__table__), events)
     if audits:
-        await db.execute(insert(AuditLog.__table__), audits)
-    await enqueue_notifications(db, requests=posts, now=now)
+        connection.execute(insert(AuditLog.__table__), audits)
+    enqueue_notifications(connection, requests=posts, now=now)
     return result
 
 

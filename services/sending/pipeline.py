@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
-from services.documents.model import InvoiceDocument, load_invoice_document, load_invoice_documents
+from services.documents.model import InvoiceDocument, load_invoice_document, read_invoice_documents
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.email.message import Attachment, compose_message_bytes, verp_address
@@ -155,25 +156,26 @@ class PreparedSend:
     outcome: Outcome | None = None
 
 
-async def prepare_sends(
-    session: AsyncSession, *, delivery_ids: Sequence[int], identity: SenderIdentity
-) -> list[PreparedSend]:
-    """Load a whole claimed batch in a few queries (deliveries, organisation, invoices + lines)."""
+def prepare_sends(session: Session, *, delivery_ids: Sequence[int], identity: SenderIdentity) -> list[PreparedSend]:
+    """Load a whole claimed batch in a few queries (deliveries, organisation, invoices + lines).
+
+    Sync: the worker runs it inside the claim's own transaction (`GroupWriter.claim(then=…)`).
+    """
     deliveries = list(
-        (await session.execute(select(Delivery).where(Delivery.id.in_(delivery_ids)).order_by(Delivery.id))).scalars()
+        session.execute(select(Delivery).where(Delivery.id.in_(delivery_ids)).order_by(Delivery.id)).scalars()
     )
     by_org: dict[int, list[Delivery]] = {}
     for delivery in deliveries:
         by_org.setdefault(delivery.organisation_id, []).append(delivery)
     prepared: list[PreparedSend] = []
     for organisation_id, group in by_org.items():
-        documents = await load_invoice_documents(
+        documents = read_invoice_documents(
             session,
             organisation_id=organisation_id,
             invoice_ids=[d.invoice_id for d in group],
             public_url=identity.public_url,
         )
-        organisation = await session.get(Organisation, organisation_id)
+        organisation = session.get(Organisation, organisation_id)
         for delivery in group:
             envelope = Envelope(
                 mail_from=verp_address(delivery.verp_token, identity.bounce_domain),

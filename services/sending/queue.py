@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db.engine import Database
 from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus
 from services.notifications import enqueue_notification
 from services.sending.outcomes import Outcome, RetryPolicy
@@ -32,10 +31,8 @@ __all__ = [
 CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 
 
-async def claim_deliveries(
-    db: Database, *, worker_id: str, now: datetime, limit: int, commit: bool = True
-) -> list[int]:
-    """Claim up to `limit` due deliveries for this worker; commits unless told not to. Returns their ids.
+def claim_deliveries(connection: Connection, *, worker_id: str, now: datetime, limit: int) -> list[int]:
+    """Claim up to `limit` due deliveries for this worker; the caller commits. Returns their ids.
 
     The UPDATE re-checks the status (compare-and-set), so a row another claimer took
     between the SELECT and the UPDATE is simply not returned.
@@ -47,10 +44,10 @@ async def claim_deliveries(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = list((await db.execute(candidates)).scalars())
+    ids = list(connection.execute(candidates).scalars())
     claimed: list[int] = []
     if ids:
-        result = await db.execute(
+        result = connection.execute(
             update(Delivery.__table__)
             .where(Delivery.id.in_(ids), Delivery.status.in_([s.value for s in CLAIMABLE]))
             .values(
@@ -64,15 +61,15 @@ async def claim_deliveries(
             .returning(Delivery.id)
         )
         claimed = sorted(result.scalars(), key=ids.index)
-    if commit:
-        await db.commit()
     return claimed
 
 
-async def mark_data_started_many(db: Database, *, delivery_ids: Sequence[int], worker_id: str, now: datetime) -> None:
-    """`mark_data_started` for several deliveries in one statement; the caller commits."""
+def mark_data_started_many(
+    connection: Connection, *, delivery_ids: Sequence[int], worker_id: str, now: datetime
+) -> None:
+    """Mark that these deliveries' message data is about to go; the caller commits before sending it."""
     table = Delivery.__table__
-    await db.execute(
+    connection.execute(
         table.update().where(table.c.id.in_(delivery_ids), table.c.claimed_by == worker_id).values(data_started_at=now)
     )
 

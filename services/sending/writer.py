@@ -7,10 +7,9 @@ the transaction holding ITS mark committed, and an outcome is reported only once
 On SQLite this is also the one writer SQLite wants (no busy-handler sleeps); on PostgreSQL
 it turns a hundred small commits into a few.
 
-The writer holds one connection (no ORM session) from its first round until `aclose()`:
-a round is a few Core statements and a commit, and a session plus a pool checkout per
-round cost more than the statements themselves. A connection that fails is dropped and
-replaced at the next round.
+A round is a few Core statements and a commit, run through `services.db.rounds` (one
+thread hop per round on SQLite, one held connection on PostgreSQL): a session, a pool
+checkout and a driver round trip per statement cost more than the statements themselves.
 
 If a round's transaction fails, it is rolled back and every request is retried in a
 transaction of its own, so one bad request fails alone and the others still commit.
@@ -26,12 +25,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 
+from services.db.rounds import RoundRunner, round_runner
 from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
 from services.sending.queue import claim_deliveries, mark_data_started_many
 
 log = logging.getLogger(__name__)
+
+ClaimLoader = Callable[[Session, list[int]], Any]
+"""Loads what claimed deliveries need, from their ids, inside the claim's transaction."""
 
 MAX_ROUND = 256  # requests per transaction: bounds a round's time and its statement sizes
 OUTCOME_BATCH = 8  # outcomes worth a round of their own
@@ -42,7 +47,7 @@ OUTCOME_WAIT = 0.02  # seconds an outcome waits for company at most
 class _Round:
     marks: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
     outcomes: list[tuple[int, Outcome, asyncio.Future[str | None]]] = field(default_factory=list)
-    claims: list[tuple[int, asyncio.Future[list[int]]]] = field(default_factory=list)
+    claims: list[tuple[int, ClaimLoader | None, asyncio.Future[Any]]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.marks) + len(self.outcomes) + len(self.claims)
@@ -60,7 +65,7 @@ class GroupWriter:
         now: Callable[[], datetime],
     ) -> None:
         self.engine = engine
-        self._connection: AsyncConnection | None = None
+        self._rounds: RoundRunner | None = None  # opened by the first round, closed by aclose()
         self.worker_id = worker_id
         self.retry = retry
         self.now = now
@@ -70,9 +75,13 @@ class GroupWriter:
         self._oldest_outcome = 0.0
         self.rounds = 0
 
-    async def claim(self, limit: int) -> list[int]:
-        """Claim up to `limit` due deliveries (compare-and-set; SKIP LOCKED on PostgreSQL)."""
-        return await self._submit(self._pending.claims, limit)
+    async def claim(self, limit: int, *, then: ClaimLoader | None = None) -> Any:
+        """Claim up to `limit` due deliveries (compare-and-set; SKIP LOCKED on PostgreSQL).
+
+        Returns their ids, or what `then(session, ids)` returns: it runs in the claim's own
+        transaction, so loading what the claimed deliveries need costs no round of its own.
+        """
+        return await self._submit(self._pending.claims, limit, then)
 
     async def mark_data_started(self, delivery_id: int) -> None:
         """Return once this delivery's data-start mark is committed: only then may DATA go."""
@@ -129,54 +138,47 @@ class GroupWriter:
             await asyncio.sleep(0)  # let the senders woken by this round queue their next writes
 
     async def aclose(self) -> None:
-        """Finish the writes already queued, then give the connection back to the pool."""
+        """Finish the writes already queued, then let go of the database connection."""
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            with contextlib.suppress(Exception):
-                await connection.close()
+        if self._rounds is not None:
+            rounds, self._rounds = self._rounds, None
+            await rounds.aclose()
 
     async def _apply(self, batch: _Round) -> None:
-        if self._connection is None:
-            self._connection = await self.engine.connect()
-        connection = self._connection
-        try:
-            statuses, claimed = await self._write(connection, batch)
-            await connection.commit()
-        except BaseException:
-            self._connection = None  # a failed or interrupted round never leaves a half-used connection behind
-            with contextlib.suppress(Exception):
-                await connection.rollback()
-            with contextlib.suppress(Exception):
-                await connection.close()
-            raise
+        now = self.now()
+        if self._rounds is None:
+            self._rounds = round_runner(self.engine)
+        statuses, claimed = await self._rounds.run(lambda connection: self._write(connection, batch, now))
         for _, future in batch.marks:
             _answer(future, None)
         for delivery_id, _, future in batch.outcomes:
             _answer(future, statuses.get(delivery_id))
-        for ids, (_, future) in zip(claimed, batch.claims, strict=True):
-            _answer(future, ids)
+        for loaded, (*_, future) in zip(claimed, batch.claims, strict=True):
+            _answer(future, loaded)
 
-    async def _write(self, connection: AsyncConnection, batch: _Round) -> tuple[dict[int, str | None], list[list[int]]]:
-        now = self.now()
+    def _write(self, connection: Connection, batch: _Round, now: datetime) -> tuple[dict[int, str | None], list[Any]]:
         if batch.marks:
-            await mark_data_started_many(
+            mark_data_started_many(
                 connection, delivery_ids=[d for d, _ in batch.marks], worker_id=self.worker_id, now=now
             )
         statuses: dict[int, str | None] = {}
         if batch.outcomes:
-            statuses = await record_outcomes(
+            statuses = record_outcomes(
                 connection,
                 outcomes=[(d, o) for d, o, _ in batch.outcomes],
                 worker_id=self.worker_id,
                 now=now,
                 retry=self.retry,
             )
-        claimed = [
-            await claim_deliveries(connection, worker_id=self.worker_id, now=now, limit=limit, commit=False)
-            for limit, _ in batch.claims
-        ]
+        claimed: list[Any] = []
+        for limit, then, _ in batch.claims:
+            ids = claim_deliveries(connection, worker_id=self.worker_id, now=now, limit=limit)
+            if then is None or not ids:
+                claimed.append(ids if then is None else [])
+                continue
+            with Session(bind=connection) as session:  # joins the round's transaction; closing it keeps the claim
+                claimed.append(then(session, ids))
         return statuses, claimed
 
 
@@ -211,7 +213,7 @@ def _fail(batch: _Round, exc: Exception) -> None:
     futures: list[asyncio.Future[Any]] = [
         *(f for _, f in batch.marks),
         *(f for *_, f in batch.outcomes),
-        *(f for _, f in batch.claims),
+        *(f for *_, f in batch.claims),
     ]
     for future in futures:
         if not future.done():

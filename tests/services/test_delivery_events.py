@@ -226,7 +226,10 @@ async def test_soft_bounce_after_acceptance_shows_deferred_and_is_never_resent(
     recorded = await record(session, incoming)
 
     assert recorded.new_status == "deferred"
-    assert await claim_deliveries(session, worker_id="w1", now=NOW + timedelta(days=1), limit=10) == []
+    claimable = await session.run_sync(
+        lambda sync: claim_deliveries(sync.connection(), worker_id="w1", now=NOW + timedelta(days=1), limit=10)
+    )
+    assert claimable == []
     [alert] = await notifications(session, "delivery_alert")
     assert alert.payload["reason"] == "the mailbox is disabled and not accepting email"
 
