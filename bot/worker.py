@@ -63,14 +63,18 @@ class Worker:
         # them: one writer per process is what SQLite wants, and fewer commits suit both.
         self.writer = GroupWriter(engine=engine_of(sessions), worker_id=self.worker_id, retry=self.retry, now=clock)
 
-    async def _send(self, prepared: PreparedSend) -> None:
+    async def _send(self, prepared: PreparedSend, slot: _Window.Slot) -> None:
         try:
-            await send_prepared(prepared, transport=self.transport, render=self.render, writer=self.writer)
+            await send_prepared(
+                prepared, transport=self.transport, render=self.render, writer=self.writer, on_sent=slot.release
+            )
             self.sent += 1
         except Exception:
             # The row stays `sending` and stale recovery decides (requeue before DATA, else
             # unknown): an unexpected error must never turn into a silent resend.
             log.exception("delivery %s: unexpected error in the worker", prepared.delivery_id)
+        finally:
+            slot.release()  # no-op when on_sent already did
 
     async def _claim(self, limit: int) -> list[PreparedSend]:
         """Claim up to `limit` deliveries and load all they need in a few queries."""
@@ -87,34 +91,42 @@ class Worker:
         return requeued, unknown
 
     async def drain(self, *, stop: asyncio.Event | None = None, until_idle: bool = True) -> int:
-        """Send what is due now. With `until_idle`, return once nothing is due (tests, CLI)."""
-        in_flight: set[asyncio.Task[None]] = set()
+        """Send what is due now. With `until_idle`, return once nothing is due (tests, CLI).
+
+        At most `concurrency` deliveries are between claim and SMTP reply at once (the
+        window); a delivery leaves the window as soon as its SMTP conversation ends, while its
+        outcome is still being committed, so a slow commit never leaves the render processes
+        without work.
+        """
+        window = _Window()
+        tasks: set[asyncio.Task[None]] = set()
         handled = 0
         try:
             while stop is None or not stop.is_set():
-                free = self.concurrency - len(in_flight)
+                window.changed.clear()  # before looking: a slot freed from now on wakes the wait below
+                free = self.concurrency - window.open
                 claimed: list[PreparedSend] = []
-                # Refill in batches (a quarter of the window at least): one claim round and one
+                # Refill in batches (half the window at least): one claim round and one
                 # load of N deliveries costs about what one delivery alone would.
-                if free > 0 and (free >= self.refill_at or not in_flight):
+                if free > 0 and (free >= self.refill_at or not window.open):
                     claimed = await self._claim(free)
                     for prepared in claimed:
-                        task = asyncio.create_task(self._send(prepared))
-                        in_flight.add(task)
+                        task = asyncio.create_task(self._send(prepared, window.enter()))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
                     handled += len(claimed)
-                if not in_flight:
+                if not tasks:
                     if until_idle:
                         break
                     await _sleep_or_stop(stop, self.poll_interval)
                     continue
-                _done, in_flight_pending = await asyncio.wait(
-                    in_flight,
-                    timeout=None if claimed or free < self.refill_at else self.poll_interval,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                in_flight = set(in_flight_pending)
-            if in_flight:
-                await asyncio.gather(*in_flight)
+                if not claimed and free >= self.refill_at:
+                    # the window had room but nothing was due: look again in a while, or when all is done
+                    await _wait_any(window.changed, tasks, self.poll_interval)
+                else:
+                    await _wait_any(window.changed, tasks, None)
+            if tasks:
+                await asyncio.gather(*tasks)
         finally:
             await self.writer.aclose()  # the held connection goes back to the pool between drains
         return handled
@@ -130,6 +142,39 @@ class Worker:
             await self.drain(stop=stop, until_idle=True)
             await _sleep_or_stop(stop, self.poll_interval)
         log.info("worker %s stopped", self.worker_id)
+
+
+class _Window:
+    """Deliveries between claim and SMTP reply; `changed` is set whenever one leaves."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.changed = asyncio.Event()
+
+    def enter(self) -> _Window.Slot:
+        self.open += 1
+        return _Window.Slot(self)
+
+    class Slot:
+        """One delivery's place in the window; releasing it twice is harmless."""
+
+        def __init__(self, window: _Window) -> None:
+            self._window: _Window | None = window
+
+        def release(self) -> None:
+            if self._window is not None:
+                self._window.open -= 1
+                self._window.changed.set()
+                self._window = None
+
+
+async def _wait_any(changed: asyncio.Event, tasks: set[asyncio.Task[None]], at_most: float | None) -> None:
+    """Until a delivery leaves the window or a task ends (and `at_most` seconds at most, unless None)."""
+    waiter = asyncio.ensure_future(changed.wait())
+    try:
+        await asyncio.wait([waiter, *tasks], timeout=at_most, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
 
 
 async def _sleep_or_stop(stop: asyncio.Event | None, seconds: float) -> None:

@@ -12,9 +12,9 @@ additional street and the third address line.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
-
-from lxml import etree
+from xml.sax.saxutils import escape
 
 from services.documents.model import EXEMPT, InvoiceDocument, PartyData
 from services.errors import InvalidInput
@@ -30,17 +30,56 @@ ELECTRONIC_MAIL_SCHEME = "EM"  # Peppol EAS code for an email endpoint
 NS_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 NS_CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 NS_CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
-NSMAP = {None: NS_INVOICE, "cac": NS_CAC, "cbc": NS_CBC}
 
 
-def _cac(parent: etree._Element, name: str) -> etree._Element:
-    return etree.SubElement(parent, f"{{{NS_CAC}}}{name}")
+# Characters XML 1.0 cannot hold at all (C0 controls but tab/newline/return, surrogates, U+FFFE/F).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# What needs more than copying: markup characters, and the ones above (most values have neither).
+_NEEDS_CARE = re.compile('[&<>"\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 
 
-def _cbc(parent: etree._Element, name: str, text: str, **attributes: str) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{NS_CBC}}}{name}", attributes)
-    element.text = text
-    return element
+class _Xml:
+    """An indented XML writer for this one document shape.
+
+    Written out as text rather than built as an lxml tree: the tree cost 0.7 ms per
+    invoice in the send path, several times the text. Every value is escaped here (`_cbc`),
+    and a value XML cannot hold (a control character pasted into a description) is refused
+    with a sentence instead of producing a file no reader accepts. The output is checked
+    against the UBL XSD and the EN 16931 schematron in the tests.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>']
+        self.indent = "\n"
+
+    def open(self, tag: str, attributes: str = "") -> None:
+        self.parts.append(f"{self.indent}<{tag}{attributes}>")
+        self.indent += "  "
+
+    def close(self, tag: str) -> None:
+        self.indent = self.indent[:-2]
+        self.parts.append(f"{self.indent}</{tag}>")
+
+    def bytes(self) -> bytes:
+        return ("".join(self.parts) + "\n").encode("utf-8")
+
+
+def _xml_text(value: str) -> str:
+    """`value` escaped for element text and double-quoted attributes."""
+    if _NEEDS_CARE.search(value) is None:
+        return value
+    if _NOT_XML.search(value):
+        raise InvalidInput(
+            f"{value[:60]!r} contains a control character that an e-invoice (UBL XML) cannot hold. "
+            "Remove it from the invoice, or send the PDF only."
+        )
+    return escape(value, {'"': "&quot;"})
+
+
+def _cbc(xml: _Xml, name: str, text: str, **attributes: str) -> None:
+    """A `cbc:` element with text (a basic component): the leaves of the document."""
+    attrs = "".join(f' {key}="{_xml_text(value)}"' for key, value in attributes.items()) if attributes else ""
+    xml.parts.append(f"{xml.indent}<cbc:{name}{attrs}>{_xml_text(text)}</cbc:{name}>")
 
 
 def _decimal(value: Decimal) -> str:
@@ -53,8 +92,8 @@ class _Amounts:
     def __init__(self, currency: str) -> None:
         self.currency = currency
 
-    def add(self, parent: etree._Element, name: str, amount: Decimal) -> None:
-        _cbc(parent, name, f"{round_money(amount, self.currency):f}", currencyID=self.currency)
+    def add(self, xml: _Xml, name: str, amount: Decimal) -> None:
+        _cbc(xml, name, f"{round_money(amount, self.currency):f}", currencyID=self.currency)
 
 
 def _require_country(party: PartyData, role: str) -> str:
@@ -71,112 +110,146 @@ def _is_vat_number(tax_id: str) -> bool:
     return len(tax_id) > 2 and tax_id[:2].isalpha() and tax_id[:2].isupper()
 
 
-def _postal_address(parent: etree._Element, party: PartyData, country: str) -> None:
-    address = _cac(parent, "PostalAddress")
+def _postal_address(xml: _Xml, party: PartyData, country: str) -> None:
+    xml.open("cac:PostalAddress")
     lines = party.address_lines
     if lines:
-        _cbc(address, "StreetName", lines[0])
+        _cbc(xml, "StreetName", lines[0])
     if len(lines) >= 3:
-        _cbc(address, "AdditionalStreetName", lines[1])
+        _cbc(xml, "AdditionalStreetName", lines[1])
     if len(lines) >= 2:
-        _cbc(address, "CityName", lines[-1])
+        _cbc(xml, "CityName", lines[-1])
     if len(lines) >= 4:
-        _cbc(_cac(address, "AddressLine"), "Line", ", ".join(lines[2:-1]))
-    _cbc(_cac(address, "Country"), "IdentificationCode", country)
+        xml.open("cac:AddressLine")
+        _cbc(xml, "Line", ", ".join(lines[2:-1]))
+        xml.close("cac:AddressLine")
+    xml.open("cac:Country")
+    _cbc(xml, "IdentificationCode", country)
+    xml.close("cac:Country")
+    xml.close("cac:PostalAddress")
 
 
-def _party(parent: etree._Element, party: PartyData, *, role: str, is_seller: bool) -> None:
+def _tax_scheme(xml: _Xml, scheme: str) -> None:
+    xml.open("cac:TaxScheme")
+    _cbc(xml, "ID", scheme)
+    xml.close("cac:TaxScheme")
+
+
+def _party(xml: _Xml, wrapper: str, party: PartyData, *, role: str, is_seller: bool) -> None:
     country = _require_country(party, role)
-    element = _cac(parent, "Party")
+    xml.open(wrapper)
+    xml.open("cac:Party")
     tax_id = (party.tax_id or "").replace(" ", "")
     if party.email:
-        _cbc(element, "EndpointID", party.email, schemeID=ELECTRONIC_MAIL_SCHEME)
+        _cbc(xml, "EndpointID", party.email, schemeID=ELECTRONIC_MAIL_SCHEME)
     if tax_id and is_seller and not _is_vat_number(tax_id):
         # Without a VAT number the buyer identifies the seller by this number (BR-CO-26).
-        _cbc(_cac(element, "PartyIdentification"), "ID", tax_id)
-    _cbc(_cac(element, "PartyName"), "Name", party.name)
-    _postal_address(element, party, country)
+        xml.open("cac:PartyIdentification")
+        _cbc(xml, "ID", tax_id)
+        xml.close("cac:PartyIdentification")
+    xml.open("cac:PartyName")
+    _cbc(xml, "Name", party.name)
+    xml.close("cac:PartyName")
+    _postal_address(xml, party, country)
     legal_id = None
-    if tax_id and _is_vat_number(tax_id):
-        scheme = _cac(element, "PartyTaxScheme")
-        _cbc(scheme, "CompanyID", tax_id)
-        _cbc(_cac(scheme, "TaxScheme"), "ID", "VAT")
-    elif tax_id and is_seller:
-        # A seller's tax number that is not a VAT number is its tax registration (BT-32).
-        scheme = _cac(element, "PartyTaxScheme")
-        _cbc(scheme, "CompanyID", tax_id)
-        _cbc(_cac(scheme, "TaxScheme"), "ID", "TAX")
+    if tax_id and (_is_vat_number(tax_id) or is_seller):
+        # A VAT number; or a seller's tax number that is not one: its tax registration (BT-32).
+        xml.open("cac:PartyTaxScheme")
+        _cbc(xml, "CompanyID", tax_id)
+        _tax_scheme(xml, "VAT" if _is_vat_number(tax_id) else "TAX")
+        xml.close("cac:PartyTaxScheme")
     elif tax_id:
         legal_id = tax_id  # a buyer's non-VAT number is its legal registration (BT-47)
-    legal = _cac(element, "PartyLegalEntity")
-    _cbc(legal, "RegistrationName", party.name)
+    xml.open("cac:PartyLegalEntity")
+    _cbc(xml, "RegistrationName", party.name)
     if legal_id:
-        _cbc(legal, "CompanyID", legal_id)
+        _cbc(xml, "CompanyID", legal_id)
+    xml.close("cac:PartyLegalEntity")
     if party.email:
-        _cbc(_cac(element, "Contact"), "ElectronicMail", party.email)
+        xml.open("cac:Contact")
+        _cbc(xml, "ElectronicMail", party.email)
+        xml.close("cac:Contact")
+    xml.close("cac:Party")
+    xml.close(wrapper)
 
 
-def _tax_category(parent: etree._Element, name: str, category: str, rate: Decimal, reason: str | None) -> None:
-    element = _cac(parent, name)
-    _cbc(element, "ID", category)
-    _cbc(element, "Percent", _decimal(rate))
+def _tax_category(xml: _Xml, tag: str, category: str, rate: Decimal, reason: str | None) -> None:
+    xml.open(tag)
+    _cbc(xml, "ID", category)
+    _cbc(xml, "Percent", _decimal(rate))
     if reason:
-        _cbc(element, "TaxExemptionReason", reason)
-    _cbc(_cac(element, "TaxScheme"), "ID", "VAT")
+        _cbc(xml, "TaxExemptionReason", reason)
+    _tax_scheme(xml, "VAT")
+    xml.close(tag)
 
 
 def render_invoice_ubl(document: InvoiceDocument) -> bytes:
     """UBL 2.1 XML bytes (UTF-8, with declaration). Raises `InvalidInput` when a required fact is missing."""
     amounts = _Amounts(document.currency)
-    root = etree.Element(f"{{{NS_INVOICE}}}Invoice", nsmap=NSMAP)
-    _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
-    _cbc(root, "ProfileID", PROFILE_ID)
-    _cbc(root, "ID", document.number)
-    _cbc(root, "IssueDate", document.issue_date.isoformat())
-    _cbc(root, "DueDate", document.due_date.isoformat())
-    _cbc(root, "InvoiceTypeCode", INVOICE_TYPE_COMMERCIAL)
+    xml = _Xml()
+    xml.open("Invoice", f' xmlns="{NS_INVOICE}" xmlns:cac="{NS_CAC}" xmlns:cbc="{NS_CBC}"')
+    _cbc(xml, "CustomizationID", CUSTOMIZATION_ID)
+    _cbc(xml, "ProfileID", PROFILE_ID)
+    _cbc(xml, "ID", document.number)
+    _cbc(xml, "IssueDate", document.issue_date.isoformat())
+    _cbc(xml, "DueDate", document.due_date.isoformat())
+    _cbc(xml, "InvoiceTypeCode", INVOICE_TYPE_COMMERCIAL)
     if document.notes:
-        _cbc(root, "Note", document.notes)
-    _cbc(root, "DocumentCurrencyCode", document.currency)
+        _cbc(xml, "Note", document.notes)
+    _cbc(xml, "DocumentCurrencyCode", document.currency)
     # Peppol asks for a buyer reference or an order reference (PEPPOL-EN16931-R003).
-    _cbc(root, "BuyerReference", document.buyer_reference or document.number)
+    _cbc(xml, "BuyerReference", document.buyer_reference or document.number)
     if document.purchase_order:
-        _cbc(_cac(root, "OrderReference"), "ID", document.purchase_order)
-    _party(_cac(root, "AccountingSupplierParty"), document.seller, role="seller", is_seller=True)
-    _party(_cac(root, "AccountingCustomerParty"), document.buyer, role="customer", is_seller=False)
+        xml.open("cac:OrderReference")
+        _cbc(xml, "ID", document.purchase_order)
+        xml.close("cac:OrderReference")
+    _party(xml, "cac:AccountingSupplierParty", document.seller, role="seller", is_seller=True)
+    _party(xml, "cac:AccountingCustomerParty", document.buyer, role="customer", is_seller=False)
 
     if document.payment.iban:
-        means = _cac(root, "PaymentMeans")
-        _cbc(means, "PaymentMeansCode", PAYMENT_MEANS_CREDIT_TRANSFER)
-        _cbc(means, "PaymentID", document.payment.reference)
-        account = _cac(means, "PayeeFinancialAccount")
-        _cbc(account, "ID", document.payment.iban.replace(" ", ""))
-        _cbc(account, "Name", document.seller.name)
+        xml.open("cac:PaymentMeans")
+        _cbc(xml, "PaymentMeansCode", PAYMENT_MEANS_CREDIT_TRANSFER)
+        _cbc(xml, "PaymentID", document.payment.reference)
+        xml.open("cac:PayeeFinancialAccount")
+        _cbc(xml, "ID", document.payment.iban.replace(" ", ""))
+        _cbc(xml, "Name", document.seller.name)
         if document.payment.bic:
-            _cbc(_cac(account, "FinancialInstitutionBranch"), "ID", document.payment.bic)
+            xml.open("cac:FinancialInstitutionBranch")
+            _cbc(xml, "ID", document.payment.bic)
+            xml.close("cac:FinancialInstitutionBranch")
+        xml.close("cac:PayeeFinancialAccount")
+        xml.close("cac:PaymentMeans")
 
-    tax_total = _cac(root, "TaxTotal")
-    amounts.add(tax_total, "TaxAmount", document.tax_total)
+    xml.open("cac:TaxTotal")
+    amounts.add(xml, "TaxAmount", document.tax_total)
     for tax in document.taxes:
-        subtotal = _cac(tax_total, "TaxSubtotal")
-        amounts.add(subtotal, "TaxableAmount", tax.taxable)
-        amounts.add(subtotal, "TaxAmount", tax.tax)
+        xml.open("cac:TaxSubtotal")
+        amounts.add(xml, "TaxableAmount", tax.taxable)
+        amounts.add(xml, "TaxAmount", tax.tax)
         reason = tax.exemption_reason if tax.category == EXEMPT else None
-        _tax_category(subtotal, "TaxCategory", tax.category, tax.rate, reason)
+        _tax_category(xml, "cac:TaxCategory", tax.category, tax.rate, reason)
+        xml.close("cac:TaxSubtotal")
+    xml.close("cac:TaxTotal")
 
-    monetary = _cac(root, "LegalMonetaryTotal")
-    amounts.add(monetary, "LineExtensionAmount", document.subtotal)
-    amounts.add(monetary, "TaxExclusiveAmount", document.subtotal)
-    amounts.add(monetary, "TaxInclusiveAmount", document.total)
-    amounts.add(monetary, "PayableAmount", document.total)
+    xml.open("cac:LegalMonetaryTotal")
+    amounts.add(xml, "LineExtensionAmount", document.subtotal)
+    amounts.add(xml, "TaxExclusiveAmount", document.subtotal)
+    amounts.add(xml, "TaxInclusiveAmount", document.total)
+    amounts.add(xml, "PayableAmount", document.total)
+    xml.close("cac:LegalMonetaryTotal")
 
     for line in document.lines:
-        element = _cac(root, "InvoiceLine")
-        _cbc(element, "ID", str(line.position))
-        _cbc(element, "InvoicedQuantity", _decimal(line.quantity), unitCode=UNIT_ONE)
-        amounts.add(element, "LineExtensionAmount", line.net_amount)
-        item = _cac(element, "Item")
-        _cbc(item, "Name", line.description)
-        _tax_category(item, "ClassifiedTaxCategory", line.tax_category, line.tax_rate, None)
-        _cbc(_cac(element, "Price"), "PriceAmount", _decimal(line.unit_price), currencyID=document.currency)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        xml.open("cac:InvoiceLine")
+        _cbc(xml, "ID", str(line.position))
+        _cbc(xml, "InvoicedQuantity", _decimal(line.quantity), unitCode=UNIT_ONE)
+        amounts.add(xml, "LineExtensionAmount", line.net_amount)
+        xml.open("cac:Item")
+        _cbc(xml, "Name", line.description)
+        _tax_category(xml, "cac:ClassifiedTaxCategory", line.tax_category, line.tax_rate, None)
+        xml.close("cac:Item")
+        xml.open("cac:Price")
+        _cbc(xml, "PriceAmount", _decimal(line.unit_price), currencyID=document.currency)
+        xml.close("cac:Price")
+        xml.close("cac:InvoiceLine")
+    xml.close("Invoice")
+    return xml.bytes()

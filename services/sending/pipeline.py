@@ -203,9 +203,12 @@ async def send_prepared(
     transport: Transport,
     render: Callable[[RenderJob], Awaitable[bytes]],
     writer: GroupWriter,
+    on_sent: Callable[[], None] | None = None,
 ) -> str | None:
     """Render, send and record one claimed delivery. Never raises for a send failure.
 
+    `on_sent` is called once the render process and the SMTP connection are done with this
+    delivery, before its outcome is committed: the worker then starts the next one.
     Returns the delivery's new status (None if stale recovery took it over meanwhile).
     """
     outcome = prepared.outcome
@@ -217,6 +220,8 @@ async def send_prepared(
         else:
             outcome = await _converse(transport, prepared, message, writer)
     assert outcome is not None
+    if on_sent is not None:
+        on_sent()
     return await writer.record(prepared.delivery_id, outcome)
 
 

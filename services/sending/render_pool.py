@@ -81,9 +81,12 @@ def _child_main(sock: socket.socket, preload: Sequence[str]) -> None:
 
 
 def _pickled_error(exc: Exception) -> bytes:
+    """The exception for the parent; one that does not survive pickling arrives as a RuntimeError with its text."""
     try:
-        return pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # an exception carrying something unpicklable still reaches the caller
+        body = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(body)  # noqa: S301 - our own bytes; an exception whose __init__ cannot be replayed fails here
+        return body
+    except Exception:
         return pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
 
 

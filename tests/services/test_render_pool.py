@@ -1,6 +1,6 @@
 """The render pool: real child processes, driven from the event loop.
 
-The functions sent to the children are the standard library's, so each test shows what a
+The functions sent to the children are mostly the standard library's, so each test shows what a
 caller sees: results, the child's exception, a killed child, a cancelled job, a clean stop.
 """
 
@@ -18,7 +18,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from services.documents.model import PartyData
+from services.documents.ubl import render_invoice_ubl
+from services.errors import InvalidInput
 from services.sending.render_pool import RenderPool, RenderProcessDied
+from tests.services.documents import samples
 
 
 @pytest.fixture
@@ -131,3 +135,8 @@ async def test_ctrl_c_in_the_terminal_leaves_the_children_to_the_parent(pool: Re
         os.kill(pid, signal.SIGINT)  # what a terminal sends to the whole process group
     await asyncio.sleep(0.2)
     assert await pool.run(operator.mul, 2, 21) == 42
+
+
+async def test_a_domain_error_arrives_as_itself_with_its_message(pool: RenderPool) -> None:
+    with pytest.raises(InvalidInput, match="no country"):
+        await pool.run(render_invoice_ubl, samples.document(buyer=PartyData(name="Nowhere Ltd")))

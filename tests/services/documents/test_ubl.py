@@ -178,3 +178,27 @@ def test_a_customer_without_country_is_refused_with_a_sentence() -> None:
 
     with pytest.raises(InvalidInput, match="Nowhere Ltd has no country"):
         render_invoice_ubl(doc)
+
+
+def test_markup_characters_in_names_and_notes_come_back_as_written() -> None:
+    doc = samples.document(
+        number='INV-<7> & "8"',
+        notes="Tom & Jerry's <b>not bold</b>",
+        buyer=dataclasses.replace(samples.BUYER, name='Müller & Söhne "GmbH" <Berlin>'),
+    )
+
+    xml = render_invoice_ubl(doc)
+
+    assert validate_ubl_xsd(xml) == []
+    assert _value(xml, "cbc:ID") == 'INV-<7> & "8"'
+    assert _value(xml, "cbc:Note") == "Tom & Jerry's <b>not bold</b>"
+    assert (
+        _value(xml, "cac:AccountingCustomerParty/cac:Party/cac:PartyName/cbc:Name") == 'Müller & Söhne "GmbH" <Berlin>'
+    )
+
+
+def test_a_control_character_xml_cannot_hold_is_refused_with_a_sentence() -> None:
+    doc = samples.document(lines=[samples.line("Consulting\x07 (bell pasted in)", "1", "100.00", "20")])
+
+    with pytest.raises(InvalidInput, match="control character that an e-invoice"):
+        render_invoice_ubl(doc)
