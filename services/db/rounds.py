@@ -83,15 +83,23 @@ class ThreadedSqliteRounds:
 
 
 class AsyncConnectionRounds:
-    """PostgreSQL (and anything without a file to open twice): one held async connection."""
+    """PostgreSQL (and anything without a file to open twice): one held async connection.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    `single_statement` rounds (each `write` runs exactly one statement) run in autocommit:
+    the statement is its own transaction, one round trip instead of BEGIN, it, COMMIT.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, single_statement: bool = False) -> None:
         self.engine = engine
+        self.single_statement = single_statement
         self._connection: AsyncConnection | None = None
 
     async def run(self, write: Callable[[Connection], T]) -> T:
         if self._connection is None:
-            self._connection = await self.engine.connect()
+            connection = await self.engine.connect()
+            if self.single_statement:
+                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._connection = connection
         connection = self._connection
         try:
             result = await connection.run_sync(write)
@@ -112,10 +120,15 @@ class AsyncConnectionRounds:
                 await connection.close()
 
 
-def round_runner(engine: AsyncEngine) -> ThreadedSqliteRounds | AsyncConnectionRounds:
-    """The cheapest way to run write rounds on `engine`'s database."""
+def round_runner(
+    engine: AsyncEngine, *, single_statement: bool = False
+) -> ThreadedSqliteRounds | AsyncConnectionRounds:
+    """The cheapest way to run write rounds on `engine`'s database.
+
+    `single_statement`: every round runs one statement, which may then commit by itself.
+    """
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         sync_url = make_url(url.render_as_string(hide_password=False)).set(drivername="sqlite")
         return ThreadedSqliteRounds(sync_url.render_as_string(hide_password=False))
-    return AsyncConnectionRounds(engine)
+    return AsyncConnectionRounds(engine, single_statement=single_statement)

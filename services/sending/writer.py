@@ -53,8 +53,27 @@ class _Round:
         return len(self.marks) + len(self.outcomes) + len(self.claims)
 
 
+@dataclass
+class _Lane:
+    """One stream of rounds: its waiting requests, its task and its database connection."""
+
+    pending: _Round = field(default_factory=_Round)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    rounds: RoundRunner | None = None  # opened by the first round, closed by aclose()
+    oldest_outcome: float = 0.0
+    marks_only: bool = False  # each round one UPDATE: no transaction needed around it
+
+
 class GroupWriter:
-    """Queue writes from many concurrent sends; one task commits them in rounds."""
+    """Queue writes from many concurrent sends; one task per lane commits them in rounds.
+
+    On PostgreSQL the data-start marks have a lane (and a connection) of their own: a mark
+    holds an SMTP connection until it commits, so it must not wait behind a round of
+    outcomes or a claim that loads a batch of invoices. Marks touch only rows already in
+    `sending`, outcomes and claims others, so the lanes never wait on each other's locks.
+    SQLite has one writer at a time whatever we do, so there everything shares one lane.
+    """
 
     def __init__(
         self,
@@ -65,14 +84,11 @@ class GroupWriter:
         now: Callable[[], datetime],
     ) -> None:
         self.engine = engine
-        self._rounds: RoundRunner | None = None  # opened by the first round, closed by aclose()
         self.worker_id = worker_id
         self.retry = retry
         self.now = now
-        self._pending = _Round()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._oldest_outcome = 0.0
+        self._main = _Lane()
+        self._marks = _Lane(marks_only=True) if engine.dialect.name != "sqlite" else self._main
         self.rounds = 0
 
     async def claim(self, limit: int, *, then: ClaimLoader | None = None) -> Any:
@@ -81,28 +97,29 @@ class GroupWriter:
         Returns their ids, or what `then(session, ids)` returns: it runs in the claim's own
         transaction, so loading what the claimed deliveries need costs no round of its own.
         """
-        return await self._submit(self._pending.claims, limit, then)
+        return await self._submit(self._main, "claims", limit, then)
 
     async def mark_data_started(self, delivery_id: int) -> None:
         """Return once this delivery's data-start mark is committed: only then may DATA go."""
-        await self._submit(self._pending.marks, delivery_id)
+        await self._submit(self._marks, "marks", delivery_id)
 
     async def record(self, delivery_id: int, outcome: Outcome) -> str | None:
         """Return the delivery's new status once committed (None: no longer this worker's)."""
-        return await self._submit(self._pending.outcomes, delivery_id, outcome)
+        return await self._submit(self._main, "outcomes", delivery_id, outcome)
 
-    async def _submit(self, queue: list[Any], *request: Any) -> Any:
+    async def _submit(self, lane: _Lane, kind: str, *request: Any) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if queue is self._pending.outcomes and not queue:
-            self._oldest_outcome = loop.time()
+        queue: list[Any] = getattr(lane.pending, kind)
+        if kind == "outcomes" and not queue:
+            lane.oldest_outcome = loop.time()
         queue.append((*request, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-        self._wake.set()
+        if lane.task is None or lane.task.done():
+            lane.task = asyncio.create_task(self._run(lane))
+        lane.wake.set()
         return await future
 
-    async def _run(self) -> None:
+    async def _run(self, lane: _Lane) -> None:
         """Commit rounds while there is work; ends when idle (restarted by the next request).
 
         Marks and claims go at once (a connection or the claimer is waiting on them).
@@ -110,46 +127,47 @@ class GroupWriter:
         ride along with the next round: nothing waits on them but their own send.
         """
         loop = asyncio.get_running_loop()
-        while len(self._pending):
-            self._wake.clear()
-            pending = self._pending
+        while len(lane.pending):
+            lane.wake.clear()
+            pending = lane.pending
             if not pending.marks and not pending.claims and len(pending.outcomes) < OUTCOME_BATCH:
-                remaining = self._oldest_outcome + OUTCOME_WAIT - loop.time()
+                remaining = lane.oldest_outcome + OUTCOME_WAIT - loop.time()
                 if remaining > 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), remaining)
+                        await asyncio.wait_for(lane.wake.wait(), remaining)
                     continue
             ripe = bool(pending.outcomes) and (
-                len(pending.outcomes) >= OUTCOME_BATCH or loop.time() - self._oldest_outcome >= OUTCOME_WAIT
+                len(pending.outcomes) >= OUTCOME_BATCH or loop.time() - lane.oldest_outcome >= OUTCOME_WAIT
             )
-            batch, self._pending = _take(pending, with_outcomes=ripe)
-            if ripe and self._pending.outcomes:  # left over beyond MAX_ROUND: next round
-                self._oldest_outcome = loop.time()
+            batch, lane.pending = _take(pending, with_outcomes=ripe)
+            if ripe and lane.pending.outcomes:  # left over beyond MAX_ROUND: next round
+                lane.oldest_outcome = loop.time()
             self.rounds += 1
             try:
-                await self._apply(batch)
+                await self._apply(lane, batch)
             except Exception:
                 log.warning("a group commit of %s writes failed; retrying them one by one", len(batch), exc_info=True)
                 for single in _split(batch):
                     try:
-                        await self._apply(single)
+                        await self._apply(lane, single)
                     except Exception as exc:  # answer the caller; the row stays as it was
                         _fail(single, exc)
             await asyncio.sleep(0)  # let the senders woken by this round queue their next writes
 
     async def aclose(self) -> None:
-        """Finish the writes already queued, then let go of the database connection."""
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._rounds is not None:
-            rounds, self._rounds = self._rounds, None
-            await rounds.aclose()
+        """Finish the writes already queued, then let go of the database connections."""
+        for lane in {id(lane): lane for lane in (self._main, self._marks)}.values():
+            if lane.task is not None:
+                await asyncio.gather(lane.task, return_exceptions=True)
+            if lane.rounds is not None:
+                rounds, lane.rounds = lane.rounds, None
+                await rounds.aclose()
 
-    async def _apply(self, batch: _Round) -> None:
+    async def _apply(self, lane: _Lane, batch: _Round) -> None:
         now = self.now()
-        if self._rounds is None:
-            self._rounds = round_runner(self.engine)
-        statuses, claimed = await self._rounds.run(lambda connection: self._write(connection, batch, now))
+        if lane.rounds is None:
+            lane.rounds = round_runner(self.engine, single_statement=lane.marks_only)
+        statuses, claimed = await lane.rounds.run(lambda connection: self._write(connection, batch, now))
         for _, future in batch.marks:
             _answer(future, None)
         for delivery_id, _, future in batch.outcomes:

@@ -1,0 +1,162 @@
+"""The send worker's writer: each answer means committed, on SQLite (threaded rounds) and PostgreSQL (lanes).
+
+Every check reads the rows back through a fresh session — what another worker, the
+notifier or stale recovery would see — not the writer's own connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from services.db.models import Delivery, DeliveryStatus, Invoice, InvoiceStatus, Notification, Organisation, utcnow
+from services.sending.outcomes import Outcome, RetryPolicy
+from services.sending.writer import GroupWriter
+from tests import factories
+
+SECRET = b"writer-test-secret"
+
+
+def make_writer(sessions: async_sessionmaker[AsyncSession], worker_id: str = "w1") -> GroupWriter:
+    engine = sessions.kw["bind"]
+    return GroupWriter(engine=engine, worker_id=worker_id, retry=RetryPolicy(), now=utcnow)
+
+
+async def queue(session: AsyncSession, org: Organisation, count: int) -> list[int]:
+    return [
+        (await factories.queued_delivery(session, org.id, verp_secret=SECRET, number=f"INV-{n:04d}")).id
+        for n in range(count)
+    ]
+
+
+async def test_a_claim_is_committed_when_it_returns_and_a_second_writer_gets_the_rest(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+) -> None:
+    ids = await queue(session, org, 3)
+    first, second = make_writer(sessions, "w1"), make_writer(sessions, "w2")
+    try:
+        mine = await first.claim(2)
+        theirs = await second.claim(5)
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+    assert mine == ids[:2] and theirs == ids[2:]
+    rows = [await factories.reload_delivery(sessions, d) for d in ids]
+    assert [(r.status, r.claimed_by) for r in rows] == [
+        (DeliveryStatus.SENDING, "w1"),
+        (DeliveryStatus.SENDING, "w1"),
+        (DeliveryStatus.SENDING, "w2"),
+    ]
+
+
+async def test_a_claim_loads_what_it_claimed_inside_its_own_transaction(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+) -> None:
+    [delivery_id] = await queue(session, org, 1)
+    writer = make_writer(sessions)
+
+    def load(sync: Session, ids: list[int]) -> list[tuple[int, str, str]]:
+        rows = sync.execute(select(Delivery.id, Delivery.status, Delivery.claimed_by).where(Delivery.id.in_(ids)))
+        return [tuple(row) for row in rows]
+
+    try:
+        loaded = await writer.claim(5, then=load)
+    finally:
+        await writer.aclose()
+
+    assert loaded == [(delivery_id, DeliveryStatus.SENDING, "w1")]  # sees its own claim, uncommitted until then
+
+
+async def test_a_loader_that_fails_claims_nothing(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+) -> None:
+    [delivery_id] = await queue(session, org, 1)
+    writer = make_writer(sessions)
+
+    def broken(_sync: Session, _ids: list[int]) -> Any:
+        raise RuntimeError("the loader broke")
+
+    try:
+        with pytest.raises(RuntimeError, match="the loader broke"):
+            await writer.claim(5, then=broken)
+        again = await writer.claim(5)  # the writer's connection survived the failed round
+    finally:
+        await writer.aclose()
+
+    assert again == [delivery_id]
+
+
+async def test_a_data_start_mark_is_committed_before_it_returns(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+) -> None:
+    ids = await queue(session, org, 4)
+    writer = make_writer(sessions)
+    try:
+        assert await writer.claim(4) == ids
+        await asyncio.gather(*(writer.mark_data_started(d) for d in ids))
+        marked = [(await factories.reload_delivery(sessions, d)).data_started_at for d in ids]
+    finally:
+        await writer.aclose()
+
+    assert all(at is not None for at in marked)
+
+
+async def test_a_mark_for_a_delivery_another_worker_holds_changes_nothing(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+) -> None:
+    [delivery_id] = await queue(session, org, 1)
+    owner, stranger = make_writer(sessions, "owner"), make_writer(sessions, "stranger")
+    try:
+        await owner.claim(1)
+        await stranger.mark_data_started(delivery_id)
+    finally:
+        await owner.aclose()
+        await stranger.aclose()
+
+    assert (await factories.reload_delivery(sessions, delivery_id)).data_started_at is None
+
+
+async def test_outcomes_recorded_together_each_commit_their_delivery_invoice_and_notification(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+) -> None:
+    ids = await queue(session, org, 3)
+    writer = make_writer(sessions)
+    try:
+        await writer.claim(3)
+        statuses = await asyncio.gather(
+            writer.record(ids[0], Outcome("accepted", "250 2.0.0 queued as A1", accepted=("ap@acme.example",))),
+            writer.record(ids[1], Outcome("transient", "451 4.3.0 try later")),
+            writer.record(ids[2], Outcome("permanent", "550 5.1.1 no such user")),
+        )
+    finally:
+        await writer.aclose()
+
+    assert statuses == [DeliveryStatus.ACCEPTED, DeliveryStatus.DEFERRED, DeliveryStatus.FAILED]
+    rows = [await factories.reload_delivery(sessions, d) for d in ids]
+    assert [r.status for r in rows] == statuses
+    assert rows[0].smtp_reply == "250 2.0.0 queued as A1" and rows[2].last_error == "550 5.1.1 no such user"
+    async with sessions() as fresh:
+        invoice_states = dict((await fresh.execute(select(Invoice.id, Invoice.status))).all())
+        posts = await fresh.scalar(select(func.count()).select_from(Notification))
+    assert invoice_states[rows[0].invoice_id] == InvoiceStatus.SENT
+    assert invoice_states[rows[1].invoice_id] == InvoiceStatus.VALIDATED
+    assert posts is not None and posts >= 3  # a status post for each, plus the failure's alert
+
+
+async def test_the_writer_opens_again_after_it_was_closed(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+) -> None:
+    ids = await queue(session, org, 2)
+    writer = make_writer(sessions)
+    try:
+        assert await writer.claim(1) == ids[:1]
+        await writer.aclose()
+        assert await writer.claim(1) == ids[1:]
+    finally:
+        await writer.aclose()
