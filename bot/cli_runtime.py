@@ -17,7 +17,7 @@ import typer
 from bot.bounce_mailbox import bounce_loop
 from bot.config import Settings
 from bot.container import Container
-from bot.worker_process import build_worker, install_stop_signals, run_worker, start_render_pool
+from bot.worker_process import build_worker, install_stop_signals, make_render_pool, run_worker
 from services.db.models import utcnow
 from services.email.message import make_message_id, verp_address
 from services.email.transport import Envelope, SendError
@@ -74,7 +74,7 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
             stop = asyncio.Event()
             render_pool = None
             if with_worker and settings.smtp_configured:
-                render_pool = start_render_pool(settings.render_processes) if settings.render_processes else None
+                render_pool = make_render_pool(settings.render_processes) if settings.render_processes else None
                 loops.append(build_worker(container, render_pool).run(stop))
             elif with_worker:
                 logging.getLogger("invoicebot").warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
@@ -85,6 +85,8 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
 
                 loops.append(notifier_loop(container))
             try:
+                if render_pool is not None:
+                    await render_pool.start()
                 async with container.session() as session:
                     await container.organisation(session)
                 await serve(container, loops=loops)

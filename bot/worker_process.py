@@ -31,17 +31,19 @@ def build_worker(container: Container, render_pool: RenderPool | None) -> Worker
     )
 
 
-def start_render_pool(processes: int) -> RenderPool:
-    """The PDF/UBL render processes (started with the first delivery, or by `await pool.start()`)."""
+def make_render_pool(processes: int) -> RenderPool:
+    """The PDF/UBL render processes, not started yet (`await pool.start()`, or the first delivery starts them)."""
     return RenderPool(processes, preload=RENDER_PRELOAD)
 
 
 async def run_worker(container: Container, *, stop: asyncio.Event, until_idle: bool = False) -> int:
     """Run the worker until `stop` is set (or, with `until_idle`, until nothing is due)."""
     processes = container.settings.render_processes
-    render_pool = start_render_pool(processes) if processes else None
+    render_pool = make_render_pool(processes) if processes else None
     worker = build_worker(container, render_pool)
     try:
+        if render_pool is not None:
+            await render_pool.start()  # a broken installation fails here, not at the first invoice
         if until_idle:
             await worker.recover()
             return await worker.drain(stop=stop, until_idle=True)

@@ -40,7 +40,7 @@ from bot.sandbox.folder_mailbox import FolderMailbox
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
 from bot.sandbox.smtp_server import ScriptedSmtpServer
-from bot.worker_process import build_worker, start_render_pool
+from bot.worker_process import build_worker, make_render_pool
 from services.db.migrate import upgrade
 from services.seed import seed_demo
 from services.sending.render_pool import RenderPool
@@ -206,7 +206,7 @@ class Demo:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.mail_dir.mkdir(parents=True, exist_ok=True)
         bounces = self.bounces.create()
-        self.render_pool = start_render_pool(1)  # its child ignores Ctrl-C: the demo stops it itself
+        self.render_pool = make_render_pool(1)  # its child ignores Ctrl-C: the demo stops it itself
         await self.render_pool.start()
 
         await self.slack.start()
