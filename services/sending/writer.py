@@ -39,8 +39,8 @@ ClaimLoader = Callable[[Session, list[int]], Any]
 """Loads what claimed deliveries need, from their ids, inside the claim's transaction."""
 
 MAX_ROUND = 256  # requests per transaction: bounds a round's time and its statement sizes
-OUTCOME_BATCH = 8  # outcomes worth a round of their own
-OUTCOME_WAIT = 0.02  # seconds an outcome waits for company at most
+OUTCOME_BATCH = 16  # outcomes worth a round of their own
+OUTCOME_WAIT = 0.05  # seconds an outcome waits for company at most
 
 
 @dataclass
