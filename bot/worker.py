@@ -90,13 +90,16 @@ class Worker:
             log.warning("recovered stale deliveries: %s requeued, %s marked unknown", requeued, unknown)
         return requeued, unknown
 
-    async def drain(self, *, stop: asyncio.Event | None = None, until_idle: bool = True) -> int:
+    async def drain(
+        self, *, stop: asyncio.Event | None = None, until_idle: bool = True, keep_connection: bool = False
+    ) -> int:
         """Send what is due now. With `until_idle`, return once nothing is due (tests, CLI).
 
         At most `concurrency` deliveries are between claim and SMTP reply at once (the
         window); a delivery leaves the window as soon as its SMTP conversation ends, while its
         outcome is still being committed, so a slow commit never leaves the render processes
-        without work.
+        without work. The writer's database connection is given back at the end unless
+        `keep_connection` (the `run` loop keeps it between polls and gives it back when it stops).
         """
         window = _Window()
         tasks: set[asyncio.Task[None]] = set()
@@ -128,19 +131,23 @@ class Worker:
             if tasks:
                 await asyncio.gather(*tasks)
         finally:
-            await self.writer.aclose()  # the held connection goes back to the pool between drains
+            if not keep_connection:
+                await self.writer.aclose()
         return handled
 
     async def run(self, stop: asyncio.Event) -> None:
         """The background loop of `invoicebot worker` / `run`: recover, then drain forever."""
         log.info("worker %s started", self.worker_id)
         last_recovery = datetime.min.replace(tzinfo=self.clock().tzinfo)
-        while not stop.is_set():
-            if self.clock() - last_recovery > self.stale_after / 2:
-                await self.recover()
-                last_recovery = self.clock()
-            await self.drain(stop=stop, until_idle=True)
-            await _sleep_or_stop(stop, self.poll_interval)
+        try:
+            while not stop.is_set():
+                if self.clock() - last_recovery > self.stale_after / 2:
+                    await self.recover()
+                    last_recovery = self.clock()
+                await self.drain(stop=stop, until_idle=True, keep_connection=True)
+                await _sleep_or_stop(stop, self.poll_interval)
+        finally:
+            await self.writer.aclose()
         log.info("worker %s stopped", self.worker_id)
 
 

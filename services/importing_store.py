@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Customer, Invoice, InvoiceLine, InvoiceStatus, new_public_token, utcnow
 from services.importing_records import CustomerRecord, InvoiceRecord, LineRecord, Problem
+from services.invoice_entry import select_line_values
 
 CHUNK = 1000
 T = TypeVar("T")
@@ -122,17 +123,7 @@ async def _stored_invoices(
         if not rows:
             continue
         lines: dict[int, list[LineRecord]] = {row.id: [] for row in rows}
-        line_rows = await session.execute(
-            select(
-                InvoiceLine.invoice_id,
-                InvoiceLine.description,
-                InvoiceLine.quantity,
-                InvoiceLine.unit_price,
-                InvoiceLine.tax_rate,
-            )
-            .where(InvoiceLine.invoice_id.in_(list(lines)))
-            .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
-        )
+        line_rows = await session.execute(select_line_values(list(lines)))
         for invoice_id, description, quantity, unit_price, tax_rate in line_rows:
             lines[invoice_id].append(LineRecord(description, quantity, unit_price, tax_rate))
         for row in rows:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.addresses import normalise_emails
@@ -102,3 +102,22 @@ async def create_invoice(
     session.add(invoice)
     await session.flush()
     return invoice
+
+
+def select_line_values(invoice_ids: Sequence[int]) -> Select[tuple[int, str, Decimal, Decimal, Decimal]]:
+    """(invoice id, description, quantity, unit price, tax rate) of these invoices' lines, in order.
+
+    Plain rows rather than ORM objects, for readers of many invoices at once (the send
+    worker's batch, the importer's comparison) that only read them.
+    """
+    return (
+        select(
+            InvoiceLine.invoice_id,
+            InvoiceLine.description,
+            InvoiceLine.quantity,
+            InvoiceLine.unit_price,
+            InvoiceLine.tax_rate,
+        )
+        .where(InvoiceLine.invoice_id.in_(list(invoice_ids)))
+        .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
+    )

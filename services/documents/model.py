@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, selectinload
 
-from services.db.models import Invoice, InvoiceLine, Organisation
+from services.db.models import Invoice, Organisation
 from services.errors import DomainError, InvalidInput, NotFound
-from services.invoice_entry import LineData
+from services.invoice_entry import LineData, select_line_values
 from services.totals import LineAmounts, compute_totals
 
 SUPPORTED_LANGUAGES = ("en", "fr", "de", "nl", "es", "it")
@@ -231,17 +231,7 @@ def read_invoice_documents(
     # Lines as plain rows, not ORM objects: a batch holds hundreds of them and they are only read.
     lines: dict[int, list[LineInput]] = {invoice_id: [] for invoice_id in invoices}
     if invoices:
-        rows = session.execute(
-            select(
-                InvoiceLine.invoice_id,
-                InvoiceLine.description,
-                InvoiceLine.quantity,
-                InvoiceLine.unit_price,
-                InvoiceLine.tax_rate,
-            )
-            .where(InvoiceLine.invoice_id.in_(list(invoices)))
-            .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
-        )
+        rows = session.execute(select_line_values(list(invoices)))
         for invoice_id, description, quantity, unit_price, tax_rate in rows:
             lines[invoice_id].append(LineInput(description, quantity, unit_price, tax_rate))
     found: dict[int, InvoiceDocument | DomainError] = {}

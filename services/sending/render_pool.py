@@ -27,6 +27,7 @@ import pickle
 import signal
 import socket
 import struct
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing.process import BaseProcess
@@ -194,13 +195,15 @@ class RenderPool:
             process = self._context.Process(
                 target=_child_main, args=(child_end, self.preload), name="invoicebot-render", daemon=True
             )
-            previous = signal.getsignal(signal.SIGINT)
-            # the child inherits SIGINT ignored from its first instruction, before it can set it itself
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            try:
+            if threading.current_thread() is threading.main_thread():
+                # the child inherits SIGINT ignored from its first instruction, before it can set it itself
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+                try:
+                    await asyncio.to_thread(process.start)
+                finally:
+                    signal.signal(signal.SIGINT, previous)
+            else:  # signals belong to the main thread; the child ignores Ctrl-C once it runs
                 await asyncio.to_thread(process.start)
-            finally:
-                signal.signal(signal.SIGINT, previous)
         finally:
             child_end.close()
         parent_end.setblocking(False)
