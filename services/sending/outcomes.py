@@ -84,6 +84,26 @@ _MARK_INVOICE_SENT = (
     )
 )
 
+_READ_DELIVERIES = select(
+    _DELIVERY.c.id,
+    _DELIVERY.c.organisation_id,
+    _DELIVERY.c.invoice_id,
+    _DELIVERY.c.kind,
+    _DELIVERY.c.status,
+    _DELIVERY.c.claimed_by,
+    _DELIVERY.c.attempts,
+    _DELIVERY.c.smtp_reply,
+    _DELIVERY.c.last_error,
+    _DELIVERY.c.finished_at,
+    _DELIVERY.c.next_attempt_at,
+    _DELIVERY.c.recipient_results,
+    _DELIVERY.c.slack_channel,
+    _DELIVERY.c.approved_by,
+    _DELIVERY.c.requested_by,
+).where(_DELIVERY.c.id.in_(bindparam("b_ids", expanding=True)))
+# PostgreSQL: lock them, in id order (two rounds never lock the same rows in opposite orders)
+_LOCK_DELIVERIES = _READ_DELIVERIES.order_by(_DELIVERY.c.id).with_for_update()
+
 
 def record_outcomes(
     connection: Connection,
@@ -100,26 +120,8 @@ def record_outcomes(
     meanwhile): nothing is written for it.
     """
     ids = sorted({delivery_id for delivery_id, _ in outcomes})
-    query = select(
-        _DELIVERY.c.id,
-        _DELIVERY.c.organisation_id,
-        _DELIVERY.c.invoice_id,
-        _DELIVERY.c.kind,
-        _DELIVERY.c.status,
-        _DELIVERY.c.claimed_by,
-        _DELIVERY.c.attempts,
-        _DELIVERY.c.smtp_reply,
-        _DELIVERY.c.last_error,
-        _DELIVERY.c.finished_at,
-        _DELIVERY.c.next_attempt_at,
-        _DELIVERY.c.recipient_results,
-        _DELIVERY.c.slack_channel,
-        _DELIVERY.c.approved_by,
-        _DELIVERY.c.requested_by,
-    ).where(_DELIVERY.c.id.in_(ids))
-    if connection.dialect.name == "postgresql":
-        query = query.order_by(_DELIVERY.c.id).with_for_update()
-    rows = {row.id: row for row in connection.execute(query)}
+    query = _LOCK_DELIVERIES if connection.dialect.name == "postgresql" else _READ_DELIVERIES
+    rows = {row.id: row for row in connection.execute(query, {"b_ids": ids})}
     result: dict[int, str | None] = {}
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus
@@ -30,6 +30,36 @@ __all__ = [
 
 CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 
+# Built once: the worker runs these hundreds of times a second, and a statement built per
+# call costs more to construct and key for SQLAlchemy's cache than to execute.
+_DELIVERY = Delivery.__table__
+_CLAIMABLE_VALUES = [s.value for s in CLAIMABLE]
+_CLAIM_CANDIDATES = (
+    select(_DELIVERY.c.id)
+    .where(_DELIVERY.c.status.in_(_CLAIMABLE_VALUES), _DELIVERY.c.next_attempt_at <= bindparam("b_now"))
+    .order_by(_DELIVERY.c.next_attempt_at, _DELIVERY.c.id)
+    .limit(bindparam("b_limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    _DELIVERY.update()
+    .where(_DELIVERY.c.id.in_(bindparam("b_ids", expanding=True)), _DELIVERY.c.status.in_(_CLAIMABLE_VALUES))
+    .values(
+        status=DeliveryStatus.SENDING.value,
+        claimed_at=bindparam("b_now"),
+        claimed_by=bindparam("b_worker"),
+        data_started_at=None,
+        attempts=_DELIVERY.c.attempts + 1,
+        updated_at=bindparam("b_now"),
+    )
+    .returning(_DELIVERY.c.id)
+)
+_MARK_DATA_STARTED = (
+    _DELIVERY.update()
+    .where(_DELIVERY.c.id.in_(bindparam("b_ids", expanding=True)), _DELIVERY.c.claimed_by == bindparam("b_worker"))
+    .values(data_started_at=bindparam("b_now"))
+)
+
 
 def claim_deliveries(connection: Connection, *, worker_id: str, now: datetime, limit: int) -> list[int]:
     """Claim up to `limit` due deliveries for this worker; the caller commits. Returns their ids.
@@ -37,41 +67,18 @@ def claim_deliveries(connection: Connection, *, worker_id: str, now: datetime, l
     The UPDATE re-checks the status (compare-and-set), so a row another claimer took
     between the SELECT and the UPDATE is simply not returned.
     """
-    candidates = (
-        select(Delivery.id)
-        .where(Delivery.status.in_([s.value for s in CLAIMABLE]), Delivery.next_attempt_at <= now)
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list(connection.execute(candidates).scalars())
-    claimed: list[int] = []
-    if ids:
-        result = connection.execute(
-            update(Delivery.__table__)
-            .where(Delivery.id.in_(ids), Delivery.status.in_([s.value for s in CLAIMABLE]))
-            .values(
-                status=DeliveryStatus.SENDING,
-                claimed_at=now,
-                claimed_by=worker_id,
-                data_started_at=None,
-                attempts=Delivery.attempts + 1,
-                updated_at=now,
-            )
-            .returning(Delivery.id)
-        )
-        claimed = sorted(result.scalars(), key=ids.index)
-    return claimed
+    ids = list(connection.execute(_CLAIM_CANDIDATES, {"b_now": now, "b_limit": limit}).scalars())
+    if not ids:
+        return []
+    result = connection.execute(_CLAIM, {"b_ids": ids, "b_now": now, "b_worker": worker_id})
+    return sorted(result.scalars(), key=ids.index)
 
 
 def mark_data_started_many(
     connection: Connection, *, delivery_ids: Sequence[int], worker_id: str, now: datetime
 ) -> None:
     """Mark that these deliveries' message data is about to go; the caller commits before sending it."""
-    table = Delivery.__table__
-    connection.execute(
-        table.update().where(table.c.id.in_(delivery_ids), table.c.claimed_by == worker_id).values(data_started_at=now)
-    )
+    connection.execute(_MARK_DATA_STARTED, {"b_ids": list(delivery_ids), "b_worker": worker_id, "b_now": now})
 
 
 def _event(delivery: Delivery, *, type_: str, recipient: str | None, now: datetime, detail: str) -> DeliveryEvent:
