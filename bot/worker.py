@@ -1,7 +1,8 @@
 """The send worker: drains the deliveries table, keeping rendering and sending both busy.
 
-Up to `concurrency` deliveries are in flight at once: while some render in the process
-pool, others talk SMTP over the transport's pooled connections. Claims are small batches,
+Up to `concurrency` deliveries are between claim and SMTP reply at once: while some render
+in the render processes, others talk SMTP over the transport's pooled connections, and the
+outcomes of finished ones are committed by the writer meanwhile. Claims are small batches,
 so several workers (processes or machines) share one database fairly.
 """
 

@@ -28,6 +28,7 @@ from services.db.models import (
     InvoiceStatus,
     SentVia,
 )
+from services.delivery_precedence import delivery_status_from
 from services.notifications import NotificationKind, NotificationRequest, enqueue_notifications
 
 
@@ -149,7 +150,7 @@ def record_outcomes(
                 "created_at": now,
             }
         )
-        if status == DeliveryStatus.ACCEPTED and row.kind == DeliveryKind.INVOICE:
+        if outcome.kind == "accepted" and row.kind == DeliveryKind.INVOICE:
             sent.append({"b_id": row.invoice_id, "b_at": now, "b_actor": row.approved_by or row.requested_by})
         posts.extend(_posts(row, outcome, status, change["b_last_error"]))
     if updates:
@@ -178,14 +179,17 @@ def _decide(
         "b_now": now,
     }
     if outcome.kind == "accepted":
-        change.update(b_status=DeliveryStatus.ACCEPTED.value, b_smtp_reply=outcome.detail, b_finished_at=now)
-        change["b_last_error"] = None
+        # next_attempt_at cleared: an accepted email is never the worker's to send again,
+        # whatever status the recipients' events give it.
+        change.update(b_smtp_reply=outcome.detail, b_finished_at=now, b_last_error=None, b_next_attempt_at=None)
         for address in outcome.accepted:
-            results[address] = {"status": "accepted", "reply": outcome.detail}
+            if "source" not in results.get(address, {}):  # else: an event filed while we were still sending
+                results[address] = {"status": "accepted", "reply": outcome.detail}
         for address, reply in (outcome.refused or {}).items():
             results[address] = {"status": "failed", "reply": reply}
         for address, reply in (outcome.deferred or {}).items():
             results[address] = {"status": "deferred", "reply": reply}
+        change["b_status"] = _accepted_status(results)
     elif outcome.kind == "transient" and row.attempts < retry.max_attempts:
         change.update(
             b_status=DeliveryStatus.DEFERRED.value,
@@ -204,6 +208,16 @@ def _decide(
     return change
 
 
+def _accepted_status(results: dict[str, Any]) -> str:
+    """`accepted`, unless an event filed while the send was in flight (a bounce report that beat
+    the worker's commit, a fast provider webhook) already says more: then what the precedence
+    rules make of it (services.delivery_precedence), e.g. `bounced`."""
+    filed = [entry.get("status") for entry in results.values() if "source" in entry]
+    if not filed:
+        return DeliveryStatus.ACCEPTED.value
+    return delivery_status_from([*filed, DeliveryStatus.ACCEPTED.value]) or DeliveryStatus.ACCEPTED.value
+
+
 def _event(row: Any, type_: str, recipient: str | None, detail: str, now: datetime) -> dict[str, Any]:
     return {
         "organisation_id": row.organisation_id,
@@ -219,7 +233,7 @@ def _event(row: Any, type_: str, recipient: str | None, detail: str, now: dateti
 
 def _events(row: Any, outcome: Outcome, change: dict[str, Any], *, now: datetime) -> list[dict[str, Any]]:
     status = change["b_status"]
-    if status == DeliveryStatus.ACCEPTED:
+    if outcome.kind == "accepted":
         return [
             *(_event(row, "accepted", address, outcome.detail, now) for address in outcome.accepted),
             *(_event(row, "failed", address, reply, now) for address, reply in (outcome.refused or {}).items()),
@@ -242,9 +256,13 @@ def _posts(row: Any, outcome: Outcome, status: str, last_error: str | None) -> l
     if row.kind != DeliveryKind.INVOICE:
         return posts
     alert = NotificationKind.DELIVERY_ALERT
-    if status == DeliveryStatus.UNKNOWN:
+    if outcome.kind == "accepted":
+        # only the recipients the server refused: an event filed meanwhile had its own alert
+        for address, reply in (outcome.refused or {}).items():
+            posts.append(post(alert, {"type": "failed", "recipient": address, "diagnostic": reply[:2000]}))
+    elif status == DeliveryStatus.UNKNOWN:
         posts.append(post(alert, {"type": "unknown", "recipient": None, "diagnostic": outcome.detail[:2000]}))
-    elif status in (DeliveryStatus.ACCEPTED, DeliveryStatus.FAILED) and outcome.refused:
+    elif status == DeliveryStatus.FAILED and outcome.refused:
         for address, reply in outcome.refused.items():
             posts.append(post(alert, {"type": "failed", "recipient": address, "diagnostic": reply[:2000]}))
     elif status == DeliveryStatus.FAILED:

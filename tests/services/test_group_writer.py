@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from services.db.models import Delivery, DeliveryStatus, Invoice, InvoiceStatus, Notification, Organisation, utcnow
+from services.delivery_events import IncomingEvent, record_delivery_event
 from services.sending.outcomes import Outcome, RetryPolicy
 from services.sending.writer import GroupWriter
 from tests import factories
@@ -160,3 +161,57 @@ async def test_the_writer_opens_again_after_it_was_closed(
         assert await writer.claim(1) == ids[1:]
     finally:
         await writer.aclose()
+
+
+@pytest.mark.parametrize(
+    ("bounce_kind", "shown"), [("hard", DeliveryStatus.BOUNCED), ("soft", DeliveryStatus.DEFERRED)]
+)
+async def test_a_bounce_filed_while_the_send_was_in_flight_survives_the_acceptance(
+    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    org: Organisation,
+    bounce_kind: str,
+    shown: DeliveryStatus,
+) -> None:
+    """A fast relay's bounce report can be filed before the worker commits the SMTP reply."""
+    delivery = await factories.queued_delivery(session, org.id, verp_secret=SECRET)
+    writer = make_writer(sessions)
+    try:
+        await writer.claim(1)
+        bounce = IncomingEvent(
+            source="dsn",
+            type="bounced",
+            recipient="ap@acme.example",
+            occurred_at=utcnow(),
+            source_event_id=f"dsn-{bounce_kind}",
+            raw="(the report)",
+            bounce_kind=bounce_kind,
+            status_code="5.1.1" if bounce_kind == "hard" else "4.2.2",
+            verp_token=delivery.verp_token,
+        )
+        async with sessions() as filing:
+            await record_delivery_event(filing, event=bounce, now=utcnow(), verp_secret=SECRET)
+            await filing.commit()
+        status = await writer.record(
+            delivery.id, Outcome("accepted", "250 2.0.0 queued as B7", accepted=("ap@acme.example",))
+        )
+        again = await writer.claim(5)
+    finally:
+        await writer.aclose()
+
+    row = await factories.reload_delivery(sessions, delivery.id)
+    assert status == shown and row.status == shown
+    assert row.recipient_results["ap@acme.example"]["status"] == ("bounced" if bounce_kind == "hard" else "deferred")
+    assert row.smtp_reply == "250 2.0.0 queued as B7"  # the server's reply is kept all the same
+    assert row.next_attempt_at is None and again == []  # handed over: never sent again by the worker
+    async with sessions() as fresh:
+        invoice_status = await fresh.scalar(select(Invoice.status).where(Invoice.id == row.invoice_id))
+        posts = (
+            await fresh.execute(
+                select(Notification.kind, Notification.payload).where(Notification.delivery_id == row.id)
+            )
+        ).all()
+    assert invoice_status == InvoiceStatus.SENT
+    alerts = [payload for kind, payload in posts if kind == "delivery_alert"]
+    assert len(alerts) == 1 and alerts[0]["recipient"] == "ap@acme.example"  # the bounce's own, not a second one
+    assert {"status": str(shown)} in [payload for kind, payload in posts if kind == "delivery_status"]
