@@ -248,9 +248,9 @@ def read_invoice_documents(
 
 
 def _document(
-    invoice: Invoice, organisation: Organisation, public_url: str, lines: Sequence[LineInput] | None = None
+    invoice: Invoice, organisation: Organisation, public_url: str, lines: Sequence[LineInput]
 ) -> InvoiceDocument:
-    """The document of a loaded invoice; `lines` when they were loaded apart, else `invoice.lines`."""
+    """The document of a loaded invoice and its lines (loaded apart, as rows)."""
     customer = invoice.customer
     link = None
     if invoice.token_revoked_at is None:
@@ -275,11 +275,7 @@ def _document(
             tax_id=customer.tax_id or None,
             email=(invoice.recipient_emails or customer.emails or [None])[0],
         ),
-        lines=(
-            lines
-            if lines is not None
-            else [LineInput(line.description, line.quantity, line.unit_price, line.tax_rate) for line in invoice.lines]
-        ),
+        lines=lines,
         payment=PaymentData(reference=invoice.number, iban=organisation.iban, bic=organisation.bic),
         invoice_url=link,
         buyer_reference=invoice.purchase_order or customer.ref,

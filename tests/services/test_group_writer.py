@@ -7,6 +7,7 @@ notifier or stale recovery would see — not the writer's own connection.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from services.db.engine import engine_of
 from services.db.models import Delivery, DeliveryStatus, Invoice, InvoiceStatus, Notification, Organisation, utcnow
 from services.delivery_events import IncomingEvent, record_delivery_event
 from services.sending.outcomes import Outcome, RetryPolicy
@@ -23,9 +25,21 @@ from tests import factories
 SECRET = b"writer-test-secret"
 
 
-def make_writer(sessions: async_sessionmaker[AsyncSession], worker_id: str = "w1") -> GroupWriter:
-    engine = sessions.kw["bind"]
-    return GroupWriter(engine=engine, worker_id=worker_id, retry=RetryPolicy(), now=utcnow)
+WriterFactory = Callable[..., GroupWriter]
+
+
+@pytest.fixture
+async def writers(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[WriterFactory]:
+    """`writers(worker_id="w1")` makes a writer on the test's database; all are closed after the test."""
+    made: list[GroupWriter] = []
+
+    def make(worker_id: str = "w1") -> GroupWriter:
+        made.append(GroupWriter(engine=engine_of(sessions), worker_id=worker_id, retry=RetryPolicy(), now=utcnow))
+        return made[-1]
+
+    yield make
+    for writer in made:
+        await writer.aclose()
 
 
 async def queue(session: AsyncSession, org: Organisation, count: int) -> list[int]:
@@ -36,16 +50,12 @@ async def queue(session: AsyncSession, org: Organisation, count: int) -> list[in
 
 
 async def test_a_claim_is_committed_when_it_returns_and_a_second_writer_gets_the_rest(
-    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], writers: WriterFactory, org: Organisation
 ) -> None:
     ids = await queue(session, org, 3)
-    first, second = make_writer(sessions, "w1"), make_writer(sessions, "w2")
-    try:
-        mine = await first.claim(2)
-        theirs = await second.claim(5)
-    finally:
-        await first.aclose()
-        await second.aclose()
+    first, second = writers("w1"), writers("w2")
+    mine = await first.claim(2)
+    theirs = await second.claim(5)
 
     assert mine == ids[:2] and theirs == ids[2:]
     rows = [await factories.reload_delivery(sessions, d) for d in ids]
@@ -57,86 +67,70 @@ async def test_a_claim_is_committed_when_it_returns_and_a_second_writer_gets_the
 
 
 async def test_a_claim_loads_what_it_claimed_inside_its_own_transaction(
-    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], writers: WriterFactory, org: Organisation
 ) -> None:
     [delivery_id] = await queue(session, org, 1)
-    writer = make_writer(sessions)
+    writer = writers()
 
     def load(sync: Session, ids: list[int]) -> list[tuple[int, str, str]]:
         rows = sync.execute(select(Delivery.id, Delivery.status, Delivery.claimed_by).where(Delivery.id.in_(ids)))
         return [tuple(row) for row in rows]
 
-    try:
-        loaded = await writer.claim(5, then=load)
-    finally:
-        await writer.aclose()
+    loaded = await writer.claim(5, then=load)
 
     assert loaded == [(delivery_id, DeliveryStatus.SENDING, "w1")]  # sees its own claim, uncommitted until then
 
 
 async def test_a_loader_that_fails_claims_nothing(
-    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], writers: WriterFactory, org: Organisation
 ) -> None:
     [delivery_id] = await queue(session, org, 1)
-    writer = make_writer(sessions)
+    writer = writers()
 
     def broken(_sync: Session, _ids: list[int]) -> Any:
         raise RuntimeError("the loader broke")
 
-    try:
-        with pytest.raises(RuntimeError, match="the loader broke"):
-            await writer.claim(5, then=broken)
-        again = await writer.claim(5)  # the writer's connection survived the failed round
-    finally:
-        await writer.aclose()
+    with pytest.raises(RuntimeError, match="the loader broke"):
+        await writer.claim(5, then=broken)
+    again = await writer.claim(5)  # the writer's connection survived the failed round
 
     assert again == [delivery_id]
 
 
 async def test_a_data_start_mark_is_committed_before_it_returns(
-    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], writers: WriterFactory, org: Organisation
 ) -> None:
     ids = await queue(session, org, 4)
-    writer = make_writer(sessions)
-    try:
-        assert await writer.claim(4) == ids
-        await asyncio.gather(*(writer.mark_data_started(d) for d in ids))
-        marked = [(await factories.reload_delivery(sessions, d)).data_started_at for d in ids]
-    finally:
-        await writer.aclose()
+    writer = writers()
+    assert await writer.claim(4) == ids
+    await asyncio.gather(*(writer.mark_data_started(d) for d in ids))
+    marked = [(await factories.reload_delivery(sessions, d)).data_started_at for d in ids]
 
     assert all(at is not None for at in marked)
 
 
 async def test_a_mark_for_a_delivery_another_worker_holds_changes_nothing(
-    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], writers: WriterFactory, org: Organisation
 ) -> None:
     [delivery_id] = await queue(session, org, 1)
-    owner, stranger = make_writer(sessions, "owner"), make_writer(sessions, "stranger")
-    try:
-        await owner.claim(1)
-        await stranger.mark_data_started(delivery_id)
-    finally:
-        await owner.aclose()
-        await stranger.aclose()
+    owner, stranger = writers("owner"), writers("stranger")
+    await owner.claim(1)
+    await stranger.mark_data_started(delivery_id)
 
     assert (await factories.reload_delivery(sessions, delivery_id)).data_started_at is None
 
 
 async def test_outcomes_recorded_together_each_commit_their_delivery_invoice_and_notification(
-    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], writers: WriterFactory, org: Organisation
 ) -> None:
     ids = await queue(session, org, 3)
-    writer = make_writer(sessions)
-    try:
-        await writer.claim(3)
-        statuses = await asyncio.gather(
-            writer.record(ids[0], Outcome("accepted", "250 2.0.0 queued as A1", accepted=("ap@acme.example",))),
-            writer.record(ids[1], Outcome("transient", "451 4.3.0 try later")),
-            writer.record(ids[2], Outcome("permanent", "550 5.1.1 no such user")),
-        )
-    finally:
-        await writer.aclose()
+    writer = writers()
+    await writer.claim(3)
+    statuses = await asyncio.gather(
+        writer.record(ids[0], Outcome("accepted", "250 2.0.0 queued as A1", accepted=("ap@acme.example",))),
+        writer.record(ids[1], Outcome("transient", "451 4.3.0 try later")),
+        writer.record(ids[2], Outcome("permanent", "550 5.1.1 no such user")),
+    )
 
     assert statuses == [DeliveryStatus.ACCEPTED, DeliveryStatus.DEFERRED, DeliveryStatus.FAILED]
     rows = [await factories.reload_delivery(sessions, d) for d in ids]
@@ -151,16 +145,13 @@ async def test_outcomes_recorded_together_each_commit_their_delivery_invoice_and
 
 
 async def test_the_writer_opens_again_after_it_was_closed(
-    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], writers: WriterFactory, org: Organisation
 ) -> None:
     ids = await queue(session, org, 2)
-    writer = make_writer(sessions)
-    try:
-        assert await writer.claim(1) == ids[:1]
-        await writer.aclose()
-        assert await writer.claim(1) == ids[1:]
-    finally:
-        await writer.aclose()
+    writer = writers()
+    assert await writer.claim(1) == ids[:1]
+    await writer.aclose()
+    assert await writer.claim(1) == ids[1:]
 
 
 @pytest.mark.parametrize(
@@ -169,35 +160,33 @@ async def test_the_writer_opens_again_after_it_was_closed(
 async def test_a_bounce_filed_while_the_send_was_in_flight_survives_the_acceptance(
     session: AsyncSession,
     sessions: async_sessionmaker[AsyncSession],
+    writers: WriterFactory,
     org: Organisation,
     bounce_kind: str,
     shown: DeliveryStatus,
 ) -> None:
     """A fast relay's bounce report can be filed before the worker commits the SMTP reply."""
     delivery = await factories.queued_delivery(session, org.id, verp_secret=SECRET)
-    writer = make_writer(sessions)
-    try:
-        await writer.claim(1)
-        bounce = IncomingEvent(
-            source="dsn",
-            type="bounced",
-            recipient="ap@acme.example",
-            occurred_at=utcnow(),
-            source_event_id=f"dsn-{bounce_kind}",
-            raw="(the report)",
-            bounce_kind=bounce_kind,
-            status_code="5.1.1" if bounce_kind == "hard" else "4.2.2",
-            verp_token=delivery.verp_token,
-        )
-        async with sessions() as filing:
-            await record_delivery_event(filing, event=bounce, now=utcnow(), verp_secret=SECRET)
-            await filing.commit()
-        status = await writer.record(
-            delivery.id, Outcome("accepted", "250 2.0.0 queued as B7", accepted=("ap@acme.example",))
-        )
-        again = await writer.claim(5)
-    finally:
-        await writer.aclose()
+    writer = writers()
+    await writer.claim(1)
+    bounce = IncomingEvent(
+        source="dsn",
+        type="bounced",
+        recipient="ap@acme.example",
+        occurred_at=utcnow(),
+        source_event_id=f"dsn-{bounce_kind}",
+        raw="(the report)",
+        bounce_kind=bounce_kind,
+        status_code="5.1.1" if bounce_kind == "hard" else "4.2.2",
+        verp_token=delivery.verp_token,
+    )
+    async with sessions() as filing:
+        await record_delivery_event(filing, event=bounce, now=utcnow(), verp_secret=SECRET)
+        await filing.commit()
+    status = await writer.record(
+        delivery.id, Outcome("accepted", "250 2.0.0 queued as B7", accepted=("ap@acme.example",))
+    )
+    again = await writer.claim(5)
 
     row = await factories.reload_delivery(sessions, delivery.id)
     assert status == shown and row.status == shown
