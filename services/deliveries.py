@@ -172,6 +172,10 @@ async def request_delivery(
     if not request.confirm_resend:
         recent = await recent_send(session, invoice=invoice, now=now)
         if recent is not None:
+            # SQLite has no row lock: the recent send may be a twin with our key that
+            # committed after the look-up above; then it is our answer, not a question.
+            if (existing := await _by_key(session, organisation_id, key)) is not None:
+                return existing
             raise ResendNeedsConfirmation(recent.question(invoice.number, now), recent)
 
     def row(**columns: Any) -> dict[str, Any]:
