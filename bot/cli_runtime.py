@@ -123,8 +123,9 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
             container = Container.build(settings)
             transport = container.build_transport()
             ok, reason = True, "connected and logged in"
+            smtputf8: bool | None = None
             try:
-                await transport.verify()
+                smtputf8 = (await transport.verify()).smtputf8
                 if send_test:
                     identity = container.sender_identity()
                     message = EmailMessage()
@@ -144,8 +145,9 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                 async with container.session() as session:
                     organisation = await container.organisation(session)
                     await record_smtp_check(
-                        session, organisation_id=organisation.id, ok=ok, reason=reason, actor="cli", now=utcnow()
-                    )
+                        session, organisation_id=organisation.id, ok=ok, reason=reason, actor="cli", now=utcnow(),
+                        smtputf8=smtputf8,
+                    )  # fmt: skip
                     await session.commit()
             finally:
                 await container.close()

@@ -17,6 +17,7 @@ from services.addresses import normalise_emails
 from services.audit import record_audit
 from services.db.models import Customer, Delivery, DeliveryEvent, Invoice
 from services.errors import FieldErrors, InvalidInput, NotFound
+from services.smtp_verification import accepts_smtputf8
 
 MAX_CUSTOMER_EMAILS = 20
 FAILED_EVENT_TYPES = ("bounced", "failed", "dropped", "complained")
@@ -105,17 +106,18 @@ async def replace_customer_emails(
     form that submitted them can show it inline and keep what was typed.
     """
     typed = [address.strip() for address in emails if address.strip()]
+    smtputf8 = await accepts_smtputf8(session, organisation_id=organisation_id)
     problems: list[str] = []
     for address in typed:
         try:
-            normalise_emails([address])
+            normalise_emails([address], smtputf8=smtputf8)
         except InvalidInput as error:
             problems.append(str(error))
     if problems:
         raise FieldErrors({"emails": "; ".join(problems)})
     if not typed:
         raise FieldErrors({"emails": "Give at least one email address for the customer."})
-    addresses = normalise_emails(typed)
+    addresses = normalise_emails(typed, smtputf8=smtputf8)
     if len(addresses) > MAX_CUSTOMER_EMAILS:
         raise FieldErrors({"emails": f"A customer can have at most {MAX_CUSTOMER_EMAILS} email addresses."})
     customer = (
