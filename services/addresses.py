@@ -74,10 +74,16 @@ def normalise_emails(addresses: Iterable[str], *, smtputf8: bool = False) -> lis
 
 
 def envelope_address(address: str) -> EnvelopeAddress:
-    """The address as the SMTP envelope carries it: domain in A-labels; raises InvalidInput when malformed."""
+    """The address as the SMTP envelope carries it: domain in A-labels; raises InvalidInput when malformed.
+
+    An ASCII address goes as it is: judging it is the server's job (`bounces+…@localhost` is
+    fine on a local relay), and only a non-ASCII one needs converting.
+    """
     candidate = (address or "").strip()
+    if candidate.isascii():
+        return EnvelopeAddress(candidate, needs_smtputf8=False)
     try:
-        checked = validate_email(candidate, check_deliverability=False, allow_smtputf8=True)
+        checked = validate_email(candidate, check_deliverability=False, allow_smtputf8=True, globally_deliverable=False)
     except EmailNotValidError as exc:
         raise InvalidInput(f"{candidate!r} is not a valid email address: {exc}") from None
     if checked.ascii_email is not None:
