@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -73,6 +74,7 @@ def normalise_emails(addresses: Iterable[str], *, smtputf8: bool = False) -> lis
     return result
 
 
+@lru_cache(maxsize=4096)  # IDNA conversion costs ~0.4 ms; the same customers' addresses recur
 def envelope_address(address: str) -> EnvelopeAddress:
     """The address as the SMTP envelope carries it: domain in A-labels; raises InvalidInput when malformed.
 

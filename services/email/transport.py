@@ -150,7 +150,8 @@ def wire_envelope(envelope: Envelope, data: bytes, *, server_smtputf8: bool) -> 
             continue
         needs_utf8 = needs_utf8 or wire.needs_smtputf8
         recipients[recipient] = wire.wire
-    headers_utf8 = not data.partition(b"\r\n\r\n")[0].isascii()
+    end_of_headers = data.find(b"\r\n\r\n")
+    headers_utf8 = not data[: end_of_headers if end_of_headers >= 0 else len(data)].isascii()
     if headers_utf8 and not server_smtputf8:
         detail = "; ".join(refused.values()) or "its headers are not ASCII"
         raise PermanentSendError(f"The mail server cannot carry this email (no SMTPUTF8): {detail}.", refused=refused)
