@@ -277,6 +277,7 @@ class BounceMailbox:
         self.connect = connect or (lambda: _Connection(self.account, self.timeout))
         self.totals = PollStats()
         self.idle_waits = 0  # how many times the server accepted IDLE (0: polling only)
+        self._unseen_at_last_poll: set[int] = set()
 
     async def poll_once(self) -> PollStats:
         """One pass over the UNSEEN messages. Never raises for IMAP, network or parse errors."""
@@ -312,6 +313,7 @@ class BounceMailbox:
         try:
             await connection.open()
             uids = await connection.unseen()
+            self._unseen_at_last_poll = set(uids)
             stats.more_waiting = len(uids) > self.batch_size
             for uid in uids[: self.batch_size]:
                 raw = await connection.fetch(uid, self.max_message_bytes)
@@ -423,6 +425,8 @@ class BounceMailbox:
             try:
                 await connection.open()
                 if connection.offers_idle():
+                    if set(await connection.unseen()) - self._unseen_at_last_poll:
+                        return  # arrived after the poll looked, before this IDLE could hear of it
                     self.idle_waits += 1
                     await connection.idle_until_news(min(seconds, IDLE_RENEW_SECONDS))
                     return
