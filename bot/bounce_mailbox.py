@@ -18,6 +18,11 @@ What happens to each kind of message:
   (`unparseable`), flagged and moved like an orphan. It is never left UNSEEN: a message
   read again on every poll would fill the batch and starve real bounces.
 
+Between polls the loop waits on the server's IMAP IDLE (RFC 2177) when its CAPABILITY
+offers it, so a bounce is filed within seconds of arriving; the poll every `poll_interval`
+seconds stays as the safety net (and the only way on a server without IDLE), and an IDLE
+is ended and started again at most every `IDLE_RENEW_SECONDS` (the RFC asks for < 29 min).
+
 The loop never stops on a bad message or an unreachable server: IMAP and network errors
 are logged (never the password), counted in `imap_errors`, retried a bounded number of
 times per poll, and `run` backs off exponentially up to `max_backoff` seconds. A database
@@ -36,7 +41,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from aioimaplib import IMAP4, IMAP4_SSL, AioImapException
+from aioimaplib import IMAP4, IMAP4_SSL, STOP_WAIT_SERVER_PUSH, AioImapException
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,6 +54,10 @@ from services.delivery_events import IncomingEvent, record_delivery_event, recor
 log = logging.getLogger(__name__)
 
 UNMATCHED_KEYWORD = "$InvoicebotUnmatched"
+# RFC 2177: servers may drop an IDLE after 30 minutes of inactivity; renew well before.
+IDLE_RENEW_SECONDS = 25 * 60
+# An IDLE session reports flag changes and the like too; stop listening after this many.
+_MAX_PUSHES_PER_IDLE = 1000
 
 
 class ImapError(Exception):
@@ -185,6 +194,37 @@ class _Connection:
             await self._command(f"create {folder!r}", self.client.create(folder))
             await self._command(f"move to {folder!r}", self.client.uid("move", str(uid), folder))
 
+    def offers_idle(self) -> bool:
+        return self.client is not None and self.client.has_capability("IDLE")
+
+    async def idle_until_news(self, seconds: float) -> bool:
+        """IDLE (RFC 2177) until the server announces a new message (EXISTS) or `seconds` pass.
+
+        True when new mail was announced. The IDLE is always ended with DONE before returning.
+        """
+        assert self.client is not None
+        try:
+            async with asyncio.timeout(self.timeout):
+                idle = await self.client.idle_start(timeout=seconds)
+        except TimeoutError:
+            raise ImapError(f"the mailbox server did not start IDLE within {self.timeout:g} s") from None
+        log.debug("bounce mailbox: idling (IMAP IDLE) for up to %g s", seconds)
+        try:
+            for _ in range(_MAX_PUSHES_PER_IDLE):
+                if not self.client.has_pending_idle():
+                    return False
+                push = await self.client.wait_server_push(timeout=seconds + self.timeout)
+                if push == STOP_WAIT_SERVER_PUSH:
+                    return False
+                if any(bytes(line).rstrip().upper().endswith(b"EXISTS") for line in push):
+                    return True
+            return False
+        finally:
+            if self.client.has_pending_idle():
+                self.client.idle_done()
+            with contextlib.suppress(TimeoutError, AioImapException):
+                await asyncio.wait_for(idle, timeout=self.timeout)
+
     async def close(self) -> None:
         if self.client is None:
             return
@@ -236,6 +276,8 @@ class BounceMailbox:
         self.clock = clock
         self.connect = connect or (lambda: _Connection(self.account, self.timeout))
         self.totals = PollStats()
+        self.idle_waits = 0  # how many times the server accepted IDLE (0: polling only)
+        self._unseen_at_last_poll: set[int] = set()
 
     async def poll_once(self) -> PollStats:
         """One pass over the UNSEEN messages. Never raises for IMAP, network or parse errors."""
@@ -271,6 +313,7 @@ class BounceMailbox:
         try:
             await connection.open()
             uids = await connection.unseen()
+            self._unseen_at_last_poll = set(uids)
             stats.more_waiting = len(uids) > self.batch_size
             for uid in uids[: self.batch_size]:
                 raw = await connection.fetch(uid, self.max_message_bytes)
@@ -356,9 +399,42 @@ class BounceMailbox:
                 delay = 0.0
             else:
                 delay = self.poll_interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+            await self._wait_for_mail(stop, delay, idle=not failures)
         log.info("bounce mailbox loop stopped")
+
+    async def _wait_for_mail(self, stop: asyncio.Event, delay: float, *, idle: bool) -> None:
+        """Return after `delay` seconds, when `stop` is set, or — with `idle` on a server that
+        offers IDLE — as soon as the server announces a new message."""
+        if delay <= 0 or stop.is_set():
+            return
+        waiting = asyncio.ensure_future(self._idle_or_sleep(delay) if idle else asyncio.sleep(delay))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({waiting, stopping}, timeout=delay + self.timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiting, stopping):
+                task.cancel()
+            await asyncio.gather(waiting, stopping, return_exceptions=True)
+
+    async def _idle_or_sleep(self, seconds: float) -> None:
+        """IDLE on a connection of its own for up to `seconds` (at most IDLE_RENEW_SECONDS),
+        or sleep them out when the server has no IDLE or the IDLE fails (the next poll reports why)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        connection = self.connect()
+        if hasattr(connection, "idle_until_news"):
+            try:
+                await connection.open()
+                if connection.offers_idle():
+                    if set(await connection.unseen()) - self._unseen_at_last_poll:
+                        return  # arrived after the poll looked, before this IDLE could hear of it
+                    self.idle_waits += 1
+                    await connection.idle_until_news(min(seconds, IDLE_RENEW_SECONDS))
+                    return
+            except (ImapError, AioImapException, OSError, TimeoutError, ssl.SSLError) as exc:
+                log.info("bounce mailbox: IDLE not possible, polling: %s", _describe(exc, secret=self.account.password))
+            finally:
+                await connection.close()
+        await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
 
 
 def _describe(exc: BaseException, *, secret: str) -> str:
@@ -376,7 +452,12 @@ def bounce_loop(container: Container, stop: asyncio.Event | None = None) -> Coro
     account = ImapAccount.from_settings(container.settings)
     if account is None:
         return _not_configured()
-    mailbox = BounceMailbox(account=account, sessions=container.sessions, verp_secret=container.verp_secret())
+    mailbox = BounceMailbox(
+        account=account,
+        sessions=container.sessions,
+        verp_secret=container.verp_secret(),
+        poll_interval=container.settings.imap_poll_seconds,
+    )
     return mailbox.run(stop or asyncio.Event())
 
 

@@ -18,9 +18,11 @@ from bot.bounce_mailbox import bounce_loop
 from bot.config import Settings
 from bot.container import Container
 from bot.worker_process import build_worker, install_stop_signals, make_render_pool, run_worker
+from services.addresses import normalise_email
 from services.db.models import utcnow
 from services.email.message import make_message_id, verp_address
 from services.email.transport import Envelope, SendError
+from services.errors import InvalidInput
 from services.smtp_verification import record_smtp_check
 
 
@@ -119,21 +121,26 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
         settings = settings_or_exit()
         require_smtp(settings)
 
-        async def main() -> tuple[bool, str]:
+        async def main() -> tuple[bool, str, str | None]:
             container = Container.build(settings)
             transport = container.build_transport()
-            ok, reason = True, "connected and logged in"
+            ok, reason, refused = True, "connected and logged in", None
+            smtputf8: bool | None = None
             try:
-                await transport.verify()
-                if send_test:
+                smtputf8 = (await transport.verify()).smtputf8
+                try:
+                    test_to = normalise_email(send_test, smtputf8=smtputf8) if send_test else None
+                except InvalidInput as exc:  # the settings work; the typed address is what is wrong
+                    test_to, refused = None, str(exc)
+                if test_to:
                     identity = container.sender_identity()
                     message = EmailMessage()
                     message["From"] = identity.from_email
-                    message["To"] = send_test
+                    message["To"] = test_to
                     message["Subject"] = "invoicebot: test email"
                     message["Message-ID"] = make_message_id(container.message_id_domain)
                     message.set_content("This test email shows that invoicebot can send through this server.\n")
-                    envelope = Envelope(verp_address("test", identity.bounce_domain), [send_test])
+                    envelope = Envelope(verp_address("test", identity.bounce_domain), [test_to])
                     result = await transport.send(envelope, message)
                     reason = f"test email accepted: {result.data_reply}"
             except SendError as exc:
@@ -144,14 +151,17 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                 async with container.session() as session:
                     organisation = await container.organisation(session)
                     await record_smtp_check(
-                        session, organisation_id=organisation.id, ok=ok, reason=reason, actor="cli", now=utcnow()
-                    )
+                        session, organisation_id=organisation.id, ok=ok, reason=reason, actor="cli", now=utcnow(),
+                        smtputf8=smtputf8,
+                    )  # fmt: skip
                     await session.commit()
             finally:
                 await container.close()
-            return ok, reason
+            return ok, reason, refused
 
-        ok, reason = asyncio.run(main())
+        ok, reason, refused = asyncio.run(main())
+        if refused:
+            raise fail(f"SMTP settings verified, but no test email was sent: --send-test {refused}")
         if not ok:
             raise fail(f"SMTP settings do not work: {reason}")
         typer.echo(f"SMTP settings verified: {reason}")

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     imap_password: SecretStr | None = Field(None, validation_alias=_env("IMAP_PASSWORD"))
     imap_security: SmtpSecurity = Field(SmtpSecurity.TLS, validation_alias=_env("IMAP_SECURITY"))
     imap_mailbox: str = Field("INBOX", validation_alias=_env("IMAP_MAILBOX"))
+    # Seconds between polls of the bounce mailbox; with IMAP IDLE a safety net, as bounces arrive pushed.
+    imap_poll_seconds: float = Field(30.0, gt=0, validation_alias=_env("IMAP_POLL_SECONDS"))
 
     # Where bounces go: VERP return paths are bounces+TOKEN@this domain (default: the sender's).
     bounce_domain: str | None = Field(None, validation_alias=_env("BOUNCE_DOMAIN"))

@@ -42,7 +42,7 @@ def _delivery_id(raw: object) -> int:
 def fix_address_modal(send: FailedSend) -> dict[str, Any]:
     """The modal: what failed and why, and the customer's addresses to correct (one per line)."""
     failed_lines = [
-        f"❌ {escape(item.address)} — {escape(reason_in_words(item.why))}"
+        f"❌ {escape(item.address)} — {escape(item.reason or reason_in_words(item.why, kind=item.kind))}"
         + (f" (`{escape(_clip(item.why, 200))}`)" if item.why else "")
         for item in send.failed
     ]

@@ -17,6 +17,7 @@ from services.addresses import normalise_emails
 from services.audit import record_audit
 from services.db.models import Customer, Delivery, DeliveryEvent, Invoice
 from services.errors import FieldErrors, InvalidInput, NotFound
+from services.smtp_verification import accepts_smtputf8
 
 MAX_CUSTOMER_EMAILS = 20
 FAILED_EVENT_TYPES = ("bounced", "failed", "dropped", "complained")
@@ -26,6 +27,10 @@ FAILED_EVENT_TYPES = ("bounced", "failed", "dropped", "complained")
 class FailedRecipient:
     address: str
     why: str  # the server's reply or the provider's diagnostic, as received
+    kind: str = "failed"  # the event type: bounced, failed, dropped, complained
+    # The plain-words reason the alert carried, when the event had one (event filing writes it
+    # with services.delivery_precedence.reason_in_words), so the Fix modal says the same.
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,22 +67,25 @@ async def failed_send(session: AsyncSession, *, organisation_id: int, delivery_i
     if row is None:
         raise NotFound("There is no such send: it may belong to another workspace or have been removed.")
     delivery, number, customer = row
-    failed: dict[str, str] = {}
+    failed: dict[str, FailedRecipient] = {}
     for address, result in (delivery.recipient_results or {}).items():
         if isinstance(result, dict) and result.get("status") in FAILED_EVENT_TYPES:
-            failed[address] = str(result.get("reply") or "")
+            failed[address] = FailedRecipient(address, str(result.get("reply") or ""), str(result["status"]))
     events = await session.execute(
-        select(DeliveryEvent.recipient, DeliveryEvent.detail)
+        select(DeliveryEvent.recipient, DeliveryEvent.type, DeliveryEvent.detail)
         .where(DeliveryEvent.delivery_id == delivery.id, DeliveryEvent.type.in_(FAILED_EVENT_TYPES))
         .order_by(DeliveryEvent.occurred_at, DeliveryEvent.id)
     )
-    for recipient, detail in events.all():
+    for recipient, event_type, detail in events.all():
         if recipient:
             detail = detail or {}
-            failed[recipient] = str(detail.get("diagnostic") or detail.get("reply") or failed.get(recipient) or "")
+            before = failed.get(recipient)
+            why = str(detail.get("diagnostic") or detail.get("reply") or (before.why if before else ""))
+            reason = detail.get("reason")
+            failed[recipient] = FailedRecipient(recipient, why, event_type, str(reason) if reason else None)
     if not failed and delivery.status == "failed":
         # Refused as a whole (e.g. every recipient got a 5xx): every address failed.
-        failed = dict.fromkeys(delivery.to, delivery.last_error or "")
+        failed = {address: FailedRecipient(address, delivery.last_error or "") for address in delivery.to}
     return FailedSend(
         delivery_id=delivery.id,
         status=delivery.status,
@@ -85,7 +93,7 @@ async def failed_send(session: AsyncSession, *, organisation_id: int, delivery_i
         customer_id=customer.id,
         customer_name=customer.name,
         customer_emails=tuple(customer.emails),
-        failed=tuple(FailedRecipient(address, why) for address, why in failed.items()),
+        failed=tuple(failed.values()),
         to=tuple(delivery.to),
         cc=tuple(delivery.cc),
         bcc=tuple(delivery.bcc),
@@ -105,17 +113,18 @@ async def replace_customer_emails(
     form that submitted them can show it inline and keep what was typed.
     """
     typed = [address.strip() for address in emails if address.strip()]
+    smtputf8 = await accepts_smtputf8(session, organisation_id=organisation_id)
     problems: list[str] = []
     for address in typed:
         try:
-            normalise_emails([address])
+            normalise_emails([address], smtputf8=smtputf8)
         except InvalidInput as error:
             problems.append(str(error))
     if problems:
         raise FieldErrors({"emails": "; ".join(problems)})
     if not typed:
         raise FieldErrors({"emails": "Give at least one email address for the customer."})
-    addresses = normalise_emails(typed)
+    addresses = normalise_emails(typed, smtputf8=smtputf8)
     if len(addresses) > MAX_CUSTOMER_EMAILS:
         raise FieldErrors({"emails": f"A customer can have at most {MAX_CUSTOMER_EMAILS} email addresses."})
     customer = (

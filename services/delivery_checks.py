@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.addresses import normalise_email
+from services.addresses import AddressNotSendable, normalise_email
 from services.db.models import Attachments, Invoice, InvoiceStatus
 from services.due import SendingState
 from services.errors import FieldErrors, IllegalTransition, InvalidInput
 from services.review import suppressed_among
+from services.smtp_verification import accepts_smtputf8
 
 MAX_RECIPIENTS = 50
 MAX_SUBJECT_CHARS = 250
@@ -80,13 +81,15 @@ def stored_key(key: str | None) -> str | None:
     return key if len(key) <= 100 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def _check_addresses(typed: tuple[str, ...], field_name: str, errors: dict[str, str]) -> list[str]:
+def _check_addresses(typed: tuple[str, ...], field_name: str, errors: dict[str, str], *, smtputf8: bool) -> list[str]:
     addresses: list[str] = []
     for candidate in typed:
         if not candidate.strip():
             continue
         try:
-            addresses.append(normalise_email(candidate))
+            addresses.append(normalise_email(candidate, smtputf8=smtputf8))
+        except AddressNotSendable as exc:
+            errors.setdefault(field_name, str(exc))
         except InvalidInput:
             errors.setdefault(field_name, f"'{candidate.strip()}' is not a valid email address")
     return addresses
@@ -115,9 +118,10 @@ class CheckedRequest:
 async def check_request(session: AsyncSession, *, organisation_id: int, request: DeliveryRequest) -> CheckedRequest:
     errors: dict[str, str] = {}
     taken: set[str] = set()
-    to = _without(_check_addresses(request.to, "to", errors), taken)
-    cc = _without(_check_addresses(request.cc, "cc", errors), taken)
-    bcc = _without(_check_addresses(request.bcc, "bcc", errors), taken)
+    smtputf8 = await accepts_smtputf8(session, organisation_id=organisation_id)
+    to = _without(_check_addresses(request.to, "to", errors, smtputf8=smtputf8), taken)
+    cc = _without(_check_addresses(request.cc, "cc", errors, smtputf8=smtputf8), taken)
+    bcc = _without(_check_addresses(request.bcc, "bcc", errors, smtputf8=smtputf8), taken)
     if not to and "to" not in errors:
         errors["to"] = "Give at least one recipient"
     if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
@@ -135,7 +139,7 @@ async def check_request(session: AsyncSession, *, organisation_id: int, request:
     checked = CheckedRequest(to=to, cc=cc, bcc=bcc, subject=subject, message=message + "\n")
     if request.preview_first:
         try:
-            checked.preview_to = normalise_email(request.requester_email or "")
+            checked.preview_to = normalise_email(request.requester_email or "", smtputf8=smtputf8)
         except InvalidInput:
             errors["preview_first"] = "There is no email address of yours to send the preview to"
     suppressed = await suppressed_among(session, organisation_id=organisation_id, emails=[*to, *cc, *bcc])

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.addresses import normalise_emails
 from services.db.models import Customer, Invoice, InvoiceLine, InvoiceStatus
 from services.money import check_currency
+from services.smtp_verification import accepts_smtputf8
 from services.totals import LineAmounts, compute_totals
 
 
@@ -50,8 +51,9 @@ async def upsert_customer(session: AsyncSession, *, organisation_id: int, data: 
         customer = Customer(organisation_id=organisation_id, ref=data.ref)
         session.add(customer)
     customer.name = data.name
-    customer.emails = normalise_emails(data.emails)
-    customer.cc = normalise_emails(data.cc)
+    smtputf8 = await accepts_smtputf8(session, organisation_id=organisation_id)
+    customer.emails = normalise_emails(data.emails, smtputf8=smtputf8)
+    customer.cc = normalise_emails(data.cc, smtputf8=smtputf8)
     customer.language = data.language
     customer.address = data.address
     customer.country = data.country

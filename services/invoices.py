@@ -17,6 +17,7 @@ from services.addresses import normalise_emails
 from services.audit import record_audit
 from services.db.models import Invoice, InvoiceStatus, SentVia, utcnow
 from services.errors import IllegalTransition, InvalidInput, NotFound
+from services.smtp_verification import accepts_smtputf8
 
 UNSENT = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED})
 
@@ -179,7 +180,7 @@ async def set_invoice_recipients(
         raise IllegalTransition(
             f"Invoice {invoice.number} is {invoice.status}; its recipients can only be changed before it is sent."
         )
-    addresses = normalise_emails(emails)
+    addresses = normalise_emails(emails, smtputf8=await accepts_smtputf8(session, organisation_id=organisation_id))
     if not addresses:
         raise InvalidInput("Give at least one recipient email address.")
     before = recipients_of(invoice)

@@ -168,7 +168,7 @@ class ScriptedSmtpServer:
             hostname=self.hostname,
             ident="invoicebot sandbox SMTP",
             decode_data=False,
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=self.script.smtputf8,
             auth_required=self.credentials is not None,
             auth_require_tls=False,
             authenticator=self._authenticate if self.credentials is not None else None,

@@ -191,6 +191,8 @@ class Organisation(Base):
     smtp_status: Mapped[str] = mapped_column(String(16), default=SmtpStatus.UNVERIFIED)
     smtp_status_reason: Mapped[str | None] = mapped_column(Text)
     smtp_checked_at: Mapped[datetime | None]
+    # Whether the server offered SMTPUTF8 at the last successful check; None = never checked.
+    smtp_utf8: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -18,9 +18,11 @@ from services.email.transport import (
     Envelope,
     PermanentSendError,
     SendResult,
+    ServerFeatures,
     TransientSendError,
     as_bytes,
     dsn_mail_options,
+    wire_envelope,
 )
 
 
@@ -69,10 +71,11 @@ class InMemoryTransport:
                 continue
             self._answer(reply, "the sender")
 
+        wire = wire_envelope(envelope, data, server_smtputf8=script.smtputf8)
         accepted: list[str] = []
-        refused: dict[str, str] = {}
+        refused: dict[str, str] = dict(wire.refused)
         deferred: dict[str, str] = {}
-        for recipient in envelope.recipients:
+        for recipient in wire.recipients:
             if script.hang_on == "RCPT":
                 self._connected = False
                 raise TransientSendError("The mail server did not answer in time; nothing was sent.")
@@ -101,9 +104,10 @@ class InMemoryTransport:
         if reply is not None:
             self._answer(reply, "the email", refused=refused, deferred=deferred)
         options = dsn_mail_options(envelope.envid) if script.advertise_dsn else []
+        options += ["SMTPUTF8"] if wire.smtputf8 else []
         received = ReceivedMessage(
-            mail_from=envelope.mail_from,
-            recipients=accepted,
+            mail_from=wire.mail_from,
+            recipients=[wire.recipients[recipient] for recipient in accepted],
             mail_options=[option.upper() for option in options],
             rcpt_options=list(DSN_RCPT_OPTIONS) * len(accepted) if script.advertise_dsn else [],
             data=data,
@@ -120,8 +124,9 @@ class InMemoryTransport:
             accepted=accepted, refused=refused, data_reply=queued_reply(received.queue_id), deferred=deferred
         )
 
-    async def verify(self) -> None:
+    async def verify(self) -> ServerFeatures:
         self._connect()
+        return ServerFeatures(smtputf8=self.script.smtputf8)
 
     async def aclose(self) -> None:
         self._connected = False

@@ -27,6 +27,7 @@ from email.parser import BytesParser
 from email.utils import encode_rfc2231, format_datetime, formataddr, quote
 from typing import cast
 
+from services.addresses import envelope_address
 from services.db.models import utcnow
 from services.errors import InvalidInput
 
@@ -68,8 +69,12 @@ def _address(addr_spec: str, display_name: str | None, what: str) -> Address:
     _one_line(addr_spec, f"{what} address")
     _one_line(display_name or "", f"{what} name")
     try:
-        return Address(display_name=display_name or "", addr_spec=addr_spec.strip())
-    except (ValueError, IndexError) as exc:
+        if addr_spec.strip().isascii():
+            return Address(display_name=display_name or "", addr_spec=addr_spec.strip())
+        envelope_address(addr_spec)  # the standard library refuses non-ASCII local parts: check it here
+        local, _, domain = addr_spec.strip().rpartition("@")
+        return Address(display_name=display_name or "", username=local, domain=domain)
+    except (ValueError, IndexError, InvalidInput) as exc:
         raise InvalidInput(f"{addr_spec!r} is not a valid {what} address.") from exc
 
 
@@ -131,7 +136,7 @@ def compose_message_bytes(
     body = _multipart("alternative", [_text_part(text, "plain"), _text_part(html, "html")])
     if attachments:
         body = _multipart("mixed", [body, *(_attachment_part(a) for a in attachments)])
-    message = ("\r\n".join(headers) + "\r\nMIME-Version: 1.0\r\n").encode("ascii") + body
+    message = ("\r\n".join(headers) + "\r\nMIME-Version: 1.0\r\n").encode("utf-8") + body
 
     size = len(message)
     if size > MAX_MESSAGE_BYTES:
@@ -187,16 +192,17 @@ def _provider_metadata(correlation_id: str) -> list[tuple[str, str]]:
 
 
 def _address_text(address: Address) -> str:
-    """`Name <local@domain>` with a non-ASCII name as RFC 2047 encoded words and a non-ASCII
-    domain in IDNA (ASCII) form, as a 7-bit header needs."""
+    """`Name <local@domain>`: a non-ASCII name as RFC 2047 encoded words, a non-ASCII domain in
+    IDNA A-labels (services.addresses, IDNA 2008) so a 7-bit header carries it. A non-ASCII
+    local part has no ASCII form: it is written as UTF-8 (RFC 6532), and the message then
+    needs a server offering SMTPUTF8 (the transport checks; forms refuse it before that)."""
     addr_spec = address.addr_spec
     if not addr_spec.isascii():
-        if not address.username.isascii():
-            raise InvalidInput(f"{addr_spec!r} is not a valid address: its local part must be ASCII.")
         try:
-            addr_spec = f"{address.username}@{address.domain.encode('idna').decode('ascii')}"
-        except UnicodeError as exc:
-            raise InvalidInput(f"{address.addr_spec!r} is not a valid address.") from exc
+            wire = envelope_address(addr_spec)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{addr_spec!r} is not a valid address.") from exc
+        addr_spec = address.addr_spec if wire.needs_smtputf8 else wire.wire
     if not address.display_name:
         return addr_spec
     return formataddr((address.display_name, addr_spec), charset="utf-8").replace("\n", "\r\n")

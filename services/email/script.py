@@ -28,6 +28,7 @@ class SmtpScript:
     """
 
     advertise_dsn: bool = False
+    smtputf8: bool = True  # offer SMTPUTF8 (RFC 6531): non-ASCII local parts on the envelope and in headers
     reply_mail: str | None = None
     reply_mail_once: str | None = None
     reply_rcpt: dict[str, str] = field(default_factory=dict)

@@ -41,10 +41,12 @@ from services.email.transport import (
     PermanentSendError,
     SendError,
     SendResult,
+    ServerFeatures,
     TransientSendError,
     TransportCheckFailed,
     as_bytes,
     dsn_mail_options,
+    wire_envelope,
 )
 
 Security = Literal["tls", "starttls", "none"]
@@ -201,9 +203,12 @@ class SmtpTransport:
         self, client: SMTP, envelope: Envelope, data: bytes, before_data: BeforeData | None
     ) -> SendResult:
         dsn = client.supports_extension("dsn")
+        wire = wire_envelope(envelope, data, server_smtputf8=client.supports_extension("smtputf8"))
         rcpt_options = list(DSN_RCPT_OPTIONS) if dsn else []
+        mail_options = (dsn_mail_options(envelope.envid) if dsn else []) + (["SMTPUTF8"] if wire.smtputf8 else [])
+        encoding = "utf-8" if wire.smtputf8 else "ascii"
         try:
-            await client.mail(envelope.mail_from, options=dsn_mail_options(envelope.envid) if dsn else [])
+            await client.mail(wire.mail_from, options=mail_options, encoding=encoding)
         except SMTPSenderRefused as exc:
             if exc.code == 421:
                 raise _StaleConnection(_reply(exc)) from exc
@@ -214,11 +219,11 @@ class SmtpTransport:
             raise TransientSendError(f"The mail server did not answer in time; {_NOTHING_SENT}.") from exc
 
         accepted: list[str] = []
-        refused: dict[str, str] = {}
+        refused: dict[str, str] = dict(wire.refused)
         deferred: dict[str, str] = {}
-        for recipient in envelope.recipients:
+        for recipient, address in wire.recipients.items():
             try:
-                await client.rcpt(recipient, options=rcpt_options)
+                await client.rcpt(address, options=rcpt_options, encoding=encoding)
             except SMTPRecipientRefused as exc:
                 if exc.code == 421:
                     raise _refusal(exc, "the recipients", refused=refused) from exc
@@ -265,12 +270,15 @@ class SmtpTransport:
         except (SMTPException, OSError):
             client.close()
 
-    async def verify(self) -> None:
-        """Connect, greet and log in with the current settings; raise TransportCheckFailed saying why not."""
+    async def verify(self) -> ServerFeatures:
+        """Connect, greet and log in with the current settings; return what the server offers
+        (from its EHLO), or raise TransportCheckFailed saying why not."""
         client = await self._connect()
+        features = ServerFeatures(smtputf8=client.supports_extension("smtputf8"))
         with contextlib.suppress(SMTPException, OSError):
             await client.quit()
         client.close()
+        return features
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []

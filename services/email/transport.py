@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 
+from services.addresses import envelope_address, no_smtputf8_reason
+from services.errors import InvalidInput
+
 # Called by a transport just before the DATA command: the worker records
 # `data_started_at` so a crash from then on makes the delivery `unknown`, not requeued.
 BeforeData = Callable[[], Awaitable[None]]
@@ -102,6 +105,62 @@ def dsn_mail_options(envid: str | None) -> list[str]:
     return options
 
 
+@dataclass(frozen=True, slots=True)
+class ServerFeatures:
+    """What the mail server offered when it was verified; `smtputf8`: non-ASCII local parts (RFC 6531)."""
+
+    smtputf8: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WireEnvelope:
+    """The envelope as the protocol carries it: domains in A-labels, each recipient keyed by how
+    the caller gave it, the ones this server cannot take already `refused` with a reason."""
+
+    mail_from: str
+    recipients: dict[str, str]  # recipient as given → as sent in RCPT TO
+    refused: dict[str, str]
+    smtputf8: bool  # MAIL FROM must ask for SMTPUTF8
+
+
+def wire_envelope(envelope: Envelope, data: bytes, *, server_smtputf8: bool) -> WireEnvelope:
+    """Map the envelope to the wire for a server that does (not) offer SMTPUTF8.
+
+    A recipient with a non-ASCII local part on a server without SMTPUTF8 is refused
+    permanently (`553 5.6.7`, the RFC 6531 code) with a sentence saying why; a message whose
+    own headers carry such an address cannot travel at all there (PermanentSendError).
+    """
+    try:
+        sender = envelope_address(envelope.mail_from)
+    except InvalidInput as exc:
+        raise PermanentSendError(f"The return path is not a valid address: {exc}") from None
+    if sender.needs_smtputf8 and not server_smtputf8:
+        raise PermanentSendError(f"The return path {no_smtputf8_reason(envelope.mail_from)}.")
+    recipients: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    needs_utf8 = sender.needs_smtputf8
+    for recipient in envelope.recipients:
+        try:
+            wire = envelope_address(recipient)
+        except InvalidInput as exc:
+            refused[recipient] = f"553 5.1.3 {exc}"
+            continue
+        if wire.needs_smtputf8 and not server_smtputf8:
+            refused[recipient] = f"553 5.6.7 {no_smtputf8_reason(recipient)}"
+            continue
+        needs_utf8 = needs_utf8 or wire.needs_smtputf8
+        recipients[recipient] = wire.wire
+    end_of_headers = data.find(b"\r\n\r\n")
+    headers_utf8 = not data[: end_of_headers if end_of_headers >= 0 else len(data)].isascii()
+    if headers_utf8 and not server_smtputf8:
+        detail = "; ".join(refused.values()) or "its headers are not ASCII"
+        raise PermanentSendError(f"The mail server cannot carry this email (no SMTPUTF8): {detail}.", refused=refused)
+    if not recipients:
+        detail = "; ".join(f"{address}: {reply}" for address, reply in refused.items())
+        raise PermanentSendError(f"The mail server cannot take any recipient ({detail}).", refused=refused)
+    return WireEnvelope(sender.wire, recipients, refused, smtputf8=needs_utf8 or headers_utf8)
+
+
 def as_bytes(message: bytes | EmailMessage) -> bytes:
     return message if isinstance(message, bytes) else message.as_bytes()
 
@@ -113,8 +172,8 @@ class Transport(Protocol):
         """Send one message; return what the server accepted or raise a `SendError` subclass."""
         ...
 
-    async def verify(self) -> None:
-        """Connect, greet and log in; raise `TransportCheckFailed` with a readable reason."""
+    async def verify(self) -> ServerFeatures:
+        """Connect, greet and log in; return what the server offers, or raise `TransportCheckFailed`."""
         ...
 
     async def aclose(self) -> None:

@@ -1,0 +1,73 @@
+# ruff: noqa: F811 - the review test module's fixtures are imported and used by name
+"""Addresses the mail server cannot carry are refused where they are typed, naming the field.
+
+Whether the organisation's server offers SMTPUTF8 is what `invoicebot smtp verify` recorded
+(`Organisation.smtp_utf8`); unknown counts as no. An IDN domain needs nothing of the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.sandbox.slack_api import FakeSlackApi
+from bot.sandbox.slack_requests import SlackRequestClient
+from handlers.ids import BlockId
+from services.db.models import Customer, Organisation
+from tests.e2e.conftest import ALICE
+from tests.e2e.test_slack_alerts import alert_button, failed_send
+from tests.e2e.test_slack_notifier import CHANNEL, clock, notifier, smtp, transport  # noqa: F401 - fixtures
+from tests.e2e.test_slack_review import deliveries, open_review, seed_invoice, settings, submit  # noqa: F401
+
+NO_SMTPUTF8 = "zoë@… has a non-ASCII name before the @; your mail server does not accept such addresses (no SMTPUTF8)"
+
+
+async def test_the_review_modal_refuses_a_non_ascii_name_in_cc_when_the_server_lacks_smtputf8(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    assert org.smtp_utf8 is None  # never verified: unknown counts as no
+    await seed_invoice(session, org)
+    view = await open_review(slack, fake_slack, "INV-0001")
+
+    answer = await submit(slack, view, review_to="ap@bücher.example", review_cc="zoë@example.com")
+
+    assert answer == {"response_action": "errors", "errors": {"review_cc": NO_SMTPUTF8}}
+    assert await deliveries(session) == []
+
+
+async def test_the_review_modal_accepts_an_idn_domain_and_a_non_ascii_name_once_the_server_offers_smtputf8(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    org.smtp_utf8 = True
+    await seed_invoice(session, org)
+    view = await open_review(slack, fake_slack, "INV-0001")
+
+    answer = await submit(slack, view, review_to="ap@Bücher.example", review_cc="zoë@example.com")
+
+    assert answer["response_action"] == "update", answer
+    [delivery] = await deliveries(session)
+    assert (delivery.to, delivery.cc) == (["ap@bücher.example"], ["zoë@example.com"])
+
+
+async def test_the_fix_address_modal_refuses_a_non_ascii_name_when_the_server_lacks_smtputf8(
+    session, sessions, org, smtp, transport, notifier, fake_slack, slack: SlackRequestClient
+):
+    _delivery, _status, alert = await failed_send(session, sessions, org, smtp, transport, notifier, fake_slack)
+    await slack.click(
+        alert_button(alert, "Fix address & resend"),
+        user=ALICE,
+        response_url=fake_slack.response_url("fix"),
+        channel_id=CHANNEL,
+        message_ts=alert.ts,
+    )
+    await fake_slack.wait_until(lambda: len(fake_slack.views) == 1)
+    [modal] = fake_slack.views.values()
+    typed: dict[str, Any] = {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": "zoë@example.com"}}}
+
+    refused = await slack.submit(modal, typed, user=ALICE)
+
+    assert refused.json() == {"response_action": "errors", "errors": {BlockId.FIX_EMAILS: NO_SMTPUTF8}}
+    async with sessions() as check:
+        assert await check.scalar(select(Customer.emails)) == ["ap@acme.example"]  # nothing saved
