@@ -60,9 +60,10 @@ def token_sha256(token: str) -> str:
 
 
 async def resolve_invoice_token(session: AsyncSession, *, token: str, now: datetime, max_age_days: int) -> Invoice:
-    """The invoice a customer's link points at, or `NotFound` (one message for every reason).
+    """The invoice a customer's link points at; `LinkWithdrawn` for a revoked link, else `NotFound`.
 
-    Drafts are not shown either: an invoice is only public once it has been issued.
+    `NotFound` has one message for every reason. Drafts are not shown either: an invoice
+    is only public once it has been issued.
     """
     if not _TOKEN_SHAPE.fullmatch(token):
         raise NotFound(LINK_NOT_FOUND)
