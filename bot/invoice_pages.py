@@ -36,6 +36,7 @@ from services.delivery_checks import verp_token_is_genuine
 from services.documents.cache import document_digest
 from services.documents.model import InvoiceDocument, load_invoice_document
 from services.documents.page import (
+    ASK_FOR_A_NEW_LINK,
     PAGE_STYLE_HASH,
     describe_payment_state,
     render_invoice_page,
@@ -47,6 +48,7 @@ from services.errors import DomainError, NotFound
 from services.invoice_links import (
     LINK_NOT_FOUND,
     LinkWithdrawn,
+    PreviewExpired,
     resolve_invoice_token,
     resolve_preview_token,
 )
@@ -104,7 +106,9 @@ def answered_plainly(endpoint: Endpoint) -> Endpoint:
         try:
             return await endpoint(request)
         except LinkWithdrawn as error:
-            return HTMLResponse(render_link_not_found_page(str(error)), status_code=410, headers=SECURITY_HEADERS)
+            hint = None if isinstance(error, PreviewExpired) else ASK_FOR_A_NEW_LINK
+            page = render_link_not_found_page(str(error), hint=hint)
+            return HTMLResponse(page, status_code=410, headers=SECURITY_HEADERS)
         except NotFound:
             return HTMLResponse(render_link_not_found_page(LINK_NOT_FOUND), status_code=404, headers=SECURITY_HEADERS)
         except DomainError as error:

@@ -41,6 +41,10 @@ class LinkWithdrawn(DomainError):
     """The link was valid once and has been withdrawn (revoked, or the preview expired): HTTP 410."""
 
 
+class PreviewExpired(LinkWithdrawn):
+    """A staff preview link past its time: 410, and the sentence tells staff how to get a new one."""
+
+
 # `secrets.token_urlsafe(32)` gives 43 characters; anything unlike a token is refused before any query.
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
@@ -196,7 +200,7 @@ def check_preview_token(token: str, *, now: datetime, secret: bytes) -> int:
     if not hmac.compare_digest(signature, _preview_signature(f"{invoice_id}.{expires}", secret)):
         raise NotFound(LINK_NOT_FOUND)
     if now.timestamp() >= int(expires):
-        raise LinkWithdrawn(PREVIEW_EXPIRED)
+        raise PreviewExpired(PREVIEW_EXPIRED)
     return int(invoice_id)
 
 

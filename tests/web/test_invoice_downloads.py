@@ -93,4 +93,5 @@ async def test_the_preview_link_shows_a_draft_until_it_expires(
     assert pdf.headers["cache-control"] == "private, no-store"
     assert public.status_code == 404  # a draft has no public link
     assert late.status_code == 410 and "This preview link has expired" in late.text
+    assert "ask the sender" not in late.text  # staff are told to use Preview PDF again
     assert {answer.status_code for answer in wrong} == {404}
