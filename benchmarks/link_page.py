@@ -9,6 +9,10 @@ GET (and HEAD) rendered the PDF again. Measured here, in one run and one server 
 - **app** — the real route (`/i/<token>/pdf`): the document cache (one rendering per
   content digest, single flight, bounded render threads) with its ETag.
 
+The same for the page itself (`/i/<token>`): the former handler judged and committed the
+view inline (baseline route `/baseline/i/<token>`); the app answers from a read and
+leaves the view to the background recorder. Every request sends a new User-Agent.
+
 For each, 200 requests (40 in flight) go to one invoice's PDF while a poller asks
 `/healthz` one request at a time; printed: requests/s, the downloads' median and p95,
 and `/healthz`'s median and p95 during the load. The server (the real web app under
@@ -46,7 +50,7 @@ async def serve(database_url: str) -> None:
     import uvicorn
     from sqlalchemy import select
     from starlette.requests import Request
-    from starlette.responses import Response
+    from starlette.responses import HTMLResponse, Response
     from starlette.routing import Route
 
     from bot.config import load_settings
@@ -57,8 +61,10 @@ async def serve(database_url: str) -> None:
     from services.db.migrate import upgrade
     from services.db.models import Invoice, utcnow
     from services.documents.model import load_invoice_document
+    from services.documents.page import describe_payment_state, render_invoice_page
     from services.documents.pdf import render_invoice_pdf
     from services.invoice_links import resolve_invoice_token
+    from services.invoice_views import Hit, ViewRules, record_invoice_view
     from services.seed import seed_demo
 
     await asyncio.to_thread(upgrade, database_url)
@@ -82,8 +88,33 @@ async def serve(database_url: str) -> None:
         content = await asyncio.to_thread(render_invoice_pdf, document)
         return Response(content, media_type="application/pdf")
 
-    baseline_route = Route("/baseline/i/{token}/pdf", baseline_pdf, methods=["GET"])
-    web = create_web_app(slack_app=None, extra_routes=[*web_routes(container), baseline_route])
+    async def baseline_page(request: Request) -> Response:
+        """The former page handler: the view judged and committed inline, before the page is answered."""
+        now = utcnow()
+        async with container.session() as session:
+            invoice = await resolve_invoice_token(
+                session, token=request.path_params["token"], now=now, max_age_days=settings.link_max_age_days
+            )
+            document = await load_invoice_document(
+                session, organisation_id=invoice.organisation_id, invoice_id=invoice.id, public_url=settings.public_url
+            )
+            hit = Hit(
+                request.method, request.headers.get("user-agent"), request.client.host if request.client else None
+            )
+            await record_invoice_view(
+                session, invoice_id=invoice.id, hit=hit, now=now, rules=ViewRules(), secret=SECRET.encode()
+            )
+            await session.commit()
+        state = describe_payment_state(
+            status=invoice.status, due_date=invoice.due_date, today=now.date(), language=document.language
+        )
+        return HTMLResponse(render_invoice_page(document, state=state, pdf_url="pdf", ubl_url="ubl"))
+
+    baseline_routes = [
+        Route("/baseline/i/{token}/pdf", baseline_pdf, methods=["GET"]),
+        Route("/baseline/i/{token}", baseline_page, methods=["GET"]),
+    ]
+    web = create_web_app(slack_app=None, extra_routes=[*web_routes(container), *baseline_routes])
     config = uvicorn.Config(
         web, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False, proxy_headers=False
     )
@@ -118,12 +149,13 @@ async def load(base: str, path: str, *, requests: int, concurrency: int) -> dict
     limits = httpx.Limits(max_connections=concurrency + 2)
     async with httpx.AsyncClient(timeout=120, limits=limits) as http, httpx.AsyncClient(timeout=120) as poller:
 
-        async def one() -> None:
+        async def one(n: int) -> None:
+            agent = f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/{100 + n}.0 Safari/537.36"
             async with gate:
                 started = time.perf_counter()
-                response = await http.get(base + path)
+                response = await http.get(base + path, headers={"User-Agent": agent})
                 download_ms.append((time.perf_counter() - started) * 1000)
-                if response.status_code != 200 or not response.content.startswith(b"%PDF-"):
+                if response.status_code != 200 or not response.content.startswith((b"%PDF-", b"<!DOCTYPE")):
                     raise SystemExit(f"{path} answered {response.status_code}")
 
         async def poll() -> None:
@@ -138,7 +170,7 @@ async def load(base: str, path: str, *, requests: int, concurrency: int) -> dict
 
         polling = asyncio.create_task(poll())
         started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(requests)))
+        await asyncio.gather(*(one(n) for n in range(requests)))
         wall = time.perf_counter() - started
         done.set()
         await polling
@@ -175,15 +207,19 @@ async def main(requests: int, concurrency: int) -> None:
             line = await asyncio.wait_for(asyncio.to_thread(server.stdout.readline), timeout=120)
             _, port, token = line.split()
             base = f"http://127.0.0.1:{port}"
-            print(f"{requests} PDF requests, {concurrency} at a time, one invoice; /healthz polled during the load")
-            baseline = await load(base, f"/baseline/i/{token}/pdf", requests=requests, concurrency=concurrency)
-            report("baseline", baseline)
-            app = await load(base, f"/i/{token}/pdf", requests=requests, concurrency=concurrency)
-            report("app", app)
-            print(
-                f"ratios app/baseline: req/s ×{app['rps'] / baseline['rps']:.1f}, "
-                f"/healthz p95 ×{app['health_p95'] / baseline['health_p95']:.3f}"
-            )
+            for what, suffix in (("PDF", "/pdf"), ("page", "")):
+                print(
+                    f"\n{requests} {what} requests, {concurrency} at a time, one invoice, a new User-Agent each;"
+                    " /healthz polled during the load"
+                )
+                baseline = await load(base, f"/baseline/i/{token}{suffix}", requests=requests, concurrency=concurrency)
+                report("baseline", baseline)
+                app = await load(base, f"/i/{token}{suffix}", requests=requests, concurrency=concurrency)
+                report("app", app)
+                print(
+                    f"ratios app/baseline: req/s ×{app['rps'] / baseline['rps']:.1f}, "
+                    f"/healthz p95 ×{app['health_p95'] / baseline['health_p95']:.3f}"
+                )
         finally:
             assert server.stdin is not None
             server.stdin.close()
