@@ -109,6 +109,7 @@ def create_slack_app(
         message_id_domain=container.message_id_domain,
         verp_secret=container.verp_secret,
         approvers_channel=container.settings.approvers_channel or container.settings.notify_channel,
+        preview_link_minutes=container.settings.preview_link_minutes,
     )
 
     app.use(drop_slack_retries)

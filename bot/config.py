@@ -8,6 +8,7 @@ A missing or malformed value fails at start-up with one line naming the variable
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -75,6 +76,16 @@ class Settings(BaseSettings):
     link_max_age_days: int = Field(365, ge=1, le=36500, validation_alias=_env("LINK_MAX_AGE_DAYS"))
     link_prefetch_seconds: float = Field(60.0, ge=0, validation_alias=_env("LINK_PREFETCH_SECONDS"))
     open_pixel: bool = Field(False, validation_alias=_env("OPEN_PIXEL"))
+    # One visitor (network + browser family) counts one view per link within this window.
+    link_view_window_seconds: float = Field(
+        1800.0, gt=0, le=86400 * 7, validation_alias=_env("LINK_VIEW_WINDOW_SECONDS")
+    )
+    # Rendered PDFs / UBL kept in memory, keyed by a digest of the invoice's data.
+    document_cache_mb: int = Field(32, ge=0, le=4096, validation_alias=_env("DOCUMENT_CACHE_MB"))
+    # How long the *Preview PDF* link shown in Slack works.
+    preview_link_minutes: int = Field(15, ge=1, le=1440, validation_alias=_env("PREVIEW_LINK_MINUTES"))
+    # Reverse proxies (CIDRs) whose X-Forwarded-For is believed; none by default.
+    trusted_proxies: CommaList = Field(default_factory=list, validation_alias=_env("TRUSTED_PROXIES"))
 
     # The organisation (the embedded default runs one)
     org_name: str = Field("Example Trading Ltd", validation_alias=_env("ORG_NAME"))
@@ -125,10 +136,16 @@ class Settings(BaseSettings):
     mailgun_signing_key: SecretStr | None = Field(None, validation_alias=_env("MAILGUN_SIGNING_KEY"))
     ses_topic_arns: CommaList = Field(default_factory=list, validation_alias=_env("SES_TOPIC_ARNS"))
 
-    @field_validator("senders", "approvers", "admins", "ses_topic_arns", mode="before")
+    @field_validator("senders", "approvers", "admins", "ses_topic_arns", "trusted_proxies", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each entry an address or a CIDR (`10.0.0.0/8`, `::1`); anything else is refused at start-up."""
+        return [str(ipaddress.ip_network(item, strict=False)) for item in value]
 
     @field_validator("default_currency")
     @classmethod

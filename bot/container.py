@@ -12,12 +12,15 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.view_recorder import ViewRecorder
 from services.approvals import ApprovalRules
 from services.db.engine import create_engine, session_factory
 from services.db.models import Organisation
+from services.documents.cache import DocumentCache
 from services.due import SendingState
 from services.email.smtp import SmtpTransport
 from services.email.transport import Transport
+from services.invoice_views import ViewRules
 from services.organisations import OrganisationProfile, ensure_organisation, sending_state
 from services.sending.pipeline import SenderIdentity
 from services.sending.queue import RetryPolicy
@@ -42,6 +45,8 @@ class Container:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     _organisation_id: int | None = field(default=None)
+    _view_recorder: ViewRecorder | None = field(default=None)
+    _document_cache: DocumentCache | None = field(default=None)
 
     @classmethod
     def build(cls, settings: Settings) -> Container:
@@ -123,5 +128,23 @@ class Container:
                 handle.write(secrets.token_urlsafe(32))
         return path.read_text().strip().encode()
 
+    def view_recorder(self) -> ViewRecorder:
+        """The one background writer of link-page views and pixel opens (see bot/view_recorder.py)."""
+        if self._view_recorder is None:
+            s = self.settings
+            rules = ViewRules(
+                prefetch_seconds=s.link_prefetch_seconds, repeat_window_seconds=s.link_view_window_seconds
+            )
+            self._view_recorder = ViewRecorder(sessions=self.session, rules=rules, secret=self.verp_secret)
+        return self._view_recorder
+
+    def document_cache(self) -> DocumentCache:
+        """Rendered PDFs and UBL of this process, keyed by a digest of their data."""
+        if self._document_cache is None:
+            self._document_cache = DocumentCache(max_bytes=self.settings.document_cache_mb * 1024 * 1024)
+        return self._document_cache
+
     async def close(self) -> None:
+        if self._view_recorder is not None:
+            await self._view_recorder.aclose()
         await self.engine.dispose()

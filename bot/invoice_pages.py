@@ -1,22 +1,28 @@
-"""The customer-facing web pages: the invoice link page, its PDF and UBL downloads, the open pixel.
+"""The customer-facing web pages: the invoice link page, its PDF and UBL downloads, the open pixel,
+and the staff's short-lived PDF preview.
 
     GET /i/{token}       the invoice as a page (HEAD answers the same, but never counts as a view)
-    GET /i/{token}/pdf   the PDF, rendered in a thread so the event loop keeps serving
-    GET /i/{token}/ubl   the UBL 2.1 e-invoice
+    GET /i/{token}/pdf   the PDF          } from the document cache, with an ETag: a matching
+    GET /i/{token}/ubl   the UBL 2.1 XML  } If-None-Match answers 304 without rendering
+    GET /p/{preview}/pdf a signed, 15-minute PDF link for *Preview PDF* in Slack (drafts too)
     GET /o/{token}.gif   a 1x1 transparent GIF, always; records an unreliable `opened`
                          event only when `INVOICEBOT_OPEN_PIXEL` is on
 
-Whoever has the link is the customer, so every answer is private and never indexed or
-cached by a shared cache, and the page sends no Referer onward (the token is in the URL).
-An unknown, revoked or expired link gets one and the same 404 page.
+Every answer comes from a *read*: whether a hit counts as a view is decided and written
+later by the view recorder (bot/view_recorder.py), so a locked or slow database never
+fails or slows a page. Whoever has the link is the customer, so every answer is private
+and never indexed or stored by a shared cache, and the page sends no Referer onward (the
+token is in the URL). An unknown or expired link gets one and the same 404 page; a link
+the sender withdrew gets 410 with a sentence saying so; anything unexpected gets a plain
+500 page with a reference id (the traceback goes to the log only).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections.abc import Callable
+import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from starlette.requests import Request
@@ -24,11 +30,14 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.container import Container
-from services.db.models import utcnow
+from bot.view_recorder import PendingHit
+from services.db.models import Invoice, utcnow
+from services.delivery_checks import verp_token_is_genuine
+from services.documents.cache import document_digest
 from services.documents.model import InvoiceDocument, load_invoice_document
 from services.documents.page import (
+    ASK_FOR_A_NEW_LINK,
     PAGE_STYLE_HASH,
-    PaymentState,
     describe_payment_state,
     render_invoice_page,
     render_link_not_found_page,
@@ -36,8 +45,14 @@ from services.documents.page import (
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.errors import DomainError, NotFound
-from services.invoice_links import LINK_NOT_FOUND, resolve_invoice_token
-from services.invoice_views import Hit, ViewRules, record_invoice_view, record_pixel_open
+from services.invoice_links import (
+    LINK_NOT_FOUND,
+    LinkWithdrawn,
+    PreviewExpired,
+    resolve_invoice_token,
+    resolve_preview_token,
+)
+from services.invoice_views import Hit
 
 log = logging.getLogger("invoicebot.invoice_pages")
 
@@ -47,6 +62,7 @@ TRANSPARENT_GIF = (
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
 MAX_TOKEN_CHARS = 100
+SERVER_ERROR = "Sorry, something went wrong on our side. Please try again later. (Reference: {reference})"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -59,8 +75,11 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
+# The customer's browser may keep a download, but must ask (If-None-Match) before using it again.
+DOWNLOAD_CACHE_CONTROL = "private, no-cache"
 
 Clock = Callable[[], datetime]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def _hit(request: Request) -> Hit:
@@ -75,19 +94,41 @@ def _file_name(number: str, extension: str) -> str:
     return (re.sub(r"[^A-Za-z0-9._-]+", "_", number).strip("._") or "invoice") + extension
 
 
-def _not_found() -> Response:
-    return HTMLResponse(render_link_not_found_page(LINK_NOT_FOUND), status_code=404, headers=SECURITY_HEADERS)
+def _etag_matches(request: Request, etag: str) -> bool:
+    wanted = request.headers.get("if-none-match", "")
+    return any(candidate.strip().removeprefix("W/") in (etag, "*") for candidate in wanted.split(","))
 
 
-def _unavailable(document_name: str, error: DomainError) -> Response:
-    """The invoice's data can't make this document (e.g. its totals disagree): say so, don't guess."""
-    log.warning("invoice page: cannot produce the %s: %s", document_name, error)
-    message = f"This {document_name} can't be shown right now. Please contact the sender of the invoice."
-    return PlainTextResponse(message, status_code=409, headers=SECURITY_HEADERS)
+def answered_plainly(endpoint: Endpoint) -> Endpoint:
+    """The one place these routes turn an error into an answer: 404, 410, 409 or a plain 500."""
+
+    async def answer(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except LinkWithdrawn as error:
+            hint = None if isinstance(error, PreviewExpired) else ASK_FOR_A_NEW_LINK
+            page = render_link_not_found_page(str(error), hint=hint)
+            return HTMLResponse(page, status_code=410, headers=SECURITY_HEADERS)
+        except NotFound:
+            return HTMLResponse(render_link_not_found_page(LINK_NOT_FOUND), status_code=404, headers=SECURITY_HEADERS)
+        except DomainError as error:
+            # The invoice's data can't make this document (e.g. its totals disagree): say so, don't guess.
+            log.warning("invoice page %s: cannot produce it: %s", endpoint.__name__, error)
+            message = "This invoice can't be shown right now. Please contact the sender of the invoice."
+            return PlainTextResponse(message, status_code=409, headers=SECURITY_HEADERS)
+        except Exception:
+            reference = secrets.token_hex(4)
+            log.exception("invoice page %s failed (reference %s)", endpoint.__name__, reference)
+            return PlainTextResponse(
+                SERVER_ERROR.format(reference=reference), status_code=500, headers=SECURITY_HEADERS
+            )
+
+    answer.__name__ = endpoint.__name__
+    return answer
 
 
 class InvoicePages:
-    """The handlers, holding the container (sessions, settings, secret) and a clock."""
+    """The handlers, holding the container (sessions, settings, secret, cache, recorder) and a clock."""
 
     def __init__(self, container: Container, *, clock: Clock = utcnow) -> None:
         self.container = container
@@ -95,88 +136,82 @@ class InvoicePages:
         settings = container.settings
         self.public_url = settings.public_url.rstrip("/")
         self.max_age_days = settings.link_max_age_days
-        self.rules = ViewRules(prefetch_seconds=settings.link_prefetch_seconds)
         self.open_pixel = settings.open_pixel
+        self.cache = container.document_cache()
+        self.recorder = container.view_recorder()
 
-    async def _document(self, token: str, *, hit: Hit | None) -> tuple[InvoiceDocument, PaymentState]:
-        """The invoice behind `token`; with `hit`, also apply the view rule (and commit a counted view)."""
-        now = self.clock()
+    async def _document(self, token: str, *, now: datetime) -> tuple[Invoice, InvoiceDocument]:
+        """The invoice behind a customer's `token` and its document, in one read-only session."""
         async with self.container.session() as session:
             invoice = await resolve_invoice_token(session, token=token, now=now, max_age_days=self.max_age_days)
             document = await load_invoice_document(
                 session, organisation_id=invoice.organisation_id, invoice_id=invoice.id, public_url=self.public_url
             )
-            status, due_date = invoice.status, invoice.due_date
-            if hit is not None:
-                outcome = await record_invoice_view(
-                    session, invoice=invoice, hit=hit, now=now, rules=self.rules, secret=self.container.verp_secret()
-                )
-                log.debug("invoice page hit: %s", outcome.verdict)
-                await session.commit()
-        state = describe_payment_state(status=status, due_date=due_date, today=now.date(), language=document.language)
-        return document, state
+        return invoice, document
 
     async def page(self, request: Request) -> Response:
         token = request.path_params["token"]
-        try:
-            document, state = await self._document(token, hit=_hit(request))
-        except NotFound:
-            return _not_found()
-        except DomainError as error:
-            return _unavailable("invoice", error)
+        now = self.clock()
+        invoice, document = await self._document(token, now=now)
+        if request.method == "GET":
+            self.recorder.offer(PendingHit(hit=_hit(request), at=now, invoice_id=invoice.id))
+        state = describe_payment_state(
+            status=invoice.status, due_date=invoice.due_date, today=now.date(), language=document.language
+        )
         base = f"/i/{token}"
         html = render_invoice_page(document, state=state, pdf_url=f"{base}/pdf", ubl_url=f"{base}/ubl")
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
+    async def _download(self, request: Request, document: InvoiceDocument, kind: str, *, private: bool) -> Response:
+        """The document as a file, from the cache; 304 when the browser's copy (ETag) is current."""
+        render, media_type, extension = {
+            "pdf": (render_invoice_pdf, "application/pdf", ".pdf"),
+            "ubl": (render_invoice_ubl, "application/xml", ".xml"),
+        }[kind]
+        digest = document_digest(kind, document)
+        etag = f'"{digest}"'
+        cache_control = "private, no-store" if private else DOWNLOAD_CACHE_CONTROL
+        headers = {**SECURITY_HEADERS, "Cache-Control": cache_control, "ETag": etag}
+        if _etag_matches(request, etag):
+            return Response(status_code=304, headers=headers)
+        content = await self.cache.get(digest, lambda: render(document))
+        headers["Content-Disposition"] = f'attachment; filename="{_file_name(document.number, extension)}"'
+        return Response(content, media_type=media_type, headers=headers)
+
     async def pdf(self, request: Request) -> Response:
-        try:
-            document, _ = await self._document(request.path_params["token"], hit=None)
-            content = await asyncio.to_thread(render_invoice_pdf, document)
-        except NotFound:
-            return _not_found()
-        except DomainError as error:
-            return _unavailable("PDF", error)
-        disposition = f'attachment; filename="{_file_name(document.number, ".pdf")}"'
-        return Response(
-            content, media_type="application/pdf", headers={**SECURITY_HEADERS, "Content-Disposition": disposition}
-        )
+        _, document = await self._document(request.path_params["token"], now=self.clock())
+        return await self._download(request, document, "pdf", private=False)
 
     async def ubl(self, request: Request) -> Response:
-        try:
-            document, _ = await self._document(request.path_params["token"], hit=None)
-            content = await asyncio.to_thread(render_invoice_ubl, document)
-        except NotFound:
-            return _not_found()
-        except DomainError as error:
-            return _unavailable("e-invoice", error)
-        disposition = f'attachment; filename="{_file_name(document.number, ".xml")}"'
-        return Response(
-            content, media_type="application/xml", headers={**SECURITY_HEADERS, "Content-Disposition": disposition}
-        )
+        _, document = await self._document(request.path_params["token"], now=self.clock())
+        return await self._download(request, document, "ubl", private=False)
+
+    async def preview_pdf(self, request: Request) -> Response:
+        """Staff's *Preview PDF*: any status (drafts too), for as long as the signed link lasts."""
+        async with self.container.session() as session:
+            invoice = await resolve_preview_token(
+                session, token=request.path_params["token"], now=self.clock(), secret=self.container.verp_secret()
+            )
+            document = await load_invoice_document(
+                session, organisation_id=invoice.organisation_id, invoice_id=invoice.id, public_url=self.public_url
+            )
+        return await self._download(request, document, "pdf", private=True)
 
     async def pixel(self, request: Request) -> Response:
         """Always the GIF, whatever the token: a mail client learns nothing, and shows no broken image."""
         token = request.path_params["verp_token"]
-        if self.open_pixel and len(token) <= MAX_TOKEN_CHARS:
-            async with self.container.session() as session:
-                outcome = await record_pixel_open(
-                    session,
-                    verp_token=token,
-                    hit=_hit(request),
-                    now=self.clock(),
-                    rules=self.rules,
-                    secret=self.container.verp_secret(),
-                )
-                log.debug("open pixel hit: %s", outcome.verdict)
-                await session.commit()
+        genuine = len(token) <= MAX_TOKEN_CHARS and verp_token_is_genuine(token, self.container.verp_secret())
+        if self.open_pixel and genuine:
+            self.recorder.offer(PendingHit(hit=_hit(request), at=self.clock(), verp_token=token))
         return Response(TRANSPARENT_GIF, media_type="image/gif", headers=SECURITY_HEADERS)
 
 
 def invoice_page_routes(container: Container, *, clock: Clock = utcnow) -> list[BaseRoute]:
     pages = InvoicePages(container, clock=clock)
     return [
-        Route("/i/{token}", pages.page, methods=["GET", "HEAD"]),
-        Route("/i/{token}/pdf", pages.pdf, methods=["GET", "HEAD"]),
-        Route("/i/{token}/ubl", pages.ubl, methods=["GET", "HEAD"]),
-        Route("/o/{verp_token}.gif", pages.pixel, methods=["GET", "HEAD"]),
+        Route("/i/{token}", answered_plainly(pages.page), methods=["GET", "HEAD"]),
+        Route("/i/{token}/pdf", answered_plainly(pages.pdf), methods=["GET", "HEAD"]),
+        Route("/i/{token}/ubl", answered_plainly(pages.ubl), methods=["GET", "HEAD"]),
+        Route("/p/{token}/pdf", answered_plainly(pages.preview_pdf), methods=["GET", "HEAD"]),
+        Route("/o/{verp_token}.gif", answered_plainly(pages.pixel), methods=["GET", "HEAD"]),
     ]

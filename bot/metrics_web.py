@@ -20,7 +20,10 @@ LOCAL_CLIENTS = frozenset({"127.0.0.1", "::1", "localhost"})
 def metrics_routes(container: Container) -> list[BaseRoute]:
     async def metrics(request: Request) -> Response:
         # The web app faces the internet (Slack, customers' links): only local scrapers see this.
-        if request.client is None or request.client.host not in LOCAL_CLIENTS:
+        # A request a proxy forwarded is not local, even from a proxy on this host (X-Forwarded-For
+        # is only believed from INVOICEBOT_TRUSTED_PROXIES, so the peer may be that proxy).
+        forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+        if request.client is None or request.client.host not in LOCAL_CLIENTS or forwarded:
             return Response(status_code=404)
         async with container.session() as session:
             counts = await health_counts(session)

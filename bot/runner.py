@@ -41,6 +41,10 @@ def web_server(
         log_level=log_level,
         lifespan="off",
         access_log=False,
+        # X-Forwarded-For is believed only from INVOICEBOT_TRUSTED_PROXIES (rightmost untrusted
+        # address); with none, never: uvicorn's own default would trust 127.0.0.1.
+        proxy_headers=bool(container.settings.trusted_proxies),
+        forwarded_allow_ips=list(container.settings.trusted_proxies) or None,
     )
     return uvicorn.Server(config)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, alerts, approvals, bulk, commands, home, review
+from handlers import actions, alerts, approvals, bulk, commands, home, links, review
 
 
 def register(app: AsyncApp) -> None:
@@ -16,3 +16,4 @@ def register(app: AsyncApp) -> None:
     approvals.register(app)
     alerts.register(app)
     home.register(app)
+    links.register(app)

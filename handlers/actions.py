@@ -19,7 +19,9 @@ from handlers.errors import answering_errors
 from handlers.ids import ActionId, MenuChoice
 from handlers.parsing import DueListing, actor_of, parse_menu_action
 from handlers.review_policy import SendPolicy
-from services.invoices import get_invoice, mark_sent_manually, validate_invoice
+from services.db.models import utcnow
+from services.invoice_links import invoice_preview_link
+from services.invoices import mark_sent_manually, validate_invoice
 
 
 @answering_errors
@@ -46,15 +48,24 @@ async def handle_invoice_menu_action(
     await ack()
     choice = parse_menu_action(action)
     if choice.choice == MenuChoice.PREVIEW_PDF:
+        minutes = send_policy.preview_link_minutes
         async with sessions() as session:
-            invoice = await get_invoice(session, organisation_id=workplace.organisation_id, number=choice.number)
-            link = send_policy.invoice_pdf_url(invoice.public_token)
+            invoice, preview = await invoice_preview_link(
+                session,
+                organisation_id=workplace.organisation_id,
+                number=choice.number,
+                now=utcnow(),
+                minutes=minutes,
+                secret=send_policy.verp_secret(),
+            )
+        link = send_policy.public_link(preview.path)
         await respond(
             replace_original=False,
             response_type="ephemeral",
             text=f"PDF of {invoice.number}: {link}",
             blocks=notice_blocks(
-                f"📄 The PDF of *{escape(invoice.number)}*, as the customer will get it: <{link}|open it>"
+                f"📄 The PDF of *{escape(invoice.number)}*, as the customer will get it: <{link}|open it> "
+                f"(this link works for {minutes} minutes)"
             ),
         )
         return

@@ -12,6 +12,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from handlers.blocks import (
+    MAX_BLOCKS,
     InvoiceView,
     LineView,
     help_blocks,
@@ -24,6 +25,7 @@ from handlers.context import SessionFactory, Workplace
 from handlers.due_listing import due_listing, due_text
 from handlers.errors import answering_errors
 from handlers.ids import COMMAND
+from handlers.links import revoke_link_blocks
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
 from services.delivery_events import count_unmatched_events
 from services.delivery_status import invoice_delivery_views, list_problem_deliveries, list_recent_deliveries
@@ -83,6 +85,8 @@ async def handle_show(
         )
         emails = await invoice_delivery_views(session, organisation_id=workplace.organisation_id, invoice_id=invoice.id)
     blocks = invoice_blocks(view, today=workplace.today, deliveries=[delivery_summary(email) for email in emails])
+    if view.status != "draft":  # a draft has no customer link yet
+        blocks = [*blocks[: MAX_BLOCKS - 1], *revoke_link_blocks(view.number)]
     await respond(response_type="ephemeral", text=f"Invoice {view.number}", blocks=blocks)
 
 

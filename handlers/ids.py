@@ -22,6 +22,7 @@ class ActionId(StrEnum):
     FIX_ADDRESS_AND_RESEND = "alert_fix_address_and_resend"
     MARK_SENT_MANUALLY = "alert_mark_sent_manually"
     OPEN_INVOICE = "alert_open_invoice"
+    REVOKE_LINK = "invoice_revoke_link"  # `/invoices show`: withdraw the customer's invoice link
 
 
 class MenuChoice(StrEnum):
@@ -52,6 +53,7 @@ class BlockId(StrEnum):
     BULK_LIST = "bulk_list"
     DELIVERY_ALERT = "delivery_alert"  # prefix: the alert's actions block carries its delivery id
     FIX_EMAILS = "fix_emails"  # the customer's addresses in the *Fix address & resend* modal
+    INVOICE_LINK_ACTIONS = "invoice_link_actions"  # `/invoices show`: the *Revoke link* button
 
 
 class CallbackId(StrEnum):

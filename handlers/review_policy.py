@@ -20,6 +20,8 @@ class SendPolicy:
     message_id_domain: str
     verp_secret: Callable[[], bytes] = field(repr=False)  # read when a send is asked for, not before
     approvers_channel: str | None = None
+    preview_link_minutes: int = 15  # how long a *Preview PDF* link works
 
-    def invoice_pdf_url(self, public_token: str) -> str:
-        return f"{self.public_url.rstrip('/')}/i/{public_token}/pdf"
+    def public_link(self, path: str) -> str:
+        """`path` (e.g. a preview link's `/p/…/pdf`) under the public URL."""
+        return f"{self.public_url.rstrip('/')}{path}"

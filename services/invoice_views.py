@@ -13,20 +13,20 @@ nobody did. The rule, in order:
 3. A hit within `prefetch_seconds` (setting `INVOICEBOT_LINK_PREFETCH_SECONDS`, default 60)
    after the delivery was accepted by the SMTP server does not count: gateways scan on
    arrival, people read later.
-4. The same client (IP address and User-Agent) counts once per `repeat_window_seconds`
-   (10 minutes): a reload is not a second view.
+4. The same visitor counts once per `repeat_window_seconds` (setting
+   `INVOICEBOT_LINK_VIEW_WINDOW_SECONDS`, default 30 minutes): a reload, a new browser
+   version or a hop to another address of the same network is not a second view. The
+   visitor is `services.visitors.visitor_key` (network + browser family, keyed hash).
 
 Each counted hit is one delivery event (`link`/`viewed` or `pixel`/`opened`, which
 services.delivery_events marks `{"reliable": false}`), filed through
 `record_delivery_event` on the invoice's latest delivery the SMTP server accepted, so it
-lands on the timeline and moves the status like any other event. The client is stored
+lands on the timeline and moves the status like any other event. The visitor is stored
 only as a keyed hash (HMAC with the installation's secret), never as an IP address.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -36,9 +36,10 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus, Invoice
+from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus
 from services.delivery_checks import verp_token_is_genuine
 from services.delivery_events import IncomingEvent, record_delivery_event
+from services.visitors import visitor_key
 
 AUTOMATED_AGENTS = re.compile(
     r"safelinks|microsoft defender|proofpoint|mimecast|barracuda|symantec|messagelabs|forcepoint|"
@@ -86,7 +87,7 @@ class Hit:
 @dataclass(frozen=True)
 class ViewRules:
     prefetch_seconds: float = 60.0
-    repeat_window_seconds: float = 600.0
+    repeat_window_seconds: float = 1800.0
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,6 @@ class HitOutcome:
 
 def is_automated_agent(user_agent: str | None) -> bool:
     return not (user_agent or "").strip() or AUTOMATED_AGENTS.search(user_agent or "") is not None
-
-
-def client_fingerprint(hit: Hit, *, secret: bytes) -> str:
-    """A keyed hash of address and agent: tells repeat visits apart without storing an IP address."""
-    material = f"{hit.client_address or '-'}\n{hit.user_agent or ''}".encode()
-    return hmac.new(secret, material, hashlib.sha256).hexdigest()[:20]
 
 
 def prefetch_verdict(hit: Hit, *, accepted_at: datetime | None, now: datetime, rules: ViewRules) -> HitVerdict | None:
@@ -168,7 +163,7 @@ async def _record(
     verdict = prefetch_verdict(hit, accepted_at=delivery.finished_at, now=now, rules=rules)
     if verdict is not None:
         return HitOutcome(verdict, delivery.id)
-    client = client_fingerprint(hit, secret=secret)
+    client = visitor_key(client_address=hit.client_address, user_agent=hit.user_agent, secret=secret)
     if await _seen_recently(session, delivery_id=delivery.id, source=source, client=client, now=now, rules=rules):
         return HitOutcome(HitVerdict.REPEAT, delivery.id)
     # Two simultaneous requests of one client both pass the check above; the window number
@@ -196,14 +191,14 @@ async def _record(
 
 
 async def record_invoice_view(
-    session: AsyncSession, *, invoice: Invoice, hit: Hit, now: datetime, rules: ViewRules, secret: bytes
+    session: AsyncSession, *, invoice_id: int, hit: Hit, now: datetime, rules: ViewRules, secret: bytes
 ) -> HitOutcome:
     """Apply the rule above to a hit on the invoice page; a counted view becomes a `link`/`viewed` event.
 
     Does not commit. An invoice never emailed by us (sent by hand, or not sent yet) has no
     delivery to put the view on, so nothing is recorded (`NO_DELIVERY`).
     """
-    delivery = await latest_sent_delivery(session, invoice_id=invoice.id)
+    delivery = await latest_sent_delivery(session, invoice_id=invoice_id)
     if delivery is None:
         return HitOutcome(HitVerdict.NO_DELIVERY)
     return await _record(

@@ -145,3 +145,33 @@ async def test_suppressions_are_listed_and_lifted_by_the_operator_with_an_audit_
         audit = (await session.execute(select(AuditLog.action, AuditLog.actor))).all()
     assert (row.active, row.lifted_by) == (False, "cli")
     assert ("suppression.lifted", "cli") in audit
+
+
+async def test_links_revoke_withdraws_the_sent_link_issues_a_new_one_and_is_audited(run, sessions):
+    from sqlalchemy import select
+
+    from services.db.models import AuditLog, Invoice, RevokedInvoiceLink
+    from services.invoice_links import token_sha256
+
+    assert run("db", "upgrade").returncode == 0
+    assert run("seed", "--today", "2026-11-23").returncode == 0
+    async with sessions() as session:
+        old_token = (await session.execute(select(Invoice.public_token).where(Invoice.number == "DEMO-0019"))).scalar()
+
+    revoked = run("links", "revoke", "DEMO-0019")
+    unknown = run("links", "revoke", "NOPE-1")
+
+    assert revoked.returncode == 0, revoked.stderr
+    assert "the links sent for DEMO-0019 are revoked; a new link goes with the next email" in revoked.stdout
+    assert unknown.returncode == 1 and unknown.stderr.strip() == "error: There is no invoice NOPE-1."
+    async with sessions() as session:
+        invoice = (await session.execute(select(Invoice).where(Invoice.number == "DEMO-0019"))).scalar_one()
+        withdrawn = (await session.execute(select(RevokedInvoiceLink))).scalar_one()
+        audit = (await session.execute(select(AuditLog.action, AuditLog.actor, AuditLog.detail))).all()
+    assert invoice.public_token != old_token and invoice.token_revoked_at is None
+    assert (withdrawn.token_sha256, withdrawn.invoice_id, withdrawn.revoked_by) == (
+        token_sha256(old_token),
+        invoice.id,
+        "cli",
+    )
+    assert ("invoice_link_revoked", "cli", {"number": "DEMO-0019", "reissued": True}) in audit

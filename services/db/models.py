@@ -437,3 +437,15 @@ class TemplateOverride(Base):
     source: Mapped[str] = mapped_column(Text)
     updated_by: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RevokedInvoiceLink(Base):
+    """An invoice link someone withdrew: its token's SHA-256 (never the token), so it answers 410, not 404."""
+
+    __tablename__ = "revoked_invoice_links"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    revoked_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -96,7 +96,10 @@ def render_invoice_page(document: InvoiceDocument, *, state: PaymentState, pdf_u
     )
 
 
-def render_link_not_found_page(message: str) -> str:
-    """The one page for an unknown, revoked or expired link: nothing in it says which."""
+ASK_FOR_A_NEW_LINK = "Please ask the sender for a new link."
+
+
+def render_link_not_found_page(message: str, *, hint: str | None = ASK_FOR_A_NEW_LINK) -> str:
+    """The page for a link that opens nothing: unknown or expired (one text for both), withdrawn."""
     css = Markup(PAGE_CSS)  # noqa: S704 - our own stylesheet file, not data
-    return _template("link_not_found.html.j2").render(message=message, css=css)
+    return _template("link_not_found.html.j2").render(message=message, hint=hint, css=css)

@@ -310,7 +310,7 @@ async def test_send_me_a_preview_first_queues_a_preview_to_the_requesters_own_ad
     assert fake_slack.calls_to("users.info")[-1].args["user"] == ALICE.id
 
 
-async def test_preview_pdf_answers_with_the_link_to_the_invoice_pdf(
+async def test_preview_pdf_answers_with_a_short_lived_signed_link_to_the_pdf(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
     await seed_invoice(session, org)
@@ -323,9 +323,10 @@ async def test_preview_pdf_answers_with_the_link_to_the_invoice_pdf(
     await fake_slack.wait_until(lambda: bool(fake_slack.responses_to("pdf")))
 
     [answer] = fake_slack.responses_to("pdf")
-    token = (await session.execute(select(Invoice.public_token))).scalar()
+    invoice_id = (await session.execute(select(Invoice.id))).scalar()
     assert answer.body["response_type"] == "ephemeral"
-    assert f"http://localhost:3000/i/{token}/pdf" in texts(answer.body["blocks"])[0]
+    assert f"<http://localhost:3000/p/{invoice_id}." in texts(answer.body["blocks"])[0]
+    assert "(this link works for 15 minutes)" in texts(answer.body["blocks"])[0]
 
 
 async def test_a_draft_invoice_shows_why_at_the_top_and_its_submission_is_answered_on_the_form(

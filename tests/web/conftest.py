@@ -51,6 +51,12 @@ async def _serve(server: uvicorn.Server) -> asyncio.Task[None]:
     return task
 
 
+async def views_recorded(web: WebApp) -> None:
+    """Wait (10 s at most) until the app's view recorder has written every hit it was given."""
+    async with asyncio.timeout(10):
+        await web.container.view_recorder().drained()
+
+
 @pytest.fixture
 async def start_web(database_url: str, org: Organisation) -> AsyncIterator[StartWeb]:
     running: list[tuple[uvicorn.Server, asyncio.Task[None], Container]] = []

@@ -9,7 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import InvoiceStatus, Organisation
 from services.errors import NotFound
-from services.invoice_links import LINK_NOT_FOUND, link_expires_at, resolve_invoice_token, revoke_invoice_token
+from services.invoice_links import (
+    LINK_NOT_FOUND,
+    LinkWithdrawn,
+    link_expires_at,
+    resolve_invoice_token,
+    revoke_invoice_token,
+)
 from tests.web.conftest import make_sent_invoice
 
 ISSUED = date(2026, 10, 1)
@@ -56,7 +62,7 @@ async def test_revoking_without_reissue_leaves_no_working_link(session: AsyncSes
 
     assert invoice.public_token != old
     for token in (old, invoice.public_token):
-        with pytest.raises(NotFound):
+        with pytest.raises(LinkWithdrawn, match="withdrawn by the sender"):
             await resolve_invoice_token(session, token=token, now=now, max_age_days=365)
     await revoke_invoice_token(session, organisation_id=org.id, number="INV-9", actor="U0ALICE")
     assert (

@@ -94,7 +94,7 @@ async def test_page_speaks_the_customers_language(web: WebApp, session: AsyncSes
     assert "1 octobre 2026" in text
 
 
-async def test_unknown_revoked_and_expired_links_get_the_same_404(
+async def test_unknown_and_expired_links_get_the_same_404_and_a_revoked_one_410(
     start_web: StartWeb, session: AsyncSession, org: Organisation
 ) -> None:
     web = await start_web()
@@ -112,10 +112,13 @@ async def test_unknown_revoked_and_expired_links_get_the_same_404(
     revoked_page = await _get(f"{web.url}/i/{old_token}")
     expired_page = await _get(f"{short_lived.url}/i/{expired.public_token}")
 
-    assert {unknown.status_code, revoked_page.status_code, expired_page.status_code} == {404}
+    assert {unknown.status_code, expired_page.status_code} == {404}
     assert malformed.status_code == 404
-    assert unknown.text == revoked_page.text == expired_page.text
+    assert unknown.text == expired_page.text
     assert "Invoice not available" in unknown.text
+    assert revoked_page.status_code == 410
+    assert "This invoice link was withdrawn by the sender." in _text(revoked_page)
+    assert "Please ask the sender for a new link." in _text(revoked_page)
     assert (await _get(f"{web.url}/i/{revoked.public_token}")).status_code == 200  # the reissued link works
     assert (await _get(f"{web.url}/i/{expired.public_token}")).status_code == 200  # 365 days by default
     audit = (await session.execute(select(AuditLog).where(AuditLog.action == "invoice_link_revoked"))).scalar_one()

@@ -26,3 +26,11 @@ async def test_metrics_show_deliveries_unmatched_bounces_and_suppressions(web: W
     assert samples[("invoicebot_deliveries", (("status", "accepted"),))] == 1
     assert samples[("invoicebot_unmatched_events", (("type", "unparsed"),))] == 1
     assert samples[("invoicebot_suppressed_addresses", ())] == 1
+
+
+async def test_a_request_forwarded_by_a_proxy_on_this_host_does_not_see_the_metrics(web: WebApp):
+    async with httpx.AsyncClient() as client:
+        forwarded = await client.get(f"{web.url}/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+        standard = await client.get(f"{web.url}/metrics", headers={"Forwarded": "for=203.0.113.9"})
+
+    assert forwarded.status_code == standard.status_code == 404

@@ -11,10 +11,11 @@ from services.db.models import Delivery, DeliveryEvent, Invoice
 from services.delivery_checks import new_verp_token
 from services.email.templates import SAMPLE_CONTEXT, check_template, render_html_body
 from services.invoice_views import open_pixel_url
-from tests.web.conftest import BROWSER_AGENT, SECRET, StartWeb, WebApp
+from tests.web.conftest import BROWSER_AGENT, SECRET, StartWeb, WebApp, views_recorded
 
 
-async def _opens(session: AsyncSession) -> list[DeliveryEvent]:
+async def _opens(session: AsyncSession, web: WebApp) -> list[DeliveryEvent]:
+    await views_recorded(web)
     session.expire_all()
     return list((await session.execute(select(DeliveryEvent).where(DeliveryEvent.type == "opened"))).scalars())
 
@@ -37,7 +38,7 @@ async def test_pixel_is_off_by_default_and_records_nothing(
     response = await _fetch(f"{web.url}/o/{delivery.verp_token}.gif")
 
     assert response.status_code == 200 and _is_one_pixel_gif(response)
-    assert await _opens(session) == []
+    assert await _opens(session, web) == []
 
 
 async def test_switched_on_a_genuine_token_records_an_unreliable_open(
@@ -52,7 +53,7 @@ async def test_switched_on_a_genuine_token_records_an_unreliable_open(
 
     assert _is_one_pixel_gif(first) and _is_one_pixel_gif(again)
     assert "no-store" in first.headers["cache-control"]
-    opens = await _opens(session)
+    opens = await _opens(session, web)
     assert [(event.source, event.delivery_id, event.detail["reliable"]) for event in opens] == [
         ("pixel", delivery_id, False)
     ]
@@ -68,7 +69,7 @@ async def test_switched_on_unknown_or_forged_tokens_still_get_the_gif(
     for token in (genuine_but_unknown, forged, "not-a-token", "x" * 500):
         response = await _fetch(f"{web.url}/o/{token}.gif")
         assert response.status_code == 200 and _is_one_pixel_gif(response)
-    assert await _opens(session) == []
+    assert await _opens(session, web) == []
 
 
 def test_email_html_carries_the_pixel_only_when_given_one() -> None:

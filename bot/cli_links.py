@@ -1,0 +1,52 @@
+"""`invoicebot links revoke NUMBER`: withdraw every link to an invoice a customer was sent.
+
+The CLI is run by whoever operates the installation, so it acts as the admin `cli`
+(audited like a click in Slack). By default the invoice gets a new working link at once,
+which the next email carries; `--no-new-link` leaves it without one until revoked again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from bot.container import Container
+from services.approvals import ApprovalRules
+from services.db.models import utcnow
+from services.invoice_links import revoke_invoice_link
+
+CLI_ACTOR = "cli"
+
+console = Console()
+
+
+def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container], Awaitable[Any]]], Any]) -> None:
+    links_app = typer.Typer(help="The customers' invoice links (/i/…).", no_args_is_help=True)
+    app.add_typer(links_app, name="links")
+
+    @links_app.command("revoke")
+    def links_revoke(
+        number: Annotated[str, typer.Argument(help="the invoice number, e.g. INV-0042")],
+        new_link: Annotated[bool, typer.Option(help="issue a new working link at once")] = True,
+    ) -> None:
+        """Make every link sent so far answer "withdrawn" (410); audited."""
+
+        async def work(container: Container) -> None:
+            async with container.session() as session:
+                organisation = await container.organisation(session)
+                invoice = await revoke_invoice_link(
+                    session,
+                    organisation_id=organisation.id,
+                    number=number,
+                    actor=CLI_ACTOR,
+                    rules=ApprovalRules(admins=frozenset({CLI_ACTOR})),
+                    reissue=new_link,
+                    now=utcnow(),
+                )
+            after = "a new link goes with the next email" if new_link else "it has no working link now"
+            console.print(f"the links sent for {invoice.number} are revoked; {after}", highlight=False)
+
+        run_with_container(work)
