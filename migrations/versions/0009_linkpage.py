@@ -1,7 +1,7 @@
 """revoked invoice links: a withdrawn link answers 410 Gone instead of the unknown-link 404
 
 Revision ID: 0009_linkpage
-Revises: 0002_notifications_delivery
+Revises: 0004_addresses
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import services.db.models
 
 revision: str = "0009_linkpage"
-down_revision: str | None = "0002_notifications_delivery"
+down_revision: str | None = "0004_addresses"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
