@@ -106,9 +106,12 @@ def check_amount(amount: Decimal, name: str, *, currency: str | None = None, sho
     return amount
 
 
-def check_language(value: str, name: str) -> str:
-    """`fr`, `FR`, `fr-BE`, `fr_BE` → `fr`; a language we ship no wording for is refused."""
-    base = re.split(r"[-_]", value.strip().lower(), maxsplit=1)[0]
+def check_language(value: str, name: str, *, variants: bool = True) -> str:
+    """`fr`, `FR`, `fr-BE`, `fr_BE` → `fr`; a language we ship no wording for is refused.
+
+    `variants=False` takes only the codes themselves (the review modal offers nothing else).
+    """
+    base = re.split(r"[-_]", value.strip().lower(), maxsplit=1)[0] if variants else value
     if base not in SUPPORTED_LANGUAGES:
         raise BadValue(f"{name} {value!r} is not one of the supported languages: {', '.join(SUPPORTED_LANGUAGES)}")
     return base
