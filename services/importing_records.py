@@ -123,6 +123,8 @@ def text(value: object, name: str, *, max_length: int, required: bool = True, mu
             raise BadValue(f"{name} must be text")
         value = str(value)
     value = value.strip()
+    if multiline:  # a Windows file's CRLF inside a quoted field: store plain line breaks
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     if required and not value:
         raise BadValue(f"{name} is empty")
     if len(value) > max_length:

@@ -132,3 +132,18 @@ async def test_a_good_file_still_imports_with_accents_and_non_latin_names(sessio
     await run_import(session, org, path)
     invoice = await get_invoice(session, organisation_id=org.id, number="INV-9")
     assert invoice.customer.name == "Müller & Søn — 株式会社"
+
+
+async def test_a_windows_file_keeps_plain_line_breaks_in_a_multi_line_field(session, org, tmp_path):
+    path = tmp_path / "windows.csv"
+    rows = [
+        "invoice_number,customer_ref,customer_name,customer_address,issue_date,due_date,currency,description,"
+        "quantity,unit_price,tax_rate,invoice_total",
+        'A-1,ACME,Acme,"1 Main St\r\nSpringfield",2026-11-01,2026-12-01,EUR,Work,1,10,0,10',
+    ]
+    path.write_bytes("\r\n".join(rows).encode() + b"\r\n")
+
+    await run_import(session, org, path)
+
+    invoice = await get_invoice(session, organisation_id=org.id, number="A-1")
+    assert invoice.customer.address == "1 Main St\nSpringfield"
