@@ -62,9 +62,10 @@ def read_import_file(path: Path, *, limits: ImportLimits) -> ParsedFile:
         size = path.stat().st_size
         if size > limits.max_bytes:
             raise InvalidInput(_too_large(path, limits))
-        with path.open(encoding="utf-8-sig", newline="") as stream:
-            if kind == "csv":
-                return parse_csv(stream, limits)
+        if kind == "csv":
+            with path.open("rb") as binary:
+                return parse_csv(binary, limits)
+        with path.open(encoding="utf-8-sig") as stream:
             content = stream.read(limits.max_bytes + 1)
     except FileNotFoundError:
         raise InvalidInput(f"There is no file {str(path)!r}.") from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from itertools import chain
-from typing import TextIO
+from typing import BinaryIO
 
 from services.importing_limits import (
     BoundedLines,
@@ -182,7 +182,7 @@ def _records(
             problems.append(Problem(start, f"{reason}; the rest of the file was not read"))
             return
         except UnicodeDecodeError:
-            problems.append(Problem(start, "the file is not UTF-8 text from here on; save it as UTF-8 CSV"))
+            problems.append(Problem(start, "this row is not UTF-8 text; save the file as UTF-8 CSV"))
             return
         except FileTooLarge:
             problems.append(Problem(start, f"the file is larger than {limits.max_bytes:,} bytes"))
@@ -209,7 +209,7 @@ def _too_wide(line: int, row: list[str], limits: ImportLimits, header: list[str]
     return False
 
 
-def parse_csv(stream: TextIO, limits: ImportLimits | None = None) -> ParsedFile:
+def parse_csv(stream: BinaryIO, limits: ImportLimits | None = None) -> ParsedFile:
     """Read every row as it streams in; return the invoices and the problems (never stops at the first)."""
     limits = limits or ImportLimits()
     problems = ProblemLog()

@@ -13,10 +13,11 @@ so 50,000 bad columns print 100 lines and "… and 49,900 more problems", not 15
 
 from __future__ import annotations
 
+import codecs
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TextIO
+from typing import BinaryIO
 
 MAX_PROBLEMS_SHOWN = 100
 MAX_JSON_DEPTH = 20  # a valid file nests 4 deep (list → invoice → lines → line item)
@@ -89,31 +90,35 @@ class FileTooLarge(Exception):
 
 
 class BoundedLines:
-    """The file's lines for `csv.reader`, never more than one record's allowance at a time.
+    """The file's lines for `csv.reader`, decoded one at a time, never more than one record's allowance.
 
-    `readline` is given a size, so even a line with no end is read in bounded pieces; the
-    caller calls `next_record()` after each row csv.reader returns.
+    Lines are read as bytes with a size bound (so a line with no end is read in bounded
+    pieces) and decoded incrementally, so a byte that is not UTF-8 is reported on its own
+    line, not on the first line of an 8 kB read-ahead. The caller calls `next_record()`
+    after each row csv.reader returns.
     """
 
-    def __init__(self, stream: TextIO, limits: ImportLimits) -> None:
+    def __init__(self, stream: BinaryIO, limits: ImportLimits) -> None:
         self.stream = stream
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
         self.max_record_chars = limits.max_record_chars
-        self.max_chars = limits.max_bytes  # a character is at least one byte
+        self.max_bytes = limits.max_bytes
         self.record_chars = 0
-        self.total_chars = 0
+        self.total_bytes = 0
 
     def __iter__(self) -> BoundedLines:
         return self
 
     def __next__(self) -> str:
-        line = self.stream.readline(self.max_record_chars - self.record_chars + 1)
-        if not line:
+        piece = self.stream.readline(self.max_record_chars - self.record_chars + 1)
+        line = self.decoder.decode(piece, final=not piece)  # UnicodeDecodeError on the line that holds it
+        if not piece:
             raise StopIteration
         self.record_chars += len(line)
-        self.total_chars += len(line)
+        self.total_bytes += len(piece)
         if self.record_chars > self.max_record_chars:
             raise RecordTooLong
-        if self.total_chars > self.max_chars:
+        if self.total_bytes > self.max_bytes:
             raise FileTooLarge
         return line
 

@@ -131,3 +131,14 @@ async def test_a_huge_json_number_is_one_problem_naming_its_line(session, org, t
     rejection = await refused(session, org, path)
 
     assert rejection.problems == ["line 3: a number written with 100,000 digits (999999999999…) is far too large"]
+
+
+async def test_a_byte_that_is_not_utf8_is_reported_on_its_own_line_past_the_read_ahead(session, org, tmp_path):
+    path = tmp_path / "latin1.csv"
+    rows = [GOOD.format(n=n) for n in range(1, 400)]
+    rows[300] = rows[300].replace("Acme", "Caf\u00e9")
+    path.write_bytes("\n".join([HEADER, *rows]).encode("latin-1") + b"\n")
+
+    rejection = await refused(session, org, path)
+
+    assert rejection.problems == ["line 302: this row is not UTF-8 text; save the file as UTF-8 CSV"]
