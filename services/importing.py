@@ -27,7 +27,7 @@ from services.audit import record_audit
 from services.errors import ImportRejected, InvalidInput
 from services.importing_csv import parse_csv
 from services.importing_json import parse_json
-from services.importing_limits import ImportLimits, Problem, ProblemLog
+from services.importing_limits import BoundedLines, ImportLimits, Problem, ProblemLog
 from services.importing_records import InvoiceRecord, ParsedFile
 from services.importing_store import ImportPlan, plan_import, write_plan
 
@@ -63,8 +63,8 @@ def read_import_file(path: Path, *, limits: ImportLimits) -> ParsedFile:
         if size > limits.max_bytes:
             raise InvalidInput(_too_large(path, limits))
         if kind == "csv":
-            with path.open("rb") as binary:
-                return parse_csv(binary, limits)
+            with BoundedLines.open(path) as stream:
+                return parse_csv(stream, limits)
         with path.open(encoding="utf-8-sig") as stream:
             content = stream.read(limits.max_bytes + 1)
     except FileNotFoundError:

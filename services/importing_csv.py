@@ -11,12 +11,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from itertools import chain
-from typing import BinaryIO
+from typing import TextIO
 
 from services.importing_limits import (
     BoundedLines,
     FileTooLarge,
     ImportLimits,
+    NotUtf8,
     Problem,
     ProblemLog,
     RecordTooLong,
@@ -181,7 +182,7 @@ def _records(
             )
             problems.append(Problem(start, f"{reason}; the rest of the file was not read"))
             return
-        except UnicodeDecodeError:
+        except NotUtf8:
             problems.append(Problem(start, "this row is not UTF-8 text; save the file as UTF-8 CSV"))
             return
         except FileTooLarge:
@@ -209,7 +210,7 @@ def _too_wide(line: int, row: list[str], limits: ImportLimits, header: list[str]
     return False
 
 
-def parse_csv(stream: BinaryIO, limits: ImportLimits | None = None) -> ParsedFile:
+def parse_csv(stream: TextIO, limits: ImportLimits | None = None) -> ParsedFile:
     """Read every row as it streams in; return the invoices and the problems (never stops at the first)."""
     limits = limits or ImportLimits()
     problems = ProblemLog()
@@ -219,7 +220,7 @@ def parse_csv(stream: BinaryIO, limits: ImportLimits | None = None) -> ParsedFil
     except RecordTooLong:
         problems.append(Problem(1, f"the header is longer than {limits.max_record_chars:,} characters"))
         return ParsedFile([], problems, 0)
-    except UnicodeDecodeError:
+    except NotUtf8:
         problems.append(Problem(1, "the file is not UTF-8 text; save it as UTF-8 CSV"))
         return ParsedFile([], problems, 0)
     reader = csv.reader(chain([first_line], lines), delimiter=_delimiter(first_line))

@@ -13,11 +13,12 @@ so 50,000 bad columns print 100 lines and "… and 49,900 more problems", not 15
 
 from __future__ import annotations
 
-import codecs
 import heapq
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from pathlib import Path
+from typing import TextIO
 
 MAX_PROBLEMS_SHOWN = 100
 MAX_JSON_DEPTH = 20  # a valid file nests 4 deep (list → invoice → lines → line item)
@@ -89,37 +90,49 @@ class FileTooLarge(Exception):
     """More text came out of the file than `ImportLimits.max_bytes` allows (a growing file, a pipe)."""
 
 
-class BoundedLines:
-    """The file's lines for `csv.reader`, decoded one at a time, never more than one record's allowance.
+class NotUtf8(Exception):
+    """A line holds bytes that are not UTF-8 (seen as the surrogates `surrogateescape` makes of them)."""
 
-    Lines are read as bytes with a size bound (so a line with no end is read in bounded
-    pieces) and decoded incrementally, so a byte that is not UTF-8 is reported on its own
-    line, not on the first line of an 8 kB read-ahead. The caller calls `next_record()`
-    after each row csv.reader returns.
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+class BoundedLines:
+    """The file's lines for `csv.reader`, never more than one record's allowance at a time.
+
+    The stream is opened with `newline=""` (CSV line ends: \\n, \\r\\n or \\r) and
+    `errors="surrogateescape"`, so a byte that is not UTF-8 is found on its own line rather
+    than failing the first line of an 8 kB read-ahead. `readline` is given a size, so even a
+    line with no end is read in bounded pieces. The caller calls `next_record()` after each
+    row csv.reader returns.
     """
 
-    def __init__(self, stream: BinaryIO, limits: ImportLimits) -> None:
+    def __init__(self, stream: TextIO, limits: ImportLimits) -> None:
         self.stream = stream
-        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
         self.max_record_chars = limits.max_record_chars
-        self.max_bytes = limits.max_bytes
+        self.max_chars = limits.max_bytes  # a character is at least one byte
         self.record_chars = 0
-        self.total_bytes = 0
+        self.total_chars = 0
+
+    @staticmethod
+    def open(path: Path) -> TextIO:
+        return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
 
     def __iter__(self) -> BoundedLines:
         return self
 
     def __next__(self) -> str:
-        piece = self.stream.readline(self.max_record_chars - self.record_chars + 1)
-        line = self.decoder.decode(piece, final=not piece)  # UnicodeDecodeError on the line that holds it
-        if not piece:
+        line = self.stream.readline(self.max_record_chars - self.record_chars + 1)
+        if not line:
             raise StopIteration
         self.record_chars += len(line)
-        self.total_bytes += len(piece)
+        self.total_chars += len(line)
         if self.record_chars > self.max_record_chars:
             raise RecordTooLong
-        if self.total_bytes > self.max_bytes:
+        if self.total_chars > self.max_chars:
             raise FileTooLarge
+        if _UNDECODABLE.search(line):
+            raise NotUtf8
         return line
 
     def next_record(self) -> None:

@@ -142,3 +142,16 @@ async def test_a_byte_that_is_not_utf8_is_reported_on_its_own_line_past_the_read
     rejection = await refused(session, org, path)
 
     assert rejection.problems == ["line 302: this row is not UTF-8 text; save the file as UTF-8 CSV"]
+
+
+async def test_a_file_with_old_mac_line_ends_is_read_row_by_row(session, org, tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(
+        "\r".join([HEADER, GOOD.format(n=1), GOOD.format(n=2).replace("2026-11-01", "2026-11-31")]).encode()
+    )
+
+    rejection = await refused(session, org, path)
+
+    assert rejection.problems == [
+        "line 3: issue_date '2026-11-31' is not a date (write it as YYYY-MM-DD, e.g. 2026-11-23)"
+    ]
