@@ -164,34 +164,29 @@ def _records(
             row = next(reader)
         except StopIteration:
             return
-        except RecordTooLong:
-            problems.append(
-                Problem(
-                    start,
-                    f"this row is longer than {limits.max_record_chars:,} characters "
-                    f"(at most {limits.max_columns} columns of {limits.max_field_chars:,}); "
-                    "the rest of the file was not read",
-                )
-            )
-            return
-        except csv.Error as exc:
-            reason = (
-                f"a field is longer than {limits.max_field_chars:,} characters"
-                if "field larger than field limit" in str(exc)
-                else f"the file is not readable CSV ({exc})"
-            )
-            problems.append(Problem(start, f"{reason}; the rest of the file was not read"))
-            return
-        except NotUtf8:
-            problems.append(Problem(start, "this row is not UTF-8 text; save the file as UTF-8 CSV"))
-            return
-        except FileTooLarge:
-            problems.append(Problem(start, f"the file is larger than {limits.max_bytes:,} bytes"))
+        except (RecordTooLong, FileTooLarge, NotUtf8, csv.Error) as exc:
+            problems.append(Problem(start, f"{_unreadable(exc, limits)}; the rest of the file was not read"))
             return
         lines.next_record()
         line_num = reader.line_num  # type: ignore[attr-defined]
         if row and (len(row) > 1 or row[0].strip()):
             yield start, row
+
+
+def _unreadable(exc: Exception, limits: ImportLimits) -> str:
+    """Why reading stopped, in words a finance person can act on."""
+    if isinstance(exc, RecordTooLong):
+        return (
+            f"this row is longer than {limits.max_record_chars:,} characters "
+            f"(at most {limits.max_columns} columns of {limits.max_field_chars:,})"
+        )
+    if isinstance(exc, FileTooLarge):
+        return f"the file is larger than {limits.max_bytes:,} bytes"
+    if isinstance(exc, NotUtf8):
+        return "this row is not UTF-8 text (save the file as UTF-8 CSV)"
+    if "field larger than field limit" in str(exc):
+        return f"a field is longer than {limits.max_field_chars:,} characters"
+    return f"the file is not readable CSV ({exc})"
 
 
 def _too_wide(line: int, row: list[str], limits: ImportLimits, header: list[str], problems: ProblemLog) -> bool:
@@ -217,11 +212,8 @@ def parse_csv(stream: TextIO, limits: ImportLimits | None = None) -> ParsedFile:
     lines = BoundedLines(stream, limits)
     try:
         first_line = next(lines, "")
-    except RecordTooLong:
-        problems.append(Problem(1, f"the header is longer than {limits.max_record_chars:,} characters"))
-        return ParsedFile([], problems, 0)
-    except NotUtf8:
-        problems.append(Problem(1, "the file is not UTF-8 text; save it as UTF-8 CSV"))
+    except (RecordTooLong, FileTooLarge, NotUtf8) as exc:
+        problems.append(Problem(1, f"{_unreadable(exc, limits)}; the rest of the file was not read"))
         return ParsedFile([], problems, 0)
     reader = csv.reader(chain([first_line], lines), delimiter=_delimiter(first_line))
     rows = _records(reader, lines, limits, problems)

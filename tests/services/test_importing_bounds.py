@@ -1,6 +1,7 @@
 """An import file of any shape is read within bounds: streamed, limited in size, columns and
 field length, every problem on its true line, the first 100 shown and the rest counted."""
 
+import io
 import json
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from services.db.models import Customer, Invoice
 from services.errors import ImportRejected, InvalidInput
 from services.importing import import_file
+from services.importing_csv import parse_csv
 from services.importing_limits import MAX_JSON_DEPTH, ImportLimits
 from tests.services.test_importing import HEADER, count
 
@@ -141,7 +143,9 @@ async def test_a_byte_that_is_not_utf8_is_reported_on_its_own_line_past_the_read
 
     rejection = await refused(session, org, path)
 
-    assert rejection.problems == ["line 302: this row is not UTF-8 text; save the file as UTF-8 CSV"]
+    assert rejection.problems == [
+        "line 302: this row is not UTF-8 text (save the file as UTF-8 CSV); the rest of the file was not read"
+    ]
 
 
 async def test_a_file_with_old_mac_line_ends_is_read_row_by_row(session, org, tmp_path):
@@ -154,4 +158,14 @@ async def test_a_file_with_old_mac_line_ends_is_read_row_by_row(session, org, tm
 
     assert rejection.problems == [
         "line 3: issue_date '2026-11-31' is not a date (write it as YYYY-MM-DD, e.g. 2026-11-23)"
+    ]
+
+
+def test_a_stream_that_outgrows_the_size_limit_stops_on_the_row_that_crosses_it():
+    content = "\n".join([HEADER, *(GOOD.format(n=n) for n in range(1, 40))]) + "\n"  # a pipe: no size to stat
+
+    parsed = parse_csv(io.StringIO(content), ImportLimits(max_bytes=1_000))
+
+    assert [str(problem) for problem in parsed.problems] == [
+        "line 12: the file is larger than 1,000 bytes; the rest of the file was not read"
     ]
