@@ -73,7 +73,12 @@ def _bounded_number(written: str) -> Decimal:
     return Decimal(written)
 
 
-_DECODER = json.JSONDecoder(parse_float=_bounded_number, parse_int=_bounded_number)
+def _no_constant(name: str) -> Decimal:
+    """Python's json reads NaN and Infinity, which JSON does not have and no amount can be."""
+    raise ValueError(f"{name} is not a number (JSON has no NaN or Infinity)")
+
+
+_DECODER = json.JSONDecoder(parse_float=_bounded_number, parse_int=_bounded_number, parse_constant=_no_constant)
 
 
 class _Lines:

@@ -169,3 +169,12 @@ def test_a_stream_that_outgrows_the_size_limit_stops_on_the_row_that_crosses_it(
     assert [str(problem) for problem in parsed.problems] == [
         "line 12: the file is larger than 1,000 bytes; the rest of the file was not read"
     ]
+
+
+async def test_nan_and_infinity_in_json_are_refused_on_their_line(session, org, tmp_path):
+    path = tmp_path / "nan.json"
+    path.write_text('[\n  {"number": "J-1"},\n  {"number": "J-2", "total": -Infinity}\n]\n')
+
+    rejection = await refused(session, org, path)
+
+    assert rejection.problems == ["line 3: -Infinity is not a number (JSON has no NaN or Infinity)"]
