@@ -87,15 +87,10 @@ def _too_large(path: Path, limits: ImportLimits) -> str:
 
 def rejection(problems: Iterable[Problem]) -> ImportRejected:
     """The first `MAX_PROBLEMS_SHOWN` problems by line, and how many there are in all."""
-    log = problems if isinstance(problems, ProblemLog) else _logged(problems)
+    log = problems if isinstance(problems, ProblemLog) else ProblemLog()
+    if log is not problems:
+        log.extend(problems)
     return ImportRejected([str(problem) for problem in log.shown()], total=log.count)
-
-
-def _logged(problems: Iterable[Problem]) -> ProblemLog:
-    log = ProblemLog()
-    for problem in problems:
-        log.append(problem)
-    return log
 
 
 async def import_invoices(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -64,7 +64,7 @@ class ProblemLog:
         elif item > self._heap[0]:
             heapq.heapreplace(self._heap, item)
 
-    def extend(self, problems: list[Problem]) -> None:
+    def extend(self, problems: Iterable[Problem]) -> None:
         for problem in problems:
             self.append(problem)
 
