@@ -24,6 +24,7 @@ from services.db.models import Invoice
 from services.due import list_due_invoices
 from services.errors import DomainError, ImportRejected
 from services.importing import import_file
+from services.importing_limits import ImportLimits
 from services.invoices import get_invoice, mark_paid, mark_sent_manually, recipients_of, validate_invoice, void_invoice
 from services.money import format_money
 from services.seed import seed_demo
@@ -93,6 +94,12 @@ def import_command(
     """Import invoices and customers; a file with any problem imports nothing."""
 
     async def work(container: Container) -> None:
+        settings = container.settings
+        limits = ImportLimits(
+            max_bytes=settings.import_max_bytes,
+            max_columns=settings.import_max_columns,
+            max_field_chars=settings.import_max_field_chars,
+        )
         progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -112,11 +119,18 @@ def import_command(
             try:
                 with progress:
                     summary = await import_file(
-                        session, organisation_id=organisation.id, path=file, actor="cli", progress=advance
+                        session,
+                        organisation_id=organisation.id,
+                        path=file,
+                        actor="cli",
+                        progress=advance,
+                        limits=limits,
                     )
             except ImportRejected as rejected:
                 for problem in rejected.problems:
                     errors.print(problem, highlight=False, markup=False)
+                if rejected.not_shown:
+                    errors.print(f"… and {rejected.not_shown:,} more problems", highlight=False, markup=False)
                 raise
             await session.commit()
         console.print(

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(None, validation_alias=_env("SECRET_KEY"))
     secret_key_file: str = Field(".invoicebot-secret", validation_alias=_env("SECRET_KEY_FILE"))
 
+    # `invoicebot import`: the largest file, the most columns and the longest field it reads
+    import_max_bytes: int = Field(100_000_000, ge=1_000, validation_alias=_env("IMPORT_MAX_BYTES"))
+    import_max_columns: int = Field(100, ge=20, le=10_000, validation_alias=_env("IMPORT_MAX_COLUMNS"))
+    # At most 100,000: csv's own field limit (131,072) must never be the one that speaks.
+    import_max_field_chars: int = Field(10_000, ge=100, le=100_000, validation_alias=_env("IMPORT_MAX_FIELD_CHARS"))
+
     # The send worker
     worker_concurrency: int = Field(8, ge=1, le=256, validation_alias=_env("WORKER_CONCURRENCY"))
     render_processes: int = Field(2, ge=0, le=64, validation_alias=_env("RENDER_PROCESSES"))

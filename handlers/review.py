@@ -35,7 +35,7 @@ from handlers.review_form import (
     subject_block_id,
 )
 from handlers.review_policy import SendPolicy
-from services.db.models import Attachments, utcnow
+from services.db.models import utcnow
 from services.deliveries import DeliveryRequest, ResendNeedsConfirmation, request_delivery
 from services.errors import DomainError, FieldErrors
 from services.review import prepare_review
@@ -129,6 +129,8 @@ FIELD_BLOCKS = {
     "bcc": BlockId.REVIEW_BCC,
     "preview_first": BlockId.REVIEW_OPTIONS,
     "override_suppression": BlockId.REVIEW_OVERRIDE,
+    "language": BlockId.REVIEW_LANGUAGE,
+    "attachments": BlockId.REVIEW_ATTACHMENTS,
 }
 
 
@@ -146,10 +148,6 @@ def field_errors_by_block(errors: dict[str, str], *, language: str, shown: set[s
 def _request(
     metadata: ReviewMetadata, submitted: SubmittedReview, *, user: str, email: str | None, key: str | None
 ) -> DeliveryRequest:
-    try:
-        attachments = Attachments(submitted.attachments)
-    except ValueError:
-        attachments = Attachments.PDF
     return DeliveryRequest(
         invoice_number=metadata.invoice_number,
         to=split_addresses(submitted.to),
@@ -158,7 +156,7 @@ def _request(
         subject=submitted.subject,
         message=submitted.message,
         language=submitted.language,
-        attachments=attachments,
+        attachments=submitted.attachments,  # checked by the service: an unknown choice is refused
         preview_first=submitted.preview_first,
         override_suppression=submitted.override_suppression,
         requested_by=user,

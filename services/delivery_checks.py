@@ -1,8 +1,11 @@
 """Checking a send request before anything is written, and the identifiers a delivery gets.
 
 Bad input comes back as `FieldErrors` keyed by the review modal's field names ("to",
-"cc", "bcc", "subject", "message", "preview_first", "override_suppression"), each a
-sentence the person can act on, so the modal shows them inline and nothing is lost.
+"cc", "bcc", "subject", "message", "language", "attachments", "preview_first",
+"override_suppression"), each a sentence the person can act on, so the modal shows them
+inline and nothing is lost. What a field may hold (no control or bidi characters, a
+supported language, a known attachments choice) is `services.field_rules`, shared with
+the import.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +24,7 @@ from services.addresses import AddressNotSendable, normalise_email
 from services.db.models import Attachments, Invoice, InvoiceStatus
 from services.due import SendingState
 from services.errors import FieldErrors, IllegalTransition, InvalidInput
+from services.field_rules import BadValue, check_attachments, check_language, check_text
 from services.review import suppressed_among
 from services.smtp_verification import accepts_smtputf8
 
@@ -39,7 +44,7 @@ class DeliveryRequest:
     subject: str = ""
     message: str = ""  # the text body
     language: str = "en"
-    attachments: Attachments = Attachments.PDF
+    attachments: Attachments | str = Attachments.PDF  # as chosen; an unknown choice is refused, never read as PDF
     preview_first: bool = False
     override_suppression: bool = False
     requested_by: str = ""
@@ -115,6 +120,23 @@ class CheckedRequest:
     suppressed: list[str] = field(default_factory=list)
 
 
+def _apply_field_rules(request: DeliveryRequest, *, subject: str, message: str, errors: dict[str, str]) -> None:
+    """The rules every field obeys wherever it is typed (`services.field_rules`), as modal errors."""
+    rules: dict[str, Callable[[], object]] = {
+        "subject": lambda: check_text(subject, "The subject"),
+        "message": lambda: check_text(message, "The message", multiline=True),
+        "language": lambda: check_language(request.language, "The language", variants=False),
+        "attachments": lambda: check_attachments(str(request.attachments), "The attachments choice"),
+    }
+    for field_name, rule in rules.items():
+        if field_name in errors:
+            continue
+        try:
+            rule()
+        except BadValue as exc:
+            errors[field_name] = str(exc)
+
+
 async def check_request(session: AsyncSession, *, organisation_id: int, request: DeliveryRequest) -> CheckedRequest:
     errors: dict[str, str] = {}
     taken: set[str] = set()
@@ -136,6 +158,7 @@ async def check_request(session: AsyncSession, *, organisation_id: int, request:
         errors["message"] = "Write a message for the email body"
     elif len(message) > MAX_MESSAGE_CHARS:
         errors["message"] = f"Keep the message under {MAX_MESSAGE_CHARS:,} characters"
+    _apply_field_rules(request, subject=subject, message=message, errors=errors)
     checked = CheckedRequest(to=to, cc=cc, bcc=bcc, subject=subject, message=message + "\n")
     if request.preview_first:
         try:

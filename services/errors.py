@@ -21,11 +21,20 @@ class InvalidInput(DomainError):
 
 
 class ImportRejected(DomainError):
-    """A file with bad rows: nothing was imported. `problems` lists every bad row."""
+    """A file with bad rows: nothing was imported.
 
-    def __init__(self, problems: list[str]) -> None:
+    `problems` lists the first ones ("line N: reason"); `total` counts them all, so a file
+    with 50,000 bad cells is summarised instead of printed whole.
+    """
+
+    def __init__(self, problems: list[str], total: int | None = None) -> None:
         self.problems = problems
-        super().__init__(f"{len(problems)} problem(s) found; nothing was imported")
+        self.total = len(problems) if total is None else total
+        super().__init__(f"{self.total:,} problem(s) found; nothing was imported")
+
+    @property
+    def not_shown(self) -> int:
+        return self.total - len(self.problems)
 
 
 class NotAllowed(DomainError):

@@ -1,8 +1,10 @@
 """`invoicebot import FILE`: load invoices and customers from CSV or JSON, all or nothing.
 
-The whole file is read and checked before anything is written; any problem rejects the
-file with `ImportRejected`, listing every problem as "line N: reason", and the database
-is left as it was. Then, in the caller's transaction: customers are upserted by
+The whole file is checked before anything is written; any problem rejects the file with
+`ImportRejected`, listing the first 100 problems as "line N: reason" and counting the
+rest, and the database is left as it was. Files are read within `ImportLimits` (size,
+columns, field length; CSV streamed, JSON size-checked before parsing), so no file can
+exhaust memory or print a traceback. Then, in the caller's transaction: customers are upserted by
 reference; new invoice numbers are created; unsent (draft/validated) invoices with the
 same number are replaced (fields and lines); sent, paid and void invoices are never
 changed — re-importing one with identical content is simply "unchanged". One audit entry
@@ -15,7 +17,7 @@ in chunks of `CHUNK` numbers, and rows are written with bulk Core INSERTs/UPDATE
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from services.audit import record_audit
 from services.errors import ImportRejected, InvalidInput
 from services.importing_csv import parse_csv
 from services.importing_json import parse_json
+from services.importing_limits import BoundedLines, ImportLimits, Problem, ProblemLog
 from services.importing_records import InvoiceRecord, ParsedFile
 from services.importing_store import ImportPlan, plan_import, write_plan
 
@@ -47,13 +50,47 @@ class ImportSummary:
         return self.invoices_created + self.invoices_updated + self.invoices_unchanged
 
 
-def parse_import_file(content: str, *, kind: str) -> ParsedFile:
-    """`kind` is `csv` or `json` (the file's extension)."""
-    if kind == "csv":
-        return parse_csv(content)
-    if kind == "json":
-        return parse_json(content)
-    raise InvalidInput(f"Cannot import a .{kind} file: give a .csv or a .json file.")
+def read_import_file(path: Path, *, limits: ImportLimits) -> ParsedFile:
+    """Parse a .csv or .json file (UTF-8) within `limits`. Blocking: run it in a thread.
+
+    Raises InvalidInput (one sentence) for a file that cannot be read at all.
+    """
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in ("csv", "json"):
+        raise InvalidInput(f"Cannot import {path.name}: give a .csv or a .json file.")
+    try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise InvalidInput(_too_large(path, limits))
+        if kind == "csv":
+            with BoundedLines.open(path) as stream:
+                return parse_csv(stream, limits)
+        with path.open(encoding="utf-8-sig") as stream:
+            content = stream.read(limits.max_bytes + 1)
+    except FileNotFoundError:
+        raise InvalidInput(f"There is no file {str(path)!r}.") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
+    if len(content) > limits.max_bytes:
+        raise InvalidInput(_too_large(path, limits))
+    return parse_json(content)
+
+
+def _too_large(path: Path, limits: ImportLimits) -> str:
+    return (
+        f"{path.name} is larger than {limits.max_bytes:,} bytes, the most an import takes "
+        "(INVOICEBOT_IMPORT_MAX_BYTES); split it into smaller files."
+    )
+
+
+def rejection(problems: Iterable[Problem]) -> ImportRejected:
+    """The first `MAX_PROBLEMS_SHOWN` problems by line, and how many there are in all."""
+    log = problems if isinstance(problems, ProblemLog) else ProblemLog()
+    if log is not problems:
+        log.extend(problems)
+    return ImportRejected([str(problem) for problem in log.shown()], total=log.count)
 
 
 async def import_invoices(
@@ -73,7 +110,7 @@ async def import_invoices(
     """
     plan: ImportPlan = await plan_import(session, organisation_id=organisation_id, invoices=invoices)
     if plan.problems:
-        raise ImportRejected([str(problem) for problem in sorted(plan.problems, key=lambda p: p.line)])
+        raise rejection(plan.problems)
     await write_plan(session, organisation_id=organisation_id, plan=plan, progress=progress)
     summary = ImportSummary(
         rows=rows if rows is not None else sum(len(record.lines) for record in invoices),
@@ -103,21 +140,13 @@ async def import_file(
     path: Path,
     actor: str,
     progress: Progress | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportSummary:
-    """Import a .csv or .json file (UTF-8). Raises ImportRejected listing every problem."""
-    kind = path.suffix.lower().lstrip(".")
-    if kind not in ("csv", "json"):
-        raise InvalidInput(f"Cannot import {path.name}: give a .csv or a .json file.")
-    try:
-        content = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InvalidInput(f"There is no file {str(path)!r}.") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV.") from None
-    # Parsing is CPU work: keep it off the event loop so a running bot stays responsive.
-    parsed = await asyncio.to_thread(parse_import_file, content, kind=kind)
+    """Import a .csv or .json file (UTF-8). Raises ImportRejected, or InvalidInput for an unreadable file."""
+    # Reading and checking is CPU and disk work: keep it off the event loop so a running bot stays responsive.
+    parsed = await asyncio.to_thread(read_import_file, path, limits=limits or ImportLimits())
     if parsed.problems:
-        raise ImportRejected([str(problem) for problem in sorted(parsed.problems, key=lambda p: p.line)])
+        raise rejection(parsed.problems)
     return await import_invoices(
         session,
         organisation_id=organisation_id,

@@ -9,15 +9,25 @@ the file's own line numbers (the header is line 1), so a user can jump to them.
 from __future__ import annotations
 
 import csv
-import io
+from collections.abc import Iterator
+from itertools import chain
+from typing import TextIO
 
+from services.importing_limits import (
+    BoundedLines,
+    FileTooLarge,
+    ImportLimits,
+    NotUtf8,
+    Problem,
+    ProblemLog,
+    RecordTooLong,
+)
 from services.importing_records import (
     CustomerLedger,
     CustomerRecord,
     InvoiceRecord,
     LineRecord,
     ParsedFile,
-    Problem,
     RowReader,
     check_invoice,
     country,
@@ -63,6 +73,7 @@ OPTIONAL_COLUMNS = frozenset(
     }
 )
 REQUIRED_COLUMNS = tuple(column for column in COLUMNS if column not in OPTIONAL_COLUMNS)
+Row = tuple[int, list[str]]
 
 
 def _delimiter(header_line: str) -> str:
@@ -70,7 +81,8 @@ def _delimiter(header_line: str) -> str:
     return max(counts, key=lambda candidate: counts[candidate])
 
 
-def _check_header(header: list[str], line: int, problems: list[Problem]) -> dict[str, int] | None:
+def _check_header(header: list[str], line: int, problems: ProblemLog) -> dict[str, int] | None:
+    found = len(problems)
     positions: dict[str, int] = {}
     for index, name in enumerate(header):
         if not name:
@@ -84,7 +96,7 @@ def _check_header(header: list[str], line: int, problems: list[Problem]) -> dict
     for name in REQUIRED_COLUMNS:
         if name not in positions:
             problems.append(Problem(line, f"missing required column {name!r}"))
-    return None if problems else positions
+    return None if len(problems) > found else positions
 
 
 def _customer(values: dict[str, str], reader: RowReader) -> CustomerRecord | None:
@@ -93,7 +105,9 @@ def _customer(values: dict[str, str], reader: RowReader) -> CustomerRecord | Non
     to = reader.read(emails, values.get("customer_emails"), "customer_emails")
     cc = reader.read(emails, values.get("customer_cc"), "customer_cc")
     lang = reader.read(language, values.get("customer_language"))
-    address = reader.read(text, values.get("customer_address"), "customer_address", max_length=2000, required=False)
+    address = reader.read(
+        text, values.get("customer_address"), "customer_address", max_length=2000, required=False, multiline=True
+    )
     land = reader.read(country, values.get("customer_country"))
     tax_id = reader.read(optional_text, values.get("customer_tax_id"), "customer_tax_id", max_length=64)
     if ref is None or name is None or to is None or cc is None or lang is None or address is None:
@@ -126,7 +140,7 @@ def _invoice(
 
 
 def _line(values: dict[str, str], reader: RowReader) -> LineRecord | None:
-    description = reader.read(text, values.get("description"), "description", max_length=2000)
+    description = reader.read(text, values.get("description"), "description", max_length=2000, multiline=True)
     count = reader.read(quantity, values.get("quantity"))
     price = reader.read(number, values.get("unit_price"), "unit_price")
     rate = reader.read(tax_rate, values.get("tax_rate"))
@@ -135,33 +149,86 @@ def _line(values: dict[str, str], reader: RowReader) -> LineRecord | None:
     return LineRecord(description, count, price, rate)
 
 
-def _rows(content: str, delimiter: str) -> list[tuple[int, list[str]]]:
-    """Each non-empty record with the file line it starts on (quoted fields may span lines)."""
-    reader = csv.reader(io.StringIO(content), delimiter=delimiter)
-    rows: list[tuple[int, list[str]]] = []
-    previous_end = 0
-    for row in reader:
-        start, previous_end = previous_end + 1, reader.line_num
+def _records(
+    reader: Iterator[list[str]], lines: BoundedLines, limits: ImportLimits, problems: ProblemLog
+) -> Iterator[Row]:
+    """Each non-empty record with the file line it starts on (quoted fields may span lines).
+
+    Reading stops at the first record that cannot be read (too long, not CSV, not UTF-8):
+    past it, where the next record starts is anyone's guess, so later line numbers would lie.
+    """
+    line_num = 0
+    while True:
+        start = line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except (RecordTooLong, FileTooLarge, NotUtf8, csv.Error) as exc:
+            problems.append(Problem(start, f"{_unreadable(exc, limits)}; the rest of the file was not read"))
+            return
+        lines.next_record()
+        line_num = reader.line_num  # type: ignore[attr-defined]
         if row and (len(row) > 1 or row[0].strip()):
-            rows.append((start, row))
-    return rows
+            yield start, row
 
 
-def parse_csv(content: str) -> ParsedFile:
-    """Read every row; return the invoices and every problem (never stops at the first)."""
-    problems: list[Problem] = []
-    first_line = content.split("\n", 1)[0]
+def _unreadable(exc: Exception, limits: ImportLimits) -> str:
+    """Why reading stopped, in words a finance person can act on."""
+    if isinstance(exc, RecordTooLong):
+        return (
+            f"this row is longer than {limits.max_record_chars:,} characters "
+            f"(at most {limits.max_columns} columns of {limits.max_field_chars:,})"
+        )
+    if isinstance(exc, FileTooLarge):
+        return f"the file is larger than {limits.max_bytes:,} bytes"
+    if isinstance(exc, NotUtf8):
+        return "this row is not UTF-8 text (save the file as UTF-8 CSV)"
+    if "field larger than field limit" in str(exc):
+        return f"a field is longer than {limits.max_field_chars:,} characters"
+    return f"the file is not readable CSV ({exc})"
+
+
+def _too_wide(line: int, row: list[str], limits: ImportLimits, header: list[str], problems: ProblemLog) -> bool:
+    """Report a row with too many columns or an over-long field; True when it must be skipped."""
+    if len(row) > limits.max_columns:
+        problems.append(
+            Problem(line, f"this row has {len(row):,} values; at most {limits.max_columns} columns are read")
+        )
+        return True
+    if max(map(len, row)) > limits.max_field_chars:
+        for index, cell in enumerate(row):
+            if len(cell) > limits.max_field_chars:
+                column = header[index] if index < len(header) and header[index] else f"column {index + 1}"
+                problems.append(Problem(line, f"{column} is longer than {limits.max_field_chars:,} characters"))
+        return True
+    return False
+
+
+def parse_csv(stream: TextIO, limits: ImportLimits | None = None) -> ParsedFile:
+    """Read every row as it streams in; return the invoices and the problems (never stops at the first)."""
+    limits = limits or ImportLimits()
+    problems = ProblemLog()
+    lines = BoundedLines(stream, limits)
     try:
-        rows = _rows(content, _delimiter(first_line))
-    except csv.Error as exc:
-        return ParsedFile([], [Problem(1, f"the file is not readable CSV: {exc}")], 0)
-    if not rows:
-        return ParsedFile([], [Problem(1, "the file is empty (expected a header row)")], 0)
-    header_line, header_row = rows[0]
+        first_line = next(lines, "")
+    except (RecordTooLong, FileTooLarge, NotUtf8) as exc:
+        problems.append(Problem(1, f"{_unreadable(exc, limits)}; the rest of the file was not read"))
+        return ParsedFile([], problems, 0)
+    reader = csv.reader(chain([first_line], lines), delimiter=_delimiter(first_line))
+    rows = _records(reader, lines, limits, problems)
+    first = next(rows, None)
+    if first is None:
+        if not problems:
+            problems.append(Problem(1, "the file is empty (expected a header row)"))
+        return ParsedFile([], problems, 0)
+    header_line, header_row = first
     header = [name.strip().lower() for name in header_row]
+    if _too_wide(header_line, header_row, limits, header, problems):
+        return ParsedFile([], problems, 0)
     positions = _check_header(header, header_line, problems)
     if positions is None:
-        return ParsedFile([], problems, len(rows) - 1)
+        return ParsedFile([], problems, sum(1 for _ in rows))
 
     invoices: list[InvoiceRecord] = []
     first_seen: dict[str, int] = {}
@@ -169,7 +236,11 @@ def parse_csv(content: str) -> ParsedFile:
     known_customers: dict[tuple[str, ...], CustomerRecord] = {}
     group = _Group()
     width = len(header)
-    for line, row in rows[1:]:
+    row_count = 0
+    for line, row in rows:
+        row_count += 1
+        if _too_wide(line, row, limits, header, problems):
+            continue
         reader = RowReader(line, problems)
         if len(row) > width and any(cell.strip() for cell in row[width:]):
             reader.report(f"this row has {len(row)} values but the header has {width} columns")
@@ -199,7 +270,7 @@ def parse_csv(content: str) -> ParsedFile:
                 invoices.append(group.invoice)
         group.add(_line(values, reader))
     group.finish(problems)
-    return ParsedFile(invoices, problems, len(rows) - 1)
+    return ParsedFile(invoices, problems, row_count)
 
 
 class _Group:
@@ -218,7 +289,7 @@ class _Group:
         elif self.invoice is not None:
             self.invoice.lines.append(line)
 
-    def finish(self, problems: list[Problem]) -> None:
+    def finish(self, problems: ProblemLog) -> None:
         """Totals are judged only when every line could be read; a bad line is its own problem."""
         if self.invoice is not None and self.lines_ok:
             check_invoice(self.invoice, RowReader(self.invoice.line, problems))

@@ -9,17 +9,19 @@ invoice object starts, found by decoding the array one element at a time
 from __future__ import annotations
 
 import json
+import re
 from bisect import bisect_right
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
+from services.importing_limits import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, Problem, ProblemLog
 from services.importing_records import (
     CustomerLedger,
     CustomerRecord,
     InvoiceRecord,
     LineRecord,
     ParsedFile,
-    Problem,
     RowReader,
     check_invoice,
     country,
@@ -40,14 +42,50 @@ REQUIRED_INVOICE_FIELDS = ("number", "customer", "issue_date", "due_date", "curr
 CUSTOMER_FIELDS = ("ref", "name", "emails", "cc", "language", "address", "country", "tax_id")
 LINE_FIELDS = ("description", "quantity", "unit_price", "tax_rate")
 
-_DECODER = json.JSONDecoder(parse_float=Decimal)
+_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_STRINGS = re.compile(_STRING, re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_BRACKETS_OR_STRINGS = re.compile(_STRING + r"|[\[\]{}]", re.DOTALL)
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+class _BadElement(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+
+
+class NumberTooLong(ValueError):
+    """A JSON number written with more than `MAX_NUMBER_CHARS` characters."""
+
+    def __init__(self, written: str) -> None:
+        super().__init__(f"a number written with {len(written):,} digits ({written[:12]}…) is far too large")
+
+
+def _bounded_number(written: str) -> Decimal:
+    """JSON numbers become Decimal (never float), and only when short enough to be an amount.
+
+    Checking the length first also keeps int() and Decimal() from spending seconds on a
+    100,000-digit number (Python refuses ints above 4,300 digits with a ValueError).
+    """
+    if len(written) > MAX_NUMBER_CHARS:
+        raise NumberTooLong(written)
+    return Decimal(written)
+
+
+def _no_constant(name: str) -> Decimal:
+    """Python's json reads NaN and Infinity, which JSON does not have and no amount can be."""
+    raise ValueError(f"{name} is not a number (JSON has no NaN or Infinity)")
+
+
+_DECODER = json.JSONDecoder(parse_float=_bounded_number, parse_int=_bounded_number, parse_constant=_no_constant)
 
 
 class _Lines:
     """Character offset → 1-based line number."""
 
     def __init__(self, content: str) -> None:
-        self.starts = [0] + [index + 1 for index, char in enumerate(content) if char == "\n"]
+        self.starts = [0] + [found.end() for found in re.finditer("\n", content)]
 
     def of(self, offset: int) -> int:
         return bisect_right(self.starts, offset)
@@ -69,7 +107,12 @@ def _elements(content: str, lines: _Lines) -> list[tuple[int, Any]]:
     if index < len(content) and content[index] == "]":
         return elements
     while True:
-        value, end = _DECODER.raw_decode(content, index)
+        try:
+            value, end = _DECODER.raw_decode(content, index)
+        except json.JSONDecodeError:
+            raise
+        except ValueError as exc:  # NumberTooLong, or Python's own int-from-string limit
+            raise _BadElement(lines.of(index), str(exc)) from None
         elements.append((lines.of(index), value))
         index = _skip_space(content, end)
         if index < len(content) and content[index] == ",":
@@ -98,7 +141,7 @@ def _customer(obj: Any, reader: RowReader) -> CustomerRecord | None:
     to = reader.read(emails, obj.get("emails"), "customer emails")
     cc = reader.read(emails, obj.get("cc"), "customer cc")
     lang = reader.read(language, obj.get("language"))
-    address = reader.read(text, obj.get("address"), "customer address", max_length=2000, required=False)
+    address = reader.read(text, obj.get("address"), "customer address", max_length=2000, required=False, multiline=True)
     land = reader.read(country, obj.get("country"))
     tax_id = reader.read(optional_text, obj.get("tax_id"), "customer tax_id", max_length=64)
     if ref is None or name is None or to is None or cc is None or lang is None or address is None:
@@ -116,7 +159,7 @@ def _line(obj: Any, position: int, reader: RowReader) -> LineRecord | None:
             if name not in obj:
                 item.report(f"missing field {name!r}")
         if item.ok:
-            description = item.read(text, obj["description"], "description", max_length=2000)
+            description = item.read(text, obj["description"], "description", max_length=2000, multiline=True)
             count = item.read(quantity, obj["quantity"])
             price = item.read(number, obj["unit_price"], "unit_price")
             rate = item.read(tax_rate, obj["tax_rate"])
@@ -126,7 +169,7 @@ def _line(obj: Any, position: int, reader: RowReader) -> LineRecord | None:
     return None
 
 
-def _invoice(obj: Any, line: int, problems: list[Problem]) -> InvoiceRecord | None:
+def _invoice(obj: Any, line: int, problems: ProblemLog) -> InvoiceRecord | None:
     reader = RowReader(line, problems)
     if not isinstance(obj, dict):
         reader.report("each element of the list must be an invoice object")
@@ -154,18 +197,47 @@ def _invoice(obj: Any, line: int, problems: list[Problem]) -> InvoiceRecord | No
         return None
     record = InvoiceRecord(line, invoice_number, customer, issued, due, code, state, total)  # type: ignore[arg-type]
     record.lines = [item for item in lines if item is not None]
-    check_invoice(record, RowReader(line, problems))
+    check_invoice(record, RowReader(line, problems), total_field="total")
     return record
 
 
+def _too_deep(content: str) -> int | None:
+    """The offset where nesting first exceeds `MAX_JSON_DEPTH`, found before the decoder recurses.
+
+    Strings are blanked out, the brackets left are summed (in C, via accumulate); only a
+    file that is too deep is walked again to find where, for the line number.
+    """
+    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", content))
+    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) <= MAX_JSON_DEPTH:
+        return None
+    depth = 0
+    for found in _BRACKETS_OR_STRINGS.finditer(content):
+        depth += _STEP.get(found.group(), 0)
+        if depth > MAX_JSON_DEPTH:
+            return found.start()
+    return None
+
+
 def parse_json(content: str) -> ParsedFile:
-    """Read every invoice object; return the invoices and every problem found."""
+    """Read every invoice object; return the invoices and every problem found.
+
+    The caller has bounded the size; depth and number length are bounded here, so a
+    hostile file is one problem, never a RecursionError or a minute in int().
+    """
     lines = _Lines(content)
+    problems = ProblemLog()
+    deep_at = _too_deep(content)
+    if deep_at is not None:
+        problems.append(Problem(lines.of(deep_at), f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep"))
+        return ParsedFile([], problems, 0)
     try:
         elements = _elements(content, lines)
     except json.JSONDecodeError as exc:
-        return ParsedFile([], [Problem(exc.lineno, f"the file is not valid JSON: {exc.msg}")], 0)
-    problems: list[Problem] = []
+        problems.append(Problem(exc.lineno, f"the file is not valid JSON: {exc.msg}"))
+        return ParsedFile([], problems, 0)
+    except _BadElement as exc:
+        problems.append(Problem(exc.line, str(exc)))
+        return ParsedFile([], problems, 0)
     invoices: list[InvoiceRecord] = []
     first_seen: dict[str, int] = {}
     customers = CustomerLedger()

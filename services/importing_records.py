@@ -16,11 +16,13 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import TypeVar
 
-from babel import Locale, localedata
+from babel import Locale
 
 from services.addresses import normalise_email, split_addresses
 from services.db.models import InvoiceStatus
 from services.errors import InvalidInput
+from services.field_rules import BadValue, check_amount, check_date, check_language, check_text
+from services.importing_limits import Problem, ProblemLog
 from services.money import check_currency, format_money, minor_units
 from services.totals import LineAmounts, Totals, compute_totals
 
@@ -28,20 +30,7 @@ T = TypeVar("T")
 
 IMPORTABLE_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED)
 MAX_DECIMAL_PLACES = 4  # the database keeps amounts and quantities to 4 places (Numeric(18, 4))
-MAX_ABS_AMOUNT = Decimal("1e13")
-
-
-class BadValue(Exception):
-    """One field cannot be accepted; the message is the reason, without the line number."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
+_PLAIN_TEXT = re.compile(r"[ -~]+")  # printable ASCII on one line: nothing for the field rules to refuse
 
 
 @dataclass(frozen=True)
@@ -92,7 +81,7 @@ class ParsedFile:
     """Every invoice that could be read, and every problem found while reading."""
 
     invoices: list[InvoiceRecord]
-    problems: list[Problem]
+    problems: ProblemLog
     row_count: int
 
 
@@ -103,7 +92,7 @@ class RowReader:
     user everything that must be fixed.
     """
 
-    def __init__(self, line: int, sink: list[Problem], prefix: str = "") -> None:
+    def __init__(self, line: int, sink: ProblemLog, prefix: str = "") -> None:
         self.line = line
         self.sink = sink
         self.prefix = prefix
@@ -121,10 +110,11 @@ class RowReader:
             return None
 
 
-def text(value: object, name: str, *, max_length: int, required: bool = True) -> str:
+def text(value: object, name: str, *, max_length: int, required: bool = True, multiline: bool = False) -> str:
+    """Stripped text within `max_length`, holding no character `field_rules.check_text` refuses."""
     if type(value) is str:  # the common case first: this runs a few million times per large file
         value = value.strip()
-        if value and len(value) <= max_length:
+        if value and len(value) <= max_length and _PLAIN_TEXT.fullmatch(value):
             return value
     if value is None:
         value = ""
@@ -133,11 +123,13 @@ def text(value: object, name: str, *, max_length: int, required: bool = True) ->
             raise BadValue(f"{name} must be text")
         value = str(value)
     value = value.strip()
+    if multiline:  # a Windows file's CRLF inside a quoted field: store plain line breaks
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     if required and not value:
         raise BadValue(f"{name} is empty")
     if len(value) > max_length:
         raise BadValue(f"{name} is longer than {max_length} characters")
-    return value
+    return check_text(value, name, multiline=multiline)
 
 
 def optional_text(value: object, name: str, *, max_length: int) -> str | None:
@@ -147,9 +139,10 @@ def optional_text(value: object, name: str, *, max_length: int) -> str | None:
 def iso_date(value: object, name: str) -> date:
     raw = text(value, name, max_length=40)
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise BadValue(f"{name} {raw!r} is not a date (write it as YYYY-MM-DD, e.g. 2026-11-23)") from None
+    return check_date(day, name)
 
 
 def currency(value: object, name: str = "currency") -> str:
@@ -179,10 +172,7 @@ def number(value: object, name: str, *, allow_negative: bool = True) -> Decimal:
         except InvalidOperation:
             hint = " (use a dot for decimals, e.g. 1234.50)" if "," in shown else ""
             raise BadValue(f"{name} {shown!r} is not a number{hint}") from None
-    if not amount.is_finite():
-        raise BadValue(f"{name} {shown!r} is not a number")
-    if abs(amount) >= MAX_ABS_AMOUNT:
-        raise BadValue(f"{name} {shown} is too large")
+    check_amount(amount, name, shown=shown)
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > MAX_DECIMAL_PLACES:
         raise BadValue(f"{name} {shown} has more than {MAX_DECIMAL_PLACES} decimal places")
@@ -253,16 +243,10 @@ def emails(value: object, name: str) -> tuple[str, ...]:
     return tuple(result)
 
 
-@cache
-def _known_language(code: str) -> bool:
-    return localedata.exists(code)
-
-
 def language(value: object) -> str:
-    raw = text(value, "customer_language", max_length=8, required=False).replace("-", "_") or "en"
-    if not _known_language(raw):
-        raise BadValue(f"customer_language {raw!r} is not a known language code (e.g. en, fr, de)")
-    return raw
+    """One of the languages we ship wording for; `fr-BE` is stored as `fr`."""
+    raw = text(value, "customer_language", max_length=20, required=False) or "en"
+    return check_language(raw, "customer_language")
 
 
 @cache
@@ -277,12 +261,22 @@ def country(value: object) -> str | None:
     return raw or None
 
 
-def check_invoice(record: InvoiceRecord, reader: RowReader) -> None:
-    """Invoice-wide rules: dates in order, at least one line, totals that add up."""
+def check_invoice(record: InvoiceRecord, reader: RowReader, *, total_field: str = "invoice_total") -> None:
+    """Invoice-wide rules: dates in order, at least one line, amounts in range, totals that add up.
+
+    `total_field` is how the file format names the stated total (CSV `invoice_total`, JSON `total`).
+    """
     if record.due_date < record.issue_date:
         reader.report(f"invoice {record.number}: due_date {record.due_date} is before issue_date {record.issue_date}")
     if not record.lines:
         reader.report(f"invoice {record.number} has no lines")
+        return
+    try:
+        check_amount(record.stated_total, total_field, currency=record.currency)
+        for position, line in enumerate(record.lines, start=1):
+            check_amount(line.quantity * line.unit_price, f"line item {position}: quantity × unit_price")
+    except BadValue as exc:
+        reader.report(f"invoice {record.number}: {exc}")
         return
     totals = compute_totals(
         (LineAmounts(line.quantity, line.unit_price, line.tax_rate) for line in record.lines), record.currency

@@ -18,7 +18,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Customer, Invoice, InvoiceLine, InvoiceStatus, new_public_token, utcnow
-from services.importing_records import CustomerRecord, InvoiceRecord, LineRecord, Problem
+from services.importing_limits import Problem
+from services.importing_records import CustomerRecord, InvoiceRecord, LineRecord
 from services.invoice_entry import select_line_values
 
 CHUNK = 1000

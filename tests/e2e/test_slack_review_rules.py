@@ -1,0 +1,82 @@
+"""The review modal holds its fields to the same rules as the import (`services.field_rules`):
+a value that could not be sent comes back inline on its own field and creates no delivery."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.sandbox.slack_api import FakeSlackApi
+from bot.sandbox.slack_requests import SlackRequestClient
+from services.db.models import Organisation
+from tests.e2e.conftest import ALICE
+from tests.e2e.test_slack_review import (  # noqa: F401 - `settings` is the fixture the review tests use
+    deliveries,
+    open_review,
+    seed_invoice,
+    settings,
+    state_values,
+)
+
+
+def chosen(value: str) -> dict[str, object]:
+    """An option Slack never offered: what an outdated modal or a hand-made payload sends."""
+    return {"text": {"type": "plain_text", "text": value}, "value": value}
+
+
+async def test_bidi_and_control_characters_come_back_on_the_subject_and_message_fields(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed_invoice(session, org)
+    view = await open_review(slack, fake_slack, "INV-0001")
+    values = state_values(view, review_subject="Invoice \u202e1000-VNI", review_message="Hello,\n\nplease\x00pay.")
+
+    response = await slack.submit(view, values, user=ALICE)
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "response_action": "errors",
+        "errors": {
+            "review_subject.en": "The subject contains the invisible character U+202E (RIGHT-TO-LEFT OVERRIDE) "
+            "at position 9; remove it (control and text-direction characters cannot be sent)",
+            "review_message.en": "The message contains the invisible character U+0000 at position 15; "
+            "remove it (control and text-direction characters cannot be sent)",
+        },
+    }
+    assert await deliveries(session) == []
+
+
+async def test_an_unknown_language_or_attachments_choice_is_refused_never_read_as_english_or_pdf(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed_invoice(session, org)
+    view = await open_review(slack, fake_slack, "INV-0001")
+    values = state_values(view)
+    values["review_language"]["review_language"]["selected_option"] = chosen("klingon-x")
+    values["review_attachments"]["input"]["selected_option"] = chosen("zip")
+
+    response = await slack.submit(view, values, user=ALICE)
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "response_action": "errors",
+        "errors": {
+            "review_language": "The language 'klingon-x' is not one of the supported languages: en, fr, de, nl, es, it",
+            "review_attachments": "The attachments choice 'zip' is not one of: pdf, ubl, pdf+ubl, none",
+        },
+    }
+    assert await deliveries(session) == []
+
+
+async def test_a_multi_line_message_with_tabs_is_accepted(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed_invoice(session, org)
+    view = await open_review(slack, fake_slack, "INV-0001")
+
+    response = await slack.submit(
+        view, state_values(view, review_message="Hello,\n\tyour invoice — שלום is attached."), user=ALICE
+    )
+
+    assert response.json()["response_action"] == "update"
+    [delivery] = await deliveries(session)
+    assert delivery.body_text == "Hello,\n\tyour invoice — שלום is attached.\n"
