@@ -39,6 +39,8 @@ def verify(*, payload: dict[str, Any], signing_key: str, now: datetime) -> None:
     timestamp, token, given = (signature.get(key) for key in ("timestamp", "token", "signature"))
     if not all(isinstance(value, str | int) and not isinstance(value, bool) for value in (timestamp, token, given)):
         raise WebhookAuthError("The Mailgun webhook's signature is incomplete.")
+    if not all(str(value).isascii() for value in (timestamp, token, given)):
+        raise WebhookAuthError("The Mailgun webhook's signature is malformed.")
     expected = hmac.new(signing_key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, str(given).strip().lower()):
         raise WebhookAuthError("The Mailgun webhook's signature does not match.")
