@@ -18,7 +18,7 @@ from services.delivery_events import IncomingEvent
 from services.email.message import PROVIDER_METADATA_KEY
 from services.webhooks.errors import WebhookAuthError
 from services.webhooks.fields import as_object, load_json, optional_text, text, unix_time
-from services.webhooks.replay import check_fresh
+from services.webhooks.replay import Receipt, check_fresh
 
 SOURCE = "mailgun"
 
@@ -45,6 +45,12 @@ def verify(*, payload: dict[str, Any], signing_key: str, now: datetime) -> None:
     if not hmac.compare_digest(expected, str(given).strip().lower()):
         raise WebhookAuthError("The Mailgun webhook's signature does not match.")
     check_fresh(timestamp, now=now, provider="Mailgun")
+
+
+def token_receipt(payload: dict[str, Any]) -> Receipt:
+    """The verified signature's token, vouching for this event data (which it does not sign)."""
+    token = str(payload["signature"]["token"])
+    return Receipt.of("token", token, json.dumps(payload.get("event-data"), ensure_ascii=False, sort_keys=True))
 
 
 def _classify(data: dict[str, Any]) -> tuple[str, str | None] | None:
