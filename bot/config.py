@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     link_max_age_days: int = Field(365, ge=1, le=36500, validation_alias=_env("LINK_MAX_AGE_DAYS"))
     link_prefetch_seconds: float = Field(60.0, ge=0, validation_alias=_env("LINK_PREFETCH_SECONDS"))
     open_pixel: bool = Field(False, validation_alias=_env("OPEN_PIXEL"))
+    # GET /metrics answers only `Authorization: Bearer <this>`; unset, metrics are off (404).
+    metrics_token: SecretStr | None = Field(None, min_length=16, validation_alias=_env("METRICS_TOKEN"))
 
     # The organisation (the embedded default runs one)
     org_name: str = Field("Example Trading Ltd", validation_alias=_env("ORG_NAME"))
