@@ -44,6 +44,40 @@ _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
+# The fields Bolt's own code reads assuming Slack's shapes (context ids, self-event filter,
+# listener matching): a signed body with another shape there is refused rather than crash Bolt.
+_SLACK_SHAPES: dict[str, tuple[type, ...]] = {
+    "event": (dict,),
+    "user": (dict, str),
+    "team": (dict, str),
+    "enterprise": (dict, str),
+    "channel": (dict, str),
+    "view": (dict,),
+    "container": (dict,),
+    "message": (dict,),
+    "previous_message": (dict,),
+    "state": (dict,),
+    "authorizations": (list,),
+    "actions": (list,),
+    "response_urls": (list,),
+}
+_LISTS_OF_OBJECTS = ("authorizations", "actions", "response_urls")
+
+
+def _has_slack_shape(payload: dict[str, object]) -> bool:
+    for key, types in _SLACK_SHAPES.items():
+        if key in payload and not isinstance(payload[key], types):
+            return False
+    for key in _LISTS_OF_OBJECTS:
+        items = payload.get(key)
+        if isinstance(items, list) and not all(isinstance(item, dict) for item in items):
+            return False
+    event = payload.get("event")
+    return not isinstance(event, dict) or all(
+        isinstance(event.get(key), types) for key, types in _SLACK_SHAPES.items() if key in event
+    )
+
+
 class UnreadableSlackBody(Exception):
     """A verified body Bolt could not parse safely; the message says why (a 400)."""
 
@@ -65,15 +99,18 @@ def check_slack_body(body: bytes, content_type: str) -> None:
     try:
         # Bolt's own rule (slack_bolt.request.internals.parse_body), made safe.
         if content_type.split(";")[0].strip() == "application/json" or text.startswith("{"):
-            load_untrusted_object(text)
-            return
-        fields = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=SLACK_MAX_FORM_FIELDS))
-        if "payload" in text and "payload" in fields:
-            load_untrusted_object(fields["payload"])
+            payload = load_untrusted_object(text)
+        else:
+            fields = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=SLACK_MAX_FORM_FIELDS))
+            if "payload" not in text or "payload" not in fields:
+                return
+            payload = load_untrusted_object(fields["payload"])
     except UntrustedJsonError as exc:
         raise UnreadableSlackBody(f"The Slack payload was refused: {exc}.") from None
     except ValueError:  # parse_qsl: too many fields
         raise UnreadableSlackBody(f"The request has more than {SLACK_MAX_FORM_FIELDS} form fields.") from None
+    if not _has_slack_shape(payload):
+        raise UnreadableSlackBody("The Slack payload does not have Slack's shape.")
 
 
 def slack_events_endpoint(slack_app: AsyncApp, *, signing_secret: str) -> Callable[[Request], Awaitable[Response]]:
@@ -100,7 +137,11 @@ def slack_events_endpoint(slack_app: AsyncApp, *, signing_secret: str) -> Callab
         except UnreadableSlackBody as exc:
             log.warning("refused a signed Slack request: %s", exc)
             return PlainTextResponse(str(exc), status_code=400)
-        bolt_request = to_async_bolt_request(request, body, {VERIFIED_BY_DOOR: True})
+        try:
+            bolt_request = to_async_bolt_request(request, body, {VERIFIED_BY_DOOR: True})
+        except (AttributeError, TypeError, KeyError, IndexError):  # Bolt reads ids assuming Slack's shapes
+            log.warning("refused a signed Slack request: its payload does not have Slack's shape")
+            return PlainTextResponse("The Slack payload does not have Slack's shape.", status_code=400)
         return to_starlette_response(await slack_app.async_dispatch(bolt_request))
 
     return slack_events

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -101,6 +102,9 @@ async def test_a_body_over_the_limit_gets_413_whether_declared_or_streamed(slack
     assert "larger than" in declared.text and len(declared.content) < 100
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
 @pytest.mark.parametrize(
     ("how", "body", "content_type"),
     [
@@ -110,6 +114,8 @@ async def test_a_body_over_the_limit_gets_413_whether_declared_or_streamed(slack
         ("JSON body is a string", '"hello"', "application/json"),
         ("JSON body nested deep", '{"a":' * 1000 + "1" + "}" * 1000, "application/json"),
         ("a number of 30 digits", '{"type":"event_callback","n":' + "9" * 30 + "}", "application/json"),
+        ("event is not an object", '{"type":"event_callback","event":null}', "application/json"),
+        ("response_urls hold text", "payload=" + quote('{"type":"view_submission","response_urls":["x"]}'), FORM),
         ("too many form fields", "&".join(f"f{n}=1" for n in range(500)), "application/x-www-form-urlencoded"),
     ],
 )
