@@ -46,18 +46,20 @@ _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 # The fields Bolt's own code reads assuming Slack's shapes (context ids, self-event filter,
 # listener matching): a signed body with another shape there is refused rather than crash Bolt.
+# Slack itself sends `null` for some (`"enterprise": null` in every click of a plain workspace).
+_NULL = type(None)
 _SLACK_SHAPES: dict[str, tuple[type, ...]] = {
     "event": (dict,),
-    "user": (dict, str),
-    "team": (dict, str),
-    "enterprise": (dict, str),
-    "channel": (dict, str),
-    "view": (dict,),
-    "container": (dict,),
-    "message": (dict,),
-    "previous_message": (dict,),
-    "state": (dict,),
-    "authorizations": (list,),
+    "user": (dict, str, _NULL),
+    "team": (dict, str, _NULL),
+    "enterprise": (dict, str, _NULL),
+    "channel": (dict, str, _NULL),
+    "view": (dict, _NULL),
+    "container": (dict, _NULL),
+    "message": (dict, _NULL),
+    "previous_message": (dict, _NULL),
+    "state": (dict, _NULL),
+    "authorizations": (list, _NULL),
     "actions": (list,),
     "response_urls": (list,),
 }
