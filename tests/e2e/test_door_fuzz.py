@@ -47,6 +47,8 @@ FUZZ = hypothesis_settings(
 SLACK_KINDS = ("slash", "block_actions", "view_submission")
 PROVIDERS = ("postmark", "sendgrid", "mailgun", "ses")
 HEADER_CHARACTERS = st.characters(min_codepoint=33, max_codepoint=126)  # what an HTTP client will send
+# Raw header bytes a client may still send (latin-1 beyond ASCII), never CR, LF or NUL.
+HEADER_BYTES = st.binary(min_size=1, max_size=40).map(lambda raw: bytes(b for b in raw if b >= 0x21) or b"x")
 
 
 @pytest.fixture
@@ -145,14 +147,14 @@ def _slack_body(kind: str, canary_url: str, data: st.DataObject) -> bytes:
     return _mutate(body.encode(), data)
 
 
-def _unsigned_slack_headers(body: bytes, data: st.DataObject) -> dict[str, str]:
+def _unsigned_slack_headers(body: bytes, data: st.DataObject) -> dict[str, str | bytes]:
     how = data.draw(st.sampled_from(["none", "wrong secret", "stale", "garbage"]))
     if how == "none":
         return {}
     if how == "garbage":
         return {
             "X-Slack-Request-Timestamp": data.draw(st.text(alphabet=HEADER_CHARACTERS, max_size=15)),
-            "X-Slack-Signature": data.draw(st.text(alphabet=HEADER_CHARACTERS, max_size=70)),
+            "X-Slack-Signature": data.draw(st.text(alphabet=HEADER_CHARACTERS, max_size=70) | HEADER_BYTES),
         }
     text = body.decode("latin-1")
     if how == "stale":
@@ -160,15 +162,19 @@ def _unsigned_slack_headers(body: bytes, data: st.DataObject) -> dict[str, str]:
     return sign(signing_secret="not-the-secret", body=text)
 
 
-def _webhook(provider: str, canary_url: str, data: st.DataObject) -> tuple[bytes, dict[str, str]]:
-    headers: dict[str, str] = {}
+def _webhook(provider: str, canary_url: str, data: st.DataObject) -> tuple[bytes, dict[str, Any]]:
+    headers: dict[str, Any] = {}
     if provider == "postmark":
         body = json.dumps(fixture_json("postmark_bounce.json", token="t")).encode()
         if data.draw(st.booleans()):
-            headers["Authorization"] = "Basic " + data.draw(st.sampled_from(["x", "cG9zdG1hcms6d3Jvbmc=", "w6k="]))
+            headers["Authorization"] = b"Basic " + data.draw(
+                st.sampled_from([b"cG9zdG1hcms6d3Jvbmc=", b"w6k="]) | HEADER_BYTES
+            )
     elif provider == "sendgrid":
         body = json.dumps(data.draw(st.lists(_json_values(canary_url), max_size=3))).encode()
         headers = SendGridSigner().headers(body)  # another key: never ours
+        if data.draw(st.booleans()):
+            headers["X-Twilio-Email-Event-Webhook-Signature"] = data.draw(HEADER_BYTES)
     elif provider == "mailgun":
         payload = fixture_json("mailgun_failed_permanent.json", token="t")
         body = (

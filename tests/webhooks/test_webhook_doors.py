@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, Suppression, WebhookReceipt, utcnow
 from tests.webhooks.conftest import POSTMARK_PASSWORD, POSTMARK_USER
-from tests.webhooks.provider_keys import SendGridSigner, fixture_json, fixture_text, mailgun_signed
+from tests.webhooks.provider_keys import (
+    AwsStandIn,
+    SendGridSigner,
+    SnsSigner,
+    fixture_json,
+    fixture_text,
+    mailgun_signed,
+)
 
 
 async def _count(session: AsyncSession, model: type) -> int:
@@ -143,3 +150,28 @@ async def test_a_webhook_body_over_the_limit_gets_413_before_it_is_read(web_url:
     response = await http.post(f"{web_url}/webhooks/mailgun", content=oversized)
 
     assert response.status_code == 413
+
+
+async def test_postmark_credentials_that_are_not_ascii_get_401(
+    web_url: str, http: httpx.AsyncClient, session: AsyncSession
+):
+    body = fixture_text("postmark_bounce.json", token="t").encode()
+
+    response = await http.post(f"{web_url}/webhooks/postmark", content=body, headers={"Authorization": b"Basic \xe9"})
+
+    assert response.status_code == 401
+    assert await _event_types(session) == []
+
+
+async def test_an_sns_signature_that_is_not_ascii_gets_401_not_a_server_error(
+    web_url: str, http: httpx.AsyncClient, session: AsyncSession, sns_signer: SnsSigner, aws: AwsStandIn
+):
+    message = fixture_json("sns_notification.json")
+    message["Message"] = fixture_text("ses_delivery.json", token="t", message_id="<m@example.com>")
+    signed = json.loads(sns_signer.sign(message, cert_url=aws.cert_url))
+    signed["Signature"] = "é" + signed["Signature"][1:]
+
+    response = await http.post(f"{web_url}/webhooks/ses", content=json.dumps(signed).encode())
+
+    assert response.status_code == 401
+    assert await _event_types(session) == []
