@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Route
@@ -192,3 +194,19 @@ async def test_an_unexpected_error_answers_500_with_a_reference_and_logs_one_lin
     message = line.getMessage()
     assert f"ref={reference}" in message and "\n" not in message and "RuntimeError" in message
     assert line.exc_info is None
+
+
+async def test_bolt_still_checks_the_signature_itself_after_the_door(canary: Canary):
+    # A Bolt app built with another secret than the door's: only Bolt's own check can refuse.
+    client = AsyncWebClient(token="xoxb-canary", base_url=canary.url("api/"))
+    app = create_web_app(
+        slack_app=AsyncApp(signing_secret="another-secret", client=client), slack_signing_secret=SIGNING_SECRET
+    )
+    body = slash_command_body(text="help", user=ALICE, response_url=canary.url("response"))
+    headers = {"Content-Type": FORM} | signed_headers(body.encode())
+
+    async with serving(app) as url, httpx.AsyncClient() as http:
+        response = await http.post(f"{url}/slack/events", content=body.encode(), headers=headers)
+
+    assert response.status_code == 401
+    assert canary.hits == []
