@@ -86,7 +86,7 @@ async def serve(database_url: str, org_name: str) -> None:
     async def baseline_events(request: Any) -> Any:
         return await baseline_handler.handle(request)
 
-    web = create_web_app(slack_app=app)
+    web = create_web_app(slack_app=app, slack_signing_secret=SIGNING_SECRET)
     web.router.routes.append(Route("/baseline/events", baseline_events, methods=["POST"]))
     config = uvicorn.Config(web, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)

@@ -26,8 +26,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.container import Container
+from bot.slack_door import VERIFIED_BY_DOOR
 from handlers.context import Workplace
-from handlers.errors import describe_error
+from handlers.errors import explain_error
 from handlers.review_policy import SendPolicy
 
 log = logging.getLogger("invoicebot.slack")
@@ -117,10 +118,13 @@ def create_slack_app(
     app.use(provide_workplace)
 
     @app.error
-    async def answer_errors(error: Exception, respond: Any) -> None:
-        message = describe_error(error)
-        if respond is not None:
+    async def answer_errors(error: Exception, respond: Any, request: AsyncBoltRequest) -> BoltResponse | None:
+        message, reference = explain_error(error)
+        # `respond` posts to the body's response_url: only ever one Slack signed (bot/slack_door.py).
+        trusted = request.mode == "socket_mode" or request.context.get(VERIFIED_BY_DOOR) is True
+        if respond is not None and trusted:
             await respond(response_type="ephemeral", replace_original=False, text=message)
+        return BoltResponse(status=500, body=f"error ref {reference}") if reference else None
 
     handlers.register(app)
     return app

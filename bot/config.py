@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     preview_link_minutes: int = Field(15, ge=1, le=1440, validation_alias=_env("PREVIEW_LINK_MINUTES"))
     # Reverse proxies (CIDRs) whose X-Forwarded-For is believed; none by default.
     trusted_proxies: CommaList = Field(default_factory=list, validation_alias=_env("TRUSTED_PROXIES"))
+    # GET /metrics answers only `Authorization: Bearer <this>`; unset, metrics are off (404).
+    metrics_token: SecretStr | None = Field(None, min_length=16, validation_alias=_env("METRICS_TOKEN"))
 
     # The organisation (the embedded default runs one)
     org_name: str = Field("Example Trading Ltd", validation_alias=_env("ORG_NAME"))

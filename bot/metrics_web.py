@@ -2,29 +2,42 @@
 
 prometheus_client renders the format (no hand-written exposition); the values are read
 from the database on each scrape (services/health.py), so any process answers the same.
+
+Access is by bearer token (`INVOICEBOT_METRICS_TOKEN`), compared in constant time; without
+the setting metrics are off (404). Never by client address: behind a local reverse proxy
+every request comes from 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import hmac
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.container import Container
 from services.health import health_counts
 
-LOCAL_CLIENTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+def bearer_token_matches(authorization: str | None, token: str) -> bool:
+    """True when the header is `Bearer <token>`; the comparison takes the same time either way."""
+    scheme, _, given = (authorization or "").partition(" ")
+    expected = f"Bearer {token}".encode()
+    return hmac.compare_digest(f"{scheme.capitalize()} {given.strip()}".encode("utf-8", "replace"), expected)
 
 
 def metrics_routes(container: Container) -> list[BaseRoute]:
+    secret = container.settings.metrics_token
+
     async def metrics(request: Request) -> Response:
-        # The web app faces the internet (Slack, customers' links): only local scrapers see this.
-        # A request a proxy forwarded is not local, even from a proxy on this host (X-Forwarded-For
-        # is only believed from INVOICEBOT_TRUSTED_PROXIES, so the peer may be that proxy).
-        forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
-        if request.client is None or request.client.host not in LOCAL_CLIENTS or forwarded:
-            return Response(status_code=404)
+        if secret is None:
+            return PlainTextResponse("Not found.", status_code=404)
+        if not bearer_token_matches(request.headers.get("authorization"), secret.get_secret_value()):
+            return PlainTextResponse(
+                "A metrics token is required.", status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         async with container.session() as session:
             counts = await health_counts(session)
         registry = CollectorRegistry()

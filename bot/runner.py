@@ -34,8 +34,13 @@ def web_server(
     log_level: str = "info",
 ) -> uvicorn.Server:
     """A uvicorn server for the web app (port 0 picks a free port; see `bound_port`)."""
+    secret = container.settings.slack_signing_secret
     config = uvicorn.Config(
-        create_web_app(slack_app=slack_app, extra_routes=web_routes(container)),
+        create_web_app(
+            slack_app=slack_app,
+            slack_signing_secret=secret.get_secret_value() if secret else None,
+            extra_routes=web_routes(container),
+        ),
         host=host or container.settings.http_host,
         port=container.settings.http_port if port is None else port,
         log_level=log_level,

@@ -1,20 +1,25 @@
 """The ASGI web app (Starlette): Slack's endpoint and a health check.
 
-`POST /slack/events` goes through Bolt's *async* Starlette adapter, so signature
-checks and listeners run on the server's event loop without blocking it. Later issues
-add provider webhooks and the invoice link page (`/i/<token>`) here.
+`POST /slack/events` is verified by our own door first (bot/slack_door.py: body limit,
+signature, safe parsing) and then dispatched by Bolt on the server's event loop. Every
+route sits behind `ErrorReferenceMiddleware` (bot/web_doors.py): an unexpected error is a
+`500 error ref …`, never a traceback. Provider webhooks, the invoice link page and
+metrics come in as `extra_routes`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from bot.slack_door import slack_events_endpoint
+from bot.web_doors import ErrorReferenceMiddleware
 
 SLACK_EVENTS_PATH = "/slack/events"
 
@@ -23,14 +28,21 @@ async def healthz(_request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def create_web_app(*, slack_app: AsyncApp | None, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The web app; without a Slack app (Socket Mode, or no tokens) only the other routes exist."""
+def create_web_app(
+    *,
+    slack_app: AsyncApp | None,
+    slack_signing_secret: str | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The web app; without a Slack app (Socket Mode, or no tokens) only the other routes exist.
+
+    With a Slack app, `slack_signing_secret` (the one the app was built with) is required:
+    the door verifies every request with it before Bolt sees the request.
+    """
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), *extra_routes]
     if slack_app is not None:
-        slack_handler = AsyncSlackRequestHandler(slack_app)
-
-        async def slack_events(request: Request) -> Response:
-            return await slack_handler.handle(request)
-
-        routes.append(Route(SLACK_EVENTS_PATH, slack_events, methods=["POST"]))
-    return Starlette(routes=routes)
+        if not slack_signing_secret:
+            raise ValueError("the Slack endpoint needs the signing secret the Slack app was built with")
+        endpoint = slack_events_endpoint(slack_app, signing_secret=slack_signing_secret)
+        routes.append(Route(SLACK_EVENTS_PATH, endpoint, methods=["POST"]))
+    return Starlette(routes=routes, middleware=[Middleware(ErrorReferenceMiddleware)])

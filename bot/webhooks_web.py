@@ -24,12 +24,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.container import Container
+from bot.web_doors import BodyTooLarge, read_bounded_body
+from handlers.errors import loggable
 from services.db.models import utcnow
 from services.delivery_events import IncomingEvent
 from services.event_filer import EventFiler
 from services.webhooks import WebhookAuthError, WebhookFormatError, mailgun, postmark, sendgrid, ses, sns
 from services.webhooks.fields import MAX_BODY_BYTES
 from services.webhooks.keys import load_sendgrid_public_key
+from services.webhooks.replay import Receipt, ReplayGuard, receipts_for
 
 log = logging.getLogger("invoicebot.webhooks")
 
@@ -52,22 +55,8 @@ async def fetch_from_aws(url: str) -> bytes:
         return body
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request) -> bytes:
-    """The raw body (signatures cover the exact bytes), refused past MAX_BODY_BYTES."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _TooLarge
-    return body
-
-
 def _refused(status: int, error: Exception, provider: str) -> Response:
-    log.warning("refused a %s webhook (%s): %s", provider, status, error)
+    log.warning("refused a %s webhook (%s): %s", provider, status, loggable(error))
     return JSONResponse({"error": str(error)}, status_code=status)
 
 
@@ -85,7 +74,14 @@ class WebhookEndpoints:
 
     filer: EventFiler | None = None
 
-    async def _file(self, events: Sequence[IncomingEvent], now: datetime) -> Response:
+    async def _file(
+        self, provider: str, events: Sequence[IncomingEvent], now: datetime, receipts: Sequence[Receipt] = ()
+    ) -> Response:
+        """Admit the request past the replay guard (401 for a replay with other data), then file it."""
+        try:
+            await ReplayGuard(self.container.sessions).admit(provider, [*receipts, *receipts_for(events)], now=now)
+        except WebhookAuthError as exc:
+            return _refused(401, exc, provider)
         if self.filer is None:  # concurrent requests share transactions: services/event_filer.py
             self.filer = EventFiler(self.container.sessions, verp_secret=self.container.verp_secret())
         recorded = await self.filer.file(events, now=now)
@@ -114,8 +110,8 @@ class WebhookEndpoints:
         if not encoded_key:
             return _not_configured()
         try:
-            body = await _read_body(request)
-        except _TooLarge:
+            body = await read_bounded_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
             return _refused(413, WebhookFormatError("The body is too large."), "SendGrid")
         now = self.clock()
         try:
@@ -131,7 +127,7 @@ class WebhookEndpoints:
             return _refused(401, exc, "SendGrid")
         except WebhookFormatError as exc:
             return _refused(400, exc, "SendGrid")
-        return await self._file(events, now)
+        return await self._file("SendGrid", events, now)
 
     async def mailgun(self, request: Request) -> Response:
         signing_key = self.container.settings.mailgun_signing_key
@@ -139,30 +135,30 @@ class WebhookEndpoints:
             return _not_configured()
         now = self.clock()
         try:
-            payload = mailgun.load_payload(await _read_body(request))
+            payload = mailgun.load_payload(await read_bounded_body(request, MAX_BODY_BYTES))
             mailgun.verify(payload=payload, signing_key=signing_key.get_secret_value(), now=now)
             events = mailgun.parse(payload)
-        except _TooLarge:
+        except BodyTooLarge:
             return _refused(413, WebhookFormatError("The body is too large."), "Mailgun")
         except WebhookAuthError as exc:
             return _refused(401, exc, "Mailgun")
         except WebhookFormatError as exc:
             return _refused(400, exc, "Mailgun")
-        return await self._file(events, now)
+        return await self._file("Mailgun", events, now, [mailgun.token_receipt(payload)])
 
     async def ses(self, request: Request) -> Response:
         if self.sns_verifier is None:
             return _not_configured()
         now = self.clock()
         try:
-            message = sns.load_message(await _read_body(request))
+            message = sns.load_message(await read_bounded_body(request, MAX_BODY_BYTES))
             await self.sns_verifier.verify(message, now=now)
             if message.type == sns.SUBSCRIPTION_CONFIRMATION:
                 await self.sns_verifier.confirm_subscription(message)
                 log.info("confirmed the SNS subscription to %s", message.topic_arn)
                 return JSONResponse({"confirmed": message.topic_arn})
             events = ses.parse(message)
-        except _TooLarge:
+        except BodyTooLarge:
             return _refused(413, WebhookFormatError("The body is too large."), "SES")
         except WebhookAuthError as exc:
             return _refused(401, exc, "SES")
@@ -170,19 +166,19 @@ class WebhookEndpoints:
             return _refused(400, exc, "SES")
         except (httpx.HTTPError, ValueError) as exc:  # the SubscribeURL could not be reached: let SNS retry
             return _refused(502, exc, "SES")
-        return await self._file(events, now)
+        return await self._file("SES", events, now)
 
     async def _parse_and_file(
         self, provider: str, request: Request, parse: Callable[[bytes], list[IncomingEvent]]
     ) -> Response:
         now = self.clock()
         try:
-            events = parse(await _read_body(request))
-        except _TooLarge:
+            events = parse(await read_bounded_body(request, MAX_BODY_BYTES))
+        except BodyTooLarge:
             return _refused(413, WebhookFormatError("The body is too large."), provider)
         except WebhookFormatError as exc:
             return _refused(400, exc, provider)
-        return await self._file(events, now)
+        return await self._file(provider, events, now)
 
 
 def webhook_routes(

@@ -14,8 +14,10 @@ from typing import Any
 
 from handlers.ids import BlockId, MenuChoice
 from services.errors import InvalidInput
+from services.safe_json import load_untrusted_object
 
 MAX_FILTER_LENGTH = 80  # keeps the listing state well inside Slack's 255-character block_id
+MAX_PAGE = 100_000  # far past any listing; a larger page (10^20) would overflow the database's OFFSET
 
 
 @dataclass(frozen=True)
@@ -46,16 +48,16 @@ class DueListing:
     @classmethod
     def decode(cls, raw: str) -> DueListing:
         try:
-            data = json.loads(raw)
+            data = load_untrusted_object(raw)
             page = int(data.get("p", 1))
             customer = data.get("c")
-        except (ValueError, TypeError, AttributeError):
-            raise InvalidInput(
-                "This button is from an older version of the listing; run /invoices due again."
-            ) from None
+        except (ValueError, TypeError, OverflowError):
+            page = 0
+        if not 1 <= page <= MAX_PAGE:
+            raise InvalidInput("This button is from an older version of the listing; run /invoices due again.")
         if customer is not None and not isinstance(customer, str):
             customer = None
-        return cls(page=max(1, page), customer=(customer or None) and customer[:MAX_FILTER_LENGTH])
+        return cls(page=page, customer=(customer or None) and customer[:MAX_FILTER_LENGTH])
 
     def row_block_id(self, index: int) -> str:
         """The block id of row `index`: unique in the message, and it carries the listing."""

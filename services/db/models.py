@@ -449,3 +449,22 @@ class RevokedInvoiceLink(Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
     revoked_by: Mapped[str] = mapped_column(String(64))
     revoked_at: Mapped[datetime] = mapped_column(default=utcnow)
+class WebhookReceipt(Base):
+    """A signed webhook token or provider event id seen lately, and a digest of what it vouched for.
+
+    Kept while the signature could still be accepted (`expires_at`), so a captured request
+    replayed with other data is recognised (services/webhooks/replay.py); purged after.
+    Keys and digests are SHA-256 hex: nothing a stranger sent is stored as text.
+    """
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (
+        UniqueConstraint("provider", "key", name="uq_webhook_receipts_provider_key"),
+        Index("ix_webhook_receipts_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]

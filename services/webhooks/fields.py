@@ -6,23 +6,23 @@ or mistyped field is reported as "malformed webhook" (400), never as a server er
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
+from services.safe_json import UntrustedJsonError, load_untrusted_json
 from services.webhooks.errors import WebhookFormatError
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
 def load_json(body: bytes, provider: str) -> Any:
-    """The decoded JSON body; refuses bodies over MAX_BODY_BYTES and anything not JSON."""
+    """The decoded JSON body; refuses bodies over MAX_BODY_BYTES and anything not JSON within limits."""
     if len(body) > MAX_BODY_BYTES:
         raise WebhookFormatError(f"The {provider} webhook body is larger than {MAX_BODY_BYTES // 1024 // 1024} MB.")
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise WebhookFormatError(f"The {provider} webhook body is not valid JSON.") from exc
+        return load_untrusted_json(body)
+    except UntrustedJsonError as exc:
+        raise WebhookFormatError(f"The {provider} webhook body was refused: {exc}.") from exc
 
 
 def as_object(value: object, what: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from services.delivery_events import IncomingEvent
 from services.email.message import PROVIDER_METADATA_KEY
 from services.webhooks.errors import WebhookAuthError
 from services.webhooks.fields import as_object, load_json, optional_text, text, unix_time
-from services.webhooks.replay import check_fresh
+from services.webhooks.replay import Receipt, check_fresh
 
 SOURCE = "mailgun"
 
@@ -39,10 +39,18 @@ def verify(*, payload: dict[str, Any], signing_key: str, now: datetime) -> None:
     timestamp, token, given = (signature.get(key) for key in ("timestamp", "token", "signature"))
     if not all(isinstance(value, str | int) and not isinstance(value, bool) for value in (timestamp, token, given)):
         raise WebhookAuthError("The Mailgun webhook's signature is incomplete.")
+    if not all(str(value).isascii() for value in (timestamp, token, given)):
+        raise WebhookAuthError("The Mailgun webhook's signature is malformed.")
     expected = hmac.new(signing_key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, str(given).strip().lower()):
         raise WebhookAuthError("The Mailgun webhook's signature does not match.")
     check_fresh(timestamp, now=now, provider="Mailgun")
+
+
+def token_receipt(payload: dict[str, Any]) -> Receipt:
+    """The verified signature's token, vouching for this event data (which it does not sign)."""
+    token = str(payload["signature"]["token"])
+    return Receipt.of("token", token, json.dumps(payload.get("event-data"), ensure_ascii=False, sort_keys=True))
 
 
 def _classify(data: dict[str, Any]) -> tuple[str, str | None] | None:

@@ -9,7 +9,6 @@ header we send comes back as `Metadata["invoicebot-delivery"]`.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import json
 from typing import Any
@@ -38,7 +37,7 @@ def verify(*, authorization: str | None, user: str, password: str) -> None:
         raise WebhookAuthError("The Postmark webhook has no credentials.")
     try:
         given_user, colon, given_password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error, or non-ASCII text (ValueError)
         raise WebhookAuthError("The Postmark webhook's credentials are malformed.") from exc
     user_ok = hmac.compare_digest(given_user.encode(), user.encode())
     password_ok = hmac.compare_digest(given_password.encode(), password.encode())

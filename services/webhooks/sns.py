@@ -11,7 +11,6 @@ generated certificate on 127.0.0.1; production uses `is_aws_sns_url`.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -129,7 +128,7 @@ class SnsVerifier:
         try:
             signature = base64.b64decode(message.signature, validate=True)
             public_key.verify(signature, message.canonical_string(), padding.PKCS1v15(), algorithm())
-        except (binascii.Error, InvalidSignature) as exc:
+        except (ValueError, InvalidSignature) as exc:  # ValueError: not base64 (binascii.Error) or not ASCII
             raise WebhookAuthError("The SNS message's signature does not match its content.") from exc
 
     async def confirm_subscription(self, message: SnsMessage) -> None:
