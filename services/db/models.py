@@ -449,6 +449,8 @@ class RevokedInvoiceLink(Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
     revoked_by: Mapped[str] = mapped_column(String(64))
     revoked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class WebhookReceipt(Base):
     """A signed webhook token or provider event id seen lately, and a digest of what it vouched for.
 
