@@ -62,7 +62,13 @@ async def handle_invoice_menu_action(
     change = mark_sent_manually if choice.choice == MenuChoice.MARK_SENT else validate_invoice
     done = "marked as sent (no email was sent)" if choice.choice == MenuChoice.MARK_SENT else "validated"
     async with sessions() as session:
-        invoice = await change(session, organisation_id=workplace.organisation_id, number=choice.number, actor=actor)
+        invoice = await change(
+            session,
+            organisation_id=workplace.organisation_id,
+            number=choice.number,
+            actor=actor,
+            rules=send_policy.rules,
+        )
         await session.commit()
         blocks = await due_listing(session, workplace=workplace, listing=choice.listing)
     notice = f"✅ <@{actor}> {done}: *{invoice.number}*."

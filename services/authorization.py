@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from services.approvals import ApprovalRules
 from services.errors import NotAllowed
+
+if TYPE_CHECKING:  # services.approvals calls authorize: a runtime import would be a cycle
+    from services.approvals import ApprovalRules
 
 OPERATOR = "cli"
 
@@ -82,13 +85,13 @@ PERMISSIONS: dict[Action, Permission] = {
     Action.FIX_ADDRESS: Permission(_SENDERS, f"You can't change addresses and resend: only senders can; {_ASK_SENDER}"),
     Action.APPROVE: Permission(
         _APPROVERS,
-        "You can't approve sends: only approvers can.",
+        "You can't approve this: only approvers can.",
         OwnRequest.FORBIDS,
         "You asked for this send, so someone else must approve it.",
     ),
     Action.REJECT: Permission(
         _APPROVERS,
-        "You can't reject sends: only approvers can.",
+        "You can't reject this: only approvers can.",
         OwnRequest.FORBIDS,
         "You asked for this send: cancel it instead of rejecting it.",
     ),
