@@ -52,7 +52,7 @@ async def handle_invoice_menu_action(
         await respond(
             replace_original=False,
             response_type="ephemeral",
-            text=f"PDF of {invoice.number}: {link}",
+            text=f"PDF of {escape(invoice.number)}: {link}",
             blocks=notice_blocks(
                 f"📄 The PDF of *{escape(invoice.number)}*, as the customer will get it: <{link}|open it>"
             ),
@@ -71,11 +71,11 @@ async def handle_invoice_menu_action(
         )
         await session.commit()
         blocks = await due_listing(session, workplace=workplace, listing=choice.listing)
-    notice = f"✅ <@{actor}> {done}: *{invoice.number}*."
+    notice = f"✅ <@{actor}> {done}: *{escape(invoice.number)}*."
     await respond(
         replace_original=True,
         response_type="ephemeral",
-        text=f"{invoice.number} {done}",
+        text=f"{escape(invoice.number)} {done}",
         blocks=with_notice(notice, blocks),
     )
 

@@ -172,7 +172,7 @@ async def handle_mark_sent_manually_action(
     await respond(
         response_type="ephemeral",
         replace_original=False,
-        text=f"{invoice.number} marked as sent",
+        text=f"{escape(invoice.number)} marked as sent",
         blocks=[_section(f"✅ <@{actor}> marked *{escape(invoice.number)}* as sent. No email was sent.")],
     )
 

@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from handlers.blocks import (
     InvoiceView,
     LineView,
+    escape,
     help_blocks,
     invoice_blocks,
     unknown_command_blocks,
@@ -83,7 +84,7 @@ async def handle_show(
         )
         emails = await invoice_delivery_views(session, organisation_id=workplace.organisation_id, invoice_id=invoice.id)
     blocks = invoice_blocks(view, today=workplace.today, deliveries=[delivery_summary(email) for email in emails])
-    await respond(response_type="ephemeral", text=f"Invoice {view.number}", blocks=blocks)
+    await respond(response_type="ephemeral", text=f"Invoice {escape(view.number)}", blocks=blocks)
 
 
 async def handle_deliveries(ack: AsyncAck, *, problems: bool, sessions: SessionFactory, workplace: Workplace) -> None:
