@@ -28,9 +28,10 @@ SECTION_TEXT_LIMIT = 3000
 # Slack has no escape for mrkdwn formatting: look-alikes stand in for the markers.
 _FORMATTING_LOOKALIKES = str.maketrans({"*": "\u2217", "~": "\u223c", "`": "\u02cb"})
 _UNDERSCORE_AT_A_WORD_EDGE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+_ESCAPED_USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
 
 
-def escape(text: str) -> str:
+def escape(text: str, *, keep_user_mentions: bool = False) -> str:
     """The one way untrusted text reaches Slack: customer names and emails, invoice fields,
     remote servers' diagnostics, file contents — in blocks, modals, ephemeral answers and the
     fallback `text` of messages alike (Slack parses that one too and notifies from it).
@@ -40,10 +41,17 @@ def escape(text: str) -> str:
     `*`, `~` and backticks become look-alikes (∗ ∼ ˋ), and so does `_` where it could open
     or close italics (at the edge of a word: `ap_team@acme.example` keeps its underscore).
     Never apply it to our own mrkdwn (mentions of the acting user, our links).
+
+    `keep_user_mentions` is for a domain error's sentence, which names people as `<@U…>`
+    (“Already approved by <@U2>”) and may quote untrusted values: everything is escaped but
+    plain user mentions. It is only for ephemeral answers, which notify nobody.
     """
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     escaped = escaped.translate(_FORMATTING_LOOKALIKES)
-    return _UNDERSCORE_AT_A_WORD_EDGE.sub("\u02cd", escaped)
+    escaped = _UNDERSCORE_AT_A_WORD_EDGE.sub("\u02cd", escaped)
+    if keep_user_mentions:
+        escaped = _ESCAPED_USER_MENTION.sub(r"<@\1>", escaped)
+    return escaped
 
 
 def _clip(text: str, limit: int) -> str:

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec
 
+from handlers.blocks import escape
 from services.errors import DomainError
 
 log = logging.getLogger("invoicebot.slack")
@@ -26,7 +27,7 @@ P = ParamSpec("P")
 
 def describe_error(error: BaseException) -> str:
     if isinstance(error, DomainError):
-        return str(error)
+        return escape(str(error), keep_user_mentions=True)  # it may quote invoice fields or addresses
     reference = secrets.token_hex(4)
     log.error("unexpected error, reference %s", reference, exc_info=(type(error), error, error.__traceback__))
     return (

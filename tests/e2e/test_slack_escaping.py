@@ -24,8 +24,9 @@ from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from handlers.blocks import escape
 from handlers.ids import ActionId
+from handlers.parsing import DueListing
 from services.approvals import ApprovalRules
-from services.db.models import InvoiceLine, Organisation, utcnow
+from services.db.models import InvoiceLine, InvoiceStatus, Organisation, utcnow
 from services.deliveries import DeliveryRequest, request_delivery
 from services.delivery_events import IncomingEvent, record_delivery_event
 from services.due import SendingState
@@ -181,3 +182,23 @@ async def test_untrusted_text_reaches_every_slack_message_escaped_never_as_a_men
     assert any(text.startswith("Approval needed") and escape(CUSTOMER_NAME) in text for text in posted)
     assert any("Bounced" in text and "&lt;!here&gt;" in text for text in posted)  # the status message's fallback text
     assert "&lt;!here&gt;" in json.dumps(alert.blocks, ensure_ascii=False)
+
+
+async def test_a_refusal_quoting_an_untrusted_invoice_number_answers_it_escaped(
+    session: AsyncSession, org: Organisation, fake_slack: FakeSlackApi, slack: SlackRequestClient
+):
+    acme = await factories.customer(session, org.id)
+    await factories.invoice(session, org.id, acme, number="INV-<!here>", status=InvoiceStatus.PAID)
+    await session.commit()
+    click = {
+        "type": "overflow",
+        "action_id": ActionId.INVOICE_MENU,
+        "block_id": DueListing(page=1, customer=None).row_block_id(0),
+        "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": "mark_sent:INV-<!here>"},
+    }
+
+    await slack.click(click, user=ALICE, response_url=fake_slack.response_url("refused"))
+    await fake_slack.wait_until(lambda: len(fake_slack.responses_to("refused")) == 1)
+
+    [answer] = fake_slack.responses_to("refused")
+    assert answer.body["text"] == "Invoice INV-&lt;!here&gt; is already paid and cannot be marked as sent."
