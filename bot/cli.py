@@ -112,7 +112,7 @@ def import_command(
             try:
                 with progress:
                     summary = await import_file(
-                        session, organisation_id=organisation.id, path=file, actor="cli", progress=advance
+                        session, organisation_id=organisation.id, path=file, actor=OPERATOR, progress=advance
                     )
             except ImportRejected as rejected:
                 for problem in rejected.problems:

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings, load_settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, overflow_choice
-from handlers.ids import ActionId
+from handlers.ids import ActionId, BlockId, CallbackId
 from services.approvals import ApprovalRules
-from services.db.models import Approval, AuditLog, Delivery, Invoice, InvoiceStatus, Organisation, utcnow
+from services.db.models import Approval, AuditLog, Customer, Delivery, Invoice, InvoiceStatus, Organisation, utcnow
 from services.deliveries import DeliveryRequest, request_delivery
 from services.due import SendingState
 from tests import factories
@@ -250,3 +250,32 @@ async def test_only_senders_and_admins_send_from_the_review_modal(
             "You can't send invoices: only senders can; ask an admin to add you to the senders."
         ]
         assert (sends, audit) == ({}, [])
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+async def test_only_senders_and_admins_fix_an_address_and_resend(
+    role: str, slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    delivery_id = await _awaiting_approval(session, org)
+    before = await _state(session)
+    modal = {"id": "VFIX1", "callback_id": CallbackId.FIX_ADDRESS, "private_metadata": str(delivery_id)}
+    typed = {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": "new@acme.example"}}}
+
+    response = await slack.submit(modal, typed, user=ROLES[role])
+
+    assert response.status_code == 200
+    session.expire_all()
+    emails = (await session.execute(select(Customer.emails))).scalar_one()
+    if role in ("sender", "admin"):
+        assert emails == ["new@acme.example"]
+        assert len((await _state(session))[1]) == 2  # the resend, waiting for its approval
+    else:
+        assert response.json() == {
+            "response_action": "errors",
+            "errors": {
+                BlockId.FIX_EMAILS: "You can't change addresses and resend: only senders can; "
+                "ask an admin to add you to the senders."
+            },
+        }
+        assert emails == ["ap@acme.example"]
+        assert await _state(session) == before

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approvals import ApprovalRules
 from services.authorization import OPERATOR
+from services.bulk_delivery import request_bulk_delivery
 from services.customers import replace_customer_emails
-from services.db.models import AuditLog, Customer, Invoice, Organisation, Suppression, TemplateOverride
+from services.db.models import AuditLog, Customer, Delivery, Invoice, Organisation, Suppression, TemplateOverride
 from services.deliveries import cancel_delivery
+from services.due import SendingState
 from services.email.template_overrides import delete_template_override, save_template_override
 from services.errors import NotAllowed
 from services.invoices import mark_paid, void_invoice
@@ -142,3 +144,21 @@ async def test_a_send_is_cancelled_by_its_asker_an_approver_or_an_admin_only(
         session, organisation_id=org_id, delivery_id=delivery_id, actor="U_ALICE", rules=RULES, now=NOW
     )
     assert mine.status == "cancelled"
+
+
+@pytest.mark.parametrize("role", ["approver", "none"])
+async def test_send_all_ready_is_refused_to_who_is_not_a_sender_and_creates_nothing(
+    role: str, session: AsyncSession, org: Organisation
+) -> None:
+    acme = await factories.customer(session, org.id)
+    await factories.invoice(session, org.id, acme, number="INV-0001")
+    await session.commit()
+
+    with pytest.raises(NotAllowed, match=r"^You can't send invoices: only senders can"):
+        await request_bulk_delivery(
+            session, organisation_id=org.id, invoice_numbers=["INV-0001"], requested_by=ROLES[role], rules=RULES,
+            sending=SendingState(configured=True, verified=True), now=NOW, message_id_domain="example.com",
+            verp_secret=b"secret", public_url="http://localhost:3000", idempotency_key="bulk-1",
+        )  # fmt: skip
+    await session.rollback()
+    assert list(await session.execute(select(Delivery.id))) == []
