@@ -221,9 +221,16 @@ def recipients_of(invoice: Invoice) -> list[str]:
 
 
 async def set_invoice_recipients(
-    session: AsyncSession, *, organisation_id: int, number: str, emails: Iterable[str], actor: str
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    emails: Iterable[str],
+    actor: str,
+    rules: ApprovalRules,
 ) -> Invoice:
-    """Change who receives this invoice. Allowed only while it is unsent."""
+    """Change who receives this invoice (senders; see services.authorization). Allowed only while it is unsent."""
+    authorize(rules, actor, Action.FIX_ADDRESS)
     invoice = await get_invoice(session, organisation_id=organisation_id, number=number, lock=True)
     if invoice.status not in UNSENT:
         raise IllegalTransition(

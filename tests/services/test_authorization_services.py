@@ -23,7 +23,7 @@ from services.deliveries import cancel_delivery
 from services.due import SendingState
 from services.email.template_overrides import delete_template_override, save_template_override
 from services.errors import NotAllowed
-from services.invoices import mark_paid, void_invoice
+from services.invoices import mark_paid, set_invoice_recipients, void_invoice
 from services.suppression import lift_suppression, suppress_address
 from tests import factories
 
@@ -67,6 +67,12 @@ async def _fix_address(session: AsyncSession, org: int, user: str) -> Any:
     )
 
 
+async def _change_recipients(session: AsyncSession, org: int, user: str) -> Any:
+    return await set_invoice_recipients(
+        session, organisation_id=org, number="INV-0001", emails=["other@acme.example"], actor=user, rules=RULES
+    )
+
+
 ACTIONS: dict[str, tuple[Act, set[str], str]] = {
     "lift suppression": (_lift, {"admin"}, "You can't take an address off the suppression list: only admins can"),
     "save template": (_save_template, {"admin"}, "You can't change the email templates: only admins can"),
@@ -74,6 +80,11 @@ ACTIONS: dict[str, tuple[Act, set[str], str]] = {
     "mark paid": (_mark_paid, {"sender", "admin"}, "You can't mark invoices as paid: only senders can"),
     "void": (_void, {"sender", "admin"}, "You can't void invoices: only senders can"),
     "fix address": (_fix_address, {"sender", "admin"}, "You can't change addresses and resend: only senders can"),
+    "change recipients": (
+        _change_recipients,
+        {"sender", "admin"},
+        "You can't change addresses and resend: only senders can",
+    ),
 }
 
 

@@ -141,6 +141,7 @@ async def test_recipients_can_be_changed_while_unsent_and_the_change_is_audited(
         number="INV-7",
         emails=["billing@acme.example", "Billing@acme.example"],
         actor="U5",
+        rules=RULES_FOR_TEST,
     )
     await session.commit()
 
@@ -160,7 +161,7 @@ async def test_recipients_cannot_be_changed_once_sent_paid_or_void(session, org,
     await invoice_in(session, org, start)
     with pytest.raises(IllegalTransition) as caught:
         await set_invoice_recipients(
-            session, organisation_id=org.id, number="INV-7", emails=["b@acme.example"], actor="U5"
+            session, organisation_id=org.id, number="INV-7", emails=["b@acme.example"], actor="U5", rules=RULES_FOR_TEST
         )
     assert str(caught.value) == f"Invoice INV-7 is {start.value}; its recipients can only be changed before it is sent."
 
@@ -168,6 +169,10 @@ async def test_recipients_cannot_be_changed_once_sent_paid_or_void(session, org,
 async def test_recipients_must_be_valid_and_not_empty(session, org):
     await invoice_in(session, org, V)
     with pytest.raises(InvalidInput, match=r"Give at least one recipient email address\."):
-        await set_invoice_recipients(session, organisation_id=org.id, number="INV-7", emails=[], actor="U5")
+        await set_invoice_recipients(
+            session, organisation_id=org.id, number="INV-7", emails=[], actor="U5", rules=RULES_FOR_TEST
+        )
     with pytest.raises(InvalidInput, match="is not a valid email address"):
-        await set_invoice_recipients(session, organisation_id=org.id, number="INV-7", emails=["nope@"], actor="U5")
+        await set_invoice_recipients(
+            session, organisation_id=org.id, number="INV-7", emails=["nope@"], actor="U5", rules=RULES_FOR_TEST
+        )
