@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.authorization import Action, authorize
+from services.authorization import Action, authorize, who_may
 from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice
 from services.errors import IllegalTransition, NotFound
 from services.notifications import NotificationKind, enqueue_notification
@@ -61,8 +61,8 @@ class ApprovalRules:
         return False
 
     def approvers_for(self, requester: str) -> frozenset[str]:
-        """Who could approve a request of `requester` (never the requester themself)."""
-        return (self.approvers or self.admins) - {requester}
+        """Who could approve a request of `requester`: the authorisation table decides (four eyes)."""
+        return who_may(self, Action.APPROVE, requested_by=requester)
 
 
 class AlreadyDecided(IllegalTransition):

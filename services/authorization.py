@@ -139,3 +139,17 @@ def authorize(rules: ApprovalRules, user: str, action: Action, *, requested_by: 
         return
     if not permission.roles & roles_of(rules, user):
         raise NotAllowed(permission.refusal)
+
+
+def who_may(rules: ApprovalRules, action: Action, *, requested_by: str | None = None) -> frozenset[str]:
+    """The people listed in the rules whom `authorize` lets do `action`, e.g. to name who
+    can approve a request. Unlisted people are not counted, even when everyone is a sender."""
+    listed = rules.senders | rules.approvers | rules.admins
+    allowed: set[str] = set()
+    for user in listed:
+        try:
+            authorize(rules, user, action, requested_by=requested_by)
+        except NotAllowed:
+            continue
+        allowed.add(user)
+    return frozenset(allowed)

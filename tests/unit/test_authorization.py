@@ -3,7 +3,7 @@
 import pytest
 
 from services.approvals import ApprovalRules
-from services.authorization import OPERATOR, PERMISSIONS, Action, Role, authorize, roles_of
+from services.authorization import OPERATOR, PERMISSIONS, Action, Role, authorize, roles_of, who_may
 from services.errors import NotAllowed
 
 RULES = ApprovalRules(senders=frozenset({"USENDER"}), approvers=frozenset({"UAPPROVER"}), admins=frozenset({"UADMIN"}))
@@ -76,3 +76,10 @@ def test_the_requester_may_always_cancel_their_own_send():
 @pytest.mark.parametrize("action", list(Action))
 def test_the_cli_operator_may_do_everything(action):
     authorize(RULES, OPERATOR, action)
+
+
+def test_who_may_approve_a_request_never_includes_its_asker():
+    assert who_may(RULES, Action.APPROVE, requested_by="USENDER") == {"UAPPROVER"}
+    assert who_may(RULES, Action.APPROVE, requested_by="UAPPROVER") == frozenset()
+    admins_only = ApprovalRules(admins=frozenset({"UADMIN", "UADMIN2"}))
+    assert admins_only.approvers_for("UADMIN") == {"UADMIN2"}
