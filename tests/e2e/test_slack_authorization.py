@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings, load_settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, overflow_choice
+from handlers.blocks_bulk import encode_numbers
 from handlers.ids import ActionId, BlockId, CallbackId
 from services.approvals import ApprovalRules
 from services.db.models import Approval, AuditLog, Customer, Delivery, Invoice, InvoiceStatus, Organisation, utcnow
@@ -279,3 +280,25 @@ async def test_only_senders_and_admins_fix_an_address_and_resend(
         }
         assert emails == ["ap@acme.example"]
         assert await _state(session) == before
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+async def test_only_senders_and_admins_confirm_send_all_ready(
+    role: str, slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    acme = await factories.customer(session, org.id)
+    await factories.invoice(session, org.id, acme, number="INV-0001", due=TODAY)
+    await session.commit()
+    confirmation = {"id": "VBULK1", "callback_id": CallbackId.BULK, "private_metadata": encode_numbers(["INV-0001"])}
+
+    answer = (await slack.submit(confirmation, {}, user=ROLES[role])).json()
+
+    _, sends, audit = await _state(session)
+    if role in ("sender", "admin"):
+        assert list(sends.values()) == ["awaiting_approval"]
+    else:
+        assert answer["response_action"] == "update"
+        assert answer["view"]["blocks"][0]["text"]["text"] == (
+            "⚠️ You can't send invoices: only senders can; ask an admin to add you to the senders.\nNothing was sent."
+        )
+        assert (sends, audit) == ({}, [])
