@@ -1,9 +1,9 @@
 """Who may do what: one table from every state-changing action to the roles that may do it.
 
-Each service that changes state calls `authorize(rules, user, action)` before it reads or
-writes anything, so the check holds whatever surface asked (a Slack button, a modal, the
-CLI, a future web page); handlers never decide. A refusal is `NotAllowed` with a sentence
-that names what the person needs.
+Each service that changes state calls `authorize(rules, user, action)` before it writes
+anything (and before it reads, unless the rule needs to know who asked), so the check holds
+whatever surface asked (a Slack button, a modal, the CLI, a future web page); handlers never
+decide. A refusal is `NotAllowed` with a sentence that names what the person needs.
 
 Roles come from settings through `ApprovalRules` (INVOICEBOT_SENDERS / _APPROVERS / _ADMINS):
 - sender: everyone when no sender is listed, else the listed senders and the admins;
