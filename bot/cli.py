@@ -19,6 +19,7 @@ from bot.cli_links import register as register_links_commands
 from bot.cli_runtime import register as register_runtime_commands
 from bot.config import Settings, SettingsError, load_settings
 from bot.container import Container
+from services.authorization import OPERATOR
 from services.db.migrate import upgrade
 from services.db.models import Invoice
 from services.due import list_due_invoices
@@ -122,7 +123,7 @@ def import_command(
                         session,
                         organisation_id=organisation.id,
                         path=file,
-                        actor="cli",
+                        actor=OPERATOR,
                         progress=advance,
                         limits=limits,
                     )
@@ -268,7 +269,13 @@ def change_state(number: str, change: StateChange, done: str) -> None:
     async def work(container: Container) -> None:
         async with container.session() as session:
             organisation = await container.organisation(session)
-            invoice = await change(session, organisation_id=organisation.id, number=number, actor="cli")
+            invoice = await change(
+                session,
+                organisation_id=organisation.id,
+                number=number,
+                actor=OPERATOR,
+                rules=container.approval_rules(),
+            )
             await session.commit()
         console.print(f"Invoice {invoice.number} {done}.", highlight=False)
 

@@ -1,7 +1,8 @@
 """Admin commands: the suppression list and the organisation's email templates.
 
-The CLI is run by whoever operates the installation, so it acts as an admin (`cli`);
-every change is audited like one made from Slack.
+The CLI is run by whoever operates the installation, so it acts as the operator
+(services.authorization.OPERATOR, audited as `cli`) and may do everything; every change is
+audited like one made from Slack.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.container import Container
+from services.authorization import OPERATOR
 from services.db.models import utcnow
 from services.email.template_overrides import save_template_override
 from services.suppression import lift_suppression, list_suppressions
@@ -58,7 +60,12 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
             async with container.session() as session:
                 organisation = await container.organisation(session)
                 await lift_suppression(
-                    session, organisation_id=organisation.id, email=email, actor="cli", is_admin=True, now=utcnow()
+                    session,
+                    organisation_id=organisation.id,
+                    email=email,
+                    actor=OPERATOR,
+                    rules=container.approval_rules(),
+                    now=utcnow(),
                 )
                 await session.commit()
             console.print(f"{email} is off the suppression list")
@@ -86,7 +93,8 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
                     language=language,
                     part=part,
                     source=source,
-                    actor="cli",
+                    actor=OPERATOR,
+                    rules=container.approval_rules(),
                 )
                 await session.commit()
             console.print(f"the {part} template for {language} is saved")

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.container import Container
 from bot.worker_process import build_worker, install_stop_signals, make_render_pool, run_worker
 from services.addresses import normalise_email
+from services.authorization import OPERATOR
 from services.db.models import utcnow
 from services.email.message import make_message_id, verp_address
 from services.email.transport import Envelope, SendError
@@ -151,7 +152,7 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                 async with container.session() as session:
                     organisation = await container.organisation(session)
                     await record_smtp_check(
-                        session, organisation_id=organisation.id, ok=ok, reason=reason, actor="cli", now=utcnow(),
+                        session, organisation_id=organisation.id, ok=ok, reason=reason, actor=OPERATOR, now=utcnow(),
                         smtputf8=smtputf8,
                     )  # fmt: skip
                     await session.commit()

@@ -62,7 +62,7 @@ async def handle_invoice_menu_action(
         await respond(
             replace_original=False,
             response_type="ephemeral",
-            text=f"PDF of {invoice.number}: {link}",
+            text=f"PDF of {escape(invoice.number)}: {link}",
             blocks=notice_blocks(
                 f"📄 The PDF of *{escape(invoice.number)}*, as the customer will get it: <{link}|open it> "
                 f"(this link works for {minutes} minutes)"
@@ -73,14 +73,20 @@ async def handle_invoice_menu_action(
     change = mark_sent_manually if choice.choice == MenuChoice.MARK_SENT else validate_invoice
     done = "marked as sent (no email was sent)" if choice.choice == MenuChoice.MARK_SENT else "validated"
     async with sessions() as session:
-        invoice = await change(session, organisation_id=workplace.organisation_id, number=choice.number, actor=actor)
+        invoice = await change(
+            session,
+            organisation_id=workplace.organisation_id,
+            number=choice.number,
+            actor=actor,
+            rules=send_policy.rules,
+        )
         await session.commit()
         blocks = await due_listing(session, workplace=workplace, listing=choice.listing)
-    notice = f"✅ <@{actor}> {done}: *{invoice.number}*."
+    notice = f"✅ <@{actor}> {done}: *{escape(invoice.number)}*."
     await respond(
         replace_original=True,
         response_type="ephemeral",
-        text=f"{invoice.number} {done}",
+        text=f"{escape(invoice.number)} {done}",
         blocks=with_notice(notice, blocks),
     )
 

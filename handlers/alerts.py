@@ -111,7 +111,7 @@ async def handle_fix_address_submission(
             send = await failed_send(session, organisation_id=workplace.organisation_id, delivery_id=delivery_id)
             customer = await replace_customer_emails(
                 session, organisation_id=workplace.organisation_id, customer_id=send.customer_id, emails=emails,
-                actor=actor,
+                actor=actor, rules=send_policy.rules,
             )  # fmt: skip
             await request_delivery(
                 session,
@@ -153,6 +153,7 @@ async def handle_mark_sent_manually_action(
     body: dict[str, Any],
     sessions: SessionFactory,
     workplace: Workplace,
+    send_policy: SendPolicy,
 ) -> None:
     await ack()
     actor = actor_of(body).user_id
@@ -164,13 +165,14 @@ async def handle_mark_sent_manually_action(
             organisation_id=workplace.organisation_id,
             number=send.invoice_number,
             actor=actor,
+            rules=send_policy.rules,
             note=f"after send {delivery_id} was {send.status}",
         )
         await session.commit()
     await respond(
         response_type="ephemeral",
         replace_original=False,
-        text=f"{invoice.number} marked as sent",
+        text=f"{escape(invoice.number)} marked as sent",
         blocks=[_section(f"✅ <@{actor}> marked *{escape(invoice.number)}* as sent. No email was sent.")],
     )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from handlers.blocks import escape
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import answering_errors
 from handlers.ids import ActionId
@@ -55,9 +56,9 @@ async def handle_approval_action(
         )
         await session.commit()
     if approving:
-        text = f"✅ You approved the send of *{result.invoice_number}*: it is queued and goes out in a moment."
+        text = f"✅ You approved the send of *{escape(result.invoice_number)}*: it is queued and goes out in a moment."
     else:
-        text = f"🚫 You rejected the send of *{result.invoice_number}*: no email goes out."
+        text = f"🚫 You rejected the send of *{escape(result.invoice_number)}*: no email goes out."
     await respond(response_type="ephemeral", replace_original=False, text=text)
 
 

@@ -7,6 +7,7 @@ User-supplied text (customer names, descriptions) is escaped for mrkdwn.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,9 +25,36 @@ DUE_PAGE_SIZE = 10  # 3 blocks a row + header, context and footer: 33 blocks, we
 SECTION_TEXT_LIMIT = 3000
 
 
-def escape(text: str) -> str:
-    """Slack mrkdwn needs only these three escaped; anything else is shown as typed."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# Slack has no escape for mrkdwn formatting: look-alikes stand in for the markers.
+_NEEDS_ESCAPING = re.compile(r"[&<>*~`_]")
+_UNDERSCORE_AT_A_WORD_EDGE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+_ESCAPED_USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
+
+
+def escape(text: str, *, keep_user_mentions: bool = False) -> str:
+    """The one way untrusted text reaches Slack: customer names and emails, invoice fields,
+    remote servers' diagnostics, file contents — in blocks, modals, ephemeral answers and the
+    fallback `text` of messages alike (Slack parses that one too and notifies from it).
+
+    `&`, `<` and `>` become entities, so `<!channel>`, `<!here>`, `<@U…>`, `<!subteam^…>`
+    and `<https://evil.example|Click here>` are shown as typed and never mention or link.
+    `*`, `~` and backticks become look-alikes (∗ ∼ ˋ), and so does `_` where it could open
+    or close italics (at the edge of a word: `ap_team@acme.example` keeps its underscore).
+    Never apply it to our own mrkdwn (mentions of the acting user, our links).
+
+    `keep_user_mentions` is for a domain error's sentence, which names people as `<@U…>`
+    (“Already approved by <@U2>”) and may quote untrusted values: everything is escaped but
+    plain user mentions. It is only for ephemeral answers, which notify nobody.
+    """
+    if not _NEEDS_ESCAPING.search(text):  # most names and numbers: the hot path of `/invoices due`
+        return text
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = escaped.replace("*", "\u2217").replace("~", "\u223c").replace("`", "\u02cb")
+    if "_" in escaped:
+        escaped = _UNDERSCORE_AT_A_WORD_EDGE.sub("\u02cd", escaped)
+    if keep_user_mentions:
+        escaped = _ESCAPED_USER_MENTION.sub(r"<@\1>", escaped)
+    return escaped
 
 
 def _clip(text: str, limit: int) -> str:

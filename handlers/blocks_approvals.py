@@ -54,7 +54,7 @@ def _section(text: str) -> Block:
 
 def approval_request_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     """ "Please approve": the facts an approver needs and *Approve* / *Reject* (value = delivery id)."""
-    text = f"Approval needed: send {view.invoice_number} ({view.amount}) to {view.customer_name}"
+    text = f"Approval needed: send {escape(view.invoice_number)} ({view.amount}) to {escape(view.customer_name)}"
     value = str(view.delivery_id)
     blocks: list[Block] = [
         _section(f"✋ *Approval needed* to send invoice *{escape(view.invoice_number)}*"),
@@ -99,7 +99,7 @@ def decision_words(view: DeliveryStatusView) -> str:
 def approval_decided_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     """The request message once decided: the same facts and who decided when, without buttons."""
     outcome = decision_words(view)
-    text = f"{view.invoice_number}: {outcome}"
+    text = f"{escape(view.invoice_number)}: {outcome}"
     blocks: list[Block] = [
         _section(f"Approval request to send invoice *{escape(view.invoice_number)}*"),
         _section(_facts(view)),

@@ -101,7 +101,7 @@ def bulk_result_view(lines: list[BulkResultLine]) -> View:
     sent = [line for line in lines if line.sent]
     skipped = [line for line in lines if not line.sent]
     parts = [f"✅ *{len(sent)} asked to send*"]
-    parts += [f"• *{escape(line.number)}* — {line.outcome}" for line in sent[:MAX_LISTED]]
+    parts += [f"• *{escape(line.number)}* — {escape(line.outcome)}" for line in sent[:MAX_LISTED]]
     if skipped:
         parts.append(f"\n⚠️ *{len(skipped)} skipped*")
         parts += [f"• *{escape(line.number)}* — {escape(line.outcome)}" for line in skipped[:MAX_LISTED]]

@@ -106,7 +106,7 @@ def message_view(title: str, text: str) -> View:
 def warnings_text(form: ReviewForm) -> str | None:
     lines = [f"⚠️ {escape(problem)}" for problem in form.problems]
     if form.recent:
-        lines.append(f"🔁 {form.recent}")
+        lines.append(f"🔁 {escape(form.recent, keep_user_mentions=True)}")  # quotes the invoice number
     lines.extend(f"🚫 {escape(sentence)}" for sentence in form.suppressed)
     return "\n".join(lines) or None
 

@@ -177,12 +177,9 @@ def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     ]
     if view.status == "unknown" and view.last_error:
         blocks.insert(2, _context(f"```{escape(_clip(view.last_error, DIAGNOSTIC_LIMIT))}```"))
-    text = f"{what} {view.invoice_number} to {', '.join(view.to)}: {_plain_text(line)}"
+    # The fallback text is parsed by Slack like the blocks (and notifies from it): escaped the same way.
+    text = f"{what} {escape(view.invoice_number)} to {escape(', '.join(view.to))}: {line}"
     return _clip(text, 3000), blocks
-
-
-def _plain_text(line: str) -> str:
-    return line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 _ALERT_TITLES = {
@@ -246,5 +243,5 @@ def delivery_alert_message(view: DeliveryStatusView, payload: Mapping[str, Any])
     if diagnostic:
         blocks.append(_context(f"Server said: ```{escape(_clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
     blocks.append(alert_buttons(view))
-    text = f"{_plain_text(headline)} (invoice {view.invoice_number})"
+    text = f"{headline} (invoice {escape(view.invoice_number)})"
     return _clip(text, 3000), blocks

@@ -15,6 +15,7 @@ from handlers.blocks import (
     MAX_BLOCKS,
     InvoiceView,
     LineView,
+    escape,
     help_blocks,
     invoice_blocks,
     unknown_command_blocks,
@@ -87,7 +88,7 @@ async def handle_show(
     blocks = invoice_blocks(view, today=workplace.today, deliveries=[delivery_summary(email) for email in emails])
     if view.status != "draft":  # a draft has no customer link yet
         blocks = [*blocks[: MAX_BLOCKS - 1], *revoke_link_blocks(view.number)]
-    await respond(response_type="ephemeral", text=f"Invoice {view.number}", blocks=blocks)
+    await respond(response_type="ephemeral", text=f"Invoice {escape(view.number)}", blocks=blocks)
 
 
 async def handle_deliveries(ack: AsyncAck, *, problems: bool, sessions: SessionFactory, workplace: Workplace) -> None:

@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec
 
+from handlers.blocks import escape
 from services.errors import DomainError
 
 log = logging.getLogger("invoicebot.slack")
@@ -56,7 +57,7 @@ def log_unexpected(error: BaseException, **where: object) -> str:
 def explain_error(error: BaseException) -> tuple[str, str | None]:
     """What the user reads, and the reference of an unexpected error (None for a DomainError)."""
     if isinstance(error, DomainError):
-        return str(error), None
+        return escape(str(error), keep_user_mentions=True), None  # it may quote invoice fields or addresses
     reference = log_unexpected(error)
     return (
         f"Something went wrong on our side (reference {reference}). "

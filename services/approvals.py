@@ -1,4 +1,7 @@
-"""Who may send and who may approve, and the approve / reject decision (four eyes).
+"""Who holds which role (the rules), and the approve / reject decision (four eyes).
+
+What each role may do is services.authorization's one table; this module only says who
+holds a role.
 
 A decision is taken with one conditional UPDATE (`… WHERE decision = 'pending'`), so two
 approvers clicking at the same moment yield exactly one decision on SQLite and on
@@ -17,8 +20,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
+from services.authorization import Action, authorize, who_may
 from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice
-from services.errors import IllegalTransition, NotAllowed, NotFound
+from services.errors import IllegalTransition, NotFound
 from services.notifications import NotificationKind, enqueue_notification
 
 
@@ -57,8 +61,8 @@ class ApprovalRules:
         return False
 
     def approvers_for(self, requester: str) -> frozenset[str]:
-        """Who could approve a request of `requester` (never the requester themself)."""
-        return (self.approvers or self.admins) - {requester}
+        """Who could approve a request of `requester`: the authorisation table decides (four eyes)."""
+        return who_may(self, Action.APPROVE, requested_by=requester)
 
 
 class AlreadyDecided(IllegalTransition):
@@ -119,13 +123,8 @@ async def _decide(
         raise IllegalTransition(
             f"The send of {number} is {delivery.status.replace('_', ' ')}: there is nothing to decide."
         )
-    if actor == approval.requested_by:
-        if decision == ApprovalDecision.APPROVED:
-            raise NotAllowed("You asked for this send, so someone else must approve it.")
-        raise NotAllowed("You asked for this send: cancel it instead of rejecting it.")
-    if not rules.may_approve(actor):
-        verb = "approve" if decision == ApprovalDecision.APPROVED else "reject"
-        raise NotAllowed(f"You can't {verb} this: only approvers can.")
+    action = Action.APPROVE if decision == ApprovalDecision.APPROVED else Action.REJECT
+    authorize(rules, actor, action, requested_by=approval.requested_by)
 
     taken = await session.execute(
         update(Approval)

@@ -15,10 +15,11 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approvals import ApprovalRules
+from services.authorization import Action, authorize
 from services.deliveries import DeliveryOutcome, DeliveryRequest, request_delivery
 from services.delivery_checks import check_sending
 from services.due import SendingState
-from services.errors import DomainError, FieldErrors, InvalidInput, NotAllowed
+from services.errors import DomainError, FieldErrors, InvalidInput
 from services.review import prepare_review
 
 MAX_BULK_INVOICES = 200
@@ -62,8 +63,7 @@ async def request_bulk_delivery(
     """
     if len(invoice_numbers) > MAX_BULK_INVOICES:
         raise InvalidInput(f"Send at most {MAX_BULK_INVOICES} invoices at once ({len(invoice_numbers)} given).")
-    if not rules.may_send(requested_by):
-        raise NotAllowed("You can't send invoices: ask an admin to add you to the senders.")
+    authorize(rules, requested_by, Action.SEND)
     check_sending(sending)
     requested: list[DeliveryOutcome] = []
     skipped: list[SkippedInvoice] = []

@@ -14,7 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.addresses import normalise_emails
+from services.approvals import ApprovalRules
 from services.audit import record_audit
+from services.authorization import Action, authorize
 from services.db.models import Customer, Delivery, DeliveryEvent, Invoice
 from services.errors import FieldErrors, InvalidInput, NotFound
 from services.smtp_verification import accepts_smtputf8
@@ -105,13 +107,20 @@ async def failed_send(session: AsyncSession, *, organisation_id: int, delivery_i
 
 
 async def replace_customer_emails(
-    session: AsyncSession, *, organisation_id: int, customer_id: int, emails: Iterable[str], actor: str
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    customer_id: int,
+    emails: Iterable[str],
+    actor: str,
+    rules: ApprovalRules,
 ) -> Customer:
     """Set the customer's invoice addresses (validated, duplicates dropped). The caller commits.
 
     Raises FieldErrors keyed "emails" with one sentence naming each bad address, so the
     form that submitted them can show it inline and keep what was typed.
     """
+    authorize(rules, actor, Action.FIX_ADDRESS)
     typed = [address.strip() for address in emails if address.strip()]
     smtputf8 = await accepts_smtputf8(session, organisation_id=organisation_id)
     problems: list[str] = []

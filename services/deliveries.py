@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approvals import ApprovalRules
 from services.audit import record_audit
+from services.authorization import Action, authorize
 from services.db.models import Approval, Attachments, Delivery, DeliveryKind, DeliveryStatus, Invoice
 from services.delivery_checks import (
     DeliveryRequest,
@@ -152,11 +153,10 @@ async def request_delivery(
     (draft/void/paid invoice, sending not ready), ResendNeedsConfirmation (in flight or
     sent in the last 24 h, unless `confirm_resend`). Nothing is written when it raises.
     """
+    authorize(rules, request.requested_by, Action.SEND)
     key = stored_key(request.idempotency_key)
     if (existing := await _by_key(session, organisation_id, key)) is not None:
         return existing
-    if not rules.may_send(request.requested_by):
-        raise NotAllowed("You can't send invoices: ask an admin to add you to the senders.")
     invoice = await get_invoice(session, organisation_id=organisation_id, number=request.invoice_number, lock=True)
     # The lock above may have waited for a concurrent request with the same key.
     if (existing := await _by_key(session, organisation_id, key)) is not None:
@@ -284,8 +284,7 @@ async def cancel_delivery(
     if row is None:
         raise NotFound("There is no such send.")
     delivery, number = row
-    if actor != delivery.requested_by and not rules.may_approve(actor) and actor not in rules.admins:
-        raise NotAllowed("You can't cancel this send: only the person who asked for it, approvers and admins can.")
+    authorize(rules, actor, Action.CANCEL, requested_by=delivery.requested_by)
     previous = delivery.status
     stopped = await session.execute(
         update(Delivery)

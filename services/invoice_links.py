@@ -27,14 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approvals import ApprovalRules
 from services.audit import record_audit
+from services.authorization import Action, authorize
 from services.db.models import Invoice, InvoiceStatus, RevokedInvoiceLink, new_public_token, utcnow
-from services.errors import DomainError, NotAllowed, NotFound
+from services.errors import DomainError, NotFound
 from services.invoices import get_invoice
 
 LINK_NOT_FOUND = "This invoice link is not valid. It may have expired or been replaced by a newer one."
 LINK_WITHDRAWN = "This invoice link was withdrawn by the sender."
 PREVIEW_EXPIRED = "This preview link has expired. Ask for a new one with Preview PDF in Slack."
-NOT_ALLOWED_TO_REVOKE = "Only an admin can revoke an invoice link. Nothing was changed."
 
 
 class LinkWithdrawn(DomainError):
@@ -137,11 +137,6 @@ async def revoke_invoice_token(
     return invoice
 
 
-def may_revoke_links(rules: ApprovalRules, actor: str) -> bool:
-    """Who may withdraw a customer's link: the admins (the one check to switch to `authorize`)."""
-    return actor in rules.admins
-
-
 async def revoke_invoice_link(
     session: AsyncSession,
     *,
@@ -154,11 +149,10 @@ async def revoke_invoice_link(
 ) -> Invoice:
     """The *Revoke link* use case (Slack button, `invoicebot links revoke`): check, revoke, commit.
 
-    Raises `NotAllowed` (nothing changes) unless `actor` is an admin; the CLI acts as the
-    admin `cli`. Every link sent so far then answers 410; see `revoke_invoice_token`.
+    Raises `NotAllowed` (nothing changes) unless the authorisation table lets `actor` revoke
+    links (admins; the CLI acts as the operator). Every link sent so far then answers 410; see `revoke_invoice_token`.
     """
-    if not may_revoke_links(rules, actor):
-        raise NotAllowed(NOT_ALLOWED_TO_REVOKE)
+    authorize(rules, actor, Action.REVOKE_LINK)
     invoice = await revoke_invoice_token(
         session, organisation_id=organisation_id, number=number, actor=actor, reissue=reissue, now=now
     )

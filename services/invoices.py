@@ -1,6 +1,7 @@
 """Invoice state changes and their rules: draft → validated → sent → paid, or void.
 
-Every change writes the audit log in the same transaction. An illegal transition raises
+Every change is authorised first (services.authorization: senders) and writes the audit log
+in the same transaction. An illegal transition raises
 `IllegalTransition` with a sentence a finance person can act on. The caller commits.
 """
 
@@ -14,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.addresses import normalise_emails
+from services.approvals import ApprovalRules
 from services.audit import record_audit
+from services.authorization import Action, authorize
 from services.db.models import Invoice, InvoiceStatus, SentVia, utcnow
 from services.errors import IllegalTransition, InvalidInput, NotFound
 from services.smtp_verification import accepts_smtputf8
@@ -27,6 +30,13 @@ _ALLOWED_FROM: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
     InvoiceStatus.SENT: frozenset({InvoiceStatus.VALIDATED}),
     InvoiceStatus.PAID: frozenset({InvoiceStatus.VALIDATED, InvoiceStatus.SENT}),
     InvoiceStatus.VOID: frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED, InvoiceStatus.SENT}),
+}
+
+_ACTION = {
+    InvoiceStatus.VALIDATED: Action.VALIDATE,
+    InvoiceStatus.SENT: Action.MARK_SENT,
+    InvoiceStatus.PAID: Action.MARK_PAID,
+    InvoiceStatus.VOID: Action.VOID,
 }
 
 _VERB = {
@@ -87,9 +97,11 @@ async def _move(
     number: str,
     target: InvoiceStatus,
     actor: str,
+    rules: ApprovalRules,
     at: datetime | None,
     detail: dict[str, str] | None = None,
 ) -> Invoice:
+    authorize(rules, actor, _ACTION[target])
     invoice = await get_invoice(session, organisation_id=organisation_id, number=number, lock=True)
     check_transition(invoice, target)
     now = at or utcnow()
@@ -115,10 +127,22 @@ async def _move(
 
 
 async def validate_invoice(
-    session: AsyncSession, *, organisation_id: int, number: str, actor: str, at: datetime | None = None
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    actor: str,
+    rules: ApprovalRules,
+    at: datetime | None = None,
 ) -> Invoice:
     return await _move(
-        session, organisation_id=organisation_id, number=number, target=InvoiceStatus.VALIDATED, actor=actor, at=at
+        session,
+        organisation_id=organisation_id,
+        number=number,
+        target=InvoiceStatus.VALIDATED,
+        actor=actor,
+        rules=rules,
+        at=at,
     )
 
 
@@ -128,6 +152,7 @@ async def mark_sent_manually(
     organisation_id: int,
     number: str,
     actor: str,
+    rules: ApprovalRules,
     at: datetime | None = None,
     note: str | None = None,
 ) -> Invoice:
@@ -138,6 +163,7 @@ async def mark_sent_manually(
         number=number,
         target=InvoiceStatus.SENT,
         actor=actor,
+        rules=rules,
         at=at,
         detail={"via": SentVia.MANUAL.value, **({"note": note} if note else {})},
     )
@@ -149,18 +175,42 @@ async def mark_sent_manually(
 
 
 async def void_invoice(
-    session: AsyncSession, *, organisation_id: int, number: str, actor: str, at: datetime | None = None
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    actor: str,
+    rules: ApprovalRules,
+    at: datetime | None = None,
 ) -> Invoice:
     return await _move(
-        session, organisation_id=organisation_id, number=number, target=InvoiceStatus.VOID, actor=actor, at=at
+        session,
+        organisation_id=organisation_id,
+        number=number,
+        target=InvoiceStatus.VOID,
+        actor=actor,
+        rules=rules,
+        at=at,
     )
 
 
 async def mark_paid(
-    session: AsyncSession, *, organisation_id: int, number: str, actor: str, at: datetime | None = None
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    actor: str,
+    rules: ApprovalRules,
+    at: datetime | None = None,
 ) -> Invoice:
     return await _move(
-        session, organisation_id=organisation_id, number=number, target=InvoiceStatus.PAID, actor=actor, at=at
+        session,
+        organisation_id=organisation_id,
+        number=number,
+        target=InvoiceStatus.PAID,
+        actor=actor,
+        rules=rules,
+        at=at,
     )
 
 
@@ -172,9 +222,16 @@ def recipients_of(invoice: Invoice) -> list[str]:
 
 
 async def set_invoice_recipients(
-    session: AsyncSession, *, organisation_id: int, number: str, emails: Iterable[str], actor: str
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    emails: Iterable[str],
+    actor: str,
+    rules: ApprovalRules,
 ) -> Invoice:
-    """Change who receives this invoice. Allowed only while it is unsent."""
+    """Change who receives this invoice (senders; see services.authorization). Allowed only while it is unsent."""
+    authorize(rules, actor, Action.FIX_ADDRESS)
     invoice = await get_invoice(session, organisation_id=organisation_id, number=number, lock=True)
     if invoice.status not in UNSENT:
         raise IllegalTransition(

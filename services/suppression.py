@@ -27,9 +27,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.addresses import suppression_key
+from services.approvals import ApprovalRules
 from services.audit import record_audit
+from services.authorization import Action, authorize
 from services.db.models import Suppression
-from services.errors import NotAllowed, NotFound
+from services.errors import NotFound
 
 SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_WINDOW = timedelta(days=30)
@@ -174,11 +176,10 @@ async def reset_soft_bounces(session: AsyncSession, *, organisation_id: int, ema
 
 
 async def lift_suppression(
-    session: AsyncSession, *, organisation_id: int, email: str, actor: str, is_admin: bool, now: datetime
+    session: AsyncSession, *, organisation_id: int, email: str, actor: str, rules: ApprovalRules, now: datetime
 ) -> Suppression:
     """Take an address off the list. Admins only; audited. The caller commits."""
-    if not is_admin:
-        raise NotAllowed("Only an admin can take an address off the suppression list.")
+    authorize(rules, actor, Action.LIFT_SUPPRESSION)
     key = suppression_key(email)
     row = (
         await session.execute(

@@ -10,7 +10,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.approvals import ApprovalRules
 from services.audit import record_audit
+from services.authorization import Action, authorize
 from services.db.models import TemplateOverride, utcnow
 from services.email.templates import PART_FILES, SUPPORTED_LANGUAGES, check_template, normalise_language
 from services.errors import InvalidInput
@@ -33,8 +35,10 @@ async def save_template_override(
     part: str,
     source: str,
     actor: str,
+    rules: ApprovalRules,
 ) -> TemplateOverride:
     """Store (or replace) the organisation's template for one part; InvalidInput if it has problems."""
+    authorize(rules, actor, Action.CHANGE_TEMPLATES)
     language = _checked_language(language)
     if part not in PART_FILES:
         raise InvalidInput(f"There is no template part called {part!r}; use one of: {', '.join(PART_FILES)}.")
@@ -68,9 +72,10 @@ async def save_template_override(
 
 
 async def delete_template_override(
-    session: AsyncSession, *, organisation_id: int, language: str, part: str, actor: str
+    session: AsyncSession, *, organisation_id: int, language: str, part: str, actor: str, rules: ApprovalRules
 ) -> bool:
     """Go back to the shipped wording for one part; False when there was no override."""
+    authorize(rules, actor, Action.CHANGE_TEMPLATES)
     existing = await session.scalar(
         select(TemplateOverride).where(
             TemplateOverride.organisation_id == organisation_id,

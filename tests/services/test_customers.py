@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from services.approvals import ApprovalRules
 from services.customers import failed_send, replace_customer_emails
 from services.db.models import AuditLog, Customer, Delivery, DeliveryEvent, DeliveryStatus
 from services.errors import FieldErrors, NotFound
 from tests import factories
+
+RULES_FOR_TEST = ApprovalRules()  # no sender listed: everyone may fix addresses
 
 
 async def test_replacing_emails_normalises_them_drops_duplicates_and_writes_the_audit_log(session, org):
@@ -21,6 +24,7 @@ async def test_replacing_emails_normalises_them_drops_duplicates_and_writes_the_
         customer_id=acme.id,
         emails=[" Billing@Acme.example ", "billing@acme.example", "ap2@acme.example"],
         actor="U0ALICE",
+        rules=RULES_FOR_TEST,
     )
     await session.commit()
 
@@ -37,7 +41,12 @@ async def test_a_bad_address_is_named_and_nothing_is_changed(session, org):
 
     with pytest.raises(FieldErrors) as raised:
         await replace_customer_emails(
-            session, organisation_id=org.id, customer_id=acme.id, emails=["ok@acme.example", "nope@"], actor="U1"
+            session,
+            organisation_id=org.id,
+            customer_id=acme.id,
+            emails=["ok@acme.example", "nope@"],
+            actor="U1",
+            rules=RULES_FOR_TEST,
         )
     assert "'nope@' is not a valid email address" in raised.value.errors["emails"]
     await session.rollback()
@@ -47,13 +56,15 @@ async def test_a_bad_address_is_named_and_nothing_is_changed(session, org):
 async def test_no_address_at_all_is_refused(session, org):
     acme = await factories.customer(session, org.id)
     with pytest.raises(FieldErrors, match="at least one email address"):
-        await replace_customer_emails(session, organisation_id=org.id, customer_id=acme.id, emails=[" "], actor="U1")
+        await replace_customer_emails(
+            session, organisation_id=org.id, customer_id=acme.id, emails=[" "], actor="U1", rules=RULES_FOR_TEST
+        )
 
 
 async def test_a_customer_of_another_organisation_is_not_found(session, org):
     with pytest.raises(NotFound):
         await replace_customer_emails(
-            session, organisation_id=org.id, customer_id=999, emails=["a@b.example"], actor="U1"
+            session, organisation_id=org.id, customer_id=999, emails=["a@b.example"], actor="U1", rules=RULES_FOR_TEST
         )
 
 

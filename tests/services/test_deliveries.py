@@ -39,6 +39,8 @@ from services.invoices import mark_sent_manually
 from services.review import prepare_review
 from tests import factories
 
+RULES_FOR_TEST = ApprovalRules()  # no sender listed: everyone may change invoices
+
 NOW = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)
 VERIFIED = SendingState(configured=True, verified=True)
 OPEN = ApprovalRules()
@@ -336,7 +338,12 @@ async def test_an_invoice_sent_minutes_ago_asks_for_confirmation(session, org):
 async def test_an_invoice_marked_as_sent_by_hand_asks_before_emailing_it(session, org):
     await _acme_invoice(session, org)
     await mark_sent_manually(
-        session, organisation_id=org.id, number="INV-0001", actor="U5", at=NOW - timedelta(hours=3)
+        session,
+        organisation_id=org.id,
+        number="INV-0001",
+        actor="U5",
+        rules=RULES_FOR_TEST,
+        at=NOW - timedelta(hours=3),
     )
     await session.commit()
     with pytest.raises(NeedsConfirmation, match="INV-0001 was marked as sent 3 hours ago by <@U5>"):

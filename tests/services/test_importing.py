@@ -7,10 +7,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.approvals import ApprovalRules
 from services.db.models import AuditLog, Customer, Invoice, InvoiceLine, InvoiceStatus, Organisation
 from services.errors import ImportRejected
 from services.importing import import_file
 from services.invoices import get_invoice, mark_sent_manually
+
+RULES_FOR_TEST = ApprovalRules()  # no sender listed: everyone may change invoices
 
 HEADER = (
     "invoice_number,customer_ref,customer_name,customer_emails,customer_cc,customer_language,"
@@ -203,7 +206,9 @@ async def test_reimport_updates_unsent_invoices_and_reports_unchanged_ones(sessi
 async def test_reimport_refuses_to_change_a_sent_invoice(session, org, tmp_path):
     await run_import(session, org, write_csv(tmp_path, GOOD_ROWS))
     at = datetime(2026, 11, 5, 9, tzinfo=UTC)
-    await mark_sent_manually(session, organisation_id=org.id, number="INV-1", actor="tester", at=at)
+    await mark_sent_manually(
+        session, organisation_id=org.id, number="INV-1", actor="tester", rules=RULES_FOR_TEST, at=at
+    )
     await session.commit()
     changed = [GOOD_ROWS[0].replace("Consulting", "Advice"), GOOD_ROWS[1]]
 
@@ -216,7 +221,7 @@ async def test_reimport_refuses_to_change_a_sent_invoice(session, org, tmp_path)
 
 async def test_reimporting_a_sent_invoice_unchanged_is_a_no_op(session, org, tmp_path):
     await run_import(session, org, write_csv(tmp_path, GOOD_ROWS))
-    await mark_sent_manually(session, organisation_id=org.id, number="INV-1", actor="tester")
+    await mark_sent_manually(session, organisation_id=org.id, number="INV-1", actor="tester", rules=RULES_FOR_TEST)
     await session.commit()
 
     summary = await run_import(session, org, write_csv(tmp_path, GOOD_ROWS))

@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.approvals import ApprovalRules
 from services.db.models import AuditLog, InvoiceStatus, Organisation
 from services.errors import IllegalTransition, InvalidInput, NotFound
 from services.invoices import (
@@ -16,6 +17,8 @@ from services.invoices import (
     void_invoice,
 )
 from tests import factories
+
+RULES_FOR_TEST = ApprovalRules()  # no sender listed: everyone may change invoices
 
 AT = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 D, V, S, P, X = (
@@ -58,7 +61,7 @@ async def test_legal_transition_changes_status_stamps_the_time_and_writes_the_au
 ):
     await invoice_in(session, org, start)
 
-    await CHANGES[change](session, organisation_id=org.id, number="INV-7", actor="U123", at=AT)
+    await CHANGES[change](session, organisation_id=org.id, number="INV-7", actor="U123", rules=RULES_FOR_TEST, at=AT)
     await session.commit()
 
     session.expunge_all()
@@ -70,7 +73,9 @@ async def test_legal_transition_changes_status_stamps_the_time_and_writes_the_au
 
 async def test_marking_sent_manually_records_how_and_who(session, org):
     await invoice_in(session, org, V)
-    await mark_sent_manually(session, organisation_id=org.id, number="INV-7", actor="U9", at=AT, note="posted")
+    await mark_sent_manually(
+        session, organisation_id=org.id, number="INV-7", actor="U9", rules=RULES_FOR_TEST, at=AT, note="posted"
+    )
     await session.commit()
     invoice = await get_invoice(session, organisation_id=org.id, number="INV-7")
     assert (invoice.sent_via, invoice.sent_by, invoice.sent_at) == ("manual", "U9", AT)
@@ -100,7 +105,9 @@ async def test_illegal_transition_is_refused_with_a_reason_and_changes_nothing(s
     await invoice_in(session, org, start)
 
     with pytest.raises(IllegalTransition) as caught:
-        await CHANGES[change](session, organisation_id=org.id, number="INV-7", actor="U123", at=AT)
+        await CHANGES[change](
+            session, organisation_id=org.id, number="INV-7", actor="U123", rules=RULES_FOR_TEST, at=AT
+        )
 
     assert str(caught.value) == message
     await session.rollback()
@@ -112,7 +119,7 @@ async def test_illegal_transition_is_refused_with_a_reason_and_changes_nothing(s
 
 async def test_an_unknown_number_is_not_found(session, org):
     with pytest.raises(NotFound, match=r"There is no invoice 'NOPE'\."):
-        await validate_invoice(session, organisation_id=org.id, number=" NOPE ", actor="U1")
+        await validate_invoice(session, organisation_id=org.id, number=" NOPE ", actor="U1", rules=RULES_FOR_TEST)
 
 
 async def test_an_invoice_of_another_organisation_is_not_found(session, org):
@@ -121,7 +128,7 @@ async def test_an_invoice_of_another_organisation_is_not_found(session, org):
     session.add(other)
     await session.commit()
     with pytest.raises(NotFound):
-        await validate_invoice(session, organisation_id=other.id, number="INV-7", actor="U1")
+        await validate_invoice(session, organisation_id=other.id, number="INV-7", actor="U1", rules=RULES_FOR_TEST)
 
 
 @pytest.mark.parametrize("start", [D, V])
@@ -134,6 +141,7 @@ async def test_recipients_can_be_changed_while_unsent_and_the_change_is_audited(
         number="INV-7",
         emails=["billing@acme.example", "Billing@acme.example"],
         actor="U5",
+        rules=RULES_FOR_TEST,
     )
     await session.commit()
 
@@ -153,7 +161,7 @@ async def test_recipients_cannot_be_changed_once_sent_paid_or_void(session, org,
     await invoice_in(session, org, start)
     with pytest.raises(IllegalTransition) as caught:
         await set_invoice_recipients(
-            session, organisation_id=org.id, number="INV-7", emails=["b@acme.example"], actor="U5"
+            session, organisation_id=org.id, number="INV-7", emails=["b@acme.example"], actor="U5", rules=RULES_FOR_TEST
         )
     assert str(caught.value) == f"Invoice INV-7 is {start.value}; its recipients can only be changed before it is sent."
 
@@ -161,6 +169,10 @@ async def test_recipients_cannot_be_changed_once_sent_paid_or_void(session, org,
 async def test_recipients_must_be_valid_and_not_empty(session, org):
     await invoice_in(session, org, V)
     with pytest.raises(InvalidInput, match=r"Give at least one recipient email address\."):
-        await set_invoice_recipients(session, organisation_id=org.id, number="INV-7", emails=[], actor="U5")
+        await set_invoice_recipients(
+            session, organisation_id=org.id, number="INV-7", emails=[], actor="U5", rules=RULES_FOR_TEST
+        )
     with pytest.raises(InvalidInput, match="is not a valid email address"):
-        await set_invoice_recipients(session, organisation_id=org.id, number="INV-7", emails=["nope@"], actor="U5")
+        await set_invoice_recipients(
+            session, organisation_id=org.id, number="INV-7", emails=["nope@"], actor="U5", rules=RULES_FOR_TEST
+        )

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.approvals import ApprovalRules
 from services.db.models import AuditLog, Organisation
 from services.due import suppressed_addresses
 from services.errors import NotAllowed, NotFound
@@ -19,6 +20,8 @@ from services.suppression import (
     reset_soft_bounces,
     suppress_address,
 )
+
+RULES_FOR_TEST = ApprovalRules(admins=frozenset({"U-ADMIN"}))
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ADDRESS = "busy@acme.example"
@@ -76,14 +79,14 @@ async def test_only_an_admin_lifts_a_suppression_and_it_is_audited(session: Asyn
     )  # fmt: skip
     await session.commit()
 
-    with pytest.raises(NotAllowed, match="Only an admin"):
+    with pytest.raises(NotAllowed, match="only admins can"):
         await lift_suppression(
-            session, organisation_id=org.id, email="gone@acme.example", actor="U-CLERK", is_admin=False, now=NOW
+            session, organisation_id=org.id, email="gone@acme.example", actor="U-CLERK", rules=RULES_FOR_TEST, now=NOW
         )
     assert await is_suppressed(session, org, "gone@acme.example")
 
     await lift_suppression(
-        session, organisation_id=org.id, email="gone@acme.example", actor="U-ADMIN", is_admin=True, now=NOW
+        session, organisation_id=org.id, email="gone@acme.example", actor="U-ADMIN", rules=RULES_FOR_TEST, now=NOW
     )
     await session.commit()
 
@@ -100,7 +103,7 @@ async def test_only_an_admin_lifts_a_suppression_and_it_is_audited(session: Asyn
 async def test_lifting_an_address_that_is_not_suppressed_says_so(session: AsyncSession, org: Organisation) -> None:
     with pytest.raises(NotFound, match="is not on the suppression list"):
         await lift_suppression(
-            session, organisation_id=org.id, email="ok@acme.example", actor="U-ADMIN", is_admin=True, now=NOW
+            session, organisation_id=org.id, email="ok@acme.example", actor="U-ADMIN", rules=RULES_FOR_TEST, now=NOW
         )
 
 

@@ -6,9 +6,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.approvals import ApprovalRules
 from services.db.models import AuditLog, Organisation, TemplateOverride
 from services.email.template_overrides import delete_template_override, load_overrides, save_template_override
 from services.errors import InvalidInput
+
+RULES_FOR_TEST = ApprovalRules(admins=frozenset({"U123", "U1", "U"}))  # templates: admins only
 
 
 async def _count(session: AsyncSession) -> int:
@@ -24,6 +27,7 @@ async def test_a_bad_template_is_refused_with_its_line_number_and_nothing_is_sav
             part="text",
             source="Bonjour {{ customer_name }},\n\nFacture {{ numero }}\n",
             actor="U123",
+            rules=RULES_FOR_TEST,
         )
     assert "Line 3:" in str(error.value) and "'numero' is undefined" in str(error.value)
     await session.commit()
@@ -33,7 +37,13 @@ async def test_a_bad_template_is_refused_with_its_line_number_and_nothing_is_sav
 async def test_a_template_reaching_python_internals_is_refused(session: AsyncSession, org):
     with pytest.raises(InvalidInput, match="may not touch"):
         await save_template_override(
-            session, organisation_id=org.id, language="en", part="subject", source="{{ ''.__class__ }}", actor="U1"
+            session,
+            organisation_id=org.id,
+            language="en",
+            part="subject",
+            source="{{ ''.__class__ }}",
+            actor="U1",
+            rules=RULES_FOR_TEST,
         )
     assert await _count(session) == 0
 
@@ -46,6 +56,7 @@ async def test_a_good_template_is_saved_audited_and_loaded_for_its_language(sess
         part="subject",
         source="Ihre Rechnung {{ invoice_number }}",
         actor="U123",
+        rules=RULES_FOR_TEST,
     )
     await session.commit()
 
@@ -59,19 +70,31 @@ async def test_a_good_template_is_saved_audited_and_loaded_for_its_language(sess
 async def test_saving_again_replaces_the_template_and_reset_goes_back_to_ours(session: AsyncSession, org):
     for source in ("First {{ invoice_number }}", "Second {{ invoice_number }}"):
         await save_template_override(
-            session, organisation_id=org.id, language="en", part="subject", source=source, actor="U1"
+            session,
+            organisation_id=org.id,
+            language="en",
+            part="subject",
+            source=source,
+            actor="U1",
+            rules=RULES_FOR_TEST,
         )
         await session.commit()
     assert await load_overrides(session, org.id, "en") == {"subject": "Second {{ invoice_number }}"}
     assert await _count(session) == 1
 
-    assert await delete_template_override(session, organisation_id=org.id, language="en", part="subject", actor="U1")
+    assert await delete_template_override(
+        session, organisation_id=org.id, language="en", part="subject", actor="U1", rules=RULES_FOR_TEST
+    )
     await session.commit()
     assert await load_overrides(session, org.id, "en") == {}
 
 
 async def test_an_unsupported_language_or_part_is_refused(session: AsyncSession, org):
     with pytest.raises(InvalidInput, match="'pt' is not one of them"):
-        await save_template_override(session, organisation_id=org.id, language="pt", part="text", source="x", actor="U")
+        await save_template_override(
+            session, organisation_id=org.id, language="pt", part="text", source="x", actor="U", rules=RULES_FOR_TEST
+        )
     with pytest.raises(InvalidInput, match="no template part"):
-        await save_template_override(session, organisation_id=org.id, language="en", part="body", source="x", actor="U")
+        await save_template_override(
+            session, organisation_id=org.id, language="en", part="body", source="x", actor="U", rules=RULES_FOR_TEST
+        )
