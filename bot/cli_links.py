@@ -14,11 +14,9 @@ import typer
 from rich.console import Console
 
 from bot.container import Container
-from services.approvals import ApprovalRules
+from services.authorization import OPERATOR
 from services.db.models import utcnow
 from services.invoice_links import revoke_invoice_link
-
-CLI_ACTOR = "cli"
 
 console = Console()
 
@@ -41,8 +39,8 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
                     session,
                     organisation_id=organisation.id,
                     number=number,
-                    actor=CLI_ACTOR,
-                    rules=ApprovalRules(admins=frozenset({CLI_ACTOR})),
+                    actor=OPERATOR,
+                    rules=container.approval_rules(),
                     reissue=new_link,
                     now=utcnow(),
                 )

@@ -99,7 +99,7 @@ async def test_someone_not_an_admin_is_told_so_and_the_link_keeps_working(
     await fake_slack.wait_until(lambda: bool(fake_slack.responses_to("rv")))
 
     [answer] = fake_slack.responses_to("rv")
-    assert answer.body["text"] == "Only an admin can revoke an invoice link. Nothing was changed."
+    assert answer.body["text"] == "You can't revoke invoice links: only admins can; ask an admin to do it for you."
     session.expire_all()
     assert (await session.execute(select(Invoice.public_token))).scalar_one() == token
     assert (await session.execute(select(AuditLog))).first() is None
