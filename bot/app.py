@@ -29,6 +29,7 @@ from bot.container import Container
 from handlers.context import Workplace
 from handlers.errors import describe_error
 from handlers.review_policy import SendPolicy
+from services.organisations import organisation_locale
 
 log = logging.getLogger("invoicebot.slack")
 
@@ -97,6 +98,7 @@ def create_slack_app(
                 organisation_id=organisation.id,
                 sending=container.sending_state(organisation),
                 today=today(),
+                locale=organisation_locale(organisation),
             )
         context["sessions"] = container.session
         context["workplace"] = workplace

@@ -21,7 +21,8 @@ from babel import Locale, localedata
 from services.addresses import normalise_email, split_addresses
 from services.db.models import InvoiceStatus
 from services.errors import InvalidInput
-from services.money import check_currency, format_money, minor_units
+from services.formatting import DEFAULT_LOCALE, format_money
+from services.money import check_currency, minor_units
 from services.totals import LineAmounts, Totals, compute_totals
 
 T = TypeVar("T")
@@ -305,7 +306,7 @@ def _money(amount: Decimal, currency_code: str) -> str:
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > minor_units(currency_code):
         return f"{amount} {currency_code}"  # show every digit the file gave, not a rounded one
-    return format_money(amount, currency_code)
+    return format_money(amount, currency_code, DEFAULT_LOCALE)  # the importer's messages are in English
 
 
 class CustomerLedger:
