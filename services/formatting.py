@@ -26,6 +26,8 @@ from babel.dates import format_date as babel_format_date
 from babel.dates import format_time as babel_format_time
 from babel.numbers import format_currency, format_decimal, format_percent
 
+from services.money import round_money
+
 DEFAULT_LOCALE = "en"
 
 
@@ -44,7 +46,8 @@ def reader_locale(language: str | None, country: str | None) -> str:
     candidates = [f"{base}_{region}", base] if region else [base]
     candidates += [f"{DEFAULT_LOCALE}_{region}"] if region else []
     for identifier in candidates:
-        if _parsed(identifier) is not None:
+        found = _parsed(identifier)
+        if found is not None and str(found) == identifier:  # babel reads `en_ZZ` as en_US: not this reader
             return identifier
     return DEFAULT_LOCALE
 
@@ -70,8 +73,11 @@ def _default() -> Locale:
 
 
 def format_money(amount: Decimal, currency: str, locale: str) -> str:
-    """`£1,234.50` (en_GB), `CHF 1’234.50` (de_CH), `￥1,235` (ja): the currency's own decimals."""
-    return format_currency(amount, currency, locale=_locale(locale))
+    """`£1,234.50` (en_GB), `CHF 1’234.50` (de_CH), `￥1,235` (ja): the currency's own decimals.
+
+    Rounded half up first (`round_money`, as the totals are): babel alone rounds half to even.
+    """
+    return format_currency(round_money(amount, currency), currency, locale=_locale(locale))
 
 
 def format_unit_price(amount: Decimal, currency: str, locale: str) -> str:
