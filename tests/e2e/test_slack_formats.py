@@ -153,3 +153,21 @@ async def test_the_due_list_show_the_modal_the_status_message_the_email_and_the_
         delivery_id = (await check.execute(select(Delivery.id))).scalar_one()
         _, blocks = status_message(await delivery_status_view(check, delivery_id=delivery_id))
     assert seller.amount in plain(texts(blocks)[0])
+
+
+@pytest.mark.parametrize("seller", [UK], ids=["en_GB"])
+async def test_slack_writes_for_the_team_while_the_email_in_the_modal_writes_for_the_customer(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, seller: Seller
+):
+    customer = await factories.customer(session, org.id, language="fr")
+    await factories.invoice(session, org.id, customer, number="INV-0001", due=date(2026, 11, 1), amount="1200.50")
+    await session.commit()
+
+    due = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url())).json()
+    view = await open_review(slack, fake_slack, "INV-0001")
+
+    [row] = [text for text in texts(due["blocks"]) if text.startswith("*INV-0001*")]
+    assert "€1,440.60 · " in row and "(due 1 November 2026)" in row
+    assert texts(view["blocks"])[0] == "*INV-0001* · Acme Corp · *€1,440.60*"
+    message = plain(input_blocks(view)["review_message.fr"]["element"]["initial_value"])
+    assert "1 440,60 €" in message and "1 novembre 2026" in message  # French from a UK seller: fr (no fr_GB)
