@@ -108,9 +108,18 @@ def format_day(day: date, locale: str) -> str:
 
 def format_moment(moment: datetime, locale: str) -> str:
     """A point in time for the team: `19 October 2026, 14:05 UTC` (times are shown in UTC)."""
-    at = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    clock = babel_format_time(at, format="short", tzinfo=UTC, locale=_locale(locale))
-    return f"{format_day(at.date(), locale)}, {clock} UTC"
+    at = _utc(moment)
+    return f"{format_day(at.date(), locale)}, {format_clock(at, locale)} UTC"
+
+
+def format_clock(moment: datetime, locale: str) -> str:
+    """The time of day in UTC, without the zone: `14:05` (en_GB), `2:05 PM` (en_US)."""
+    return babel_format_time(_utc(moment), format="short", tzinfo=UTC, locale=_locale(locale))
+
+
+def _utc(moment: datetime) -> datetime:
+    """Stored times are UTC; a naive one (SQLite) is taken as such."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def country_name(code: str | None, locale: str) -> str | None:

@@ -9,6 +9,7 @@ import pytest
 
 from services.formatting import (
     country_name,
+    format_clock,
     format_day,
     format_moment,
     format_money,
@@ -87,6 +88,8 @@ def test_a_moment_is_written_for_the_team_in_utc() -> None:
 
     assert format_moment(moment, "en_GB") == "3 December 2026, 14:05 UTC"
     assert format_moment(moment.replace(tzinfo=None), "de_CH") == "3. Dezember 2026, 14:05 UTC"
+    assert format_clock(moment, "en_GB") == "14:05"
+    assert format_clock(moment, "en_US") == "2:05\u202fPM"
 
 
 def test_country_names_are_in_the_readers_language() -> None:
