@@ -30,6 +30,7 @@ from bot.slack_door import VERIFIED_BY_DOOR
 from handlers.context import Workplace
 from handlers.errors import explain_error
 from handlers.review_policy import SendPolicy
+from services.organisations import organisation_locale
 
 log = logging.getLogger("invoicebot.slack")
 
@@ -98,6 +99,7 @@ def create_slack_app(
                 organisation_id=organisation.id,
                 sending=container.sending_state(organisation),
                 today=today(),
+                locale=organisation_locale(organisation),
             )
         context["sessions"] = container.session
         context["workplace"] = workplace

@@ -24,10 +24,18 @@ from services.db.migrate import upgrade
 from services.db.models import Invoice
 from services.due import list_due_invoices
 from services.errors import DomainError, ImportRejected
+from services.formatting import (
+    format_day,
+    format_moment,
+    format_money,
+    format_quantity,
+    format_rate,
+    format_unit_price,
+)
 from services.importing import import_file
 from services.importing_limits import ImportLimits
 from services.invoices import get_invoice, mark_paid, mark_sent_manually, recipients_of, validate_invoice, void_invoice
-from services.money import format_money
+from services.organisations import organisation_locale
 from services.seed import seed_demo
 from services.totals import LineAmounts, compute_totals
 
@@ -182,6 +190,7 @@ def invoices_due(
     async def work(container: Container) -> None:
         async with container.session() as session:
             organisation = await container.organisation(session)
+            locale = organisation_locale(organisation)
             due = await list_due_invoices(
                 session,
                 organisation_id=organisation.id,
@@ -192,7 +201,10 @@ def invoices_due(
                 page_size=page_size,
             )
         table = Table(
-            title=f"Due on or before {day.isoformat()} — page {due.page}/{due.page_count}, {due.total_count} in all"
+            title=(
+                f"Due on or before {format_day(day, locale)} — page {due.page}/{due.page_count},"
+                f" {due.total_count} in all"
+            )
         )
         for column in ("Number", "Customer", "Amount", "Overdue", "Ready"):
             table.add_column(column, justify="right" if column in ("Amount", "Overdue") else "left")
@@ -203,31 +215,34 @@ def invoices_due(
                 else "[yellow]" + "; ".join(p.message for p in item.problems) + "[/yellow]"
             )
             overdue = f"{item.days_overdue} d" if item.days_overdue else "today"
-            table.add_row(item.number, item.customer_name, format_money(item.total, item.currency), overdue, verdict)
+            amount = format_money(item.total, item.currency, locale)
+            table.add_row(item.number, item.customer_name, amount, overdue, verdict)
         console.print(table)
 
     run_with_container(work)
 
 
-def print_invoice(invoice: Invoice) -> None:
+def print_invoice(invoice: Invoice, *, locale: str) -> None:
+    """One invoice for the team, amounts and dates in the organisation's `locale`, as Slack shows them."""
     customer, currency = invoice.customer, invoice.currency
     console.print(f"[bold]Invoice {invoice.number}[/bold] — {invoice.status}", highlight=False)
     console.print(f"Customer:   {customer.name} ({customer.ref}), language {customer.language}", highlight=False)
-    console.print(f"Issued:     {invoice.issue_date.isoformat()}    Due: {invoice.due_date.isoformat()}")
+    issued, due = format_day(invoice.issue_date, locale), format_day(invoice.due_date, locale)
+    console.print(f"Issued:     {issued}    Due: {due}")
     recipients = recipients_of(invoice)
     console.print(f"To:         {', '.join(recipients) if recipients else '(no email address)'}", highlight=False)
     if customer.cc:
         console.print(f"Cc:         {', '.join(customer.cc)}", highlight=False)
     if invoice.sent_at is not None:
         how = "by email" if invoice.sent_via == "email" else "manually"
-        console.print(f"Sent:       {invoice.sent_at:%Y-%m-%d %H:%M} UTC {how} ({invoice.sent_by})")
+        console.print(f"Sent:       {format_moment(invoice.sent_at, locale)} {how} ({invoice.sent_by})")
     for label, moment in (
         ("Validated", invoice.validated_at),
         ("Paid", invoice.paid_at),
         ("Voided", invoice.voided_at),
     ):
         if moment is not None:
-            console.print(f"{label + ':':11} {moment:%Y-%m-%d %H:%M} UTC")
+            console.print(f"{label + ':':11} {format_moment(moment, locale)}")
     table = Table()
     for column in ("#", "Description", "Quantity", "Unit price", "Tax %", "Net"):
         table.add_column(column, justify="left" if column == "Description" else "right")
@@ -235,18 +250,18 @@ def print_invoice(invoice: Invoice) -> None:
         table.add_row(
             str(line.position),
             line.description,
-            f"{line.quantity.normalize():f}",
-            format_money(line.unit_price, currency),
-            f"{line.tax_rate.normalize():f}",
-            format_money(line.net_amount, currency),
+            format_quantity(line.quantity, locale),
+            format_unit_price(line.unit_price, currency, locale),
+            format_rate(line.tax_rate, locale),
+            format_money(line.net_amount, currency, locale),
         )
     console.print(table)
     totals = compute_totals((LineAmounts(x.quantity, x.unit_price, x.tax_rate) for x in invoice.lines), currency)
-    console.print(f"Subtotal:   {format_money(invoice.subtotal, currency)}")
+    console.print(f"Subtotal:   {format_money(invoice.subtotal, currency, locale)}")
     for tax in totals.taxes:
-        taxable, amount = format_money(tax.taxable, currency), format_money(tax.tax, currency)
-        console.print(f"Tax {tax.rate.normalize():f} % on {taxable}: {amount}")
-    console.print(f"[bold]Total:      {format_money(invoice.total, currency)}[/bold]")
+        taxable, amount = format_money(tax.taxable, currency, locale), format_money(tax.tax, currency, locale)
+        console.print(f"Tax {format_rate(tax.rate, locale)} on {taxable}: {amount}")
+    console.print(f"[bold]Total:      {format_money(invoice.total, currency, locale)}[/bold]")
 
 
 @invoices_app.command("show")
@@ -257,7 +272,8 @@ def invoices_show(number: Annotated[str, typer.Argument(help="the invoice number
         async with container.session() as session:
             organisation = await container.organisation(session)
             invoice = await get_invoice(session, organisation_id=organisation.id, number=number, with_lines=True)
-        print_invoice(invoice)
+            locale = organisation_locale(organisation)
+        print_invoice(invoice, locale=locale)
 
     run_with_container(work)
 

@@ -17,7 +17,7 @@ from typing import Any
 from handlers.ids import COMMAND, ActionId, BlockId, MenuChoice
 from handlers.parsing import DueListing, menu_value
 from services.due import DueInvoice, DuePage, ReadyInvoices
-from services.money import format_money
+from services.formatting import format_day, format_money
 
 Block = dict[str, Any]
 MAX_BLOCKS = 50
@@ -73,10 +73,6 @@ def _context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, SECTION_TEXT_LIMIT)}]}
 
 
-def _day(value: date) -> str:
-    return f"{value.day} {value:%b %Y}"
-
-
 def overdue_words(days: int) -> str:
     if days <= 0:
         return "due today"
@@ -98,11 +94,12 @@ def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
     return [{"text": _plain(label), "value": menu_value(choice, item.number)} for choice, label in options]
 
 
-def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int) -> list[Block]:
-    amount = format_money(item.total, item.currency)
+def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int, locale: str) -> list[Block]:
+    """One invoice of the due list; `locale` is the team's (the organisation's), as everywhere in Slack."""
+    amount = format_money(item.total, item.currency, locale)
     text = (
         f"*{escape(item.number)}* · {escape(item.customer_name)}\n"
-        f"{amount} · {overdue_words(item.days_overdue)} (due {_day(item.due_date)})\n"
+        f"{amount} · {overdue_words(item.days_overdue)} (due {format_day(item.due_date, locale)})\n"
         f"{readiness_words(item)}"
     )
     review: dict[str, Any] = {
@@ -119,7 +116,7 @@ def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int) -> list
 
 
 def due_listing_blocks(
-    page: DuePage, *, listing: DueListing, today: date, ready: ReadyInvoices | None = None
+    page: DuePage, *, listing: DueListing, today: date, locale: str, ready: ReadyInvoices | None = None
 ) -> list[Block]:
     """The `/invoices due` message: what must go out, why some cannot yet, and what to click.
 
@@ -129,18 +126,20 @@ def due_listing_blocks(
     if not page.items:
         if listing.customer:
             return [_section(f"Nothing is due{who}: no unsent invoice of a matching customer is due by today.")]
-        return [_section(f"🎉 Nothing is due: every invoice due on or before {_day(today)} has been sent.")]
+        return [
+            _section(f"🎉 Nothing is due: every invoice due on or before {format_day(today, locale)} has been sent.")
+        ]
     count = f"{page.total_count} invoice" + ("" if page.total_count == 1 else "s")
     blocks: list[Block] = [
         {
             "type": "header",
             "block_id": BlockId.DUE_HEADER,
-            "text": _plain(f"Due on or before {_day(today)}", 150),
+            "text": _plain(f"Due on or before {format_day(today, locale)}", 150),
         },
         _context(f"{count} to send{who} · page {page.page} of {page.page_count} · oldest first"),
     ]
     for index, item in enumerate(page.items[:DUE_PAGE_SIZE]):
-        blocks.extend(due_row_blocks(item, listing=DueListing(page.page, listing.customer), index=index))
+        blocks.extend(due_row_blocks(item, listing=DueListing(page.page, listing.customer), index=index, locale=locale))
     footer = due_footer(page, listing=listing, ready=ready)
     if footer is not None:
         blocks.append(footer)
@@ -264,16 +263,16 @@ class InvoiceView:
 MAX_SHOWN_LINES = 10
 
 
-def invoice_blocks(invoice: InvoiceView, *, today: date, deliveries: Sequence[str] = ()) -> list[Block]:
+def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries: Sequence[str] = ()) -> list[Block]:
     """One invoice; `deliveries` are its latest emails already in words (newest first)."""
-    money = lambda amount: format_money(amount, invoice.currency)  # noqa: E731 - local shorthand
-    due = _day(invoice.due_date)
+    money = lambda amount: format_money(amount, invoice.currency, locale)  # noqa: E731 - local shorthand
+    due = format_day(invoice.due_date, locale)
     if invoice.status in ("draft", "validated"):
         due += f" ({overdue_words((today - invoice.due_date).days)})" if invoice.due_date <= today else ""
     facts = [
         f"*Customer:* {escape(invoice.customer_name)}",
         f"*Status:* {invoice.status}",
-        f"*Issued:* {_day(invoice.issue_date)}",
+        f"*Issued:* {format_day(invoice.issue_date, locale)}",
         f"*Due:* {due}",
         f"*Total:* {money(invoice.total)} ({money(invoice.subtotal)} + tax {money(invoice.tax_total)})",
         "*To:* " + (escape(", ".join(invoice.recipients)) if invoice.recipients else "no recipient email"),
@@ -288,7 +287,7 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, deliveries: Sequence[st
     if invoice.sent_at is not None:
         how = "by email" if invoice.sent_via == "email" else "by other means (marked as sent)"
         who = f" by <@{invoice.sent_by}>" if invoice.sent_by and invoice.sent_by.startswith("U") else ""
-        timeline = f"Sent {how} on {_day(invoice.sent_at.date())}{who}."
+        timeline = f"Sent {how} on {format_day(invoice.sent_at.date(), locale)}{who}."
     else:
         timeline = "No email has been sent for this invoice yet."
     blocks = [

@@ -13,6 +13,7 @@ from datetime import datetime
 from handlers.blocks import Block, escape
 from handlers.ids import ActionId, BlockId
 from services.delivery_status import DeliveryStatusView
+from services.formatting import format_moment
 
 MAX_SHOWN_RECIPIENTS = 10
 
@@ -30,8 +31,8 @@ def _addresses(addresses: tuple[str, ...]) -> str:
     return escape(shown + (f" and {more} more" if more > 0 else "")) or "nobody"
 
 
-def _at(moment: datetime | None) -> str:
-    return "an unknown time" if moment is None else f"{moment:%d %b %Y %H:%M} UTC"
+def _at(moment: datetime | None, locale: str) -> str:
+    return "an unknown time" if moment is None else format_moment(moment, locale)
 
 
 def _facts(view: DeliveryStatusView) -> str:
@@ -85,7 +86,7 @@ def approval_request_message(view: DeliveryStatusView) -> tuple[str, list[Block]
 
 def decision_words(view: DeliveryStatusView) -> str:
     """ "Approved by <@U2> at …", "Rejected by …: reason", or what ended the request otherwise."""
-    who, when = _user(view.approval_decided_by), _at(view.approval_decided_at)
+    who, when = _user(view.approval_decided_by), _at(view.approval_decided_at, view.locale)
     if view.approval_decision == "approved":
         return f"✅ Approved by {who} at {when}"
     if view.approval_decision == "rejected":

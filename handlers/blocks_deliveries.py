@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from handlers.blocks import MAX_BLOCKS, Block, escape
 from services.delivery_status import DeliverySummary
+from services.formatting import format_moment
 
 STATUS_WORDS = {
     "awaiting_approval": "⏳ waiting for approval",
@@ -27,7 +28,7 @@ STATUS_WORDS = {
 
 def delivery_line(item: DeliverySummary) -> str:
     to = escape(", ".join(item.to)) or "nobody"
-    when = f"{item.updated_at:%d %b %Y %H:%M} UTC"
+    when = format_moment(item.updated_at, item.locale)
     by = f" · asked by <@{item.requested_by}>" if item.requested_by.startswith("U") else ""
     text = (
         f"*{escape(item.invoice_number)}* · {escape(item.customer_name)} · {item.amount}\n"

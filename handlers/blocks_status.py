@@ -14,6 +14,7 @@ from typing import Any
 from handlers.blocks import Block, _clip, _context, _plain, _section, escape
 from handlers.ids import ActionId, BlockId
 from services.delivery_status import DeliveryStatusView, TimelineEntry
+from services.formatting import format_clock
 
 TIMELINE_SHOWN = 6
 DIAGNOSTIC_LIMIT = 500
@@ -151,10 +152,10 @@ def delivery_summary(view: DeliveryStatusView) -> str:
 
 def _timeline_text(view: DeliveryStatusView) -> str:
     shown = view.timeline[-TIMELINE_SHOWN:]
-    parts = [f"{view.created_at:%H:%M} requested"]
+    parts = [f"{format_clock(view.created_at, view.locale)} requested"]
     for entry in shown:
         who = f" {entry.recipient}" if entry.recipient else ""
-        parts.append(f"{entry.at:%H:%M} {entry.type}{escape(who)}")
+        parts.append(f"{format_clock(entry.at, view.locale)} {entry.type}{escape(who)}")
     return " → ".join(parts) + " (UTC)"
 
 

@@ -24,7 +24,7 @@ from handlers.review_policy import SendPolicy
 from services.bulk_delivery import request_bulk_delivery
 from services.db.models import utcnow
 from services.due import list_ready_due_invoices
-from services.money import format_money
+from services.formatting import format_money
 
 # At most this many invoices per bulk send (one confirmation, one click).
 BULK_LIMIT = 500
@@ -53,7 +53,9 @@ async def handle_send_all_ready_action(
             limit=BULK_LIMIT,
         )
     items = [
-        BulkItem(item.number, item.customer_name, format_money(item.total, item.currency), item.recipients)
+        BulkItem(
+            item.number, item.customer_name, format_money(item.total, item.currency, workplace.locale), item.recipients
+        )
         for item in ready.items
     ]
     view = (

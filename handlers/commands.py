@@ -85,7 +85,9 @@ async def handle_show(
             sent_by=invoice.sent_by,
         )
         emails = await invoice_delivery_views(session, organisation_id=workplace.organisation_id, invoice_id=invoice.id)
-    blocks = invoice_blocks(view, today=workplace.today, deliveries=[delivery_summary(email) for email in emails])
+    blocks = invoice_blocks(
+        view, today=workplace.today, locale=workplace.locale, deliveries=[delivery_summary(email) for email in emails]
+    )
     if view.status != "draft":  # a draft has no customer link yet
         blocks = [*blocks[: MAX_BLOCKS - 1], *revoke_link_blocks(view.number)]
     await respond(response_type="ephemeral", text=f"Invoice {escape(view.number)}", blocks=blocks)

@@ -29,3 +29,4 @@ class Workplace:
     organisation_id: int
     sending: SendingState
     today: date
+    locale: str  # the team's: how Slack writes amounts and dates (services.organisations.organisation_locale)

@@ -32,7 +32,13 @@ async def due_listing(session: Session, *, workplace: Workplace, listing: DueLis
             limit=READY_COUNT_LIMIT,
             batch=READY_COUNT_LIMIT + 1,
         )
-    return due_listing_blocks(page, listing=DueListing(page.page, listing.customer), today=workplace.today, ready=ready)
+    return due_listing_blocks(
+        page,
+        listing=DueListing(page.page, listing.customer),
+        today=workplace.today,
+        locale=workplace.locale,
+        ready=ready,
+    )
 
 
 def due_text(blocks: list[Block]) -> str:

@@ -22,9 +22,10 @@ from services.db.models import (
     DeliveryKind,
     DeliveryStatus,
     Invoice,
+    Organisation,
 )
 from services.errors import NotFound
-from services.money import format_money
+from services.formatting import format_money, reader_locale
 
 PROBLEM_STATUSES = frozenset(
     {
@@ -92,6 +93,7 @@ class DeliveryStatusView:
     # Who decided the approval request and when (None while pending or when none was needed).
     approval_decided_by: str | None = None
     approval_decided_at: datetime | None = None
+    locale: str = "en"  # the team's (organisation's) locale: how the amount and times are written
 
 
 @dataclass(frozen=True)
@@ -108,14 +110,16 @@ class DeliverySummary:
     created_at: datetime
     updated_at: datetime
     detail: str | None  # the last error, else the SMTP reply
+    locale: str = "en"  # the team's (organisation's) locale: how the amount and times are written
 
 
 async def delivery_status_view(
     session: AsyncSession, *, delivery_id: int, organisation_id: int | None = None
 ) -> DeliveryStatusView:
     query = (
-        select(Delivery, Invoice, Customer.name, Approval)
+        select(Delivery, Invoice, Customer.name, Approval, Organisation.default_language, Organisation.country)
         .join(Invoice, Invoice.id == Delivery.invoice_id)
+        .join(Organisation, Organisation.id == Delivery.organisation_id)
         .join(Customer, Customer.id == Invoice.customer_id)
         .outerjoin(Approval, Approval.delivery_id == Delivery.id)
         .where(Delivery.id == delivery_id)
@@ -126,7 +130,8 @@ async def delivery_status_view(
     row = (await session.execute(query)).one_or_none()
     if row is None:
         raise NotFound("There is no such send.")
-    delivery, invoice, customer_name, approval = row
+    delivery, invoice, customer_name, approval, team_language, team_country = row
+    locale = reader_locale(team_language, team_country)
     events = (
         await session.execute(
             select(DeliveryEvent)
@@ -143,7 +148,7 @@ async def delivery_status_view(
         kind=delivery.kind,
         invoice_number=invoice.number,
         customer_name=customer_name,
-        amount=format_money(invoice.total, invoice.currency, delivery.language),
+        amount=format_money(invoice.total, invoice.currency, locale),
         total=invoice.total,
         currency=invoice.currency,
         to=tuple(delivery.to),
@@ -166,13 +171,23 @@ async def delivery_status_view(
         slack_ts=delivery.slack_ts,
         approval_decided_by=approval.decided_by if approval else None,
         approval_decided_at=approval.decided_at if approval else None,
+        locale=locale,
     )
 
 
 def _summaries_query(organisation_id: int) -> Select:
     return (
-        select(Delivery, Invoice.number, Invoice.total, Invoice.currency, Customer.name)
+        select(
+            Delivery,
+            Invoice.number,
+            Invoice.total,
+            Invoice.currency,
+            Customer.name,
+            Organisation.default_language,
+            Organisation.country,
+        )
         .join(Invoice, Invoice.id == Delivery.invoice_id)
+        .join(Organisation, Organisation.id == Delivery.organisation_id)
         .join(Customer, Customer.id == Invoice.customer_id)
         .where(Delivery.organisation_id == organisation_id, Delivery.kind == DeliveryKind.INVOICE.value)
     )
@@ -180,19 +195,23 @@ def _summaries_query(organisation_id: int) -> Select:
 
 async def _summaries(session: AsyncSession, query: Select) -> list[DeliverySummary]:
     summaries = []
-    for delivery, number, total, currency, customer_name in (await session.execute(query)).all():
+    for delivery, number, total, currency, customer_name, team_language, team_country in (
+        await session.execute(query)
+    ).all():
+        locale = reader_locale(team_language, team_country)
         summaries.append(
             DeliverySummary(
                 delivery_id=delivery.id,
                 invoice_number=number,
                 customer_name=customer_name,
-                amount=format_money(total, currency, delivery.language),
+                amount=format_money(total, currency, locale),
                 to=tuple(delivery.to),
                 status=delivery.status,
                 requested_by=delivery.requested_by,
                 created_at=delivery.created_at,
                 updated_at=delivery.updated_at,
                 detail=delivery.last_error or delivery.smtp_reply,
+                locale=locale,
             )
         )
     return summaries

@@ -22,8 +22,9 @@ from services.addresses import normalise_email, split_addresses
 from services.db.models import InvoiceStatus
 from services.errors import InvalidInput
 from services.field_rules import BadValue, check_amount, check_date, check_language, check_text
+from services.formatting import DEFAULT_LOCALE, format_money
 from services.importing_limits import Problem, ProblemLog
-from services.money import check_currency, format_money, minor_units
+from services.money import check_currency, minor_units
 from services.totals import LineAmounts, Totals, compute_totals
 
 T = TypeVar("T")
@@ -299,7 +300,7 @@ def _money(amount: Decimal, currency_code: str) -> str:
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > minor_units(currency_code):
         return f"{amount} {currency_code}"  # show every digit the file gave, not a rounded one
-    return format_money(amount, currency_code)
+    return format_money(amount, currency_code, DEFAULT_LOCALE)  # the importer's messages are in English
 
 
 class CustomerLedger:

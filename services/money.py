@@ -1,5 +1,7 @@
 """Money: ISO 4217 currencies, their minor units, and rounding. Decimal only, never float.
 
+Writing an amount for a reader is `services.formatting.format_money`'s job (one locale per reader).
+
 Babel carries the CLDR currency data, so the list of currencies and their decimals
 (JPY 0, EUR 2, KWD 3) is not maintained by hand here.
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel.numbers import get_currency_precision, list_currencies
 
 
 @cache
@@ -38,11 +40,3 @@ def _quantum(currency: str) -> Decimal:
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round half up to the currency's minor unit (commercial rounding, as EN 16931 expects)."""
     return amount.quantize(_quantum(currency), rounding=ROUND_HALF_UP)
-
-
-def format_money(amount: Decimal, currency: str, language: str = "en") -> str:
-    """`€1,234.50` / `1.234,50 €`: how a person of that language writes the amount."""
-    try:
-        return format_currency(amount, currency, locale=language)
-    except Exception:  # an unknown locale falls back to English rather than failing a listing
-        return format_currency(amount, currency, locale="en")

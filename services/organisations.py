@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Organisation, SmtpStatus
 from services.due import SendingState
+from services.formatting import reader_locale
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,8 @@ def sending_state(organisation: Organisation, *, smtp_configured: bool) -> Sendi
         verified=organisation.smtp_status == SmtpStatus.VERIFIED,
         detail=organisation.smtp_status_reason if organisation.smtp_status == SmtpStatus.FAILED else None,
     )
+
+
+def organisation_locale(organisation: Organisation) -> str:
+    """The team's locale (its default language in its country): how Slack and the CLI write amounts and dates."""
+    return reader_locale(organisation.default_language, organisation.country)

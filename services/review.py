@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,9 +28,10 @@ from services.db.models import (
 )
 from services.due import Problem, SendingState, verdict
 from services.email.template_overrides import load_overrides
-from services.email.templates import EmailContext, normalise_language, render_invoice_email
+from services.email.templates import invoice_email_context, normalise_language, render_invoice_email
+from services.formatting import format_money, reader_locale
 from services.invoices import get_invoice, recipients_of
-from services.money import format_money
+from services.organisations import organisation_locale
 
 IN_FLIGHT = frozenset(
     {DeliveryStatus.AWAITING_APPROVAL, DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED}
@@ -174,13 +174,6 @@ async def recent_send(session: AsyncSession, *, invoice: Invoice, now: datetime)
     return None
 
 
-def long_date(day: object, language: str) -> str:
-    try:
-        return format_date(day, format="long", locale=language)
-    except Exception:  # an unknown locale shows English rather than failing the review
-        return format_date(day, format="long", locale="en")
-
-
 async def prepare_review(
     session: AsyncSession,
     *,
@@ -205,19 +198,21 @@ async def prepare_review(
     language = normalise_language(language or customer.language or organisation.default_language)
     to = recipients_of(invoice)
     cc = [address for address in customer.cc if address.lower() not in {t.lower() for t in to}]
-    amount = format_money(invoice.total, invoice.currency, language)
-    context = EmailContext(
+    # The modal is read by the team (the organisation's locale); the email by the customer
+    # (its language in the seller's country, as the PDF beside it).
+    amount = format_money(invoice.total, invoice.currency, organisation_locale(organisation))
+    context = invoice_email_context(
+        locale=reader_locale(language, organisation.country),
+        language=language,
         organisation_name=organisation.name,
         customer_name=customer.name,
         invoice_number=invoice.number,
-        amount=amount,
         total=invoice.total,
         currency=invoice.currency,
-        issue_date=long_date(invoice.issue_date, language),
-        due_date=long_date(invoice.due_date, language),
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
         invoice_url=f"{public_url.rstrip('/')}/i/{invoice.public_token}",
         sender_name=sender_name or organisation.name,
-        language=language,
     )
     overrides = await load_overrides(session, organisation_id=organisation_id, language=language)
     rendered = render_invoice_email(language=language, context=context, overrides=overrides)

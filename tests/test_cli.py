@@ -78,7 +78,7 @@ def test_import_of_a_good_file_prints_the_summary_and_the_invoice_can_be_shown(r
         "buchhaltung@mueller-maschinenbau.example, rechnungen@mueller-maschinenbau.example",
         "Cc:         einkauf@mueller-maschinenbau.example",
         "Fachbücher",
-        "Tax 19 % on €792.50: €150.58",
+        "Tax 19% on €792.50: €150.58",  # the organisation's locale (en_GB) writes the rate
         "Total:      €1,007.07",
     ):
         assert text in shown.stdout

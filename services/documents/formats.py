@@ -1,7 +1,7 @@
-"""Numbers, money, dates and country names the way a reader of the document's language writes them.
+"""Numbers, money, dates and country names of one document, in its reader's locale.
 
-Babel carries the CLDR data, so "1.234,50 €", "1 octobre 2026" and "Grèce" are not
-maintained by hand here.
+A thin binding of `services.formatting` (the one place values are formatted) to the
+document's locale and currency, so the PDF and the link page need not repeat them.
 """
 
 from __future__ import annotations
@@ -9,43 +9,46 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from babel import Locale
-from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, format_percent
-
-from services.money import format_money
+from services.documents.labels import label
+from services.documents.model import InvoiceDocument
+from services.formatting import (
+    country_name,
+    format_day,
+    format_money,
+    format_quantity,
+    format_rate,
+    format_unit_price,
+)
 
 
 class DocumentFormats:
-    def __init__(self, *, language: str, currency: str) -> None:
-        self.language = language
+    def __init__(self, *, locale: str, currency: str) -> None:
+        self.locale = locale
         self.currency = currency
 
     def money(self, amount: Decimal) -> str:
-        return format_money(amount, self.currency, self.language)
+        return format_money(amount, self.currency, self.locale)
 
     def unit_price(self, amount: Decimal) -> str:
-        """Unit prices may carry more decimals than the currency (0.125 per item): all are shown."""
-        return format_currency(plain_decimal(amount), self.currency, locale=self.language, decimal_quantization=False)
+        return format_unit_price(amount, self.currency, self.locale)
 
     def quantity(self, amount: Decimal) -> str:
-        return format_decimal(plain_decimal(amount), locale=self.language, decimal_quantization=False)
+        return format_quantity(amount, self.locale)
 
     def rate(self, percent: Decimal) -> str:
-        return format_percent(plain_decimal(percent) / 100, locale=self.language, decimal_quantization=False)
+        return format_rate(percent, self.locale)
 
     def date(self, value: date) -> str:
-        return format_date(value, format="long", locale=self.language)
+        return format_day(value, self.locale)
 
     def country(self, code: str | None) -> str | None:
-        """`GR` → "Greece" / "Grèce": a reader knows the name, not always the ISO code."""
-        if not code:
-            return None
-        return Locale.parse(self.language).territories.get(code.upper(), code.upper())
+        return country_name(code, self.locale)
 
 
-def plain_decimal(amount: Decimal) -> Decimal:
-    """`Decimal('1.0000')` → 1 and `Decimal('1E+2')` → 100, so no stray zeros or exponents print."""
-    normalised = amount.normalize()
-    exponent = normalised.as_tuple().exponent
-    return normalised.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normalised
+def payment_request(document: InvoiceDocument) -> str:
+    """ "Please pay £120.00 by 1 November 2026.": the one sentence the PDF, the link page and the UBL's
+    payment terms say, in the document's language and locale."""
+    formats = DocumentFormats(locale=document.locale, currency=document.currency)
+    return label("pay_by", document.language).format(
+        total=formats.money(document.total), date=formats.date(document.due_date)
+    )

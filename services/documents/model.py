@@ -10,7 +10,7 @@ invoice row.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from services.db.models import Invoice, Organisation
 from services.errors import DomainError, InvalidInput, NotFound
+from services.formatting import reader_locale
 from services.invoice_entry import LineData, select_line_values
 from services.totals import LineAmounts, compute_totals
 
@@ -90,6 +91,21 @@ class InvoiceDocument:
     buyer_reference: str | None = None
     purchase_order: str | None = None
     notes: str | None = None
+
+    @property
+    def locale(self) -> str:
+        """The reader's locale: the document's language as written in the seller's country (en + GB → en_GB)."""
+        return reader_locale(self.language, self.seller.country)
+
+
+def in_language(document: InvoiceDocument, language: str | None) -> InvoiceDocument:
+    """The same document in another language (the one chosen for a delivery); its locale follows.
+
+    No language (an old delivery row) keeps the document's own.
+    """
+    if not language:
+        return document
+    return replace(document, language=document_language(language))
 
 
 # A line as stored: what `build_invoice_document` needs to know about it (the same shape

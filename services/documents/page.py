@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 from services.db.models import InvoiceStatus
-from services.documents.formats import DocumentFormats
+from services.documents.formats import DocumentFormats, payment_request
 from services.documents.labels import LABELS, label
 from services.documents.model import InvoiceDocument
 
@@ -80,9 +80,9 @@ def _template(name: str) -> Template:
 def render_invoice_page(document: InvoiceDocument, *, state: PaymentState, pdf_url: str, ubl_url: str) -> str:
     """The whole page, in the document's language (the customer's), amounts and dates as they write them."""
     language = document.language
-    formats = DocumentFormats(language=language, currency=document.currency)
+    formats = DocumentFormats(locale=document.locale, currency=document.currency)
     words = {key: label(key, language) for key in LABELS}
-    pay_by = words["pay_by"].format(total=formats.money(document.total), date=formats.date(document.due_date))
+    pay_by = payment_request(document)
     return _template("invoice_page.html.j2").render(
         doc=document,
         t=words,

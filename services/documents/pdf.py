@@ -30,7 +30,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Frame, KeepTogether, PageTemplate, Paragraph, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
-from services.documents.formats import DocumentFormats
+from services.documents.formats import DocumentFormats, payment_request
 from services.documents.labels import label
 from services.documents.model import EXEMPT, InvoiceDocument, PartyData
 from services.documents.page_numbers import NumberedCanvas
@@ -95,8 +95,9 @@ def _text(value: str, style: str = "body") -> Paragraph:
     return Paragraph(escape(value).replace("\n", "<br/>"), STYLES[style])
 
 
-def _party_block(party: PartyData, formats: DocumentFormats, *, heading: str | None, name_style: str) -> list[Flowable]:
-    language = formats.language
+def _party_block(
+    party: PartyData, formats: DocumentFormats, *, language: str, heading: str | None, name_style: str
+) -> list[Flowable]:
     flowables: list[Flowable] = []
     if heading:
         flowables.append(_text(heading.upper(), "heading"))
@@ -130,7 +131,7 @@ def _header(document: InvoiceDocument, formats: DocumentFormats) -> Table:
     )
     facts_table.setStyle(TableStyle([*BASE_TABLE_STYLE, ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
     right = [_text(label("invoice", language).upper(), "title"), Spacer(1, 4 * mm), facts_table]
-    left = _party_block(document.seller, formats, heading=None, name_style="seller")
+    left = _party_block(document.seller, formats, language=language, heading=None, name_style="seller")
     header = Table([[left, right]], colWidths=[CONTENT_WIDTH - 80 * mm, 80 * mm])
     header.setStyle(TableStyle([*BASE_TABLE_STYLE, *FLUSH_OUTER_EDGES]))
     return header
@@ -237,9 +238,7 @@ def _summary(document: InvoiceDocument, formats: DocumentFormats) -> Table:
 
 def _payment(document: InvoiceDocument, formats: DocumentFormats) -> list[Flowable]:
     language = document.language
-    rows: list[str] = [
-        label("pay_by", language).format(total=formats.money(document.total), date=formats.date(document.due_date))
-    ]
+    rows: list[str] = [payment_request(document)]
     if document.payment.iban:
         rows.append(f"IBAN: {document.payment.iban}")
     if document.payment.bic:
@@ -258,9 +257,9 @@ def _payment(document: InvoiceDocument, formats: DocumentFormats) -> list[Flowab
 
 
 def render_invoice_pdf(document: InvoiceDocument) -> bytes:
-    """The invoice as an A4 PDF in the document's language; one page or as many as the lines need."""
+    """The invoice as an A4 PDF in the document's language and locale; one page or as many as the lines need."""
     register_fonts()
-    formats = DocumentFormats(language=document.language, currency=document.currency)
+    formats = DocumentFormats(locale=document.locale, currency=document.currency)
     language = document.language
     buffer = io.BytesIO()
     # A frame without padding, so paragraphs and full-width tables share one left edge.
@@ -278,7 +277,9 @@ def render_invoice_pdf(document: InvoiceDocument) -> bytes:
     story: list[Flowable] = [
         _header(document, formats),
         Spacer(1, 9 * mm),
-        *_party_block(document.buyer, formats, heading=label("bill_to", language), name_style="party"),
+        *_party_block(
+            document.buyer, formats, language=language, heading=label("bill_to", language), name_style="party"
+        ),
         Spacer(1, 7 * mm),
         _lines_table(document, formats),
         Spacer(1, 5 * mm),

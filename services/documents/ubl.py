@@ -16,6 +16,7 @@ import re
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
+from services.documents.formats import payment_request
 from services.documents.model import EXEMPT, InvoiceDocument, PartyData
 from services.errors import InvalidInput
 from services.money import round_money
@@ -219,6 +220,11 @@ def render_invoice_ubl(document: InvoiceDocument) -> bytes:
             xml.close("cac:FinancialInstitutionBranch")
         xml.close("cac:PayeeFinancialAccount")
         xml.close("cac:PaymentMeans")
+
+    # BT-20 payment terms, in the document's language: the one human sentence of the file.
+    xml.open("cac:PaymentTerms")
+    _cbc(xml, "Note", payment_request(document))
+    xml.close("cac:PaymentTerms")
 
     xml.open("cac:TaxTotal")
     amounts.add(xml, "TaxAmount", document.tax_total)

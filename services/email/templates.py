@@ -17,6 +17,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,8 @@ import css_inline
 from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from markupsafe import Markup, escape
+
+from services.formatting import format_day, format_money
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +46,11 @@ TEMPLATE_VARIABLES: Mapping[str, str] = {
     "organisation_name": "your organisation's name",
     "customer_name": "the customer's name",
     "invoice_number": "the invoice number, e.g. INV-0042",
-    "amount": "the total, formatted for the language, e.g. €1,234.50",
+    "amount": "the total, formatted for the email's locale (its language in your country), e.g. £1,234.50",
     "total": "the total as a number, e.g. 1234.50",
     "currency": "the ISO currency code, e.g. EUR",
-    "issue_date": "the issue date, written out in the language",
-    "due_date": "the due date, written out in the language",
+    "issue_date": "the issue date, written out for the email's locale, e.g. 1 October 2026",
+    "due_date": "the due date, written out for the email's locale",
     "invoice_url": "the link to the invoice page",
     "sender_name": "the name of the person sending, or empty",
     "language": "the language code, e.g. fr",
@@ -69,6 +72,40 @@ class EmailContext:
     invoice_url: str
     sender_name: str | None = None
     language: str = DEFAULT_LANGUAGE
+
+
+def invoice_email_context(
+    *,
+    locale: str,
+    language: str,
+    organisation_name: str,
+    customer_name: str,
+    invoice_number: str,
+    total: Decimal,
+    currency: str,
+    issue_date: date,
+    due_date: date,
+    invoice_url: str,
+    sender_name: str | None,
+) -> EmailContext:
+    """The context of an invoice email, its amount and dates formatted once in the document's `locale`.
+
+    The review modal and the send worker both build it here, so the email a person reviews
+    and the email that leaves write the amount and dates alike — and alike the PDF beside it.
+    """
+    return EmailContext(
+        organisation_name=organisation_name,
+        customer_name=customer_name,
+        invoice_number=invoice_number,
+        amount=format_money(total, currency, locale),
+        total=total,
+        currency=currency,
+        issue_date=format_day(issue_date, locale),
+        due_date=format_day(due_date, locale),
+        invoice_url=invoice_url,
+        sender_name=sender_name,
+        language=language,
+    )
 
 
 @dataclass(frozen=True, slots=True)

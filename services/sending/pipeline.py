@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
-from services.documents.model import InvoiceDocument, load_invoice_document, read_invoice_documents
+from services.documents.model import InvoiceDocument, in_language, load_invoice_document, read_invoice_documents
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.email.message import Attachment, compose_message_bytes, verp_address
-from services.email.templates import EmailContext, render_html_body
+from services.email.templates import EmailContext, invoice_email_context, render_html_body
 from services.email.transport import (
     AmbiguousSendError,
     Envelope,
@@ -30,8 +30,6 @@ from services.email.transport import (
 )
 from services.errors import DomainError
 from services.invoice_views import open_pixel_url
-from services.money import format_money
-from services.review import long_date
 from services.sending.outcomes import Outcome
 from services.sending.render_pool import RenderPool
 from services.sending.writer import GroupWriter
@@ -108,19 +106,20 @@ async def build_render_job(session: AsyncSession, *, delivery: Delivery, identit
 def render_job(
     delivery: Delivery, document: InvoiceDocument, organisation_name: str | None, identity: SenderIdentity
 ) -> RenderJob:
-    language = delivery.language or document.language
-    context = EmailContext(
+    """The delivery's language (chosen in the review modal) drives the email, the PDF and the UBL alike."""
+    document = in_language(document, delivery.language)
+    context = invoice_email_context(
+        locale=document.locale,
+        language=document.language,
         organisation_name=organisation_name or document.seller.name,
         customer_name=document.buyer.name,
         invoice_number=document.number,
-        amount=format_money(document.total, document.currency, language),
         total=document.total,
         currency=document.currency,
-        issue_date=long_date(document.issue_date, language),
-        due_date=long_date(document.due_date, language),
+        issue_date=document.issue_date,
+        due_date=document.due_date,
         invoice_url=document.invoice_url or identity.public_url,
         sender_name=identity.from_name,
-        language=language,
     )
     subject = delivery.subject
     if delivery.kind == DeliveryKind.PREVIEW:

@@ -73,11 +73,11 @@ async def test_due_answers_with_each_invoice_its_amount_overdue_days_and_readine
     answer = response.json()
     assert answer["response_type"] == "ephemeral"
     read = texts(answer["blocks"])
-    assert read[0] == "Due on or before 23 Nov 2026"
+    assert read[0] == "Due on or before 23 November 2026"
     assert read[1].startswith("2 invoices to send · page 1 of 1")
-    assert read[2] == "*INV-0001* · Acme Corp\n€1,440.60 · 22 days overdue (due 1 Nov 2026)\n✅ Ready to send"
+    assert read[2] == "*INV-0001* · Acme Corp\n€1,440.60 · 22 days overdue (due 1 November 2026)\n✅ Ready to send"
     assert read[3] == (
-        "*INV-0002* · No Mail &lt;GmbH&gt;\n€120.00 · due today (due 23 Nov 2026)\n"
+        "*INV-0002* · No Mail &lt;GmbH&gt;\n€120.00 · due today (due 23 November 2026)\n"
         "⚠️ Not ready: the customer has no recipient email; not validated (still a draft)"
     )
     labels = buttons(answer["blocks"])

@@ -44,7 +44,7 @@ async def test_page_shows_the_invoice_facts_a_customer_needs(
         "Acme Corp <Europe> & Co",
         "Rue de la Loi 16",
         "BE0123456789",
-        "October 1, 2026",
+        "1 October 2026",  # the seller is in GB: en_GB
         "Due in 14 days",
         "Consulting, October 2026",
         "Printed manuals",

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pypdf import PdfReader
 
 from services.documents.pdf import render_invoice_pdf
-from services.money import format_money
+from services.formatting import format_money
 from tests.services.documents import samples
 
 
@@ -64,7 +64,7 @@ def test_invoice_pdf_shows_parties_numbers_and_totals() -> None:
         "France",
         "VAT number: FR12345678901",
         "INV-2026-0042",
-        "October 1, 2026",
+        "1 October 2026",  # the seller is in GB: en_GB
         "PO-991",
         "Consulting",
         "€150.00",
@@ -95,7 +95,7 @@ def test_long_invoice_flows_over_pages_repeating_the_table_header_and_numbering_
     every_item = " ".join(pages)
     for item in range(1, 81):
         assert every_item.count(f"Item {item:03d}:") == 1
-    assert f"Total due {_plain(format_money(doc.total, 'EUR'))}" in pages[-1]
+    assert f"Total due {_plain(format_money(doc.total, 'EUR', doc.locale))}" in pages[-1]
 
 
 def test_greek_cyrillic_and_accented_names_print_as_written() -> None:
@@ -145,7 +145,7 @@ def test_yen_amounts_print_without_decimals() -> None:
 
     (text,) = _pages_text(render_invoice_pdf(doc))
 
-    assert "Total due ¥40,739" in text
+    assert "Total due JP¥40,739" in text  # en_GB (a UK seller) writes yen so, without decimals
 
 
 def test_document_survives_pickling_for_a_process_pool() -> None:
