@@ -66,6 +66,7 @@ class LatestDelivery:
     recipient_results: Mapping[str, Any]
     last_error: str | None
     requested_by: str
+    created_at: datetime
     updated_at: datetime
 
 
@@ -162,6 +163,7 @@ _LATEST = select(
     Delivery.recipient_results,
     Delivery.last_error,
     Delivery.requested_by,
+    Delivery.created_at,
     Delivery.updated_at,
 ).where(Delivery.id.in_(_LATEST_IDS.scalar_subquery()))
 
@@ -180,6 +182,7 @@ def read_latest_deliveries(connection: Connection, invoice_ids: list[int]) -> di
             recipient_results=dict(row.recipient_results or {}),
             last_error=row.last_error,
             requested_by=row.requested_by,
+            created_at=row.created_at,
             updated_at=row.updated_at,
         )
         for row in rows

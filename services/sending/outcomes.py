@@ -29,7 +29,7 @@ from services.db.models import (
     SentVia,
 )
 from services.delivery_precedence import delivery_status_from
-from services.invoice_states import SENT_OK
+from services.invoice_states import NOT_RECEIVED
 from services.notifications import NotificationKind, NotificationRequest, enqueue_notifications
 
 
@@ -151,8 +151,8 @@ def record_outcomes(
                 "created_at": now,
             }
         )
-        # accepted, unless an event filed while it was in flight already says it bounced
-        if outcome.kind == "accepted" and row.kind == DeliveryKind.INVOICE and status in SENT_OK:
+        # accepted, unless an event filed while it was in flight already says it was not received
+        if outcome.kind == "accepted" and row.kind == DeliveryKind.INVOICE and status not in NOT_RECEIVED:
             sent.append({"b_id": row.invoice_id, "b_at": now, "b_actor": row.approved_by or row.requested_by})
         posts.extend(_posts(row, outcome, status, change["b_last_error"]))
     if updates:
