@@ -278,6 +278,8 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, deliveries: Sequence[st
         how = "by email" if invoice.sent_via == "email" else "by other means (marked as sent)"
         who = f" by <@{invoice.sent_by}>" if invoice.sent_by and invoice.sent_by.startswith("U") else ""
         timeline = f"Sent {how} on {_day(invoice.sent_at.date())}{who}."
+    elif deliveries:  # emailed, but none of its emails counts as sent (bounced, failed, in doubt, on its way)
+        timeline = "Not sent yet. Its latest emails:"
     else:
         timeline = "No email has been sent for this invoice yet."
     blocks = [

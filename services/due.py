@@ -250,6 +250,13 @@ _SUPPRESSION_WORDS = {
 }
 
 
+def state_problems(state: InvoiceStateView) -> tuple[Problem, ...]:
+    """The reason the invoice's latest email keeps it from being sent without a person: not
+    received, may have arrived, or being sent. Empty when its email says nothing against it."""
+    reason = _STATE_PROBLEMS.get(state.state)
+    return (Problem(reason, state.detail),) if reason is not None else ()
+
+
 def verdict(
     *,
     status: InvoiceStatus,
@@ -322,8 +329,7 @@ async def list_due_invoices(
         status = InvoiceStatus(row[9])
         state = invoice_state(status=status, sent_via=None, latest=latest.get(row[0]))
         problems = verdict(status=status, recipients=recipients, sending=sending, suppressed=suppressed)
-        if state.state in _STATE_PROBLEMS:
-            problems = (Problem(_STATE_PROBLEMS[state.state], state.detail), *problems)
+        problems = (*state_problems(state), *problems)
         items.append(
             DueInvoice(
                 id=row[0],

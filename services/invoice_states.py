@@ -79,6 +79,9 @@ class InvoiceStateView:
 
     @property
     def line(self) -> str:
+        """The state in one line: "❌ Not received: bounced to …", "❓ May have arrived — check …"."""
+        if self.state == InvoiceState.MAY_HAVE_ARRIVED:
+            return f"❓ {self.detail[0].upper()}{self.detail[1:]}"
         return f"{self.label}: {self.detail}" if self.detail else self.label
 
 

@@ -30,7 +30,7 @@ from services.db.models import (
 from services.due import Problem, SendingState, verdict
 from services.email.template_overrides import load_overrides
 from services.email.templates import EmailContext, normalise_language, render_invoice_email
-from services.invoice_states import IN_FLIGHT, SENT_OK, latest_deliveries
+from services.invoice_states import IN_FLIGHT, SENT_OK, InvoiceStateView, latest_deliveries, state_of_invoice
 from services.invoices import get_invoice, recipients_of
 from services.money import format_money
 
@@ -91,6 +91,7 @@ class ReviewDraft:
     suppressed: tuple[SuppressedAddress, ...]
     problems: tuple[Problem, ...]
     recent: RecentSend | None
+    state: InvoiceStateView | None = None  # as a person sees it (services.invoice_states)
 
     @property
     def ready(self) -> bool:
@@ -251,4 +252,5 @@ async def prepare_review(
         suppressed=suppressed,
         problems=problems,
         recent=await recent_send(session, invoice=invoice, now=now),
+        state=await state_of_invoice(session, invoice=invoice),
     )
