@@ -79,8 +79,8 @@ def fix_address_modal(
         {
             "type": "input",
             "block_id": BlockId.FIX_EMAILS,
-            "label": _plain("To: the customer's email addresses"),
-            "hint": _plain("One per line. Saving updates the customer and sends the invoice again to these.", 150),
+            "label": _plain("The customer's email addresses"),
+            "hint": _plain("The To, one per line. Saving updates the customer and sends the invoice to these.", 150),
             "element": {
                 "type": "plain_text_input",
                 "action_id": EMAILS_ACTION,

@@ -242,3 +242,32 @@ async def test_the_fix_modal_of_an_email_that_may_have_arrived_asks_before_sendi
     assert sent.status_code == 200 and not sent.content
     async with sessions() as check:
         assert len(list((await check.execute(select(Delivery))).scalars())) == 2
+
+
+async def test_an_email_in_doubt_reported_delivered_resolves_its_alert_in_place(
+    session, sessions, org, smtp, transport, notifier, fake_slack
+):
+    smtp.script.drop_after_data = True
+    delivery = await queue_delivery(session, org, number="INV-0015")
+    await make_worker(sessions, transport).drain()
+    await notifier.drain_once()
+    alert = next(m for m in channel_messages(fake_slack) if has_buttons(m))
+    assert alert.text.startswith("❓ Unknown")
+
+    async with sessions() as events:
+        await record_delivery_event(
+            events,
+            event=IncomingEvent(
+                source="postmark", type="delivered", recipient="ap@acme.example", occurred_at=utcnow(),
+                source_event_id="pm-late", raw="", message_id=delivery.message_id,
+            ),
+            now=utcnow(),
+            verp_secret=SECRET,
+        )  # fmt: skip
+        await events.commit()
+    await notifier.drain_once()  # the status message says delivered: the rewrite is owed
+    await notifier.drain_once()
+
+    resolved = message_at(fake_slack, alert.ts)
+    assert not has_buttons(resolved)
+    assert "✅ Resolved: the email was delivered" in read(resolved)
