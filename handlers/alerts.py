@@ -55,12 +55,18 @@ def _checkbox(block_id: str, label: str, option_text: str, description: str | No
 
 
 def fix_address_modal(
-    draft: FixDraft, *, suppressed_typed: str | None = None, recent: str | None = None
+    draft: FixDraft,
+    *,
+    suppressed_typed: str | None = None,
+    recent: str | None = None,
+    typed: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """The modal: what failed and why, To and Cc to correct, and the questions a resend needs.
 
-    `suppressed_typed` / `recent` add a question a submission raised that the modal did not ask yet.
+    `suppressed_typed` / `recent` add a question a submission raised that the modal did not ask
+    yet; `typed` is (To, Cc) as the person typed them, kept when the modal is rebuilt.
     """
+    to_text, cc_text = typed if typed is not None else ("\n".join(draft.send.customer_emails), "\n".join(draft.cc))
     send = draft.send
     failed_lines = [
         f"❌ {escape(item.address)} — {escape(reason_in_words(item.why))}"
@@ -85,7 +91,7 @@ def fix_address_modal(
                 "type": "plain_text_input",
                 "action_id": EMAILS_ACTION,
                 "multiline": True,
-                "initial_value": "\n".join(send.customer_emails),
+                "initial_value": to_text,
             },
         },
         {
@@ -95,7 +101,7 @@ def fix_address_modal(
             "label": _plain("Cc"),
             "hint": _plain("The resend's copies, one per line (empty: no Cc).", 150),
             "element": {"type": "plain_text_input", "action_id": CC_ACTION, "multiline": True}
-            | ({"initial_value": "\n".join(draft.cc)} if draft.cc else {}),
+            | ({"initial_value": cc_text} if cc_text else {}),
         },
     ]
     reasons = [s.message for s in draft.suppressed] + ([suppressed_typed] if suppressed_typed else [])
@@ -148,12 +154,16 @@ def _shown(view: dict[str, Any]) -> set[str]:
     return {str(block.get("block_id")) for block in view.get("blocks", []) if block.get("block_id")}
 
 
-async def _rebuilt(sessions: SessionFactory, workplace: Workplace, delivery_id: int, **question: str) -> dict[str, Any]:
+async def _rebuilt(
+    sessions: SessionFactory, workplace: Workplace, request: FixRequest, **question: str
+) -> dict[str, Any]:
+    """The modal again with a new question, keeping To and Cc as typed."""
     async with sessions() as session:
         draft = await prepare_fix(
-            session, organisation_id=workplace.organisation_id, delivery_id=delivery_id, now=utcnow()
+            session, organisation_id=workplace.organisation_id, delivery_id=request.delivery_id, now=utcnow()
         )
-    return {"response_action": "update", "view": fix_address_modal(draft, **question)}
+    typed = ("\n".join(request.to), "\n".join(request.cc))
+    return {"response_action": "update", "view": fix_address_modal(draft, typed=typed, **question)}
 
 
 async def _fix_answer(
@@ -181,7 +191,7 @@ async def _fix_answer(
     except FieldErrors as error:
         if "override_suppression" in error.errors and BlockId.FIX_OVERRIDE not in shown:
             typed = error.errors["override_suppression"]
-            return await _rebuilt(sessions, workplace, delivery_id, suppressed_typed=typed)
+            return await _rebuilt(sessions, workplace, request, suppressed_typed=typed)
         errors: dict[str, str] = {}
         for name, sentence in error.errors.items():
             block_id = str(FIX_FIELD_BLOCKS.get(name, BlockId.FIX_EMAILS))
@@ -191,7 +201,7 @@ async def _fix_answer(
     except ResendNeedsConfirmation as error:
         if BlockId.FIX_RESEND in shown:
             return {"response_action": "errors", "errors": {BlockId.FIX_RESEND: _clip(str(error), 300)}}
-        return await _rebuilt(sessions, workplace, delivery_id, recent=str(error))
+        return await _rebuilt(sessions, workplace, request, recent=str(error))
     return None
 
 

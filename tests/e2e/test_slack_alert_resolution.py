@@ -17,7 +17,16 @@ from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from handlers.ids import ActionId, BlockId
 from services.approvals import ApprovalRules
-from services.db.models import AuditLog, Delivery, DeliveryStatus, Invoice, InvoiceStatus, utcnow
+from services.db.models import (
+    AuditLog,
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Invoice,
+    InvoiceStatus,
+    Suppression,
+    utcnow,
+)
 from services.deliveries import DeliveryRequest, request_delivery
 from services.delivery_events import IncomingEvent, record_delivery_event
 from services.due import SendingState
@@ -271,3 +280,25 @@ async def test_an_email_in_doubt_reported_delivered_resolves_its_alert_in_place(
     resolved = message_at(fake_slack, alert.ts)
     assert not has_buttons(resolved)
     assert "✅ Resolved: the email was delivered" in read(resolved)
+
+
+async def test_a_suppressed_address_typed_in_the_fix_modal_brings_the_override_keeping_to_and_cc_as_typed(
+    session, sessions, org, smtp, transport, notifier, fake_slack, slack: SlackRequestClient
+):
+    _delivery, _status, alert = await failed_send(session, sessions, org, smtp, transport, notifier, fake_slack)
+    session.add(Suppression(organisation_id=org.id, email="old@acme.example", reason="complaint"))
+    await session.commit()
+    modal = await open_fix_modal(slack, fake_slack, alert)
+    assert BlockId.FIX_OVERRIDE not in input_blocks(modal)
+
+    typed = state_values(modal, fix_emails="old@acme.example", fix_cc="copy@acme.example")
+    answer = (await slack.submit(modal, typed, user=ALICE)).json()
+
+    assert answer["response_action"] == "update"
+    rebuilt = input_blocks(answer["view"])
+    assert rebuilt[BlockId.FIX_EMAILS]["element"]["initial_value"] == "old@acme.example"
+    assert rebuilt[BlockId.FIX_CC]["element"]["initial_value"] == "copy@acme.example"
+    assert "old@acme.example is on the suppression list" in str(rebuilt[BlockId.FIX_OVERRIDE])
+    async with sessions() as check:
+        assert await check.scalar(select(Customer.emails)) == ["ap@acme.example"]  # nothing saved
+        assert len(list((await check.execute(select(Delivery))).scalars())) == 1
