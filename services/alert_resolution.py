@@ -50,10 +50,6 @@ class Resolution:
     def as_payload(self) -> dict[str, Any]:
         return {"by": self.by, "at": self.at.isoformat(), "how": self.how}
 
-    @classmethod
-    def from_payload(cls, raw: dict[str, Any]) -> Resolution:
-        return cls(by=raw.get("by"), at=datetime.fromisoformat(str(raw["at"])), how=str(raw.get("how") or ""))
-
 
 def _resend_words(status: str) -> str:
     return {"awaiting_approval": "waiting for approval", "sending": "being sent"}.get(status, status)

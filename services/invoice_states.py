@@ -40,11 +40,6 @@ class InvoiceState(StrEnum):
     VOID = "void"
 
 
-# States in which the invoice is still owed to the customer (it is in `/invoices due`).
-OWED = frozenset(
-    {InvoiceState.DRAFT, InvoiceState.READY, InvoiceState.SENDING, InvoiceState.NOT_RECEIVED,
-     InvoiceState.MAY_HAVE_ARRIVED}
-)  # fmt: skip
 SENT_OK = frozenset({DeliveryStatus.ACCEPTED, DeliveryStatus.DELIVERED, DeliveryStatus.OPENED})
 IN_FLIGHT = frozenset(
     {DeliveryStatus.AWAITING_APPROVAL, DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED}
