@@ -105,6 +105,11 @@ async def test_a_bounce_after_sending_puts_the_invoice_back_in_due_with_the_reas
         audit = (await check.execute(select(AuditLog).where(AuditLog.action == "invoice.not_received"))).scalar_one()
     assert audit.detail["why"] == "bounced to ap@acme.example: the mailbox does not exist"
 
+    review = await open_review(slack, fake_slack, "INV-0007")  # the review says it too, above the send
+    assert texts(review["blocks"])[1].startswith(
+        "❌ Not received: bounced to ap@acme.example: the mailbox does not exist\n"
+    )
+
     await slack.command("show INV-0007", user=ALICE, response_url=fake_slack.response_url("show"))
     await fake_slack.wait_until(lambda: len(fake_slack.responses_to("show")) == 1)
     shown = texts(fake_slack.responses_to("show")[0].body["blocks"])
