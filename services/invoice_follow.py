@@ -2,23 +2,24 @@
 delivery report of an email in doubt makes it sent.
 
 Called where delivery events are filed (services.event_filing), in the same transaction,
-for the deliveries whose status the batch moved. Only the invoice's *latest* email counts
-(an old bounce does not undo a later successful send), and only an invoice the email
-itself marked as sent is reverted: one marked as sent by hand, paid or void is left alone.
+for the deliveries whose status the batch moved; and by the send worker's group commit
+(services.sending.outcomes) for an email that failed or ended in doubt at the SMTP stage.
+Only the invoice's *latest* email counts (an old bounce does not undo a later successful
+send), and only an invoice an email marked as sent is reverted: one marked as sent by hand, paid or void is left alone.
 Every change is audited.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia
-from services.invoice_states import NOT_RECEIVED, SENT_OK, latest_deliveries, not_received_words
+from services.db.models import AuditLog, Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia
+from services.invoice_states import NOT_RECEIVED, NOTHING_SENT, SENT_OK, latest_deliveries, not_received_words
 
 EVENTS_ACTOR = "events"
 
@@ -91,3 +92,47 @@ def _sent_after_all(session: AsyncSession, invoice: Invoice, delivery: Delivery,
     invoice.sent_via = SentVia.EMAIL
     invoice.sent_by = delivery.approved_by or delivery.requested_by
     invoice.updated_at = now
+
+
+_INVOICES = Invoice.__table__
+_DELIVERIES = Delivery.__table__
+_LATER_EMAIL = (
+    select(_DELIVERIES.c.id)
+    .where(
+        _DELIVERIES.c.invoice_id == _INVOICES.c.id,
+        _DELIVERIES.c.kind == DeliveryKind.INVOICE.value,
+        _DELIVERIES.c.id > bindparam("b_delivery_id"),
+        _DELIVERIES.c.status.not_in(NOTHING_SENT),
+    )
+    .exists()
+)
+_UNSEND = (
+    _INVOICES.update()
+    .where(
+        _INVOICES.c.id == bindparam("b_invoice_id"),
+        _INVOICES.c.status == InvoiceStatus.SENT.value,
+        _INVOICES.c.sent_via == SentVia.EMAIL.value,
+        ~_LATER_EMAIL,
+    )
+    .values(
+        status=InvoiceStatus.VALIDATED.value, sent_at=None, sent_via=None, sent_by=None, updated_at=bindparam("b_now")
+    )
+    .returning(_INVOICES.c.id, _INVOICES.c.organisation_id, _INVOICES.c.number)
+)
+
+
+def unsend_after_send_failures(
+    connection: Connection, *, failures: Sequence[tuple[int, int, str]], now: datetime
+) -> None:
+    """The worker's side of the same rule: (invoice id, delivery id, why) of invoice emails that
+    failed or ended in doubt at the SMTP stage. An invoice an earlier email had marked `sent`
+    is owed again when this email is its latest (audited). Rare, so one statement each."""
+    for invoice_id, delivery_id, why in failures:
+        parameters = {"b_invoice_id": invoice_id, "b_delivery_id": delivery_id, "b_now": now}
+        for _, organisation_id, number in connection.execute(_UNSEND, parameters).all():
+            connection.execute(
+                insert(AuditLog.__table__),
+                {"organisation_id": organisation_id, "actor": EVENTS_ACTOR, "action": "invoice.not_received",
+                 "subject_type": "invoice", "subject_id": invoice_id, "created_at": now,
+                 "detail": {"number": number, "from": "sent", "delivery_id": delivery_id, "why": why}},
+            )  # fmt: skip

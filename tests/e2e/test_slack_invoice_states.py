@@ -208,3 +208,30 @@ async def test_an_email_in_doubt_reported_delivered_makes_the_invoice_sent(sessi
         assert invoice is not None
         assert (invoice.status, invoice.sent_via) == (InvoiceStatus.SENT, "email")
         assert (await check.get(Delivery, delivery.id)).status == DeliveryStatus.DELIVERED  # type: ignore[union-attr]
+
+
+async def test_a_resend_refused_by_the_server_makes_a_sent_invoice_owed_again(session, sessions, org, smtp, transport):
+    await queue_delivery(session, org, number="INV-0016")
+    await make_worker(sessions, transport).drain()
+    smtp.script.reply_rcpt["new@acme.example"] = "550 5.1.1 <new@acme.example>: Recipient address rejected"
+    await request_delivery(
+        session,
+        organisation_id=org.id,
+        request=DeliveryRequest(
+            invoice_number="INV-0016", to=("new@acme.example",), subject="Invoice INV-0016", message="Again.",
+            requested_by="U_ALICE", confirm_resend=True,
+        ),
+        rules=ApprovalRules(),
+        sending=SendingState(configured=True, verified=True),
+        now=utcnow(),
+        message_id_domain="example.com",
+        verp_secret=SECRET,
+    )  # fmt: skip
+    await session.commit()
+    await make_worker(sessions, transport).drain()
+
+    async with sessions() as check:
+        invoice = (await check.execute(select(Invoice))).scalar_one()
+        audit = (await check.execute(select(AuditLog).where(AuditLog.action == "invoice.not_received"))).scalar_one()
+    assert (invoice.status, invoice.sent_via) == (InvoiceStatus.VALIDATED, None)
+    assert audit.actor == "events" and "550 5.1.1" in audit.detail["why"]
