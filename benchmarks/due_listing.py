@@ -34,13 +34,15 @@ from services.due import SendingState, count_due_invoices, list_due_invoices
 TODAY = date(2026, 11, 23)
 CUSTOMERS = 1000
 PAGE_SIZE = 10
-DATA_VERSION = 2  # bump when the generated data changes, to invalidate cached SQLite files
+DATA_VERSION = 3  # bump when the generated data changes, to invalidate cached SQLite files
 DATA_DIR = Path(__file__).parent / ".data"
 PAGE_TARGET_MS, COUNT_TARGET_MS, RATIO_TARGET = 2.0, 10.0, 1.5
 SENDING = SendingState(configured=True, verified=True)
 
 # Shared by both backends (plain integer SQL over the series value `i`): ~2% due & unsent,
 # ~2% unsent but due later, the rest paid / sent / void, due dates spread over ~3 years.
+# Every sent invoice has an accepted email; one due invoice in ten has a bounced one (the
+# listing reads each page's latest emails, so they must exist to be measured).
 OFFSET_DAYS = (
     "CASE WHEN i % 100 < 2 THEN -((i * 13) % 120) WHEN i % 100 < 4 THEN 1 + i % 60 "
     "WHEN i % 100 BETWEEN 80 AND 94 THEN 20 - i % 1000 ELSE -(i % 1000) END"
@@ -57,6 +59,16 @@ INVOICE_COLUMNS = (
 )
 CUSTOMER_COLUMNS = "organisation_id, ref, name, address, language, emails, cc, created_at, updated_at"
 SUPPRESSION_COLUMNS = "organisation_id, email, reason, soft_bounce_count, active, created_at"
+DELIVERY_COLUMNS = (
+    "organisation_id, invoice_id, kind, status, to_addresses, cc, bcc, subject, body_text, language, attachments,"
+    " message_id, verp_token, requested_by, override_suppression, attempts, recipient_results, created_at, updated_at"
+)
+DELIVERY_ROWS = (
+    "1, id, 'invoice', CASE WHEN status = 'sent' THEN 'accepted' ELSE 'bounced' END, {to}, {empty}, {empty},"
+    " 'Invoice', '', 'en', 'pdf', 'bench-' || id || '@bench.example', 'bench-' || id, 'U0BENCH', {no}, 1,"
+    " CASE WHEN status = 'sent' THEN {empty_object} ELSE {bounced} END, {ts}, {ts}"
+    " FROM invoices WHERE status = 'sent' OR (status = 'validated' AND id % 500 = 1)"
+)
 EMAILS = (
     "CASE WHEN c % 100 = 0 THEN '[]' WHEN c % 10 = 3 THEN '[\"ap@customer' || {p} || '.example\", "
     "\"boss@customer' || {p} || '.example\"]' ELSE '[\"ap@customer' || {p} || '.example\"]' END"
@@ -88,6 +100,15 @@ SQLITE_LOAD = [
     f"INSERT INTO suppressions ({SUPPRESSION_COLUMNS}) SELECT 1, printf('ap@customer%04d.example', id),"
     " CASE WHEN id % 100 = 5 THEN 'complaint' ELSE 'hard_bounce' END, 0, id % 150 != 5, '2026-01-01 00:00:00'"
     " FROM customers WHERE id % 50 = 5",
+    f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) SELECT "
+    + DELIVERY_ROWS.format(
+        to="'[\"ap@bench.example\"]'",
+        empty="'[]'",
+        no="0",
+        empty_object="'{}'",
+        bounced='\'{"ap@bench.example": {"status": "bounced", "reply": "550 5.1.1"}}\'',
+        ts="'2026-01-01 00:00:00'",
+    ),
 ]
 PG_TS = "TIMESTAMPTZ '2026-01-01 00:00:00+00'"
 PG_LOAD = [
@@ -105,9 +126,19 @@ PG_LOAD = [
     f"INSERT INTO suppressions ({SUPPRESSION_COLUMNS}) SELECT 1, 'ap@customer' || lpad(id::text, 4, '0') ||"
     " '.example', CASE WHEN id % 100 = 5 THEN 'complaint' ELSE 'hard_bounce' END, 0, id % 150 != 5, " + PG_TS + ""
     " FROM customers WHERE id % 50 = 5",
+    f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) SELECT "
+    + DELIVERY_ROWS.format(
+        to="'[\"ap@bench.example\"]'::json",
+        empty="'[]'::json",
+        no="false",
+        empty_object="'{}'::json",
+        bounced='\'{"ap@bench.example": {"status": "bounced", "reply": "550 5.1.1"}}\'::json',
+        ts=PG_TS,
+    ),
 ]
 
-# The hand-written baseline: the page joined to customers, then the suppression lookup.
+# The hand-written baseline: the page joined to customers, then the suppression lookup, then
+# the latest email of each validated invoice of the page (what the listing reads too).
 HAND_PAGE = (
     "SELECT i.id, i.number, i.customer_id, c.name, c.language, i.issue_date, i.due_date, i.currency, i.total,"
     " i.status, i.recipient_emails, c.emails FROM invoices AS i JOIN customers AS c ON c.id = i.customer_id"
@@ -118,6 +149,11 @@ HAND_COUNT = (
     "SELECT count(*) FROM invoices WHERE organisation_id = {0} AND due_date <= {1} AND status IN ('draft', 'validated')"
 )
 HAND_SUPPRESSED = "SELECT email, reason FROM suppressions WHERE organisation_id = {0} AND active AND email IN ({1})"
+HAND_LATEST = (
+    "SELECT id, invoice_id, status, to_addresses, recipient_results, last_error, requested_by, created_at, updated_at"
+    " FROM deliveries WHERE id IN (SELECT max(id) FROM deliveries WHERE invoice_id IN ({0}) AND kind = 'invoice'"
+    " AND status NOT IN ('cancelled', 'rejected') GROUP BY invoice_id)"
+)
 
 
 def _marks(dialect: str, count: int, start: int = 1) -> list[str]:
@@ -136,6 +172,9 @@ async def hand_page(conn: AsyncConnection, org_id: int) -> list[tuple[Any, ...]]
     if addresses:
         sql = HAND_SUPPRESSED.format(_marks(dialect, 1)[0], ", ".join(_marks(dialect, len(addresses), 2)))
         await conn.exec_driver_sql(sql, (org_id, *addresses))
+    validated = [r[0] for r in rows if r[9] != "draft"]
+    if validated:
+        await conn.exec_driver_sql(HAND_LATEST.format(", ".join(_marks(dialect, len(validated)))), tuple(validated))
     return rows
 
 
@@ -281,9 +320,10 @@ async def run_backend(backend: str, args: argparse.Namespace) -> bool:
 
         invoices = (await conn.exec_driver_sql("SELECT count(*) FROM invoices")).scalar_one()
         ready = sum(item.ready for item in page.items)
+        bounced = sum(bool(item.state and item.state.state == "not_received") for item in page.items)
         print(
             f"\n== {backend} {version} — {invoices:,} invoices, {total:,} due & unsent ({100 * total / invoices:.1f}%),"
-            f" data {origin}; first page {ready}/{len(page.items)} ready"
+            f" data {origin}; first page {ready}/{len(page.items)} ready, {bounced} not received"
         )
         print(f"   {'':<46}{'median':>10}{'p90':>10}   target")
         for kind, target in (("page", PAGE_TARGET_MS), ("count", COUNT_TARGET_MS)):

@@ -14,7 +14,11 @@ What each kind does:
 - approval_decided: rewrite that request message to say who decided;
 - delivery_alert: reply in the status message's thread with the reason and the buttons
   to fix it (later, if the status message is not posted yet), then refresh the status
-  message itself.
+  message itself; an alert whose problem is already over is posted resolved, without buttons;
+- alerts_resolved: rewrite the invoice's posted alerts whose problem is over (a resend was
+  accepted, the invoice was marked as sent by hand, the email arrived after all): their
+  buttons give way to who resolved it and how. A status message that says an invoice email
+  went out owes this rewrite for the invoice's older alerts.
 """
 
 from __future__ import annotations
@@ -36,9 +40,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.container import Container
 from handlers.blocks_approvals import approval_decided_message, approval_request_message
 from handlers.blocks_status import delivery_alert_message, status_message
-from services.db.models import Approval, Notification, utcnow
-from services.delivery_status import delivery_status_view
+from services.alert_resolution import (
+    alert_resolution,
+    mark_alert_resolved,
+    owe_alerts_resolved_after,
+    resolved_alerts,
+)
+from services.db.models import Approval, DeliveryKind, Notification, utcnow
+from services.delivery_status import DeliveryStatusView, delivery_status_view
 from services.errors import DomainError
+from services.invoice_states import SENT_OK
 from services.notifications import (
     NotificationKind,
     claim_due_notifications,
@@ -179,9 +190,16 @@ class Notifier:
             if view.slack_channel and view.slack_ts:
                 await self.client.chat_update(channel=view.slack_channel, ts=view.slack_ts, text=text, blocks=blocks)
                 await self._posted(session, notification, Posted(view.slack_channel, view.slack_ts))
-                return
-            channel = self._channel(notification, self.default_channel)
-            await self._posted(session, notification, await self._post_message(channel, text, blocks))
+            else:
+                channel = self._channel(notification, self.default_channel)
+                await self._posted(session, notification, await self._post_message(channel, text, blocks))
+            if view.kind == DeliveryKind.INVOICE and view.status in SENT_OK:
+                # an email of the invoice went out: its older alerts' problems may be over
+                await owe_alerts_resolved_after(
+                    session, delivery_id=view.delivery_id, organisation_id=notification.organisation_id,
+                    now=self.clock(),
+                )  # fmt: skip
+                await session.commit()
         elif kind == NotificationKind.APPROVAL_REQUEST:
             text, blocks = approval_request_message(view)
             channel = self._channel(notification, self.approvers_channel)
@@ -200,12 +218,36 @@ class Notifier:
         elif kind == NotificationKind.DELIVERY_ALERT:
             if not view.slack_channel or not view.slack_ts:
                 raise PostLater("the send's status message is not in Slack yet")
-            text, blocks = delivery_alert_message(view, notification.payload or {})
+            resolution = await alert_resolution(
+                session, delivery_id=view.delivery_id, organisation_id=notification.organisation_id
+            )
+            text, blocks = delivery_alert_message(view, notification.payload or {}, resolution)
             answer = await self.client.chat_postMessage(
                 channel=view.slack_channel, thread_ts=view.slack_ts, text=text, blocks=blocks, unfurl_links=False
             )
+            if resolution is not None:  # posted already resolved: never rewritten again
+                await mark_alert_resolved(session, notification_id=notification.id, resolution=resolution)
             await self._posted(session, notification, Posted(str(answer.get("channel")), str(answer.get("ts"))))
             await self._refresh_status(session, notification, view.slack_channel, view.slack_ts)
+        elif kind == NotificationKind.ALERTS_RESOLVED:
+            await self._resolve_alerts(session, notification, view)
+
+    async def _resolve_alerts(
+        self, session: AsyncSession, notification: Notification, view: DeliveryStatusView
+    ) -> None:
+        """Rewrite in place each posted alert of the invoice whose problem is over: no buttons,
+        who resolved it and how. Each rewrite is recorded at once, so a retry skips it."""
+        for alert in await resolved_alerts(
+            session, delivery_id=view.delivery_id, organisation_id=notification.organisation_id
+        ):
+            alert_view = await delivery_status_view(session, delivery_id=alert.delivery_id)
+            if not alert_view.slack_channel:
+                raise PostLater("the alert's status message has no channel yet")
+            text, blocks = delivery_alert_message(alert_view, alert.payload, alert.resolution)
+            await self.client.chat_update(channel=alert_view.slack_channel, ts=alert.ts, text=text, blocks=blocks)
+            await mark_alert_resolved(session, notification_id=alert.notification_id, resolution=alert.resolution)
+            await session.commit()
+        await self._posted(session, notification, Posted(view.slack_channel or "", view.slack_ts or ""))
 
     def _channel(self, notification: Notification, fallback: str | None) -> str:
         channel = notification.channel or str((notification.payload or {}).get("channel") or "") or fallback

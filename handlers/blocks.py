@@ -16,7 +16,7 @@ from typing import Any
 
 from handlers.ids import COMMAND, ActionId, BlockId, MenuChoice
 from handlers.parsing import DueListing, menu_value
-from services.due import DueInvoice, DuePage, ReadyInvoices
+from services.due import DueInvoice, DuePage, NotReadyReason, ReadyInvoices
 from services.formatting import format_day, format_money
 
 Block = dict[str, Any]
@@ -79,10 +79,26 @@ def overdue_words(days: int) -> str:
     return "1 day overdue" if days == 1 else f"{days} days overdue"
 
 
+# Problems that come from the invoice's latest email: shown on their own line, with their icon.
+_EMAIL_PROBLEM_ICONS = {
+    NotReadyReason.NOT_RECEIVED: "❌",
+    NotReadyReason.MAY_HAVE_ARRIVED: "❓",
+    NotReadyReason.BEING_SENT: "📤",
+}
+
+
 def readiness_words(item: DueInvoice) -> str:
     if item.ready:
         return "✅ Ready to send"
-    return "⚠️ Not ready: " + "; ".join(escape(problem.message) for problem in item.problems)
+    lines = [
+        f"{_EMAIL_PROBLEM_ICONS[problem.reason]} {escape(problem.message)}"
+        for problem in item.problems
+        if problem.reason in _EMAIL_PROBLEM_ICONS
+    ]
+    others = [escape(problem.message) for problem in item.problems if problem.reason not in _EMAIL_PROBLEM_ICONS]
+    if others:
+        lines.append("⚠️ Not ready: " + "; ".join(others))
+    return "\n".join(lines)
 
 
 def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
@@ -258,6 +274,7 @@ class InvoiceView:
     sent_at: datetime | None = None
     sent_via: str | None = None
     sent_by: str | None = None
+    state: str | None = None  # the invoice state as a person sees it ("❌ Not received: bounced to …")
 
 
 MAX_SHOWN_LINES = 10
@@ -271,7 +288,7 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries
         due += f" ({overdue_words((today - invoice.due_date).days)})" if invoice.due_date <= today else ""
     facts = [
         f"*Customer:* {escape(invoice.customer_name)}",
-        f"*Status:* {invoice.status}",
+        f"*Status:* {escape(invoice.state) if invoice.state else invoice.status}",
         f"*Issued:* {format_day(invoice.issue_date, locale)}",
         f"*Due:* {due}",
         f"*Total:* {money(invoice.total)} ({money(invoice.subtotal)} + tax {money(invoice.tax_total)})",
@@ -288,6 +305,8 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries
         how = "by email" if invoice.sent_via == "email" else "by other means (marked as sent)"
         who = f" by <@{invoice.sent_by}>" if invoice.sent_by and invoice.sent_by.startswith("U") else ""
         timeline = f"Sent {how} on {format_day(invoice.sent_at.date(), locale)}{who}."
+    elif deliveries:  # emailed, but none of its emails counts as sent (bounced, failed, in doubt, on its way)
+        timeline = "Not sent yet. Its latest emails:"
     else:
         timeline = "No email has been sent for this invoice yet."
     blocks = [

@@ -104,7 +104,8 @@ def message_view(title: str, text: str) -> View:
 
 
 def warnings_text(form: ReviewForm) -> str | None:
-    lines = [f"⚠️ {escape(problem)}" for problem in form.problems]
+    lines = [escape(form.last_email)] if form.last_email else []
+    lines += [f"⚠️ {escape(problem)}" for problem in form.problems]
     if form.recent:
         lines.append(f"🔁 {escape(form.recent, keep_user_mentions=True)}")  # quotes the invoice number
     lines.extend(f"🚫 {escape(sentence)}" for sentence in form.suppressed)

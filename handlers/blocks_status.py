@@ -13,6 +13,7 @@ from typing import Any
 
 from handlers.blocks import Block, _clip, _context, _plain, _section, escape
 from handlers.ids import ActionId, BlockId
+from services.alert_resolution import Resolution
 from services.delivery_status import DeliveryStatusView, TimelineEntry
 from services.formatting import format_clock
 
@@ -222,12 +223,21 @@ def alert_buttons(view: DeliveryStatusView) -> Block:
     }
 
 
-def delivery_alert_message(view: DeliveryStatusView, payload: Mapping[str, Any]) -> tuple[str, list[Block]]:
+def resolution_words(resolution: Resolution) -> str:
+    """ "✅ Resolved by <@U1>: resent to ap@new.example, accepted" """
+    who = f" by {_who(resolution.by)}" if resolution.by else ""
+    return f"✅ Resolved{who}: {escape(resolution.how)}"
+
+
+def delivery_alert_message(
+    view: DeliveryStatusView, payload: Mapping[str, Any], resolution: Resolution | None = None
+) -> tuple[str, list[Block]]:
     """A reply in the status message's thread: what went wrong for whom, and the way out.
 
     `payload` is what the notification carries: `type` (bounced, dropped, complained,
     failed, unknown), `recipient`, `reason` (plain words, may be absent) and `diagnostic`
-    (the raw server or provider text).
+    (the raw server or provider text). With a `resolution`, the alert says who resolved it
+    and how instead of offering its buttons (the message is rewritten in place).
     """
     kind = str(payload.get("type") or view.status)
     recipient = str(payload.get("recipient") or ", ".join(view.to))
@@ -243,6 +253,10 @@ def delivery_alert_message(view: DeliveryStatusView, payload: Mapping[str, Any])
     ]
     if diagnostic:
         blocks.append(_context(f"Server said: ```{escape(_clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
+    if resolution is not None:  # the problem is over: who ended it and how, in place of the buttons
+        blocks.append(_section(resolution_words(resolution)))
+        text = f"{headline} (invoice {escape(view.invoice_number)}) — {resolution_words(resolution)}"
+        return _clip(text, 3000), blocks
     blocks.append(alert_buttons(view))
     text = f"{headline} (invoice {escape(view.invoice_number)})"
     return _clip(text, 3000), blocks

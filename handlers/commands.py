@@ -30,6 +30,7 @@ from handlers.links import revoke_link_blocks
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
 from services.delivery_events import count_unmatched_events
 from services.delivery_status import invoice_delivery_views, list_problem_deliveries, list_recent_deliveries
+from services.invoice_states import state_of_invoice
 from services.invoices import get_invoice, recipients_of
 
 DELIVERIES_SHOWN = 20
@@ -83,6 +84,7 @@ async def handle_show(
             sent_at=invoice.sent_at,
             sent_via=invoice.sent_via,
             sent_by=invoice.sent_by,
+            state=(await state_of_invoice(session, invoice=invoice)).line,
         )
         emails = await invoice_delivery_views(session, organisation_id=workplace.organisation_id, invoice_id=invoice.id)
     blocks = invoice_blocks(

@@ -54,6 +54,9 @@ class BlockId(StrEnum):
     DELIVERY_ALERT = "delivery_alert"  # prefix: the alert's actions block carries its delivery id
     FIX_EMAILS = "fix_emails"  # the customer's addresses in the *Fix address & resend* modal
     INVOICE_LINK_ACTIONS = "invoice_link_actions"  # `/invoices show`: the *Revoke link* button
+    FIX_CC = "fix_cc"  # the resend's Cc, as the failed send had it, editable
+    FIX_OVERRIDE = "fix_override"  # send to a suppressed address anyway
+    FIX_RESEND = "fix_resend"  # send again although it was sent recently or may have arrived
 
 
 class CallbackId(StrEnum):

@@ -18,6 +18,7 @@ from typing import Any
 from handlers.ids import ActionId, BlockId
 from services.db.models import Attachments
 from services.errors import InvalidInput
+from services.invoice_states import InvoiceState
 from services.review import ReviewDraft
 
 INPUT = "input"  # the action id of every text field of the modal
@@ -60,6 +61,7 @@ class ReviewForm:
     problems: tuple[str, ...] = ()
     suppressed: tuple[str, ...] = ()  # one sentence per suppressed address
     recent: str | None = None  # "INV-1 was sent 4 minutes ago by <@U1> — send again?"
+    last_email: str | None = None  # "❌ Not received: bounced to ap@x: …" when the last email did not arrive
 
     @classmethod
     def from_draft(cls, draft: ReviewDraft, *, recent: str | None) -> ReviewForm:
@@ -77,6 +79,7 @@ class ReviewForm:
             problems=tuple(p.message for p in draft.problems),
             suppressed=tuple(s.message for s in draft.suppressed),
             recent=recent,
+            last_email=draft.state.line if draft.state and draft.state.state == InvoiceState.NOT_RECEIVED else None,
         )
 
     def typed(self, submitted: SubmittedReview) -> ReviewForm:

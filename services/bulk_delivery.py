@@ -18,7 +18,7 @@ from services.approvals import ApprovalRules
 from services.authorization import Action, authorize
 from services.deliveries import DeliveryOutcome, DeliveryRequest, request_delivery
 from services.delivery_checks import check_sending
-from services.due import SendingState
+from services.due import NotReadyReason, SendingState, state_problems
 from services.errors import DomainError, FieldErrors, InvalidInput
 from services.review import prepare_review
 
@@ -57,8 +57,9 @@ async def request_bulk_delivery(
 ) -> BulkOutcome:
     """One delivery (one email) per ready invoice, with the review's default wording.
 
-    Invoices that are not ready, or were sent or asked for recently, are skipped with
-    their reasons. Each invoice's key derives from `idempotency_key`, so repeating the
+    Invoices that are not ready, whose latest email was not received or may have arrived
+    (the due listing's rule), or were sent or asked for recently, are skipped with their
+    reasons. Each invoice's key derives from `idempotency_key`, so repeating the
     bulk request creates nothing new (the repeats come back with `created=False`).
     """
     if len(invoice_numbers) > MAX_BULK_INVOICES:
@@ -73,8 +74,12 @@ async def request_bulk_delivery(
                 session, organisation_id=organisation_id, invoice_number=number, public_url=public_url, now=now,
                 sending=sending,
             )  # fmt: skip
-            if draft.problems:
-                skipped.append(SkippedInvoice(number, tuple(p.message for p in draft.problems)))
+            # the due listing's rule: an email not received or in doubt needs a person (one on its
+            # way is left to request_delivery, which returns a repeat's own send or asks)
+            email_problems = state_problems(draft.state) if draft.state else ()
+            problems = (*(p for p in email_problems if p.reason != NotReadyReason.BEING_SENT), *draft.problems)
+            if problems:
+                skipped.append(SkippedInvoice(number, tuple(p.message for p in problems)))
                 continue
             request = DeliveryRequest(
                 invoice_number=number,

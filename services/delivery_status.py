@@ -22,10 +22,13 @@ from services.db.models import (
     DeliveryKind,
     DeliveryStatus,
     Invoice,
+    InvoiceStatus,
     Organisation,
+    SentVia,
 )
 from services.errors import NotFound
 from services.formatting import format_money, reader_locale
+from services.invoice_states import NOTHING_SENT
 
 PROBLEM_STATUSES = frozenset(
     {
@@ -34,18 +37,6 @@ PROBLEM_STATUSES = frozenset(
         DeliveryStatus.COMPLAINED,
         DeliveryStatus.FAILED,
         DeliveryStatus.UNKNOWN,
-    }
-)
-# A later send of the same invoice in one of these states means the problem is being handled.
-_RESOLVING = frozenset(
-    {
-        DeliveryStatus.AWAITING_APPROVAL,
-        DeliveryStatus.QUEUED,
-        DeliveryStatus.SENDING,
-        DeliveryStatus.DEFERRED,
-        DeliveryStatus.ACCEPTED,
-        DeliveryStatus.DELIVERED,
-        DeliveryStatus.OPENED,
     }
 )
 MAX_TIMELINE = 50
@@ -231,20 +222,25 @@ async def list_recent_deliveries(
 async def list_problem_deliveries(
     session: AsyncSession, *, organisation_id: int, limit: int = 20, since: datetime | None = None
 ) -> list[DeliverySummary]:
-    """Bounced, dropped, complained, failed or unknown sends that nobody has followed up yet.
+    """Bounced, dropped, complained, failed or unknown sends whose problem is still open.
 
-    A problem disappears from this list once a later send of the same invoice is under
-    way or went out, so the list is what still needs a person.
+    A problem is over once a later send of the same invoice was asked for (whatever became
+    of it: its own problem is listed instead), or the invoice was marked as sent by hand,
+    paid or voided — the rule services.alert_resolution.resolution_of applies to one
+    alert, written here as SQL for the list. So the list is what still needs a person.
     """
     later = aliased(Delivery)
     followed_up = exists().where(
         later.invoice_id == Delivery.invoice_id,
         later.kind == DeliveryKind.INVOICE.value,
         later.id > Delivery.id,
-        later.status.in_([s.value for s in _RESOLVING]),
+        later.status.not_in(NOTHING_SENT),
+    )
+    settled = Invoice.status.in_([InvoiceStatus.PAID.value, InvoiceStatus.VOID.value]) | (
+        (Invoice.status == InvoiceStatus.SENT.value) & (Invoice.sent_via == SentVia.MANUAL.value)
     )
     query = _summaries_query(organisation_id).where(
-        Delivery.status.in_(sorted(s.value for s in PROBLEM_STATUSES)), ~followed_up
+        Delivery.status.in_(sorted(s.value for s in PROBLEM_STATUSES)), ~followed_up, ~settled
     )
     if since is not None:
         query = query.where(Delivery.updated_at >= since)

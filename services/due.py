@@ -4,6 +4,10 @@ The page query and its count read only the partial index `ix_invoices_due_unsent
 unsent condition is spliced in as literal SQL (`UNSENT_PREDICATE`) so SQLite's planner
 uses that index (bound `IN (?, ?)` parameters would hide it).
 
+Each page also reads the latest email of its validated invoices (one query on
+`ix_deliveries_invoice`), so a bounce or an email that may have arrived shows with its
+reason and keeps the invoice out of *Send all ready*.
+
 This is the hot path of `/invoices due`, held to a benchmark (benchmarks/due_listing.py:
 first page ≤ 2 ms, count ≤ 10 ms at 1 M invoices, ≤ 1.5× hand-written SQL). Hence:
 statements are built once and reused (building a `select()` costs more than the query);
@@ -28,6 +32,13 @@ from sqlalchemy.orm import Session
 
 from services.addresses import suppression_key
 from services.db.models import UNSENT_PREDICATE, Customer, Invoice, InvoiceStatus, Suppression
+from services.invoice_states import (
+    InvoiceState,
+    InvoiceStateView,
+    LatestDelivery,
+    invoice_state,
+    read_latest_deliveries,
+)
 
 _UNSENT = text(f"invoices.{UNSENT_PREDICATE}")
 
@@ -38,6 +49,18 @@ class NotReadyReason(StrEnum):
     SENDING_NOT_CONFIGURED = "sending_not_configured"
     SMTP_NOT_VERIFIED = "smtp_not_verified"
     SUPPRESSED = "suppressed"
+    # The latest email: a person must look before the invoice goes out again (README, "Invoice states").
+    NOT_RECEIVED = "not_received"
+    MAY_HAVE_ARRIVED = "may_have_arrived"
+    BEING_SENT = "being_sent"
+
+
+# The invoice states that keep an invoice out of *Send all ready*, and the reason they give.
+_STATE_PROBLEMS = {
+    InvoiceState.NOT_RECEIVED: NotReadyReason.NOT_RECEIVED,
+    InvoiceState.MAY_HAVE_ARRIVED: NotReadyReason.MAY_HAVE_ARRIVED,
+    InvoiceState.SENDING: NotReadyReason.BEING_SENT,
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,7 @@ class DueInvoice:
     recipients: tuple[str, ...]
     days_overdue: int
     problems: tuple[Problem, ...] = field(default=())
+    state: InvoiceStateView | None = None  # as a person sees it (services.invoice_states)
 
     @property
     def ready(self) -> bool:
@@ -186,14 +210,17 @@ def _count(session: Session, parameters: dict[str, Any]) -> int:
 
 def _page_rows(
     session: Session, parameters: dict[str, Any], limit: int, offset: int
-) -> tuple[list[Row[Any]], list[tuple[str, ...]], dict[str, str]]:
-    """The page's rows, each row's recipients, and which of them are suppressed: two queries."""
+) -> tuple[list[Row[Any]], list[tuple[str, ...]], dict[str, str], dict[int, LatestDelivery]]:
+    """The page's rows, each row's recipients, which of them are suppressed, and the latest
+    email of each validated row (a draft was never sent): three queries at most."""
     connection = _connection(session)
     statement = _page_statement("customer_ids" in parameters, limit, offset)
     rows = list(connection.execute(statement, parameters).all())
     recipients_by_row = [tuple(own if own is not None else (emails or [])) for *_, own, emails in rows]
     addresses = {address for recipients in recipients_by_row for address in recipients}
-    return rows, recipients_by_row, _suppressed(connection, parameters["organisation_id"], addresses)
+    suppressed = _suppressed(connection, parameters["organisation_id"], addresses)
+    validated = [row[0] for row in rows if row[9] != InvoiceStatus.DRAFT]
+    return rows, recipients_by_row, suppressed, read_latest_deliveries(connection, validated)
 
 
 async def find_customer_ids(session: AsyncSession, *, organisation_id: int, query: str) -> list[int]:
@@ -221,6 +248,13 @@ _SUPPRESSION_WORDS = {
     "soft_bounces": "bounced temporarily too often",
     "manual": "suppressed by an admin",
 }
+
+
+def state_problems(state: InvoiceStateView) -> tuple[Problem, ...]:
+    """The reason the invoice's latest email keeps it from being sent without a person: not
+    received, may have arrived, or being sent. Empty when its email says nothing against it."""
+    reason = _STATE_PROBLEMS.get(state.state)
+    return (Problem(reason, state.detail),) if reason is not None else ()
 
 
 def verdict(
@@ -265,6 +299,9 @@ async def list_due_invoices(
 ) -> DuePage:
     """Invoices due today or earlier and not sent (nor void, nor paid), oldest first.
 
+    An invoice whose email bounced or failed is unsent again (services.invoice_follow), so
+    it is listed here with the reason; one whose email may have arrived (`unknown`), or is
+    being sent, is listed too and is not ready: each item carries its `state`.
     `customer` filters by customer reference or name fragment. `page` is 1-based; a page
     past the end is clamped to the last one, so a stale *Next* button still shows rows.
     """
@@ -284,12 +321,15 @@ async def list_due_invoices(
     if with_count:
         page = min(page, max(1, -(-total // page_size)))
     parameters = _due_parameters(organisation_id=organisation_id, today=today, customer_ids=customer_ids)
-    rows, recipients_by_row, suppressed = await session.run_sync(
+    rows, recipients_by_row, suppressed, latest = await session.run_sync(
         _page_rows, parameters, page_size, (page - 1) * page_size
     )
     items = []
     for row, recipients in zip(rows, recipients_by_row, strict=True):
         status = InvoiceStatus(row[9])
+        state = invoice_state(status=status, sent_via=None, latest=latest.get(row[0]))
+        problems = verdict(status=status, recipients=recipients, sending=sending, suppressed=suppressed)
+        problems = (*state_problems(state), *problems)
         items.append(
             DueInvoice(
                 id=row[0],
@@ -304,7 +344,8 @@ async def list_due_invoices(
                 status=status,
                 recipients=recipients,
                 days_overdue=(today - row[6]).days,
-                problems=verdict(status=status, recipients=recipients, sending=sending, suppressed=suppressed),
+                problems=problems,
+                state=state,
             )
         )
     return DuePage(items=tuple(items), total_count=total, page=page, page_size=page_size)

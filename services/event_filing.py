@@ -29,6 +29,7 @@ from services.delivery_precedence import (
     reason_in_words,
     recipient_state_for,
 )
+from services.invoice_follow import follow_invoice_emails
 from services.notifications import NotificationKind
 from services.suppression import AddressEvent, follow_address_events
 
@@ -234,10 +235,12 @@ class Filing:
         self.addresses.setdefault(delivery.organisation_id, []).append(address_event)
 
     async def finish(self, session: AsyncSession) -> None:
-        """Write what the batch gathered: status messages owed, alerts, suppressions. The caller commits."""
+        """Write what the batch gathered: status messages owed, the invoices that follow their
+        email (a bounce makes a sent invoice owed again), alerts, suppressions. The caller commits."""
         moved = {i: d for i, d in self.changed.items() if d.status != self.status_before[i]}
         if moved:
             await self._owe_status_messages(session, moved)
+            await follow_invoice_emails(session, moved=moved, status_before=self.status_before, now=self.now)
         if self.notifications:  # Core executemany: thousands of ORM objects would cost more than the SQL
             await session.execute(insert(Notification.__table__), self.notifications)
         for organisation_id, events in self.addresses.items():

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.addresses import normalise_emails
+from services.alert_resolution import owe_alerts_resolved
 from services.approvals import ApprovalRules
 from services.audit import record_audit
 from services.authorization import Action, authorize
@@ -122,6 +123,8 @@ async def _move(
         subject_id=invoice.id,
         detail={"number": invoice.number, "from": str(previous), **(detail or {})},
     )
+    if target != InvoiceStatus.VALIDATED:  # sent by hand, paid or void: its open delivery alerts are over
+        await owe_alerts_resolved(session, organisation_id=organisation_id, invoice_id=invoice.id, now=now)
     await session.flush()
     return invoice
 

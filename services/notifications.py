@@ -41,6 +41,9 @@ class NotificationKind(StrEnum):
     APPROVAL_DECIDED = "approval_decided"
     # A bounce, drop, complaint or failure that needs a person.
     DELIVERY_ALERT = "delivery_alert"
+    # Rewrites an invoice's posted alerts whose problem is over: their buttons give way to who
+    # resolved it and how (services.alert_resolution).
+    ALERTS_RESOLVED = "alerts_resolved"
 
 
 async def enqueue_notification(

@@ -30,13 +30,10 @@ from services.due import Problem, SendingState, verdict
 from services.email.template_overrides import load_overrides
 from services.email.templates import invoice_email_context, normalise_language, render_invoice_email
 from services.formatting import format_money, reader_locale
+from services.invoice_states import IN_FLIGHT, SENT_OK, InvoiceStateView, latest_deliveries, state_of_invoice
 from services.invoices import get_invoice, recipients_of
 from services.organisations import organisation_locale
 
-IN_FLIGHT = frozenset(
-    {DeliveryStatus.AWAITING_APPROVAL, DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED}
-)
-SENT_OK = frozenset({DeliveryStatus.ACCEPTED, DeliveryStatus.DELIVERED, DeliveryStatus.OPENED})
 RESEND_WINDOW = timedelta(hours=24)
 
 
@@ -62,6 +59,12 @@ class RecentSend:
         """ "INV-1 was sent 4 minutes ago by <@U1> — send again?" """
         who = f" by <@{self.by}>" if self.by else ""
         ago = humanise_ago(self.at, now)
+        if self.status == DeliveryStatus.UNKNOWN:
+            return (
+                f"{number} may have arrived: the connection broke after its email was handed over to the mail"
+                f" server ({ago}{who}), so the customer may already have it. Check with the customer before"
+                " sending again — send again anyway?"
+            )
         if self.status == DeliveryStatus.AWAITING_APPROVAL:
             return f"{number} is waiting for approval (asked {ago}{who}) — send again?"
         if self.in_flight:
@@ -88,6 +91,7 @@ class ReviewDraft:
     suppressed: tuple[SuppressedAddress, ...]
     problems: tuple[Problem, ...]
     recent: RecentSend | None
+    state: InvoiceStateView | None = None  # as a person sees it (services.invoice_states)
 
     @property
     def ready(self) -> bool:
@@ -146,7 +150,11 @@ async def suppressed_among(
 
 
 async def recent_send(session: AsyncSession, *, invoice: Invoice, now: datetime) -> RecentSend | None:
-    """An in-flight send of this invoice, else one sent (or marked sent) in the last 24 h."""
+    """An email of this invoice that may have arrived (`unknown`, the latest one, at any age),
+    else an in-flight send, else one sent (or marked sent) in the last 24 h."""
+    latest = (await latest_deliveries(session, [invoice.id])).get(invoice.id)
+    if latest is not None and latest.status == DeliveryStatus.UNKNOWN:
+        return RecentSend(latest.id, latest.status, latest.requested_by, latest.updated_at, False)
     rows = (
         await session.execute(
             select(Delivery)
@@ -239,4 +247,5 @@ async def prepare_review(
         suppressed=suppressed,
         problems=problems,
         recent=await recent_send(session, invoice=invoice, now=now),
+        state=await state_of_invoice(session, invoice=invoice),
     )

@@ -29,6 +29,8 @@ from services.db.models import (
     SentVia,
 )
 from services.delivery_precedence import delivery_status_from
+from services.invoice_follow import unsend_after_send_failures
+from services.invoice_states import NOT_RECEIVED
 from services.notifications import NotificationKind, NotificationRequest, enqueue_notifications
 
 
@@ -129,6 +131,7 @@ def record_outcomes(
     audits: list[dict[str, Any]] = []
     sent: list[dict[str, Any]] = []
     posts: list[NotificationRequest] = []
+    failures: list[tuple[int, int, str]] = []  # (invoice, delivery, why): the invoice follows its email
     for delivery_id, outcome in outcomes:
         row = rows.get(delivery_id)
         if row is None or row.status != DeliveryStatus.SENDING or row.claimed_by != worker_id:
@@ -150,13 +153,18 @@ def record_outcomes(
                 "created_at": now,
             }
         )
-        if outcome.kind == "accepted" and row.kind == DeliveryKind.INVOICE:
+        # accepted, unless an event filed while it was in flight already says it was not received
+        if outcome.kind == "accepted" and row.kind == DeliveryKind.INVOICE and status not in NOT_RECEIVED:
             sent.append({"b_id": row.invoice_id, "b_at": now, "b_actor": row.approved_by or row.requested_by})
+        if status in (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN) and row.kind == DeliveryKind.INVOICE:
+            failures.append((row.invoice_id, row.id, str(change["b_last_error"] or status)[:500]))
         posts.extend(_posts(row, outcome, status, change["b_last_error"]))
     if updates:
         connection.execute(_SET_OUTCOME, updates)
     if sent:
         connection.execute(_MARK_INVOICE_SENT, sent)
+    if failures:
+        unsend_after_send_failures(connection, failures=failures, now=now)
     if events:
         connection.execute(insert(DeliveryEvent.__table__), events)
     if audits:

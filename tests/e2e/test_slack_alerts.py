@@ -179,8 +179,9 @@ async def test_mark_as_sent_manually_from_the_alert_marks_the_invoice_and_says_s
     assert first.body["blocks"][0]["text"]["text"] == (
         f"✅ <@{ALICE.id}> marked *INV-0007* as sent. No email was sent."
     )
-    [second] = fake_slack.responses_to("second")
-    assert second.body["text"] == "Invoice INV-0007 is already sent."
+    [second] = fake_slack.responses_to("second")  # a stale click: who resolved it, and when
+    assert second.body["text"].startswith(f"This alert about INV-0007 was already resolved by <@{ALICE.id}> at ")
+    assert second.body["text"].endswith(" UTC: marked as sent manually.")
     async with sessions() as check:
         invoice = await check.get(Invoice, delivery.invoice_id)
         assert invoice is not None

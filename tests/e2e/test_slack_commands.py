@@ -49,7 +49,7 @@ async def test_show_answers_with_the_invoice_its_lines_and_its_emails(
     read = texts(blocks)
     assert read[0] == "Invoice INV-0042"
     assert "*Customer:* Acme Corp" in read[1]
-    assert "*Status:* validated" in read[1]
+    assert "*Status:* ✅ Ready to send" in read[1]
     assert "*Total:* €119.99 (€99.99 + tax €20.00)" in read[1]
     assert "*To:* ap@acme.example" in read[1]
     assert read[2] == "*Lines*\n• Consulting × 1 — €99.99"

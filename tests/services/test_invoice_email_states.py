@@ -1,0 +1,59 @@
+"""The invoice state rule as the other services apply it: bulk sending and the problems list."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.bulk_delivery import request_bulk_delivery
+from services.db.models import DeliveryStatus, Organisation
+from services.delivery_status import list_problem_deliveries
+from services.invoices import mark_sent_manually
+from tests import factories
+from tests.services.test_deliveries import NOW, OPEN, REQUEST, SECRET, VERIFIED, _request
+
+
+async def _emailed(session: AsyncSession, org: Organisation, number: str, status: DeliveryStatus) -> int:
+    delivery = (await _request(session, org, replace(REQUEST, invoice_number=number))).delivery
+    delivery.status = status
+    await session.commit()
+    return delivery.id
+
+
+async def test_bulk_send_skips_an_invoice_not_received_or_in_doubt_with_the_reason(session, org):
+    acme = await factories.customer(session, org.id)
+    for number in ("B-1", "U-1", "R-1"):
+        await factories.invoice(session, org.id, acme, number=number)
+    await session.commit()
+    await _emailed(session, org, "B-1", DeliveryStatus.FAILED)
+    await _emailed(session, org, "U-1", DeliveryStatus.UNKNOWN)
+
+    outcome = await request_bulk_delivery(
+        session, organisation_id=org.id, invoice_numbers=["B-1", "U-1", "R-1"], requested_by="U1", rules=OPEN,
+        sending=VERIFIED, now=NOW, message_id_domain="mail.example.com", verp_secret=SECRET,
+        public_url="http://x", idempotency_key="bulk-states",
+    )  # fmt: skip
+
+    assert [o.delivery.to for o in outcome.requested] == [["ap@acme.example"]]
+    assert {s.invoice_number: s.reasons for s in outcome.skipped} == {
+        "B-1": ("refused to ap@acme.example: the receiving server refused the email",),
+        "U-1": ("may have arrived — check with the customer before sending again",),
+    }
+
+
+async def test_the_problems_list_drops_a_problem_once_resolved_by_a_later_send_or_by_hand(session, org):
+    acme = await factories.customer(session, org.id)
+    for number in ("P-1", "P-2", "P-3"):
+        await factories.invoice(session, org.id, acme, number=number)
+    await session.commit()
+    await _emailed(session, org, "P-1", DeliveryStatus.BOUNCED)
+    await _emailed(session, org, "P-2", DeliveryStatus.UNKNOWN)
+    await _emailed(session, org, "P-3", DeliveryStatus.FAILED)
+    await _emailed(session, org, "P-3", DeliveryStatus.BOUNCED)  # the resend bounced too: only it is listed
+    await mark_sent_manually(session, organisation_id=org.id, number="P-2", actor="U1")
+    await session.commit()
+
+    problems = await list_problem_deliveries(session, organisation_id=org.id)
+
+    assert sorted((p.invoice_number, p.status) for p in problems) == [("P-1", "bounced"), ("P-3", "bounced")]
