@@ -22,7 +22,17 @@ from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, overflo
 from handlers.blocks_bulk import encode_numbers
 from handlers.ids import ActionId, BlockId, CallbackId
 from services.approvals import ApprovalRules
-from services.db.models import Approval, AuditLog, Customer, Delivery, Invoice, InvoiceStatus, Organisation, utcnow
+from services.db.models import (
+    Approval,
+    AuditLog,
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Invoice,
+    InvoiceStatus,
+    Organisation,
+    utcnow,
+)
 from services.deliveries import DeliveryRequest, request_delivery
 from services.due import SendingState
 from tests import factories
@@ -118,6 +128,16 @@ async def _awaiting_approval(session: AsyncSession, org: Organisation) -> int:
     return outcome.delivery.id
 
 
+async def _bounced(session: AsyncSession, org: Organisation) -> int:
+    """INV-0001's send, bounced: the problem an alert's buttons act on; its id."""
+    delivery_id = await _awaiting_approval(session, org)
+    delivery = await session.get(Delivery, delivery_id)
+    assert delivery is not None
+    delivery.status = DeliveryStatus.BOUNCED.value
+    await session.commit()
+    return delivery_id
+
+
 async def _state(session: AsyncSession) -> tuple[dict[str, str], dict[int, str], list[str]]:
     """Every invoice's status, every send's status, and the audit log's actions."""
     session.expire_all()
@@ -168,7 +188,7 @@ async def test_only_senders_and_admins_validate_or_mark_sent_from_the_due_menu(
 async def test_only_senders_and_admins_mark_sent_manually_from_an_alert(
     role: str, slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    delivery_id = await _awaiting_approval(session, org)
+    delivery_id = await _bounced(session, org)
     before = await _state(session)
 
     answer = await _button_click(slack, fake_slack, ROLES[role], ActionId.MARK_SENT_MANUALLY, str(delivery_id), "m")
@@ -257,7 +277,7 @@ async def test_only_senders_and_admins_send_from_the_review_modal(
 async def test_only_senders_and_admins_fix_an_address_and_resend(
     role: str, slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    delivery_id = await _awaiting_approval(session, org)
+    delivery_id = await _bounced(session, org)
     before = await _state(session)
     modal = {"id": "VFIX1", "callback_id": CallbackId.FIX_ADDRESS, "private_metadata": str(delivery_id)}
     typed = {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": "new@acme.example"}}}

@@ -93,7 +93,7 @@ async def test_a_bounce_after_sending_puts_the_invoice_back_in_due_with_the_reas
     read = texts(blocks)
     assert read[1].startswith("1 invoice to send")
     assert read[2] == (
-        "*INV-0007* · Acme Corp\n€120.00 · 22 days overdue (due 1 Nov 2026)\n"
+        "*INV-0007* · Acme Corp\n€120.00 · 22 days overdue (due 1 November 2026)\n"
         "❌ bounced to ap@acme.example: the mailbox does not exist\n"
         "⚠️ Not ready: ap@acme.example is on the suppression list (bounced permanently before)"
     )

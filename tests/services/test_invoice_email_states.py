@@ -51,7 +51,7 @@ async def test_the_problems_list_drops_a_problem_once_resolved_by_a_later_send_o
     await _emailed(session, org, "P-2", DeliveryStatus.UNKNOWN)
     await _emailed(session, org, "P-3", DeliveryStatus.FAILED)
     await _emailed(session, org, "P-3", DeliveryStatus.BOUNCED)  # the resend bounced too: only it is listed
-    await mark_sent_manually(session, organisation_id=org.id, number="P-2", actor="U1")
+    await mark_sent_manually(session, organisation_id=org.id, number="P-2", actor="U1", rules=OPEN)
     await session.commit()
 
     problems = await list_problem_deliveries(session, organisation_id=org.id)
