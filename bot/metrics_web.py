@@ -12,12 +12,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.container import Container
+from bot.loop_health import LoopHealth
 from services.health import health_counts
 
 LOCAL_CLIENTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-def metrics_routes(container: Container) -> list[BaseRoute]:
+def metrics_routes(container: Container, health: LoopHealth) -> list[BaseRoute]:
     async def metrics(request: Request) -> Response:
         # The web app faces the internet (Slack, customers' links): only local scrapers see this.
         if request.client is None or request.client.host not in LOCAL_CLIENTS:
@@ -42,6 +43,26 @@ def metrics_routes(container: Container) -> list[BaseRoute]:
         Gauge("invoicebot_suppressed_addresses", "Addresses on the suppression list", registry=registry).set(
             counts.active_suppressions
         )
+        _loop_gauges(registry, health)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return [Route("/metrics", metrics, methods=["GET"])]
+
+
+def _loop_gauges(registry: CollectorRegistry, health: LoopHealth) -> None:
+    """The same verdicts as /healthz: 0 is red (stalled while work is due), 1 green."""
+    healthy = Gauge(
+        "invoicebot_loop_healthy",
+        "1 while the background loop makes progress or has nothing to do, 0 while it is stalled",
+        ["loop"],
+        registry=registry,
+    )
+    quiet = Gauge(
+        "invoicebot_loop_seconds_since_progress",
+        "Seconds since the loop last did work or found nothing due",
+        ["loop"],
+        registry=registry,
+    )
+    for verdict in health.verdicts():
+        healthy.labels(loop=verdict.name).set(1 if verdict.healthy else 0)
+        quiet.labels(loop=verdict.name).set(verdict.seconds_since_progress)

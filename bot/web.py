@@ -13,19 +13,23 @@ from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+
+from bot.healthz_web import healthz_routes
+from bot.loop_health import LoopHealth
 
 SLACK_EVENTS_PATH = "/slack/events"
 
 
-async def healthz(_request: Request) -> Response:
-    return PlainTextResponse("ok")
+def create_web_app(
+    *, slack_app: AsyncApp | None, extra_routes: Sequence[BaseRoute] = (), health: LoopHealth | None = None
+) -> Starlette:
+    """The web app; without a Slack app (Socket Mode, or no tokens) only the other routes exist.
 
-
-def create_web_app(*, slack_app: AsyncApp | None, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The web app; without a Slack app (Socket Mode, or no tokens) only the other routes exist."""
-    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), *extra_routes]
+    `health`: the process's loops, for `/healthz` (none given: a process without loops).
+    """
+    routes: list[BaseRoute] = [*healthz_routes(health or LoopHealth()), *extra_routes]
     if slack_app is not None:
         slack_handler = AsyncSlackRequestHandler(slack_app)
 
