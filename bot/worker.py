@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.loop_health import Heartbeat, LoopHealth
 from services.db.engine import engine_of
 from services.db.models import utcnow
-from services.db.rounds import DEFAULT_LOCK_TIMEOUT
+from services.db.rounds import DEFAULT_LOCK_TIMEOUT, limit_lock_wait
 from services.email.transport import Transport
 from services.errors import error_summary
 from services.sending.pipeline import (
@@ -78,6 +78,7 @@ class Worker:
         self.identity = identity
         self.render = render or pool_renderer(render_pool)
         self.heartbeat = heartbeat or LoopHealth().loop("worker")
+        self.lock_timeout = lock_timeout
         self.backoff = RetryPolicy(base_seconds=poll_interval, max_seconds=max_backoff)
         self.retry = retry or RetryPolicy()
         self.worker_id = worker_id or default_worker_id()
@@ -96,6 +97,7 @@ class Worker:
             now=clock,
             lock_timeout=lock_timeout,
             record_patience=stale_after.total_seconds() / 2,
+            on_record_retry=lambda exc: self.heartbeat.failed(f"outcomes not committed: {error_summary(exc)}"),
         )
         self._claims_resume_at = 0.0  # event-loop time before which no claim is tried (backoff)
 
@@ -127,6 +129,7 @@ class Worker:
     async def recover(self) -> tuple[int, int, int]:
         """Stale recovery. Returns (requeued, marked unknown, failed past the attempt limit)."""
         async with self.sessions() as session:
+            await limit_lock_wait(session, self.lock_timeout)
             recovered = await recover_stale(
                 session, now=self.clock(), stale_after=self.stale_after, max_attempts=self.retry.max_attempts
             )

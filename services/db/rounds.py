@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.db.engine import sqlite_pragmas
 
@@ -58,6 +58,13 @@ def transient_database_error(exc: BaseException) -> bool:
     if isinstance(sqlstate, str):
         return sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES) or sqlstate in _TRANSIENT_SQLSTATES
     return False
+
+
+async def limit_lock_wait(session: AsyncSession, seconds: float) -> None:
+    """Make this session's transaction fail after waiting `seconds` for a lock, instead of
+    waiting for ever (PostgreSQL; SQLite connections already give up after their busy timeout)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"SET LOCAL lock_timeout = {max(1, round(seconds * 1000))}"))
 
 
 class RoundRunner(Protocol):

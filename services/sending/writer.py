@@ -92,16 +92,19 @@ class GroupWriter:
         now: Callable[[], datetime],
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         record_patience: float = 300.0,
+        on_record_retry: Callable[[Exception], None] | None = None,
     ) -> None:
         """`lock_timeout`: seconds a round waits for another transaction's lock before it fails.
         `record_patience`: seconds `record` keeps retrying an outcome the database refuses for
-        now; keep it under the worker's stale-after, so recovery never races a late commit."""
+        now; keep it under the worker's stale-after, so recovery never races a late commit.
+        `on_record_retry(error)`: told each time an outcome waits for the database (the loop's health)."""
         self.engine = engine
         self.worker_id = worker_id
         self.retry = retry
         self.now = now
         self.lock_timeout = lock_timeout
         self.record_patience = record_patience
+        self.on_record_retry = on_record_retry
         self._main = _Lane()
         self._marks = _Lane(marks_only=True) if engine.dialect.name != "sqlite" else self._main
         self.rounds = 0
@@ -137,6 +140,8 @@ class GroupWriter:
                 failures += 1
                 if not transient_database_error(exc) or loop.time() >= give_up_at:
                     raise
+                if self.on_record_retry is not None:
+                    self.on_record_retry(exc)
                 if failures == 1:
                     log.warning(
                         "delivery %s: its %s outcome is not committed yet (%s); retrying with backoff",
