@@ -22,9 +22,8 @@ from typing import Any
 import httpx
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import event, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.pool import Pool
 
 from bot.config import load_settings
 from bot.container import Container
@@ -198,37 +197,45 @@ async def test_a_write_lock_held_past_the_lock_timeout_turns_healthz_red_and_the
 
 @pytest.fixture
 def full_disk(engine: AsyncEngine) -> Any:
-    """While `full["on"]`, every connection the worker's writer thread takes is capped at the
-    database's current size (`PRAGMA max_page_count`): a write that needs a new page gets a real
-    SQLITE_FULL ("database or disk is full"). The writer takes its connection again after each
-    failed round, so once `full["on"]` is False the disk has room again."""
+    """While `full["on"]`, the disk is full for the worker's writer whenever it records an outcome
+    (updates the delivery, inserts its events, audit entry and Slack posts) but not when it claims
+    or marks: just before each such statement `PRAGMA max_page_count` caps its connection at the
+    database's current size, so a statement that needs a new page gets a real SQLITE_FULL
+    ("database or disk is full")."""
     if engine.dialect.name != "sqlite":
         pytest.skip("max_page_count is SQLite's; PostgreSQL would need a full tablespace")
     full = {"on": True}
+    claim_or_mark = ("SELECT", "UPDATE deliveries SET status=?, attempts", "UPDATE deliveries SET data_started_at")
 
-    def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    def before(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         if threading.current_thread().name.startswith("invoicebot-writer"):
-            dbapi_connection.execute(f"PRAGMA max_page_count = {1 if full['on'] else 1073741823}")
+            cap = 1 if full["on"] and not statement.startswith(claim_or_mark) else 1073741823
+            cursor.connection.execute(f"PRAGMA max_page_count = {cap}")
 
-    event.listen(Pool, "checkout", checkout)
+    event.listen(Engine, "before_cursor_execute", before)
     yield full
-    event.remove(Pool, "checkout", checkout)
+    event.remove(Engine, "before_cursor_execute", before)
 
 
-async def test_a_full_disk_during_a_round_keeps_the_outcomes_until_they_commit_and_sends_each_email_once(
+async def test_a_full_disk_when_outcomes_are_recorded_keeps_them_until_they_commit_and_sends_each_email_once(
     session, sessions, org, smtp, transport, served, full_disk
 ):
+    # a long (valid) server reply: recording twelve of them needs pages the full disk does not have
+    smtp.script.reply_data = "250 2.0.0 Ok: queued as " + "Q" * 400
     ids = [(await queue_delivery(session, org, number=f"INV-{n:04d}")).id for n in range(1, 13)]
     expected = sorted([(await reload(sessions, d)).message_id for d in ids])
-    worker = healing_worker(sessions, transport, served.health)
+    # as many in flight as the transport has connections: no send waits for a free one
+    worker = healing_worker(sessions, transport, served.health, concurrency=2)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
 
     async def red() -> bool:
         return (await get(f"{served.url}/healthz")).status_code == 503
 
-    await until(red, within=10, what="/healthz red while the disk is full")
-    assert "database or disk is full" in (await get(f"{served.url}/healthz")).text
+    await until(red, within=10, what="/healthz red while outcomes cannot be committed")
+    assert "outcomes not committed: database or disk is full" in (await get(f"{served.url}/healthz")).text
+    waiting = [r for r in [await reload(sessions, d) for d in ids] if r.status == DeliveryStatus.SENDING]
+    assert waiting and all(r.data_started_at is not None for r in waiting)  # sent; the outcome is held
     assert not running.done()
     full_disk["on"] = False
 
@@ -240,7 +247,7 @@ async def test_a_full_disk_during_a_round_keeps_the_outcomes_until_they_commit_a
     await until(all_recorded, within=20, what="every outcome committed once the disk has room")
     stop.set()
     await asyncio.wait_for(running, timeout=10)
-    assert received_message_ids(smtp) == expected  # sent once each: the kept outcomes were not resent
+    assert received_message_ids(smtp) == expected  # sent once each: a held outcome is never a resend
 
 
 class BreakingTransport:
