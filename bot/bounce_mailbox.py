@@ -368,7 +368,7 @@ class BounceMailbox:
 def _report(heartbeat: Heartbeat, stats: PollStats) -> None:
     """A poll that could not read the mailbox or file a message failed; one that filed some progressed."""
     if stats.last_error or stats.filing_errors:
-        heartbeat.failed(stats.last_error or "a bounce could not be filed in the database", due="bounces")
+        heartbeat.failed(stats.last_error or "a bounce could not be filed in the database")
     elif stats.fetched:
         heartbeat.progressed()
     else:
