@@ -9,8 +9,9 @@ Every delivery ends in an outcome, even when something unforeseen breaks: an une
 error in its data, its render or its SMTP conversation before the message data went out
 fails that delivery alone with the reason (`permanent`, so a person is alerted); one after
 the data was handed over makes it `ambiguous` (shown `unknown`, never resent by itself); a
-render process that died or a data-start mark the database refused makes it `transient`
-(nothing went out: it is retried with backoff up to the attempt limit).
+render pool that could not render it (a process killed, not started) or a data-start mark
+the database refused makes it `transient` (nothing went out: it is retried with backoff up
+to the attempt limit).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from services.invoice_views import open_pixel_url
 from services.money import format_money
 from services.review import long_date
 from services.sending.outcomes import Outcome
-from services.sending.render_pool import RenderPool, RenderProcessDied
+from services.sending.render_pool import RenderPool, RenderPoolError
 from services.sending.writer import GroupWriter
 
 
@@ -230,7 +231,7 @@ async def send_prepared(
             message = await render(prepared.job)
         except DomainError as exc:  # e.g. attachments over the size limit
             outcome = Outcome("permanent", str(exc))
-        except RenderProcessDied as exc:  # killed or out of memory: the next attempt may well work
+        except RenderPoolError as exc:  # a process killed, out of memory, not started: not this delivery's fault
             outcome = Outcome("transient", f"could not render the email: {exc}")
         except Exception as exc:
             outcome = Outcome("permanent", f"could not render the email: {_unexpected(exc)}")

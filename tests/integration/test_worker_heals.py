@@ -38,7 +38,9 @@ from services.email.script import SmtpScript
 from services.email.smtp import SmtpTransport
 from services.email.transport import BeforeData, Envelope, SendResult
 from services.sending.pipeline import RenderJob, render_message
-from tests.integration.test_worker import make_worker, queue_delivery, reload
+from services.sending.queue import RetryPolicy
+from services.sending.render_pool import RenderPool
+from tests.integration.test_worker import IDENTITY, make_worker, queue_delivery, reload
 
 STALL_AFTER = 1.0  # seconds without progress before /healthz turns red
 LOCK_TIMEOUT = 0.3  # seconds the worker's writes wait for a lock
@@ -370,3 +372,26 @@ async def test_stale_recovery_fails_a_delivery_past_the_attempt_limit_with_the_r
             )
         ).scalar_one()
     assert alert["type"] == "failed" and alert["diagnostic"] == stored.last_error
+
+
+async def test_a_render_pool_that_cannot_take_the_job_defers_the_delivery_instead_of_failing_it(
+    session, sessions, org, smtp, transport
+):
+    delivery = await queue_delivery(session, org)
+    pool = RenderPool(1)
+    await pool.aclose()  # e.g. shutting down: the pool's fault, not the invoice's
+    worker = Worker(
+        sessions=sessions,
+        transport=transport,
+        identity=IDENTITY,
+        render_pool=pool,
+        retry=RetryPolicy(max_attempts=3),
+        worker_id="test-worker",
+    )
+
+    assert await worker.drain() == 1
+
+    stored = await reload(sessions, delivery.id)
+    assert stored.status == DeliveryStatus.DEFERRED
+    assert stored.last_error == "could not render the email: the render pool is closed"
+    assert smtp.received == []
