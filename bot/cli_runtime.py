@@ -56,7 +56,7 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                 # `invoicebot worker` serves no HTTP: its loops report to a registry only its log reads
                 health = LoopHealth(stall_after=settings.health_stall_seconds)
                 sent, _ = await asyncio.gather(
-                    run_worker(container, stop=stop, heartbeat=health.loop("worker")),
+                    run_worker(container, stop=stop, heartbeat=health.loop("worker", reports_each_round=True)),
                     bounce_loop(container, stop, health.loop("bounce mailbox")),
                 )
                 return sent
@@ -82,7 +82,8 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
             render_pool = None
             if with_worker and settings.smtp_configured:
                 render_pool = make_render_pool(settings.render_processes) if settings.render_processes else None
-                loops.append(build_worker(container, render_pool, health.loop("worker")).run(stop))
+                worker = build_worker(container, render_pool, health.loop("worker", reports_each_round=True))
+                loops.append(worker.run(stop))
             elif with_worker:
                 logging.getLogger("invoicebot").warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
             if with_worker:

@@ -8,7 +8,9 @@ web app. A loop reports after each round what happened:
 - `failed(reason, due=…)`: work is (or may be) due and the round could not do it.
 
 A loop is *stalled* when it has reported a failure and neither progress nor idleness for
-`stall_after` seconds; it is healthy again at its next good round, by itself. The heartbeat
+`stall_after` seconds; it is healthy again at its next good round, by itself. A loop that
+reports every round (registered with `reports_each_round`) is also stalled when it has not
+reported at all for `stall_after` seconds: it hangs inside a call rather than failing. The heartbeat
 also decides what to log: only the first failure of a streak and the recovery, not each
 retry, so a database locked for an hour is two lines in the log, not thousands.
 """
@@ -38,11 +40,15 @@ class LoopVerdict:
 class Heartbeat:
     """One loop's reports. Not thread-safe: a loop and the web app share one event loop."""
 
-    def __init__(self, name: str, *, stall_after: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, name: str, *, stall_after: float, clock: Callable[[], float], reports_each_round: bool = False
+    ) -> None:
         self.name = name
         self.stall_after = stall_after
+        self.reports_each_round = reports_each_round
         self._clock = clock
         self._ok_at = clock()
+        self._reported_at = self._ok_at
         self._error: str | None = None
         self._due: str | None = None
         self._failures = 0
@@ -50,12 +56,12 @@ class Heartbeat:
     def progressed(self) -> None:
         """Work was done this round."""
         self._recovered()
-        self._ok_at = self._clock()
+        self._ok_at = self._reported_at = self._clock()
 
     def idle(self) -> None:
         """Nothing was due this round."""
         self._recovered()
-        self._ok_at = self._clock()
+        self._ok_at = self._reported_at = self._clock()
 
     def failed(self, reason: str, *, due: str | None = None) -> bool:
         """A round could not do the work that is due (`due`: what is waiting, e.g. "3 deliveries").
@@ -64,6 +70,7 @@ class Heartbeat:
         context and traceback, and the retries that follow quietly.
         """
         self._failures += 1
+        self._reported_at = self._clock()
         self._error = reason
         if due is not None:
             self._due = due
@@ -75,12 +82,19 @@ class Heartbeat:
         return self._failures
 
     def verdict(self) -> LoopVerdict:
-        quiet = max(0.0, self._clock() - self._ok_at)
-        if self._error is None or quiet < self.stall_after:
+        now = self._clock()
+        quiet = max(0.0, now - self._ok_at)
+        if quiet < self.stall_after:
             return LoopVerdict(self.name, True, quiet, None)
-        waiting = f"{self._due} are due" if self._due else "work is due"
-        reason = f"{self.name}: no progress for {quiet:.0f} s while {waiting}: {self._error}"
-        return LoopVerdict(self.name, False, quiet, reason)
+        if self._error is not None:
+            waiting = f"{self._due} are due" if self._due else "work is due"
+            reason = f"{self.name}: no progress for {quiet:.0f} s while {waiting}: {self._error}"
+            return LoopVerdict(self.name, False, quiet, reason)
+        silent = now - self._reported_at
+        if self.reports_each_round and silent >= self.stall_after:
+            reason = f"{self.name}: no progress for {quiet:.0f} s: its round has not ended for {silent:.0f} s"
+            return LoopVerdict(self.name, False, quiet, reason)
+        return LoopVerdict(self.name, True, quiet, None)
 
     def _recovered(self) -> None:
         if self._failures:
@@ -98,10 +112,16 @@ class LoopHealth:
         self._clock = clock
         self._loops: dict[str, Heartbeat] = {}
 
-    def loop(self, name: str) -> Heartbeat:
-        """The heartbeat of the loop called `name` (registered on first use, then the same one)."""
+    def loop(self, name: str, *, reports_each_round: bool = False) -> Heartbeat:
+        """The heartbeat of the loop called `name` (registered on first use, then the same one).
+
+        `reports_each_round`: the loop reports at least every few seconds (it polls), so a
+        silence of `stall_after` means it hangs. Not for a loop that may wait long on purpose
+        (an IMAP IDLE)."""
         if name not in self._loops:
-            self._loops[name] = Heartbeat(name, stall_after=self.stall_after, clock=self._clock)
+            self._loops[name] = Heartbeat(
+                name, stall_after=self.stall_after, clock=self._clock, reports_each_round=reports_each_round
+            )
         return self._loops[name]
 
     def verdicts(self) -> list[LoopVerdict]:

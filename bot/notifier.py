@@ -307,6 +307,6 @@ def notifier_loop(
 ) -> Coroutine[Any, Any, None]:
     """The coroutine `invoicebot run` adds to `serve(loops=…)`; it stops when cancelled.
     It reports to `health` as "Slack notifier"."""
-    heartbeat = health.loop("Slack notifier") if health is not None else None
+    heartbeat = health.loop("Slack notifier", reports_each_round=True) if health is not None else None
     notifier = build_notifier(container, client or notifier_client(container), heartbeat)
     return notifier.run(asyncio.Event())

@@ -48,7 +48,7 @@ ClaimLoader = Callable[[Session, list[int]], Any]
 MAX_ROUND = 256  # requests per transaction: bounds a round's time and its statement sizes
 OUTCOME_BATCH = 16  # outcomes worth a round of their own
 OUTCOME_WAIT = 0.05  # seconds an outcome waits for company at most
-RECORD_BACKOFF = RetryPolicy(base_seconds=0.5, max_seconds=15.0)  # between attempts to commit one outcome
+RECORD_BACKOFF = RetryPolicy(base_seconds=0.5, max_seconds=5.0)  # between attempts to commit one outcome
 
 
 @dataclass

@@ -41,3 +41,16 @@ def test_one_registry_holds_one_heartbeat_per_loop_name() -> None:
     assert health.loop("Slack notifier") is health.loop("Slack notifier")
     health.loop("bounce mailbox")
     assert [v.name for v in health.verdicts()] == ["Slack notifier", "bounce mailbox"]
+
+
+def test_a_polling_loop_that_stops_reporting_is_red_because_it_hangs_inside_a_call() -> None:
+    clock = Clock()
+    health = LoopHealth(stall_after=60, clock=clock)
+    worker = health.loop("worker", reports_each_round=True)
+    mailbox = health.loop("bounce mailbox")  # may wait in IMAP IDLE for minutes on purpose
+    worker.idle()
+    mailbox.idle()
+    clock.now += 61
+    assert health.problems() == ["worker: no progress for 61 s: its round has not ended for 61 s"]
+    worker.idle()
+    assert health.problems() == []
