@@ -2,20 +2,30 @@
 
 prometheus_client renders the format (no hand-written exposition); the values are read
 from the database on each scrape (services/health.py), so any process answers the same.
+The loop gauges come from this process's `LoopHealth` and are served even when the database
+does not answer within `DATABASE_ANSWER_SECONDS` (locked, down): that is when they matter.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.container import Container
 from bot.loop_health import LoopHealth
-from services.health import health_counts
+from services.errors import error_summary
+from services.health import HealthCounts, health_counts
+
+log = logging.getLogger(__name__)
 
 LOCAL_CLIENTS = frozenset({"127.0.0.1", "::1", "localhost"})
+DATABASE_ANSWER_SECONDS = 2.0
 
 
 def metrics_routes(container: Container, health: LoopHealth) -> list[BaseRoute]:
@@ -23,30 +33,44 @@ def metrics_routes(container: Container, health: LoopHealth) -> list[BaseRoute]:
         # The web app faces the internet (Slack, customers' links): only local scrapers see this.
         if request.client is None or request.client.host not in LOCAL_CLIENTS:
             return Response(status_code=404)
-        async with container.session() as session:
-            counts = await health_counts(session)
         registry = CollectorRegistry()
-        deliveries = Gauge("invoicebot_deliveries", "Invoice emails by status", ["status"], registry=registry)
-        for status, count in counts.deliveries_by_status.items():
-            deliveries.labels(status=status).set(count)
-        unmatched = Gauge(
-            "invoicebot_unmatched_events",
-            "Bounces and provider events matching no email we sent (unparsed, orphan…), kept for review",
-            ["type"],
+        _loop_gauges(registry, health)
+        readable = Gauge(
+            "invoicebot_database_answered",
+            "1 when this scrape read the counts from the database in time, 0 when it did not answer",
             registry=registry,
         )
-        for kind, count in counts.unmatched_events_by_type.items():
-            unmatched.labels(type=kind).set(count)
-        owed = Gauge("invoicebot_slack_posts_owed", "Slack posts not yet made", ["status"], registry=registry)
-        for status, count in counts.notifications_by_status.items():
-            owed.labels(status=status).set(count)
-        Gauge("invoicebot_suppressed_addresses", "Addresses on the suppression list", registry=registry).set(
-            counts.active_suppressions
-        )
-        _loop_gauges(registry, health)
+        try:
+            async with asyncio.timeout(DATABASE_ANSWER_SECONDS), container.session() as session:
+                counts = await health_counts(session)
+        except (TimeoutError, SQLAlchemyError) as exc:
+            log.warning("/metrics: the database did not answer (%s); serving the loop gauges only", error_summary(exc))
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        readable.set(1)
+        _count_gauges(registry, counts)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return [Route("/metrics", metrics, methods=["GET"])]
+
+
+def _count_gauges(registry: CollectorRegistry, counts: HealthCounts) -> None:
+    deliveries = Gauge("invoicebot_deliveries", "Invoice emails by status", ["status"], registry=registry)
+    for status, count in counts.deliveries_by_status.items():
+        deliveries.labels(status=status).set(count)
+    unmatched = Gauge(
+        "invoicebot_unmatched_events",
+        "Bounces and provider events matching no email we sent (unparsed, orphan…), kept for review",
+        ["type"],
+        registry=registry,
+    )
+    for kind, count in counts.unmatched_events_by_type.items():
+        unmatched.labels(type=kind).set(count)
+    owed = Gauge("invoicebot_slack_posts_owed", "Slack posts not yet made", ["status"], registry=registry)
+    for status, count in counts.notifications_by_status.items():
+        owed.labels(status=status).set(count)
+    Gauge("invoicebot_suppressed_addresses", "Addresses on the suppression list", registry=registry).set(
+        counts.active_suppressions
+    )
 
 
 def _loop_gauges(registry: CollectorRegistry, health: LoopHealth) -> None:
