@@ -250,7 +250,9 @@ class Worker:
                     await self.drain(stop=stop, until_idle=True, keep_connection=True, raise_claim_errors=False)
                 except Exception as exc:  # recovery, or a bug: never the end of the loop
                     if self.heartbeat.failed(error_summary(exc)):
-                        log.exception("worker %s: a round failed; retrying with backoff", self.worker_id)
+                        log.exception(
+                            "worker %s: a round (stale recovery, claim) failed; retrying with backoff", self.worker_id
+                        )
                     self._claims_resume_at = asyncio.get_running_loop().time() + self.backoff.delay(
                         self.heartbeat.failures
                     )
