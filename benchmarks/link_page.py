@@ -55,6 +55,7 @@ async def serve(database_url: str) -> None:
 
     from bot.config import load_settings
     from bot.container import Container
+    from bot.loop_health import LoopHealth
     from bot.routes import web_routes
     from bot.runner import bound_port
     from bot.web import create_web_app
@@ -114,7 +115,7 @@ async def serve(database_url: str) -> None:
         Route("/baseline/i/{token}/pdf", baseline_pdf, methods=["GET"]),
         Route("/baseline/i/{token}", baseline_page, methods=["GET"]),
     ]
-    web = create_web_app(slack_app=None, extra_routes=[*web_routes(container), *baseline_routes])
+    web = create_web_app(slack_app=None, extra_routes=[*web_routes(container, LoopHealth()), *baseline_routes])
     config = uvicorn.Config(
         web, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False, proxy_headers=False
     )

@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.container import Container
+from bot.loop_health import Heartbeat
 from services.bounces import NotBounce, dsn_event_id, read_bounce
 from services.db.models import utcnow
 from services.delivery_events import IncomingEvent, record_delivery_event, record_unparsed
@@ -385,13 +386,16 @@ class BounceMailbox:
             await session.commit()
         return _Filed("parsed" if matched else "orphan", duplicates=duplicates)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, heartbeat: Heartbeat | None = None) -> None:
         """Poll until `stop` is set: at once again while a full batch is making progress,
-        after `poll_interval` when idle, with exponential backoff while the server fails."""
+        after `poll_interval` when idle, with exponential backoff while the server fails.
+        Each poll is reported to `heartbeat` (the process's /healthz)."""
         log.info("bounce mailbox loop started for %s@%s", self.account.username, self.account.host)
         failures = 0
         while not stop.is_set():
             stats = await self.poll_once()
+            if heartbeat is not None:
+                _report(heartbeat, stats)
             failures = failures + 1 if stats.last_error else 0
             if failures:
                 delay = min(self.max_backoff, self.poll_interval * 2 ** min(failures - 1, 16))
@@ -437,6 +441,16 @@ class BounceMailbox:
         await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
 
 
+def _report(heartbeat: Heartbeat, stats: PollStats) -> None:
+    """A poll that could not read the mailbox or file a message failed; one that filed some progressed."""
+    if stats.last_error or stats.filing_errors:
+        heartbeat.failed(stats.last_error or "a bounce could not be filed in the database")
+    elif stats.fetched:
+        heartbeat.progressed()
+    else:
+        heartbeat.idle()
+
+
 def _describe(exc: BaseException, *, secret: str) -> str:
     """The error in a line for the log. aioimaplib may put a whole command in an error's text
     (a LOGIN that timed out carries the password), so the secret is scrubbed from it."""
@@ -446,7 +460,9 @@ def _describe(exc: BaseException, *, secret: str) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
-def bounce_loop(container: Container, stop: asyncio.Event | None = None) -> Coroutine[Any, Any, None]:
+def bounce_loop(
+    container: Container, stop: asyncio.Event | None = None, heartbeat: Heartbeat | None = None
+) -> Coroutine[Any, Any, None]:
     """The coroutine `invoicebot run` / `worker` adds to its loops; it runs until `stop` is set or
     it is cancelled. Without a bounce mailbox in the settings it logs that once and returns."""
     account = ImapAccount.from_settings(container.settings)
@@ -458,7 +474,7 @@ def bounce_loop(container: Container, stop: asyncio.Event | None = None) -> Coro
         verp_secret=container.verp_secret(),
         poll_interval=container.settings.imap_poll_seconds,
     )
-    return mailbox.run(stop or asyncio.Event())
+    return mailbox.run(stop or asyncio.Event(), heartbeat)
 
 
 async def _not_configured() -> None:

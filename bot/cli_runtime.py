@@ -17,6 +17,7 @@ import typer
 from bot.bounce_mailbox import bounce_loop
 from bot.config import Settings
 from bot.container import Container
+from bot.loop_health import LoopHealth
 from bot.worker_process import build_worker, install_stop_signals, make_render_pool, run_worker
 from services.addresses import normalise_email
 from services.authorization import OPERATOR
@@ -55,7 +56,12 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
             try:
                 if until_idle:
                     return await run_worker(container, stop=stop, until_idle=True)
-                sent, _ = await asyncio.gather(run_worker(container, stop=stop), bounce_loop(container, stop))
+                # `invoicebot worker` serves no HTTP: its loops report to a registry only its log reads
+                health = LoopHealth(stall_after=settings.health_stall_seconds)
+                sent, _ = await asyncio.gather(
+                    run_worker(container, stop=stop, heartbeat=health.loop("worker", reports_each_round=True)),
+                    bounce_loop(container, stop, health.loop("bounce mailbox")),
+                )
                 return sent
             finally:
                 await container.close()
@@ -73,26 +79,28 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
 
         async def main() -> None:
             container = Container.build(settings)
+            health = LoopHealth(stall_after=settings.health_stall_seconds)  # /healthz reads what the loops report
             loops: list[Any] = []
             stop = asyncio.Event()
             render_pool = None
             if with_worker and settings.smtp_configured:
                 render_pool = make_render_pool(settings.render_processes) if settings.render_processes else None
-                loops.append(build_worker(container, render_pool).run(stop))
+                worker = build_worker(container, render_pool, health.loop("worker", reports_each_round=True))
+                loops.append(worker.run(stop))
             elif with_worker:
                 logging.getLogger("invoicebot").warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
             if with_worker:
-                loops.append(bounce_loop(container, stop))
+                loops.append(bounce_loop(container, stop, health.loop("bounce mailbox")))
             if settings.slack_bot_token is not None:
                 from bot.notifier import notifier_loop
 
-                loops.append(notifier_loop(container))
+                loops.append(notifier_loop(container, health=health))
             try:
                 if render_pool is not None:
                     await render_pool.start()
                 async with container.session() as session:
                     await container.organisation(session)
-                await serve(container, loops=loops)
+                await serve(container, loops=loops, health=health)
             finally:
                 stop.set()
                 if render_pool is not None:

@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     max_send_attempts: int = Field(8, ge=1, le=100, validation_alias=_env("MAX_SEND_ATTEMPTS"))
     retry_base_seconds: float = Field(60.0, gt=0, validation_alias=_env("RETRY_BASE_SECONDS"))
     stale_after_seconds: float = Field(600.0, gt=0, validation_alias=_env("STALE_AFTER_SECONDS"))
+    # /healthz turns 503 when a background loop has failed for this long without progress.
+    health_stall_seconds: float = Field(60.0, gt=0, validation_alias=_env("HEALTH_STALL_SECONDS"))
 
     # Provider webhooks (POST /webhooks/<provider>); a provider without its secret answers 404.
     postmark_webhook_user: str | None = Field(None, validation_alias=_env("POSTMARK_WEBHOOK_USER"))

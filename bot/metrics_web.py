@@ -6,19 +6,31 @@ from the database on each scrape (services/health.py), so any process answers th
 Access is by bearer token (`INVOICEBOT_METRICS_TOKEN`), compared in constant time; without
 the setting metrics are off (404). Never by client address: behind a local reverse proxy
 every request comes from 127.0.0.1.
+
+The loop gauges come from this process's `LoopHealth` and are served even when the database
+does not answer within `DATABASE_ANSWER_SECONDS` (locked, down): that is when they matter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.container import Container
-from services.health import health_counts
+from bot.loop_health import LoopHealth
+from services.errors import error_summary
+from services.health import HealthCounts, health_counts
+
+log = logging.getLogger(__name__)
+
+DATABASE_ANSWER_SECONDS = 2.0
 
 
 def bearer_token_matches(authorization: str | None, token: str) -> bool:
@@ -28,7 +40,7 @@ def bearer_token_matches(authorization: str | None, token: str) -> bool:
     return hmac.compare_digest(f"{scheme.capitalize()} {given.strip()}".encode("utf-8", "replace"), expected)
 
 
-def metrics_routes(container: Container) -> list[BaseRoute]:
+def metrics_routes(container: Container, health: LoopHealth) -> list[BaseRoute]:
     secret = container.settings.metrics_token
 
     async def metrics(request: Request) -> Response:
@@ -38,26 +50,60 @@ def metrics_routes(container: Container) -> list[BaseRoute]:
             return PlainTextResponse(
                 "A metrics token is required.", status_code=401, headers={"WWW-Authenticate": "Bearer"}
             )
-        async with container.session() as session:
-            counts = await health_counts(session)
         registry = CollectorRegistry()
-        deliveries = Gauge("invoicebot_deliveries", "Invoice emails by status", ["status"], registry=registry)
-        for status, count in counts.deliveries_by_status.items():
-            deliveries.labels(status=status).set(count)
-        unmatched = Gauge(
-            "invoicebot_unmatched_events",
-            "Bounces and provider events matching no email we sent (unparsed, orphan…), kept for review",
-            ["type"],
+        _loop_gauges(registry, health)
+        readable = Gauge(
+            "invoicebot_database_answered",
+            "1 when this scrape read the counts from the database in time, 0 when it did not answer",
             registry=registry,
         )
-        for kind, count in counts.unmatched_events_by_type.items():
-            unmatched.labels(type=kind).set(count)
-        owed = Gauge("invoicebot_slack_posts_owed", "Slack posts not yet made", ["status"], registry=registry)
-        for status, count in counts.notifications_by_status.items():
-            owed.labels(status=status).set(count)
-        Gauge("invoicebot_suppressed_addresses", "Addresses on the suppression list", registry=registry).set(
-            counts.active_suppressions
-        )
+        try:
+            async with asyncio.timeout(DATABASE_ANSWER_SECONDS), container.session() as session:
+                counts = await health_counts(session)
+        except (TimeoutError, SQLAlchemyError) as exc:
+            log.warning("/metrics: the database did not answer (%s); serving the loop gauges only", error_summary(exc))
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        readable.set(1)
+        _count_gauges(registry, counts)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return [Route("/metrics", metrics, methods=["GET"])]
+
+
+def _count_gauges(registry: CollectorRegistry, counts: HealthCounts) -> None:
+    deliveries = Gauge("invoicebot_deliveries", "Invoice emails by status", ["status"], registry=registry)
+    for status, count in counts.deliveries_by_status.items():
+        deliveries.labels(status=status).set(count)
+    unmatched = Gauge(
+        "invoicebot_unmatched_events",
+        "Bounces and provider events matching no email we sent (unparsed, orphan…), kept for review",
+        ["type"],
+        registry=registry,
+    )
+    for kind, count in counts.unmatched_events_by_type.items():
+        unmatched.labels(type=kind).set(count)
+    owed = Gauge("invoicebot_slack_posts_owed", "Slack posts not yet made", ["status"], registry=registry)
+    for status, count in counts.notifications_by_status.items():
+        owed.labels(status=status).set(count)
+    Gauge("invoicebot_suppressed_addresses", "Addresses on the suppression list", registry=registry).set(
+        counts.active_suppressions
+    )
+
+
+def _loop_gauges(registry: CollectorRegistry, health: LoopHealth) -> None:
+    """The same verdicts as /healthz: 0 is red (stalled while work is due), 1 green."""
+    healthy = Gauge(
+        "invoicebot_loop_healthy",
+        "1 while the background loop makes progress or has nothing to do, 0 while it is stalled",
+        ["loop"],
+        registry=registry,
+    )
+    quiet = Gauge(
+        "invoicebot_loop_seconds_since_progress",
+        "Seconds since the loop last did work or found nothing due",
+        ["loop"],
+        registry=registry,
+    )
+    for verdict in health.verdicts():
+        healthy.labels(loop=verdict.name).set(1 if verdict.healthy else 0)
+        quiet.labels(loop=verdict.name).set(verdict.seconds_since_progress)

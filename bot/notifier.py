@@ -38,6 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.container import Container
+from bot.loop_health import Heartbeat, LoopHealth
 from handlers.blocks_approvals import approval_decided_message, approval_request_message
 from handlers.blocks_status import delivery_alert_message, status_message
 from services.alert_resolution import (
@@ -48,7 +49,7 @@ from services.alert_resolution import (
 )
 from services.db.models import Approval, DeliveryKind, Notification, utcnow
 from services.delivery_status import DeliveryStatusView, delivery_status_view
-from services.errors import DomainError
+from services.errors import DomainError, error_summary
 from services.invoice_states import SENT_OK
 from services.notifications import (
     NotificationKind,
@@ -93,8 +94,12 @@ class Notifier:
         batch_size: int = 20,
         poll_interval: float = 1.0,
         max_attempts: int = NOTIFIER_MAX_ATTEMPTS,
+        heartbeat: Heartbeat | None = None,
+        max_backoff: float = 30.0,
     ) -> None:
         self.sessions = sessions
+        self.heartbeat = heartbeat or LoopHealth().loop("Slack notifier")
+        self.max_backoff = max_backoff
         self.client = client
         self.default_channel = default_channel
         self.approvers_channel = approvers_channel or default_channel
@@ -103,6 +108,7 @@ class Notifier:
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
         self._reported: set[tuple[str, str]] = set()
+        self._last_error: str | None = None  # why Slack refused the last round's last refused post
 
     async def drain_once(self, limit: int | None = None) -> int:
         """Post every notification due now, up to `limit`. Returns how many were posted."""
@@ -110,6 +116,7 @@ class Notifier:
             claimed = await claim_due_notifications(session, now=self.clock(), limit=limit or self.batch_size)
             ids = [notification.id for notification in claimed]
             await session.commit()
+        self._last_error = None
         posted = 0
         for notification_id in ids:
             posted += await self._deliver(notification_id)
@@ -118,19 +125,30 @@ class Notifier:
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set: at once while there is work, else every `poll_interval`.
 
-        A row that breaks in an unexpected way is logged with its traceback and left to its
-        lease, which hands it out again later; the loop itself keeps going.
+        A round that breaks in an unexpected way (the database locked or full, a bug) is logged
+        with its traceback once per streak, reported to the heartbeat, and retried with capped
+        backoff; its rows are handed out again when their lease ends. The loop keeps going.
+        A round that posts nothing while posts are due (Slack down) is not progress either.
         """
         log.info("Slack notifier started")
         while not stop.is_set():
-            posted = 0
+            posted, delay = 0, self.poll_interval
             try:
                 posted = await self.drain_once()
-            except Exception:
-                log.exception("the Slack notifier failed a round; its rows are retried when their lease ends")
+            except Exception as exc:
+                if self.heartbeat.failed(error_summary(exc), due="Slack posts"):
+                    log.exception("the Slack notifier failed a round; its rows are retried when their lease ends")
+                delay = min(self.max_backoff, self.poll_interval * 2 ** min(self.heartbeat.failures - 1, 16))
+            else:
+                if posted:
+                    self.heartbeat.progressed()
+                elif self._last_error is not None:
+                    self.heartbeat.failed(self._last_error, due="Slack posts")
+                else:
+                    self.heartbeat.idle()
             if posted < self.batch_size:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
         log.info("Slack notifier stopped")
 
     async def _deliver(self, notification_id: int) -> int:
@@ -143,9 +161,11 @@ class Notifier:
                 await self._post(session, notification)
             except SlackApiError as error:
                 error_text, retry_after = _slack_error(error), _retry_after(error)
+                self._last_error = error_text
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
                 error_text, retry_after = f"Slack unreachable: {type(error).__name__}", None
-            except (PostLater, DomainError) as waiting:
+                self._last_error = error_text
+            except (PostLater, DomainError) as waiting:  # waiting on another post: not a failure
                 error_text, retry_after = str(waiting), NOT_YET_POSTED_DELAY
             else:
                 return 1
@@ -313,17 +333,22 @@ def notifier_client(container: Container) -> AsyncWebClient:
     return AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=15)
 
 
-def build_notifier(container: Container, client: AsyncWebClient) -> Notifier:
+def build_notifier(container: Container, client: AsyncWebClient, heartbeat: Heartbeat | None = None) -> Notifier:
     settings = container.settings
     return Notifier(
         container.sessions,
         client,
         settings.notify_channel,
         approvers_channel=settings.approvers_channel,
+        heartbeat=heartbeat,
     )
 
 
-def notifier_loop(container: Container, client: AsyncWebClient | None = None) -> Coroutine[Any, Any, None]:
-    """The coroutine `invoicebot run` adds to `serve(loops=…)`; it stops when cancelled."""
-    notifier = build_notifier(container, client or notifier_client(container))
+def notifier_loop(
+    container: Container, client: AsyncWebClient | None = None, *, health: LoopHealth | None = None
+) -> Coroutine[Any, Any, None]:
+    """The coroutine `invoicebot run` adds to `serve(loops=…)`; it stops when cancelled.
+    It reports to `health` as "Slack notifier"."""
+    heartbeat = health.loop("Slack notifier", reports_each_round=True) if health is not None else None
+    notifier = build_notifier(container, client or notifier_client(container), heartbeat)
     return notifier.run(asyncio.Event())

@@ -19,6 +19,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.app import create_slack_app_from
 from bot.container import Container
+from bot.loop_health import LoopHealth
 from bot.routes import web_routes
 from bot.web import create_web_app
 
@@ -32,14 +33,20 @@ def web_server(
     host: str | None = None,
     port: int | None = None,
     log_level: str = "info",
+    health: LoopHealth | None = None,
 ) -> uvicorn.Server:
-    """A uvicorn server for the web app (port 0 picks a free port; see `bound_port`)."""
+    """A uvicorn server for the web app (port 0 picks a free port; see `bound_port`).
+
+    `health`: the loops running beside it, which `/healthz` and `/metrics` report on.
+    """
+    health = health or LoopHealth()
     secret = container.settings.slack_signing_secret
     config = uvicorn.Config(
         create_web_app(
             slack_app=slack_app,
             slack_signing_secret=secret.get_secret_value() if secret else None,
-            extra_routes=web_routes(container),
+            extra_routes=web_routes(container, health),
+            health=health,
         ),
         host=host or container.settings.http_host,
         port=container.settings.http_port if port is None else port,
@@ -68,12 +75,16 @@ async def serve(
     host: str | None = None,
     port: int | None = None,
     loops: Sequence[Coroutine[Any, Any, None]] = (),
+    health: LoopHealth | None = None,
 ) -> None:
-    """Serve until cancelled or until uvicorn is asked to stop (SIGINT/SIGTERM)."""
+    """Serve until cancelled or until uvicorn is asked to stop (SIGINT/SIGTERM).
+
+    `health`: the registry the `loops` report to, shown by `/healthz` and `/metrics`.
+    """
     settings = container.settings
     slack_app = create_slack_app_from(container)
     socket_mode = settings.slack_app_token is not None
-    server = web_server(container, slack_app=None if socket_mode else slack_app, host=host, port=port)
+    server = web_server(container, slack_app=None if socket_mode else slack_app, host=host, port=port, health=health)
     socket_handler: AsyncSocketModeHandler | None = None
     if socket_mode and settings.slack_app_token is not None:
         socket_handler = AsyncSocketModeHandler(slack_app, settings.slack_app_token.get_secret_value())

@@ -14,18 +14,14 @@ from collections.abc import Sequence
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.healthz_web import healthz_routes
+from bot.loop_health import LoopHealth
 from bot.slack_door import slack_events_endpoint
 from bot.web_doors import ErrorReferenceMiddleware
 
 SLACK_EVENTS_PATH = "/slack/events"
-
-
-async def healthz(_request: Request) -> Response:
-    return PlainTextResponse("ok")
 
 
 def create_web_app(
@@ -33,13 +29,15 @@ def create_web_app(
     slack_app: AsyncApp | None,
     slack_signing_secret: str | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    health: LoopHealth | None = None,
 ) -> Starlette:
     """The web app; without a Slack app (Socket Mode, or no tokens) only the other routes exist.
 
     With a Slack app, `slack_signing_secret` (the one the app was built with) is required:
-    the door verifies every request with it before Bolt sees the request.
+    the door verifies every request with it before Bolt sees the request. `health`: the
+    process's loops, for `/healthz` (none given: a process without loops).
     """
-    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), *extra_routes]
+    routes: list[BaseRoute] = [*healthz_routes(health or LoopHealth()), *extra_routes]
     if slack_app is not None:
         if not slack_signing_secret:
             raise ValueError("the Slack endpoint needs the signing secret the Slack app was built with")

@@ -4,6 +4,13 @@ Up to `concurrency` deliveries are between claim and SMTP reply at once: while s
 in the render processes, others talk SMTP over the transport's pooled connections, and the
 outcomes of finished ones are committed by the writer meanwhile. Claims are small batches,
 so several workers (processes or machines) share one database fairly.
+
+The `run` loop heals: a claim, a recovery pass or a whole round that fails (database locked
+past the lock timeout, disk full, connection lost, a bug) is logged once for the streak,
+reported to the loop's heartbeat (so `/healthz` turns red if it lasts), and retried with
+capped, jittered backoff while the deliveries already in flight finish. Before this, a claim
+error escaped `drain` and ended `run`: the worker stopped sending for good while the process
+— and its health check — carried on.
 """
 
 from __future__ import annotations
@@ -13,16 +20,26 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.loop_health import Heartbeat, LoopHealth
 from services.db.engine import engine_of
 from services.db.models import utcnow
+from services.db.rounds import DEFAULT_LOCK_TIMEOUT, limit_lock_wait
 from services.email.transport import Transport
-from services.sending.pipeline import PreparedSend, SenderIdentity, pool_renderer, prepare_sends, send_prepared
-from services.sending.queue import RetryPolicy, recover_stale
+from services.errors import error_summary
+from services.sending.pipeline import (
+    PreparedSend,
+    RenderJob,
+    SenderIdentity,
+    pool_renderer,
+    prepare_sends,
+    send_prepared,
+)
+from services.sending.queue import RetryPolicy, count_due_deliveries, recover_stale
 from services.sending.render_pool import RenderPool
 from services.sending.writer import GroupWriter
 
@@ -47,11 +64,22 @@ class Worker:
         poll_interval: float = 1.0,
         stale_after: timedelta = timedelta(minutes=10),
         clock: Callable[[], datetime] = utcnow,
+        heartbeat: Heartbeat | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        max_backoff: float = 30.0,
+        render: Callable[[RenderJob], Awaitable[bytes]] | None = None,
     ) -> None:
+        """`heartbeat`: where the loop reports progress (a private one when None).
+        `lock_timeout`: seconds a write waits for another transaction's lock before it fails
+        and is retried. `max_backoff`: the longest pause between failed claims, in seconds.
+        `render`: renders a job's message bytes (default: in `render_pool`, or inline)."""
         self.sessions = sessions
         self.transport = transport
         self.identity = identity
-        self.render = pool_renderer(render_pool)
+        self.render = render or pool_renderer(render_pool)
+        self.heartbeat = heartbeat or LoopHealth().loop("worker")
+        self.lock_timeout = lock_timeout
+        self.backoff = RetryPolicy(base_seconds=poll_interval, max_seconds=max_backoff)
         self.retry = retry or RetryPolicy()
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency
@@ -62,7 +90,16 @@ class Worker:
         self.sent = 0
         # Claims, data-start marks and outcomes all go through one writer that group-commits
         # them: one writer per process is what SQLite wants, and fewer commits suit both.
-        self.writer = GroupWriter(engine=engine_of(sessions), worker_id=self.worker_id, retry=self.retry, now=clock)
+        self.writer = GroupWriter(
+            engine=engine_of(sessions),
+            worker_id=self.worker_id,
+            retry=self.retry,
+            now=clock,
+            lock_timeout=lock_timeout,
+            record_patience=stale_after.total_seconds() / 2,
+            on_record_retry=lambda exc: self.heartbeat.failed(f"outcomes not committed: {error_summary(exc)}"),
+        )
+        self._claims_resume_at = 0.0  # event-loop time before which no claim is tried (backoff)
 
     async def _send(self, prepared: PreparedSend, slot: _Window.Slot) -> None:
         try:
@@ -70,10 +107,15 @@ class Worker:
                 prepared, transport=self.transport, render=self.render, writer=self.writer, on_sent=slot.release
             )
             self.sent += 1
-        except Exception:
-            # The row stays `sending` and stale recovery decides (requeue before DATA, else
-            # unknown): an unexpected error must never turn into a silent resend.
-            log.exception("delivery %s: unexpected error in the worker", prepared.delivery_id)
+            self.heartbeat.progressed()
+        except Exception as exc:
+            # Only when its outcome could not be committed even after retries: the row stays
+            # `sending` and stale recovery decides (requeue before DATA, else unknown, or
+            # failed past the attempt limit): an unexpected error never becomes a silent resend.
+            if self.heartbeat.failed(f"an outcome could not be recorded: {error_summary(exc)}"):
+                log.exception(
+                    "delivery %s: its outcome could not be recorded; stale recovery will", prepared.delivery_id
+                )
         finally:
             slot.release()  # no-op when on_sent already did
 
@@ -84,15 +126,53 @@ class Worker:
         )
         return prepared
 
-    async def recover(self) -> tuple[int, int]:
+    async def recover(self) -> tuple[int, int, int]:
+        """Stale recovery. Returns (requeued, marked unknown, failed past the attempt limit)."""
         async with self.sessions() as session:
-            requeued, unknown = await recover_stale(session, now=self.clock(), stale_after=self.stale_after)
-        if requeued or unknown:
-            log.warning("recovered stale deliveries: %s requeued, %s marked unknown", requeued, unknown)
-        return requeued, unknown
+            await limit_lock_wait(session, self.lock_timeout)
+            recovered = await recover_stale(
+                session, now=self.clock(), stale_after=self.stale_after, max_attempts=self.retry.max_attempts
+            )
+        if any(recovered):
+            log.warning("recovered stale deliveries: %s requeued, %s marked unknown, %s failed", *recovered)
+        return recovered
+
+    async def _claim_failed(self, exc: Exception, *, pause: bool) -> None:
+        """Log the first failure of a streak, tell the heartbeat what is waiting, pause claims."""
+        due = await self._count_due()
+        first = self.heartbeat.failed(error_summary(exc), due=f"{due} deliveries" if due is not None else None)
+        delay = self.backoff.delay(self.heartbeat.failures)
+        if first:
+            log.warning(
+                "worker %s could not claim deliveries (%s due): %s; retrying with backoff (at most %g s apart) "
+                "until it works",
+                self.worker_id,
+                "?" if due is None else due,
+                error_summary(exc),
+                self.backoff.max_seconds,
+                exc_info=exc,
+            )
+        if pause:
+            self._claims_resume_at = asyncio.get_running_loop().time() + delay
+
+    async def _count_due(self) -> int | None:
+        """How many deliveries wait, for the health reason; None if the database will not say in 1 s."""
+        try:
+            async with asyncio.timeout(1.0), self.sessions() as session:
+                return await count_due_deliveries(session, now=self.clock())
+        except Exception:
+            return None
+
+    def _claim_paused(self) -> bool:
+        return asyncio.get_running_loop().time() < self._claims_resume_at
 
     async def drain(
-        self, *, stop: asyncio.Event | None = None, until_idle: bool = True, keep_connection: bool = False
+        self,
+        *,
+        stop: asyncio.Event | None = None,
+        until_idle: bool = True,
+        keep_connection: bool = False,
+        raise_claim_errors: bool = True,
     ) -> int:
         """Send what is due now. With `until_idle`, return once nothing is due (tests, CLI).
 
@@ -101,10 +181,13 @@ class Worker:
         outcome is still being committed, so a slow commit never leaves the render processes
         without work. The writer's database connection is given back at the end unless
         `keep_connection` (the `run` loop keeps it between polls and gives it back when it stops).
+        A claim that fails is raised once the deliveries in flight are done, unless not
+        `raise_claim_errors` (the `run` loop): then claims pause for the backoff and resume.
         """
         window = _Window()
         tasks: set[asyncio.Task[None]] = set()
         handled = 0
+        claim_error: Exception | None = None
         try:
             while stop is None or not stop.is_set():
                 window.changed.clear()  # before looking: a slot freed from now on wakes the wait below
@@ -112,8 +195,19 @@ class Worker:
                 claimed: list[PreparedSend] = []
                 # Refill in batches (half the window at least): one claim round and one
                 # load of N deliveries costs about what one delivery alone would.
-                if free > 0 and (free >= self.refill_at or not window.open):
-                    claimed = await self._claim(free)
+                if free > 0 and (free >= self.refill_at or not window.open) and not self._claim_paused():
+                    try:
+                        claimed = await self._claim(free)
+                    except Exception as exc:
+                        await self._claim_failed(exc, pause=not raise_claim_errors)
+                        if raise_claim_errors:
+                            claim_error = exc
+                            break
+                    else:
+                        if claimed:
+                            self.heartbeat.progressed()
+                        elif not tasks:
+                            self.heartbeat.idle()
                     for prepared in claimed:
                         task = asyncio.create_task(self._send(prepared, window.enter()))
                         tasks.add(task)
@@ -122,9 +216,11 @@ class Worker:
                 if not tasks:
                     if until_idle:
                         break
-                    await _sleep_or_stop(stop, self.poll_interval)
+                    await _sleep_or_stop(stop, max(self.poll_interval, self._pause_left()))
                     continue
-                if not claimed and free >= self.refill_at:
+                if self._claim_paused():
+                    await _wait_any(window.changed, tasks, max(0.01, self._pause_left()))
+                elif not claimed and free >= self.refill_at:
                     # the window had room but nothing was due: look again in a while, or when all is done
                     await _wait_any(window.changed, tasks, self.poll_interval)
                 else:
@@ -134,7 +230,12 @@ class Worker:
         finally:
             if not keep_connection:
                 await self.writer.aclose()
+        if claim_error is not None:
+            raise claim_error
         return handled
+
+    def _pause_left(self) -> float:
+        return max(0.0, self._claims_resume_at - asyncio.get_running_loop().time())
 
     async def run(self, stop: asyncio.Event) -> None:
         """The background loop of `invoicebot worker` / `run`: recover, then drain forever."""
@@ -142,11 +243,20 @@ class Worker:
         last_recovery = datetime.min.replace(tzinfo=self.clock().tzinfo)
         try:
             while not stop.is_set():
-                if self.clock() - last_recovery > self.stale_after / 2:
-                    await self.recover()
-                    last_recovery = self.clock()
-                await self.drain(stop=stop, until_idle=True, keep_connection=True)
-                await _sleep_or_stop(stop, self.poll_interval)
+                try:
+                    if self.clock() - last_recovery > self.stale_after / 2:
+                        await self.recover()
+                        last_recovery = self.clock()
+                    await self.drain(stop=stop, until_idle=True, keep_connection=True, raise_claim_errors=False)
+                except Exception as exc:  # recovery, or a bug: never the end of the loop
+                    if self.heartbeat.failed(error_summary(exc)):
+                        log.exception(
+                            "worker %s: a round (stale recovery, claim) failed; retrying with backoff", self.worker_id
+                        )
+                    self._claims_resume_at = asyncio.get_running_loop().time() + self.backoff.delay(
+                        self.heartbeat.failures
+                    )
+                await _sleep_or_stop(stop, max(self.poll_interval, self._pause_left()))
         finally:
             await self.writer.aclose()
         log.info("worker %s stopped", self.worker_id)

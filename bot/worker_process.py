@@ -9,6 +9,7 @@ import signal
 from datetime import timedelta
 
 from bot.container import Container
+from bot.loop_health import Heartbeat
 from bot.worker import Worker
 from services.sending.render_pool import RenderPool
 
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 RENDER_PRELOAD = ("services.sending.pipeline",)
 
 
-def build_worker(container: Container, render_pool: RenderPool | None) -> Worker:
+def build_worker(container: Container, render_pool: RenderPool | None, heartbeat: Heartbeat | None = None) -> Worker:
     settings = container.settings
     return Worker(
         sessions=container.sessions,
@@ -28,6 +29,7 @@ def build_worker(container: Container, render_pool: RenderPool | None) -> Worker
         retry=container.retry_policy(),
         concurrency=settings.worker_concurrency,
         stale_after=timedelta(seconds=settings.stale_after_seconds),
+        heartbeat=heartbeat,
     )
 
 
@@ -36,11 +38,13 @@ def make_render_pool(processes: int) -> RenderPool:
     return RenderPool(processes, preload=RENDER_PRELOAD)
 
 
-async def run_worker(container: Container, *, stop: asyncio.Event, until_idle: bool = False) -> int:
+async def run_worker(
+    container: Container, *, stop: asyncio.Event, until_idle: bool = False, heartbeat: Heartbeat | None = None
+) -> int:
     """Run the worker until `stop` is set (or, with `until_idle`, until nothing is due)."""
     processes = container.settings.render_processes
     render_pool = make_render_pool(processes) if processes else None
-    worker = build_worker(container, render_pool)
+    worker = build_worker(container, render_pool, heartbeat)
     try:
         if render_pool is not None:
             await render_pool.start()  # a broken installation fails here, not at the first invoice

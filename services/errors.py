@@ -54,3 +54,12 @@ class FieldErrors(InvalidInput):
 
 class NeedsConfirmation(DomainError):
     """The action is allowed but risky (e.g. the invoice was sent minutes ago); ask first."""
+
+
+def error_summary(exc: BaseException) -> str:
+    """An unexpected error in one line for a log, a health reason or a delivery's last error: the
+    driver's own words when there are some ("database is locked"), never SQLAlchemy's statement
+    and parameters (long, and they may hold customer data)."""
+    original = getattr(exc, "orig", None)
+    lines = str(original if original is not None else exc).strip().splitlines()
+    return lines[0][:300] if lines and lines[0].strip() else type(exc).__name__

@@ -14,6 +14,10 @@ the statements themselves, and every trip took a core from the render processes.
 Either way the function sees a sync `Connection`, so one implementation of each write
 serves both. A round that raises is rolled back and its connection dropped (replaced at
 the next round): a half-done round never leaks into the next.
+
+A round waits at most `lock_timeout` seconds for another transaction's lock (SQLite's busy
+timeout, PostgreSQL's `lock_timeout`) and then fails with an error `transient_database_error`
+recognises, so the caller backs off and tries again instead of hanging behind the lock.
 """
 
 from __future__ import annotations
@@ -22,16 +26,45 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.db.engine import sqlite_pragmas
 
 T = TypeVar("T")
+
+DEFAULT_LOCK_TIMEOUT = 10.0  # seconds; SQLite's busy timeout everywhere else is the same
+
+# PostgreSQL SQLSTATE classes and codes that say "not now" rather than "never": connection
+# exceptions, serialization failure / deadlock, insufficient resources (disk full), lock not
+# available, operator intervention (cancelled, shutting down), system errors.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
+_TRANSIENT_SQLSTATES = ("55P03",)
+
+
+def transient_database_error(exc: BaseException) -> bool:
+    """True when the database could not do it *now* (locked, full, unreachable), so the same
+    write may succeed later; False for an error in the write itself (a constraint, bad data)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES) or sqlstate in _TRANSIENT_SQLSTATES
+    return False
+
+
+async def limit_lock_wait(session: AsyncSession, seconds: float) -> None:
+    """Make this session's transaction fail after waiting `seconds` for a lock, instead of
+    waiting for ever (PostgreSQL; SQLite connections already give up after their busy timeout)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"SET LOCAL lock_timeout = {max(1, round(seconds * 1000))}"))
 
 
 class RoundRunner(Protocol):
@@ -45,9 +78,15 @@ class RoundRunner(Protocol):
 class ThreadedSqliteRounds:
     """SQLite: one sync connection, used only from one dedicated thread."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.engine: Engine = create_sync_engine(url)
-        event.listen(self.engine, "connect", sqlite_pragmas)
+        busy_ms = max(1, round(lock_timeout * 1000))
+
+        def pragmas(dbapi_connection: Any, record: Any) -> None:
+            sqlite_pragmas(dbapi_connection, record)
+            dbapi_connection.execute(f"PRAGMA busy_timeout={busy_ms}")
+
+        event.listen(self.engine, "connect", pragmas)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="invoicebot-writer")
         self._connection: Connection | None = None
 
@@ -89,14 +128,24 @@ class AsyncConnectionRounds:
     the statement is its own transaction, one round trip instead of BEGIN, it, COMMIT.
     """
 
-    def __init__(self, engine: AsyncEngine, *, single_statement: bool = False) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, single_statement: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    ) -> None:
         self.engine = engine
         self.single_statement = single_statement
+        self.lock_timeout = lock_timeout
         self._connection: AsyncConnection | None = None
 
     async def run(self, write: Callable[[Connection], T]) -> T:
         if self._connection is None:
             connection = await self.engine.connect()
+            if self.engine.dialect.name == "postgresql":
+                try:  # a session setting: it outlives this transaction
+                    await connection.execute(text(f"SET lock_timeout = {max(1, round(self.lock_timeout * 1000))}"))
+                    await connection.commit()
+                except BaseException:
+                    await connection.close()
+                    raise
             if self.single_statement:
                 connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
             self._connection = connection
@@ -121,14 +170,15 @@ class AsyncConnectionRounds:
 
 
 def round_runner(
-    engine: AsyncEngine, *, single_statement: bool = False
+    engine: AsyncEngine, *, single_statement: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 ) -> ThreadedSqliteRounds | AsyncConnectionRounds:
     """The cheapest way to run write rounds on `engine`'s database.
 
     `single_statement`: every round runs one statement, which may then commit by itself.
+    `lock_timeout`: seconds a round waits for another transaction's lock before it fails.
     """
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         sync_url = make_url(url.render_as_string(hide_password=False)).set(drivername="sqlite")
-        return ThreadedSqliteRounds(sync_url.render_as_string(hide_password=False))
-    return AsyncConnectionRounds(engine, single_statement=single_statement)
+        return ThreadedSqliteRounds(sync_url.render_as_string(hide_password=False), lock_timeout=lock_timeout)
+    return AsyncConnectionRounds(engine, single_statement=single_statement, lock_timeout=lock_timeout)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, selectinload
 
 from services.db.models import Invoice, Organisation
-from services.errors import DomainError, InvalidInput, NotFound
+from services.errors import DomainError, InvalidInput, NotFound, error_summary
 from services.formatting import reader_locale
 from services.invoice_entry import LineData, select_line_values
 from services.totals import LineAmounts, compute_totals
@@ -260,6 +260,8 @@ def read_invoice_documents(
             found[invoice_id] = _document(invoice, organisation, public_url, lines[invoice_id])
         except DomainError as exc:
             found[invoice_id] = exc
+        except Exception as exc:  # data no rule foresaw: this invoice fails, not the whole batch
+            found[invoice_id] = DomainError(f"Invoice {invoice.number} could not be read: {error_summary(exc)}.")
     return found
 
 

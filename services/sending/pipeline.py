@@ -4,6 +4,14 @@ Rendering the PDF/UBL and composing the MIME message is CPU-bound, so it runs in
 pool (`render_message` is a top-level function of picklable inputs); the SMTP conversation
 is I/O and stays on the event loop. Nothing here decides retries: `outcomes.record_outcomes`
 (through the worker's group-commit writer) does, from the `Outcome` derived here.
+
+Every delivery ends in an outcome, even when something unforeseen breaks: an unexpected
+error in its data, its render or its SMTP conversation before the message data went out
+fails that delivery alone with the reason (`permanent`, so a person is alerted); one after
+the data was handed over makes it `ambiguous` (shown `unknown`, never resent by itself); a
+render pool that could not render it (a process killed, not started) or a data-start mark
+the database refused makes it `transient` (nothing went out: it is retried with backoff up
+to the attempt limit).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
+from services.db.rounds import transient_database_error
 from services.documents.model import InvoiceDocument, in_language, load_invoice_document, read_invoice_documents
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
@@ -28,10 +37,10 @@ from services.email.transport import (
     TransientSendError,
     Transport,
 )
-from services.errors import DomainError
+from services.errors import DomainError, error_summary
 from services.invoice_views import open_pixel_url
 from services.sending.outcomes import Outcome
-from services.sending.render_pool import RenderPool
+from services.sending.render_pool import RenderPool, RenderPoolError
 from services.sending.writer import GroupWriter
 
 
@@ -192,6 +201,10 @@ def prepare_sends(session: Session, *, delivery_ids: Sequence[int], identity: Se
                 stop = Outcome("permanent", f"could not prepare the email: {exc}")
                 prepared.append(PreparedSend(delivery.id, envelope, None, stop))
                 continue
+            except Exception as exc:  # this delivery's data broke a rule nobody wrote: it fails alone
+                stop = Outcome("permanent", f"could not prepare the email: {_unexpected(exc)}")
+                prepared.append(PreparedSend(delivery.id, envelope, None, stop))
+                continue
             prepared.append(PreparedSend(delivery.id, envelope, job))
     return prepared
 
@@ -211,38 +224,75 @@ async def send_prepared(
     Returns the delivery's new status (None if stale recovery took it over meanwhile).
     """
     outcome = prepared.outcome
+    data_started = False
     if prepared.job is not None:
         try:
             message = await render(prepared.job)
         except DomainError as exc:  # e.g. attachments over the size limit
             outcome = Outcome("permanent", str(exc))
+        except RenderPoolError as exc:  # a process killed, out of memory, not started: not this delivery's fault
+            outcome = Outcome("transient", f"could not render the email: {exc}")
+        except Exception as exc:
+            outcome = Outcome("permanent", f"could not render the email: {_unexpected(exc)}")
         else:
-            outcome = await _converse(transport, prepared, message, writer)
+            outcome, data_started = await _converse(transport, prepared, message, writer)
     assert outcome is not None
     if on_sent is not None:
         on_sent()
-    return await writer.record(prepared.delivery_id, outcome)
+    try:
+        return await writer.record(prepared.delivery_id, outcome)
+    except Exception as exc:
+        if transient_database_error(exc):
+            raise  # the database is still down: the row stays `sending` for stale recovery
+        # This outcome cannot be stored (an error in its own data): store a plain one instead.
+        kind = "ambiguous" if data_started else "permanent"
+        fallback = Outcome(kind, f"{outcome.kind}: {outcome.detail[:500]} (could not be recorded: {_unexpected(exc)})")
+        return await writer.record(prepared.delivery_id, fallback)
 
 
-async def _converse(transport: Transport, prepared: PreparedSend, message: bytes, writer: GroupWriter) -> Outcome:
+async def _converse(
+    transport: Transport, prepared: PreparedSend, message: bytes, writer: GroupWriter
+) -> tuple[Outcome, bool]:
+    """The SMTP conversation's outcome, and whether the message data was handed over."""
+    stage = {"data": False, "mark_failed": False}
+
     async def before_data() -> None:
-        await writer.mark_data_started(prepared.delivery_id)
+        try:
+            await writer.mark_data_started(prepared.delivery_id)
+        except Exception:
+            stage["mark_failed"] = True
+            raise
+        stage["data"] = True
 
     try:
         result = await transport.send(prepared.envelope, message, before_data=before_data)
     except TransientSendError as exc:
-        return Outcome("transient", str(exc))
+        return Outcome("transient", str(exc)), stage["data"]
     except PermanentSendError as exc:
-        return Outcome("permanent", str(exc), refused=dict(getattr(exc, "refused", {}) or {}))
+        return Outcome("permanent", str(exc), refused=dict(getattr(exc, "refused", {}) or {})), stage["data"]
     except AmbiguousSendError as exc:
-        return Outcome("ambiguous", str(exc))
-    return Outcome(
+        return Outcome("ambiguous", str(exc)), stage["data"]
+    except Exception as exc:
+        if stage["data"]:
+            detail = f"an unexpected error after the email was handed to the server: {_unexpected(exc)}"
+            return Outcome("ambiguous", detail), True
+        if stage["mark_failed"]:
+            detail = f"could not record that sending began, so nothing was sent: {error_summary(exc)}"
+            return Outcome("transient", detail), False
+        return Outcome("permanent", f"an unexpected error before the email was sent: {_unexpected(exc)}"), False
+    accepted = Outcome(
         "accepted",
         result.data_reply,
         accepted=tuple(result.accepted),
         refused=dict(result.refused),
         deferred=dict(getattr(result, "deferred", {}) or {}),
     )
+    return accepted, True
+
+
+def _unexpected(exc: BaseException) -> str:
+    """An error nobody foresaw, for the delivery's last error and the alert: its kind and first line."""
+    return f"{type(exc).__name__}: {error_summary(exc)}"
 
 
 def pool_renderer(pool: RenderPool | None) -> Callable[[RenderJob], Awaitable[bytes]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus
@@ -24,6 +24,7 @@ __all__ = [
     "Outcome",
     "RetryPolicy",
     "claim_deliveries",
+    "count_due_deliveries",
     "mark_data_started_many",
     "recover_stale",
 ]
@@ -118,10 +119,25 @@ async def _owe_alert(
     )
 
 
-async def recover_stale(session: AsyncSession, *, now: datetime, stale_after: timedelta) -> tuple[int, int]:
-    """Rows left `sending` by a worker that died: before DATA → requeued; after → `unknown`.
+async def count_due_deliveries(session: AsyncSession, *, now: datetime) -> int:
+    """How many deliveries are waiting to be claimed now (for the worker's health reason)."""
+    query = (
+        select(func.count())
+        .select_from(_DELIVERY)
+        .where(_DELIVERY.c.status.in_(_CLAIMABLE_VALUES), _DELIVERY.c.next_attempt_at <= now)
+    )
+    return int(await session.scalar(query) or 0)
 
-    Returns (requeued, unknown). Commits.
+
+async def recover_stale(
+    session: AsyncSession, *, now: datetime, stale_after: timedelta, max_attempts: int
+) -> tuple[int, int, int]:
+    """Rows left `sending` by a worker that died or could not record them.
+
+    Before DATA → requeued, unless the delivery has used its `max_attempts` claims: then
+    `failed` with the reason and an alert (a delivery that breaks its worker every time
+    must end in a state a person sees, not be requeued forever). After DATA → `unknown`.
+    Returns (requeued, unknown, failed). Commits.
     """
     cutoff = now - stale_after
     stale = (
@@ -135,11 +151,22 @@ async def recover_stale(session: AsyncSession, *, now: datetime, stale_after: ti
         .scalars()
         .all()
     )
-    requeued = unknown = 0
+    requeued = unknown = failed = 0
     for delivery in stale:
         delivery.claimed_at = None
         delivery.claimed_by = None
-        if delivery.data_started_at is None:
+        if delivery.data_started_at is None and delivery.attempts >= max_attempts:
+            why = delivery.last_error or "each time, the worker stopped before the email was sent"
+            delivery.status = DeliveryStatus.FAILED
+            delivery.finished_at = now
+            delivery.next_attempt_at = None
+            delivery.last_error = f"gave up after {delivery.attempts} attempts: {why}"
+            session.add(_event(delivery, type_="failed", recipient=None, now=now, detail=delivery.last_error))
+            await _owe_slack(session, delivery)
+            if delivery.kind == DeliveryKind.INVOICE:
+                await _owe_alert(session, delivery, type_="failed", recipient=None, diagnostic=delivery.last_error)
+            failed += 1
+        elif delivery.data_started_at is None:
             delivery.status = DeliveryStatus.QUEUED
             delivery.next_attempt_at = now
             requeued += 1
@@ -155,4 +182,4 @@ async def recover_stale(session: AsyncSession, *, now: datetime, stale_after: ti
                 await _owe_alert(session, delivery, type_="unknown", recipient=None, diagnostic=delivery.last_error)
             unknown += 1
     await session.commit()
-    return requeued, unknown
+    return requeued, unknown, failed

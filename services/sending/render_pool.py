@@ -48,8 +48,16 @@ _START_SECONDS = 120.0  # a child that is not ready by then is a start-up failur
 _STOP_SECONDS = 10.0  # a child still busy this long after end of file is killed
 
 
-class RenderProcessDied(RuntimeError):
+class RenderPoolError(RuntimeError):
+    """The pool, not the job, failed: the same job may well render on a later attempt."""
+
+
+class RenderProcessDied(RenderPoolError):
     """The child process running this job exited before answering (killed, crashed)."""
+
+
+class RenderPoolUnavailable(RenderPoolError):
+    """No child could take the job: the pool is closed, or a child could not be started."""
 
 
 def _child_main(sock: socket.socket, preload: Sequence[str]) -> None:
@@ -182,7 +190,7 @@ class RenderPool:
             self._starting = asyncio.Lock()
         async with self._starting:
             if self._closed:
-                raise RuntimeError("the render pool is closed")
+                raise RenderPoolUnavailable("the render pool is closed")
             missing = [n for n, c in enumerate(self._children) if c is None or not c.protocol.alive]
             started = await asyncio.gather(*(self._spawn() for _ in missing))
             for n, child in zip(missing, started, strict=True):
@@ -225,11 +233,20 @@ class RenderPool:
                 self._children[n] = None
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
-        """Run `function(*args)` in a child; its exception is raised here. Restarts dead children."""
+        """Run `function(*args)` in a child; its exception is raised here. Restarts dead children.
+
+        A failure of the pool itself (closed, a child that will not start) is a `RenderPoolError`,
+        so the caller can tell it from an error in the job and try the job again later.
+        """
         if self._closed:
-            raise RuntimeError("the render pool is closed")
+            raise RenderPoolUnavailable("the render pool is closed")
         if any(c is None for c in self._children):
-            await self.start()
+            try:
+                await self.start()
+            except RenderPoolError:
+                raise
+            except Exception as exc:
+                raise RenderPoolUnavailable(f"a render process could not be started: {exc}") from exc
         child = min((c for c in self._children if c is not None), key=lambda c: len(c.protocol.waiting))
         protocol = child.protocol
         body = pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL)

@@ -11,8 +11,14 @@ A round is a few Core statements and a commit, run through `services.db.rounds` 
 thread hop per round on SQLite, one held connection on PostgreSQL): a session, a pool
 checkout and a driver round trip per statement cost more than the statements themselves.
 
-If a round's transaction fails, it is rolled back and every request is retried in a
-transaction of its own, so one bad request fails alone and the others still commit.
+If a round's transaction fails because of one of its requests (a constraint, bad data), it
+is rolled back and every request is retried in a transaction of its own, so one bad request
+fails alone and the others still commit. If it fails because the database cannot write now
+(locked past the lock timeout, disk full, connection lost: `transient_database_error`), every
+request of the round fails at once — retrying them one by one would only wait out the lock
+once per request — and each caller backs off: the worker's claims in the worker loop, an
+outcome here in `record`, which keeps it until it commits (or `record_patience` runs out and
+stale recovery takes the row over). A failed commit never leaves a round half-applied.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
-from services.db.rounds import RoundRunner, round_runner
+from services.db.rounds import DEFAULT_LOCK_TIMEOUT, RoundRunner, round_runner, transient_database_error
+from services.errors import error_summary
 from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
 from services.sending.queue import claim_deliveries, mark_data_started_many
 
@@ -41,6 +48,7 @@ ClaimLoader = Callable[[Session, list[int]], Any]
 MAX_ROUND = 256  # requests per transaction: bounds a round's time and its statement sizes
 OUTCOME_BATCH = 16  # outcomes worth a round of their own
 OUTCOME_WAIT = 0.05  # seconds an outcome waits for company at most
+RECORD_BACKOFF = RetryPolicy(base_seconds=0.5, max_seconds=5.0)  # between attempts to commit one outcome
 
 
 @dataclass
@@ -82,11 +90,21 @@ class GroupWriter:
         worker_id: str,
         retry: RetryPolicy,
         now: Callable[[], datetime],
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        record_patience: float = 300.0,
+        on_record_retry: Callable[[Exception], None] | None = None,
     ) -> None:
+        """`lock_timeout`: seconds a round waits for another transaction's lock before it fails.
+        `record_patience`: seconds `record` keeps retrying an outcome the database refuses for
+        now; keep it under the worker's stale-after, so recovery never races a late commit.
+        `on_record_retry(error)`: told each time an outcome waits for the database (the loop's health)."""
         self.engine = engine
         self.worker_id = worker_id
         self.retry = retry
         self.now = now
+        self.lock_timeout = lock_timeout
+        self.record_patience = record_patience
+        self.on_record_retry = on_record_retry
         self._main = _Lane()
         self._marks = _Lane(marks_only=True) if engine.dialect.name != "sqlite" else self._main
         self.rounds = 0
@@ -104,8 +122,35 @@ class GroupWriter:
         await self._submit(self._marks, "marks", delivery_id)
 
     async def record(self, delivery_id: int, outcome: Outcome) -> str | None:
-        """Return the delivery's new status once committed (None: no longer this worker's)."""
-        return await self._submit(self._main, "outcomes", delivery_id, outcome)
+        """Return the delivery's new status once committed (None: no longer this worker's).
+
+        While the database cannot write (locked, full, unreachable) the outcome is retried with
+        capped backoff for `record_patience` seconds: an email the server accepted must not
+        turn `unknown` because of a busy database. Recording twice is harmless: the second
+        finds the row no longer `sending` and writes nothing. Raises the last error after that,
+        or at once for an error in the outcome itself.
+        """
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.record_patience
+        failures = 0
+        while True:
+            try:
+                return await self._submit(self._main, "outcomes", delivery_id, outcome)
+            except Exception as exc:
+                failures += 1
+                if not transient_database_error(exc) or loop.time() >= give_up_at:
+                    raise
+                if self.on_record_retry is not None:
+                    self.on_record_retry(exc)
+                if failures == 1:
+                    log.warning(
+                        "delivery %s: its %s outcome is not committed yet (%s); retrying with backoff",
+                        delivery_id,
+                        outcome.kind,
+                        error_summary(exc),
+                    )
+                delay = RECORD_BACKOFF.delay(failures)
+                await asyncio.sleep(max(0.0, min(delay, give_up_at - loop.time())))
 
     async def _submit(self, lane: _Lane, kind: str, *request: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -145,7 +190,10 @@ class GroupWriter:
             self.rounds += 1
             try:
                 await self._apply(lane, batch)
-            except Exception:
+            except Exception as exc:
+                if transient_database_error(exc) or len(batch) == 1:
+                    _fail(batch, exc)  # each caller decides when to try again
+                    continue
                 log.warning("a group commit of %s writes failed; retrying them one by one", len(batch), exc_info=True)
                 for single in _split(batch):
                     try:
@@ -166,7 +214,7 @@ class GroupWriter:
     async def _apply(self, lane: _Lane, batch: _Round) -> None:
         now = self.now()
         if lane.rounds is None:
-            lane.rounds = round_runner(self.engine, single_statement=lane.marks_only)
+            lane.rounds = round_runner(self.engine, single_statement=lane.marks_only, lock_timeout=self.lock_timeout)
         statuses, claimed = await lane.rounds.run(lambda connection: self._write(connection, batch, now))
         for _, future in batch.marks:
             _answer(future, None)

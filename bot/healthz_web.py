@@ -1,0 +1,24 @@
+"""`GET /healthz`: 200 "ok" while every loop of this process makes progress, 503 with the reasons otherwise.
+
+A load balancer or an operator's probe reads it; the body says in plain words which loop is
+stuck, for how long, and why (e.g. "worker: no progress for 95 s while 3 deliveries are due:
+database is locked"). A process that runs no loop (`invoicebot web`) is healthy when it answers.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.loop_health import LoopHealth
+
+
+def healthz_routes(health: LoopHealth) -> list[BaseRoute]:
+    async def healthz(_request: Request) -> Response:
+        problems = health.problems()
+        if problems:
+            return PlainTextResponse("\n".join(problems) + "\n", status_code=503)
+        return PlainTextResponse("ok")
+
+    return [Route("/healthz", healthz, methods=["GET"])]

@@ -1,0 +1,59 @@
+"""The bounce mailbox loop reports to the process's loop health: red while the mailbox cannot be
+read, green again by itself once it can (a real refused connection on 127.0.0.1, then the
+demo's maildir folder through the `connect` hook the loop offers for other sources)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.bounce_mailbox import BounceMailbox, ImapAccount
+from bot.loop_health import LoopHealth
+from bot.sandbox.folder_mailbox import FolderMailbox
+from tests.integration.test_worker import SECRET
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_for(condition: object, *, within: float) -> None:
+    deadline = time.monotonic() + within
+    for _ in range(int(within / 0.02) + 1):
+        if condition():  # type: ignore[operator]
+            return
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not reached within {within} s")
+
+
+async def test_an_unreachable_bounce_mailbox_turns_its_loop_red_and_a_readable_one_green_again(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    account = ImapAccount(host="127.0.0.1", port=closed_port(), username="bounces", password="pw", security="none")
+    mailbox = BounceMailbox(
+        account=account, sessions=sessions, verp_secret=SECRET, poll_interval=0.05, max_backoff=0.1,
+        attempts_per_poll=1, timeout=1.0,
+    )  # fmt: skip
+    health = LoopHealth(stall_after=0.3)
+    stop = asyncio.Event()
+    running = asyncio.create_task(mailbox.run(stop, health.loop("bounce mailbox")))
+    try:
+        await wait_for(lambda: bool(health.problems()), within=10)
+        [problem] = health.problems()
+        assert problem.startswith("bounce mailbox: no progress for ")
+        assert "while work is due: " in problem and "pw" not in problem.split("due: ", 1)[1]
+
+        mailbox.connect = FolderMailbox(tmp_path / "bounces").create().connect  # the mailbox answers again
+        await wait_for(lambda: not health.problems(), within=10)
+        assert not running.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
