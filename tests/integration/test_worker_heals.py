@@ -58,7 +58,9 @@ async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
 
 @pytest.fixture
 async def transport(smtp: ScriptedSmtpServer) -> AsyncIterator[SmtpTransport]:
-    client = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", timeout=2.0, pool_size=2)
+    # A generous timeout: on a busy machine a 2 s read timeout made one send "transient" (deferred for
+    # its 60 s backoff), which is not what these tests are about.
+    client = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", timeout=20.0, pool_size=2)
     yield client
     await client.aclose()
 
