@@ -14,6 +14,7 @@ from handlers.blocks import Block, escape
 from handlers.blocks_review import View, message_view
 from handlers.ids import BlockId, CallbackId
 from services.errors import InvalidInput
+from services.safe_json import UntrustedJsonError, load_untrusted_json
 
 MAX_LISTED = 40
 MAX_METADATA = 2900
@@ -40,8 +41,8 @@ def encode_numbers(numbers: list[str]) -> str:
 
 def decode_numbers(raw: str | None) -> list[str]:
     try:
-        numbers = json.loads(raw or "")
-    except ValueError:
+        numbers = load_untrusted_json(raw or "")
+    except UntrustedJsonError:  # forged: too deep, too large or not JSON — the same sentence
         numbers = None
     if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
         raise InvalidInput("This confirmation is from an older version of invoicebot; press Send all ready again.")

@@ -54,10 +54,15 @@ def log_unexpected(error: BaseException, **where: object) -> str:
     return reference
 
 
-def explain_error(error: BaseException) -> tuple[str, str | None]:
-    """What the user reads, and the reference of an unexpected error (None for a DomainError)."""
+def explain_error(error: BaseException, *, mrkdwn: bool = True) -> tuple[str, str | None]:
+    """What the user reads, and the reference of an unexpected error (None for a DomainError).
+
+    A domain sentence may quote invoice fields or addresses, so it is escaped for mrkdwn
+    (messages, sections); `mrkdwn=False` gives it as is for plain_text (modal field errors),
+    which shows no markup and would print `&lt;` literally.
+    """
     if isinstance(error, DomainError):
-        return escape(str(error), keep_user_mentions=True), None  # it may quote invoice fields or addresses
+        return (escape(str(error), keep_user_mentions=True) if mrkdwn else str(error)), None
     reference = log_unexpected(error)
     return (
         f"Something went wrong on our side (reference {reference}). "
@@ -66,7 +71,13 @@ def explain_error(error: BaseException) -> tuple[str, str | None]:
 
 
 def describe_error(error: BaseException) -> str:
+    """The sentence for mrkdwn text (escaped)."""
     return explain_error(error)[0]
+
+
+def describe_error_plain(error: BaseException) -> str:
+    """The sentence for a plain_text place: a modal field error (`response_action: errors`)."""
+    return explain_error(error, mrkdwn=False)[0]
 
 
 def answering_errors(listener: Callable[P, Awaitable[None]]) -> Callable[P, Awaitable[None]]:

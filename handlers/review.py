@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.blocks_review import loading_view, message_view, queued_words, review_view
 from handlers.context import Session, SessionFactory, Workplace
-from handlers.errors import answering_errors, describe_error
+from handlers.errors import answering_errors, describe_error, describe_error_plain
 from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.parsing import actor_of
 from handlers.review_form import (
@@ -245,7 +245,7 @@ async def handle_review_submission(
     try:
         answer = await _submission_answer(body, view, client, sessions, workplace, send_policy)
     except Exception as error:  # a DomainError's sentence, or a reference id: on the form, never a lost modal
-        answer = {"response_action": "errors", "errors": {BlockId.REVIEW_TO: describe_error(error)}}
+        answer = {"response_action": "errors", "errors": {BlockId.REVIEW_TO: describe_error_plain(error)}}
     await ack(**answer)
 
 

@@ -20,6 +20,7 @@ from services.db.models import Attachments
 from services.errors import InvalidInput
 from services.invoice_states import InvoiceState
 from services.review import ReviewDraft
+from services.safe_json import UntrustedJsonError, load_untrusted_object
 
 INPUT = "input"  # the action id of every text field of the modal
 YES = "yes"  # the value of a ticked checkbox
@@ -37,9 +38,11 @@ class ReviewMetadata:
     @classmethod
     def decode(cls, raw: str | None) -> ReviewMetadata:
         try:
-            number = str(json.loads(raw or "")["n"])
-        except (ValueError, TypeError, KeyError):
-            raise InvalidInput("This form is from an older version of invoicebot; press Review & send again.") from None
+            number = load_untrusted_object(raw or "")["n"]
+        except (UntrustedJsonError, KeyError):
+            number = None
+        if not isinstance(number, str):  # forged or from an older version: a sentence, never a 500
+            raise InvalidInput("This form is from an older version of invoicebot; press Review & send again.")
         return cls(invoice_number=number)
 
 
