@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.field_rules import check_language
 from services.money import check_currency
 from services.webhooks.keys import load_sendgrid_public_key
 
@@ -161,6 +162,13 @@ class Settings(BaseSettings):
     @classmethod
     def _currency(cls, value: str) -> str:
         return check_currency(value)
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        """A language we ship no wording for would silently fall back to English: refuse it at start-up."""
+        check_language(value, "language")
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod

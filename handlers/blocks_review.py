@@ -12,7 +12,7 @@ from handlers.blocks import Block, escape
 from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.review_form import INPUT, YES, ReviewForm, ReviewMetadata, message_block_id, subject_block_id
 from services.db.models import Attachments
-from services.email.templates import SUPPORTED_LANGUAGES
+from services.languages import SUPPORTED_LANGUAGES
 
 View = dict[str, Any]
 LANGUAGE_NAMES = {

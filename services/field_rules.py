@@ -28,7 +28,7 @@ from decimal import Decimal
 from functools import cache
 
 from services.db.models import Attachments
-from services.email.templates import SUPPORTED_LANGUAGES
+from services.languages import SUPPORTED_LANGUAGES, base_language
 from services.money import minor_units
 
 EARLIEST_DATE = date(2000, 1, 1)
@@ -111,7 +111,7 @@ def check_language(value: str, name: str, *, variants: bool = True) -> str:
 
     `variants=False` takes only the codes themselves (the review modal offers nothing else).
     """
-    base = re.split(r"[-_]", value.strip().lower(), maxsplit=1)[0] if variants else value
+    base = base_language(value) if variants else value
     if base not in SUPPORTED_LANGUAGES:
         raise BadValue(f"{name} {value!r} is not one of the supported languages: {', '.join(SUPPORTED_LANGUAGES)}")
     return base

@@ -28,10 +28,11 @@ from services.db.models import (
 )
 from services.due import Problem, SendingState, verdict
 from services.email.template_overrides import load_overrides
-from services.email.templates import invoice_email_context, normalise_language, render_invoice_email
+from services.email.templates import invoice_email_context, render_invoice_email
 from services.formatting import format_money, reader_locale
 from services.invoice_states import IN_FLIGHT, SENT_OK, InvoiceStateView, latest_deliveries, state_of_invoice
 from services.invoices import get_invoice, recipients_of
+from services.languages import normalise_language
 from services.organisations import organisation_locale
 
 RESEND_WINDOW = timedelta(hours=24)

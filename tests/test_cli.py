@@ -108,6 +108,16 @@ def test_a_bad_setting_is_one_line_naming_the_variable_and_exits_2(run):
     ]
 
 
+def test_an_unsupported_default_language_stops_start_up_naming_the_setting(run):
+    result = run("invoices", "due", settings={"INVOICEBOT_DEFAULT_LANGUAGE": "klingon"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: setting INVOICEBOT_DEFAULT_LANGUAGE is invalid: Value error, "
+        "language 'klingon' is not one of the supported languages: en, fr, de, nl, es, it"
+    ]
+    assert run("db", "upgrade", settings={"INVOICEBOT_DEFAULT_LANGUAGE": "fr-BE"}).returncode == 0
+
+
 def test_a_broken_email_template_is_refused_with_its_line_and_a_good_one_is_saved(run, tmp_path, database_url):
     assert run("db", "upgrade").returncode == 0
     (tmp_path / "bad.j2").write_text("Invoice {{ invoice_number }}\n{{ nope }}\n")

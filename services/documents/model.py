@@ -22,9 +22,8 @@ from services.db.models import Invoice, Organisation
 from services.errors import DomainError, InvalidInput, NotFound, error_summary
 from services.formatting import reader_locale
 from services.invoice_entry import LineData, select_line_values
+from services.languages import normalise_language
 from services.totals import LineAmounts, compute_totals
-
-SUPPORTED_LANGUAGES = ("en", "fr", "de", "nl", "es", "it")
 
 # EN 16931 VAT category codes (UNTDID 5305) this project produces.
 STANDARD_RATE = "S"
@@ -105,7 +104,7 @@ def in_language(document: InvoiceDocument, language: str | None) -> InvoiceDocum
     """
     if not language:
         return document
-    return replace(document, language=document_language(language))
+    return replace(document, language=normalise_language(language))
 
 
 # A line as stored: what `build_invoice_document` needs to know about it (the same shape
@@ -118,12 +117,6 @@ def tax_category(rate: Decimal, *, exemption_reason: str | None = None) -> str:
     if rate > 0:
         return STANDARD_RATE
     return EXEMPT if exemption_reason else ZERO_RATED
-
-
-def document_language(language: str | None) -> str:
-    """The customer's language when the documents speak it, else English."""
-    base = (language or "en").replace("-", "_").split("_")[0].lower()
-    return base if base in SUPPORTED_LANGUAGES else "en"
 
 
 def split_address(address: str | None) -> tuple[str, ...]:
@@ -187,7 +180,7 @@ def build_invoice_document(
         issue_date=issue_date,
         due_date=due_date,
         currency=currency,
-        language=document_language(language),
+        language=normalise_language(language),
         seller=seller,
         buyer=buyer,
         lines=document_lines,

@@ -14,8 +14,9 @@ from services.approvals import ApprovalRules
 from services.audit import record_audit
 from services.authorization import Action, authorize
 from services.db.models import TemplateOverride, utcnow
-from services.email.templates import PART_FILES, SUPPORTED_LANGUAGES, check_template, normalise_language
+from services.email.templates import PART_FILES, check_template
 from services.errors import InvalidInput
+from services.languages import SUPPORTED_LANGUAGES, normalise_language
 
 
 def _checked_language(language: str) -> str:

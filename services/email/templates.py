@@ -30,12 +30,11 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from markupsafe import Markup, escape
 
 from services.formatting import format_day, format_money
+from services.languages import DEFAULT_LANGUAGE, normalise_language
 
 log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "nl", "es", "it")
-DEFAULT_LANGUAGE = "en"
 
 # part name (as stored in TemplateOverride.part) → file name in templates/<lang>/
 PART_FILES: Mapping[str, str] = {"subject": "subject.j2", "text": "body.txt.j2", "html": "body.html.j2"}
@@ -128,12 +127,6 @@ SAMPLE_CONTEXT = EmailContext(
     sender_name="Sam Sender",
     language=DEFAULT_LANGUAGE,
 )
-
-
-def normalise_language(language: str | None) -> str:
-    """`fr-BE` → `fr`; anything we ship no wording for → English."""
-    code = re.split(r"[-_]", (language or "").strip().lower(), maxsplit=1)[0]
-    return code if code in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
 
 
 @cache

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from services.email.templates import (
-    SUPPORTED_LANGUAGES,
     TEMPLATE_VARIABLES,
     EmailContext,
     check_template,
     render_html_body,
     render_invoice_email,
 )
+from services.languages import SUPPORTED_LANGUAGES
 
 CONTEXT = EmailContext(
     organisation_name="Example Trading Ltd",
