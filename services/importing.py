@@ -30,6 +30,7 @@ from services.importing_json import parse_json
 from services.importing_limits import BoundedLines, ImportLimits, Problem, ProblemLog
 from services.importing_records import InvoiceRecord, ParsedFile
 from services.importing_store import ImportPlan, plan_import, write_plan
+from services.smtp_verification import accepts_smtputf8
 
 Progress = Callable[[int, int], None]
 
@@ -50,8 +51,11 @@ class ImportSummary:
         return self.invoices_created + self.invoices_updated + self.invoices_unchanged
 
 
-def read_import_file(path: Path, *, limits: ImportLimits) -> ParsedFile:
+def read_import_file(path: Path, *, limits: ImportLimits, smtputf8: bool = False) -> ParsedFile:
     """Parse a .csv or .json file (UTF-8) within `limits`. Blocking: run it in a thread.
+
+    `smtputf8`: whether the organisation's mail server offers SMTPUTF8 (non-ASCII names
+    before the @ are refused without it, as in the review modal).
 
     Raises InvalidInput (one sentence) for a file that cannot be read at all.
     """
@@ -64,7 +68,7 @@ def read_import_file(path: Path, *, limits: ImportLimits) -> ParsedFile:
             raise InvalidInput(_too_large(path, limits))
         if kind == "csv":
             with BoundedLines.open(path) as stream:
-                return parse_csv(stream, limits)
+                return parse_csv(stream, limits, smtputf8=smtputf8)
         with path.open(encoding="utf-8-sig") as stream:
             content = stream.read(limits.max_bytes + 1)
     except FileNotFoundError:
@@ -75,7 +79,7 @@ def read_import_file(path: Path, *, limits: ImportLimits) -> ParsedFile:
         raise InvalidInput(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
     if len(content) > limits.max_bytes:
         raise InvalidInput(_too_large(path, limits))
-    return parse_json(content)
+    return parse_json(content, smtputf8=smtputf8)
 
 
 def _too_large(path: Path, limits: ImportLimits) -> str:
@@ -144,7 +148,8 @@ async def import_file(
 ) -> ImportSummary:
     """Import a .csv or .json file (UTF-8). Raises ImportRejected, or InvalidInput for an unreadable file."""
     # Reading and checking is CPU and disk work: keep it off the event loop so a running bot stays responsive.
-    parsed = await asyncio.to_thread(read_import_file, path, limits=limits or ImportLimits())
+    smtputf8 = await accepts_smtputf8(session, organisation_id=organisation_id)
+    parsed = await asyncio.to_thread(read_import_file, path, limits=limits or ImportLimits(), smtputf8=smtputf8)
     if parsed.problems:
         raise rejection(parsed.problems)
     return await import_invoices(

@@ -99,11 +99,11 @@ def _check_header(header: list[str], line: int, problems: ProblemLog) -> dict[st
     return None if len(problems) > found else positions
 
 
-def _customer(values: dict[str, str], reader: RowReader) -> CustomerRecord | None:
+def _customer(values: dict[str, str], reader: RowReader, *, smtputf8: bool) -> CustomerRecord | None:
     ref = reader.read(text, values.get("customer_ref"), "customer_ref", max_length=64)
     name = reader.read(text, values.get("customer_name"), "customer_name", max_length=200)
-    to = reader.read(emails, values.get("customer_emails"), "customer_emails")
-    cc = reader.read(emails, values.get("customer_cc"), "customer_cc")
+    to = reader.read(emails, values.get("customer_emails"), "customer_emails", smtputf8=smtputf8)
+    cc = reader.read(emails, values.get("customer_cc"), "customer_cc", smtputf8=smtputf8)
     lang = reader.read(language, values.get("customer_language"))
     address = reader.read(
         text, values.get("customer_address"), "customer_address", max_length=2000, required=False, multiline=True
@@ -119,14 +119,19 @@ CUSTOMER_COLUMNS = tuple(column for column in INVOICE_COLUMNS if column.startswi
 
 
 def _invoice(
-    values: dict[str, str], line: int, reader: RowReader, known: dict[tuple[str, ...], CustomerRecord]
+    values: dict[str, str],
+    line: int,
+    reader: RowReader,
+    known: dict[tuple[str, ...], CustomerRecord],
+    *,
+    smtputf8: bool,
 ) -> InvoiceRecord | None:
     """`known` caches customers already read from identical cells (checking addresses is slow)."""
     invoice_number = reader.read(text, values.get("invoice_number"), "invoice_number", max_length=64)
     cells = tuple(values.get(column, "") for column in CUSTOMER_COLUMNS)
     customer = known.get(cells)
     if customer is None:
-        customer = _customer(values, reader)
+        customer = _customer(values, reader, smtputf8=smtputf8)
         if customer is not None:
             known[cells] = customer
     issued = reader.read(iso_date, values.get("issue_date"), "issue_date")
@@ -205,8 +210,11 @@ def _too_wide(line: int, row: list[str], limits: ImportLimits, header: list[str]
     return False
 
 
-def parse_csv(stream: TextIO, limits: ImportLimits | None = None) -> ParsedFile:
-    """Read every row as it streams in; return the invoices and the problems (never stops at the first)."""
+def parse_csv(stream: TextIO, limits: ImportLimits | None = None, *, smtputf8: bool = False) -> ParsedFile:
+    """Read every row as it streams in; return the invoices and the problems (never stops at the first).
+
+    `smtputf8`: whether the organisation's mail server takes non-ASCII names before the @.
+    """
     limits = limits or ImportLimits()
     problems = ProblemLog()
     lines = BoundedLines(stream, limits)
@@ -264,7 +272,7 @@ def parse_csv(stream: TextIO, limits: ImportLimits | None = None) -> ParsedFile:
                 )
             elif invoice_number:
                 first_seen[invoice_number] = line
-            group = _Group(_invoice(values, line, reader, known_customers), key, line)
+            group = _Group(_invoice(values, line, reader, known_customers, smtputf8=smtputf8), key, line)
             if group.invoice is not None:
                 customers.check(group.invoice.customer, reader)
                 invoices.append(group.invoice)

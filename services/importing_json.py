@@ -131,15 +131,15 @@ def _unknown(obj: dict[str, Any], known: tuple[str, ...], what: str, reader: Row
             reader.report(f"unknown field {name!r} in {what} (the fields are: {', '.join(known)})")
 
 
-def _customer(obj: Any, reader: RowReader) -> CustomerRecord | None:
+def _customer(obj: Any, reader: RowReader, *, smtputf8: bool) -> CustomerRecord | None:
     if not isinstance(obj, dict):
         reader.report("customer must be an object with ref, name, emails, …")
         return None
     _unknown(obj, CUSTOMER_FIELDS, "customer", reader)
     ref = reader.read(text, obj.get("ref"), "customer ref", max_length=64)
     name = reader.read(text, obj.get("name"), "customer name", max_length=200)
-    to = reader.read(emails, obj.get("emails"), "customer emails")
-    cc = reader.read(emails, obj.get("cc"), "customer cc")
+    to = reader.read(emails, obj.get("emails"), "customer emails", smtputf8=smtputf8)
+    cc = reader.read(emails, obj.get("cc"), "customer cc", smtputf8=smtputf8)
     lang = reader.read(language, obj.get("language"))
     address = reader.read(text, obj.get("address"), "customer address", max_length=2000, required=False, multiline=True)
     land = reader.read(country, obj.get("country"))
@@ -169,7 +169,7 @@ def _line(obj: Any, position: int, reader: RowReader) -> LineRecord | None:
     return None
 
 
-def _invoice(obj: Any, line: int, problems: ProblemLog) -> InvoiceRecord | None:
+def _invoice(obj: Any, line: int, problems: ProblemLog, *, smtputf8: bool) -> InvoiceRecord | None:
     reader = RowReader(line, problems)
     if not isinstance(obj, dict):
         reader.report("each element of the list must be an invoice object")
@@ -182,7 +182,7 @@ def _invoice(obj: Any, line: int, problems: ProblemLog) -> InvoiceRecord | None:
         if name not in obj:
             reader.report(f"missing field {name!r}")
     invoice_number = reader.read(text, obj.get("number"), "number", max_length=64)
-    customer = _customer(obj.get("customer"), reader) if "customer" in obj else None
+    customer = _customer(obj.get("customer"), reader, smtputf8=smtputf8) if "customer" in obj else None
     issued = reader.read(iso_date, obj.get("issue_date"), "issue_date") if "issue_date" in obj else None
     due = reader.read(iso_date, obj.get("due_date"), "due_date") if "due_date" in obj else None
     code = reader.read(currency, obj.get("currency")) if "currency" in obj else None
@@ -218,8 +218,10 @@ def _too_deep(content: str) -> int | None:
     return None
 
 
-def parse_json(content: str) -> ParsedFile:
+def parse_json(content: str, *, smtputf8: bool = False) -> ParsedFile:
     """Read every invoice object; return the invoices and every problem found.
+
+    `smtputf8`: whether the organisation's mail server takes non-ASCII names before the @.
 
     The caller has bounded the size; depth and number length are bounded here, so a
     hostile file is one problem, never a RecursionError or a minute in int().
@@ -253,7 +255,7 @@ def parse_json(content: str) -> ParsedFile:
                 )
             else:
                 first_seen[label.strip()] = line
-        record = _invoice(obj, line, problems)
+        record = _invoice(obj, line, problems, smtputf8=smtputf8)
         if record is not None:
             customers.check(record.customer, RowReader(line, problems))
             invoices.append(record)

@@ -207,15 +207,20 @@ def status(value: object) -> InvoiceStatus:
 
 
 @cache
-def _checked_email(address: str) -> str:
+def _checked_email(address: str, smtputf8: bool) -> str:
     try:
-        return normalise_email(address)
+        return normalise_email(address, smtputf8=smtputf8)
     except InvalidInput as exc:
         raise BadValue(str(exc)) from None
 
 
-def emails(value: object, name: str) -> tuple[str, ...]:
-    """`;`-separated text or a JSON list; each address validated, duplicates dropped."""
+def emails(value: object, name: str, *, smtputf8: bool = False) -> tuple[str, ...]:
+    """`;`-separated text or a JSON list; each address validated, duplicates dropped.
+
+    `smtputf8`: whether the organisation's mail server offers SMTPUTF8, as the review modal
+    asks (services.smtp_verification.accepts_smtputf8); without it a non-ASCII name before
+    the @ is refused, since the worker could not send to it.
+    """
     if value is None or value == "":
         return ()
     if isinstance(value, str):
@@ -232,7 +237,7 @@ def emails(value: object, name: str) -> tuple[str, ...]:
             bad.append(f"{part!r} is not an email address")
             continue
         try:
-            address = _checked_email(part.strip())
+            address = _checked_email(part.strip(), smtputf8)
         except BadValue as exc:
             bad.append(str(exc))
             continue
