@@ -31,10 +31,10 @@ from handlers.review_form import (
     block_ids_of,
     message_block_id,
     parse_review_state,
-    split_addresses,
     subject_block_id,
 )
 from handlers.review_policy import SendPolicy
+from services.addresses import split_addresses
 from services.db.models import utcnow
 from services.deliveries import DeliveryRequest, ResendNeedsConfirmation, request_delivery
 from services.errors import DomainError, FieldErrors

@@ -10,7 +10,6 @@ for the re-rendered wording to appear.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -121,11 +120,6 @@ class SubmittedReview:
     preview_first: bool
     override_suppression: bool
     confirm_resend: bool
-
-
-def split_addresses(typed: str) -> tuple[str, ...]:
-    """ "a@x.example, b@y.example; c@z.example" → each address (commas, semicolons, spaces, lines)."""
-    return tuple(part for part in re.split(r"[,;\s]+", typed) if part)
 
 
 def _by_prefix(values: Mapping[str, Any], prefix: str) -> Mapping[str, Any]:

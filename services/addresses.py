@@ -17,6 +17,7 @@ a form accepts is exactly what the worker can send.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -93,11 +94,15 @@ def envelope_address(address: str) -> EnvelopeAddress:
     return EnvelopeAddress(f"{checked.local_part}@{checked.ascii_domain}", needs_smtputf8=True)
 
 
-def split_addresses(text: str) -> list[str]:
-    """`a@x.example; b@y.example` or with commas/newlines → a list of the non-empty parts."""
-    for separator in (";", "\n"):
-        text = text.replace(separator, ",")
-    return [part.strip() for part in text.split(",") if part.strip()]
+def split_addresses(text: str) -> tuple[str, ...]:
+    """`a@x.example, b@y.example; c@z.example` → each non-empty part, in order.
+
+    Commas, semicolons and any whitespace (spaces, tabs, line breaks) separate addresses:
+    an address we accept holds no whitespace (email-validator refuses quoted local parts
+    and display names), so a list pasted with spaces reads as the person meant it. The
+    review modal, the *Fix address & resend* modal and the import all split this way.
+    """
+    return tuple(part for part in re.split(r"[,;\s]+", text) if part)
 
 
 def suppression_key(address: str) -> str:

@@ -125,9 +125,9 @@ async def test_fix_address_and_resend_updates_the_customer_and_the_new_send_is_a
     def typed(text: str) -> dict[str, Any]:
         return {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": text}}}
 
-    refused = await slack.submit(modal, typed("accounts@acme.example\nnot an address"), user=ALICE)
+    refused = await slack.submit(modal, typed("accounts@acme.example\nnot-an-address"), user=ALICE)
     assert refused.json()["response_action"] == "errors"
-    assert "'not an address' is not a valid email address" in refused.json()["errors"][BlockId.FIX_EMAILS]
+    assert "'not-an-address' is not a valid email address" in refused.json()["errors"][BlockId.FIX_EMAILS]
     async with sessions() as check:
         assert await check.scalar(select(Customer.emails)) == ["ap@acme.example"]  # nothing saved
 

@@ -59,3 +59,15 @@ async def test_import_keeps_an_idn_domain_readable(session, org, tmp_path: Path)
     await run_import(session, org, write_csv(tmp_path, [ROW.format(emails="ap@Bücher.example", cc="")]))
 
     assert await session.scalar(select(Customer.emails)) == ["ap@bücher.example"]
+
+
+async def test_import_splits_addresses_on_commas_semicolons_and_spaces_as_the_modals_do(session, org, tmp_path: Path):
+    row = ROW.format(emails='"ap@acme.example billing@acme.example;cfo@acme.example"', cc="")
+
+    await run_import(session, org, write_csv(tmp_path, [row]))
+
+    assert await session.scalar(select(Customer.emails)) == [
+        "ap@acme.example",
+        "billing@acme.example",
+        "cfo@acme.example",
+    ]
