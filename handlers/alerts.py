@@ -18,7 +18,6 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.blocks import Block, _clip, _context, _plain, _section, escape
-from handlers.blocks_status import reason_in_words
 from handlers.commands import handle_show
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import answering_errors
@@ -29,6 +28,7 @@ from services.addresses import split_addresses
 from services.alert_actions import FixDraft, FixRequest, fix_and_resend, mark_sent_from_alert, prepare_fix
 from services.db.models import utcnow
 from services.deliveries import ResendNeedsConfirmation
+from services.delivery_precedence import reason_in_words
 from services.errors import DomainError, FieldErrors, InvalidInput
 
 EMAILS_ACTION = "emails"
@@ -69,7 +69,7 @@ def fix_address_modal(
     to_text, cc_text = typed if typed is not None else ("\n".join(draft.send.customer_emails), "\n".join(draft.cc))
     send = draft.send
     failed_lines = [
-        f"❌ {escape(item.address)} — {escape(item.reason or reason_in_words(item.why, kind=item.kind))}"
+        f"❌ {escape(item.address)} — {escape(item.reason or reason_in_words(item.kind, item.why))}"
         + (f" (`{escape(_clip(item.why, 200))}`)" if item.why else "")
         for item in send.failed
     ]

@@ -7,63 +7,19 @@ to whom, and the mail server's own words when they matter.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from handlers.blocks import Block, _clip, _context, _plain, _section, escape
 from handlers.ids import ActionId, BlockId
 from services.alert_resolution import Resolution
+from services.delivery_precedence import reason_in_words
 from services.delivery_status import DeliveryStatusView, TimelineEntry
 from services.formatting import format_clock
 
 TIMELINE_SHOWN = 6
 DIAGNOSTIC_LIMIT = 500
 PROBLEM_TYPES = frozenset({"bounced", "dropped", "complained", "failed"})
-
-# Enhanced status codes (RFC 3463) a finance person meets, in plain words.
-_ENHANCED_CODES = {
-    "5.1.1": "mailbox does not exist",
-    "5.1.2": "the domain does not exist or has no mail server",
-    "5.1.3": "the address is malformed",
-    "5.1.6": "the mailbox has moved",
-    "5.1.10": "mailbox does not exist",
-    "5.2.1": "the mailbox is disabled",
-    "5.2.2": "the mailbox is full",
-    "5.2.3": "the message is too large for the mailbox",
-    "5.3.4": "the message is too large for the server",
-    "5.4.1": "the receiving server refused the address",
-    "5.7.1": "refused by the receiving server's policy (spam filter or not allowed)",
-    "5.7.26": "refused because the sender could not be authenticated (SPF/DKIM/DMARC)",
-    "4.2.2": "the mailbox is full (temporary)",
-}
-_ENHANCED_CODE = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
-_BASIC_CODE = re.compile(r"\b[45]\d\d\b")
-_BASIC_CODES = {
-    "550": "mailbox unavailable",
-    "551": "the user is not local",
-    "552": "the mailbox is full or the message too large",
-    "553": "the address is not allowed",
-    "554": "the receiving server refused the message",
-}
-
-
-def reason_in_words(diagnostic: str | None, *, kind: str | None = None) -> str:
-    """A short explanation of a server reply such as `550 5.1.1 No such user`."""
-    text = diagnostic or ""
-    enhanced = _ENHANCED_CODE.search(text)
-    if enhanced and enhanced.group(0) in _ENHANCED_CODES:
-        return _ENHANCED_CODES[enhanced.group(0)]
-    basic = _BASIC_CODE.search(text)
-    if basic and basic.group(0) in _BASIC_CODES:
-        return _BASIC_CODES[basic.group(0)]
-    if (enhanced and enhanced.group(0)[0] == "4") or (basic and basic.group(0)[0] == "4"):
-        return "a temporary problem at the receiving server"
-    return {
-        "complained": "the recipient marked the email as spam",
-        "dropped": "the email provider dropped it without trying",
-        "unknown": "the connection broke after the email was handed over; check before resending",
-    }.get(kind or "", "the receiving server refused it")
 
 
 def _detail_text(entry: TimelineEntry) -> str:
@@ -85,13 +41,13 @@ def _problem_lines(view: DeliveryStatusView, label: str) -> str:
     if not problems:
         reply = view.last_error or ""
         who = ", ".join(view.to)
-        return f"{label}: {escape(who)} — {reason_in_words(reply)}" + (
+        return f"{label}: {escape(who)} — {reason_in_words(view.status, reply)}" + (
             f" ({escape(_clip(reply, 300))})" if reply else ""
         )
     lines = []
     for entry in problems:
         raw = _detail_text(entry)
-        reason = str((entry.detail or {}).get("reason") or reason_in_words(raw, kind=entry.type))
+        reason = str((entry.detail or {}).get("reason") or reason_in_words(entry.type, raw))
         lines.append(
             f"{label}: {escape(entry.recipient or '')} — {escape(reason)}"
             + (f" ({escape(_clip(raw, 300))})" if raw else "")
@@ -242,7 +198,7 @@ def delivery_alert_message(
     kind = str(payload.get("type") or view.status)
     recipient = str(payload.get("recipient") or ", ".join(view.to))
     diagnostic = str(payload.get("diagnostic") or "")
-    reason = str(payload.get("reason") or reason_in_words(diagnostic, kind=kind))
+    reason = str(payload.get("reason") or reason_in_words(kind, diagnostic))
     title = _ALERT_TITLES.get(kind, "⚠️ Problem")
     if kind == "unknown":
         headline = f"{title} — {escape(reason)}"

@@ -23,10 +23,11 @@ positive state is evidence the email arrived. So one bounced of two → bounced.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from services.db.models import DeliveryStatus
-from services.dsn import reason_for_status
+from services.dsn import reason_for_status, status_code
 
 TERMINAL_BAD = ("bounced", "failed", "dropped", "complained")  # in the order the delivery shows them
 _POSITIVE_RANK = {"accepted": 1, "deferred": 2, "delivered": 3, "opened": 4}
@@ -90,11 +91,33 @@ _TYPE_WORDS = {
     "complained": "the recipient marked the email as spam",
     "dropped": "the email provider did not send it (the address is invalid or on its suppression list)",
     "failed": "the receiving server refused the email",
+    "unknown": "the connection broke after the email was handed over; check before resending",
 }
+# Basic SMTP replies (RFC 5321) with no enhanced status code, in plain words.
+_BASIC_REPLY = re.compile(r"\b[45]\d\d\b")
+_BASIC_WORDS = {
+    "550": "the mailbox is unavailable",
+    "551": "the user is not local",
+    "552": "the mailbox is full or the email too large",
+    "553": "the address is not allowed",
+    "554": "the receiving server refused the email",
+}
+_TEMPORARY = "a temporary problem at the receiving server"
 
 
-def reason_in_words(event_type: str, status_code: str | None) -> str:
-    """The alert's reason: from the status code (RFC 3463) when there is one, else from the type."""
-    if status_code:
-        return reason_for_status(status_code)
+def reason_in_words(event_type: str, reply: str | None) -> str:
+    """The one plain-words reason for a recipient's problem, wherever it is shown.
+
+    `reply` is an RFC 3463 status code (`5.1.1`) or whatever the server or provider said
+    (`550 5.1.1 No such user`, a DSN's Diagnostic-Code): its enhanced status code decides
+    (services.dsn's table), else its basic reply code, else the event type. Alerts, status
+    messages, the *Fix address & resend* modal and the invoice's state all read this, so
+    an SMTP refusal and a bounce of the same kind say the same words.
+    """
+    code = status_code(reply)
+    if code is not None:
+        return reason_for_status(code)
+    basic = _BASIC_REPLY.search(reply or "")
+    if basic is not None:
+        return _BASIC_WORDS.get(basic.group(0), _TEMPORARY if basic.group(0)[0] == "4" else _TYPE_WORDS["failed"])
     return _TYPE_WORDS.get(event_type, "the email was returned undelivered")

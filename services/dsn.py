@@ -143,6 +143,7 @@ _REASONS: dict[str, str] = {
     "x.3.1": "the receiving server is out of space",
     "x.3.4": "the email is too large for the receiving server",
     "x.3": "the receiving server has a problem",
+    "5.4.1": "the receiving server refused the address",
     "x.4.1": "the receiving server did not answer",
     "x.4.4": "the recipient's domain has no mail server",
     "x.4.7": "the email could not be delivered in time (the receiving server kept refusing it)",

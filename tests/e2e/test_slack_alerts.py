@@ -91,7 +91,7 @@ async def test_a_refused_send_posts_an_alert_in_its_thread_with_the_reason_and_t
     first, threaded = fake_slack.calls_to("chat.postMessage")
     assert "thread_ts" not in first.args
     assert threaded.args["thread_ts"] == status.ts == delivery.slack_ts
-    assert alert.text == "❌ Failed: ap@acme.example — mailbox does not exist (invoice INV-0007)"
+    assert alert.text == "❌ Failed: ap@acme.example — the mailbox does not exist (invoice INV-0007)"
     read = block_texts(alert.blocks)
     assert "Server said: ```550 5.1.1 &lt;ap@acme.example&gt;: Recipient address rejected```" in read
     [actions] = [block for block in alert.blocks if block["type"] == "actions"]
@@ -100,7 +100,7 @@ async def test_a_refused_send_posts_an_alert_in_its_thread_with_the_reason_and_t
         ("Mark as sent manually", str(delivery.id)),
         ("Open invoice", "INV-0007"),
     ]
-    assert "❌ Failed: ap@acme.example — mailbox does not exist (" in status.text
+    assert "❌ Failed: ap@acme.example — the mailbox does not exist (" in status.text
     assert "550 5.1.1" in status.text
 
 
@@ -118,7 +118,7 @@ async def test_fix_address_and_resend_updates_the_customer_and_the_new_send_is_a
     )
     await fake_slack.wait_until(lambda: len(fake_slack.views) == 1)
     [modal] = fake_slack.views.values()
-    assert "❌ ap@acme.example — mailbox does not exist" in modal["blocks"][0]["text"]["text"]
+    assert "❌ ap@acme.example — the mailbox does not exist" in modal["blocks"][0]["text"]["text"]
     [field] = [block for block in modal["blocks"] if block.get("block_id") == BlockId.FIX_EMAILS]
     assert field["element"]["initial_value"] == "ap@acme.example"
 
