@@ -19,6 +19,8 @@ from bot.container import Container
 from services.authorization import OPERATOR
 from services.db.models import utcnow
 from services.email.template_overrides import save_template_override
+from services.formatting import format_day
+from services.organisations import organisation_locale
 from services.suppression import lift_suppression, list_suppressions
 
 console = Console()
@@ -40,14 +42,16 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
             async with container.session() as session:
                 organisation = await container.organisation(session)
                 entries = await list_suppressions(session, organisation_id=organisation.id, include_lifted=lifted)
+                locale = organisation_locale(organisation)
             table = Table(title=f"Suppression list — {len(entries)} address(es)")
             for column in ("Address", "Why", "Since", "Detail", "Lifted"):
                 table.add_column(column)
             for entry in entries:
-                lifted_text = f"{entry.lifted_at:%Y-%m-%d} by {entry.lifted_by}" if entry.lifted_at else ""
-                table.add_row(
-                    entry.email, entry.reason, f"{entry.since:%Y-%m-%d}", (entry.detail or "")[:80], lifted_text
+                lifted_text = (
+                    f"{format_day(entry.lifted_at.date(), locale)} by {entry.lifted_by}" if entry.lifted_at else ""
                 )
+                since = format_day(entry.since.date(), locale)
+                table.add_row(entry.email, entry.reason, since, (entry.detail or "")[:80], lifted_text)
             console.print(table)
 
         run_with_container(work)

@@ -27,7 +27,9 @@ from services.deliveries import DeliveryOutcome, DeliveryRequest, request_delive
 from services.delivery_checks import stored_key
 from services.due import SendingState
 from services.errors import IllegalTransition
+from services.formatting import format_moment
 from services.invoices import mark_sent_manually
+from services.organisations import team_locale
 from services.review import SuppressedAddress, recent_send, suppressed_among
 
 
@@ -43,9 +45,10 @@ async def _check_still_open(session: AsyncSession, delivery: Delivery, invoice: 
     resolution = await resolution_of(session, delivery, invoice)
     if resolution is not None:
         who = f" by <@{resolution.by}>" if resolution.by else ""
+        locale = await team_locale(session, organisation_id=invoice.organisation_id)
         raise AlreadyResolved(
             f"This alert about {invoice.number} was already resolved{who} at"
-            f" {resolution.at:%Y-%m-%d %H:%M} UTC: {resolution.how}."
+            f" {format_moment(resolution.at, locale)}: {resolution.how}."
         )
 
 

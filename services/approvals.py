@@ -23,7 +23,9 @@ from services.audit import record_audit
 from services.authorization import Action, authorize, who_may
 from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice
 from services.errors import IllegalTransition, NotFound
+from services.formatting import format_clock, format_moment
 from services.notifications import NotificationKind, enqueue_notification
+from services.organisations import team_locale
 
 
 class ApprovalPolicy(StrEnum):
@@ -68,19 +70,21 @@ class ApprovalRules:
 class AlreadyDecided(IllegalTransition):
     """Someone decided first; the message says who and when ("Already approved by <@U2> at 14:03 UTC")."""
 
-    def __init__(self, approval: Approval, *, now: datetime) -> None:
+    def __init__(self, approval: Approval, *, now: datetime, locale: str) -> None:
         self.decision = ApprovalDecision(approval.decision)
         self.decided_by = approval.decided_by
         self.decided_at = approval.decided_at
-        super().__init__(f"Already {self.decision.value} by <@{self.decided_by}> at {_when(self.decided_at, now)}.")
+        when = _when(self.decided_at, now, locale)
+        super().__init__(f"Already {self.decision.value} by <@{self.decided_by}> at {when}.")
 
 
-def _when(at: datetime | None, now: datetime) -> str:
+def _when(at: datetime | None, now: datetime, locale: str) -> str:
+    """Today's decisions by their time alone (`14:03 UTC`), older ones with their day, in the team's locale."""
     if at is None:
         return "an unknown time"
     if at.date() == now.date():
-        return f"{at:%H:%M} UTC"
-    return f"{at:%Y-%m-%d %H:%M} UTC"
+        return f"{format_clock(at, locale)} UTC"
+    return format_moment(at, locale)
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ async def _decide(
 ) -> ApprovalResult:
     approval, delivery, number = await _load(session, organisation_id=organisation_id, delivery_id=delivery_id)
     if approval.decision != ApprovalDecision.PENDING:
-        raise AlreadyDecided(approval, now=now)
+        raise AlreadyDecided(approval, now=now, locale=await team_locale(session, organisation_id=organisation_id))
     if delivery.status != DeliveryStatus.AWAITING_APPROVAL:
         raise IllegalTransition(
             f"The send of {number} is {delivery.status.replace('_', ' ')}: there is nothing to decide."
@@ -134,7 +138,7 @@ async def _decide(
     )
     if taken.rowcount != 1:
         approval, _, _ = await _load(session, organisation_id=organisation_id, delivery_id=delivery_id)
-        raise AlreadyDecided(approval, now=now)
+        raise AlreadyDecided(approval, now=now, locale=await team_locale(session, organisation_id=organisation_id))
 
     if decision == ApprovalDecision.APPROVED:
         values = {"status": DeliveryStatus.QUEUED.value, "next_attempt_at": now, "approved_by": actor}

@@ -67,3 +67,9 @@ def sending_state(organisation: Organisation, *, smtp_configured: bool) -> Sendi
 def organisation_locale(organisation: Organisation) -> str:
     """The team's locale (its default language in its country): how Slack and the CLI write amounts and dates."""
     return reader_locale(organisation.default_language, organisation.country)
+
+
+async def team_locale(session: AsyncSession, *, organisation_id: int) -> str:
+    """`organisation_locale` for a service that holds only the organisation's id (English if it is gone)."""
+    organisation = await session.get(Organisation, organisation_id)
+    return organisation_locale(organisation) if organisation is not None else reader_locale(None, None)

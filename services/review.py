@@ -29,11 +29,11 @@ from services.db.models import (
 from services.due import Problem, SendingState, verdict
 from services.email.template_overrides import load_overrides
 from services.email.templates import invoice_email_context, render_invoice_email
-from services.formatting import format_money, reader_locale
+from services.formatting import format_day, format_money, reader_locale
 from services.invoice_states import IN_FLIGHT, SENT_OK, InvoiceStateView, latest_deliveries, state_of_invoice
 from services.invoices import get_invoice, recipients_of
 from services.languages import normalise_language
-from services.organisations import organisation_locale
+from services.organisations import organisation_locale, team_locale
 
 RESEND_WINDOW = timedelta(hours=24)
 
@@ -139,13 +139,16 @@ async def suppressed_among(
         )
     ).scalars()
     by_key = {row.email: row for row in rows}
+    locale = await team_locale(session, organisation_id=organisation_id) if by_key else ""
     found = []
     for key, address in keys.items():
         row = by_key.get(key)
         if row is None:
             continue
         words = _SUPPRESSION_WORDS.get(row.reason, row.reason.replace("_", " ") + " on {day}")
-        message = f"{address} is on the suppression list ({words.format(day=row.created_at.date().isoformat())})"
+        message = (
+            f"{address} is on the suppression list ({words.format(day=format_day(row.created_at.date(), locale))})"
+        )
         found.append(SuppressedAddress(email=address, reason=row.reason, since=row.created_at, message=message))
     return tuple(found)
 

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,7 @@ async def test_suppressions_are_listed_and_lifted_by_the_operator_with_an_audit_
     from sqlalchemy import select
 
     from services.db.models import AuditLog, Organisation, Suppression
+    from services.formatting import format_day
 
     assert run("db", "upgrade").returncode == 0
     assert run("suppressions", "list").returncode == 0  # creates the organisation from settings
@@ -150,6 +152,7 @@ async def test_suppressions_are_listed_and_lifted_by_the_operator_with_an_audit_
     unknown = run("suppressions", "lift", "nobody@x.example")
 
     assert "gone@acme.example" in listed.stdout and "hard_bounce" in listed.stdout
+    assert format_day(datetime.now(UTC).date(), "en_GB") in listed.stdout  # the team's locale, not ISO
     assert lifted.returncode == 0, lifted.stderr
     assert unknown.returncode == 1 and "nobody@x.example is not on the suppression list" in unknown.stderr
     async with sessions() as session:

@@ -32,6 +32,7 @@ from services.db.models import (
 )
 from services.delivery_events import IncomingEvent, record_delivery_event
 from services.email.smtp import SmtpTransport
+from services.formatting import format_moment
 from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
 from tests.e2e.test_slack_notifier import (  # noqa: F401 - fixtures
     CHANNEL,
@@ -180,12 +181,14 @@ async def test_mark_as_sent_manually_from_the_alert_marks_the_invoice_and_says_s
         f"✅ <@{ALICE.id}> marked *INV-0007* as sent. No email was sent."
     )
     [second] = fake_slack.responses_to("second")  # a stale click: who resolved it, and when
-    assert second.body["text"].startswith(f"This alert about INV-0007 was already resolved by <@{ALICE.id}> at ")
-    assert second.body["text"].endswith(" UTC: marked as sent manually.")
     async with sessions() as check:
         invoice = await check.get(Invoice, delivery.invoice_id)
-        assert invoice is not None
+        assert invoice is not None and invoice.sent_at is not None
         assert (invoice.status, invoice.sent_via, invoice.sent_by) == (InvoiceStatus.SENT, "manual", ALICE.id)
+    assert second.body["text"] == (  # the moment as the team writes it (en_GB), not an ISO stamp
+        f"This alert about INV-0007 was already resolved by <@{ALICE.id}> at "
+        f"{format_moment(invoice.sent_at, 'en_GB')}: marked as sent manually."
+    )
 
 
 async def test_open_invoice_answers_with_the_invoice_summary(

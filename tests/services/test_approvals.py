@@ -156,7 +156,18 @@ async def test_a_second_decision_is_told_who_decided_and_when(session, org):
         await reject_delivery(
             session, organisation_id=org.id, delivery_id=delivery.id, approver="U3", rules=RULES, now=NOW
         )
-    with pytest.raises(AlreadyDecided, match=r"at 2026-11-23 14:03 UTC"):
+    with pytest.raises(AlreadyDecided, match=r"at 23 November 2026, 14:03 UTC\.$"):
+        await approve_delivery(
+            session,
+            organisation_id=org.id,
+            delivery_id=delivery.id,
+            approver="U3",
+            rules=RULES,
+            now=NOW + timedelta(days=1),
+        )
+    org.default_language, org.country = "de", "DE"  # the team's locale writes the day and time
+    await session.commit()
+    with pytest.raises(AlreadyDecided, match=r"^Already approved by <@U2> at 23\. November 2026, 14:03 UTC\.$"):
         await approve_delivery(
             session,
             organisation_id=org.id,

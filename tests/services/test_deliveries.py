@@ -118,6 +118,26 @@ async def test_review_language_can_be_chosen_and_organisation_wording_is_used(se
     assert (draft.language, draft.subject) == ("de", "Rechnung INV-0001")
 
 
+async def test_a_suppression_is_dated_in_the_teams_locale(session, org):
+    await _acme_invoice(session, org)
+    org.default_language, org.country = "fr", "FR"
+    session.add(
+        Suppression(
+            organisation_id=org.id,
+            email="ap@acme.example",
+            reason="hard_bounce",
+            created_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        )
+    )
+    await session.commit()
+    draft = await prepare_review(
+        session, organisation_id=org.id, invoice_number="INV-0001", public_url="http://x", now=NOW, sending=VERIFIED
+    )
+    assert [s.message for s in draft.suppressed] == [
+        "ap@acme.example is on the suppression list (bounced permanently on 20 novembre 2026)"
+    ]
+
+
 async def test_review_names_suppressed_recipients_and_readiness_problems(session, org):
     await _acme_invoice(session, org, status=InvoiceStatus.DRAFT)
     session.add(
@@ -133,7 +153,7 @@ async def test_review_names_suppressed_recipients_and_readiness_problems(session
         session, organisation_id=org.id, invoice_number="INV-0001", public_url="http://x", now=NOW, sending=VERIFIED
     )
     assert [s.message for s in draft.suppressed] == [
-        "ap@acme.example is on the suppression list (bounced permanently on 2026-11-20)"
+        "ap@acme.example is on the suppression list (bounced permanently on 20 November 2026)"
     ]
     assert [p.message for p in draft.problems] == [
         "not validated (still a draft)",
@@ -226,7 +246,7 @@ async def test_a_suppressed_recipient_needs_send_anyway(session, org):
     )
     await session.commit()
     assert await _field_errors(session, org) == {
-        "override_suppression": "ap@acme.example is on the suppression list (bounced permanently on 2026-11-20): "
+        "override_suppression": "ap@acme.example is on the suppression list (bounced permanently on 20 November 2026): "
         "tick 'send anyway' to override"
     }
     outcome = await _request(session, org, replace(REQUEST, override_suppression=True))
