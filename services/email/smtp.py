@@ -46,6 +46,7 @@ from services.email.transport import (
     TransportCheckFailed,
     as_bytes,
     dsn_mail_options,
+    refuse_if_nobody_accepted,
     wire_envelope,
 )
 
@@ -235,10 +236,7 @@ class SmtpTransport:
                     refused=refused,
                 ) from exc
             accepted.append(recipient)
-        if not accepted:
-            detail = "; ".join(f"{address}: {reply}" for address, reply in {**refused, **deferred}.items())
-            error = TransientSendError if deferred else PermanentSendError
-            raise error(f"The mail server refused every recipient ({detail}).", refused=refused, deferred=deferred)
+        refuse_if_nobody_accepted(accepted, refused, deferred)
 
         if before_data is not None:
             await before_data()

@@ -92,6 +92,19 @@ class TransportCheckFailed(SendError):
     """The mail server settings do not work (cannot connect, TLS, login refused); the reason says why."""
 
 
+def refuse_if_nobody_accepted(accepted: list[str], refused: dict[str, str], deferred: dict[str, str]) -> None:
+    """When the server took no recipient, nothing can be sent: say why, per recipient.
+
+    Temporary when any recipient was only deferred (a retry may get through), else
+    permanent. Both transports decide this here, so the in-memory one fails as SMTP does.
+    """
+    if accepted:
+        return
+    detail = "; ".join(f"{address}: {reply}" for address, reply in {**refused, **deferred}.items())
+    error = TransientSendError if deferred else PermanentSendError
+    raise error(f"The mail server refused every recipient ({detail}).", refused=refused, deferred=deferred)
+
+
 def xtext(value: str) -> str:
     """RFC 3461 xtext: how an ENVID travels inside a MAIL FROM parameter."""
     return "".join(c if "!" <= c <= "~" and c not in "+=" else f"+{ord(c):02X}" for c in value)
