@@ -22,14 +22,14 @@ from handlers.commands import handle_show
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import answering_errors
 from handlers.ids import ActionId, BlockId, CallbackId
-from handlers.parsing import actor_of
+from handlers.parsing import actor_of, row_id_of
 from handlers.review_policy import SendPolicy
 from services.addresses import split_addresses
 from services.alert_actions import FixDraft, FixRequest, fix_and_resend, mark_sent_from_alert, prepare_fix
 from services.db.models import utcnow
 from services.deliveries import ResendNeedsConfirmation
 from services.delivery_precedence import reason_in_words
-from services.errors import DomainError, FieldErrors, InvalidInput
+from services.errors import DomainError, FieldErrors
 
 EMAILS_ACTION = "emails"
 CC_ACTION = "cc"
@@ -40,10 +40,7 @@ FIX_FIELD_BLOCKS = {"emails": BlockId.FIX_EMAILS, "to": BlockId.FIX_EMAILS, "cc"
 
 
 def _delivery_id(raw: object) -> int:
-    try:
-        return int(str(raw))
-    except ValueError:
-        raise InvalidInput("This button is from an older message; run /invoices problems instead.") from None
+    return row_id_of(raw, stale="This button is from an older message; run /invoices problems instead.")
 
 
 def _checkbox(block_id: str, label: str, option_text: str, description: str | None = None) -> Block:

@@ -17,18 +17,16 @@ from handlers.blocks import escape
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import answering_errors
 from handlers.ids import ActionId
-from handlers.parsing import actor_of
+from handlers.parsing import actor_of, row_id_of
 from handlers.review_policy import SendPolicy
 from services.approvals import approve_delivery, reject_delivery
 from services.db.models import utcnow
-from services.errors import InvalidInput
 
 
 def delivery_id_of(action: dict[str, Any]) -> int:
-    try:
-        return int(str(action.get("value", "")))
-    except ValueError:
-        raise InvalidInput("This button names no send; it may be from an older version of invoicebot.") from None
+    return row_id_of(
+        action.get("value", ""), stale="This button names no send; it may be from an older version of invoicebot."
+    )
 
 
 @answering_errors

@@ -18,6 +18,19 @@ from services.safe_json import load_untrusted_object
 
 MAX_FILTER_LENGTH = 80  # keeps the listing state well inside Slack's 255-character block_id
 MAX_PAGE = 100_000  # far past any listing; a larger page (10^20) would overflow the database's OFFSET
+MAX_ROW_ID = 2**63 - 1  # the largest BIGINT: a larger id names no row and overflows the database driver
+
+
+def row_id_of(raw: object, *, stale: str) -> int:
+    """The row id a button value or `private_metadata` carries; InvalidInput(`stale`) for anything else.
+
+    Digits only (no sign, no spaces, no `1e3`), within a database integer, so a forged
+    value is a sentence for the user rather than an overflow deep in the driver.
+    """
+    text = str(raw)
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and 0 < int(text) <= MAX_ROW_ID):
+        raise InvalidInput(stale)
+    return int(text)
 
 
 @dataclass(frozen=True)

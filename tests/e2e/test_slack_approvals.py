@@ -193,3 +193,22 @@ async def test_two_approvers_clicking_at_once_make_exactly_one_decision(
     assert f"by <@{winner.id}> at " in next(a for a in answers if a.startswith("Already "))
     decided = (await session.execute(select(Notification).where(Notification.kind == "approval_decided"))).all()
     assert len(decided) == 1
+
+
+async def test_a_forged_send_id_too_large_for_any_row_is_answered_with_a_sentence_and_changes_nothing(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+):
+    request = await request_waiting_send(slack, fake_slack, session, org, container)
+    _button, block_id = approval_buttons(request["blocks"])["Approve"]
+    forged_blocks = [
+        {**block, "elements": [{**e, "value": "1" + "0" * 30} for e in block["elements"]]}
+        if block.get("block_id") == block_id
+        else block
+        for block in request["blocks"]
+    ]
+
+    answer = await click(slack, fake_slack, {**request, "blocks": forged_blocks}, "Approve", BOB)
+
+    assert answer == "This button names no send; it may be from an older version of invoicebot."
+    delivery, approval = await the_delivery(session)
+    assert (delivery.status, approval.decision) == ("awaiting_approval", "pending")

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
+from handlers.ids import BlockId, CallbackId
+from handlers.parsing import row_id_of
 from services.db.models import Organisation
+from services.errors import InvalidInput
 from tests.e2e.conftest import ALICE
 from tests.e2e.test_slack_bulk import open_confirmation
 from tests.e2e.test_slack_bulk import seed as seed_due
@@ -70,3 +74,23 @@ async def test_a_domain_sentence_in_a_modal_field_error_is_shown_as_written_not_
     answer = await _submit(slack, {**view, "private_metadata": '{"n":"INV<1> & co"}'})
 
     assert answer == {"response_action": "errors", "errors": {"review_to": "There is no invoice 'INV<1> & co'."}}
+
+
+async def test_a_fix_address_submission_naming_a_send_id_too_large_for_any_row_answers_a_sentence(
+    slack: SlackRequestClient, session: AsyncSession, org: Organisation
+):
+    view = {"id": "V0FORGED", "callback_id": CallbackId.FIX_ADDRESS, "private_metadata": "1" + "0" * 30, "blocks": []}
+
+    answer = await _submit(slack, view)
+
+    assert answer == {
+        "response_action": "errors",
+        "errors": {BlockId.FIX_EMAILS: "This button is from an older message; run /invoices problems instead."},
+    }
+
+
+@pytest.mark.parametrize("raw", ["", "0", "-1", "+1", " 1", "1e3", "١٢", "9223372036854775808", "1" + "0" * 30])
+def test_a_row_id_is_digits_within_a_database_integer(raw: str) -> None:
+    with pytest.raises(InvalidInput, match=r"^stale$"):
+        row_id_of(raw, stale="stale")
+    assert row_id_of("9223372036854775807", stale="stale") == 2**63 - 1
