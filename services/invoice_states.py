@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia
 from services.delivery_precedence import TERMINAL_BAD, reason_in_words
-from services.dsn import status_code
 
 
 class InvoiceState(StrEnum):
@@ -107,11 +106,10 @@ def not_received_words(latest: LatestDelivery) -> str:
         state = str(result.get("status") or "") if isinstance(result, dict) else ""
         if state in TERMINAL_BAD and address != "*":
             reply = str(result.get("reply") or "")
-            clauses.append(f"{_BAD_VERBS[state]} to {address}: {reason_in_words(state, status_code(reply))}")
+            clauses.append(f"{_BAD_VERBS[state]} to {address}: {reason_in_words(state, reply)}")
     if not clauses:
         verb = _BAD_VERBS.get(latest.status, latest.status)
-        code = status_code(latest.last_error)
-        clauses.append(f"{verb} to {', '.join(latest.to)}: {reason_in_words(latest.status, code)}")
+        clauses.append(f"{verb} to {', '.join(latest.to)}: {reason_in_words(latest.status, latest.last_error)}")
     return "; ".join(clauses)
 
 

@@ -66,3 +66,10 @@ def test_an_email_in_doubt_says_to_check_with_the_customer():
     view = invoice_state(status="validated", sent_via=None, latest=latest("unknown"))
     assert view.detail == "may have arrived — check with the customer before sending again"  # the due row's words
     assert view.line == "❓ May have arrived — check with the customer before sending again"
+
+
+def test_a_refusal_with_only_a_basic_reply_code_reads_as_the_status_message_reads_it():
+    email = latest("failed", {"ap@x.example": {"status": "failed", "reply": "550 Requested action not taken"}})
+    assert invoice_state(status="validated", sent_via=None, latest=email).line == (
+        "❌ Not received: refused to ap@x.example: the mailbox is unavailable"
+    )
