@@ -42,6 +42,20 @@ async def open_confirmation(slack: SlackRequestClient, fake_slack: FakeSlackApi)
     return fake_slack.views[update.args["view_id"]]
 
 
+async def finished_view(fake_slack: FakeSlackApi, view_id: str, *, within: float = 30.0) -> dict[str, Any]:
+    """The view as the submission's work left it: the `views.update` it sent after its "⏳" ack.
+
+    The first update of `view_id` filled the loading modal with the confirmation; the second is the outcome.
+    """
+
+    def updates() -> list[Any]:
+        return [call for call in fake_slack.calls_to("views.update") if call.args.get("view_id") == view_id]
+
+    await fake_slack.wait_until(lambda: len(updates()) >= 2, within=within)
+    [_, outcome] = updates()
+    return dict(outcome.args["view"])
+
+
 async def test_send_all_ready_confirms_each_ready_invoice_with_its_recipients(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
@@ -68,8 +82,10 @@ async def test_confirming_creates_one_delivery_per_invoice_even_when_submitted_t
 
     answers = [first.json(), second.json()]
     assert all(answer["response_action"] == "update" for answer in answers)
-    result = texts(answers[0]["view"]["blocks"])[0]
-    assert result.startswith("✅ *2 asked to send*\n• *A-1* — ")
+    assert all(texts(answer["view"]["blocks"]) == ["⏳ Sending 2 invoices…"] for answer in answers)
+    await fake_slack.wait_until(lambda: len(fake_slack.calls_to("views.update")) == 3)  # the listing's, then one each
+    results = [texts(call.args["view"]["blocks"])[0] for call in fake_slack.calls_to("views.update")[1:]]
+    assert all(result.startswith("✅ *2 asked to send*\n• *A-1* — ") for result in results)
     rows = (await session.execute(select(Delivery.to, Delivery.status, Delivery.requested_by))).all()
     assert sorted(rows) == [
         (["ap@acme.example"], "queued", ALICE.id),
@@ -88,7 +104,8 @@ async def test_an_invoice_sent_meanwhile_is_skipped_with_its_reason(
 
     answer = (await slack.submit(meanwhile, {}, user=ALICE)).json()
 
-    result = texts(answer["view"]["blocks"])[0]
+    assert texts(answer["view"]["blocks"]) == ["⏳ Sending 4 invoices…"]
+    result = texts((await finished_view(fake_slack, view["id"]))["blocks"])[0]
     assert "✅ *3 asked to send*" in result and "• *X-1* — queued" in result
     assert "⚠️ *1 skipped*\n• *NOPE* — There is no invoice 'NOPE'." in result
     assert invoice.number == "X-1"
@@ -128,6 +145,7 @@ async def test_send_all_ready_counts_and_sends_the_ready_invoices_of_every_page(
     assert view["submit"]["text"] == "Send 16"
 
     await slack.submit(view, {}, user=ALICE)
+    await finished_view(fake_slack, view["id"])
 
     numbers = (await session.execute(select(Delivery.invoice_id))).scalars().all()
     assert len(numbers) == 16
