@@ -161,6 +161,18 @@ def _check_typed(request: DeliveryRequest, *, smtputf8: bool, errors: dict[str, 
     return CheckedRequest(to=to, cc=cc, bcc=bcc, subject=subject, message=message + "\n")
 
 
+def check_typed_addresses(**fields: tuple[str, ...]) -> None:
+    """Raise FieldErrors (keyed by the field names given) for addresses that are not addresses at all.
+
+    No database: judged as if the relay took SMTPUTF8, like `check_typed_request`.
+    """
+    errors: dict[str, str] = {}
+    for field_name, typed in fields.items():
+        _check_addresses(typed, field_name, errors, smtputf8=True)
+    if errors:
+        raise FieldErrors(errors)
+
+
 def check_typed_request(request: DeliveryRequest) -> None:
     """Raise FieldErrors for what the typed fields get wrong by themselves, before any database work.
 
