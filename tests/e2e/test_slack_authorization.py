@@ -282,24 +282,26 @@ async def test_only_senders_and_admins_fix_an_address_and_resend(
     delivery_id = await _bounced(session, org)
     before = await _state(session)
     modal = {"id": "VFIX1", "callback_id": CallbackId.FIX_ADDRESS, "private_metadata": str(delivery_id)}
+    fake_slack.views["VFIX1"] = {**modal, "hash": "h0", "root_view_id": "VFIX1"}  # as if Slack showed it
     typed = {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": "new@acme.example"}}}
 
     response = await slack.submit(modal, typed, user=ROLES[role])
 
     assert response.status_code == 200
+    assert texts(response.json()["view"]["blocks"]) == ["⏳ Saving the addresses and sending again…"]
+    await fake_slack.wait_until(lambda: bool(fake_slack.calls_to("views.update")))
+    shown = texts(fake_slack.views["VFIX1"]["blocks"])
     session.expire_all()
     emails = (await session.execute(select(Customer.emails))).scalar_one()
     if role in ("sender", "admin"):
         assert emails == ["new@acme.example"]
         assert len((await _state(session))[1]) == 2  # the resend, waiting for its approval
+        assert shown == ["✅ Addresses saved. The invoice waits for approval before it goes out again."]
     else:
-        assert response.json() == {
-            "response_action": "errors",
-            "errors": {
-                BlockId.FIX_EMAILS: "You can't change addresses and resend: only senders can; "
-                "ask an admin to add you to the senders."
-            },
-        }
+        assert (
+            "⚠️ You can't change addresses and resend: only senders can; ask an admin to add you to the senders."
+            in shown
+        )  # the modal again, saying why (after the ack)
         assert emails == ["ap@acme.example"]
         assert await _state(session) == before
 
