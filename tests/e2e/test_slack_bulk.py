@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
-from handlers.blocks_bulk import MAX_LISTED, BulkItem, bulk_confirmation_view
+from handlers.blocks_bulk import MAX_LISTED, BulkItem, bulk_confirmation_view, decode_numbers, encode_numbers
+from handlers.ids import CallbackId
+from services.bulk_delivery import MAX_BULK_INVOICES
 from services.db.models import Delivery, InvoiceStatus, Organisation
 from tests import factories
 from tests.e2e.conftest import ALICE, TODAY
@@ -123,6 +125,19 @@ def test_a_long_confirmation_is_cut_with_and_n_more_under_slacks_limits():
     assert listed == MAX_LISTED
 
 
+def test_the_confirmation_lists_at_most_the_services_limit_and_says_how_many_wait_for_the_next_run():
+    items = [BulkItem(f"N{n}", "Acme Corp", "€1.00", ("ap@acme.example",)) for n in range(MAX_BULK_INVOICES + 37)]
+
+    view = bulk_confirmation_view(items)
+
+    assert view["submit"]["text"] == f"Send {MAX_BULK_INVOICES}"
+    assert len(decode_numbers(view["private_metadata"])) == MAX_BULK_INVOICES
+    assert texts(view["blocks"])[-1] == (
+        f"37 other ready invoices are not in this send (at most {MAX_BULK_INVOICES} per send):"
+        " press *Send all ready* again afterwards."
+    )
+
+
 async def test_send_all_ready_counts_and_sends_the_ready_invoices_of_every_page(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
@@ -149,3 +164,20 @@ async def test_send_all_ready_counts_and_sends_the_ready_invoices_of_every_page(
 
     numbers = (await session.execute(select(Delivery.invoice_id))).scalars().all()
     assert len(numbers) == 16
+
+
+async def test_a_confirmation_naming_more_than_the_limit_is_refused_in_the_ack_and_sends_nothing(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed(session, org)
+    numbers = ["A-1", "G-1"] + [f"X-{n}" for n in range(MAX_BULK_INVOICES - 1)]
+    view = {"id": "VBIG", "callback_id": CallbackId.BULK, "private_metadata": encode_numbers(numbers)}
+
+    answer = (await slack.submit(view, {}, user=ALICE)).json()
+
+    assert answer["response_action"] == "update"
+    assert texts(answer["view"]["blocks"]) == [
+        f"⚠️ Send at most {MAX_BULK_INVOICES} invoices at once ({MAX_BULK_INVOICES + 1} given).\nNothing was sent."
+    ]
+    assert (await session.execute(select(Delivery.id))).all() == []
+    assert fake_slack.calls_to("views.update") == []
