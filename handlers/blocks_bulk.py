@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from handlers.blocks import Block, escape
 from handlers.blocks_review import View, message_view
 from handlers.ids import BlockId, CallbackId
+from services.bulk_delivery import MAX_BULK_INVOICES
 from services.errors import InvalidInput
 from services.safe_json import UntrustedJsonError, load_untrusted_json
 
@@ -50,9 +51,9 @@ def decode_numbers(raw: str | None) -> list[str]:
 
 
 def fitting(items: list[BulkItem]) -> list[BulkItem]:
-    """As many items as the modal's metadata can name (in practice all of a due page)."""
+    """The first MAX_BULK_INVOICES items, fewer if the modal's metadata cannot name them all."""
     kept: list[BulkItem] = []
-    for item in items:
+    for item in items[:MAX_BULK_INVOICES]:
         if len(encode_numbers([i.number for i in [*kept, item]])) > MAX_METADATA:
             break
         kept.append(item)
@@ -66,9 +67,9 @@ def _section(text: str) -> Block:
 def bulk_confirmation_view(items: list[BulkItem], *, more: bool = False) -> View:
     """ "Send these N invoices?": each invoice with its amount and recipients, then *Send N*.
 
-    One confirmation carries as many invoices as its metadata can name (oldest first);
-    `more` says the caller already left some out. Either way the person is told the rest
-    wait for the next *Send all ready*.
+    One confirmation carries at most MAX_BULK_INVOICES invoices, fewer if its metadata
+    cannot name them all (oldest first); `more` says the caller already left some out.
+    Either way the person is told the rest wait for the next *Send all ready*.
     """
     wanted = len(items)
     items = fitting(items)
@@ -84,7 +85,10 @@ def bulk_confirmation_view(items: list[BulkItem], *, more: bool = False) -> View
         )
     if left or more:
         rest = f"{left}{'+' if more else ''}" if left else "more"
-        note = f"{rest} other ready invoices are not in this send: press *Send all ready* again afterwards."
+        note = (
+            f"{rest} other ready invoices are not in this send (at most {MAX_BULK_INVOICES} per send):"
+            " press *Send all ready* again afterwards."
+        )
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
     blocks[-1] = {**blocks[-1], "block_id": BlockId.BULK_LIST}
     return {

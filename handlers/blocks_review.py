@@ -98,6 +98,11 @@ def loading_view(title: str = "Send invoice") -> View:
     return _modal(title, [_section("⏳ Loading…")])
 
 
+def working_view(title: str, text: str) -> View:
+    """The answer to a submission while its work goes on after the ack (handlers.after_ack)."""
+    return _modal(title, [_section(f"⏳ {text}")])
+
+
 def message_view(title: str, text: str) -> View:
     """A modal that only says something: an outcome, or why the form cannot be shown."""
     return _modal(title, [_section(text)], close="Done")

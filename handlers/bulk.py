@@ -1,10 +1,12 @@
 """*Send all ready (N)*: one confirmation modal listing every ready invoice, then one delivery each.
 
-The confirmation lists every ready due invoice (of the listing's customer filter, if any),
-across all pages, up to what one confirmation can carry; press again for the rest.
-Submitting calls `request_bulk_delivery` with the view id as idempotency key, so a
-double submit or a Slack retry creates nothing new; the modal then shows what was asked
-for and what was skipped, with the reasons.
+The confirmation lists the ready due invoices (of the listing's customer filter, if any),
+across all pages, up to `MAX_BULK_INVOICES` (the service's limit) and what one
+confirmation can carry, and says how many wait for the next run. Submitting acks
+"⏳ Sending…" at once (a bulk takes longer than Slack's 3 seconds), then calls
+`request_bulk_delivery` with the view id as idempotency key, so a double submit or a
+Slack retry creates nothing new; the modal is then updated with what was asked for and
+what was skipped, with the reasons.
 """
 
 from __future__ import annotations
@@ -14,20 +16,21 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.after_ack import finish_in_view, working_view
 from handlers.blocks_bulk import BulkItem, BulkResultLine, bulk_confirmation_view, bulk_result_view, decode_numbers
-from handlers.blocks_review import loading_view, message_view
+from handlers.blocks_review import View, loading_view, message_view
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import answering_errors, describe_error
 from handlers.ids import ActionId, CallbackId
 from handlers.parsing import DueListing, actor_of
 from handlers.review_policy import SendPolicy
-from services.bulk_delivery import request_bulk_delivery
+from services.bulk_delivery import check_bulk_size, request_bulk_delivery
 from services.db.models import utcnow
 from services.due import list_ready_due_invoices
+from services.errors import DomainError
 from services.formatting import format_money
 
-# At most this many invoices per bulk send (one confirmation, one click).
-BULK_LIMIT = 500
+TITLE = "Send all ready"
 
 
 @answering_errors
@@ -50,7 +53,6 @@ async def handle_send_all_ready_action(
             today=workplace.today,
             sending=workplace.sending,
             customer=listing.customer,
-            limit=BULK_LIMIT,
         )
     items = [
         BulkItem(
@@ -58,9 +60,8 @@ async def handle_send_all_ready_action(
         )
         for item in ready.items
     ]
-    view = (
-        bulk_confirmation_view(items) if items else message_view("Send all ready", "No due invoice is ready to send.")
-    )
+    nothing_ready = message_view(TITLE, "No due invoice is ready to send.")
+    view = bulk_confirmation_view(items, more=ready.more) if items else nothing_ready
     await client.views_update(view_id=opened["view"]["id"], hash=opened["view"]["hash"], view=view)
 
 
@@ -70,44 +71,71 @@ def _status_words(status: str, created: bool) -> str:
     return "waiting for approval" if status == "awaiting_approval" else "queued"
 
 
+async def _bulk_outcome(
+    numbers: list[str],
+    *,
+    requested_by: str,
+    view_id: str,
+    sessions: SessionFactory,
+    workplace: Workplace,
+    send_policy: SendPolicy,
+) -> View:
+    """Ask for every confirmed invoice (after the ack) and say what was asked and what was skipped."""
+    async with sessions() as session:
+        outcome = await request_bulk_delivery(
+            session,
+            organisation_id=workplace.organisation_id,
+            invoice_numbers=numbers,
+            requested_by=requested_by,
+            rules=send_policy.rules,
+            sending=workplace.sending,
+            now=utcnow(),
+            message_id_domain=send_policy.message_id_domain,
+            verp_secret=send_policy.verp_secret(),
+            public_url=send_policy.public_url,
+            idempotency_key=view_id,
+        )
+        await session.commit()
+    skipped = {item.invoice_number: "; ".join(item.reasons) for item in outcome.skipped}
+    # The service asks in the order given; what it did not skip is what it requested.
+    asked = [n for n in dict.fromkeys(n.strip() for n in numbers if n.strip()) if n not in skipped]
+    lines = [
+        BulkResultLine(number, _status_words(result.delivery.status, result.created), True)
+        for number, result in zip(asked, outcome.requested, strict=True)
+    ]
+    lines += [BulkResultLine(number, reasons, False) for number, reasons in skipped.items()]
+    return bulk_result_view(lines)
+
+
 async def handle_bulk_submission(
     ack: AsyncAck,
     body: dict[str, Any],
     view: dict[str, Any],
+    client: AsyncWebClient,
     sessions: SessionFactory,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
+    """Check the confirmation, ack "⏳ Sending…" at once, then ask for each invoice and show the outcome.
+
+    The view id is the idempotency key of every invoice's send: a double submit creates nothing new.
+    """
     try:
         numbers = decode_numbers(view.get("private_metadata"))
-        async with sessions() as session:
-            outcome = await request_bulk_delivery(
-                session,
-                organisation_id=workplace.organisation_id,
-                invoice_numbers=numbers,
-                requested_by=actor_of(body).user_id,
-                rules=send_policy.rules,
-                sending=workplace.sending,
-                now=utcnow(),
-                message_id_domain=send_policy.message_id_domain,
-                verp_secret=send_policy.verp_secret(),
-                public_url=send_policy.public_url,
-                idempotency_key=str(view.get("id") or ""),
-            )
-            await session.commit()
-            skipped = {item.invoice_number: "; ".join(item.reasons) for item in outcome.skipped}
-            # The service asks in the order given; what it did not skip is what it requested.
-            asked = [n for n in dict.fromkeys(n.strip() for n in numbers if n.strip()) if n not in skipped]
-            lines = [
-                BulkResultLine(number, _status_words(result.delivery.status, result.created), True)
-                for number, result in zip(asked, outcome.requested, strict=True)
-            ]
-    except Exception as error:  # nothing was committed: say why in the modal rather than lose it
+        check_bulk_size(numbers)
+    except DomainError as error:
         text = f"⚠️ {describe_error(error)}\nNothing was sent."
-        await ack(response_action="update", view=message_view("Send all ready", text))
+        await ack(response_action="update", view=message_view(TITLE, text))
         return
-    lines += [BulkResultLine(number, reasons, False) for number, reasons in skipped.items()]
-    await ack(response_action="update", view=bulk_result_view(lines))
+    count = f"{len(numbers)} invoice" + ("" if len(numbers) == 1 else "s")
+    await ack(response_action="update", view=working_view(TITLE, f"Sending {count}…"))
+    view_id = str(view.get("id") or "")
+    outcome = _bulk_outcome(
+        numbers, requested_by=actor_of(body).user_id, view_id=view_id, sessions=sessions, workplace=workplace,
+        send_policy=send_policy,
+    )  # fmt: skip
+    nothing = "Nothing was sent. Close this and press Send all ready in /invoices due to try again."
+    await finish_in_view(client, view_id=view_id, title=TITLE, outcome=outcome, nothing_done=nothing)
 
 
 def register(app: AsyncApp) -> None:

@@ -57,6 +57,7 @@ class BlockId(StrEnum):
     FIX_CC = "fix_cc"  # the resend's Cc, as the failed send had it, editable
     FIX_OVERRIDE = "fix_override"  # send to a suppressed address anyway
     FIX_RESEND = "fix_resend"  # send again although it was sent recently or may have arrived
+    FIX_NOTICE = "fix_notice"  # what stopped the last submission, said after the ack
 
 
 class CallbackId(StrEnum):

@@ -1,10 +1,12 @@
 """*Review & send*: open the modal, switch its language, and turn its submission into a delivery.
 
 The trigger id dies 3 seconds after the click, so a small "Loading…" modal opens first
-and the filled one replaces it (`views.update` with the hash). A submission is answered
-in the same HTTP response: inline errors keyed by block id (`response_action: errors`),
-or the modal rebuilt from what was typed when a new question appears (a suppressed
-address typed by hand, a send that happened meanwhile), or the outcome. The modal is
+and the filled one replaces it (`views.update` with the hash). A submission's typos (what
+needs no database) come back at once as inline errors keyed by block id
+(`response_action: errors`); otherwise it is acked with "⏳ Sending…" and the send is asked
+for after the ack, so a slow database never makes Slack show a failure. The working view
+is then updated with the outcome, or with the modal rebuilt from what was typed and what
+to answer (a suppressed address, a send that happened meanwhile, a refusal). The modal is
 never lost. The idempotency key is the view id, so a double submit or a Slack retry
 creates one delivery.
 """
@@ -19,7 +21,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.blocks_review import loading_view, message_view, queued_words, review_view
+from handlers.after_ack import finish_in_view, working_view
+from handlers.blocks import escape
+from handlers.blocks_review import View, loading_view, message_view, queued_words, review_view
 from handlers.context import Session, SessionFactory, Workplace
 from handlers.errors import answering_errors, describe_error, describe_error_plain
 from handlers.ids import ActionId, BlockId, CallbackId
@@ -37,10 +41,12 @@ from handlers.review_policy import SendPolicy
 from services.addresses import split_addresses
 from services.db.models import utcnow
 from services.deliveries import DeliveryRequest, ResendNeedsConfirmation, request_delivery
+from services.delivery_checks import check_typed_request
 from services.errors import DomainError, FieldErrors
 from services.review import prepare_review
 
 log = logging.getLogger("invoicebot.slack")
+TITLE = "Send invoice"
 
 
 async def _form(
@@ -174,7 +180,7 @@ async def _rebuilt(
     workplace: Workplace,
     policy: SendPolicy,
     **changes: Any,
-) -> dict[str, Any]:
+) -> View:
     """The modal again, exactly as typed, with a new question on it (`changes`)."""
     async with sessions() as session:
         form = await _form(
@@ -184,21 +190,35 @@ async def _rebuilt(
     return review_view(typed, metadata=metadata)
 
 
-async def _submission_answer(
-    body: dict[str, Any],
-    view: dict[str, Any],
+TypedReview = tuple[ReviewMetadata, SubmittedReview, DeliveryRequest]
+
+
+def _typed_request(body: dict[str, Any], view: dict[str, Any]) -> TypedReview:
+    """The submission as a request, refused (InvalidInput, FieldErrors) on what needs no database."""
+    metadata = ReviewMetadata.decode(view.get("private_metadata"))
+    submitted = parse_review_state(view)
+    request = _request(metadata, submitted, user=actor_of(body).user_id, email=None, key=view.get("id"))
+    check_typed_request(request)
+    return metadata, submitted, request
+
+
+async def _submission_outcome(
+    typed: TypedReview,
+    *,
+    shown: set[str],
     client: AsyncWebClient,
     sessions: SessionFactory,
     workplace: Workplace,
     policy: SendPolicy,
-) -> dict[str, Any]:
-    """What to ack a submission with: inline errors, the modal rebuilt with a new question, or the outcome."""
-    shown = block_ids_of(view)
-    metadata = ReviewMetadata.decode(view.get("private_metadata"))
-    submitted = parse_review_state(view)
-    user = actor_of(body).user_id
-    email = await _requester_email(client, user) if submitted.preview_first else None
-    request = _request(metadata, submitted, user=user, email=email, key=view.get("id"))
+) -> View:
+    """After the ack: ask for the send; the outcome, or the form again as typed with what to answer."""
+    metadata, submitted, request = typed
+
+    async def rebuilt(**changes: Any) -> View:
+        return await _rebuilt(sessions, metadata, submitted, workplace=workplace, policy=policy, **changes)
+
+    if submitted.preview_first:
+        request = replace(request, requester_email=await _requester_email(client, request.requested_by))
     try:
         async with sessions() as session:
             outcome = await request_delivery(
@@ -217,20 +237,19 @@ async def _submission_answer(
     except FieldErrors as error:
         if "override_suppression" in error.errors and BlockId.REVIEW_OVERRIDE not in shown:
             suppressed = (error.errors["override_suppression"],)
-            rebuilt = await _rebuilt(
+            return await _rebuilt(
                 sessions, metadata, submitted, workplace=workplace, policy=policy, suppressed=suppressed
             )
-            return {"response_action": "update", "view": rebuilt}
-        errors = field_errors_by_block(error.errors, language=submitted.language, shown=shown)
-        return {"response_action": "errors", "errors": errors}
+        problems = tuple(error.errors.values())
+        return await _rebuilt(sessions, metadata, submitted, workplace=workplace, policy=policy, problems=problems)
     except ResendNeedsConfirmation as error:
-        if BlockId.REVIEW_RESEND in shown:
-            return {"response_action": "errors", "errors": {BlockId.REVIEW_RESEND: str(error)}}
-        rebuilt = await _rebuilt(sessions, metadata, submitted, workplace=workplace, policy=policy, recent=str(error))
-        return {"response_action": "update", "view": rebuilt}
-    approvers = sorted(policy.rules.approvers_for(user))
+        asked = ("Tick “Send again anyway” to send it again.",) if BlockId.REVIEW_RESEND in shown else ()
+        return await rebuilt(recent=str(error), problems=asked)
+    except DomainError as error:  # not allowed, not ready: said on the form, which can be sent again later
+        return await rebuilt(problems=(describe_error(error),))
+    approvers = sorted(policy.rules.approvers_for(request.requested_by))
     text = queued_words(metadata.invoice_number, awaiting_approval=awaiting, approvers=approvers, preview=preview)
-    return {"response_action": "update", "view": message_view("Send invoice", text)}
+    return message_view(TITLE, text)
 
 
 async def handle_review_submission(
@@ -242,11 +261,23 @@ async def handle_review_submission(
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
+    """Typos inline at once; else ack "⏳ Sending…" and finish after the ack (handlers.after_ack)."""
     try:
-        answer = await _submission_answer(body, view, client, sessions, workplace, send_policy)
+        typed = _typed_request(body, view)
+    except FieldErrors as error:
+        shown = block_ids_of(view)
+        language = parse_review_state(view).language
+        return await ack(
+            response_action="errors", errors=field_errors_by_block(error.errors, language=language, shown=shown)
+        )
     except Exception as error:  # a DomainError's sentence, or a reference id: on the form, never a lost modal
-        answer = {"response_action": "errors", "errors": {BlockId.REVIEW_TO: describe_error_plain(error)}}
-    await ack(**answer)
+        return await ack(response_action="errors", errors={BlockId.REVIEW_TO: describe_error_plain(error)})
+    await ack(response_action="update", view=working_view(TITLE, f"Sending {escape(typed[0].invoice_number)}…"))
+    outcome = _submission_outcome(
+        typed, shown=block_ids_of(view), client=client, sessions=sessions, workplace=workplace, policy=send_policy
+    )
+    nothing = "Nothing was sent. Close this and press Review & send again."
+    await finish_in_view(client, view_id=str(view.get("id") or ""), title=TITLE, outcome=outcome, nothing_done=nothing)
 
 
 def register(app: AsyncApp) -> None:

@@ -22,7 +22,16 @@ from services.due import NotReadyReason, SendingState, state_problems
 from services.errors import DomainError, FieldErrors, InvalidInput
 from services.review import prepare_review
 
+# The one limit of a bulk send: the confirmation lists at most this many (the rest wait for
+# the next run) and the service refuses more. It bounds one submission's work (one
+# transaction, one result view), which Slack answers before it starts (handlers/bulk.py).
 MAX_BULK_INVOICES = 200
+
+
+def check_bulk_size(invoice_numbers: list[str]) -> None:
+    """Refuse a bulk of more than MAX_BULK_INVOICES invoices (no database needed: checked before the ack)."""
+    if len(invoice_numbers) > MAX_BULK_INVOICES:
+        raise InvalidInput(f"Send at most {MAX_BULK_INVOICES} invoices at once ({len(invoice_numbers)} given).")
 
 
 def _bulk_key(bulk_key: str, number: str) -> str:
@@ -62,8 +71,7 @@ async def request_bulk_delivery(
     reasons. Each invoice's key derives from `idempotency_key`, so repeating the
     bulk request creates nothing new (the repeats come back with `created=False`).
     """
-    if len(invoice_numbers) > MAX_BULK_INVOICES:
-        raise InvalidInput(f"Send at most {MAX_BULK_INVOICES} invoices at once ({len(invoice_numbers)} given).")
+    check_bulk_size(invoice_numbers)
     authorize(rules, requested_by, Action.SEND)
     check_sending(sending)
     requested: list[DeliveryOutcome] = []

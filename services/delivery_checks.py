@@ -137,10 +137,9 @@ def _apply_field_rules(request: DeliveryRequest, *, subject: str, message: str, 
             errors[field_name] = str(exc)
 
 
-async def check_request(session: AsyncSession, *, organisation_id: int, request: DeliveryRequest) -> CheckedRequest:
-    errors: dict[str, str] = {}
+def _check_typed(request: DeliveryRequest, *, smtputf8: bool, errors: dict[str, str]) -> CheckedRequest:
+    """The rules the typed fields obey by themselves (no database): addresses, subject, message."""
     taken: set[str] = set()
-    smtputf8 = await accepts_smtputf8(session, organisation_id=organisation_id)
     to = _without(_check_addresses(request.to, "to", errors, smtputf8=smtputf8), taken)
     cc = _without(_check_addresses(request.cc, "cc", errors, smtputf8=smtputf8), taken)
     bcc = _without(_check_addresses(request.bcc, "bcc", errors, smtputf8=smtputf8), taken)
@@ -159,7 +158,39 @@ async def check_request(session: AsyncSession, *, organisation_id: int, request:
     elif len(message) > MAX_MESSAGE_CHARS:
         errors["message"] = f"Keep the message under {MAX_MESSAGE_CHARS:,} characters"
     _apply_field_rules(request, subject=subject, message=message, errors=errors)
-    checked = CheckedRequest(to=to, cc=cc, bcc=bcc, subject=subject, message=message + "\n")
+    return CheckedRequest(to=to, cc=cc, bcc=bcc, subject=subject, message=message + "\n")
+
+
+def check_typed_addresses(**fields: tuple[str, ...]) -> None:
+    """Raise FieldErrors (keyed by the field names given) for addresses that are not addresses at all.
+
+    No database: judged as if the relay took SMTPUTF8, like `check_typed_request`.
+    """
+    errors: dict[str, str] = {}
+    for field_name, typed in fields.items():
+        _check_addresses(typed, field_name, errors, smtputf8=True)
+    if errors:
+        raise FieldErrors(errors)
+
+
+def check_typed_request(request: DeliveryRequest) -> None:
+    """Raise FieldErrors for what the typed fields get wrong by themselves, before any database work.
+
+    A Slack submission runs this before its ack, so a typo comes back inline at once. An
+    address is judged as if the relay took SMTPUTF8 (lenient): `check_request` still
+    applies the organisation's real answer, the suppression list and the preview address.
+    """
+    errors: dict[str, str] = {}
+    _check_typed(request, smtputf8=True, errors=errors)
+    if errors:
+        raise FieldErrors(errors)
+
+
+async def check_request(session: AsyncSession, *, organisation_id: int, request: DeliveryRequest) -> CheckedRequest:
+    errors: dict[str, str] = {}
+    smtputf8 = await accepts_smtputf8(session, organisation_id=organisation_id)
+    checked = _check_typed(request, smtputf8=smtputf8, errors=errors)
+    to, cc, bcc = checked.to, checked.cc, checked.bcc
     if request.preview_first:
         try:
             checked.preview_to = normalise_email(request.requester_email or "", smtputf8=smtputf8)

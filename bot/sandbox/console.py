@@ -218,7 +218,13 @@ class Console:
             for block_id, message in (answer.get("errors") or {}).items():
                 self.show(f"  ⚠️ {labels.get(block_id, block_id)}: {plain(str(message), self.names)}")
         elif action in ("update", "push"):
-            self.open_modal({**answer["view"], "id": self.modal.get("id"), "hash": self.modal.get("hash")})
+            view = {**answer["view"], "id": self.modal.get("id"), "hash": self.modal.get("hash")}
+            if view.get("submit"):
+                self.open_modal(view)
+            else:  # "⏳ Sending…": the app finishes after its ack and updates this modal (views.update)
+                self.modal, self.typed, self.filling = view, {}, None
+                self.show_modal()
+                await self.settle(self._activity())
         else:
             self.close_modal()
 

@@ -17,9 +17,9 @@ from bot.sandbox.slack_requests import SlackRequestClient
 from handlers.ids import BlockId
 from services.db.models import Customer, Organisation
 from tests.e2e.conftest import ALICE
-from tests.e2e.test_slack_alerts import alert_button, failed_send
+from tests.e2e.test_slack_alerts import alert_button, failed_send, fix_notice, submit_fix
 from tests.e2e.test_slack_notifier import CHANNEL, clock, notifier, smtp, transport  # noqa: F401 - fixtures
-from tests.e2e.test_slack_review import deliveries, open_review, seed_invoice, settings, submit  # noqa: F401
+from tests.e2e.test_slack_review import deliveries, notice, open_review, seed_invoice, settings, submit  # noqa: F401
 
 NO_SMTPUTF8 = "zoë@… has a non-ASCII name before the @; your mail server does not accept such addresses (no SMTPUTF8)"
 
@@ -31,9 +31,12 @@ async def test_the_review_modal_refuses_a_non_ascii_name_in_cc_when_the_server_l
     await seed_invoice(session, org)
     view = await open_review(slack, fake_slack, "INV-0001")
 
-    answer = await submit(slack, view, review_to="ap@bücher.example", review_cc="zoë@example.com")
+    answer = await submit(
+        slack, view, review_to="ap@bücher.example", review_cc="zoë@example.com", fake_slack=fake_slack
+    )
 
-    assert answer == {"response_action": "errors", "errors": {"review_cc": NO_SMTPUTF8}}
+    assert answer["response_action"] == "update"  # SMTPUTF8 is the organisation's: judged after the ack
+    assert notice(answer["view"]) == f"⚠️ {NO_SMTPUTF8}"
     assert await deliveries(session) == []
 
 
@@ -44,7 +47,9 @@ async def test_the_review_modal_accepts_an_idn_domain_and_a_non_ascii_name_once_
     await seed_invoice(session, org)
     view = await open_review(slack, fake_slack, "INV-0001")
 
-    answer = await submit(slack, view, review_to="ap@Bücher.example", review_cc="zoë@example.com")
+    answer = await submit(
+        slack, view, review_to="ap@Bücher.example", review_cc="zoë@example.com", fake_slack=fake_slack
+    )
 
     assert answer["response_action"] == "update", answer
     [delivery] = await deliveries(session)
@@ -66,8 +71,8 @@ async def test_the_fix_address_modal_refuses_a_non_ascii_name_when_the_server_la
     [modal] = fake_slack.views.values()
     typed: dict[str, Any] = {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": "zoë@example.com"}}}
 
-    refused = await slack.submit(modal, typed, user=ALICE)
+    refused = await submit_fix(slack, fake_slack, modal, typed)
 
-    assert refused.json() == {"response_action": "errors", "errors": {BlockId.FIX_EMAILS: NO_SMTPUTF8}}
+    assert fix_notice(refused["view"]) == f"⚠️ {NO_SMTPUTF8}"  # SMTPUTF8 is the organisation's: after the ack
     async with sessions() as check:
         assert await check.scalar(select(Customer.emails)) == ["ap@acme.example"]  # nothing saved

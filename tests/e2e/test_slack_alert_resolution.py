@@ -32,7 +32,7 @@ from services.delivery_events import IncomingEvent, record_delivery_event
 from services.due import SendingState
 from tests import factories
 from tests.e2e.conftest import ALICE
-from tests.e2e.test_slack_alerts import alert_button, failed_send
+from tests.e2e.test_slack_alerts import FIX_QUEUED, alert_button, failed_send, fix_notice, submit_fix
 from tests.e2e.test_slack_invoice_states import bounce, settings
 from tests.e2e.test_slack_notifier import (  # noqa: F401 - fixtures
     CHANNEL,
@@ -74,7 +74,7 @@ async def open_fix_modal(slack, fake_slack, alert: StoredMessage) -> dict[str, A
     opened = len(fake_slack.calls_to("views.open"))
     await click(slack, fake_slack, alert, "Fix address & resend", "fix")
     await fake_slack.wait_until(lambda: len(fake_slack.calls_to("views.open")) > opened)
-    return dict(fake_slack.calls_to("views.open")[-1].args["view"])
+    return dict([*fake_slack.views.values()][-1])  # as Slack stores it, with its id
 
 
 async def test_mark_as_sent_manually_from_a_bounce_alert_marks_the_invoice_and_resolves_the_alert_in_place(
@@ -114,8 +114,8 @@ async def test_an_accepted_fix_and_resend_resolves_the_old_alert_and_a_stale_cli
     delivery, _status, alert = await failed_send(session, sessions, org, smtp, transport, notifier, fake_slack)
     stale_button = alert_button(alert, "Fix address & resend")  # as first posted (the fake edits in place)
     modal = await open_fix_modal(slack, fake_slack, alert)
-    accepted = await slack.submit(modal, state_values(modal, fix_emails="accounts@acme.example"), user=ALICE)
-    assert accepted.status_code == 200 and not accepted.content
+    accepted = await submit_fix(slack, fake_slack, modal, state_values(modal, fix_emails="accounts@acme.example"))
+    assert [b["text"]["text"] for b in accepted["view"]["blocks"]] == FIX_QUEUED
     await make_worker(sessions, transport).drain()
     await notifier.drain_once()  # the resend's status message says accepted: the rewrite is owed
     await notifier.drain_once()
@@ -198,8 +198,8 @@ async def test_the_fix_modal_shows_the_cc_and_the_resend_goes_to_the_cc_as_edite
     assert BlockId.FIX_RESEND not in fields  # failed at the server: nothing was sent, nothing to ask
 
     typed = state_values(modal, fix_emails="accounts@acme.example", fix_cc="controller@acme.example")
-    answer = await slack.submit(modal, typed, user=ALICE)
-    assert answer.status_code == 200 and not answer.content
+    answer = await submit_fix(slack, fake_slack, modal, typed)
+    assert [b["text"]["text"] for b in answer["view"]["blocks"]] == FIX_QUEUED
     smtp.script.reply_rcpt.clear()
     await make_worker(sessions, transport).drain()
 
@@ -223,11 +223,11 @@ async def test_the_fix_modal_of_a_bounce_offers_the_suppression_override_the_sen
     fields = input_blocks(modal)
     override = fields[BlockId.FIX_OVERRIDE]["element"]["options"][0]
     assert "ap@acme.example is on the suppression list (bounced permanently on " in override["description"]["text"]
-    refused = await slack.submit(modal, state_values(modal), user=ALICE)  # the bounced address kept, not ticked
-    assert list(refused.json()["errors"]) == [BlockId.FIX_OVERRIDE]
-    assert "tick 'send anyway' to override" in refused.json()["errors"][BlockId.FIX_OVERRIDE]
-    sent = await slack.submit(modal, state_values(modal, fix_override=True), user=ALICE)
-    assert sent.status_code == 200 and not sent.content
+    refused = await submit_fix(slack, fake_slack, modal, state_values(modal))  # the bounced address kept, not ticked
+    assert "tick 'send anyway' to override" in fix_notice(refused["view"])
+    assert BlockId.FIX_OVERRIDE in input_blocks(refused["view"])
+    sent = await submit_fix(slack, fake_slack, modal, state_values(modal, fix_override=True))
+    assert [b["text"]["text"] for b in sent["view"]["blocks"]] == FIX_QUEUED
     async with sessions() as check:
         resend = (await check.execute(select(Delivery).where(Delivery.id != delivery.id))).scalar_one()
     assert (resend.to, resend.override_suppression) == (["ap@acme.example", "boss@acme.example"], True)
@@ -245,10 +245,10 @@ async def test_the_fix_modal_of_an_email_that_may_have_arrived_asks_before_sendi
     modal = await open_fix_modal(slack, fake_slack, alert)
     assert BlockId.FIX_RESEND in input_blocks(modal)
     assert any("INV-0014 may have arrived" in b["text"]["text"] for b in modal["blocks"] if "text" in b)
-    refused = await slack.submit(modal, state_values(modal), user=ALICE)
-    assert list(refused.json()["errors"]) == [BlockId.FIX_RESEND]
-    sent = await slack.submit(modal, state_values(modal, fix_resend=True), user=ALICE)
-    assert sent.status_code == 200 and not sent.content
+    refused = await submit_fix(slack, fake_slack, modal, state_values(modal))
+    assert fix_notice(refused["view"]) == "⚠️ Tick “Send again anyway” to send it again."
+    sent = await submit_fix(slack, fake_slack, modal, state_values(modal, fix_resend=True))
+    assert [b["text"]["text"] for b in sent["view"]["blocks"]] == FIX_QUEUED
     async with sessions() as check:
         assert len(list((await check.execute(select(Delivery))).scalars())) == 2
 
@@ -292,7 +292,7 @@ async def test_a_suppressed_address_typed_in_the_fix_modal_brings_the_override_k
     assert BlockId.FIX_OVERRIDE not in input_blocks(modal)
 
     typed = state_values(modal, fix_emails="old@acme.example", fix_cc="copy@acme.example")
-    answer = (await slack.submit(modal, typed, user=ALICE)).json()
+    answer = await submit_fix(slack, fake_slack, modal, typed)
 
     assert answer["response_action"] == "update"
     rebuilt = input_blocks(answer["view"])

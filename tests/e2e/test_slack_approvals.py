@@ -59,7 +59,7 @@ async def request_waiting_send(
 ) -> dict[str, Any]:
     """Alice asks to send INV-0001; returns the approval request message as posted in the channel."""
     await seed_invoice(session, org)
-    answer = await submit(slack, await open_review(slack, fake_slack, "INV-0001"))
+    answer = await submit(slack, await open_review(slack, fake_slack, "INV-0001"), fake_slack=fake_slack)
     assert texts(answer["view"]["blocks"])[0].startswith(
         "✋ *INV-0001* is waiting for approval by <@U0BOB>, <@U0CAROL>."
     )

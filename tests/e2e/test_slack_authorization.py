@@ -38,7 +38,7 @@ from services.due import SendingState
 from tests import factories
 from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, TODAY
 from tests.e2e.test_slack_due import row_menus
-from tests.e2e.test_slack_review import open_review, submit
+from tests.e2e.test_slack_review import notice, open_review, submit, texts
 
 SENDER = SlackUserRef(id="U0SENDER", team_id="T0OWN", name="sam")
 ASKER = SlackUserRef(id="U0ASKER", team_id="T0OWN", name="ash")  # a sender who asks for approved sends
@@ -260,16 +260,18 @@ async def test_only_senders_and_admins_send_from_the_review_modal(
     await session.commit()
     user = ROLES[role]
 
-    answer = await submit(slack, await open_review(slack, fake_slack, "INV-0001", user=user), user=user)
+    answer = await submit(
+        slack, await open_review(slack, fake_slack, "INV-0001", user=user), user=user, fake_slack=fake_slack
+    )
 
     _, sends, audit = await _state(session)
     if role in ("sender", "admin"):
         assert list(sends.values()) == ["awaiting_approval"]
     else:
-        assert answer["response_action"] == "errors"
-        assert list(answer["errors"].values()) == [
-            "You can't send invoices: only senders can; ask an admin to add you to the senders."
-        ]
+        assert answer["response_action"] == "update"  # the form again, saying why (after the ack)
+        assert notice(answer["view"]) == (
+            "⚠️ You can't send invoices: only senders can; ask an admin to add you to the senders."
+        )
         assert (sends, audit) == ({}, [])
 
 
@@ -280,24 +282,26 @@ async def test_only_senders_and_admins_fix_an_address_and_resend(
     delivery_id = await _bounced(session, org)
     before = await _state(session)
     modal = {"id": "VFIX1", "callback_id": CallbackId.FIX_ADDRESS, "private_metadata": str(delivery_id)}
+    fake_slack.views["VFIX1"] = {**modal, "hash": "h0", "root_view_id": "VFIX1"}  # as if Slack showed it
     typed = {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": "new@acme.example"}}}
 
     response = await slack.submit(modal, typed, user=ROLES[role])
 
     assert response.status_code == 200
+    assert texts(response.json()["view"]["blocks"]) == ["⏳ Saving the addresses and sending again…"]
+    await fake_slack.wait_until(lambda: bool(fake_slack.calls_to("views.update")))
+    shown = texts(fake_slack.views["VFIX1"]["blocks"])
     session.expire_all()
     emails = (await session.execute(select(Customer.emails))).scalar_one()
     if role in ("sender", "admin"):
         assert emails == ["new@acme.example"]
         assert len((await _state(session))[1]) == 2  # the resend, waiting for its approval
+        assert shown == ["✅ Addresses saved. The invoice waits for approval before it goes out again."]
     else:
-        assert response.json() == {
-            "response_action": "errors",
-            "errors": {
-                BlockId.FIX_EMAILS: "You can't change addresses and resend: only senders can; "
-                "ask an admin to add you to the senders."
-            },
-        }
+        assert (
+            "⚠️ You can't change addresses and resend: only senders can; ask an admin to add you to the senders."
+            in shown
+        )  # the modal again, saying why (after the ack)
         assert emails == ["ap@acme.example"]
         assert await _state(session) == before
 
@@ -310,15 +314,19 @@ async def test_only_senders_and_admins_confirm_send_all_ready(
     await factories.invoice(session, org.id, acme, number="INV-0001", due=TODAY)
     await session.commit()
     confirmation = {"id": "VBULK1", "callback_id": CallbackId.BULK, "private_metadata": encode_numbers(["INV-0001"])}
+    fake_slack.views["VBULK1"] = {**confirmation, "hash": "h0", "root_view_id": "VBULK1"}  # as if Slack showed it
 
     answer = (await slack.submit(confirmation, {}, user=ROLES[role])).json()
 
+    assert texts(answer["view"]["blocks"]) == ["⏳ Sending 1 invoice…"]
+    await fake_slack.wait_until(lambda: bool(fake_slack.calls_to("views.update")))
+    outcome = texts(fake_slack.views["VBULK1"]["blocks"])[0]
     _, sends, audit = await _state(session)
     if role in ("sender", "admin"):
         assert list(sends.values()) == ["awaiting_approval"]
     else:
-        assert answer["response_action"] == "update"
-        assert answer["view"]["blocks"][0]["text"]["text"] == (
-            "⚠️ You can't send invoices: only senders can; ask an admin to add you to the senders.\nNothing was sent."
+        assert outcome == (
+            "⚠️ You can't send invoices: only senders can; ask an admin to add you to the senders.\n"
+            "Nothing was sent. Close this and press Send all ready in /invoices due to try again."
         )
         assert (sends, audit) == ({}, [])

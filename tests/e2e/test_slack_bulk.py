@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
-from handlers.blocks_bulk import MAX_LISTED, BulkItem, bulk_confirmation_view
+from handlers.blocks_bulk import MAX_LISTED, BulkItem, bulk_confirmation_view, decode_numbers, encode_numbers
+from handlers.ids import CallbackId
+from services.bulk_delivery import MAX_BULK_INVOICES
 from services.db.models import Delivery, InvoiceStatus, Organisation
 from tests import factories
 from tests.e2e.conftest import ALICE, TODAY
@@ -42,6 +44,20 @@ async def open_confirmation(slack: SlackRequestClient, fake_slack: FakeSlackApi)
     return fake_slack.views[update.args["view_id"]]
 
 
+async def finished_view(fake_slack: FakeSlackApi, view_id: str, *, within: float = 30.0) -> dict[str, Any]:
+    """The view as the submission's work left it: the `views.update` it sent after its "⏳" ack.
+
+    The first update of `view_id` filled the loading modal with the confirmation; the second is the outcome.
+    """
+
+    def updates() -> list[Any]:
+        return [call for call in fake_slack.calls_to("views.update") if call.args.get("view_id") == view_id]
+
+    await fake_slack.wait_until(lambda: len(updates()) >= 2, within=within)
+    [_, outcome] = updates()
+    return dict(outcome.args["view"])
+
+
 async def test_send_all_ready_confirms_each_ready_invoice_with_its_recipients(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
@@ -68,8 +84,10 @@ async def test_confirming_creates_one_delivery_per_invoice_even_when_submitted_t
 
     answers = [first.json(), second.json()]
     assert all(answer["response_action"] == "update" for answer in answers)
-    result = texts(answers[0]["view"]["blocks"])[0]
-    assert result.startswith("✅ *2 asked to send*\n• *A-1* — ")
+    assert all(texts(answer["view"]["blocks"]) == ["⏳ Sending 2 invoices…"] for answer in answers)
+    await fake_slack.wait_until(lambda: len(fake_slack.calls_to("views.update")) == 3)  # the listing's, then one each
+    results = [texts(call.args["view"]["blocks"])[0] for call in fake_slack.calls_to("views.update")[1:]]
+    assert all(result.startswith("✅ *2 asked to send*\n• *A-1* — ") for result in results)
     rows = (await session.execute(select(Delivery.to, Delivery.status, Delivery.requested_by))).all()
     assert sorted(rows) == [
         (["ap@acme.example"], "queued", ALICE.id),
@@ -88,7 +106,8 @@ async def test_an_invoice_sent_meanwhile_is_skipped_with_its_reason(
 
     answer = (await slack.submit(meanwhile, {}, user=ALICE)).json()
 
-    result = texts(answer["view"]["blocks"])[0]
+    assert texts(answer["view"]["blocks"]) == ["⏳ Sending 4 invoices…"]
+    result = texts((await finished_view(fake_slack, view["id"]))["blocks"])[0]
     assert "✅ *3 asked to send*" in result and "• *X-1* — queued" in result
     assert "⚠️ *1 skipped*\n• *NOPE* — There is no invoice 'NOPE'." in result
     assert invoice.number == "X-1"
@@ -104,6 +123,19 @@ def test_a_long_confirmation_is_cut_with_and_n_more_under_slacks_limits():
     assert texts(view["blocks"])[-1].startswith("and ") and texts(view["blocks"])[-1].endswith(" more")
     listed = len(view["blocks"]) - 3
     assert listed == MAX_LISTED
+
+
+def test_the_confirmation_lists_at_most_the_services_limit_and_says_how_many_wait_for_the_next_run():
+    items = [BulkItem(f"N{n}", "Acme Corp", "€1.00", ("ap@acme.example",)) for n in range(MAX_BULK_INVOICES + 37)]
+
+    view = bulk_confirmation_view(items)
+
+    assert view["submit"]["text"] == f"Send {MAX_BULK_INVOICES}"
+    assert len(decode_numbers(view["private_metadata"])) == MAX_BULK_INVOICES
+    assert texts(view["blocks"])[-1] == (
+        f"37 other ready invoices are not in this send (at most {MAX_BULK_INVOICES} per send):"
+        " press *Send all ready* again afterwards."
+    )
 
 
 async def test_send_all_ready_counts_and_sends_the_ready_invoices_of_every_page(
@@ -128,6 +160,24 @@ async def test_send_all_ready_counts_and_sends_the_ready_invoices_of_every_page(
     assert view["submit"]["text"] == "Send 16"
 
     await slack.submit(view, {}, user=ALICE)
+    await finished_view(fake_slack, view["id"])
 
     numbers = (await session.execute(select(Delivery.invoice_id))).scalars().all()
     assert len(numbers) == 16
+
+
+async def test_a_confirmation_naming_more_than_the_limit_is_refused_in_the_ack_and_sends_nothing(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed(session, org)
+    numbers = ["A-1", "G-1"] + [f"X-{n}" for n in range(MAX_BULK_INVOICES - 1)]
+    view = {"id": "VBIG", "callback_id": CallbackId.BULK, "private_metadata": encode_numbers(numbers)}
+
+    answer = (await slack.submit(view, {}, user=ALICE)).json()
+
+    assert answer["response_action"] == "update"
+    assert texts(answer["view"]["blocks"]) == [
+        f"⚠️ Send at most {MAX_BULK_INVOICES} invoices at once ({MAX_BULK_INVOICES + 1} given).\nNothing was sent."
+    ]
+    assert (await session.execute(select(Delivery.id))).all() == []
+    assert fake_slack.calls_to("views.update") == []

@@ -137,7 +137,7 @@ async def test_the_due_list_show_the_modal_the_status_message_the_email_and_the_
     message = plain(input_blocks(view)[f"review_message.{seller.customer_language}"]["element"]["initial_value"])
     assert seller.amount in message and seller.due in message
 
-    answer = await submit(slack, view)
+    answer = await submit(slack, view, fake_slack=fake_slack)
     assert texts(answer["view"]["blocks"])[0].startswith("✅ *INV-0001* is queued")
     await send_queued(sessions, smtp)
 

@@ -29,7 +29,7 @@ from tests.e2e.test_slack_notifier import (  # noqa: F401 - fixtures
     smtp,
     transport,
 )
-from tests.e2e.test_slack_review import input_blocks, open_review, submit, texts
+from tests.e2e.test_slack_review import input_blocks, notice, open_review, submit, texts
 from tests.integration.test_worker import SECRET, make_worker, queue_delivery, reload
 
 
@@ -176,11 +176,11 @@ async def test_an_email_that_may_have_arrived_is_not_ready_and_review_asks_befor
         for line in texts(review["blocks"])
     )
     assert "review_resend" in input_blocks(review)
-    refused = await submit(slack, review)
-    assert list(refused["errors"]) == ["review_resend"]
+    refused = await submit(slack, review, fake_slack=fake_slack)
+    assert "⚠️ Tick “Send again anyway” to send it again." in notice(refused["view"])
     async with sessions() as check:
         assert len(list((await check.execute(select(Delivery))).scalars())) == 1
-    confirmed = await submit(slack, review, review_resend=True)
+    confirmed = await submit(slack, review, review_resend=True, fake_slack=fake_slack)
     assert confirmed["response_action"] == "update"
     async with sessions() as check:
         resend = (await check.execute(select(Delivery).where(Delivery.id != delivery.id))).scalar_one()

@@ -84,12 +84,38 @@ async def open_review(
     return fake_slack.views[update.args["view_id"]]
 
 
+def notice(view: dict[str, Any]) -> str:
+    """The warnings at the top of the review modal (where a refusal after the ack is said)."""
+    return "\n".join(texts([b for b in view["blocks"] if b.get("block_id") == "review_notice"]))
+
+
 async def submit(
-    slack: SlackRequestClient, view: dict[str, Any], *, user: SlackUserRef = ALICE, **typed: Any
+    slack: SlackRequestClient,
+    view: dict[str, Any],
+    *,
+    user: SlackUserRef = ALICE,
+    fake_slack: FakeSlackApi | None = None,
+    **typed: Any,
 ) -> dict[str, Any]:
+    """Submit the modal; with `fake_slack`, follow a "⏳ Sending…" ack to the view the work left.
+
+    The answer is then `{"response_action": "update", "view": <the view after views.update>}`,
+    the shape a one-step answer had; inline errors (no database needed) come back as they are.
+    """
+    updates = len(fake_slack.calls_to("views.update")) if fake_slack else 0
     response = await slack.submit(view, state_values(view, **typed), user=user)
     assert response.status_code == 200
-    return response.json() if response.content else {}
+    answer: dict[str, Any] = response.json() if response.content else {}
+    if fake_slack is None or answer.get("response_action") != "update":
+        return answer
+    assert texts(answer["view"]["blocks"])[0].startswith("⏳ Sending ")
+
+    def finished() -> list[Any]:
+        later = fake_slack.calls_to("views.update")[updates:]
+        return [call for call in later if call.args.get("view_id") == view["id"]]
+
+    await fake_slack.wait_until(lambda: bool(finished()), within=30)
+    return {"response_action": "update", "view": fake_slack.views[view["id"]]}
 
 
 async def deliveries(session: AsyncSession, kind: DeliveryKind = DeliveryKind.INVOICE) -> list[Delivery]:
@@ -154,7 +180,9 @@ async def test_a_bad_address_comes_back_inline_on_the_to_field_and_creates_no_de
     await seed_invoice(session, org)
     view = await open_review(slack, fake_slack, "INV-0001")
 
-    answer = await submit(slack, view, review_to="ap@acme.example, not-an-address", review_subject="")
+    answer = await submit(
+        slack, view, review_to="ap@acme.example, not-an-address", review_subject="", fake_slack=fake_slack
+    )
 
     assert answer["response_action"] == "errors"
     assert answer["errors"] == {
@@ -172,7 +200,7 @@ async def test_submitting_the_modal_queues_one_delivery_with_what_was_typed(
 
     answer = await submit(
         slack, view, review_to="ap@acme.example; boss@acme.example", review_cc="cfo@acme.example",
-        review_subject="Your invoice", review_attachments="pdf+ubl",
+        review_subject="Your invoice", review_attachments="pdf+ubl", fake_slack=fake_slack,
     )  # fmt: skip
 
     assert answer["response_action"] == "update"
@@ -191,13 +219,18 @@ async def test_a_double_submit_creates_one_delivery(
     await seed_invoice(session, org)
     view = await open_review(slack, fake_slack, "INV-0001")
 
-    first, second = await asyncio.gather(submit(slack, view), submit(slack, view))
+    first, second = await asyncio.gather(
+        submit(slack, view, fake_slack=fake_slack), submit(slack, view, fake_slack=fake_slack)
+    )
+    await fake_slack.wait_until(lambda: len(fake_slack.calls_to("views.update")) == 3)  # the open's, then one each
     retried = await slack.post(
         view_submission_body(view=view, values=state_values(view), user=ALICE),
         headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
     )
 
     assert first["response_action"] == second["response_action"] == "update"
+    assert all(texts(call.args["view"]["blocks"])[0].startswith("✅ *INV-0001* is queued")
+               for call in fake_slack.calls_to("views.update")[1:])  # fmt: skip
     assert retried.status_code == 200
     assert len(await deliveries(session)) == 1
 
@@ -216,13 +249,14 @@ async def test_a_suppressed_address_is_shown_with_its_reason_and_needs_the_overr
         in override["element"]["options"][0]["description"]["text"]
     )
     assert any("🚫 ap@acme.example is on the suppression list" in t for t in texts(view["blocks"]))
-    refused = await submit(slack, view)
-    assert refused["response_action"] == "errors"
-    assert list(refused["errors"]) == ["review_override"]
-    assert "tick 'send anyway' to override" in refused["errors"]["review_override"]
+    refused = await submit(slack, view, fake_slack=fake_slack)
+    assert refused["response_action"] == "update"
+    assert "⚠️ ap@acme.example is on the suppression list" in notice(refused["view"])
+    assert "tick 'send anyway' to override" in notice(refused["view"])
+    assert "review_override" in input_blocks(refused["view"])
     assert await deliveries(session) == []
 
-    accepted = await submit(slack, view, review_override=True)
+    accepted = await submit(slack, view, review_override=True, fake_slack=fake_slack)
     assert accepted["response_action"] == "update"
     [delivery] = await deliveries(session)
     assert delivery.override_suppression is True
@@ -236,7 +270,9 @@ async def test_a_suppressed_address_typed_by_hand_brings_the_override_into_the_m
     await session.commit()
     view = await open_review(slack, fake_slack, "INV-0001")
 
-    answer = await submit(slack, view, review_to="old@acme.example", review_message="Hello, here it is.")
+    answer = await submit(
+        slack, view, review_to="old@acme.example", review_message="Hello, here it is.", fake_slack=fake_slack
+    )
 
     assert answer["response_action"] == "update"
     rebuilt = input_blocks(answer["view"])
@@ -250,16 +286,19 @@ async def test_a_recent_send_is_named_with_who_and_when_and_needs_send_again_any
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
     await seed_invoice(session, org)
-    await submit(slack, await open_review(slack, fake_slack, "INV-0001"))
+    await submit(slack, await open_review(slack, fake_slack, "INV-0001"), fake_slack=fake_slack)
 
     again = await open_review(slack, fake_slack, "INV-0001", user=SlackUserRef(id="U0BOB", name="bob"))
 
     assert "🔁 INV-0001 is being sent right now (asked just now by <@U0ALICE>) — send again?" in texts(again["blocks"])
     assert "review_resend" in input_blocks(again)
-    refused = await submit(slack, again, user=SlackUserRef(id="U0BOB", name="bob"))
-    assert list(refused["errors"]) == ["review_resend"]
+    refused = await submit(slack, again, user=SlackUserRef(id="U0BOB", name="bob"), fake_slack=fake_slack)
+    assert "⚠️ Tick “Send again anyway” to send it again." in notice(refused["view"])
+    assert "review_resend" in input_blocks(refused["view"])
     assert len(await deliveries(session)) == 1
-    confirmed = await submit(slack, again, user=SlackUserRef(id="U0BOB", name="bob"), review_resend=True)
+    confirmed = await submit(
+        slack, again, user=SlackUserRef(id="U0BOB", name="bob"), review_resend=True, fake_slack=fake_slack
+    )
     assert confirmed["response_action"] == "update"
     assert len(await deliveries(session)) == 2
 
@@ -302,7 +341,7 @@ async def test_send_me_a_preview_first_queues_a_preview_to_the_requesters_own_ad
     fake_slack.add_user(ALICE.id, email="alice@example.com")
     view = await open_review(slack, fake_slack, "INV-0001")
 
-    answer = await submit(slack, view, review_options=True)
+    answer = await submit(slack, view, review_options=True, fake_slack=fake_slack)
 
     assert "A preview is on its way to your email address." in texts(answer["view"]["blocks"])[0]
     [preview] = await deliveries(session, DeliveryKind.PREVIEW)
@@ -338,12 +377,11 @@ async def test_a_draft_invoice_shows_why_at_the_top_and_its_submission_is_answer
     view = await open_review(slack, fake_slack, "INV-0009")
 
     assert "⚠️ not validated (still a draft)" in texts(view["blocks"])[1]
-    answer = await submit(slack, view)
+    answer = await submit(slack, view, fake_slack=fake_slack)
 
-    assert answer == {
-        "response_action": "errors",
-        "errors": {"review_to": "Invoice INV-0009 is still a draft: validate it before sending it."},
-    }
+    assert answer["response_action"] == "update"
+    assert notice(answer["view"]) == "⚠️ Invoice INV-0009 is still a draft: validate it before sending it."
+    assert "review_to" in input_blocks(answer["view"])  # the way back: the form, as typed
     assert await deliveries(session) == []
 
 

@@ -15,6 +15,8 @@ from tests.e2e.test_slack_review import (  # noqa: F401 - `settings` is the fixt
     seed_invoice,
     settings,
     state_values,
+    submit,
+    texts,
 )
 
 
@@ -73,10 +75,10 @@ async def test_a_multi_line_message_with_tabs_is_accepted(
     await seed_invoice(session, org)
     view = await open_review(slack, fake_slack, "INV-0001")
 
-    response = await slack.submit(
-        view, state_values(view, review_message="Hello,\n\tyour invoice — שלום is attached."), user=ALICE
+    answer = await submit(
+        slack, view, review_message="Hello,\n\tyour invoice — שלום is attached.", fake_slack=fake_slack
     )
 
-    assert response.json()["response_action"] == "update"
+    assert texts(answer["view"]["blocks"])[0].startswith("✅ *INV-0001* is queued")
     [delivery] = await deliveries(session)
     assert delivery.body_text == "Hello,\n\tyour invoice — שלום is attached.\n"
