@@ -61,12 +61,12 @@ async def transport(smtp: ScriptedSmtpServer) -> AsyncIterator[SmtpTransport]:
 
 
 def make_worker(sessions: async_sessionmaker[AsyncSession], transport: SmtpTransport, **kwargs: object) -> Worker:
+    kwargs.setdefault("retry", RetryPolicy(max_attempts=3, base_seconds=60))
     return Worker(
         sessions=sessions,
         transport=transport,
         identity=IDENTITY,
         render_pool=None,
-        retry=RetryPolicy(max_attempts=3, base_seconds=60),
         worker_id="test-worker",
         **kwargs,  # type: ignore[arg-type]
     )

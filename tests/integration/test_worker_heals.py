@@ -106,6 +106,9 @@ def healing_worker(
         lock_timeout=LOCK_TIMEOUT,
         max_backoff=0.3,
         poll_interval=0.05,
+        # A send whose data-start mark shared a failed round is deferred (nothing went out): retry
+        # it within the test's patience rather than in a minute.
+        retry=RetryPolicy(max_attempts=8, base_seconds=0.2),
     )
 
 
