@@ -211,3 +211,20 @@ def test_a_control_character_xml_cannot_hold_is_refused_with_a_sentence() -> Non
 
     with pytest.raises(InvalidInput, match="control character that an e-invoice"):
         render_invoice_ubl(doc)
+
+
+def test_each_address_part_has_its_own_element_in_the_schemas_order() -> None:
+    xml = render_invoice_ubl(CASES["long address, no bank account, greek customer"])
+
+    address = etree.fromstring(xml).find("cac:AccountingCustomerParty/cac:Party/cac:PostalAddress", namespaces=NS)
+    parts = [(etree.QName(child).localname, (child.text or "").strip() or child[0].text) for child in address]
+    assert parts == [
+        ("StreetName", "Οδός Ερμού 12"),
+        ("AdditionalStreetName", "Κτίριο Β, 3ος όροφος"),
+        ("CityName", "Αθήνα"),
+        ("PostalZone", "105 63"),
+        ("CountrySubentity", "Αττική"),
+        ("Country", "GR"),
+    ]
+    seller = "cac:AccountingSupplierParty/cac:Party/cac:PostalAddress/cbc:"
+    assert (_value(xml, seller + "CityName"), _value(xml, seller + "PostalZone")) == ("London", "EC1A 1BB")
