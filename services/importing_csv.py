@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import TextIO
 
+from services.importing_address import postal_address
 from services.importing_limits import (
     BoundedLines,
     FileTooLarge,
@@ -36,7 +37,6 @@ from services.importing_records import (
     language,
     number,
     optional_text,
-    postal_address,
     quantity,
     status,
     tax_rate,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
+from services.importing_address import postal_address
 from services.importing_limits import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, Problem, ProblemLog
 from services.importing_records import (
     CustomerLedger,
@@ -30,7 +31,6 @@ from services.importing_records import (
     language,
     number,
     optional_text,
-    postal_address,
     quantity,
     status,
     tax_rate,

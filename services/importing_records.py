@@ -9,7 +9,7 @@ the database; `services.importing` compares the records with what is stored and 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -23,15 +23,6 @@ from services.field_rules import BadValue, check_amount, check_date, check_langu
 from services.formatting import DEFAULT_LOCALE, format_money
 from services.importing_limits import Problem, ProblemLog
 from services.money import check_currency, minor_units
-from services.postal_address import (
-    MAX_CITY,
-    MAX_POSTAL_CODE,
-    MAX_STREET,
-    MAX_SUBDIVISION,
-    PostalAddress,
-    country_codes,
-    parse_postal_address,
-)
 from services.totals import LineAmounts, Totals, compute_totals
 
 T = TypeVar("T")
@@ -260,55 +251,6 @@ def language(value: object) -> str:
     """One of the languages we ship wording for; `fr-BE` is stored as `fr`."""
     raw = text(value, "customer_language", max_length=20, required=False) or "en"
     return check_language(raw, "customer_language")
-
-
-def country(value: object, name: str = "customer_country") -> str | None:
-    raw = text(value, name, max_length=2, required=False).upper()
-    if raw and raw not in country_codes():
-        raise BadValue(f"{name} {raw!r} is not a two-letter ISO 3166 country code (e.g. GB, FR)")
-    return raw or None
-
-
-# Each part of a postal address and the longest text it may hold.
-_ADDRESS_LIMITS = {
-    "street": MAX_STREET,
-    "additional": MAX_STREET,
-    "city": MAX_CITY,
-    "postal_code": MAX_POSTAL_CODE,
-    "subdivision": MAX_SUBDIVISION,
-}
-
-
-def postal_address(
-    reader: RowReader, values: Mapping[str, object], *, key: Callable[[str], str], name: Callable[[str], str]
-) -> PostalAddress | None:
-    """The customer's address from its parts, or from the old one-text `address` field read into parts.
-
-    `key` gives where a field (`address`, `street`, …, `country`) sits in `values`, `name` how
-    problems call it. Giving both the old field and parts is refused: which was meant cannot be told.
-    """
-    problems = reader.sink.count
-    land = reader.read(country, values.get(key("country")), name("country"))
-    given = {
-        part: reader.read(text, values.get(key(part)), name(part), max_length=limit, required=False) or ""
-        for part, limit in _ADDRESS_LIMITS.items()
-    }
-    old = name("address")
-    whole = reader.read(text, values.get(key("address")), old, max_length=2000, required=False, multiline=True)
-    if reader.sink.count > problems:
-        return None
-    if not whole:
-        return PostalAddress(**given, country=land)
-    if any(given.values()):
-        both = ", ".join(name(part) for part, value in given.items() if value)
-        reader.report(f"{old} and {both} are both given; write the address in the separate fields only")
-        return None
-    parsed = parse_postal_address(whole.replace("\\n", "\n"), country=land)
-    for part, limit in _ADDRESS_LIMITS.items():
-        if len(getattr(parsed, part)) > limit:
-            reader.report(f"{old}: the {part.replace('_', ' ')} read from it is longer than {limit} characters")
-            return None
-    return parsed
 
 
 def check_invoice(record: InvoiceRecord, reader: RowReader, *, total_field: str = "invoice_total") -> None:
