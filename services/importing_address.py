@@ -12,15 +12,7 @@ from collections.abc import Callable, Mapping
 
 from services.field_rules import BadValue
 from services.importing_records import RowReader, text
-from services.postal_address import (
-    MAX_CITY,
-    MAX_POSTAL_CODE,
-    MAX_STREET,
-    MAX_SUBDIVISION,
-    PostalAddress,
-    country_codes,
-    parse_postal_address,
-)
+from services.postal_address import ADDRESS_PART_LIMITS, PostalAddress, country_codes, parse_postal_address
 
 
 def country(value: object, name: str = "customer_country") -> str | None:
@@ -28,16 +20,6 @@ def country(value: object, name: str = "customer_country") -> str | None:
     if raw and raw not in country_codes():
         raise BadValue(f"{name} {raw!r} is not a two-letter ISO 3166 country code (e.g. GB, FR)")
     return raw or None
-
-
-# Each part of a postal address and the longest text it may hold.
-_ADDRESS_LIMITS = {
-    "street": MAX_STREET,
-    "additional": MAX_STREET,
-    "city": MAX_CITY,
-    "postal_code": MAX_POSTAL_CODE,
-    "subdivision": MAX_SUBDIVISION,
-}
 
 
 def postal_address(
@@ -52,7 +34,7 @@ def postal_address(
     land = reader.read(country, values.get(key("country")), name("country"))
     given = {
         part: reader.read(text, values.get(key(part)), name(part), max_length=limit, required=False) or ""
-        for part, limit in _ADDRESS_LIMITS.items()
+        for part, limit in ADDRESS_PART_LIMITS.items()
     }
     old = name("address")
     whole = reader.read(text, values.get(key("address")), old, max_length=2000, required=False, multiline=True)
@@ -65,7 +47,7 @@ def postal_address(
         reader.report(f"{old} and {both} are both given; write the address in the separate fields only")
         return None
     parsed = parse_postal_address(whole.replace("\\n", "\n"), country=land)
-    for part, limit in _ADDRESS_LIMITS.items():
+    for part, limit in ADDRESS_PART_LIMITS.items():
         if len(getattr(parsed, part)) > limit:
             reader.report(f"{old}: the {part.replace('_', ' ')} read from it is longer than {limit} characters")
             return None

@@ -224,7 +224,15 @@ def address_lines(address: PostalAddress, *, default_country: str | None = None)
     return tuple(line for line in lines if line)
 
 
-ADDRESS_PARTS = ("street", "additional", "city", "postal_code", "subdivision")
+# Each part and the longest text it holds (the database columns' sizes).
+ADDRESS_PART_LIMITS = {
+    "street": MAX_STREET,
+    "additional": MAX_STREET,
+    "city": MAX_CITY,
+    "postal_code": MAX_POSTAL_CODE,
+    "subdivision": MAX_SUBDIVISION,
+}
+ADDRESS_PARTS = tuple(ADDRESS_PART_LIMITS)
 
 
 def address_columns(address: PostalAddress) -> dict[str, str]:
