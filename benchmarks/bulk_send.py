@@ -105,7 +105,9 @@ async def build_data(url: str, invoices: int) -> None:
     async with sessions() as session:
         org = Organisation(
             name="Example Trading Ltd",
-            address="1 Example Street\nLondon EC1A 1AA",
+            street="1 Example Street",
+            city="London",
+            postal_code="EC1A 1AA",
             tax_id="GB123456789",
             country="GB",
             sender_email="invoices@example.com",
@@ -124,7 +126,9 @@ async def build_data(url: str, invoices: int) -> None:
                     name=f"Customer {n} GmbH",
                     emails=[f"ap{n}@customer{n}.example"],
                     language=rng.choice(["en", "fr", "de", "nl", "es", "it"]),
-                    address=f"Hauptstraße {n}\n10115 Berlin",
+                    street=f"Hauptstraße {n}",
+                    city="Berlin",
+                    postal_code="10115",
                     country="DE",
                     tax_id=f"DE{100000000 + n}",
                 ),

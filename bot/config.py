@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.field_rules import check_language
 from services.money import check_currency
+from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
 from services.webhooks.keys import load_sendgrid_public_key
 
 _PREFIX = "INVOICEBOT_"
@@ -93,6 +94,12 @@ class Settings(BaseSettings):
     # The organisation (the embedded default runs one)
     org_name: str = Field("Example Trading Ltd", validation_alias=_env("ORG_NAME"))
     org_address: str = Field("1 Example Street\nLondon EC1A 1AA\nUnited Kingdom", validation_alias=_env("ORG_ADDRESS"))
+    # The address in parts; when any is set they are the address and ORG_ADDRESS is not read.
+    org_street: str | None = Field(None, max_length=MAX_STREET, validation_alias=_env("ORG_STREET"))
+    org_additional: str | None = Field(None, max_length=MAX_STREET, validation_alias=_env("ORG_ADDITIONAL"))
+    org_city: str | None = Field(None, max_length=MAX_CITY, validation_alias=_env("ORG_CITY"))
+    org_postal_code: str | None = Field(None, max_length=MAX_POSTAL_CODE, validation_alias=_env("ORG_POSTAL_CODE"))
+    org_subdivision: str | None = Field(None, max_length=MAX_SUBDIVISION, validation_alias=_env("ORG_SUBDIVISION"))
     org_tax_id: str = Field("GB123456789", validation_alias=_env("ORG_TAX_ID"))
     org_country: str = Field("GB", min_length=2, max_length=2, validation_alias=_env("ORG_COUNTRY"))
     default_language: str = Field("en", validation_alias=_env("DEFAULT_LANGUAGE"))

@@ -22,16 +22,32 @@ from services.email.smtp import SmtpTransport
 from services.email.transport import Transport
 from services.invoice_views import ViewRules
 from services.organisations import OrganisationProfile, ensure_organisation, sending_state
+from services.postal_address import PostalAddress, parse_postal_address
 from services.sending.pipeline import SenderIdentity
 from services.sending.queue import RetryPolicy
+
+
+def organisation_address(settings: Settings) -> PostalAddress:
+    """ORG_STREET, _CITY, … when any is set; else ORG_ADDRESS read into parts. ORG_COUNTRY is the country."""
+    country = settings.org_country.upper()
+    parts = (settings.org_street, settings.org_additional, settings.org_city, settings.org_postal_code)
+    if any((*parts, settings.org_subdivision)):
+        return PostalAddress(
+            street=settings.org_street or "",
+            additional=settings.org_additional or "",
+            city=settings.org_city or "",
+            postal_code=settings.org_postal_code or "",
+            subdivision=settings.org_subdivision or "",
+            country=country,
+        )
+    return parse_postal_address(settings.org_address, country=country)
 
 
 def organisation_profile(settings: Settings, slack_team_id: str | None = None) -> OrganisationProfile:
     return OrganisationProfile(
         name=settings.org_name,
-        address=settings.org_address,
+        address=organisation_address(settings),
         tax_id=settings.org_tax_id,
-        country=settings.org_country.upper(),
         default_language=settings.default_language,
         sender_email=settings.sender_email,
         reply_to=settings.reply_to,

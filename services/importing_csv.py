@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import TextIO
 
+from services.importing_address import postal_address
 from services.importing_limits import (
     BoundedLines,
     FileTooLarge,
@@ -30,7 +31,6 @@ from services.importing_records import (
     ParsedFile,
     RowReader,
     check_invoice,
-    country,
     currency,
     emails,
     iso_date,
@@ -42,6 +42,7 @@ from services.importing_records import (
     tax_rate,
     text,
 )
+from services.postal_address import ADDRESS_PARTS, address_columns
 
 INVOICE_COLUMNS = (
     "invoice_number",
@@ -51,6 +52,11 @@ INVOICE_COLUMNS = (
     "customer_cc",
     "customer_language",
     "customer_address",
+    "customer_street",
+    "customer_additional",
+    "customer_city",
+    "customer_postal_code",
+    "customer_subdivision",
     "customer_country",
     "customer_tax_id",
     "issue_date",
@@ -67,6 +73,7 @@ OPTIONAL_COLUMNS = frozenset(
         "customer_cc",
         "customer_language",
         "customer_address",
+        *(f"customer_{part}" for part in ADDRESS_PARTS),
         "customer_country",
         "customer_tax_id",
         "status",
@@ -105,14 +112,13 @@ def _customer(values: dict[str, str], reader: RowReader, *, smtputf8: bool) -> C
     to = reader.read(emails, values.get("customer_emails"), "customer_emails", smtputf8=smtputf8)
     cc = reader.read(emails, values.get("customer_cc"), "customer_cc", smtputf8=smtputf8)
     lang = reader.read(language, values.get("customer_language"))
-    address = reader.read(
-        text, values.get("customer_address"), "customer_address", max_length=2000, required=False, multiline=True
+    address = postal_address(
+        reader, values, key=lambda field: f"customer_{field}", name=lambda field: f"customer_{field}"
     )
-    land = reader.read(country, values.get("customer_country"))
     tax_id = reader.read(optional_text, values.get("customer_tax_id"), "customer_tax_id", max_length=64)
     if ref is None or name is None or to is None or cc is None or lang is None or address is None:
         return None
-    return CustomerRecord(ref, name, to, cc, lang, address.replace("\\n", "\n"), land, tax_id)
+    return CustomerRecord(ref, name, to, cc, lang, **address_columns(address), country=address.country, tax_id=tax_id)
 
 
 CUSTOMER_COLUMNS = tuple(column for column in INVOICE_COLUMNS if column.startswith("customer_"))

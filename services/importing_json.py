@@ -15,6 +15,7 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
+from services.importing_address import postal_address
 from services.importing_limits import MAX_JSON_DEPTH, MAX_NUMBER_CHARS, Problem, ProblemLog
 from services.importing_records import (
     CustomerLedger,
@@ -24,7 +25,6 @@ from services.importing_records import (
     ParsedFile,
     RowReader,
     check_invoice,
-    country,
     currency,
     emails,
     iso_date,
@@ -36,10 +36,11 @@ from services.importing_records import (
     tax_rate,
     text,
 )
+from services.postal_address import ADDRESS_PARTS, address_columns
 
 INVOICE_FIELDS = ("number", "customer", "issue_date", "due_date", "currency", "status", "lines", "total")
 REQUIRED_INVOICE_FIELDS = ("number", "customer", "issue_date", "due_date", "currency", "lines", "total")
-CUSTOMER_FIELDS = ("ref", "name", "emails", "cc", "language", "address", "country", "tax_id")
+CUSTOMER_FIELDS = ("ref", "name", "emails", "cc", "language", "address", *ADDRESS_PARTS, "country", "tax_id")
 LINE_FIELDS = ("description", "quantity", "unit_price", "tax_rate")
 
 _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
@@ -141,12 +142,11 @@ def _customer(obj: Any, reader: RowReader, *, smtputf8: bool) -> CustomerRecord 
     to = reader.read(emails, obj.get("emails"), "customer emails", smtputf8=smtputf8)
     cc = reader.read(emails, obj.get("cc"), "customer cc", smtputf8=smtputf8)
     lang = reader.read(language, obj.get("language"))
-    address = reader.read(text, obj.get("address"), "customer address", max_length=2000, required=False, multiline=True)
-    land = reader.read(country, obj.get("country"))
+    address = postal_address(reader, obj, key=lambda field: field, name=lambda field: f"customer {field}")
     tax_id = reader.read(optional_text, obj.get("tax_id"), "customer tax_id", max_length=64)
     if ref is None or name is None or to is None or cc is None or lang is None or address is None:
         return None
-    return CustomerRecord(ref, name, to, cc, lang, address, land, tax_id)
+    return CustomerRecord(ref, name, to, cc, lang, **address_columns(address), country=address.country, tax_id=tax_id)
 
 
 def _line(obj: Any, position: int, reader: RowReader) -> LineRecord | None:

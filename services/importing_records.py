@@ -16,8 +16,6 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import TypeVar
 
-from babel import Locale
-
 from services.addresses import normalise_email, split_addresses
 from services.db.models import InvoiceStatus
 from services.errors import InvalidInput
@@ -41,7 +39,12 @@ class CustomerRecord:
     emails: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
     language: str = "en"
-    address: str = ""
+    # The postal address in parts (services.postal_address); `country` is its country.
+    street: str = ""
+    additional: str = ""
+    city: str = ""
+    postal_code: str = ""
+    subdivision: str = ""
     country: str | None = None
     tax_id: str | None = None
 
@@ -253,18 +256,6 @@ def language(value: object) -> str:
     """One of the languages we ship wording for; `fr-BE` is stored as `fr`."""
     raw = text(value, "customer_language", max_length=20, required=False) or "en"
     return check_language(raw, "customer_language")
-
-
-@cache
-def _territories() -> frozenset[str]:
-    return frozenset(code for code in Locale("en").territories if len(code) == 2)
-
-
-def country(value: object) -> str | None:
-    raw = text(value, "customer_country", max_length=2, required=False).upper()
-    if raw and raw not in _territories():
-        raise BadValue(f"customer_country {raw!r} is not a two-letter country code (e.g. GB, FR)")
-    return raw or None
 
 
 def check_invoice(record: InvoiceRecord, reader: RowReader, *, total_field: str = "invoice_total") -> None:

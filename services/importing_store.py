@@ -21,6 +21,7 @@ from services.db.models import Customer, Invoice, InvoiceLine, InvoiceStatus, ne
 from services.importing_limits import Problem
 from services.importing_records import CustomerRecord, InvoiceRecord, LineRecord
 from services.invoice_entry import select_line_values
+from services.postal_address import ADDRESS_PARTS
 
 CHUNK = 1000
 T = TypeVar("T")
@@ -89,7 +90,7 @@ async def _stored_customers(session: AsyncSession, organisation_id: int, refs: S
                 Customer.emails,
                 Customer.cc,
                 Customer.language,
-                Customer.address,
+                *(getattr(Customer, part) for part in ADDRESS_PARTS),
                 Customer.country,
                 Customer.tax_id,
             ).where(Customer.organisation_id == organisation_id, Customer.ref.in_(part))
@@ -155,7 +156,14 @@ async def plan_import(session: AsyncSession, *, organisation_id: int, invoices: 
             continue
         plan.customer_ids[ref] = row.id
         stored = CustomerRecord(
-            row.ref, row.name, tuple(row.emails), tuple(row.cc), row.language, row.address, row.country, row.tax_id
+            row.ref,
+            row.name,
+            tuple(row.emails),
+            tuple(row.cc),
+            row.language,
+            **{part: getattr(row, part) for part in ADDRESS_PARTS},
+            country=row.country,
+            tax_id=row.tax_id,
         )
         if stored != customer:
             plan.changed_customers.append((row.id, customer))
@@ -184,7 +192,7 @@ def _customer_values(customer: CustomerRecord) -> dict[str, Any]:
         "emails": list(customer.emails),
         "cc": list(customer.cc),
         "language": customer.language,
-        "address": customer.address,
+        **{part: getattr(customer, part) for part in ADDRESS_PARTS},
         "country": customer.country,
         "tax_id": customer.tax_id,
     }

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.addresses import normalise_emails
 from services.db.models import Customer, Invoice, InvoiceLine, InvoiceStatus
 from services.money import check_currency
+from services.postal_address import ADDRESS_PARTS
 from services.smtp_verification import accepts_smtputf8
 from services.totals import LineAmounts, compute_totals
 
@@ -28,7 +29,12 @@ class CustomerData:
     emails: Sequence[str] = ()
     cc: Sequence[str] = ()
     language: str = "en"
-    address: str = ""
+    # The postal address in parts (services.postal_address); `country` is its country.
+    street: str = ""
+    additional: str = ""
+    city: str = ""
+    postal_code: str = ""
+    subdivision: str = ""
     country: str | None = None
     tax_id: str | None = None
 
@@ -55,7 +61,8 @@ async def upsert_customer(session: AsyncSession, *, organisation_id: int, data: 
     customer.emails = normalise_emails(data.emails, smtputf8=smtputf8)
     customer.cc = normalise_emails(data.cc, smtputf8=smtputf8)
     customer.language = data.language
-    customer.address = data.address
+    for column in ADDRESS_PARTS:
+        setattr(customer, column, getattr(data, column))
     customer.country = data.country
     customer.tax_id = data.tax_id
     await session.flush()

@@ -10,14 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.db.models import Organisation, SmtpStatus
 from services.due import SendingState
 from services.formatting import reader_locale
+from services.postal_address import PostalAddress, address_columns
 
 
 @dataclass(frozen=True)
 class OrganisationProfile:
     name: str
-    address: str
+    address: PostalAddress  # its country is the organisation's country
     tax_id: str
-    country: str
     default_language: str
     sender_email: str
     reply_to: str | None = None
@@ -44,9 +44,10 @@ async def ensure_organisation(session: AsyncSession, profile: OrganisationProfil
         organisation = Organisation(name=profile.name)
         session.add(organisation)
     organisation.name = profile.name
-    organisation.address = profile.address
+    for column, value in address_columns(profile.address).items():
+        setattr(organisation, column, value)
+    organisation.country = profile.address.country or organisation.country
     organisation.tax_id = profile.tax_id
-    organisation.country = profile.country
     organisation.default_language = profile.default_language
     organisation.sender_email = profile.sender_email
     organisation.reply_to = profile.reply_to

@@ -86,7 +86,8 @@ async def org(session: AsyncSession) -> Organisation:
     """A committed organisation whose SMTP settings are verified."""
     organisation = Organisation(
         name="Example Trading Ltd",
-        address="1 Example Street\nLondon",
+        street="1 Example Street",
+        city="London",
         tax_id="GB123456789",
         country="GB",
         default_language="en",

@@ -33,6 +33,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeEngine
 
+from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -180,7 +182,12 @@ class Organisation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slack_team_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    address: Mapped[str] = mapped_column(Text, default="")
+    # The postal address in parts (services.postal_address); `country` below is its country.
+    street: Mapped[str] = mapped_column(String(MAX_STREET), default="", server_default="")
+    additional: Mapped[str] = mapped_column(String(MAX_STREET), default="", server_default="")
+    city: Mapped[str] = mapped_column(String(MAX_CITY), default="", server_default="")
+    postal_code: Mapped[str] = mapped_column(String(MAX_POSTAL_CODE), default="", server_default="")
+    subdivision: Mapped[str] = mapped_column(String(MAX_SUBDIVISION), default="", server_default="")
     tax_id: Mapped[str] = mapped_column(String(64), default="")
     country: Mapped[str] = mapped_column(String(2), default="GB")
     default_language: Mapped[str] = mapped_column(String(8), default="en")
@@ -204,7 +211,12 @@ class Customer(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     ref: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
-    address: Mapped[str] = mapped_column(Text, default="")
+    # The postal address in parts (services.postal_address); `country` below is its country.
+    street: Mapped[str] = mapped_column(String(MAX_STREET), default="", server_default="")
+    additional: Mapped[str] = mapped_column(String(MAX_STREET), default="", server_default="")
+    city: Mapped[str] = mapped_column(String(MAX_CITY), default="", server_default="")
+    postal_code: Mapped[str] = mapped_column(String(MAX_POSTAL_CODE), default="", server_default="")
+    subdivision: Mapped[str] = mapped_column(String(MAX_SUBDIVISION), default="", server_default="")
     country: Mapped[str | None] = mapped_column(String(2))
     tax_id: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8), default="en")

@@ -19,6 +19,7 @@ from services.formatting import (
     format_rate,
     format_unit_price,
 )
+from services.postal_address import PostalAddress, address_lines
 
 
 class DocumentFormats:
@@ -43,6 +44,13 @@ class DocumentFormats:
 
     def country(self, code: str | None) -> str | None:
         return country_name(code, self.locale)
+
+    def address(self, address: PostalAddress) -> tuple[str, ...]:
+        """The address's lines in its country's order, then the country's name in the reader's language."""
+        country = self.country(address.country)
+        reader_country = self.locale.partition("_")[2] or None
+        lines = address_lines(address, default_country=reader_country)
+        return (*lines, country) if country else lines
 
 
 def payment_request(document: InvoiceDocument) -> str:

@@ -10,7 +10,7 @@ invoice row.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -23,6 +23,7 @@ from services.errors import DomainError, InvalidInput, NotFound, error_summary
 from services.formatting import reader_locale
 from services.invoice_entry import LineData, select_line_values
 from services.languages import normalise_language
+from services.postal_address import PostalAddress, postal_address_of
 from services.totals import LineAmounts, compute_totals
 
 # EN 16931 VAT category codes (UNTDID 5305) this project produces.
@@ -33,13 +34,17 @@ EXEMPT = "E"
 
 @dataclass(frozen=True)
 class PartyData:
-    """The seller or the buyer as printed: address lines as the person wrote them."""
+    """The seller or the buyer as printed: its postal address in parts (the country among them)."""
 
     name: str
-    address_lines: tuple[str, ...] = ()
-    country: str | None = None  # ISO 3166-1 alpha-2
+    address: PostalAddress = field(default_factory=PostalAddress)
     tax_id: str | None = None
     email: str | None = None
+
+    @property
+    def country(self) -> str | None:
+        """ISO 3166-1 alpha-2; the seller's also decides the documents' locale."""
+        return self.address.country
 
 
 @dataclass(frozen=True)
@@ -117,10 +122,6 @@ def tax_category(rate: Decimal, *, exemption_reason: str | None = None) -> str:
     if rate > 0:
         return STANDARD_RATE
     return EXEMPT if exemption_reason else ZERO_RATED
-
-
-def split_address(address: str | None) -> tuple[str, ...]:
-    return tuple(line.strip() for line in (address or "").splitlines() if line.strip())
 
 
 def build_invoice_document(
@@ -274,15 +275,13 @@ def _document(
         language=customer.language or organisation.default_language,
         seller=PartyData(
             name=organisation.name,
-            address_lines=split_address(organisation.address),
-            country=organisation.country or None,
+            address=postal_address_of(organisation),
             tax_id=organisation.tax_id or None,
             email=organisation.reply_to or organisation.sender_email or None,
         ),
         buyer=PartyData(
             name=customer.name,
-            address_lines=split_address(customer.address),
-            country=customer.country or None,
+            address=postal_address_of(customer),
             tax_id=customer.tax_id or None,
             email=(invoice.recipient_emails or customer.emails or [None])[0],
         ),

@@ -102,10 +102,7 @@ def _party_block(
     if heading:
         flowables.append(_text(heading.upper(), "heading"))
     flowables.append(_text(party.name, name_style))
-    details = list(party.address_lines)
-    country = formats.country(party.country)
-    if country and (not details or details[-1].casefold() not in {country.casefold(), party.country.casefold()}):
-        details.append(country)
+    details = list(formats.address(party.address))
     if party.tax_id:
         details.append(f"{label('tax_id', language)}: {party.tax_id}")
     if party.email:

@@ -5,9 +5,8 @@ with the PDF to the cent: both come from the same `InvoiceDocument`. Every amoun
 written with the currency's decimals (JPY 0, EUR 2), tax categories are S (standard
 rate), Z (zero rate) or E (exempt, with its reason).
 
-The database keeps addresses as free text, so an address is mapped by position: the first
-line is the street, the last (when there are two or more) the city, the ones between the
-additional street and the third address line.
+Addresses are stored in parts (`services.postal_address`), each written to its own
+element: street, additional street, city, postal zone, country subentity, country.
 """
 
 from __future__ import annotations
@@ -112,18 +111,18 @@ def _is_vat_number(tax_id: str) -> bool:
 
 
 def _postal_address(xml: _Xml, party: PartyData, country: str) -> None:
+    """The address's parts in the order the UBL schema fixes (empty parts left out)."""
+    address = party.address
     xml.open("cac:PostalAddress")
-    lines = party.address_lines
-    if lines:
-        _cbc(xml, "StreetName", lines[0])
-    if len(lines) >= 3:
-        _cbc(xml, "AdditionalStreetName", lines[1])
-    if len(lines) >= 2:
-        _cbc(xml, "CityName", lines[-1])
-    if len(lines) >= 4:
-        xml.open("cac:AddressLine")
-        _cbc(xml, "Line", ", ".join(lines[2:-1]))
-        xml.close("cac:AddressLine")
+    for tag, value in (
+        ("StreetName", address.street),
+        ("AdditionalStreetName", address.additional),
+        ("CityName", address.city),
+        ("PostalZone", address.postal_code),
+        ("CountrySubentity", address.subdivision),
+    ):
+        if value:
+            _cbc(xml, tag, value)
     xml.open("cac:Country")
     _cbc(xml, "IdentificationCode", country)
     xml.close("cac:Country")

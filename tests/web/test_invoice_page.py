@@ -153,3 +153,18 @@ async def test_downloads_of_an_unknown_link_are_404(web: WebApp) -> None:
     for suffix in ("pdf", "ubl"):
         response = await _get(f"{web.url}/i/{'y' * 43}/{suffix}")
         assert response.status_code == 404
+
+
+async def test_page_prints_both_addresses_in_their_countrys_order(
+    web: WebApp, sent_invoice: tuple[Invoice, Delivery]
+) -> None:
+    invoice, _ = sent_invoice
+    page = await _get(f"{web.url}/i/{invoice.public_token}")
+
+    tree = lxml_html.fromstring(page.text)
+    seller, buyer = (
+        [" ".join(p.text_content().split()) for p in party.xpath("./address/p")]
+        for party in tree.xpath("//div[@class='party']")
+    )
+    assert seller == ["1 Example Street", "London", "United Kingdom"]
+    assert buyer == ["Rue de la Loi 16", "1000 Brussels", "Belgium"]

@@ -8,32 +8,29 @@ from decimal import Decimal
 from typing import Any
 
 from services.documents.model import InvoiceDocument, LineInput, PartyData, PaymentData, build_invoice_document
+from services.postal_address import PostalAddress
 
 SELLER = PartyData(
     name="Example Trading Ltd",
-    address_lines=("1 Example Street", "London EC1A 1BB"),
-    country="GB",
+    address=PostalAddress(street="1 Example Street", city="London", postal_code="EC1A 1BB", country="GB"),
     tax_id="GB123456789",
     email="invoices@example.com",
 )
 BUYER = PartyData(
     name="Acme SARL",
-    address_lines=("12 rue de la Paix", "75002 Paris"),
-    country="FR",
+    address=PostalAddress(street="12 rue de la Paix", city="Paris", postal_code="75002", country="FR"),
     tax_id="FR12345678901",
     email="ap@acme.example",
 )
 GREEK_BUYER = PartyData(
     name="Παπαδόπουλος Α.Ε.",
-    address_lines=("Οδός Ερμού 12", "105 63 Αθήνα"),
-    country="GR",
+    address=PostalAddress(street="Οδός Ερμού 12", city="Αθήνα", postal_code="105 63", country="GR"),
     tax_id="EL123456789",
     email="logistirio@papadopoulos.example",
 )
 CYRILLIC_BUYER = PartyData(
     name="ООО «Ромашка»",
-    address_lines=("ул. Тверская, 7", "125009 Москва"),
-    country="RU",
+    address=PostalAddress(street="ул. Тверская, 7", city="Москва", postal_code="125009", country="RU"),
     email="buh@romashka.example",
 )
 

@@ -15,6 +15,7 @@ from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import validate_ubl_xsd
 from services.errors import InvalidInput, NotFound
 from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.postal_address import PostalAddress
 
 PUBLIC_URL = "https://invoices.example.com/"
 
@@ -30,7 +31,9 @@ async def _invoice(session: AsyncSession, org: Organisation) -> Invoice:
             name="Παπαδόπουλος Α.Ε.",
             emails=("logistirio@papadopoulos.example", "ceo@papadopoulos.example"),
             language="el",
-            address="Οδός Ερμού 12\n105 63 Αθήνα",
+            street="Οδός Ερμού 12",
+            city="Αθήνα",
+            postal_code="105 63",
             country="GR",
             tax_id="EL123456789",
         ),
@@ -69,10 +72,10 @@ async def test_document_holds_the_organisation_customer_lines_and_totals(
     )
     assert doc.language == "en"  # Greek is not one of the document languages yet
     assert doc.seller.name == "Example Trading Ltd"
-    assert doc.seller.address_lines == ("1 Example Street", "London")
+    assert doc.seller.address == PostalAddress(street="1 Example Street", city="London", country="GB")
     assert (doc.seller.country, doc.seller.tax_id, doc.seller.email) == ("GB", "GB123456789", "invoices@example.com")
     assert doc.buyer.name == "Παπαδόπουλος Α.Ε."
-    assert doc.buyer.address_lines == ("Οδός Ερμού 12", "105 63 Αθήνα")
+    assert doc.buyer.address == PostalAddress(street="Οδός Ερμού 12", city="Αθήνα", postal_code="105 63", country="GR")
     assert (doc.buyer.country, doc.buyer.tax_id, doc.buyer.email) == (
         "GR",
         "EL123456789",

@@ -155,3 +155,13 @@ def test_document_survives_pickling_for_a_process_pool() -> None:
 
     assert copy == doc
     assert _pages_text(render_invoice_pdf(copy)) == _pages_text(render_invoice_pdf(doc))
+
+
+def test_invoice_pdf_prints_each_address_in_its_countrys_order_and_the_country_in_the_readers_words() -> None:
+    (english,) = _pages_text(render_invoice_pdf(samples.document()))
+    (german,) = _pages_text(render_invoice_pdf(samples.document(language="de")))
+
+    assert "1 Example Street London EC1A 1BB United Kingdom" in english  # the UK: postcode after the town
+    assert "12 rue de la Paix 75002 Paris France" in english  # France: postcode first
+    assert "12 rue de la Paix 75002 Paris Frankreich" in german
+    assert "1 Example Street London EC1A 1BB Vereinigtes Königreich" in german

@@ -17,6 +17,7 @@ from services.documents.validation import (
     validate_ubl_xsd,
 )
 from services.errors import InvalidInput
+from services.postal_address import PostalAddress
 from tests.services.documents import samples
 
 needs_saxon = pytest.mark.skipif(
@@ -40,7 +41,7 @@ CASES = {
     ),
     "yen": samples.document(currency="JPY", lines=[samples.line("Licence", "3", "12345", "10")]),
     "customer without tax id": samples.document(
-        buyer=dataclasses.replace(samples.BUYER, tax_id=None, email=None, address_lines=())
+        buyer=dataclasses.replace(samples.BUYER, tax_id=None, email=None, address=PostalAddress(country="FR"))
     ),
     "exempt with reason": samples.document(
         lines=[samples.line("Medical training", "4", "250.00", "0")],
@@ -48,7 +49,15 @@ CASES = {
     ),
     "long address, no bank account, greek customer": samples.document(
         buyer=dataclasses.replace(
-            samples.GREEK_BUYER, address_lines=("Κτίριο Β", "Οδός Ερμού 12", "3ος όροφος", "Αθήνα")
+            samples.GREEK_BUYER,
+            address=PostalAddress(
+                street="Οδός Ερμού 12",
+                additional="Κτίριο Β, 3ος όροφος",
+                city="Αθήνα",
+                postal_code="105 63",
+                subdivision="Αττική",
+                country="GR",
+            ),
         ),
         payment=dataclasses.replace(samples.document().payment, iban=None, bic=None),
         notes="Ευχαριστούμε!",
@@ -202,3 +211,20 @@ def test_a_control_character_xml_cannot_hold_is_refused_with_a_sentence() -> Non
 
     with pytest.raises(InvalidInput, match="control character that an e-invoice"):
         render_invoice_ubl(doc)
+
+
+def test_each_address_part_has_its_own_element_in_the_schemas_order() -> None:
+    xml = render_invoice_ubl(CASES["long address, no bank account, greek customer"])
+
+    address = etree.fromstring(xml).find("cac:AccountingCustomerParty/cac:Party/cac:PostalAddress", namespaces=NS)
+    parts = [(etree.QName(child).localname, (child.text or "").strip() or child[0].text) for child in address]
+    assert parts == [
+        ("StreetName", "Οδός Ερμού 12"),
+        ("AdditionalStreetName", "Κτίριο Β, 3ος όροφος"),
+        ("CityName", "Αθήνα"),
+        ("PostalZone", "105 63"),
+        ("CountrySubentity", "Αττική"),
+        ("Country", "GR"),
+    ]
+    seller = "cac:AccountingSupplierParty/cac:Party/cac:PostalAddress/cbc:"
+    assert (_value(xml, seller + "CityName"), _value(xml, seller + "PostalZone")) == ("London", "EC1A 1BB")
