@@ -16,6 +16,7 @@ from handlers.ids import ActionId, BlockId
 from services.alert_resolution import Resolution
 from services.delivery_status import DeliveryStatusView, TimelineEntry
 from services.formatting import format_clock
+from services.sending.ubl_checks import HELD_IN_WORDS, HELD_PREFIX
 
 TIMELINE_SHOWN = 6
 DIAGNOSTIC_LIMIT = 500
@@ -51,6 +52,8 @@ _BASIC_CODES = {
 def reason_in_words(diagnostic: str | None, *, kind: str | None = None) -> str:
     """A short explanation of a server reply such as `550 5.1.1 No such user`."""
     text = diagnostic or ""
+    if text.startswith(HELD_PREFIX):  # held before sending: no server was involved
+        return HELD_IN_WORDS
     enhanced = _ENHANCED_CODE.search(text)
     if enhanced and enhanced.group(0) in _ENHANCED_CODES:
         return _ENHANCED_CODES[enhanced.group(0)]
@@ -252,7 +255,8 @@ def delivery_alert_message(
         _section(f"{headline}\nInvoice *{escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}")
     ]
     if diagnostic:
-        blocks.append(_context(f"Server said: ```{escape(_clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
+        said = "Why" if diagnostic.startswith(HELD_PREFIX) else "Server said"
+        blocks.append(_context(f"{said}: ```{escape(_clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
     if resolution is not None:  # the problem is over: who ended it and how, in place of the buttons
         blocks.append(_section(resolution_words(resolution)))
         text = f"{headline} (invoice {escape(view.invoice_number)}) — {resolution_words(resolution)}"

@@ -32,6 +32,8 @@ from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict, check_ubl_documents
 from services.errors import DomainError
 
+HELD_PREFIX = "held: "  # how a held delivery's last error begins (Slack shows it as a hold, not a refusal)
+HELD_IN_WORDS = "not sent: its e-invoice (UBL) did not pass its checks"
 WITH_UBL = (Attachments.UBL.value, Attachments.PDF_UBL.value)
 # Deliveries whose UBL may still be rendered and sent.
 _PENDING = (DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value, DeliveryStatus.AWAITING_APPROVAL.value)
@@ -47,8 +49,8 @@ def hold_reason(failures: Sequence[str]) -> str:
     first = failures[0] if failures else "the e-invoice did not pass its checks"
     more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
     if first.startswith("UBL 2.1 schema:"):
-        return f"held: the e-invoice breaks the {first}{more}"
-    return f"held: the e-invoice breaks rule {first}{more}"
+        return f"{HELD_PREFIX}the e-invoice breaks the {first}{more}"
+    return f"{HELD_PREFIX}the e-invoice breaks rule {first}{more}"
 
 
 def read_verdicts(session: Session, digests: Sequence[str]) -> dict[str, UblVerdict]:

@@ -154,6 +154,8 @@ async def test_an_invoice_whose_ubl_breaks_a_rule_is_held_never_sent_and_the_rul
     assert worker.ubl_gate.inline_checks == 0  # the stored verdict decided
     posted = "\n".join(block_texts(m.blocks) + m.text for m in channel_messages(fake_slack))
     assert "BR-27" in posted and "shall NOT be negative" in posted
+    assert "not sent: its e-invoice (UBL) did not pass its checks" in posted
+    assert "server refused" not in posted and "Server said" not in posted  # no server was involved
     assert await worker.drain() == 0  # held: never retried by itself
 
 
