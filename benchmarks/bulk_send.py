@@ -306,7 +306,7 @@ async def measure_validation(url: str, jobs: list, inline_samples: int = 3) -> t
     for _ in range(1000):  # bounded: each round checks up to a batch
         done = await validator.run_once()
         checked, failed = checked + done.checked, failed + done.failed
-        if not done.checked:
+        if not done.checked and not done.next_delivery_id:
             break
     loop_seconds = time.perf_counter() - started
     await engine.dispose()

@@ -48,12 +48,18 @@ class UblValidator:
         self.clock = clock
         self.checked = 0
         self.seconds = 0.0
+        self.next_delivery_id = 0  # the page of pending deliveries the next round reads
 
     async def run_once(self) -> ValidationPass:
         """One round: check what is waiting (at most `batch`), store the verdicts."""
         done = await validate_pending_documents(
-            self.sessions, public_url=self.public_url, limit=self.batch, now=self.clock()
+            self.sessions,
+            public_url=self.public_url,
+            limit=self.batch,
+            now=self.clock(),
+            after_delivery_id=self.next_delivery_id,
         )
+        self.next_delivery_id = done.next_delivery_id
         self.checked += done.checked
         self.seconds += done.seconds
         return done
@@ -77,9 +83,9 @@ class UblValidator:
                 if done.checked:
                     self.heartbeat.progressed()
                     log.info("checked %d e-invoices (%d failed) in %.2f s", done.checked, done.failed, done.seconds)
-                    if done.checked >= self.batch:
-                        pause = 0.0
                 else:
                     self.heartbeat.idle()
+                if done.checked >= self.batch or done.next_delivery_id:  # more may be waiting: go on at once
+                    pause = 0.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), pause)

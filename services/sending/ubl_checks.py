@@ -132,21 +132,32 @@ class ValidationPass:
     checked: int
     failed: int
     seconds: float
+    next_delivery_id: int = 0  # where the next pass reads pending deliveries from (0: the start)
 
 
 async def validate_pending_documents(
-    sessions: async_sessionmaker[AsyncSession], *, public_url: str, limit: int, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    public_url: str,
+    limit: int,
+    now: datetime,
+    after_delivery_id: int = 0,
 ) -> ValidationPass:
     """Check up to `limit` UBL documents that may be sent and have no verdict yet; store the verdicts.
 
     The documents are those of deliveries queued, deferred or awaiting approval (in the
     delivery's language) and of the most recently changed validated invoices (in the
-    customer's). The check runs in a thread (its schematron in one child process per pass).
+    customer's). Deliveries are read a page at a time after `after_delivery_id`; the pass
+    says where the next one starts (`next_delivery_id`, 0 after the last page), so a long
+    queue is walked through round by round and none is left out. The check runs in a
+    thread (its schematron in one child process per pass).
     """
     async with sessions() as session:
-        wanted = await session.run_sync(_documents_without_verdict, public_url=public_url, limit=limit)
+        wanted, next_id = await session.run_sync(
+            _documents_without_verdict, public_url=public_url, limit=limit, after_delivery_id=after_delivery_id
+        )
     if not wanted:
-        return ValidationPass(0, 0, 0.0)
+        return ValidationPass(0, 0, 0.0, next_id)
     started = time.perf_counter()
     verdicts = await asyncio.to_thread(check_documents, list(wanted.values()))
     seconds = time.perf_counter() - started
@@ -154,17 +165,21 @@ async def validate_pending_documents(
     async with sessions() as session:
         await session.run_sync(lambda s: store_verdicts(s.connection(), verdicts=by_digest, now=now))
         await session.commit()
-    return ValidationPass(len(by_digest), sum(not v.ok for v in verdicts), seconds)
+    return ValidationPass(len(by_digest), sum(not v.ok for v in verdicts), seconds, next_id)
 
 
-def _documents_without_verdict(session: Session, *, public_url: str, limit: int) -> dict[str, InvoiceDocument]:
-    """digest → document for the documents the loop should check now, at most `limit`."""
+def _documents_without_verdict(
+    session: Session, *, public_url: str, limit: int, after_delivery_id: int
+) -> tuple[dict[str, InvoiceDocument], int]:
+    """digest → document for the documents the loop should check now (at most `limit`), and the next page's start."""
+    page = limit * 4
     deliveries = session.execute(
-        select(Delivery.organisation_id, Delivery.invoice_id, Delivery.language)
-        .where(Delivery.status.in_(_PENDING), Delivery.attachments.in_(WITH_UBL))
+        select(Delivery.id, Delivery.organisation_id, Delivery.invoice_id, Delivery.language)
+        .where(Delivery.status.in_(_PENDING), Delivery.attachments.in_(WITH_UBL), Delivery.id > after_delivery_id)
         .order_by(Delivery.id)
-        .limit(limit * 4)
+        .limit(page)
     ).all()
+    next_id = deliveries[-1].id if len(deliveries) == page else 0
     invoices = session.execute(
         select(Invoice.organisation_id, Invoice.id)
         .where(Invoice.status == InvoiceStatus.VALIDATED.value)
@@ -191,4 +206,7 @@ def _documents_without_verdict(session: Session, *, public_url: str, limit: int)
             document = in_language(document, language)
             candidates.setdefault(ubl_digest(document), document)
     known = read_verdicts(session, list(candidates))
-    return dict([(digest, doc) for digest, doc in candidates.items() if digest not in known][:limit])
+    unknown = [(digest, doc) for digest, doc in candidates.items() if digest not in known]
+    if len(unknown) > limit:  # this page is not done: the next pass reads it again
+        next_id = after_delivery_id
+    return dict(unknown[:limit]), next_id

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from bot.loop_health import LoopHealth
 from bot.ubl_validator import UblValidator
 from services.db.engine import create_engine, session_factory
+from services.db.models import DocumentValidation
 from tests.integration.test_worker import IDENTITY, queue_delivery
 
 
@@ -46,3 +49,20 @@ async def test_the_loop_checks_what_waits_in_batches_then_idles(session, session
 
     assert validator.checked == 3  # two rounds of at most two, then nothing left
     assert health.problems() == []
+
+
+async def test_a_queue_longer_than_a_page_is_walked_through_so_no_delivery_is_left_unchecked(
+    session, sessions, org
+) -> None:
+    for n in range(1, 11):
+        await queue_delivery(session, org, number=f"INV-{n:04d}")
+    validator = UblValidator(sessions=sessions, public_url=IDENTITY.public_url, batch=1)  # pages of 4 deliveries
+
+    for _ in range(40):  # bounded
+        done = await validator.run_once()
+        if not done.checked and not done.next_delivery_id:
+            break
+
+    assert validator.checked == 10
+    async with sessions() as check:
+        assert await check.scalar(select(func.count()).select_from(DocumentValidation)) == 10
