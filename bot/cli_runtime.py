@@ -18,6 +18,7 @@ from bot.bounce_mailbox import bounce_loop
 from bot.config import Settings
 from bot.container import Container
 from bot.loop_health import LoopHealth
+from bot.ubl_validator import UblValidator
 from bot.worker_process import build_worker, install_stop_signals, make_render_pool, run_worker
 from services.addresses import normalise_email
 from services.authorization import OPERATOR
@@ -30,6 +31,15 @@ from services.smtp_verification import record_smtp_check
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _ubl_validator(container: Container, health: LoopHealth) -> UblValidator:
+    """The loop that checks e-invoices before the worker sends them (bot/ubl_validator.py)."""
+    return UblValidator(
+        sessions=container.sessions,
+        public_url=container.sender_identity().public_url,  # the worker's: the digests must agree
+        heartbeat=health.loop("ubl validation"),
+    )
 
 
 def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: Callable[..., typer.Exit]) -> None:
@@ -58,9 +68,10 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                     return await run_worker(container, stop=stop, until_idle=True)
                 # `invoicebot worker` serves no HTTP: its loops report to a registry only its log reads
                 health = LoopHealth(stall_after=settings.health_stall_seconds)
-                sent, _ = await asyncio.gather(
+                sent, _, _ = await asyncio.gather(
                     run_worker(container, stop=stop, heartbeat=health.loop("worker", reports_each_round=True)),
                     bounce_loop(container, stop, health.loop("bounce mailbox")),
+                    _ubl_validator(container, health).run(stop),
                 )
                 return sent
             finally:
@@ -91,6 +102,7 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                 logging.getLogger("invoicebot").warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
             if with_worker:
                 loops.append(bounce_loop(container, stop, health.loop("bounce mailbox")))
+                loops.append(_ubl_validator(container, health).run(stop))
             if settings.slack_bot_token is not None:
                 from bot.notifier import notifier_loop
 

@@ -41,6 +41,7 @@ from services.sending.pipeline import (
 )
 from services.sending.queue import RetryPolicy, count_due_deliveries, recover_stale
 from services.sending.render_pool import RenderPool
+from services.sending.ubl_checks import UblGate
 from services.sending.writer import GroupWriter
 
 log = logging.getLogger(__name__)
@@ -68,15 +69,18 @@ class Worker:
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         max_backoff: float = 30.0,
         render: Callable[[RenderJob], Awaitable[bytes]] | None = None,
+        ubl_gate: UblGate | None = None,
     ) -> None:
         """`heartbeat`: where the loop reports progress (a private one when None).
         `lock_timeout`: seconds a write waits for another transaction's lock before it fails
         and is retried. `max_backoff`: the longest pause between failed claims, in seconds.
-        `render`: renders a job's message bytes (default: in `render_pool`, or inline)."""
+        `render`: renders a job's message bytes (default: in `render_pool`, or inline).
+        `ubl_gate`: checks a UBL with no stored verdict inline and counts it (a private one when None)."""
         self.sessions = sessions
         self.transport = transport
         self.identity = identity
         self.render = render or pool_renderer(render_pool)
+        self.ubl_gate = ubl_gate or UblGate()
         self.heartbeat = heartbeat or LoopHealth().loop("worker")
         self.lock_timeout = lock_timeout
         self.backoff = RetryPolicy(base_seconds=poll_interval, max_seconds=max_backoff)
@@ -104,7 +108,12 @@ class Worker:
     async def _send(self, prepared: PreparedSend, slot: _Window.Slot) -> None:
         try:
             await send_prepared(
-                prepared, transport=self.transport, render=self.render, writer=self.writer, on_sent=slot.release
+                prepared,
+                transport=self.transport,
+                render=self.render,
+                writer=self.writer,
+                on_sent=slot.release,
+                ubl_gate=self.ubl_gate,
             )
             self.sent += 1
             self.heartbeat.progressed()

@@ -13,7 +13,7 @@ from typing import Any
 from handlers.blocks import Block, _clip, _context, _plain, _section, escape
 from handlers.ids import ActionId, BlockId
 from services.alert_resolution import Resolution
-from services.delivery_precedence import reason_in_words
+from services.delivery_precedence import HELD_PREFIX, reason_in_words
 from services.delivery_status import DeliveryStatusView, TimelineEntry
 from services.formatting import format_clock
 
@@ -208,7 +208,8 @@ def delivery_alert_message(
         _section(f"{headline}\nInvoice *{escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}")
     ]
     if diagnostic:
-        blocks.append(_context(f"Server said: ```{escape(_clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
+        said = "Why" if diagnostic.startswith(HELD_PREFIX) else "Server said"
+        blocks.append(_context(f"{said}: ```{escape(_clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
     if resolution is not None:  # the problem is over: who ended it and how, in place of the buttons
         blocks.append(_section(resolution_words(resolution)))
         text = f"{headline} (invoice {escape(view.invoice_number)}) — {resolution_words(resolution)}"

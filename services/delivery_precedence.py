@@ -103,6 +103,8 @@ _BASIC_WORDS = {
     "554": "the receiving server refused the email",
 }
 _TEMPORARY = "a temporary problem at the receiving server"
+HELD_PREFIX = "held: "  # how a held delivery's last error begins (Slack shows it as a hold, not a refusal)
+HELD_IN_WORDS = "not sent: its e-invoice (UBL) did not pass its checks"
 
 
 def reason_in_words(event_type: str, reply: str | None) -> str:
@@ -114,6 +116,8 @@ def reason_in_words(event_type: str, reply: str | None) -> str:
     messages, the *Fix address & resend* modal and the invoice's state all read this, so
     an SMTP refusal and a bounce of the same kind say the same words.
     """
+    if (reply or "").startswith(HELD_PREFIX):  # held before sending: no server was involved
+        return HELD_IN_WORDS
     code = status_code(reply)
     if code is not None:
         return reason_for_status(code)

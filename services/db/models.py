@@ -482,3 +482,20 @@ class WebhookReceipt(Base):
     key: Mapped[str] = mapped_column(String(64))
     digest: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
+
+
+class DocumentValidation(Base):
+    """The verdict of the UBL checks (UBL 2.1 XSD, EN 16931 schematron) on one e-invoice's content.
+
+    Keyed by `services.sending.ubl_checks.ubl_digest`, a SHA-256 of the data the UBL is
+    rendered from: a changed invoice, customer or language has another digest, so a verdict
+    never has to be invalidated; the send worker only looks its digest up (cheap) and holds
+    the delivery when the verdict failed. `failures` are the broken rules in words.
+    """
+
+    __tablename__ = "document_validations"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ok: Mapped[bool]
+    failures: Mapped[list[str]] = mapped_column(JSON)
+    validated_at: Mapped[datetime]

@@ -17,7 +17,7 @@ to the attempt limit).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +41,7 @@ from services.errors import DomainError, error_summary
 from services.invoice_views import open_pixel_url
 from services.sending.outcomes import Outcome
 from services.sending.render_pool import RenderPool, RenderPoolError
+from services.sending.ubl_checks import WITH_UBL, UblGate, hold_reason, read_verdicts, ubl_digest
 from services.sending.writer import GroupWriter
 
 
@@ -162,6 +163,7 @@ class PreparedSend:
     envelope: Envelope
     job: RenderJob | None
     outcome: Outcome | None = None
+    ubl_unchecked: bool = False  # its UBL has no stored verdict: check it inline before rendering
 
 
 def prepare_sends(session: Session, *, delivery_ids: Sequence[int], identity: SenderIdentity) -> list[PreparedSend]:
@@ -206,7 +208,23 @@ def prepare_sends(session: Session, *, delivery_ids: Sequence[int], identity: Se
                 prepared.append(PreparedSend(delivery.id, envelope, None, stop))
                 continue
             prepared.append(PreparedSend(delivery.id, envelope, job))
-    return prepared
+    return _gate_ubl(session, prepared)
+
+
+def _gate_ubl(session: Session, prepared: list[PreparedSend]) -> list[PreparedSend]:
+    """Hold each send whose UBL failed its stored verdict; mark the ones without one (see ubl_checks)."""
+    digests = {p.delivery_id: ubl_digest(p.job.document) for p in prepared if p.job and p.job.attachments in WITH_UBL}
+    verdicts = read_verdicts(session, list(digests.values()))
+    gated: list[PreparedSend] = []
+    for send in prepared:
+        verdict = verdicts.get(digests.get(send.delivery_id, ""))
+        if send.delivery_id not in digests or (verdict is not None and verdict.ok):
+            gated.append(send)
+        elif verdict is None:
+            gated.append(replace(send, ubl_unchecked=True))
+        else:
+            gated.append(replace(send, job=None, outcome=Outcome("permanent", hold_reason(verdict.failures))))
+    return gated
 
 
 async def send_prepared(
@@ -216,6 +234,7 @@ async def send_prepared(
     render: Callable[[RenderJob], Awaitable[bytes]],
     writer: GroupWriter,
     on_sent: Callable[[], None] | None = None,
+    ubl_gate: UblGate | None = None,
 ) -> str | None:
     """Render, send and record one claimed delivery. Never raises for a send failure.
 
@@ -225,7 +244,9 @@ async def send_prepared(
     """
     outcome = prepared.outcome
     data_started = False
-    if prepared.job is not None:
+    if prepared.job is not None and prepared.ubl_unchecked:
+        outcome = await _check_inline(ubl_gate or UblGate(), prepared.job)
+    if prepared.job is not None and outcome is None:
         try:
             message = await render(prepared.job)
         except DomainError as exc:  # e.g. attachments over the size limit
@@ -288,6 +309,15 @@ async def _converse(
         deferred=dict(getattr(result, "deferred", {}) or {}),
     )
     return accepted, True
+
+
+async def _check_inline(gate: UblGate, job: RenderJob) -> Outcome | None:
+    """The slow path: None when the UBL passes, else the outcome that holds it (or defers it, if unchecked)."""
+    try:
+        verdict = await gate.check_inline(job.document)
+    except Exception as exc:  # saxonche missing, its child crashed or timed out: nothing goes out unchecked
+        return Outcome("transient", f"could not check the e-invoice before sending: {_unexpected(exc)}")
+    return None if verdict.ok else Outcome("permanent", hold_reason(verdict.failures))
 
 
 def _unexpected(exc: BaseException) -> str:

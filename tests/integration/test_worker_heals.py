@@ -32,6 +32,7 @@ from bot.notifier import Notifier
 from bot.runner import bound_port, web_server
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.smtp_server import ScriptedSmtpServer
+from bot.ubl_validator import UblValidator
 from bot.worker import Worker
 from services.db.models import Delivery, DeliveryStatus, Notification, Organisation, utcnow
 from services.email.script import SmtpScript
@@ -236,6 +237,8 @@ async def test_a_full_disk_when_outcomes_are_recorded_keeps_them_until_they_comm
     smtp.script.reply_data = "250 2.0.0 Ok: queued as " + "Q" * 400
     ids = [(await queue_delivery(session, org, number=f"INV-{n:04d}")).id for n in range(1, 13)]
     expected = sorted([(await reload(sessions, d)).message_id for d in ids])
+    # their e-invoices checked ahead, as in production: no send waits in an inline UBL check
+    assert (await UblValidator(sessions=sessions, public_url=IDENTITY.public_url).run_once()).failed == 0
     # as many in flight as the transport has connections: no send waits for a free one
     worker = healing_worker(sessions, transport, served.health, concurrency=2)
     stop = asyncio.Event()

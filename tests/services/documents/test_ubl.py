@@ -11,7 +11,11 @@ from lxml import etree
 from services.documents.model import InvoiceDocument, PartyData
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import (
+    SchematronFailure,
+    UblVerdict,
+    check_ubl_documents,
     check_ubl_schematron,
+    rule_in_words,
     schematron_available,
     validate_ubl_schematron,
     validate_ubl_xsd,
@@ -228,3 +232,35 @@ def test_each_address_part_has_its_own_element_in_the_schemas_order() -> None:
     ]
     seller = "cac:AccountingSupplierParty/cac:Party/cac:PostalAddress/cbc:"
     assert (_value(xml, seller + "CityName"), _value(xml, seller + "PostalZone")) == ("London", "EC1A 1BB")
+
+
+@needs_saxon
+def test_many_documents_are_checked_in_one_run_each_with_its_own_verdict_in_words() -> None:
+    good = render_invoice_ubl(CASES["one line"])
+    negative = samples.document(
+        lines=[samples.line("Consulting", "1", "100.00", "20"), samples.line("Discount", "1", "-10.00", "20")]
+    )
+    broken = etree.fromstring(good)
+    broken.remove(broken.find("cbc:IssueDate", NS))
+
+    verdicts = check_ubl_documents([good, render_invoice_ubl(negative), etree.tostring(broken)])
+
+    assert verdicts[0] == UblVerdict(ok=True, failures=())
+    assert verdicts[1] == UblVerdict(ok=False, failures=("BR-27: The Item net price (BT-146) shall NOT be negative.",))
+    assert not verdicts[2].ok and verdicts[2].failures[0].startswith("UBL 2.1 schema: line ")
+    assert "IssueDate" in verdicts[2].failures[0]
+
+
+def test_a_rule_in_words_names_its_rule_once_without_the_bracketed_prefix() -> None:
+    failure = SchematronFailure(
+        rule="BR-CO-15",
+        flag="fatal",
+        text="[BR-CO-15]-Invoice total amount with VAT (BT-112) = Invoice total amount without VAT (BT-109) "
+        "+ Invoice total VAT amount (BT-110).",
+        location="/",
+    )
+
+    assert rule_in_words(failure) == (
+        "BR-CO-15: Invoice total amount with VAT (BT-112) = Invoice total amount without VAT (BT-109) "
+        "+ Invoice total VAT amount (BT-110)."
+    )
