@@ -50,7 +50,9 @@ from bot.container import Container
 from bot.loop_health import Heartbeat
 from services.bounces import NotBounce, dsn_event_id, read_bounce
 from services.db.models import utcnow
+from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
 from services.delivery_events import IncomingEvent, record_delivery_event, record_unparsed
+from services.errors import error_summary
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class PollStats:
     imap_errors: int = 0
     more_waiting: bool = False
     last_error: str | None = None
+    filing_error: str | None = None  # why the database refused the last message (locked, full)
 
     def add(self, other: PollStats) -> None:
         for spec in fields(self):
@@ -261,9 +264,12 @@ class BounceMailbox:
         unmatched_folder: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         connect: Callable[[], Any] | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         """`connect` replaces the IMAP connection with another source answering the same calls
-        (open, unseen, fetch, flag, move, close): the demo's folder, bot.sandbox.folder_mailbox."""
+        (open, unseen, fetch, flag, move, close): the demo's folder, bot.sandbox.folder_mailbox.
+        `lock_timeout`: seconds filing a message waits for another transaction's lock; past it the
+        message stays UNSEEN and the poll reports the filing error, instead of hanging."""
         self.account = account
         self.sessions = sessions
         self.verp_secret = verp_secret
@@ -275,6 +281,7 @@ class BounceMailbox:
         self.max_message_bytes = max_message_bytes
         self.unmatched_folder = unmatched_folder
         self.clock = clock
+        self.lock_timeout = lock_timeout
         self.connect = connect or (lambda: _Connection(self.account, self.timeout))
         self.totals = PollStats()
         self.idle_waits = 0  # how many times the server accepted IDLE (0: polling only)
@@ -326,6 +333,7 @@ class BounceMailbox:
                 except SQLAlchemyError as exc:
                     # Left UNSEEN: read again on the next poll, once the database answers.
                     stats.filing_errors += 1
+                    stats.filing_error = error_summary(exc)
                     stats.more_waiting = True
                     log.error("bounce mailbox: message uid %s not filed, kept for the next poll: %s", uid, exc)
                     break
@@ -347,7 +355,7 @@ class BounceMailbox:
         if reading.report is None and reading.not_bounce == NotBounce.AUTO_REPLY:
             return _Filed("auto_replies")
         text = raw.decode("utf-8", "replace")
-        async with self.sessions() as session:
+        async with lock_bounded_session(self.sessions, self.lock_timeout) as session:
             if reading.report is None:
                 recorded = await record_unparsed(
                     session,
@@ -444,7 +452,7 @@ class BounceMailbox:
 def _report(heartbeat: Heartbeat, stats: PollStats) -> None:
     """A poll that could not read the mailbox or file a message failed; one that filed some progressed."""
     if stats.last_error or stats.filing_errors:
-        heartbeat.failed(stats.last_error or "a bounce could not be filed in the database")
+        heartbeat.failed(stats.last_error or f"a bounce could not be filed in the database: {stats.filing_error}")
     elif stats.fetched:
         heartbeat.progressed()
     else:

@@ -48,6 +48,7 @@ from services.alert_resolution import (
     resolved_alerts,
 )
 from services.db.models import Approval, DeliveryKind, Notification, utcnow
+from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
 from services.delivery_status import DeliveryStatusView, delivery_status_view
 from services.errors import DomainError, error_summary
 from services.invoice_states import SENT_OK
@@ -96,8 +97,12 @@ class Notifier:
         max_attempts: int = NOTIFIER_MAX_ATTEMPTS,
         heartbeat: Heartbeat | None = None,
         max_backoff: float = 30.0,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
+        """`lock_timeout`: seconds any of its transactions waits for another's lock before the
+        round fails (and `/healthz` says why); without it a held lock hangs the loop silently."""
         self.sessions = sessions
+        self.lock_timeout = lock_timeout
         self.heartbeat = heartbeat or LoopHealth().loop("Slack notifier")
         self.max_backoff = max_backoff
         self.client = client
@@ -112,7 +117,7 @@ class Notifier:
 
     async def drain_once(self, limit: int | None = None) -> int:
         """Post every notification due now, up to `limit`. Returns how many were posted."""
-        async with self.sessions() as session:
+        async with lock_bounded_session(self.sessions, self.lock_timeout) as session:
             claimed = await claim_due_notifications(session, now=self.clock(), limit=limit or self.batch_size)
             ids = [notification.id for notification in claimed]
             await session.commit()
@@ -152,7 +157,7 @@ class Notifier:
         log.info("Slack notifier stopped")
 
     async def _deliver(self, notification_id: int) -> int:
-        async with self.sessions() as session:
+        async with lock_bounded_session(self.sessions, self.lock_timeout) as session:
             notification = await session.get(Notification, notification_id)
             if notification is None:
                 return 0

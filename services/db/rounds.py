@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
@@ -32,7 +32,8 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 from services.db.engine import sqlite_pragmas
 
@@ -60,11 +61,38 @@ def transient_database_error(exc: BaseException) -> bool:
     return False
 
 
-async def limit_lock_wait(session: AsyncSession, seconds: float) -> None:
+async def limit_lock_wait(session: AsyncSession, seconds: float, *, every_transaction: bool = False) -> None:
     """Make this session's transaction fail after waiting `seconds` for a lock, instead of
-    waiting for ever (PostgreSQL; SQLite connections already give up after their busy timeout)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text(f"SET LOCAL lock_timeout = {max(1, round(seconds * 1000))}"))
+    waiting for ever (PostgreSQL; SQLite connections already give up after their busy timeout).
+
+    `SET LOCAL` ends with the transaction. `every_transaction`: also each transaction the session
+    begins later — for a loop that commits several times per session (the notifier, the bounce
+    mailbox) and must fail its round, not hang in it, while another transaction holds a lock.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    statement = text(f"SET LOCAL lock_timeout = {max(1, round(seconds * 1000))}")
+    if not every_transaction:
+        await session.execute(statement)
+        return
+
+    def bound(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+        connection.execute(statement)
+
+    event.listen(session.sync_session, "after_begin", bound)
+    if session.in_transaction():  # begun already: the listener missed it
+        await session.execute(statement)
+
+
+@contextlib.asynccontextmanager
+async def lock_bounded_session(
+    sessions: async_sessionmaker[AsyncSession], lock_timeout: float
+) -> AsyncIterator[AsyncSession]:
+    """A session from `sessions` whose every transaction waits at most `lock_timeout` seconds
+    for a lock: a loop's round then fails (and says why) instead of hanging behind the lock."""
+    async with sessions() as session:
+        await limit_lock_wait(session, lock_timeout, every_transaction=True)
+        yield session
 
 
 class RoundRunner(Protocol):

@@ -10,7 +10,10 @@ bytes when it is bytes (no pickling of the message), and each child always has i
 queued beside it so it never waits for the parent between jobs.
 
 A child that dies (killed, out of memory) fails only the jobs it held
-(`RenderProcessDied`) and is started again for the next job. Children exit by themselves
+(`RenderProcessDied`) and is started again for the next job. A job still running after
+`job_seconds` (a render that hangs) fails with `RenderTimedOut` and its child is killed, so
+it fails its other jobs and is replaced the same way: before, the caller gave up on the
+job but the child went on hanging, holding its share of the pool for good. Children exit by themselves
 when the parent goes away (their socket reaches end of file), ignore Ctrl-C (the parent
 decides when to stop), and are started with `spawn`, never `fork`: the parent has
 database threads and an event loop that a forked child must not inherit.
@@ -46,6 +49,7 @@ _ERROR = 3  # child → parent: pickle(exception) the function raised
 _READY = 4  # child → parent: preloading done
 _START_SECONDS = 120.0  # a child that is not ready by then is a start-up failure
 _STOP_SECONDS = 10.0  # a child still busy this long after end of file is killed
+DEFAULT_JOB_SECONDS = 120.0  # an invoice renders in well under a second; this long is a hang
 
 
 class RenderPoolError(RuntimeError):
@@ -54,6 +58,10 @@ class RenderPoolError(RuntimeError):
 
 class RenderProcessDied(RenderPoolError):
     """The child process running this job exited before answering (killed, crashed)."""
+
+
+class RenderTimedOut(RenderPoolError):
+    """The job ran past the pool's time limit; its process was killed (and is started again)."""
 
 
 class RenderPoolUnavailable(RenderPoolError):
@@ -102,13 +110,47 @@ def _pickled_error(exc: Exception) -> bytes:
 class _ChildProtocol(asyncio.Protocol):
     """The parent's end of one child's socket: frames in, futures resolved in order."""
 
-    def __init__(self, on_lost: Callable[[_ChildProtocol], None]) -> None:
+    def __init__(
+        self,
+        on_lost: Callable[[_ChildProtocol], None],
+        on_overdue: Callable[[_ChildProtocol], None],
+        job_seconds: float | None,
+    ) -> None:
         self.buffer = bytearray()
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self.alive = True
         self._on_lost = on_lost
+        self._on_overdue = on_overdue
+        self._job_seconds = job_seconds
+        self._clock: asyncio.TimerHandle | None = None  # the running job's time limit
+
+    def send(self, body: bytes, future: asyncio.Future[Any]) -> None:
+        """Queue a job; its time limit starts when the child starts it (after the jobs before it)."""
+        assert self.transport is not None
+        self.waiting.append(future)
+        self.transport.write(_HEADER.pack(len(body) + 1, _JOB) + body)
+        if len(self.waiting) == 1:
+            self._start_clock()
+
+    def _start_clock(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
+        if self._job_seconds is not None and self.waiting and self.alive:
+            self._clock = asyncio.get_running_loop().call_later(self._job_seconds, self._overdue)
+
+    def _overdue(self) -> None:
+        self._clock = None
+        if not self.waiting or not self.alive:
+            return
+        running = self.waiting[0]
+        if not running.done():
+            running.set_exception(
+                RenderTimedOut(f"the render took longer than {self._job_seconds:g} s; its process was stopped")
+            )
+        self._on_overdue(self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -132,6 +174,7 @@ class _ChildProtocol(asyncio.Protocol):
                 self.ready.set_result(None)
             return
         future = self.waiting.popleft()
+        self._start_clock()  # the child goes on to its next job
         if future.done():  # the caller gave up (cancelled); the answer is dropped
             return
         if kind == _BYTES:
@@ -143,6 +186,7 @@ class _ChildProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.alive = False
+        self._start_clock()  # stops it: nothing runs any more
         died = RenderProcessDied("the render process exited before finishing this job")
         if not self.ready.done():
             self.ready.set_exception(died)
@@ -169,11 +213,16 @@ class RenderPool:
     pay the start-up — interpreter, `preload` imports — before the clock or the first job.
     """
 
-    def __init__(self, processes: int, *, preload: Sequence[str] = ()) -> None:
+    def __init__(
+        self, processes: int, *, preload: Sequence[str] = (), job_seconds: float | None = DEFAULT_JOB_SECONDS
+    ) -> None:
+        """`job_seconds`: a job still running this long after its child started it is failed
+        (`RenderTimedOut`) and the child killed and replaced; None: no limit."""
         if processes < 1:
             raise ValueError("a render pool needs at least one process")
         self.processes = processes
         self.preload = tuple(preload)
+        self.job_seconds = job_seconds
         self._children: list[_Child | None] = [None] * processes
         self._context = multiprocessing.get_context("spawn")
         self._starting: asyncio.Lock | None = None
@@ -216,7 +265,7 @@ class RenderPool:
             child_end.close()
         parent_end.setblocking(False)
         _transport, protocol = await loop.connect_accepted_socket(
-            lambda: _ChildProtocol(self._child_lost), sock=parent_end
+            lambda: _ChildProtocol(self._child_lost, self._child_overdue, self.job_seconds), sock=parent_end
         )
         try:
             await asyncio.wait_for(asyncio.shield(protocol.ready), _START_SECONDS)
@@ -232,6 +281,19 @@ class RenderPool:
                 child.process.join(timeout=0)
                 self._children[n] = None
 
+    def _child_overdue(self, protocol: _ChildProtocol) -> None:
+        """Kill the child whose job hangs; its socket's end of file then fails the jobs queued
+        behind it and frees its place (`_child_lost`), and the next `run` starts a new one."""
+        for child in self._children:
+            if child is not None and child.protocol is protocol:
+                log.warning(
+                    "render process %s ran a job past the %g s time limit; killing it (a new one is started)",
+                    child.process.pid,
+                    self.job_seconds,
+                )
+                protocol.alive = False  # no new job for it: the next `run` starts its replacement
+                child.process.kill()
+
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run `function(*args)` in a child; its exception is raised here. Restarts dead children.
 
@@ -240,20 +302,19 @@ class RenderPool:
         """
         if self._closed:
             raise RenderPoolUnavailable("the render pool is closed")
-        if any(c is None for c in self._children):
+        if any(c is None or not c.protocol.alive for c in self._children):
             try:
                 await self.start()
             except RenderPoolError:
                 raise
             except Exception as exc:
                 raise RenderPoolUnavailable(f"a render process could not be started: {exc}") from exc
-        child = min((c for c in self._children if c is not None), key=lambda c: len(c.protocol.waiting))
+        live = (c for c in self._children if c is not None and c.protocol.alive)
+        child = min(live, key=lambda c: len(c.protocol.waiting))
         protocol = child.protocol
         body = pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        protocol.waiting.append(future)
-        assert protocol.transport is not None
-        protocol.transport.write(_HEADER.pack(len(body) + 1, _JOB) + body)
+        protocol.send(body, future)
         return await future
 
     async def aclose(self) -> None:
