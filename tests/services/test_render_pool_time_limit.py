@@ -53,7 +53,7 @@ async def test_the_time_limit_counts_from_when_a_job_starts_not_from_when_it_was
         [pid] = pool.pids
         first = pool.run(time.sleep, 1.5)
         second = pool.run(time.sleep, 1.5)
-        assert await asyncio.wait_for(asyncio.gather(first, second), PATIENCE) == [None, None]
+        assert list(await asyncio.wait_for(asyncio.gather(first, second), PATIENCE)) == [None, None]
         assert pool.pids == [pid]  # nothing was killed
     finally:
         await pool.aclose()
