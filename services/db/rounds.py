@@ -53,6 +53,8 @@ def transient_database_error(exc: BaseException) -> bool:
     write may succeed later; False for an error in the write itself (a constraint, bad data)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, OSError | TimeoutError) or isinstance(getattr(exc, "orig", None), OSError | TimeoutError):
+        return True  # asyncpg raises an unreachable server's ConnectionRefusedError (or timeout) as it is
     if isinstance(exc, OperationalError | InterfaceError):
         return True
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
