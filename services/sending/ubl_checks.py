@@ -9,7 +9,10 @@ the UBL is rendered from (`ubl_digest`). The worker computes that digest for the
 it is about to render (cheap) and looks it up: a passed verdict lets it go, a failed one
 holds the delivery (`failed`, "held: the e-invoice breaks rule …", with an alert), and no
 verdict at all (the document changed since, or the loop has not come by yet) means it is
-checked inline first (`UblGate`, the slow path, counted).
+checked inline first (`UblGate`, the slow path, counted). The verdict reached inline is
+stored like the loop's, by the worker's writer in the round that records the delivery's
+outcome (`Outcome.ubl_verdict`): a retry of the same document looks it up instead of
+checking it again, and no extra transaction is added to the send path.
 """
 
 from __future__ import annotations
