@@ -13,11 +13,12 @@ and the staff's short-lived PDF preview.
 Every answer comes from a *read*: whether a hit counts as a view is decided and written
 later by the view recorder (bot/view_recorder.py), so a locked or slow database never
 fails or slows a page. (The one write: a UBL download of a document no verdict covers yet
-stores the verdict it reached, and still answers if the database refuses it.) Whoever has the link is the customer, so every answer is private
-and never indexed or stored by a shared cache, and the page sends no Referer onward (the
-token is in the URL). An unknown or expired link gets one and the same 404 page; a link
-the sender withdrew gets 410 with a sentence saying so; anything unexpected gets a plain
-500 page with a reference id (the traceback goes to the log only).
+stores the verdict it reached, and still answers if the database refuses it.) Whoever has
+the link is the customer, so every answer is private and never indexed or stored by a
+shared cache, and the page sends no Referer onward (the token is in the URL). An unknown
+or expired link gets one and the same 404 page; a link the sender withdrew gets 410 with a
+sentence saying so; anything unexpected gets a plain 500 page with a reference id (the
+traceback goes to the log only).
 """
 
 from __future__ import annotations

@@ -50,9 +50,8 @@ async def publish_reports(session: AsyncSession, reports: Sequence[LoopReport]) 
         }
         for report in reports
     ]
-    table = LoopHeartbeat.__table__
     dialect = session.bind.dialect.name if session.bind is not None else ""
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    insert = postgresql.insert(LoopHeartbeat) if dialect == "postgresql" else sqlite.insert(LoopHeartbeat)
     upsert = insert.on_conflict_do_update(
         index_elements=["process", "loop"],
         set_={

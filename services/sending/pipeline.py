@@ -27,8 +27,8 @@ from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
 from services.db.rounds import transient_database_error
 from services.documents.model import InvoiceDocument, in_language, load_invoice_document, read_invoice_documents
 from services.documents.pdf import render_invoice_pdf
-from services.documents.validation import UblVerdict
 from services.documents.ubl import render_invoice_ubl
+from services.documents.validation import UblVerdict
 from services.email.message import Attachment, compose_message_bytes, verp_address
 from services.email.templates import EmailContext, invoice_email_context, render_html_body
 from services.email.transport import (
