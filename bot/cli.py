@@ -15,6 +15,7 @@ from rich.table import Table
 
 from bot.cli_admin import register as register_admin_commands
 from bot.cli_demo import register as register_demo_command
+from bot.cli_health import register as register_health_commands
 from bot.cli_links import register as register_links_commands
 from bot.cli_runtime import register as register_runtime_commands
 from bot.config import Settings, SettingsError, load_settings
@@ -325,6 +326,7 @@ def invoices_void(number: str) -> None:
 register_runtime_commands(app, settings_or_exit, fail)
 register_admin_commands(app, run_with_container)
 register_links_commands(app, run_with_container)
+register_health_commands(app, run_with_container)
 register_demo_command(app, settings_or_exit, fail)
 
 

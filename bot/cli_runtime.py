@@ -18,6 +18,7 @@ from bot.bounce_mailbox import bounce_loop
 from bot.config import Settings
 from bot.container import Container
 from bot.loop_health import LoopHealth
+from bot.loop_reports import HealthReporter
 from bot.ubl_validator import UblValidator
 from bot.worker_process import build_worker, install_stop_signals, make_render_pool, run_worker
 from services.addresses import normalise_email
@@ -66,12 +67,20 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
             try:
                 if until_idle:
                     return await run_worker(container, stop=stop, until_idle=True)
-                # `invoicebot worker` serves no HTTP: its loops report to a registry only its log reads
+                # `invoicebot worker` serves no HTTP: its loops' health goes to the database, where
+                # the web process's /healthz and /metrics read it (bot/loop_reports.py)
                 health = LoopHealth(stall_after=settings.health_stall_seconds)
-                sent, _, _ = await asyncio.gather(
+                reporter = HealthReporter(
+                    sessions=container.sessions,
+                    health=health,
+                    process=settings.process_name,
+                    interval=settings.health_report_seconds,
+                )
+                sent, _, _, _ = await asyncio.gather(
                     run_worker(container, stop=stop, heartbeat=health.loop("worker", reports_each_round=True)),
                     bounce_loop(container, stop, health.loop("bounce mailbox")),
                     _ubl_validator(container, health).run(stop),
+                    reporter.run(stop),
                 )
                 return sent
             finally:

@@ -9,6 +9,7 @@ A missing or malformed value fails at start-up with one line naming the variable
 from __future__ import annotations
 
 import ipaddress
+import socket
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -146,6 +147,15 @@ class Settings(BaseSettings):
     stale_after_seconds: float = Field(600.0, gt=0, validation_alias=_env("STALE_AFTER_SECONDS"))
     # /healthz turns 503 when a background loop has failed for this long without progress.
     health_stall_seconds: float = Field(60.0, gt=0, validation_alias=_env("HEALTH_STALL_SECONDS"))
+    # `invoicebot worker` serves no HTTP: it writes its loops' health to the database this often,
+    # under this name, for the web process's /healthz and /metrics (keep it well under the stall).
+    health_report_seconds: float = Field(5.0, gt=0, le=600, validation_alias=_env("HEALTH_REPORT_SECONDS"))
+    process_name: str = Field(
+        default_factory=lambda: f"worker@{socket.gethostname()}",
+        min_length=1,
+        max_length=200,
+        validation_alias=_env("PROCESS_NAME"),
+    )
 
     # Provider webhooks (POST /webhooks/<provider>); a provider without its secret answers 404.
     postmark_webhook_user: str | None = Field(None, validation_alias=_env("POSTMARK_WEBHOOK_USER"))

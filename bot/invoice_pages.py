@@ -3,22 +3,27 @@ and the staff's short-lived PDF preview.
 
     GET /i/{token}       the invoice as a page (HEAD answers the same, but never counts as a view)
     GET /i/{token}/pdf   the PDF          } from the document cache, with an ETag: a matching
-    GET /i/{token}/ubl   the UBL 2.1 XML  } If-None-Match answers 304 without rendering
+    GET /i/{token}/ubl   the UBL 2.1 XML  } If-None-Match answers 304 without rendering;
+                         the UBL only when it passes the send path's checks (its verdict
+                         by digest, reached now if none is stored), else 409 "being corrected"
     GET /p/{preview}/pdf a signed, 15-minute PDF link for *Preview PDF* in Slack (drafts too)
     GET /o/{token}.gif   a 1x1 transparent GIF, always; records an unreliable `opened`
                          event only when `INVOICEBOT_OPEN_PIXEL` is on
 
 Every answer comes from a *read*: whether a hit counts as a view is decided and written
 later by the view recorder (bot/view_recorder.py), so a locked or slow database never
-fails or slows a page. Whoever has the link is the customer, so every answer is private
-and never indexed or stored by a shared cache, and the page sends no Referer onward (the
-token is in the URL). An unknown or expired link gets one and the same 404 page; a link
-the sender withdrew gets 410 with a sentence saying so; anything unexpected gets a plain
-500 page with a reference id (the traceback goes to the log only).
+fails or slows a page. (The one write: a UBL download of a document no verdict covers yet
+stores the verdict it reached, and still answers if the database refuses it.) Whoever has
+the link is the customer, so every answer is private and never indexed or stored by a
+shared cache, and the page sends no Referer onward (the token is in the URL). An unknown
+or expired link gets one and the same 404 page; a link the sender withdrew gets 410 with a
+sentence saying so; anything unexpected gets a plain 500 page with a reference id (the
+traceback goes to the log only).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -44,6 +49,7 @@ from services.documents.page import (
 )
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
+from services.documents.validation import UblVerdict
 from services.errors import DomainError, NotFound
 from services.invoice_links import (
     LINK_NOT_FOUND,
@@ -53,6 +59,7 @@ from services.invoice_links import (
     resolve_preview_token,
 )
 from services.invoice_views import Hit
+from services.sending.ubl_checks import ubl_digest, verdict_on
 
 log = logging.getLogger("invoicebot.invoice_pages")
 
@@ -62,6 +69,8 @@ TRANSPARENT_GIF = (
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
 MAX_TOKEN_CHARS = 100
+UBL_BEING_CORRECTED = "The e-invoice (UBL) of this invoice is being corrected and can't be downloaded yet."
+UBL_MEANWHILE = "The PDF can be downloaded as usual; please try the e-invoice again later or contact the sender."
 SERVER_ERROR = "Sorry, something went wrong on our side. Please try again later. (Reference: {reference})"
 
 SECURITY_HEADERS = {
@@ -139,6 +148,7 @@ class InvoicePages:
         self.open_pixel = settings.open_pixel
         self.cache = container.document_cache()
         self.recorder = container.view_recorder()
+        self._ubl_checks: dict[str, asyncio.Future[UblVerdict]] = {}  # digest → the check under way
 
     async def _document(self, token: str, *, now: datetime) -> tuple[Invoice, InvoiceDocument]:
         """The invoice behind a customer's `token` and its document, in one read-only session."""
@@ -183,8 +193,25 @@ class InvoicePages:
         return await self._download(request, document, "pdf", private=False)
 
     async def ubl(self, request: Request) -> Response:
-        _, document = await self._document(request.path_params["token"], now=self.clock())
+        """The UBL only when it passes the checks the send path applies; else a page saying it is being fixed."""
+        now = self.clock()
+        _, document = await self._document(request.path_params["token"], now=now)
+        verdict = await self._ubl_verdict(document, now=now)
+        if not verdict.ok:
+            log.info("invoice %s: its e-invoice is not served: %s", document.number, "; ".join(verdict.failures))
+            page = render_link_not_found_page(UBL_BEING_CORRECTED, hint=UBL_MEANWHILE)
+            return HTMLResponse(page, status_code=409, headers=SECURITY_HEADERS)
         return await self._download(request, document, "ubl", private=False)
+
+    async def _ubl_verdict(self, document: InvoiceDocument, *, now: datetime) -> UblVerdict:
+        """The stored verdict, or one check for all the concurrent downloads of a document not checked yet."""
+        digest = ubl_digest(document)
+        pending = self._ubl_checks.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(verdict_on(self.container.sessions, document, now=now))
+            self._ubl_checks[digest] = pending
+            pending.add_done_callback(lambda _: self._ubl_checks.pop(digest, None))
+        return await asyncio.shield(pending)
 
     async def preview_pdf(self, request: Request) -> Response:
         """Staff's *Preview PDF*: any status (drafts too), for as long as the signed link lasts."""

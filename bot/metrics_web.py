@@ -9,6 +9,8 @@ every request comes from 127.0.0.1.
 
 The loop gauges come from this process's `LoopHealth` and are served even when the database
 does not answer within `DATABASE_ANSWER_SECONDS` (locked, down): that is when they matter.
+The loops of other processes (a separate `invoicebot worker`) come from the reports they
+write to the database (bot/loop_reports.py), judged as `/healthz` judges them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.container import Container
 from bot.loop_health import LoopHealth
+from bot.loop_reports import FleetVerdict, OtherProcesses
 from services.errors import error_summary
 from services.health import HealthCounts, health_counts
 
@@ -40,7 +43,7 @@ def bearer_token_matches(authorization: str | None, token: str) -> bool:
     return hmac.compare_digest(f"{scheme.capitalize()} {given.strip()}".encode("utf-8", "replace"), expected)
 
 
-def metrics_routes(container: Container, health: LoopHealth) -> list[BaseRoute]:
+def metrics_routes(container: Container, health: LoopHealth, others: OtherProcesses | None = None) -> list[BaseRoute]:
     secret = container.settings.metrics_token
 
     async def metrics(request: Request) -> Response:
@@ -52,6 +55,8 @@ def metrics_routes(container: Container, health: LoopHealth) -> list[BaseRoute]:
             )
         registry = CollectorRegistry()
         _loop_gauges(registry, health)
+        if others is not None:
+            _reported_loop_gauges(registry, await others.verdict())
         readable = Gauge(
             "invoicebot_database_answered",
             "1 when this scrape read the counts from the database in time, 0 when it did not answer",
@@ -107,3 +112,23 @@ def _loop_gauges(registry: CollectorRegistry, health: LoopHealth) -> None:
     for verdict in health.verdicts():
         healthy.labels(loop=verdict.name).set(1 if verdict.healthy else 0)
         quiet.labels(loop=verdict.name).set(verdict.seconds_since_progress)
+
+
+def _reported_loop_gauges(registry: CollectorRegistry, fleet: FleetVerdict) -> None:
+    """Other processes' loops: 0 when reported stalled or when their process stopped reporting."""
+    healthy = Gauge(
+        "invoicebot_process_loop_healthy",
+        "1 while a loop of another process (e.g. invoicebot worker) reports progress or nothing to do; "
+        "0 while it reports a stall or its report is older than the stall window",
+        ["process", "loop"],
+        registry=registry,
+    )
+    age = Gauge(
+        "invoicebot_process_loop_report_age_seconds",
+        "Seconds since the loop's process last reported its health",
+        ["process", "loop"],
+        registry=registry,
+    )
+    for loop in fleet.loops:
+        healthy.labels(process=loop.process, loop=loop.loop).set(1 if loop.healthy else 0)
+        age.labels(process=loop.process, loop=loop.loop).set(loop.report_age)

@@ -20,6 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.app import create_slack_app_from
 from bot.container import Container
 from bot.loop_health import LoopHealth
+from bot.loop_reports import OtherProcesses
 from bot.routes import web_routes
 from bot.web import create_web_app
 
@@ -37,16 +38,19 @@ def web_server(
 ) -> uvicorn.Server:
     """A uvicorn server for the web app (port 0 picks a free port; see `bound_port`).
 
-    `health`: the loops running beside it, which `/healthz` and `/metrics` report on.
+    `health`: the loops running beside it, which `/healthz` and `/metrics` report on, with the
+    loops other processes (a separate `invoicebot worker`) report through the database.
     """
     health = health or LoopHealth()
+    others = OtherProcesses(container.sessions, stall_after=container.settings.health_stall_seconds)
     secret = container.settings.slack_signing_secret
     config = uvicorn.Config(
         create_web_app(
             slack_app=slack_app,
             slack_signing_secret=secret.get_secret_value() if secret else None,
-            extra_routes=web_routes(container, health),
+            extra_routes=web_routes(container, health, others),
             health=health,
+            others=others,
         ),
         host=host or container.settings.http_host,
         port=container.settings.http_port if port is None else port,

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.healthz_web import healthz_routes
 from bot.loop_health import LoopHealth
+from bot.loop_reports import OtherProcesses
 from bot.slack_door import slack_events_endpoint
 from bot.web_doors import ErrorReferenceMiddleware
 
@@ -30,14 +31,16 @@ def create_web_app(
     slack_signing_secret: str | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     health: LoopHealth | None = None,
+    others: OtherProcesses | None = None,
 ) -> Starlette:
     """The web app; without a Slack app (Socket Mode, or no tokens) only the other routes exist.
 
     With a Slack app, `slack_signing_secret` (the one the app was built with) is required:
     the door verifies every request with it before Bolt sees the request. `health`: the
-    process's loops, for `/healthz` (none given: a process without loops).
+    process's loops, for `/healthz` (none given: a process without loops); `others`: the loop
+    reports of other processes (a separate `invoicebot worker`), for `/healthz` too.
     """
-    routes: list[BaseRoute] = [*healthz_routes(health or LoopHealth()), *extra_routes]
+    routes: list[BaseRoute] = [*healthz_routes(health or LoopHealth(), others), *extra_routes]
     if slack_app is not None:
         if not slack_signing_secret:
             raise ValueError("the Slack endpoint needs the signing secret the Slack app was built with")

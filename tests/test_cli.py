@@ -190,3 +190,34 @@ async def test_links_revoke_withdraws_the_sent_link_issues_a_new_one_and_is_audi
         "cli",
     )
     assert ("invoice_link_revoked", "cli", {"number": "DEMO-0019", "reissued": True}) in audit
+
+
+async def test_health_lists_the_loops_other_processes_report_and_forgets_a_retired_worker(run, sessions):
+    from datetime import timedelta
+
+    from services.loop_reports import LoopReport, publish_reports
+
+    assert run("db", "upgrade").returncode == 0
+    now = datetime.now(UTC)
+    async with sessions() as session:
+        await publish_reports(
+            session,
+            [
+                LoopReport("worker@live", "worker", True, None, 0.5, now),
+                LoopReport("worker@gone", "worker", True, None, 0.5, now - timedelta(days=2)),
+            ],
+        )
+        await session.commit()
+
+    hour = {"INVOICEBOT_HEALTH_STALL_SECONDS": "3600"}  # worker@live stays fresh however slow this machine is
+    listed = run("health", "list", settings=hour)
+    forgotten = run("health", "forget", "worker@gone")
+    again = run("health", "forget", "worker@gone")
+    green = run("health", "list", settings=hour)
+
+    assert listed.returncode == 1
+    assert "worker@live" in listed.stdout and "worker@gone" in listed.stdout
+    assert "worker@gone: no report from its loops (worker) for 172" in listed.stdout  # 172,800 s and a few
+    assert forgotten.returncode == 0 and "forgot 1 loop report(s) of worker@gone" in forgotten.stdout
+    assert again.returncode == 1 and "no reports from worker@gone" in again.stdout
+    assert green.returncode == 0 and "worker@gone" not in green.stdout and "worker@live" in green.stdout

@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -499,3 +500,23 @@ class DocumentValidation(Base):
     ok: Mapped[bool]
     failures: Mapped[list[str]] = mapped_column(JSON)
     validated_at: Mapped[datetime]
+
+
+class LoopHeartbeat(Base):
+    """The last report of one background loop of one process (e.g. an `invoicebot worker`).
+
+    A process that serves no HTTP writes its loops' verdicts here every few seconds (never
+    per delivery), so the web process's `/healthz` and `/metrics` can speak for it: a loop
+    reported stalled, or a report older than the stall window (the process died or hangs),
+    turns them red. Keyed by process name and loop name; a process deletes its rows when it
+    stops cleanly. Not an organisation's data: it describes the installation.
+    """
+
+    __tablename__ = "loop_heartbeats"
+
+    process: Mapped[str] = mapped_column(String(200), primary_key=True)
+    loop: Mapped[str] = mapped_column(String(100), primary_key=True)
+    healthy: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(Text)
+    seconds_since_progress: Mapped[float] = mapped_column(Float)
+    reported_at: Mapped[datetime]

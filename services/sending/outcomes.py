@@ -29,6 +29,7 @@ from services.db.models import (
     SentVia,
 )
 from services.delivery_precedence import delivery_status_from
+from services.documents.validation import UblVerdict
 from services.invoice_follow import unsend_after_send_failures
 from services.invoice_states import NOT_RECEIVED
 from services.notifications import NotificationKind, NotificationRequest, enqueue_notifications
@@ -43,6 +44,9 @@ class Outcome:
     accepted: tuple[str, ...] = ()
     refused: dict[str, str] | None = None
     deferred: dict[str, str] | None = None
+    # (digest, verdict) of a UBL the worker had to check inline before this send: stored with
+    # the outcome, in the same round, so a retry of the same document is not checked again.
+    ubl_verdict: tuple[str, UblVerdict] | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from services.db.rounds import transient_database_error
 from services.documents.model import InvoiceDocument, in_language, load_invoice_document, read_invoice_documents
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
+from services.documents.validation import UblVerdict
 from services.email.message import Attachment, compose_message_bytes, verp_address
 from services.email.templates import EmailContext, invoice_email_context, render_html_body
 from services.email.transport import (
@@ -244,8 +245,9 @@ async def send_prepared(
     """
     outcome = prepared.outcome
     data_started = False
+    reached: tuple[str, UblVerdict] | None = None  # a verdict the inline check reached, stored with the outcome
     if prepared.job is not None and prepared.ubl_unchecked:
-        outcome = await _check_inline(ubl_gate or UblGate(), prepared.job)
+        outcome, reached = await _check_inline(ubl_gate or UblGate(), prepared.job)
     if prepared.job is not None and outcome is None:
         try:
             message = await render(prepared.job)
@@ -258,6 +260,8 @@ async def send_prepared(
         else:
             outcome, data_started = await _converse(transport, prepared, message, writer)
     assert outcome is not None
+    if reached is not None:
+        outcome = replace(outcome, ubl_verdict=reached)
     if on_sent is not None:
         on_sent()
     try:
@@ -311,13 +315,15 @@ async def _converse(
     return accepted, True
 
 
-async def _check_inline(gate: UblGate, job: RenderJob) -> Outcome | None:
-    """The slow path: None when the UBL passes, else the outcome that holds it (or defers it, if unchecked)."""
+async def _check_inline(gate: UblGate, job: RenderJob) -> tuple[Outcome | None, tuple[str, UblVerdict] | None]:
+    """The slow path: no outcome when the UBL passes, else the one that holds it (or defers it, if
+    unchecked); and the (digest, verdict) reached, for the writer to store with the outcome."""
     try:
         verdict = await gate.check_inline(job.document)
     except Exception as exc:  # saxonche missing, its child crashed or timed out: nothing goes out unchecked
-        return Outcome("transient", f"could not check the e-invoice before sending: {_unexpected(exc)}")
-    return None if verdict.ok else Outcome("permanent", hold_reason(verdict.failures))
+        return Outcome("transient", f"could not check the e-invoice before sending: {_unexpected(exc)}"), None
+    reached = (ubl_digest(job.document), verdict)
+    return (None if verdict.ok else Outcome("permanent", hold_reason(verdict.failures))), reached
 
 
 def _unexpected(exc: BaseException) -> str:

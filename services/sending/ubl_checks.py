@@ -9,12 +9,16 @@ the UBL is rendered from (`ubl_digest`). The worker computes that digest for the
 it is about to render (cheap) and looks it up: a passed verdict lets it go, a failed one
 holds the delivery (`failed`, "held: the e-invoice breaks rule …", with an alert), and no
 verdict at all (the document changed since, or the loop has not come by yet) means it is
-checked inline first (`UblGate`, the slow path, counted).
+checked inline first (`UblGate`, the slow path, counted). The verdict reached inline is
+stored like the loop's, by the worker's writer in the round that records the delivery's
+outcome (`Outcome.ubl_verdict`): a retry of the same document looks it up instead of
+checking it again, and no extra transaction is added to the send path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +26,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -101,6 +106,28 @@ def check_documents(documents: Sequence[InvoiceDocument]) -> list[UblVerdict]:
     return [
         UblVerdict(ok=False, failures=(refused[n],)) if xml is None else next(checked) for n, xml in enumerate(rendered)
     ]
+
+
+async def verdict_on(
+    sessions: async_sessionmaker[AsyncSession], document: InvoiceDocument, *, now: datetime
+) -> UblVerdict:
+    """The verdict on `document`'s UBL: the stored one, else reached now by `check_documents` and stored.
+
+    For the customer's UBL download on the link page: it serves only a document that passes
+    the same checks as the send path. A verdict that cannot be stored now (database locked)
+    is still the verdict; the next download checks again.
+    """
+    digest = ubl_digest(document)
+    async with sessions() as session:
+        known = await session.run_sync(read_verdicts, [digest])
+    if digest in known:
+        return known[digest]
+    [verdict] = await asyncio.to_thread(check_documents, [document])
+    with contextlib.suppress(SQLAlchemyError):
+        async with sessions() as session:
+            await session.run_sync(lambda s: store_verdicts(s.connection(), verdicts={digest: verdict}, now=now))
+            await session.commit()
+    return verdict
 
 
 @dataclass

@@ -39,6 +39,7 @@ from services.db.rounds import DEFAULT_LOCK_TIMEOUT, RoundRunner, round_runner, 
 from services.errors import error_summary
 from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
 from services.sending.queue import claim_deliveries, mark_data_started_many
+from services.sending.ubl_checks import store_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,9 @@ class GroupWriter:
                 connection, delivery_ids=[d for d, _ in batch.marks], worker_id=self.worker_id, now=now
             )
         statuses: dict[int, str | None] = {}
+        verdicts = {o.ubl_verdict[0]: o.ubl_verdict[1] for _, o, _ in batch.outcomes if o.ubl_verdict is not None}
+        if verdicts:  # checked inline before these sends: a retry of the same document looks them up
+            store_verdicts(connection, verdicts=verdicts, now=now)
         if batch.outcomes:
             statuses = record_outcomes(
                 connection,

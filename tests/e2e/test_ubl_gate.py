@@ -9,14 +9,14 @@ has no verdict for its current content.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from email import policy
 from email.parser import BytesParser
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.notifier import Notifier
@@ -192,6 +192,32 @@ async def test_a_document_changed_after_its_check_is_checked_again_before_it_goe
     [ubl] = [part for part in message.iter_attachments() if part.get_filename() == "INV-0001.xml"]
     assert b"Acme Corporation NV" in ubl.get_content()  # the document that went is the one checked
     assert (await reload(sessions, delivery.id)).status == DeliveryStatus.ACCEPTED
+
+
+async def test_a_verdict_reached_inline_is_stored_so_a_retry_of_the_same_document_is_not_checked_again(
+    session, sessions, org, smtp, worker
+):
+    delivery = await queue_invoice(session, org, lines=[CONSULTING])
+    smtp.script.reply_data_once = "451 4.3.0 Temporary local problem"
+
+    await worker.drain()  # checked inline (no verdict yet), then deferred by the server
+
+    assert smtp.received == []
+    assert (await reload(sessions, delivery.id)).status == DeliveryStatus.DEFERRED
+    assert worker.ubl_gate.inline_checks == 1
+    [verdict] = await verdicts(sessions)
+    assert (verdict.ok, verdict.failures) == (True, [])
+    async with sessions() as due_now:  # the retry's time has come
+        await due_now.execute(
+            update(Delivery).where(Delivery.id == delivery.id).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        await due_now.commit()
+
+    await worker.drain()
+
+    assert len(smtp.received) == 1
+    assert (await reload(sessions, delivery.id)).status == DeliveryStatus.ACCEPTED
+    assert worker.ubl_gate.inline_checks == 1  # the retry found the stored verdict
 
 
 async def test_an_invoice_nobody_checked_yet_is_checked_inline_and_held_when_it_breaks_a_rule(

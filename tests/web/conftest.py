@@ -95,8 +95,9 @@ async def make_sent_invoice(
     due_date: date | None = None,
     accepted_at: datetime | None = None,
     language: str = "en",
+    lines: list[LineData] | None = None,
 ) -> tuple[Invoice, Delivery]:
-    """An invoice with three lines at two VAT rates, sent by email and accepted by the relay."""
+    """An invoice with three lines at two VAT rates (or `lines`), sent by email and accepted by the relay."""
     org.iban = "BE71 0961 2345 6769"
     org.bic = "GKCCBEBB"
     customer = await upsert_customer(
@@ -122,7 +123,8 @@ async def make_sent_invoice(
         issue_date=issue_date,
         due_date=due_date or utcnow().date() + timedelta(days=14),
         currency="EUR",
-        lines=[
+        lines=lines
+        or [
             LineData("Consulting, October 2026", Decimal(12), Decimal("95.00"), Decimal(21)),
             LineData("Hosting plan (annual)", Decimal(1), Decimal("480.00"), Decimal(21)),
             LineData("Printed manuals", Decimal(3), Decimal("12.50"), Decimal(6)),

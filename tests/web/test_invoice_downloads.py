@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db.models import Delivery, Invoice, InvoiceStatus, Organisation, utcnow
+from services.db.models import Delivery, DocumentValidation, Invoice, InvoiceStatus, Organisation, utcnow
+from services.documents.model import load_invoice_document
+from services.documents.validation import UblVerdict
+from services.invoice_entry import LineData
 from services.invoice_links import preview_link
+from services.sending.ubl_checks import store_verdicts, ubl_digest
 from tests.web.conftest import BROWSER_AGENT, SECRET, WebApp, make_sent_invoice
 
 
@@ -95,3 +100,75 @@ async def test_the_preview_link_shows_a_draft_until_it_expires(
     assert late.status_code == 410 and "This preview link has expired" in late.text
     assert "ask the sender" not in late.text  # staff are told to use Preview PDF again
     assert {answer.status_code for answer in wrong} == {404}
+
+
+async def _verdicts(session: AsyncSession) -> list[DocumentValidation]:
+    session.expire_all()
+    return list((await session.execute(select(DocumentValidation))).scalars())
+
+
+async def test_a_ubl_that_breaks_a_rule_is_not_served_but_the_pdf_still_downloads(
+    web: WebApp, session: AsyncSession, org: Organisation
+) -> None:
+    # A discount typed as a negative price: the PDF adds up, EN 16931 refuses it (BR-27).
+    invoice, _ = await make_sent_invoice(
+        session,
+        org,
+        number="INV-NEG",
+        lines=[
+            LineData("Consulting", Decimal(1), Decimal("100.00"), Decimal(21)),
+            LineData("Loyalty discount", Decimal(1), Decimal("-10.00"), Decimal(21)),
+        ],
+    )
+    async with _client() as client:
+        ubl = await client.get(f"{web.url}/i/{invoice.public_token}/ubl")
+        again = await client.get(f"{web.url}/i/{invoice.public_token}/ubl")
+        pdf = await client.get(f"{web.url}/i/{invoice.public_token}/pdf")
+
+    assert ubl.status_code == 409
+    assert "e-invoice (UBL) of this invoice is being corrected" in ubl.text
+    assert "The PDF can be downloaded as usual" in ubl.text
+    assert "BR-27" not in ubl.text and "BT-146" not in ubl.text  # no rule internals to the public
+    assert "content-disposition" not in ubl.headers and "<Invoice" not in ubl.text
+    assert again.status_code == 409  # decided by the stored verdict now
+    [verdict] = await _verdicts(session)
+    assert verdict.ok is False and verdict.failures[0].startswith("BR-27")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+async def test_a_valid_ubl_is_checked_once_for_concurrent_downloads_and_its_verdict_kept(
+    web: WebApp, session: AsyncSession, sent_invoice: tuple[Invoice, Delivery]
+) -> None:
+    invoice, _ = sent_invoice
+    url = f"{web.url}/i/{invoice.public_token}/ubl"
+    async with _client() as client:
+        answers = await asyncio.gather(*(client.get(url) for _ in range(5)))
+
+    assert {answer.status_code for answer in answers} == {200}
+    assert all(b"<Invoice" in answer.content for answer in answers)
+    [verdict] = await _verdicts(session)
+    assert verdict.ok is True
+    assert verdict.digest == answers[0].headers["etag"].strip('"')  # the digest the worker looks up
+
+
+async def test_the_stored_verdict_decides_the_download(
+    web: WebApp, session: AsyncSession, sent_invoice: tuple[Invoice, Delivery]
+) -> None:
+    invoice, _ = sent_invoice
+    document = await load_invoice_document(
+        session,
+        organisation_id=invoice.organisation_id,
+        invoice_id=invoice.id,
+        public_url=web.container.settings.public_url.rstrip("/"),
+    )
+    failed = UblVerdict(ok=False, failures=("BR-CO-15: Invoice total amount with VAT (BT-112) = …",))
+    await session.run_sync(
+        lambda s: store_verdicts(s.connection(), verdicts={ubl_digest(document): failed}, now=utcnow())
+    )
+    await session.commit()
+
+    async with _client() as client:
+        answer = await client.get(f"{web.url}/i/{invoice.public_token}/ubl")
+
+    assert answer.status_code == 409 and "being corrected" in answer.text
+    assert "BR-CO-15" not in answer.text
