@@ -88,7 +88,7 @@ async def test_a_bigger_item_goes_alone_and_sizes_count_against_max_round(engine
         )
     finally:
         await commits.aclose()
-    assert sizes == [1, 1, 1] and commits.rounds == 3  # 9 > 5 alone; 2 would not fit after it
+    assert list(sizes) == [1, 1, 1] and commits.rounds == 3  # 9 > 5 alone; 2 would not fit after it
 
 
 async def test_lingering_items_wait_for_company_and_go_once_linger_batch_are_queued(
