@@ -7,78 +7,57 @@ statements per event; `EventFiler` instead files whatever requests are waiting i
 results. A request still returns only after its events are committed, so a provider
 never gets a 200 for an event that could be lost.
 
-If a shared batch fails, each waiting request is filed again on its own, so one bad
-request cannot fail the others (and its own error reaches its own caller).
+Batching and failure isolation are `services.db.group_commit`'s: one bad request fails
+alone (its own error reaches its own caller) and the others are filed; a database that
+cannot write now fails the waiting requests, and the providers retry them.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.db.group_commit import GroupCommit
+from services.db.group_rounds import SessionRounds
 from services.delivery_events import IncomingEvent, RecordedEvent, record_delivery_events
 
 
-@dataclass
-class _Waiting:
+@dataclass(frozen=True, slots=True)
+class _Request:
     events: Sequence[IncomingEvent]
     now: datetime
-    result: asyncio.Future[list[RecordedEvent]]
 
 
 class EventFiler:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, verp_secret: bytes, max_batch: int = 500) -> None:
+        """`max_batch`: events per transaction at most (a bigger request is filed alone)."""
         self.sessions = sessions
         self.verp_secret = verp_secret
         self.max_batch = max_batch
-        self._waiting: list[_Waiting] = []
-        self._draining: asyncio.Task[None] | None = None
+        rounds: SessionRounds[_Request, list[RecordedEvent]] = SessionRounds(sessions, self._write)
+        self._commits = GroupCommit(
+            rounds, max_round=max_batch, size=lambda request: len(request.events), name="event filer"
+        )
 
     async def file(self, events: Sequence[IncomingEvent], *, now: datetime) -> list[RecordedEvent]:
         """File `events` (committed when this returns), sharing a transaction with other callers."""
         if not events:
             return []
-        waiting = _Waiting(events, now, asyncio.get_running_loop().create_future())
-        self._waiting.append(waiting)
-        if self._draining is None or self._draining.done():
-            self._draining = asyncio.create_task(self._drain())
-        return await waiting.result
+        return await self._commits.submit(_Request(events, now))
 
-    async def _drain(self) -> None:
-        while self._waiting:
-            batch: list[_Waiting] = []
-            size = 0
-            while self._waiting and (not batch or size + len(self._waiting[0].events) <= self.max_batch):
-                item = self._waiting.pop(0)
-                batch.append(item)
-                size += len(item.events)
-            await self._file_batch(batch)
-
-    async def _file_batch(self, batch: list[_Waiting]) -> None:
-        try:
-            async with self.sessions() as session:
-                recorded = await record_delivery_events(
-                    session,
-                    events=[event for item in batch for event in item.events],
-                    now=max(item.now for item in batch),
-                    verp_secret=self.verp_secret,
-                )
-                await session.commit()
-        except Exception as error:  # handed to the caller(s) below, never swallowed
-            if len(batch) == 1:
-                if not batch[0].result.done():
-                    batch[0].result.set_exception(error)
-                return
-            for item in batch:  # one at a time, so only the request at fault fails
-                await self._file_batch([item])
-            return
+    async def _write(self, session: AsyncSession, requests: Sequence[_Request]) -> list[list[RecordedEvent]]:
+        recorded = await record_delivery_events(
+            session,
+            events=[event for request in requests for event in request.events],
+            now=max(request.now for request in requests),
+            verp_secret=self.verp_secret,
+        )
+        answers: list[list[RecordedEvent]] = []
         start = 0
-        for item in batch:
-            end = start + len(item.events)
-            if not item.result.done():
-                item.result.set_result(recorded[start:end])
-            start = end
+        for request in requests:
+            answers.append(recorded[start : start + len(request.events)])
+            start += len(request.events)
+        return answers

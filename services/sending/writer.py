@@ -7,27 +7,25 @@ the transaction holding ITS mark committed, and an outcome is reported only once
 On SQLite this is also the one writer SQLite wants (no busy-handler sleeps); on PostgreSQL
 it turns a hundred small commits into a few.
 
-A round is a few Core statements and a commit, run through `services.db.rounds` (one
-thread hop per round on SQLite, one held connection on PostgreSQL): a session, a pool
-checkout and a driver round trip per statement cost more than the statements themselves.
+Batching, lingering and what happens when a round fails are `services.db.group_commit`'s
+(one rule for every group commit); the rounds are a few Core statements and a commit, run
+on a sync connection by `services.db.group_rounds.ConnectionRounds` (one thread hop per
+round on SQLite, one held connection on PostgreSQL): a session, a pool checkout and a
+driver round trip per statement cost more than the statements themselves.
 
-If a round's transaction fails because of one of its requests (a constraint, bad data), it
-is rolled back and every request is retried in a transaction of its own, so one bad request
-fails alone and the others still commit. If it fails because the database cannot write now
-(locked past the lock timeout, disk full, connection lost: `transient_database_error`), every
-request of the round fails at once — retrying them one by one would only wait out the lock
-once per request — and each caller backs off: the worker's claims in the worker loop, an
-outcome here in `record`, which keeps it until it commits (or `record_patience` runs out and
-stale recovery takes the row over). A failed commit never leaves a round half-applied.
+A round the database refuses for now (locked past the lock timeout, disk full, connection
+lost) fails its requests, and each caller backs off: the worker's claims in the worker loop,
+an outcome here in `record`, which keeps it until it commits (or `record_patience` runs out
+and stale recovery takes the row over). A request whose own data fails fails alone; the
+others of its round commit. A failed commit never leaves a round half-applied.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +33,9 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
-from services.db.rounds import DEFAULT_LOCK_TIMEOUT, RoundRunner, round_runner, transient_database_error
+from services.db.group_commit import GroupCommit
+from services.db.group_rounds import ConnectionRounds
+from services.db.rounds import DEFAULT_LOCK_TIMEOUT, transient_database_error
 from services.errors import error_summary
 from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
 from services.sending.queue import claim_deliveries, mark_data_started_many
@@ -52,36 +52,37 @@ OUTCOME_WAIT = 0.05  # seconds an outcome waits for company at most
 RECORD_BACKOFF = RetryPolicy(base_seconds=0.5, max_seconds=5.0)  # between attempts to commit one outcome
 
 
-@dataclass
-class _Round:
-    marks: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
-    outcomes: list[tuple[int, Outcome, asyncio.Future[str | None]]] = field(default_factory=list)
-    claims: list[tuple[int, ClaimLoader | None, asyncio.Future[Any]]] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.marks) + len(self.outcomes) + len(self.claims)
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    delivery_id: int
 
 
-@dataclass
-class _Lane:
-    """One stream of rounds: its waiting requests, its task and its database connection."""
+@dataclass(frozen=True, slots=True)
+class _Record:
+    delivery_id: int
+    outcome: Outcome
 
-    pending: _Round = field(default_factory=_Round)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    rounds: RoundRunner | None = None  # opened by the first round, closed by aclose()
-    oldest_outcome: float = 0.0
-    marks_only: bool = False  # each round one UPDATE: no transaction needed around it
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    limit: int
+    then: ClaimLoader | None
+
+
+_Request = _Mark | _Record | _Claim
 
 
 class GroupWriter:
-    """Queue writes from many concurrent sends; one task per lane commits them in rounds.
+    """Queue writes from many concurrent sends; one group commit per lane writes them in rounds.
 
     On PostgreSQL the data-start marks have a lane (and a connection) of their own: a mark
     holds an SMTP connection until it commits, so it must not wait behind a round of
     outcomes or a claim that loads a batch of invoices. Marks touch only rows already in
     `sending`, outcomes and claims others, so the lanes never wait on each other's locks.
     SQLite has one writer at a time whatever we do, so there everything shares one lane.
+    Marks and claims go at once (a connection or the claimer is waiting on them); outcomes
+    linger for company — OUTCOME_BATCH of them or OUTCOME_WAIT seconds — and ride along
+    with the next round: nothing waits on them but their own send.
     """
 
     def __init__(
@@ -103,12 +104,27 @@ class GroupWriter:
         self.worker_id = worker_id
         self.retry = retry
         self.now = now
-        self.lock_timeout = lock_timeout
         self.record_patience = record_patience
         self.on_record_retry = on_record_retry
-        self._main = _Lane()
-        self._marks = _Lane(marks_only=True) if engine.dialect.name != "sqlite" else self._main
-        self.rounds = 0
+        self._main = self._lane("send writer", single_statement=False, lock_timeout=lock_timeout)
+        self._marks = (
+            self._lane("send writer (marks)", single_statement=True, lock_timeout=lock_timeout)
+            if engine.dialect.name != "sqlite"
+            else self._main
+        )
+
+    def _lane(self, name: str, *, single_statement: bool, lock_timeout: float) -> GroupCommit[_Request, Any]:
+        """`single_statement`: a marks-only lane — each round one UPDATE, no transaction around it."""
+        rounds: ConnectionRounds[_Request, Any] = ConnectionRounds(
+            self.engine, self._write, single_statement=single_statement, lock_timeout=lock_timeout
+        )
+        return GroupCommit(rounds, max_round=MAX_ROUND, linger=OUTCOME_WAIT, linger_batch=OUTCOME_BATCH, name=name)
+
+    @property
+    def rounds(self) -> int:
+        """Transactions tried so far, on every lane."""
+        lanes = {id(lane): lane for lane in (self._main, self._marks)}.values()
+        return sum(lane.rounds for lane in lanes)
 
     async def claim(self, limit: int, *, then: ClaimLoader | None = None) -> Any:
         """Claim up to `limit` due deliveries (compare-and-set; SKIP LOCKED on PostgreSQL).
@@ -116,11 +132,11 @@ class GroupWriter:
         Returns their ids, or what `then(session, ids)` returns: it runs in the claim's own
         transaction, so loading what the claimed deliveries need costs no round of its own.
         """
-        return await self._submit(self._main, "claims", limit, then)
+        return await self._main.submit(_Claim(limit, then))
 
     async def mark_data_started(self, delivery_id: int) -> None:
         """Return once this delivery's data-start mark is committed: only then may DATA go."""
-        await self._submit(self._marks, "marks", delivery_id)
+        await self._marks.submit(_Mark(delivery_id))
 
     async def record(self, delivery_id: int, outcome: Outcome) -> str | None:
         """Return the delivery's new status once committed (None: no longer this worker's).
@@ -136,7 +152,8 @@ class GroupWriter:
         failures = 0
         while True:
             try:
-                return await self._submit(self._main, "outcomes", delivery_id, outcome)
+                status: str | None = await self._main.submit(_Record(delivery_id, outcome), linger=True)
+                return status
             except Exception as exc:
                 failures += 1
                 if not transient_database_error(exc) or loop.time() >= give_up_at:
@@ -153,138 +170,39 @@ class GroupWriter:
                 delay = RECORD_BACKOFF.delay(failures)
                 await asyncio.sleep(max(0.0, min(delay, give_up_at - loop.time())))
 
-    async def _submit(self, lane: _Lane, kind: str, *request: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        queue: list[Any] = getattr(lane.pending, kind)
-        if kind == "outcomes" and not queue:
-            lane.oldest_outcome = loop.time()
-        queue.append((*request, future))
-        if lane.task is None or lane.task.done():
-            lane.task = asyncio.create_task(self._run(lane))
-        lane.wake.set()
-        return await future
-
-    async def _run(self, lane: _Lane) -> None:
-        """Commit rounds while there is work; ends when idle (restarted by the next request).
-
-        Marks and claims go at once (a connection or the claimer is waiting on them).
-        Outcomes wait for company — OUTCOME_BATCH of them or OUTCOME_WAIT seconds — and
-        ride along with the next round: nothing waits on them but their own send.
-        """
-        loop = asyncio.get_running_loop()
-        while len(lane.pending):
-            lane.wake.clear()
-            pending = lane.pending
-            if not pending.marks and not pending.claims and len(pending.outcomes) < OUTCOME_BATCH:
-                remaining = lane.oldest_outcome + OUTCOME_WAIT - loop.time()
-                if remaining > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lane.wake.wait(), remaining)
-                    continue
-            ripe = bool(pending.outcomes) and (
-                len(pending.outcomes) >= OUTCOME_BATCH or loop.time() - lane.oldest_outcome >= OUTCOME_WAIT
-            )
-            batch, lane.pending = _take(pending, with_outcomes=ripe)
-            if ripe and lane.pending.outcomes:  # left over beyond MAX_ROUND: next round
-                lane.oldest_outcome = loop.time()
-            self.rounds += 1
-            try:
-                await self._apply(lane, batch)
-            except Exception as exc:
-                if transient_database_error(exc) or len(batch) == 1:
-                    _fail(batch, exc)  # each caller decides when to try again
-                    continue
-                log.warning("a group commit of %s writes failed; retrying them one by one", len(batch), exc_info=True)
-                for single in _split(batch):
-                    try:
-                        await self._apply(lane, single)
-                    except Exception as exc:  # answer the caller; the row stays as it was
-                        _fail(single, exc)
-            await asyncio.sleep(0)  # let the senders woken by this round queue their next writes
-
     async def aclose(self) -> None:
         """Finish the writes already queued, then let go of the database connections."""
         for lane in {id(lane): lane for lane in (self._main, self._marks)}.values():
-            if lane.task is not None:
-                await asyncio.gather(lane.task, return_exceptions=True)
-            if lane.rounds is not None:
-                rounds, lane.rounds = lane.rounds, None
-                await rounds.aclose()
+            await lane.aclose()
 
-    async def _apply(self, lane: _Lane, batch: _Round) -> None:
+    def _write(self, connection: Connection, requests: Sequence[_Request]) -> list[Any]:
+        """One round: all marks in one statement, then the outcomes, then each claim; answers in order."""
         now = self.now()
-        if lane.rounds is None:
-            lane.rounds = round_runner(self.engine, single_statement=lane.marks_only, lock_timeout=self.lock_timeout)
-        statuses, claimed = await lane.rounds.run(lambda connection: self._write(connection, batch, now))
-        for _, future in batch.marks:
-            _answer(future, None)
-        for delivery_id, _, future in batch.outcomes:
-            _answer(future, statuses.get(delivery_id))
-        for loaded, (*_, future) in zip(claimed, batch.claims, strict=True):
-            _answer(future, loaded)
-
-    def _write(self, connection: Connection, batch: _Round, now: datetime) -> tuple[dict[int, str | None], list[Any]]:
-        if batch.marks:
-            mark_data_started_many(
-                connection, delivery_ids=[d for d, _ in batch.marks], worker_id=self.worker_id, now=now
-            )
+        marks = [r.delivery_id for r in requests if isinstance(r, _Mark)]
+        if marks:
+            mark_data_started_many(connection, delivery_ids=marks, worker_id=self.worker_id, now=now)
+        outcomes = [(r.delivery_id, r.outcome) for r in requests if isinstance(r, _Record)]
         statuses: dict[int, str | None] = {}
-        verdicts = {o.ubl_verdict[0]: o.ubl_verdict[1] for _, o, _ in batch.outcomes if o.ubl_verdict is not None}
+        verdicts = {o.ubl_verdict[0]: o.ubl_verdict[1] for _, o in outcomes if o.ubl_verdict is not None}
         if verdicts:  # checked inline before these sends: a retry of the same document looks them up
             store_verdicts(connection, verdicts=verdicts, now=now)
-        if batch.outcomes:
+        if outcomes:
             statuses = record_outcomes(
-                connection,
-                outcomes=[(d, o) for d, o, _ in batch.outcomes],
-                worker_id=self.worker_id,
-                now=now,
-                retry=self.retry,
+                connection, outcomes=outcomes, worker_id=self.worker_id, now=now, retry=self.retry
             )
-        claimed: list[Any] = []
-        for limit, then, _ in batch.claims:
-            ids = claim_deliveries(connection, worker_id=self.worker_id, now=now, limit=limit)
-            if then is None or not ids:
-                claimed.append(ids if then is None else [])
-                continue
-            with Session(bind=connection) as session:  # joins the round's transaction; closing it keeps the claim
-                claimed.append(then(session, ids))
-        return statuses, claimed
+        answers: list[Any] = []
+        for request in requests:
+            if isinstance(request, _Mark):
+                answers.append(None)
+            elif isinstance(request, _Record):
+                answers.append(statuses.get(request.delivery_id))
+            else:
+                answers.append(self._claim(connection, request, now))
+        return answers
 
-
-def _take(pending: _Round, *, with_outcomes: bool) -> tuple[_Round, _Round]:
-    """Up to MAX_ROUND requests, marks first (a connection is waiting on each of them)."""
-    batch, rest = _Round(), _Round()
-    room = MAX_ROUND
-    for name in ("marks", "claims", "outcomes") if with_outcomes else ("marks", "claims"):
-        items: list[Any] = getattr(pending, name)
-        getattr(batch, name).extend(items[:room])
-        getattr(rest, name).extend(items[room:])
-        room = max(0, room - len(items))
-    if not with_outcomes:
-        rest.outcomes = pending.outcomes
-    return batch, rest
-
-
-def _split(batch: _Round) -> list[_Round]:
-    return [
-        *(_Round(marks=[mark]) for mark in batch.marks),
-        *(_Round(outcomes=[outcome]) for outcome in batch.outcomes),
-        *(_Round(claims=[claim]) for claim in batch.claims),
-    ]
-
-
-def _answer(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _fail(batch: _Round, exc: Exception) -> None:
-    futures: list[asyncio.Future[Any]] = [
-        *(f for _, f in batch.marks),
-        *(f for *_, f in batch.outcomes),
-        *(f for *_, f in batch.claims),
-    ]
-    for future in futures:
-        if not future.done():
-            future.set_exception(exc)
+    def _claim(self, connection: Connection, claim: _Claim, now: datetime) -> Any:
+        ids = claim_deliveries(connection, worker_id=self.worker_id, now=now, limit=claim.limit)
+        if claim.then is None or not ids:
+            return ids if claim.then is None else []
+        with Session(bind=connection) as session:  # joins the round's transaction; closing it keeps the claim
+            return claim.then(session, ids)
