@@ -40,10 +40,12 @@ from handlers.review_form import (
 from handlers.review_policy import SendPolicy
 from services.addresses import split_addresses
 from services.db.models import utcnow
-from services.deliveries import DeliveryRequest, ResendNeedsConfirmation, request_delivery
+from services.deliveries import DeliveryRequest, ResendNeedsConfirmation
 from services.delivery_checks import check_typed_request
 from services.errors import DomainError, FieldErrors
 from services.review import prepare_review
+from services.unit_of_work import UnitsOfWork
+from services.use_cases import ask_for_send
 
 log = logging.getLogger("invoicebot.slack")
 TITLE = "Send invoice"
@@ -208,6 +210,7 @@ async def _submission_outcome(
     shown: set[str],
     client: AsyncWebClient,
     sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     policy: SendPolicy,
 ) -> View:
@@ -220,20 +223,10 @@ async def _submission_outcome(
     if submitted.preview_first:
         request = replace(request, requester_email=await _requester_email(client, request.requested_by))
     try:
-        async with sessions() as session:
-            outcome = await request_delivery(
-                session,
-                organisation_id=workplace.organisation_id,
-                request=request,
-                rules=policy.rules,
-                sending=workplace.sending,
-                now=utcnow(),
-                message_id_domain=policy.message_id_domain,
-                verp_secret=policy.verp_secret(),
-            )
-            await session.commit()
-            awaiting = outcome.delivery.status == "awaiting_approval"
-            preview = outcome.preview is not None
+        asked = await ask_for_send(
+            units, send=policy.send, organisation_id=workplace.organisation_id, sending=workplace.sending,
+            request=request,
+        )  # fmt: skip
     except FieldErrors as error:
         if "override_suppression" in error.errors and BlockId.REVIEW_OVERRIDE not in shown:
             suppressed = (error.errors["override_suppression"],)
@@ -243,12 +236,14 @@ async def _submission_outcome(
         problems = tuple(error.errors.values())
         return await _rebuilt(sessions, metadata, submitted, workplace=workplace, policy=policy, problems=problems)
     except ResendNeedsConfirmation as error:
-        asked = ("Tick “Send again anyway” to send it again.",) if BlockId.REVIEW_RESEND in shown else ()
-        return await rebuilt(recent=str(error), problems=asked)
+        question = ("Tick “Send again anyway” to send it again.",) if BlockId.REVIEW_RESEND in shown else ()
+        return await rebuilt(recent=str(error), problems=question)
     except DomainError as error:  # not allowed, not ready: said on the form, which can be sent again later
         return await rebuilt(problems=(describe_error(error),))
     approvers = sorted(policy.rules.approvers_for(request.requested_by))
-    text = queued_words(metadata.invoice_number, awaiting_approval=awaiting, approvers=approvers, preview=preview)
+    text = queued_words(
+        metadata.invoice_number, awaiting_approval=asked.awaiting_approval, approvers=approvers, preview=asked.preview
+    )
     return message_view(TITLE, text)
 
 
@@ -258,6 +253,7 @@ async def handle_review_submission(
     view: dict[str, Any],
     client: AsyncWebClient,
     sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
@@ -274,8 +270,9 @@ async def handle_review_submission(
         return await ack(response_action="errors", errors={BlockId.REVIEW_TO: describe_error_plain(error)})
     await ack(response_action="update", view=working_view(TITLE, f"Sending {escape(typed[0].invoice_number)}…"))
     outcome = _submission_outcome(
-        typed, shown=block_ids_of(view), client=client, sessions=sessions, workplace=workplace, policy=send_policy
-    )
+        typed, shown=block_ids_of(view), client=client, sessions=sessions, units=units, workplace=workplace,
+        policy=send_policy,
+    )  # fmt: skip
     nothing = "Nothing was sent. Close this and press Review & send again."
     await finish_in_view(client, view_id=str(view.get("id") or ""), title=TITLE, outcome=outcome, nothing_done=nothing)
 
