@@ -26,7 +26,7 @@ from handlers.blocks_fix import CC_ACTION, EMAILS_ACTION, FIX_FIELD_BLOCKS, YES,
 from handlers.blocks_review import View, message_view
 from handlers.commands import handle_show
 from handlers.context import SessionFactory, Workplace
-from handlers.errors import answering_errors, describe_error
+from handlers.errors import OnField, answering_errors, describe_error
 from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.parsing import actor_of, row_id_of
 from handlers.review_policy import SendPolicy
@@ -139,6 +139,7 @@ async def _fix_outcome(
     return message_view(FIX_TITLE, text)
 
 
+@answering_errors(where=OnField(BlockId.FIX_EMAILS))
 async def handle_fix_address_submission(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -155,8 +156,6 @@ async def handle_fix_address_submission(
         request = _fix_request(body, view)
     except FieldErrors as error:
         return await ack(response_action="errors", errors=_inline_errors(error.errors, shown))
-    except DomainError as error:
-        return await ack(response_action="errors", errors={BlockId.FIX_EMAILS: _clip(str(error), 300)})
     await ack(response_action="update", view=working_view(FIX_TITLE, "Saving the addresses and sending again…"))
     outcome = _fix_outcome(
         request, shown=shown, sessions=sessions, units=units, workplace=workplace, policy=send_policy

@@ -20,13 +20,12 @@ from handlers.after_ack import finish_in_view, working_view
 from handlers.blocks_bulk import BulkItem, BulkResultLine, bulk_confirmation_view, bulk_result_view, decode_numbers
 from handlers.blocks_review import View, loading_view, message_view
 from handlers.context import SessionFactory, Workplace
-from handlers.errors import answering_errors, describe_error
+from handlers.errors import InView, answering_errors
 from handlers.ids import ActionId, CallbackId
 from handlers.parsing import DueListing, actor_of
 from handlers.review_policy import SendPolicy
 from services.bulk_delivery import check_bulk_size
 from services.due import list_ready_due_invoices
-from services.errors import DomainError
 from services.formatting import format_money
 from services.unit_of_work import UnitsOfWork
 from services.use_cases import ask_for_bulk_send
@@ -100,6 +99,7 @@ async def _bulk_outcome(
     return bulk_result_view(lines)
 
 
+@answering_errors(where=InView(TITLE, nothing_done="Nothing was sent."))
 async def handle_bulk_submission(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -113,13 +113,8 @@ async def handle_bulk_submission(
 
     The view id is the idempotency key of every invoice's send: a double submit creates nothing new.
     """
-    try:
-        numbers = decode_numbers(view.get("private_metadata"))
-        check_bulk_size(numbers)
-    except DomainError as error:
-        text = f"⚠️ {describe_error(error)}\nNothing was sent."
-        await ack(response_action="update", view=message_view(TITLE, text))
-        return
+    numbers = decode_numbers(view.get("private_metadata"))
+    check_bulk_size(numbers)  # refused in the modal (the wrapper's InView), before anything is asked
     count = f"{len(numbers)} invoice" + ("" if len(numbers) == 1 else "s")
     await ack(response_action="update", view=working_view(TITLE, f"Sending {count}…"))
     view_id = str(view.get("id") or "")

@@ -25,7 +25,7 @@ from handlers.after_ack import finish_in_view, working_view
 from handlers.blocks import escape
 from handlers.blocks_review import View, loading_view, message_view, queued_words, review_view
 from handlers.context import Session, SessionFactory, Workplace
-from handlers.errors import answering_errors, describe_error, describe_error_plain
+from handlers.errors import InView, OnField, answering_errors, describe_error, error_view
 from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.parsing import actor_of
 from handlers.review_form import (
@@ -88,11 +88,12 @@ async def handle_review_open_action(
         async with sessions() as session:
             form = await _form(session, number=number, workplace=workplace, policy=send_policy)
         view = review_view(form, metadata=ReviewMetadata(form.invoice_number))
-    except DomainError as error:
-        view = message_view("Send invoice", f"⚠️ {describe_error(error)}")
+    except DomainError as error:  # said in the modal just opened (not the one in the body)
+        view = error_view(TITLE, error)
     await client.views_update(view_id=view_id, hash=view_hash, view=view)
 
 
+@answering_errors(where=InView(TITLE))  # the modal then says why instead of silently staying stale
 async def handle_review_language_action(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -104,20 +105,17 @@ async def handle_review_language_action(
     """Re-render subject and message in the chosen language; keep recipients and options as typed."""
     await ack()
     view = body.get("view") or {}
-    try:
-        metadata = ReviewMetadata.decode(view.get("private_metadata"))
-        submitted = parse_review_state(view)
-        async with sessions() as session:
-            form = await _form(
-                session,
-                number=metadata.invoice_number,
-                workplace=workplace,
-                policy=send_policy,
-                language=submitted.language,
-            )
-        updated = review_view(form.typed(submitted), metadata=metadata)
-    except Exception as error:  # the modal then says why instead of silently staying stale
-        updated = message_view("Send invoice", f"⚠️ {describe_error(error)}")
+    metadata = ReviewMetadata.decode(view.get("private_metadata"))
+    submitted = parse_review_state(view)
+    async with sessions() as session:
+        form = await _form(
+            session,
+            number=metadata.invoice_number,
+            workplace=workplace,
+            policy=send_policy,
+            language=submitted.language,
+        )
+    updated = review_view(form.typed(submitted), metadata=metadata)
     await client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)
 
 
@@ -247,6 +245,7 @@ async def _submission_outcome(
     return message_view(TITLE, text)
 
 
+@answering_errors(where=OnField(BlockId.REVIEW_TO))  # a sentence or a reference id on the form: never a lost modal
 async def handle_review_submission(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -266,8 +265,6 @@ async def handle_review_submission(
         return await ack(
             response_action="errors", errors=field_errors_by_block(error.errors, language=language, shown=shown)
         )
-    except Exception as error:  # a DomainError's sentence, or a reference id: on the form, never a lost modal
-        return await ack(response_action="errors", errors={BlockId.REVIEW_TO: describe_error_plain(error)})
     await ack(response_action="update", view=working_view(TITLE, f"Sending {escape(typed[0].invoice_number)}…"))
     outcome = _submission_outcome(
         typed, shown=block_ids_of(view), client=client, sessions=sessions, units=units, workplace=workplace,
