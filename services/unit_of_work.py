@@ -13,7 +13,7 @@ them a fake that records what was owed and whether it committed (tests/unit).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -116,26 +116,31 @@ class SessionUnitOfWork:
                 await opened.__aexit__(kind, error, trace)
 
     async def _write_owed(self, session: AsyncSession) -> None:
-        for entry in self.audits:
-            record_audit(
-                session,
-                organisation_id=entry.organisation_id,
-                actor=entry.actor,
-                action=entry.action,
-                subject_type=entry.subject_type,
-                subject_id=entry.subject_id,
-                detail=entry.detail,
-            )
-        for post in self.posts:
-            await enqueue_notification(
-                session,
-                organisation_id=post.organisation_id,
-                delivery_id=post.delivery_id,
-                kind=post.kind,
-                channel=post.channel,
-                payload=post.payload,
-                now=post.now,
-            )
+        await write_owed(session, audits=self.audits, posts=self.posts)
+
+
+async def write_owed(session: AsyncSession, *, audits: Sequence[AuditEntry], posts: Sequence[OwedPost]) -> None:
+    """Write what changes owe into `session`'s transaction (the one writer of owed entries)."""
+    for entry in audits:
+        record_audit(
+            session,
+            organisation_id=entry.organisation_id,
+            actor=entry.actor,
+            action=entry.action,
+            subject_type=entry.subject_type,
+            subject_id=entry.subject_id,
+            detail=entry.detail,
+        )
+    for post in posts:
+        await enqueue_notification(
+            session,
+            organisation_id=post.organisation_id,
+            delivery_id=post.delivery_id,
+            kind=post.kind,
+            channel=post.channel,
+            payload=post.payload,
+            now=post.now,
+        )
 
 
 def units_over(sessions: SessionFactory) -> UnitsOfWork:
