@@ -19,7 +19,6 @@ from handlers.errors import answering_errors
 from handlers.ids import ActionId, MenuChoice
 from handlers.parsing import DueListing, actor_of, parse_menu_action
 from handlers.review_policy import SendPolicy
-from services.db.models import utcnow
 from services.invoice_links import invoice_preview_link
 from services.unit_of_work import UnitsOfWork
 from services.use_cases import InvoiceChange, change_invoice
@@ -56,7 +55,7 @@ async def handle_invoice_menu_action(
                 session,
                 organisation_id=workplace.organisation_id,
                 number=choice.number,
-                now=utcnow(),
+                now=send_policy.send.clock(),
                 minutes=minutes,
                 secret=send_policy.send.verp_secret(),
             )
@@ -76,7 +75,7 @@ async def handle_invoice_menu_action(
     done = "marked as sent (no email was sent)" if marking else "validated"
     number = await change_invoice(
         units,
-        send=send_policy.send,
+        rules=send_policy.rules,
         organisation_id=workplace.organisation_id,
         number=choice.number,
         actor=actor,

@@ -32,7 +32,6 @@ from handlers.parsing import actor_of, row_id_of
 from handlers.review_policy import SendPolicy
 from services.addresses import split_addresses
 from services.alert_actions import FixRequest, prepare_fix
-from services.db.models import utcnow
 from services.deliveries import ResendNeedsConfirmation
 from services.delivery_checks import check_typed_addresses
 from services.errors import DomainError, FieldErrors
@@ -55,12 +54,13 @@ async def handle_fix_address_action(
     client: AsyncWebClient,
     sessions: SessionFactory,
     workplace: Workplace,
+    send_policy: SendPolicy,
 ) -> None:
     await ack()
     delivery_id = _delivery_id(action.get("value"))
     async with sessions() as session:
         draft = await prepare_fix(
-            session, organisation_id=workplace.organisation_id, delivery_id=delivery_id, now=utcnow()
+            session, organisation_id=workplace.organisation_id, delivery_id=delivery_id, now=send_policy.send.clock()
         )
     await client.views_open(trigger_id=body["trigger_id"], view=fix_address_modal(draft))
 
@@ -116,7 +116,10 @@ async def _fix_outcome(
     async def rebuilt(**question: Any) -> View:
         async with sessions() as session:
             draft = await prepare_fix(
-                session, organisation_id=workplace.organisation_id, delivery_id=request.delivery_id, now=utcnow()
+                session,
+                organisation_id=workplace.organisation_id,
+                delivery_id=request.delivery_id,
+                now=policy.send.clock(),
             )
         return fix_address_modal(draft, typed=("\n".join(request.to), "\n".join(request.cc)), **question)
 

@@ -110,18 +110,25 @@ Place = InView | OnField | None  # None: an ephemeral message where the person c
 
 
 async def answer_error(error: BaseException, where: Place, kwargs: dict[str, Any]) -> None:
-    """Tell the person about `error` where they are; never raises (nothing may escape after an ack)."""
+    """Tell the person about `error` where they are: the ack when it is still unsent, else after it."""
     ack: Any = kwargs.get("ack")
-    respond: Any = kwargs.get("respond")
     body: dict[str, Any] = kwargs.get("body") or {}
     submission = body.get("type") == "view_submission"
     unanswered = ack is not None and ack.response is None
     if unanswered and submission and isinstance(where, OnField):
-        return await ack(response_action="errors", errors={where.block_id: _clip(describe_error_plain(error), 300)})
-    if unanswered and submission and isinstance(where, InView):
-        return await ack(response_action="update", view=error_view(where.title, error, nothing_done=where.nothing_done))
-    if unanswered:
-        return await ack(response_type="ephemeral", text=describe_error(error))
+        await ack(response_action="errors", errors={where.block_id: _clip(describe_error_plain(error), 300)})
+    elif unanswered and submission and isinstance(where, InView):
+        await ack(response_action="update", view=error_view(where.title, error, nothing_done=where.nothing_done))
+    elif unanswered:
+        await ack(response_type="ephemeral", text=describe_error(error))
+    else:
+        await _answer_after_ack(error, where, body, kwargs)
+
+
+async def _answer_after_ack(error: BaseException, where: Place, body: dict[str, Any], kwargs: dict[str, Any]) -> None:
+    """The ack is spent: the modal the person looks at (InView), else an ephemeral message via `respond`."""
+    submission = body.get("type") == "view_submission"
+    respond: Any = kwargs.get("respond")
     view = body.get("view") or {}
     client: Any = kwargs.get("client")
     if isinstance(where, InView) and view.get("id") and client is not None:

@@ -39,7 +39,6 @@ from handlers.review_form import (
 )
 from handlers.review_policy import SendPolicy
 from services.addresses import split_addresses
-from services.db.models import utcnow
 from services.deliveries import DeliveryRequest, ResendNeedsConfirmation
 from services.delivery_checks import check_typed_request
 from services.errors import DomainError, FieldErrors
@@ -54,7 +53,7 @@ TITLE = "Send invoice"
 async def _form(
     session: Session, *, number: str, workplace: Workplace, policy: SendPolicy, language: str | None = None
 ) -> ReviewForm:
-    now = utcnow()
+    now = policy.send.clock()
     draft = await prepare_review(
         session,
         organisation_id=workplace.organisation_id,

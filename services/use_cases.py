@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services.alert_actions import FixRequest, fix_and_resend, mark_sent_from_alert
-from services.approvals import approve_delivery, reject_delivery
+from services.approvals import ApprovalRules, approve_delivery, reject_delivery
 from services.bulk_delivery import SkippedInvoice, request_bulk_delivery
 from services.db.models import DeliveryStatus
 from services.deliveries import DeliveryOutcome, DeliveryRequest, request_delivery
 from services.due import SendingState
-from services.invoices import mark_sent_manually, validate_invoice
+from services.invoices import mark_paid, mark_sent_manually, validate_invoice, void_invoice
 from services.send_context import SendContext
 from services.unit_of_work import UnitsOfWork
 
@@ -120,16 +120,28 @@ async def decide_approval(
 class InvoiceChange(StrEnum):
     VALIDATE = "validate"
     MARK_SENT = "mark_sent"  # sent by other means: no email goes out
+    MARK_PAID = "mark_paid"
+    VOID = "void"
+
+
+INVOICE_MOVES = {
+    InvoiceChange.VALIDATE: validate_invoice,
+    InvoiceChange.MARK_SENT: mark_sent_manually,
+    InvoiceChange.MARK_PAID: mark_paid,
+    InvoiceChange.VOID: void_invoice,
+}
 
 
 async def change_invoice(
-    units: UnitsOfWork, *, send: SendContext, organisation_id: int, number: str, actor: str, change: InvoiceChange
+    units: UnitsOfWork, *, rules: ApprovalRules, organisation_id: int, number: str, actor: str, change: InvoiceChange
 ) -> str:
-    """A row menu's state change on `/invoices due` (audited by the invoice's transition); its number."""
-    move = mark_sent_manually if change == InvoiceChange.MARK_SENT else validate_invoice
+    """A person's change of an invoice's state (`/invoices due` row menu, the CLI); its number.
+
+    The invoice's transition table (services.invoices) checks the move and writes its audit entry.
+    """
     async with units() as unit:
-        invoice = await move(
-            unit.session, organisation_id=organisation_id, number=number, actor=actor, rules=send.rules
+        invoice = await INVOICE_MOVES[change](
+            unit.session, organisation_id=organisation_id, number=number, actor=actor, rules=rules
         )
         return invoice.number
 

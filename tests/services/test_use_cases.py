@@ -132,11 +132,11 @@ async def test_a_row_menu_change_needs_the_rules_and_names_the_invoice(
     unit = FakeUnitOfWork(session)
     with pytest.raises(NotAllowed):
         await change_invoice(
-            unit, send=_send(), organisation_id=org.id, number="INV-0001", actor="U9", change=InvoiceChange.MARK_SENT
+            unit, rules=RULES, organisation_id=org.id, number="INV-0001", actor="U9", change=InvoiceChange.MARK_SENT
         )
     assert unit.ended == ["rollback"]
     done = FakeUnitOfWork(session)
     number = await change_invoice(
-        done, send=_send(), organisation_id=org.id, number="INV-0001", actor="U1", change=InvoiceChange.MARK_SENT
+        done, rules=RULES, organisation_id=org.id, number="INV-0001", actor="U1", change=InvoiceChange.MARK_SENT
     )
     assert number == "INV-0001" and done.ended == ["commit"]
