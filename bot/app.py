@@ -4,8 +4,10 @@ Order of the middleware (after Bolt's own signature check and `auth.test` author
 1. a Slack retry (`X-Slack-Retry-Num`) is acked and dropped: the first delivery did the work,
    and doing it again could act twice;
 2. a user or team other than this installation's workspace is refused (shared channels);
-3. the listener's context gets a session factory and the `Workplace` (organisation,
-   sending state, today), which Bolt injects by keyword.
+3. the listener's context gets a session factory (for reads), the unit-of-work factory
+   `units` (for use cases, services.use_cases), the `Workplace` (organisation, sending
+   state, today) and the `SendPolicy` with its `SendContext` (built once, here), which
+   Bolt injects by keyword.
 One `@app.error` turns a `DomainError` into its sentence, ephemeral, and logs anything else
 with a reference id the user can quote (never a token or secret); listeners answer their
 own errors the same way (`handlers.errors`, which explains why Bolt needs that).
@@ -31,6 +33,8 @@ from handlers.context import Workplace
 from handlers.errors import explain_error
 from handlers.review_policy import SendPolicy
 from services.organisations import organisation_locale
+from services.send_context import SendContext
+from services.unit_of_work import units_over
 
 log = logging.getLogger("invoicebot.slack")
 
@@ -102,15 +106,20 @@ def create_slack_app(
                 locale=organisation_locale(organisation),
             )
         context["sessions"] = container.session
+        context["units"] = units
         context["workplace"] = workplace
         context["send_policy"] = send_policy
         return await next()
 
-    send_policy = SendPolicy(
+    units = units_over(container.session)
+    send_context = SendContext(
         rules=container.approval_rules(),
-        public_url=container.settings.public_url,
         message_id_domain=container.message_id_domain,
         verp_secret=container.verp_secret,
+    )
+    send_policy = SendPolicy(
+        send=send_context,
+        public_url=container.settings.public_url,
         approvers_channel=container.settings.approvers_channel or container.settings.notify_channel,
         preview_link_minutes=container.settings.preview_link_minutes,
     )

@@ -35,10 +35,12 @@ from services.formatting import (
 )
 from services.importing import import_file
 from services.importing_limits import ImportLimits
-from services.invoices import get_invoice, mark_paid, mark_sent_manually, recipients_of, validate_invoice, void_invoice
+from services.invoices import get_invoice, recipients_of
 from services.organisations import organisation_locale
 from services.seed import seed_demo
 from services.totals import LineAmounts, compute_totals
+from services.unit_of_work import units_over
+from services.use_cases import InvoiceChange, change_invoice
 
 app = typer.Typer(help="Send customer invoices by email from Slack, and follow every email.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -279,22 +281,21 @@ def invoices_show(number: Annotated[str, typer.Argument(help="the invoice number
     run_with_container(work)
 
 
-StateChange = Callable[..., Awaitable[Invoice]]
+def change_state(number: str, change: InvoiceChange, done: str) -> None:
+    """The same use case as the `/invoices due` row menu; it commits, the CLI only says what happened."""
 
-
-def change_state(number: str, change: StateChange, done: str) -> None:
     async def work(container: Container) -> None:
         async with container.session() as session:
-            organisation = await container.organisation(session)
-            invoice = await change(
-                session,
-                organisation_id=organisation.id,
-                number=number,
-                actor=OPERATOR,
-                rules=container.approval_rules(),
-            )
-            await session.commit()
-        console.print(f"Invoice {invoice.number} {done}.", highlight=False)
+            organisation_id = (await container.organisation(session)).id
+        changed = await change_invoice(
+            units_over(container.session),
+            rules=container.approval_rules(),
+            organisation_id=organisation_id,
+            number=number,
+            actor=OPERATOR,
+            change=change,
+        )
+        console.print(f"Invoice {changed} {done}.", highlight=False)
 
     run_with_container(work)
 
@@ -302,25 +303,25 @@ def change_state(number: str, change: StateChange, done: str) -> None:
 @invoices_app.command("validate")
 def invoices_validate(number: str) -> None:
     """Validate a draft, so it can be sent."""
-    change_state(number, validate_invoice, "is validated")
+    change_state(number, InvoiceChange.VALIDATE, "is validated")
 
 
 @invoices_app.command("mark-sent")
 def invoices_mark_sent(number: str) -> None:
     """Record that the invoice was sent by other means; no email goes out."""
-    change_state(number, mark_sent_manually, "is marked as sent (manually); no email was sent")
+    change_state(number, InvoiceChange.MARK_SENT, "is marked as sent (manually); no email was sent")
 
 
 @invoices_app.command("paid")
 def invoices_paid(number: str) -> None:
     """Record that the invoice was paid."""
-    change_state(number, mark_paid, "is marked as paid")
+    change_state(number, InvoiceChange.MARK_PAID, "is marked as paid")
 
 
 @invoices_app.command("void")
 def invoices_void(number: str) -> None:
     """Void the invoice; it will not be sent."""
-    change_state(number, void_invoice, "is void")
+    change_state(number, InvoiceChange.VOID, "is void")
 
 
 register_runtime_commands(app, settings_or_exit, fail)

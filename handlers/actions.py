@@ -3,7 +3,7 @@
 Every listener acks first, then works, then answers through the message's
 `response_url` (replacing the listing, so the user sees the refreshed rows). A domain
 error (an illegal transition, an unknown invoice) reaches the app's one error handler,
-which tells the user in a sentence; the unit of work is rolled back, nothing changes.
+which tells the user in a sentence; the use case's unit of work is rolled back, nothing changes.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from handlers.errors import answering_errors
 from handlers.ids import ActionId, MenuChoice
 from handlers.parsing import DueListing, actor_of, parse_menu_action
 from handlers.review_policy import SendPolicy
-from services.db.models import utcnow
 from services.invoice_links import invoice_preview_link
-from services.invoices import mark_sent_manually, validate_invoice
+from services.unit_of_work import UnitsOfWork
+from services.use_cases import InvoiceChange, change_invoice
 
 
 @answering_errors
@@ -42,6 +42,7 @@ async def handle_invoice_menu_action(
     action: dict[str, Any],
     body: dict[str, Any],
     sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
@@ -54,9 +55,9 @@ async def handle_invoice_menu_action(
                 session,
                 organisation_id=workplace.organisation_id,
                 number=choice.number,
-                now=utcnow(),
+                now=send_policy.send.clock(),
                 minutes=minutes,
-                secret=send_policy.verp_secret(),
+                secret=send_policy.send.verp_secret(),
             )
         link = send_policy.public_link(preview.path)
         await respond(
@@ -70,23 +71,23 @@ async def handle_invoice_menu_action(
         )
         return
     actor = actor_of(body).user_id
-    change = mark_sent_manually if choice.choice == MenuChoice.MARK_SENT else validate_invoice
-    done = "marked as sent (no email was sent)" if choice.choice == MenuChoice.MARK_SENT else "validated"
+    marking = choice.choice == MenuChoice.MARK_SENT
+    done = "marked as sent (no email was sent)" if marking else "validated"
+    number = await change_invoice(
+        units,
+        rules=send_policy.rules,
+        organisation_id=workplace.organisation_id,
+        number=choice.number,
+        actor=actor,
+        change=InvoiceChange.MARK_SENT if marking else InvoiceChange.VALIDATE,
+    )
     async with sessions() as session:
-        invoice = await change(
-            session,
-            organisation_id=workplace.organisation_id,
-            number=choice.number,
-            actor=actor,
-            rules=send_policy.rules,
-        )
-        await session.commit()
         blocks = await due_listing(session, workplace=workplace, listing=choice.listing)
-    notice = f"✅ <@{actor}> {done}: *{escape(invoice.number)}*."
+    notice = f"✅ <@{actor}> {done}: *{escape(number)}*."
     await respond(
         replace_original=True,
         response_type="ephemeral",
-        text=f"{escape(invoice.number)} {done}",
+        text=f"{escape(number)} {done}",
         blocks=with_notice(notice, blocks),
     )
 

@@ -17,9 +17,8 @@ from collections.abc import Awaitable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.blocks import escape
-from handlers.blocks_review import View, message_view, working_view
-from handlers.errors import describe_error
+from handlers.blocks_review import View, working_view
+from handlers.errors import error_view
 
 log = logging.getLogger("invoicebot.slack")
 
@@ -37,7 +36,7 @@ async def finish_in_view(
     try:
         view = await outcome
     except Exception as error:  # after the ack the view is the only place left to say it
-        view = message_view(title, f"⚠️ {describe_error(error)}\n{escape(nothing_done)}")
+        view = error_view(title, error, nothing_done=nothing_done)
     try:
         await client.views_update(view_id=view_id, view=view)
     except SlackApiError as error:  # the work is done and saved; only the modal could not be told

@@ -6,7 +6,7 @@ the same questions the review modal asks: the suppression override when a recipi
 suppressed, "send again anyway" when the invoice was sent recently or may have arrived.
 Submitting checks the typed addresses at once (a malformed one comes back inline and
 nothing is saved), then acks "⏳ Saving…" and calls one use case after the ack
-(`services.alert_actions.fix_and_resend`, handlers.after_ack): the modal then says the
+(`services.use_cases.fix_address_and_resend`, handlers.after_ack): the modal then says the
 outcome, or shows itself again as typed with what stopped it (suppressed, sent recently,
 refused). The modal's view id is the idempotency key, so a double submit or a Slack retry
 creates one send. A stale alert (its problem was resolved,
@@ -26,16 +26,17 @@ from handlers.blocks_fix import CC_ACTION, EMAILS_ACTION, FIX_FIELD_BLOCKS, YES,
 from handlers.blocks_review import View, message_view
 from handlers.commands import handle_show
 from handlers.context import SessionFactory, Workplace
-from handlers.errors import answering_errors, describe_error
+from handlers.errors import OnField, answering_errors, describe_error
 from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.parsing import actor_of, row_id_of
 from handlers.review_policy import SendPolicy
 from services.addresses import split_addresses
-from services.alert_actions import FixRequest, fix_and_resend, mark_sent_from_alert, prepare_fix
-from services.db.models import utcnow
+from services.alert_actions import FixRequest, prepare_fix
 from services.deliveries import ResendNeedsConfirmation
 from services.delivery_checks import check_typed_addresses
 from services.errors import DomainError, FieldErrors
+from services.unit_of_work import UnitsOfWork
+from services.use_cases import fix_address_and_resend, mark_sent_after_alert
 
 FIX_TITLE = "Fix address & resend"
 
@@ -53,12 +54,13 @@ async def handle_fix_address_action(
     client: AsyncWebClient,
     sessions: SessionFactory,
     workplace: Workplace,
+    send_policy: SendPolicy,
 ) -> None:
     await ack()
     delivery_id = _delivery_id(action.get("value"))
     async with sessions() as session:
         draft = await prepare_fix(
-            session, organisation_id=workplace.organisation_id, delivery_id=delivery_id, now=utcnow()
+            session, organisation_id=workplace.organisation_id, delivery_id=delivery_id, now=send_policy.send.clock()
         )
     await client.views_open(trigger_id=body["trigger_id"], view=fix_address_modal(draft))
 
@@ -101,45 +103,53 @@ def _inline_errors(errors: dict[str, str], shown: set[str]) -> dict[str, str]:
 
 
 async def _fix_outcome(
-    request: FixRequest, *, shown: set[str], sessions: SessionFactory, workplace: Workplace, policy: SendPolicy
+    request: FixRequest,
+    *,
+    shown: set[str],
+    sessions: SessionFactory,
+    units: UnitsOfWork,
+    workplace: Workplace,
+    policy: SendPolicy,
 ) -> View:
     """After the ack: save and ask for the resend; the outcome, or the modal again with what to answer."""
 
     async def rebuilt(**question: Any) -> View:
         async with sessions() as session:
             draft = await prepare_fix(
-                session, organisation_id=workplace.organisation_id, delivery_id=request.delivery_id, now=utcnow()
+                session,
+                organisation_id=workplace.organisation_id,
+                delivery_id=request.delivery_id,
+                now=policy.send.clock(),
             )
         return fix_address_modal(draft, typed=("\n".join(request.to), "\n".join(request.cc)), **question)
 
     try:
-        async with sessions() as session:
-            outcome = await fix_and_resend(
-                session, organisation_id=workplace.organisation_id, request=request, rules=policy.rules,
-                sending=workplace.sending, now=utcnow(), message_id_domain=policy.message_id_domain,
-                verp_secret=policy.verp_secret(),
-            )  # fmt: skip
+        asked = await fix_address_and_resend(
+            units, send=policy.send, organisation_id=workplace.organisation_id, sending=workplace.sending,
+            request=request,
+        )  # fmt: skip
     except FieldErrors as error:
         if "override_suppression" in error.errors and BlockId.FIX_OVERRIDE not in shown:
             return await rebuilt(suppressed_typed=error.errors["override_suppression"])
         return await rebuilt(problems=tuple(error.errors.values()))
     except ResendNeedsConfirmation as error:
-        asked = ("Tick “Send again anyway” to send it again.",) if BlockId.FIX_RESEND in shown else ()
-        return await rebuilt(recent=str(error), problems=asked)
+        question = ("Tick “Send again anyway” to send it again.",) if BlockId.FIX_RESEND in shown else ()
+        return await rebuilt(recent=str(error), problems=question)
     except DomainError as error:  # not allowed, or resolved meanwhile: rebuilding says so if it cannot
         return await rebuilt(problems=(describe_error(error),))
-    awaiting = outcome.delivery.status == "awaiting_approval"
-    text = "✅ Addresses saved. The invoice " + ("waits for approval before it goes out again." if awaiting
-                                                 else "is queued to go out again.")  # fmt: skip
+    then = "waits for approval before it goes out again." if asked.awaiting_approval else "is queued to go out again."
+    text = f"✅ Addresses saved. The invoice {then}"
     return message_view(FIX_TITLE, text)
 
 
+@answering_errors(where=OnField(BlockId.FIX_EMAILS))
 async def handle_fix_address_submission(
     ack: AsyncAck,
     body: dict[str, Any],
     view: dict[str, Any],
     client: AsyncWebClient,
     sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
@@ -149,10 +159,10 @@ async def handle_fix_address_submission(
         request = _fix_request(body, view)
     except FieldErrors as error:
         return await ack(response_action="errors", errors=_inline_errors(error.errors, shown))
-    except DomainError as error:
-        return await ack(response_action="errors", errors={BlockId.FIX_EMAILS: _clip(str(error), 300)})
     await ack(response_action="update", view=working_view(FIX_TITLE, "Saving the addresses and sending again…"))
-    outcome = _fix_outcome(request, shown=shown, sessions=sessions, workplace=workplace, policy=send_policy)
+    outcome = _fix_outcome(
+        request, shown=shown, sessions=sessions, units=units, workplace=workplace, policy=send_policy
+    )
     nothing = "Nothing was saved or sent. Close this and press Fix address & resend on the alert again."
     await finish_in_view(
         client, view_id=str(view.get("id") or ""), title=FIX_TITLE, outcome=outcome, nothing_done=nothing
@@ -165,27 +175,24 @@ async def handle_mark_sent_manually_action(
     respond: AsyncRespond,
     action: dict[str, Any],
     body: dict[str, Any],
-    sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
     await ack()
     actor = actor_of(body).user_id
-    delivery_id = _delivery_id(action.get("value"))
-    async with sessions() as session:
-        invoice = await mark_sent_from_alert(
-            session,
-            organisation_id=workplace.organisation_id,
-            delivery_id=delivery_id,
-            actor=actor,
-            rules=send_policy.rules,
-            now=utcnow(),
-        )
+    number = await mark_sent_after_alert(
+        units,
+        send=send_policy.send,
+        organisation_id=workplace.organisation_id,
+        delivery_id=_delivery_id(action.get("value")),
+        actor=actor,
+    )
     await respond(
         response_type="ephemeral",
         replace_original=False,
-        text=f"{escape(invoice.number)} marked as sent",
-        blocks=[_section(f"✅ <@{actor}> marked *{escape(invoice.number)}* as sent. No email was sent.")],
+        text=f"{escape(number)} marked as sent",
+        blocks=[_section(f"✅ <@{actor}> marked *{escape(number)}* as sent. No email was sent.")],
     )
 
 

@@ -14,13 +14,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from handlers.blocks import escape
-from handlers.context import SessionFactory, Workplace
+from handlers.context import Workplace
 from handlers.errors import answering_errors
 from handlers.ids import ActionId
 from handlers.parsing import actor_of, row_id_of
 from handlers.review_policy import SendPolicy
-from services.approvals import approve_delivery, reject_delivery
-from services.db.models import utcnow
+from services.unit_of_work import UnitsOfWork
+from services.use_cases import decide_approval
 
 
 def delivery_id_of(action: dict[str, Any]) -> int:
@@ -35,28 +35,24 @@ async def handle_approval_action(
     respond: AsyncRespond,
     body: dict[str, Any],
     action: dict[str, Any],
-    sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
     await ack()
     approving = action.get("action_id") == ActionId.APPROVE_DELIVERY
-    decide = approve_delivery if approving else reject_delivery
-    user = actor_of(body).user_id
-    async with sessions() as session:
-        result = await decide(
-            session,
-            organisation_id=workplace.organisation_id,
-            delivery_id=delivery_id_of(action),
-            approver=user,
-            rules=send_policy.rules,
-            now=utcnow(),
-        )
-        await session.commit()
+    number = await decide_approval(
+        units,
+        send=send_policy.send,
+        organisation_id=workplace.organisation_id,
+        delivery_id=delivery_id_of(action),
+        approver=actor_of(body).user_id,
+        approve=approving,
+    )
     if approving:
-        text = f"✅ You approved the send of *{escape(result.invoice_number)}*: it is queued and goes out in a moment."
+        text = f"✅ You approved the send of *{escape(number)}*: it is queued and goes out in a moment."
     else:
-        text = f"🚫 You rejected the send of *{escape(result.invoice_number)}*: no email goes out."
+        text = f"🚫 You rejected the send of *{escape(number)}*: no email goes out."
     await respond(response_type="ephemeral", replace_original=False, text=text)
 
 

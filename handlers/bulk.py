@@ -20,15 +20,15 @@ from handlers.after_ack import finish_in_view, working_view
 from handlers.blocks_bulk import BulkItem, BulkResultLine, bulk_confirmation_view, bulk_result_view, decode_numbers
 from handlers.blocks_review import View, loading_view, message_view
 from handlers.context import SessionFactory, Workplace
-from handlers.errors import answering_errors, describe_error
+from handlers.errors import InView, answering_errors
 from handlers.ids import ActionId, CallbackId
 from handlers.parsing import DueListing, actor_of
 from handlers.review_policy import SendPolicy
-from services.bulk_delivery import check_bulk_size, request_bulk_delivery
-from services.db.models import utcnow
+from services.bulk_delivery import check_bulk_size
 from services.due import list_ready_due_invoices
-from services.errors import DomainError
 from services.formatting import format_money
+from services.unit_of_work import UnitsOfWork
+from services.use_cases import ask_for_bulk_send
 
 TITLE = "Send all ready"
 
@@ -65,10 +65,10 @@ async def handle_send_all_ready_action(
     await client.views_update(view_id=opened["view"]["id"], hash=opened["view"]["hash"], view=view)
 
 
-def _status_words(status: str, created: bool) -> str:
+def _status_words(awaiting_approval: bool, created: bool) -> str:
     if not created:
         return "already asked for"
-    return "waiting for approval" if status == "awaiting_approval" else "queued"
+    return "waiting for approval" if awaiting_approval else "queued"
 
 
 async def _bulk_outcome(
@@ -76,43 +76,36 @@ async def _bulk_outcome(
     *,
     requested_by: str,
     view_id: str,
-    sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> View:
     """Ask for every confirmed invoice (after the ack) and say what was asked and what was skipped."""
-    async with sessions() as session:
-        outcome = await request_bulk_delivery(
-            session,
-            organisation_id=workplace.organisation_id,
-            invoice_numbers=numbers,
-            requested_by=requested_by,
-            rules=send_policy.rules,
-            sending=workplace.sending,
-            now=utcnow(),
-            message_id_domain=send_policy.message_id_domain,
-            verp_secret=send_policy.verp_secret(),
-            public_url=send_policy.public_url,
-            idempotency_key=view_id,
-        )
-        await session.commit()
-    skipped = {item.invoice_number: "; ".join(item.reasons) for item in outcome.skipped}
-    # The service asks in the order given; what it did not skip is what it requested.
-    asked = [n for n in dict.fromkeys(n.strip() for n in numbers if n.strip()) if n not in skipped]
+    outcome = await ask_for_bulk_send(
+        units,
+        send=send_policy.send,
+        organisation_id=workplace.organisation_id,
+        sending=workplace.sending,
+        invoice_numbers=numbers,
+        requested_by=requested_by,
+        public_url=send_policy.public_url,
+        idempotency_key=view_id,
+    )
     lines = [
-        BulkResultLine(number, _status_words(result.delivery.status, result.created), True)
-        for number, result in zip(asked, outcome.requested, strict=True)
+        BulkResultLine(number, _status_words(asked.awaiting_approval, asked.created), True)
+        for number, asked in outcome.asked
     ]
-    lines += [BulkResultLine(number, reasons, False) for number, reasons in skipped.items()]
+    lines += [BulkResultLine(item.invoice_number, "; ".join(item.reasons), False) for item in outcome.skipped]
     return bulk_result_view(lines)
 
 
+@answering_errors(where=InView(TITLE, nothing_done="Nothing was sent."))
 async def handle_bulk_submission(
     ack: AsyncAck,
     body: dict[str, Any],
     view: dict[str, Any],
     client: AsyncWebClient,
-    sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
@@ -120,18 +113,13 @@ async def handle_bulk_submission(
 
     The view id is the idempotency key of every invoice's send: a double submit creates nothing new.
     """
-    try:
-        numbers = decode_numbers(view.get("private_metadata"))
-        check_bulk_size(numbers)
-    except DomainError as error:
-        text = f"⚠️ {describe_error(error)}\nNothing was sent."
-        await ack(response_action="update", view=message_view(TITLE, text))
-        return
+    numbers = decode_numbers(view.get("private_metadata"))
+    check_bulk_size(numbers)  # refused in the modal (the wrapper's InView), before anything is asked
     count = f"{len(numbers)} invoice" + ("" if len(numbers) == 1 else "s")
     await ack(response_action="update", view=working_view(TITLE, f"Sending {count}…"))
     view_id = str(view.get("id") or "")
     outcome = _bulk_outcome(
-        numbers, requested_by=actor_of(body).user_id, view_id=view_id, sessions=sessions, workplace=workplace,
+        numbers, requested_by=actor_of(body).user_id, view_id=view_id, units=units, workplace=workplace,
         send_policy=send_policy,
     )  # fmt: skip
     nothing = "Nothing was sent. Close this and press Send all ready in /invoices due to try again."

@@ -1,9 +1,10 @@
 """What the app's middleware puts into every listener's context (Bolt injects it by name).
 
-Listeners receive a *session factory*, not an open session: Bolt runs a listener in a
-background task after the ack, so a session opened and closed by middleware would be
-closed under the listener's feet. Each listener opens one unit of work, commits it,
-and it is closed when the listener is done, whatever happens.
+Listeners receive factories, not an open session: Bolt runs a listener in a background
+task after the ack, so a session opened and closed by middleware would be closed under
+the listener's feet. `sessions` opens a session for reads (listings, a modal's content);
+`units` is what a listener hands to a use case (services.use_cases), which opens its own
+unit of work and commits or rolls it back. A listener never commits.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from datetime import date
 from typing import Any
 
 from services.due import SendingState
+from services.unit_of_work import UnitsOfWork
 
 # The services' AsyncSession. Handlers never import SQLAlchemy (an import-linter contract):
 # they only pass the session from the factory to a service function.
 Session = Any
 SessionFactory = Callable[[], AbstractAsyncContextManager[Session]]
+
+__all__ = ["Session", "SessionFactory", "UnitsOfWork", "Workplace"]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from handlers.errors import answering_errors
 from handlers.ids import ActionId, BlockId
 from handlers.parsing import actor_of
 from handlers.review_policy import SendPolicy
-from services.db.models import utcnow
 from services.invoice_links import revoke_invoice_link
 
 MAX_NUMBER_CHARS = 64
@@ -70,7 +69,7 @@ async def handle_revoke_link_action(
             number=number,
             actor=actor,
             rules=send_policy.rules,
-            now=utcnow(),
+            now=send_policy.send.clock(),
         )
     text = (
         f"🔒 <@{actor}> revoked the links sent for *{escape(invoice.number)}*: they now say the link was "

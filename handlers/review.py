@@ -25,7 +25,7 @@ from handlers.after_ack import finish_in_view, working_view
 from handlers.blocks import escape
 from handlers.blocks_review import View, loading_view, message_view, queued_words, review_view
 from handlers.context import Session, SessionFactory, Workplace
-from handlers.errors import answering_errors, describe_error, describe_error_plain
+from handlers.errors import InView, OnField, answering_errors, describe_error, error_view
 from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.parsing import actor_of
 from handlers.review_form import (
@@ -39,11 +39,12 @@ from handlers.review_form import (
 )
 from handlers.review_policy import SendPolicy
 from services.addresses import split_addresses
-from services.db.models import utcnow
-from services.deliveries import DeliveryRequest, ResendNeedsConfirmation, request_delivery
+from services.deliveries import DeliveryRequest, ResendNeedsConfirmation
 from services.delivery_checks import check_typed_request
 from services.errors import DomainError, FieldErrors
 from services.review import prepare_review
+from services.unit_of_work import UnitsOfWork
+from services.use_cases import ask_for_send
 
 log = logging.getLogger("invoicebot.slack")
 TITLE = "Send invoice"
@@ -52,7 +53,7 @@ TITLE = "Send invoice"
 async def _form(
     session: Session, *, number: str, workplace: Workplace, policy: SendPolicy, language: str | None = None
 ) -> ReviewForm:
-    now = utcnow()
+    now = policy.send.clock()
     draft = await prepare_review(
         session,
         organisation_id=workplace.organisation_id,
@@ -86,11 +87,12 @@ async def handle_review_open_action(
         async with sessions() as session:
             form = await _form(session, number=number, workplace=workplace, policy=send_policy)
         view = review_view(form, metadata=ReviewMetadata(form.invoice_number))
-    except DomainError as error:
-        view = message_view("Send invoice", f"⚠️ {describe_error(error)}")
+    except DomainError as error:  # said in the modal just opened (not the one in the body)
+        view = error_view(TITLE, error)
     await client.views_update(view_id=view_id, hash=view_hash, view=view)
 
 
+@answering_errors(where=InView(TITLE))  # the modal then says why instead of silently staying stale
 async def handle_review_language_action(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -102,20 +104,17 @@ async def handle_review_language_action(
     """Re-render subject and message in the chosen language; keep recipients and options as typed."""
     await ack()
     view = body.get("view") or {}
-    try:
-        metadata = ReviewMetadata.decode(view.get("private_metadata"))
-        submitted = parse_review_state(view)
-        async with sessions() as session:
-            form = await _form(
-                session,
-                number=metadata.invoice_number,
-                workplace=workplace,
-                policy=send_policy,
-                language=submitted.language,
-            )
-        updated = review_view(form.typed(submitted), metadata=metadata)
-    except Exception as error:  # the modal then says why instead of silently staying stale
-        updated = message_view("Send invoice", f"⚠️ {describe_error(error)}")
+    metadata = ReviewMetadata.decode(view.get("private_metadata"))
+    submitted = parse_review_state(view)
+    async with sessions() as session:
+        form = await _form(
+            session,
+            number=metadata.invoice_number,
+            workplace=workplace,
+            policy=send_policy,
+            language=submitted.language,
+        )
+    updated = review_view(form.typed(submitted), metadata=metadata)
     await client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)
 
 
@@ -208,6 +207,7 @@ async def _submission_outcome(
     shown: set[str],
     client: AsyncWebClient,
     sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     policy: SendPolicy,
 ) -> View:
@@ -220,20 +220,10 @@ async def _submission_outcome(
     if submitted.preview_first:
         request = replace(request, requester_email=await _requester_email(client, request.requested_by))
     try:
-        async with sessions() as session:
-            outcome = await request_delivery(
-                session,
-                organisation_id=workplace.organisation_id,
-                request=request,
-                rules=policy.rules,
-                sending=workplace.sending,
-                now=utcnow(),
-                message_id_domain=policy.message_id_domain,
-                verp_secret=policy.verp_secret(),
-            )
-            await session.commit()
-            awaiting = outcome.delivery.status == "awaiting_approval"
-            preview = outcome.preview is not None
+        asked = await ask_for_send(
+            units, send=policy.send, organisation_id=workplace.organisation_id, sending=workplace.sending,
+            request=request,
+        )  # fmt: skip
     except FieldErrors as error:
         if "override_suppression" in error.errors and BlockId.REVIEW_OVERRIDE not in shown:
             suppressed = (error.errors["override_suppression"],)
@@ -243,21 +233,25 @@ async def _submission_outcome(
         problems = tuple(error.errors.values())
         return await _rebuilt(sessions, metadata, submitted, workplace=workplace, policy=policy, problems=problems)
     except ResendNeedsConfirmation as error:
-        asked = ("Tick “Send again anyway” to send it again.",) if BlockId.REVIEW_RESEND in shown else ()
-        return await rebuilt(recent=str(error), problems=asked)
+        question = ("Tick “Send again anyway” to send it again.",) if BlockId.REVIEW_RESEND in shown else ()
+        return await rebuilt(recent=str(error), problems=question)
     except DomainError as error:  # not allowed, not ready: said on the form, which can be sent again later
         return await rebuilt(problems=(describe_error(error),))
     approvers = sorted(policy.rules.approvers_for(request.requested_by))
-    text = queued_words(metadata.invoice_number, awaiting_approval=awaiting, approvers=approvers, preview=preview)
+    text = queued_words(
+        metadata.invoice_number, awaiting_approval=asked.awaiting_approval, approvers=approvers, preview=asked.preview
+    )
     return message_view(TITLE, text)
 
 
+@answering_errors(where=OnField(BlockId.REVIEW_TO))  # a sentence or a reference id on the form: never a lost modal
 async def handle_review_submission(
     ack: AsyncAck,
     body: dict[str, Any],
     view: dict[str, Any],
     client: AsyncWebClient,
     sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
@@ -270,12 +264,11 @@ async def handle_review_submission(
         return await ack(
             response_action="errors", errors=field_errors_by_block(error.errors, language=language, shown=shown)
         )
-    except Exception as error:  # a DomainError's sentence, or a reference id: on the form, never a lost modal
-        return await ack(response_action="errors", errors={BlockId.REVIEW_TO: describe_error_plain(error)})
     await ack(response_action="update", view=working_view(TITLE, f"Sending {escape(typed[0].invoice_number)}…"))
     outcome = _submission_outcome(
-        typed, shown=block_ids_of(view), client=client, sessions=sessions, workplace=workplace, policy=send_policy
-    )
+        typed, shown=block_ids_of(view), client=client, sessions=sessions, units=units, workplace=workplace,
+        policy=send_policy,
+    )  # fmt: skip
     nothing = "Nothing was sent. Close this and press Review & send again."
     await finish_in_view(client, view_id=str(view.get("id") or ""), title=TITLE, outcome=outcome, nothing_done=nothing)
 

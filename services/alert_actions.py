@@ -6,8 +6,9 @@ after all — is refused with who resolved it and when, and changes nothing.
 
 The resend goes through `request_delivery` like a send from the review modal, so the same
 rules ask the same questions: a suppressed recipient needs the override, and an email that
-was sent recently or may have arrived (`unknown`) needs "send again anyway". Each use case
-is one unit of work: it commits what it changed, or raises and leaves nothing behind.
+was sent recently or may have arrived (`unknown`) needs "send again anyway". Neither commits:
+each runs in the unit of work of its use case (services.use_cases), which commits what
+it changed, or rolls back when it raises and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ async def fix_and_resend(
     message_id_domain: str,
     verp_secret: bytes,
 ) -> DeliveryOutcome:
-    """Save the customer's addresses and ask for the resend (same subject, message, attachments). Commits.
+    """Save the customer's addresses and ask for the resend (same subject, message, attachments).
 
     Raises FieldErrors ("emails" for the customer's addresses; "to", "cc",
     "override_suppression" from the send checks), ResendNeedsConfirmation, AlreadyResolved
@@ -145,14 +146,13 @@ async def fix_and_resend(
         message_id_domain=message_id_domain,
         verp_secret=verp_secret,
     )
-    await session.commit()
     return outcome
 
 
 async def mark_sent_from_alert(
     session: AsyncSession, *, organisation_id: int, delivery_id: int, actor: str, rules: ApprovalRules, now: datetime
 ) -> Invoice:
-    """The invoice was sent by other means: it becomes sent manually (audited), no email goes out. Commits."""
+    """The invoice was sent by other means: it becomes sent manually (audited), no email goes out."""
     authorize(rules, actor, Action.MARK_SENT)
     delivery, invoice = await delivery_and_invoice(session, delivery_id=delivery_id, organisation_id=organisation_id)
     await _check_still_open(session, delivery, invoice)
@@ -165,5 +165,4 @@ async def mark_sent_from_alert(
         at=now,
         note=f"after send {delivery_id} was {delivery.status}",
     )
-    await session.commit()
     return marked

@@ -19,13 +19,13 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.authorization import Action, authorize, who_may
 from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice
+from services.delivery_transitions import DeliveryMove, delivery_moved
 from services.errors import IllegalTransition, NotFound
 from services.formatting import format_clock, format_moment
-from services.notifications import NotificationKind, enqueue_notification
 from services.organisations import team_locale
+from services.unit_of_work import write_owed
 
 
 class ApprovalPolicy(StrEnum):
@@ -154,34 +154,16 @@ async def _decide(
         raise IllegalTransition(f"The send of {number} was cancelled or changed meanwhile: there is nothing to decide.")
     approval, delivery, _ = await _load(session, organisation_id=organisation_id, delivery_id=delivery_id)
 
-    record_audit(
-        session,
-        organisation_id=organisation_id,
-        actor=actor,
-        action=f"delivery.{decision.value}",
-        subject_type="delivery",
-        subject_id=delivery.id,
-        detail={"number": number, "requested_by": approval.requested_by, **({"reason": reason} if reason else {})},
-    )
-    payload = {"delivery_id": delivery.id, "invoice_number": number, "decision": decision.value, "decided_by": actor}
-    await enqueue_notification(
-        session,
-        organisation_id=organisation_id,
-        delivery_id=delivery.id,
-        kind=NotificationKind.APPROVAL_DECIDED,
-        channel=approval.slack_channel,
-        payload=payload,
-        now=now,
-    )
-    await enqueue_notification(
-        session,
-        organisation_id=organisation_id,
-        delivery_id=delivery.id,
-        kind=NotificationKind.DELIVERY_STATUS,
-        channel=delivery.slack_channel,
-        payload={"delivery_id": delivery.id, "status": delivery.status},
-        now=now,
-    )
+    owed = delivery_moved(
+        DeliveryMove(
+            organisation_id=organisation_id, delivery_id=delivery.id, invoice_number=number, actor=actor,
+            action=decision.value, before=DeliveryStatus.AWAITING_APPROVAL, after=DeliveryStatus(delivery.status),
+            detail={"number": number, "requested_by": approval.requested_by, **({"reason": reason} if reason else {})},
+            status_channel=delivery.slack_channel, approval_channel=approval.slack_channel,
+            requested_by=approval.requested_by, decision=decision.value, at=now,
+        )
+    )  # fmt: skip
+    await write_owed(session, audits=owed.audits, posts=owed.posts)
     await session.flush()
     return ApprovalResult(approval=approval, delivery=delivery, invoice_number=number)
 

@@ -2,8 +2,8 @@
 
 `request_delivery` validates what the review modal submitted, refuses a send nobody
 meant (NeedsConfirmation when the invoice is being or was just sent), and writes, in the
-caller's transaction, the delivery, its approval request when the rules ask for one, the
-audit entry and the status notification. The caller commits.
+caller's transaction, the delivery, its approval request when the rules ask for one, and
+what the move owes (its audit entry and Slack posts, services.delivery_transitions). The caller commits.
 
 Never twice: a request carrying an idempotency key already seen returns the delivery it
 created (`created=False`). The insert is `INSERT … ON CONFLICT (idempotency_key) DO
@@ -23,7 +23,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approvals import ApprovalRules
-from services.audit import record_audit
 from services.authorization import Action, authorize
 from services.db.models import Approval, Attachments, Delivery, DeliveryKind, DeliveryStatus, Invoice
 from services.delivery_checks import (
@@ -43,6 +42,7 @@ from services.delivery_status import (
     list_problem_deliveries,
     list_recent_deliveries,
 )
+from services.delivery_transitions import DeliveryMove, delivery_moved
 from services.due import SendingState
 from services.errors import (
     IllegalTransition,
@@ -51,8 +51,8 @@ from services.errors import (
     NotFound,
 )
 from services.invoices import get_invoice
-from services.notifications import NotificationKind, enqueue_notification
 from services.review import RecentSend, recent_send
+from services.unit_of_work import write_owed
 
 __all__ = [
     "DeliveryOutcome",
@@ -212,42 +212,22 @@ async def request_delivery(
         )
         session.add(approval)
         await session.flush()
-    record_audit(
-        session,
-        organisation_id=organisation_id,
-        actor=request.requested_by,
-        action="delivery.requested",
-        subject_type="delivery",
-        subject_id=delivery.id,
-        detail={
-            "number": invoice.number,
-            "to": ", ".join(checked.to),
-            "status": status.value,
-            **({"override_suppression": ", ".join(checked.suppressed)} if checked.suppressed else {}),
-            **({"preview_delivery_id": preview.id} if preview else {}),
-            **({"resend_confirmed": True} if request.confirm_resend else {}),
-        },
-    )
-    status_payload = {"delivery_id": delivery.id, "invoice_number": invoice.number, "status": status.value}
-    await enqueue_notification(
-        session,
-        organisation_id=organisation_id,
-        delivery_id=delivery.id,
-        kind=NotificationKind.DELIVERY_STATUS,
-        channel=None,
-        payload=status_payload,
-        now=now,
-    )
-    if approval is not None:
-        await enqueue_notification(
-            session,
-            organisation_id=organisation_id,
-            delivery_id=delivery.id,
-            kind=NotificationKind.APPROVAL_REQUEST,
-            channel=None,
-            payload=status_payload | {"requested_by": request.requested_by},
-            now=now,
+    detail = {
+        "number": invoice.number,
+        "to": ", ".join(checked.to),
+        "status": status.value,
+        **({"override_suppression": ", ".join(checked.suppressed)} if checked.suppressed else {}),
+        **({"preview_delivery_id": preview.id} if preview else {}),
+        **({"resend_confirmed": True} if request.confirm_resend else {}),
+    }
+    owed = delivery_moved(
+        DeliveryMove(
+            organisation_id=organisation_id, delivery_id=delivery.id, invoice_number=invoice.number,
+            actor=request.requested_by, action="requested", before=None, after=status, detail=detail,
+            requested_by=request.requested_by, at=now,
         )
+    )  # fmt: skip
+    await write_owed(session, audits=owed.audits, posts=owed.posts)
     await session.flush()
     return DeliveryOutcome(delivery=delivery, approval=approval, preview=preview, created=True)
 
@@ -302,34 +282,13 @@ async def cancel_delivery(
         raise IllegalTransition(
             f"The email of {number} is {delivery.status.replace('_', ' ')}, so it can no longer be cancelled."
         )
-    record_audit(
-        session,
-        organisation_id=organisation_id,
-        actor=actor,
-        action="delivery.cancelled",
-        subject_type="delivery",
-        subject_id=delivery.id,
-        detail={"number": number, "from": previous},
-    )
-    payload = {"delivery_id": delivery.id, "invoice_number": number, "status": DeliveryStatus.CANCELLED.value}
-    await enqueue_notification(
-        session,
-        organisation_id=organisation_id,
-        delivery_id=delivery.id,
-        kind=NotificationKind.DELIVERY_STATUS,
-        channel=delivery.slack_channel,
-        payload=payload,
-        now=now,
-    )
-    if previous == DeliveryStatus.AWAITING_APPROVAL:
-        await enqueue_notification(
-            session,
-            organisation_id=organisation_id,
-            delivery_id=delivery.id,
-            kind=NotificationKind.APPROVAL_DECIDED,
-            channel=None,
-            payload=payload | {"decision": "cancelled", "decided_by": actor},
-            now=now,
+    owed = delivery_moved(
+        DeliveryMove(
+            organisation_id=organisation_id, delivery_id=delivery.id, invoice_number=number, actor=actor,
+            action="cancelled", before=DeliveryStatus(previous), after=DeliveryStatus.CANCELLED,
+            detail={"number": number, "from": previous}, status_channel=delivery.slack_channel, at=now,
         )
+    )  # fmt: skip
+    await write_owed(session, audits=owed.audits, posts=owed.posts)
     await session.flush()
     return delivery

@@ -1,0 +1,25 @@
+"""What every send needs besides the request: built once in bot/ at startup, passed whole.
+
+Before it, the approval rules, the Message-ID domain, the VERP secret and the clock were
+passed by hand, argument by argument, in three handlers. The sending state (is SMTP
+configured, is sending paused) belongs to the organisation of the request and travels
+with it (`handlers.context.Workplace.sending`), so a use case takes both.
+The VERP secret is a callable so it is read when a send is asked for, and never shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.approvals import ApprovalRules
+from services.db.models import utcnow
+
+
+@dataclass(frozen=True)
+class SendContext:
+    rules: ApprovalRules
+    message_id_domain: str
+    verp_secret: Callable[[], bytes] = field(repr=False)
+    clock: Callable[[], datetime] = utcnow

@@ -1,0 +1,180 @@
+"""The use cases the Slack surface calls: each one unit of work, each a plain result.
+
+A handler parses a payload, calls one function here and renders what it returns; it
+never opens a transaction or commits (tests/unit/test_no_commit_in_handlers.py). Each
+function opens one unit of work (services.unit_of_work) from `units`: it commits when the
+function returns and rolls everything back when it raises, so a refusal (a DomainError)
+changes nothing. Results are frozen dataclasses of plain values, never ORM rows, so
+nothing is read from a closed session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.alert_actions import FixRequest, fix_and_resend, mark_sent_from_alert
+from services.approvals import ApprovalRules, approve_delivery, reject_delivery
+from services.bulk_delivery import SkippedInvoice, request_bulk_delivery
+from services.db.models import DeliveryStatus
+from services.deliveries import DeliveryOutcome, DeliveryRequest, request_delivery
+from services.due import SendingState
+from services.invoices import mark_paid, mark_sent_manually, validate_invoice, void_invoice
+from services.send_context import SendContext
+from services.unit_of_work import UnitsOfWork
+
+
+@dataclass(frozen=True)
+class SendAsked:
+    """What became of a send request: waiting for approval or queued; a preview first or not."""
+
+    awaiting_approval: bool
+    preview: bool
+    created: bool  # False: a repeat (same idempotency key) got the first request's send back
+
+    @classmethod
+    def of(cls, outcome: DeliveryOutcome) -> SendAsked:
+        return cls(
+            awaiting_approval=outcome.delivery.status == DeliveryStatus.AWAITING_APPROVAL,
+            preview=outcome.preview is not None,
+            created=outcome.created,
+        )
+
+
+async def ask_for_send(
+    units: UnitsOfWork, *, send: SendContext, organisation_id: int, sending: SendingState, request: DeliveryRequest
+) -> SendAsked:
+    """The review modal's submission: one delivery (and its approval, preview, audit, posts)."""
+    async with units() as unit:
+        outcome = await request_delivery(
+            unit.session,
+            organisation_id=organisation_id,
+            request=request,
+            rules=send.rules,
+            sending=sending,
+            now=send.clock(),
+            message_id_domain=send.message_id_domain,
+            verp_secret=send.verp_secret(),
+        )
+        return SendAsked.of(outcome)
+
+
+@dataclass(frozen=True)
+class BulkAsked:
+    """Each invoice asked for, in the order given, with its send; and those skipped, with why."""
+
+    asked: tuple[tuple[str, SendAsked], ...]
+    skipped: tuple[SkippedInvoice, ...]
+
+
+async def ask_for_bulk_send(
+    units: UnitsOfWork,
+    *,
+    send: SendContext,
+    organisation_id: int,
+    sending: SendingState,
+    invoice_numbers: list[str],
+    requested_by: str,
+    public_url: str,
+    idempotency_key: str,
+) -> BulkAsked:
+    """*Send all ready*: one delivery per ready invoice, the rest skipped with their reasons."""
+    async with units() as unit:
+        outcome = await request_bulk_delivery(
+            unit.session,
+            organisation_id=organisation_id,
+            invoice_numbers=invoice_numbers,
+            requested_by=requested_by,
+            rules=send.rules,
+            sending=sending,
+            now=send.clock(),
+            message_id_domain=send.message_id_domain,
+            verp_secret=send.verp_secret(),
+            public_url=public_url,
+            idempotency_key=idempotency_key,
+        )
+    skipped = {item.invoice_number for item in outcome.skipped}
+    # The service asks in the order given; what it did not skip is what it requested.
+    numbers = [n for n in dict.fromkeys(n.strip() for n in invoice_numbers if n.strip()) if n not in skipped]
+    asked = tuple((number, SendAsked.of(result)) for number, result in zip(numbers, outcome.requested, strict=True))
+    return BulkAsked(asked=asked, skipped=outcome.skipped)
+
+
+async def decide_approval(
+    units: UnitsOfWork, *, send: SendContext, organisation_id: int, delivery_id: int, approver: str, approve: bool
+) -> str:
+    """*Approve* / *Reject*: the decision (one, even when two click at once); returns the invoice number."""
+    decide = approve_delivery if approve else reject_delivery
+    async with units() as unit:
+        result = await decide(
+            unit.session,
+            organisation_id=organisation_id,
+            delivery_id=delivery_id,
+            approver=approver,
+            rules=send.rules,
+            now=send.clock(),
+        )
+        return result.invoice_number
+
+
+class InvoiceChange(StrEnum):
+    VALIDATE = "validate"
+    MARK_SENT = "mark_sent"  # sent by other means: no email goes out
+    MARK_PAID = "mark_paid"
+    VOID = "void"
+
+
+INVOICE_MOVES = {
+    InvoiceChange.VALIDATE: validate_invoice,
+    InvoiceChange.MARK_SENT: mark_sent_manually,
+    InvoiceChange.MARK_PAID: mark_paid,
+    InvoiceChange.VOID: void_invoice,
+}
+
+
+async def change_invoice(
+    units: UnitsOfWork, *, rules: ApprovalRules, organisation_id: int, number: str, actor: str, change: InvoiceChange
+) -> str:
+    """A person's change of an invoice's state (`/invoices due` row menu, the CLI); its number.
+
+    The invoice's transition table (services.invoices) checks the move and writes its audit entry.
+    """
+    async with units() as unit:
+        invoice = await INVOICE_MOVES[change](
+            unit.session, organisation_id=organisation_id, number=number, actor=actor, rules=rules
+        )
+        return invoice.number
+
+
+async def fix_address_and_resend(
+    units: UnitsOfWork, *, send: SendContext, organisation_id: int, sending: SendingState, request: FixRequest
+) -> SendAsked:
+    """*Fix address & resend*: save the customer's addresses and ask for the resend, together or not at all."""
+    async with units() as unit:
+        outcome = await fix_and_resend(
+            unit.session,
+            organisation_id=organisation_id,
+            request=request,
+            rules=send.rules,
+            sending=sending,
+            now=send.clock(),
+            message_id_domain=send.message_id_domain,
+            verp_secret=send.verp_secret(),
+        )
+        return SendAsked.of(outcome)
+
+
+async def mark_sent_after_alert(
+    units: UnitsOfWork, *, send: SendContext, organisation_id: int, delivery_id: int, actor: str
+) -> str:
+    """*Mark as sent* under an alert: the invoice is sent manually, no email goes out; its number."""
+    async with units() as unit:
+        invoice = await mark_sent_from_alert(
+            unit.session,
+            organisation_id=organisation_id,
+            delivery_id=delivery_id,
+            actor=actor,
+            rules=send.rules,
+            now=send.clock(),
+        )
+        return invoice.number
