@@ -19,6 +19,16 @@ for the whole suite by `tests/conftest.py`; a module overrides one by defining i
 import pytest
 
 # The helpers assert (a modal answered 200…): rewritten as test modules are, their failures read as well.
-pytest.register_assert_rewrite(
-    *(f"tests.harness.{name}" for name in ("modals", "reading", "seeding", "sending", "servers", "waiting", "canary"))
+HELPERS = (
+    "canary",
+    "modals",
+    "postfix",
+    "providers",
+    "reading",
+    "requesting",
+    "seeding",
+    "sending",
+    "servers",
+    "waiting",
 )
+pytest.register_assert_rewrite(*(f"tests.harness.{name}" for name in HELPERS))

@@ -6,6 +6,8 @@ find their delivery by its token.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,18 +31,15 @@ IDENTITY = SenderIdentity(
     bounce_domain="bounces.example.com",
     public_url="http://localhost:3000",
 )
+WITHOUT_REPLY_TO = replace(IDENTITY, reply_to=None)
 
 
 def make_worker(sessions: async_sessionmaker[AsyncSession], transport: SmtpTransport, **kwargs: object) -> Worker:
+    """The real worker with the test sender, no render pool, 3 attempts a minute apart (`kwargs` override)."""
     kwargs.setdefault("retry", RetryPolicy(max_attempts=3, base_seconds=60))
-    return Worker(
-        sessions=sessions,
-        transport=transport,
-        identity=IDENTITY,
-        render_pool=None,
-        worker_id="test-worker",
-        **kwargs,  # type: ignore[arg-type]
-    )
+    kwargs.setdefault("identity", IDENTITY)
+    kwargs.setdefault("worker_id", "test-worker")
+    return Worker(sessions=sessions, transport=transport, render_pool=None, **kwargs)  # type: ignore[arg-type]
 
 
 async def queue_delivery(
