@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approvals import ApprovalRules
@@ -64,7 +63,3 @@ async def field_errors(session: AsyncSession, org: Organisation, **changes: Any)
     with pytest.raises(FieldErrors) as caught:
         await request_send(session, org, replace(REQUEST, **changes))
     return caught.value.errors
-
-
-async def count_rows(session: AsyncSession, model: type[Any]) -> int:
-    return int((await session.execute(select(func.count()).select_from(model))).scalar_one())

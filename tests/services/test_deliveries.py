@@ -31,6 +31,7 @@ from services.due import SendingState
 from services.errors import IllegalTransition, NeedsConfirmation, NotAllowed
 from services.invoices import mark_sent_manually
 from tests import factories
+from tests.harness.database import count_rows
 from tests.harness.requesting import (
     NOW,
     OPEN,
@@ -39,7 +40,6 @@ from tests.harness.requesting import (
     SECRET,
     VERIFIED,
     acme_invoice,
-    count_rows,
     field_errors,
     request_send,
 )
