@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, Invoice, InvoiceStatus, Organisation, utcnow
 from services.invoice_links import preview_link
-from tests.web.conftest import BROWSER_AGENT, SECRET, WebApp, make_sent_invoice
+from tests.harness.web import BROWSER_AGENT, SECRET, WebApp, make_sent_invoice
 
 
 def _client() -> httpx.AsyncClient:
