@@ -13,8 +13,8 @@ from services.db.models import Attachments, Delivery, Organisation
 from services.email.smtp import SmtpTransport
 from services.sending.pipeline import SenderIdentity
 from tests import factories
+from tests.harness.mailstack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
 from tests.harness.sending import make_worker, reload
-from tests.mailstack.stack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
 
 SECRET = b"mailstack-verp-secret"
 NOBODY = "nobody@bounce.example"

@@ -27,10 +27,10 @@ from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from services.db.models import DeliveryEvent, DeliveryStatus, Notification, utcnow
 from services.notifications import NotificationKind
+from tests.harness.mailstack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
 from tests.harness.postfix import NOBODY, SECRET, mailbox_reader, queue_delivery, send_through_postfix
 from tests.harness.sending import reload
 from tests.harness.waiting import reached
-from tests.mailstack.stack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
 
 BOT_TOKEN = "xoxb-mailstack-test-token"
 CHANNEL = "C0INVOICES"

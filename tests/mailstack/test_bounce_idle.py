@@ -17,10 +17,10 @@ from bot.bounce_mailbox import BounceMailbox, bounce_loop
 from bot.config import load_settings
 from bot.container import Container
 from services.db.models import DeliveryStatus
+from tests.harness.mailstack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
 from tests.harness.postfix import SECRET, mailbox_reader, queue_delivery, send_through_postfix
 from tests.harness.sending import reload
 from tests.harness.waiting import reached
-from tests.mailstack.stack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
 
 POLL_SECONDS = 600.0
 BOUND_SECONDS = 30.0  # generous; a poll would take 600 s
