@@ -21,13 +21,11 @@ from services.db.models import (
     DeliveryStatus,
     Invoice,
     InvoiceStatus,
-    utcnow,
 )
-from services.delivery_events import IncomingEvent, record_delivery_event
 from services.formatting import format_moment
 from tests.harness.modals import FIX_QUEUED, alert_button, submit_fix
 from tests.harness.reading import block_texts, channel_messages
-from tests.harness.sending import failed_send, make_worker, queue_delivery, reload
+from tests.harness.sending import bounce, failed_send, make_worker, queue_delivery, reload
 from tests.harness.slack import ALICE, CHANNEL, settings_with
 
 settings = settings_with(INVOICEBOT_NOTIFY_CHANNEL=CHANNEL)
@@ -170,25 +168,7 @@ async def test_a_bounce_after_acceptance_alerts_per_recipient_in_the_thread_and_
     assert "✅ Sent to ap@acme.example, boss@acme.example — accepted" in status.text
 
     for number, recipient in enumerate(("ap@acme.example", "boss@acme.example")):
-        async with sessions() as events:
-            await record_delivery_event(
-                events,
-                event=IncomingEvent(
-                    source="dsn",
-                    type="bounced",
-                    recipient=recipient,
-                    occurred_at=utcnow(),
-                    source_event_id=f"dsn-{number}",
-                    raw="",
-                    bounce_kind="hard",
-                    status_code="5.1.1",
-                    diagnostic=f"smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown",
-                    verp_token=delivery.verp_token,
-                ),
-                now=utcnow(),
-                verp_secret=b"test-secret",
-            )
-            await events.commit()
+        await bounce(sessions, delivery, recipient, event_id=f"dsn-{number}")
     await notifier.drain_once()
     await notifier.drain_once()
 

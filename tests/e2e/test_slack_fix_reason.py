@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.sandbox.slack_requests import SlackRequestClient
-from services.db.models import utcnow
-from services.delivery_events import IncomingEvent, record_delivery_event
 from tests.harness.modals import alert_button
 from tests.harness.reading import channel_messages
-from tests.harness.sending import make_worker, queue_delivery
+from tests.harness.sending import bounce, make_worker, queue_delivery
 from tests.harness.slack import ALICE, CHANNEL, settings_with
 
 settings = settings_with(INVOICEBOT_NOTIFY_CHANNEL=CHANNEL)
@@ -22,25 +20,13 @@ async def test_the_fix_modal_gives_the_alerts_reason_for_a_bounce_whose_diagnost
     delivery = await queue_delivery(session, org, number="INV-0012")
     await make_worker(sessions, transport).drain()
     await notifier.drain_once()
-    async with sessions() as events:
-        await record_delivery_event(
-            events,
-            event=IncomingEvent(
-                source="dsn",
-                type="bounced",
-                recipient="ap@acme.example",
-                occurred_at=utcnow(),
-                source_event_id="dsn-fix-reason",
-                raw="",
-                bounce_kind="hard",
-                status_code="5.1.1",
-                diagnostic="smtp; User unknown in virtual mailbox table",
-                verp_token=delivery.verp_token,
-            ),
-            now=utcnow(),
-            verp_secret=b"test-secret",
-        )
-        await events.commit()
+    await bounce(
+        sessions,
+        delivery,
+        "ap@acme.example",
+        diagnostic="smtp; User unknown in virtual mailbox table",
+        event_id="dsn-fix-reason",
+    )
     await notifier.drain_once()
     _status, alert = channel_messages(fake_slack)
     assert alert.text.startswith("❌ Bounced: ap@acme.example — the mailbox does not exist")

@@ -65,8 +65,15 @@ async def deliveries(session: AsyncSession, kind: DeliveryKind = DeliveryKind.IN
     return list((await session.execute(select(Delivery).where(Delivery.kind == kind.value))).scalars())
 
 
-async def bounce(sessions: async_sessionmaker[AsyncSession], delivery: Delivery, recipient: str) -> None:
-    """A hard bounce (550 5.1.1, user unknown) for `recipient`, recorded as the DSN reader records it."""
+async def bounce(
+    sessions: async_sessionmaker[AsyncSession],
+    delivery: Delivery,
+    recipient: str,
+    *,
+    diagnostic: str | None = None,
+    event_id: str | None = None,
+) -> None:
+    """A hard bounce (5.1.1, user unknown) for `recipient`, recorded as the DSN reader records it."""
     async with sessions() as events:
         await record_delivery_event(
             events,
@@ -75,11 +82,11 @@ async def bounce(sessions: async_sessionmaker[AsyncSession], delivery: Delivery,
                 type="bounced",
                 recipient=recipient,
                 occurred_at=utcnow(),
-                source_event_id=f"dsn-{delivery.id}-{recipient}",
+                source_event_id=event_id or f"dsn-{delivery.id}-{recipient}",
                 raw="",
                 bounce_kind="hard",
                 status_code="5.1.1",
-                diagnostic=f"smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown",
+                diagnostic=diagnostic or f"smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown",
                 verp_token=delivery.verp_token,
             ),
             now=utcnow(),
