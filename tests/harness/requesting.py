@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.approvals import ApprovalRules
-from services.db.models import Invoice, Organisation
+from services.db.models import Invoice, Organisation, Suppression
 from services.deliveries import DeliveryOutcome, DeliveryRequest, request_delivery
 from services.due import SendingState
 from services.errors import FieldErrors
@@ -63,3 +63,15 @@ async def field_errors(session: AsyncSession, org: Organisation, **changes: Any)
     with pytest.raises(FieldErrors) as caught:
         await request_send(session, org, replace(REQUEST, **changes))
     return caught.value.errors
+
+
+def suppress(session: AsyncSession, org: Organisation, email: str = "ap@acme.example") -> None:
+    """`email` on the suppression list since 20 November 2026, 09:00 (a hard bounce); added, not committed."""
+    session.add(
+        Suppression(
+            organisation_id=org.id,
+            email=email,
+            reason="hard_bounce",
+            created_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        )
+    )

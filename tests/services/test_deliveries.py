@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -22,7 +22,6 @@ from services.db.models import (
     DeliveryStatus,
     InvoiceStatus,
     Notification,
-    Suppression,
 )
 from services.deliveries import (
     verp_token_is_genuine,
@@ -42,6 +41,7 @@ from tests.harness.requesting import (
     acme_invoice,
     field_errors,
     request_send,
+    suppress,
 )
 
 # --- asking for a send ----------------------------------------------------------------------
@@ -108,14 +108,7 @@ async def test_a_preview_needs_an_email_address_of_the_requester(session, org):
 
 async def test_a_suppressed_recipient_needs_send_anyway(session, org):
     await acme_invoice(session, org)
-    session.add(
-        Suppression(
-            organisation_id=org.id,
-            email="ap@acme.example",
-            reason="hard_bounce",
-            created_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
-        )
-    )
+    suppress(session, org)
     await session.commit()
     assert await field_errors(session, org) == {
         "override_suppression": "ap@acme.example is on the suppression list (bounced permanently on 20 November 2026): "

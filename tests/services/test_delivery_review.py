@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from services.db.models import (
     InvoiceStatus,
-    Suppression,
     TemplateOverride,
 )
 from services.review import prepare_review
 from tests import factories
-from tests.harness.requesting import NOW, VERIFIED, acme_invoice, request_send
+from tests.harness.requesting import NOW, VERIFIED, acme_invoice, request_send, suppress
 
 # --- the review ---------------------------------------------------------------------------
 
@@ -50,14 +49,7 @@ async def test_review_language_can_be_chosen_and_organisation_wording_is_used(se
 async def test_a_suppression_is_dated_in_the_teams_locale(session, org):
     await acme_invoice(session, org)
     org.default_language, org.country = "fr", "FR"
-    session.add(
-        Suppression(
-            organisation_id=org.id,
-            email="ap@acme.example",
-            reason="hard_bounce",
-            created_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
-        )
-    )
+    suppress(session, org)
     await session.commit()
     draft = await prepare_review(
         session, organisation_id=org.id, invoice_number="INV-0001", public_url="http://x", now=NOW, sending=VERIFIED
@@ -69,14 +61,7 @@ async def test_a_suppression_is_dated_in_the_teams_locale(session, org):
 
 async def test_review_names_suppressed_recipients_and_readiness_problems(session, org):
     await acme_invoice(session, org, status=InvoiceStatus.DRAFT)
-    session.add(
-        Suppression(
-            organisation_id=org.id,
-            email="ap@acme.example",
-            reason="hard_bounce",
-            created_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
-        )
-    )
+    suppress(session, org)
     await session.commit()
     draft = await prepare_review(
         session, organisation_id=org.id, invoice_number="INV-0001", public_url="http://x", now=NOW, sending=VERIFIED
