@@ -28,6 +28,7 @@ from tests.harness.reading import block_texts, channel_messages
 from tests.harness.sending import bounce, failed_send, make_worker, queue_delivery, reload
 from tests.harness.slack import ALICE, CHANNEL, settings_with
 
+# The e2e settings plus the channel the notifier posts status messages and alerts to.
 settings = settings_with(INVOICEBOT_NOTIFY_CHANNEL=CHANNEL)
 pytestmark = pytest.mark.smtp_client(timeout=1.0, pool_size=1)
 
