@@ -21,185 +21,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import random
-import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select
 
+from benchmarks.bulk_send_data import IDENTITY, build_data, prepare_jobs
+from benchmarks.processes import cpu_seconds, free_port, machine_cpu, start_smtp_server, worker_rss
 from bot.ubl_validator import UblValidator
 from bot.worker import Worker
 from services.db.engine import create_engine, session_factory
-from services.db.migrate import upgrade
-from services.db.models import Attachments, Delivery, DeliveryStatus, Organisation, SmtpStatus, utcnow
+from services.db.models import Delivery, DeliveryStatus
 from services.documents.pdf import render_invoice_pdf
 from services.email.smtp import SmtpTransport
 from services.email.transport import Envelope
-from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
-from services.sending.pipeline import SenderIdentity, build_render_job, render_message
+from services.sending.pipeline import render_message
 from services.sending.render_pool import RenderPool
 from services.sending.ubl_checks import UblGate
 
-IDENTITY = SenderIdentity(
-    from_email="invoices@example.com",
-    from_name="Example Trading",
-    reply_to=None,
-    bounce_domain="example.com",
-    public_url="http://localhost:3000",
-)
 CONCURRENCY = 16
 POOL = 2  # SMTP connections
 RENDER_PROCESSES = 2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, every process and the kernel (/proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    tick = os.sysconf("SC_CLK_TCK")
-    return (sum(fields) - idle) / tick, sum(fields) / tick
-
-
-def rss_mb(pid: int | str = "self") -> float:
-    """Resident memory of a process in MB (Linux /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def worker_rss(render_pids: list[int]) -> tuple[float, float]:
-    """(main process, render processes together) resident memory in MB."""
-    return rss_mb(), sum(rss_mb(pid) for pid in render_pids)
-
-
-async def build_data(url: str, invoices: int) -> None:
-    """A fresh schema with `invoices` validated invoices (10–30 lines) and one queued delivery each."""
-    engine = create_engine(url)
-    if engine.dialect.name == "postgresql":
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-    await asyncio.to_thread(upgrade, url)
-    engine = create_engine(url)
-    sessions = session_factory(engine)
-    rng = random.Random(7)
-    async with sessions() as session:
-        org = Organisation(
-            name="Example Trading Ltd",
-            street="1 Example Street",
-            city="London",
-            postal_code="EC1A 1AA",
-            tax_id="GB123456789",
-            country="GB",
-            sender_email="invoices@example.com",
-            smtp_status=SmtpStatus.VERIFIED,
-            iban="GB33BUKB20201555555555",
-            bic="BUKBGB22",
-        )
-        session.add(org)
-        await session.flush()
-        customers = [
-            await upsert_customer(
-                session,
-                organisation_id=org.id,
-                data=CustomerData(
-                    ref=f"C{n}",
-                    name=f"Customer {n} GmbH",
-                    emails=[f"ap{n}@customer{n}.example"],
-                    language=rng.choice(["en", "fr", "de", "nl", "es", "it"]),
-                    street=f"Hauptstraße {n}",
-                    city="Berlin",
-                    postal_code="10115",
-                    country="DE",
-                    tax_id=f"DE{100000000 + n}",
-                ),
-            )
-            for n in range(50)
-        ]
-        ids: list[tuple[int, str]] = []
-        for n in range(invoices):
-            lines = [
-                LineData(
-                    f"Consulting services, item {k}",
-                    Decimal(rng.randint(1, 20)),
-                    Decimal(rng.randint(1000, 90000)) / 100,
-                    Decimal(rng.choice([20, 5, 0])),
-                )
-                for k in range(rng.randint(10, 30))
-            ]
-            invoice = await create_invoice(
-                session,
-                organisation_id=org.id,
-                customer=customers[n % len(customers)],
-                number=f"B-{n:06d}",
-                issue_date=date(2026, 11, 1),
-                due_date=date(2026, 11, 30),
-                currency="EUR",
-                lines=lines,
-                status="validated",
-            )
-            ids.append((invoice.id, customers[n % len(customers)].emails[0]))
-            if n % 500 == 499:
-                await session.commit()
-        now = utcnow()
-        await session.execute(
-            insert(Delivery),
-            [
-                {
-                    "organisation_id": org.id,
-                    "invoice_id": invoice_id,
-                    "status": DeliveryStatus.QUEUED,
-                    "to": [address],
-                    "cc": [],
-                    "bcc": [],
-                    "subject": f"Invoice {n}",
-                    "body_text": "Dear customer,\n\nplease find your invoice attached.\n\nKind regards",
-                    "language": "en",
-                    "attachments": Attachments.PDF_UBL,
-                    "message_id": f"<bench-{n}@example.com>",
-                    "verp_token": f"bench{n:07d}",
-                    "requested_by": "U_BENCH",
-                    "next_attempt_at": now,
-                    "recipient_results": {},
-                }
-                for n, (invoice_id, address) in enumerate(ids)
-            ],
-        )
-        await session.commit()
-    await engine.dispose()
-
-
-async def prepare_jobs(url: str, count: int) -> list:
-    engine = create_engine(url)
-    sessions = session_factory(engine)
-    async with sessions() as session:
-        deliveries = (await session.execute(select(Delivery).order_by(Delivery.id).limit(count))).scalars().all()
-        jobs = [await build_render_job(session, delivery=d, identity=IDENTITY) for d in deliveries]
-    await engine.dispose()
-    return jobs
 
 
 def render_pdf_only(job: object) -> int:
@@ -318,20 +163,6 @@ async def measure_validation(url: str, jobs: list, inline_samples: int = 3) -> t
     for job in jobs[:inline_samples]:
         await gate.check_inline(job.document)
     return loop_seconds / max(1, checked), gate.inline_seconds / max(1, gate.inline_checks), checked, failed
-
-
-def start_smtp_server(port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot.sandbox.smtp_server", "--port", str(port), "--count-only", "--max-seconds", "900"]
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return server
-        time.sleep(0.05)
-    server.kill()
-    raise RuntimeError("the SMTP server did not start")
 
 
 def main() -> None:

@@ -2,12 +2,11 @@
 
 SQLite: the schema is migrated once into a template file, copied for each test.
 PostgreSQL: migrated once per run (after dropping what was there), every table emptied
-before each test.
+before each test. The fixtures every kind of test shares live in `tests/harness/`.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
 from services.db.models import Base, Organisation, SmtpStatus
+from tests.harness.database import POSTGRES_URL
 
-POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+# The shared fixtures (fake Slack and the real app, SMTP server and client, notifier, the CLI), for every test.
+pytest_plugins = ("tests.harness.slack", "tests.harness.mail", "tests.harness.notifying", "tests.harness.cli")
 
 
 @pytest.fixture(scope="session")

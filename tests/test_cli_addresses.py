@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the CLI test module's fixture is imported and used by name
 """The command line: `smtp verify` records whether the server offers SMTPUTF8; import refuses what it cannot send."""
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from services.db.models import Organisation
 from services.email.script import SmtpScript
-from tests.test_cli import INVOICEBOT, run  # noqa: F401 - fixture
+from tests.harness.cli import INVOICEBOT
 
 HEADER = "invoice_number,customer_ref,customer_name,customer_emails,issue_date,due_date,currency,description,"
 HEADER += "quantity,unit_price,tax_rate,invoice_total"

@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import func, select
 
 from services.db.models import AuditLog, Customer, Invoice, InvoiceLine
-from tests.test_cli import run  # noqa: F401 - the fixture
 
 HEADER = (
     "invoice_number,customer_ref,customer_name,customer_emails,customer_language,issue_date,due_date,currency,"
@@ -35,7 +34,7 @@ def refused(result) -> list[str]:
     return result.stderr.splitlines()
 
 
-async def test_each_value_that_could_not_be_sent_is_one_line_naming_its_field_and_line(run, tmp_path, unchanged):  # noqa: F811
+async def test_each_value_that_could_not_be_sent_is_one_line_naming_its_field_and_line(run, tmp_path, unchanged):
     rows = [
         GOOD.format(n=1).replace("Acme,ap", "Ac\u202eme,ap"),
         GOOD.format(n=2).replace("Work", "Wo\x1brk"),
@@ -63,7 +62,7 @@ async def test_each_value_that_could_not_be_sent_is_one_line_naming_its_field_an
     await unchanged()
 
 
-async def test_a_file_with_thousands_of_problems_prints_the_first_100_and_counts_the_rest(run, tmp_path, unchanged):  # noqa: F811
+async def test_a_file_with_thousands_of_problems_prints_the_first_100_and_counts_the_rest(run, tmp_path, unchanged):
     path = tmp_path / "wide.csv"
     row = GOOD.format(n=1) + "".join(f",x{n}" for n in range(50_000 - 13))
     path.write_text("\n".join([HEADER, *(GOOD.format(n=n) + ",x" for n in range(1, 1_201)), row]) + "\n")
@@ -77,7 +76,7 @@ async def test_a_file_with_thousands_of_problems_prints_the_first_100_and_counts
     await unchanged()
 
 
-async def test_fifty_thousand_columns_in_a_row_are_one_line(run, tmp_path, unchanged):  # noqa: F811
+async def test_fifty_thousand_columns_in_a_row_are_one_line(run, tmp_path, unchanged):
     path = tmp_path / "wide.csv"
     path.write_text("\n".join([HEADER, GOOD.format(n=1) + "," * 49_987]) + "\n")
 
@@ -90,7 +89,7 @@ async def test_fifty_thousand_columns_in_a_row_are_one_line(run, tmp_path, uncha
     await unchanged()
 
 
-async def test_the_field_and_size_limits_are_settings(run, tmp_path, unchanged):  # noqa: F811
+async def test_the_field_and_size_limits_are_settings(run, tmp_path, unchanged):
     path = tmp_path / "long.csv"
     path.write_text(
         "\n".join([HEADER, GOOD.format(n=1).replace("Work", '"Work\nmore"'), GOOD.format(n=2) + "W" * 1_500])
@@ -118,7 +117,7 @@ async def test_the_field_and_size_limits_are_settings(run, tmp_path, unchanged):
         ('[\n  {"number": "J-1", "total": 1.' + "0" * 50_000 + "}\n]", "line 2: a number written with 50,002 digits"),
     ],
 )
-async def test_hostile_json_is_one_line_not_a_traceback(run, tmp_path, unchanged, content, problem):  # noqa: F811
+async def test_hostile_json_is_one_line_not_a_traceback(run, tmp_path, unchanged, content, problem):
     path = tmp_path / "hostile.json"
     path.write_text(content)
 
@@ -129,7 +128,7 @@ async def test_hostile_json_is_one_line_not_a_traceback(run, tmp_path, unchanged
     await unchanged()
 
 
-async def test_an_unreadable_path_is_one_line(run, tmp_path, unchanged):  # noqa: F811
+async def test_an_unreadable_path_is_one_line(run, tmp_path, unchanged):
     (tmp_path / "folder.json").mkdir()
     (tmp_path / "latin1.json").write_bytes(json.dumps([{"number": "Caf\u00e9"}]).encode().replace(b"\\u00e9", b"\xe9"))
 

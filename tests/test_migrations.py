@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.db.engine import create_engine
 from services.db.migrate import upgrade
 from services.db.models import Base
-from tests.conftest import POSTGRES_URL
+from tests.harness.database import POSTGRES_URL
 
 
 async def test_migrations_at_head_match_the_models(engine: AsyncEngine) -> None:

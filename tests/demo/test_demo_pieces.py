@@ -14,7 +14,7 @@ from bot.sandbox.dsn import BounceRule, build_dsn
 from bot.sandbox.folder_mailbox import FolderMailbox
 from services.bounces import read_bounce
 from services.db.models import DeliveryEvent, Organisation
-from tests.integration.test_worker import SECRET, queue_delivery
+from tests.harness.sending import SECRET, queue_delivery
 
 ORIGINAL = (
     b"From: Example Trading Ltd <invoices@example.com>\r\nTo: bounce@bounce.example\r\n"

@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.demo.conftest import DEMO_SCRIPT, REPO, clean_environment, invoicebot_command
+from tests.harness.terminal import (
+    DEMO_SCRIPT,
+    REPO,
+    clean_environment,
+    invoicebot_command,
+)
 
 
 def run_demo(script: Path, mail_dir: Path) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.demo.conftest import TmuxTerminal, alive, clean_environment, descendants, invoicebot_command, port_is_free
+from tests.harness.terminal import (
+    TmuxTerminal,
+    alive,
+    clean_environment,
+    descendants,
+    invoicebot_command,
+    port_is_free,
+)
 
 READY = "Type help, or start with: /invoices due"
 

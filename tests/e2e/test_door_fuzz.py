@@ -28,15 +28,20 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import block_actions_body, sign, slash_command_body, view_submission_body
 from services.db.models import Base, Organisation
-from tests.canary import Canary, canary_server
-from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.test_slack_doors import signed_headers
-from tests.webhooks.conftest import POSTMARK_USER
-from tests.webhooks.provider_keys import MAILGUN_SIGNING_KEY, TOPIC_ARN, SendGridSigner, fixture_json, mailgun_signed
+from tests.harness.canary import Canary, canary_server
+from tests.harness.providers import (
+    MAILGUN_SIGNING_KEY,
+    POSTMARK_USER,
+    TOPIC_ARN,
+    SendGridSigner,
+    fixture_json,
+    mailgun_signed,
+)
+from tests.harness.slack import ALICE, SIGNING_SECRET, signed_headers, slack_settings
 
 FUZZ = hypothesis_settings(
     max_examples=120,
@@ -53,13 +58,9 @@ HEADER_BYTES = st.binary(min_size=1, max_size=40).map(lambda raw: bytes(b for b 
 
 @pytest.fixture
 def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:  # every door open: Slack and all providers
-    return load_settings(
-        DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_HTTP_PORT=0,
+    return slack_settings(
+        database_url,
+        fake_slack,
         INVOICEBOT_SECRET_KEY="fuzz-secret-key-0123456789abcdef",
         INVOICEBOT_POSTMARK_WEBHOOK_USER=POSTMARK_USER,
         INVOICEBOT_POSTMARK_WEBHOOK_PASSWORD="the-real-postmark-password",

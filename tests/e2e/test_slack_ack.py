@@ -21,11 +21,15 @@ from bot.sandbox.slack_requests import SlackRequestClient, button_click, view_su
 from services.bulk_delivery import MAX_BULK_INVOICES
 from services.db.models import Delivery, Invoice, Organisation
 from tests import factories
-from tests.e2e.conftest import ALICE, TODAY
-from tests.e2e.test_slack_bulk import finished_view
-from tests.e2e.test_slack_review import deliveries, open_review, seed_invoice, settings, state_values, texts
+from tests.harness.modals import finished_view, open_review
+from tests.harness.reading import state_values, texts
+from tests.harness.seeding import seed_invoice
+from tests.harness.sending import deliveries
+from tests.harness.slack import ALICE, TODAY, VERP_KEY, settings_with
 
-__all__ = ["settings"]  # the e2e settings with a VERP key (a pytest fixture)
+# The e2e settings plus a VERP key, so a send signs its token without writing a key file.
+settings = settings_with(INVOICEBOT_SECRET_KEY=VERP_KEY)
+
 
 BULK = 500
 

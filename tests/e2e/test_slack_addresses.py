@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the review test module's fixtures are imported and used by name
 """Addresses the mail server cannot carry are refused where they are typed, naming the field.
 
 Whether the organisation's server offers SMTPUTF8 is what `invoicebot smtp verify` recorded
@@ -9,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,10 +16,16 @@ from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
 from handlers.ids import BlockId
 from services.db.models import Customer, Organisation
-from tests.e2e.conftest import ALICE
-from tests.e2e.test_slack_alerts import alert_button, failed_send, fix_notice, submit_fix
-from tests.e2e.test_slack_notifier import CHANNEL, clock, notifier, smtp, transport  # noqa: F401 - fixtures
-from tests.e2e.test_slack_review import deliveries, notice, open_review, seed_invoice, settings, submit  # noqa: F401
+from tests.harness.modals import alert_button, open_review, submit, submit_fix
+from tests.harness.reading import fix_notice, notice
+from tests.harness.seeding import seed_invoice
+from tests.harness.sending import deliveries, failed_send
+from tests.harness.slack import ALICE, CHANNEL, VERP_KEY, settings_with
+
+# The e2e settings plus a VERP key, so a send signs its token without writing a key file.
+settings = settings_with(INVOICEBOT_SECRET_KEY=VERP_KEY)
+pytestmark = pytest.mark.smtp_client(timeout=1.0, pool_size=1)
+
 
 NO_SMTPUTF8 = "zoë@… has a non-ASCII name before the @; your mail server does not accept such addresses (no SMTPUTF8)"
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the notifier test module's fixtures are imported and used by name
 """Alerts are resolved in place, and their buttons only act on a problem that is still open.
 
 Real SMTP (scripted aiosmtpd), the real worker and notifier, the real web app with signed
@@ -11,6 +10,7 @@ from email import policy
 from email.parser import BytesParser
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
@@ -28,24 +28,16 @@ from services.db.models import (
     utcnow,
 )
 from services.deliveries import DeliveryRequest, request_delivery
-from services.delivery_events import IncomingEvent, record_delivery_event
 from services.due import SendingState
 from tests import factories
-from tests.e2e.conftest import ALICE
-from tests.e2e.test_slack_alerts import FIX_QUEUED, alert_button, failed_send, fix_notice, submit_fix
-from tests.e2e.test_slack_invoice_states import bounce, settings
-from tests.e2e.test_slack_notifier import (  # noqa: F401 - fixtures
-    CHANNEL,
-    channel_messages,
-    clock,
-    notifier,
-    smtp,
-    transport,
-)
-from tests.e2e.test_slack_review import input_blocks, state_values
-from tests.integration.test_worker import SECRET, make_worker, queue_delivery, reload
+from tests.harness.modals import FIX_QUEUED, alert_button, submit_fix
+from tests.harness.reading import channel_messages, fix_notice, input_blocks, state_values
+from tests.harness.sending import SECRET, bounce, failed_send, make_worker, queue_delivery, reload, reported_delivered
+from tests.harness.slack import ALICE, CHANNEL, NOTIFYING, settings_with
 
-__all__ = ["settings"]  # the e2e settings with a notify channel and a VERP key (a pytest fixture)
+# The e2e settings plus a notify channel and a VERP key.
+settings = settings_with(**NOTIFYING)
+pytestmark = pytest.mark.smtp_client(timeout=1.0, pool_size=1)
 
 
 def message_at(fake_slack: FakeSlackApi, ts: str) -> StoredMessage:
@@ -141,17 +133,7 @@ async def test_the_fix_modal_refuses_a_delivered_delivery(
 ):
     delivery = await queue_delivery(session, org, number="INV-0010")
     await make_worker(sessions, transport).drain()
-    async with sessions() as events:
-        await record_delivery_event(
-            events,
-            event=IncomingEvent(
-                source="postmark", type="delivered", recipient="ap@acme.example", occurred_at=utcnow(),
-                source_event_id="pm-delivered", raw="", message_id=delivery.message_id,
-            ),
-            now=utcnow(),
-            verp_secret=SECRET,
-        )  # fmt: skip
-        await events.commit()
+    await reported_delivered(sessions, delivery, "pm-delivered")
     button = {"type": "button", "action_id": ActionId.FIX_ADDRESS_AND_RESEND, "value": str(delivery.id)}
     await slack.click(
         button_click(button, block_id=f"{BlockId.DELIVERY_ALERT}:{delivery.id}"),
@@ -263,17 +245,7 @@ async def test_an_email_in_doubt_reported_delivered_resolves_its_alert_in_place(
     alert = next(m for m in channel_messages(fake_slack) if has_buttons(m))
     assert alert.text.startswith("❓ Unknown")
 
-    async with sessions() as events:
-        await record_delivery_event(
-            events,
-            event=IncomingEvent(
-                source="postmark", type="delivered", recipient="ap@acme.example", occurred_at=utcnow(),
-                source_event_id="pm-late", raw="", message_id=delivery.message_id,
-            ),
-            now=utcnow(),
-            verp_secret=SECRET,
-        )  # fmt: skip
-        await events.commit()
+    await reported_delivered(sessions, delivery, "pm-late")
     await notifier.drain_once()  # the status message says delivered: the rewrite is owed
     await notifier.drain_once()
 

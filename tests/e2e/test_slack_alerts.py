@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the notifier test module's fixtures are imported and used by name
 """A send that fails: the alert in the status message's thread, and its three buttons.
 
 The failure is real (the scripted SMTP server answers 550 to every recipient), the alert
@@ -12,13 +11,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings, load_settings
-from bot.notifier import Notifier
-from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
-from bot.sandbox.slack_requests import SlackRequestClient, button_click
-from bot.sandbox.smtp_server import ScriptedSmtpServer
+from bot.sandbox.slack_requests import SlackRequestClient
 from handlers.ids import BlockId
 from services.db.models import (
     AuditLog,
@@ -27,88 +21,16 @@ from services.db.models import (
     DeliveryStatus,
     Invoice,
     InvoiceStatus,
-    Organisation,
-    utcnow,
 )
-from services.delivery_events import IncomingEvent, record_delivery_event
-from services.email.smtp import SmtpTransport
 from services.formatting import format_moment
-from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.test_slack_notifier import (  # noqa: F401 - fixtures
-    CHANNEL,
-    block_texts,
-    channel_messages,
-    clock,
-    notifier,
-    smtp,
-    transport,
-)
-from tests.integration.test_worker import make_worker, queue_delivery, reload
+from tests.harness.modals import FIX_QUEUED, alert_button, submit_fix
+from tests.harness.reading import block_texts, channel_messages
+from tests.harness.sending import bounce, failed_send, make_worker, queue_delivery, reload
+from tests.harness.slack import ALICE, CHANNEL, settings_with
 
-
-@pytest.fixture
-def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
-    return load_settings(
-        DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_HTTP_PORT=0,
-        INVOICEBOT_NOTIFY_CHANNEL=CHANNEL,
-    )
-
-
-async def failed_send(
-    session: AsyncSession,
-    sessions: async_sessionmaker[AsyncSession],
-    org: Organisation,
-    smtp: ScriptedSmtpServer,
-    transport: SmtpTransport,
-    notifier: Notifier,
-    fake_slack: FakeSlackApi,
-) -> tuple[Delivery, StoredMessage, StoredMessage]:
-    """A send refused with 550 for its only recipient, with its status message and its alert."""
-    smtp.script.reply_rcpt["ap@acme.example"] = "550 5.1.1 <ap@acme.example>: Recipient address rejected"
-    delivery = await queue_delivery(session, org, number="INV-0007")
-    await make_worker(sessions, transport).drain()
-    assert await notifier.drain_once() == 2
-    status, alert = channel_messages(fake_slack)
-    return await reload(sessions, delivery.id), status, alert
-
-
-FIX_WORKING = ["⏳ Saving the addresses and sending again…"]
-FIX_QUEUED = ["✅ Addresses saved. The invoice is queued to go out again."]
-
-
-def fix_notice(view: dict[str, Any]) -> str:
-    """What stopped the last *Fix address & resend* submission, at the top of the modal."""
-    return "\n".join(b["text"]["text"] for b in view["blocks"] if b.get("block_id") == BlockId.FIX_NOTICE)
-
-
-async def submit_fix(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, modal: dict[str, Any], values: dict[str, Any]
-) -> dict[str, Any]:
-    """Submit the modal: inline errors come back as they are; a "⏳" ack is followed to the view the work left."""
-    updates = len(fake_slack.calls_to("views.update"))
-    response = await slack.submit(modal, values, user=ALICE)
-    assert response.status_code == 200
-    answer: dict[str, Any] = response.json()
-    if answer.get("response_action") == "errors":
-        return answer
-    assert [b["text"]["text"] for b in answer["view"]["blocks"]] == FIX_WORKING
-
-    def finished() -> bool:
-        return any(call.args.get("view_id") == modal["id"] for call in fake_slack.calls_to("views.update")[updates:])
-
-    await fake_slack.wait_until(finished, within=30)
-    return {"response_action": "update", "view": fake_slack.views[modal["id"]]}
-
-
-def alert_button(alert: StoredMessage, label: str) -> dict[str, Any]:
-    [actions] = [block for block in alert.blocks if block["type"] == "actions"]
-    element = next(e for e in actions["elements"] if e["text"]["text"] == label)
-    return button_click(element, block_id=actions["block_id"])
+# The e2e settings plus the channel the notifier posts status messages and alerts to.
+settings = settings_with(INVOICEBOT_NOTIFY_CHANNEL=CHANNEL)
+pytestmark = pytest.mark.smtp_client(timeout=1.0, pool_size=1)
 
 
 async def test_a_refused_send_posts_an_alert_in_its_thread_with_the_reason_and_three_buttons(
@@ -247,25 +169,7 @@ async def test_a_bounce_after_acceptance_alerts_per_recipient_in_the_thread_and_
     assert "✅ Sent to ap@acme.example, boss@acme.example — accepted" in status.text
 
     for number, recipient in enumerate(("ap@acme.example", "boss@acme.example")):
-        async with sessions() as events:
-            await record_delivery_event(
-                events,
-                event=IncomingEvent(
-                    source="dsn",
-                    type="bounced",
-                    recipient=recipient,
-                    occurred_at=utcnow(),
-                    source_event_id=f"dsn-{number}",
-                    raw="",
-                    bounce_kind="hard",
-                    status_code="5.1.1",
-                    diagnostic=f"smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown",
-                    verp_token=delivery.verp_token,
-                ),
-                now=utcnow(),
-                verp_secret=b"test-secret",
-            )
-            await events.commit()
+        await bounce(sessions, delivery, recipient, event_id=f"dsn-{number}")
     await notifier.drain_once()
     await notifier.drain_once()
 

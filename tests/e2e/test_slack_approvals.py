@@ -10,41 +10,32 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings, load_settings
 from bot.container import Container
 from bot.notifier import build_notifier, notifier_client
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, button_click
 from services.db.models import Approval, AuditLog, Delivery, Notification, Organisation
-from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.test_slack_review import open_review, seed_invoice, submit, texts
+from tests.harness.modals import open_review, submit
+from tests.harness.reading import texts
+from tests.harness.seeding import seed_invoice
+from tests.harness.slack import ALICE, BOB, settings_with
 
-BOB = SlackUserRef(id="U0BOB", team_id="T0OWN", name="bob")
 CAROL = SlackUserRef(id="U0CAROL", team_id="T0OWN", name="carol")
 DAVE = SlackUserRef(id="U0DAVE", team_id="T0OWN", name="dave")
 APPROVERS_CHANNEL = "C0APPROVE"
 
 
-@pytest.fixture
-def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
-    """The e2e settings with a policy: every send needs Bob's or Carol's approval."""
-    return load_settings(
-        DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_HTTP_PORT=0,
-        INVOICEBOT_APPROVAL_POLICY="always",
-        INVOICEBOT_APPROVERS="U0BOB,U0CAROL",
-        INVOICEBOT_APPROVERS_CHANNEL=APPROVERS_CHANNEL,
-        INVOICEBOT_NOTIFY_CHANNEL="C0NOTIFY",
-        INVOICEBOT_SECRET_KEY="test-verp-secret",
-    )
+# The e2e settings with a policy: every send needs Bob's or Carol's approval.
+settings = settings_with(
+    INVOICEBOT_APPROVAL_POLICY="always",
+    INVOICEBOT_APPROVERS="U0BOB,U0CAROL",
+    INVOICEBOT_APPROVERS_CHANNEL=APPROVERS_CHANNEL,
+    INVOICEBOT_NOTIFY_CHANNEL="C0NOTIFY",
+    INVOICEBOT_SECRET_KEY="test-verp-secret",
+)
 
 
 async def drain(container: Container) -> None:

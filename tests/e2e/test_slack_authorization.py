@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings, load_settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, overflow_choice
 from handlers.blocks_bulk import encode_numbers
@@ -36,9 +35,9 @@ from services.db.models import (
 from services.deliveries import DeliveryRequest, request_delivery
 from services.due import SendingState
 from tests import factories
-from tests.e2e.conftest import BOT_TOKEN, SIGNING_SECRET, TODAY
-from tests.e2e.test_slack_due import row_menus
-from tests.e2e.test_slack_review import notice, open_review, submit, texts
+from tests.harness.modals import open_review, submit
+from tests.harness.reading import notice, row_menus, texts
+from tests.harness.slack import TODAY, settings_with
 
 SENDER = SlackUserRef(id="U0SENDER", team_id="T0OWN", name="sam")
 ASKER = SlackUserRef(id="U0ASKER", team_id="T0OWN", name="ash")  # a sender who asks for approved sends
@@ -54,23 +53,15 @@ RULES = ApprovalRules(
 )
 
 
-@pytest.fixture
-def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
-    """One user per role; every send needs an approval, so approve/reject have something to decide."""
-    return load_settings(
-        DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_HTTP_PORT=0,
-        INVOICEBOT_SENDERS=f"{SENDER.id},{ASKER.id}",
-        INVOICEBOT_APPROVERS=APPROVER.id,
-        INVOICEBOT_ADMINS=ADMIN.id,
-        INVOICEBOT_APPROVAL_POLICY="always",
-        INVOICEBOT_APPROVERS_CHANNEL="C0APPROVE",
-        INVOICEBOT_SECRET_KEY="test-verp-secret",
-    )
+# One user per role; every send needs an approval, so approve/reject have something to decide.
+settings = settings_with(
+    INVOICEBOT_SENDERS=f"{SENDER.id},{ASKER.id}",
+    INVOICEBOT_APPROVERS=APPROVER.id,
+    INVOICEBOT_ADMINS=ADMIN.id,
+    INVOICEBOT_APPROVAL_POLICY="always",
+    INVOICEBOT_APPROVERS_CHANNEL="C0APPROVE",
+    INVOICEBOT_SECRET_KEY="test-verp-secret",
+)
 
 
 @dataclass(frozen=True)

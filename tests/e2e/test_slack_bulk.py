@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,52 +15,19 @@ from handlers.ids import CallbackId
 from services.bulk_delivery import MAX_BULK_INVOICES
 from services.db.models import Delivery, InvoiceStatus, Organisation
 from tests import factories
-from tests.e2e.conftest import ALICE, TODAY
-from tests.e2e.test_slack_review import settings, texts
+from tests.harness.modals import finished_view, open_confirmation
+from tests.harness.reading import texts
+from tests.harness.seeding import seed_ready_and_draft
+from tests.harness.slack import ALICE, TODAY, VERP_KEY, settings_with
 
-__all__ = ["settings"]  # the e2e settings with a VERP key (a pytest fixture)
-
-
-async def seed(session: AsyncSession, org: Organisation) -> None:
-    acme = await factories.customer(session, org.id)
-    globex = await factories.customer(
-        session, org.id, ref="GLOBEX", name="Globex", emails=("ap@globex.example", "cfo@globex.example")
-    )
-    await factories.invoice(session, org.id, acme, number="A-1", due=TODAY - timedelta(days=3))
-    await factories.invoice(session, org.id, globex, number="G-1", due=TODAY - timedelta(days=2))
-    await factories.invoice(session, org.id, acme, number="D-1", due=TODAY, status=InvoiceStatus.DRAFT)
-    await session.commit()
-
-
-async def open_confirmation(slack: SlackRequestClient, fake_slack: FakeSlackApi) -> dict[str, Any]:
-    listing = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url())).json()
-    [footer] = [b for b in listing["blocks"] if b.get("block_id") == "due_footer"]
-    [send_all] = [e for e in footer["elements"] if e["text"]["text"].startswith("Send all ready")]
-    assert send_all["text"]["text"] == "Send all ready (2)"
-    await slack.click(button_click(send_all, block_id="due_footer"), user=ALICE, response_url=fake_slack.response_url())
-    await fake_slack.wait_until(lambda: bool(fake_slack.calls_to("views.update")))
-    [update] = fake_slack.calls_to("views.update")
-    return fake_slack.views[update.args["view_id"]]
-
-
-async def finished_view(fake_slack: FakeSlackApi, view_id: str, *, within: float = 30.0) -> dict[str, Any]:
-    """The view as the submission's work left it: the `views.update` it sent after its "⏳" ack.
-
-    The first update of `view_id` filled the loading modal with the confirmation; the second is the outcome.
-    """
-
-    def updates() -> list[Any]:
-        return [call for call in fake_slack.calls_to("views.update") if call.args.get("view_id") == view_id]
-
-    await fake_slack.wait_until(lambda: len(updates()) >= 2, within=within)
-    [_, outcome] = updates()
-    return dict(outcome.args["view"])
+# The e2e settings plus a VERP key, so a send signs its token without writing a key file.
+settings = settings_with(INVOICEBOT_SECRET_KEY=VERP_KEY)
 
 
 async def test_send_all_ready_confirms_each_ready_invoice_with_its_recipients(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed(session, org)
+    await seed_ready_and_draft(session, org)
 
     view = await open_confirmation(slack, fake_slack)
 
@@ -77,7 +43,7 @@ async def test_send_all_ready_confirms_each_ready_invoice_with_its_recipients(
 async def test_confirming_creates_one_delivery_per_invoice_even_when_submitted_twice(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed(session, org)
+    await seed_ready_and_draft(session, org)
     view = await open_confirmation(slack, fake_slack)
 
     first, second = await asyncio.gather(slack.submit(view, {}, user=ALICE), slack.submit(view, {}, user=ALICE))
@@ -98,7 +64,7 @@ async def test_confirming_creates_one_delivery_per_invoice_even_when_submitted_t
 async def test_an_invoice_sent_meanwhile_is_skipped_with_its_reason(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed(session, org)
+    await seed_ready_and_draft(session, org)
     view = await open_confirmation(slack, fake_slack)
     invoice = await factories.invoice(session, org.id, await factories.customer(session, org.id), number="X-1")
     await session.commit()
@@ -169,7 +135,7 @@ async def test_send_all_ready_counts_and_sends_the_ready_invoices_of_every_page(
 async def test_a_confirmation_naming_more_than_the_limit_is_refused_in_the_ack_and_sends_nothing(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed(session, org)
+    await seed_ready_and_draft(session, org)
     numbers = ["A-1", "G-1"] + [f"X-{n}" for n in range(MAX_BULK_INVOICES - 1)]
     view = {"id": "VBIG", "callback_id": CallbackId.BULK, "private_metadata": encode_numbers(numbers)}
 

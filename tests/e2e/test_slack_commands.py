@@ -8,8 +8,8 @@ from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
 from services.db.models import Delivery, Organisation
 from tests import factories
-from tests.e2e.conftest import ALICE, TODAY
-from tests.e2e.test_slack_due import texts
+from tests.harness.reading import texts
+from tests.harness.slack import ALICE, TODAY
 
 
 async def test_help_lists_every_command(slack: SlackRequestClient, fake_slack: FakeSlackApi):

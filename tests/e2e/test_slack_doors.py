@@ -7,8 +7,6 @@ a signed payload Bolt cannot parse is a 400, a button value of 10^20 a friendly 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -28,10 +26,11 @@ from bot.sandbox.slack_requests import SlackRequestClient, button_click, slash_c
 from bot.slack_door import SLACK_MAX_BODY_BYTES
 from bot.web import create_web_app
 from services.db.models import AuditLog, Organisation
-from tests.canary import Canary, canary_server
-from tests.e2e.conftest import ALICE, SIGNING_SECRET
-from tests.e2e.test_slack_due import buttons, seed
-from tests.webhooks.conftest import serving
+from tests.harness.canary import Canary, canary_server
+from tests.harness.reading import buttons
+from tests.harness.seeding import seed_overdue
+from tests.harness.servers import serving
+from tests.harness.slack import ALICE, SIGNING_SECRET, signed_headers
 
 
 @pytest.fixture
@@ -142,17 +141,10 @@ async def test_a_body_that_is_not_utf8_is_refused_even_when_signed(slack: SlackR
     assert response.status_code == 401
 
 
-def signed_headers(raw: bytes) -> dict[str, str]:
-    """Slack's two headers over exact bytes (`sign` takes text; these bodies may not be UTF-8)."""
-    stamp = str(int(time.time()))
-    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + stamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
-
-
 async def test_a_page_button_of_ten_to_the_twentieth_answers_a_sentence_not_a_500(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed(session, org, count=12)
+    await seed_overdue(session, org, count=12)
     first = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url("page"))).json()
     next_button, footer = buttons(first["blocks"])["Next ▶"]
     forged = button_click(next_button, block_id=footer) | {"value": json.dumps({"p": 10**20, "c": None})}

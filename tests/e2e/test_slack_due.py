@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Any
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,49 +11,9 @@ from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click, overflow_choice
 from services.db.models import AuditLog, Invoice, InvoiceStatus, Organisation
 from tests import factories
-from tests.e2e.conftest import ALICE, TODAY
-
-
-def texts(blocks: list[dict[str, Any]]) -> list[str]:
-    """What a person reads, block by block (sections, headers, context lines)."""
-    read = []
-    for block in blocks:
-        if isinstance(block.get("text"), dict):
-            read.append(block["text"]["text"])
-        for element in block.get("elements", []):
-            if element.get("type") == "mrkdwn":
-                read.append(element["text"])
-    return read
-
-
-def buttons(blocks: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], str]]:
-    """Every button and overflow by its label (or action id for overflows), with its block id."""
-    found = {}
-    for block in blocks:
-        for element in block.get("elements", []):
-            if element.get("type") == "button":
-                found[element["text"]["text"]] = (element, block.get("block_id", ""))
-            elif element.get("type") == "overflow":
-                found.setdefault("menus", [])  # type: ignore[arg-type]
-    return found
-
-
-def row_menus(blocks: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
-    return [
-        (element, block["block_id"])
-        for block in blocks
-        for element in block.get("elements", [])
-        if element.get("type") == "overflow"
-    ]
-
-
-async def seed(session: AsyncSession, org: Organisation, count: int = 3) -> None:
-    acme = await factories.customer(session, org.id)
-    for n in range(count):
-        await factories.invoice(
-            session, org.id, acme, number=f"INV-{n + 1:04d}", due=TODAY - timedelta(days=count - n), amount="1200.50"
-        )
-    await session.commit()
+from tests.harness.reading import buttons, row_menus, texts
+from tests.harness.seeding import seed_overdue
+from tests.harness.slack import ALICE, TODAY
 
 
 async def test_due_answers_with_each_invoice_its_amount_overdue_days_and_readiness(
@@ -113,7 +72,7 @@ async def test_due_for_a_customer_lists_only_that_customers_invoices(
 async def test_next_and_previous_replace_the_listing_with_the_other_page(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed(session, org, count=12)
+    await seed_overdue(session, org, count=12)
     first = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url("page"))).json()
     assert "page 1 of 2" in texts(first["blocks"])[1]
     next_button, footer = buttons(first["blocks"])["Next ▶"]
@@ -148,7 +107,7 @@ async def _statuses(session: AsyncSession) -> dict[str, str]:
 async def test_mark_as_sent_from_the_menu_marks_the_invoice_and_refreshes_the_listing(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed(session, org, count=2)
+    await seed_overdue(session, org, count=2)
     listing = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url("m"))).json()
     menu, block_id = row_menus(listing["blocks"])[0]
 
@@ -218,7 +177,7 @@ async def test_a_stale_menu_click_answers_why_and_changes_nothing(
 async def test_mark_as_sent_on_an_unknown_invoice_says_so(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed(session, org, count=1)
+    await seed_overdue(session, org, count=1)
     listing = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url())).json()
     [(menu, block_id)] = row_menus(listing["blocks"])
     forged = {**menu, "options": [{"text": {"type": "plain_text", "text": "x"}, "value": "mark_sent:NOPE-1"}]}

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the notifier test module's fixtures are imported and used by name
 """Untrusted text never mentions, links or formats in Slack, whichever message carries it.
 
 A customer named like an attacker would name it, an invoice line saying the same, and a
@@ -17,7 +16,6 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings, load_settings
 from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
@@ -32,17 +30,12 @@ from services.delivery_events import IncomingEvent, record_delivery_event
 from services.due import SendingState
 from services.email.smtp import SmtpTransport
 from tests import factories
-from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.test_slack_notifier import (  # noqa: F401 - fixtures
-    BOB,
-    CHANNEL,
-    channel_messages,
-    clock,
-    notifier,
-    smtp,
-    transport,
-)
-from tests.integration.test_worker import SECRET, make_worker
+from tests.harness.reading import channel_messages
+from tests.harness.sending import SECRET, make_worker
+from tests.harness.slack import ALICE, BOB, CHANNEL, settings_with
+
+pytestmark = pytest.mark.smtp_client(timeout=1.0, pool_size=1)
+
 
 CUSTOMER_NAME = "<!channel> *pay* <https://evil.example|Click here>"
 LINE = "<!subteam^S0FINANCE> _urgent_ ~void~ `run` <@U0BOSS>"
@@ -52,20 +45,10 @@ RAW = ("<!channel>", "<!here>", "<!subteam", "<https://evil.example", "<@U0BOSS>
        "~void~", "`run`")  # fmt: skip
 
 
-@pytest.fixture
-def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
-    """A notify channel and "always ask an approver" (Bob), so the approval request is posted too."""
-    return load_settings(
-        DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_HTTP_PORT=0,
-        INVOICEBOT_NOTIFY_CHANNEL=CHANNEL,
-        INVOICEBOT_APPROVAL_POLICY="always",
-        INVOICEBOT_APPROVERS=BOB.id,
-    )
+# A notify channel and "always ask an approver" (Bob), so the approval request is posted too.
+settings = settings_with(
+    INVOICEBOT_NOTIFY_CHANNEL=CHANNEL, INVOICEBOT_APPROVAL_POLICY="always", INVOICEBOT_APPROVERS=BOB.id
+)
 
 
 def everything_slack_received(fake_slack: FakeSlackApi, answers: list[dict[str, Any]]) -> str:

@@ -1,22 +1,18 @@
-# ruff: noqa: F811 - the notifier test module's fixtures are imported and used by name
 """The *Fix address & resend* modal states the same reason as the alert it was opened from."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.sandbox.slack_requests import SlackRequestClient
-from services.db.models import utcnow
-from services.delivery_events import IncomingEvent, record_delivery_event
-from tests.e2e.conftest import ALICE
-from tests.e2e.test_slack_alerts import alert_button, settings  # noqa: F401 - fixtures
-from tests.e2e.test_slack_notifier import (  # noqa: F401 - fixtures
-    CHANNEL,
-    channel_messages,
-    clock,
-    notifier,
-    smtp,
-    transport,
-)
-from tests.integration.test_worker import make_worker, queue_delivery
+from tests.harness.modals import alert_button
+from tests.harness.reading import channel_messages
+from tests.harness.sending import bounce, make_worker, queue_delivery
+from tests.harness.slack import ALICE, CHANNEL, settings_with
+
+# The e2e settings plus the channel the notifier posts status messages and alerts to.
+settings = settings_with(INVOICEBOT_NOTIFY_CHANNEL=CHANNEL)
+pytestmark = pytest.mark.smtp_client(timeout=1.0, pool_size=1)
 
 
 async def test_the_fix_modal_gives_the_alerts_reason_for_a_bounce_whose_diagnostic_has_no_code(
@@ -25,25 +21,13 @@ async def test_the_fix_modal_gives_the_alerts_reason_for_a_bounce_whose_diagnost
     delivery = await queue_delivery(session, org, number="INV-0012")
     await make_worker(sessions, transport).drain()
     await notifier.drain_once()
-    async with sessions() as events:
-        await record_delivery_event(
-            events,
-            event=IncomingEvent(
-                source="dsn",
-                type="bounced",
-                recipient="ap@acme.example",
-                occurred_at=utcnow(),
-                source_event_id="dsn-fix-reason",
-                raw="",
-                bounce_kind="hard",
-                status_code="5.1.1",
-                diagnostic="smtp; User unknown in virtual mailbox table",
-                verp_token=delivery.verp_token,
-            ),
-            now=utcnow(),
-            verp_secret=b"test-secret",
-        )
-        await events.commit()
+    await bounce(
+        sessions,
+        delivery,
+        "ap@acme.example",
+        diagnostic="smtp; User unknown in virtual mailbox table",
+        event_id="dsn-fix-reason",
+    )
     await notifier.drain_once()
     _status, alert = channel_messages(fake_slack)
     assert alert.text.startswith("❌ Bounced: ap@acme.example — the mailbox does not exist")

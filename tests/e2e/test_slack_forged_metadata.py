@@ -19,12 +19,15 @@ from handlers.ids import BlockId, CallbackId
 from handlers.parsing import row_id_of
 from services.db.models import Organisation
 from services.errors import InvalidInput
-from tests.e2e.conftest import ALICE
-from tests.e2e.test_slack_bulk import open_confirmation
-from tests.e2e.test_slack_bulk import seed as seed_due
-from tests.e2e.test_slack_review import deliveries, open_review, seed_invoice, settings, state_values, submit, texts
+from tests.harness.modals import open_confirmation, open_review, submit
+from tests.harness.reading import state_values, texts
+from tests.harness.seeding import seed_invoice, seed_ready_and_draft
+from tests.harness.sending import deliveries
+from tests.harness.slack import ALICE, VERP_KEY, settings_with
 
-__all__ = ["settings"]  # the e2e settings with a VERP key (a pytest fixture)
+# The e2e settings plus a VERP key, so a send signs its token without writing a key file.
+settings = settings_with(INVOICEBOT_SECRET_KEY=VERP_KEY)
+
 
 DEEP = "[" * 5000 + "]" * 5000  # past Python's recursion limit for json.loads
 
@@ -53,7 +56,7 @@ async def test_a_review_submission_with_deeply_nested_metadata_is_answered_with_
 async def test_a_bulk_confirmation_with_deeply_nested_metadata_is_answered_with_a_sentence(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed_due(session, org)
+    await seed_ready_and_draft(session, org)
     view = await open_confirmation(slack, fake_slack)
 
     answer = await _submit(slack, {**view, "private_metadata": DEEP})

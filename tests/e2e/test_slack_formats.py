@@ -10,7 +10,6 @@ due`, `/invoices show`, *Review & send*, the modal's submission, the real worker
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from email import policy
@@ -21,7 +20,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
 from bot.sandbox.smtp_server import ScriptedSmtpServer
@@ -29,13 +28,13 @@ from bot.worker import Worker
 from handlers.blocks_status import status_message
 from services.db.models import Delivery, Organisation
 from services.delivery_status import delivery_status_view
-from services.email.script import SmtpScript
 from services.email.smtp import SmtpTransport
 from services.sending.pipeline import SenderIdentity
 from services.sending.queue import RetryPolicy
 from tests import factories
-from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.test_slack_review import input_blocks, open_review, submit, texts
+from tests.harness.modals import open_review, submit
+from tests.harness.reading import input_blocks, texts
+from tests.harness.slack import ALICE, slack_settings
 
 
 @dataclass(frozen=True)
@@ -59,25 +58,13 @@ def seller(request: pytest.FixtureRequest) -> Seller:
 
 @pytest.fixture
 def settings(database_url: str, fake_slack: FakeSlackApi, seller: Seller) -> Settings:
-    return load_settings(
-        DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_HTTP_PORT=0,
+    return slack_settings(
+        database_url,
+        fake_slack,
         INVOICEBOT_SECRET_KEY="test-verp-secret",
         INVOICEBOT_ORG_COUNTRY=seller.country,
         INVOICEBOT_DEFAULT_LANGUAGE=seller.language,
     )
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
-    server = ScriptedSmtpServer(script=SmtpScript())
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def plain(text: str) -> str:

@@ -8,7 +8,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox.slack_api import FakeSlackApi
-from tests.e2e.conftest import BOT_TOKEN
+from tests.harness.slack import BOT_TOKEN
 
 
 def client_for(fake_slack: FakeSlackApi, token: str = BOT_TOKEN) -> AsyncWebClient:

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the notifier test module's fixtures are imported and used by name
 """The invoice's state follows its email: a bounce puts it back in `/invoices due` with the
 reason; an email that may have arrived (`unknown`) is neither ready nor sent again without a
 question. Real SMTP (scripted aiosmtpd), the real worker, the real web app, the fake Slack.
@@ -10,41 +9,22 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings, load_settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from services.approvals import ApprovalRules
 from services.db.models import AuditLog, Delivery, DeliveryStatus, Invoice, InvoiceStatus, utcnow
 from services.deliveries import DeliveryRequest, request_delivery
-from services.delivery_events import IncomingEvent, record_delivery_event
 from services.due import SendingState
 from tests import factories
-from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.test_slack_notifier import (  # noqa: F401 - fixtures
-    CHANNEL,
-    clock,
-    notifier,
-    smtp,
-    transport,
-)
-from tests.e2e.test_slack_review import input_blocks, notice, open_review, submit, texts
-from tests.integration.test_worker import SECRET, make_worker, queue_delivery, reload
+from tests.harness.modals import open_review, submit
+from tests.harness.reading import input_blocks, notice, texts
+from tests.harness.sending import SECRET, bounce, make_worker, queue_delivery, reload, reported_delivered
+from tests.harness.slack import ALICE, NOTIFYING, settings_with
 
-
-@pytest.fixture
-def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
-    return load_settings(
-        DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_HTTP_PORT=0,
-        INVOICEBOT_NOTIFY_CHANNEL=CHANNEL,
-        INVOICEBOT_SECRET_KEY="test-verp-secret",
-    )
+# The e2e settings plus a notify channel and a VERP key.
+settings = settings_with(**NOTIFYING)
+pytestmark = pytest.mark.smtp_client(timeout=1.0, pool_size=1)
 
 
 async def due_blocks(slack: SlackRequestClient, fake_slack: FakeSlackApi) -> list[dict[str, Any]]:
@@ -55,28 +35,6 @@ async def due_blocks(slack: SlackRequestClient, fake_slack: FakeSlackApi) -> lis
 
 def footer_labels(blocks: list[dict[str, Any]]) -> list[str]:
     return [e["text"]["text"] for b in blocks if b.get("block_id") == "due_footer" for e in b["elements"]]
-
-
-async def bounce(sessions: async_sessionmaker[AsyncSession], delivery: Delivery, recipient: str) -> None:
-    async with sessions() as events:
-        await record_delivery_event(
-            events,
-            event=IncomingEvent(
-                source="dsn",
-                type="bounced",
-                recipient=recipient,
-                occurred_at=utcnow(),
-                source_event_id=f"dsn-{delivery.id}-{recipient}",
-                raw="",
-                bounce_kind="hard",
-                status_code="5.1.1",
-                diagnostic=f"smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown",
-                verp_token=delivery.verp_token,
-            ),
-            now=utcnow(),
-            verp_secret=SECRET,
-        )
-        await events.commit()
 
 
 async def test_a_bounce_after_sending_puts_the_invoice_back_in_due_with_the_reason(
@@ -192,17 +150,7 @@ async def test_an_email_in_doubt_reported_delivered_makes_the_invoice_sent(sessi
     smtp.script.drop_after_data = True
     delivery = await queue_delivery(session, org, number="INV-0003")
     await make_worker(sessions, transport).drain()
-    async with sessions() as events:
-        await record_delivery_event(
-            events,
-            event=IncomingEvent(
-                source="postmark", type="delivered", recipient="ap@acme.example", occurred_at=utcnow(),
-                source_event_id="pm-1", raw="", message_id=delivery.message_id,
-            ),
-            now=utcnow(),
-            verp_secret=SECRET,
-        )  # fmt: skip
-        await events.commit()
+    await reported_delivered(sessions, delivery, "pm-1")
     async with sessions() as check:
         invoice = await check.get(Invoice, delivery.invoice_id)
         assert invoice is not None

@@ -5,34 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings, load_settings
 from bot.sandbox.slack_api import FakeSlackApi
-from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, button_click, overflow_choice
+from bot.sandbox.slack_requests import SlackRequestClient, button_click, overflow_choice
 from services.db.models import AuditLog, Invoice, InvoiceStatus, Organisation
 from tests import factories
-from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.test_slack_due import texts
+from tests.harness.reading import texts
+from tests.harness.slack import ALICE, BOB, settings_with
 
-BOB = SlackUserRef(id="U0BOB", team_id="T0OWN", name="bob")
-
-
-@pytest.fixture
-def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
-    """The e2e settings, with Alice as the one admin and a fixed secret for signed links."""
-    return load_settings(
-        DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_HTTP_PORT=0,
-        INVOICEBOT_ADMINS="U0ALICE",
-        INVOICEBOT_SECRET_KEY="e2e-links-secret-0123456789abcdef",
-    )
+# The e2e settings, with Alice as the one admin and a fixed secret for signed links.
+settings = settings_with(INVOICEBOT_ADMINS="U0ALICE", INVOICEBOT_SECRET_KEY="e2e-links-secret-0123456789abcdef")
 
 
 async def _show(slack: SlackRequestClient, fake_slack: FakeSlackApi, number: str, key: str) -> list[dict[str, Any]]:

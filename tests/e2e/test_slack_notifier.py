@@ -8,111 +8,35 @@ threads) and what the database says.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
-from typing import Any
 
 import pytest
 from aiohttp import web
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings, load_settings
 from bot.notifier import Notifier
-from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
-from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, button_click
+from bot.sandbox.slack_api import FakeSlackApi
+from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from services.approvals import ApprovalRules
-from services.db.models import Delivery, DeliveryStatus, Notification, NotificationStatus, Organisation, utcnow
+from services.db.models import Delivery, DeliveryStatus, NotificationStatus, Organisation, utcnow
 from services.deliveries import DeliveryRequest, request_delivery
 from services.due import SendingState
-from services.email.script import SmtpScript
 from services.email.smtp import SmtpTransport
 from tests import factories
-from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
-from tests.integration.test_worker import make_worker, queue_delivery, reload
+from tests.harness.notifying import notifications_of
+from tests.harness.reading import block_texts, channel_messages
+from tests.harness.sending import make_worker, queue_delivery, reload
+from tests.harness.slack import ALICE, BOB, BOT_TOKEN, CHANNEL, settings_with
 
-CHANNEL = "C0NOTIFY"
-BOB = SlackUserRef(id="U0BOB", team_id="T0OWN", name="bob")
-
-
-@dataclass
-class Clock:
-    """Real time plus a jump forward, so retries become due without sleeping."""
-
-    ahead: timedelta = field(default_factory=timedelta)
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.ahead
-
-
-@pytest.fixture
-def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
-    """The e2e settings plus a notify channel and "always ask an approver" (Bob approves)."""
-    return load_settings(
-        DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_HTTP_PORT=0,
-        INVOICEBOT_NOTIFY_CHANNEL=CHANNEL,
-        INVOICEBOT_APPROVAL_POLICY="always",
-        INVOICEBOT_APPROVERS=BOB.id,
-    )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def notifier(sessions: async_sessionmaker[AsyncSession], fake_slack: FakeSlackApi, clock: Clock) -> Notifier:
-    client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.base_url, timeout=5)
-    return Notifier(sessions, client, CHANNEL, clock=clock)
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
-    server = ScriptedSmtpServer(script=SmtpScript())
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def transport(smtp: ScriptedSmtpServer) -> AsyncIterator[SmtpTransport]:
-    client = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", timeout=1.0, pool_size=1)
-    yield client
-    await client.aclose()
-
-
-def channel_messages(fake_slack: FakeSlackApi, channel: str = CHANNEL) -> list[StoredMessage]:
-    return fake_slack.messages.get(channel, [])
-
-
-def block_texts(blocks: list[dict[str, Any]]) -> str:
-    found: list[str] = []
-    for block in blocks:
-        if "text" in block and isinstance(block["text"], dict):
-            found.append(block["text"]["text"])
-        for element in block.get("elements", []):
-            if isinstance(element.get("text"), str):
-                found.append(element["text"])
-    return "\n".join(found)
-
-
-async def notifications_of(sessions: async_sessionmaker[AsyncSession], delivery_id: int) -> list[Notification]:
-    async with sessions() as session:
-        rows = await session.execute(
-            select(Notification).where(Notification.delivery_id == delivery_id).order_by(Notification.id)
-        )
-        return list(rows.scalars())
+# The e2e settings plus a notify channel and "always ask an approver" (Bob approves).
+settings = settings_with(
+    INVOICEBOT_NOTIFY_CHANNEL=CHANNEL, INVOICEBOT_APPROVAL_POLICY="always", INVOICEBOT_APPROVERS=BOB.id
+)
+pytestmark = pytest.mark.smtp_client(timeout=1.0, pool_size=1)
 
 
 async def restart_on_same_port(api: FakeSlackApi, port: int) -> None:

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings, load_settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import (
     SlackRequestClient,
@@ -26,121 +23,16 @@ from bot.sandbox.slack_requests import (
     view_submission_body,
 )
 from handlers.ids import ActionId
-from services.db.models import Delivery, DeliveryKind, Invoice, InvoiceStatus, Organisation, Suppression
+from services.db.models import DeliveryKind, Invoice, InvoiceStatus, Organisation, Suppression
 from tests import factories
-from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
+from tests.harness.modals import open_review, submit
+from tests.harness.reading import input_blocks, notice, state_values, texts
+from tests.harness.seeding import seed_invoice
+from tests.harness.sending import deliveries
+from tests.harness.slack import ALICE, VERP_KEY, settings_with
 
-
-def texts(blocks: list[dict[str, Any]]) -> list[str]:
-    read = []
-    for block in blocks:
-        if isinstance(block.get("text"), dict):
-            read.append(block["text"]["text"])
-        for element in block.get("elements", []):
-            if element.get("type") == "mrkdwn":
-                read.append(element["text"])
-    return read
-
-
-def input_blocks(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The modal's inputs by block id, each as Slack draws it."""
-    return {block["block_id"]: block for block in view["blocks"] if block["type"] == "input"}
-
-
-def state_values(view: dict[str, Any], **typed: Any) -> dict[str, dict[str, Any]]:
-    """What Slack submits: each input's initial value, unless the person typed (`typed[block prefix]`).
-
-    Text fields take a string; checkboxes take True/False; selects and radios take the option value.
-    """
-    values: dict[str, dict[str, Any]] = {}
-    for block_id, block in input_blocks(view).items():
-        element, prefix = block["element"], block_id.split(".")[0]
-        given = typed.get(prefix)
-        if element["type"] == "plain_text_input":
-            value = given if given is not None else element.get("initial_value")
-            values[block_id] = {element["action_id"]: {"type": "plain_text_input", "value": value}}
-        elif element["type"] == "checkboxes":
-            ticked = given if given is not None else bool(element.get("initial_options"))
-            chosen = element["options"] if ticked else []
-            values[block_id] = {element["action_id"]: {"type": "checkboxes", "selected_options": chosen}}
-        else:
-            option = element.get("initial_option")
-            if given is not None:
-                [option] = [o for o in element["options"] if o["value"] == given]
-            values[block_id] = {element["action_id"]: {"type": element["type"], "selected_option": option}}
-    return values
-
-
-async def open_review(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, number: str, *, user: SlackUserRef = ALICE
-) -> dict[str, Any]:
-    """Click *Review & send* on `number`; return the filled modal as the fake Slack holds it."""
-    updates = len(fake_slack.calls_to("views.update"))
-    action = {"type": "button", "action_id": ActionId.REVIEW_AND_SEND, "block_id": "due_row:0:{}", "value": number}
-    response = await slack.click(action, user=user, response_url=fake_slack.response_url())
-    assert response.status_code == 200
-    await fake_slack.wait_until(lambda: len(fake_slack.calls_to("views.update")) > updates)
-    update = fake_slack.calls_to("views.update")[-1]
-    return fake_slack.views[update.args["view_id"]]
-
-
-def notice(view: dict[str, Any]) -> str:
-    """The warnings at the top of the review modal (where a refusal after the ack is said)."""
-    return "\n".join(texts([b for b in view["blocks"] if b.get("block_id") == "review_notice"]))
-
-
-async def submit(
-    slack: SlackRequestClient,
-    view: dict[str, Any],
-    *,
-    user: SlackUserRef = ALICE,
-    fake_slack: FakeSlackApi | None = None,
-    **typed: Any,
-) -> dict[str, Any]:
-    """Submit the modal; with `fake_slack`, follow a "⏳ Sending…" ack to the view the work left.
-
-    The answer is then `{"response_action": "update", "view": <the view after views.update>}`,
-    the shape a one-step answer had; inline errors (no database needed) come back as they are.
-    """
-    updates = len(fake_slack.calls_to("views.update")) if fake_slack else 0
-    response = await slack.submit(view, state_values(view, **typed), user=user)
-    assert response.status_code == 200
-    answer: dict[str, Any] = response.json() if response.content else {}
-    if fake_slack is None or answer.get("response_action") != "update":
-        return answer
-    assert texts(answer["view"]["blocks"])[0].startswith("⏳ Sending ")
-
-    def finished() -> list[Any]:
-        later = fake_slack.calls_to("views.update")[updates:]
-        return [call for call in later if call.args.get("view_id") == view["id"]]
-
-    await fake_slack.wait_until(lambda: bool(finished()), within=30)
-    return {"response_action": "update", "view": fake_slack.views[view["id"]]}
-
-
-async def deliveries(session: AsyncSession, kind: DeliveryKind = DeliveryKind.INVOICE) -> list[Delivery]:
-    session.expire_all()
-    return list((await session.execute(select(Delivery).where(Delivery.kind == kind.value))).scalars())
-
-
-async def seed_invoice(session: AsyncSession, org: Organisation, **customer: Any) -> None:
-    acme = await factories.customer(session, org.id, **customer)
-    await factories.invoice(session, org.id, acme, number="INV-0001", amount="1200.50")
-    await session.commit()
-
-
-@pytest.fixture
-def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
-    """The e2e settings plus a VERP key, so a send signs its token without writing a key file."""
-    return load_settings(
-        DATABASE_URL=database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        INVOICEBOT_SLACK_API_URL=fake_slack.base_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_HTTP_PORT=0,
-        INVOICEBOT_SECRET_KEY="test-verp-secret",
-    )
+# The e2e settings plus a VERP key, so a send signs its token without writing a key file.
+settings = settings_with(INVOICEBOT_SECRET_KEY=VERP_KEY)
 
 
 async def test_review_opens_a_loading_modal_at_once_then_fills_it_with_the_invoice_defaults(

@@ -8,16 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
 from services.db.models import Organisation
-from tests.e2e.conftest import ALICE
-from tests.e2e.test_slack_review import (  # noqa: F401 - `settings` is the fixture the review tests use
-    deliveries,
-    open_review,
-    seed_invoice,
-    settings,
-    state_values,
-    submit,
-    texts,
-)
+from tests.harness.modals import open_review, submit
+from tests.harness.reading import state_values, texts
+from tests.harness.seeding import seed_invoice
+from tests.harness.sending import deliveries
+from tests.harness.slack import ALICE, VERP_KEY, settings_with
+
+# The e2e settings plus a VERP key, so a send signs its token without writing a key file.
+settings = settings_with(INVOICEBOT_SECRET_KEY=VERP_KEY)
 
 
 def chosen(value: str) -> dict[str, object]:

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, block_actions_body, overflow_choice
 from services.db.models import AuditLog, Invoice, Organisation
-from tests.e2e.conftest import ALICE, BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.test_slack_due import row_menus, seed
+from tests.harness.reading import row_menus
+from tests.harness.seeding import seed_overdue
+from tests.harness.slack import ALICE, BOT_TOKEN, SIGNING_SECRET
 
 MALLORY = SlackUserRef(id="U0MALLORY", team_id="T0OTHER", name="mallory")
 
@@ -49,7 +50,7 @@ async def test_forged_or_replayed_requests_get_401_and_change_nothing(
     session: AsyncSession,
     org: Organisation,
 ):
-    await seed(session, org, count=1)
+    await seed_overdue(session, org, count=1)
     click = await _mark_sent_click(slack, fake_slack)
     body = block_actions_body(action=click, user=ALICE, response_url=fake_slack.response_url("forged"))
 
@@ -67,7 +68,7 @@ async def test_forged_or_replayed_requests_get_401_and_change_nothing(
 async def test_a_user_from_another_workspace_cannot_act(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed(session, org, count=1)
+    await seed_overdue(session, org, count=1)
     click = await _mark_sent_click(slack, fake_slack)
 
     # In a shared channel the team is ours but the user belongs to another workspace.
@@ -83,7 +84,7 @@ async def test_a_user_from_another_workspace_cannot_act(
 async def test_a_slack_retry_of_a_click_does_not_act_twice(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
-    await seed(session, org, count=1)
+    await seed_overdue(session, org, count=1)
     click = await _mark_sent_click(slack, fake_slack)
     body = block_actions_body(action=click, user=ALICE, response_url=fake_slack.response_url("retry"))
 
@@ -106,7 +107,7 @@ async def test_secrets_never_appear_in_responses_or_logs(
     caplog: pytest.LogCaptureFixture,
 ):
     caplog.set_level(logging.DEBUG)
-    await seed(session, org, count=2)
+    await seed_overdue(session, org, count=2)
     click = await _mark_sent_click(slack, fake_slack)
     answers = [
         await slack.command(text, user=ALICE, response_url=fake_slack.response_url("s"))

@@ -8,20 +8,15 @@ has no verdict for its current content.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
 from email import policy
 from email.parser import BytesParser
 
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.notifier import Notifier
-from bot.sandbox.slack_api import FakeSlackApi
-from bot.sandbox.smtp_server import ScriptedSmtpServer
 from bot.ubl_validator import UblValidator
 from bot.worker import Worker
 from services.approvals import ApprovalRules
@@ -36,41 +31,20 @@ from services.db.models import (
 )
 from services.deliveries import DeliveryRequest, request_delivery
 from services.due import SendingState
-from services.email.script import SmtpScript
 from services.email.smtp import SmtpTransport
 from services.invoice_entry import LineData, create_invoice
 from services.sending.queue import RetryPolicy
 from tests import factories
-from tests.e2e.conftest import BOT_TOKEN
-from tests.e2e.test_slack_notifier import block_texts, channel_messages
-from tests.integration.test_worker import IDENTITY, SECRET, reload
+from tests.harness.reading import block_texts, channel_messages
+from tests.harness.sending import IDENTITY, SECRET, reload
 
-CHANNEL = "C0NOTIFY"
+pytestmark = pytest.mark.smtp_client(timeout=5.0, pool_size=1)
+
+
 BR_27 = "held: the e-invoice breaks rule BR-27: The Item net price (BT-146) shall NOT be negative."
 CONSULTING = LineData("Consulting", Decimal(1), Decimal("100.00"), Decimal(20))
 # A discount typed as a line with a negative price: the PDF adds up, EN 16931 refuses it (BR-27).
 DISCOUNT = LineData("Loyalty discount", Decimal(1), Decimal("-10.00"), Decimal(20))
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
-    server = ScriptedSmtpServer(script=SmtpScript())
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def transport(smtp: ScriptedSmtpServer) -> AsyncIterator[SmtpTransport]:
-    client = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", timeout=5.0, pool_size=1)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def notifier(sessions: async_sessionmaker[AsyncSession], fake_slack: FakeSlackApi) -> Notifier:
-    client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.base_url, timeout=5)
-    return Notifier(sessions, client, CHANNEL)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ and the message the server received is parsed.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -19,42 +18,20 @@ from pypdf import PdfReader
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.sandbox.smtp_server import ScriptedSmtpServer
-from bot.worker import Worker
 from services.approvals import ApprovalRules
 from services.db.models import Attachments, Delivery, Organisation, utcnow
 from services.deliveries import DeliveryRequest, request_delivery
 from services.due import SendingState
-from services.email.script import SmtpScript
 from services.email.smtp import SmtpTransport
 from services.review import prepare_review
-from services.sending.pipeline import SenderIdentity
-from services.sending.queue import RetryPolicy
 from tests import factories
+from tests.harness.sending import WITHOUT_REPLY_TO, make_worker
+
+pytestmark = pytest.mark.smtp_client(timeout=2.0, pool_size=1)
+
 
 PUBLIC_URL = "http://localhost:3000"
-IDENTITY = SenderIdentity(
-    from_email="invoices@example.com",
-    from_name="Example Trading",
-    reply_to=None,
-    bounce_domain="bounces.example.com",
-    public_url=PUBLIC_URL,
-)
 UBL = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
-    server = ScriptedSmtpServer(script=SmtpScript())
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def transport(smtp: ScriptedSmtpServer) -> AsyncIterator[SmtpTransport]:
-    client = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", timeout=2.0, pool_size=1)
-    yield client
-    await client.aclose()
 
 
 async def queue_in_language(session: AsyncSession, org: Organisation, *, language: str) -> Delivery:
@@ -95,14 +72,7 @@ async def queue_in_language(session: AsyncSession, org: Organisation, *, languag
 async def send_and_receive(
     sessions: async_sessionmaker[AsyncSession], transport: SmtpTransport, smtp: ScriptedSmtpServer
 ) -> EmailMessage:
-    worker = Worker(
-        sessions=sessions,
-        transport=transport,
-        identity=IDENTITY,
-        render_pool=None,
-        retry=RetryPolicy(max_attempts=3, base_seconds=60),
-        worker_id="language-test",
-    )
+    worker = make_worker(sessions, transport, identity=WITHOUT_REPLY_TO, worker_id="language-test")
     assert await worker.drain() == 1
     [received] = smtp.received
     message = BytesParser(policy=policy.default).parsebytes(received.data)

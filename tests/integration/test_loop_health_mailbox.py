@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,24 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.bounce_mailbox import BounceMailbox, ImapAccount
 from bot.loop_health import LoopHealth
 from bot.sandbox.folder_mailbox import FolderMailbox
-from tests.integration.test_worker import SECRET
+from tests.harness.sending import SECRET
+from tests.harness.waiting import until
 
 
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-async def wait_for(condition: object, *, within: float) -> None:
-    deadline = time.monotonic() + within
-    for _ in range(int(within / 0.02) + 1):
-        if condition():  # type: ignore[operator]
-            return
-        if time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"not reached within {within} s")
 
 
 async def test_an_unreachable_bounce_mailbox_turns_its_loop_red_and_a_readable_one_green_again(
@@ -46,13 +35,13 @@ async def test_an_unreachable_bounce_mailbox_turns_its_loop_red_and_a_readable_o
     stop = asyncio.Event()
     running = asyncio.create_task(mailbox.run(stop, health.loop("bounce mailbox")))
     try:
-        await wait_for(lambda: bool(health.problems()), within=10)
+        await until(lambda: bool(health.problems()), within=10, step=0.02)
         [problem] = health.problems()
         assert problem.startswith("bounce mailbox: no progress for ")
         assert "while work is due: " in problem and "pw" not in problem.split("due: ", 1)[1]
 
         mailbox.connect = FolderMailbox(tmp_path / "bounces").create().connect  # the mailbox answers again
-        await wait_for(lambda: not health.problems(), within=10)
+        await until(lambda: not health.problems(), within=10, step=0.02)
         assert not running.done()
     finally:
         stop.set()

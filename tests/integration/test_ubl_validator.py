@@ -11,7 +11,7 @@ from bot.loop_health import LoopHealth
 from bot.ubl_validator import UblValidator
 from services.db.engine import create_engine, session_factory
 from services.db.models import DocumentValidation
-from tests.integration.test_worker import IDENTITY, queue_delivery
+from tests.harness.sending import IDENTITY, queue_delivery
 
 
 async def test_a_round_that_fails_is_reported_and_the_loop_goes_on_to_the_next(tmp_path: Path) -> None:

@@ -6,17 +6,12 @@ over the real SMTP transport, and asserts what the server received and what the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
 
-import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.sandbox.smtp_server import ScriptedSmtpServer
-from bot.worker import Worker
 from services.db.models import (
     Attachments,
     Delivery,
@@ -25,68 +20,11 @@ from services.db.models import (
     Invoice,
     InvoiceStatus,
     Notification,
-    Organisation,
     utcnow,
 )
 from services.documents.validation import validate_ubl_xsd
-from services.email.script import SmtpScript
-from services.email.smtp import SmtpTransport
-from services.sending.pipeline import SenderIdentity
-from services.sending.queue import RetryPolicy, recover_stale
-from tests import factories
-
-SECRET = b"test-secret"
-IDENTITY = SenderIdentity(
-    from_email="invoices@example.com",
-    from_name="Example Trading",
-    reply_to="accounts@example.com",
-    bounce_domain="bounces.example.com",
-    public_url="http://localhost:3000",
-)
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
-    server = ScriptedSmtpServer(script=SmtpScript())
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def transport(smtp: ScriptedSmtpServer) -> AsyncIterator[SmtpTransport]:
-    client = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", timeout=1.0, pool_size=2)
-    yield client
-    await client.aclose()
-
-
-def make_worker(sessions: async_sessionmaker[AsyncSession], transport: SmtpTransport, **kwargs: object) -> Worker:
-    kwargs.setdefault("retry", RetryPolicy(max_attempts=3, base_seconds=60))
-    return Worker(
-        sessions=sessions,
-        transport=transport,
-        identity=IDENTITY,
-        render_pool=None,
-        worker_id="test-worker",
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-async def queue_delivery(
-    session: AsyncSession,
-    org: Organisation,
-    *,
-    to: tuple[str, ...] = ("ap@acme.example",),
-    number: str = "INV-0001",
-    attachments: Attachments = Attachments.PDF_UBL,
-) -> Delivery:
-    return await factories.queued_delivery(
-        session, org.id, verp_secret=SECRET, to=to, number=number, attachments=attachments
-    )
-
-
-async def reload(sessions: async_sessionmaker[AsyncSession], delivery_id: int) -> Delivery:
-    return await factories.reload_delivery(sessions, delivery_id)
+from services.sending.queue import recover_stale
+from tests.harness.sending import IDENTITY, make_worker, queue_delivery, reload
 
 
 async def test_an_accepted_invoice_arrives_once_well_formed_and_the_invoice_becomes_sent(

@@ -7,58 +7,15 @@ a state that says what happened.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from email import policy
 from email.parser import Parser
 
 import idna
-import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.sandbox.smtp_server import ScriptedSmtpServer
-from bot.worker import Worker
 from services.db.models import DeliveryEvent, DeliveryStatus, Invoice, InvoiceStatus, Organisation
-from services.email.script import SmtpScript
-from services.email.smtp import SmtpTransport
-from services.sending.pipeline import SenderIdentity
-from services.sending.queue import RetryPolicy
 from tests import factories
-
-SECRET = b"test-secret"
-IDENTITY = SenderIdentity(
-    from_email="invoices@example.com",
-    from_name="Example Trading",
-    reply_to=None,
-    bounce_domain="bounces.example.com",
-    public_url="http://localhost:3000",
-)
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
-    server = ScriptedSmtpServer(script=SmtpScript())
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def transport(smtp: ScriptedSmtpServer) -> AsyncIterator[SmtpTransport]:
-    client = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", timeout=1.0)
-    yield client
-    await client.aclose()
-
-
-def make_worker(sessions: async_sessionmaker[AsyncSession], transport: SmtpTransport) -> Worker:
-    return Worker(
-        sessions=sessions,
-        transport=transport,
-        identity=IDENTITY,
-        render_pool=None,
-        retry=RetryPolicy(max_attempts=3, base_seconds=60),
-        worker_id="test-worker",
-    )
+from tests.harness.sending import SECRET, WITHOUT_REPLY_TO, make_worker
 
 
 async def test_an_invoice_to_an_idn_domain_is_sent_with_the_a_label_on_the_envelope(
@@ -66,7 +23,7 @@ async def test_an_invoice_to_an_idn_domain_is_sent_with_the_a_label_on_the_envel
 ):
     delivery = await factories.queued_delivery(session, org.id, verp_secret=SECRET, to=("ap@bücher.example",))
 
-    assert await make_worker(sessions, transport).drain() == 1
+    assert await make_worker(sessions, transport, identity=WITHOUT_REPLY_TO).drain() == 1
 
     [received] = smtp.received
     assert received.recipients == ["ap@xn--bcher-kva.example"]
@@ -88,7 +45,7 @@ async def test_a_non_ascii_name_fails_with_its_reason_when_the_server_no_longer_
     smtp.script.smtputf8 = False
     delivery = await factories.queued_delivery(session, org.id, verp_secret=SECRET, to=("zoë@example.com",))
 
-    await make_worker(sessions, transport).drain()
+    await make_worker(sessions, transport, identity=WITHOUT_REPLY_TO).drain()
 
     assert smtp.received == []
     stored = await factories.reload_delivery(sessions, delivery.id)

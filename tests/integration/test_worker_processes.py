@@ -12,7 +12,6 @@ import random
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from email import policy
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -23,18 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from services.db.models import Attachments, Delivery, DeliveryStatus, Organisation, utcnow
-from services.email.script import SmtpScript
 from tests import factories
 
 INVOICEBOT = str(Path(sys.executable).with_name("invoicebot"))
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
-    server = ScriptedSmtpServer(script=SmtpScript())
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def queue_many(session: AsyncSession, org: Organisation, count: int) -> list[str]:

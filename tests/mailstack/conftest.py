@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.mailstack.stack import MailStack, free_port, missing_requirements, port_is_open
+from tests.harness.mailstack import MailStack, free_port, missing_requirements, port_is_open
 
 
 class RefusingRelay:

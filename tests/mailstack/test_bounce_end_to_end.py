@@ -13,7 +13,7 @@ import asyncio
 import logging
 import smtplib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -25,34 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.bounce_mailbox import BounceMailbox, ImapAccount, PollStats
 from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
-from bot.worker import Worker
-from services.db.models import Attachments, Delivery, DeliveryEvent, DeliveryStatus, Notification, Organisation, utcnow
-from services.email.smtp import SmtpTransport
+from services.db.models import DeliveryEvent, DeliveryStatus, Notification, utcnow
 from services.notifications import NotificationKind
-from services.sending.pipeline import SenderIdentity
-from services.sending.queue import RetryPolicy
-from tests import factories
-from tests.mailstack.stack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
+from tests.harness.mailstack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
+from tests.harness.postfix import NOBODY, SECRET, mailbox_reader, queue_delivery, send_through_postfix
+from tests.harness.sending import reload
+from tests.harness.waiting import reached
 
-SECRET = b"mailstack-verp-secret"
 BOT_TOKEN = "xoxb-mailstack-test-token"
 CHANNEL = "C0INVOICES"
-NOBODY = "nobody@bounce.example"
-IDENTITY = SenderIdentity(
-    from_email="invoices@example.com",
-    from_name="Example Trading",
-    reply_to=None,
-    bounce_domain="localhost",
-    public_url="http://localhost:3000",
-)
-
-
-def mailbox_reader(stack: MailStack, sessions: async_sessionmaker[AsyncSession], **kwargs: object) -> BounceMailbox:
-    account = ImapAccount(
-        host="127.0.0.1", port=stack.imap_port, username=BOUNCE_USER, password=BOUNCE_PASSWORD, security="none"
-    )
-    options: dict[str, object] = {"timeout": 5.0, "poll_interval": 0.2} | kwargs
-    return BounceMailbox(account=account, sessions=sessions, verp_secret=SECRET, **options)  # type: ignore[arg-type]
 
 
 async def poll_until(reader: BounceMailbox, done: Callable[[PollStats], bool], *, within: float = 20.0) -> PollStats:
@@ -67,31 +48,6 @@ async def poll_until(reader: BounceMailbox, done: Callable[[PollStats], bool], *
     return total
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
-async def queue_delivery(session: AsyncSession, org: Organisation, *, to: str = NOBODY) -> Delivery:
-    return await factories.queued_delivery(
-        session,
-        org.id,
-        verp_secret=SECRET,
-        to=(to,),
-        number="INV-0042",
-        customer_ref="C-NOBODY",
-        attachments=Attachments.PDF,
-    )
-
-
-async def reload(sessions: async_sessionmaker[AsyncSession], delivery_id: int) -> Delivery:
-    return await factories.reload_delivery(sessions, delivery_id)
-
-
 async def events_of(sessions: async_sessionmaker[AsyncSession]) -> list[DeliveryEvent]:
     async with sessions() as session:
         return list((await session.execute(select(DeliveryEvent).order_by(DeliveryEvent.id))).scalars())
@@ -103,25 +59,6 @@ async def fake_slack() -> AsyncIterator[FakeSlackApi]:
     await api.start()
     yield api
     await api.stop()
-
-
-async def send_through_postfix(
-    stack: MailStack, sessions: async_sessionmaker[AsyncSession], delivery: Delivery
-) -> Delivery:
-    transport = SmtpTransport(host="127.0.0.1", port=stack.smtp_port, security="none", timeout=10.0, pool_size=1)
-    try:
-        worker = Worker(
-            sessions=sessions,
-            transport=transport,
-            identity=IDENTITY,
-            render_pool=None,
-            retry=RetryPolicy(max_attempts=3, base_seconds=60),
-            worker_id="mailstack-worker",
-        )
-        assert await worker.drain() == 1
-    finally:
-        await transport.aclose()
-    return await reload(sessions, delivery.id)
 
 
 async def test_an_invoice_refused_downstream_comes_back_as_a_real_dsn_and_slack_hears_why(
@@ -178,7 +115,7 @@ async def test_an_invoice_refused_downstream_comes_back_as_a_real_dsn_and_slack_
         await notifier.drain_once()
         return any(call.args.get("thread_ts") for call in fake_slack.calls_to("chat.postMessage"))
 
-    assert await eventually(alert_posted, within=15.0), [c.args for c in fake_slack.calls]
+    assert await reached(alert_posted, within=15.0), [c.args for c in fake_slack.calls]
     status_message, *_ = fake_slack.messages[CHANNEL]
     [threaded] = [c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
     assert threaded.args["thread_ts"] == status_message.ts
@@ -269,14 +206,14 @@ async def test_the_loop_survives_the_mailbox_server_going_away_and_reads_on_once
     loop = asyncio.create_task(reader.run(stop))
     try:
         await asyncio.to_thread(mailstack.stop_dovecot)
-        assert await eventually(lambda: counted(reader, "imap_errors", at_least=2), within=15.0)
+        assert await reached(lambda: counted(reader, "imap_errors", at_least=2), within=15.0)
         assert not loop.done()
         assert reader.totals.last_error
 
         mailstack.drop_into_mailbox(auto_reply("bounces@localhost"), name="after-restart")
         await asyncio.to_thread(mailstack.start_dovecot)
         # The same loop, untouched, reads the mailbox again once the server is back.
-        assert await eventually(lambda: counted(reader, "auto_replies", at_least=1), within=15.0)
+        assert await reached(lambda: counted(reader, "auto_replies", at_least=1), within=15.0)
         assert not loop.done()
     finally:
         stop.set()

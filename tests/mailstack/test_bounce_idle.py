@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,26 +17,13 @@ from bot.bounce_mailbox import BounceMailbox, bounce_loop
 from bot.config import load_settings
 from bot.container import Container
 from services.db.models import DeliveryStatus
-from tests.mailstack.stack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
-from tests.mailstack.test_bounce_end_to_end import (
-    SECRET,
-    mailbox_reader,
-    queue_delivery,
-    reload,
-    send_through_postfix,
-)
+from tests.harness.mailstack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
+from tests.harness.postfix import SECRET, mailbox_reader, queue_delivery, send_through_postfix
+from tests.harness.sending import reload
+from tests.harness.waiting import reached
 
 POLL_SECONDS = 600.0
 BOUND_SECONDS = 30.0  # generous; a poll would take 600 s
-
-
-async def wait_until(check, *, within: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 def idling(caplog: pytest.LogCaptureFixture) -> int:
@@ -54,7 +40,7 @@ async def test_a_bounce_is_filed_within_seconds_while_the_loop_idles_with_a_600_
     loop = asyncio.create_task(reader.run(stop))
     try:
         # The first poll finds nothing; the loop then idles (the server accepted IDLE).
-        assert await wait_until(lambda: _true(idling(caplog) >= 1), within=BOUND_SECONDS), mailstack.logs()
+        assert await reached(lambda: _true(idling(caplog) >= 1), within=BOUND_SECONDS), mailstack.logs()
         idled_before_the_bounce = idling(caplog)
         delivery = await queue_delivery(session, org)
         sent = await send_through_postfix(mailstack, sessions, delivery)
@@ -63,11 +49,11 @@ async def test_a_bounce_is_filed_within_seconds_while_the_loop_idles_with_a_600_
         async def bounced() -> bool:
             return (await reload(sessions, delivery.id)).status == DeliveryStatus.BOUNCED
 
-        assert await wait_until(bounced, within=BOUND_SECONDS), f"{reader.totals}\n{mailstack.logs()}"
+        assert await reached(bounced, within=BOUND_SECONDS), f"{reader.totals}\n{mailstack.logs()}"
         # The poll's totals are added when it ends, after the commit the status shows.
-        assert await wait_until(lambda: _true(reader.totals.parsed == 1), within=BOUND_SECONDS), reader.totals
+        assert await reached(lambda: _true(reader.totals.parsed == 1), within=BOUND_SECONDS), reader.totals
         assert reader.totals.imap_errors == 0
-        back_to_idle = await wait_until(lambda: _true(idling(caplog) > idled_before_the_bounce), within=BOUND_SECONDS)
+        back_to_idle = await reached(lambda: _true(idling(caplog) > idled_before_the_bounce), within=BOUND_SECONDS)
         assert back_to_idle, "after filing it the loop went back to IDLE"
         assert reader.idle_waits >= 2
     finally:
@@ -98,14 +84,14 @@ async def test_the_bounce_loop_of_invoicebot_run_reads_the_poll_setting_and_idle
     stop = asyncio.Event()
     loop = asyncio.create_task(bounce_loop(container, stop))
     try:
-        assert await wait_until(lambda: _true(idling(caplog) >= 1), within=BOUND_SECONDS), mailstack.logs()
+        assert await reached(lambda: _true(idling(caplog) >= 1), within=BOUND_SECONDS), mailstack.logs()
         delivery = await queue_delivery(session, org)
         assert (await send_through_postfix(mailstack, sessions, delivery)).status == DeliveryStatus.ACCEPTED
 
         async def bounced() -> bool:
             return (await reload(sessions, delivery.id)).status == DeliveryStatus.BOUNCED
 
-        assert await wait_until(bounced, within=BOUND_SECONDS), mailstack.logs()
+        assert await reached(bounced, within=BOUND_SECONDS), mailstack.logs()
     finally:
         stop.set()
         await asyncio.wait_for(loop, timeout=10)

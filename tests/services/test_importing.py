@@ -1,24 +1,22 @@
-import json
+"""Importing invoices from CSV and JSON through the real service: what is created, updated, refused and why."""
+
+from __future__ import annotations
+
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from services.approvals import ApprovalRules
-from services.db.models import AuditLog, Customer, Invoice, InvoiceLine, InvoiceStatus, Organisation
-from services.errors import ImportRejected
-from services.importing import import_file
+from services.db.models import AuditLog, Customer, Invoice, InvoiceLine, InvoiceStatus
 from services.invoices import get_invoice, mark_sent_manually
+from tests.harness.database import count_rows
+from tests.harness.importing import invoice_object, rejected, run_import, write_csv, write_json
 
 RULES_FOR_TEST = ApprovalRules()  # no sender listed: everyone may change invoices
 
-HEADER = (
-    "invoice_number,customer_ref,customer_name,customer_emails,customer_cc,customer_language,"
-    "issue_date,due_date,currency,status,description,quantity,unit_price,tax_rate,invoice_total"
-)
 GOOD_ROWS = [
     "INV-1,ACME,Acme Corp,ap@acme.example;boss@acme.example,cfo@acme.example,en,"
     "2026-11-01,2026-12-01,EUR,validated,Consulting,2,100.00,20,252.00",
@@ -26,30 +24,6 @@ GOOD_ROWS = [
     "2026-11-01,2026-12-01,EUR,validated,Books,1,10.00,20,252.00",
     "INV-2,DUPONT,Dupont SARL,compta@dupont.example,,fr,2026-11-02,2026-12-02,GBP,,Formation,1,50,0,50",
 ]
-
-
-def write_csv(tmp_path: Path, rows: list[str], name: str = "invoices.csv") -> Path:
-    path = tmp_path / name
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    return path
-
-
-async def run_import(session: AsyncSession, org: Organisation, path: Path):
-    summary = await import_file(session, organisation_id=org.id, path=path, actor="tester")
-    await session.commit()
-    return summary
-
-
-async def rejected(session: AsyncSession, org: Organisation, path: Path) -> list[str]:
-    with pytest.raises(ImportRejected) as caught:
-        await import_file(session, organisation_id=org.id, path=path, actor="tester")
-    await session.rollback()
-    await session.refresh(org)
-    return caught.value.problems
-
-
-async def count(session: AsyncSession, model) -> int:
-    return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
 
 
 async def test_csv_import_creates_customers_invoices_lines_and_one_audit_entry(session, org, tmp_path):
@@ -146,7 +120,7 @@ async def test_every_bad_row_is_reported_not_only_the_first(session, org, tmp_pa
 
 async def test_a_rejected_file_leaves_the_database_unchanged(session, org, tmp_path):
     await run_import(session, org, write_csv(tmp_path, GOOD_ROWS[2:]))
-    before = [await count(session, model) for model in (Customer, Invoice, InvoiceLine, AuditLog)]
+    before = [await count_rows(session, model) for model in (Customer, Invoice, InvoiceLine, AuditLog)]
     changed_and_bad = [
         GOOD_ROWS[0],
         GOOD_ROWS[1],
@@ -157,7 +131,7 @@ async def test_a_rejected_file_leaves_the_database_unchanged(session, org, tmp_p
     assert problems == [
         "line 5: invoice INV-3: the lines add up to €10.00 (€10.00 + €0.00 tax) but the file says the total is €11.00"
     ]
-    assert [await count(session, model) for model in (Customer, Invoice, InvoiceLine, AuditLog)] == before
+    assert [await count_rows(session, model) for model in (Customer, Invoice, InvoiceLine, AuditLog)] == before
     unchanged = await get_invoice(session, organisation_id=org.id, number="INV-2")
     assert unchanged.total == Decimal("50")
 
@@ -198,7 +172,7 @@ async def test_reimport_updates_unsent_invoices_and_reports_unchanged_ones(sessi
     invoice = await get_invoice(session, organisation_id=org.id, number="INV-1", with_lines=True)
     assert invoice.total == Decimal("372.00")
     assert [line.quantity for line in invoice.lines] == [Decimal(3), Decimal(1)]
-    assert await count(session, InvoiceLine) == 3
+    assert await count_rows(session, InvoiceLine) == 3
     dupont = await get_invoice(session, organisation_id=org.id, number="INV-2")
     assert dupont.customer.name == "Dupont & Fils"
 
@@ -229,30 +203,6 @@ async def test_reimporting_a_sent_invoice_unchanged_is_a_no_op(session, org, tmp
     assert (summary.invoices_created, summary.invoices_updated, summary.invoices_unchanged) == (0, 0, 2)
     invoice = await get_invoice(session, organisation_id=org.id, number="INV-1")
     assert invoice.status == InvoiceStatus.SENT
-
-
-def invoice_object(number: str = "J-1", **changes) -> dict:
-    data = {
-        "number": number,
-        "customer": {"ref": "ACME", "name": "Acme Corp", "emails": ["ap@acme.example"], "language": "en"},
-        "issue_date": "2026-11-01",
-        "due_date": "2026-12-01",
-        "currency": "EUR",
-        "status": "validated",
-        "lines": [
-            {"description": "Consulting", "quantity": 2, "unit_price": "100.00", "tax_rate": 20},
-            {"description": "Books", "quantity": 1, "unit_price": 10.5, "tax_rate": 0},
-        ],
-        "total": "250.50",
-    }
-    data.update(changes)
-    return data
-
-
-def write_json(tmp_path: Path, objects: list[dict]) -> Path:
-    path = tmp_path / "invoices.json"
-    path.write_text(json.dumps(objects, indent=2), encoding="utf-8")
-    return path
 
 
 async def test_json_import_creates_invoices_with_exact_decimals(session, org, tmp_path):
@@ -287,7 +237,7 @@ async def test_json_problems_name_the_line_where_the_invoice_object_starts(sessi
         f"line {starts[3]}: duplicate invoice number J-1 (first seen on line {starts[0]})",
         f"line {starts[4]}: invoice J-4: missing field 'total'",
     ]
-    assert await count(session, Invoice) == 0
+    assert await count_rows(session, Invoice) == 0
 
 
 async def test_json_totals_that_do_not_add_up_are_rejected(session, org, tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from services.db.models import Customer
-from tests.services.test_importing import invoice_object, rejected, run_import, write_csv, write_json
+from tests.harness.importing import invoice_object, rejected, run_import, write_csv, write_json
 
 ROW = "INV-1,ACME,Acme Corp,{emails},{cc},en,2026-11-01,2026-12-01,EUR,validated,Consulting,1,100.00,20,120.00"
 

@@ -1,6 +1,8 @@
 """An import file of any shape is read within bounds: streamed, limited in size, columns and
 field length, every problem on its true line, the first 100 shown and the rest counted."""
 
+from __future__ import annotations
+
 import io
 import json
 
@@ -11,7 +13,8 @@ from services.errors import ImportRejected, InvalidInput
 from services.importing import import_file
 from services.importing_csv import parse_csv
 from services.importing_limits import MAX_JSON_DEPTH, ImportLimits
-from tests.services.test_importing import HEADER, count
+from tests.harness.database import count_rows
+from tests.harness.importing import HEADER
 
 GOOD = "INV-{n},ACME,Acme,ap@acme.example,,en,2026-11-01,2026-12-01,EUR,,Work,1,10,0,10"
 
@@ -20,7 +23,7 @@ async def refused(session, org, path, limits=None) -> ImportRejected:
     with pytest.raises(ImportRejected) as caught:
         await import_file(session, organisation_id=org.id, path=path, actor="tester", limits=limits)
     await session.rollback()
-    assert [await count(session, model) for model in (Customer, Invoice)] == [0, 0]
+    assert [await count_rows(session, model) for model in (Customer, Invoice)] == [0, 0]
     return caught.value
 
 

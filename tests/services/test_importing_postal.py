@@ -1,13 +1,16 @@
 """Customer addresses in an import file: in parts, or as the old one text read into parts the way
 the database migration reads it; refused with the field and the line when they cannot be kept."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 import pytest
 
 from services.db.models import Customer, Invoice
 from services.invoices import get_invoice
-from tests.services.test_importing import count, invoice_object, rejected, run_import, write_json
+from tests.harness.database import count_rows
+from tests.harness.importing import invoice_object, rejected, run_import, write_json
 
 PARTS_HEADER = (
     "invoice_number,customer_ref,customer_name,customer_street,customer_additional,customer_city,"
@@ -103,7 +106,7 @@ async def test_an_address_that_cannot_be_kept_is_refused_with_field_and_line(ses
     problems = await rejected(session, org, _csv(tmp_path, **cells))
 
     assert len(problems) == 1 and problems[0].startswith(problem), problems
-    assert (await count(session, Customer), await count(session, Invoice)) == (0, 0)
+    assert (await count_rows(session, Customer), await count_rows(session, Invoice)) == (0, 0)
 
 
 async def test_json_names_the_address_fields_it_refuses(session, org, tmp_path):

@@ -1,13 +1,16 @@
 """What gets in can always be sent: the import refuses, with the field and the line, every value
 that would fail later (in the PDF, the UBL or the email), and writes nothing."""
 
+from __future__ import annotations
+
 import json
 
 import pytest
 
 from services.db.models import AuditLog, Customer, Invoice, InvoiceLine
 from services.invoices import get_invoice
-from tests.services.test_importing import count, rejected, run_import, write_csv
+from tests.harness.database import count_rows
+from tests.harness.importing import rejected, run_import, write_csv
 
 GOOD = "INV-9,ACME,Acme,ap@acme.example,,en,2026-11-01,2026-12-01,EUR,,Work,1,10,0,10"
 
@@ -66,7 +69,7 @@ async def test_a_value_that_could_not_be_sent_is_refused_with_field_and_line_and
     problems = await rejected(session, org, write_csv(tmp_path, [row]))
 
     assert len(problems) == 1 and problems[0].startswith(problem), problems
-    assert [await count(session, model) for model in (Customer, Invoice, InvoiceLine, AuditLog)] == [0, 0, 0, 0]
+    assert [await count_rows(session, model) for model in (Customer, Invoice, InvoiceLine, AuditLog)] == [0, 0, 0, 0]
 
 
 async def test_a_multi_line_address_keeps_its_line_breaks_and_a_regional_language_is_stored_as_its_language(
@@ -125,7 +128,7 @@ async def test_json_values_are_held_to_the_same_rules(session, org, tmp_path):
         "remove it (control and text-direction characters cannot be sent)",
         "line 25: invoice J-2: total 10.001 has more decimals than EUR has (2)",
     ]
-    assert await count(session, Invoice) == 0
+    assert await count_rows(session, Invoice) == 0
 
 
 async def test_a_good_file_still_imports_with_accents_and_non_latin_names(session, org, tmp_path):

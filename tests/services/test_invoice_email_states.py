@@ -11,11 +11,11 @@ from services.db.models import DeliveryStatus, Organisation
 from services.delivery_status import list_problem_deliveries
 from services.invoices import mark_sent_manually
 from tests import factories
-from tests.services.test_deliveries import NOW, OPEN, REQUEST, SECRET, VERIFIED, _request
+from tests.harness.requesting import NOW, OPEN, REQUEST, SECRET, VERIFIED, request_send
 
 
 async def _emailed(session: AsyncSession, org: Organisation, number: str, status: DeliveryStatus) -> int:
-    delivery = (await _request(session, org, replace(REQUEST, invoice_number=number))).delivery
+    delivery = (await request_send(session, org, replace(REQUEST, invoice_number=number))).delivery
     delivery.status = status
     await session.commit()
     return delivery.id

@@ -22,7 +22,7 @@ from services.documents.model import PartyData
 from services.documents.ubl import render_invoice_ubl
 from services.errors import InvalidInput
 from services.sending.render_pool import RenderPool, RenderProcessDied
-from tests.services.documents import samples
+from tests.harness import documents as samples
 
 
 @pytest.fixture

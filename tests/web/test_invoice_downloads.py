@@ -16,7 +16,7 @@ from services.documents.validation import UblVerdict
 from services.invoice_entry import LineData
 from services.invoice_links import preview_link
 from services.sending.ubl_checks import store_verdicts, ubl_digest
-from tests.web.conftest import BROWSER_AGENT, SECRET, WebApp, make_sent_invoice
+from tests.harness.web import BROWSER_AGENT, SECRET, WebApp, make_sent_invoice
 
 
 def _client() -> httpx.AsyncClient:

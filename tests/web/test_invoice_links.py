@@ -16,7 +16,7 @@ from services.invoice_links import (
     resolve_invoice_token,
     revoke_invoice_token,
 )
-from tests.web.conftest import make_sent_invoice
+from tests.harness.web import make_sent_invoice
 
 ISSUED = date(2026, 10, 1)
 

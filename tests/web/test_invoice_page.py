@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.db.models import AuditLog, Delivery, Invoice, Organisation, utcnow
 from services.documents.validation import validate_ubl_xsd
 from services.invoice_links import revoke_invoice_token
-from tests.web.conftest import BROWSER_AGENT, StartWeb, WebApp, make_sent_invoice
+from tests.harness.web import BROWSER_AGENT, StartWeb, WebApp, make_sent_invoice
 
 
 async def _get(url: str, **headers: str) -> httpx.Response:

@@ -17,7 +17,7 @@ import pytest
 from lxml import html as lxml_html
 
 from services.db.models import Delivery, Invoice
-from tests.web.conftest import WebApp
+from tests.harness.web import WebApp
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = pytest.mark.skipif(

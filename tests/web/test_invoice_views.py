@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, Invoice, Organisation, utcnow
 from services.invoice_views import Hit, HitVerdict, ViewRules, is_automated_agent, record_invoice_view
-from tests.web.conftest import BROWSER_AGENT, SECRET, WebApp, make_sent_invoice, views_recorded
+from tests.harness.web import BROWSER_AGENT, SECRET, WebApp, make_sent_invoice, views_recorded
 
 SCANNER_AGENTS = (
     "Mozilla/5.0 (compatible; Microsoft Defender SafeLinks)",

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, Invoice, Organisation
 from services.visitors import agent_family, client_network, visitor_key
-from tests.web.conftest import BROWSER_AGENT, SECRET, StartWeb, WebApp, make_sent_invoice, views_recorded
+from tests.harness.web import BROWSER_AGENT, SECRET, StartWeb, WebApp, make_sent_invoice, views_recorded
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0 Safari/537.36"
 

@@ -6,7 +6,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.db.models import DeliveryEvent, Suppression
-from tests.web.conftest import StartWeb
+from tests.harness.web import StartWeb
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {METRICS_TOKEN}"}

@@ -11,7 +11,7 @@ from services.db.models import Delivery, DeliveryEvent, Invoice
 from services.delivery_checks import new_verp_token
 from services.email.templates import SAMPLE_CONTEXT, check_template, render_html_body
 from services.invoice_views import open_pixel_url
-from tests.web.conftest import BROWSER_AGENT, SECRET, StartWeb, WebApp, views_recorded
+from tests.harness.web import BROWSER_AGENT, SECRET, StartWeb, WebApp, views_recorded
 
 
 async def _opens(session: AsyncSession, web: WebApp) -> list[DeliveryEvent]:

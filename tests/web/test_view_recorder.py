@@ -11,7 +11,7 @@ from bot.view_recorder import PendingHit, ViewRecorder
 from services.db.engine import create_engine, session_factory
 from services.db.models import Delivery, DeliveryEvent, Invoice, utcnow
 from services.invoice_views import Hit, ViewRules
-from tests.web.conftest import BROWSER_AGENT, SECRET
+from tests.harness.web import BROWSER_AGENT, SECRET
 
 
 def _hit(address: str) -> Hit:

@@ -7,47 +7,32 @@ served by `AwsStandIn`, which the app is told to trust (production trusts only
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.applications import Starlette
 
 from bot.config import Settings, load_settings
 from bot.container import Container
-from bot.runner import bound_port
 from bot.web import create_web_app
 from bot.webhooks_web import fetch_from_aws, webhook_routes
 from services.db.models import Delivery, DeliveryStatus, Organisation, utcnow
 from services.delivery_checks import new_message_id, new_verp_token
 from tests import factories
-from tests.webhooks.provider_keys import MAILGUN_SIGNING_KEY, TOPIC_ARN, AwsStandIn, SendGridSigner, SnsSigner
+from tests.harness.providers import (
+    MAILGUN_SIGNING_KEY,
+    POSTMARK_PASSWORD,
+    POSTMARK_USER,
+    TOPIC_ARN,
+    AwsStandIn,
+    SendGridSigner,
+    SnsSigner,
+)
+from tests.harness.servers import serving
 
 SECRET_KEY = "test-verp-secret-for-webhooks-0123456789"
-POSTMARK_USER, POSTMARK_PASSWORD = "postmark-hooks", "pm-password-0123"
-
-
-@asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """Serve `app` on a free 127.0.0.1 port; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("the web app did not start")
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{bound_port(server)}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from services.webhooks import WebhookAuthError, WebhookFormatError, mailgun, postmark, sendgrid, ses, sns
 from services.webhooks.keys import load_sendgrid_public_key
-from tests.webhooks.provider_keys import (
+from tests.harness.providers import (
     MAILGUN_SIGNING_KEY,
     TOPIC_ARN,
     SendGridSigner,

@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, Suppression, WebhookReceipt, utcnow
-from tests.webhooks.conftest import POSTMARK_PASSWORD, POSTMARK_USER
-from tests.webhooks.provider_keys import (
+from tests.harness.providers import (
+    POSTMARK_PASSWORD,
+    POSTMARK_USER,
     AwsStandIn,
     SendGridSigner,
     SnsSigner,

@@ -14,8 +14,9 @@ from bot.container import Container
 from bot.web import create_web_app
 from bot.webhooks_web import webhook_routes
 from services.db.models import Delivery, DeliveryEvent, Suppression
-from tests.webhooks.conftest import POSTMARK_PASSWORD, POSTMARK_USER, serving
-from tests.webhooks.provider_keys import (
+from tests.harness.providers import (
+    POSTMARK_PASSWORD,
+    POSTMARK_USER,
     AwsStandIn,
     SendGridSigner,
     SnsSigner,
@@ -23,6 +24,7 @@ from tests.webhooks.provider_keys import (
     fixture_text,
     mailgun_signed,
 )
+from tests.harness.servers import serving
 
 POSTMARK_AUTH = (POSTMARK_USER, POSTMARK_PASSWORD)
 

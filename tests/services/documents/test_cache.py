@@ -9,7 +9,7 @@ import pytest
 
 from services.documents.cache import DocumentCache, document_digest
 from services.documents.pdf import render_invoice_pdf
-from tests.services.documents.samples import document, line
+from tests.harness.documents import document, line
 
 
 def test_the_digest_follows_the_data_and_the_kind() -> None:

@@ -10,7 +10,7 @@ from pypdf import PdfReader
 
 from services.documents.pdf import render_invoice_pdf
 from services.formatting import format_money
-from tests.services.documents import samples
+from tests.harness import documents as samples
 
 
 def _pages_text(pdf: bytes) -> list[str]:

@@ -22,7 +22,7 @@ from services.documents.validation import (
 )
 from services.errors import InvalidInput
 from services.postal_address import PostalAddress
-from tests.services.documents import samples
+from tests.harness import documents as samples
 
 needs_saxon = pytest.mark.skipif(
     not schematron_available(), reason="saxonche is not installed, so the EN 16931 schematron cannot run"

@@ -13,7 +13,7 @@ from services.email.transport import (
     PermanentSendError,
     TransientSendError,
 )
-from tests.services.email.conftest import Peer
+from tests.harness.mail import Peer
 
 AP, BOSS = "ap@acme.example", "boss@acme.example"
 ENVELOPE = Envelope(mail_from="bounces+1-abc@bounces.example.com", recipients=[AP, BOSS], envid="delivery-1")

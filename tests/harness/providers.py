@@ -2,7 +2,7 @@
 
 SendGrid: a generated ECDSA P-256 key. Mailgun: a test signing key. SNS: a generated RSA
 key and a self-signed certificate, served by `AwsStandIn` on 127.0.0.1 with the
-SubscribeURL it records.
+SubscribeURL it records. The Postmark webhook's Basic credentials are here too.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from starlette.routing import Route
 
 from bot.runner import bound_port
 from services.webhooks.sns import NOTIFICATION
+from tests.harness.servers import start_server, stop_server
 
+POSTMARK_USER, POSTMARK_PASSWORD = "postmark-hooks", "pm-password-0123"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "webhooks"
 MAILGUN_SIGNING_KEY = "key-test-mailgun-signing-0123456789abcdef"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:invoicebot-ses"
@@ -144,15 +146,9 @@ class AwsStandIn:
         )
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if self._task.done() or time.monotonic() > deadline:
-                raise RuntimeError("the AWS stand-in did not start")
-            await asyncio.sleep(0.01)
+        self._task = await start_server(self._server)
         self.base_url = f"http://127.0.0.1:{bound_port(self._server)}"
 
     async def stop(self) -> None:
         if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await asyncio.wait_for(self._task, timeout=10)
+            await stop_server(self._server, self._task)

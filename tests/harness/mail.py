@@ -1,7 +1,12 @@
-"""A scripted mail peer, in memory or a real SMTP server on 127.0.0.1, behind one interface.
+"""The scripted SMTP server on 127.0.0.1 (real aiosmtpd) and the real SMTP client pointed at it.
 
-The contract suite runs every test against both, so the in-memory transport other tests
-rely on behaves like the real one.
+`peer` is a scripted mail peer, in memory or that real server, behind one interface: the
+contract suite runs every test against both, so the in-memory transport other tests rely on
+behaves like the real one.
+
+`transport` waits 1 s for a reply and keeps 2 connections unless the module says otherwise with
+`pytestmark = pytest.mark.smtp_client(timeout=..., pool_size=...)`: a test about slow replies
+wants a short timeout, one on a busy machine about something else a generous one.
 """
 
 from __future__ import annotations
@@ -16,6 +21,30 @@ from services.email.memory import InMemoryTransport
 from services.email.script import ReceivedMessage, SmtpScript
 from services.email.smtp import SmtpTransport
 from services.email.transport import Transport
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "smtp_client(timeout=1.0, pool_size=2): how the `transport` fixture reaches the SMTP server"
+    )
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
+    server = ScriptedSmtpServer(script=SmtpScript())
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def transport(smtp: ScriptedSmtpServer, request: pytest.FixtureRequest) -> AsyncIterator[SmtpTransport]:
+    marker = request.node.get_closest_marker("smtp_client")
+    options = {"timeout": 1.0, "pool_size": 2} | (marker.kwargs if marker else {})
+    client = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", **options)
+    yield client
+    await client.aclose()
+
 
 # Short, so a scripted hang turns into a timeout quickly.
 CLIENT_TIMEOUT = 0.5

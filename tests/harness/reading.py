@@ -1,0 +1,101 @@
+"""What a person reads: the texts of blocks, a modal's inputs and what Slack would submit, channel messages.
+
+Tests assert on these rather than on raw JSON, so a layout change that keeps the words keeps the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
+from handlers.ids import BlockId
+from tests.harness.slack import CHANNEL
+
+
+def texts(blocks: list[dict[str, Any]]) -> list[str]:
+    """What a person reads, block by block (sections, headers, context lines)."""
+    read = []
+    for block in blocks:
+        if isinstance(block.get("text"), dict):
+            read.append(block["text"]["text"])
+        for element in block.get("elements", []):
+            if element.get("type") == "mrkdwn":
+                read.append(element["text"])
+    return read
+
+
+def block_texts(blocks: list[dict[str, Any]]) -> str:
+    """Every text of a message, one a line: sections and any element whose text is a string."""
+    found: list[str] = []
+    for block in blocks:
+        if "text" in block and isinstance(block["text"], dict):
+            found.append(block["text"]["text"])
+        for element in block.get("elements", []):
+            if isinstance(element.get("text"), str):
+                found.append(element["text"])
+    return "\n".join(found)
+
+
+def buttons(blocks: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Every button and overflow by its label (or action id for overflows), with its block id."""
+    found = {}
+    for block in blocks:
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                found[element["text"]["text"]] = (element, block.get("block_id", ""))
+            elif element.get("type") == "overflow":
+                found.setdefault("menus", [])  # type: ignore[arg-type]
+    return found
+
+
+def row_menus(blocks: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """Each row's overflow menu with its block id."""
+    return [
+        (element, block["block_id"])
+        for block in blocks
+        for element in block.get("elements", [])
+        if element.get("type") == "overflow"
+    ]
+
+
+def input_blocks(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The modal's inputs by block id, each as Slack draws it."""
+    return {block["block_id"]: block for block in view["blocks"] if block["type"] == "input"}
+
+
+def state_values(view: dict[str, Any], **typed: Any) -> dict[str, dict[str, Any]]:
+    """What Slack submits: each input's initial value, unless the person typed (`typed[block prefix]`).
+
+    Text fields take a string; checkboxes take True/False; selects and radios take the option value.
+    """
+    values: dict[str, dict[str, Any]] = {}
+    for block_id, block in input_blocks(view).items():
+        element, prefix = block["element"], block_id.split(".")[0]
+        given = typed.get(prefix)
+        if element["type"] == "plain_text_input":
+            value = given if given is not None else element.get("initial_value")
+            values[block_id] = {element["action_id"]: {"type": "plain_text_input", "value": value}}
+        elif element["type"] == "checkboxes":
+            ticked = given if given is not None else bool(element.get("initial_options"))
+            chosen = element["options"] if ticked else []
+            values[block_id] = {element["action_id"]: {"type": "checkboxes", "selected_options": chosen}}
+        else:
+            option = element.get("initial_option")
+            if given is not None:
+                [option] = [o for o in element["options"] if o["value"] == given]
+            values[block_id] = {element["action_id"]: {"type": element["type"], "selected_option": option}}
+    return values
+
+
+def notice(view: dict[str, Any]) -> str:
+    """The warnings at the top of the review modal (where a refusal after the ack is said)."""
+    return "\n".join(texts([b for b in view["blocks"] if b.get("block_id") == "review_notice"]))
+
+
+def fix_notice(view: dict[str, Any]) -> str:
+    """What stopped the last *Fix address & resend* submission, at the top of the modal."""
+    return "\n".join(b["text"]["text"] for b in view["blocks"] if b.get("block_id") == BlockId.FIX_NOTICE)
+
+
+def channel_messages(fake_slack: FakeSlackApi, channel: str = CHANNEL) -> list[StoredMessage]:
+    return fake_slack.messages.get(channel, [])
