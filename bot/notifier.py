@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,7 +37,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.container import Container
 from bot.loop_health import Heartbeat, LoopHealth
 from handlers.blocks_approvals import approval_decided_message, approval_request_message
 from handlers.blocks_status import delivery_alert_message, status_message
@@ -326,29 +325,6 @@ def _retry_after(error: SlackApiError) -> float | None:
         return 1.0
 
 
-def notifier_client(container: Container) -> AsyncWebClient:
+def notifier_client(bot_token: str, api_url: str) -> AsyncWebClient:
     """A Web API client for the notifier, with no 429 retry of its own: the rows are the retry."""
-    settings = container.settings
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=15)
-
-
-def build_notifier(container: Container, client: AsyncWebClient, heartbeat: Heartbeat | None = None) -> Notifier:
-    settings = container.settings
-    return Notifier(
-        container.sessions,
-        client,
-        settings.notify_channel,
-        approvers_channel=settings.approvers_channel,
-        heartbeat=heartbeat,
-    )
-
-
-def notifier_loop(
-    container: Container, client: AsyncWebClient | None = None, *, health: LoopHealth | None = None
-) -> Coroutine[Any, Any, None]:
-    """The coroutine `invoicebot run` adds to `serve(loops=…)`; it stops when cancelled.
-    It reports to `health` as "Slack notifier"."""
-    heartbeat = health.loop("Slack notifier", reports_each_round=True) if health is not None else None
-    notifier = build_notifier(container, client or notifier_client(container), heartbeat)
-    return notifier.run(asyncio.Event())
+    return AsyncWebClient(token=bot_token, base_url=api_url, timeout=15)

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import load_settings
-from bot.container import Container
+from bot.bootstrap import bootstrap
 from bot.loop_health import LoopHealth
 from bot.notifier import Notifier
 from bot.runner import bound_port, web_server
@@ -80,10 +80,11 @@ async def served(database_url: str, org: Organisation) -> AsyncIterator[Served]:
         INVOICEBOT_SECRET_KEY="heal-test-secret",
         INVOICEBOT_HTTP_PORT=0,
         INVOICEBOT_METRICS_TOKEN=METRICS_TOKEN,
+        INVOICEBOT_HEALTH_STALL_SECONDS=str(STALL_AFTER),
     )
-    container = Container.build(settings)
-    health = LoopHealth(stall_after=STALL_AFTER)
-    server = web_server(container, slack_app=None, host="127.0.0.1", port=0, log_level="warning", health=health)
+    runtime = bootstrap(settings)
+    health = runtime.health
+    server = web_server(runtime, host="127.0.0.1", port=0, log_level="warning")
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10
     while not server.started:
@@ -93,7 +94,7 @@ async def served(database_url: str, org: Organisation) -> AsyncIterator[Served]:
     yield Served(f"http://127.0.0.1:{bound_port(server)}", health)
     server.should_exit = True
     await asyncio.wait_for(task, timeout=10)
-    await container.close()
+    await runtime.aclose()
 
 
 def healing_worker(

@@ -20,7 +20,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import load_settings
-from bot.container import Container
+from bot.bootstrap import Runtime, bootstrap
 from bot.runner import bound_port, web_server
 from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, Organisation, utcnow
 from services.delivery_checks import new_message_id, new_verp_token
@@ -35,7 +35,7 @@ BROWSER_AGENT = (
 @dataclass(frozen=True)
 class WebApp:
     url: str
-    container: Container
+    runtime: Runtime
 
 
 StartWeb = Callable[..., Awaitable[WebApp]]
@@ -54,12 +54,12 @@ async def _serve(server: uvicorn.Server) -> asyncio.Task[None]:
 async def views_recorded(web: WebApp) -> None:
     """Wait (10 s at most) until the app's view recorder has written every hit it was given."""
     async with asyncio.timeout(10):
-        await web.container.view_recorder().drained()
+        await web.runtime.view_recorder.drained()
 
 
 @pytest.fixture
 async def start_web(database_url: str, org: Organisation) -> AsyncIterator[StartWeb]:
-    running: list[tuple[uvicorn.Server, asyncio.Task[None], Container]] = []
+    running: list[tuple[uvicorn.Server, asyncio.Task[None], Runtime]] = []
 
     async def start(**overrides: str) -> WebApp:
         settings = load_settings(
@@ -68,17 +68,17 @@ async def start_web(database_url: str, org: Organisation) -> AsyncIterator[Start
             INVOICEBOT_HTTP_PORT=0,
             **overrides,
         )
-        container = Container.build(settings)
-        server = web_server(container, slack_app=None, host="127.0.0.1", port=0, log_level="warning")
+        runtime = bootstrap(settings)
+        server = web_server(runtime, host="127.0.0.1", port=0, log_level="warning")
         task = await _serve(server)
-        running.append((server, task, container))
-        return WebApp(url=f"http://127.0.0.1:{bound_port(server)}", container=container)
+        running.append((server, task, runtime))
+        return WebApp(url=f"http://127.0.0.1:{bound_port(server)}", runtime=runtime)
 
     yield start
-    for server, task, container in running:
+    for server, task, runtime in running:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
-        await container.close()
+        await runtime.aclose()
 
 
 @pytest.fixture

@@ -3,18 +3,43 @@
 A load balancer or an operator's probe reads it; the body says in plain words which loop is
 stuck, for how long, and why (e.g. "worker: no progress for 95 s while 3 deliveries are due:
 database is locked"). A process that runs no loop (`invoicebot web`) is healthy when it answers.
+
+The loops live in bot/ (bot/loop_health.py keeps their verdicts); this surface only reads them
+through `LoopReports`, so the web package never imports the process that runs it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.loop_health import LoopHealth
+
+class LoopReport(Protocol):
+    """One loop's verdict, as /healthz and /metrics show it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def healthy(self) -> bool: ...
+
+    @property
+    def seconds_since_progress(self) -> float: ...
 
 
-def healthz_routes(health: LoopHealth) -> list[BaseRoute]:
+class LoopReports(Protocol):
+    """The verdicts of this process's loops (bot.loop_health.LoopHealth)."""
+
+    def verdicts(self) -> Sequence[LoopReport]: ...
+
+    def problems(self) -> list[str]: ...
+
+
+def healthz_routes(health: LoopReports) -> list[BaseRoute]:
     async def healthz(_request: Request) -> Response:
         problems = health.problems()
         if problems:
