@@ -25,8 +25,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.config import load_settings
 from bot.bootstrap import bootstrap
+from bot.config import load_settings
 from bot.loop_health import LoopHealth
 from bot.notifier import Notifier
 from bot.runner import bound_port, web_server

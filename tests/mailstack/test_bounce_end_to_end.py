@@ -290,7 +290,9 @@ async def test_a_wrong_password_is_counted_and_never_logged(sessions, mailstack,
     account = ImapAccount(
         host="127.0.0.1", port=mailstack.imap_port, username=BOUNCE_USER, password="not-the-password", security="none"
     )
-    reader = BounceMailbox(mailbox=ImapMailbox(account), sessions=sessions, verp_secret=SECRET, timeout=5.0, attempts_per_poll=2)
+    reader = BounceMailbox(
+        mailbox=ImapMailbox(account), sessions=sessions, verp_secret=SECRET, timeout=5.0, attempts_per_poll=2
+    )
 
     stats = await reader.poll_once()
 

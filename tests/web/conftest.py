@@ -19,8 +19,8 @@ import pytest
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import load_settings
 from bot.bootstrap import Runtime, bootstrap
+from bot.config import load_settings
 from bot.runner import bound_port, web_server
 from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, Organisation, utcnow
 from services.delivery_checks import new_message_id, new_verp_token

@@ -7,11 +7,11 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from web.view_recorder import PendingHit, ViewRecorder
 from services.db.engine import create_engine, session_factory
 from services.db.models import Delivery, DeliveryEvent, Invoice, utcnow
 from services.invoice_views import Hit, ViewRules
 from tests.web.conftest import BROWSER_AGENT, SECRET
+from web.view_recorder import PendingHit, ViewRecorder
 
 
 def _hit(address: str) -> Hit:
