@@ -185,7 +185,6 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     organisations = SingleOrganisation(organisation_settings(settings))
-    identity = organisations.settings.identity
     secret = verp_secret(settings)
     health = LoopHealth(stall_after=settings.health_stall_seconds)
     rules = ViewRules(
@@ -249,45 +248,55 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
         slack_app=slack_app,
         slack_app_token=app_token,
     )
+    _add_loops(runtime, settings, loops=loops, seams=seams, verp_secret=secret)
+    return runtime
+
+
+def _add_loops(
+    runtime: Runtime, settings: Settings, *, loops: Collection[Loop], seams: Seams, verp_secret: bytes
+) -> None:
+    """Build the asked-for loops that are configured, each with its heartbeat registered."""
     if Loop.WORKER in loops:
         if settings.smtp_configured:
             runtime.render_pool = seams.render_pool or (
                 make_render_pool(settings.render_processes) if settings.render_processes else None
             )
             runtime.worker = Worker(
-                sessions=sessions,
+                sessions=runtime.sessions,
                 transport=smtp_transport(settings),
-                identity=identity,
+                identity=runtime.organisation_settings.identity,
                 render_pool=runtime.render_pool,
                 retry=RetryPolicy(max_attempts=settings.max_send_attempts, base_seconds=settings.retry_base_seconds),
                 concurrency=settings.worker_concurrency,
                 stale_after=timedelta(seconds=settings.stale_after_seconds),
-                heartbeat=health.loop(Loop.WORKER, reports_each_round=True),
+                heartbeat=runtime.health.loop(Loop.WORKER, reports_each_round=True),
             )
         else:
             log.warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
     if Loop.BOUNCE_MAILBOX in loops:
-        runtime.bounce_heartbeat = health.loop(Loop.BOUNCE_MAILBOX)
+        runtime.bounce_heartbeat = runtime.health.loop(Loop.BOUNCE_MAILBOX)
         mailbox = seams.mailbox or ImapMailbox.from_settings(settings)
         if mailbox is None:
             log.info("no bounce mailbox configured (INVOICEBOT_IMAP_HOST/_USERNAME/_PASSWORD): bounces are not read")
         else:
             runtime.bounce_mailbox = BounceMailbox(
-                mailbox=mailbox, sessions=sessions, verp_secret=secret, poll_interval=settings.imap_poll_seconds
+                mailbox=mailbox,
+                sessions=runtime.sessions,
+                verp_secret=verp_secret,
+                poll_interval=settings.imap_poll_seconds,
             )
     if Loop.UBL_VALIDATION in loops:
         runtime.ubl_validator = UblValidator(
-            sessions=sessions,
-            public_url=identity.public_url,  # the worker's: the digests must agree
-            heartbeat=health.loop(Loop.UBL_VALIDATION),
+            sessions=runtime.sessions,
+            public_url=runtime.organisation_settings.identity.public_url,  # the worker's: the digests must agree
+            heartbeat=runtime.health.loop(Loop.UBL_VALIDATION),
         )
     if Loop.NOTIFIER in loops and settings.slack_bot_token is not None:
-        channels = organisations.settings.channels
+        channels = runtime.organisation_settings.channels
         runtime.notifier = Notifier(
-            sessions,
+            runtime.sessions,
             notifier_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url),
             channels.notify,
             approvers_channel=channels.approvers,
-            heartbeat=health.loop(Loop.NOTIFIER, reports_each_round=True),
+            heartbeat=runtime.health.loop(Loop.NOTIFIER, reports_each_round=True),
         )
-    return runtime
