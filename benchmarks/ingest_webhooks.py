@@ -111,7 +111,7 @@ def build_requests(tokens: list[str], events: int, *, seed: int = 11) -> tuple[l
 
 
 def make_reader(keys: dict[str, str]) -> Callable[[Request, datetime], list[IncomingEvent]]:
-    """Verify and parse one request exactly as bot/webhooks_web.py does (Postmark: basic auth)."""
+    """Verify and parse one request exactly as web/webhooks/providers.py does (Postmark: basic auth)."""
     sendgrid_key = load_sendgrid_public_key(keys["sendgrid_key"])
     authorization = "Basic " + base64.b64encode(f"hooks:{POSTMARK_PASSWORD}".encode()).decode()
 

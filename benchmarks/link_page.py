@@ -53,12 +53,9 @@ async def serve(database_url: str) -> None:
     from starlette.responses import HTMLResponse, Response
     from starlette.routing import Route
 
+    from bot.bootstrap import bootstrap
     from bot.config import load_settings
-    from bot.container import Container
-    from bot.loop_health import LoopHealth
-    from bot.routes import web_routes
     from bot.runner import bound_port
-    from bot.web import create_web_app
     from services.db.migrate import upgrade
     from services.db.models import Invoice, utcnow
     from services.documents.model import load_invoice_document
@@ -70,16 +67,16 @@ async def serve(database_url: str) -> None:
 
     await asyncio.to_thread(upgrade, database_url)
     settings = load_settings(DATABASE_URL=database_url, INVOICEBOT_SECRET_KEY=SECRET, INVOICEBOT_HTTP_PORT=0)
-    container = Container.build(settings)
-    async with container.session() as session:
-        organisation = await container.organisation(session)
+    runtime = bootstrap(settings)
+    async with runtime.session() as session:
+        organisation = await runtime.organisations.organisation(session)
         await seed_demo(session, organisation_id=organisation.id, today=TODAY, smtp_verified=True)
         await session.commit()
         token = (await session.execute(select(Invoice.public_token).where(Invoice.number == SENT_INVOICE))).scalar()
 
     async def baseline_pdf(request: Request) -> Response:
         """The former handler: a read, then a rendering in a thread, for every request."""
-        async with container.session() as session:
+        async with runtime.session() as session:
             invoice = await resolve_invoice_token(
                 session, token=request.path_params["token"], now=utcnow(), max_age_days=settings.link_max_age_days
             )
@@ -92,7 +89,7 @@ async def serve(database_url: str) -> None:
     async def baseline_page(request: Request) -> Response:
         """The former page handler: the view judged and committed inline, before the page is answered."""
         now = utcnow()
-        async with container.session() as session:
+        async with runtime.session() as session:
             invoice = await resolve_invoice_token(
                 session, token=request.path_params["token"], now=now, max_age_days=settings.link_max_age_days
             )
@@ -115,7 +112,8 @@ async def serve(database_url: str) -> None:
         Route("/baseline/i/{token}/pdf", baseline_pdf, methods=["GET"]),
         Route("/baseline/i/{token}", baseline_page, methods=["GET"]),
     ]
-    web = create_web_app(slack_app=None, extra_routes=[*web_routes(container, LoopHealth()), *baseline_routes])
+    web = runtime.web_app
+    web.router.routes.extend(baseline_routes)
     config = uvicorn.Config(
         web, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False, proxy_headers=False
     )
@@ -130,7 +128,7 @@ async def serve(database_url: str) -> None:
     await asyncio.to_thread(sys.stdin.read)  # runs until the client closes our stdin
     server.should_exit = True
     await asyncio.wait_for(task, timeout=10)
-    await container.close()
+    await runtime.aclose()
 
 
 # -- the client -------------------------------------------------------------------------

@@ -50,9 +50,8 @@ async def serve(database_url: str, org_name: str) -> None:
     from slack_sdk.web.async_client import AsyncWebClient
     from starlette.routing import Route
 
-    from bot.app import create_slack_app
+    from bot.bootstrap import Seams, bootstrap
     from bot.config import load_settings
-    from bot.container import Container
     from bot.runner import bound_port
     from bot.sandbox.slack_api import FakeSlackApi
     from bot.web import SLACK_EVENTS_PATH, create_web_app
@@ -67,14 +66,8 @@ async def serve(database_url: str, org_name: str) -> None:
         INVOICEBOT_SMTP_HOST="127.0.0.1",
         INVOICEBOT_ORG_NAME=org_name,
     )
-    container = Container.build(settings)
-    app = create_slack_app(
-        signing_secret=SIGNING_SECRET,
-        bot_token=BOT_TOKEN,
-        api_url=fake.base_url,
-        container=container,
-        today=lambda: TODAY,
-    )
+    runtime = bootstrap(settings, seams=Seams(today=lambda: TODAY))
+    app = runtime.slack_app
     baseline = AsyncApp(signing_secret=SIGNING_SECRET, client=AsyncWebClient(token=BOT_TOKEN, base_url=fake.base_url))
 
     @baseline.command("/invoices")
@@ -100,7 +93,7 @@ async def serve(database_url: str, org_name: str) -> None:
     await asyncio.to_thread(sys.stdin.read)  # runs until the client closes our stdin
     server.should_exit = True
     await asyncio.wait_for(task, timeout=10)
-    await container.close()
+    await runtime.aclose()
     await fake.stop()
 
 

@@ -6,8 +6,9 @@ Order of the middleware (after Bolt's own signature check and `auth.test` author
 2. a user or team other than this installation's workspace is refused (shared channels);
 3. the listener's context gets a session factory (for reads), the unit-of-work factory
    `units` (for use cases, services.use_cases), the `Workplace` (organisation, sending
-   state, today) and the `SendPolicy` with its `SendContext` (built once, here), which
-   Bolt injects by keyword.
+   state, today) and the `SendPolicy` with its `SendContext`, which Bolt injects by
+   keyword. Both come from the organisation's settings, asked of an `OrganisationDirectory`
+   for the request's workspace (bot/organisation_settings.py), never from the global settings.
 One `@app.error` turns a `DomainError` into its sentence, ephemeral, and logs anything else
 with a reference id the user can quote (never a token or secret); listeners answer their
 own errors the same way (`handlers.errors`, which explains why Bolt needs that).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -27,9 +29,9 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
-from bot.container import Container
+from bot.organisation_settings import OrganisationDirectory, OrganisationSettings
 from bot.slack_door import VERIFIED_BY_DOOR
-from handlers.context import Workplace
+from handlers.context import SessionFactory, Workplace
 from handlers.errors import explain_error
 from handlers.review_policy import SendPolicy
 from services.organisations import organisation_locale
@@ -62,12 +64,36 @@ def teams_in(body: Mapping[str, Any]) -> set[str]:
     return {str(team_id) for team_id in found if team_id}
 
 
+@dataclass(frozen=True)
+class ListenerNeeds:
+    """What the listeners are handed, beyond the request: sessions, the organisation, the VERP secret."""
+
+    sessions: SessionFactory
+    organisations: OrganisationDirectory
+    verp_secret: bytes = field(repr=False)
+    public_url: str
+    preview_link_minutes: int = 15
+
+    def send_policy(self, organisation: OrganisationSettings) -> SendPolicy:
+        secret = self.verp_secret
+        return SendPolicy(
+            send=SendContext(
+                rules=organisation.rules,
+                message_id_domain=organisation.message_id_domain,
+                verp_secret=lambda: secret,
+            ),
+            public_url=self.public_url,
+            approvers_channel=organisation.channels.approvals,
+            preview_link_minutes=self.preview_link_minutes,
+        )
+
+
 def create_slack_app(
     *,
     signing_secret: str,
     bot_token: str,
     api_url: str,
-    container: Container,
+    needs: ListenerNeeds,
     today: Callable[[], date] = utc_today,
     logger: logging.Logger | None = None,
 ) -> AsyncApp:
@@ -97,32 +123,23 @@ def create_slack_app(
         return await next()
 
     async def provide_workplace(context: AsyncBoltContext, next: Next) -> BoltResponse | None:
-        async with container.session() as session:
-            organisation = await container.organisation(session)
+        team_id = context.team_id
+        settings = needs.organisations.settings_for(team_id)
+        async with needs.sessions() as session:
+            organisation = await needs.organisations.organisation(session, team_id)
             workplace = Workplace(
                 organisation_id=organisation.id,
-                sending=container.sending_state(organisation),
+                sending=settings.sending_state(organisation),
                 today=today(),
                 locale=organisation_locale(organisation),
             )
-        context["sessions"] = container.session
+        context["sessions"] = needs.sessions
         context["units"] = units
         context["workplace"] = workplace
-        context["send_policy"] = send_policy
+        context["send_policy"] = needs.send_policy(settings)
         return await next()
 
-    units = units_over(container.session)
-    send_context = SendContext(
-        rules=container.approval_rules(),
-        message_id_domain=container.message_id_domain,
-        verp_secret=container.verp_secret,
-    )
-    send_policy = SendPolicy(
-        send=send_context,
-        public_url=container.settings.public_url,
-        approvers_channel=container.settings.approvers_channel or container.settings.notify_channel,
-        preview_link_minutes=container.settings.preview_link_minutes,
-    )
+    units = units_over(needs.sessions)
 
     app.use(drop_slack_retries)
     app.use(own_workspace_only)
@@ -139,22 +156,6 @@ def create_slack_app(
 
     handlers.register(app)
     return app
-
-
-def create_slack_app_from(container: Container, **options: Any) -> AsyncApp:
-    """`create_slack_app` with the tokens and the API URL from the container's settings."""
-    settings = container.settings
-    if settings.slack_signing_secret is None or settings.slack_bot_token is None:
-        raise SlackNotConfigured(
-            "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see README, 'Slack set-up') to run the Slack app"
-        )
-    return create_slack_app(
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
-        bot_token=settings.slack_bot_token.get_secret_value(),
-        api_url=settings.slack_api_url,
-        container=container,
-        **options,
-    )
 
 
 class SlackNotConfigured(Exception):

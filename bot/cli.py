@@ -13,13 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bot.bootstrap import Runtime, bootstrap
 from bot.cli_admin import register as register_admin_commands
 from bot.cli_demo import register as register_demo_command
 from bot.cli_health import register as register_health_commands
 from bot.cli_links import register as register_links_commands
 from bot.cli_runtime import register as register_runtime_commands
 from bot.config import Settings, SettingsError, load_settings
-from bot.container import Container
 from services.authorization import OPERATOR
 from services.db.migrate import upgrade
 from services.db.models import Invoice
@@ -65,15 +65,15 @@ def settings_or_exit() -> Settings:
         raise fail(str(exc), 2) from None
 
 
-def run_with_container(work: Callable[[Container], Awaitable[T]]) -> T:
-    """Build the container, run `work`, dispose of the engine; domain errors become one line."""
-    container = Container.build(settings_or_exit())
+def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Bootstrap (no loops), run `work`, release the runtime; domain errors become one line."""
+    runtime = bootstrap(settings or settings_or_exit())
 
     async def main() -> T:
         try:
-            return await work(container)
+            return await work(runtime)
         finally:
-            await container.close()
+            await runtime.aclose()
 
     try:
         return asyncio.run(main())
@@ -105,8 +105,9 @@ def import_command(
 ) -> None:
     """Import invoices and customers; a file with any problem imports nothing."""
 
-    async def work(container: Container) -> None:
-        settings = container.settings
+    settings = settings_or_exit()
+
+    async def work(runtime: Runtime) -> None:
         limits = ImportLimits(
             max_bytes=settings.import_max_bytes,
             max_columns=settings.import_max_columns,
@@ -126,8 +127,8 @@ def import_command(
         def advance(done: int, total: int) -> None:
             progress.update(task, description=f"importing {file.name}", completed=done, total=total)
 
-        async with container.session() as session:
-            organisation = await container.organisation(session)
+        async with runtime.session() as session:
+            organisation = await runtime.organisations.organisation(session)
             try:
                 with progress:
                     summary = await import_file(
@@ -153,7 +154,7 @@ def import_command(
             highlight=False,
         )
 
-    run_with_container(work)
+    run_with_runtime(work, settings)
 
 
 @app.command("seed")
@@ -166,9 +167,9 @@ def seed_command(
     """Demo customers in six languages and invoices in every state; running it twice adds nothing."""
     day = parse_day("--today", today)
 
-    async def work(container: Container) -> None:
-        async with container.session() as session:
-            organisation = await container.organisation(session)
+    async def work(runtime: Runtime) -> None:
+        async with runtime.session() as session:
+            organisation = await runtime.organisations.organisation(session)
             summary = await seed_demo(session, organisation_id=organisation.id, today=day, smtp_verified=smtp_verified)
             await session.commit()
         console.print(
@@ -177,7 +178,7 @@ def seed_command(
             highlight=False,
         )
 
-    run_with_container(work)
+    run_with_runtime(work)
 
 
 @invoices_app.command("due")
@@ -190,15 +191,15 @@ def invoices_due(
     """Invoices due today or earlier that have not been sent, with their readiness."""
     day = parse_day("--today", today)
 
-    async def work(container: Container) -> None:
-        async with container.session() as session:
-            organisation = await container.organisation(session)
+    async def work(runtime: Runtime) -> None:
+        async with runtime.session() as session:
+            organisation = await runtime.organisations.organisation(session)
             locale = organisation_locale(organisation)
             due = await list_due_invoices(
                 session,
                 organisation_id=organisation.id,
                 today=day,
-                sending=container.sending_state(organisation),
+                sending=runtime.organisation_settings.sending_state(organisation),
                 customer=customer,
                 page=page,
                 page_size=page_size,
@@ -222,7 +223,7 @@ def invoices_due(
             table.add_row(item.number, item.customer_name, amount, overdue, verdict)
         console.print(table)
 
-    run_with_container(work)
+    run_with_runtime(work)
 
 
 def print_invoice(invoice: Invoice, *, locale: str) -> None:
@@ -271,25 +272,25 @@ def print_invoice(invoice: Invoice, *, locale: str) -> None:
 def invoices_show(number: Annotated[str, typer.Argument(help="the invoice number")]) -> None:
     """One invoice: customer, recipients, lines, totals and status."""
 
-    async def work(container: Container) -> None:
-        async with container.session() as session:
-            organisation = await container.organisation(session)
+    async def work(runtime: Runtime) -> None:
+        async with runtime.session() as session:
+            organisation = await runtime.organisations.organisation(session)
             invoice = await get_invoice(session, organisation_id=organisation.id, number=number, with_lines=True)
             locale = organisation_locale(organisation)
         print_invoice(invoice, locale=locale)
 
-    run_with_container(work)
+    run_with_runtime(work)
 
 
 def change_state(number: str, change: InvoiceChange, done: str) -> None:
     """The same use case as the `/invoices due` row menu; it commits, the CLI only says what happened."""
 
-    async def work(container: Container) -> None:
-        async with container.session() as session:
-            organisation_id = (await container.organisation(session)).id
+    async def work(runtime: Runtime) -> None:
+        async with runtime.session() as session:
+            organisation_id = (await runtime.organisations.organisation(session)).id
         changed = await change_invoice(
-            units_over(container.session),
-            rules=container.approval_rules(),
+            units_over(runtime.sessions),
+            rules=runtime.organisation_settings.rules,
             organisation_id=organisation_id,
             number=number,
             actor=OPERATOR,
@@ -297,7 +298,7 @@ def change_state(number: str, change: InvoiceChange, done: str) -> None:
         )
         console.print(f"Invoice {changed} {done}.", highlight=False)
 
-    run_with_container(work)
+    run_with_runtime(work)
 
 
 @invoices_app.command("validate")
@@ -325,9 +326,9 @@ def invoices_void(number: str) -> None:
 
 
 register_runtime_commands(app, settings_or_exit, fail)
-register_admin_commands(app, run_with_container)
-register_links_commands(app, run_with_container)
-register_health_commands(app, run_with_container)
+register_admin_commands(app, run_with_runtime)
+register_links_commands(app, run_with_runtime)
+register_health_commands(app, run_with_runtime)
 register_demo_command(app, settings_or_exit, fail)
 
 

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.container import Container
+from bot.bootstrap import Runtime
 from services.authorization import OPERATOR
 from services.db.models import utcnow
 from services.email.template_overrides import save_template_override
@@ -26,7 +26,7 @@ from services.suppression import lift_suppression, list_suppressions
 console = Console()
 
 
-def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container], Awaitable[Any]]], Any]) -> None:
+def register(app: typer.Typer, run_with_runtime: Callable[[Callable[[Runtime], Awaitable[Any]]], Any]) -> None:
     suppressions_app = typer.Typer(help="Addresses not sent to (hard bounces, complaints).", no_args_is_help=True)
     templates_app = typer.Typer(help="The organisation's own email wording.", no_args_is_help=True)
     app.add_typer(suppressions_app, name="suppressions")
@@ -38,9 +38,9 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
     ) -> None:
         """The suppressed addresses, newest first, with why."""
 
-        async def work(container: Container) -> None:
-            async with container.session() as session:
-                organisation = await container.organisation(session)
+        async def work(runtime: Runtime) -> None:
+            async with runtime.session() as session:
+                organisation = await runtime.organisations.organisation(session)
                 entries = await list_suppressions(session, organisation_id=organisation.id, include_lifted=lifted)
                 locale = organisation_locale(organisation)
             table = Table(title=f"Suppression list — {len(entries)} address(es)")
@@ -54,27 +54,27 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
                 table.add_row(entry.email, entry.reason, since, (entry.detail or "")[:80], lifted_text)
             console.print(table)
 
-        run_with_container(work)
+        run_with_runtime(work)
 
     @suppressions_app.command("lift")
     def suppressions_lift(email: str) -> None:
         """Take an address off the list (audited), so invoices can be sent to it again."""
 
-        async def work(container: Container) -> None:
-            async with container.session() as session:
-                organisation = await container.organisation(session)
+        async def work(runtime: Runtime) -> None:
+            async with runtime.session() as session:
+                organisation = await runtime.organisations.organisation(session)
                 await lift_suppression(
                     session,
                     organisation_id=organisation.id,
                     email=email,
                     actor=OPERATOR,
-                    rules=container.approval_rules(),
+                    rules=runtime.organisation_settings.rules,
                     now=utcnow(),
                 )
                 await session.commit()
             console.print(f"{email} is off the suppression list")
 
-        run_with_container(work)
+        run_with_runtime(work)
 
     @templates_app.command("set")
     def templates_set(
@@ -88,9 +88,9 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
         except (OSError, UnicodeDecodeError) as exc:
             raise typer.BadParameter(f"cannot read {file}: {exc}") from None
 
-        async def work(container: Container) -> None:
-            async with container.session() as session:
-                organisation = await container.organisation(session)
+        async def work(runtime: Runtime) -> None:
+            async with runtime.session() as session:
+                organisation = await runtime.organisations.organisation(session)
                 await save_template_override(
                     session,
                     organisation_id=organisation.id,
@@ -98,9 +98,9 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
                     part=part,
                     source=source,
                     actor=OPERATOR,
-                    rules=container.approval_rules(),
+                    rules=runtime.organisation_settings.rules,
                 )
                 await session.commit()
             console.print(f"the {part} template for {language} is saved")
 
-        run_with_container(work)
+        run_with_runtime(work)

@@ -15,15 +15,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.container import Container
-from bot.loop_reports import judge_reports
+from bot.bootstrap import Runtime
 from services.db.models import utcnow
 from services.loop_reports import forget_process, read_reports
+from web.fleet_health import judge_reports
 
 console = Console()
 
 
-def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container], Awaitable[Any]]], Any]) -> None:
+def register(app: typer.Typer, run_with_runtime: Callable[[Callable[[Runtime], Awaitable[Any]]], Any]) -> None:
     health_app = typer.Typer(help="The loop health other processes report (separate workers).", no_args_is_help=True)
     app.add_typer(health_app, name="health")
 
@@ -31,10 +31,10 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
     def health_list() -> None:
         """Each reported loop as /healthz judges it now, then the problems (exit 1 when there are any)."""
 
-        async def work(container: Container) -> int:
-            async with container.session() as session:
+        async def work(runtime: Runtime) -> int:
+            async with runtime.session() as session:
                 reports = await read_reports(session)
-            fleet = judge_reports(reports, now=utcnow(), stall_after=container.settings.health_stall_seconds)
+            fleet = judge_reports(reports, now=utcnow(), stall_after=runtime.others.stall_after)
             table = Table(title=f"Loops reported by other processes — {len(fleet.loops)}")
             for column in ("Process", "Loop", "Healthy", "Report age (s)"):
                 table.add_column(column)
@@ -45,20 +45,20 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
                 console.print(problem, soft_wrap=True)
             return 1 if fleet.problems else 0
 
-        if run_with_container(work):
+        if run_with_runtime(work):
             raise typer.Exit(1)
 
     @health_app.command("forget")
     def health_forget(process: str) -> None:
         """Delete the reports of a process that is gone for good (e.g. worker@old-host)."""
 
-        async def work(container: Container) -> int:
-            async with container.session() as session:
+        async def work(runtime: Runtime) -> int:
+            async with runtime.session() as session:
                 deleted = await forget_process(session, process)
                 await session.commit()
             return deleted
 
-        deleted = run_with_container(work)
+        deleted = run_with_runtime(work)
         if not deleted:
             console.print(f"no reports from {process}", style="red")
             raise typer.Exit(1)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from bot.container import Container
+from bot.bootstrap import Runtime
 from services.authorization import OPERATOR
 from services.db.models import utcnow
 from services.invoice_links import revoke_invoice_link
@@ -21,7 +21,7 @@ from services.invoice_links import revoke_invoice_link
 console = Console()
 
 
-def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container], Awaitable[Any]]], Any]) -> None:
+def register(app: typer.Typer, run_with_runtime: Callable[[Callable[[Runtime], Awaitable[Any]]], Any]) -> None:
     links_app = typer.Typer(help="The customers' invoice links (/i/…).", no_args_is_help=True)
     app.add_typer(links_app, name="links")
 
@@ -32,19 +32,19 @@ def register(app: typer.Typer, run_with_container: Callable[[Callable[[Container
     ) -> None:
         """Make every link sent so far answer "withdrawn" (410); audited."""
 
-        async def work(container: Container) -> None:
-            async with container.session() as session:
-                organisation = await container.organisation(session)
+        async def work(runtime: Runtime) -> None:
+            async with runtime.session() as session:
+                organisation = await runtime.organisations.organisation(session)
                 invoice = await revoke_invoice_link(
                     session,
                     organisation_id=organisation.id,
                     number=number,
                     actor=OPERATOR,
-                    rules=container.approval_rules(),
+                    rules=runtime.organisation_settings.rules,
                     reissue=new_link,
                     now=utcnow(),
                 )
             after = "a new link goes with the next email" if new_link else "it has no working link now"
             console.print(f"the links sent for {invoice.number} are revoked; {after}", highlight=False)
 
-        run_with_container(work)
+        run_with_runtime(work)

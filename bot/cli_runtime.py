@@ -10,17 +10,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from email.message import EmailMessage
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from bot.bounce_mailbox import bounce_loop
+from bot.bootstrap import Loop, bootstrap, smtp_transport
 from bot.config import Settings
-from bot.container import Container
-from bot.loop_health import LoopHealth
 from bot.loop_reports import HealthReporter
-from bot.ubl_validator import UblValidator
-from bot.worker_process import build_worker, install_stop_signals, make_render_pool, run_worker
+from bot.worker_process import install_stop_signals, run_worker
 from services.addresses import normalise_email
 from services.authorization import OPERATOR
 from services.db.models import utcnow
@@ -32,15 +29,6 @@ from services.smtp_verification import record_smtp_check
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _ubl_validator(container: Container, health: LoopHealth) -> UblValidator:
-    """The loop that checks e-invoices before the worker sends them (bot/ubl_validator.py)."""
-    return UblValidator(
-        sessions=container.sessions,
-        public_url=container.sender_identity().public_url,  # the worker's: the digests must agree
-        heartbeat=health.loop("ubl validation"),
-    )
 
 
 def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: Callable[..., typer.Exit]) -> None:
@@ -61,30 +49,27 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
         _logging()
 
         async def main() -> int:
-            container = Container.build(settings)
+            loops = [Loop.WORKER] if until_idle else [Loop.WORKER, Loop.BOUNCE_MAILBOX, Loop.UBL_VALIDATION]
+            runtime = bootstrap(settings, loops=loops)
+            assert runtime.worker is not None  # SMTP is configured (checked above)
             stop = asyncio.Event()
             install_stop_signals(stop)
             try:
                 if until_idle:
-                    return await run_worker(container, stop=stop, until_idle=True)
+                    return await run_worker(runtime.worker, runtime.render_pool, stop=stop, until_idle=True)
                 # `invoicebot worker` serves no HTTP: its loops' health goes to the database, where
                 # the web process's /healthz and /metrics read it (bot/loop_reports.py)
-                health = LoopHealth(stall_after=settings.health_stall_seconds)
                 reporter = HealthReporter(
-                    sessions=container.sessions,
-                    health=health,
+                    sessions=runtime.sessions,
+                    health=runtime.health,
                     process=settings.process_name,
                     interval=settings.health_report_seconds,
                 )
-                sent, _, _, _ = await asyncio.gather(
-                    run_worker(container, stop=stop, heartbeat=health.loop("worker", reports_each_round=True)),
-                    bounce_loop(container, stop, health.loop("bounce mailbox")),
-                    _ubl_validator(container, health).run(stop),
-                    reporter.run(stop),
-                )
-                return sent
+                others = [*runtime.loops(stop, with_worker=False), reporter.run(stop)]
+                sent, *_ = await asyncio.gather(run_worker(runtime.worker, runtime.render_pool, stop=stop), *others)
+                return int(sent)
             finally:
-                await container.close()
+                await runtime.aclose()
 
         sent = asyncio.run(main())
         if until_idle:
@@ -98,35 +83,15 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
         _logging()
 
         async def main() -> None:
-            container = Container.build(settings)
-            health = LoopHealth(stall_after=settings.health_stall_seconds)  # /healthz reads what the loops report
-            loops: list[Any] = []
-            stop = asyncio.Event()
-            render_pool = None
-            if with_worker and settings.smtp_configured:
-                render_pool = make_render_pool(settings.render_processes) if settings.render_processes else None
-                worker = build_worker(container, render_pool, health.loop("worker", reports_each_round=True))
-                loops.append(worker.run(stop))
-            elif with_worker:
-                logging.getLogger("invoicebot").warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
+            loops = [Loop.NOTIFIER]
             if with_worker:
-                loops.append(bounce_loop(container, stop, health.loop("bounce mailbox")))
-                loops.append(_ubl_validator(container, health).run(stop))
-            if settings.slack_bot_token is not None:
-                from bot.notifier import notifier_loop
-
-                loops.append(notifier_loop(container, health=health))
+                loops += [Loop.WORKER, Loop.BOUNCE_MAILBOX, Loop.UBL_VALIDATION]
+            runtime = bootstrap(settings, loops=loops)  # /healthz reads what its loops report
             try:
-                if render_pool is not None:
-                    await render_pool.start()
-                async with container.session() as session:
-                    await container.organisation(session)
-                await serve(container, loops=loops, health=health)
+                await runtime.start()
+                await serve(runtime)
             finally:
-                stop.set()
-                if render_pool is not None:
-                    await render_pool.aclose()
-                await container.close()
+                await runtime.aclose()
 
         try:
             asyncio.run(main())
@@ -152,8 +117,9 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
         require_smtp(settings)
 
         async def main() -> tuple[bool, str, str | None]:
-            container = Container.build(settings)
-            transport = container.build_transport()
+            runtime = bootstrap(settings)
+            organisation_settings = runtime.organisation_settings
+            transport = smtp_transport(settings)
             ok, reason, refused = True, "connected and logged in", None
             smtputf8: bool | None = None
             try:
@@ -163,12 +129,12 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                 except InvalidInput as exc:  # the settings work; the typed address is what is wrong
                     test_to, refused = None, str(exc)
                 if test_to:
-                    identity = container.sender_identity()
+                    identity = organisation_settings.identity
                     message = EmailMessage()
                     message["From"] = identity.from_email
                     message["To"] = test_to
                     message["Subject"] = "invoicebot: test email"
-                    message["Message-ID"] = make_message_id(container.message_id_domain)
+                    message["Message-ID"] = make_message_id(organisation_settings.message_id_domain)
                     message.set_content("This test email shows that invoicebot can send through this server.\n")
                     envelope = Envelope(verp_address("test", identity.bounce_domain), [test_to])
                     result = await transport.send(envelope, message)
@@ -178,15 +144,15 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
             finally:
                 await transport.aclose()
             try:
-                async with container.session() as session:
-                    organisation = await container.organisation(session)
+                async with runtime.session() as session:
+                    organisation = await runtime.organisations.organisation(session)
                     await record_smtp_check(
                         session, organisation_id=organisation.id, ok=ok, reason=reason, actor=OPERATOR, now=utcnow(),
                         smtputf8=smtputf8,
                     )  # fmt: skip
                     await session.commit()
             finally:
-                await container.close()
+                await runtime.aclose()
             return ok, reason, refused
 
         ok, reason, refused = asyncio.run(main())

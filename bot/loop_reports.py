@@ -9,7 +9,7 @@ the database is already shared by every process, so:
 - `HealthReporter` (run by `invoicebot worker` beside its loops) writes the process's loop
   verdicts every `interval` seconds — one small upsert, never per delivery — and deletes them
   when the process stops cleanly;
-- `OtherProcesses` (given to the web app) reads them for `/healthz` and `/metrics`: a loop
+- `OtherProcesses` (web/fleet_health.py, given to the web app) reads them for `/healthz` and `/metrics`: a loop
   reported stalled is red with its own reason, and a process whose last report is older than
   the stall window is red too (it died, hangs, or cannot write to the database).
 
@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.loop_health import LoopHealth
 from services.db.models import utcnow
 from services.errors import error_summary
-from services.loop_reports import LoopReport, forget_process, publish_reports, read_reports
+from services.loop_reports import LoopReport, forget_process, publish_reports
 
 log = logging.getLogger("invoicebot.health")
 
@@ -99,74 +98,3 @@ class HealthReporter:
                 await session.commit()
         except Exception as exc:
             log.warning("%s: could not withdraw its loop reports (%s)", self.process, error_summary(exc))
-
-
-@dataclass(frozen=True)
-class ReportedLoop:
-    """Another process's loop as `/healthz` and `/metrics` judge it now."""
-
-    process: str
-    loop: str
-    healthy: bool
-    seconds_since_progress: float
-    report_age: float  # seconds since its process last reported
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class FleetVerdict:
-    """What the other processes' reports say, or why they could not be read."""
-
-    loops: list[ReportedLoop]
-    problems: list[str]
-    answered: bool
-
-
-class OtherProcesses:
-    """Reads the other processes' loop reports and judges them with this process's stall window."""
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        *,
-        stall_after: float,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.sessions = sessions
-        self.stall_after = stall_after
-        self.clock = clock
-
-    async def verdict(self) -> FleetVerdict:
-        try:
-            async with asyncio.timeout(DATABASE_ANSWER_SECONDS), self.sessions() as session:
-                reports = await read_reports(session)
-        except Exception as exc:
-            reason = (
-                f"other processes' loops: their reports could not be read "
-                f"(the database did not answer within {DATABASE_ANSWER_SECONDS:g} s: {error_summary(exc) or 'timeout'})"
-            )
-            return FleetVerdict([], [reason], answered=False)
-        return judge_reports(reports, now=self.clock(), stall_after=self.stall_after)
-
-
-def judge_reports(reports: list[LoopReport], *, now: datetime, stall_after: float) -> FleetVerdict:
-    """A loop is red when reported stalled, or when its process's report is older than `stall_after`."""
-    loops: list[ReportedLoop] = []
-    problems: list[str] = []
-    silent: dict[str, tuple[float, list[str]]] = {}
-    for report in reports:
-        age = max(0.0, (now - report.reported_at).total_seconds())
-        quiet = report.seconds_since_progress + age
-        if age >= stall_after:
-            silent.setdefault(report.process, (age, []))[1].append(report.loop)
-            loops.append(ReportedLoop(report.process, report.loop, False, quiet, age, "no recent report"))
-            continue
-        loops.append(ReportedLoop(report.process, report.loop, report.healthy, quiet, age, report.reason))
-        if not report.healthy:
-            problems.append(f"{report.process}: {report.reason or f'{report.loop}: stalled'}")
-    for process, (age, names) in silent.items():
-        problems.append(
-            f"{process}: no report from its loops ({', '.join(names)}) for {age:.0f} s: "
-            "the process stopped without withdrawing them, hangs, or cannot write to the database"
-        )
-    return FleetVerdict(loops, problems, answered=True)

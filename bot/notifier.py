@@ -7,18 +7,8 @@ the same send updates that message (`chat.update`) instead of posting a second o
 leaves the row for a later attempt with backoff. Rows are never dropped here: a row is
 only given up (status `failed`) after `max_attempts`, which by default spans about a day.
 
-What each kind does:
-- delivery_status: post the send's status message once, in its channel (the row's, else
-  the notify channel), then `chat.update` it in place;
-- approval_request: post *Approve* / *Reject* in the approvers' channel;
-- approval_decided: rewrite that request message to say who decided;
-- delivery_alert: reply in the status message's thread with the reason and the buttons
-  to fix it (later, if the status message is not posted yet), then refresh the status
-  message itself; an alert whose problem is already over is posted resolved, without buttons;
-- alerts_resolved: rewrite the invoice's posted alerts whose problem is over (a resend was
-  accepted, the invoice was marked as sent by hand, the email arrived after all): their
-  buttons give way to who resolved it and how. A status message that says an invoice email
-  went out owes this rewrite for the invoice's older alerts.
+What each kind posts is decided by its renderer in handlers/notification_renderers.py
+(`RENDERERS`, notification kind → renderer); this loop leases, hands over, records and retries.
 """
 
 from __future__ import annotations
@@ -26,39 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.container import Container
 from bot.loop_health import Heartbeat, LoopHealth
-from handlers.blocks_approvals import approval_decided_message, approval_request_message
-from handlers.blocks_status import delivery_alert_message, status_message
-from services.alert_resolution import (
-    alert_resolution,
-    mark_alert_resolved,
-    owe_alerts_resolved_after,
-    resolved_alerts,
-)
-from services.db.models import Approval, DeliveryKind, Notification, utcnow
+from handlers.notification_renderers import RENDERERS, Posted, PostLater, SlackPost
+from services.db.models import Notification, utcnow
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
-from services.delivery_status import DeliveryStatusView, delivery_status_view
+from services.delivery_status import delivery_status_view
 from services.errors import DomainError, error_summary
-from services.invoice_states import SENT_OK
-from services.notifications import (
-    NotificationKind,
-    claim_due_notifications,
-    enqueue_notification,
-    mark_posted,
-    mark_retry,
-)
+from services.notifications import NotificationKind, claim_due_notifications, mark_posted, mark_retry
 
 log = logging.getLogger("invoicebot.notifier")
 
@@ -69,16 +41,6 @@ NEEDS_ADMIN = frozenset(
 )  # fmt: skip
 NOTIFIER_MAX_ATTEMPTS = 100  # with backoff capped at 15 minutes: about a day of retries
 NOT_YET_POSTED_DELAY = 5.0
-
-
-class PostLater(Exception):
-    """The post depends on another message that is not in Slack yet; try this row again later."""
-
-
-@dataclass(frozen=True)
-class Posted:
-    channel: str
-    ts: str
 
 
 class Notifier:
@@ -204,112 +166,34 @@ class Notifier:
         await session.commit()
 
     async def _post(self, session: AsyncSession, notification: Notification) -> None:
+        """Hand the row to its kind's renderer with the send's view; the loop keeps the commits."""
         kind = NotificationKind(notification.kind)
         if notification.delivery_id is None:
             raise PostLater(f"notification {notification.id} names no send")
         view = await delivery_status_view(
             session, delivery_id=notification.delivery_id, organisation_id=notification.organisation_id
         )
-        if kind == NotificationKind.DELIVERY_STATUS:
-            text, blocks = status_message(view)
-            if view.slack_channel and view.slack_ts:
-                await self.client.chat_update(channel=view.slack_channel, ts=view.slack_ts, text=text, blocks=blocks)
-                await self._posted(session, notification, Posted(view.slack_channel, view.slack_ts))
-            else:
-                channel = self._channel(notification, self.default_channel)
-                await self._posted(session, notification, await self._post_message(channel, text, blocks))
-            if view.kind == DeliveryKind.INVOICE and view.status in SENT_OK:
-                # an email of the invoice went out: its older alerts' problems may be over
-                await owe_alerts_resolved_after(
-                    session, delivery_id=view.delivery_id, organisation_id=notification.organisation_id,
-                    now=self.clock(),
-                )  # fmt: skip
-                await session.commit()
-        elif kind == NotificationKind.APPROVAL_REQUEST:
-            text, blocks = approval_request_message(view)
-            channel = self._channel(notification, self.approvers_channel)
-            await self._posted(session, notification, await self._post_message(channel, text, blocks))
-        elif kind == NotificationKind.APPROVAL_DECIDED:
-            approval = (
-                await session.execute(select(Approval).where(Approval.delivery_id == view.delivery_id))
-            ).scalar_one_or_none()
-            if approval is None or not approval.slack_channel or not approval.slack_ts:
-                raise PostLater("the approval request is not in Slack yet")
-            text, blocks = approval_decided_message(view)
-            await self.client.chat_update(
-                channel=approval.slack_channel, ts=approval.slack_ts, text=text, blocks=blocks
-            )
-            await self._posted(session, notification, Posted(approval.slack_channel, approval.slack_ts))
-        elif kind == NotificationKind.DELIVERY_ALERT:
-            if not view.slack_channel or not view.slack_ts:
-                raise PostLater("the send's status message is not in Slack yet")
-            resolution = await alert_resolution(
-                session, delivery_id=view.delivery_id, organisation_id=notification.organisation_id
-            )
-            text, blocks = delivery_alert_message(view, notification.payload or {}, resolution)
-            answer = await self.client.chat_postMessage(
-                channel=view.slack_channel, thread_ts=view.slack_ts, text=text, blocks=blocks, unfurl_links=False
-            )
-            if resolution is not None:  # posted already resolved: never rewritten again
-                await mark_alert_resolved(session, notification_id=notification.id, resolution=resolution)
-            await self._posted(session, notification, Posted(str(answer.get("channel")), str(answer.get("ts"))))
-            await self._refresh_status(session, notification, view.slack_channel, view.slack_ts)
-        elif kind == NotificationKind.ALERTS_RESOLVED:
-            await self._resolve_alerts(session, notification, view)
 
-    async def _resolve_alerts(
-        self, session: AsyncSession, notification: Notification, view: DeliveryStatusView
-    ) -> None:
-        """Rewrite in place each posted alert of the invoice whose problem is over: no buttons,
-        who resolved it and how. Each rewrite is recorded at once, so a retry skips it."""
-        for alert in await resolved_alerts(
-            session, delivery_id=view.delivery_id, organisation_id=notification.organisation_id
-        ):
-            alert_view = await delivery_status_view(session, delivery_id=alert.delivery_id)
-            if not alert_view.slack_channel:
-                raise PostLater("the alert's status message has no channel yet")
-            text, blocks = delivery_alert_message(alert_view, alert.payload, alert.resolution)
-            await self.client.chat_update(channel=alert_view.slack_channel, ts=alert.ts, text=text, blocks=blocks)
-            await mark_alert_resolved(session, notification_id=alert.notification_id, resolution=alert.resolution)
+        async def posted(where: Posted) -> None:
+            """Commit the ts at once: from here on, this message is updated, never posted again."""
+            await mark_posted(
+                session, notification_id=notification.id, ts=where.ts, now=self.clock(), channel=where.channel
+            )
             await session.commit()
-        await self._posted(session, notification, Posted(view.slack_channel or "", view.slack_ts or ""))
 
-    def _channel(self, notification: Notification, fallback: str | None) -> str:
-        channel = notification.channel or str((notification.payload or {}).get("channel") or "") or fallback
-        if not channel:
-            raise PostLater("no channel to post in: set INVOICEBOT_NOTIFY_CHANNEL")
-        return channel
-
-    async def _post_message(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> Posted:
-        answer = await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
-        return Posted(str(answer.get("channel") or channel), str(answer["ts"]))
-
-    async def _posted(self, session: AsyncSession, notification: Notification, posted: Posted) -> None:
-        """Commit the ts at once: from here on, this message is updated, never posted again."""
-        await mark_posted(
-            session, notification_id=notification.id, ts=posted.ts, now=self.clock(), channel=posted.channel
+        await RENDERERS[kind](
+            SlackPost(
+                session=session,
+                notification=notification,
+                view=view,
+                client=self.client,
+                default_channel=self.default_channel,
+                approvers_channel=self.approvers_channel,
+                now=self.clock,
+                posted=posted,
+                save=session.commit,
+            )
         )
-        await session.commit()
-
-    async def _refresh_status(self, session: AsyncSession, alert: Notification, channel: str, ts: str) -> None:
-        """Rewrite the status message after an alert; if Slack says no now, owe it as a row."""
-        assert alert.delivery_id is not None
-        view = await delivery_status_view(session, delivery_id=alert.delivery_id)
-        text, blocks = status_message(view)
-        try:
-            await self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as error:
-            log.warning("status message of send %s not refreshed (%s); queued", alert.delivery_id, type(error).__name__)
-            await enqueue_notification(
-                session,
-                organisation_id=alert.organisation_id,
-                delivery_id=alert.delivery_id,
-                kind=NotificationKind.DELIVERY_STATUS,
-                channel=channel,
-                payload={"status": view.status},
-                now=self.clock(),
-            )
-            await session.commit()
 
 
 def _slack_error(error: SlackApiError) -> str:
@@ -331,29 +215,6 @@ def _retry_after(error: SlackApiError) -> float | None:
         return 1.0
 
 
-def notifier_client(container: Container) -> AsyncWebClient:
+def notifier_client(bot_token: str, api_url: str) -> AsyncWebClient:
     """A Web API client for the notifier, with no 429 retry of its own: the rows are the retry."""
-    settings = container.settings
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=15)
-
-
-def build_notifier(container: Container, client: AsyncWebClient, heartbeat: Heartbeat | None = None) -> Notifier:
-    settings = container.settings
-    return Notifier(
-        container.sessions,
-        client,
-        settings.notify_channel,
-        approvers_channel=settings.approvers_channel,
-        heartbeat=heartbeat,
-    )
-
-
-def notifier_loop(
-    container: Container, client: AsyncWebClient | None = None, *, health: LoopHealth | None = None
-) -> Coroutine[Any, Any, None]:
-    """The coroutine `invoicebot run` adds to `serve(loops=…)`; it stops when cancelled.
-    It reports to `health` as "Slack notifier"."""
-    heartbeat = health.loop("Slack notifier", reports_each_round=True) if health is not None else None
-    notifier = build_notifier(container, client or notifier_client(container), heartbeat)
-    return notifier.run(asyncio.Event())
+    return AsyncWebClient(token=bot_token, base_url=api_url, timeout=15)

@@ -31,8 +31,8 @@ from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from bot.web_doors import MIB, BodyTooLarge, read_bounded_body, too_large
 from services.safe_json import UntrustedJsonError, load_untrusted_object
+from web.doors import MIB, BodyTooLarge, read_bounded_body, too_large
 
 log = logging.getLogger("invoicebot.slack")
 

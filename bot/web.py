@@ -2,9 +2,9 @@
 
 `POST /slack/events` is verified by our own door first (bot/slack_door.py: body limit,
 signature, safe parsing) and then dispatched by Bolt on the server's event loop. Every
-route sits behind `ErrorReferenceMiddleware` (bot/web_doors.py): an unexpected error is a
+route sits behind `ErrorReferenceMiddleware` (web/doors.py): an unexpected error is a
 `500 error ref …`, never a traceback. Provider webhooks, the invoice link page and
-metrics come in as `extra_routes`.
+metrics (the `web/` package) come in as `extra_routes`, assembled by bot/bootstrap.py.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from bot.healthz_web import healthz_routes
 from bot.loop_health import LoopHealth
-from bot.loop_reports import OtherProcesses
 from bot.slack_door import slack_events_endpoint
-from bot.web_doors import ErrorReferenceMiddleware
+from web.doors import ErrorReferenceMiddleware
+from web.fleet_health import OtherProcesses
+from web.healthz import healthz_routes
 
 SLACK_EVENTS_PATH = "/slack/events"
 

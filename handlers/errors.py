@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import secrets
-import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, overload
@@ -25,38 +23,10 @@ from slack_sdk.errors import SlackApiError
 
 from handlers.blocks import _clip, escape
 from handlers.blocks_review import View, message_view
-from services.errors import DomainError
+from services.errors import DomainError, log_unexpected
 
 log = logging.getLogger("invoicebot.slack")
 P = ParamSpec("P")
-
-
-def loggable(text: object, limit: int = 300) -> str:
-    """`text` for one log line: control characters escaped (no forged lines), cut at `limit`."""
-    shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text)[:limit])
-    return shown + ("…" if len(str(text)) > limit else "")
-
-
-def log_unexpected(error: BaseException, **where: object) -> str:
-    """Log one line about an unexpected error and return its reference (what the user quotes).
-
-    One line, not a traceback: the error's type, its innermost frame and its message
-    (escaped), plus `where` (path, method…). The traceback goes to DEBUG for a developer.
-    """
-    reference = secrets.token_hex(4)
-    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-    at = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else "?"
-    fields = " ".join(f"{key}={loggable(value, 120)!s}" for key, value in where.items())
-    log.error(
-        "unexpected error ref=%s type=%s at=%s %s message=%s",
-        reference,
-        type(error).__name__,
-        at,
-        fields,
-        loggable(error),
-    )
-    log.debug("traceback of error ref=%s", reference, exc_info=(type(error), error, error.__traceback__))
-    return reference
 
 
 def explain_error(error: BaseException, *, mrkdwn: bool = True) -> tuple[str, str | None]:

@@ -206,3 +206,11 @@ async def reject_delivery(
         decision=ApprovalDecision.REJECTED,
         reason=reason,
     )
+
+
+async def approval_request_message(session: AsyncSession, *, delivery_id: int) -> tuple[str, str] | None:
+    """Where the send's approval request was posted in Slack (channel, ts); None until it is."""
+    approval = (await session.execute(select(Approval).where(Approval.delivery_id == delivery_id))).scalar_one_or_none()
+    if approval is None or not approval.slack_channel or not approval.slack_ts:
+        return None
+    return approval.slack_channel, approval.slack_ts

@@ -1,7 +1,17 @@
 """Typed domain errors. Each message is written for a finance person, not a developer.
 
 The edges (Slack, CLI, HTTP) show `str(error)` as it is, so keep it a full sentence.
+An unexpected error is logged one way for every surface (`log_unexpected`: one line and a
+reference the user can quote), so the Slack handlers and the web endpoints share it here.
 """
+
+from __future__ import annotations
+
+import logging
+import secrets
+import traceback
+
+log = logging.getLogger("invoicebot.errors")
 
 
 class DomainError(Exception):
@@ -63,3 +73,31 @@ def error_summary(exc: BaseException) -> str:
     original = getattr(exc, "orig", None)
     lines = str(original if original is not None else exc).strip().splitlines()
     return lines[0][:300] if lines and lines[0].strip() else type(exc).__name__
+
+
+def loggable(text: object, limit: int = 300) -> str:
+    """`text` for one log line: control characters escaped (no forged lines), cut at `limit`."""
+    shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text)[:limit])
+    return shown + ("…" if len(str(text)) > limit else "")
+
+
+def log_unexpected(error: BaseException, **where: object) -> str:
+    """Log one line about an unexpected error and return its reference (what the user quotes).
+
+    One line, not a traceback: the error's type, its innermost frame and its message
+    (escaped), plus `where` (path, method…). The traceback goes to DEBUG for a developer.
+    """
+    reference = secrets.token_hex(4)
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    at = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else "?"
+    fields = " ".join(f"{key}={loggable(value, 120)!s}" for key, value in where.items())
+    log.error(
+        "unexpected error ref=%s type=%s at=%s %s message=%s",
+        reference,
+        type(error).__name__,
+        at,
+        fields,
+        loggable(error),
+    )
+    log.debug("traceback of error ref=%s", reference, exc_info=(type(error), error, error.__traceback__))
+    return reference

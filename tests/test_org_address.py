@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.container import organisation_profile
+from bot.organisation_settings import organisation_profile
 from services.db.models import Organisation
 from services.organisations import ensure_organisation
 

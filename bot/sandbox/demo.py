@@ -29,18 +29,15 @@ import httpx
 import uvicorn
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from bot.app import create_slack_app
-from bot.bounce_mailbox import BounceMailbox
+from bot.bootstrap import Loop, Seams, bootstrap
 from bot.config import Settings
-from bot.container import Container
-from bot.notifier import Notifier, notifier_client
 from bot.runner import web_server
 from bot.sandbox.dsn import BounceRule, build_dsn
 from bot.sandbox.folder_mailbox import FolderMailbox
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
 from bot.sandbox.smtp_server import ScriptedSmtpServer
-from bot.worker_process import build_worker, make_render_pool
+from bot.worker_process import make_render_pool
 from services.db.migrate import upgrade
 from services.seed import seed_demo
 from services.sending.render_pool import RenderPool
@@ -224,22 +221,17 @@ class Demo:
         database_url = f"sqlite:///{self.work_dir / 'demo.db'}"
         await asyncio.to_thread(upgrade, database_url)
         settings = self.settings(database_url=database_url, smtp_port=smtp.port, web_port=web_port, work=self.work_dir)
-        container = Container.build(settings)
-        self._stack.push_async_callback(container.close)
-        async with container.session() as session:
-            organisation = await container.organisation(session)
+        loops = [Loop.WORKER, Loop.NOTIFIER, Loop.BOUNCE_MAILBOX]
+        runtime = bootstrap(settings, loops=loops, seams=Seams(mailbox=bounces, render_pool=self.render_pool))
+        self._stack.push_async_callback(runtime.aclose)
+        async with runtime.session() as session:
+            organisation = await runtime.organisations.organisation(session)
             await seed_demo(
                 session, organisation_id=organisation.id, today=datetime.now(UTC).date(), smtp_verified=True
             )
             await session.commit()
 
-        slack_app = create_slack_app(
-            signing_secret=self.signing_secret,
-            bot_token=self.bot_token,
-            api_url=self.slack.base_url,
-            container=container,
-        )
-        server = web_server(container, slack_app=slack_app, host="127.0.0.1", port=web_port, log_level="warning")
+        server = web_server(runtime, host="127.0.0.1", port=web_port, log_level="warning")
         web_task = asyncio.create_task(_serve_web(server, web_socket))
 
         async def stop_web() -> None:
@@ -250,27 +242,17 @@ class Demo:
         self._stack.push_async_callback(stop_web)
         await self._wait_started(server, web_task)
 
-        worker = build_worker(container, self.render_pool)
-        worker.poll_interval = 0.3
-        self._stack.push_async_callback(worker.transport.aclose)
-        notifier = Notifier(
-            container.sessions, notifier_client(container), CHANNEL, approvers_channel=CHANNEL, poll_interval=0.3
-        )
-        mailbox = BounceMailbox(
-            account=bounces.account(),
-            sessions=container.sessions,
-            verp_secret=container.verp_secret(),
-            poll_interval=0.5,
-            connect=bounces.connect,
-        )
-        loops = [asyncio.create_task(loop.run(self._stop)) for loop in (worker, notifier, mailbox)]
+        worker, notifier, mailbox = runtime.worker, runtime.notifier, runtime.bounce_mailbox
+        assert worker is not None and notifier is not None and mailbox is not None
+        worker.poll_interval, notifier.poll_interval, mailbox.poll_interval = 0.3, 0.3, 0.5
+        tasks = [asyncio.create_task(loop) for loop in runtime.loops(self._stop)]
 
         async def stop_loops() -> None:
             self._stop.set()
-            _done, pending = await asyncio.wait(loops, timeout=STOP_TIMEOUT_SECONDS)
+            _done, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_SECONDS)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         self._stack.push_async_callback(stop_loops)
         http = httpx.AsyncClient(timeout=15)

@@ -2,22 +2,21 @@
 
 Layout: `tmp/` (being written), `new/` (unseen), `cur/` (filed). A message is written to
 `tmp/` and renamed into `new/`, so a reader never sees half a message; filing it (the
-IMAP `\\Seen` flag) renames it into `cur/`. `FolderConnection` answers the same few calls
-as the bounce loop's IMAP connection (`open`, `unseen`, `fetch`, `flag`, `move`, `close`),
-so `bot.bounce_mailbox.BounceMailbox` reads this folder with exactly the code that reads
-a real mailbox: parse, file as delivery events, commit, then mark seen.
+IMAP `\\Seen` flag) renames it into `cur/`. `FolderMailbox` implements the bounce mailbox
+port (bot/mailbox_port.py), so `bot.bounce_mailbox.BounceMailbox` reads this folder with
+exactly the code that reads a real mailbox: parse, file as delivery events, commit, then
+mark seen. It offers no IDLE: the loop polls it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import time
 from pathlib import Path
 
-from bot.bounce_mailbox import ImapAccount
-
-SEEN_FLAG = "\\Seen"
+from bot.mailbox_port import SEEN as SEEN_FLAG
 
 
 class FolderMailbox:
@@ -47,11 +46,19 @@ class FolderMailbox:
     def seen_names(self) -> list[str]:
         return sorted(path.name for path in (self.root / "cur").iterdir())
 
-    def account(self) -> ImapAccount:
-        """What the bounce loop logs as its mailbox: this folder (there is no password)."""
-        return ImapAccount(host="folder", port=0, username=str(self.root), password="", security="none")
+    @property
+    def address(self) -> str:
+        """What the bounce loop logs as its mailbox: this folder."""
+        return f"folder {self.root}"
 
-    def connect(self) -> FolderConnection:
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        return (OSError,)
+
+    def scrub(self, text: str) -> str:
+        return text  # a folder has no password
+
+    def connect(self, timeout: float) -> FolderConnection:
         return FolderConnection(self)
 
 
@@ -89,6 +96,14 @@ class FolderConnection:
 
     async def move(self, uid: int, folder: str) -> None:
         """Unmatched reports stay in cur/, flagged; the demo has no other folders."""
+
+    def offers_idle(self) -> bool:
+        return False
+
+    async def idle_until_news(self, seconds: float) -> bool:
+        """Never called (no IDLE offered); sleeps `seconds` if it is."""
+        await asyncio.sleep(seconds)
+        return False
 
     async def close(self) -> None:
         self._names = {}

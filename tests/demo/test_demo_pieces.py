@@ -54,9 +54,7 @@ async def test_the_bounce_loop_files_a_report_from_the_folder_and_moves_it_to_cu
     folder = FolderMailbox(tmp_path / "bounces").create()
     folder.deliver(report(f"bounces+{delivery.verp_token}@example.com"))
     assert len(folder.unseen_names()) == 1
-    mailbox = BounceMailbox(
-        account=folder.account(), sessions=sessions, verp_secret=SECRET, connect=folder.connect, timeout=5
-    )
+    mailbox = BounceMailbox(mailbox=folder, sessions=sessions, verp_secret=SECRET, timeout=5)
 
     stats = await mailbox.poll_once()
 
@@ -73,7 +71,7 @@ async def test_a_report_for_no_known_send_is_filed_as_an_orphan_and_not_read_aga
 ):
     folder = FolderMailbox(tmp_path / "bounces").create()
     folder.deliver(report("bounces+unknown@example.com"))
-    mailbox = BounceMailbox(account=folder.account(), sessions=sessions, verp_secret=SECRET, connect=folder.connect)
+    mailbox = BounceMailbox(mailbox=folder, sessions=sessions, verp_secret=SECRET)
 
     stats = await mailbox.poll_once()
 

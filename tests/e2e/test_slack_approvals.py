@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.container import Container
-from bot.notifier import build_notifier, notifier_client
+from bot.bootstrap import Loop, bootstrap
+from bot.config import Settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, button_click
 from services.db.models import Approval, AuditLog, Delivery, Notification, Organisation
@@ -38,15 +38,20 @@ settings = settings_with(
 )
 
 
-async def drain(container: Container) -> None:
-    notifier = build_notifier(container, notifier_client(container))
-    for _ in range(5):
-        if not await notifier.drain_once():
-            return
+async def drain(settings: Settings) -> None:
+    """Pay the Slack posts owed with the notifier production builds from these settings."""
+    runtime = bootstrap(settings, loops=[Loop.NOTIFIER])
+    assert runtime.notifier is not None
+    try:
+        for _ in range(5):
+            if not await runtime.notifier.drain_once():
+                return
+    finally:
+        await runtime.aclose()
 
 
 async def request_waiting_send(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, settings: Settings
 ) -> dict[str, Any]:
     """Alice asks to send INV-0001; returns the approval request message as posted in the channel."""
     await seed_invoice(session, org)
@@ -54,7 +59,7 @@ async def request_waiting_send(
     assert texts(answer["view"]["blocks"])[0].startswith(
         "✋ *INV-0001* is waiting for approval by <@U0BOB>, <@U0CAROL>."
     )
-    await drain(container)
+    await drain(settings)
     [request] = fake_slack.messages[APPROVERS_CHANNEL]
     return {"ts": request.ts, "blocks": request.blocks, "message": request}
 
@@ -93,9 +98,9 @@ async def the_delivery(session: AsyncSession) -> tuple[Delivery, Approval]:
 
 
 async def test_a_send_needing_approval_posts_approve_and_reject_in_the_approvers_channel(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, settings: Settings
 ):
-    request = await request_waiting_send(slack, fake_slack, session, org, container)
+    request = await request_waiting_send(slack, fake_slack, session, org, settings)
 
     delivery, approval = await the_delivery(session)
     assert (delivery.status, approval.decision) == ("awaiting_approval", "pending")
@@ -111,9 +116,9 @@ async def test_a_send_needing_approval_posts_approve_and_reject_in_the_approvers
 
 
 async def test_the_requester_cannot_approve_their_own_send(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, settings: Settings
 ):
-    request = await request_waiting_send(slack, fake_slack, session, org, container)
+    request = await request_waiting_send(slack, fake_slack, session, org, settings)
 
     answer = await click(slack, fake_slack, request, "Approve", ALICE)
 
@@ -123,9 +128,9 @@ async def test_the_requester_cannot_approve_their_own_send(
 
 
 async def test_a_non_approver_is_told_they_cannot_approve_and_nothing_changes(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, settings: Settings
 ):
-    request = await request_waiting_send(slack, fake_slack, session, org, container)
+    request = await request_waiting_send(slack, fake_slack, session, org, settings)
 
     answer = await click(slack, fake_slack, request, "Approve", DAVE)
 
@@ -135,12 +140,12 @@ async def test_a_non_approver_is_told_they_cannot_approve_and_nothing_changes(
 
 
 async def test_an_approval_queues_the_send_and_the_request_message_says_who_decided(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, settings: Settings
 ):
-    request = await request_waiting_send(slack, fake_slack, session, org, container)
+    request = await request_waiting_send(slack, fake_slack, session, org, settings)
 
     answer = await click(slack, fake_slack, request, "Approve", BOB)
-    await drain(container)
+    await drain(settings)
 
     assert answer == "✅ You approved the send of *INV-0001*: it is queued and goes out in a moment."
     delivery, approval = await the_delivery(session)
@@ -154,12 +159,12 @@ async def test_an_approval_queues_the_send_and_the_request_message_says_who_deci
 
 
 async def test_a_rejection_ends_the_send_without_an_email(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, settings: Settings
 ):
-    request = await request_waiting_send(slack, fake_slack, session, org, container)
+    request = await request_waiting_send(slack, fake_slack, session, org, settings)
 
     answer = await click(slack, fake_slack, request, "Reject", CAROL)
-    await drain(container)
+    await drain(settings)
 
     assert answer == "🚫 You rejected the send of *INV-0001*: no email goes out."
     delivery, approval = await the_delivery(session)
@@ -168,9 +173,9 @@ async def test_a_rejection_ends_the_send_without_an_email(
 
 
 async def test_two_approvers_clicking_at_once_make_exactly_one_decision(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, settings: Settings
 ):
-    request = await request_waiting_send(slack, fake_slack, session, org, container)
+    request = await request_waiting_send(slack, fake_slack, session, org, settings)
 
     answers = await asyncio.gather(
         click(slack, fake_slack, request, "Approve", BOB), click(slack, fake_slack, request, "Reject", CAROL)
@@ -187,9 +192,9 @@ async def test_two_approvers_clicking_at_once_make_exactly_one_decision(
 
 
 async def test_a_forged_send_id_too_large_for_any_row_is_answered_with_a_sentence_and_changes_nothing(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, container: Container
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, settings: Settings
 ):
-    request = await request_waiting_send(slack, fake_slack, session, org, container)
+    request = await request_waiting_send(slack, fake_slack, session, org, settings)
     _button, block_id = approval_buttons(request["blocks"])["Approve"]
     forged_blocks = [
         {**block, "elements": [{**e, "value": "1" + "0" * 30} for e in block["elements"]]}

@@ -1,7 +1,7 @@
 """What tests share: real servers, signed requests, seeding and waiting, in one place.
 
 Test modules import from here, never from each other. The fixtures (`fake_slack`, the e2e
-`settings`/`container`/`web_url`/`slack`, `smtp`/`transport`, `clock`/`notifier`) are registered
+`settings`/`runtime`/`web_url`/`slack`, `smtp`/`transport`, `clock`/`notifier`) are registered
 for the whole suite by `tests/conftest.py`; a module overrides one by defining its own.
 
 Servers and clients

@@ -1,9 +1,7 @@
 """The Slack side of a test: who clicks, the fake Slack Web API, and the real app it talks to.
 
-The app is built exactly as production builds it (`Container` from `Settings`,
-`create_slack_app`, `web_server`), pointed at the test database and at the fake API, and
-reached with requests signed as Slack signs them. A module that needs more settings (a
-notify channel, a VERP key…) overrides `settings` with `settings = settings_with(...)`.
+The app is built exactly as production builds it (`bootstrap(settings)`: the Slack app and
+the web app), pointed at the test database and at the fake API.
 """
 
 from __future__ import annotations
@@ -18,9 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import create_slack_app
+from bot.bootstrap import Runtime, Seams, bootstrap
 from bot.config import Settings, load_settings
-from bot.container import Container
 from bot.runner import web_server
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
@@ -87,24 +84,17 @@ def settings(database_url: str, fake_slack: FakeSlackApi) -> Settings:
 
 
 @pytest.fixture
-async def container(settings: Settings, org: Organisation) -> AsyncIterator[Container]:
+async def runtime(settings: Settings, org: Organisation) -> AsyncIterator[Runtime]:
     """Built after `org` (verified SMTP) exists, so the app adopts that organisation."""
-    built = Container.build(settings)
+    built = bootstrap(settings, seams=Seams(today=lambda: TODAY))
     yield built
-    await built.close()
+    await built.aclose()
 
 
 @pytest.fixture
-async def web_url(container: Container, settings: Settings) -> AsyncIterator[str]:
-    assert settings.slack_signing_secret and settings.slack_bot_token
-    slack_app = create_slack_app(
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
-        bot_token=settings.slack_bot_token.get_secret_value(),
-        api_url=settings.slack_api_url,
-        container=container,
-        today=lambda: TODAY,
-    )
-    server = web_server(container, slack_app=slack_app, host="127.0.0.1", port=0, log_level="warning")
+async def web_url(runtime: Runtime) -> AsyncIterator[str]:
+    assert runtime.slack_app is not None
+    server = web_server(runtime, host="127.0.0.1", port=0, log_level="warning")
     async with running(server) as url:
         yield url
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.container import Container
+from bot.bootstrap import Runtime
 from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, Organisation, utcnow
 from services.delivery_checks import new_message_id, new_verp_token
 from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
@@ -29,7 +29,7 @@ BROWSER_AGENT = (
 @dataclass(frozen=True)
 class WebApp:
     url: str
-    container: Container
+    runtime: Runtime
 
 
 StartWeb = Callable[..., Awaitable[WebApp]]
@@ -38,7 +38,7 @@ StartWeb = Callable[..., Awaitable[WebApp]]
 async def views_recorded(web: WebApp) -> None:
     """Wait (10 s at most) until the app's view recorder has written every hit it was given."""
     async with asyncio.timeout(10):
-        await web.container.view_recorder().drained()
+        await web.runtime.view_recorder.drained()
 
 
 async def make_sent_invoice(

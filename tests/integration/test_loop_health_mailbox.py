@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bounce_mailbox import BounceMailbox, ImapAccount
+from bot.bounce_mailbox import BounceMailbox
+from bot.imap_mailbox import ImapAccount, ImapMailbox
 from bot.loop_health import LoopHealth
 from bot.sandbox.folder_mailbox import FolderMailbox
 from tests.harness.sending import SECRET
@@ -28,7 +29,7 @@ async def test_an_unreachable_bounce_mailbox_turns_its_loop_red_and_a_readable_o
 ) -> None:
     account = ImapAccount(host="127.0.0.1", port=closed_port(), username="bounces", password="pw", security="none")
     mailbox = BounceMailbox(
-        account=account, sessions=sessions, verp_secret=SECRET, poll_interval=0.05, max_backoff=0.1,
+        mailbox=ImapMailbox(account), sessions=sessions, verp_secret=SECRET, poll_interval=0.05, max_backoff=0.1,
         attempts_per_poll=1, timeout=1.0,
     )  # fmt: skip
     health = LoopHealth(stall_after=0.3)
@@ -40,7 +41,7 @@ async def test_an_unreachable_bounce_mailbox_turns_its_loop_red_and_a_readable_o
         assert problem.startswith("bounce mailbox: no progress for ")
         assert "while work is due: " in problem and "pw" not in problem.split("due: ", 1)[1]
 
-        mailbox.connect = FolderMailbox(tmp_path / "bounces").create().connect  # the mailbox answers again
+        mailbox.mailbox = FolderMailbox(tmp_path / "bounces").create()  # the mailbox answers again
         await until(lambda: not health.problems(), within=10, step=0.02)
         assert not running.done()
     finally:

@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.bootstrap import bootstrap
 from bot.config import load_settings
-from bot.container import Container
 from bot.loop_health import LoopHealth
 from bot.runner import web_server
 from bot.sandbox.smtp_server import ScriptedSmtpServer
@@ -60,13 +60,14 @@ async def served(database_url: str, org: Organisation) -> AsyncIterator[Served]:
         INVOICEBOT_SECRET_KEY="heal-test-secret",
         INVOICEBOT_HTTP_PORT=0,
         INVOICEBOT_METRICS_TOKEN=METRICS_TOKEN,
+        INVOICEBOT_HEALTH_STALL_SECONDS=str(STALL_AFTER),
     )
-    container = Container.build(settings)
-    health = LoopHealth(stall_after=STALL_AFTER)
-    server = web_server(container, slack_app=None, host="127.0.0.1", port=0, log_level="warning", health=health)
+    runtime = bootstrap(settings)
+    health = runtime.health
+    server = web_server(runtime, host="127.0.0.1", port=0, log_level="warning")
     async with running(server) as url:
         yield Served(url, health)
-    await container.close()
+    await runtime.aclose()
 
 
 def healing_worker(

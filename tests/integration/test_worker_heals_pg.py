@@ -40,7 +40,8 @@ from tests.integration import test_worker_heals as heals
 from tests.integration.test_worker import IDENTITY, queue_delivery, reload
 from tests.integration.test_worker_heals import LOCK_TIMEOUT, Served, get, healing_worker, received_message_ids, until
 
-served, smtp, transport = heals.served, heals.smtp, heals.transport  # the same fixtures as the SQLite half
+served = heals.served  # the same fixture as the SQLite half; smtp and transport are the harness's
+pytestmark = heals.pytestmark  # the same SMTP client as the SQLite half
 
 # The tables an outcome inserts into; claims and data-start marks write none of them.
 OUTCOME_TABLES = ("delivery_events", "audit_log", "notifications")

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.bootstrap import bootstrap
 from bot.config import load_settings
-from bot.container import Container
 from bot.loop_health import LoopHealth
 from bot.loop_reports import HealthReporter
 from bot.runner import bound_port, web_server
@@ -61,8 +61,8 @@ async def web_url(database_url: str, org: Organisation) -> AsyncIterator[str]:
         INVOICEBOT_METRICS_TOKEN=METRICS_TOKEN,
         INVOICEBOT_HEALTH_STALL_SECONDS=str(WEB_STALL_AFTER),
     )
-    container = Container.build(settings)
-    server = web_server(container, slack_app=None, host="127.0.0.1", port=0, log_level="warning")
+    runtime = bootstrap(settings)
+    server = web_server(runtime, host="127.0.0.1", port=0, log_level="warning")
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10
     while not server.started:
@@ -72,7 +72,7 @@ async def web_url(database_url: str, org: Organisation) -> AsyncIterator[str]:
     yield f"http://127.0.0.1:{bound_port(server)}"
     server.should_exit = True
     await asyncio.wait_for(task, timeout=10)
-    await container.close()
+    await runtime.aclose()
 
 
 async def reported_loops(web_url: str) -> dict[tuple[str, str], float]:

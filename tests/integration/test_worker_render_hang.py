@@ -13,15 +13,17 @@ import asyncio
 import os
 import time
 
+import pytest
+
 from services.db.models import DeliveryStatus
 from services.sending.pipeline import RenderJob, render_message
 from services.sending.queue import RetryPolicy
 from services.sending.render_pool import RenderPool
 from tests.integration.test_worker import make_worker, queue_delivery, reload
-from tests.integration.test_worker_heals import received_message_ids, smtp, transport
+from tests.integration.test_worker_heals import received_message_ids
 from tests.services.test_render_pool import _wait_gone
 
-smtp, transport = smtp, transport  # the fixtures of the healing tests (a real SMTP server and client)
+pytestmark = pytest.mark.smtp_client(timeout=20.0, pool_size=2)  # as the healing tests: a real SMTP server and client
 
 JOB_SECONDS = 8.0  # generous: a real render on a busy machine stays well under it
 HANGING = "INV-0002"

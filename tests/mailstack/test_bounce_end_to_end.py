@@ -22,7 +22,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bounce_mailbox import BounceMailbox, ImapAccount, PollStats
+from bot.bounce_mailbox import BounceMailbox, PollStats
+from bot.imap_mailbox import ImapAccount, ImapMailbox
 from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from services.db.models import DeliveryEvent, DeliveryStatus, Notification, utcnow
@@ -226,7 +227,9 @@ async def test_a_wrong_password_is_counted_and_never_logged(sessions, mailstack,
     account = ImapAccount(
         host="127.0.0.1", port=mailstack.imap_port, username=BOUNCE_USER, password="not-the-password", security="none"
     )
-    reader = BounceMailbox(account=account, sessions=sessions, verp_secret=SECRET, timeout=5.0, attempts_per_poll=2)
+    reader = BounceMailbox(
+        mailbox=ImapMailbox(account), sessions=sessions, verp_secret=SECRET, timeout=5.0, attempts_per_poll=2
+    )
 
     stats = await reader.poll_once()
 

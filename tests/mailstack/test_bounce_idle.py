@@ -13,9 +13,9 @@ import logging
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bounce_mailbox import BounceMailbox, bounce_loop
+from bot.bootstrap import Loop, bootstrap
+from bot.bounce_mailbox import BounceMailbox
 from bot.config import load_settings
-from bot.container import Container
 from services.db.models import DeliveryStatus
 from tests.harness.mailstack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
 from tests.harness.postfix import SECRET, mailbox_reader, queue_delivery, send_through_postfix
@@ -80,9 +80,10 @@ async def test_the_bounce_loop_of_invoicebot_run_reads_the_poll_setting_and_idle
         INVOICEBOT_SECRET_KEY=SECRET.decode(),
     )
     assert settings.imap_poll_seconds == POLL_SECONDS
-    container = Container.build(settings)
+    runtime = bootstrap(settings, loops=[Loop.BOUNCE_MAILBOX])
     stop = asyncio.Event()
-    loop = asyncio.create_task(bounce_loop(container, stop))
+    (bounce_loop,) = runtime.loops(stop)
+    loop = asyncio.create_task(bounce_loop)
     try:
         assert await reached(lambda: _true(idling(caplog) >= 1), within=BOUND_SECONDS), mailstack.logs()
         delivery = await queue_delivery(session, org)
@@ -95,4 +96,4 @@ async def test_the_bounce_loop_of_invoicebot_run_reads_the_poll_setting_and_idle
     finally:
         stop.set()
         await asyncio.wait_for(loop, timeout=10)
-        await container.close()
+        await runtime.aclose()

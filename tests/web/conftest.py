@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.bootstrap import Runtime, bootstrap
 from bot.config import load_settings
-from bot.container import Container
 from bot.runner import bound_port, web_server
 from services.db.models import Delivery, Invoice, Organisation
 from tests.harness.servers import start_server, stop_server
@@ -25,7 +25,7 @@ from tests.harness.web import SECRET, StartWeb, WebApp, make_sent_invoice
 
 @pytest.fixture
 async def start_web(database_url: str, org: Organisation) -> AsyncIterator[StartWeb]:
-    running: list[tuple[uvicorn.Server, asyncio.Task[None], Container]] = []
+    running: list[tuple[uvicorn.Server, asyncio.Task[None], Runtime]] = []
 
     async def start(**overrides: str) -> WebApp:
         settings = load_settings(
@@ -34,16 +34,16 @@ async def start_web(database_url: str, org: Organisation) -> AsyncIterator[Start
             INVOICEBOT_HTTP_PORT=0,
             **overrides,
         )
-        container = Container.build(settings)
-        server = web_server(container, slack_app=None, host="127.0.0.1", port=0, log_level="warning")
+        runtime = bootstrap(settings)
+        server = web_server(runtime, host="127.0.0.1", port=0, log_level="warning")
         task = await start_server(server)
-        running.append((server, task, container))
-        return WebApp(url=f"http://127.0.0.1:{bound_port(server)}", container=container)
+        running.append((server, task, runtime))
+        return WebApp(url=f"http://127.0.0.1:{bound_port(server)}", runtime=runtime)
 
     yield start
-    for server, task, container in running:
+    for server, task, runtime in running:
         await stop_server(server, task)
-        await container.close()
+        await runtime.aclose()
 
 
 @pytest.fixture

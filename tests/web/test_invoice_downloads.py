@@ -34,7 +34,7 @@ async def test_forty_concurrent_downloads_render_the_pdf_once_and_share_one_etag
     assert {answer.status_code for answer in answers} == {200}
     assert len({answer.content for answer in answers}) == 1
     assert len({answer.headers["etag"] for answer in answers}) == 1
-    assert web.container.document_cache().renders == 1
+    assert web.runtime.document_cache.renders == 1
 
 
 async def test_a_matching_if_none_match_answers_304_and_head_does_not_render_again(
@@ -56,7 +56,7 @@ async def test_a_matching_if_none_match_answers_304_and_head_does_not_render_aga
             assert again.headers["etag"] == full.headers["etag"]
             assert stale.status_code == 200 and stale.content == full.content
             assert full.headers["cache-control"] == "private, no-cache"  # kept by the browser, never shared
-    assert web.container.document_cache().renders == 2  # one PDF, one UBL
+    assert web.runtime.document_cache.renders == 2  # one PDF, one UBL
 
 
 async def test_a_change_to_the_invoice_changes_the_etag_and_the_file(

@@ -1,4 +1,4 @@
-"""The background view recorder (bot/view_recorder.py): bounded, in order, and never raising."""
+"""The background view recorder (web/view_recorder.py): bounded, in order, and never raising."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.view_recorder import PendingHit, ViewRecorder
 from services.db.engine import create_engine, session_factory
 from services.db.models import Delivery, DeliveryEvent, Invoice, utcnow
 from services.invoice_views import Hit, ViewRules
 from tests.harness.web import BROWSER_AGENT, SECRET
+from web.view_recorder import PendingHit, ViewRecorder
 
 
 def _hit(address: str) -> Hit:
@@ -22,7 +22,7 @@ async def test_a_full_queue_drops_the_extra_hits_and_the_queued_ones_are_written
     sessions: async_sessionmaker[AsyncSession], session: AsyncSession, sent_invoice: tuple[Invoice, Delivery]
 ) -> None:
     invoice, _ = sent_invoice
-    recorder = ViewRecorder(sessions=sessions, rules=ViewRules(), secret=SECRET.encode, max_pending=2)
+    recorder = ViewRecorder(sessions=sessions, rules=ViewRules(), secret=SECRET.encode(), max_pending=2)
     now = utcnow()
 
     accepted = [recorder.offer(PendingHit(hit=_hit(f"198.51.{n}.1"), at=now, invoice_id=invoice.id)) for n in range(5)]
@@ -40,7 +40,7 @@ async def test_hits_that_name_nothing_record_nothing_and_the_next_one_still_land
     sessions: async_sessionmaker[AsyncSession], session: AsyncSession, sent_invoice: tuple[Invoice, Delivery]
 ) -> None:
     invoice, _ = sent_invoice
-    recorder = ViewRecorder(sessions=sessions, rules=ViewRules(), secret=SECRET.encode)
+    recorder = ViewRecorder(sessions=sessions, rules=ViewRules(), secret=SECRET.encode())
     now = utcnow()
 
     recorder.offer(PendingHit(hit=_hit("198.51.100.1"), at=now, invoice_id=invoice.id + 1000))  # no such invoice
@@ -56,7 +56,7 @@ async def test_hits_that_name_nothing_record_nothing_and_the_next_one_still_land
 
 async def test_an_unreachable_database_counts_failures_and_the_recorder_keeps_going() -> None:
     engine = create_engine("postgresql://nobody@127.0.0.1:9/nothing")  # nothing listens on port 9
-    recorder = ViewRecorder(sessions=session_factory(engine), rules=ViewRules(), secret=SECRET.encode)
+    recorder = ViewRecorder(sessions=session_factory(engine), rules=ViewRules(), secret=SECRET.encode())
     try:
         for n in range(3):
             assert recorder.offer(PendingHit(hit=_hit(f"198.51.{n}.1"), at=utcnow(), invoice_id=1))

@@ -1,4 +1,4 @@
-"""The real web app (its webhook routes, as `bot.routes` mounts them) under uvicorn on 127.0.0.1.
+"""The real web app (as `bot.bootstrap` builds it, webhook routes included) under uvicorn on 127.0.0.1.
 
 Every provider is configured with test secrets; the SNS certificate and SubscribeURL are
 served by `AwsStandIn`, which the app is told to trust (production trusts only
@@ -14,10 +14,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.bootstrap import Runtime, Seams, bootstrap
 from bot.config import Settings, load_settings
-from bot.container import Container
-from bot.web import create_web_app
-from bot.webhooks_web import fetch_from_aws, webhook_routes
 from services.db.models import Delivery, DeliveryStatus, Organisation, utcnow
 from services.delivery_checks import new_message_id, new_verp_token
 from tests import factories
@@ -68,16 +66,16 @@ def settings(database_url: str, sendgrid_signer: SendGridSigner) -> Settings:
 
 
 @pytest.fixture
-async def container(settings: Settings, org: Organisation) -> AsyncIterator[Container]:
-    built = Container.build(settings)
+async def runtime(settings: Settings, org: Organisation, aws: AwsStandIn) -> AsyncIterator[Runtime]:
+    """The runtime production builds, trusting the local AWS stand-in's certificate URLs."""
+    built = bootstrap(settings, seams=Seams(sns_trusts_url=aws.trusts))
     yield built
-    await built.close()
+    await built.aclose()
 
 
 @pytest.fixture
-async def web_url(container: Container, aws: AwsStandIn) -> AsyncIterator[str]:
-    routes = webhook_routes(container, sns_fetch=fetch_from_aws, sns_trusts_url=aws.trusts)
-    async with serving(create_web_app(slack_app=None, extra_routes=routes)) as url:
+async def web_url(runtime: Runtime) -> AsyncIterator[str]:
+    async with serving(runtime.web_app) as url:
         yield url
 
 

@@ -9,10 +9,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.bootstrap import bootstrap
 from bot.config import load_settings
-from bot.container import Container
-from bot.web import create_web_app
-from bot.webhooks_web import webhook_routes
 from services.db.models import Delivery, DeliveryEvent, Suppression
 from tests.harness.providers import (
     POSTMARK_PASSWORD,
@@ -230,12 +228,12 @@ async def test_an_sns_message_from_a_foreign_topic_gets_401(
 async def test_providers_without_a_configured_secret_answer_404(
     database_url: str, http: httpx.AsyncClient, session: AsyncSession, org: object
 ):
-    container = Container.build(load_settings(DATABASE_URL=database_url))
+    runtime = bootstrap(load_settings(DATABASE_URL=database_url))
     try:
-        async with serving(create_web_app(slack_app=None, extra_routes=webhook_routes(container))) as url:
+        async with serving(runtime.web_app) as url:
             for provider in ("postmark", "sendgrid", "mailgun", "ses"):
                 response = await http.post(f"{url}/webhooks/{provider}", content=b"[]")
                 assert response.status_code == 404, provider
     finally:
-        await container.close()
+        await runtime.aclose()
     assert await _events(session) == []

@@ -50,7 +50,7 @@ class ViewRecorder:
         *,
         sessions: SessionOpener,
         rules: ViewRules,
-        secret: Callable[[], bytes],
+        secret: bytes,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         self._sessions = sessions
@@ -93,7 +93,7 @@ class ViewRecorder:
                     hit=pending.hit,
                     now=pending.at,
                     rules=self._rules,
-                    secret=self._secret(),
+                    secret=self._secret,
                 )
             else:
                 outcome = await record_pixel_open(
@@ -102,7 +102,7 @@ class ViewRecorder:
                     hit=pending.hit,
                     now=pending.at,
                     rules=self._rules,
-                    secret=self._secret(),
+                    secret=self._secret,
                 )
             log.debug("hit: %s", outcome.verdict)
             await session.commit()

@@ -5,7 +5,7 @@ chooses the body size and the shape of what we parse. `read_bounded_body` refuse
 past the endpoint's limit from its `Content-Length`, or while streaming it, so a 100 MB
 body is never held whole. `ErrorReferenceMiddleware` is the last word on an unexpected
 exception: the caller gets `500 error ref 7f3a…` and the log one line with the same
-reference (`handlers.errors.log_unexpected`), never a traceback in either.
+reference (`services.errors.log_unexpected`), never a traceback in either.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handlers.errors import log_unexpected
+from services.errors import log_unexpected
 
 MIB = 1024 * 1024
 

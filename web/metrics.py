@@ -10,7 +10,7 @@ every request comes from 127.0.0.1.
 The loop gauges come from this process's `LoopHealth` and are served even when the database
 does not answer within `DATABASE_ANSWER_SECONDS` (locked, down): that is when they matter.
 The loops of other processes (a separate `invoicebot worker`) come from the reports they
-write to the database (bot/loop_reports.py), judged as `/healthz` judges them.
+write to the database (web/fleet_health.py), judged as `/healthz` judges them.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.container import Container
-from bot.loop_health import LoopHealth
-from bot.loop_reports import FleetVerdict, OtherProcesses
 from services.errors import error_summary
 from services.health import HealthCounts, health_counts
+from web.fleet_health import FleetVerdict, OtherProcesses
+from web.healthz import LoopReports
+from web.view_recorder import SessionOpener
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,16 @@ def bearer_token_matches(authorization: str | None, token: str) -> bool:
     return hmac.compare_digest(f"{scheme.capitalize()} {given.strip()}".encode("utf-8", "replace"), expected)
 
 
-def metrics_routes(container: Container, health: LoopHealth, others: OtherProcesses | None = None) -> list[BaseRoute]:
-    secret = container.settings.metrics_token
+def metrics_routes(
+    *, token: str | None, sessions: SessionOpener, health: LoopReports, others: OtherProcesses | None = None
+) -> list[BaseRoute]:
+    """`token`: the bearer token scrapers present (None: metrics are off); `others`: the loop
+    reports of other processes (web/fleet_health.py)."""
 
     async def metrics(request: Request) -> Response:
-        if secret is None:
+        if token is None:
             return PlainTextResponse("Not found.", status_code=404)
-        if not bearer_token_matches(request.headers.get("authorization"), secret.get_secret_value()):
+        if not bearer_token_matches(request.headers.get("authorization"), token):
             return PlainTextResponse(
                 "A metrics token is required.", status_code=401, headers={"WWW-Authenticate": "Bearer"}
             )
@@ -63,7 +66,7 @@ def metrics_routes(container: Container, health: LoopHealth, others: OtherProces
             registry=registry,
         )
         try:
-            async with asyncio.timeout(DATABASE_ANSWER_SECONDS), container.session() as session:
+            async with asyncio.timeout(DATABASE_ANSWER_SECONDS), sessions() as session:
                 counts = await health_counts(session)
         except (TimeoutError, SQLAlchemyError) as exc:
             log.warning("/metrics: the database did not answer (%s); serving the loop gauges only", error_summary(exc))
@@ -95,7 +98,7 @@ def _count_gauges(registry: CollectorRegistry, counts: HealthCounts) -> None:
     )
 
 
-def _loop_gauges(registry: CollectorRegistry, health: LoopHealth) -> None:
+def _loop_gauges(registry: CollectorRegistry, health: LoopReports) -> None:
     """The same verdicts as /healthz: 0 is red (stalled while work is due), 1 green."""
     healthy = Gauge(
         "invoicebot_loop_healthy",

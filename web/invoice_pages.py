@@ -11,7 +11,7 @@ and the staff's short-lived PDF preview.
                          event only when `INVOICEBOT_OPEN_PIXEL` is on
 
 Every answer comes from a *read*: whether a hit counts as a view is decided and written
-later by the view recorder (bot/view_recorder.py), so a locked or slow database never
+later by the view recorder (web/view_recorder.py), so a locked or slow database never
 fails or slows a page. (The one write: a UBL download of a document no verdict covers yet
 stores the verdict it reached, and still answers if the database refuses it.) Whoever has
 the link is the customer, so every answer is private and never indexed or stored by a
@@ -28,17 +28,16 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.container import Container
-from bot.view_recorder import PendingHit
 from services.db.models import Invoice, utcnow
 from services.delivery_checks import verp_token_is_genuine
-from services.documents.cache import document_digest
+from services.documents.cache import DocumentCache, document_digest
 from services.documents.model import InvoiceDocument, load_invoice_document
 from services.documents.page import (
     ASK_FOR_A_NEW_LINK,
@@ -60,6 +59,7 @@ from services.invoice_links import (
 )
 from services.invoice_views import Hit
 from services.sending.ubl_checks import ubl_digest, verdict_on
+from web.view_recorder import PendingHit, SessionOpener, ViewRecorder
 
 log = logging.getLogger("invoicebot.invoice_pages")
 
@@ -136,23 +136,41 @@ def answered_plainly(endpoint: Endpoint) -> Endpoint:
     return answer
 
 
-class InvoicePages:
-    """The handlers, holding the container (sessions, settings, secret, cache, recorder) and a clock."""
+@dataclass(frozen=True)
+class LinkPolicy:
+    """How the links behave, fixed at start-up: their base URL, their age limit, the open pixel."""
 
-    def __init__(self, container: Container, *, clock: Clock = utcnow) -> None:
-        self.container = container
+    public_url: str
+    max_age_days: int
+    open_pixel: bool
+
+
+class InvoicePages:
+    """The handlers, given what they read (sessions, cache), sign with (the VERP secret) and write to."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionOpener,
+        policy: LinkPolicy,
+        verp_secret: bytes,
+        cache: DocumentCache,
+        recorder: ViewRecorder,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.sessions = sessions
         self.clock = clock
-        settings = container.settings
-        self.public_url = settings.public_url.rstrip("/")
-        self.max_age_days = settings.link_max_age_days
-        self.open_pixel = settings.open_pixel
-        self.cache = container.document_cache()
-        self.recorder = container.view_recorder()
+        self.public_url = policy.public_url.rstrip("/")
+        self.max_age_days = policy.max_age_days
+        self.open_pixel = policy.open_pixel
+        self.verp_secret = verp_secret
+        self.cache = cache
+        self.recorder = recorder
         self._ubl_checks: dict[str, asyncio.Future[UblVerdict]] = {}  # digest → the check under way
 
     async def _document(self, token: str, *, now: datetime) -> tuple[Invoice, InvoiceDocument]:
         """The invoice behind a customer's `token` and its document, in one read-only session."""
-        async with self.container.session() as session:
+        async with self.sessions() as session:
             invoice = await resolve_invoice_token(session, token=token, now=now, max_age_days=self.max_age_days)
             document = await load_invoice_document(
                 session, organisation_id=invoice.organisation_id, invoice_id=invoice.id, public_url=self.public_url
@@ -208,16 +226,16 @@ class InvoicePages:
         digest = ubl_digest(document)
         pending = self._ubl_checks.get(digest)
         if pending is None:
-            pending = asyncio.ensure_future(verdict_on(self.container.sessions, document, now=now))
+            pending = asyncio.ensure_future(verdict_on(self.sessions, document, now=now))
             self._ubl_checks[digest] = pending
             pending.add_done_callback(lambda _: self._ubl_checks.pop(digest, None))
         return await asyncio.shield(pending)
 
     async def preview_pdf(self, request: Request) -> Response:
         """Staff's *Preview PDF*: any status (drafts too), for as long as the signed link lasts."""
-        async with self.container.session() as session:
+        async with self.sessions() as session:
             invoice = await resolve_preview_token(
-                session, token=request.path_params["token"], now=self.clock(), secret=self.container.verp_secret()
+                session, token=request.path_params["token"], now=self.clock(), secret=self.verp_secret
             )
             document = await load_invoice_document(
                 session, organisation_id=invoice.organisation_id, invoice_id=invoice.id, public_url=self.public_url
@@ -227,14 +245,13 @@ class InvoicePages:
     async def pixel(self, request: Request) -> Response:
         """Always the GIF, whatever the token: a mail client learns nothing, and shows no broken image."""
         token = request.path_params["verp_token"]
-        genuine = len(token) <= MAX_TOKEN_CHARS and verp_token_is_genuine(token, self.container.verp_secret())
+        genuine = len(token) <= MAX_TOKEN_CHARS and verp_token_is_genuine(token, self.verp_secret)
         if self.open_pixel and genuine:
             self.recorder.offer(PendingHit(hit=_hit(request), at=self.clock(), verp_token=token))
         return Response(TRANSPARENT_GIF, media_type="image/gif", headers=SECURITY_HEADERS)
 
 
-def invoice_page_routes(container: Container, *, clock: Clock = utcnow) -> list[BaseRoute]:
-    pages = InvoicePages(container, clock=clock)
+def invoice_page_routes(pages: InvoicePages) -> list[BaseRoute]:
     return [
         Route("/i/{token}", answered_plainly(pages.page), methods=["GET", "HEAD"]),
         Route("/i/{token}/pdf", answered_plainly(pages.pdf), methods=["GET", "HEAD"]),

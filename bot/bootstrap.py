@@ -1,0 +1,307 @@
+"""The composition root: `bootstrap(settings)` builds the process once and hands each part what it needs.
+
+Settings and secrets are read here and nowhere after: the web app, the Slack app, the worker,
+the notifier, the bounce mailbox loop, the UBL validator loop and the event filer are built
+from plain values (a session factory, the VERP secret as bytes, an organisation's settings)
+and never see `Settings`. The VERP secret is read once (from the setting, or the 0600 key file
+created on first start), not on each link-page request.
+
+Which loops a process runs is the caller's choice (`loops=`): a loop is built, and its
+heartbeat registered with `/healthz`, only when the process will run it. An organisation's
+roles, channels and sender identity come from an `OrganisationDirectory`
+(bot/organisation_settings.py) so a per-workspace directory can replace the single one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+
+from bot.app import ListenerNeeds, create_slack_app, utc_today
+from bot.bounce_mailbox import BounceMailbox
+from bot.config import Settings
+from bot.imap_mailbox import ImapMailbox
+from bot.loop_health import Heartbeat, LoopHealth
+from bot.mailbox_port import Mailbox
+from bot.notifier import Notifier, notifier_client
+from bot.organisation_settings import OrganisationSettings, SingleOrganisation, organisation_settings
+from bot.ubl_validator import UblValidator
+from bot.web import create_web_app
+from bot.webhook_wiring import webhook_providers
+from bot.worker import Worker
+from bot.worker_process import make_render_pool
+from services.db.engine import create_engine, session_factory
+from services.documents.cache import DocumentCache
+from services.email.smtp import SmtpTransport
+from services.email.transport import Transport
+from services.event_filer import EventFiler
+from services.invoice_views import ViewRules
+from services.sending.queue import RetryPolicy
+from services.sending.render_pool import RenderPool
+from services.webhooks import sns
+from services.webhooks.replay import ReplayGuard
+from web.fleet_health import OtherProcesses
+from web.invoice_pages import InvoicePages, LinkPolicy, invoice_page_routes
+from web.metrics import metrics_routes
+from web.view_recorder import ViewRecorder
+from web.webhooks.endpoint import WebhookEndpoint, webhook_routes
+from web.webhooks.providers import fetch_from_aws
+
+log = logging.getLogger("invoicebot")
+
+
+class Loop(StrEnum):
+    """The background loops a process may run; the value is the name /healthz shows."""
+
+    WORKER = "worker"
+    BOUNCE_MAILBOX = "bounce mailbox"
+    UBL_VALIDATION = "ubl validation"
+    NOTIFIER = "Slack notifier"
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What tests and the demo replace: the listeners' day, how SNS certificates are fetched and
+    trusted, the bounce mailbox (the demo's folder instead of IMAP), an already started render pool."""
+
+    today: Callable[[], date] = utc_today
+    sns_fetch: sns.Fetch = fetch_from_aws
+    sns_trusts_url: Callable[[str], bool] = sns.is_aws_sns_url
+    mailbox: Mailbox | None = None
+    render_pool: RenderPool | None = None
+
+
+@dataclass(frozen=True)
+class HttpServing:
+    host: str
+    port: int
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass
+class Runtime:
+    """Everything this process runs, built by `bootstrap`; `aclose` releases it."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    organisations: SingleOrganisation
+    health: LoopHealth
+    others: OtherProcesses  # the loops other processes (a separate worker) report
+    http: HttpServing
+    web_app: Starlette
+    document_cache: DocumentCache
+    view_recorder: ViewRecorder
+    event_filer: EventFiler
+    slack_app: AsyncApp | None = None
+    slack_app_token: str | None = field(default=None, repr=False)  # Socket Mode when set
+    worker: Worker | None = None
+    render_pool: RenderPool | None = None
+    notifier: Notifier | None = None
+    bounce_mailbox: BounceMailbox | None = None
+    bounce_heartbeat: Heartbeat | None = None
+    ubl_validator: UblValidator | None = None
+
+    @property
+    def organisation_settings(self) -> OrganisationSettings:
+        return self.organisations.settings
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+    def loops(self, stop: asyncio.Event, *, with_worker: bool = True) -> list[Coroutine[Any, Any, None]]:
+        """The coroutines of the loops this runtime was built with, each running until `stop` is set
+        (`with_worker=False`: all but the worker, which `invoicebot worker` runs itself)."""
+        running: list[Coroutine[Any, Any, None]] = []
+        if self.worker is not None and with_worker:
+            running.append(self.worker.run(stop))
+        if self.bounce_mailbox is not None:
+            running.append(self.bounce_mailbox.run(stop, self.bounce_heartbeat))
+        if self.ubl_validator is not None:
+            running.append(self.ubl_validator.run(stop))
+        if self.notifier is not None:
+            running.append(self.notifier.run(stop))
+        return running
+
+    async def start(self) -> None:
+        """Adopt (or create) the organisation's row and start the render processes, before serving."""
+        async with self.session() as session:
+            await self.organisations.organisation(session)
+        if self.render_pool is not None:
+            await self.render_pool.start()  # a broken installation fails here, not at the first invoice
+
+    async def aclose(self) -> None:
+        await self.view_recorder.aclose()
+        if self.worker is not None:
+            await self.worker.transport.aclose()
+        if self.render_pool is not None:
+            await self.render_pool.aclose()
+        await self.engine.dispose()
+
+
+def verp_secret(settings: Settings) -> bytes:
+    """The key signing VERP tokens and preview links: the setting, else a random key kept in a 0600 file."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = Path(settings.secret_key_file)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip().encode()
+
+
+def smtp_transport(settings: Settings) -> Transport:
+    """The SMTP relay of the settings. ValueError when sending is not configured."""
+    if not settings.smtp_host:
+        raise ValueError("INVOICEBOT_SMTP_HOST is not set: sending is not configured")
+    default_port = {"tls": 465, "starttls": 587, "none": 25}[settings.smtp_security.value]
+    return SmtpTransport(
+        host=settings.smtp_host,
+        port=settings.smtp_port or default_port,
+        security=settings.smtp_security.value,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout=settings.smtp_timeout,
+        pool_size=min(4, max(1, settings.worker_concurrency // 2)),
+    )
+
+
+def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams = Seams()) -> Runtime:
+    """Build the runtime: always the database, the web app and the Slack app (when Slack is set up);
+    of the loops, those in `loops` that are configured (no SMTP: no worker; no bot token: no notifier)."""
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    organisations = SingleOrganisation(organisation_settings(settings))
+    secret = verp_secret(settings)
+    health = LoopHealth(stall_after=settings.health_stall_seconds)
+    others = OtherProcesses(sessions, stall_after=settings.health_stall_seconds)  # a separate worker's loops
+    rules = ViewRules(
+        prefetch_seconds=settings.link_prefetch_seconds, repeat_window_seconds=settings.link_view_window_seconds
+    )
+    recorder = ViewRecorder(sessions=sessions, rules=rules, secret=secret)
+    cache = DocumentCache(max_bytes=settings.document_cache_mb * 1024 * 1024)
+    filer = EventFiler(sessions, verp_secret=secret)
+    pages = InvoicePages(
+        sessions=sessions,
+        policy=LinkPolicy(
+            public_url=settings.public_url, max_age_days=settings.link_max_age_days, open_pixel=settings.open_pixel
+        ),
+        verp_secret=secret,
+        cache=cache,
+        recorder=recorder,
+    )
+    webhooks = WebhookEndpoint(
+        providers=webhook_providers(settings, sns_fetch=seams.sns_fetch, sns_trusts_url=seams.sns_trusts_url),
+        replay_guard=ReplayGuard(sessions),
+        filer=filer,
+    )
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    routes = [
+        *invoice_page_routes(pages),
+        *webhook_routes(webhooks),
+        *metrics_routes(token=metrics_token, sessions=sessions, health=health, others=others),
+    ]
+    slack_app, signing_secret = None, None
+    if settings.slack_signing_secret is not None and settings.slack_bot_token is not None:
+        signing_secret = settings.slack_signing_secret.get_secret_value()
+        slack_app = create_slack_app(
+            signing_secret=signing_secret,
+            bot_token=settings.slack_bot_token.get_secret_value(),
+            api_url=settings.slack_api_url,
+            needs=ListenerNeeds(
+                sessions=sessions,
+                organisations=organisations,
+                verp_secret=secret,
+                public_url=settings.public_url,
+                preview_link_minutes=settings.preview_link_minutes,
+            ),
+            today=seams.today,
+        )
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+    runtime = Runtime(
+        engine=engine,
+        sessions=sessions,
+        organisations=organisations,
+        health=health,
+        others=others,
+        http=HttpServing(settings.http_host, settings.http_port, tuple(settings.trusted_proxies)),
+        web_app=create_web_app(
+            slack_app=None if app_token else slack_app,
+            slack_signing_secret=signing_secret,
+            extra_routes=routes,
+            health=health,
+            others=others,
+        ),
+        document_cache=cache,
+        view_recorder=recorder,
+        event_filer=filer,
+        slack_app=slack_app,
+        slack_app_token=app_token,
+    )
+    _add_loops(runtime, settings, loops=loops, seams=seams, verp_secret=secret)
+    return runtime
+
+
+def _add_loops(
+    runtime: Runtime, settings: Settings, *, loops: Collection[Loop], seams: Seams, verp_secret: bytes
+) -> None:
+    """Build the asked-for loops that are configured, each with its heartbeat registered."""
+    if Loop.WORKER in loops:
+        if settings.smtp_configured:
+            runtime.render_pool = seams.render_pool or (
+                make_render_pool(settings.render_processes) if settings.render_processes else None
+            )
+            runtime.worker = Worker(
+                sessions=runtime.sessions,
+                transport=smtp_transport(settings),
+                identity=runtime.organisation_settings.identity,
+                render_pool=runtime.render_pool,
+                retry=RetryPolicy(max_attempts=settings.max_send_attempts, base_seconds=settings.retry_base_seconds),
+                concurrency=settings.worker_concurrency,
+                stale_after=timedelta(seconds=settings.stale_after_seconds),
+                heartbeat=runtime.health.loop(Loop.WORKER, reports_each_round=True),
+            )
+        else:
+            log.warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
+    if Loop.BOUNCE_MAILBOX in loops:
+        runtime.bounce_heartbeat = runtime.health.loop(Loop.BOUNCE_MAILBOX)
+        mailbox = seams.mailbox or ImapMailbox.from_settings(settings)
+        if mailbox is None:
+            log.info("no bounce mailbox configured (INVOICEBOT_IMAP_HOST/_USERNAME/_PASSWORD): bounces are not read")
+        else:
+            runtime.bounce_mailbox = BounceMailbox(
+                mailbox=mailbox,
+                sessions=runtime.sessions,
+                verp_secret=verp_secret,
+                poll_interval=settings.imap_poll_seconds,
+            )
+    if Loop.UBL_VALIDATION in loops:
+        runtime.ubl_validator = UblValidator(
+            sessions=runtime.sessions,
+            public_url=runtime.organisation_settings.identity.public_url,  # the worker's: the digests must agree
+            heartbeat=runtime.health.loop(Loop.UBL_VALIDATION),
+        )
+    if Loop.NOTIFIER in loops and settings.slack_bot_token is not None:
+        channels = runtime.organisation_settings.channels
+        runtime.notifier = Notifier(
+            runtime.sessions,
+            notifier_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url),
+            channels.notify,
+            approvers_channel=channels.approvers,
+            heartbeat=runtime.health.loop(Loop.NOTIFIER, reports_each_round=True),
+        )

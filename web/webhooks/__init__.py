@@ -1,0 +1,1 @@
+"""Provider webhooks: one endpoint (endpoint.py) over one port (providers.py), a provider per adapter."""
