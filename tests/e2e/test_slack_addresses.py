@@ -16,11 +16,11 @@ from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
 from handlers.ids import BlockId
 from services.db.models import Customer, Organisation
-from tests.harness.modals import alert_button, open_review, submit, submit_fix
+from tests.harness.modals import open_fix_modal, open_review, submit, submit_fix
 from tests.harness.reading import fix_notice, notice
 from tests.harness.seeding import seed_invoice
 from tests.harness.sending import deliveries, failed_send
-from tests.harness.slack import ALICE, CHANNEL, VERP_KEY, settings_with
+from tests.harness.slack import VERP_KEY, settings_with
 
 # The e2e settings plus a VERP key, so a send signs its token without writing a key file.
 settings = settings_with(INVOICEBOT_SECRET_KEY=VERP_KEY)
@@ -66,15 +66,7 @@ async def test_the_fix_address_modal_refuses_a_non_ascii_name_when_the_server_la
     session, sessions, org, smtp, transport, notifier, fake_slack, slack: SlackRequestClient
 ):
     _delivery, _status, alert = await failed_send(session, sessions, org, smtp, transport, notifier, fake_slack)
-    await slack.click(
-        alert_button(alert, "Fix address & resend"),
-        user=ALICE,
-        response_url=fake_slack.response_url("fix"),
-        channel_id=CHANNEL,
-        message_ts=alert.ts,
-    )
-    await fake_slack.wait_until(lambda: len(fake_slack.views) == 1)
-    [modal] = fake_slack.views.values()
+    modal = await open_fix_modal(slack, fake_slack, alert)
     typed: dict[str, Any] = {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": "zoë@example.com"}}}
 
     refused = await submit_fix(slack, fake_slack, modal, typed)

@@ -23,7 +23,7 @@ from services.db.models import (
     InvoiceStatus,
 )
 from services.formatting import format_moment
-from tests.harness.modals import FIX_QUEUED, alert_button, submit_fix
+from tests.harness.modals import FIX_QUEUED, alert_button, open_fix_modal, submit_fix
 from tests.harness.reading import block_texts, channel_messages
 from tests.harness.sending import bounce, failed_send, make_worker, queue_delivery, reload
 from tests.harness.slack import ALICE, CHANNEL, settings_with
@@ -60,15 +60,7 @@ async def test_fix_address_and_resend_updates_the_customer_and_the_new_send_is_a
 ):
     delivery, _status, alert = await failed_send(session, sessions, org, smtp, transport, notifier, fake_slack)
 
-    await slack.click(
-        alert_button(alert, "Fix address & resend"),
-        user=ALICE,
-        response_url=fake_slack.response_url("fix"),
-        channel_id=CHANNEL,
-        message_ts=alert.ts,
-    )
-    await fake_slack.wait_until(lambda: len(fake_slack.views) == 1)
-    [modal] = fake_slack.views.values()
+    modal = await open_fix_modal(slack, fake_slack, alert)
     assert "❌ ap@acme.example — the mailbox does not exist" in modal["blocks"][0]["text"]["text"]
     [field] = [block for block in modal["blocks"] if block.get("block_id") == BlockId.FIX_EMAILS]
     assert field["element"]["initial_value"] == "ap@acme.example"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.sandbox.slack_requests import SlackRequestClient
-from tests.harness.modals import alert_button
+from tests.harness.modals import open_fix_modal
 from tests.harness.reading import channel_messages
 from tests.harness.sending import bounce, make_worker, queue_delivery
-from tests.harness.slack import ALICE, CHANNEL, settings_with
+from tests.harness.slack import CHANNEL, settings_with
 
 # The e2e settings plus the channel the notifier posts status messages and alerts to.
 settings = settings_with(INVOICEBOT_NOTIFY_CHANNEL=CHANNEL)
@@ -32,15 +32,7 @@ async def test_the_fix_modal_gives_the_alerts_reason_for_a_bounce_whose_diagnost
     _status, alert = channel_messages(fake_slack)
     assert alert.text.startswith("❌ Bounced: ap@acme.example — the mailbox does not exist")
 
-    await slack.click(
-        alert_button(alert, "Fix address & resend"),
-        user=ALICE,
-        response_url=fake_slack.response_url("fix"),
-        channel_id=CHANNEL,
-        message_ts=alert.ts,
-    )
-    await fake_slack.wait_until(lambda: len(fake_slack.views) == 1)
-    [modal] = fake_slack.views.values()
+    modal = await open_fix_modal(slack, fake_slack, alert)
 
     intro = modal["blocks"][0]["text"]["text"]
     assert "❌ ap@acme.example — the mailbox does not exist (`smtp; User unknown in virtual mailbox table`)" in intro

@@ -11,7 +11,7 @@ from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, button_click
 from handlers.ids import ActionId
 from tests.harness.reading import state_values, texts
-from tests.harness.slack import ALICE
+from tests.harness.slack import ALICE, CHANNEL
 
 FIX_WORKING = ["⏳ Saving the addresses and sending again…"]
 FIX_QUEUED = ["✅ Addresses saved. The invoice is queued to go out again."]
@@ -109,3 +109,17 @@ def alert_button(alert: StoredMessage, label: str) -> dict[str, Any]:
     [actions] = [block for block in alert.blocks if block["type"] == "actions"]
     element = next(e for e in actions["elements"] if e["text"]["text"] == label)
     return button_click(element, block_id=actions["block_id"])
+
+
+async def open_fix_modal(slack: SlackRequestClient, fake_slack: FakeSlackApi, alert: StoredMessage) -> dict[str, Any]:
+    """Click *Fix address & resend* on the alert, in its channel; return the one modal it opens."""
+    await slack.click(
+        alert_button(alert, "Fix address & resend"),
+        user=ALICE,
+        response_url=fake_slack.response_url("fix"),
+        channel_id=CHANNEL,
+        message_ts=alert.ts,
+    )
+    await fake_slack.wait_until(lambda: len(fake_slack.views) == 1)
+    [modal] = fake_slack.views.values()
+    return modal
