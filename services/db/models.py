@@ -11,7 +11,7 @@ import secrets
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -96,7 +97,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        stored: datetime = value
+        return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -108,6 +110,10 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON(),
         list[str]: JSON(),
     }
+    if TYPE_CHECKING:
+        # Every model maps one plain table, which the Core write paths (bulk inserts, batched
+        # updates) use directly; SQLAlchemy types it as the wider FromClause.
+        __table__: ClassVar[Table]
 
 
 class InvoiceStatus(StrEnum):

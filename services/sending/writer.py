@@ -135,7 +135,8 @@ class GroupWriter:
         failures = 0
         while True:
             try:
-                return await self._submit(self._main, "outcomes", delivery_id, outcome)
+                status: str | None = await self._submit(self._main, "outcomes", delivery_id, outcome)
+                return status
             except Exception as exc:
                 failures += 1
                 if not transient_database_error(exc) or loop.time() >= give_up_at:
