@@ -68,6 +68,7 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                     return await run_worker(container, stop=stop, until_idle=True)
                 # `invoicebot worker` serves no HTTP: its loops report to a registry only its log reads
                 health = LoopHealth(stall_after=settings.health_stall_seconds)
+                sent: int
                 sent, _, _ = await asyncio.gather(
                     run_worker(container, stop=stop, heartbeat=health.loop("worker", reports_each_round=True)),
                     bounce_loop(container, stop, health.loop("bounce mailbox")),

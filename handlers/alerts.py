@@ -148,9 +148,11 @@ async def handle_fix_address_submission(
     try:
         request = _fix_request(body, view)
     except FieldErrors as error:
-        return await ack(response_action="errors", errors=_inline_errors(error.errors, shown))
+        await ack(response_action="errors", errors=_inline_errors(error.errors, shown))
+        return
     except DomainError as error:
-        return await ack(response_action="errors", errors={BlockId.FIX_EMAILS: _clip(str(error), 300)})
+        await ack(response_action="errors", errors={BlockId.FIX_EMAILS: _clip(str(error), 300)})
+        return
     await ack(response_action="update", view=working_view(FIX_TITLE, "Saving the addresses and sending again…"))
     outcome = _fix_outcome(request, shown=shown, sessions=sessions, workplace=workplace, policy=send_policy)
     nothing = "Nothing was saved or sent. Close this and press Fix address & resend on the alert again."

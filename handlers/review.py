@@ -267,11 +267,11 @@ async def handle_review_submission(
     except FieldErrors as error:
         shown = block_ids_of(view)
         language = parse_review_state(view).language
-        return await ack(
-            response_action="errors", errors=field_errors_by_block(error.errors, language=language, shown=shown)
-        )
+        await ack(response_action="errors", errors=field_errors_by_block(error.errors, language=language, shown=shown))
+        return
     except Exception as error:  # a DomainError's sentence, or a reference id: on the form, never a lost modal
-        return await ack(response_action="errors", errors={BlockId.REVIEW_TO: describe_error_plain(error)})
+        await ack(response_action="errors", errors={BlockId.REVIEW_TO: describe_error_plain(error)})
+        return
     await ack(response_action="update", view=working_view(TITLE, f"Sending {escape(typed[0].invoice_number)}…"))
     outcome = _submission_outcome(
         typed, shown=block_ids_of(view), client=client, sessions=sessions, workplace=workplace, policy=send_policy

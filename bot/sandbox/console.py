@@ -171,7 +171,7 @@ class Console:
         wanted = label.strip().lower()
         inputs = self.inputs()
         exact = [block for block in inputs if input_label(block).lower() == wanted]
-        return (exact or [block for block in inputs if input_label(block).lower().startswith(wanted)] or [None])[0]
+        return next(iter(exact or [block for block in inputs if input_label(block).lower().startswith(wanted)]), None)
 
     async def set_field(self, block: Mapping[str, Any], answer: str) -> bool:
         try:

@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -73,7 +73,7 @@ def _indent(text: str, prefix: str = "  ") -> list[str]:
 Number = Callable[[Clickable], int]
 
 
-def render_blocks(blocks: list[Block], *, where: Where, number: Number, names: Mapping[str, str]) -> list[str]:
+def render_blocks(blocks: Sequence[Block], *, where: Where, number: Number, names: Mapping[str, str]) -> list[str]:
     """The blocks of a message or modal as lines; `number` registers each clickable and names it."""
     lines: list[str] = []
     row_text = ""
@@ -192,7 +192,7 @@ def state_values(view: Mapping[str, Any], typed: Mapping[str, Any]) -> dict[str,
             continue
         element, block_id = block.get("element") or {}, str(block.get("block_id"))
         value = input_value(block, typed)
-        kind, action_id = element.get("type"), element.get("action_id")
+        kind, action_id = element.get("type"), str(element.get("action_id"))
         if kind == "plain_text_input":
             values[block_id] = {action_id: {"type": kind, "value": value or None}}
         elif kind == "checkboxes":
