@@ -40,12 +40,20 @@ from bot.ubl_validator import UblValidator
 from bot.worker import Worker
 from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
-from services.db.models import Attachments, Delivery, DeliveryStatus, Organisation, SmtpStatus, utcnow
+from services.db.models import (
+    Attachments,
+    Delivery,
+    DeliveryStatus,
+    InvoiceStatus,
+    Organisation,
+    SmtpStatus,
+    utcnow,
+)
 from services.documents.pdf import render_invoice_pdf
 from services.email.smtp import SmtpTransport
 from services.email.transport import Envelope
 from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
-from services.sending.pipeline import SenderIdentity, build_render_job, render_message
+from services.sending.pipeline import RenderJob, SenderIdentity, build_render_job, render_message
 from services.sending.render_pool import RenderPool
 from services.sending.ubl_checks import UblGate
 
@@ -159,7 +167,7 @@ async def build_data(url: str, invoices: int) -> None:
                 due_date=date(2026, 11, 30),
                 currency="EUR",
                 lines=lines,
-                status="validated",
+                status=InvoiceStatus.VALIDATED,
             )
             ids.append((invoice.id, customers[n % len(customers)].emails[0]))
             if n % 500 == 499:
@@ -192,7 +200,7 @@ async def build_data(url: str, invoices: int) -> None:
     await engine.dispose()
 
 
-async def prepare_jobs(url: str, count: int) -> list:
+async def prepare_jobs(url: str, count: int) -> list[RenderJob]:
     engine = create_engine(url)
     sessions = session_factory(engine)
     async with sessions() as session:
@@ -206,7 +214,7 @@ def render_pdf_only(job: object) -> int:
     return len(render_invoice_pdf(job.document))  # type: ignore[attr-defined]
 
 
-def measure_render(jobs: list) -> float:
+def measure_render(jobs: list[RenderJob]) -> float:
     with ProcessPoolExecutor(RENDER_PROCESSES) as pool:
         list(pool.map(render_pdf_only, jobs[:4]))  # warm the children
         started = time.perf_counter()
@@ -297,7 +305,7 @@ async def measure_e2e(
     return total / elapsed, rss_mark.get("at", (0.0, 0.0)), end_rss, cpu
 
 
-async def measure_validation(url: str, jobs: list, inline_samples: int = 3) -> tuple[float, float, int, int]:
+async def measure_validation(url: str, jobs: list[RenderJob], inline_samples: int = 3) -> tuple[float, float, int, int]:
     """The UBL checks' cost per invoice: via the validation loop (all invoices), and inline (a few).
 
     Returns (loop seconds per invoice, inline seconds per invoice, documents checked, failed).
