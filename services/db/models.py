@@ -11,7 +11,7 @@ import secrets
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -99,6 +99,28 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         stored: datetime = value
         return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StoredEnum(TypeDecorator[E]):
+    """A status column: a plain VARCHAR holding the enum's value (no CHECK constraint, no native
+    PostgreSQL enum, so the tables and migrations are those of a String column), read back as the
+    enum member. Writing passes the string through unchanged, as a String column did."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -201,7 +223,7 @@ class Organisation(Base):
     reply_to: Mapped[str | None] = mapped_column(String(320))
     iban: Mapped[str | None] = mapped_column(String(64))
     bic: Mapped[str | None] = mapped_column(String(16))
-    smtp_status: Mapped[str] = mapped_column(String(16), default=SmtpStatus.UNVERIFIED)
+    smtp_status: Mapped[SmtpStatus] = mapped_column(StoredEnum(SmtpStatus, 16), default=SmtpStatus.UNVERIFIED)
     smtp_status_reason: Mapped[str | None] = mapped_column(Text)
     smtp_checked_at: Mapped[datetime | None]
     # Whether the server offered SMTPUTF8 at the last successful check; None = never checked.
@@ -255,7 +277,7 @@ class Invoice(Base):
     issue_date: Mapped[date]
     due_date: Mapped[date]
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.DRAFT)
+    status: Mapped[InvoiceStatus] = mapped_column(StoredEnum(InvoiceStatus, 16), default=InvoiceStatus.DRAFT)
     subtotal: Mapped[Decimal]
     tax_total: Mapped[Decimal]
     total: Mapped[Decimal]
@@ -264,7 +286,7 @@ class Invoice(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     purchase_order: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None]
-    sent_via: Mapped[str | None] = mapped_column(String(16))
+    sent_via: Mapped[SentVia | None] = mapped_column(StoredEnum(SentVia, 16))
     sent_by: Mapped[str | None] = mapped_column(String(64))
     validated_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
@@ -311,15 +333,15 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
-    kind: Mapped[str] = mapped_column(String(16), default=DeliveryKind.INVOICE)
-    status: Mapped[str] = mapped_column(String(24), default=DeliveryStatus.QUEUED)
+    kind: Mapped[DeliveryKind] = mapped_column(StoredEnum(DeliveryKind, 16), default=DeliveryKind.INVOICE)
+    status: Mapped[DeliveryStatus] = mapped_column(StoredEnum(DeliveryStatus, 24), default=DeliveryStatus.QUEUED)
     to: Mapped[list[str]] = mapped_column("to_addresses", default=list)
     cc: Mapped[list[str]] = mapped_column(default=list)
     bcc: Mapped[list[str]] = mapped_column(default=list)
     subject: Mapped[str] = mapped_column(Text, default="")
     body_text: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(8), default="en")
-    attachments: Mapped[str] = mapped_column(String(16), default=Attachments.PDF)
+    attachments: Mapped[Attachments] = mapped_column(StoredEnum(Attachments, 16), default=Attachments.PDF)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     verp_token: Mapped[str] = mapped_column(String(64), unique=True)
     # A client-chosen key (e.g. the Slack view id) so a retried request creates nothing new.
@@ -400,7 +422,9 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str | None] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default=NotificationStatus.PENDING)
+    status: Mapped[NotificationStatus] = mapped_column(
+        StoredEnum(NotificationStatus, 16), default=NotificationStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -415,7 +439,9 @@ class Approval(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), unique=True)
     requested_by: Mapped[str] = mapped_column(String(64))
-    decision: Mapped[str] = mapped_column(String(16), default=ApprovalDecision.PENDING)
+    decision: Mapped[ApprovalDecision] = mapped_column(
+        StoredEnum(ApprovalDecision, 16), default=ApprovalDecision.PENDING
+    )
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
