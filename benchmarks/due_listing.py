@@ -267,6 +267,26 @@ def _ms(samples: list[int]) -> tuple[float, float]:
     return statistics.median(ordered) / 1e6, ordered[int(len(ordered) * 0.9) - 1] / 1e6
 
 
+async def _time_cases(
+    cases: dict[str, Callable[[], Awaitable[Any]]], *, warmup: int, iterations: int
+) -> dict[str, list[int]]:
+    """Nanoseconds of each case per iteration after the warm-up. Shuffled every iteration:
+    whatever runs right after the heavy count pays for it (caches, scheduler), so a fixed order
+    would bias the ratios."""
+    samples: dict[str, list[int]] = {name: [] for name in cases}
+    shuffler = random.Random(2026)
+    order = list(cases)
+    for iteration in range(warmup + iterations):
+        shuffler.shuffle(order)
+        for name in order:
+            started = time.perf_counter_ns()
+            await cases[name]()
+            elapsed = time.perf_counter_ns() - started
+            if iteration >= warmup:
+                samples[name].append(elapsed)
+    return samples
+
+
 async def run_backend(backend: str, args: argparse.Namespace) -> bool:
     engine, origin = await prepare(backend, args.rows, args.postgres_url, args.rebuild)
     sent: list[tuple[str, Any]] = []
@@ -308,19 +328,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> bool:
             "count SQL": lambda: hand_count(conn, org_id),
         }
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
-        # Shuffled every iteration: whatever runs right after the heavy count pays for it
-        # (caches, scheduler), so a fixed order would bias the ratios.
-        samples: dict[str, list[int]] = {name: [] for name in cases}
-        shuffler = random.Random(2026)
-        order = list(cases)
-        for iteration in range(args.warmup + args.iterations):
-            shuffler.shuffle(order)
-            for name in order:
-                started = time.perf_counter_ns()
-                await cases[name]()
-                elapsed = time.perf_counter_ns() - started
-                if iteration >= args.warmup:
-                    samples[name].append(elapsed)
+        samples = await _time_cases(cases, warmup=args.warmup, iterations=args.iterations)
 
         invoices = (await conn.exec_driver_sql("SELECT count(*) FROM invoices")).scalar_one()
         ready = sum(item.ready for item in page.items)

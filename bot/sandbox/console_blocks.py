@@ -83,13 +83,7 @@ def render_blocks(blocks: Sequence[Block], *, where: Where, number: Number, name
             lines.append(f"  == {_text_of(block.get('text'), names)} ==")
         elif kind == "section":
             row_text = _text_of(block.get("text"), names) if block.get("text") else ""
-            if row_text:
-                lines += _indent(row_text)
-            for item in block.get("fields") or []:
-                lines += _indent(_text_of(item, names), "    ")
-            accessory = block.get("accessory")
-            if isinstance(accessory, Mapping) and accessory.get("type") in ("button", "overflow"):
-                lines.append("    " + "  ".join(_elements([accessory], block, row_text, where, number, names)))
+            lines += _section_lines(block, row_text, where, number, names)
         elif kind == "context":
             parts = [_text_of(item, names) for item in block.get("elements") or [] if item.get("type") != "image"]
             lines += _indent(" · ".join(parts), "  · ")
@@ -103,6 +97,17 @@ def render_blocks(blocks: Sequence[Block], *, where: Where, number: Number, name
             lines.append(f"  [image: {block.get('alt_text', '')}]")
         elif kind == "input":
             lines += render_input(block, names=names)
+    return lines
+
+
+def _section_lines(block: Block, row_text: str, where: Where, number: Number, names: Mapping[str, str]) -> list[str]:
+    """A section: its text, its fields, and its button or overflow menu, numbered."""
+    lines = _indent(row_text) if row_text else []
+    for item in block.get("fields") or []:
+        lines += _indent(_text_of(item, names), "    ")
+    accessory = block.get("accessory")
+    if isinstance(accessory, Mapping) and accessory.get("type") in ("button", "overflow"):
+        lines.append("    " + "  ".join(_elements([accessory], block, row_text, where, number, names)))
     return lines
 
 
