@@ -31,6 +31,7 @@ from services.db.models import (
 from services.documents.validation import validate_ubl_xsd
 from services.email.script import SmtpScript
 from services.email.smtp import SmtpTransport
+from services.email.transport import Transport
 from services.sending.pipeline import SenderIdentity
 from services.sending.queue import RetryPolicy, recover_stale
 from tests import factories
@@ -60,7 +61,7 @@ async def transport(smtp: ScriptedSmtpServer) -> AsyncIterator[SmtpTransport]:
     await client.aclose()
 
 
-def make_worker(sessions: async_sessionmaker[AsyncSession], transport: SmtpTransport, **kwargs: object) -> Worker:
+def make_worker(sessions: async_sessionmaker[AsyncSession], transport: Transport, **kwargs: object) -> Worker:
     kwargs.setdefault("retry", RetryPolicy(max_attempts=3, base_seconds=60))
     return Worker(
         sessions=sessions,
@@ -107,10 +108,8 @@ async def test_an_accepted_invoice_arrives_once_well_formed_and_the_invoice_beco
     assert message["Reply-To"] == "accounts@example.com"
     assert "Example Trading" in message["From"]
     assert message["X-Invoicebot-Delivery"]
-    text = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert "please find invoice INV-0001 attached" in text.get_content()
-    assert "INV-0001" in html.get_content()
+    assert "please find invoice INV-0001 attached" in factories.body_text(message, "plain")
+    assert "INV-0001" in factories.body_text(message, "html")
     files = {part.get_filename(): part for part in message.iter_attachments()}
     assert set(files) == {"INV-0001.pdf", "INV-0001.xml"}
     assert files["INV-0001.pdf"].get_content().startswith(b"%PDF")
@@ -284,9 +283,6 @@ async def test_the_open_pixel_is_in_the_html_only_when_switched_on(session, sess
     worker.identity = replace(IDENTITY, open_pixel=True)
     await worker.drain()
 
-    htmls = [
-        BytesParser(policy=policy.default).parsebytes(m.data).get_body(preferencelist=("html",)).get_content()
-        for m in smtp.received
-    ]
+    htmls = [factories.body_text(BytesParser(policy=policy.default).parsebytes(m.data), "html") for m in smtp.received]
     assert f"/o/{first.verp_token}.gif" not in htmls[0]
     assert f"http://localhost:3000/o/{second.verp_token}.gif" in htmls[1]

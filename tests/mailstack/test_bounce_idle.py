@@ -31,7 +31,7 @@ POLL_SECONDS = 600.0
 BOUND_SECONDS = 30.0  # generous; a poll would take 600 s
 
 
-async def wait_until(check, *, within: float) -> bool:  # type: ignore[no-untyped-def]
+async def wait_until(check, *, within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await check():

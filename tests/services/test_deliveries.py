@@ -3,6 +3,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -25,6 +26,7 @@ from services.db.models import (
     TemplateOverride,
 )
 from services.deliveries import (
+    DeliveryOutcome,
     DeliveryRequest,
     cancel_delivery,
     delivery_status_view,
@@ -62,8 +64,10 @@ async def _acme_invoice(session: AsyncSession, org: Organisation, **kwargs) -> I
     return invoice
 
 
-async def _request(session: AsyncSession, org: Organisation, request: DeliveryRequest = REQUEST, **kwargs):
-    arguments = {"rules": OPEN, "sending": VERIFIED, "now": NOW} | kwargs
+async def _request(
+    session: AsyncSession, org: Organisation, request: DeliveryRequest = REQUEST, **kwargs: Any
+) -> DeliveryOutcome:
+    arguments: dict[str, Any] = {"rules": OPEN, "sending": VERIFIED, "now": NOW} | kwargs
     return await request_delivery(
         session,
         organisation_id=org.id,
@@ -210,6 +214,7 @@ async def test_a_request_above_the_threshold_waits_for_approval_and_asks_the_app
 
     assert outcome.delivery.status == DeliveryStatus.AWAITING_APPROVAL
     assert outcome.delivery.next_attempt_at is None
+    assert outcome.approval is not None
     assert (outcome.approval.requested_by, outcome.approval.decision) == ("U1", "pending")
     kinds = (await session.execute(select(Notification.kind).order_by(Notification.id))).scalars().all()
     assert kinds == ["delivery_status", "approval_request"]
@@ -291,6 +296,7 @@ async def test_the_same_idempotency_key_returns_the_existing_delivery(session, o
 
     assert (first.created, again.created) == (True, False)
     assert again.delivery.id == first.delivery.id
+    assert again.preview is not None and first.preview is not None
     assert again.preview.id == first.preview.id
     assert await _count(session, Delivery) == 2
 
@@ -381,6 +387,7 @@ async def test_a_preview_goes_to_the_requester_at_once_even_while_approval_is_pe
     await session.commit()
 
     preview = outcome.preview
+    assert preview is not None
     assert (preview.kind, preview.status, preview.to, preview.next_attempt_at) == (
         DeliveryKind.PREVIEW, DeliveryStatus.QUEUED, ["alice@example.com"], NOW
     )  # fmt: skip

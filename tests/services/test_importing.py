@@ -2,6 +2,7 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -231,7 +232,7 @@ async def test_reimporting_a_sent_invoice_unchanged_is_a_no_op(session, org, tmp
     assert invoice.status == InvoiceStatus.SENT
 
 
-def invoice_object(number: str = "J-1", **changes) -> dict:
+def invoice_object(number: str = "J-1", **changes: Any) -> dict[str, Any]:
     data = {
         "number": number,
         "customer": {"ref": "ACME", "name": "Acme Corp", "emails": ["ap@acme.example"], "language": "en"},
@@ -249,7 +250,7 @@ def invoice_object(number: str = "J-1", **changes) -> dict:
     return data
 
 
-def write_json(tmp_path: Path, objects: list[dict]) -> Path:
+def write_json(tmp_path: Path, objects: list[dict[str, Any]]) -> Path:
     path = tmp_path / "invoices.json"
     path.write_text(json.dumps(objects, indent=2), encoding="utf-8")
     return path
