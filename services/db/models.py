@@ -11,7 +11,7 @@ import secrets
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -34,6 +34,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeEngine
 
+from services.db.stored_enum import StoredEnum
 from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
 
 NAMING_CONVENTION = {
@@ -99,28 +100,6 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         stored: datetime = value
         return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
-
-
-E = TypeVar("E", bound=StrEnum)
-
-
-class StoredEnum(TypeDecorator[E]):
-    """A status column: a plain VARCHAR holding the enum's value (no CHECK constraint, no native
-    PostgreSQL enum, so the tables and migrations are those of a String column), read back as the
-    enum member. Writing passes the string through unchanged, as a String column did."""
-
-    impl = String
-    cache_ok = True
-
-    def __init__(self, enum: type[E], length: int) -> None:
-        super().__init__(length)
-        self.enum = enum
-
-    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
-        return None if value is None else str(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
-        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
