@@ -38,7 +38,7 @@ from services.db.models import Delivery, DeliveryStatus
 from services.documents.pdf import render_invoice_pdf
 from services.email.smtp import SmtpTransport
 from services.email.transport import Envelope
-from services.sending.pipeline import render_message
+from services.sending.pipeline import RenderJob, render_message
 from services.sending.render_pool import RenderPool
 from services.sending.ubl_checks import UblGate
 
@@ -51,7 +51,7 @@ def render_pdf_only(job: object) -> int:
     return len(render_invoice_pdf(job.document))  # type: ignore[attr-defined]
 
 
-def measure_render(jobs: list) -> float:
+def measure_render(jobs: list[RenderJob]) -> float:
     with ProcessPoolExecutor(RENDER_PROCESSES) as pool:
         list(pool.map(render_pdf_only, jobs[:4]))  # warm the children
         started = time.perf_counter()
@@ -142,7 +142,7 @@ async def measure_e2e(
     return total / elapsed, rss_mark.get("at", (0.0, 0.0)), end_rss, cpu
 
 
-async def measure_validation(url: str, jobs: list, inline_samples: int = 3) -> tuple[float, float, int, int]:
+async def measure_validation(url: str, jobs: list[RenderJob], inline_samples: int = 3) -> tuple[float, float, int, int]:
     """The UBL checks' cost per invoice: via the validation loop (all invoices), and inline (a few).
 
     Returns (loop seconds per invoice, inline seconds per invoice, documents checked, failed).

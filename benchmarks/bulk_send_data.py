@@ -11,9 +11,9 @@ from sqlalchemy import insert, select, text
 
 from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
-from services.db.models import Attachments, Delivery, DeliveryStatus, Organisation, SmtpStatus, utcnow
+from services.db.models import Attachments, Delivery, DeliveryStatus, InvoiceStatus, Organisation, SmtpStatus, utcnow
 from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
-from services.sending.pipeline import SenderIdentity, build_render_job
+from services.sending.pipeline import RenderJob, SenderIdentity, build_render_job
 
 IDENTITY = SenderIdentity(
     from_email="invoices@example.com",
@@ -89,7 +89,7 @@ async def build_data(url: str, invoices: int) -> None:
                 due_date=date(2026, 11, 30),
                 currency="EUR",
                 lines=lines,
-                status="validated",
+                status=InvoiceStatus.VALIDATED,
             )
             ids.append((invoice.id, customers[n % len(customers)].emails[0]))
             if n % 500 == 499:
@@ -122,7 +122,7 @@ async def build_data(url: str, invoices: int) -> None:
     await engine.dispose()
 
 
-async def prepare_jobs(url: str, count: int) -> list:
+async def prepare_jobs(url: str, count: int) -> list[RenderJob]:
     engine = create_engine(url)
     sessions = session_factory(engine)
     async with sessions() as session:

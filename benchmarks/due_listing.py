@@ -19,7 +19,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -164,10 +164,13 @@ def _as_list(value: Any) -> list[str]:
     return json.loads(value) if isinstance(value, str) else list(value or [])
 
 
-async def hand_page(conn: AsyncConnection, org_id: int) -> list[tuple[Any, ...]]:
+async def hand_page(conn: AsyncConnection, org_id: int) -> Sequence[tuple[Any, ...]]:
     dialect = conn.dialect.name
     day: Any = TODAY.isoformat() if dialect == "sqlite" else TODAY
-    rows = (await conn.exec_driver_sql(HAND_PAGE.format(*_marks(dialect, 2)), (org_id, day))).all()
+    # plain SQL: SQLAlchemy types its rows as one column, they are tuples of the page's columns
+    rows: Sequence[tuple[Any, ...]] = (
+        await conn.exec_driver_sql(HAND_PAGE.format(*_marks(dialect, 2)), (org_id, day))
+    ).all()
     addresses = sorted({a.strip().lower() for r in rows for a in _as_list(r[10] if r[10] is not None else r[11])})
     if addresses:
         sql = HAND_SUPPRESSED.format(_marks(dialect, 1)[0], ", ".join(_marks(dialect, len(addresses), 2)))
@@ -181,7 +184,8 @@ async def hand_page(conn: AsyncConnection, org_id: int) -> list[tuple[Any, ...]]
 async def hand_count(conn: AsyncConnection, org_id: int) -> int:
     dialect = conn.dialect.name
     day: Any = TODAY.isoformat() if dialect == "sqlite" else TODAY
-    return (await conn.exec_driver_sql(HAND_COUNT.format(*_marks(dialect, 2)), (org_id, day))).scalar_one()
+    count: int = (await conn.exec_driver_sql(HAND_COUNT.format(*_marks(dialect, 2)), (org_id, day))).scalar_one()
+    return count
 
 
 async def load(engine: AsyncEngine, rows: int) -> None:
@@ -243,7 +247,7 @@ async def explain(conn: AsyncConnection, statement: str, parameters: Any) -> dic
     """The plan of `statement` as sent; on PostgreSQL also its generic plan, which a prepared
     statement (asyncpg prepares everything) switches to after five executions."""
     if conn.dialect.name == "sqlite":
-        plan = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        plan: Iterable[tuple[Any, ...]] = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
         return {"plan": [row[3] for row in plan]}
     plans = {"custom plan": [row[0] for row in await conn.exec_driver_sql("EXPLAIN " + statement, parameters)]}
     values = ", ".join(f"'{value}'" if isinstance(value, date) else str(int(value)) for value in parameters)
@@ -261,6 +265,26 @@ async def explain(conn: AsyncConnection, statement: str, parameters: Any) -> dic
 def _ms(samples: list[int]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered) / 1e6, ordered[int(len(ordered) * 0.9) - 1] / 1e6
+
+
+async def _time_cases(
+    cases: dict[str, Callable[[], Awaitable[Any]]], *, warmup: int, iterations: int
+) -> dict[str, list[int]]:
+    """Nanoseconds of each case per iteration after the warm-up. Shuffled every iteration:
+    whatever runs right after the heavy count pays for it (caches, scheduler), so a fixed order
+    would bias the ratios."""
+    samples: dict[str, list[int]] = {name: [] for name in cases}
+    shuffler = random.Random(2026)
+    order = list(cases)
+    for iteration in range(warmup + iterations):
+        shuffler.shuffle(order)
+        for name in order:
+            started = time.perf_counter_ns()
+            await cases[name]()
+            elapsed = time.perf_counter_ns() - started
+            if iteration >= warmup:
+                samples[name].append(elapsed)
+    return samples
 
 
 async def run_backend(backend: str, args: argparse.Namespace) -> bool:
@@ -304,19 +328,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> bool:
             "count SQL": lambda: hand_count(conn, org_id),
         }
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
-        # Shuffled every iteration: whatever runs right after the heavy count pays for it
-        # (caches, scheduler), so a fixed order would bias the ratios.
-        samples: dict[str, list[int]] = {name: [] for name in cases}
-        shuffler = random.Random(2026)
-        order = list(cases)
-        for iteration in range(args.warmup + args.iterations):
-            shuffler.shuffle(order)
-            for name in order:
-                started = time.perf_counter_ns()
-                await cases[name]()
-                elapsed = time.perf_counter_ns() - started
-                if iteration >= args.warmup:
-                    samples[name].append(elapsed)
+        samples = await _time_cases(cases, warmup=args.warmup, iterations=args.iterations)
 
         invoices = (await conn.exec_driver_sql("SELECT count(*) FROM invoices")).scalar_one()
         ready = sum(item.ready for item in page.items)

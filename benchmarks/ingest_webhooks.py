@@ -198,7 +198,7 @@ async def run(url: str, events: int, concurrency: int = 4) -> float:
 
     filer = EventFiler(sessions, verp_secret=SECRET)  # what the web app's endpoints file through
 
-    async def stream(part: list) -> None:
+    async def stream(part: list[Request]) -> None:
         for request in part:
             await filer.file(read(request, now), now=now)
 

@@ -55,7 +55,7 @@ def sample(lines: int) -> InvoiceDocument:
 def bare_canvas(document: InvoiceDocument) -> bytes:
     """The baseline: every line's words on one page in the embedded font, no layout."""
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=A4, initialFontName=REGULAR)
+    canvas = Canvas(buffer, pagesize=A4, initialFontName=REGULAR)  # type: ignore[arg-type]  # stubs say float; a font name
     canvas.setFont(BOLD, 14)
     canvas.drawString(50, 800, document.seller.name)
     canvas.setFont(REGULAR, 8)

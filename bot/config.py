@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.approvals import ApprovalPolicy
 from services.field_rules import check_language
 from services.money import check_currency
 from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
@@ -29,12 +30,6 @@ class SmtpSecurity(StrEnum):
     TLS = "tls"
     STARTTLS = "starttls"
     NONE = "none"
-
-
-class ApprovalPolicy(StrEnum):
-    NEVER = "never"
-    ABOVE_AMOUNT = "above_amount"
-    ALWAYS = "always"
 
 
 def _env(name: str, *, prefixed: bool = True) -> AliasChoices:

@@ -205,35 +205,16 @@ class Worker:
                 # Refill in batches (half the window at least): one claim round and one
                 # load of N deliveries costs about what one delivery alone would.
                 if free > 0 and (free >= self.refill_at or not window.open) and not self._claim_paused():
-                    try:
-                        claimed = await self._claim(free)
-                    except Exception as exc:
-                        await self._claim_failed(exc, pause=not raise_claim_errors)
-                        if raise_claim_errors:
-                            claim_error = exc
-                            break
-                    else:
-                        if claimed:
-                            self.heartbeat.progressed()
-                        elif not tasks:
-                            self.heartbeat.idle()
-                    for prepared in claimed:
-                        task = asyncio.create_task(self._send(prepared, window.enter()))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
+                    claimed, claim_error = await self._start_claimed(free, window, tasks, raise_claim_errors)
+                    if claim_error is not None:
+                        break
                     handled += len(claimed)
                 if not tasks:
                     if until_idle:
                         break
                     await _sleep_or_stop(stop, max(self.poll_interval, self._pause_left()))
                     continue
-                if self._claim_paused():
-                    await _wait_any(window.changed, tasks, max(0.01, self._pause_left()))
-                elif not claimed and free >= self.refill_at:
-                    # the window had room but nothing was due: look again in a while, or when all is done
-                    await _wait_any(window.changed, tasks, self.poll_interval)
-                else:
-                    await _wait_any(window.changed, tasks, None)
+                await self._wait_for_room(window, tasks, idle_room=not claimed and free >= self.refill_at)
             if tasks:
                 await asyncio.gather(*tasks)
         finally:
@@ -242,6 +223,36 @@ class Worker:
         if claim_error is not None:
             raise claim_error
         return handled
+
+    async def _start_claimed(
+        self, free: int, window: _Window, tasks: set[asyncio.Task[None]], raise_claim_errors: bool
+    ) -> tuple[list[PreparedSend], Exception | None]:
+        """Claim up to `free` deliveries and start sending each. A failed claim pauses claims (the
+        `run` loop) or is returned, to be raised once the deliveries in flight are done."""
+        try:
+            claimed = await self._claim(free)
+        except Exception as exc:
+            await self._claim_failed(exc, pause=not raise_claim_errors)
+            return [], exc if raise_claim_errors else None
+        if claimed:
+            self.heartbeat.progressed()
+        elif not tasks:
+            self.heartbeat.idle()
+        for prepared in claimed:
+            task = asyncio.create_task(self._send(prepared, window.enter()))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        return claimed, None
+
+    async def _wait_for_room(self, window: _Window, tasks: set[asyncio.Task[None]], *, idle_room: bool) -> None:
+        """Until a slot frees, a send ends or claims may resume; `idle_room`: the window had room
+        but nothing was due, so look again in a while, or when all is done."""
+        if self._claim_paused():
+            await _wait_any(window.changed, tasks, max(0.01, self._pause_left()))
+        elif idle_room:
+            await _wait_any(window.changed, tasks, self.poll_interval)
+        else:
+            await _wait_any(window.changed, tasks, None)
 
     def _pause_left(self) -> float:
         return max(0.0, self._claims_resume_at - asyncio.get_running_loop().time())

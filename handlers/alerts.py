@@ -158,7 +158,8 @@ async def handle_fix_address_submission(
     try:
         request = _fix_request(body, view)
     except FieldErrors as error:
-        return await ack(response_action="errors", errors=_inline_errors(error.errors, shown))
+        await ack(response_action="errors", errors=_inline_errors(error.errors, shown))
+        return
     await ack(response_action="update", view=working_view(FIX_TITLE, "Saving the addresses and sending again…"))
     outcome = _fix_outcome(
         request, shown=shown, sessions=sessions, units=units, workplace=workplace, policy=send_policy

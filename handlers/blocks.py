@@ -282,7 +282,10 @@ MAX_SHOWN_LINES = 10
 
 def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries: Sequence[str] = ()) -> list[Block]:
     """One invoice; `deliveries` are its latest emails already in words (newest first)."""
-    money = lambda amount: format_money(amount, invoice.currency, locale)  # noqa: E731 - local shorthand
+
+    def money(amount: Decimal) -> str:
+        return format_money(amount, invoice.currency, locale)
+
     due = format_day(invoice.due_date, locale)
     if invoice.status in ("draft", "validated"):
         due += f" ({overdue_words((today - invoice.due_date).days)})" if invoice.due_date <= today else ""

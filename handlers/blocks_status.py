@@ -55,46 +55,46 @@ def _problem_lines(view: DeliveryStatusView, label: str) -> str:
     return "\n".join(lines)
 
 
+_FIXED_LINES = {
+    "awaiting_approval": "⏳ Waiting for approval",
+    "queued": "⏳ Queued",
+    "sending": "📤 Sending…",
+    "unknown": "❓ Unknown — the connection broke after the email was handed over; check before resending",
+    "cancelled": "🚫 Cancelled — nothing was sent",
+}
+
+
 def status_line(view: DeliveryStatusView) -> str:
     """One or a few lines saying where the email is, in words a finance person reads."""
-    status, to = view.status, escape(", ".join(view.to))
-    if status == "awaiting_approval":
-        return "⏳ Waiting for approval"
-    if status == "queued":
-        return "⏳ Queued"
-    if status == "sending":
-        return "📤 Sending…"
+    status = view.status
+    if status in _FIXED_LINES:
+        return _FIXED_LINES[status]
+    if status in PROBLEM_TYPES:
+        return _problem_lines(view, _ALERT_TITLES[status])
     if status == "deferred":
         return (
             f"🔁 Retrying (attempt {view.attempts + 1}): {escape(_clip(view.last_error or 'temporary problem', 300))}"
         )
     if status in ("accepted", "delivered", "opened"):
-        reply = escape(_clip(view.smtp_reply or "", 300))
-        line = f"✅ Sent to {to} — accepted by the mail server" + (f": {reply}" if reply else "")
-        if status == "delivered":
-            line = f"✅ Delivered to {to}" + (f" (accepted: {reply})" if reply else "")
-        elif status == "opened":
-            line = f"👀 Opened (may be unreliable) · sent to {to}"
-        if _problems(view):
-            line += "\n" + _problem_lines(view, "❌ Not delivered")
-        return line
-    if status == "bounced":
-        return _problem_lines(view, "❌ Bounced")
-    if status == "dropped":
-        return _problem_lines(view, "❌ Dropped")
-    if status == "complained":
-        return _problem_lines(view, "🚫 Marked as spam")
-    if status == "failed":
-        return _problem_lines(view, "❌ Failed")
-    if status == "unknown":
-        return "❓ Unknown — the connection broke after the email was handed over; check before resending"
+        return _sent_line(view)
     if status == "rejected":
         who = f" by {_who(view.approval_decided_by)}" if view.approval_decided_by else ""
         why = f": {escape(view.rejected_reason)}" if view.rejected_reason else ""
         return f"✋ Approval refused{who}{why} — nothing was sent"
-    if status == "cancelled":
-        return "🚫 Cancelled — nothing was sent"
     return escape(status)
+
+
+def _sent_line(view: DeliveryStatusView) -> str:
+    """Accepted, delivered or opened, with any recipient's later problem below."""
+    to, reply = escape(", ".join(view.to)), escape(_clip(view.smtp_reply or "", 300))
+    line = f"✅ Sent to {to} — accepted by the mail server" + (f": {reply}" if reply else "")
+    if view.status == "delivered":
+        line = f"✅ Delivered to {to}" + (f" (accepted: {reply})" if reply else "")
+    elif view.status == "opened":
+        line = f"👀 Opened (may be unreliable) · sent to {to}"
+    if _problems(view):
+        line += "\n" + _problem_lines(view, "❌ Not delivered")
+    return line
 
 
 def _who(user: str) -> str:

@@ -261,9 +261,8 @@ async def handle_review_submission(
     except FieldErrors as error:
         shown = block_ids_of(view)
         language = parse_review_state(view).language
-        return await ack(
-            response_action="errors", errors=field_errors_by_block(error.errors, language=language, shown=shown)
-        )
+        await ack(response_action="errors", errors=field_errors_by_block(error.errors, language=language, shown=shown))
+        return
     await ack(response_action="update", view=working_view(TITLE, f"Sending {escape(typed[0].invoice_number)}…"))
     outcome = _submission_outcome(
         typed, shown=block_ids_of(view), client=client, sessions=sessions, units=units, workplace=workplace,

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, authorize, who_may
@@ -136,7 +137,7 @@ async def _decide(
         .values(decision=decision.value, decided_by=actor, decided_at=now, reason=reason)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:
+    if cast(CursorResult[Any], taken).rowcount != 1:  # an UPDATE's result counts its rows
         approval, _, _ = await _load(session, organisation_id=organisation_id, delivery_id=delivery_id)
         raise AlreadyDecided(approval, now=now, locale=await team_locale(session, organisation_id=organisation_id))
 
@@ -150,7 +151,7 @@ async def _decide(
         .values(**values, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
+    if cast(CursorResult[Any], moved).rowcount != 1:
         raise IllegalTransition(f"The send of {number} was cancelled or changed meanwhile: there is nothing to decide.")
     approval, delivery, _ = await _load(session, organisation_id=organisation_id, delivery_id=delivery_id)
 

@@ -166,7 +166,11 @@ async def delivery_status_view(
     )
 
 
-def _summaries_query(organisation_id: int) -> Select:
+# (delivery, invoice number, total, currency, customer name, team language, team country)
+_SummaryRow = tuple[Delivery, str, Decimal, str, str, str, str]
+
+
+def _summaries_query(organisation_id: int) -> Select[*_SummaryRow]:
     return (
         select(
             Delivery,
@@ -184,7 +188,7 @@ def _summaries_query(organisation_id: int) -> Select:
     )
 
 
-async def _summaries(session: AsyncSession, query: Select) -> list[DeliverySummary]:
+async def _summaries(session: AsyncSession, query: Select[*_SummaryRow]) -> list[DeliverySummary]:
     summaries = []
     for delivery, number, total, currency, customer_name, team_language, team_country in (
         await session.execute(query)

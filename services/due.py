@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Integer, Row, Select, bindparam, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from services.addresses import suppression_key
 from services.db.models import UNSENT_PREDICATE, Customer, Invoice, InvoiceStatus, Suppression
@@ -136,8 +137,8 @@ def _connection(session: Session) -> Connection:
     return session.connection()
 
 
-def _due_conditions(*, by_customer: bool) -> list[ColumnElement[bool]]:
-    conditions = [
+def _due_conditions(*, by_customer: bool) -> list[ColumnElement[bool] | TextClause]:
+    conditions: list[ColumnElement[bool] | TextClause] = [
         Invoice.organisation_id == bindparam("organisation_id"),
         Invoice.due_date <= bindparam("today"),
         _UNSENT,
@@ -153,8 +154,13 @@ _COUNTS = {
 }
 
 
+# (id, number, customer id, customer name, customer language, issue date, due date, currency, total,
+# status, the invoice's own recipients, the customer's emails): one row of the page query.
+_DueRow = tuple[int, str, int, str, str, date, date, str, Decimal, str, list[str] | None, list[str]]
+
+
 @lru_cache(maxsize=64)
-def _page_statement(by_customer: bool, limit: int, offset: int) -> Select[Any]:
+def _page_statement(by_customer: bool, limit: int, offset: int) -> Select[*_DueRow]:
     return (
         select(
             Invoice.id,
@@ -179,7 +185,7 @@ def _page_statement(by_customer: bool, limit: int, offset: int) -> Select[Any]:
 
 
 @lru_cache(maxsize=64)
-def _suppressions_statement(how_many: int) -> Select[Any]:
+def _suppressions_statement(how_many: int) -> Select[str, str]:
     return select(Suppression.email, Suppression.reason).where(
         Suppression.organisation_id == bindparam("organisation_id"),
         Suppression.email.in_([bindparam(f"email_{n}") for n in range(how_many)]),
@@ -210,7 +216,7 @@ def _count(session: Session, parameters: dict[str, Any]) -> int:
 
 def _page_rows(
     session: Session, parameters: dict[str, Any], limit: int, offset: int
-) -> tuple[list[Row[Any]], list[tuple[str, ...]], dict[str, str], dict[int, LatestDelivery]]:
+) -> tuple[list[Row[*_DueRow]], list[tuple[str, ...]], dict[str, str], dict[int, LatestDelivery]]:
     """The page's rows, each row's recipients, which of them are suppressed, and the latest
     email of each validated row (a draft was never sent): three queries at most."""
     connection = _connection(session)

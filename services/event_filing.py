@@ -212,7 +212,7 @@ class Filing:
         new_status = delivery_status_from(states)
         if new_status is None or new_status == delivery.status:
             return False
-        delivery.status = new_status
+        delivery.status = DeliveryStatus(new_status)  # one of the delivery statuses, by precedence
         delivery.updated_at = self.now
         if new_status == DeliveryStatus.DEFERRED:
             delivery.next_attempt_at = None  # the receiving side retries; never us again

@@ -126,7 +126,8 @@ def country_name(code: str | None, locale: str) -> str | None:
     """`GR` → "Greece" / "Griechenland": a reader knows the name, not always the ISO code."""
     if not code:
         return None
-    return _locale(locale).territories.get(code.upper(), code.upper())
+    name: str = _locale(locale).territories.get(code.upper(), code.upper())
+    return name
 
 
 def plain_decimal(amount: Decimal) -> Decimal:

@@ -21,7 +21,7 @@ class HealthCounts:
     active_suppressions: int
 
 
-async def _counts(session: AsyncSession, query: Select[tuple[str, int]]) -> dict[str, int]:
+async def _counts(session: AsyncSession, query: Select[str, int]) -> dict[str, int]:
     return {str(key): int(count) for key, count in (await session.execute(query)).all()}
 
 

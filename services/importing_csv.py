@@ -243,24 +243,32 @@ def parse_csv(stream: TextIO, limits: ImportLimits | None = None, *, smtputf8: b
     positions = _check_header(header, header_line, problems)
     if positions is None:
         return ParsedFile([], problems, sum(1 for _ in rows))
+    invoices, row_count = _read_invoices(rows, header, limits, problems, smtputf8=smtputf8)
+    return ParsedFile(invoices, problems, row_count)
 
+
+def _read_invoices(
+    rows: Iterator[Row],
+    header: list[str],
+    limits: ImportLimits,
+    problems: ProblemLog,
+    *,
+    smtputf8: bool,
+) -> tuple[list[InvoiceRecord], int]:
+    """The invoices of the rows after the header (consecutive rows of one number are its lines),
+    and how many rows there were."""
     invoices: list[InvoiceRecord] = []
     first_seen: dict[str, int] = {}
     customers = CustomerLedger()
     known_customers: dict[tuple[str, ...], CustomerRecord] = {}
     group = _Group()
-    width = len(header)
     row_count = 0
     for line, row in rows:
         row_count += 1
         if _too_wide(line, row, limits, header, problems):
             continue
         reader = RowReader(line, problems)
-        if len(row) > width and any(cell.strip() for cell in row[width:]):
-            reader.report(f"this row has {len(row)} values but the header has {width} columns")
-        if len(row) < width:
-            row = row + [""] * (width - len(row))
-        values = dict(zip(header, row, strict=False))
+        values = _row_values(row, header, reader)
         key = tuple(values.get(name, "") for name in INVOICE_COLUMNS)
         invoice_number = key[0]
         if invoice_number and invoice_number == group.number:
@@ -284,7 +292,17 @@ def parse_csv(stream: TextIO, limits: ImportLimits | None = None, *, smtputf8: b
                 invoices.append(group.invoice)
         group.add(_line(values, reader))
     group.finish(problems)
-    return ParsedFile(invoices, problems, row_count)
+    return invoices, row_count
+
+
+def _row_values(row: list[str], header: list[str], reader: RowReader) -> dict[str, str]:
+    """Column name → cell; a short row is padded, extra non-empty cells are reported."""
+    width = len(header)
+    if len(row) > width and any(cell.strip() for cell in row[width:]):
+        reader.report(f"this row has {len(row)} values but the header has {width} columns")
+    if len(row) < width:
+        row = row + [""] * (width - len(row))
+    return dict(zip(header, row, strict=False))
 
 
 class _Group:

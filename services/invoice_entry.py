@@ -113,7 +113,7 @@ async def create_invoice(
     return invoice
 
 
-def select_line_values(invoice_ids: Sequence[int]) -> Select[tuple[int, str, Decimal, Decimal, Decimal]]:
+def select_line_values(invoice_ids: Sequence[int]) -> Select[int, str, Decimal, Decimal, Decimal]:
     """(invoice id, description, quantity, unit price, tax rate) of these invoices' lines, in order.
 
     Plain rows rather than ORM objects, for readers of many invoices at once (the send

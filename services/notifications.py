@@ -128,7 +128,7 @@ def enqueue_notifications(
         for r in requests
         if r.delivery_id is not None and NotificationKind(r.kind) == NotificationKind.DELIVERY_STATUS
     }
-    waiting: dict[int, int] = {}
+    waiting: dict[int | None, int] = {}  # keys are never None (status requests name a delivery)
     if status_ids:
         rows = connection.execute(
             select(Notification.delivery_id, Notification.id)

@@ -70,14 +70,21 @@ class PostalAddress:
 
 
 class HasPostalAddress(Protocol):
-    """A row with the address columns (customers, organisations)."""
+    """A row with the address columns (customers, organisations); read-only, so a row whose
+    country is required (organisations) is one too."""
 
-    street: str
-    additional: str
-    city: str
-    postal_code: str
-    subdivision: str
-    country: str | None
+    @property
+    def street(self) -> str: ...
+    @property
+    def additional(self) -> str: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def postal_code(self) -> str: ...
+    @property
+    def subdivision(self) -> str: ...
+    @property
+    def country(self) -> str | None: ...
 
 
 def postal_address_of(row: HasPostalAddress) -> PostalAddress:
@@ -97,7 +104,8 @@ def country_codes() -> frozenset[str]:
     return frozenset(
         code
         for code in Locale("en").territories
-        if len(code) == 2
+        if isinstance(code, str)  # babel types the keys loosely; they are all strings
+        and len(code) == 2
         and code.isalpha()
         and code not in _NOT_COUNTRIES
         and code[0] != "X"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from email.message import EmailMessage
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -96,3 +97,11 @@ async def reload_delivery(sessions: async_sessionmaker[AsyncSession], delivery_i
         found = await session.get(Delivery, delivery_id)
         assert found is not None
         return found
+
+
+def body_text(message: EmailMessage, subtype: str) -> str:
+    """The text/plain or text/html body of a parsed email, as a mail client shows it."""
+    part = message.get_body(preferencelist=(subtype,))
+    assert part is not None, f"the email has no text/{subtype} body"
+    content: str = part.get_content()
+    return content

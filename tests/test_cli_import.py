@@ -31,7 +31,7 @@ def refused(result) -> list[str]:
     assert result.returncode == 1, result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
-    return result.stderr.splitlines()
+    return str(result.stderr).splitlines()
 
 
 async def test_each_value_that_could_not_be_sent_is_one_line_naming_its_field_and_line(run, tmp_path, unchanged):

@@ -15,7 +15,7 @@ from tests.harness.database import POSTGRES_URL
 
 
 async def test_migrations_at_head_match_the_models(engine: AsyncEngine) -> None:
-    def diff(connection):  # type: ignore[no-untyped-def]
+    def diff(connection):
         return compare_metadata(MigrationContext.configure(connection), Base.metadata)
 
     async with engine.connect() as connection:

@@ -171,7 +171,7 @@ class Console:
         wanted = label.strip().lower()
         inputs = self.inputs()
         exact = [block for block in inputs if input_label(block).lower() == wanted]
-        return (exact or [block for block in inputs if input_label(block).lower().startswith(wanted)] or [None])[0]
+        return next(iter(exact or [block for block in inputs if input_label(block).lower().startswith(wanted)]), None)
 
     async def set_field(self, block: Mapping[str, Any], answer: str) -> bool:
         try:
@@ -238,8 +238,7 @@ class Console:
         self.transcript, self.renumber = [], True
         text = line.strip()
         if self.filling is not None and text not in ("submit", "cancel", "quit"):
-            block = self.filling[0]
-            if not text or await self.set_field(block, line.strip()):
+            if not text or await self.set_field(self.filling[0], text):
                 self.filling.pop(0)
             self.next_fill_prompt()
             return True
@@ -248,6 +247,11 @@ class Console:
             return True
         if word in ("quit", "exit"):
             return False
+        await self._run_command(text, word, rest)
+        return True
+
+    async def _run_command(self, text: str, word: str, rest: str) -> None:
+        """A console command other than quitting."""
         if word == "help":
             self.show(HELP)
         elif word in ("as", "/as"):
@@ -266,7 +270,6 @@ class Console:
             self.show_mailbox()
         else:
             self.show(f"  I don't know “{text}”. Type help.")
-        return True
 
     def switch_user(self, name: str) -> None:
         if name not in USERS:

@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -73,7 +73,7 @@ def _indent(text: str, prefix: str = "  ") -> list[str]:
 Number = Callable[[Clickable], int]
 
 
-def render_blocks(blocks: list[Block], *, where: Where, number: Number, names: Mapping[str, str]) -> list[str]:
+def render_blocks(blocks: Sequence[Block], *, where: Where, number: Number, names: Mapping[str, str]) -> list[str]:
     """The blocks of a message or modal as lines; `number` registers each clickable and names it."""
     lines: list[str] = []
     row_text = ""
@@ -83,13 +83,7 @@ def render_blocks(blocks: list[Block], *, where: Where, number: Number, names: M
             lines.append(f"  == {_text_of(block.get('text'), names)} ==")
         elif kind == "section":
             row_text = _text_of(block.get("text"), names) if block.get("text") else ""
-            if row_text:
-                lines += _indent(row_text)
-            for item in block.get("fields") or []:
-                lines += _indent(_text_of(item, names), "    ")
-            accessory = block.get("accessory")
-            if isinstance(accessory, Mapping) and accessory.get("type") in ("button", "overflow"):
-                lines.append("    " + "  ".join(_elements([accessory], block, row_text, where, number, names)))
+            lines += _section_lines(block, row_text, where, number, names)
         elif kind == "context":
             parts = [_text_of(item, names) for item in block.get("elements") or [] if item.get("type") != "image"]
             lines += _indent(" · ".join(parts), "  · ")
@@ -103,6 +97,17 @@ def render_blocks(blocks: list[Block], *, where: Where, number: Number, names: M
             lines.append(f"  [image: {block.get('alt_text', '')}]")
         elif kind == "input":
             lines += render_input(block, names=names)
+    return lines
+
+
+def _section_lines(block: Block, row_text: str, where: Where, number: Number, names: Mapping[str, str]) -> list[str]:
+    """A section: its text, its fields, and its button or overflow menu, numbered."""
+    lines = _indent(row_text) if row_text else []
+    for item in block.get("fields") or []:
+        lines += _indent(_text_of(item, names), "    ")
+    accessory = block.get("accessory")
+    if isinstance(accessory, Mapping) and accessory.get("type") in ("button", "overflow"):
+        lines.append("    " + "  ".join(_elements([accessory], block, row_text, where, number, names)))
     return lines
 
 
@@ -192,7 +197,7 @@ def state_values(view: Mapping[str, Any], typed: Mapping[str, Any]) -> dict[str,
             continue
         element, block_id = block.get("element") or {}, str(block.get("block_id"))
         value = input_value(block, typed)
-        kind, action_id = element.get("type"), element.get("action_id")
+        kind, action_id = element.get("type"), str(element.get("action_id"))
         if kind == "plain_text_input":
             values[block_id] = {action_id: {"type": kind, "value": value or None}}
         elif kind == "checkboxes":

@@ -187,7 +187,7 @@ class Demo:
             INVOICEBOT_RENDER_PROCESSES=1,
             INVOICEBOT_WORKER_CONCURRENCY=4,
             INVOICEBOT_RETRY_BASE_SECONDS=2,
-        )  # type: ignore[call-arg]
+        )
 
     async def start(self) -> None:
         try:

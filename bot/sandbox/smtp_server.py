@@ -20,7 +20,7 @@ import ssl
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -54,7 +54,7 @@ class _ScriptedSession(SMTP):
             result = {key: value for key, value in result.items() if key not in _DSN_PARAMS}
         return result
 
-    async def push(self, status: str | bytes) -> None:
+    async def push(self, status: AnyStr) -> None:
         await super().push(status)
         code = status[:3].decode("ascii", "replace") if isinstance(status, bytes) else status[:3]
         if code == "421" and self.transport is not None:
@@ -113,7 +113,7 @@ class _Handler:
         if reply is not None and reply_code(reply) >= 400:
             return reply
         queue_id = server.record(envelope, smtp.connection_number)
-        if script.take_drop_after_data() and smtp.transport is not None:
+        if script.take_drop_after_data() and isinstance(smtp.transport, asyncio.WriteTransport):
             smtp.transport.abort()  # received, never acknowledged
         return reply or queued_reply(queue_id)
 

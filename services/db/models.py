@@ -11,7 +11,7 @@ import secrets
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -34,6 +35,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeEngine
 
+from services.db.stored_enum import StoredEnum
 from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
 
 NAMING_CONVENTION = {
@@ -97,7 +99,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        stored: datetime = value
+        return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -109,6 +112,10 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON(),
         list[str]: JSON(),
     }
+    if TYPE_CHECKING:
+        # Every model maps one plain table, which the Core write paths (bulk inserts, batched
+        # updates) use directly; SQLAlchemy types it as the wider FromClause.
+        __table__: ClassVar[Table]
 
 
 class InvoiceStatus(StrEnum):
@@ -196,7 +203,7 @@ class Organisation(Base):
     reply_to: Mapped[str | None] = mapped_column(String(320))
     iban: Mapped[str | None] = mapped_column(String(64))
     bic: Mapped[str | None] = mapped_column(String(16))
-    smtp_status: Mapped[str] = mapped_column(String(16), default=SmtpStatus.UNVERIFIED)
+    smtp_status: Mapped[SmtpStatus] = mapped_column(StoredEnum(SmtpStatus, 16), default=SmtpStatus.UNVERIFIED)
     smtp_status_reason: Mapped[str | None] = mapped_column(Text)
     smtp_checked_at: Mapped[datetime | None]
     # Whether the server offered SMTPUTF8 at the last successful check; None = never checked.
@@ -250,7 +257,7 @@ class Invoice(Base):
     issue_date: Mapped[date]
     due_date: Mapped[date]
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.DRAFT)
+    status: Mapped[InvoiceStatus] = mapped_column(StoredEnum(InvoiceStatus, 16), default=InvoiceStatus.DRAFT)
     subtotal: Mapped[Decimal]
     tax_total: Mapped[Decimal]
     total: Mapped[Decimal]
@@ -259,7 +266,7 @@ class Invoice(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     purchase_order: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None]
-    sent_via: Mapped[str | None] = mapped_column(String(16))
+    sent_via: Mapped[SentVia | None] = mapped_column(StoredEnum(SentVia, 16))
     sent_by: Mapped[str | None] = mapped_column(String(64))
     validated_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
@@ -306,15 +313,15 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
-    kind: Mapped[str] = mapped_column(String(16), default=DeliveryKind.INVOICE)
-    status: Mapped[str] = mapped_column(String(24), default=DeliveryStatus.QUEUED)
+    kind: Mapped[DeliveryKind] = mapped_column(StoredEnum(DeliveryKind, 16), default=DeliveryKind.INVOICE)
+    status: Mapped[DeliveryStatus] = mapped_column(StoredEnum(DeliveryStatus, 24), default=DeliveryStatus.QUEUED)
     to: Mapped[list[str]] = mapped_column("to_addresses", default=list)
     cc: Mapped[list[str]] = mapped_column(default=list)
     bcc: Mapped[list[str]] = mapped_column(default=list)
     subject: Mapped[str] = mapped_column(Text, default="")
     body_text: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(8), default="en")
-    attachments: Mapped[str] = mapped_column(String(16), default=Attachments.PDF)
+    attachments: Mapped[Attachments] = mapped_column(StoredEnum(Attachments, 16), default=Attachments.PDF)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     verp_token: Mapped[str] = mapped_column(String(64), unique=True)
     # A client-chosen key (e.g. the Slack view id) so a retried request creates nothing new.
@@ -395,7 +402,9 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str | None] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default=NotificationStatus.PENDING)
+    status: Mapped[NotificationStatus] = mapped_column(
+        StoredEnum(NotificationStatus, 16), default=NotificationStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -410,7 +419,9 @@ class Approval(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), unique=True)
     requested_by: Mapped[str] = mapped_column(String(64))
-    decision: Mapped[str] = mapped_column(String(16), default=ApprovalDecision.PENDING)
+    decision: Mapped[ApprovalDecision] = mapped_column(
+        StoredEnum(ApprovalDecision, 16), default=ApprovalDecision.PENDING
+    )
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)

@@ -283,7 +283,7 @@ def _document(
             name=customer.name,
             address=postal_address_of(customer),
             tax_id=customer.tax_id or None,
-            email=(invoice.recipient_emails or customer.emails or [None])[0],
+            email=next(iter(invoice.recipient_emails or customer.emails), None),
         ),
         lines=lines,
         payment=PaymentData(reference=invoice.number, iban=organisation.iban, bic=organisation.bic),

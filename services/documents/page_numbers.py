@@ -6,6 +6,7 @@ reportlab recipe, in one place so the PDF layout code stays about layout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from reportlab.lib.colors import Color
@@ -15,6 +16,10 @@ from reportlab.pdfgen.canvas import Canvas
 
 class NumberedCanvas(Canvas):
     """`footer_left` on the left of every page, `page_label` ("Page {page} of {pages}") on the right."""
+
+    # reportlab's own state that the recipe uses and types-reportlab leaves out
+    _pagesize: tuple[float, float]
+    _startPage: Callable[[], None]
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ from services.email.transport import (
     SendResult,
     ServerFeatures,
     TransientSendError,
+    WireEnvelope,
     as_bytes,
     dsn_mail_options,
     refuse_if_nobody_accepted,
@@ -52,35 +53,31 @@ class InMemoryTransport:
             raise PermanentSendError(f"The mail server refused {what}: {reply}", reply=reply, **detail)
         raise TransientSendError(f"The mail server asked to try {what} again later: {reply}", reply=reply, **detail)
 
-    async def send(
-        self, envelope: Envelope, message: bytes | EmailMessage, *, before_data: BeforeData | None = None
-    ) -> SendResult:
-        script = self.script
-        data = as_bytes(message)
-        if not envelope.recipients:
-            raise PermanentSendError("The email has no recipients.")
+    def _mail_from(self) -> None:
+        """MAIL FROM, on a new connection once more if the pooled one was closed (421)."""
         for attempt in (1, 2):
             self._connect()
-            if script.hang_on == "MAIL":
+            if self.script.hang_on == "MAIL":
                 self._connected = False
                 raise TransientSendError("The mail server did not answer in time; nothing was sent.")
-            reply = script.take_mail_reply()
+            reply = self.script.take_mail_reply()
             if reply is None:
-                break
+                return
             if reply_code(reply) == 421 and attempt == 1:
                 self._connected = False  # a pooled connection the server closed: reconnect once
                 continue
             self._answer(reply, "the sender")
 
-        wire = wire_envelope(envelope, data, server_smtputf8=script.smtputf8)
+    def _rcpt_to(self, wire: WireEnvelope) -> tuple[list[str], dict[str, str], dict[str, str]]:
+        """RCPT TO for each recipient: (accepted, refused, deferred) as the server answered."""
         accepted: list[str] = []
         refused: dict[str, str] = dict(wire.refused)
         deferred: dict[str, str] = {}
         for recipient in wire.recipients:
-            if script.hang_on == "RCPT":
+            if self.script.hang_on == "RCPT":
                 self._connected = False
                 raise TransientSendError("The mail server did not answer in time; nothing was sent.")
-            reply = script.take_rcpt_reply(recipient)
+            reply = self.script.take_rcpt_reply(recipient)
             if reply is None:
                 accepted.append(recipient)
             elif reply_code(reply) == 421:
@@ -89,6 +86,18 @@ class InMemoryTransport:
                 refused[recipient] = reply
             else:
                 deferred[recipient] = reply
+        return accepted, refused, deferred
+
+    async def send(
+        self, envelope: Envelope, message: bytes | EmailMessage, *, before_data: BeforeData | None = None
+    ) -> SendResult:
+        script = self.script
+        data = as_bytes(message)
+        if not envelope.recipients:
+            raise PermanentSendError("The email has no recipients.")
+        self._mail_from()
+        wire = wire_envelope(envelope, data, server_smtputf8=script.smtputf8)
+        accepted, refused, deferred = self._rcpt_to(wire)
         refuse_if_nobody_accepted(accepted, refused, deferred)
 
         if before_data is not None:

@@ -25,7 +25,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import encode_rfc2231, format_datetime, formataddr, quote
-from typing import cast
 
 from services.addresses import envelope_address
 from services.db.models import utcnow
@@ -178,7 +177,7 @@ def compose_message(
         message_id=message_id,
         correlation_id=correlation_id,
     )
-    return cast(EmailMessage, BytesParser(policy=policy.SMTP).parsebytes(raw))
+    return BytesParser(policy=policy.SMTP).parsebytes(raw)
 
 
 def _provider_metadata(correlation_id: str) -> list[tuple[str, str]]:

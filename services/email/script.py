@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Literal, cast
+from typing import Literal
 
 HangPoint = Literal["MAIL", "RCPT", "DATA", "END_OF_DATA"]
 
@@ -74,7 +74,7 @@ class ReceivedMessage:
     @property
     def message(self) -> EmailMessage:
         """The message parsed back, as a receiving mail client would read it."""
-        return cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(self.data))
+        return BytesParser(policy=policy.default).parsebytes(self.data)
 
 
 def queued_reply(queue_id: str) -> str:

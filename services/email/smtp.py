@@ -44,6 +44,7 @@ from services.email.transport import (
     ServerFeatures,
     TransientSendError,
     TransportCheckFailed,
+    WireEnvelope,
     as_bytes,
     dsn_mail_options,
     refuse_if_nobody_accepted,
@@ -219,23 +220,7 @@ class SmtpTransport:
         except SMTPTimeoutError as exc:
             raise TransientSendError(f"The mail server did not answer in time; {_NOTHING_SENT}.") from exc
 
-        accepted: list[str] = []
-        refused: dict[str, str] = dict(wire.refused)
-        deferred: dict[str, str] = {}
-        for recipient, address in wire.recipients.items():
-            try:
-                await client.rcpt(address, options=rcpt_options, encoding=encoding)
-            except SMTPRecipientRefused as exc:
-                if exc.code == 421:
-                    raise _refusal(exc, "the recipients", refused=refused) from exc
-                (refused if exc.code >= 500 else deferred)[recipient] = _reply(exc)
-                continue
-            except (SMTPServerDisconnected, SMTPTimeoutError) as exc:
-                raise TransientSendError(
-                    f"The connection to the mail server broke before the email was handed over; {_NOTHING_SENT}.",
-                    refused=refused,
-                ) from exc
-            accepted.append(recipient)
+        accepted, refused, deferred = await _rcpt_to(client, wire, options=rcpt_options, encoding=encoding)
         refuse_if_nobody_accepted(accepted, refused, deferred)
 
         if before_data is not None:
@@ -284,3 +269,27 @@ class SmtpTransport:
             with contextlib.suppress(SMTPException, OSError):
                 await client.quit(timeout=min(self.timeout, 2.0))
             client.close()
+
+
+async def _rcpt_to(
+    client: SMTP, wire: WireEnvelope, *, options: list[str], encoding: str
+) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """RCPT TO for each recipient: (accepted, refused, deferred) as the server answered."""
+    accepted: list[str] = []
+    refused: dict[str, str] = dict(wire.refused)
+    deferred: dict[str, str] = {}
+    for recipient, address in wire.recipients.items():
+        try:
+            await client.rcpt(address, options=options, encoding=encoding)
+        except SMTPRecipientRefused as exc:
+            if exc.code == 421:
+                raise _refusal(exc, "the recipients", refused=refused) from exc
+            (refused if exc.code >= 500 else deferred)[recipient] = _reply(exc)
+            continue
+        except (SMTPServerDisconnected, SMTPTimeoutError) as exc:
+            raise TransientSendError(
+                f"The connection to the mail server broke before the email was handed over; {_NOTHING_SENT}.",
+                refused=refused,
+            ) from exc
+        accepted.append(recipient)
+    return accepted, refused, deferred

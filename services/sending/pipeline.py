@@ -228,6 +228,26 @@ def _gate_ubl(session: Session, prepared: list[PreparedSend]) -> list[PreparedSe
     return gated
 
 
+async def _render_and_converse(
+    prepared: PreparedSend,
+    job: RenderJob,
+    render: Callable[[RenderJob], Awaitable[bytes]],
+    transport: Transport,
+    writer: GroupWriter,
+) -> tuple[Outcome, bool]:
+    """Render the message, then talk SMTP; a render failure is this delivery's outcome, never a raise.
+    Returns the outcome and whether DATA was started (an unknown outcome after it is never resent)."""
+    try:
+        message = await render(job)
+    except DomainError as exc:  # e.g. attachments over the size limit
+        return Outcome("permanent", str(exc)), False
+    except RenderPoolError as exc:  # a process killed, out of memory, not started: not this delivery's fault
+        return Outcome("transient", f"could not render the email: {exc}"), False
+    except Exception as exc:
+        return Outcome("permanent", f"could not render the email: {_unexpected(exc)}"), False
+    return await _converse(transport, prepared, message, writer)
+
+
 async def send_prepared(
     prepared: PreparedSend,
     *,
@@ -249,16 +269,7 @@ async def send_prepared(
     if prepared.job is not None and prepared.ubl_unchecked:
         outcome, reached = await _check_inline(ubl_gate or UblGate(), prepared.job)
     if prepared.job is not None and outcome is None:
-        try:
-            message = await render(prepared.job)
-        except DomainError as exc:  # e.g. attachments over the size limit
-            outcome = Outcome("permanent", str(exc))
-        except RenderPoolError as exc:  # a process killed, out of memory, not started: not this delivery's fault
-            outcome = Outcome("transient", f"could not render the email: {exc}")
-        except Exception as exc:
-            outcome = Outcome("permanent", f"could not render the email: {_unexpected(exc)}")
-        else:
-            outcome, data_started = await _converse(transport, prepared, message, writer)
+        outcome, data_started = await _render_and_converse(prepared, prepared.job, render, transport, writer)
     assert outcome is not None
     if reached is not None:
         outcome = replace(outcome, ubl_verdict=reached)

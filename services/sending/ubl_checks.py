@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,7 +110,7 @@ def check_documents(documents: Sequence[InvoiceDocument]) -> list[UblVerdict]:
 
 
 async def verdict_on(
-    sessions: async_sessionmaker[AsyncSession], document: InvoiceDocument, *, now: datetime
+    sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]], document: InvoiceDocument, *, now: datetime
 ) -> UblVerdict:
     """The verdict on `document`'s UBL: the stored one, else reached now by `check_documents` and stored.
 

@@ -94,7 +94,7 @@ class GroupWriter:
         now: Callable[[], datetime],
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         record_patience: float = 300.0,
-        on_record_retry: Callable[[Exception], None] | None = None,
+        on_record_retry: Callable[[Exception], object] | None = None,
     ) -> None:
         """`lock_timeout`: seconds a round waits for another transaction's lock before it fails.
         `record_patience`: seconds `record` keeps retrying an outcome the database refuses for

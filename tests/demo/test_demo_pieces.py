@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -80,7 +81,7 @@ async def test_a_report_for_no_known_send_is_filed_as_an_orphan_and_not_read_aga
 
 
 def test_the_console_numbers_buttons_and_menu_options_and_reads_mrkdwn_as_plain_text():
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": "*DEMO-0001* · Acme &amp; Co, asked by <@U0ALICE>"}},
         {
             "type": "actions",

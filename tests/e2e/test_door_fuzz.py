@@ -148,7 +148,7 @@ def _slack_body(kind: str, canary_url: str, data: st.DataObject) -> bytes:
     return _mutate(body.encode(), data)
 
 
-def _unsigned_slack_headers(body: bytes, data: st.DataObject) -> dict[str, str | bytes]:
+def _unsigned_slack_headers(body: bytes, data: st.DataObject) -> dict[str, Any]:  # str or raw bytes
     how = data.draw(st.sampled_from(["none", "wrong secret", "stale", "garbage"]))
     if how == "none":
         return {}
@@ -173,7 +173,7 @@ def _webhook(provider: str, canary_url: str, data: st.DataObject) -> tuple[bytes
             )
     elif provider == "sendgrid":
         body = json.dumps(data.draw(st.lists(_json_values(canary_url), max_size=3))).encode()
-        headers = SendGridSigner().headers(body)  # another key: never ours
+        headers.update(SendGridSigner().headers(body))  # another key: never ours
         if data.draw(st.booleans()):
             headers["X-Twilio-Email-Event-Webhook-Signature"] = data.draw(HEADER_BYTES)
     elif provider == "mailgun":

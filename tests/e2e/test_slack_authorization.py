@@ -124,7 +124,7 @@ async def _bounced(session: AsyncSession, org: Organisation) -> int:
     delivery_id = await _awaiting_approval(session, org)
     delivery = await session.get(Delivery, delivery_id)
     assert delivery is not None
-    delivery.status = DeliveryStatus.BOUNCED.value
+    delivery.status = DeliveryStatus.BOUNCED
     await session.commit()
     return delivery_id
 
@@ -274,7 +274,7 @@ async def test_only_senders_and_admins_fix_an_address_and_resend(
     before = await _state(session)
     modal = {"id": "VFIX1", "callback_id": CallbackId.FIX_ADDRESS, "private_metadata": str(delivery_id)}
     fake_slack.views["VFIX1"] = {**modal, "hash": "h0", "root_view_id": "VFIX1"}  # as if Slack showed it
-    typed = {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": "new@acme.example"}}}
+    typed: dict[str, Any] = {BlockId.FIX_EMAILS: {"emails": {"type": "plain_text_input", "value": "new@acme.example"}}}
 
     response = await slack.submit(modal, typed, user=ROLES[role])
 

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -65,7 +66,9 @@ async def test_malformed_signature_headers_get_401_and_the_response_url_is_never
     caplog.set_level(logging.DEBUG)
     body = slash_command_body(text="due", user=ALICE, response_url=canary.url("stolen"))
     now = str(int(time.time()))
-    sent = {key: value.replace("{now}", now) if isinstance(value, str) else value for key, value in headers.items()}
+    sent: dict[str, Any] = {
+        key: value.replace("{now}", now) if isinstance(value, str) else value for key, value in headers.items()
+    }
 
     response = await slack.post(body, signed=False, headers=sent)
 

@@ -35,7 +35,8 @@ DEEP = "[" * 5000 + "]" * 5000  # past Python's recursion limit for json.loads
 async def _submit(slack: SlackRequestClient, view: dict[str, Any]) -> dict[str, Any]:
     response = await slack.submit(view, state_values(view), user=ALICE)
     assert response.status_code == 200
-    return response.json()
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 async def test_a_review_submission_with_deeply_nested_metadata_is_answered_with_a_sentence(

@@ -53,7 +53,8 @@ SWISS = Seller("CH", "de", "de", "CHF", "CHF 1’440.60", "1. November 2026")
 
 @pytest.fixture(params=[UK, SWISS], ids=["en_GB", "de_CH"])
 def seller(request: pytest.FixtureRequest) -> Seller:
-    return request.param
+    chosen: Seller = request.param
+    return chosen
 
 
 @pytest.fixture
@@ -130,7 +131,7 @@ async def test_the_due_list_show_the_modal_the_status_message_the_email_and_the_
 
     [received] = smtp.received
     email = BytesParser(policy=policy.default).parsebytes(received.data)
-    text = plain(email.get_body(preferencelist=("plain",)).get_content())
+    text = plain(factories.body_text(email, "plain"))
     assert seller.amount in text and seller.due in text
     [pdf_part] = [part for part in email.iter_attachments() if part.get_filename() == "INV-0001.pdf"]
     pdf = plain(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf_part.get_content())).pages))

@@ -155,7 +155,7 @@ async def test_an_email_in_doubt_reported_delivered_makes_the_invoice_sent(sessi
         invoice = await check.get(Invoice, delivery.invoice_id)
         assert invoice is not None
         assert (invoice.status, invoice.sent_via) == (InvoiceStatus.SENT, "email")
-        assert (await check.get(Delivery, delivery.id)).status == DeliveryStatus.DELIVERED  # type: ignore[union-attr]
+        assert (await check.get(Delivery, delivery.id)).status == DeliveryStatus.DELIVERED
 
 
 async def test_a_resend_refused_by_the_server_makes_a_sent_invoice_owed_again(session, sessions, org, smtp, transport):

@@ -202,7 +202,7 @@ async def test_an_invoice_approved_in_slack_arrives_once_well_formed_and_its_sta
     assert email["Subject"] == "Invoice INV-0100"
     assert email["Message-ID"] == outcome.delivery.message_id
     assert {part.get_filename() for part in email.iter_attachments()} == {"INV-0100.pdf"}
-    assert "please find invoice INV-0100 attached" in email.get_body(preferencelist=("plain",)).get_content()
+    assert "please find invoice INV-0100 attached" in factories.body_text(email, "plain")
 
     status, request = channel_messages(fake_slack)
     assert "✅ Sent to ap@acme.example — accepted by the mail server: 250" in status.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from tests.harness.slack import ALICE, BOT_TOKEN, SIGNING_SECRET
 MALLORY = SlackUserRef(id="U0MALLORY", team_id="T0OTHER", name="mallory")
 
 
-async def _mark_sent_click(slack: SlackRequestClient, fake_slack: FakeSlackApi) -> dict:
+async def _mark_sent_click(slack: SlackRequestClient, fake_slack: FakeSlackApi) -> dict[str, Any]:
     listing = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url())).json()
     menu, block_id = row_menus(listing["blocks"])[0]
     return overflow_choice(menu, block_id=block_id, option_value="mark_sent:INV-0001")
@@ -44,7 +45,7 @@ async def _unchanged(session: AsyncSession) -> bool:
 )
 async def test_forged_or_replayed_requests_get_401_and_change_nothing(
     how: str,
-    post_options: dict,
+    post_options: dict[str, Any],
     slack: SlackRequestClient,
     fake_slack: FakeSlackApi,
     session: AsyncSession,

@@ -18,6 +18,7 @@ from bot.worker import Worker
 from services.db.models import Attachments, Delivery, DeliveryKind, Organisation, utcnow
 from services.delivery_events import IncomingEvent, record_delivery_event
 from services.email.smtp import SmtpTransport
+from services.email.transport import Transport
 from services.sending.pipeline import SenderIdentity
 from services.sending.queue import RetryPolicy
 from tests import factories
@@ -34,7 +35,7 @@ IDENTITY = SenderIdentity(
 WITHOUT_REPLY_TO = replace(IDENTITY, reply_to=None)
 
 
-def make_worker(sessions: async_sessionmaker[AsyncSession], transport: SmtpTransport, **kwargs: object) -> Worker:
+def make_worker(sessions: async_sessionmaker[AsyncSession], transport: Transport, **kwargs: object) -> Worker:
     """The real worker with the test sender, no render pool, 3 attempts a minute apart (`kwargs` override)."""
     kwargs.setdefault("retry", RetryPolicy(max_attempts=3, base_seconds=60))
     kwargs.setdefault("identity", IDENTITY)

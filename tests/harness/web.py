@@ -14,7 +14,16 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.bootstrap import Runtime
-from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, Organisation, utcnow
+from services.db.models import (
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Invoice,
+    InvoiceStatus,
+    Organisation,
+    SentVia,
+    utcnow,
+)
 from services.delivery_checks import new_message_id, new_verp_token
 from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
 
@@ -89,7 +98,7 @@ async def make_sent_invoice(
     accepted = accepted_at or utcnow() - timedelta(hours=1)
     invoice.status = InvoiceStatus.SENT
     invoice.sent_at = accepted
-    invoice.sent_via = "email"
+    invoice.sent_via = SentVia.EMAIL
     delivery = Delivery(
         organisation_id=org.id,
         invoice_id=invoice.id,

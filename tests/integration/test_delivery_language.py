@@ -82,8 +82,8 @@ async def send_and_receive(
 
 def read_parts(message: EmailMessage) -> tuple[str, str, str, list[str]]:
     """Text body, HTML body, the PDF's text (spaces made plain) and the UBL's notes."""
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    html = message.get_body(preferencelist=("html",)).get_content()
+    text = factories.body_text(message, "plain")
+    html = factories.body_text(message, "html")
     files = {part.get_filename(): part.get_content() for part in message.iter_attachments()}
     pdf = PdfReader(io.BytesIO(files["INV-0001.pdf"]))
     pdf_text = " ".join(

@@ -47,6 +47,7 @@ async def test_an_accepted_invoice_arrives_once_well_formed_and_the_invoice_beco
     assert message["X-Invoicebot-Delivery"]
     text = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
     assert "please find invoice INV-0001 attached" in text.get_content()
     assert "INV-0001" in html.get_content()
     files = {part.get_filename(): part for part in message.iter_attachments()}
@@ -222,9 +223,9 @@ async def test_the_open_pixel_is_in_the_html_only_when_switched_on(session, sess
     worker.identity = replace(IDENTITY, open_pixel=True)
     await worker.drain()
 
-    htmls = [
-        BytesParser(policy=policy.default).parsebytes(m.data).get_body(preferencelist=("html",)).get_content()
-        for m in smtp.received
+    bodies = [
+        BytesParser(policy=policy.default).parsebytes(m.data).get_body(preferencelist=("html",)) for m in smtp.received
     ]
+    htmls = [body.get_content() for body in bodies if body is not None]
     assert f"/o/{first.verp_token}.gif" not in htmls[0]
     assert f"http://localhost:3000/o/{second.verp_token}.gif" in htmls[1]

@@ -18,7 +18,7 @@ from bot.sandbox.slack_api import FakeSlackApi
 from bot.worker import Worker
 from services.db.models import Delivery, DeliveryStatus, Notification, utcnow
 from services.email.smtp import SmtpTransport
-from services.email.transport import BeforeData, Envelope, SendResult
+from services.email.transport import BeforeData, Envelope, SendResult, ServerFeatures
 from services.sending.pipeline import RenderJob, render_message
 from services.sending.queue import RetryPolicy
 from services.sending.render_pool import RenderPool
@@ -47,8 +47,8 @@ class BreakingTransport:
             raise RuntimeError("the connection object broke after the reply")
         return result
 
-    async def verify(self) -> None:
-        await self.real.verify()
+    async def verify(self) -> ServerFeatures:
+        return await self.real.verify()
 
     async def aclose(self) -> None:
         await self.real.aclose()

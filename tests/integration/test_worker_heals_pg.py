@@ -36,9 +36,10 @@ from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.ubl_validator import UblValidator
 from services.db.models import DeliveryStatus, Notification
+from tests.harness.sending import IDENTITY, queue_delivery, reload
+from tests.harness.waiting import until
 from tests.integration import test_worker_heals as heals
-from tests.integration.test_worker import IDENTITY, queue_delivery, reload
-from tests.integration.test_worker_heals import LOCK_TIMEOUT, Served, get, healing_worker, received_message_ids, until
+from tests.integration.test_worker_heals import LOCK_TIMEOUT, Served, get, healing_worker, received_message_ids
 
 served = heals.served  # the same fixture as the SQLite half; smtp and transport are the harness's
 pytestmark = heals.pytestmark  # the same SMTP client as the SQLite half

@@ -27,6 +27,7 @@ from bot.sandbox.smtp_server import ScriptedSmtpServer
 from services.db.models import LoopHeartbeat, Organisation
 from services.email.script import SmtpScript
 from services.email.smtp import SmtpTransport
+from tests.harness.waiting import until
 from tests.integration.test_worker_heals import (
     HOLD,
     METRICS_TOKEN,
@@ -35,7 +36,6 @@ from tests.integration.test_worker_heals import (
     get,
     healing_worker,
     queue_three,
-    until,
 )
 from tests.integration.test_worker_processes import INVOICEBOT, queue_many, received_ids, worker_env
 

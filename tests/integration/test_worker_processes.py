@@ -54,7 +54,7 @@ async def queue_many(session: AsyncSession, org: Organisation, count: int) -> li
     ]
     await session.execute(insert(Delivery), rows)
     await session.commit()
-    return [row["message_id"] for row in rows]
+    return [str(row["message_id"]) for row in rows]
 
 
 def worker_env(database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from services.db.models import DeliveryStatus
 from services.sending.pipeline import RenderJob, render_message
 from services.sending.queue import RetryPolicy
 from services.sending.render_pool import RenderPool
-from tests.integration.test_worker import make_worker, queue_delivery, reload
+from tests.harness.sending import make_worker, queue_delivery, reload
 from tests.integration.test_worker_heals import received_message_ids
 from tests.services.test_render_pool import _wait_gone
 

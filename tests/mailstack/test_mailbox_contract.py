@@ -26,7 +26,7 @@ TIMEOUT = 5.0
 @dataclass
 class MailboxUnderTest:
     mailbox: Mailbox
-    deliver: Callable[[bytes], None]
+    deliver: Callable[[bytes], object]
 
 
 def message(subject: str) -> bytes:

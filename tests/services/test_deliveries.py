@@ -82,6 +82,7 @@ async def test_a_request_above_the_threshold_waits_for_approval_and_asks_the_app
 
     assert outcome.delivery.status == DeliveryStatus.AWAITING_APPROVAL
     assert outcome.delivery.next_attempt_at is None
+    assert outcome.approval is not None
     assert (outcome.approval.requested_by, outcome.approval.decision) == ("U1", "pending")
     kinds = (await session.execute(select(Notification.kind).order_by(Notification.id))).scalars().all()
     assert kinds == ["delivery_status", "approval_request"]
@@ -156,6 +157,7 @@ async def test_the_same_idempotency_key_returns_the_existing_delivery(session, o
 
     assert (first.created, again.created) == (True, False)
     assert again.delivery.id == first.delivery.id
+    assert again.preview is not None and first.preview is not None
     assert again.preview.id == first.preview.id
     assert await count_rows(session, Delivery) == 2
 
@@ -246,6 +248,7 @@ async def test_a_preview_goes_to_the_requester_at_once_even_while_approval_is_pe
     await session.commit()
 
     preview = outcome.preview
+    assert preview is not None
     assert (preview.kind, preview.status, preview.to, preview.next_attempt_at) == (
         DeliveryKind.PREVIEW, DeliveryStatus.QUEUED, ["alice@example.com"], NOW
     )  # fmt: skip

@@ -10,7 +10,7 @@ TODAY = date(2026, 11, 23)
 VERIFIED = SendingState(configured=True, verified=True)
 
 
-async def _reasons(session: AsyncSession, org: Organisation, sending: SendingState = VERIFIED) -> dict[str, set]:
+async def _reasons(session: AsyncSession, org: Organisation, sending: SendingState = VERIFIED) -> dict[str, set[str]]:
     page = await list_due_invoices(session, organisation_id=org.id, today=TODAY, sending=sending, page_size=50)
     return {item.number: {p.reason for p in item.problems} for item in page.items}
 

@@ -48,6 +48,7 @@ async def test_a_request_that_cannot_be_filed_fails_alone(sessions, org):
         return_exceptions=True,
     )
     assert isinstance(results[1], Exception)
+    assert not isinstance(results[0], BaseException) and not isinstance(results[2], BaseException)
     assert [len(results[0]), len(results[2])] == [1, 1]
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(DeliveryEvent)) == 2

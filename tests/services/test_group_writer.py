@@ -72,9 +72,9 @@ async def test_a_claim_loads_what_it_claimed_inside_its_own_transaction(
     [delivery_id] = await queue(session, org, 1)
     writer = writers()
 
-    def load(sync: Session, ids: list[int]) -> list[tuple[int, str, str]]:
+    def load(sync: Session, ids: list[int]) -> list[tuple[int, str, str | None]]:
         rows = sync.execute(select(Delivery.id, Delivery.status, Delivery.claimed_by).where(Delivery.id.in_(ids)))
-        return [tuple(row) for row in rows]
+        return [(row.id, row.status, row.claimed_by) for row in rows]
 
     loaded = await writer.claim(5, then=load)
 
@@ -132,9 +132,9 @@ async def test_outcomes_recorded_together_each_commit_their_delivery_invoice_and
         writer.record(ids[2], Outcome("permanent", "550 5.1.1 no such user")),
     )
 
-    assert statuses == [DeliveryStatus.ACCEPTED, DeliveryStatus.DEFERRED, DeliveryStatus.FAILED]
+    assert list(statuses) == [DeliveryStatus.ACCEPTED, DeliveryStatus.DEFERRED, DeliveryStatus.FAILED]
     rows = [await factories.reload_delivery(sessions, d) for d in ids]
-    assert [r.status for r in rows] == statuses
+    assert [r.status for r in rows] == list(statuses)
     assert rows[0].smtp_reply == "250 2.0.0 queued as A1" and rows[2].last_error == "550 5.1.1 no such user"
     async with sessions() as fresh:
         invoice_states = dict((await fresh.execute(select(Invoice.id, Invoice.status))).all())

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -39,7 +40,7 @@ async def invoice_in(session: AsyncSession, org: Organisation, status: InvoiceSt
     return invoice
 
 
-async def audit_rows(session: AsyncSession) -> list[tuple[str, str, dict]]:
+async def audit_rows(session: AsyncSession) -> list[tuple[str, str, dict[str, Any]]]:
     rows = (await session.execute(select(AuditLog).order_by(AuditLog.id))).scalars()
     return [(row.action, row.actor, row.detail) for row in rows]
 

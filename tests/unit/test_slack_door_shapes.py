@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -12,7 +13,7 @@ from bot.slack_door import UnreadableSlackBody, check_slack_body
 FORM = "application/x-www-form-urlencoded"
 
 # A click as Slack sends it from a plain (non-Enterprise Grid) workspace.
-CLICK = {
+CLICK: dict[str, Any] = {
     "type": "block_actions",
     "user": {"id": "U1", "username": "alice", "team_id": "T1"},
     "api_app_id": "A1",
@@ -45,6 +46,6 @@ def test_real_slack_payloads_pass() -> None:
     "change",
     [{"event": None}, {"actions": "click"}, {"actions": [1]}, {"response_urls": ["https://x"]}, {"team": 5}],
 )
-def test_payloads_bolt_would_crash_on_are_refused(change: dict) -> None:
+def test_payloads_bolt_would_crash_on_are_refused(change: dict[str, Any]) -> None:
     with pytest.raises(UnreadableSlackBody):
         check_slack_body(json.dumps(EVENT | change).encode(), "application/json")

@@ -159,7 +159,7 @@ async def test_the_stored_verdict_decides_the_download(
         session,
         organisation_id=invoice.organisation_id,
         invoice_id=invoice.id,
-        public_url=web.container.settings.public_url.rstrip("/"),
+        public_url=web.runtime.organisation_settings.identity.public_url.rstrip("/"),
     )
     failed = UblVerdict(ok=False, failures=("BR-CO-15: Invoice total amount with VAT (BT-112) = …",))
     await session.run_sync(

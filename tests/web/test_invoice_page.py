@@ -26,6 +26,7 @@ async def _get(url: str, **headers: str) -> httpx.Response:
 def _text(page: httpx.Response) -> str:
     """What a reader sees: the body's words, spaced as the elements separate them."""
     body = lxml_html.fromstring(page.text).find("body")
+    assert body is not None
     return " ".join(" ".join(body.itertext()).split())
 
 

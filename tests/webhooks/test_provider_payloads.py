@@ -197,7 +197,7 @@ def _notification(signer: SnsSigner, name: str, *, version: str = "2") -> bytes:
 
 @pytest.mark.parametrize("version", ["1", "2"])
 async def test_sns_signatures_of_both_versions_verify_with_the_certificate_fetched_once(version: str):
-    signer, fetched = SnsSigner(), []
+    signer, fetched = SnsSigner(), list[str]()
     verifier = _verifier(signer, fetched)
     for _ in range(2):
         await verifier.verify(sns.load_message(_notification(signer, "ses_bounce.json", version=version)),
@@ -241,7 +241,9 @@ def test_ses_bounce_names_its_delivery_by_our_header_and_message_id():
     [event] = ses.parse(message)
     assert (event.source, event.type, event.bounce_kind, event.status_code) == ("ses", "bounced", "hard", "5.1.1")
     assert (event.verp_token, event.message_id) == (TOKEN, "<inv-1@example.com>")
-    assert event.source_event_id.startswith("00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa0680-000000:Bounce:")
+    assert (event.source_event_id or "").startswith(
+        "00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa0680-000000:Bounce:"
+    )
     assert event.diagnostic == "smtp; 550 5.1.1 user unknown"
 
 

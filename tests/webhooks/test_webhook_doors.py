@@ -136,7 +136,7 @@ async def test_json_nested_100000_deep_gets_400_on_every_provider(
     provider: str, web_url: str, http: httpx.AsyncClient, session: AsyncSession, sendgrid_signer: SendGridSigner
 ):
     headers = sendgrid_signer.headers(DEEP) if provider == "sendgrid" else {}
-    auth = (POSTMARK_USER, POSTMARK_PASSWORD) if provider == "postmark" else None
+    auth = (POSTMARK_USER, POSTMARK_PASSWORD) if provider == "postmark" else httpx.USE_CLIENT_DEFAULT
 
     response = await http.post(f"{web_url}/webhooks/{provider}", content=DEEP, headers=headers, auth=auth)
 
@@ -158,7 +158,7 @@ async def test_postmark_credentials_that_are_not_ascii_get_401(
 ):
     body = fixture_text("postmark_bounce.json", token="t").encode()
 
-    response = await http.post(f"{web_url}/webhooks/postmark", content=body, headers={"Authorization": b"Basic \xe9"})
+    response = await http.post(f"{web_url}/webhooks/postmark", content=body, headers={b"Authorization": b"Basic \xe9"})
 
     assert response.status_code == 401
     assert await _event_types(session) == []

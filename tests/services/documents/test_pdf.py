@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import pickle
 from decimal import Decimal
+from typing import cast
 
 from pypdf import PdfReader
+from pypdf.generic import DictionaryObject
 
 from services.documents.pdf import render_invoice_pdf
 from services.formatting import format_money
@@ -23,7 +25,8 @@ def _font_names(pdf: bytes) -> set[str]:
     reader = PdfReader(io.BytesIO(pdf))
     names: set[str] = set()
     for page in reader.pages:
-        for font in page["/Resources"]["/Font"].values():
+        resources = cast(DictionaryObject, page["/Resources"].get_object())
+        for font in cast(DictionaryObject, resources["/Font"].get_object()).values():
             font = font.get_object()
             assert "/FontFile2" in font["/FontDescriptor"], f"{font['/BaseFont']} is not embedded"
             names.add(str(font["/BaseFont"]).split("+", 1)[-1])

@@ -69,8 +69,16 @@ CASES = {
 }
 
 
+def _child(element: etree._Element, path: str) -> etree._Element:
+    found = element.find(path, namespaces=NS)
+    assert found is not None, f"no {path}"
+    return found
+
+
 def _value(xml: bytes, path: str) -> str:
-    return etree.fromstring(xml).findtext(path, namespaces=NS)
+    value = etree.fromstring(xml).findtext(path, namespaces=NS)
+    assert value is not None, f"no {path}"
+    return value
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -108,7 +116,7 @@ def test_a_tax_amount_that_is_not_the_sum_of_its_rates_is_caught() -> None:
 
 def test_the_schema_check_reports_a_broken_document() -> None:
     root = etree.fromstring(render_invoice_ubl(CASES["one line"]))
-    root.remove(root.find("cbc:IssueDate", NS))
+    root.remove(_child(root, "cbc:IssueDate"))
     root.append(etree.Element("{urn:example}Unexpected"))
 
     problems = validate_ubl_xsd(etree.tostring(root))
@@ -220,7 +228,7 @@ def test_a_control_character_xml_cannot_hold_is_refused_with_a_sentence() -> Non
 def test_each_address_part_has_its_own_element_in_the_schemas_order() -> None:
     xml = render_invoice_ubl(CASES["long address, no bank account, greek customer"])
 
-    address = etree.fromstring(xml).find("cac:AccountingCustomerParty/cac:Party/cac:PostalAddress", namespaces=NS)
+    address = _child(etree.fromstring(xml), "cac:AccountingCustomerParty/cac:Party/cac:PostalAddress")
     parts = [(etree.QName(child).localname, (child.text or "").strip() or child[0].text) for child in address]
     assert parts == [
         ("StreetName", "Οδός Ερμού 12"),
@@ -241,7 +249,7 @@ def test_many_documents_are_checked_in_one_run_each_with_its_own_verdict_in_word
         lines=[samples.line("Consulting", "1", "100.00", "20"), samples.line("Discount", "1", "-10.00", "20")]
     )
     broken = etree.fromstring(good)
-    broken.remove(broken.find("cbc:IssueDate", NS))
+    broken.remove(_child(broken, "cbc:IssueDate"))
 
     verdicts = check_ubl_documents([good, render_invoice_ubl(negative), etree.tostring(broken)])
 

@@ -63,7 +63,8 @@ def _contexts(certificate: tuple[Path, Path]) -> tuple[ssl.SSLContext, ssl.SSLCo
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @pytest.mark.parametrize("security", ["starttls", "tls"])

@@ -11,6 +11,7 @@ from services.email.transport import (
     AmbiguousSendError,
     Envelope,
     PermanentSendError,
+    SendError,
     TransientSendError,
 )
 from tests.harness.mail import Peer
@@ -110,7 +111,9 @@ async def test_a_5xx_for_every_recipient_is_permanent_and_the_connection_stays_u
     ("reply", "error"),
     [("451 4.3.0 Queue full", TransientSendError), ("554 5.6.0 Message refused", PermanentSendError)],
 )
-async def test_a_refusal_of_the_data_is_a_clean_answer_not_an_ambiguous_one(peer: Peer, reply: str, error: type):
+async def test_a_refusal_of_the_data_is_a_clean_answer_not_an_ambiguous_one(
+    peer: Peer, reply: str, error: type[SendError]
+):
     peer.script.reply_data = reply
     started = DataStarted()
 
