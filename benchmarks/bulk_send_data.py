@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, text
 from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
 from services.db.models import Attachments, Delivery, DeliveryStatus, InvoiceStatus, Organisation, SmtpStatus, utcnow
-from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
 from services.sending.pipeline import RenderJob, SenderIdentity, build_render_job
 
 IDENTITY = SenderIdentity(

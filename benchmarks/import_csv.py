@@ -29,9 +29,9 @@ from sqlalchemy import text
 from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
 from services.db.models import Organisation
-from services.importing import import_file
-from services.importing_csv import COLUMNS
-from services.totals import LineAmounts, compute_totals
+from services.importing.csv_rows import COLUMNS
+from services.importing.loader import import_file
+from services.invoicing.totals import LineAmounts, compute_totals
 
 TARGET_SECONDS = 30.0
 

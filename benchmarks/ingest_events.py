@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.bounces import events_from_report, read_bounce
 from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
 from services.db.models import Customer, Delivery, DeliveryStatus, Invoice, Organisation
-from services.delivery_checks import new_verp_token
-from services.delivery_events import IncomingEvent, record_delivery_events
+from services.sending.checks import new_verp_token
+from services.tracking.bounces import events_from_report, read_bounce
+from services.tracking.events import IncomingEvent, record_delivery_events
 from tests.fixtures.dsn import load_dsn
 
 TARGET_EVENTS_PER_SECOND = 1000.0

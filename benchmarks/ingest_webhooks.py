@@ -40,11 +40,11 @@ from sqlalchemy import func, select, text
 from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
 from services.db.models import Customer, Delivery, DeliveryEvent, DeliveryStatus, Invoice, Organisation
-from services.delivery_checks import new_message_id, new_verp_token
-from services.delivery_events import IncomingEvent
-from services.event_filer import EventFiler
-from services.webhooks import mailgun, postmark, sendgrid
-from services.webhooks.keys import load_sendgrid_public_key
+from services.sending.checks import new_message_id, new_verp_token
+from services.tracking.events import IncomingEvent
+from services.tracking.filer import EventFiler
+from services.tracking.webhooks import mailgun, postmark, sendgrid
+from services.tracking.webhooks.keys import load_sendgrid_public_key
 
 TARGET_EVENTS_PER_SECOND = 1000.0
 SECRET = b"bench-verp-secret"

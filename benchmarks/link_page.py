@@ -61,9 +61,9 @@ async def serve(database_url: str) -> None:
     from services.documents.model import load_invoice_document
     from services.documents.page import describe_payment_state, render_invoice_page
     from services.documents.pdf import render_invoice_pdf
-    from services.invoice_links import resolve_invoice_token
-    from services.invoice_views import Hit, ViewRules, record_invoice_view
-    from services.seed import seed_demo
+    from services.invoicing.seed import seed_demo
+    from services.tracking.links import resolve_invoice_token
+    from services.tracking.page_views import Hit, ViewRules, record_invoice_view
 
     await asyncio.to_thread(upgrade, database_url)
     settings = load_settings(DATABASE_URL=database_url, INVOICEBOT_SECRET_KEY=SECRET, INVOICEBOT_HTTP_PORT=0)

@@ -35,13 +35,13 @@ from sqlalchemy import func, select, text
 
 from benchmarks.slack_due import SIGNING_SECRET, USER, percentile
 from bot.sandbox.slack_requests import sign, slash_command_body, view_submission_body
-from handlers.blocks_bulk import encode_numbers
+from handlers.blocks.bulk import encode_numbers
 from handlers.ids import CallbackId
-from services.bulk_delivery import MAX_BULK_INVOICES
 from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
 from services.db.models import Delivery, InvoiceStatus, Organisation, SmtpStatus
-from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.sending.bulk import MAX_BULK_INVOICES
 
 TODAY = date(2026, 11, 23)  # benchmarks.slack_due's server runs on this day
 READY = 500

@@ -34,7 +34,7 @@ from bot.slack_door import VERIFIED_BY_DOOR
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import explain_error
 from handlers.review_policy import SendPolicy
-from services.organisations import organisation_locale
+from services.invoicing.organisations import organisation_locale
 from services.send_context import SendContext
 from services.unit_of_work import units_over
 

@@ -47,12 +47,12 @@ from services.db.engine import create_engine, session_factory
 from services.documents.cache import DocumentCache
 from services.email.smtp import SmtpTransport
 from services.email.transport import Transport
-from services.event_filer import EventFiler
-from services.invoice_views import ViewRules
 from services.sending.queue import RetryPolicy
 from services.sending.render_pool import RenderPool
-from services.webhooks import sns
-from services.webhooks.replay import ReplayGuard
+from services.tracking.filer import EventFiler
+from services.tracking.page_views import ViewRules
+from services.tracking.webhooks import sns
+from services.tracking.webhooks.replay import ReplayGuard
 from web.fleet_health import OtherProcesses
 from web.invoice_pages import InvoicePages, LinkPolicy, invoice_page_routes
 from web.metrics import metrics_routes

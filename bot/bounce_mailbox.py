@@ -7,8 +7,8 @@ Bounces of our own SMTP sends come back to `bounces+TOKEN@…`, and that mailbox
 here. One poll (`poll_once`) logs in, lists UNSEEN messages (oldest first, at most
 `batch_size`), and for each one: fetches it without setting \\Seen (`BODY.PEEK`, capped at
 `max_message_bytes` — the report comes first, a returned 10 MB invoice is not needed),
-reads it with `services.bounces.read_bounce`, records what it says through
-`services.delivery_events` in its own transaction, COMMITS, and only then flags it
+reads it with `services.tracking.bounces.read_bounce`, records what it says through
+`services.tracking.events` in its own transaction, COMMITS, and only then flags it
 \\Seen. A crash between the commit and the flag reads the message again next time, and
 the events' deduplication makes that harmless; the other order could lose a bounce.
 
@@ -46,11 +46,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.loop_health import Heartbeat
 from bot.mailbox_port import IDLE_RENEW_SECONDS, SEEN, LoginRefused, Mailbox
-from services.bounces import NotBounce, dsn_event_id, read_bounce
 from services.db.models import utcnow
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
-from services.delivery_events import IncomingEvent, record_delivery_event, record_unparsed
 from services.errors import error_summary
+from services.tracking.bounces import NotBounce, dsn_event_id, read_bounce
+from services.tracking.events import IncomingEvent, record_delivery_event, record_unparsed
 
 log = logging.getLogger(__name__)
 

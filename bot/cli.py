@@ -23,7 +23,6 @@ from bot.config import Settings, SettingsError, load_settings
 from services.authorization import OPERATOR
 from services.db.migrate import upgrade
 from services.db.models import Invoice
-from services.due import list_due_invoices
 from services.errors import DomainError, ImportRejected
 from services.formatting import (
     format_day,
@@ -33,12 +32,13 @@ from services.formatting import (
     format_rate,
     format_unit_price,
 )
-from services.importing import import_file
-from services.importing_limits import ImportLimits
-from services.invoices import get_invoice, recipients_of
-from services.organisations import organisation_locale
-from services.seed import seed_demo
-from services.totals import LineAmounts, compute_totals
+from services.importing.limits import ImportLimits
+from services.importing.loader import import_file
+from services.invoicing.invoices import get_invoice, recipients_of
+from services.invoicing.organisations import organisation_locale
+from services.invoicing.seed import seed_demo
+from services.invoicing.totals import LineAmounts, compute_totals
+from services.sending.due import list_due_invoices
 from services.unit_of_work import units_over
 from services.use_cases import InvoiceChange, change_invoice
 

@@ -20,8 +20,8 @@ from services.authorization import OPERATOR
 from services.db.models import utcnow
 from services.email.template_overrides import save_template_override
 from services.formatting import format_day
-from services.organisations import organisation_locale
-from services.suppression import lift_suppression, list_suppressions
+from services.invoicing.organisations import organisation_locale
+from services.tracking.suppression import lift_suppression, list_suppressions
 
 console = Console()
 

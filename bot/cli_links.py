@@ -16,7 +16,7 @@ from rich.console import Console
 from bot.bootstrap import Runtime
 from services.authorization import OPERATOR
 from services.db.models import utcnow
-from services.invoice_links import revoke_invoice_link
+from services.tracking.links import revoke_invoice_link
 
 console = Console()
 

@@ -18,13 +18,13 @@ from bot.bootstrap import Loop, bootstrap, smtp_transport
 from bot.config import Settings
 from bot.loop_reports import HealthReporter
 from bot.worker_process import install_stop_signals, run_worker
-from services.addresses import normalise_email
 from services.authorization import OPERATOR
 from services.db.models import utcnow
+from services.email.addresses import normalise_email
 from services.email.message import make_message_id, verp_address
 from services.email.transport import Envelope, SendError
+from services.email.verification import record_smtp_check
 from services.errors import InvalidInput
-from services.smtp_verification import record_smtp_check
 
 
 def _logging() -> None:

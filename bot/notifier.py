@@ -28,9 +28,9 @@ from bot.loop_health import Heartbeat, LoopHealth
 from handlers.notification_renderers import RENDERERS, Posted, PostLater, SlackPost
 from services.db.models import Notification, utcnow
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
-from services.delivery_status import delivery_status_view
 from services.errors import DomainError, error_summary
 from services.notifications import NotificationKind, claim_due_notifications, mark_posted, mark_retry
+from services.tracking.status import delivery_status_view
 
 log = logging.getLogger("invoicebot.notifier")
 

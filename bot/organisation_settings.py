@@ -16,11 +16,11 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from services.approvals import ApprovalRules
 from services.db.models import Organisation
-from services.due import SendingState
-from services.organisations import OrganisationProfile, ensure_organisation, sending_state
+from services.invoicing.organisations import OrganisationProfile, ensure_organisation, sending_state
 from services.postal_address import PostalAddress, parse_postal_address
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
 from services.sending.pipeline import SenderIdentity
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.config import Settings
-from services.webhooks import sns
-from services.webhooks.keys import load_sendgrid_public_key
+from services.tracking.webhooks import sns
+from services.tracking.webhooks.keys import load_sendgrid_public_key
 from web.webhooks.providers import (
     MailgunProvider,
     PostmarkProvider,

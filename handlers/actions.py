@@ -12,14 +12,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from handlers.blocks import escape, notice_blocks, with_notice
+from handlers.blocks.elements import escape, notice_blocks, with_notice
 from handlers.context import SessionFactory, Workplace
 from handlers.due_listing import due_listing, due_text
 from handlers.errors import answering_errors
 from handlers.ids import ActionId, MenuChoice
 from handlers.parsing import DueListing, actor_of, parse_menu_action
 from handlers.review_policy import SendPolicy
-from services.invoice_links import invoice_preview_link
+from services.tracking.links import invoice_preview_link
 from services.unit_of_work import UnitsOfWork
 from services.use_cases import InvoiceChange, change_invoice
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.blocks_review import View, working_view
+from handlers.blocks.review import View, working_view
 from handlers.errors import error_view
 
 log = logging.getLogger("invoicebot.slack")

@@ -21,20 +21,20 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.after_ack import finish_in_view, working_view
-from handlers.blocks import _clip, _section, escape
-from handlers.blocks_fix import CC_ACTION, EMAILS_ACTION, FIX_FIELD_BLOCKS, YES, fix_address_modal
-from handlers.blocks_review import View, message_view
+from handlers.blocks.elements import _clip, _section, escape
+from handlers.blocks.fix import CC_ACTION, EMAILS_ACTION, FIX_FIELD_BLOCKS, YES, fix_address_modal
+from handlers.blocks.review import View, message_view
 from handlers.commands import handle_show
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import OnField, answering_errors, describe_error
 from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.parsing import actor_of, row_id_of
 from handlers.review_policy import SendPolicy
-from services.addresses import split_addresses
-from services.alert_actions import FixRequest, prepare_fix
-from services.deliveries import ResendNeedsConfirmation
-from services.delivery_checks import check_typed_addresses
+from services.email.addresses import split_addresses
 from services.errors import DomainError, FieldErrors
+from services.sending.checks import check_typed_addresses
+from services.sending.requests import ResendNeedsConfirmation
+from services.tracking.alert_actions import FixRequest, prepare_fix
 from services.unit_of_work import UnitsOfWork
 from services.use_cases import fix_address_and_resend, mark_sent_after_alert
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from handlers.blocks import escape
+from handlers.blocks.elements import escape
 from handlers.context import Workplace
 from handlers.errors import answering_errors
 from handlers.ids import ActionId

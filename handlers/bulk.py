@@ -17,16 +17,16 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.after_ack import finish_in_view, working_view
-from handlers.blocks_bulk import BulkItem, BulkResultLine, bulk_confirmation_view, bulk_result_view, decode_numbers
-from handlers.blocks_review import View, loading_view, message_view
+from handlers.blocks.bulk import BulkItem, BulkResultLine, bulk_confirmation_view, bulk_result_view, decode_numbers
+from handlers.blocks.review import View, loading_view, message_view
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import InView, answering_errors
 from handlers.ids import ActionId, CallbackId
 from handlers.parsing import DueListing, actor_of
 from handlers.review_policy import SendPolicy
-from services.bulk_delivery import check_bulk_size
-from services.due import list_ready_due_invoices
 from services.formatting import format_money
+from services.sending.bulk import check_bulk_size
+from services.sending.due import list_ready_due_invoices
 from services.unit_of_work import UnitsOfWork
 from services.use_cases import ask_for_bulk_send
 

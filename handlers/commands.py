@@ -11,7 +11,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from handlers.blocks import (
+from handlers.blocks.deliveries import deliveries_blocks, unmatched_events_block
+from handlers.blocks.elements import (
     MAX_BLOCKS,
     InvoiceView,
     LineView,
@@ -20,18 +21,17 @@ from handlers.blocks import (
     invoice_blocks,
     unknown_command_blocks,
 )
-from handlers.blocks_deliveries import deliveries_blocks, unmatched_events_block
-from handlers.blocks_status import delivery_summary
+from handlers.blocks.status import delivery_summary
 from handlers.context import SessionFactory, Workplace
 from handlers.due_listing import due_listing, due_text
 from handlers.errors import answering_errors
 from handlers.ids import COMMAND
 from handlers.links import revoke_link_blocks
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
-from services.delivery_events import count_unmatched_events
-from services.delivery_status import invoice_delivery_views, list_problem_deliveries, list_recent_deliveries
-from services.invoice_states import state_of_invoice
-from services.invoices import get_invoice, recipients_of
+from services.invoicing.invoices import get_invoice, recipients_of
+from services.invoicing.states import state_of_invoice
+from services.tracking.events import count_unmatched_events
+from services.tracking.status import invoice_delivery_views, list_problem_deliveries, list_recent_deliveries
 
 DELIVERIES_SHOWN = 20
 

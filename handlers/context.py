@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from services.due import SendingState
+from services.sending.due import SendingState
 from services.unit_of_work import UnitsOfWork
 
 # The services' AsyncSession. Handlers never import SQLAlchemy (an import-linter contract):
@@ -33,4 +33,4 @@ class Workplace:
     organisation_id: int
     sending: SendingState
     today: date
-    locale: str  # the team's: how Slack writes amounts and dates (services.organisations.organisation_locale)
+    locale: str  # the team's: how Slack writes amounts and dates (services.invoicing.organisations.organisation_locale)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from handlers.blocks import DUE_PAGE_SIZE, Block, due_listing_blocks
+from handlers.blocks.elements import DUE_PAGE_SIZE, Block, due_listing_blocks
 from handlers.context import Session, Workplace
 from handlers.parsing import DueListing
-from services.due import list_due_invoices, list_ready_due_invoices
+from services.sending.due import list_due_invoices, list_ready_due_invoices
 
 # The footer's "Send all ready (N)" counts across pages up to this many ("99+" beyond).
 READY_COUNT_LIMIT = 99

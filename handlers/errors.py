@@ -21,8 +21,8 @@ from typing import Any, ParamSpec, overload
 
 from slack_sdk.errors import SlackApiError
 
-from handlers.blocks import _clip, escape
-from handlers.blocks_review import View, message_view
+from handlers.blocks.elements import _clip, escape
+from handlers.blocks.review import View, message_view
 from services.errors import DomainError, log_unexpected
 
 log = logging.getLogger("invoicebot.slack")

@@ -11,10 +11,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.blocks import home_view
+from handlers.blocks.elements import home_view
 from handlers.context import SessionFactory, Workplace
-from services.delivery_status import list_problem_deliveries
-from services.due import list_due_invoices
+from services.sending.due import list_due_invoices
+from services.tracking.status import list_problem_deliveries
 
 PROBLEMS_COUNTED = 50
 

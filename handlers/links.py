@@ -12,13 +12,13 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from handlers.blocks import Block, escape, notice_blocks
+from handlers.blocks.elements import Block, escape, notice_blocks
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import answering_errors
 from handlers.ids import ActionId, BlockId
 from handlers.parsing import actor_of
 from handlers.review_policy import SendPolicy
-from services.invoice_links import revoke_invoice_link
+from services.tracking.links import revoke_invoice_link
 
 MAX_NUMBER_CHARS = 64
 

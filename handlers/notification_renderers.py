@@ -31,20 +31,20 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.blocks_approvals import approval_decided_message, approval_request_message
-from handlers.blocks_status import delivery_alert_message, status_message
+from handlers.blocks.approvals import approval_decided_message, approval_request_message
+from handlers.blocks.status import delivery_alert_message, status_message
 from handlers.context import Session
-from services.alert_resolution import (
+from services.db.models import DeliveryKind, Notification
+from services.invoicing.states import SENT_OK
+from services.notifications import NotificationKind, enqueue_notification
+from services.sending.approvals import approval_request_message as approval_request_location
+from services.tracking.alert_resolution import (
     alert_resolution,
     mark_alert_resolved,
     owe_alerts_resolved_after,
     resolved_alerts,
 )
-from services.approvals import approval_request_message as approval_request_location
-from services.db.models import DeliveryKind, Notification
-from services.delivery_status import DeliveryStatusView, delivery_status_view
-from services.invoice_states import SENT_OK
-from services.notifications import NotificationKind, enqueue_notification
+from services.tracking.status import DeliveryStatusView, delivery_status_view
 
 log = logging.getLogger("invoicebot.notifier")
 

@@ -22,8 +22,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.after_ack import finish_in_view, working_view
-from handlers.blocks import escape
-from handlers.blocks_review import View, loading_view, message_view, queued_words, review_view
+from handlers.blocks.elements import escape
+from handlers.blocks.review import View, loading_view, message_view, queued_words, review_view
 from handlers.context import Session, SessionFactory, Workplace
 from handlers.errors import InView, OnField, answering_errors, describe_error, error_view
 from handlers.ids import ActionId, BlockId, CallbackId
@@ -38,11 +38,11 @@ from handlers.review_form import (
     subject_block_id,
 )
 from handlers.review_policy import SendPolicy
-from services.addresses import split_addresses
-from services.deliveries import DeliveryRequest, ResendNeedsConfirmation
-from services.delivery_checks import check_typed_request
+from services.email.addresses import split_addresses
 from services.errors import DomainError, FieldErrors
-from services.review import prepare_review
+from services.sending.checks import check_typed_request
+from services.sending.requests import DeliveryRequest, ResendNeedsConfirmation
+from services.sending.review import prepare_review
 from services.unit_of_work import UnitsOfWork
 from services.use_cases import ask_for_send
 

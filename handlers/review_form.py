@@ -17,9 +17,9 @@ from typing import Any
 from handlers.ids import ActionId, BlockId
 from services.db.models import Attachments
 from services.errors import InvalidInput
-from services.invoice_states import InvoiceState
-from services.review import ReviewDraft
+from services.invoicing.states import InvoiceState
 from services.safe_json import UntrustedJsonError, load_untrusted_object
+from services.sending.review import ReviewDraft
 
 INPUT = "input"  # the action id of every text field of the modal
 YES = "yes"  # the value of a ticked checkbox

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from services.errors import NotAllowed
 
-if TYPE_CHECKING:  # services.approvals calls authorize: a runtime import would be a cycle
-    from services.approvals import ApprovalRules
+if TYPE_CHECKING:  # services.sending.approvals calls authorize: a runtime import would be a cycle
+    from services.sending.approvals import ApprovalRules
 
 OPERATOR = "cli"
 

@@ -1,11 +1,11 @@
 """A delivery's status moves, in one table, and what each move owes: its audit entry and Slack posts.
 
-`MOVES` is the whole life of a delivery (the invoice's twin is services.invoices /
-services.invoice_states): who may move it from where to where. People move it by asking,
+`MOVES` is the whole life of a delivery (the invoice's twin is services.invoicing.invoices /
+services.invoicing.states): who may move it from where to where. People move it by asking,
 approving, rejecting and cancelling (`delivery_moved` below, which also says what the move
 owes); the worker moves it while sending (services.sending: claim, outcome, requeue,
 stale recovery); events move it forward only, by the precedence rules
-(services.delivery_precedence).
+(services.tracking.precedence).
 
 A person's move owes the same things wherever it is made, so callers do not write them
 by hand: an audit entry `delivery.<action>`; the delivery's status message; the approval
@@ -27,10 +27,10 @@ from services.notifications import NotificationKind
 from services.unit_of_work import AuditEntry, OwedPost
 
 NEW = None  # the "from" of a delivery being created
-BAD = (S.BOUNCED, S.FAILED, S.DROPPED, S.COMPLAINED)  # services.delivery_precedence.TERMINAL_BAD
+BAD = (S.BOUNCED, S.FAILED, S.DROPPED, S.COMPLAINED)  # services.tracking.precedence.TERMINAL_BAD
 
 MOVES: Mapping[S | None, frozenset[S]] = {
-    NEW: frozenset({S.AWAITING_APPROVAL, S.QUEUED}),  # asked for (services.deliveries.request_delivery)
+    NEW: frozenset({S.AWAITING_APPROVAL, S.QUEUED}),  # asked for (services.sending.requests.request_delivery)
     S.AWAITING_APPROVAL: frozenset({S.QUEUED, S.REJECTED, S.CANCELLED}),  # approved, rejected, cancelled
     S.QUEUED: frozenset({S.SENDING, S.CANCELLED}),  # claimed by a worker, or cancelled
     # retried by the worker, cancelled while it waits, or moved on by an event about the soft bounce

@@ -3,8 +3,8 @@
 Whatever gets in must later render into a PDF, a UBL (XML) file and an email, so a value
 that cannot is refused where it is typed or imported — the import file, the review modal,
 the command line — with the field named, instead of failing at send time with a message
-that blames "the receiving server". `services.importing_records` (CSV and JSON import) and
-`services.delivery_checks` (the review modal) both call these checks.
+that blames "the receiving server". `services.importing.records` (CSV and JSON import) and
+`services.sending.checks` (the review modal) both call these checks.
 
 The rules:
 - text: no control or format characters (Unicode categories Cc and Cf: NUL, ESC, bidi

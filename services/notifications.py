@@ -42,7 +42,7 @@ class NotificationKind(StrEnum):
     # A bounce, drop, complaint or failure that needs a person.
     DELIVERY_ALERT = "delivery_alert"
     # Rewrites an invoice's posted alerts whose problem is over: their buttons give way to who
-    # resolved it and how (services.alert_resolution).
+    # resolved it and how (services.tracking.alert_resolution).
     ALERTS_RESOLVED = "alerts_resolved"
 
 

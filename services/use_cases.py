@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.alert_actions import FixRequest, fix_and_resend, mark_sent_from_alert
-from services.approvals import ApprovalRules, approve_delivery, reject_delivery
-from services.bulk_delivery import SkippedInvoice, request_bulk_delivery
 from services.db.models import DeliveryStatus
-from services.deliveries import DeliveryOutcome, DeliveryRequest, request_delivery
-from services.due import SendingState
-from services.invoices import mark_paid, mark_sent_manually, validate_invoice, void_invoice
+from services.invoicing.invoices import mark_paid, mark_sent_manually, validate_invoice, void_invoice
 from services.send_context import SendContext
+from services.sending.approvals import ApprovalRules, approve_delivery, reject_delivery
+from services.sending.bulk import SkippedInvoice, request_bulk_delivery
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
+from services.tracking.alert_actions import FixRequest, fix_and_resend, mark_sent_from_alert
 from services.unit_of_work import UnitsOfWork
 
 
@@ -137,7 +137,7 @@ async def change_invoice(
 ) -> str:
     """A person's change of an invoice's state (`/invoices due` row menu, the CLI); its number.
 
-    The invoice's transition table (services.invoices) checks the move and writes its audit entry.
+    The invoice's transition table (services.invoicing.invoices) checks the move and writes its audit entry.
     """
     async with units() as unit:
         invoice = await INVOICE_MOVES[change](

@@ -8,11 +8,11 @@ from email.message import EmailMessage
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.approvals import ApprovalRules
 from services.db.models import Attachments, Customer, Delivery, Invoice, InvoiceStatus, utcnow
-from services.deliveries import DeliveryRequest, request_delivery
-from services.due import SendingState
-from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryRequest, request_delivery
 
 
 async def customer(

@@ -141,7 +141,7 @@ async def test_links_revoke_withdraws_the_sent_link_issues_a_new_one_and_is_audi
     from sqlalchemy import select
 
     from services.db.models import AuditLog, Invoice, RevokedInvoiceLink
-    from services.invoice_links import token_sha256
+    from services.tracking.links import token_sha256
 
     assert run("db", "upgrade").returncode == 0
     assert run("seed", "--today", "2026-11-23").returncode == 0

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.organisation_settings import organisation_profile
 from services.db.models import Organisation
-from services.organisations import ensure_organisation
+from services.invoicing.organisations import ensure_organisation
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:

@@ -36,7 +36,6 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from services.db.models import Invoice, utcnow
-from services.delivery_checks import verp_token_is_genuine
 from services.documents.cache import DocumentCache, document_digest
 from services.documents.model import InvoiceDocument, load_invoice_document
 from services.documents.page import (
@@ -50,15 +49,16 @@ from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict
 from services.errors import DomainError, NotFound
-from services.invoice_links import (
+from services.sending.checks import verp_token_is_genuine
+from services.sending.ubl_checks import ubl_digest, verdict_on
+from services.tracking.links import (
     LINK_NOT_FOUND,
     LinkWithdrawn,
     PreviewExpired,
     resolve_invoice_token,
     resolve_preview_token,
 )
-from services.invoice_views import Hit
-from services.sending.ubl_checks import ubl_digest, verdict_on
+from services.tracking.page_views import Hit
 from web.view_recorder import PendingHit, SessionOpener, ViewRecorder
 
 log = logging.getLogger("invoicebot.invoice_pages")

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.invoice_views import Hit, ViewRules, record_invoice_view, record_pixel_open
+from services.tracking.page_views import Hit, ViewRules, record_invoice_view, record_pixel_open
 
 log = logging.getLogger("invoicebot.view_recorder")
 

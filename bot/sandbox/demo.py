@@ -39,7 +39,7 @@ from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from bot.worker_process import make_render_pool
 from services.db.migrate import upgrade
-from services.seed import seed_demo
+from services.invoicing.seed import seed_demo
 from services.sending.render_pool import RenderPool
 
 log = logging.getLogger("invoicebot.demo")

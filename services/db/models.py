@@ -479,7 +479,7 @@ class WebhookReceipt(Base):
     """A signed webhook token or provider event id seen lately, and a digest of what it vouched for.
 
     Kept while the signature could still be accepted (`expires_at`), so a captured request
-    replayed with other data is recognised (services/webhooks/replay.py); purged after.
+    replayed with other data is recognised (services/tracking/webhooks/replay.py); purged after.
     Keys and digests are SHA-256 hex: nothing a stranger sent is stored as text.
     """
 

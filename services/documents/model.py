@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session, selectinload
 from services.db.models import Invoice, Organisation
 from services.errors import DomainError, InvalidInput, NotFound, error_summary
 from services.formatting import reader_locale
-from services.invoice_entry import LineData, select_line_values
+from services.invoicing.entry import LineData, select_line_values
+from services.invoicing.totals import LineAmounts, compute_totals
 from services.languages import normalise_language
 from services.postal_address import PostalAddress, postal_address_of
-from services.totals import LineAmounts, compute_totals
 
 # EN 16931 VAT category codes (UNTDID 5305) this project produces.
 STANDARD_RATE = "S"
@@ -142,7 +142,7 @@ def build_invoice_document(
     exemption_reason: str | None = None,
     stored_totals: tuple[Decimal, Decimal, Decimal] | None = None,
 ) -> InvoiceDocument:
-    """Compute nets, the tax breakdown and totals the one way `services.totals` does.
+    """Compute nets, the tax breakdown and totals the one way `services.invoicing.totals` does.
 
     `stored_totals` (subtotal, tax, total) are the invoice row's numbers: when they differ
     from what the lines add up to, the documents would contradict the listing in Slack, so

@@ -26,8 +26,8 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import encode_rfc2231, format_datetime, formataddr, quote
 
-from services.addresses import envelope_address
 from services.db.models import utcnow
+from services.email.addresses import envelope_address
 from services.errors import InvalidInput
 
 # Most providers refuse messages over 20–25 MB *after* base64 encoding (which adds a
@@ -192,7 +192,7 @@ def _provider_metadata(correlation_id: str) -> list[tuple[str, str]]:
 
 def _address_text(address: Address) -> str:
     """`Name <local@domain>`: a non-ASCII name as RFC 2047 encoded words, a non-ASCII domain in
-    IDNA A-labels (services.addresses, IDNA 2008) so a 7-bit header carries it. A non-ASCII
+    IDNA A-labels (services.email.addresses, IDNA 2008) so a 7-bit header carries it. A non-ASCII
     local part has no ASCII form: it is written as UTF-8 (RFC 6532), and the message then
     needs a server offering SMTPUTF8 (the transport checks; forms refuse it before that)."""
     addr_spec = address.addr_spec
@@ -285,7 +285,7 @@ def make_message_id(domain: str) -> str:
     return f"<{stamp}.{secrets.token_hex(12)}@{domain.strip().lower()}>"
 
 
-# VERP tokens themselves are made and checked in services/delivery_checks.py (random, signed).
+# VERP tokens themselves are made and checked in services/sending/checks.py (random, signed).
 
 
 def verp_address(token: str, bounce_domain: str) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 
-from services.addresses import envelope_address, no_smtputf8_reason
+from services.email.addresses import envelope_address, no_smtputf8_reason
 from services.errors import InvalidInput
 
 # Called by a transport just before the DATA command: the worker records

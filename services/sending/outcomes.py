@@ -28,11 +28,11 @@ from services.db.models import (
     InvoiceStatus,
     SentVia,
 )
-from services.delivery_precedence import delivery_status_from
 from services.documents.validation import UblVerdict
-from services.invoice_follow import unsend_after_send_failures
-from services.invoice_states import NOT_RECEIVED
+from services.invoicing.states import NOT_RECEIVED
 from services.notifications import NotificationKind, NotificationRequest, enqueue_notifications
+from services.tracking.follow import unsend_after_send_failures
+from services.tracking.precedence import delivery_status_from
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ def _decide(
 def _accepted_status(results: dict[str, Any]) -> str:
     """`accepted`, unless an event filed while the send was in flight (a bounce report that beat
     the worker's commit, a fast provider webhook) already says more: then what the precedence
-    rules make of it (services.delivery_precedence), e.g. `bounced`."""
+    rules make of it (services.tracking.precedence), e.g. `bounced`."""
     filed = [entry.get("status") for entry in results.values() if "source" in entry]
     if not filed:
         return DeliveryStatus.ACCEPTED.value

@@ -39,11 +39,11 @@ from services.email.transport import (
     Transport,
 )
 from services.errors import DomainError, error_summary
-from services.invoice_views import open_pixel_url
 from services.sending.outcomes import Outcome
 from services.sending.render_pool import RenderPool, RenderPoolError
 from services.sending.ubl_checks import WITH_UBL, UblGate, hold_reason, read_verdicts, ubl_digest
 from services.sending.writer import GroupWriter
+from services.tracking.page_views import open_pixel_url
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from bot.bounce_mailbox import BounceMailbox
 from bot.sandbox.console_blocks import Clickable, Where, parse_choice, render_blocks, state_values
 from bot.sandbox.dsn import BounceRule, build_dsn
 from bot.sandbox.folder_mailbox import FolderMailbox
-from services.bounces import read_bounce
 from services.db.models import DeliveryEvent, Organisation
+from services.tracking.bounces import read_bounce
 from tests.harness.sending import SECRET, queue_delivery
 
 ORIGINAL = (

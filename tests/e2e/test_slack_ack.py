@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click, view_submission_body
-from services.bulk_delivery import MAX_BULK_INVOICES
 from services.db.models import Delivery, Invoice, Organisation
+from services.sending.bulk import MAX_BULK_INVOICES
 from tests import factories
 from tests.harness.modals import finished_view, open_review
 from tests.harness.reading import state_values, texts

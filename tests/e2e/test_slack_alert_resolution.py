@@ -16,7 +16,6 @@ from sqlalchemy import select
 from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from handlers.ids import ActionId, BlockId
-from services.approvals import ApprovalRules
 from services.db.models import (
     AuditLog,
     Customer,
@@ -27,8 +26,9 @@ from services.db.models import (
     Suppression,
     utcnow,
 )
-from services.deliveries import DeliveryRequest, request_delivery
-from services.due import SendingState
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.modals import FIX_QUEUED, alert_button, submit_fix
 from tests.harness.reading import channel_messages, fix_notice, input_blocks, state_values

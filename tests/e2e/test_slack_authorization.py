@@ -18,9 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, overflow_choice
-from handlers.blocks_bulk import encode_numbers
+from handlers.blocks.bulk import encode_numbers
 from handlers.ids import ActionId, BlockId, CallbackId
-from services.approvals import ApprovalRules
 from services.db.models import (
     Approval,
     AuditLog,
@@ -32,8 +31,9 @@ from services.db.models import (
     Organisation,
     utcnow,
 )
-from services.deliveries import DeliveryRequest, request_delivery
-from services.due import SendingState
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.modals import open_review, submit
 from tests.harness.reading import notice, row_menus, texts

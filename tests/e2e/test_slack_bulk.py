@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
-from handlers.blocks_bulk import MAX_LISTED, BulkItem, bulk_confirmation_view, decode_numbers, encode_numbers
+from handlers.blocks.bulk import MAX_LISTED, BulkItem, bulk_confirmation_view, decode_numbers, encode_numbers
 from handlers.ids import CallbackId
-from services.bulk_delivery import MAX_BULK_INVOICES
 from services.db.models import Delivery, InvoiceStatus, Organisation
+from services.sending.bulk import MAX_BULK_INVOICES
 from tests import factories
 from tests.harness.modals import finished_view, open_confirmation
 from tests.harness.reading import texts

@@ -20,15 +20,15 @@ from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from bot.sandbox.smtp_server import ScriptedSmtpServer
-from handlers.blocks import escape
+from handlers.blocks.elements import escape
 from handlers.ids import ActionId
 from handlers.parsing import DueListing
-from services.approvals import ApprovalRules
 from services.db.models import InvoiceLine, InvoiceStatus, Organisation, utcnow
-from services.deliveries import DeliveryRequest, request_delivery
-from services.delivery_events import IncomingEvent, record_delivery_event
-from services.due import SendingState
 from services.email.smtp import SmtpTransport
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryRequest, request_delivery
+from services.tracking.events import IncomingEvent, record_delivery_event
 from tests import factories
 from tests.harness.reading import channel_messages
 from tests.harness.sending import SECRET, make_worker

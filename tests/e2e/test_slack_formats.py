@@ -25,12 +25,12 @@ from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from bot.worker import Worker
-from handlers.blocks_status import status_message
+from handlers.blocks.status import status_message
 from services.db.models import Delivery, Organisation
-from services.delivery_status import delivery_status_view
 from services.email.smtp import SmtpTransport
 from services.sending.pipeline import SenderIdentity
 from services.sending.queue import RetryPolicy
+from services.tracking.status import delivery_status_view
 from tests import factories
 from tests.harness.modals import open_review, submit
 from tests.harness.reading import input_blocks, texts

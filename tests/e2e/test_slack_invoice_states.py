@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
-from services.approvals import ApprovalRules
 from services.db.models import AuditLog, Delivery, DeliveryStatus, Invoice, InvoiceStatus, utcnow
-from services.deliveries import DeliveryRequest, request_delivery
-from services.due import SendingState
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.modals import open_review, submit
 from tests.harness.reading import input_blocks, notice, texts

@@ -21,11 +21,11 @@ from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from bot.sandbox.smtp_server import ScriptedSmtpServer
-from services.approvals import ApprovalRules
 from services.db.models import Delivery, DeliveryStatus, NotificationStatus, Organisation, utcnow
-from services.deliveries import DeliveryRequest, request_delivery
-from services.due import SendingState
 from services.email.smtp import SmtpTransport
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.notifying import notifications_of
 from tests.harness.reading import block_texts, channel_messages

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.ubl_validator import UblValidator
 from bot.worker import Worker
-from services.approvals import ApprovalRules
 from services.db.models import (
     Attachments,
     Delivery,
@@ -29,11 +28,12 @@ from services.db.models import (
     Organisation,
     utcnow,
 )
-from services.deliveries import DeliveryRequest, request_delivery
-from services.due import SendingState
 from services.email.smtp import SmtpTransport
-from services.invoice_entry import LineData, create_invoice
+from services.invoicing.entry import LineData, create_invoice
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
 from services.sending.queue import RetryPolicy
+from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.reading import block_texts, channel_messages
 from tests.harness.sending import IDENTITY, SECRET, reload

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryStatus, Notification, Organisation
-from services.delivery_checks import new_message_id, new_verp_token
-from services.delivery_events import IncomingEvent, RecordedEvent, record_delivery_event
+from services.sending.checks import new_message_id, new_verp_token
+from services.tracking.events import IncomingEvent, RecordedEvent, record_delivery_event
 from tests import factories
 
 SECRET = b"verp-test-secret"

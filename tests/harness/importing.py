@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Organisation
 from services.errors import ImportRejected
-from services.importing import ImportSummary, import_file
+from services.importing.loader import ImportSummary, import_file
 
 HEADER = (
     "invoice_number,customer_ref,customer_name,customer_emails,customer_cc,customer_language,"

@@ -28,7 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.runner import bound_port
-from services.webhooks.sns import NOTIFICATION
+from services.tracking.webhooks.sns import NOTIFICATION
 from tests.harness.servers import start_server, stop_server
 
 POSTMARK_USER, POSTMARK_PASSWORD = "postmark-hooks", "pm-password-0123"

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.approvals import ApprovalRules
 from services.db.models import Invoice, Organisation, Suppression
-from services.deliveries import DeliveryOutcome, DeliveryRequest, request_delivery
-from services.due import SendingState
 from services.errors import FieldErrors
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
 from tests import factories
 
 RULES_FOR_TEST = ApprovalRules()  # no sender listed: everyone may change invoices

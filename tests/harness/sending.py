@@ -16,11 +16,11 @@ from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from bot.worker import Worker
 from services.db.models import Attachments, Delivery, DeliveryKind, Organisation, utcnow
-from services.delivery_events import IncomingEvent, record_delivery_event
 from services.email.smtp import SmtpTransport
 from services.email.transport import Transport
 from services.sending.pipeline import SenderIdentity
 from services.sending.queue import RetryPolicy
+from services.tracking.events import IncomingEvent, record_delivery_event
 from tests import factories
 from tests.harness.reading import channel_messages
 

@@ -24,8 +24,8 @@ from services.db.models import (
     SentVia,
     utcnow,
 )
-from services.delivery_checks import new_message_id, new_verp_token
-from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.sending.checks import new_message_id, new_verp_token
 
 SECRET = "web-test-secret-key-0123456789abcdef"
 

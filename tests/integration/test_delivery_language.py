@@ -18,12 +18,12 @@ from pypdf import PdfReader
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.sandbox.smtp_server import ScriptedSmtpServer
-from services.approvals import ApprovalRules
 from services.db.models import Attachments, Delivery, Organisation, utcnow
-from services.deliveries import DeliveryRequest, request_delivery
-from services.due import SendingState
 from services.email.smtp import SmtpTransport
-from services.review import prepare_review
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryRequest, request_delivery
+from services.sending.review import prepare_review
 from tests import factories
 from tests.harness.sending import WITHOUT_REPLY_TO, make_worker
 

@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.approvals import AlreadyDecided, ApprovalRules, approve_delivery, reject_delivery
 from services.db.models import (
     Approval,
     ApprovalDecision,
@@ -17,9 +16,10 @@ from services.db.models import (
     Notification,
     Organisation,
 )
-from services.deliveries import DeliveryRequest, cancel_delivery, request_delivery
-from services.due import SendingState
 from services.errors import IllegalTransition, NotAllowed
+from services.sending.approvals import AlreadyDecided, ApprovalRules, approve_delivery, reject_delivery
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryRequest, cancel_delivery, request_delivery
 from tests import factories
 
 NOW = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)

@@ -14,17 +14,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.approvals import ApprovalRules
 from services.authorization import OPERATOR
-from services.bulk_delivery import request_bulk_delivery
-from services.customers import replace_customer_emails
 from services.db.models import AuditLog, Customer, Delivery, Invoice, Organisation, Suppression, TemplateOverride
-from services.deliveries import cancel_delivery
-from services.due import SendingState
 from services.email.template_overrides import delete_template_override, save_template_override
 from services.errors import NotAllowed
-from services.invoices import mark_paid, set_invoice_recipients, void_invoice
-from services.suppression import lift_suppression, suppress_address
+from services.invoicing.customers import replace_customer_emails
+from services.invoicing.invoices import mark_paid, set_invoice_recipients, void_invoice
+from services.sending.approvals import ApprovalRules
+from services.sending.bulk import request_bulk_delivery
+from services.sending.due import SendingState
+from services.sending.requests import cancel_delivery
+from services.tracking.suppression import lift_suppression, suppress_address
 from tests import factories
 
 NOW = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)

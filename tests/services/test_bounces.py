@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.bounces import NotBounce, events_from_report, parse_bounce, read_bounce
-from services.dsn import reason_for_status
+from services.tracking.bounces import NotBounce, events_from_report, parse_bounce, read_bounce
+from services.tracking.dsn import reason_for_status
 from tests.fixtures.dsn import NAMES, load_dsn
 
 TOKEN = "k7q2mzn3v5x4a6b7c8d9e0f1gh-abcdefghij2345"

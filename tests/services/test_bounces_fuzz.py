@@ -7,7 +7,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.bounces import BounceReading, NotBounce, read_bounce
+from services.tracking.bounces import BounceReading, NotBounce, read_bounce
 from tests.fixtures.dsn import NAMES, load_dsn
 
 FIXTURES = [load_dsn(name, token="abc-def") for name in NAMES]

@@ -12,8 +12,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.approvals import ApprovalRules
-from services.bulk_delivery import request_bulk_delivery
 from services.db.models import (
     Approval,
     AuditLog,
@@ -23,12 +21,14 @@ from services.db.models import (
     InvoiceStatus,
     Notification,
 )
-from services.deliveries import (
+from services.errors import IllegalTransition, NeedsConfirmation, NotAllowed
+from services.invoicing.invoices import mark_sent_manually
+from services.sending.approvals import ApprovalRules
+from services.sending.bulk import request_bulk_delivery
+from services.sending.due import SendingState
+from services.sending.requests import (
     verp_token_is_genuine,
 )
-from services.due import SendingState
-from services.errors import IllegalTransition, NeedsConfirmation, NotAllowed
-from services.invoices import mark_sent_manually
 from tests import factories
 from tests.harness.database import count_rows
 from tests.harness.requesting import (

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.bounces import read_bounce
 from services.db.models import (
     Organisation,
     Suppression,
 )
-from services.delivery_events import (
+from services.tracking.bounces import read_bounce
+from services.tracking.events import (
     record_delivery_events,
 )
 from tests.fixtures.dsn import load_dsn

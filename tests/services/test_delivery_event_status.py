@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.bounces import events_from_report, parse_bounce
 from services.db.models import (
     DeliveryEvent,
     DeliveryStatus,
     Organisation,
 )
-from services.delivery_precedence import delivery_status_from, next_recipient_state
 from services.sending.queue import claim_deliveries
+from services.tracking.bounces import events_from_report, parse_bounce
+from services.tracking.precedence import delivery_status_from, next_recipient_state
 from tests.fixtures.dsn import load_dsn
 from tests.harness.events import NOW, event, notifications, record, reload, sent_delivery
 

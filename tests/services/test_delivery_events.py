@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.bounces import events_from_report, parse_bounce
 from services.db.models import (
     DeliveryEvent,
     Organisation,
     Suppression,
 )
-from services.delivery_events import (
+from services.tracking.bounces import events_from_report, parse_bounce
+from services.tracking.events import (
     count_unmatched_events,
     list_unmatched_events,
     record_unparsed,

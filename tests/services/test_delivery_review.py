@@ -8,7 +8,7 @@ from services.db.models import (
     InvoiceStatus,
     TemplateOverride,
 )
-from services.review import prepare_review
+from services.sending.review import prepare_review
 from tests import factories
 from tests.harness.requesting import NOW, VERIFIED, acme_invoice, request_send, suppress
 

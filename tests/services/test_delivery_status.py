@@ -12,14 +12,14 @@ from services.db.models import (
     DeliveryEvent,
     DeliveryStatus,
 )
-from services.deliveries import (
+from services.errors import IllegalTransition, NotAllowed
+from services.sending.requests import (
     cancel_delivery,
     delivery_status_view,
     list_problem_deliveries,
     list_recent_deliveries,
     verp_token_is_genuine,
 )
-from services.errors import IllegalTransition, NotAllowed
 from tests import factories
 from tests.harness.requesting import NOW, OPEN, REQUEST, SECRET, acme_invoice, request_send
 
@@ -122,7 +122,7 @@ async def test_only_the_requester_approvers_and_admins_may_cancel(session, org):
 
 
 def test_verp_tokens_are_lower_case_local_part_safe_and_a_forged_one_is_refused():
-    from services.delivery_checks import new_verp_token
+    from services.sending.checks import new_verp_token
 
     token = new_verp_token(SECRET)
     nonce, _, signature = token.partition("-")

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from services.db.models import DeliveryEvent, utcnow
-from services.delivery_events import IncomingEvent
-from services.event_filer import EventFiler
+from services.tracking.events import IncomingEvent
+from services.tracking.filer import EventFiler
 
 
 def event(n: int, *, occurred_at: datetime | None = None) -> IncomingEvent:

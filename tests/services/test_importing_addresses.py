@@ -27,7 +27,7 @@ async def test_import_refuses_a_non_ascii_name_before_the_at_naming_line_and_col
 async def test_import_takes_a_non_ascii_name_before_the_at_when_the_mail_server_offers_smtputf8(
     session, org, tmp_path: Path
 ):
-    org.smtp_utf8 = True  # recorded when the SMTP settings were verified (services.smtp_verification)
+    org.smtp_utf8 = True  # recorded when the SMTP settings were verified (services.email.verification)
     await session.commit()
     csv_path = write_csv(tmp_path, [ROW.format(emails="zoë@acme.example", cc="")])
     customer = {"ref": "GLOBEX", "name": "Globex", "emails": ["josé@globex.example"], "cc": ["zoë@globex.example"]}

@@ -10,9 +10,9 @@ import pytest
 
 from services.db.models import Customer, Invoice
 from services.errors import ImportRejected, InvalidInput
-from services.importing import import_file
-from services.importing_csv import parse_csv
-from services.importing_limits import MAX_JSON_DEPTH, ImportLimits
+from services.importing.csv_rows import parse_csv
+from services.importing.limits import MAX_JSON_DEPTH, ImportLimits
+from services.importing.loader import import_file
 from tests.harness.database import count_rows
 from tests.harness.importing import HEADER
 

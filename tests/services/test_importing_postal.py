@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.db.models import Customer, Invoice
-from services.invoices import get_invoice
+from services.invoicing.invoices import get_invoice
 from tests.harness.database import count_rows
 from tests.harness.importing import invoice_object, rejected, run_import, write_json
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from services.db.models import AuditLog, Customer, Invoice, InvoiceLine
-from services.invoices import get_invoice
+from services.invoicing.invoices import get_invoice
 from tests.harness.database import count_rows
 from tests.harness.importing import rejected, run_import, write_csv
 

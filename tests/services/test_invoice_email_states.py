@@ -6,10 +6,10 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.bulk_delivery import request_bulk_delivery
 from services.db.models import DeliveryStatus, Organisation
-from services.delivery_status import list_problem_deliveries
-from services.invoices import mark_sent_manually
+from services.invoicing.invoices import mark_sent_manually
+from services.sending.bulk import request_bulk_delivery
+from services.tracking.status import list_problem_deliveries
 from tests import factories
 from tests.harness.requesting import NOW, OPEN, REQUEST, SECRET, VERIFIED, request_send
 

@@ -5,10 +5,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.approvals import ApprovalRules
 from services.db.models import AuditLog, InvoiceStatus, Organisation
 from services.errors import IllegalTransition, InvalidInput, NotFound
-from services.invoices import (
+from services.invoicing.invoices import (
     get_invoice,
     mark_paid,
     mark_sent_manually,
@@ -17,6 +16,7 @@ from services.invoices import (
     validate_invoice,
     void_invoice,
 )
+from services.sending.approvals import ApprovalRules
 from tests import factories
 
 RULES_FOR_TEST = ApprovalRules()  # no sender listed: everyone may change invoices

@@ -3,8 +3,8 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from services.db.models import Customer, Invoice, InvoiceStatus, Organisation, SmtpStatus
-from services.due import SendingState, list_due_invoices
-from services.seed import HARD_BOUNCE_ADDRESS, seed_demo
+from services.invoicing.seed import HARD_BOUNCE_ADDRESS, seed_demo
+from services.sending.due import SendingState, list_due_invoices
 
 TODAY = date(2026, 11, 23)
 

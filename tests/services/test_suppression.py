@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.approvals import ApprovalRules
 from services.db.models import AuditLog, Organisation
-from services.due import suppressed_addresses
 from services.errors import NotAllowed, NotFound
-from services.suppression import (
+from services.sending.approvals import ApprovalRules
+from services.sending.due import suppressed_addresses
+from services.tracking.suppression import (
     SOFT_BOUNCE_LIMIT,
     count_soft_bounce,
     lift_suppression,

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.approvals import ApprovalRules
 from services.db.models import AuditLog, Delivery, Notification, Organisation
-from services.deliveries import DeliveryRequest
-from services.due import SendingState
 from services.errors import NotAllowed
 from services.send_context import SendContext
+from services.sending.approvals import ApprovalRules
+from services.sending.due import SendingState
+from services.sending.requests import DeliveryRequest
 from services.unit_of_work import AuditEntry, OwedPost, UnitOfWork, write_owed
 from services.use_cases import InvoiceChange, SendAsked, ask_for_send, change_invoice, decide_approval
 from tests import factories

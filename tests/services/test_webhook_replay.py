@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.db.models import WebhookReceipt, utcnow
-from services.webhooks import WebhookAuthError
-from services.webhooks.replay import RECEIPT_LIFETIME, Receipt, ReplayGuard
+from services.tracking.webhooks import WebhookAuthError
+from services.tracking.webhooks.replay import RECEIPT_LIFETIME, Receipt, ReplayGuard
 
 
 async def test_two_concurrent_requests_with_one_token_and_different_data_admit_exactly_one(

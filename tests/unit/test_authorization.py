@@ -2,9 +2,9 @@
 
 import pytest
 
-from services.approvals import ApprovalRules
 from services.authorization import OPERATOR, PERMISSIONS, Action, Role, authorize, roles_of, who_may
 from services.errors import NotAllowed
+from services.sending.approvals import ApprovalRules
 
 RULES = ApprovalRules(senders=frozenset({"USENDER"}), approvers=frozenset({"UAPPROVER"}), admins=frozenset({"UADMIN"}))
 USER_OF_ROLE = {Role.SENDER: "USENDER", Role.APPROVER: "UAPPROVER", Role.ADMIN: "UADMIN"}

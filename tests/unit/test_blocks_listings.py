@@ -11,8 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from handlers.blocks import InvoiceView, LineView, help_blocks, invoice_blocks, unknown_command_blocks, with_notice
-from handlers.blocks_bulk import (
+from handlers.blocks.bulk import (
     MAX_LISTED,
     BulkItem,
     BulkResultLine,
@@ -20,10 +19,18 @@ from handlers.blocks_bulk import (
     bulk_result_view,
     decode_numbers,
 )
-from handlers.blocks_deliveries import deliveries_blocks, unmatched_events_block
+from handlers.blocks.deliveries import deliveries_blocks, unmatched_events_block
+from handlers.blocks.elements import (
+    InvoiceView,
+    LineView,
+    help_blocks,
+    invoice_blocks,
+    unknown_command_blocks,
+    with_notice,
+)
 from handlers.ids import BlockId, CallbackId
-from services.delivery_status import DeliverySummary
 from services.errors import InvalidInput
+from services.tracking.status import DeliverySummary
 from tests.harness.reading import texts
 
 HOSTILE = "<!channel> *pay*"

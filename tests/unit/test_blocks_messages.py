@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from handlers.blocks_approvals import approval_decided_message, approval_request_message
-from handlers.blocks_review import loading_view, message_view, queued_words, working_view
-from handlers.blocks_status import alert_buttons, status_message
+from handlers.blocks.approvals import approval_decided_message, approval_request_message
+from handlers.blocks.review import loading_view, message_view, queued_words, working_view
+from handlers.blocks.status import alert_buttons, status_message
 from handlers.ids import ActionId, BlockId
-from services.delivery_status import DeliveryStatusView
+from services.tracking.status import DeliveryStatusView
 from tests.harness.reading import texts
 
 HOSTILE = "<!channel> *pay*"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.invoice_states import InvoiceState, LatestDelivery, invoice_state
+from services.invoicing.states import InvoiceState, LatestDelivery, invoice_state
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.delivery_precedence import reason_in_words
+from services.tracking.precedence import reason_in_words
 
 
 def test_an_smtp_refusal_and_a_dsn_with_the_same_status_code_say_the_same_words() -> None:

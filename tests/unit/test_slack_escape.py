@@ -1,8 +1,8 @@
-"""The one escaping boundary for untrusted text going to Slack (handlers.blocks.escape)."""
+"""The one escaping boundary for untrusted text going to Slack (handlers.blocks.elements.escape)."""
 
 import pytest
 
-from handlers.blocks import escape
+from handlers.blocks.elements import escape
 
 
 @pytest.mark.parametrize(

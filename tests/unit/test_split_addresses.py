@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.addresses import split_addresses
+from services.email.addresses import split_addresses
 
 
 def test_commas_semicolons_spaces_and_line_breaks_all_separate_addresses() -> None:

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.db.models import Delivery, DocumentValidation, Invoice, InvoiceStatus, Organisation, utcnow
 from services.documents.model import load_invoice_document
 from services.documents.validation import UblVerdict
-from services.invoice_entry import LineData
-from services.invoice_links import preview_link
+from services.invoicing.entry import LineData
 from services.sending.ubl_checks import store_verdicts, ubl_digest
+from services.tracking.links import preview_link
 from tests.harness.web import BROWSER_AGENT, SECRET, WebApp, make_sent_invoice
 
 

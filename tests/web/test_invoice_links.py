@@ -1,4 +1,4 @@
-"""Invoice link tokens: when they open an invoice, and revoking them (services/invoice_links.py)."""
+"""Invoice link tokens: when they open an invoice, and revoking them (services/tracking/links.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import InvoiceStatus, Organisation
 from services.errors import NotFound
-from services.invoice_links import (
+from services.tracking.links import (
     LINK_NOT_FOUND,
     LinkWithdrawn,
     link_expires_at,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import AuditLog, Delivery, Invoice, Organisation, utcnow
 from services.documents.validation import validate_ubl_xsd
-from services.invoice_links import revoke_invoice_token
+from services.tracking.links import revoke_invoice_token
 from tests.harness.web import BROWSER_AGENT, StartWeb, WebApp, make_sent_invoice
 
 

@@ -1,4 +1,4 @@
-"""Which hits on the invoice page count as the customer viewing it (see services/invoice_views.py)."""
+"""Which hits on the invoice page count as the customer viewing it (see services/tracking/page_views.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, Invoice, Organisation, utcnow
-from services.invoice_views import Hit, HitVerdict, ViewRules, is_automated_agent, record_invoice_view
+from services.tracking.page_views import Hit, HitVerdict, ViewRules, is_automated_agent, record_invoice_view
 from tests.harness.web import BROWSER_AGENT, SECRET, WebApp, make_sent_invoice, views_recorded
 
 SCANNER_AGENTS = (
@@ -55,7 +55,7 @@ async def test_a_browser_view_is_recorded_once_within_thirty_minutes(
     assert views[0].detail["agent"] == BROWSER_AGENT
     assert "127.0.0.1" not in str(views[0].detail)  # a keyed hash, never the address
     moved = (await session.execute(select(Delivery.status).where(Delivery.id == views[0].delivery_id))).scalar_one()
-    assert moved == "opened"  # services.delivery_precedence: a view is evidence the email arrived
+    assert moved == "opened"  # services.tracking.precedence: a view is evidence the email arrived
 
 
 async def test_head_requests_and_scanners_never_count_as_views(

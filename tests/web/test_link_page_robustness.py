@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, Invoice, Organisation
-from services.visitors import agent_family, client_network, visitor_key
+from services.tracking.visitors import agent_family, client_network, visitor_key
 from tests.harness.web import BROWSER_AGENT, SECRET, StartWeb, WebApp, make_sent_invoice, views_recorded
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0 Safari/537.36"

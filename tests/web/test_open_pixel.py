@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, Invoice
-from services.delivery_checks import new_verp_token
 from services.email.templates import SAMPLE_CONTEXT, check_template, render_html_body
-from services.invoice_views import open_pixel_url
+from services.sending.checks import new_verp_token
+from services.tracking.page_views import open_pixel_url
 from tests.harness.web import BROWSER_AGENT, SECRET, StartWeb, WebApp, views_recorded
 
 

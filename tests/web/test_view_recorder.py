@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.db.engine import create_engine, session_factory
 from services.db.models import Delivery, DeliveryEvent, Invoice, utcnow
-from services.invoice_views import Hit, ViewRules
+from services.tracking.page_views import Hit, ViewRules
 from tests.harness.web import BROWSER_AGENT, SECRET
 from web.view_recorder import PendingHit, ViewRecorder
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.bootstrap import Runtime, Seams, bootstrap
 from bot.config import Settings, load_settings
 from services.db.models import Delivery, DeliveryStatus, Organisation, utcnow
-from services.delivery_checks import new_message_id, new_verp_token
+from services.sending.checks import new_message_id, new_verp_token
 from tests import factories
 from tests.harness.providers import (
     MAILGUN_SIGNING_KEY,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.webhooks import WebhookAuthError, WebhookFormatError, mailgun, postmark, sendgrid, ses, sns
-from services.webhooks.keys import load_sendgrid_public_key
+from services.tracking.webhooks import WebhookAuthError, WebhookFormatError, mailgun, postmark, sendgrid, ses, sns
+from services.tracking.webhooks.keys import load_sendgrid_public_key
 from tests.harness.providers import (
     MAILGUN_SIGNING_KEY,
     TOPIC_ARN,

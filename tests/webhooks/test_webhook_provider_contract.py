@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from services.db.models import DeliveryEvent
-from services.event_filer import EventFiler
-from services.webhooks import WebhookAuthError, WebhookFormatError
-from services.webhooks.replay import ReplayGuard
+from services.tracking.filer import EventFiler
+from services.tracking.webhooks import WebhookAuthError, WebhookFormatError
+from services.tracking.webhooks.replay import ReplayGuard
 from tests.harness.providers import AwsStandIn, SnsSigner, fixture_json, fixture_text, mailgun_signed
 from web.doors import BodyTooLarge
 from web.webhooks.endpoint import WebhookEndpoint, webhook_routes

@@ -5,7 +5,7 @@ signature, wrong credentials or a stale timestamp answer 401 and store nothing; 
 that is not the provider's documented shape answers 400, one over the limit 413, and both
 store nothing. Those answers are decided here, once, for every provider
 (web/webhooks/providers.py verifies and parses). A verified request's events are filed by
-the event filer (services/event_filer.py) in one transaction, so a provider retrying after a
+the event filer (services/tracking/filer.py) in one transaction, so a provider retrying after a
 timeout never half-files a batch (and duplicates are dropped by event id). An event naming
 no delivery of ours is stored as an orphan and still answers 200: refusing it would only
 make the provider retry it for days.
@@ -25,10 +25,10 @@ from starlette.routing import BaseRoute, Route
 
 from services.db.models import utcnow
 from services.errors import loggable
-from services.event_filer import EventFiler
-from services.webhooks import WebhookAuthError, WebhookFormatError
-from services.webhooks.fields import MAX_BODY_BYTES
-from services.webhooks.replay import ReplayGuard, receipts_for
+from services.tracking.filer import EventFiler
+from services.tracking.webhooks import WebhookAuthError, WebhookFormatError
+from services.tracking.webhooks.fields import MAX_BODY_BYTES
+from services.tracking.webhooks.replay import ReplayGuard, receipts_for
 from web.doors import BodyTooLarge, read_bounded_body
 from web.webhooks.providers import Admitted, ProviderUnreachable, WebhookProvider, WebhookRequest
 

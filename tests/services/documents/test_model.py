@@ -14,7 +14,7 @@ from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import validate_ubl_xsd
 from services.errors import InvalidInput, NotFound
-from services.invoice_entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
 from services.postal_address import PostalAddress
 
 PUBLIC_URL = "https://invoices.example.com/"

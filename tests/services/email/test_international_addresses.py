@@ -18,7 +18,7 @@ from sqlalchemy import select
 from services.db.models import AuditLog, utcnow
 from services.email.message import compose_message_bytes
 from services.email.transport import Envelope, PermanentSendError
-from services.smtp_verification import accepts_smtputf8, record_smtp_check
+from services.email.verification import accepts_smtputf8, record_smtp_check
 from tests.harness.mail import Peer
 
 IDN_RECIPIENT = "ap@bücher.example"

@@ -1,0 +1,109 @@
+"""The approval request in the approvers' channel, before and after someone decides.
+
+Pure builders of a `DeliveryStatusView`, called by the notification loop when it posts an
+"approval_request" notification and when it rewrites that message for "approval_decided"
+(`chat.update`). The buttons carry only the delivery id: who may decide is checked by the
+service when the click arrives, never trusted from the message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from handlers.blocks.elements import Block, escape
+from handlers.ids import ActionId, BlockId
+from services.formatting import format_moment
+from services.tracking.status import DeliveryStatusView
+
+MAX_SHOWN_RECIPIENTS = 10
+
+
+def _user(user_id: str | None) -> str:
+    """A Slack user id as a mention; anything else (`cli`, an email) as plain text."""
+    if not user_id:
+        return "someone"
+    return f"<@{user_id}>" if user_id[:1] in ("U", "W") else escape(user_id)
+
+
+def _addresses(addresses: tuple[str, ...]) -> str:
+    shown = ", ".join(addresses[:MAX_SHOWN_RECIPIENTS])
+    more = len(addresses) - MAX_SHOWN_RECIPIENTS
+    return escape(shown + (f" and {more} more" if more > 0 else "")) or "nobody"
+
+
+def _at(moment: datetime | None, locale: str) -> str:
+    return "an unknown time" if moment is None else format_moment(moment, locale)
+
+
+def _facts(view: DeliveryStatusView) -> str:
+    lines = [
+        f"*Invoice:* {escape(view.invoice_number)} · {escape(view.customer_name)} · *{view.amount}*",
+        f"*To:* {_addresses(view.to)}",
+    ]
+    if view.cc:
+        lines.append(f"*Cc:* {_addresses(view.cc)}")
+    if view.bcc:
+        lines.append(f"*Bcc:* {_addresses(view.bcc)}")
+    lines.append(f"*Subject:* {escape(view.subject[:300])}")
+    lines.append(f"*Requested by* {_user(view.requested_by)}")
+    return "\n".join(lines)
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def approval_request_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
+    """ "Please approve": the facts an approver needs and *Approve* / *Reject* (value = delivery id)."""
+    text = f"Approval needed: send {escape(view.invoice_number)} ({view.amount}) to {escape(view.customer_name)}"
+    value = str(view.delivery_id)
+    blocks: list[Block] = [
+        _section(f"✋ *Approval needed* to send invoice *{escape(view.invoice_number)}*"),
+        _section(_facts(view)),
+        {
+            "type": "actions",
+            "block_id": f"{BlockId.APPROVAL_ACTIONS}:{value}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": ActionId.APPROVE_DELIVERY,
+                    "text": {"type": "plain_text", "text": "Approve", "emoji": True},
+                    "style": "primary",
+                    "value": value,
+                },
+                {
+                    "type": "button",
+                    "action_id": ActionId.REJECT_DELIVERY,
+                    "text": {"type": "plain_text", "text": "Reject", "emoji": True},
+                    "style": "danger",
+                    "value": value,
+                },
+            ],
+        },
+    ]
+    return text, blocks
+
+
+def decision_words(view: DeliveryStatusView) -> str:
+    """ "Approved by <@U2> at …", "Rejected by …: reason", or what ended the request otherwise."""
+    who, when = _user(view.approval_decided_by), _at(view.approval_decided_at, view.locale)
+    if view.approval_decision == "approved":
+        return f"✅ Approved by {who} at {when}"
+    if view.approval_decision == "rejected":
+        reason = f": {escape(view.rejected_reason[:500])}" if view.rejected_reason else ""
+        return f"🚫 Rejected by {who} at {when}{reason}. No email was sent."
+    if view.status == "cancelled":
+        return "Cancelled before anyone decided. No email was sent."
+    return "⏳ Still waiting for approval"
+
+
+def approval_decided_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
+    """The request message once decided: the same facts and who decided when, without buttons."""
+    outcome = decision_words(view)
+    text = f"{escape(view.invoice_number)}: {outcome}"
+    blocks: list[Block] = [
+        _section(f"Approval request to send invoice *{escape(view.invoice_number)}*"),
+        _section(_facts(view)),
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]},
+    ]
+    return text, blocks

@@ -1,0 +1,63 @@
+"""Blocks for `/invoices sent` and `/invoices problems`: one line per email, newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from handlers.blocks.elements import MAX_BLOCKS, Block, escape
+from services.formatting import format_moment
+from services.tracking.status import DeliverySummary
+
+STATUS_WORDS = {
+    "awaiting_approval": "⏳ waiting for approval",
+    "queued": "⏳ queued",
+    "sending": "📤 sending",
+    "deferred": "🔁 deferred, will retry",
+    "accepted": "📨 accepted by the mail server",
+    "delivered": "✅ delivered",
+    "opened": "👀 opened",
+    "bounced": "❌ bounced",
+    "dropped": "❌ dropped by the provider",
+    "complained": "🚫 marked as spam",
+    "failed": "❌ failed",
+    "rejected": "✋ approval refused",
+    "unknown": "❓ unknown: may or may not have gone out",
+    "cancelled": "cancelled",
+}
+
+
+def delivery_line(item: DeliverySummary) -> str:
+    to = escape(", ".join(item.to)) or "nobody"
+    when = format_moment(item.updated_at, item.locale)
+    by = f" · asked by <@{item.requested_by}>" if item.requested_by.startswith("U") else ""
+    text = (
+        f"*{escape(item.invoice_number)}* · {escape(item.customer_name)} · {item.amount}\n"
+        f"To {to} · {STATUS_WORDS.get(item.status, item.status)} · {when}{by}"
+    )
+    if item.detail:
+        text += f"\n> {escape(item.detail[:300])}"
+    return text
+
+
+def deliveries_blocks(items: Sequence[DeliverySummary], *, title: str, empty: str) -> list[Block]:
+    if not items:
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": empty}}]
+    blocks: list[Block] = [{"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}}]
+    for item in items[: MAX_BLOCKS - 1]:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": delivery_line(item)}})
+    return blocks
+
+
+def unmatched_events_block(count: int) -> Block:
+    """Bounces and provider events that could not be tied to any email we sent (kept, not lost)."""
+    what = "message" if count == 1 else "messages"
+    return {
+        "type": "context",
+        "elements": [
+            {
+                "type": "mrkdwn",
+                "text": f"📭 {count} bounce or provider {what} could not be matched to an invoice email "
+                "(unreadable, or for an email we did not send); they are kept for review.",
+            }
+        ],
+    }

@@ -1,0 +1,322 @@
+"""Block Kit builders: pure functions of plain data, testable without Slack.
+
+Slack's limits are respected here, where the blocks are made: at most 50 blocks per
+message, 3,000 characters per section text, 75 per button label, 150 per option value.
+User-supplied text (customer names, descriptions) is escaped for mrkdwn.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from handlers.ids import COMMAND, ActionId, BlockId, MenuChoice
+from handlers.parsing import DueListing, menu_value
+from services.formatting import format_day, format_money
+from services.sending.due import DueInvoice, DuePage, NotReadyReason, ReadyInvoices
+
+Block = dict[str, Any]
+MAX_BLOCKS = 50
+DUE_PAGE_SIZE = 10  # 3 blocks a row + header, context and footer: 33 blocks, well under 50
+SECTION_TEXT_LIMIT = 3000
+
+
+# Slack has no escape for mrkdwn formatting: look-alikes stand in for the markers.
+_NEEDS_ESCAPING = re.compile(r"[&<>*~`_]")
+_UNDERSCORE_AT_A_WORD_EDGE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
+_ESCAPED_USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
+
+
+def escape(text: str, *, keep_user_mentions: bool = False) -> str:
+    """The one way untrusted text reaches Slack: customer names and emails, invoice fields,
+    remote servers' diagnostics, file contents — in blocks, modals, ephemeral answers and the
+    fallback `text` of messages alike (Slack parses that one too and notifies from it).
+
+    `&`, `<` and `>` become entities, so `<!channel>`, `<!here>`, `<@U…>`, `<!subteam^…>`
+    and `<https://evil.example|Click here>` are shown as typed and never mention or link.
+    `*`, `~` and backticks become look-alikes (∗ ∼ ˋ), and so does `_` where it could open
+    or close italics (at the edge of a word: `ap_team@acme.example` keeps its underscore).
+    Never apply it to our own mrkdwn (mentions of the acting user, our links).
+
+    `keep_user_mentions` is for a domain error's sentence, which names people as `<@U…>`
+    (“Already approved by <@U2>”) and may quote untrusted values: everything is escaped but
+    plain user mentions. It is only for ephemeral answers, which notify nobody.
+    """
+    if not _NEEDS_ESCAPING.search(text):  # most names and numbers: the hot path of `/invoices due`
+        return text
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = escaped.replace("*", "\u2217").replace("~", "\u223c").replace("`", "\u02cb")
+    if "_" in escaped:
+        escaped = _UNDERSCORE_AT_A_WORD_EDGE.sub("\u02cd", escaped)
+    if keep_user_mentions:
+        escaped = _ESCAPED_USER_MENTION.sub(r"<@\1>", escaped)
+    return escaped
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plain(text: str, limit: int = 75) -> dict[str, Any]:
+    return {"type": "plain_text", "text": _clip(text, limit), "emoji": True}
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_TEXT_LIMIT)}}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, SECTION_TEXT_LIMIT)}]}
+
+
+def overdue_words(days: int) -> str:
+    if days <= 0:
+        return "due today"
+    return "1 day overdue" if days == 1 else f"{days} days overdue"
+
+
+# Problems that come from the invoice's latest email: shown on their own line, with their icon.
+_EMAIL_PROBLEM_ICONS = {
+    NotReadyReason.NOT_RECEIVED: "❌",
+    NotReadyReason.MAY_HAVE_ARRIVED: "❓",
+    NotReadyReason.BEING_SENT: "📤",
+}
+
+
+def readiness_words(item: DueInvoice) -> str:
+    if item.ready:
+        return "✅ Ready to send"
+    lines = [
+        f"{_EMAIL_PROBLEM_ICONS[problem.reason]} {escape(problem.message)}"
+        for problem in item.problems
+        if problem.reason in _EMAIL_PROBLEM_ICONS
+    ]
+    others = [escape(problem.message) for problem in item.problems if problem.reason not in _EMAIL_PROBLEM_ICONS]
+    if others:
+        lines.append("⚠️ Not ready: " + "; ".join(others))
+    return "\n".join(lines)
+
+
+def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
+    options = [(MenuChoice.PREVIEW_PDF, "Preview PDF")]
+    if item.status == "draft":
+        options.append((MenuChoice.VALIDATE, "Validate"))
+    else:
+        options.append((MenuChoice.MARK_SENT, "Mark as sent"))
+    return [{"text": _plain(label), "value": menu_value(choice, item.number)} for choice, label in options]
+
+
+def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int, locale: str) -> list[Block]:
+    """One invoice of the due list; `locale` is the team's (the organisation's), as everywhere in Slack."""
+    amount = format_money(item.total, item.currency, locale)
+    text = (
+        f"*{escape(item.number)}* · {escape(item.customer_name)}\n"
+        f"{amount} · {overdue_words(item.days_overdue)} (due {format_day(item.due_date, locale)})\n"
+        f"{readiness_words(item)}"
+    )
+    review: dict[str, Any] = {
+        "type": "button",
+        "action_id": ActionId.REVIEW_AND_SEND,
+        "text": _plain("Review & send"),
+        "value": item.number,
+    }
+    if item.ready:
+        review["style"] = "primary"
+    menu = {"type": "overflow", "action_id": ActionId.INVOICE_MENU, "options": _menu_options(item)}
+    actions = {"type": "actions", "block_id": listing.row_block_id(index), "elements": [review, menu]}
+    return [_section(text), actions, {"type": "divider"}]
+
+
+def due_listing_blocks(
+    page: DuePage, *, listing: DueListing, today: date, locale: str, ready: ReadyInvoices | None = None
+) -> list[Block]:
+    """The `/invoices due` message: what must go out, why some cannot yet, and what to click.
+
+    `ready` is every ready invoice across the pages (bounded); without it, the page's own.
+    """
+    who = f" for “{escape(listing.customer)}”" if listing.customer else ""
+    if not page.items:
+        if listing.customer:
+            return [_section(f"Nothing is due{who}: no unsent invoice of a matching customer is due by today.")]
+        return [
+            _section(f"🎉 Nothing is due: every invoice due on or before {format_day(today, locale)} has been sent.")
+        ]
+    count = f"{page.total_count} invoice" + ("" if page.total_count == 1 else "s")
+    blocks: list[Block] = [
+        {
+            "type": "header",
+            "block_id": BlockId.DUE_HEADER,
+            "text": _plain(f"Due on or before {format_day(today, locale)}", 150),
+        },
+        _context(f"{count} to send{who} · page {page.page} of {page.page_count} · oldest first"),
+    ]
+    for index, item in enumerate(page.items[:DUE_PAGE_SIZE]):
+        blocks.extend(due_row_blocks(item, listing=DueListing(page.page, listing.customer), index=index, locale=locale))
+    footer = due_footer(page, listing=listing, ready=ready)
+    if footer is not None:
+        blocks.append(footer)
+    return blocks[:MAX_BLOCKS]
+
+
+def due_footer(page: DuePage, *, listing: DueListing, ready: ReadyInvoices | None = None) -> Block | None:
+    elements: list[dict[str, Any]] = []
+    if page.has_previous:
+        previous = DueListing(page.page - 1, listing.customer)
+        elements.append(
+            {
+                "type": "button",
+                "action_id": ActionId.DUE_PREVIOUS,
+                "text": _plain("◀ Previous"),
+                "value": previous.encode(),
+            }
+        )
+    if page.has_next:
+        following = DueListing(page.page + 1, listing.customer)
+        elements.append(
+            {"type": "button", "action_id": ActionId.DUE_NEXT, "text": _plain("Next ▶"), "value": following.encode()}
+        )
+    ready_count = len(ready.items) if ready is not None else sum(1 for item in page.items if item.ready)
+    if ready_count:
+        more = "+" if ready is not None and ready.more else ""
+        elements.append(
+            {
+                "type": "button",
+                "action_id": ActionId.SEND_ALL_READY,
+                "text": _plain(f"Send all ready ({ready_count}{more})"),
+                "style": "primary",
+                "value": DueListing(page.page, listing.customer).encode(),
+            }
+        )
+    if not elements:
+        return None
+    return {"type": "actions", "block_id": BlockId.DUE_FOOTER, "elements": elements}
+
+
+def notice_blocks(text: str) -> list[Block]:
+    return [_section(text)]
+
+
+def with_notice(text: str, blocks: list[Block]) -> list[Block]:
+    """A one-line outcome above a refreshed listing ("✅ INV-7 marked as sent")."""
+    return [_context(text), *blocks][:MAX_BLOCKS]
+
+
+HELP_LINES = (
+    (f"{COMMAND} due [customer]", "invoices due today or earlier that have not been sent, with what stops them"),
+    (f"{COMMAND} show NUMBER", "one invoice: its lines, status and emails"),
+    (f"{COMMAND} sent", "the latest invoice emails and what happened to each"),
+    (f"{COMMAND} problems", "emails that bounced, failed or need a decision"),
+    (f"{COMMAND} help", "this list"),
+)
+
+
+def help_blocks() -> list[Block]:
+    lines = "\n".join(f"• `{usage}` — {what}" for usage, what in HELP_LINES)
+    return [_section("*invoicebot* sends your customer invoices by email and follows each email.\n" + lines)]
+
+
+def home_view(
+    *, due_count: int, problem_count: int, problems_capped: bool, sending_problems: Sequence[str]
+) -> dict[str, Any]:
+    """The App Home tab: the two numbers a finance team checks, then how to act on them."""
+    due = "Nothing is due 🎉" if not due_count else f"*{due_count}* invoice{'s' if due_count != 1 else ''} to send"
+    more = "+" if problems_capped else ""
+    problems = (
+        "No email needs a person ✅"
+        if not problem_count
+        else f"*{problem_count}{more}* "
+        + ("email needs" if problem_count == 1 and not more else "emails need")
+        + " a person"
+    )
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain("invoicebot", 150)},
+        _section(f"{due} — `{COMMAND} due` lists them.\n{problems} — `{COMMAND} problems` shows them."),
+    ]
+    if sending_problems:
+        blocks.append(_section("⚠️ Sending is not ready: " + escape("; ".join(sending_problems))))
+    blocks.extend(help_blocks())
+    return {"type": "home", "blocks": blocks}
+
+
+def unknown_command_blocks(subcommand: str) -> list[Block]:
+    return [
+        _section(f"I don't know `{escape(_clip(subcommand, 40))}`. Here is what I can do:"),
+        *help_blocks(),
+    ]
+
+
+@dataclass(frozen=True)
+class LineView:
+    description: str
+    quantity: Decimal
+    net_amount: Decimal
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    """An invoice as `/invoices show` presents it."""
+
+    number: str
+    customer_name: str
+    status: str
+    issue_date: date
+    due_date: date
+    currency: str
+    subtotal: Decimal
+    tax_total: Decimal
+    total: Decimal
+    recipients: tuple[str, ...]
+    lines: tuple[LineView, ...]
+    sent_at: datetime | None = None
+    sent_via: str | None = None
+    sent_by: str | None = None
+    state: str | None = None  # the invoice state as a person sees it ("❌ Not received: bounced to …")
+
+
+MAX_SHOWN_LINES = 10
+
+
+def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries: Sequence[str] = ()) -> list[Block]:
+    """One invoice; `deliveries` are its latest emails already in words (newest first)."""
+
+    def money(amount: Decimal) -> str:
+        return format_money(amount, invoice.currency, locale)
+
+    due = format_day(invoice.due_date, locale)
+    if invoice.status in ("draft", "validated"):
+        due += f" ({overdue_words((today - invoice.due_date).days)})" if invoice.due_date <= today else ""
+    facts = [
+        f"*Customer:* {escape(invoice.customer_name)}",
+        f"*Status:* {escape(invoice.state) if invoice.state else invoice.status}",
+        f"*Issued:* {format_day(invoice.issue_date, locale)}",
+        f"*Due:* {due}",
+        f"*Total:* {money(invoice.total)} ({money(invoice.subtotal)} + tax {money(invoice.tax_total)})",
+        "*To:* " + (escape(", ".join(invoice.recipients)) if invoice.recipients else "no recipient email"),
+    ]
+    shown = invoice.lines[:MAX_SHOWN_LINES]
+    lines = "\n".join(
+        f"• {escape(_clip(line.description, 120))} × {line.quantity.normalize():f} — {money(line.net_amount)}"
+        for line in shown
+    )
+    if len(invoice.lines) > MAX_SHOWN_LINES:
+        lines += f"\n…and {len(invoice.lines) - MAX_SHOWN_LINES} more lines"
+    if invoice.sent_at is not None:
+        how = "by email" if invoice.sent_via == "email" else "by other means (marked as sent)"
+        who = f" by <@{invoice.sent_by}>" if invoice.sent_by and invoice.sent_by.startswith("U") else ""
+        timeline = f"Sent {how} on {format_day(invoice.sent_at.date(), locale)}{who}."
+    elif deliveries:  # emailed, but none of its emails counts as sent (bounced, failed, in doubt, on its way)
+        timeline = "Not sent yet. Its latest emails:"
+    else:
+        timeline = "No email has been sent for this invoice yet."
+    blocks = [
+        {"type": "header", "text": _plain(f"Invoice {invoice.number}", 150)},
+        _section("\n".join(facts)),
+        _section("*Lines*\n" + (lines or "no lines")),
+        _section("*Emails*\n" + timeline),
+    ]
+    blocks.extend(_section(summary) for summary in deliveries)
+    return blocks

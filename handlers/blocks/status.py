@@ -1,0 +1,219 @@
+"""The channel's view of a send: its one status message, and the alert when it went wrong.
+
+Pure functions of `DeliveryStatusView` (and an alert's payload), so what the channel reads
+is tested without Slack. The status line is written for a finance person: what happened,
+to whom, and the mail server's own words when they matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from handlers.blocks.elements import Block, _clip, _context, _plain, _section, escape
+from handlers.ids import ActionId, BlockId
+from services.formatting import format_clock
+from services.tracking.alert_resolution import Resolution
+from services.tracking.precedence import HELD_PREFIX, reason_in_words
+from services.tracking.status import DeliveryStatusView, TimelineEntry
+
+TIMELINE_SHOWN = 6
+DIAGNOSTIC_LIMIT = 500
+PROBLEM_TYPES = frozenset({"bounced", "dropped", "complained", "failed"})
+
+
+def _detail_text(entry: TimelineEntry) -> str:
+    detail = entry.detail or {}
+    return str(detail.get("diagnostic") or detail.get("reply") or detail.get("reason") or "")
+
+
+def _problems(view: DeliveryStatusView) -> list[TimelineEntry]:
+    """The latest problem event of each recipient, oldest first."""
+    latest: dict[str, TimelineEntry] = {}
+    for entry in view.timeline:
+        if entry.type in PROBLEM_TYPES and entry.recipient:
+            latest[entry.recipient] = entry
+    return list(latest.values())
+
+
+def _problem_lines(view: DeliveryStatusView, label: str) -> str:
+    problems = _problems(view)
+    if not problems:
+        reply = view.last_error or ""
+        who = ", ".join(view.to)
+        return f"{label}: {escape(who)} — {reason_in_words(view.status, reply)}" + (
+            f" ({escape(_clip(reply, 300))})" if reply else ""
+        )
+    lines = []
+    for entry in problems:
+        raw = _detail_text(entry)
+        reason = str((entry.detail or {}).get("reason") or reason_in_words(entry.type, raw))
+        lines.append(
+            f"{label}: {escape(entry.recipient or '')} — {escape(reason)}"
+            + (f" ({escape(_clip(raw, 300))})" if raw else "")
+        )
+    return "\n".join(lines)
+
+
+_FIXED_LINES = {
+    "awaiting_approval": "⏳ Waiting for approval",
+    "queued": "⏳ Queued",
+    "sending": "📤 Sending…",
+    "unknown": "❓ Unknown — the connection broke after the email was handed over; check before resending",
+    "cancelled": "🚫 Cancelled — nothing was sent",
+}
+
+
+def status_line(view: DeliveryStatusView) -> str:
+    """One or a few lines saying where the email is, in words a finance person reads."""
+    status = view.status
+    if status in _FIXED_LINES:
+        return _FIXED_LINES[status]
+    if status in PROBLEM_TYPES:
+        return _problem_lines(view, _ALERT_TITLES[status])
+    if status == "deferred":
+        return (
+            f"🔁 Retrying (attempt {view.attempts + 1}): {escape(_clip(view.last_error or 'temporary problem', 300))}"
+        )
+    if status in ("accepted", "delivered", "opened"):
+        return _sent_line(view)
+    if status == "rejected":
+        who = f" by {_who(view.approval_decided_by)}" if view.approval_decided_by else ""
+        why = f": {escape(view.rejected_reason)}" if view.rejected_reason else ""
+        return f"✋ Approval refused{who}{why} — nothing was sent"
+    return escape(status)
+
+
+def _sent_line(view: DeliveryStatusView) -> str:
+    """Accepted, delivered or opened, with any recipient's later problem below."""
+    to, reply = escape(", ".join(view.to)), escape(_clip(view.smtp_reply or "", 300))
+    line = f"✅ Sent to {to} — accepted by the mail server" + (f": {reply}" if reply else "")
+    if view.status == "delivered":
+        line = f"✅ Delivered to {to}" + (f" (accepted: {reply})" if reply else "")
+    elif view.status == "opened":
+        line = f"👀 Opened (may be unreliable) · sent to {to}"
+    if _problems(view):
+        line += "\n" + _problem_lines(view, "❌ Not delivered")
+    return line
+
+
+def _who(user: str) -> str:
+    return f"<@{user}>" if user.startswith(("U", "W")) else escape(user)
+
+
+def delivery_summary(view: DeliveryStatusView) -> str:
+    """A delivery in a few lines for `/invoices show`: who, where it is, and its timeline."""
+    what = "Preview" if view.kind == "preview" else "Email"
+    return f"*{what} to {escape(', '.join(view.to)) or 'nobody'}*\n{status_line(view)}\n{_timeline_text(view)}"
+
+
+def _timeline_text(view: DeliveryStatusView) -> str:
+    shown = view.timeline[-TIMELINE_SHOWN:]
+    parts = [f"{format_clock(view.created_at, view.locale)} requested"]
+    for entry in shown:
+        who = f" {entry.recipient}" if entry.recipient else ""
+        parts.append(f"{format_clock(entry.at, view.locale)} {entry.type}{escape(who)}")
+    return " → ".join(parts) + " (UTC)"
+
+
+def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
+    """The one message of a send in the notification channel, rewritten as it moves."""
+    line = status_line(view)
+    what = "Preview of invoice" if view.kind == "preview" else "Invoice"
+    heading = f"*{what} {escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}"
+    recipients = f"To: {escape(', '.join(view.to)) or 'nobody'}"
+    if view.cc:
+        recipients += f" · Cc: {escape(', '.join(view.cc))}"
+    people = f"Requested by {_who(view.requested_by)}"
+    if view.approved_by and view.status != "rejected":
+        people += f" · approved by {_who(view.approved_by)}"
+    blocks: list[Block] = [
+        _section(f"{heading}\n{recipients}"),
+        _section(line),
+        _context(people),
+        _context(_timeline_text(view)),
+    ]
+    if view.status == "unknown" and view.last_error:
+        blocks.insert(2, _context(f"```{escape(_clip(view.last_error, DIAGNOSTIC_LIMIT))}```"))
+    # The fallback text is parsed by Slack like the blocks (and notifies from it): escaped the same way.
+    text = f"{what} {escape(view.invoice_number)} to {escape(', '.join(view.to))}: {line}"
+    return _clip(text, 3000), blocks
+
+
+_ALERT_TITLES = {
+    "bounced": "❌ Bounced",
+    "dropped": "❌ Dropped",
+    "complained": "🚫 Marked as spam",
+    "failed": "❌ Failed",
+    "unknown": "❓ Unknown",
+}
+
+
+def alert_buttons(view: DeliveryStatusView) -> Block:
+    """*Fix address & resend*, *Mark as sent manually*, *Open invoice*: ids only in their values."""
+    delivery = str(view.delivery_id)
+    return {
+        "type": "actions",
+        "block_id": f"{BlockId.DELIVERY_ALERT}:{delivery}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": ActionId.FIX_ADDRESS_AND_RESEND,
+                "text": _plain("Fix address & resend"),
+                "style": "primary",
+                "value": delivery,
+            },
+            {
+                "type": "button",
+                "action_id": ActionId.MARK_SENT_MANUALLY,
+                "text": _plain("Mark as sent manually"),
+                "value": delivery,
+            },
+            {
+                "type": "button",
+                "action_id": ActionId.OPEN_INVOICE,
+                "text": _plain("Open invoice"),
+                "value": view.invoice_number,
+            },
+        ],
+    }
+
+
+def resolution_words(resolution: Resolution) -> str:
+    """ "✅ Resolved by <@U1>: resent to ap@new.example, accepted" """
+    who = f" by {_who(resolution.by)}" if resolution.by else ""
+    return f"✅ Resolved{who}: {escape(resolution.how)}"
+
+
+def delivery_alert_message(
+    view: DeliveryStatusView, payload: Mapping[str, Any], resolution: Resolution | None = None
+) -> tuple[str, list[Block]]:
+    """A reply in the status message's thread: what went wrong for whom, and the way out.
+
+    `payload` is what the notification carries: `type` (bounced, dropped, complained,
+    failed, unknown), `recipient`, `reason` (plain words, may be absent) and `diagnostic`
+    (the raw server or provider text). With a `resolution`, the alert says who resolved it
+    and how instead of offering its buttons (the message is rewritten in place).
+    """
+    kind = str(payload.get("type") or view.status)
+    recipient = str(payload.get("recipient") or ", ".join(view.to))
+    diagnostic = str(payload.get("diagnostic") or "")
+    reason = str(payload.get("reason") or reason_in_words(kind, diagnostic))
+    title = _ALERT_TITLES.get(kind, "⚠️ Problem")
+    if kind == "unknown":
+        headline = f"{title} — {escape(reason)}"
+    else:
+        headline = f"{title}: {escape(recipient)} — {escape(reason)}"
+    blocks: list[Block] = [
+        _section(f"{headline}\nInvoice *{escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}")
+    ]
+    if diagnostic:
+        said = "Why" if diagnostic.startswith(HELD_PREFIX) else "Server said"
+        blocks.append(_context(f"{said}: ```{escape(_clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
+    if resolution is not None:  # the problem is over: who ended it and how, in place of the buttons
+        blocks.append(_section(resolution_words(resolution)))
+        text = f"{headline} (invoice {escape(view.invoice_number)}) — {resolution_words(resolution)}"
+        return _clip(text, 3000), blocks
+    blocks.append(alert_buttons(view))
+    text = f"{headline} (invoice {escape(view.invoice_number)})"
+    return _clip(text, 3000), blocks

@@ -1,0 +1,55 @@
+"""Whether this organisation's SMTP settings work: recorded so readiness can say why not.
+
+Deliveries are refused with a readable reason until a check succeeded (services.sending.due
+`SendingState`). The check itself (connect, TLS, login, optional test email) is done by the
+caller with a Transport; this module records its result with an audit entry, and what the
+server offered (SMTPUTF8), which decides whether forms accept non-ASCII local parts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.audit import record_audit
+from services.db.models import Organisation, SmtpStatus
+from services.errors import NotFound
+
+
+async def record_smtp_check(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    ok: bool,
+    reason: str | None,
+    actor: str,
+    now: datetime,
+    smtputf8: bool | None = None,
+) -> Organisation:
+    """`smtputf8`: whether the server offered SMTPUTF8 (None when the check did not get that far)."""
+    organisation = await session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound("This organisation does not exist.")
+    organisation.smtp_status = SmtpStatus.VERIFIED if ok else SmtpStatus.FAILED
+    organisation.smtp_status_reason = None if ok else reason
+    organisation.smtp_checked_at = now
+    if smtputf8 is not None:
+        organisation.smtp_utf8 = smtputf8
+    record_audit(
+        session,
+        organisation_id=organisation_id,
+        actor=actor,
+        action="smtp.verified" if ok else "smtp.verification_failed",
+        subject_type="organisation",
+        subject_id=organisation_id,
+        detail={"reason": reason or "", **({"smtputf8": smtputf8} if smtputf8 is not None else {})},
+    )
+    await session.flush()
+    return organisation
+
+
+async def accepts_smtputf8(session: AsyncSession, *, organisation_id: int) -> bool:
+    """Whether the organisation's mail server is known to offer SMTPUTF8 (unknown counts as no)."""
+    organisation = await session.get(Organisation, organisation_id)
+    return bool(organisation is not None and organisation.smtp_utf8)

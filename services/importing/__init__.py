@@ -1,0 +1,1 @@
+"""The importing context: a CSV or JSON file in, invoices and customers out."""

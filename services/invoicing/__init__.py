@@ -1,0 +1,1 @@
+"""The invoicing context: invoices, customers, their states and totals."""

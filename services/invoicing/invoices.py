@@ -1,0 +1,258 @@
+"""Invoice state changes and their rules: draft → validated → sent → paid, or void.
+
+Every change is authorised first (services.authorization: senders) and writes the audit log
+in the same transaction. An illegal transition raises
+`IllegalTransition` with a sentence a finance person can act on. The caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from services.audit import record_audit
+from services.authorization import Action, authorize
+from services.db.models import Invoice, InvoiceStatus, SentVia, utcnow
+from services.email.addresses import normalise_emails
+from services.email.verification import accepts_smtputf8
+from services.errors import IllegalTransition, InvalidInput, NotFound
+from services.sending.approvals import ApprovalRules
+from services.tracking.alert_resolution import owe_alerts_resolved
+
+UNSENT = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED})
+
+# target status → the statuses it may be reached from
+_ALLOWED_FROM: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
+    InvoiceStatus.VALIDATED: frozenset({InvoiceStatus.DRAFT}),
+    InvoiceStatus.SENT: frozenset({InvoiceStatus.VALIDATED}),
+    InvoiceStatus.PAID: frozenset({InvoiceStatus.VALIDATED, InvoiceStatus.SENT}),
+    InvoiceStatus.VOID: frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED, InvoiceStatus.SENT}),
+}
+
+_ACTION = {
+    InvoiceStatus.VALIDATED: Action.VALIDATE,
+    InvoiceStatus.SENT: Action.MARK_SENT,
+    InvoiceStatus.PAID: Action.MARK_PAID,
+    InvoiceStatus.VOID: Action.VOID,
+}
+
+_VERB = {
+    InvoiceStatus.VALIDATED: "validated",
+    InvoiceStatus.SENT: "marked as sent",
+    InvoiceStatus.PAID: "marked as paid",
+    InvoiceStatus.VOID: "voided",
+}
+
+
+def _why_not(invoice: Invoice, target: InvoiceStatus) -> str:
+    number, status = invoice.number, InvoiceStatus(invoice.status)
+    verb = _VERB[target]
+    if status == target:
+        return f"Invoice {number} is already {status.value}."
+    if status == InvoiceStatus.VOID:
+        return f"Invoice {number} is void and cannot be {verb}."
+    if status == InvoiceStatus.PAID:
+        return f"Invoice {number} is already paid and cannot be {verb}."
+    if target == InvoiceStatus.SENT and status == InvoiceStatus.DRAFT:
+        return f"Invoice {number} is still a draft: validate it before it is {verb}."
+    if target == InvoiceStatus.VALIDATED and status == InvoiceStatus.SENT:
+        return f"Invoice {number} was already sent; a sent invoice cannot be validated again."
+    if target == InvoiceStatus.PAID and status == InvoiceStatus.DRAFT:
+        return f"Invoice {number} is still a draft: validate it before it is {verb}."
+    return f"Invoice {number} is {status.value} and cannot be {verb}."
+
+
+def check_transition(invoice: Invoice, target: InvoiceStatus) -> None:
+    """Raise IllegalTransition unless `invoice` may move to `target` now."""
+    if InvoiceStatus(invoice.status) not in _ALLOWED_FROM[target]:
+        raise IllegalTransition(_why_not(invoice, target))
+
+
+async def get_invoice(
+    session: AsyncSession, *, organisation_id: int, number: str, with_lines: bool = False, lock: bool = False
+) -> Invoice:
+    """The invoice with this number in this organisation, with its customer; NotFound otherwise."""
+    query = (
+        select(Invoice)
+        .where(Invoice.organisation_id == organisation_id, Invoice.number == number.strip())
+        .options(selectinload(Invoice.customer))
+    )
+    if with_lines:
+        query = query.options(selectinload(Invoice.lines))
+    if lock:
+        query = query.with_for_update()
+    invoice = (await session.execute(query)).scalar_one_or_none()
+    if invoice is None:
+        raise NotFound(f"There is no invoice {number.strip()!r}.")
+    return invoice
+
+
+async def _move(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    target: InvoiceStatus,
+    actor: str,
+    rules: ApprovalRules,
+    at: datetime | None,
+    detail: dict[str, str] | None = None,
+) -> Invoice:
+    authorize(rules, actor, _ACTION[target])
+    invoice = await get_invoice(session, organisation_id=organisation_id, number=number, lock=True)
+    check_transition(invoice, target)
+    now = at or utcnow()
+    previous = invoice.status
+    invoice.status = target
+    if target == InvoiceStatus.VALIDATED:
+        invoice.validated_at = now
+    elif target == InvoiceStatus.PAID:
+        invoice.paid_at = now
+    elif target == InvoiceStatus.VOID:
+        invoice.voided_at = now
+    record_audit(
+        session,
+        organisation_id=organisation_id,
+        actor=actor,
+        action=f"invoice.{target.value}",
+        subject_type="invoice",
+        subject_id=invoice.id,
+        detail={"number": invoice.number, "from": str(previous), **(detail or {})},
+    )
+    if target != InvoiceStatus.VALIDATED:  # sent by hand, paid or void: its open delivery alerts are over
+        await owe_alerts_resolved(session, organisation_id=organisation_id, invoice_id=invoice.id, now=now)
+    await session.flush()
+    return invoice
+
+
+async def validate_invoice(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    actor: str,
+    rules: ApprovalRules,
+    at: datetime | None = None,
+) -> Invoice:
+    return await _move(
+        session,
+        organisation_id=organisation_id,
+        number=number,
+        target=InvoiceStatus.VALIDATED,
+        actor=actor,
+        rules=rules,
+        at=at,
+    )
+
+
+async def mark_sent_manually(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    actor: str,
+    rules: ApprovalRules,
+    at: datetime | None = None,
+    note: str | None = None,
+) -> Invoice:
+    """For invoices sent by other means: status sent, no email, reminders skip it."""
+    invoice = await _move(
+        session,
+        organisation_id=organisation_id,
+        number=number,
+        target=InvoiceStatus.SENT,
+        actor=actor,
+        rules=rules,
+        at=at,
+        detail={"via": SentVia.MANUAL.value, **({"note": note} if note else {})},
+    )
+    invoice.sent_at = at or utcnow()
+    invoice.sent_via = SentVia.MANUAL
+    invoice.sent_by = actor
+    await session.flush()
+    return invoice
+
+
+async def void_invoice(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    actor: str,
+    rules: ApprovalRules,
+    at: datetime | None = None,
+) -> Invoice:
+    return await _move(
+        session,
+        organisation_id=organisation_id,
+        number=number,
+        target=InvoiceStatus.VOID,
+        actor=actor,
+        rules=rules,
+        at=at,
+    )
+
+
+async def mark_paid(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    actor: str,
+    rules: ApprovalRules,
+    at: datetime | None = None,
+) -> Invoice:
+    return await _move(
+        session,
+        organisation_id=organisation_id,
+        number=number,
+        target=InvoiceStatus.PAID,
+        actor=actor,
+        rules=rules,
+        at=at,
+    )
+
+
+def recipients_of(invoice: Invoice) -> list[str]:
+    """The To list: the invoice's own recipients if set, else the customer's emails."""
+    if invoice.recipient_emails is not None:
+        return list(invoice.recipient_emails)
+    return list(invoice.customer.emails)
+
+
+async def set_invoice_recipients(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    number: str,
+    emails: Iterable[str],
+    actor: str,
+    rules: ApprovalRules,
+) -> Invoice:
+    """Change who receives this invoice (senders; see services.authorization). Allowed only while it is unsent."""
+    authorize(rules, actor, Action.FIX_ADDRESS)
+    invoice = await get_invoice(session, organisation_id=organisation_id, number=number, lock=True)
+    if invoice.status not in UNSENT:
+        raise IllegalTransition(
+            f"Invoice {invoice.number} is {invoice.status}; its recipients can only be changed before it is sent."
+        )
+    addresses = normalise_emails(emails, smtputf8=await accepts_smtputf8(session, organisation_id=organisation_id))
+    if not addresses:
+        raise InvalidInput("Give at least one recipient email address.")
+    before = recipients_of(invoice)
+    invoice.recipient_emails = addresses
+    record_audit(
+        session,
+        organisation_id=organisation_id,
+        actor=actor,
+        action="invoice.recipients_changed",
+        subject_type="invoice",
+        subject_id=invoice.id,
+        detail={"number": invoice.number, "before": ", ".join(before), "after": ", ".join(addresses)},
+    )
+    await session.flush()
+    return invoice

@@ -1,0 +1,76 @@
+"""The organisation row: created or refreshed from the operator's settings at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.db.models import Organisation, SmtpStatus
+from services.formatting import reader_locale
+from services.postal_address import PostalAddress, address_columns
+from services.sending.due import SendingState
+
+
+@dataclass(frozen=True)
+class OrganisationProfile:
+    name: str
+    address: PostalAddress  # its country is the organisation's country
+    tax_id: str
+    default_language: str
+    sender_email: str
+    reply_to: str | None = None
+    slack_team_id: str | None = None
+
+
+async def ensure_organisation(session: AsyncSession, profile: OrganisationProfile) -> Organisation:
+    """The organisation of this installation, created on first use, kept in step with settings.
+
+    While one workspace is configured there is one organisation; it is matched by Slack
+    team id when one is known, else it is the first row.
+    """
+    query = select(Organisation).order_by(Organisation.id).limit(1)
+    if profile.slack_team_id:
+        query = select(Organisation).where(Organisation.slack_team_id == profile.slack_team_id)
+    organisation = (await session.execute(query)).scalar_one_or_none()
+    if organisation is None and profile.slack_team_id:
+        organisation = (
+            await session.execute(
+                select(Organisation).where(Organisation.slack_team_id.is_(None)).order_by(Organisation.id).limit(1)
+            )
+        ).scalar_one_or_none()
+    if organisation is None:
+        organisation = Organisation(name=profile.name)
+        session.add(organisation)
+    organisation.name = profile.name
+    for column, value in address_columns(profile.address).items():
+        setattr(organisation, column, value)
+    organisation.country = profile.address.country or organisation.country
+    organisation.tax_id = profile.tax_id
+    organisation.default_language = profile.default_language
+    organisation.sender_email = profile.sender_email
+    organisation.reply_to = profile.reply_to
+    if profile.slack_team_id:
+        organisation.slack_team_id = profile.slack_team_id
+    await session.flush()
+    return organisation
+
+
+def sending_state(organisation: Organisation, *, smtp_configured: bool) -> SendingState:
+    return SendingState(
+        configured=smtp_configured,
+        verified=organisation.smtp_status == SmtpStatus.VERIFIED,
+        detail=organisation.smtp_status_reason if organisation.smtp_status == SmtpStatus.FAILED else None,
+    )
+
+
+def organisation_locale(organisation: Organisation) -> str:
+    """The team's locale (its default language in its country): how Slack and the CLI write amounts and dates."""
+    return reader_locale(organisation.default_language, organisation.country)
+
+
+async def team_locale(session: AsyncSession, *, organisation_id: int) -> str:
+    """`organisation_locale` for a service that holds only the organisation's id (English if it is gone)."""
+    organisation = await session.get(Organisation, organisation_id)
+    return organisation_locale(organisation) if organisation is not None else reader_locale(None, None)

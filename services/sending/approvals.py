@@ -1,0 +1,217 @@
+"""Who holds which role (the rules), and the approve / reject decision (four eyes).
+
+What each role may do is services.authorization's one table; this module only says who
+holds a role.
+
+A decision is taken with one conditional UPDATE (`… WHERE decision = 'pending'`), so two
+approvers clicking at the same moment yield exactly one decision on SQLite and on
+PostgreSQL alike; the other is told who decided and when (`AlreadyDecided`). The caller
+commits; after any error it must roll back (nothing is then decided).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.authorization import Action, authorize, who_may
+from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice
+from services.delivery_transitions import DeliveryMove, delivery_moved
+from services.errors import IllegalTransition, NotFound
+from services.formatting import format_clock, format_moment
+from services.invoicing.organisations import team_locale
+from services.unit_of_work import write_owed
+
+
+class ApprovalPolicy(StrEnum):
+    NEVER = "never"
+    ABOVE_AMOUNT = "above_amount"
+    ALWAYS = "always"
+
+
+@dataclass(frozen=True)
+class ApprovalRules:
+    """The organisation's sending rules. Actor ids are Slack user ids such as "U123".
+
+    No senders listed means everyone may send; no approvers listed means the admins approve.
+    """
+
+    senders: frozenset[str] = frozenset()
+    approvers: frozenset[str] = frozenset()
+    admins: frozenset[str] = frozenset()
+    policy: ApprovalPolicy | str = ApprovalPolicy.NEVER
+    threshold: Decimal = Decimal(0)
+
+    def may_send(self, user: str) -> bool:
+        return not self.senders or user in self.senders or user in self.admins
+
+    def may_approve(self, user: str) -> bool:
+        return user in (self.approvers or self.admins)
+
+    def needs_approval(self, total: Decimal) -> bool:
+        """Whether a send of an invoice of this total waits for an approver (amount strictly above)."""
+        policy = ApprovalPolicy(self.policy)
+        if policy == ApprovalPolicy.ALWAYS:
+            return True
+        if policy == ApprovalPolicy.ABOVE_AMOUNT:
+            return Decimal(total) > Decimal(self.threshold)
+        return False
+
+    def approvers_for(self, requester: str) -> frozenset[str]:
+        """Who could approve a request of `requester`: the authorisation table decides (four eyes)."""
+        return who_may(self, Action.APPROVE, requested_by=requester)
+
+
+class AlreadyDecided(IllegalTransition):
+    """Someone decided first; the message says who and when ("Already approved by <@U2> at 14:03 UTC")."""
+
+    def __init__(self, approval: Approval, *, now: datetime, locale: str) -> None:
+        self.decision = ApprovalDecision(approval.decision)
+        self.decided_by = approval.decided_by
+        self.decided_at = approval.decided_at
+        when = _when(self.decided_at, now, locale)
+        super().__init__(f"Already {self.decision.value} by <@{self.decided_by}> at {when}.")
+
+
+def _when(at: datetime | None, now: datetime, locale: str) -> str:
+    """Today's decisions by their time alone (`14:03 UTC`), older ones with their day, in the team's locale."""
+    if at is None:
+        return "an unknown time"
+    if at.date() == now.date():
+        return f"{format_clock(at, locale)} UTC"
+    return format_moment(at, locale)
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    approval: Approval
+    delivery: Delivery
+    invoice_number: str
+
+
+async def _load(session: AsyncSession, *, organisation_id: int, delivery_id: int) -> tuple[Approval, Delivery, str]:
+    row = (
+        await session.execute(
+            select(Approval, Delivery, Invoice.number)
+            .join(Delivery, Delivery.id == Approval.delivery_id)
+            .join(Invoice, Invoice.id == Delivery.invoice_id)
+            .where(Approval.delivery_id == delivery_id, Approval.organisation_id == organisation_id)
+            .execution_options(populate_existing=True)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("There is no approval request for this send.")
+    return row[0], row[1], row[2]
+
+
+async def _decide(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    delivery_id: int,
+    actor: str,
+    rules: ApprovalRules,
+    now: datetime,
+    decision: ApprovalDecision,
+    reason: str | None,
+) -> ApprovalResult:
+    approval, delivery, number = await _load(session, organisation_id=organisation_id, delivery_id=delivery_id)
+    if approval.decision != ApprovalDecision.PENDING:
+        raise AlreadyDecided(approval, now=now, locale=await team_locale(session, organisation_id=organisation_id))
+    if delivery.status != DeliveryStatus.AWAITING_APPROVAL:
+        raise IllegalTransition(
+            f"The send of {number} is {delivery.status.replace('_', ' ')}: there is nothing to decide."
+        )
+    action = Action.APPROVE if decision == ApprovalDecision.APPROVED else Action.REJECT
+    authorize(rules, actor, action, requested_by=approval.requested_by)
+
+    taken = await session.execute(
+        update(Approval)
+        .where(Approval.id == approval.id, Approval.decision == ApprovalDecision.PENDING.value)
+        .values(decision=decision.value, decided_by=actor, decided_at=now, reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], taken).rowcount != 1:  # an UPDATE's result counts its rows
+        approval, _, _ = await _load(session, organisation_id=organisation_id, delivery_id=delivery_id)
+        raise AlreadyDecided(approval, now=now, locale=await team_locale(session, organisation_id=organisation_id))
+
+    if decision == ApprovalDecision.APPROVED:
+        values = {"status": DeliveryStatus.QUEUED.value, "next_attempt_at": now, "approved_by": actor}
+    else:
+        values = {"status": DeliveryStatus.REJECTED.value, "finished_at": now, "last_error": reason}
+    moved = await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.AWAITING_APPROVAL.value)
+        .values(**values, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], moved).rowcount != 1:
+        raise IllegalTransition(f"The send of {number} was cancelled or changed meanwhile: there is nothing to decide.")
+    approval, delivery, _ = await _load(session, organisation_id=organisation_id, delivery_id=delivery_id)
+
+    owed = delivery_moved(
+        DeliveryMove(
+            organisation_id=organisation_id, delivery_id=delivery.id, invoice_number=number, actor=actor,
+            action=decision.value, before=DeliveryStatus.AWAITING_APPROVAL, after=DeliveryStatus(delivery.status),
+            detail={"number": number, "requested_by": approval.requested_by, **({"reason": reason} if reason else {})},
+            status_channel=delivery.slack_channel, approval_channel=approval.slack_channel,
+            requested_by=approval.requested_by, decision=decision.value, at=now,
+        )
+    )  # fmt: skip
+    await write_owed(session, audits=owed.audits, posts=owed.posts)
+    await session.flush()
+    return ApprovalResult(approval=approval, delivery=delivery, invoice_number=number)
+
+
+async def approve_delivery(
+    session: AsyncSession, *, organisation_id: int, delivery_id: int, approver: str, rules: ApprovalRules, now: datetime
+) -> ApprovalResult:
+    """Approve a waiting send: it is queued for the worker at once. Never by its requester."""
+    return await _decide(
+        session,
+        organisation_id=organisation_id,
+        delivery_id=delivery_id,
+        actor=approver,
+        rules=rules,
+        now=now,
+        decision=ApprovalDecision.APPROVED,
+        reason=None,
+    )
+
+
+async def reject_delivery(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    delivery_id: int,
+    approver: str,
+    rules: ApprovalRules,
+    now: datetime,
+    reason: str | None = None,
+) -> ApprovalResult:
+    """Refuse a waiting send: the delivery ends as `rejected` and no email goes out."""
+    reason = (reason or "").strip() or None
+    return await _decide(
+        session,
+        organisation_id=organisation_id,
+        delivery_id=delivery_id,
+        actor=approver,
+        rules=rules,
+        now=now,
+        decision=ApprovalDecision.REJECTED,
+        reason=reason,
+    )
+
+
+async def approval_request_message(session: AsyncSession, *, delivery_id: int) -> tuple[str, str] | None:
+    """Where the send's approval request was posted in Slack (channel, ts); None until it is."""
+    approval = (await session.execute(select(Approval).where(Approval.delivery_id == delivery_id))).scalar_one_or_none()
+    if approval is None or not approval.slack_channel or not approval.slack_ts:
+        return None
+    return approval.slack_channel, approval.slack_ts

@@ -1,0 +1,119 @@
+"""Sending many invoices at once: one delivery, one email, per ready invoice.
+
+Each invoice gets the review modal's defaults (its recipients, the template wording in
+the customer's language) and goes through `request_delivery` like a single send, so the
+same rules apply: approval, suppression, no accidental resend. What cannot go is skipped
+with its reasons, and the rest still go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.authorization import Action, authorize
+from services.errors import DomainError, FieldErrors, InvalidInput
+from services.sending.approvals import ApprovalRules
+from services.sending.checks import check_sending
+from services.sending.due import NotReadyReason, SendingState, state_problems
+from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
+from services.sending.review import prepare_review
+
+# The one limit of a bulk send: the confirmation lists at most this many (the rest wait for
+# the next run) and the service refuses more. It bounds one submission's work (one
+# transaction, one result view), which Slack answers before it starts (handlers/bulk.py).
+MAX_BULK_INVOICES = 200
+
+
+def check_bulk_size(invoice_numbers: list[str]) -> None:
+    """Refuse a bulk of more than MAX_BULK_INVOICES invoices (no database needed: checked before the ack)."""
+    if len(invoice_numbers) > MAX_BULK_INVOICES:
+        raise InvalidInput(f"Send at most {MAX_BULK_INVOICES} invoices at once ({len(invoice_numbers)} given).")
+
+
+def _bulk_key(bulk_key: str, number: str) -> str:
+    return "bulk:" + hashlib.sha256(f"{bulk_key}\n{number}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SkippedInvoice:
+    invoice_number: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    requested: tuple[DeliveryOutcome, ...]
+    skipped: tuple[SkippedInvoice, ...]
+
+
+async def request_bulk_delivery(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    invoice_numbers: list[str],
+    requested_by: str,
+    rules: ApprovalRules,
+    sending: SendingState,
+    now: datetime,
+    message_id_domain: str,
+    verp_secret: bytes,
+    public_url: str,
+    idempotency_key: str,
+) -> BulkOutcome:
+    """One delivery (one email) per ready invoice, with the review's default wording.
+
+    Invoices that are not ready, whose latest email was not received or may have arrived
+    (the due listing's rule), or were sent or asked for recently, are skipped with their
+    reasons. Each invoice's key derives from `idempotency_key`, so repeating the
+    bulk request creates nothing new (the repeats come back with `created=False`).
+    """
+    check_bulk_size(invoice_numbers)
+    authorize(rules, requested_by, Action.SEND)
+    check_sending(sending)
+    requested: list[DeliveryOutcome] = []
+    skipped: list[SkippedInvoice] = []
+    for number in dict.fromkeys(n.strip() for n in invoice_numbers if n.strip()):
+        try:
+            draft = await prepare_review(
+                session, organisation_id=organisation_id, invoice_number=number, public_url=public_url, now=now,
+                sending=sending,
+            )  # fmt: skip
+            # the due listing's rule: an email not received or in doubt needs a person (one on its
+            # way is left to request_delivery, which returns a repeat's own send or asks)
+            email_problems = state_problems(draft.state) if draft.state else ()
+            problems = (*(p for p in email_problems if p.reason != NotReadyReason.BEING_SENT), *draft.problems)
+            if problems:
+                skipped.append(SkippedInvoice(number, tuple(p.message for p in problems)))
+                continue
+            request = DeliveryRequest(
+                invoice_number=number,
+                to=draft.to,
+                cc=draft.cc,
+                subject=draft.subject,
+                message=draft.message,
+                language=draft.language,
+                attachments=draft.attachments,
+                requested_by=requested_by,
+                idempotency_key=_bulk_key(idempotency_key, number),
+            )
+            requested.append(
+                await request_delivery(
+                    session,
+                    organisation_id=organisation_id,
+                    request=request,
+                    rules=rules,
+                    sending=sending,
+                    now=now,
+                    message_id_domain=message_id_domain,
+                    verp_secret=verp_secret,
+                )
+            )
+        except FieldErrors as exc:
+            skipped.append(SkippedInvoice(number, tuple(exc.errors.values())))
+        except DomainError as exc:
+            skipped.append(SkippedInvoice(number, (str(exc),)))
+    return BulkOutcome(requested=tuple(requested), skipped=tuple(skipped))

@@ -1,0 +1,1 @@
+"""The tracking context: what happened to an email after it was sent."""

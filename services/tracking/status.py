@@ -1,0 +1,270 @@
+"""Reading deliveries back: one delivery's status message, recent sends, and problems.
+
+Plain dataclasses only, so the Slack block builders are pure functions of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from services.db.models import (
+    Approval,
+    Customer,
+    Delivery,
+    DeliveryEvent,
+    DeliveryKind,
+    DeliveryStatus,
+    Invoice,
+    InvoiceStatus,
+    Organisation,
+    SentVia,
+)
+from services.errors import NotFound
+from services.formatting import format_money, reader_locale
+from services.invoicing.states import NOTHING_SENT
+
+PROBLEM_STATUSES = frozenset(
+    {
+        DeliveryStatus.BOUNCED,
+        DeliveryStatus.DROPPED,
+        DeliveryStatus.COMPLAINED,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.UNKNOWN,
+    }
+)
+MAX_TIMELINE = 50
+MAX_LIST = 100
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    source: str  # smtp, dsn, postmark, sendgrid, mailgun, ses, pixel, link
+    type: str
+    recipient: str | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeliveryStatusView:
+    """Everything the one status message of a delivery shows."""
+
+    delivery_id: int
+    kind: str
+    invoice_number: str
+    customer_name: str
+    amount: str  # formatted, e.g. €1,234.50
+    total: Decimal
+    currency: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    bcc: tuple[str, ...]
+    subject: str
+    status: str
+    smtp_reply: str | None
+    last_error: str | None
+    requested_by: str
+    approved_by: str | None
+    approval_decision: str | None
+    rejected_reason: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+    timeline: tuple[TimelineEntry, ...]
+    slack_channel: str | None
+    slack_ts: str | None
+    # Who decided the approval request and when (None while pending or when none was needed).
+    approval_decided_by: str | None = None
+    approval_decided_at: datetime | None = None
+    locale: str = "en"  # the team's (organisation's) locale: how the amount and times are written
+
+
+@dataclass(frozen=True)
+class DeliverySummary:
+    """One line of `/invoices sent` or `/invoices problems`."""
+
+    delivery_id: int
+    invoice_number: str
+    customer_name: str
+    amount: str
+    to: tuple[str, ...]
+    status: str
+    requested_by: str
+    created_at: datetime
+    updated_at: datetime
+    detail: str | None  # the last error, else the SMTP reply
+    locale: str = "en"  # the team's (organisation's) locale: how the amount and times are written
+
+
+async def delivery_status_view(
+    session: AsyncSession, *, delivery_id: int, organisation_id: int | None = None
+) -> DeliveryStatusView:
+    query = (
+        select(Delivery, Invoice, Customer.name, Approval, Organisation.default_language, Organisation.country)
+        .join(Invoice, Invoice.id == Delivery.invoice_id)
+        .join(Organisation, Organisation.id == Delivery.organisation_id)
+        .join(Customer, Customer.id == Invoice.customer_id)
+        .outerjoin(Approval, Approval.delivery_id == Delivery.id)
+        .where(Delivery.id == delivery_id)
+        .execution_options(populate_existing=True)
+    )
+    if organisation_id is not None:
+        query = query.where(Delivery.organisation_id == organisation_id)
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        raise NotFound("There is no such send.")
+    delivery, invoice, customer_name, approval, team_language, team_country = row
+    locale = reader_locale(team_language, team_country)
+    events = (
+        await session.execute(
+            select(DeliveryEvent)
+            .where(DeliveryEvent.delivery_id == delivery.id)
+            .order_by(DeliveryEvent.occurred_at.desc(), DeliveryEvent.id.desc())
+            .limit(MAX_TIMELINE)
+        )
+    ).scalars()
+    timeline = tuple(
+        reversed([TimelineEntry(e.occurred_at, e.source, e.type, e.recipient, dict(e.detail or {})) for e in events])
+    )
+    return DeliveryStatusView(
+        delivery_id=delivery.id,
+        kind=delivery.kind,
+        invoice_number=invoice.number,
+        customer_name=customer_name,
+        amount=format_money(invoice.total, invoice.currency, locale),
+        total=invoice.total,
+        currency=invoice.currency,
+        to=tuple(delivery.to),
+        cc=tuple(delivery.cc),
+        bcc=tuple(delivery.bcc),
+        subject=delivery.subject,
+        status=delivery.status,
+        smtp_reply=delivery.smtp_reply,
+        last_error=delivery.last_error,
+        requested_by=delivery.requested_by,
+        approved_by=delivery.approved_by,
+        approval_decision=approval.decision if approval else None,
+        rejected_reason=approval.reason if approval else None,
+        attempts=delivery.attempts,
+        next_attempt_at=delivery.next_attempt_at,
+        created_at=delivery.created_at,
+        finished_at=delivery.finished_at,
+        timeline=timeline,
+        slack_channel=delivery.slack_channel,
+        slack_ts=delivery.slack_ts,
+        approval_decided_by=approval.decided_by if approval else None,
+        approval_decided_at=approval.decided_at if approval else None,
+        locale=locale,
+    )
+
+
+# (delivery, invoice number, total, currency, customer name, team language, team country)
+_SummaryRow = tuple[Delivery, str, Decimal, str, str, str, str]
+
+
+def _summaries_query(organisation_id: int) -> Select[*_SummaryRow]:
+    return (
+        select(
+            Delivery,
+            Invoice.number,
+            Invoice.total,
+            Invoice.currency,
+            Customer.name,
+            Organisation.default_language,
+            Organisation.country,
+        )
+        .join(Invoice, Invoice.id == Delivery.invoice_id)
+        .join(Organisation, Organisation.id == Delivery.organisation_id)
+        .join(Customer, Customer.id == Invoice.customer_id)
+        .where(Delivery.organisation_id == organisation_id, Delivery.kind == DeliveryKind.INVOICE.value)
+    )
+
+
+async def _summaries(session: AsyncSession, query: Select[*_SummaryRow]) -> list[DeliverySummary]:
+    summaries = []
+    for delivery, number, total, currency, customer_name, team_language, team_country in (
+        await session.execute(query)
+    ).all():
+        locale = reader_locale(team_language, team_country)
+        summaries.append(
+            DeliverySummary(
+                delivery_id=delivery.id,
+                invoice_number=number,
+                customer_name=customer_name,
+                amount=format_money(total, currency, locale),
+                to=tuple(delivery.to),
+                status=delivery.status,
+                requested_by=delivery.requested_by,
+                created_at=delivery.created_at,
+                updated_at=delivery.updated_at,
+                detail=delivery.last_error or delivery.smtp_reply,
+                locale=locale,
+            )
+        )
+    return summaries
+
+
+async def list_recent_deliveries(
+    session: AsyncSession, *, organisation_id: int, limit: int = 20, since: datetime | None = None
+) -> list[DeliverySummary]:
+    """Invoice sends, newest first (previews left out), for `/invoices sent`."""
+    query = _summaries_query(organisation_id)
+    if since is not None:
+        query = query.where(Delivery.created_at >= since)
+    query = query.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(max(1, min(limit, MAX_LIST)))
+    return await _summaries(session, query)
+
+
+async def list_problem_deliveries(
+    session: AsyncSession, *, organisation_id: int, limit: int = 20, since: datetime | None = None
+) -> list[DeliverySummary]:
+    """Bounced, dropped, complained, failed or unknown sends whose problem is still open.
+
+    A problem is over once a later send of the same invoice was asked for (whatever became
+    of it: its own problem is listed instead), or the invoice was marked as sent by hand,
+    paid or voided — the rule services.tracking.alert_resolution.resolution_of applies to one
+    alert, written here as SQL for the list. So the list is what still needs a person.
+    """
+    later = aliased(Delivery)
+    followed_up = exists().where(
+        later.invoice_id == Delivery.invoice_id,
+        later.kind == DeliveryKind.INVOICE.value,
+        later.id > Delivery.id,
+        later.status.not_in(NOTHING_SENT),
+    )
+    settled = Invoice.status.in_([InvoiceStatus.PAID.value, InvoiceStatus.VOID.value]) | (
+        (Invoice.status == InvoiceStatus.SENT.value) & (Invoice.sent_via == SentVia.MANUAL.value)
+    )
+    query = _summaries_query(organisation_id).where(
+        Delivery.status.in_(sorted(s.value for s in PROBLEM_STATUSES)), ~followed_up, ~settled
+    )
+    if since is not None:
+        query = query.where(Delivery.updated_at >= since)
+    query = query.order_by(Delivery.updated_at.desc(), Delivery.id.desc()).limit(max(1, min(limit, MAX_LIST)))
+    return await _summaries(session, query)
+
+
+async def invoice_delivery_views(
+    session: AsyncSession, *, organisation_id: int, invoice_id: int, limit: int = 5
+) -> list[DeliveryStatusView]:
+    """The latest emails of one invoice (newest first), each with its timeline, for `show`."""
+    ids = (
+        await session.execute(
+            select(Delivery.id)
+            .where(Delivery.organisation_id == organisation_id, Delivery.invoice_id == invoice_id)
+            .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+            .limit(limit)
+        )
+    ).scalars()
+    return [
+        await delivery_status_view(session, delivery_id=delivery_id, organisation_id=organisation_id)
+        for delivery_id in list(ids)
+    ]
