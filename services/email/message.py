@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import encode_rfc2231, format_datetime, formataddr, quote
 
-from services.db.models import utcnow
+from services.clock import utcnow
 from services.email.addresses import envelope_address
 from services.errors import InvalidInput
 

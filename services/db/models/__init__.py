@@ -1,0 +1,59 @@
+"""The database, as typed SQLAlchemy 2 models: one module per context over one metadata.
+
+Every row belongs to an organisation. Names follow ../shared/DESIGN.md: invoice, customer,
+delivery, delivery event, suppression, approval, notification, audit log. `Base.metadata`
+(services.db.models.base) is the one metadata; importing this package imports every table
+module, so Alembic's env and `create_all` see the whole schema, and
+`from services.db.models import X` stays the one way callers name a model.
+"""
+
+from services.clock import utcnow
+from services.db.models.base import NAMING_CONVENTION, Base, Money, UtcDateTime, new_public_token
+from services.db.models.invoicing import Customer, Invoice, InvoiceLine, Organisation
+from services.db.models.sending import Approval, Delivery, DocumentValidation
+from services.db.models.shared import AuditLog, LoopHeartbeat, Notification, TemplateOverride
+from services.db.models.statuses import (
+    UNSENT_PREDICATE,
+    ApprovalDecision,
+    Attachments,
+    DeliveryKind,
+    DeliveryStatus,
+    InvoiceStatus,
+    NotificationStatus,
+    SentVia,
+    SmtpStatus,
+)
+from services.db.models.tracking import DeliveryEvent, RevokedInvoiceLink, Suppression, WebhookReceipt
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "UNSENT_PREDICATE",
+    "Approval",
+    "ApprovalDecision",
+    "Attachments",
+    "AuditLog",
+    "Base",
+    "Customer",
+    "Delivery",
+    "DeliveryEvent",
+    "DeliveryKind",
+    "DeliveryStatus",
+    "DocumentValidation",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceStatus",
+    "LoopHeartbeat",
+    "Money",
+    "Notification",
+    "NotificationStatus",
+    "Organisation",
+    "RevokedInvoiceLink",
+    "SentVia",
+    "SmtpStatus",
+    "Suppression",
+    "TemplateOverride",
+    "UtcDateTime",
+    "WebhookReceipt",
+    "new_public_token",
+    "utcnow",
+]

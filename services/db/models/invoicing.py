@@ -1,0 +1,146 @@
+"""Tables of the invoicing context: the organisation, its customers, invoices and their lines."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from services.clock import utcnow
+from services.db.models.base import Base, new_public_token
+from services.db.models.statuses import (
+    UNSENT_PREDICATE,
+    InvoiceStatus,
+    SentVia,
+    SmtpStatus,
+)
+from services.db.stored_enum import StoredEnum
+from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slack_team_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The postal address in parts (services.postal_address); `country` below is its country.
+    street: Mapped[str] = mapped_column(String(MAX_STREET), default="", server_default="")
+    additional: Mapped[str] = mapped_column(String(MAX_STREET), default="", server_default="")
+    city: Mapped[str] = mapped_column(String(MAX_CITY), default="", server_default="")
+    postal_code: Mapped[str] = mapped_column(String(MAX_POSTAL_CODE), default="", server_default="")
+    subdivision: Mapped[str] = mapped_column(String(MAX_SUBDIVISION), default="", server_default="")
+    tax_id: Mapped[str] = mapped_column(String(64), default="")
+    country: Mapped[str] = mapped_column(String(2), default="GB")
+    default_language: Mapped[str] = mapped_column(String(8), default="en")
+    sender_email: Mapped[str] = mapped_column(String(320), default="")
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    iban: Mapped[str | None] = mapped_column(String(64))
+    bic: Mapped[str | None] = mapped_column(String(16))
+    smtp_status: Mapped[SmtpStatus] = mapped_column(StoredEnum(SmtpStatus, 16), default=SmtpStatus.UNVERIFIED)
+    smtp_status_reason: Mapped[str | None] = mapped_column(Text)
+    smtp_checked_at: Mapped[datetime | None]
+    # Whether the server offered SMTPUTF8 at the last successful check; None = never checked.
+    smtp_utf8: Mapped[bool | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("organisation_id", "ref", name="uq_customers_org_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    # The postal address in parts (services.postal_address); `country` below is its country.
+    street: Mapped[str] = mapped_column(String(MAX_STREET), default="", server_default="")
+    additional: Mapped[str] = mapped_column(String(MAX_STREET), default="", server_default="")
+    city: Mapped[str] = mapped_column(String(MAX_CITY), default="", server_default="")
+    postal_code: Mapped[str] = mapped_column(String(MAX_POSTAL_CODE), default="", server_default="")
+    subdivision: Mapped[str] = mapped_column(String(MAX_SUBDIVISION), default="", server_default="")
+    country: Mapped[str | None] = mapped_column(String(2))
+    tax_id: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    emails: Mapped[list[str]] = mapped_column(default=list)
+    cc: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "number", name="uq_invoices_org_number"),
+        # The due listing and its count read only this index (see UNSENT_PREDICATE).
+        Index(
+            "ix_invoices_due_unsent",
+            "organisation_id",
+            "due_date",
+            "id",
+            sqlite_where=text(UNSENT_PREDICATE),
+            postgresql_where=text(UNSENT_PREDICATE),
+        ),
+        Index("ix_invoices_customer", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    number: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    issue_date: Mapped[date]
+    due_date: Mapped[date]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[InvoiceStatus] = mapped_column(StoredEnum(InvoiceStatus, 16), default=InvoiceStatus.DRAFT)
+    subtotal: Mapped[Decimal]
+    tax_total: Mapped[Decimal]
+    total: Mapped[Decimal]
+    # None: send to the customer's emails. A list: this invoice's own recipients.
+    recipient_emails: Mapped[list[str] | None] = mapped_column(JSON)
+    notes: Mapped[str | None] = mapped_column(Text)
+    purchase_order: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None]
+    sent_via: Mapped[SentVia | None] = mapped_column(StoredEnum(SentVia, 16))
+    sent_by: Mapped[str | None] = mapped_column(String(64))
+    validated_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+    public_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_public_token)
+    token_revoked_at: Mapped[datetime | None]
+    autosend: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    customer: Mapped[Customer] = relationship(lazy="raise")
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice",
+        order_by="InvoiceLine.position",
+        cascade="all, delete-orphan",
+        lazy="raise",
+    )
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    quantity: Mapped[Decimal]
+    unit_price: Mapped[Decimal]
+    tax_rate: Mapped[Decimal]  # percent, e.g. 20 for 20 %
+    net_amount: Mapped[Decimal]  # quantity × unit price, rounded to the currency
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines", lazy="raise")

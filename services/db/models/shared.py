@@ -1,0 +1,104 @@
+"""Tables of the shared kernel: Slack posts still owed, the audit log, edited email templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.clock import utcnow
+from services.db.models.base import Base
+from services.db.models.statuses import (
+    NotificationStatus,
+)
+from services.db.stored_enum import StoredEnum
+
+
+class Notification(Base):
+    """A Slack post still owed. Written with the state change; a loop posts it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_pending", "status", "next_attempt_at"),
+        # A delivery's waiting status message is looked up on every event (coalescing).
+        Index("ix_notifications_delivery", "delivery_id", "kind", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[NotificationStatus] = mapped_column(
+        StoredEnum(NotificationStatus, 16), default=NotificationStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    posted_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditLog(Base):
+    """Who did what, from which Slack user (or `cli`), when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[int | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TemplateOverride(Base):
+    """An organisation's own wording for one email template part in one language."""
+
+    __tablename__ = "template_overrides"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "language", "part", name="uq_template_overrides_org_lang_part"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    language: Mapped[str] = mapped_column(String(8))
+    part: Mapped[str] = mapped_column(String(16))  # subject, text, html
+    source: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LoopHeartbeat(Base):
+    """The last report of one background loop of one process (e.g. an `invoicebot worker`).
+
+    A process that serves no HTTP writes its loops' verdicts here every few seconds (never
+    per delivery), so the web process's `/healthz` and `/metrics` can speak for it: a loop
+    reported stalled, or a report older than the stall window (the process died or hangs),
+    turns them red. Keyed by process name and loop name; a process deletes its rows when it
+    stops cleanly. Not an organisation's data: it describes the installation.
+    """
+
+    __tablename__ = "loop_heartbeats"
+
+    process: Mapped[str] = mapped_column(String(200), primary_key=True)
+    loop: Mapped[str] = mapped_column(String(100), primary_key=True)
+    healthy: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(Text)
+    seconds_since_progress: Mapped[float] = mapped_column(Float)
+    reported_at: Mapped[datetime]
