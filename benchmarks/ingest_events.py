@@ -39,7 +39,8 @@ from services.db.migrate import upgrade
 from services.db.models import Customer, Delivery, DeliveryStatus, Invoice, Organisation
 from services.sending.checks import new_verp_token
 from services.tracking.bounces import events_from_report, read_bounce
-from services.tracking.events import IncomingEvent, record_delivery_events
+from services.tracking.event_types import IncomingEvent
+from services.tracking.events import record_delivery_events
 from tests.fixtures.dsn import load_dsn
 
 TARGET_EVENTS_PER_SECOND = 1000.0

@@ -41,7 +41,7 @@ from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
 from services.db.models import Customer, Delivery, DeliveryEvent, DeliveryStatus, Invoice, Organisation
 from services.sending.checks import new_message_id, new_verp_token
-from services.tracking.events import IncomingEvent
+from services.tracking.event_types import IncomingEvent
 from services.tracking.filer import EventFiler
 from services.tracking.webhooks import mailgun, postmark, sendgrid
 from services.tracking.webhooks.keys import load_sendgrid_public_key

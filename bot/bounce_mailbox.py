@@ -50,7 +50,8 @@ from services.db.models import utcnow
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
 from services.errors import error_summary
 from services.tracking.bounces import NotBounce, dsn_event_id, read_bounce
-from services.tracking.events import IncomingEvent, record_delivery_event, record_unparsed
+from services.tracking.event_types import IncomingEvent
+from services.tracking.events import record_delivery_event, record_unparsed
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ from services.tracking.dsn import (
     returned_headers,
     status_code,
 )
-from services.tracking.events import IncomingEvent
+from services.tracking.event_types import IncomingEvent
 
 __all__ = [
     "BounceReading",

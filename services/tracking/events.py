@@ -28,7 +28,7 @@ deferred delivery whose next attempt is due, so it is never sent again by itself
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,38 +36,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import DeliveryEvent
+from services.tracking.event_types import UNPARSED, IncomingEvent
 from services.tracking.filing import MAX_RAW_CHARS, Filing, correlate, event_row, insert_events
-
-SOURCES = frozenset({"smtp", "dsn", "postmark", "sendgrid", "mailgun", "ses", "pixel", "link"})
-TYPES = frozenset(
-    {"accepted", "delivered", "deferred", "bounced", "dropped", "complained", "opened", "viewed", "failed", "unknown"}
-)
-UNPARSED = "unparsed"
-
-
-@dataclass(frozen=True)
-class IncomingEvent:
-    """One event from any source, mapped onto invoicebot's words. `raw` is kept for audit."""
-
-    source: str
-    type: str
-    recipient: str | None
-    occurred_at: datetime
-    source_event_id: str | None
-    raw: str
-    bounce_kind: str | None = None  # hard | soft, for bounces
-    status_code: str | None = None  # x.y.z
-    diagnostic: str | None = None
-    verp_token: str | None = None
-    message_id: str | None = None
-    envid: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # source-specific detail for the timeline
-
-    def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise ValueError(f"unknown event source {self.source!r}")
-        if self.type not in TYPES:
-            raise ValueError(f"unknown event type {self.type!r}")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.db.group_commit import GroupCommit
 from services.db.group_rounds import SessionRounds
-from services.tracking.events import IncomingEvent, RecordedEvent, record_delivery_events
+from services.tracking.event_types import IncomingEvent
+from services.tracking.events import RecordedEvent, record_delivery_events
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.db.models import Delivery, DeliveryEvent, DeliveryStatus, Notification, NotificationStatus
 from services.notifications import NotificationKind
 from services.sending.checks import verp_token_is_genuine
+from services.tracking.event_types import IncomingEvent
 from services.tracking.follow import follow_invoice_emails
 from services.tracking.precedence import (
     ALERT_TYPES,
@@ -32,9 +33,6 @@ from services.tracking.precedence import (
     recipient_state_for,
 )
 from services.tracking.suppression import AddressEvent, follow_address_events
-
-if TYPE_CHECKING:
-    from services.tracking.events import IncomingEvent
 
 MAX_RAW_CHARS = 256 * 1024
 ANY_RECIPIENT = "*"  # the recipient key of events that name no recipient (a link page view)

@@ -38,7 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus
 from services.sending.checks import verp_token_is_genuine
-from services.tracking.events import IncomingEvent, record_delivery_event
+from services.tracking.event_types import IncomingEvent
+from services.tracking.events import record_delivery_event
 from services.tracking.visitors import visitor_key
 
 AUTOMATED_AGENTS = re.compile(

@@ -28,7 +28,8 @@ from services.email.smtp import SmtpTransport
 from services.sending.approvals import ApprovalRules
 from services.sending.due import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
-from services.tracking.events import IncomingEvent, record_delivery_event
+from services.tracking.event_types import IncomingEvent
+from services.tracking.events import record_delivery_event
 from tests import factories
 from tests.harness.reading import channel_messages
 from tests.harness.sending import SECRET, make_worker

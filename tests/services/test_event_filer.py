@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from services.db.models import DeliveryEvent, utcnow
-from services.tracking.events import IncomingEvent
+from services.tracking.event_types import IncomingEvent
 from services.tracking.filer import EventFiler
 
 

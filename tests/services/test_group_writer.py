@@ -19,7 +19,8 @@ from services.db.engine import engine_of
 from services.db.models import Delivery, DeliveryStatus, Invoice, InvoiceStatus, Notification, Organisation, utcnow
 from services.sending.outcomes import Outcome, RetryPolicy
 from services.sending.writer import GroupWriter
-from services.tracking.events import IncomingEvent, record_delivery_event
+from services.tracking.event_types import IncomingEvent
+from services.tracking.events import record_delivery_event
 from tests import factories
 
 SECRET = b"writer-test-secret"

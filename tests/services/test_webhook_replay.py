@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.db.models import WebhookReceipt, utcnow
 from services.tracking.webhooks import WebhookAuthError
-from services.tracking.webhooks.replay import RECEIPT_LIFETIME, Receipt, ReplayGuard
+from services.tracking.webhooks.freshness import Receipt
+from services.tracking.webhooks.replay import RECEIPT_LIFETIME, ReplayGuard
 
 
 async def test_two_concurrent_requests_with_one_token_and_different_data_admit_exactly_one(

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from services.email.message import PROVIDER_METADATA_KEY
-from services.tracking.events import IncomingEvent
+from services.tracking.event_types import IncomingEvent
 from services.tracking.webhooks.errors import WebhookAuthError
 from services.tracking.webhooks.fields import as_object, load_json, optional_text, text, unix_time
-from services.tracking.webhooks.replay import Receipt, check_fresh
+from services.tracking.webhooks.freshness import Receipt, check_fresh
 
 SOURCE = "mailgun"
 

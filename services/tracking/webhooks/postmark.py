@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from services.email.message import POSTMARK_METADATA_HEADER
-from services.tracking.events import IncomingEvent
+from services.tracking.event_types import IncomingEvent
 from services.tracking.webhooks.errors import WebhookAuthError, WebhookFormatError
 from services.tracking.webhooks.fields import as_object, iso_time, load_json, optional_text, text
 

@@ -2,74 +2,30 @@
 
 SendGrid and Mailgun sign a timestamp with the body; an attacker who captured one request
 could send it again later. Refusing timestamps more than five minutes away from our clock
-(either way) bounds that window (`check_fresh`). Within it, Mailgun's signature does not
-cover the event data, so a captured signature could carry a forged event: `ReplayGuard`
-remembers each signature token and each provider event id, with a digest of what it
-vouched for, for the whole window, and refuses the same token or id with other data.
+(either way) bounds that window (`check_fresh`, services.tracking.webhooks.freshness).
+Within it, Mailgun's signature does not cover the event data, so a captured signature
+could carry a forged event: `ReplayGuard` remembers each signature token and each provider
+event id, with a digest of what it vouched for, for the whole window, and refuses the same
+token or id with other data.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.db.models import WebhookReceipt
-from services.tracking.events import IncomingEvent
-from services.tracking.webhooks.errors import WebhookAuthError, WebhookFormatError
-from services.tracking.webhooks.fields import unix_time
-
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-
-
-def check_fresh(timestamp: object, *, now: datetime, provider: str) -> None:
-    """Raise WebhookAuthError when the signed timestamp is missing or over 5 minutes off."""
-    try:
-        signed_at = unix_time(timestamp, "signature timestamp")
-    except WebhookFormatError as exc:
-        raise WebhookAuthError(f"The {provider} webhook has no valid signature timestamp.") from exc
-    if abs(now - signed_at) > MAX_CLOCK_SKEW:
-        raise WebhookAuthError(
-            f"The {provider} webhook was signed at {signed_at:%Y-%m-%d %H:%M:%S} UTC, more than "
-            f"{int(MAX_CLOCK_SKEW.total_seconds() // 60)} minutes from now: refused as a possible replay."
-        )
-
+from services.tracking.webhooks.errors import WebhookAuthError
+from services.tracking.webhooks.freshness import MAX_CLOCK_SKEW, Receipt
 
 RECEIPT_LIFETIME = 2 * MAX_CLOCK_SKEW
 """A signature stamped up to 5 minutes ahead of our clock stays acceptable 5 minutes after
 that stamp: remembering what it vouched for 10 minutes from now covers its whole window."""
 _ADMIT_ATTEMPTS = 2  # a unique-key clash means a concurrent twin committed: read it back once
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """One thing a provider vouched for (a signature token, an event id) and for which data."""
-
-    key: str
-    digest: str
-
-    @classmethod
-    def of(cls, kind: str, value: str, data: str | bytes) -> Receipt:
-        """`kind` ("token", "event") and `value` name it; `data` is what it must keep meaning."""
-        raw = data.encode() if isinstance(data, str) else data
-        return cls(
-            key=hashlib.sha256(f"{kind}:{value}".encode()).hexdigest(),
-            digest=hashlib.sha256(raw).hexdigest(),
-        )
-
-
-def receipts_for(events: Sequence[IncomingEvent]) -> list[Receipt]:
-    """Every event id of a verified request, with the event as the provider described it."""
-    return [
-        Receipt.of("event", event.source_event_id, event.raw or "")
-        for event in events
-        if event.source_event_id is not None
-    ]
 
 
 class ReplayGuard:

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.email.message import PROVIDER_METADATA_KEY
-from services.tracking.events import IncomingEvent
+from services.tracking.event_types import IncomingEvent
 from services.tracking.webhooks.errors import WebhookAuthError, WebhookFormatError
 from services.tracking.webhooks.fields import as_object, load_json, optional_text, text, unix_time
-from services.tracking.webhooks.replay import check_fresh
+from services.tracking.webhooks.freshness import check_fresh
 
 SOURCE = "sendgrid"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.email.message import CORRELATION_HEADER
-from services.tracking.events import IncomingEvent
+from services.tracking.event_types import IncomingEvent
 from services.tracking.webhooks.errors import WebhookFormatError
 from services.tracking.webhooks.fields import as_object, iso_time, load_json, optional_text, text
 from services.tracking.webhooks.sns import NOTIFICATION, SnsMessage
