@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.db.engine import create_engine
 from services.db.migrate import upgrade
-from services.sending.due import SendingState, count_due_invoices, list_due_invoices
+from services.sending.due import count_due_invoices, list_due_invoices
+from services.sending.readiness import SendingState
 
 TODAY = date(2026, 11, 23)
 CUSTOMERS = 1000

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.db.models import Attachments, Customer, Delivery, Invoice, InvoiceStatus, utcnow
 from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
 from services.sending.approvals import ApprovalRules
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 
 

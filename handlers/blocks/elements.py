@@ -17,7 +17,8 @@ from typing import Any
 from handlers.ids import COMMAND, ActionId, BlockId, MenuChoice
 from handlers.parsing import DueListing, menu_value
 from services.formatting import format_day, format_money
-from services.sending.due import DueInvoice, DuePage, NotReadyReason, ReadyInvoices
+from services.sending.due import DueInvoice, DuePage, ReadyInvoices
+from services.sending.readiness import NotReadyReason
 
 Block = dict[str, Any]
 MAX_BLOCKS = 50

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db.models import Organisation, SmtpStatus
+from services.db.models import Organisation
 from services.formatting import reader_locale
 from services.postal_address import PostalAddress, address_columns
-from services.sending.due import SendingState
 
 
 @dataclass(frozen=True)
@@ -55,14 +54,6 @@ async def ensure_organisation(session: AsyncSession, profile: OrganisationProfil
         organisation.slack_team_id = profile.slack_team_id
     await session.flush()
     return organisation
-
-
-def sending_state(organisation: Organisation, *, smtp_configured: bool) -> SendingState:
-    return SendingState(
-        configured=smtp_configured,
-        verified=organisation.smtp_status == SmtpStatus.VERIFIED,
-        detail=organisation.smtp_status_reason if organisation.smtp_status == SmtpStatus.FAILED else None,
-    )
 
 
 def organisation_locale(organisation: Organisation) -> str:

@@ -18,7 +18,8 @@ from services.authorization import Action, authorize
 from services.errors import DomainError, FieldErrors, InvalidInput
 from services.sending.approvals import ApprovalRules
 from services.sending.checks import check_sending
-from services.sending.due import NotReadyReason, SendingState, state_problems
+from services.sending.due import state_problems
+from services.sending.readiness import NotReadyReason, SendingState
 from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
 from services.sending.review import prepare_review
 

@@ -25,7 +25,7 @@ from services.email.addresses import AddressNotSendable, normalise_email
 from services.email.verification import accepts_smtputf8
 from services.errors import FieldErrors, IllegalTransition, InvalidInput
 from services.field_rules import BadValue, check_attachments, check_language, check_text
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.review import suppressed_among
 
 MAX_RECIPIENTS = 50

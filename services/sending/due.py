@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
@@ -40,20 +39,9 @@ from services.invoicing.states import (
     invoice_state,
     read_latest_deliveries,
 )
+from services.sending.readiness import NotReadyReason, Problem, SendingState
 
 _UNSENT = text(f"invoices.{UNSENT_PREDICATE}")
-
-
-class NotReadyReason(StrEnum):
-    NO_EMAIL = "no_email"
-    DRAFT = "draft"
-    SENDING_NOT_CONFIGURED = "sending_not_configured"
-    SMTP_NOT_VERIFIED = "smtp_not_verified"
-    SUPPRESSED = "suppressed"
-    # The latest email: a person must look before the invoice goes out again (README, "Invoice states").
-    NOT_RECEIVED = "not_received"
-    MAY_HAVE_ARRIVED = "may_have_arrived"
-    BEING_SENT = "being_sent"
 
 
 # The invoice states that keep an invoice out of *Send all ready*, and the reason they give.
@@ -62,29 +50,6 @@ _STATE_PROBLEMS = {
     InvoiceState.MAY_HAVE_ARRIVED: NotReadyReason.MAY_HAVE_ARRIVED,
     InvoiceState.SENDING: NotReadyReason.BEING_SENT,
 }
-
-
-@dataclass(frozen=True)
-class Problem:
-    reason: NotReadyReason
-    message: str
-
-
-@dataclass(frozen=True)
-class SendingState:
-    """Whether this organisation can send at all: passed in by the caller (settings + org row)."""
-
-    configured: bool
-    verified: bool
-    detail: str | None = None  # why verification failed, when it did
-
-    def problems(self) -> list[Problem]:
-        if not self.configured:
-            return [Problem(NotReadyReason.SENDING_NOT_CONFIGURED, "sending is not configured (no SMTP server is set)")]
-        if not self.verified:
-            why = f": {self.detail}" if self.detail else ""
-            return [Problem(NotReadyReason.SMTP_NOT_VERIFIED, f"SMTP settings are not verified{why}")]
-        return []
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from services.sending.checks import (
     stored_key,
     verp_token_is_genuine,
 )
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.review import RecentSend, recent_send
 from services.tracking.status import (
     DeliveryStatusView,

@@ -33,7 +33,8 @@ from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import organisation_locale, team_locale
 from services.invoicing.states import IN_FLIGHT, SENT_OK, InvoiceStateView, latest_deliveries, state_of_invoice
 from services.languages import normalise_language
-from services.sending.due import Problem, SendingState, verdict
+from services.sending.due import verdict
+from services.sending.readiness import Problem, SendingState
 
 RESEND_WINDOW = timedelta(hours=24)
 

@@ -28,7 +28,7 @@ from services.invoicing.invoices import mark_sent_manually
 from services.invoicing.organisations import team_locale
 from services.sending.approvals import ApprovalRules
 from services.sending.checks import stored_key
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
 from services.sending.review import SuppressedAddress, recent_send, suppressed_among
 from services.tracking.alert_resolution import delivery_and_invoice, has_problem, resolution_of

@@ -32,7 +32,7 @@ from services.db.models import (
     utcnow,
 )
 from services.sending.approvals import ApprovalRules
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.modals import open_review, submit

@@ -26,7 +26,7 @@ from handlers.parsing import DueListing
 from services.db.models import InvoiceLine, InvoiceStatus, Organisation, utcnow
 from services.email.smtp import SmtpTransport
 from services.sending.approvals import ApprovalRules
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from services.tracking.event_types import IncomingEvent
 from services.tracking.events import record_delivery_event

@@ -24,7 +24,7 @@ from bot.sandbox.smtp_server import ScriptedSmtpServer
 from services.db.models import Delivery, DeliveryStatus, NotificationStatus, Organisation, utcnow
 from services.email.smtp import SmtpTransport
 from services.sending.approvals import ApprovalRules
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.notifying import notifications_of

@@ -31,8 +31,8 @@ from services.db.models import (
 from services.email.smtp import SmtpTransport
 from services.invoicing.entry import LineData, create_invoice
 from services.sending.approvals import ApprovalRules
-from services.sending.due import SendingState
 from services.sending.queue import RetryPolicy
+from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.reading import block_texts, channel_messages

@@ -18,7 +18,7 @@ from services.db.models import (
 )
 from services.errors import IllegalTransition, NotAllowed
 from services.sending.approvals import AlreadyDecided, ApprovalRules, approve_delivery, reject_delivery
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, cancel_delivery, request_delivery
 from tests import factories
 

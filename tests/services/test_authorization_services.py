@@ -22,7 +22,7 @@ from services.invoicing.customers import replace_customer_emails
 from services.invoicing.invoices import mark_paid, set_invoice_recipients, void_invoice
 from services.sending.approvals import ApprovalRules
 from services.sending.bulk import request_bulk_delivery
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import cancel_delivery
 from services.tracking.suppression import lift_suppression, suppress_address
 from tests import factories

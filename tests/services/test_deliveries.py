@@ -25,7 +25,7 @@ from services.errors import IllegalTransition, NeedsConfirmation, NotAllowed
 from services.invoicing.invoices import mark_sent_manually
 from services.sending.approvals import ApprovalRules
 from services.sending.bulk import request_bulk_delivery
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import (
     verp_token_is_genuine,
 )

@@ -3,7 +3,8 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import InvoiceStatus, Organisation, Suppression
-from services.sending.due import NotReadyReason, SendingState, list_due_invoices
+from services.sending.due import list_due_invoices
+from services.sending.readiness import NotReadyReason, SendingState
 from tests import factories
 
 TODAY = date(2026, 11, 23)

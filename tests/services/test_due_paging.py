@@ -7,7 +7,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Invoice, InvoiceStatus, Organisation, Suppression
-from services.sending.due import SendingState, count_due_invoices, list_due_invoices, suppressed_addresses
+from services.sending.due import count_due_invoices, list_due_invoices, suppressed_addresses
+from services.sending.readiness import SendingState
 from tests import factories
 
 TODAY = date(2026, 11, 23)

@@ -4,7 +4,8 @@ from sqlalchemy import func, select
 
 from services.db.models import Customer, Invoice, InvoiceStatus, Organisation, SmtpStatus
 from services.invoicing.seed import HARD_BOUNCE_ADDRESS, seed_demo
-from services.sending.due import SendingState, list_due_invoices
+from services.sending.due import list_due_invoices
+from services.sending.readiness import SendingState
 
 TODAY = date(2026, 11, 23)
 
