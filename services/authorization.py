@@ -5,7 +5,7 @@ anything (and before it reads, unless the rule needs to know who asked), so the 
 whatever surface asked (a Slack button, a modal, the CLI, a future web page); handlers never
 decide. A refusal is `NotAllowed` with a sentence that names what the person needs.
 
-Roles come from settings through `ApprovalRules` (INVOICEBOT_SENDERS / _APPROVERS / _ADMINS):
+Roles come from settings through `ApprovalRules` (below) (INVOICEBOT_SENDERS / _APPROVERS / _ADMINS):
 - sender: everyone when no sender is listed, else the listed senders and the admins;
 - approver: the listed approvers, or the admins when no approver is listed;
 - admin: the listed admins.
@@ -21,13 +21,10 @@ so it may do everything, and its changes are audited under that name. A Slack us
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from services.errors import NotAllowed
-
-if TYPE_CHECKING:  # services.sending.approvals calls authorize: a runtime import would be a cycle
-    from services.sending.approvals import ApprovalRules
 
 OPERATOR = "cli"
 
@@ -109,6 +106,45 @@ PERMISSIONS: dict[Action, Permission] = {
     ),
     Action.CHANGE_SETTINGS: Permission(_ADMINS, f"You can't change the settings: only admins can; {_ASK_ADMIN}"),
 }
+
+
+class ApprovalPolicy(StrEnum):
+    NEVER = "never"
+    ABOVE_AMOUNT = "above_amount"
+    ALWAYS = "always"
+
+
+@dataclass(frozen=True)
+class ApprovalRules:
+    """The organisation's sending rules. Actor ids are Slack user ids such as "U123".
+
+    No senders listed means everyone may send; no approvers listed means the admins approve.
+    """
+
+    senders: frozenset[str] = frozenset()
+    approvers: frozenset[str] = frozenset()
+    admins: frozenset[str] = frozenset()
+    policy: ApprovalPolicy | str = ApprovalPolicy.NEVER
+    threshold: Decimal = Decimal(0)
+
+    def may_send(self, user: str) -> bool:
+        return not self.senders or user in self.senders or user in self.admins
+
+    def may_approve(self, user: str) -> bool:
+        return user in (self.approvers or self.admins)
+
+    def needs_approval(self, total: Decimal) -> bool:
+        """Whether a send of an invoice of this total waits for an approver (amount strictly above)."""
+        policy = ApprovalPolicy(self.policy)
+        if policy == ApprovalPolicy.ALWAYS:
+            return True
+        if policy == ApprovalPolicy.ABOVE_AMOUNT:
+            return Decimal(total) > Decimal(self.threshold)
+        return False
+
+    def approvers_for(self, requester: str) -> frozenset[str]:
+        """Who could approve a request of `requester`: the authorisation table decides (four eyes)."""
+        return who_may(self, Action.APPROVE, requested_by=requester)
 
 
 def roles_of(rules: ApprovalRules, user: str) -> frozenset[Role]:

@@ -8,9 +8,9 @@ from email.message import EmailMessage
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.authorization import ApprovalRules
 from services.db.models import Attachments, Customer, Delivery, Invoice, InvoiceStatus, utcnow
 from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
-from services.sending.approvals import ApprovalRules
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 

@@ -11,12 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.authorization import Action, authorize
+from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import TemplateOverride, utcnow
 from services.email.templates import PART_FILES, check_template
 from services.errors import InvalidInput
 from services.languages import SUPPORTED_LANGUAGES, normalise_language
-from services.sending.approvals import ApprovalRules
 
 
 def _checked_language(language: str) -> str:

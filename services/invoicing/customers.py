@@ -14,12 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.authorization import Action, authorize
+from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Customer, Delivery, DeliveryEvent, Invoice
 from services.email.addresses import normalise_emails
 from services.email.verification import accepts_smtputf8
 from services.errors import FieldErrors, InvalidInput, NotFound
-from services.sending.approvals import ApprovalRules
 
 MAX_CUSTOMER_EMAILS = 20
 FAILED_EVENT_TYPES = ("bounced", "failed", "dropped", "complained")

@@ -15,12 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.audit import record_audit
-from services.authorization import Action, authorize
+from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Invoice, InvoiceStatus, SentVia, utcnow
 from services.email.addresses import normalise_emails
 from services.email.verification import accepts_smtputf8
 from services.errors import IllegalTransition, InvalidInput, NotFound
-from services.sending.approvals import ApprovalRules
 from services.tracking.alert_resolution import owe_alerts_resolved
 
 UNSENT = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED})

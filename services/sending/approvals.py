@@ -1,7 +1,6 @@
-"""Who holds which role (the rules), and the approve / reject decision (four eyes).
+"""The approve / reject decision on a delivery that waits for an approver (four eyes).
 
-What each role may do is services.authorization's one table; this module only says who
-holds a role.
+Who holds which role (`ApprovalRules`) and what each role may do are services.authorization's.
 
 A decision is taken with one conditional UPDATE (`… WHERE decision = 'pending'`), so two
 approvers clicking at the same moment yield exactly one decision on SQLite and on
@@ -27,45 +26,6 @@ from services.errors import IllegalTransition, NotFound
 from services.formatting import format_clock, format_moment
 from services.invoicing.organisations import team_locale
 from services.unit_of_work import write_owed
-
-
-class ApprovalPolicy(StrEnum):
-    NEVER = "never"
-    ABOVE_AMOUNT = "above_amount"
-    ALWAYS = "always"
-
-
-@dataclass(frozen=True)
-class ApprovalRules:
-    """The organisation's sending rules. Actor ids are Slack user ids such as "U123".
-
-    No senders listed means everyone may send; no approvers listed means the admins approve.
-    """
-
-    senders: frozenset[str] = frozenset()
-    approvers: frozenset[str] = frozenset()
-    admins: frozenset[str] = frozenset()
-    policy: ApprovalPolicy | str = ApprovalPolicy.NEVER
-    threshold: Decimal = Decimal(0)
-
-    def may_send(self, user: str) -> bool:
-        return not self.senders or user in self.senders or user in self.admins
-
-    def may_approve(self, user: str) -> bool:
-        return user in (self.approvers or self.admins)
-
-    def needs_approval(self, total: Decimal) -> bool:
-        """Whether a send of an invoice of this total waits for an approver (amount strictly above)."""
-        policy = ApprovalPolicy(self.policy)
-        if policy == ApprovalPolicy.ALWAYS:
-            return True
-        if policy == ApprovalPolicy.ABOVE_AMOUNT:
-            return Decimal(total) > Decimal(self.threshold)
-        return False
-
-    def approvers_for(self, requester: str) -> frozenset[str]:
-        """Who could approve a request of `requester`: the authorisation table decides (four eyes)."""
-        return who_may(self, Action.APPROVE, requested_by=requester)
 
 
 class AlreadyDecided(IllegalTransition):

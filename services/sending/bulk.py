@@ -14,9 +14,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.authorization import Action, authorize
+from services.authorization import Action, ApprovalRules, authorize
 from services.errors import DomainError, FieldErrors, InvalidInput
-from services.sending.approvals import ApprovalRules
 from services.sending.checks import check_sending
 from services.sending.due import state_problems
 from services.sending.readiness import NotReadyReason, SendingState

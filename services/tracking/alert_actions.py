@@ -19,14 +19,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.authorization import Action, authorize
+from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Attachments, Delivery, Invoice
 from services.errors import IllegalTransition
 from services.formatting import format_moment
 from services.invoicing.customers import FailedSend, failed_send, replace_customer_emails
 from services.invoicing.invoices import mark_sent_manually
 from services.invoicing.organisations import team_locale
-from services.sending.approvals import ApprovalRules
 from services.sending.checks import stored_key
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery

@@ -26,11 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.authorization import Action, authorize
+from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Invoice, InvoiceStatus, RevokedInvoiceLink, new_public_token, utcnow
 from services.errors import DomainError, NotFound
 from services.invoicing.invoices import get_invoice
-from services.sending.approvals import ApprovalRules
 
 LINK_NOT_FOUND = "This invoice link is not valid. It may have expired or been replaced by a newer one."
 LINK_WITHDRAWN = "This invoice link was withdrawn by the sender."

@@ -27,11 +27,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.authorization import Action, authorize
+from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Suppression
 from services.email.addresses import suppression_key
 from services.errors import NotFound
-from services.sending.approvals import ApprovalRules
 
 SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_WINDOW = timedelta(days=30)

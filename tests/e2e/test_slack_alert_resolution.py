@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from handlers.ids import ActionId, BlockId
+from services.authorization import ApprovalRules
 from services.db.models import (
     AuditLog,
     Customer,
@@ -26,7 +27,6 @@ from services.db.models import (
     Suppression,
     utcnow,
 )
-from services.sending.approvals import ApprovalRules
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories

@@ -20,6 +20,7 @@ from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, overflow_choice
 from handlers.blocks.bulk import encode_numbers
 from handlers.ids import ActionId, BlockId, CallbackId
+from services.authorization import ApprovalRules
 from services.db.models import (
     Approval,
     AuditLog,
@@ -31,7 +32,6 @@ from services.db.models import (
     Organisation,
     utcnow,
 )
-from services.sending.approvals import ApprovalRules
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories

@@ -23,9 +23,9 @@ from bot.sandbox.smtp_server import ScriptedSmtpServer
 from handlers.blocks.elements import escape
 from handlers.ids import ActionId
 from handlers.parsing import DueListing
+from services.authorization import ApprovalRules
 from services.db.models import InvoiceLine, InvoiceStatus, Organisation, utcnow
 from services.email.smtp import SmtpTransport
-from services.sending.approvals import ApprovalRules
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from services.tracking.event_types import IncomingEvent

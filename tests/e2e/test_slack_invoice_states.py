@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
+from services.authorization import ApprovalRules
 from services.db.models import AuditLog, Delivery, DeliveryStatus, Invoice, InvoiceStatus, utcnow
-from services.sending.approvals import ApprovalRules
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories

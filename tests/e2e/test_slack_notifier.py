@@ -23,7 +23,6 @@ from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from services.db.models import Delivery, DeliveryStatus, NotificationStatus, Organisation, utcnow
 from services.email.smtp import SmtpTransport
-from services.sending.approvals import ApprovalRules
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.ubl_validator import UblValidator
 from bot.worker import Worker
+from services.authorization import ApprovalRules
 from services.db.models import (
     Attachments,
     Delivery,
@@ -30,7 +31,6 @@ from services.db.models import (
 )
 from services.email.smtp import SmtpTransport
 from services.invoicing.entry import LineData, create_invoice
-from services.sending.approvals import ApprovalRules
 from services.sending.queue import RetryPolicy
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery

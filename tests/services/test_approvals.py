@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.authorization import ApprovalRules
 from services.db.models import (
     Approval,
     ApprovalDecision,
@@ -17,7 +18,7 @@ from services.db.models import (
     Organisation,
 )
 from services.errors import IllegalTransition, NotAllowed
-from services.sending.approvals import AlreadyDecided, ApprovalRules, approve_delivery, reject_delivery
+from services.sending.approvals import AlreadyDecided, approve_delivery, reject_delivery
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, cancel_delivery, request_delivery
 from tests import factories

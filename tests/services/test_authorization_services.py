@@ -14,13 +14,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.authorization import OPERATOR
+from services.authorization import OPERATOR, ApprovalRules
 from services.db.models import AuditLog, Customer, Delivery, Invoice, Organisation, Suppression, TemplateOverride
 from services.email.template_overrides import delete_template_override, save_template_override
 from services.errors import NotAllowed
 from services.invoicing.customers import replace_customer_emails
 from services.invoicing.invoices import mark_paid, set_invoice_recipients, void_invoice
-from services.sending.approvals import ApprovalRules
 from services.sending.bulk import request_bulk_delivery
 from services.sending.readiness import SendingState
 from services.sending.requests import cancel_delivery

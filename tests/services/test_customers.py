@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from services.authorization import ApprovalRules
 from services.db.models import AuditLog, Customer, Delivery, DeliveryEvent, DeliveryStatus
 from services.errors import FieldErrors, NotFound
 from services.invoicing.customers import failed_send, replace_customer_emails
-from services.sending.approvals import ApprovalRules
 from tests import factories
 
 RULES_FOR_TEST = ApprovalRules()  # no sender listed: everyone may fix addresses

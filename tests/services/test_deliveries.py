@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.authorization import ApprovalRules
 from services.db.models import (
     Approval,
     AuditLog,
@@ -23,7 +24,6 @@ from services.db.models import (
 )
 from services.errors import IllegalTransition, NeedsConfirmation, NotAllowed
 from services.invoicing.invoices import mark_sent_manually
-from services.sending.approvals import ApprovalRules
 from services.sending.bulk import request_bulk_delivery
 from services.sending.readiness import SendingState
 from services.sending.requests import (

@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.authorization import ApprovalRules
 from services.db.models import AuditLog, InvoiceStatus, Organisation
 from services.errors import IllegalTransition, InvalidInput, NotFound
 from services.invoicing.invoices import (
@@ -16,7 +17,6 @@ from services.invoicing.invoices import (
     validate_invoice,
     void_invoice,
 )
-from services.sending.approvals import ApprovalRules
 from tests import factories
 
 RULES_FOR_TEST = ApprovalRules()  # no sender listed: everyone may change invoices

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.authorization import ApprovalRules
 from services.db.models import AuditLog, Organisation
 from services.errors import NotAllowed, NotFound
-from services.sending.approvals import ApprovalRules
 from services.sending.due import suppressed_addresses
 from services.tracking.suppression import (
     SOFT_BOUNCE_LIMIT,

@@ -2,9 +2,8 @@
 
 import pytest
 
-from services.authorization import OPERATOR, PERMISSIONS, Action, Role, authorize, roles_of, who_may
+from services.authorization import OPERATOR, PERMISSIONS, Action, ApprovalRules, Role, authorize, roles_of, who_may
 from services.errors import NotAllowed
-from services.sending.approvals import ApprovalRules
 
 RULES = ApprovalRules(senders=frozenset({"USENDER"}), approvers=frozenset({"UAPPROVER"}), admins=frozenset({"UADMIN"}))
 USER_OF_ROLE = {Role.SENDER: "USENDER", Role.APPROVER: "UAPPROVER", Role.ADMIN: "UADMIN"}

@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.authorization import ApprovalRules
 from services.db.models import AuditLog, Organisation, TemplateOverride
 from services.email.template_overrides import delete_template_override, load_overrides, save_template_override
 from services.errors import InvalidInput
-from services.sending.approvals import ApprovalRules
 
 RULES_FOR_TEST = ApprovalRules(admins=frozenset({"U123", "U1", "U"}))  # templates: admins only
 
