@@ -1,1 +1,9 @@
-"""Sending: the deliveries queue, the render-and-send pipeline."""
+"""The sending context: from a due invoice to an email handed to SMTP, exactly once.
+
+The request side: `due` (what must be sent, each with a verdict in `readiness`'s words),
+`review` (the form and its validation), `checks` (what must hold before a request),
+`approvals` (four eyes), `requests` (a delivery row is the send job) and `bulk`.
+The worker side: `queue` (claim, stale recovery), `pipeline` (render, SMTP, outcome),
+`render_pool`, `writer` (group commit), `outcomes` and `ubl_checks`. Importing and
+tracking never import the worker side (contract in pyproject.toml).
+"""
