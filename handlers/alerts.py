@@ -21,7 +21,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.after_ack import finish_in_view, working_view
-from handlers.blocks.elements import _clip, _section, escape
+from handlers.blocks.elements import clip, escape, section
 from handlers.blocks.fix import CC_ACTION, EMAILS_ACTION, FIX_FIELD_BLOCKS, YES, fix_address_modal
 from handlers.blocks.review import View, message_view
 from handlers.commands import handle_show
@@ -98,7 +98,7 @@ def _inline_errors(errors: dict[str, str], shown: set[str]) -> dict[str, str]:
     for name, sentence in errors.items():
         block_id = str(FIX_FIELD_BLOCKS.get(name, BlockId.FIX_EMAILS))
         block_id = block_id if block_id in shown else BlockId.FIX_EMAILS
-        mapped[block_id] = _clip(f"{mapped[block_id]} {sentence}" if block_id in mapped else sentence, 300)
+        mapped[block_id] = clip(f"{mapped[block_id]} {sentence}" if block_id in mapped else sentence, 300)
     return mapped
 
 
@@ -193,7 +193,7 @@ async def handle_mark_sent_manually_action(
         response_type="ephemeral",
         replace_original=False,
         text=f"{escape(number)} marked as sent",
-        blocks=[_section(f"✅ <@{actor}> marked *{escape(number)}* as sent. No email was sent.")],
+        blocks=[section(f"✅ <@{actor}> marked *{escape(number)}* as sent. No email was sent.")],
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any, ParamSpec, overload
 
 from slack_sdk.errors import SlackApiError
 
-from handlers.blocks.elements import _clip, escape
+from handlers.blocks.elements import clip, escape
 from handlers.blocks.review import View, message_view
 from services.errors import DomainError, log_unexpected
 
@@ -86,7 +86,7 @@ async def answer_error(error: BaseException, where: Place, kwargs: dict[str, Any
     submission = body.get("type") == "view_submission"
     unanswered = ack is not None and ack.response is None
     if unanswered and submission and isinstance(where, OnField):
-        await ack(response_action="errors", errors={where.block_id: _clip(describe_error_plain(error), 300)})
+        await ack(response_action="errors", errors={where.block_id: clip(describe_error_plain(error), 300)})
     elif unanswered and submission and isinstance(where, InView):
         await ack(response_action="update", view=error_view(where.title, error, nothing_done=where.nothing_done))
     elif unanswered:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handlers.blocks.elements import Block, escape
+from handlers.blocks.elements import Block, escape, section
 from handlers.ids import ActionId, BlockId
 from services.formatting import format_moment
 from services.tracking.status import DeliveryStatusView
@@ -49,17 +49,13 @@ def _facts(view: DeliveryStatusView) -> str:
     return "\n".join(lines)
 
 
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
 def approval_request_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     """ "Please approve": the facts an approver needs and *Approve* / *Reject* (value = delivery id)."""
     text = f"Approval needed: send {escape(view.invoice_number)} ({view.amount}) to {escape(view.customer_name)}"
     value = str(view.delivery_id)
     blocks: list[Block] = [
-        _section(f"✋ *Approval needed* to send invoice *{escape(view.invoice_number)}*"),
-        _section(_facts(view)),
+        section(f"✋ *Approval needed* to send invoice *{escape(view.invoice_number)}*"),
+        section(_facts(view)),
         {
             "type": "actions",
             "block_id": f"{BlockId.APPROVAL_ACTIONS}:{value}",
@@ -102,8 +98,8 @@ def approval_decided_message(view: DeliveryStatusView) -> tuple[str, list[Block]
     outcome = decision_words(view)
     text = f"{escape(view.invoice_number)}: {outcome}"
     blocks: list[Block] = [
-        _section(f"Approval request to send invoice *{escape(view.invoice_number)}*"),
-        _section(_facts(view)),
+        section(f"Approval request to send invoice *{escape(view.invoice_number)}*"),
+        section(_facts(view)),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]},
     ]
     return text, blocks

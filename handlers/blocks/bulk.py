@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from handlers.blocks.elements import Block, escape
+from handlers.blocks.elements import Block, escape, section
 from handlers.blocks.review import View, message_view
 from handlers.ids import BlockId, CallbackId
 from services.errors import InvalidInput
@@ -60,10 +60,6 @@ def fitting(items: list[BulkItem]) -> list[BulkItem]:
     return kept
 
 
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
 def bulk_confirmation_view(items: list[BulkItem], *, more: bool = False) -> View:
     """ "Send these N invoices?": each invoice with its amount and recipients, then *Send N*.
 
@@ -75,10 +71,10 @@ def bulk_confirmation_view(items: list[BulkItem], *, more: bool = False) -> View
     items = fitting(items)
     left = wanted - len(items)
     count = f"{len(items)} invoice" + ("" if len(items) == 1 else "s")
-    blocks: list[Block] = [_section(f"Send *{count}*, one email each, to these recipients?"), {"type": "divider"}]
+    blocks: list[Block] = [section(f"Send *{count}*, one email each, to these recipients?"), {"type": "divider"}]
     for item in items[:MAX_LISTED]:
         to = escape(", ".join(item.recipients)) or "nobody"
-        blocks.append(_section(f"*{escape(item.number)}* · {escape(item.customer_name)} · {item.amount}\nTo {to}"))
+        blocks.append(section(f"*{escape(item.number)}* · {escape(item.customer_name)} · {item.amount}\nTo {to}"))
     if len(items) > MAX_LISTED:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"and {len(items) - MAX_LISTED} more"}]}

@@ -58,20 +58,25 @@ def escape(text: str, *, keep_user_mentions: bool = False) -> str:
     return escaped
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """`text` within `limit` characters, an ellipsis marking a cut (Slack rejects longer fields)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _plain(text: str, limit: int = 75) -> dict[str, Any]:
-    return {"type": "plain_text", "text": _clip(text, limit), "emoji": True}
+def plain_text(text: str, limit: int = 75) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
 
 
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_TEXT_LIMIT)}}
+def section(text: str, block_id: str | None = None) -> Block:
+    """A mrkdwn section, clipped to Slack's limit with an ellipsis (longer text is rejected)."""
+    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT_LIMIT)}}
+    if block_id:
+        block["block_id"] = block_id
+    return block
 
 
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, SECTION_TEXT_LIMIT)}]}
+def context_block(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, SECTION_TEXT_LIMIT)}]}
 
 
 def overdue_words(days: int) -> str:
@@ -108,7 +113,7 @@ def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
         options.append((MenuChoice.VALIDATE, "Validate"))
     else:
         options.append((MenuChoice.MARK_SENT, "Mark as sent"))
-    return [{"text": _plain(label), "value": menu_value(choice, item.number)} for choice, label in options]
+    return [{"text": plain_text(label), "value": menu_value(choice, item.number)} for choice, label in options]
 
 
 def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int, locale: str) -> list[Block]:
@@ -122,14 +127,14 @@ def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int, locale:
     review: dict[str, Any] = {
         "type": "button",
         "action_id": ActionId.REVIEW_AND_SEND,
-        "text": _plain("Review & send"),
+        "text": plain_text("Review & send"),
         "value": item.number,
     }
     if item.ready:
         review["style"] = "primary"
     menu = {"type": "overflow", "action_id": ActionId.INVOICE_MENU, "options": _menu_options(item)}
     actions = {"type": "actions", "block_id": listing.row_block_id(index), "elements": [review, menu]}
-    return [_section(text), actions, {"type": "divider"}]
+    return [section(text), actions, {"type": "divider"}]
 
 
 def due_listing_blocks(
@@ -142,18 +147,18 @@ def due_listing_blocks(
     who = f" for “{escape(listing.customer)}”" if listing.customer else ""
     if not page.items:
         if listing.customer:
-            return [_section(f"Nothing is due{who}: no unsent invoice of a matching customer is due by today.")]
+            return [section(f"Nothing is due{who}: no unsent invoice of a matching customer is due by today.")]
         return [
-            _section(f"🎉 Nothing is due: every invoice due on or before {format_day(today, locale)} has been sent.")
+            section(f"🎉 Nothing is due: every invoice due on or before {format_day(today, locale)} has been sent.")
         ]
     count = f"{page.total_count} invoice" + ("" if page.total_count == 1 else "s")
     blocks: list[Block] = [
         {
             "type": "header",
             "block_id": BlockId.DUE_HEADER,
-            "text": _plain(f"Due on or before {format_day(today, locale)}", 150),
+            "text": plain_text(f"Due on or before {format_day(today, locale)}", 150),
         },
-        _context(f"{count} to send{who} · page {page.page} of {page.page_count} · oldest first"),
+        context_block(f"{count} to send{who} · page {page.page} of {page.page_count} · oldest first"),
     ]
     for index, item in enumerate(page.items[:DUE_PAGE_SIZE]):
         blocks.extend(due_row_blocks(item, listing=DueListing(page.page, listing.customer), index=index, locale=locale))
@@ -171,14 +176,19 @@ def due_footer(page: DuePage, *, listing: DueListing, ready: ReadyInvoices | Non
             {
                 "type": "button",
                 "action_id": ActionId.DUE_PREVIOUS,
-                "text": _plain("◀ Previous"),
+                "text": plain_text("◀ Previous"),
                 "value": previous.encode(),
             }
         )
     if page.has_next:
         following = DueListing(page.page + 1, listing.customer)
         elements.append(
-            {"type": "button", "action_id": ActionId.DUE_NEXT, "text": _plain("Next ▶"), "value": following.encode()}
+            {
+                "type": "button",
+                "action_id": ActionId.DUE_NEXT,
+                "text": plain_text("Next ▶"),
+                "value": following.encode(),
+            }
         )
     ready_count = len(ready.items) if ready is not None else sum(1 for item in page.items if item.ready)
     if ready_count:
@@ -187,7 +197,7 @@ def due_footer(page: DuePage, *, listing: DueListing, ready: ReadyInvoices | Non
             {
                 "type": "button",
                 "action_id": ActionId.SEND_ALL_READY,
-                "text": _plain(f"Send all ready ({ready_count}{more})"),
+                "text": plain_text(f"Send all ready ({ready_count}{more})"),
                 "style": "primary",
                 "value": DueListing(page.page, listing.customer).encode(),
             }
@@ -198,12 +208,12 @@ def due_footer(page: DuePage, *, listing: DueListing, ready: ReadyInvoices | Non
 
 
 def notice_blocks(text: str) -> list[Block]:
-    return [_section(text)]
+    return [section(text)]
 
 
 def with_notice(text: str, blocks: list[Block]) -> list[Block]:
     """A one-line outcome above a refreshed listing ("✅ INV-7 marked as sent")."""
-    return [_context(text), *blocks][:MAX_BLOCKS]
+    return [context_block(text), *blocks][:MAX_BLOCKS]
 
 
 HELP_LINES = (
@@ -217,7 +227,7 @@ HELP_LINES = (
 
 def help_blocks() -> list[Block]:
     lines = "\n".join(f"• `{usage}` — {what}" for usage, what in HELP_LINES)
-    return [_section("*invoicebot* sends your customer invoices by email and follows each email.\n" + lines)]
+    return [section("*invoicebot* sends your customer invoices by email and follows each email.\n" + lines)]
 
 
 def home_view(
@@ -234,18 +244,18 @@ def home_view(
         + " a person"
     )
     blocks: list[Block] = [
-        {"type": "header", "text": _plain("invoicebot", 150)},
-        _section(f"{due} — `{COMMAND} due` lists them.\n{problems} — `{COMMAND} problems` shows them."),
+        {"type": "header", "text": plain_text("invoicebot", 150)},
+        section(f"{due} — `{COMMAND} due` lists them.\n{problems} — `{COMMAND} problems` shows them."),
     ]
     if sending_problems:
-        blocks.append(_section("⚠️ Sending is not ready: " + escape("; ".join(sending_problems))))
+        blocks.append(section("⚠️ Sending is not ready: " + escape("; ".join(sending_problems))))
     blocks.extend(help_blocks())
     return {"type": "home", "blocks": blocks}
 
 
 def unknown_command_blocks(subcommand: str) -> list[Block]:
     return [
-        _section(f"I don't know `{escape(_clip(subcommand, 40))}`. Here is what I can do:"),
+        section(f"I don't know `{escape(clip(subcommand, 40))}`. Here is what I can do:"),
         *help_blocks(),
     ]
 
@@ -300,7 +310,7 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries
     ]
     shown = invoice.lines[:MAX_SHOWN_LINES]
     lines = "\n".join(
-        f"• {escape(_clip(line.description, 120))} × {line.quantity.normalize():f} — {money(line.net_amount)}"
+        f"• {escape(clip(line.description, 120))} × {line.quantity.normalize():f} — {money(line.net_amount)}"
         for line in shown
     )
     if len(invoice.lines) > MAX_SHOWN_LINES:
@@ -314,10 +324,10 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries
     else:
         timeline = "No email has been sent for this invoice yet."
     blocks = [
-        {"type": "header", "text": _plain(f"Invoice {invoice.number}", 150)},
-        _section("\n".join(facts)),
-        _section("*Lines*\n" + (lines or "no lines")),
-        _section("*Emails*\n" + timeline),
+        {"type": "header", "text": plain_text(f"Invoice {invoice.number}", 150)},
+        section("\n".join(facts)),
+        section("*Lines*\n" + (lines or "no lines")),
+        section("*Emails*\n" + timeline),
     ]
-    blocks.extend(_section(summary) for summary in deliveries)
+    blocks.extend(section(summary) for summary in deliveries)
     return blocks

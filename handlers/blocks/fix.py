@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks.elements import Block, _clip, _context, _plain, _section, escape
+from handlers.blocks.elements import Block, clip, context_block, escape, plain_text, section
 from handlers.ids import BlockId, CallbackId
 from services.tracking.alert_actions import FixDraft
 from services.tracking.precedence import reason_in_words
@@ -18,11 +18,11 @@ FIX_FIELD_BLOCKS = {"emails": BlockId.FIX_EMAILS, "to": BlockId.FIX_EMAILS, "cc"
 
 
 def _checkbox(block_id: str, label: str, option_text: str, description: str | None = None) -> Block:
-    option: dict[str, Any] = {"text": _plain(option_text), "value": YES}
+    option: dict[str, Any] = {"text": plain_text(option_text), "value": YES}
     if description:
-        option["description"] = _plain(description, 150)
+        option["description"] = plain_text(description, 150)
     element = {"type": "checkboxes", "action_id": YES, "options": [option]}
-    return {"type": "input", "block_id": block_id, "label": _plain(label), "element": element, "optional": True}
+    return {"type": "input", "block_id": block_id, "label": plain_text(label), "element": element, "optional": True}
 
 
 def fix_address_modal(
@@ -43,26 +43,28 @@ def fix_address_modal(
     send = draft.send
     failed_lines = [
         f"❌ {escape(item.address)} — {escape(item.reason or reason_in_words(item.kind, item.why))}"
-        + (f" (`{escape(_clip(item.why, 200))}`)" if item.why else "")
+        + (f" (`{escape(clip(item.why, 200))}`)" if item.why else "")
         for item in send.failed
     ]
     intro = f"Invoice *{escape(send.invoice_number)}* to *{escape(send.customer_name)}* was not delivered" + (
         ":\n" + "\n".join(failed_lines) if failed_lines else "."
     )
-    blocks: list[Block] = [_section(intro)]
+    blocks: list[Block] = [section(intro)]
     if problems:
-        notice = _section("\n".join(f"⚠️ {escape(problem)}" for problem in problems))
+        notice = section("\n".join(f"⚠️ {escape(problem)}" for problem in problems))
         blocks.append({**notice, "block_id": BlockId.FIX_NOTICE})
     recent = recent or draft.recent
     if recent:
-        blocks.append(_section(f"🔁 {recent}"))
+        blocks.append(section(f"🔁 {recent}"))
         blocks.append(_checkbox(BlockId.FIX_RESEND, "Sent recently or may have arrived", "Send again anyway"))
     blocks += [
         {
             "type": "input",
             "block_id": BlockId.FIX_EMAILS,
-            "label": _plain("The customer's email addresses"),
-            "hint": _plain("The To, one per line. Saving updates the customer and sends the invoice to these.", 150),
+            "label": plain_text("The customer's email addresses"),
+            "hint": plain_text(
+                "The To, one per line. Saving updates the customer and sends the invoice to these.", 150
+            ),
             "element": {
                 "type": "plain_text_input",
                 "action_id": EMAILS_ACTION,
@@ -74,8 +76,8 @@ def fix_address_modal(
             "type": "input",
             "block_id": BlockId.FIX_CC,
             "optional": True,
-            "label": _plain("Cc"),
-            "hint": _plain("The resend's copies, one per line (empty: no Cc).", 150),
+            "label": plain_text("Cc"),
+            "hint": plain_text("The resend's copies, one per line (empty: no Cc).", 150),
             "element": {"type": "plain_text_input", "action_id": CC_ACTION, "multiline": True}
             | ({"initial_value": cc_text} if cc_text else {}),
         },
@@ -87,13 +89,15 @@ def fix_address_modal(
                 BlockId.FIX_OVERRIDE, "Suppressed address", "Send to the suppressed address anyway", "; ".join(reasons)
             )
         )
-    blocks.append(_context(f"Same subject, message and attachments as before: “{escape(_clip(send.subject, 200))}”."))
+    blocks.append(
+        context_block(f"Same subject, message and attachments as before: “{escape(clip(send.subject, 200))}”.")
+    )
     return {
         "type": "modal",
         "callback_id": CallbackId.FIX_ADDRESS,
         "private_metadata": str(send.delivery_id),
-        "title": _plain("Fix address & resend", 24),
-        "submit": _plain("Save & resend", 24),
-        "close": _plain("Cancel", 24),
+        "title": plain_text("Fix address & resend", 24),
+        "submit": plain_text("Save & resend", 24),
+        "close": plain_text("Cancel", 24),
         "blocks": blocks[:100],
     }

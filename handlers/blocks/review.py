@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks.elements import Block, escape
+from handlers.blocks.elements import Block, escape, plain_text, section
 from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.review_form import INPUT, YES, ReviewForm, ReviewMetadata, message_block_id, subject_block_id
 from services.db.models import Attachments
@@ -31,21 +31,10 @@ ATTACHMENT_CHOICES = (
 MAX_TEXT_INPUT = 3000  # Slack's limit on a plain_text_input's value
 
 
-def _plain(text: str, limit: int = 75) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text if len(text) <= limit else text[: limit - 1] + "…", "emoji": True}
-
-
-def _section(text: str, block_id: str | None = None) -> Block:
-    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-    if block_id:
-        block["block_id"] = block_id
-    return block
-
-
 def _option(value: str, label: str, description: str | None = None) -> dict[str, Any]:
-    option: dict[str, Any] = {"text": _plain(label), "value": value}
+    option: dict[str, Any] = {"text": plain_text(label), "value": value}
     if description:
-        option["description"] = _plain(description, 150)
+        option["description"] = plain_text(description, 150)
     return option
 
 
@@ -58,12 +47,12 @@ def _text_input(
     block: Block = {
         "type": "input",
         "block_id": block_id,
-        "label": _plain(label, 2000),
+        "label": plain_text(label, 2000),
         "element": element,
         "optional": optional,
     }
     if hint:
-        block["hint"] = _plain(hint, 2000)
+        block["hint"] = plain_text(hint, 2000)
     return block
 
 
@@ -71,7 +60,13 @@ def _checkbox(block_id: str, label: str, option: dict[str, Any], *, ticked: bool
     element: dict[str, Any] = {"type": "checkboxes", "action_id": INPUT, "options": [option]}
     if ticked:
         element["initial_options"] = [option]
-    return {"type": "input", "block_id": block_id, "label": _plain(label, 2000), "element": element, "optional": True}
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain_text(label, 2000),
+        "element": element,
+        "optional": True,
+    }
 
 
 def _modal(
@@ -83,29 +78,34 @@ def _modal(
     submit: str | None = None,
     close: str = "Close",
 ) -> View:
-    view: View = {"type": "modal", "title": _plain(title, 24), "close": _plain(close, 24), "blocks": blocks[:100]}
+    view: View = {
+        "type": "modal",
+        "title": plain_text(title, 24),
+        "close": plain_text(close, 24),
+        "blocks": blocks[:100],
+    }
     if callback_id:
         view["callback_id"] = callback_id
     if metadata:
         view["private_metadata"] = metadata[:3000]
     if submit:
-        view["submit"] = _plain(submit, 24)
+        view["submit"] = plain_text(submit, 24)
     return view
 
 
 def loading_view(title: str = "Send invoice") -> View:
     """Opened at once, while the trigger id is still alive; the full view replaces it."""
-    return _modal(title, [_section("⏳ Loading…")])
+    return _modal(title, [section("⏳ Loading…")])
 
 
 def working_view(title: str, text: str) -> View:
     """The answer to a submission while its work goes on after the ack (handlers.after_ack)."""
-    return _modal(title, [_section(f"⏳ {text}")])
+    return _modal(title, [section(f"⏳ {text}")])
 
 
 def message_view(title: str, text: str) -> View:
     """A modal that only says something: an outcome, or why the form cannot be shown."""
-    return _modal(title, [_section(text)], close="Done")
+    return _modal(title, [section(text)], close="Done")
 
 
 def warnings_text(form: ReviewForm) -> str | None:
@@ -120,11 +120,11 @@ def warnings_text(form: ReviewForm) -> str | None:
 def review_view(form: ReviewForm, *, metadata: ReviewMetadata) -> View:
     """The filled modal: warnings first, then every field prefilled with what is (or was) typed."""
     blocks: list[Block] = [
-        _section(f"*{escape(form.invoice_number)}* · {escape(form.customer_name)} · *{form.amount}*"),
+        section(f"*{escape(form.invoice_number)}* · {escape(form.customer_name)} · *{form.amount}*"),
     ]
     warnings = warnings_text(form)
     if warnings:
-        blocks.append(_section(warnings, BlockId.REVIEW_NOTICE))
+        blocks.append(section(warnings, BlockId.REVIEW_NOTICE))
     if form.recent:
         blocks.append(
             _checkbox(
@@ -146,7 +146,7 @@ def review_view(form: ReviewForm, *, metadata: ReviewMetadata) -> View:
             "type": "input",
             "block_id": BlockId.REVIEW_LANGUAGE,
             "dispatch_action": True,  # choosing a language re-renders subject and message
-            "label": _plain("Language"),
+            "label": plain_text("Language"),
             "element": {
                 "type": "static_select",
                 "action_id": ActionId.REVIEW_LANGUAGE,
@@ -165,7 +165,7 @@ def review_view(form: ReviewForm, *, metadata: ReviewMetadata) -> View:
         {
             "type": "input",
             "block_id": BlockId.REVIEW_ATTACHMENTS,
-            "label": _plain("Attach"),
+            "label": plain_text("Attach"),
             "element": {
                 "type": "radio_buttons",
                 "action_id": INPUT,

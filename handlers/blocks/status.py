@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.blocks.elements import Block, _clip, _context, _plain, _section, escape
+from handlers.blocks.elements import Block, clip, context_block, escape, plain_text, section
 from handlers.ids import ActionId, BlockId
 from services.formatting import format_clock
 from services.tracking.alert_resolution import Resolution
@@ -42,7 +42,7 @@ def _problem_lines(view: DeliveryStatusView, label: str) -> str:
         reply = view.last_error or ""
         who = ", ".join(view.to)
         return f"{label}: {escape(who)} — {reason_in_words(view.status, reply)}" + (
-            f" ({escape(_clip(reply, 300))})" if reply else ""
+            f" ({escape(clip(reply, 300))})" if reply else ""
         )
     lines = []
     for entry in problems:
@@ -50,7 +50,7 @@ def _problem_lines(view: DeliveryStatusView, label: str) -> str:
         reason = str((entry.detail or {}).get("reason") or reason_in_words(entry.type, raw))
         lines.append(
             f"{label}: {escape(entry.recipient or '')} — {escape(reason)}"
-            + (f" ({escape(_clip(raw, 300))})" if raw else "")
+            + (f" ({escape(clip(raw, 300))})" if raw else "")
         )
     return "\n".join(lines)
 
@@ -72,9 +72,7 @@ def status_line(view: DeliveryStatusView) -> str:
     if status in PROBLEM_TYPES:
         return _problem_lines(view, _ALERT_TITLES[status])
     if status == "deferred":
-        return (
-            f"🔁 Retrying (attempt {view.attempts + 1}): {escape(_clip(view.last_error or 'temporary problem', 300))}"
-        )
+        return f"🔁 Retrying (attempt {view.attempts + 1}): {escape(clip(view.last_error or 'temporary problem', 300))}"
     if status in ("accepted", "delivered", "opened"):
         return _sent_line(view)
     if status == "rejected":
@@ -86,7 +84,7 @@ def status_line(view: DeliveryStatusView) -> str:
 
 def _sent_line(view: DeliveryStatusView) -> str:
     """Accepted, delivered or opened, with any recipient's later problem below."""
-    to, reply = escape(", ".join(view.to)), escape(_clip(view.smtp_reply or "", 300))
+    to, reply = escape(", ".join(view.to)), escape(clip(view.smtp_reply or "", 300))
     line = f"✅ Sent to {to} — accepted by the mail server" + (f": {reply}" if reply else "")
     if view.status == "delivered":
         line = f"✅ Delivered to {to}" + (f" (accepted: {reply})" if reply else "")
@@ -128,16 +126,16 @@ def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     if view.approved_by and view.status != "rejected":
         people += f" · approved by {_who(view.approved_by)}"
     blocks: list[Block] = [
-        _section(f"{heading}\n{recipients}"),
-        _section(line),
-        _context(people),
-        _context(_timeline_text(view)),
+        section(f"{heading}\n{recipients}"),
+        section(line),
+        context_block(people),
+        context_block(_timeline_text(view)),
     ]
     if view.status == "unknown" and view.last_error:
-        blocks.insert(2, _context(f"```{escape(_clip(view.last_error, DIAGNOSTIC_LIMIT))}```"))
+        blocks.insert(2, context_block(f"```{escape(clip(view.last_error, DIAGNOSTIC_LIMIT))}```"))
     # The fallback text is parsed by Slack like the blocks (and notifies from it): escaped the same way.
     text = f"{what} {escape(view.invoice_number)} to {escape(', '.join(view.to))}: {line}"
-    return _clip(text, 3000), blocks
+    return clip(text, 3000), blocks
 
 
 _ALERT_TITLES = {
@@ -159,20 +157,20 @@ def alert_buttons(view: DeliveryStatusView) -> Block:
             {
                 "type": "button",
                 "action_id": ActionId.FIX_ADDRESS_AND_RESEND,
-                "text": _plain("Fix address & resend"),
+                "text": plain_text("Fix address & resend"),
                 "style": "primary",
                 "value": delivery,
             },
             {
                 "type": "button",
                 "action_id": ActionId.MARK_SENT_MANUALLY,
-                "text": _plain("Mark as sent manually"),
+                "text": plain_text("Mark as sent manually"),
                 "value": delivery,
             },
             {
                 "type": "button",
                 "action_id": ActionId.OPEN_INVOICE,
-                "text": _plain("Open invoice"),
+                "text": plain_text("Open invoice"),
                 "value": view.invoice_number,
             },
         ],
@@ -205,15 +203,15 @@ def delivery_alert_message(
     else:
         headline = f"{title}: {escape(recipient)} — {escape(reason)}"
     blocks: list[Block] = [
-        _section(f"{headline}\nInvoice *{escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}")
+        section(f"{headline}\nInvoice *{escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}")
     ]
     if diagnostic:
         said = "Why" if diagnostic.startswith(HELD_PREFIX) else "Server said"
-        blocks.append(_context(f"{said}: ```{escape(_clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
+        blocks.append(context_block(f"{said}: ```{escape(clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
     if resolution is not None:  # the problem is over: who ended it and how, in place of the buttons
-        blocks.append(_section(resolution_words(resolution)))
+        blocks.append(section(resolution_words(resolution)))
         text = f"{headline} (invoice {escape(view.invoice_number)}) — {resolution_words(resolution)}"
-        return _clip(text, 3000), blocks
+        return clip(text, 3000), blocks
     blocks.append(alert_buttons(view))
     text = f"{headline} (invoice {escape(view.invoice_number)})"
-    return _clip(text, 3000), blocks
+    return clip(text, 3000), blocks
