@@ -17,10 +17,10 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.authorization import ApprovalPolicy
 from services.field_rules import check_language
 from services.money import check_currency
 from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
-from services.sending.approvals import ApprovalPolicy
 from services.tracking.webhooks.keys import load_sendgrid_public_key
 
 _PREFIX = "INVOICEBOT_"

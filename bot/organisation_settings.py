@@ -16,12 +16,12 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from services.authorization import ApprovalRules
 from services.db.models import Organisation
-from services.invoicing.organisations import OrganisationProfile, ensure_organisation, sending_state
+from services.invoicing.organisations import OrganisationProfile, ensure_organisation
 from services.postal_address import PostalAddress, parse_postal_address
-from services.sending.approvals import ApprovalRules
-from services.sending.due import SendingState
 from services.sending.pipeline import SenderIdentity
+from services.sending.readiness import SendingState, sending_state
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.unit_of_work import UnitsOfWork
 
 # The services' AsyncSession. Handlers never import SQLAlchemy (an import-linter contract):

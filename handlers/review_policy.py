@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.authorization import ApprovalRules
 from services.send_context import SendContext
-from services.sending.approvals import ApprovalRules
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.authorization import ApprovalRules
 from services.db.models import utcnow
-from services.sending.approvals import ApprovalRules
 
 
 @dataclass(frozen=True)

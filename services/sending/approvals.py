@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.authorization import Action, authorize, who_may
+from services.authorization import Action, authorize
 from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice
 from services.delivery_transitions import DeliveryMove, delivery_moved
 from services.errors import IllegalTransition, NotFound

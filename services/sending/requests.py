@@ -22,7 +22,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.authorization import Action, authorize
+from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Approval, Attachments, Delivery, DeliveryKind, DeliveryStatus, Invoice
 from services.delivery_transitions import DeliveryMove, delivery_moved
 from services.errors import (
@@ -32,7 +32,6 @@ from services.errors import (
     NotFound,
 )
 from services.invoicing.invoices import get_invoice
-from services.sending.approvals import ApprovalRules
 from services.sending.checks import (
     DeliveryRequest,
     check_invoice,

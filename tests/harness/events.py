@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryStatus, Notification, Organisation
 from services.sending.checks import new_message_id, new_verp_token
-from services.tracking.events import IncomingEvent, RecordedEvent, record_delivery_event
+from services.tracking.event_types import IncomingEvent
+from services.tracking.events import RecordedEvent, record_delivery_event
 from tests import factories
 
 SECRET = b"verp-test-secret"

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.authorization import ApprovalRules
 from services.db.models import Invoice, Organisation, Suppression
 from services.errors import FieldErrors
-from services.sending.approvals import ApprovalRules
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
 from tests import factories
 

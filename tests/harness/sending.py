@@ -20,7 +20,8 @@ from services.email.smtp import SmtpTransport
 from services.email.transport import Transport
 from services.sending.pipeline import SenderIdentity
 from services.sending.queue import RetryPolicy
-from services.tracking.events import IncomingEvent, record_delivery_event
+from services.tracking.event_types import IncomingEvent
+from services.tracking.events import record_delivery_event
 from tests import factories
 from tests.harness.reading import channel_messages
 

@@ -18,10 +18,10 @@ from pypdf import PdfReader
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.sandbox.smtp_server import ScriptedSmtpServer
+from services.authorization import ApprovalRules
 from services.db.models import Attachments, Delivery, Organisation, utcnow
 from services.email.smtp import SmtpTransport
-from services.sending.approvals import ApprovalRules
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from services.sending.review import prepare_review
 from tests import factories

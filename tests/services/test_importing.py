@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from services.authorization import ApprovalRules
 from services.db.models import AuditLog, Customer, Invoice, InvoiceLine, InvoiceStatus
 from services.invoicing.invoices import get_invoice, mark_sent_manually
-from services.sending.approvals import ApprovalRules
 from tests.harness.database import count_rows
 from tests.harness.importing import invoice_object, rejected, run_import, write_csv, write_json
 

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.authorization import ApprovalRules
 from services.db.models import AuditLog, Delivery, Notification, Organisation
 from services.errors import NotAllowed
 from services.send_context import SendContext
-from services.sending.approvals import ApprovalRules
-from services.sending.due import SendingState
+from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest
 from services.unit_of_work import AuditEntry, OwedPost, UnitOfWork, write_owed
 from services.use_cases import InvoiceChange, SendAsked, ask_for_send, change_invoice, decide_approval
