@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.authorization import Action, authorize
+from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice
 from services.delivery_transitions import DeliveryMove, delivery_moved
 from services.errors import IllegalTransition, NotFound

@@ -21,6 +21,7 @@ from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from bot.sandbox.smtp_server import ScriptedSmtpServer
+from services.authorization import ApprovalRules
 from services.db.models import Delivery, DeliveryStatus, NotificationStatus, Organisation, utcnow
 from services.email.smtp import SmtpTransport
 from services.sending.readiness import SendingState

@@ -28,7 +28,8 @@ from services.errors import loggable
 from services.tracking.filer import EventFiler
 from services.tracking.webhooks import WebhookAuthError, WebhookFormatError
 from services.tracking.webhooks.fields import MAX_BODY_BYTES
-from services.tracking.webhooks.replay import ReplayGuard, receipts_for
+from services.tracking.webhooks.freshness import receipts_for
+from services.tracking.webhooks.replay import ReplayGuard
 from web.doors import BodyTooLarge, read_bounded_body
 from web.webhooks.providers import Admitted, ProviderUnreachable, WebhookProvider, WebhookRequest
 

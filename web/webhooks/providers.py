@@ -20,9 +20,9 @@ from typing import Any, Protocol
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from services.tracking.events import IncomingEvent
+from services.tracking.event_types import IncomingEvent
 from services.tracking.webhooks import mailgun, postmark, sendgrid, ses, sns
-from services.tracking.webhooks.replay import Receipt
+from services.tracking.webhooks.freshness import Receipt
 
 log = logging.getLogger("invoicebot.webhooks")
 
