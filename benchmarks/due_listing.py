@@ -58,7 +58,7 @@ INVOICE_COLUMNS = (
     "organisation_id, number, customer_id, issue_date, due_date, currency, status, subtotal, tax_total,"
     " total, recipient_emails, public_token, autosend, created_at, updated_at"
 )
-CUSTOMER_COLUMNS = "organisation_id, ref, name, address, language, emails, cc, created_at, updated_at"
+CUSTOMER_COLUMNS = "organisation_id, ref, name, street, language, emails, cc, created_at, updated_at"
 SUPPRESSION_COLUMNS = "organisation_id, email, reason, soft_bounce_count, active, created_at"
 DELIVERY_COLUMNS = (
     "organisation_id, invoice_id, kind, status, to_addresses, cc, bcc, subject, body_text, language, attachments,"
@@ -86,7 +86,7 @@ def _sqlite_money(cents: str) -> str:
 
 
 SQLITE_LOAD = [
-    "INSERT INTO organisations (name, address, tax_id, country, default_language, sender_email, smtp_status,"
+    "INSERT INTO organisations (name, street, tax_id, country, default_language, sender_email, smtp_status,"
     " created_at) VALUES (:name, '', '', 'GB', 'en', 'invoices@bench.example', 'verified', '2026-01-01 00:00:00')",
     f"WITH RECURSIVE s(c) AS (SELECT 1 UNION ALL SELECT c + 1 FROM s WHERE c < {CUSTOMERS})"
     f" INSERT INTO customers ({CUSTOMER_COLUMNS}) SELECT 1, printf('C%04d', c), printf('Customer %04d Ltd', c), '',"
