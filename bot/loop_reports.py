@@ -31,10 +31,9 @@ from bot.loop_health import LoopHealth
 from services.db.models import utcnow
 from services.errors import error_summary
 from services.loop_reports import LoopReport, forget_process, publish_reports
+from web.fleet_health import DATABASE_ANSWER_SECONDS
 
 log = logging.getLogger("invoicebot.health")
-
-DATABASE_ANSWER_SECONDS = 2.0  # a probe must answer even when the database does not
 
 
 class HealthReporter:

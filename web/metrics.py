@@ -27,13 +27,11 @@ from starlette.routing import BaseRoute, Route
 
 from services.errors import error_summary
 from services.health import HealthCounts, health_counts
-from web.fleet_health import FleetVerdict, OtherProcesses
+from web.fleet_health import DATABASE_ANSWER_SECONDS, FleetVerdict, OtherProcesses
 from web.healthz import LoopReports
 from web.view_recorder import SessionOpener
 
 log = logging.getLogger(__name__)
-
-DATABASE_ANSWER_SECONDS = 2.0
 
 
 def bearer_token_matches(authorization: str | None, token: str) -> bool:
