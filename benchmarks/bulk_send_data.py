@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, text
 from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
 from services.db.models import Attachments, Delivery, DeliveryStatus, InvoiceStatus, Organisation, SmtpStatus, utcnow
-from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, InvoiceData, LineData, create_invoice, upsert_customer
 from services.sending.pipeline import RenderJob, SenderIdentity, build_render_job
 
 IDENTITY = SenderIdentity(
@@ -84,12 +84,14 @@ async def build_data(url: str, invoices: int) -> None:
                 session,
                 organisation_id=org.id,
                 customer=customers[n % len(customers)],
-                number=f"B-{n:06d}",
-                issue_date=date(2026, 11, 1),
-                due_date=date(2026, 11, 30),
-                currency="EUR",
-                lines=lines,
-                status=InvoiceStatus.VALIDATED,
+                data=InvoiceData(
+                    number=f"B-{n:06d}",
+                    issue_date=date(2026, 11, 1),
+                    due_date=date(2026, 11, 30),
+                    currency="EUR",
+                    lines=lines,
+                    status=InvoiceStatus.VALIDATED,
+                ),
             )
             ids.append((invoice.id, customers[n % len(customers)].emails[0]))
             if n % 500 == 499:

@@ -20,7 +20,14 @@ from decimal import Decimal
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from services.documents.model import InvoiceDocument, LineInput, PartyData, PaymentData, build_invoice_document
+from services.documents.model import (
+    DocumentFacts,
+    InvoiceDocument,
+    LineInput,
+    PartyData,
+    PaymentData,
+    build_invoice_document,
+)
 from services.documents.pdf import BOLD, REGULAR, register_fonts, render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.postal_address import PostalAddress
@@ -28,27 +35,31 @@ from services.postal_address import PostalAddress
 
 def sample(lines: int) -> InvoiceDocument:
     return build_invoice_document(
-        number="INV-2026-0042",
-        issue_date=date(2026, 10, 1),
-        due_date=date(2026, 10, 31),
-        currency="EUR",
-        language="fr",
-        seller=PartyData(
-            "Example Trading Ltd",
-            PostalAddress("1 Example Street", city="London", postal_code="EC1A 1BB", country="GB"),
-            "GB123456789",
-        ),
-        buyer=PartyData(
-            "Παπαδόπουλος Α.Ε.",
-            PostalAddress("Οδός Ερμού 12", city="Αθήνα", postal_code="105 63", country="GR"),
-            "EL123456789",
-        ),
-        lines=[
-            LineInput(f"Prestation n° {n}: support et maintenance", Decimal(n % 4 + 1), Decimal("42.50"), Decimal(20))
-            for n in range(1, lines + 1)
-        ],
-        payment=PaymentData("INV-2026-0042", "GB33BUKB20201555555555", "BUKBGB22"),
-        invoice_url="http://localhost:3000/i/token",
+        DocumentFacts(
+            number="INV-2026-0042",
+            issue_date=date(2026, 10, 1),
+            due_date=date(2026, 10, 31),
+            currency="EUR",
+            language="fr",
+            seller=PartyData(
+                "Example Trading Ltd",
+                PostalAddress("1 Example Street", city="London", postal_code="EC1A 1BB", country="GB"),
+                "GB123456789",
+            ),
+            buyer=PartyData(
+                "Παπαδόπουλος Α.Ε.",
+                PostalAddress("Οδός Ερμού 12", city="Αθήνα", postal_code="105 63", country="GR"),
+                "EL123456789",
+            ),
+            lines=[
+                LineInput(
+                    f"Prestation n° {n}: support et maintenance", Decimal(n % 4 + 1), Decimal("42.50"), Decimal(20)
+                )
+                for n in range(1, lines + 1)
+            ],
+            payment=PaymentData("INV-2026-0042", "GB33BUKB20201555555555", "BUKBGB22"),
+            invoice_url="http://localhost:3000/i/token",
+        )
     )
 
 

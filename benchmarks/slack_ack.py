@@ -40,7 +40,7 @@ from handlers.ids import CallbackId
 from services.db.engine import create_engine, session_factory
 from services.db.migrate import upgrade
 from services.db.models import Delivery, InvoiceStatus, Organisation, SmtpStatus
-from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, InvoiceData, LineData, create_invoice, upsert_customer
 from services.sending.bulk import MAX_BULK_INVOICES
 
 TODAY = date(2026, 11, 23)  # benchmarks.slack_due's server runs on this day
@@ -69,10 +69,18 @@ async def build(url: str, invoices: int) -> None:
         )
         for n in range(invoices):
             await create_invoice(
-                session, organisation_id=org.id, customer=acme, number=f"B-{n:05d}", issue_date=date(2026, 10, 1),
-                due_date=TODAY - timedelta(days=1 + n % 300), currency="EUR", status=InvoiceStatus.VALIDATED,
-                lines=[LineData("Consulting", Decimal(1), Decimal("100.00"), Decimal(20))],
-            )  # fmt: skip
+                session,
+                organisation_id=org.id,
+                customer=acme,
+                data=InvoiceData(
+                    number=f"B-{n:05d}",
+                    issue_date=date(2026, 10, 1),
+                    due_date=TODAY - timedelta(days=1 + n % 300),
+                    currency="EUR",
+                    status=InvoiceStatus.VALIDATED,
+                    lines=[LineData("Consulting", Decimal(1), Decimal("100.00"), Decimal(20))],
+                ),
+            )
         await session.commit()
     await engine.dispose()
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from bot.bootstrap import Runtime
 from services.authorization import OPERATOR
 from services.db.models import utcnow
-from services.email.template_overrides import save_template_override
+from services.email.template_overrides import TemplateEdit, save_template_override
 from services.formatting import format_day
 from services.invoicing.organisations import organisation_locale
 from services.tracking.suppression import lift_suppression, list_suppressions
@@ -94,9 +94,7 @@ def register(app: typer.Typer, run_with_runtime: Callable[[Callable[[Runtime], A
                 await save_template_override(
                     session,
                     organisation_id=organisation.id,
-                    language=language,
-                    part=part,
-                    source=source,
+                    edit=TemplateEdit(language=language, part=part, source=source),
                     actor=OPERATOR,
                     rules=runtime.organisation_settings.rules,
                 )

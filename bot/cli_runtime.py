@@ -23,7 +23,7 @@ from services.db.models import utcnow
 from services.email.addresses import normalise_email
 from services.email.message import make_message_id, verp_address
 from services.email.transport import Envelope, SendError
-from services.email.verification import record_smtp_check
+from services.email.verification import SmtpCheck, record_smtp_check
 from services.errors import InvalidInput
 
 
@@ -148,10 +148,10 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
             try:
                 async with runtime.session() as session:
                     organisation = await runtime.organisations.organisation(session)
+                    check = SmtpCheck(ok=ok, reason=reason, smtputf8=smtputf8)
                     await record_smtp_check(
-                        session, organisation_id=organisation.id, ok=ok, reason=reason, actor=OPERATOR, now=utcnow(),
-                        smtputf8=smtputf8,
-                    )  # fmt: skip
+                        session, organisation_id=organisation.id, check=check, actor=OPERATOR, now=utcnow()
+                    )
                     await session.commit()
             finally:
                 await runtime.aclose()

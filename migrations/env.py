@@ -28,7 +28,10 @@ async def _run_online() -> None:
     if connectable is not None:
         _run(connectable)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:  # services.db.migrate always sets it; a bare `alembic` call must too
+        raise RuntimeError("set sqlalchemy.url (the database to migrate) in the Alembic config")
+    engine = create_engine(url)
     async with engine.begin() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

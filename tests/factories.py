@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.authorization import ApprovalRules
 from services.db.models import Attachments, Customer, Delivery, Invoice, InvoiceStatus, utcnow
-from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, InvoiceData, LineData, create_invoice, upsert_customer
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 
@@ -47,12 +47,14 @@ async def invoice(
         session,
         organisation_id=organisation_id,
         customer=owner,
-        number=number,
-        issue_date=date(2026, 10, 1),
-        due_date=due,
-        currency=currency,
-        lines=[LineData("Consulting", Decimal(1), Decimal(amount), Decimal(20))],
-        status=status,
+        data=InvoiceData(
+            number=number,
+            issue_date=date(2026, 10, 1),
+            due_date=due,
+            currency=currency,
+            lines=[LineData("Consulting", Decimal(1), Decimal(amount), Decimal(20))],
+            status=status,
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from bot.sandbox.smtp_server import ScriptedSmtpServer
 from services.db.models import Organisation
 from services.email.script import SmtpScript
 from tests.harness.cli import INVOICEBOT
+from tests.harness.processes import stopped
 
 HEADER = "invoice_number,customer_ref,customer_name,customer_emails,issue_date,due_date,currency,description,"
 HEADER += "quantity,unit_price,tax_rate,invoice_total"
@@ -50,7 +51,10 @@ async def smtp_verify(
         INVOICEBOT, "smtp", "verify", *args, cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    finally:
+        await stopped(process)  # not left running (with its database connection) when it times out
     return process.returncode, out.decode(), err.decode()
 
 

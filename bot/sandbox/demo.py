@@ -32,7 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from bot.bootstrap import Loop, Seams, bootstrap
 from bot.config import Settings
 from bot.runner import web_server
-from bot.sandbox.dsn import BounceRule, build_dsn
+from bot.sandbox.dsn import BounceRule, Relay, build_dsn
 from bot.sandbox.folder_mailbox import FolderMailbox
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
@@ -115,9 +115,9 @@ class BouncingSmtpServer(ScriptedSmtpServer):
             return_path=return_path,
             recipient=recipient,
             rule=rule,
-            reporting_mta=self.hostname,
-            arrived=now - timedelta(seconds=BOUNCE_DELAY_SECONDS),
-            now=given_up,
+            relay=Relay(
+                hostname=self.hostname, arrived=now - timedelta(seconds=BOUNCE_DELAY_SECONDS), gave_up=given_up
+            ),
         )
         self.bounces.deliver(report)
 

@@ -34,20 +34,19 @@ def _returned_headers(original: bytes) -> str:
     return head.decode("utf-8", "replace").replace("\r\n", "\n").strip() + "\n"
 
 
-def build_dsn(
-    *,
-    original: bytes,
-    return_path: str,
-    recipient: str,
-    rule: BounceRule,
-    reporting_mta: str,
-    arrived: datetime,
-    now: datetime,
-) -> bytes:
-    """The report for one failed `recipient` of `original`, sent by MAILER-DAEMON to `return_path`.
+@dataclass(frozen=True, kw_only=True)
+class Relay:
+    """The relay that writes the report: its host name, when it took the email (Arrival-Date) and
+    when it gave up on it (Date)."""
 
-    `arrived` is when the relay took the email (Arrival-Date), `now` when it gave up (Date).
-    """
+    hostname: str
+    arrived: datetime
+    gave_up: datetime
+
+
+def build_dsn(*, original: bytes, return_path: str, recipient: str, rule: BounceRule, relay: Relay) -> bytes:
+    """The report for one failed `recipient` of `original`, sent by MAILER-DAEMON of `relay` to `return_path`."""
+    reporting_mta, arrived, now = relay.hostname, relay.arrived, relay.gave_up
     parsed: Message = message_from_bytes(original, policy=compat32)
     subject = " ".join(str(parsed.get("Subject", "(no subject)")).split())
     domain = recipient.rpartition("@")[2]

@@ -37,16 +37,30 @@ class SlackUserRef:
     name: str = "alice"
 
 
+@dataclass(frozen=True, kw_only=True)
+class RequestOrigin:
+    """Where a request comes from: the channel, the workspace (None: the user's own) and the trigger id
+    (None: a fresh one, as Slack gives every interaction)."""
+
+    channel_id: str = "C0FINANCE"
+    team_id: str | None = None
+    trigger_id: str | None = None
+
+    @classmethod
+    def taken_from(cls, options: dict[str, Any]) -> RequestOrigin:
+        """The origin named by `channel_id=` / `team_id=` / `trigger_id=` in `options` (removed from it)."""
+        return cls(**{name: options.pop(name) for name in ("channel_id", "team_id", "trigger_id") if name in options})
+
+
 def slash_command_body(
     *,
     text: str,
     user: SlackUserRef,
     response_url: str,
     command: str = "/invoices",
-    channel_id: str = "C0FINANCE",
-    team_id: str | None = None,
-    trigger_id: str | None = None,
+    origin: RequestOrigin = RequestOrigin(),
 ) -> str:
+    channel_id, team_id, trigger_id = origin.channel_id, origin.team_id, origin.trigger_id
     fields = {
         "token": "deprecated-verification-token",
         "team_id": team_id or user.team_id,
@@ -70,12 +84,11 @@ def block_actions_body(
     action: Mapping[str, Any],
     user: SlackUserRef,
     response_url: str,
-    team_id: str | None = None,
-    channel_id: str = "C0FINANCE",
     message_ts: str = "1700000000.000100",
-    trigger_id: str | None = None,
+    origin: RequestOrigin = RequestOrigin(),
 ) -> str:
     """One click. `action` is the element as it appears in `actions[]` (action_id, block_id, value …)."""
+    channel_id, team_id, trigger_id = origin.channel_id, origin.team_id, origin.trigger_id
     payload = {
         "type": "block_actions",
         "team": {"id": team_id or user.team_id, "domain": "example"},
@@ -152,16 +165,20 @@ class SlackRequestClient:
 
     async def command(self, text: str, *, user: SlackUserRef, response_url: str, **options: Any) -> httpx.Response:
         headers = options.pop("headers", None)
+        origin = RequestOrigin.taken_from(options)
         return await self.post(
-            slash_command_body(text=text, user=user, response_url=response_url, **options), headers=headers
+            slash_command_body(text=text, user=user, response_url=response_url, origin=origin, **options),
+            headers=headers,
         )
 
     async def click(
         self, action: Mapping[str, Any], *, user: SlackUserRef, response_url: str, **options: Any
     ) -> httpx.Response:
         headers = options.pop("headers", None)
+        origin = RequestOrigin.taken_from(options)
         return await self.post(
-            block_actions_body(action=action, user=user, response_url=response_url, **options), headers=headers
+            block_actions_body(action=action, user=user, response_url=response_url, origin=origin, **options),
+            headers=headers,
         )
 
     async def event(self, event: Mapping[str, Any], *, team_id: str = "T0OWN") -> httpx.Response:

@@ -27,7 +27,7 @@ TABLES = ("organisations", "customers")
 PARTS = (("street", 200), ("additional", 200), ("city", 100), ("postal_code", 20), ("subdivision", 100))
 
 
-def _table(name: str, *columns: str) -> sa.Table:
+def _table(name: str, *columns: str) -> sa.TableClause:
     return sa.table(name, sa.column("id", sa.Integer()), *(sa.column(column, sa.String()) for column in columns))
 
 

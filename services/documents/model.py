@@ -124,34 +124,44 @@ def tax_category(rate: Decimal, *, exemption_reason: str | None = None) -> str:
     return EXEMPT if exemption_reason else ZERO_RATED
 
 
-def build_invoice_document(
-    *,
-    number: str,
-    issue_date: date,
-    due_date: date,
-    currency: str,
-    language: str | None,
-    seller: PartyData,
-    buyer: PartyData,
-    lines: Sequence[LineInput],
-    payment: PaymentData,
-    invoice_url: str | None = None,
-    buyer_reference: str | None = None,
-    purchase_order: str | None = None,
-    notes: str | None = None,
-    exemption_reason: str | None = None,
-    stored_totals: tuple[Decimal, Decimal, Decimal] | None = None,
-) -> InvoiceDocument:
+@dataclass(frozen=True, kw_only=True)
+class DocumentFacts:
+    """What an invoice document is built from: everything but the numbers `build_invoice_document` computes.
+
+    `stored_totals` (subtotal, tax, total) are the invoice row's numbers, checked against the lines.
+    """
+
+    number: str
+    issue_date: date
+    due_date: date
+    currency: str
+    language: str | None
+    seller: PartyData
+    buyer: PartyData
+    lines: Sequence[LineInput]
+    payment: PaymentData
+    invoice_url: str | None = None
+    buyer_reference: str | None = None
+    purchase_order: str | None = None
+    notes: str | None = None
+    exemption_reason: str | None = None
+    stored_totals: tuple[Decimal, Decimal, Decimal] | None = None
+
+
+def build_invoice_document(facts: DocumentFacts) -> InvoiceDocument:
     """Compute nets, the tax breakdown and totals the one way `services.invoicing.totals` does.
 
     `stored_totals` (subtotal, tax, total) are the invoice row's numbers: when they differ
     from what the lines add up to, the documents would contradict the listing in Slack, so
     this refuses rather than print either.
     """
-    totals = compute_totals((LineAmounts(line.quantity, line.unit_price, line.tax_rate) for line in lines), currency)
-    if stored_totals is not None and stored_totals != (totals.subtotal, totals.tax_total, totals.total):
+    totals = compute_totals(
+        (LineAmounts(line.quantity, line.unit_price, line.tax_rate) for line in facts.lines), facts.currency
+    )
+    stored, currency = facts.stored_totals, facts.currency
+    if stored is not None and stored != (totals.subtotal, totals.tax_total, totals.total):
         raise InvalidInput(
-            f"Invoice {number} says its total is {stored_totals[2]} {currency}, but its lines add up to "
+            f"Invoice {facts.number} says its total is {stored[2]} {currency}, but its lines add up to "
             f"{totals.total} {currency}. Correct the invoice before sending it."
         )
     document_lines = tuple(
@@ -162,38 +172,38 @@ def build_invoice_document(
             unit_price=line.unit_price,
             tax_rate=line.tax_rate,
             net_amount=net,
-            tax_category=tax_category(line.tax_rate, exemption_reason=exemption_reason),
+            tax_category=tax_category(line.tax_rate, exemption_reason=facts.exemption_reason),
         )
-        for position, (line, net) in enumerate(zip(lines, totals.line_nets, strict=True), start=1)
+        for position, (line, net) in enumerate(zip(facts.lines, totals.line_nets, strict=True), start=1)
     )
     taxes = tuple(
         DocumentTax(
-            category=(category := tax_category(breakdown.rate, exemption_reason=exemption_reason)),
+            category=(category := tax_category(breakdown.rate, exemption_reason=facts.exemption_reason)),
             rate=breakdown.rate,
             taxable=breakdown.taxable,
             tax=breakdown.tax,
-            exemption_reason=exemption_reason if category == EXEMPT else None,
+            exemption_reason=facts.exemption_reason if category == EXEMPT else None,
         )
         for breakdown in totals.taxes
     )
     return InvoiceDocument(
-        number=number,
-        issue_date=issue_date,
-        due_date=due_date,
-        currency=currency,
-        language=normalise_language(language),
-        seller=seller,
-        buyer=buyer,
+        number=facts.number,
+        issue_date=facts.issue_date,
+        due_date=facts.due_date,
+        currency=facts.currency,
+        language=normalise_language(facts.language),
+        seller=facts.seller,
+        buyer=facts.buyer,
         lines=document_lines,
         taxes=taxes,
         subtotal=totals.subtotal,
         tax_total=totals.tax_total,
         total=totals.total,
-        payment=payment,
-        invoice_url=invoice_url,
-        buyer_reference=buyer_reference,
-        purchase_order=purchase_order,
-        notes=notes,
+        payment=facts.payment,
+        invoice_url=facts.invoice_url,
+        buyer_reference=facts.buyer_reference,
+        purchase_order=facts.purchase_order,
+        notes=facts.notes,
     )
 
 
@@ -268,28 +278,30 @@ def _document(
     if invoice.token_revoked_at is None:
         link = f"{public_url.rstrip('/')}/i/{invoice.public_token}"
     return build_invoice_document(
-        number=invoice.number,
-        issue_date=invoice.issue_date,
-        due_date=invoice.due_date,
-        currency=invoice.currency,
-        language=customer.language or organisation.default_language,
-        seller=PartyData(
-            name=organisation.name,
-            address=postal_address_of(organisation),
-            tax_id=organisation.tax_id or None,
-            email=organisation.reply_to or organisation.sender_email or None,
-        ),
-        buyer=PartyData(
-            name=customer.name,
-            address=postal_address_of(customer),
-            tax_id=customer.tax_id or None,
-            email=next(iter(invoice.recipient_emails or customer.emails), None),
-        ),
-        lines=lines,
-        payment=PaymentData(reference=invoice.number, iban=organisation.iban, bic=organisation.bic),
-        invoice_url=link,
-        buyer_reference=invoice.purchase_order or customer.ref,
-        purchase_order=invoice.purchase_order,
-        notes=invoice.notes,
-        stored_totals=(invoice.subtotal, invoice.tax_total, invoice.total),
+        DocumentFacts(
+            number=invoice.number,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            currency=invoice.currency,
+            language=customer.language or organisation.default_language,
+            seller=PartyData(
+                name=organisation.name,
+                address=postal_address_of(organisation),
+                tax_id=organisation.tax_id or None,
+                email=organisation.reply_to or organisation.sender_email or None,
+            ),
+            buyer=PartyData(
+                name=customer.name,
+                address=postal_address_of(customer),
+                tax_id=customer.tax_id or None,
+                email=next(iter(invoice.recipient_emails or customer.emails), None),
+            ),
+            lines=lines,
+            payment=PaymentData(reference=invoice.number, iban=organisation.iban, bic=organisation.bic),
+            invoice_url=link,
+            buyer_reference=invoice.purchase_order or customer.ref,
+            purchase_order=invoice.purchase_order,
+            notes=invoice.notes,
+            stored_totals=(invoice.subtotal, invoice.tax_total, invoice.total),
+        )
     )

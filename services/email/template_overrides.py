@@ -7,6 +7,8 @@ saved. The caller commits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,19 +29,22 @@ def _checked_language(language: str) -> str:
     return code
 
 
+@dataclass(frozen=True, kw_only=True)
+class TemplateEdit:
+    """The wording someone wants for one part (`subject`, `text`, `html`) of one language's email."""
+
+    language: str
+    part: str
+    source: str
+
+
 async def save_template_override(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    language: str,
-    part: str,
-    source: str,
-    actor: str,
-    rules: ApprovalRules,
+    session: AsyncSession, *, organisation_id: int, edit: TemplateEdit, actor: str, rules: ApprovalRules
 ) -> TemplateOverride:
     """Store (or replace) the organisation's template for one part; InvalidInput if it has problems."""
     authorize(rules, actor, Action.CHANGE_TEMPLATES)
-    language = _checked_language(language)
+    part, source = edit.part, edit.source
+    language = _checked_language(edit.language)
     if part not in PART_FILES:
         raise InvalidInput(f"There is no template part called {part!r}; use one of: {', '.join(PART_FILES)}.")
     problems = check_template(part, source)

@@ -8,6 +8,7 @@ server offered (SMTPUTF8), which decides whether forms accept non-ASCII local pa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,17 +18,24 @@ from services.db.models import Organisation, SmtpStatus
 from services.errors import NotFound
 
 
+@dataclass(frozen=True, kw_only=True)
+class SmtpCheck:
+    """What one check of the SMTP settings found.
+
+    `reason` says why it failed (ignored when `ok`); `smtputf8` is whether the server offered
+    SMTPUTF8, None when the check did not get that far.
+    """
+
+    ok: bool
+    reason: str | None = None
+    smtputf8: bool | None = None
+
+
 async def record_smtp_check(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    ok: bool,
-    reason: str | None,
-    actor: str,
-    now: datetime,
-    smtputf8: bool | None = None,
+    session: AsyncSession, *, organisation_id: int, check: SmtpCheck, actor: str, now: datetime
 ) -> Organisation:
-    """`smtputf8`: whether the server offered SMTPUTF8 (None when the check did not get that far)."""
+    """Record `check` on the organisation (its status, reason and SMTPUTF8) with an audit entry."""
+    ok, reason, smtputf8 = check.ok, check.reason, check.smtputf8
     organisation = await session.get(Organisation, organisation_id)
     if organisation is None:
         raise NotFound("This organisation does not exist.")

@@ -17,7 +17,7 @@ in chunks of `CHUNK` numbers, and rows are written with bulk Core INSERTs/UPDATE
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from services.errors import ImportRejected, InvalidInput
 from services.importing.csv_rows import parse_csv
 from services.importing.json_rows import parse_json
 from services.importing.limits import BoundedLines, ImportLimits, Problem, ProblemLog
-from services.importing.records import InvoiceRecord, ParsedFile
+from services.importing.records import ParsedFile
 from services.importing.store import ImportPlan, plan_import, write_plan
 
 Progress = Callable[[int, int], None]
@@ -101,23 +101,23 @@ async def import_invoices(
     session: AsyncSession,
     *,
     organisation_id: int,
-    invoices: Sequence[InvoiceRecord],
+    parsed: ParsedFile,
     actor: str,
     source: str,
-    rows: int | None = None,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Compare the (already checked) records with the database and write them.
+    """Compare the records of a file read without problems with the database and write them.
 
     Raises ImportRejected without writing anything if a record would change a sent, paid
     or void invoice.
     """
+    invoices = parsed.invoices
     plan: ImportPlan = await plan_import(session, organisation_id=organisation_id, invoices=invoices)
     if plan.problems:
         raise rejection(plan.problems)
     await write_plan(session, organisation_id=organisation_id, plan=plan, progress=progress)
     summary = ImportSummary(
-        rows=rows if rows is not None else sum(len(record.lines) for record in invoices),
+        rows=parsed.row_count,
         invoices_created=len(plan.new_invoices),
         invoices_updated=len(plan.changed_invoices),
         invoices_unchanged=plan.unchanged_invoices,
@@ -155,9 +155,8 @@ async def import_file(
     return await import_invoices(
         session,
         organisation_id=organisation_id,
-        invoices=parsed.invoices,
+        parsed=parsed,
         actor=actor,
         source=path.name,
-        rows=parsed.row_count,
         progress=progress,
     )

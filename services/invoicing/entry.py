@@ -69,33 +69,38 @@ async def upsert_customer(session: AsyncSession, *, organisation_id: int, data: 
     return customer
 
 
+@dataclass(frozen=True, kw_only=True)
+class InvoiceData:
+    """One invoice as it is entered: its totals are computed from `lines` when it is created."""
+
+    number: str
+    issue_date: date
+    due_date: date
+    currency: str
+    lines: Sequence[LineData]
+    status: InvoiceStatus = InvoiceStatus.DRAFT
+    notes: str | None = None
+
+
 async def create_invoice(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    customer: Customer,
-    number: str,
-    issue_date: date,
-    due_date: date,
-    currency: str,
-    lines: Sequence[LineData],
-    status: InvoiceStatus = InvoiceStatus.DRAFT,
-    notes: str | None = None,
+    session: AsyncSession, *, organisation_id: int, customer: Customer, data: InvoiceData
 ) -> Invoice:
-    currency = check_currency(currency)
+    """Add `data` as `customer`'s invoice, with its lines and totals (InvalidInput for an unknown currency)."""
+    lines = data.lines
+    currency = check_currency(data.currency)
     totals = compute_totals((LineAmounts(line.quantity, line.unit_price, line.tax_rate) for line in lines), currency)
     invoice = Invoice(
         organisation_id=organisation_id,
-        number=number,
+        number=data.number,
         customer_id=customer.id,
-        issue_date=issue_date,
-        due_date=due_date,
+        issue_date=data.issue_date,
+        due_date=data.due_date,
         currency=currency,
-        status=status,
+        status=data.status,
         subtotal=totals.subtotal,
         tax_total=totals.tax_total,
         total=totals.total,
-        notes=notes,
+        notes=data.notes,
     )
     invoice.lines = [
         InvoiceLine(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
 from services.db.models import Customer, Invoice, InvoiceStatus, Organisation, SentVia, SmtpStatus
-from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, InvoiceData, LineData, create_invoice, upsert_customer
 
 HARD_BOUNCE_ADDRESS = "bounce@bounce.example"
 MAILBOX_FULL_ADDRESS = "full@mailbox-full.example"
@@ -269,12 +269,14 @@ async def seed_demo(
             session,
             organisation_id=organisation_id,
             customer=customers[spec.customer],
-            number=spec.number,
-            issue_date=issued,
-            due_date=today + timedelta(days=spec.due),
-            currency=spec.currency,
-            lines=spec.lines,
-            status=spec.status,
+            data=InvoiceData(
+                number=spec.number,
+                issue_date=issued,
+                due_date=today + timedelta(days=spec.due),
+                currency=spec.currency,
+                lines=spec.lines,
+                status=spec.status,
+            ),
         )
         _apply_history(invoice, spec, issued)
         created += 1

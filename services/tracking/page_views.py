@@ -150,17 +150,32 @@ async def _seen_recently(
     return any((detail or {}).get("client") == client for detail in recent.scalars())
 
 
+@dataclass(frozen=True)
+class _HitKind:
+    """The event a counted hit becomes: (`link`, `viewed`) for the page, (`pixel`, `opened`) for the pixel."""
+
+    source: str
+    type: str
+
+
+_PAGE_VIEW = _HitKind("link", "viewed")
+_PIXEL_OPEN = _HitKind("pixel", "opened")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Judging:
+    """When a hit is judged, by which rules, and the secret its visitor key and token are checked with."""
+
+    now: datetime
+    rules: ViewRules
+    secret: bytes
+
+
 async def _record(
-    session: AsyncSession,
-    *,
-    delivery: Delivery,
-    hit: Hit,
-    source: str,
-    type_: str,
-    now: datetime,
-    rules: ViewRules,
-    secret: bytes,
+    session: AsyncSession, *, delivery: Delivery, hit: Hit, kind: _HitKind, judging: _Judging
 ) -> HitOutcome:
+    source, type_ = kind.source, kind.type
+    now, rules, secret = judging.now, judging.rules, judging.secret
     verdict = prefetch_verdict(hit, accepted_at=delivery.finished_at, now=now, rules=rules)
     if verdict is not None:
         return HitOutcome(verdict, delivery.id)
@@ -202,16 +217,8 @@ async def record_invoice_view(
     delivery = await latest_sent_delivery(session, invoice_id=invoice_id)
     if delivery is None:
         return HitOutcome(HitVerdict.NO_DELIVERY)
-    return await _record(
-        session,
-        delivery=delivery,
-        hit=hit,
-        source="link",
-        type_="viewed",
-        now=now,
-        rules=rules,
-        secret=secret,
-    )
+    judging = _Judging(now=now, rules=rules, secret=secret)
+    return await _record(session, delivery=delivery, hit=hit, kind=_PAGE_VIEW, judging=judging)
 
 
 async def record_pixel_open(
@@ -230,16 +237,8 @@ async def record_pixel_open(
     ).scalar_one_or_none()
     if delivery is None or delivery.status not in {status.value for status in _SENT_STATUSES}:
         return HitOutcome(HitVerdict.NO_DELIVERY)
-    return await _record(
-        session,
-        delivery=delivery,
-        hit=hit,
-        source="pixel",
-        type_="opened",
-        now=now,
-        rules=rules,
-        secret=secret,
-    )
+    judging = _Judging(now=now, rules=rules, secret=secret)
+    return await _record(session, delivery=delivery, hit=hit, kind=_PIXEL_OPEN, judging=judging)
 
 
 def open_pixel_url(*, public_url: str, verp_token: str) -> str:

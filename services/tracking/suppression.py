@@ -144,19 +144,12 @@ def _follow(session: AsyncSession, row: Suppression, event: AddressEvent, now: d
 
 
 async def suppress_address(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    email: str,
-    reason: str,
-    detail: str | None,
-    actor: str,
-    now: datetime,
+    session: AsyncSession, *, organisation_id: int, event: AddressEvent, now: datetime
 ) -> Suppression:
-    """Put an address on the list (`hard_bounce`, `complaint`, `manual`); no change if it already is."""
-    event = AddressEvent(email=email, kind=reason, detail=detail, actor=actor)
+    """Put `event.email` on the list for `event.kind` (`hard_bounce`, `complaint`, `manual`); no change if it
+    already is."""
     rows = await follow_address_events(session, organisation_id=organisation_id, events=[event], now=now)
-    return rows[suppression_key(email)]
+    return rows[suppression_key(event.email)]
 
 
 async def count_soft_bounce(

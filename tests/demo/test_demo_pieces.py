@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.bounce_mailbox import BounceMailbox
 from bot.sandbox.console_blocks import Clickable, Where, parse_choice, render_blocks, state_values
-from bot.sandbox.dsn import BounceRule, build_dsn
+from bot.sandbox.dsn import BounceRule, Relay, build_dsn
 from bot.sandbox.folder_mailbox import FolderMailbox
 from services.db.models import DeliveryEvent, Organisation
 from services.tracking.bounces import read_bounce
@@ -31,9 +31,7 @@ def report(return_path: str) -> bytes:
         return_path=return_path,
         recipient="bounce@bounce.example",
         rule=RULE,
-        reporting_mta="sandbox.invoicebot.test",
-        arrived=now,
-        now=now,
+        relay=Relay(hostname="sandbox.invoicebot.test", arrived=now, gave_up=now),
     )
 
 

@@ -30,7 +30,7 @@ from services.db.models import (
     utcnow,
 )
 from services.email.smtp import SmtpTransport
-from services.invoicing.entry import LineData, create_invoice
+from services.invoicing.entry import InvoiceData, LineData, create_invoice
 from services.sending.queue import RetryPolicy
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
@@ -73,12 +73,14 @@ async def queue_invoice(
         session,
         organisation_id=org.id,
         customer=owner,
-        number=number,
-        issue_date=date(2026, 10, 1),
-        due_date=date(2026, 11, 1),
-        currency="EUR",
-        lines=lines,
-        status=InvoiceStatus.VALIDATED,
+        data=InvoiceData(
+            number=number,
+            issue_date=date(2026, 10, 1),
+            due_date=date(2026, 11, 1),
+            currency="EUR",
+            lines=lines,
+            status=InvoiceStatus.VALIDATED,
+        ),
     )
     await session.commit()
     outcome = await request_delivery(

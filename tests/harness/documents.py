@@ -7,7 +7,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from services.documents.model import InvoiceDocument, LineInput, PartyData, PaymentData, build_invoice_document
+from services.documents.model import (
+    DocumentFacts,
+    InvoiceDocument,
+    LineInput,
+    PartyData,
+    PaymentData,
+    build_invoice_document,
+)
 from services.postal_address import PostalAddress
 
 SELLER = PartyData(
@@ -60,7 +67,7 @@ def document(
         "invoice_url": "http://localhost:3000/i/token",
     }
     values.update(overrides)
-    return build_invoice_document(**values)
+    return build_invoice_document(DocumentFacts(**values))
 
 
 def long_document(count: int = 80, **overrides: Any) -> InvoiceDocument:

@@ -11,8 +11,11 @@ wants a short timeout, one on a busy machine about something else a generous one
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from email import policy
+from email.parser import BytesHeaderParser
 
 import pytest
 
@@ -44,6 +47,17 @@ async def transport(smtp: ScriptedSmtpServer, request: pytest.FixtureRequest) ->
     client = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", **options)
     yield client
     await client.aclose()
+
+
+def received_ids(server: ScriptedSmtpServer) -> Counter[str]:
+    """How many times the server received each Message-ID: what "sent exactly once" is judged by."""
+    parser = BytesHeaderParser(policy=policy.default)
+    return Counter(str(parser.parsebytes(m.data)["Message-ID"]) for m in server.received)
+
+
+def received_message_ids(server: ScriptedSmtpServer) -> list[str]:
+    """Every Message-ID the server received, sorted, repeats kept (compare with the expected, sorted)."""
+    return sorted(received_ids(server).elements())
 
 
 # Short, so a scripted hang turns into a timeout quickly.

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from bot.worker import Worker
-from services.db.models import Attachments, Delivery, DeliveryKind, Organisation, utcnow
+from services.db.models import Attachments, Delivery, DeliveryKind, DeliveryStatus, Organisation, utcnow
 from services.email.smtp import SmtpTransport
 from services.email.transport import Transport
 from services.sending.pipeline import SenderIdentity
@@ -55,6 +55,36 @@ async def queue_delivery(
     return await factories.queued_delivery(
         session, org.id, verp_secret=SECRET, to=to, number=number, attachments=attachments
     )
+
+
+async def queue_many(session: AsyncSession, org: Organisation, count: int) -> list[str]:
+    """`count` queued deliveries (one invoice, no attachments), inserted in bulk; returns their Message-IDs."""
+    acme = await factories.customer(session, org.id)
+    invoice = await factories.invoice(session, org.id, acme)
+    now = utcnow()
+    rows = [
+        {
+            "organisation_id": org.id,
+            "invoice_id": invoice.id,
+            "status": DeliveryStatus.QUEUED,
+            "to": ["ap@acme.example"],
+            "cc": [],
+            "bcc": [],
+            "subject": f"Invoice {n}",
+            "body_text": "Please find the invoice.",
+            "language": "en",
+            "attachments": Attachments.NONE,
+            "message_id": f"<bulk-{n}@example.com>",
+            "verp_token": f"tok{n:06d}",
+            "requested_by": "U_ALICE",
+            "next_attempt_at": now,
+            "recipient_results": {},
+        }
+        for n in range(count)
+    ]
+    await session.execute(insert(Delivery), rows)
+    await session.commit()
+    return [str(row["message_id"]) for row in rows]
 
 
 async def reload(sessions: async_sessionmaker[AsyncSession], delivery_id: int) -> Delivery:

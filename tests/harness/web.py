@@ -24,7 +24,7 @@ from services.db.models import (
     SentVia,
     utcnow,
 )
-from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, InvoiceData, LineData, create_invoice, upsert_customer
 from services.sending.checks import new_message_id, new_verp_token
 
 SECRET = "web-test-secret-key-0123456789abcdef"
@@ -83,17 +83,19 @@ async def make_sent_invoice(
         session,
         organisation_id=org.id,
         customer=customer,
-        number=number,
-        issue_date=issue_date,
-        due_date=due_date or utcnow().date() + timedelta(days=14),
-        currency="EUR",
-        lines=lines
-        or [
-            LineData("Consulting, October 2026", Decimal(12), Decimal("95.00"), Decimal(21)),
-            LineData("Hosting plan (annual)", Decimal(1), Decimal("480.00"), Decimal(21)),
-            LineData("Printed manuals", Decimal(3), Decimal("12.50"), Decimal(6)),
-        ],
-        status=InvoiceStatus.VALIDATED,
+        data=InvoiceData(
+            number=number,
+            issue_date=issue_date,
+            due_date=due_date or utcnow().date() + timedelta(days=14),
+            currency="EUR",
+            lines=lines
+            or [
+                LineData("Consulting, October 2026", Decimal(12), Decimal("95.00"), Decimal(21)),
+                LineData("Hosting plan (annual)", Decimal(1), Decimal("480.00"), Decimal(21)),
+                LineData("Printed manuals", Decimal(3), Decimal("12.50"), Decimal(6)),
+            ],
+            status=InvoiceStatus.VALIDATED,
+        ),
     )
     accepted = accepted_at or utcnow() - timedelta(hours=1)
     invoice.status = InvoiceStatus.SENT

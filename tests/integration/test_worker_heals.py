@@ -9,122 +9,22 @@ constructor arguments set small, so each test takes seconds.
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 import threading
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from email import policy
-from email.parser import BytesParser
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import Engine, event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.bootstrap import bootstrap
-from bot.config import load_settings
-from bot.loop_health import LoopHealth
-from bot.runner import web_server
-from bot.sandbox.smtp_server import ScriptedSmtpServer
 from bot.ubl_validator import UblValidator
-from bot.worker import Worker
-from services.db.models import DeliveryStatus, Organisation
-from services.sending.queue import RetryPolicy
-from tests.harness.sending import IDENTITY, make_worker, queue_delivery, reload
-from tests.harness.servers import running
+from services.db.models import DeliveryStatus
+from tests.harness.healing import HOLD, METRICS_TOKEN, SMTP_CLIENT, DatabaseLock, get, healing_worker, queue_three
+from tests.harness.mail import received_message_ids
+from tests.harness.processes import looping
+from tests.harness.sending import IDENTITY, queue_delivery, reload
 from tests.harness.waiting import until
 
-METRICS_TOKEN = "heal-test-metrics-token"
-STALL_AFTER = 1.0  # seconds without progress before /healthz turns red
-LOCK_TIMEOUT = 0.3  # seconds the worker's writes wait for a lock
-HOLD = LOCK_TIMEOUT * 4 + STALL_AFTER * 2  # the lock is held well past both
-
-# A generous timeout: on a busy machine a 2 s read timeout made one send "transient" (deferred for
-# its 60 s backoff), which is not what these tests are about.
-pytestmark = pytest.mark.smtp_client(timeout=20.0, pool_size=2)
-
-
-@dataclass
-class Served:
-    url: str
-    health: LoopHealth
-
-
-@pytest.fixture
-async def served(database_url: str, org: Organisation) -> AsyncIterator[Served]:
-    """The real web app, built as `invoicebot run` builds it, reporting on a registry the test's worker shares."""
-    settings = load_settings(
-        DATABASE_URL=database_url,
-        INVOICEBOT_SECRET_KEY="heal-test-secret",
-        INVOICEBOT_HTTP_PORT=0,
-        INVOICEBOT_METRICS_TOKEN=METRICS_TOKEN,
-        INVOICEBOT_HEALTH_STALL_SECONDS=str(STALL_AFTER),
-    )
-    runtime = bootstrap(settings)
-    health = runtime.health
-    server = web_server(runtime, host="127.0.0.1", port=0, log_level="warning")
-    async with running(server) as url:
-        yield Served(url, health)
-    await runtime.aclose()
-
-
-def healing_worker(
-    sessions: async_sessionmaker[AsyncSession], transport: Any, health: LoopHealth, **kwargs: Any
-) -> Worker:
-    return make_worker(
-        sessions,
-        transport,
-        heartbeat=health.loop("worker", reports_each_round=True),
-        **kwargs,
-        lock_timeout=LOCK_TIMEOUT,
-        max_backoff=0.3,
-        poll_interval=0.05,
-        # A send whose data-start mark shared a failed round is deferred (nothing went out): retry
-        # it within the test's patience rather than in a minute.
-        retry=RetryPolicy(max_attempts=8, base_seconds=0.2),
-    )
-
-
-async def get(url: str, *, token: str | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(timeout=5) as client:
-        return await client.get(url, headers=headers)
-
-
-class DatabaseLock:
-    """Another connection holding the write lock: SQLite `BEGIN EXCLUSIVE`, PostgreSQL `LOCK TABLE`."""
-
-    def __init__(self, database_url: str, engine: AsyncEngine) -> None:
-        self.database_url = database_url
-        self.engine = engine
-        self._sqlite: sqlite3.Connection | None = None
-        self._pg: Any = None
-
-    async def take(self) -> None:
-        if self.engine.dialect.name == "sqlite":
-            self._sqlite = sqlite3.connect(self.database_url.removeprefix("sqlite:///"), isolation_level=None)
-            self._sqlite.execute("BEGIN EXCLUSIVE")
-        else:
-            self._pg = await self.engine.connect()
-            await self._pg.execute(text("LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE"))
-
-    async def release(self) -> None:
-        if self._sqlite is not None:
-            self._sqlite.execute("ROLLBACK")
-            self._sqlite.close()
-        if self._pg is not None:
-            await self._pg.rollback()
-            await self._pg.close()
-
-
-async def queue_three(session: AsyncSession, org: Organisation) -> list[int]:
-    return [(await queue_delivery(session, org, number=f"INV-{n:04d}")).id for n in (1, 2, 3)]
-
-
-def received_message_ids(server: ScriptedSmtpServer) -> list[str]:
-    return sorted(str(BytesParser(policy=policy.default).parsebytes(m.data)["Message-ID"]) for m in server.received)
+pytestmark = SMTP_CLIENT
 
 
 async def test_a_write_lock_held_past_the_lock_timeout_turns_healthz_red_and_then_every_delivery_goes_out_once(
@@ -132,12 +32,9 @@ async def test_a_write_lock_held_past_the_lock_timeout_turns_healthz_red_and_the
 ):
     ids = await queue_three(session, org)
     expected = sorted([(await reload(sessions, d)).message_id for d in ids])
-    lock = DatabaseLock(database_url, engine)
-    await lock.take()
     worker = healing_worker(sessions, transport, served.health)
-    stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop))
-    try:
+    # the lock first, then the worker; on leaving (even by a failed assertion) the worker stops, then the lock goes
+    async with DatabaseLock(database_url, engine) as lock, looping(worker.run) as running:
 
         async def red() -> bool:
             return (await get(f"{served.url}/healthz")).status_code == 503
@@ -153,16 +50,13 @@ async def test_a_write_lock_held_past_the_lock_timeout_turns_healthz_red_and_the
         assert 'invoicebot_loop_healthy{loop="worker"} 0.0' in metrics.text
         assert smtp.received == []
         assert not running.done()  # the loop is still there, waiting to retry
-    finally:
         await lock.release()
 
-    async def all_sent_and_green() -> bool:
-        healthz = await get(f"{served.url}/healthz")
-        return len(smtp.received) >= 3 and healthz.status_code == 200
+        async def all_sent_and_green() -> bool:
+            healthz = await get(f"{served.url}/healthz")
+            return len(smtp.received) >= 3 and healthz.status_code == 200
 
-    await until(all_sent_and_green, within=20, what="every delivery sent and /healthz green again")
-    stop.set()
-    await asyncio.wait_for(running, timeout=10)
+        await until(all_sent_and_green, within=20, what="every delivery sent and /healthz green again")
     assert received_message_ids(smtp) == expected  # each exactly once
     assert [(await reload(sessions, d)).status for d in ids] == [DeliveryStatus.ACCEPTED] * 3
     assert (await get(f"{served.url}/healthz")).text == "ok"
@@ -203,25 +97,24 @@ async def test_a_full_disk_when_outcomes_are_recorded_keeps_them_until_they_comm
     assert (await UblValidator(sessions=sessions, public_url=IDENTITY.public_url).run_once()).failed == 0
     # as many in flight as the transport has connections: no send waits for a free one
     worker = healing_worker(sessions, transport, served.health, concurrency=2)
-    stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop))
+    async with looping(worker.run) as running:
+        try:
 
-    async def red_with_reason() -> bool:
-        answer = await get(f"{served.url}/healthz")
-        return answer.status_code == 503 and "database or disk is full" in answer.text
+            async def red_with_reason() -> bool:
+                answer = await get(f"{served.url}/healthz")
+                return answer.status_code == 503 and "database or disk is full" in answer.text
 
-    await until(red_with_reason, within=10, what="/healthz red, saying the disk is full")
-    waiting = [r for r in [await reload(sessions, d) for d in ids] if r.status == DeliveryStatus.SENDING]
-    assert waiting and all(r.data_started_at is not None for r in waiting)  # sent; the outcome is held
-    assert not running.done()
-    full_disk["on"] = False
+            await until(red_with_reason, within=10, what="/healthz red, saying the disk is full")
+            waiting = [r for r in [await reload(sessions, d) for d in ids] if r.status == DeliveryStatus.SENDING]
+            assert waiting and all(r.data_started_at is not None for r in waiting)  # sent; the outcome is held
+            assert not running.done()
+        finally:
+            full_disk["on"] = False  # room again (also when an assertion failed: the worker can then stop)
 
-    async def all_recorded() -> bool:
-        rows = [await reload(sessions, d) for d in ids]
-        healthz = await get(f"{served.url}/healthz")
-        return all(r.status == DeliveryStatus.ACCEPTED for r in rows) and healthz.status_code == 200
+        async def all_recorded() -> bool:
+            rows = [await reload(sessions, d) for d in ids]
+            healthz = await get(f"{served.url}/healthz")
+            return all(r.status == DeliveryStatus.ACCEPTED for r in rows) and healthz.status_code == 200
 
-    await until(all_recorded, within=30, what="every outcome committed once the disk has room")
-    stop.set()
-    await asyncio.wait_for(running, timeout=10)
+        await until(all_recorded, within=30, what="every outcome committed once the disk has room")
     assert received_message_ids(smtp) == expected  # sent once each: a held outcome is never a resend

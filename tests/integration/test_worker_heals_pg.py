@@ -15,7 +15,6 @@ must fail with the reason on `/healthz`, not hang silently, and every post go ou
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
@@ -36,13 +35,13 @@ from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.ubl_validator import UblValidator
 from services.db.models import DeliveryStatus, Notification
+from tests.harness.healing import LOCK_TIMEOUT, SMTP_CLIENT, DatabaseLock, Served, get, healing_worker
+from tests.harness.mail import received_message_ids
+from tests.harness.processes import looping
 from tests.harness.sending import IDENTITY, queue_delivery, reload
 from tests.harness.waiting import until
-from tests.integration import test_worker_heals as heals
-from tests.integration.test_worker_heals import LOCK_TIMEOUT, Served, get, healing_worker, received_message_ids
 
-served = heals.served  # the same fixture as the SQLite half; smtp and transport are the harness's
-pytestmark = heals.pytestmark  # the same SMTP client as the SQLite half
+pytestmark = SMTP_CLIENT  # the same SMTP client as the SQLite half; `served`, `smtp`, `transport` are the harness's
 
 # The tables an outcome inserts into; claims and data-start marks write none of them.
 OUTCOME_TABLES = ("delivery_events", "audit_log", "notifications")
@@ -153,36 +152,35 @@ async def test_a_full_postgresql_tablespace_when_outcomes_are_recorded_keeps_the
     assert (await UblValidator(sessions=sessions, public_url=IDENTITY.public_url).run_once()).failed == 0
     full_tablespace.fill()
     worker = healing_worker(sessions, transport, served.health, concurrency=2)
-    stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop))
-    try:
+    # on leaving, even by a failed assertion: the disk freed, then the worker stopped (the fixture then
+    # moves the tables back and unmounts; nothing of this test still holds a connection)
+    async with looping(worker.run, stop_within=20) as running:
+        try:
 
-        async def red_with_reason() -> bool:
-            answer = await get(f"{served.url}/healthz")
-            return answer.status_code == 503 and "No space left on device" in answer.text
+            async def red_with_reason() -> bool:
+                answer = await get(f"{served.url}/healthz")
+                return answer.status_code == 503 and "No space left on device" in answer.text
 
-        # red once no claim is left to make (a claim is progress) and no outcome commits: after
-        # twelve renders and sends, which on a loaded machine take a while
-        await until(red_with_reason, within=90, what="/healthz red, saying the disk is full")
-        answer = (await get(f"{served.url}/healthz")).text
-        assert answer.startswith("worker: no progress for ") and "could not extend file" in answer
-        waiting = [r for r in [await reload(sessions, d) for d in ids] if r.status == DeliveryStatus.SENDING]
-        assert waiting and all(r.data_started_at is not None for r in waiting)  # sent; the outcome is held
-        assert not any(r.status == DeliveryStatus.FAILED for r in [await reload(sessions, d) for d in ids])
-        assert not running.done()
-        full_tablespace.free()
+            # red once no claim is left to make (a claim is progress) and no outcome commits: after
+            # twelve renders and sends, which on a loaded machine take a while
+            await until(red_with_reason, within=90, what="/healthz red, saying the disk is full")
+            answer = (await get(f"{served.url}/healthz")).text
+            assert answer.startswith("worker: no progress for ") and "could not extend file" in answer
+            waiting = [r for r in [await reload(sessions, d) for d in ids] if r.status == DeliveryStatus.SENDING]
+            assert waiting and all(r.data_started_at is not None for r in waiting)  # sent; the outcome is held
+            assert not any(r.status == DeliveryStatus.FAILED for r in [await reload(sessions, d) for d in ids])
+            assert not running.done()
+            full_tablespace.free()
 
-        async def all_recorded() -> bool:
-            rows = [await reload(sessions, d) for d in ids]
-            healthz = await get(f"{served.url}/healthz")
-            return all(r.status == DeliveryStatus.ACCEPTED for r in rows) and healthz.status_code == 200
+            async def all_recorded() -> bool:
+                rows = [await reload(sessions, d) for d in ids]
+                healthz = await get(f"{served.url}/healthz")
+                return all(r.status == DeliveryStatus.ACCEPTED for r in rows) and healthz.status_code == 200
 
-        await until(all_recorded, within=90, what="every outcome committed once the disk has room")
-        assert not running.done()  # the same loop: no restart
-    finally:
-        full_tablespace.free()
-        stop.set()
-        await asyncio.wait_for(running, timeout=20)
+            await until(all_recorded, within=90, what="every outcome committed once the disk has room")
+            assert not running.done()  # the same loop: no restart
+        finally:
+            full_tablespace.free()
     assert received_message_ids(smtp) == expected  # sent once each: a held outcome is never a resend
     assert (await get(f"{served.url}/healthz")).text == "ok"
 
@@ -193,7 +191,7 @@ async def _notification_statuses(sessions: async_sessionmaker[AsyncSession]) -> 
 
 
 async def test_a_lock_held_on_the_slack_queue_fails_the_notifier_round_with_the_reason_and_then_all_is_posted_once(
-    engine, session, sessions, org, served: Served
+    engine, database_url, session, sessions, org, served: Served
 ):
     if engine.dialect.name != "postgresql":
         pytest.skip("LOCK TABLE is PostgreSQL's; SQLite's notifier gives up after its busy timeout already")
@@ -203,22 +201,21 @@ async def test_a_lock_held_on_the_slack_queue_fails_the_notifier_round_with_the_
     assert owed >= 3  # a status message per queued send, at least
     fake_slack = FakeSlackApi(token="xoxb-heal-test")
     await fake_slack.start()
-    locker = await engine.connect()
-    await locker.execute(text("LOCK TABLE notifications IN ACCESS EXCLUSIVE MODE"))
-    client = AsyncWebClient(token="xoxb-heal-test", base_url=fake_slack.base_url, timeout=5)
-    notifier = Notifier(
-        sessions,
-        client,
-        "C0NOTIFY",
-        heartbeat=served.health.loop("Slack notifier", reports_each_round=True),
-        poll_interval=0.05,
-        max_backoff=0.3,
-        lock_timeout=LOCK_TIMEOUT,
-    )
-    stop = asyncio.Event()
-    running = asyncio.create_task(notifier.run(stop))
     try:
-        try:
+        client = AsyncWebClient(token="xoxb-heal-test", base_url=fake_slack.base_url, timeout=5)
+        notifier = Notifier(
+            sessions,
+            client,
+            "C0NOTIFY",
+            heartbeat=served.health.loop("Slack notifier", reports_each_round=True),
+            poll_interval=0.05,
+            max_backoff=0.3,
+            lock_timeout=LOCK_TIMEOUT,
+        )
+        # the lock first, then the notifier; on leaving (even by a failed assertion) the notifier
+        # stops, the lock goes, then fake Slack
+        locked = DatabaseLock(database_url, engine, table="notifications")
+        async with locked as lock, looping(notifier.run, stop_within=20) as running:
 
             async def red_with_reason() -> bool:
                 answer = await get(f"{served.url}/healthz")
@@ -231,19 +228,15 @@ async def test_a_lock_held_on_the_slack_queue_fails_the_notifier_round_with_the_
             assert "while Slack posts are due: canceling statement due to lock timeout" in answer
             assert fake_slack.calls_to("chat.postMessage") == []
             assert not running.done()
-        finally:
-            await locker.rollback()
-            await locker.close()
+            await lock.release()
 
-        async def all_posted_and_green() -> bool:
-            statuses = await _notification_statuses(sessions)
-            healthz = await get(f"{served.url}/healthz")
-            return statuses == ["posted"] * owed and healthz.status_code == 200
+            async def all_posted_and_green() -> bool:
+                statuses = await _notification_statuses(sessions)
+                healthz = await get(f"{served.url}/healthz")
+                return statuses == ["posted"] * owed and healthz.status_code == 200
 
-        await until(all_posted_and_green, within=60, what="every Slack post made and /healthz green again")
+            await until(all_posted_and_green, within=60, what="every Slack post made and /healthz green again")
     finally:
-        stop.set()
-        await asyncio.wait_for(running, timeout=20)
         await fake_slack.stop()
     assert len(fake_slack.calls_to("chat.postMessage")) == owed  # each once: nothing posted twice
     assert (await get(f"{served.url}/healthz")).text == "ok"

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,33 +20,18 @@ from bot.bootstrap import bootstrap
 from bot.config import load_settings
 from bot.loop_health import LoopHealth
 from bot.loop_reports import HealthReporter
-from bot.runner import bound_port, web_server
-from bot.sandbox.smtp_server import ScriptedSmtpServer
+from bot.runner import web_server
 from services.db.models import LoopHeartbeat, Organisation
-from services.email.script import SmtpScript
 from services.email.smtp import SmtpTransport
+from tests.harness.healing import HOLD, METRICS_TOKEN, STALL_AFTER, DatabaseLock, get, healing_worker, queue_three
+from tests.harness.mail import received_ids
+from tests.harness.processes import looping, start_worker, stopped, worker_env
+from tests.harness.sending import queue_many
+from tests.harness.servers import running
 from tests.harness.waiting import until
-from tests.integration.test_worker_heals import (
-    HOLD,
-    METRICS_TOKEN,
-    STALL_AFTER,
-    DatabaseLock,
-    get,
-    healing_worker,
-    queue_three,
-)
-from tests.integration.test_worker_processes import INVOICEBOT, queue_many, received_ids, worker_env
 
 WEB_STALL_AFTER = 2.0  # the web process's stall window: a report older than this is red
 NAME = "worker@test-host"
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
-    server = ScriptedSmtpServer(script=SmtpScript())
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
@@ -63,16 +46,11 @@ async def web_url(database_url: str, org: Organisation) -> AsyncIterator[str]:
     )
     runtime = bootstrap(settings)
     server = web_server(runtime, host="127.0.0.1", port=0, log_level="warning")
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("the web app did not start")
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{bound_port(server)}"
-    server.should_exit = True
-    await asyncio.wait_for(task, timeout=10)
-    await runtime.aclose()
+    try:
+        async with running(server) as url:
+            yield url
+    finally:
+        await runtime.aclose()
 
 
 async def reported_loops(web_url: str) -> dict[tuple[str, str], float]:
@@ -84,14 +62,6 @@ async def reported_loops(web_url: str) -> dict[tuple[str, str], float]:
         for sample in family.samples
         if sample.name == "invoicebot_process_loop_healthy"
     }
-
-
-async def start_worker(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    log = (cwd / "worker.log").open("ab")
-    try:
-        return await asyncio.create_subprocess_exec(INVOICEBOT, "worker", env=env, cwd=cwd, stdout=log, stderr=log)
-    finally:
-        log.close()
 
 
 async def heartbeat_rows(sessions: async_sessionmaker[AsyncSession]) -> list[LoopHeartbeat]:
@@ -142,9 +112,7 @@ async def test_a_separate_worker_that_dies_turns_the_web_healthz_red_and_a_clean
         worker.send_signal(signal.SIGTERM)  # a clean stop withdraws the reports: it is not stalled
         assert await asyncio.wait_for(worker.wait(), timeout=30) == 0
     finally:
-        if worker.returncode is None:
-            worker.kill()
-            await worker.wait()
+        await stopped(worker)  # whichever is current: a failed assertion never leaves one running
 
     assert await heartbeat_rows(sessions) == []
     assert (await get(f"{web_url}/healthz")).text == "ok"
@@ -159,41 +127,35 @@ async def test_a_separate_worker_stalled_by_a_locked_database_turns_the_web_heal
     health = LoopHealth(stall_after=STALL_AFTER)  # the worker process's own registry, not the web's
     worker = healing_worker(sessions, transport, health)
     reporter = HealthReporter(sessions=sessions, health=health, process=NAME, interval=0.1)
-    stop = asyncio.Event()
-    running = [asyncio.create_task(reporter.run(stop))]
-
-    async def reported() -> bool:
-        return reporter.reported > 0
-
-    await until(reported, within=5, what="the worker process's first report")
-    lock = DatabaseLock(database_url, engine)
-    await lock.take()
-    running.append(asyncio.create_task(worker.run(stop)))
+    # on leaving, even by a failed assertion: the worker stops, the lock goes, the reporter stops
     try:
+        async with looping(reporter.run):
 
-        async def red() -> bool:
-            return (await get(f"{web_url}/healthz")).status_code == 503
+            async def reported() -> bool:
+                return reporter.reported > 0
 
-        await until(red, within=HOLD + WEB_STALL_AFTER + 5, what="/healthz red while the worker cannot claim")
-        answer = await get(f"{web_url}/healthz")
-        if engine.dialect.name == "postgresql":  # only `deliveries` is locked: the report says why it stalls
-            assert answer.text.startswith(f"{NAME}: worker: no progress for ")
-            assert "canceling statement due to lock timeout" in answer.text
-        else:  # SQLite: the whole database is locked, the report itself cannot be written
-            assert answer.text.startswith(f"{NAME}: ")
-            assert "worker: no progress for " in answer.text or "no report from its loops (" in answer.text
-        assert smtp.received == []
+            await until(reported, within=5, what="the worker process's first report")
+            async with DatabaseLock(database_url, engine) as lock, looping(worker.run):
+
+                async def red() -> bool:
+                    return (await get(f"{web_url}/healthz")).status_code == 503
+
+                await until(red, within=HOLD + WEB_STALL_AFTER + 5, what="/healthz red while the worker cannot claim")
+                answer = await get(f"{web_url}/healthz")
+                if engine.dialect.name == "postgresql":  # only `deliveries` is locked: the report says why it stalls
+                    assert answer.text.startswith(f"{NAME}: worker: no progress for ")
+                    assert "canceling statement due to lock timeout" in answer.text
+                else:  # SQLite: the whole database is locked, the report itself cannot be written
+                    assert answer.text.startswith(f"{NAME}: ")
+                    assert "worker: no progress for " in answer.text or "no report from its loops (" in answer.text
+                assert smtp.received == []
+                await lock.release()
+
+                async def all_sent_and_green() -> bool:
+                    return len(smtp.received) >= 3 and (await get(f"{web_url}/healthz")).status_code == 200
+
+                await until(all_sent_and_green, within=30, what="every delivery sent and /healthz green again")
     finally:
-        await lock.release()
-    try:
-
-        async def all_sent_and_green() -> bool:
-            return len(smtp.received) >= 3 and (await get(f"{web_url}/healthz")).status_code == 200
-
-        await until(all_sent_and_green, within=30, what="every delivery sent and /healthz green again")
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*running), timeout=10)
         await transport.aclose()
     assert len(ids) == len(smtp.received) == 3
     assert await heartbeat_rows(sessions) == []

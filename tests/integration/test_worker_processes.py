@@ -10,86 +10,17 @@ import asyncio
 import os
 import random
 import signal
-import sys
 from collections import Counter
-from email import policy
-from email.parser import BytesHeaderParser
-from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.sandbox.smtp_server import ScriptedSmtpServer
-from services.db.models import Attachments, Delivery, DeliveryStatus, Organisation, utcnow
-from tests import factories
-
-INVOICEBOT = str(Path(sys.executable).with_name("invoicebot"))
-
-
-async def queue_many(session: AsyncSession, org: Organisation, count: int) -> list[str]:
-    """`count` queued deliveries (one per invoice), inserted in bulk; returns their Message-IDs."""
-    acme = await factories.customer(session, org.id)
-    invoice = await factories.invoice(session, org.id, acme)
-    now = utcnow()
-    rows = [
-        {
-            "organisation_id": org.id,
-            "invoice_id": invoice.id,
-            "status": DeliveryStatus.QUEUED,
-            "to": ["ap@acme.example"],
-            "cc": [],
-            "bcc": [],
-            "subject": f"Invoice {n}",
-            "body_text": "Please find the invoice.",
-            "language": "en",
-            "attachments": Attachments.NONE,
-            "message_id": f"<bulk-{n}@example.com>",
-            "verp_token": f"tok{n:06d}",
-            "requested_by": "U_ALICE",
-            "next_attempt_at": now,
-            "recipient_results": {},
-        }
-        for n in range(count)
-    ]
-    await session.execute(insert(Delivery), rows)
-    await session.commit()
-    return [str(row["message_id"]) for row in rows]
-
-
-def worker_env(database_url: str, smtp: ScriptedSmtpServer, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INVOICEBOT_", "SLACK_"))}
-    env.update(
-        DATABASE_URL=database_url,
-        INVOICEBOT_SMTP_HOST="127.0.0.1",
-        INVOICEBOT_SMTP_PORT=str(smtp.port),
-        INVOICEBOT_SMTP_SECURITY="none",
-        INVOICEBOT_SMTP_TIMEOUT="5",
-        INVOICEBOT_RENDER_PROCESSES="0",
-        INVOICEBOT_WORKER_CONCURRENCY="4",
-        INVOICEBOT_SECRET_KEY="test-secret",
-        **extra,
-    )
-    return env
-
-
-async def run_until_idle(env: dict[str, str], cwd: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        INVOICEBOT,
-        "worker",
-        "--until-idle",
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=240)
-    assert process.returncode == 0, output.decode()[-2000:]
-
-
-def received_ids(smtp: ScriptedSmtpServer) -> Counter[str]:
-    parser = BytesHeaderParser(policy=policy.default)
-    return Counter(str(parser.parsebytes(m.data)["Message-ID"]) for m in smtp.received)
+from services.db.models import Delivery
+from tests.harness.cli import INVOICEBOT
+from tests.harness.mail import received_ids
+from tests.harness.processes import run_until_idle, stopped, worker_env
+from tests.harness.sending import queue_many
 
 
 async def statuses(sessions: async_sessionmaker[AsyncSession]) -> Counter[str]:
@@ -104,7 +35,9 @@ async def test_two_worker_processes_send_500_deliveries_each_exactly_once(
     message_ids = await queue_many(session, org, 500)
     env = worker_env(database_url, smtp, tmp_path)
 
-    await asyncio.gather(run_until_idle(env, tmp_path), run_until_idle(env, tmp_path))
+    async with asyncio.TaskGroup() as workers:  # one that fails cancels the other, which kills its process
+        for _ in range(2):
+            workers.create_task(run_until_idle(env, tmp_path))
 
     got = received_ids(smtp)
     assert sorted(got) == sorted(message_ids)
@@ -129,11 +62,13 @@ async def test_a_worker_killed_at_random_moments_never_duplicates_and_leaves_not
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        await asyncio.sleep(rng.uniform(0.4, 1.5))
-        if process.returncode is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        await process.wait()
+        try:
+            await asyncio.sleep(rng.uniform(0.4, 1.5))
+            if process.returncode is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+        finally:
+            await stopped(process)
     await asyncio.sleep(1.2)  # let the killed workers' claims go stale
     await run_until_idle(env, tmp_path)
 

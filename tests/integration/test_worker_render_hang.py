@@ -19,9 +19,9 @@ from services.db.models import DeliveryStatus
 from services.sending.pipeline import RenderJob, render_message
 from services.sending.queue import RetryPolicy
 from services.sending.render_pool import RenderPool
+from tests.harness.mail import received_message_ids
+from tests.harness.processes import wait_gone
 from tests.harness.sending import make_worker, queue_delivery, reload
-from tests.integration.test_worker_heals import received_message_ids
-from tests.services.test_render_pool import _wait_gone
 
 pytestmark = pytest.mark.smtp_client(timeout=20.0, pool_size=2)  # as the healing tests: a real SMTP server and client
 
@@ -65,7 +65,7 @@ async def test_a_render_that_hangs_is_stopped_at_the_time_limit_and_the_rest_of_
         assert f"the render took longer than {JOB_SECONDS:g} s; its process was stopped" in (hung.last_error or "")
         assert all(row.status == DeliveryStatus.ACCEPTED for row in rows.values())
         assert received_message_ids(smtp) == sorted(str(row.message_id) for row in rows.values())  # once each
-        assert await _wait_gone(first_pids, 30)  # the hung child was killed ...
+        assert await wait_gone(first_pids, 30)  # the hung child was killed ...
         assert await asyncio.wait_for(pool.run(os.getpid), 60) not in first_pids  # ... and replaced when needed
     finally:
         await pool.aclose()

@@ -16,14 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import OPERATOR, ApprovalRules
 from services.db.models import AuditLog, Customer, Delivery, Invoice, Organisation, Suppression, TemplateOverride
-from services.email.template_overrides import delete_template_override, save_template_override
+from services.email.template_overrides import TemplateEdit, delete_template_override, save_template_override
 from services.errors import NotAllowed
 from services.invoicing.customers import replace_customer_emails
 from services.invoicing.invoices import mark_paid, set_invoice_recipients, void_invoice
 from services.sending.bulk import request_bulk_delivery
 from services.sending.readiness import SendingState
 from services.sending.requests import cancel_delivery
-from services.tracking.suppression import lift_suppression, suppress_address
+from services.tracking.suppression import AddressEvent, lift_suppression, suppress_address
 from tests import factories
 
 NOW = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)
@@ -39,10 +39,8 @@ async def _lift(session: AsyncSession, org: int, user: str) -> Any:
 
 
 async def _save_template(session: AsyncSession, org: int, user: str) -> Any:
-    return await save_template_override(
-        session, organisation_id=org, language="en", part="subject", source="Invoice {{ invoice_number }}", actor=user,
-        rules=RULES,
-    )  # fmt: skip
+    edit = TemplateEdit(language="en", part="subject", source="Invoice {{ invoice_number }}")
+    return await save_template_override(session, organisation_id=org, edit=edit, actor=user, rules=RULES)
 
 
 async def _delete_template(session: AsyncSession, org: int, user: str) -> Any:
@@ -106,11 +104,17 @@ async def test_each_cli_action_is_refused_to_a_role_it_is_not_for_and_changes_no
     acme = await factories.customer(session, org.id)
     await factories.invoice(session, org.id, acme, number="INV-0001")
     await suppress_address(
-        session, organisation_id=org.id, email="gone@acme.example", reason="hard_bounce", detail=None, actor="events",
+        session,
+        organisation_id=org.id,
         now=NOW,
-    )  # fmt: skip
+        event=AddressEvent(email="gone@acme.example", kind="hard_bounce", detail=None, actor="events"),
+    )
     await save_template_override(
-        session, organisation_id=org.id, language="en", part="text", source="Hello", actor=OPERATOR, rules=RULES
+        session,
+        organisation_id=org.id,
+        edit=TemplateEdit(language="en", part="text", source="Hello"),
+        actor=OPERATOR,
+        rules=RULES,
     )
     await session.commit()
     act, allowed, refusal = ACTIONS[name]

@@ -23,6 +23,7 @@ from services.documents.ubl import render_invoice_ubl
 from services.errors import InvalidInput
 from services.sending.render_pool import RenderPool, RenderProcessDied
 from tests.harness import documents as samples
+from tests.harness.processes import alive, wait_gone
 
 
 @pytest.fixture
@@ -31,25 +32,6 @@ async def pool() -> AsyncIterator[RenderPool]:
     await render_pool.start()
     yield render_pool
     await render_pool.aclose()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead too: only its exit status is left
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-
-
-async def _wait_gone(pids: list[int], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not any(_alive(pid) for pid in pids):
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def test_jobs_run_in_the_children_and_return_their_results(pool: RenderPool) -> None:
@@ -99,7 +81,7 @@ async def test_closing_stops_every_child_and_refuses_new_jobs() -> None:
     await pool.start()
     pids = pool.pids
     await pool.aclose()
-    assert await _wait_gone(pids, 1.0)
+    assert await wait_gone(pids, 1.0)
     with pytest.raises(RuntimeError, match="closed"):
         await pool.run(os.getpid)
 
@@ -123,11 +105,11 @@ async def test_children_exit_by_themselves_when_the_parent_is_killed() -> None:
     try:
         assert parent.stdout is not None
         pids = [int(pid) for pid in parent.stdout.readline().split()]
-        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        assert len(pids) == 2 and all(alive(pid) for pid in pids)
     finally:
         parent.kill()
         parent.wait(timeout=10)
-    assert await _wait_gone(pids)
+    assert await wait_gone(pids)
 
 
 async def test_ctrl_c_in_the_terminal_leaves_the_children_to_the_parent(pool: RenderPool) -> None:

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from services.sending.render_pool import RenderPool, RenderProcessDied, RenderTimedOut
-from tests.services.test_render_pool import _wait_gone
+from tests.harness.processes import wait_gone
 
 PATIENCE = 60.0  # seconds: a bound for each wait on a busy machine, never a sleep
 
@@ -35,7 +35,7 @@ async def test_a_job_past_the_time_limit_fails_and_its_hung_process_is_killed_an
         assert time.monotonic() - started < PATIENCE / 2  # the limit, not the hour of sleep
         with pytest.raises(RenderProcessDied):  # only the killed child's own jobs fail
             await asyncio.wait_for(queued_behind, PATIENCE)
-        assert await _wait_gone([hung_pid], PATIENCE), "the hung render process is still running"
+        assert await wait_gone([hung_pid], PATIENCE), "the hung render process is still running"
 
         assert await asyncio.wait_for(pool.run(operator.mul, 6, 7), PATIENCE) == 42  # a new child
         [new_pid] = pool.pids

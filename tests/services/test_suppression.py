@@ -14,6 +14,7 @@ from services.errors import NotAllowed, NotFound
 from services.sending.due import suppressed_addresses
 from services.tracking.suppression import (
     SOFT_BOUNCE_LIMIT,
+    AddressEvent,
     count_soft_bounce,
     lift_suppression,
     list_suppressions,
@@ -74,9 +75,11 @@ async def test_a_delivery_resets_the_soft_bounce_count(session: AsyncSession, or
 
 async def test_only_an_admin_lifts_a_suppression_and_it_is_audited(session: AsyncSession, org: Organisation) -> None:
     await suppress_address(
-        session, organisation_id=org.id, email="Gone@Acme.example", reason="hard_bounce", detail="5.1.1",
-        actor="events:dsn", now=NOW,
-    )  # fmt: skip
+        session,
+        organisation_id=org.id,
+        now=NOW,
+        event=AddressEvent(email="Gone@Acme.example", kind="hard_bounce", detail="5.1.1", actor="events:dsn"),
+    )
     await session.commit()
 
     with pytest.raises(NotAllowed, match="only admins can"):
@@ -110,7 +113,10 @@ async def test_lifting_an_address_that_is_not_suppressed_says_so(session: AsyncS
 async def test_suppressing_twice_keeps_the_first_reason(session: AsyncSession, org: Organisation) -> None:
     for reason in ("hard_bounce", "complaint"):
         await suppress_address(
-            session, organisation_id=org.id, email=ADDRESS, reason=reason, detail=None, actor="events:dsn", now=NOW
+            session,
+            organisation_id=org.id,
+            now=NOW,
+            event=AddressEvent(email=ADDRESS, kind=reason, detail=None, actor="events:dsn"),
         )
         await session.commit()
 

@@ -14,7 +14,7 @@ from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import validate_ubl_xsd
 from services.errors import InvalidInput, NotFound
-from services.invoicing.entry import CustomerData, LineData, create_invoice, upsert_customer
+from services.invoicing.entry import CustomerData, InvoiceData, LineData, create_invoice, upsert_customer
 from services.postal_address import PostalAddress
 
 PUBLIC_URL = "https://invoices.example.com/"
@@ -42,16 +42,18 @@ async def _invoice(session: AsyncSession, org: Organisation) -> Invoice:
         session,
         organisation_id=org.id,
         customer=customer,
-        number="INV-0007",
-        issue_date=date(2026, 10, 1),
-        due_date=date(2026, 10, 31),
-        currency="EUR",
-        lines=[
-            LineData("Consulting", Decimal(3), Decimal("150.00"), Decimal(20)),
-            LineData("Books", Decimal(7), Decimal("12.99"), Decimal("5.5")),
-            LineData("Freight", Decimal(1), Decimal("80"), Decimal(0)),
-        ],
-        notes="Thank you!",
+        data=InvoiceData(
+            number="INV-0007",
+            issue_date=date(2026, 10, 1),
+            due_date=date(2026, 10, 31),
+            currency="EUR",
+            lines=[
+                LineData("Consulting", Decimal(3), Decimal("150.00"), Decimal(20)),
+                LineData("Books", Decimal(7), Decimal("12.99"), Decimal("5.5")),
+                LineData("Freight", Decimal(1), Decimal("80"), Decimal(0)),
+            ],
+            notes="Thank you!",
+        ),
     )
     await session.commit()
     return invoice

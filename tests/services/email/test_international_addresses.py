@@ -18,7 +18,7 @@ from sqlalchemy import select
 from services.db.models import AuditLog, utcnow
 from services.email.message import compose_message_bytes
 from services.email.transport import Envelope, PermanentSendError
-from services.email.verification import accepts_smtputf8, record_smtp_check
+from services.email.verification import SmtpCheck, accepts_smtputf8, record_smtp_check
 from tests.harness.mail import Peer
 
 IDN_RECIPIENT = "ap@bücher.example"
@@ -108,9 +108,8 @@ async def test_verifying_the_smtp_settings_records_whether_the_server_offers_smt
     peer.script.smtputf8 = offers
 
     features = await peer.transport.verify()
-    await record_smtp_check(
-        session, organisation_id=org.id, ok=True, reason=None, actor="cli", now=utcnow(), smtputf8=features.smtputf8
-    )
+    check = SmtpCheck(ok=True, smtputf8=features.smtputf8)
+    await record_smtp_check(session, organisation_id=org.id, check=check, actor="cli", now=utcnow())
     await session.commit()
 
     assert features.smtputf8 is offers

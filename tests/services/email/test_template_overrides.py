@@ -8,7 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import ApprovalRules
 from services.db.models import AuditLog, Organisation, TemplateOverride
-from services.email.template_overrides import delete_template_override, load_overrides, save_template_override
+from services.email.template_overrides import (
+    TemplateEdit,
+    delete_template_override,
+    load_overrides,
+    save_template_override,
+)
 from services.errors import InvalidInput
 
 RULES_FOR_TEST = ApprovalRules(admins=frozenset({"U123", "U1", "U"}))  # templates: admins only
@@ -23,9 +28,9 @@ async def test_a_bad_template_is_refused_with_its_line_number_and_nothing_is_sav
         await save_template_override(
             session,
             organisation_id=org.id,
-            language="fr",
-            part="text",
-            source="Bonjour {{ customer_name }},\n\nFacture {{ numero }}\n",
+            edit=TemplateEdit(
+                language="fr", part="text", source="Bonjour {{ customer_name }},\n\nFacture {{ numero }}\n"
+            ),
             actor="U123",
             rules=RULES_FOR_TEST,
         )
@@ -39,9 +44,7 @@ async def test_a_template_reaching_python_internals_is_refused(session: AsyncSes
         await save_template_override(
             session,
             organisation_id=org.id,
-            language="en",
-            part="subject",
-            source="{{ ''.__class__ }}",
+            edit=TemplateEdit(language="en", part="subject", source="{{ ''.__class__ }}"),
             actor="U1",
             rules=RULES_FOR_TEST,
         )
@@ -52,9 +55,7 @@ async def test_a_good_template_is_saved_audited_and_loaded_for_its_language(sess
     await save_template_override(
         session,
         organisation_id=org.id,
-        language="de",
-        part="subject",
-        source="Ihre Rechnung {{ invoice_number }}",
+        edit=TemplateEdit(language="de", part="subject", source="Ihre Rechnung {{ invoice_number }}"),
         actor="U123",
         rules=RULES_FOR_TEST,
     )
@@ -72,9 +73,7 @@ async def test_saving_again_replaces_the_template_and_reset_goes_back_to_ours(se
         await save_template_override(
             session,
             organisation_id=org.id,
-            language="en",
-            part="subject",
-            source=source,
+            edit=TemplateEdit(language="en", part="subject", source=source),
             actor="U1",
             rules=RULES_FOR_TEST,
         )
@@ -92,9 +91,17 @@ async def test_saving_again_replaces_the_template_and_reset_goes_back_to_ours(se
 async def test_an_unsupported_language_or_part_is_refused(session: AsyncSession, org):
     with pytest.raises(InvalidInput, match="'pt' is not one of them"):
         await save_template_override(
-            session, organisation_id=org.id, language="pt", part="text", source="x", actor="U", rules=RULES_FOR_TEST
+            session,
+            organisation_id=org.id,
+            edit=TemplateEdit(language="pt", part="text", source="x"),
+            actor="U",
+            rules=RULES_FOR_TEST,
         )
     with pytest.raises(InvalidInput, match="no template part"):
         await save_template_override(
-            session, organisation_id=org.id, language="en", part="body", source="x", actor="U", rules=RULES_FOR_TEST
+            session,
+            organisation_id=org.id,
+            edit=TemplateEdit(language="en", part="body", source="x"),
+            actor="U",
+            rules=RULES_FOR_TEST,
         )
