@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +26,16 @@ from services.sending.ubl_checks import ValidationPass, validate_pending_documen
 log = logging.getLogger("invoicebot.ubl_validator")
 
 
+@dataclass(frozen=True, kw_only=True)
+class ValidationRounds:
+    """How the loop paces itself: at most `batch` documents a round, `poll_interval` seconds between
+    rounds when nothing is waiting, pauses after failures doubling up to `max_backoff` seconds."""
+
+    batch: int = 200
+    poll_interval: float = 5.0
+    max_backoff: float = 300.0
+
+
 class UblValidator:
     """Runs `validate_pending_documents` in bounded rounds until stopped."""
 
@@ -33,17 +44,15 @@ class UblValidator:
         *,
         sessions: async_sessionmaker[AsyncSession],
         public_url: str,
-        batch: int = 200,
-        poll_interval: float = 5.0,
-        max_backoff: float = 300.0,
+        rounds: ValidationRounds = ValidationRounds(),
         heartbeat: Heartbeat | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
         self.public_url = public_url
-        self.batch = batch
-        self.poll_interval = poll_interval
-        self.max_backoff = max_backoff
+        self.batch = rounds.batch
+        self.poll_interval = rounds.poll_interval
+        self.max_backoff = rounds.max_backoff
         self.heartbeat = heartbeat or LoopHealth().loop("ubl validation")
         self.clock = clock
         self.checked = 0

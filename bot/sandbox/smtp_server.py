@@ -19,6 +19,7 @@ import signal
 import ssl
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AnyStr
 
@@ -118,6 +119,23 @@ class _Handler:
         return reply or queued_reply(queue_id)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ServerOptions:
+    """How the server behaves besides its script.
+
+    `count_only` keeps a count instead of the messages (benchmarks); `eml_dir` also writes each
+    message there as `<queue id>.eml`; `credentials` (login, password) makes AUTH required;
+    `tls_context` offers STARTTLS, or with `implicit_tls` wraps the whole connection (port 465 style).
+    """
+
+    count_only: bool = False
+    eml_dir: Path | None = None
+    credentials: tuple[str, str] | None = None
+    hostname: str = "sandbox.invoicebot.test"
+    tls_context: ssl.SSLContext | None = None
+    implicit_tls: bool = False
+
+
 class ScriptedSmtpServer:
     """Start with `await server.start()`; send to `127.0.0.1:server.port`; read `server.received`."""
 
@@ -127,20 +145,14 @@ class ScriptedSmtpServer:
         script: SmtpScript | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        count_only: bool = False,
-        eml_dir: Path | None = None,
-        credentials: tuple[str, str] | None = None,
-        hostname: str = "sandbox.invoicebot.test",
-        tls_context: ssl.SSLContext | None = None,
-        implicit_tls: bool = False,
+        options: ServerOptions = ServerOptions(),
     ) -> None:
-        """`tls_context` offers STARTTLS, or with `implicit_tls` wraps the whole connection (port 465 style)."""
         self.script = script or SmtpScript()
         self.host, self.port = host, port
-        self.count_only, self.eml_dir = count_only, eml_dir
-        self.credentials = credentials
-        self.hostname = hostname
-        self.tls_context, self.implicit_tls = tls_context, implicit_tls
+        self.count_only, self.eml_dir = options.count_only, options.eml_dir
+        self.credentials = options.credentials
+        self.hostname = options.hostname
+        self.tls_context, self.implicit_tls = options.tls_context, options.implicit_tls
         self.received: list[ReceivedMessage] = []
         self.message_count = 0
         self.connection_count = 0
@@ -236,7 +248,8 @@ class ScriptedSmtpServer:
 
 
 async def _serve(port: int, count_only: bool, eml_dir: Path | None, dsn: bool, max_seconds: float) -> None:
-    server = ScriptedSmtpServer(script=SmtpScript(advertise_dsn=dsn), port=port, count_only=count_only, eml_dir=eml_dir)
+    options = ServerOptions(count_only=count_only, eml_dir=eml_dir)
+    server = ScriptedSmtpServer(script=SmtpScript(advertise_dsn=dsn), port=port, options=options)
     await server.start()
     print(f"listening on 127.0.0.1:{server.port}", flush=True)
     stop = asyncio.Event()

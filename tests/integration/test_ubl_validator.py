@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.loop_health import LoopHealth
-from bot.ubl_validator import UblValidator
+from bot.ubl_validator import UblValidator, ValidationRounds
 from services.db.engine import create_engine, session_factory
 from services.db.models import DocumentValidation
 from tests.harness.sending import IDENTITY, queue_delivery
@@ -20,8 +20,7 @@ async def test_a_round_that_fails_is_reported_and_the_loop_goes_on_to_the_next(t
     validator = UblValidator(
         sessions=session_factory(engine),
         public_url=IDENTITY.public_url,
-        poll_interval=0.01,
-        max_backoff=0.02,
+        rounds=ValidationRounds(poll_interval=0.01, max_backoff=0.02),
         heartbeat=health.loop("ubl validation"),
     )
     try:
@@ -40,8 +39,7 @@ async def test_the_loop_checks_what_waits_in_batches_then_idles(session, session
     validator = UblValidator(
         sessions=sessions,
         public_url=IDENTITY.public_url,
-        batch=2,
-        poll_interval=0.01,
+        rounds=ValidationRounds(batch=2, poll_interval=0.01),
         heartbeat=health.loop("ubl validation"),
     )
 
@@ -56,7 +54,9 @@ async def test_a_queue_longer_than_a_page_is_walked_through_so_no_delivery_is_le
 ) -> None:
     for n in range(1, 11):
         await queue_delivery(session, org, number=f"INV-{n:04d}")
-    validator = UblValidator(sessions=sessions, public_url=IDENTITY.public_url, batch=1)  # pages of 4 deliveries
+    validator = UblValidator(
+        sessions=sessions, public_url=IDENTITY.public_url, rounds=ValidationRounds(batch=1)
+    )  # pages of 4 deliveries
 
     for _ in range(40):  # bounded
         done = await validator.run_once()

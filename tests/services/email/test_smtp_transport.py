@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bot.sandbox.smtp_server import ScriptedSmtpServer
+from bot.sandbox.smtp_server import ScriptedSmtpServer, ServerOptions
 from services.email.smtp import SmtpTransport
 from services.email.transport import Envelope, TransientSendError, TransportCheckFailed
 
@@ -70,9 +70,10 @@ def _free_port() -> int:
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 async def test_sends_over_starttls_and_implicit_tls_with_login(certificate, security: str):
     server_context, client_context = _contexts(certificate)
-    server = ScriptedSmtpServer(
+    options = ServerOptions(
         tls_context=server_context, implicit_tls=security == "tls", credentials=("invoices", PASSWORD)
     )
+    server = ScriptedSmtpServer(options=options)
     async with server:
         transport = SmtpTransport(
             host="127.0.0.1",
@@ -100,7 +101,7 @@ async def test_starttls_against_a_server_without_it_fails_verification_instead_o
 
 
 async def test_a_wrong_password_is_reported_without_showing_the_password():
-    async with ScriptedSmtpServer(credentials=("invoices", PASSWORD)) as server:
+    async with ScriptedSmtpServer(options=ServerOptions(credentials=("invoices", PASSWORD))) as server:
         transport = SmtpTransport(
             host="127.0.0.1", port=server.port, security="none", username="invoices", password="wrong-" + PASSWORD
         )
@@ -136,7 +137,7 @@ async def test_concurrent_sends_share_at_most_pool_size_connections():
 
 
 async def test_the_sandbox_server_can_keep_each_message_as_an_eml_file(tmp_path: Path):
-    async with ScriptedSmtpServer(eml_dir=tmp_path / "mail") as server:
+    async with ScriptedSmtpServer(options=ServerOptions(eml_dir=tmp_path / "mail")) as server:
         transport = SmtpTransport(host="127.0.0.1", port=server.port, security="none", timeout=2)
         result = await transport.send(ENVELOPE, MESSAGE)
         await transport.aclose()
