@@ -36,7 +36,7 @@ from bot.worker import Worker
 from services.db.engine import create_engine, session_factory
 from services.db.models import Delivery, DeliveryStatus
 from services.documents.pdf import render_invoice_pdf
-from services.email.smtp import SmtpTransport
+from services.email.smtp import SmtpRelay, SmtpTransport
 from services.email.transport import Envelope
 from services.sending.pipeline import RenderJob, render_message
 from services.sending.render_pool import RenderPool
@@ -60,7 +60,7 @@ def measure_render(jobs: list[RenderJob]) -> float:
 
 
 async def measure_send(port: int, messages: list[bytes]) -> float:
-    transport = SmtpTransport(host="127.0.0.1", port=port, security="none", timeout=30, pool_size=POOL)
+    transport = SmtpTransport(relay=SmtpRelay(host="127.0.0.1", port=port, security="none"), timeout=30, pool_size=POOL)
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(n: int, data: bytes) -> None:
@@ -84,7 +84,7 @@ async def measure_e2e(
     """
     engine = create_engine(url)
     sessions = session_factory(engine)
-    transport = SmtpTransport(host="127.0.0.1", port=port, security="none", timeout=30, pool_size=POOL)
+    transport = SmtpTransport(relay=SmtpRelay(host="127.0.0.1", port=port, security="none"), timeout=30, pool_size=POOL)
     render_pool = RenderPool(RENDER_PROCESSES, preload=["services.sending.pipeline"])
     await render_pool.start()  # start the children before the clock
     worker = Worker(

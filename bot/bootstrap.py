@@ -45,7 +45,7 @@ from bot.worker import Worker
 from bot.worker_process import make_render_pool
 from services.db.engine import create_engine, session_factory
 from services.documents.cache import DocumentCache
-from services.email.smtp import SmtpTransport
+from services.email.smtp import SmtpRelay, SmtpTransport
 from services.email.transport import Transport
 from services.sending.queue import RetryPolicy
 from services.sending.render_pool import RenderPool
@@ -171,11 +171,13 @@ def smtp_transport(settings: Settings) -> Transport:
         raise ValueError("INVOICEBOT_SMTP_HOST is not set: sending is not configured")
     default_port = {"tls": 465, "starttls": 587, "none": 25}[settings.smtp_security.value]
     return SmtpTransport(
-        host=settings.smtp_host,
-        port=settings.smtp_port or default_port,
-        security=settings.smtp_security.value,
-        username=settings.smtp_username,
-        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        relay=SmtpRelay(
+            host=settings.smtp_host,
+            port=settings.smtp_port or default_port,
+            security=settings.smtp_security.value,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        ),
         timeout=settings.smtp_timeout,
         pool_size=min(4, max(1, settings.worker_concurrency // 2)),
     )

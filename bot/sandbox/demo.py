@@ -36,7 +36,7 @@ from bot.sandbox.dsn import BounceRule, Relay, build_dsn
 from bot.sandbox.folder_mailbox import FolderMailbox
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
-from bot.sandbox.smtp_server import ScriptedSmtpServer
+from bot.sandbox.smtp_server import ScriptedSmtpServer, ServerOptions
 from bot.worker_process import make_render_pool
 from services.db.migrate import upgrade
 from services.invoicing.seed import seed_demo
@@ -210,7 +210,7 @@ class Demo:
         self._stack.push_async_callback(self.slack.stop)
         for name, user in USERS.items():
             self.slack.add_user(user.id, email=f"{name}@example.com", team_id=TEAM_ID, name=name)
-        smtp = BouncingSmtpServer(bounces=bounces, eml_dir=self.mail_dir)
+        smtp = BouncingSmtpServer(bounces=bounces, options=ServerOptions(eml_dir=self.mail_dir))
         await smtp.start()
         self._stack.push_async_callback(smtp.stop)
         web_socket = _free_socket()

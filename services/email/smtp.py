@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Literal
 
@@ -76,32 +77,37 @@ def _refusal(exc: SMTPResponseException, what: str, **detail: dict[str, str]) ->
     )
 
 
-class SmtpTransport:
-    """Sends through one SMTP relay. `security`: `tls` (implicit, port 465), `starttls` (587), `none` (local)."""
+@dataclass(frozen=True, kw_only=True)
+class SmtpRelay:
+    """Which relay, and how to reach it: `security` is `tls` (implicit, port 465), `starttls`
+    (587) or `none` (local); a `username` logs in with `password` (never shown in a repr);
+    `local_hostname` is what we say in EHLO; `tls_context` overrides the default verification."""
 
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        security: Security = "starttls",
-        username: str | None = None,
-        password: str | None = None,
-        timeout: float = 30.0,
-        pool_size: int = 2,
-        local_hostname: str | None = None,
-        tls_context: ssl.SSLContext | None = None,
-    ) -> None:
+    host: str
+    port: int
+    security: Security = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    local_hostname: str | None = None
+    tls_context: ssl.SSLContext | None = None
+
+
+class SmtpTransport:
+    """Sends through one SMTP relay, over at most `pool_size` connections kept open between sends;
+    `timeout` bounds each wait for the server, in seconds."""
+
+    def __init__(self, *, relay: SmtpRelay, timeout: float = 30.0, pool_size: int = 2) -> None:
+        security = relay.security
         if security not in ("tls", "starttls", "none"):
             raise ValueError(f"unknown SMTP security {security!r}: use tls, starttls or none")
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
-        self.host, self.port, self.security = host, port, security
-        self._username, self._password = username, password
+        self.host, self.port, self.security = relay.host, relay.port, security
+        self._username, self._password = relay.username, relay.password
         self.timeout = timeout
         self.pool_size = pool_size
-        self._local_hostname = local_hostname
-        self._tls_context = tls_context
+        self._local_hostname = relay.local_hostname
+        self._tls_context = relay.tls_context
         self._idle: list[SMTP] = []  # connected clients, most recently used last
         self._slots = asyncio.Semaphore(pool_size)
 

@@ -27,7 +27,7 @@ from bot.sandbox.smtp_server import ScriptedSmtpServer
 from bot.worker import Worker
 from handlers.blocks.status import status_message
 from services.db.models import Delivery, Organisation
-from services.email.smtp import SmtpTransport
+from services.email.smtp import SmtpRelay, SmtpTransport
 from services.sending.pipeline import SenderIdentity
 from services.sending.queue import RetryPolicy
 from services.tracking.status import delivery_status_view
@@ -74,7 +74,9 @@ def plain(text: str) -> str:
 
 
 async def send_queued(sessions: async_sessionmaker[AsyncSession], smtp: ScriptedSmtpServer) -> None:
-    transport = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", timeout=2.0, pool_size=1)
+    transport = SmtpTransport(
+        relay=SmtpRelay(host="127.0.0.1", port=smtp.port, security="none"), timeout=2.0, pool_size=1
+    )
     identity = SenderIdentity(
         from_email="invoices@example.com",
         from_name=None,

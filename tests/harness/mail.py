@@ -22,7 +22,7 @@ import pytest
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from services.email.memory import InMemoryTransport
 from services.email.script import ReceivedMessage, SmtpScript
-from services.email.smtp import SmtpTransport
+from services.email.smtp import SmtpRelay, SmtpTransport
 from services.email.transport import Transport
 
 
@@ -44,7 +44,7 @@ async def smtp() -> AsyncIterator[ScriptedSmtpServer]:
 async def transport(smtp: ScriptedSmtpServer, request: pytest.FixtureRequest) -> AsyncIterator[SmtpTransport]:
     marker = request.node.get_closest_marker("smtp_client")
     options = {"timeout": 1.0, "pool_size": 2} | (marker.kwargs if marker else {})
-    client = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", **options)
+    client = SmtpTransport(relay=SmtpRelay(host="127.0.0.1", port=smtp.port, security="none"), **options)
     yield client
     await client.aclose()
 
@@ -93,7 +93,9 @@ async def peer(request: pytest.FixtureRequest) -> AsyncIterator[Peer]:
         await memory.aclose()
         return
     server = await ScriptedSmtpServer(script=script).start()
-    transport = SmtpTransport(host="127.0.0.1", port=server.port, security="none", timeout=CLIENT_TIMEOUT)
+    transport = SmtpTransport(
+        relay=SmtpRelay(host="127.0.0.1", port=server.port, security="none"), timeout=CLIENT_TIMEOUT
+    )
     try:
         yield Peer("smtp", transport, script, server=server)
     finally:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.bounce_mailbox import BounceMailbox
 from bot.imap_mailbox import ImapAccount, ImapMailbox
 from services.db.models import Attachments, Delivery, Organisation
-from services.email.smtp import SmtpTransport
+from services.email.smtp import SmtpRelay, SmtpTransport
 from services.sending.pipeline import SenderIdentity
 from tests import factories
 from tests.harness.mailstack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
@@ -51,7 +51,9 @@ async def queue_delivery(session: AsyncSession, org: Organisation, *, to: str = 
 async def send_through_postfix(
     stack: MailStack, sessions: async_sessionmaker[AsyncSession], delivery: Delivery
 ) -> Delivery:
-    transport = SmtpTransport(host="127.0.0.1", port=stack.smtp_port, security="none", timeout=10.0, pool_size=1)
+    transport = SmtpTransport(
+        relay=SmtpRelay(host="127.0.0.1", port=stack.smtp_port, security="none"), timeout=10.0, pool_size=1
+    )
     try:
         worker = make_worker(sessions, transport, identity=IDENTITY, worker_id="mailstack-worker")
         assert await worker.drain() == 1

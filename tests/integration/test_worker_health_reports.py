@@ -22,7 +22,7 @@ from bot.loop_health import LoopHealth
 from bot.loop_reports import HealthReporter
 from bot.runner import web_server
 from services.db.models import LoopHeartbeat, Organisation
-from services.email.smtp import SmtpTransport
+from services.email.smtp import SmtpRelay, SmtpTransport
 from tests.harness.healing import HOLD, METRICS_TOKEN, STALL_AFTER, DatabaseLock, get, healing_worker, queue_three
 from tests.harness.mail import received_ids
 from tests.harness.processes import looping, start_worker, stopped, worker_env
@@ -123,7 +123,9 @@ async def test_a_separate_worker_stalled_by_a_locked_database_turns_the_web_heal
     session, sessions, engine, database_url, org, smtp, web_url
 ):
     ids = await queue_three(session, org)
-    transport = SmtpTransport(host="127.0.0.1", port=smtp.port, security="none", timeout=20.0, pool_size=2)
+    transport = SmtpTransport(
+        relay=SmtpRelay(host="127.0.0.1", port=smtp.port, security="none"), timeout=20.0, pool_size=2
+    )
     health = LoopHealth(stall_after=STALL_AFTER)  # the worker process's own registry, not the web's
     worker = healing_worker(sessions, transport, health)
     reporter = HealthReporter(sessions=sessions, health=health, process=NAME, interval=0.1)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bot.sandbox.smtp_server import ScriptedSmtpServer, ServerOptions
-from services.email.smtp import SmtpTransport
+from services.email.smtp import SmtpRelay, SmtpTransport
 from services.email.transport import Envelope, TransientSendError, TransportCheckFailed
 
 ENVELOPE = Envelope(mail_from="bounces+1-x@example.com", recipients=["ap@acme.example"])
@@ -76,13 +76,15 @@ async def test_sends_over_starttls_and_implicit_tls_with_login(certificate, secu
     server = ScriptedSmtpServer(options=options)
     async with server:
         transport = SmtpTransport(
-            host="127.0.0.1",
-            port=server.port,
-            security=security,  # type: ignore[arg-type]
-            username="invoices",
-            password=PASSWORD,
+            relay=SmtpRelay(
+                host="127.0.0.1",
+                port=server.port,
+                security=security,  # type: ignore[arg-type]
+                username="invoices",
+                password=PASSWORD,
+                tls_context=client_context,
+            ),
             timeout=2,
-            tls_context=client_context,
         )
         await transport.verify()
         result = await transport.send(ENVELOPE, MESSAGE)
@@ -94,7 +96,7 @@ async def test_sends_over_starttls_and_implicit_tls_with_login(certificate, secu
 
 async def test_starttls_against_a_server_without_it_fails_verification_instead_of_sending_in_clear():
     async with ScriptedSmtpServer() as server:
-        transport = SmtpTransport(host="127.0.0.1", port=server.port, security="starttls", timeout=2)
+        transport = SmtpTransport(relay=SmtpRelay(host="127.0.0.1", port=server.port, security="starttls"), timeout=2)
         with pytest.raises(TransportCheckFailed, match="STARTTLS"):
             await transport.verify()
     assert server.received == []
@@ -103,7 +105,9 @@ async def test_starttls_against_a_server_without_it_fails_verification_instead_o
 async def test_a_wrong_password_is_reported_without_showing_the_password():
     async with ScriptedSmtpServer(options=ServerOptions(credentials=("invoices", PASSWORD))) as server:
         transport = SmtpTransport(
-            host="127.0.0.1", port=server.port, security="none", username="invoices", password="wrong-" + PASSWORD
+            relay=SmtpRelay(
+                host="127.0.0.1", port=server.port, security="none", username="invoices", password="wrong-" + PASSWORD
+            )
         )
         with pytest.raises(TransportCheckFailed) as error:
             await transport.verify()
@@ -117,7 +121,7 @@ async def test_a_wrong_password_is_reported_without_showing_the_password():
 
 
 async def test_a_refused_connection_is_a_readable_check_failure_and_a_transient_send():
-    transport = SmtpTransport(host="127.0.0.1", port=_free_port(), security="none", timeout=1)
+    transport = SmtpTransport(relay=SmtpRelay(host="127.0.0.1", port=_free_port(), security="none"), timeout=1)
 
     with pytest.raises(TransportCheckFailed, match=r"Could not connect to the mail server 127\.0\.0\.1:\d+"):
         await transport.verify()
@@ -127,7 +131,9 @@ async def test_a_refused_connection_is_a_readable_check_failure_and_a_transient_
 
 async def test_concurrent_sends_share_at_most_pool_size_connections():
     async with ScriptedSmtpServer() as server:
-        transport = SmtpTransport(host="127.0.0.1", port=server.port, security="none", timeout=2, pool_size=2)
+        transport = SmtpTransport(
+            relay=SmtpRelay(host="127.0.0.1", port=server.port, security="none"), timeout=2, pool_size=2
+        )
         results = await asyncio.gather(*(transport.send(ENVELOPE, MESSAGE) for _ in range(8)))
         await transport.aclose()
 
@@ -138,7 +144,7 @@ async def test_concurrent_sends_share_at_most_pool_size_connections():
 
 async def test_the_sandbox_server_can_keep_each_message_as_an_eml_file(tmp_path: Path):
     async with ScriptedSmtpServer(options=ServerOptions(eml_dir=tmp_path / "mail")) as server:
-        transport = SmtpTransport(host="127.0.0.1", port=server.port, security="none", timeout=2)
+        transport = SmtpTransport(relay=SmtpRelay(host="127.0.0.1", port=server.port, security="none"), timeout=2)
         result = await transport.send(ENVELOPE, MESSAGE)
         await transport.aclose()
 
@@ -164,7 +170,7 @@ async def test_the_sandbox_server_runs_in_its_own_process_for_benchmarks():
         assert process.stdout is not None
         first_line = (await asyncio.wait_for(process.stdout.readline(), timeout=10)).decode()
         port = int(first_line.rsplit(":", 1)[1])
-        transport = SmtpTransport(host="127.0.0.1", port=port, security="none", timeout=2)
+        transport = SmtpTransport(relay=SmtpRelay(host="127.0.0.1", port=port, security="none"), timeout=2)
         for _ in range(3):
             await transport.send(ENVELOPE, MESSAGE)
         await transport.aclose()
