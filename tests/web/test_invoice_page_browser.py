@@ -17,6 +17,7 @@ import pytest
 from lxml import html as lxml_html
 
 from services.db.models import Delivery, Invoice
+from tests.harness.processes import stopped
 from tests.harness.web import WebApp
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -50,10 +51,8 @@ async def _chromium(profile: Path, *arguments: str) -> bytes:
     )
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=BROWSER_SECONDS)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
+    finally:
+        await stopped(process)  # killed when it outlives its time (or the test is cancelled)
     assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
     return stdout
 
