@@ -13,17 +13,16 @@ import asyncio
 import os
 import time
 
-import pytest
-
 from services.db.models import DeliveryStatus
 from services.sending.pipeline import RenderJob, render_message
 from services.sending.queue import RetryPolicy
 from services.sending.render_pool import RenderPool
+from tests.harness.healing import SMTP_CLIENT
 from tests.harness.mail import received_message_ids
 from tests.harness.processes import wait_gone
 from tests.harness.sending import make_worker, queue_delivery, reload
 
-pytestmark = pytest.mark.smtp_client(timeout=20.0, pool_size=2)  # as the healing tests: a real SMTP server and client
+pytestmark = SMTP_CLIENT  # as the healing tests: a real SMTP server and a patient client
 
 JOB_SECONDS = 8.0  # generous: a real render on a busy machine stays well under it
 HANGING = "INV-0002"
