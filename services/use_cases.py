@@ -16,9 +16,9 @@ from enum import StrEnum
 from services.authorization import ApprovalRules
 from services.db.models import DeliveryStatus
 from services.invoicing.invoices import mark_paid, mark_sent_manually, validate_invoice, void_invoice
-from services.send_context import SendContext
 from services.sending.approvals import approve_delivery, reject_delivery
 from services.sending.bulk import SkippedInvoice, request_bulk_delivery
+from services.sending.context import SendContext
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
 from services.tracking.alert_actions import FixRequest, fix_and_resend, mark_sent_from_alert

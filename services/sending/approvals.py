@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice
-from services.delivery_transitions import DeliveryMove, delivery_moved
 from services.errors import IllegalTransition, NotFound
 from services.formatting import format_clock, format_moment
 from services.invoicing.organisations import team_locale
+from services.sending.transitions import DeliveryMove, delivery_moved
 from services.unit_of_work import write_owed
 
 

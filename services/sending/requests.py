@@ -3,7 +3,7 @@
 `request_delivery` validates what the review modal submitted, refuses a send nobody
 meant (NeedsConfirmation when the invoice is being or was just sent), and writes, in the
 caller's transaction, the delivery, its approval request when the rules ask for one, and
-what the move owes (its audit entry and Slack posts, services.delivery_transitions). The caller commits.
+what the move owes (its audit entry and Slack posts, services.sending.transitions). The caller commits.
 
 Never twice: a request carrying an idempotency key already seen returns the delivery it
 created (`created=False`). The insert is `INSERT … ON CONFLICT (idempotency_key) DO
@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Approval, Attachments, Delivery, DeliveryKind, DeliveryStatus, Invoice
-from services.delivery_transitions import DeliveryMove, delivery_moved
 from services.errors import (
     IllegalTransition,
     NeedsConfirmation,
@@ -44,6 +43,7 @@ from services.sending.checks import (
 )
 from services.sending.readiness import SendingState
 from services.sending.review import RecentSend, recent_send
+from services.sending.transitions import DeliveryMove, delivery_moved
 from services.tracking.status import (
     DeliveryStatusView,
     DeliverySummary,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from services.db.models import DeliveryStatus as S
-from services.delivery_transitions import MOVES, DeliveryMove, check_move, delivery_moved
 from services.errors import IllegalTransition
+from services.sending.transitions import MOVES, DeliveryMove, check_move, delivery_moved
 
 
 def _move(before: S | None, after: S, action: str, **more: object) -> DeliveryMove:
