@@ -10,7 +10,7 @@ The VERP secret is a callable so it is read when a send is asked for, and never 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.authorization import ApprovalRules
@@ -23,3 +23,8 @@ class SendContext:
     message_id_domain: str
     verp_secret: Callable[[], bytes] = field(repr=False)
     clock: Callable[[], datetime] = utcnow
+
+    def at(self, now: datetime) -> SendContext:
+        """This context with its clock stopped at `now`: one moment for every step of one use case
+        (a bulk send asks for each invoice at the same `now`, as one request would)."""
+        return replace(self, clock=lambda: now)
