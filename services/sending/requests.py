@@ -44,7 +44,7 @@ from services.sending.checks import (
 from services.sending.context import SendContext
 from services.sending.readiness import SendingState
 from services.sending.review import RecentSend, recent_send
-from services.sending.transitions import DeliveryMove, delivery_moved
+from services.sending.transitions import DeliveryMove, delivery_moved, origin_values
 from services.tracking.status import (
     DeliveryStatusView,
     DeliverySummary,
@@ -236,7 +236,7 @@ def _lost_race(number: str) -> NoReturn:
     raise NeedsConfirmation(f"{number} was just asked for by someone else at the same moment — send again?")
 
 
-CANCELLABLE = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.AWAITING_APPROVAL)
+CANCELLABLE_VALUES = origin_values(DeliveryStatus.CANCELLED)  # awaiting approval, deferred, queued: the table's
 
 
 async def cancel_delivery(
@@ -270,7 +270,7 @@ async def cancel_delivery(
         update(Delivery)
         .where(
             Delivery.id == delivery_id,
-            Delivery.status.in_([s.value for s in CANCELLABLE]),
+            Delivery.status.in_(CANCELLABLE_VALUES),
             # `deferred` after the server accepted it (a soft bounce reported later) is not ours to stop
             Delivery.smtp_reply.is_(None),
         )
