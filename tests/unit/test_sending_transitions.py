@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -194,3 +195,11 @@ def test_stale_recovery_of_a_preview_owes_only_its_status_and_no_audit_entry() -
     owed = system_moved(move)
     assert owed.audits == ()
     assert [(p.kind, p.payload) for p in owed.posts] == [("delivery_status", {"status": "unknown"})]
+
+
+def test_no_sending_module_writes_a_notification_by_hand() -> None:
+    """What a move owes follows from the move (delivery_moved, system_moved), written by the unit of
+    work's writer or the worker's group commit: never an enqueue_notification call of its own."""
+    sending = Path(outcomes.__file__).parent
+    by_hand = [path.name for path in sorted(sending.glob("*.py")) if "enqueue_notification(" in path.read_text()]
+    assert by_hand == []
