@@ -35,7 +35,7 @@ from handlers.context import SessionFactory, Workplace
 from handlers.errors import explain_error
 from handlers.review_policy import SendPolicy
 from services.invoicing.organisations import organisation_locale
-from services.send_context import SendContext
+from services.sending.context import SendContext
 from services.unit_of_work import units_over
 
 log = logging.getLogger("invoicebot.slack")

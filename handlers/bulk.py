@@ -25,7 +25,7 @@ from handlers.ids import ActionId, CallbackId
 from handlers.parsing import DueListing, actor_of
 from handlers.review_policy import SendPolicy
 from services.formatting import format_money
-from services.sending.bulk import check_bulk_size
+from services.sending.bulk import BulkRequest, check_bulk_size
 from services.sending.due import list_ready_due_invoices
 from services.unit_of_work import UnitsOfWork
 from services.use_cases import ask_for_bulk_send
@@ -86,11 +86,11 @@ async def _bulk_outcome(
         send=send_policy.send,
         organisation_id=workplace.organisation_id,
         sending=workplace.sending,
-        invoice_numbers=numbers,
-        requested_by=requested_by,
-        public_url=send_policy.public_url,
-        idempotency_key=view_id,
-    )
+        request=BulkRequest(
+            invoice_numbers=numbers, requested_by=requested_by, public_url=send_policy.public_url,
+            idempotency_key=view_id,
+        ),
+    )  # fmt: skip
     lines = [
         BulkResultLine(number, _status_words(asked.awaiting_approval, asked.created), True)
         for number, asked in outcome.asked

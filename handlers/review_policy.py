@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.authorization import ApprovalRules
-from services.send_context import SendContext
+from services.sending.context import SendContext
 
 
 @dataclass(frozen=True)

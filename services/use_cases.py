@@ -16,9 +16,9 @@ from enum import StrEnum
 from services.authorization import ApprovalRules
 from services.db.models import DeliveryStatus
 from services.invoicing.invoices import mark_paid, mark_sent_manually, validate_invoice, void_invoice
-from services.send_context import SendContext
 from services.sending.approvals import approve_delivery, reject_delivery
-from services.sending.bulk import SkippedInvoice, request_bulk_delivery
+from services.sending.bulk import BulkRequest, SkippedInvoice, request_bulk_delivery
+from services.sending.context import SendContext
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
 from services.tracking.alert_actions import FixRequest, fix_and_resend, mark_sent_from_alert
@@ -51,11 +51,8 @@ async def ask_for_send(
             unit.session,
             organisation_id=organisation_id,
             request=request,
-            rules=send.rules,
+            send=send,
             sending=sending,
-            now=send.clock(),
-            message_id_domain=send.message_id_domain,
-            verp_secret=send.verp_secret(),
         )
         return SendAsked.of(outcome)
 
@@ -74,29 +71,17 @@ async def ask_for_bulk_send(
     send: SendContext,
     organisation_id: int,
     sending: SendingState,
-    invoice_numbers: list[str],
-    requested_by: str,
-    public_url: str,
-    idempotency_key: str,
+    request: BulkRequest,
 ) -> BulkAsked:
     """*Send all ready*: one delivery per ready invoice, the rest skipped with their reasons."""
     async with units() as unit:
         outcome = await request_bulk_delivery(
-            unit.session,
-            organisation_id=organisation_id,
-            invoice_numbers=invoice_numbers,
-            requested_by=requested_by,
-            rules=send.rules,
-            sending=sending,
-            now=send.clock(),
-            message_id_domain=send.message_id_domain,
-            verp_secret=send.verp_secret(),
-            public_url=public_url,
-            idempotency_key=idempotency_key,
+            unit.session, organisation_id=organisation_id, request=request, send=send, sending=sending
         )
     skipped = {item.invoice_number for item in outcome.skipped}
     # The service asks in the order given; what it did not skip is what it requested.
-    numbers = [n for n in dict.fromkeys(n.strip() for n in invoice_numbers if n.strip()) if n not in skipped]
+    given = dict.fromkeys(n.strip() for n in request.invoice_numbers if n.strip())
+    numbers = [n for n in given if n not in skipped]
     asked = tuple((number, SendAsked.of(result)) for number, result in zip(numbers, outcome.requested, strict=True))
     return BulkAsked(asked=asked, skipped=outcome.skipped)
 
@@ -112,8 +97,7 @@ async def decide_approval(
             organisation_id=organisation_id,
             delivery_id=delivery_id,
             approver=approver,
-            rules=send.rules,
-            now=send.clock(),
+            send=send,
         )
         return result.invoice_number
 
@@ -156,11 +140,8 @@ async def fix_address_and_resend(
             unit.session,
             organisation_id=organisation_id,
             request=request,
-            rules=send.rules,
+            send=send,
             sending=sending,
-            now=send.clock(),
-            message_id_domain=send.message_id_domain,
-            verp_secret=send.verp_secret(),
         )
         return SendAsked.of(outcome)
 
@@ -175,7 +156,6 @@ async def mark_sent_after_alert(
             organisation_id=organisation_id,
             delivery_id=delivery_id,
             actor=actor,
-            rules=send.rules,
-            now=send.clock(),
+            send=send,
         )
         return invoice.number

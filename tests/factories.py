@@ -9,8 +9,9 @@ from email.message import EmailMessage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.authorization import ApprovalRules
-from services.db.models import Attachments, Customer, Delivery, Invoice, InvoiceStatus, utcnow
+from services.db.models import Attachments, Customer, Delivery, Invoice, InvoiceStatus
 from services.invoicing.entry import CustomerData, InvoiceData, LineData, create_invoice, upsert_customer
+from services.sending.context import SendContext
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 
@@ -83,11 +84,8 @@ async def queued_delivery(
             attachments=attachments,
             requested_by="U_ALICE",
         ),
-        rules=ApprovalRules(),
         sending=SendingState(configured=True, verified=True),
-        now=utcnow(),
-        message_id_domain="example.com",
-        verp_secret=verp_secret,
+        send=SendContext(rules=ApprovalRules(), message_id_domain="example.com", verp_secret=lambda: verp_secret),
     )
     await session.commit()
     return outcome.delivery

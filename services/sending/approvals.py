@@ -17,12 +17,13 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.authorization import Action, ApprovalRules, authorize
+from services.authorization import Action, authorize
 from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice
-from services.delivery_transitions import DeliveryMove, delivery_moved
 from services.errors import IllegalTransition, NotFound
 from services.formatting import format_clock, format_moment
 from services.invoicing.organisations import team_locale
+from services.sending.context import SendContext
+from services.sending.transitions import DeliveryMove, delivery_moved
 from services.unit_of_work import write_owed
 
 
@@ -68,17 +69,22 @@ async def _load(session: AsyncSession, *, organisation_id: int, delivery_id: int
     return row[0], row[1], row[2]
 
 
-async def _decide(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    delivery_id: int,
-    actor: str,
-    rules: ApprovalRules,
-    now: datetime,
-    decision: ApprovalDecision,
-    reason: str | None,
-) -> ApprovalResult:
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """An approver's answer to one waiting send."""
+
+    organisation_id: int
+    delivery_id: int
+    actor: str
+    decision: ApprovalDecision
+    reason: str | None = None
+
+
+async def _decide(session: AsyncSession, asked: Decision, *, send: SendContext) -> ApprovalResult:
+    organisation_id, delivery_id, actor, decision, reason = (
+        asked.organisation_id, asked.delivery_id, asked.actor, asked.decision, asked.reason
+    )  # fmt: skip
+    rules, now = send.rules, send.clock()
     approval, delivery, number = await _load(session, organisation_id=organisation_id, delivery_id=delivery_id)
     if approval.decision != ApprovalDecision.PENDING:
         raise AlreadyDecided(approval, now=now, locale=await team_locale(session, organisation_id=organisation_id))
@@ -128,19 +134,13 @@ async def _decide(
 
 
 async def approve_delivery(
-    session: AsyncSession, *, organisation_id: int, delivery_id: int, approver: str, rules: ApprovalRules, now: datetime
+    session: AsyncSession, *, organisation_id: int, delivery_id: int, approver: str, send: SendContext
 ) -> ApprovalResult:
     """Approve a waiting send: it is queued for the worker at once. Never by its requester."""
-    return await _decide(
-        session,
-        organisation_id=organisation_id,
-        delivery_id=delivery_id,
-        actor=approver,
-        rules=rules,
-        now=now,
-        decision=ApprovalDecision.APPROVED,
-        reason=None,
+    asked = Decision(
+        organisation_id=organisation_id, delivery_id=delivery_id, actor=approver, decision=ApprovalDecision.APPROVED
     )
+    return await _decide(session, asked, send=send)
 
 
 async def reject_delivery(
@@ -149,22 +149,15 @@ async def reject_delivery(
     organisation_id: int,
     delivery_id: int,
     approver: str,
-    rules: ApprovalRules,
-    now: datetime,
+    send: SendContext,
     reason: str | None = None,
 ) -> ApprovalResult:
     """Refuse a waiting send: the delivery ends as `rejected` and no email goes out."""
-    reason = (reason or "").strip() or None
-    return await _decide(
-        session,
-        organisation_id=organisation_id,
-        delivery_id=delivery_id,
-        actor=approver,
-        rules=rules,
-        now=now,
-        decision=ApprovalDecision.REJECTED,
-        reason=reason,
-    )
+    asked = Decision(
+        organisation_id=organisation_id, delivery_id=delivery_id, actor=approver,
+        decision=ApprovalDecision.REJECTED, reason=(reason or "").strip() or None,
+    )  # fmt: skip
+    return await _decide(session, asked, send=send)
 
 
 async def approval_request_message(session: AsyncSession, *, delivery_id: int) -> tuple[str, str] | None:

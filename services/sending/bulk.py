@@ -9,14 +9,15 @@ with its reasons, and the rest still go.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.authorization import Action, ApprovalRules, authorize
+from services.authorization import Action, authorize
 from services.errors import DomainError, FieldErrors, InvalidInput
 from services.sending.checks import check_sending
+from services.sending.context import SendContext
 from services.sending.due import state_problems
 from services.sending.readiness import NotReadyReason, SendingState
 from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
@@ -28,7 +29,7 @@ from services.sending.review import prepare_review
 MAX_BULK_INVOICES = 200
 
 
-def check_bulk_size(invoice_numbers: list[str]) -> None:
+def check_bulk_size(invoice_numbers: Sequence[str]) -> None:
     """Refuse a bulk of more than MAX_BULK_INVOICES invoices (no database needed: checked before the ack)."""
     if len(invoice_numbers) > MAX_BULK_INVOICES:
         raise InvalidInput(f"Send at most {MAX_BULK_INVOICES} invoices at once ({len(invoice_numbers)} given).")
@@ -44,6 +45,16 @@ class SkippedInvoice:
     reasons: tuple[str, ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class BulkRequest:
+    """What *Send all ready* asked for: the invoices (in order), by whom, and the submission's key."""
+
+    invoice_numbers: Sequence[str]
+    requested_by: str
+    public_url: str  # base of the invoice links the default wording carries
+    idempotency_key: str  # the confirmation's view id: a repeat creates nothing new
+
+
 @dataclass(frozen=True)
 class BulkOutcome:
     requested: tuple[DeliveryOutcome, ...]
@@ -54,15 +65,9 @@ async def request_bulk_delivery(
     session: AsyncSession,
     *,
     organisation_id: int,
-    invoice_numbers: list[str],
-    requested_by: str,
-    rules: ApprovalRules,
+    request: BulkRequest,
+    send: SendContext,
     sending: SendingState,
-    now: datetime,
-    message_id_domain: str,
-    verp_secret: bytes,
-    public_url: str,
-    idempotency_key: str,
 ) -> BulkOutcome:
     """One delivery (one email) per ready invoice, with the review's default wording.
 
@@ -70,13 +75,17 @@ async def request_bulk_delivery(
     (the due listing's rule), or were sent or asked for recently, are skipped with their
     reasons. Each invoice's key derives from `idempotency_key`, so repeating the
     bulk request creates nothing new (the repeats come back with `created=False`).
+    Every invoice is asked for at the same moment (`send`'s clock is read once).
     """
-    check_bulk_size(invoice_numbers)
-    authorize(rules, requested_by, Action.SEND)
+    now = send.clock()
+    send = send.at(now)
+    requested_by, public_url = request.requested_by, request.public_url
+    check_bulk_size(request.invoice_numbers)
+    authorize(send.rules, requested_by, Action.SEND)
     check_sending(sending)
     requested: list[DeliveryOutcome] = []
     skipped: list[SkippedInvoice] = []
-    for number in dict.fromkeys(n.strip() for n in invoice_numbers if n.strip()):
+    for number in dict.fromkeys(n.strip() for n in request.invoice_numbers if n.strip()):
         try:
             draft = await prepare_review(
                 session, organisation_id=organisation_id, invoice_number=number, public_url=public_url, now=now,
@@ -89,7 +98,7 @@ async def request_bulk_delivery(
             if problems:
                 skipped.append(SkippedInvoice(number, tuple(p.message for p in problems)))
                 continue
-            request = DeliveryRequest(
+            asked = DeliveryRequest(
                 invoice_number=number,
                 to=draft.to,
                 cc=draft.cc,
@@ -98,18 +107,11 @@ async def request_bulk_delivery(
                 language=draft.language,
                 attachments=draft.attachments,
                 requested_by=requested_by,
-                idempotency_key=_bulk_key(idempotency_key, number),
+                idempotency_key=_bulk_key(request.idempotency_key, number),
             )
             requested.append(
                 await request_delivery(
-                    session,
-                    organisation_id=organisation_id,
-                    request=request,
-                    rules=rules,
-                    sending=sending,
-                    now=now,
-                    message_id_domain=message_id_domain,
-                    verp_secret=verp_secret,
+                    session, organisation_id=organisation_id, request=asked, send=send, sending=sending
                 )
             )
         except FieldErrors as exc:

@@ -6,17 +6,22 @@ other deliveries that finished in the same few milliseconds, in a handful of sta
 instead of a dozen ORM round trips each. A delivery is only touched while it is `sending`
 and claimed by this worker (row locked on PostgreSQL), so an outcome can never land on a
 row that stale recovery or another worker took over.
+
+Each move is checked against services.sending.transitions (`system_moved`, which also says
+what it owes: audit entry, status message, alerts), and the UPDATE of each target status
+takes its `WHERE status IN (…)` from the table (`origin_values`).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select
+from sqlalchemy import Connection, Update, and_, bindparam, insert, select
 
 from services.db.models import (
     AuditLog,
@@ -30,7 +35,8 @@ from services.db.models import (
 )
 from services.documents.validation import UblVerdict
 from services.invoicing.states import NOT_RECEIVED
-from services.notifications import NotificationKind, NotificationRequest, enqueue_notifications
+from services.notifications import NotificationRequest, enqueue_notifications
+from services.sending.transitions import Alert, SystemMove, origin_values, system_moved
 from services.tracking.follow import unsend_after_send_failures
 from services.tracking.precedence import delivery_status_from
 
@@ -65,20 +71,26 @@ class RetryPolicy:
 _DELIVERY = Delivery.__table__
 _INVOICE = Invoice.__table__
 
-_SET_OUTCOME = (
-    _DELIVERY.update()
-    .where(_DELIVERY.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        claimed_at=None,
-        smtp_reply=bindparam("b_smtp_reply"),
-        finished_at=bindparam("b_finished_at"),
-        last_error=bindparam("b_last_error"),
-        next_attempt_at=bindparam("b_next_attempt_at"),
-        recipient_results=bindparam("b_results"),
-        updated_at=bindparam("b_now"),
+
+@functools.cache
+def _set_outcome(target: str) -> Update:
+    """The UPDATE that moves a delivery to `target`, built once per target (the worker runs it in bulk)."""
+    return (
+        _DELIVERY.update()
+        .where(_DELIVERY.c.id == bindparam("b_id"), _DELIVERY.c.status.in_(origin_values(target)))
+        .values(
+            status=target,
+            claimed_at=None,
+            smtp_reply=bindparam("b_smtp_reply"),
+            finished_at=bindparam("b_finished_at"),
+            last_error=bindparam("b_last_error"),
+            next_attempt_at=bindparam("b_next_attempt_at"),
+            recipient_results=bindparam("b_results"),
+            updated_at=bindparam("b_now"),
+        )
     )
-)
+
+
 _MARK_INVOICE_SENT = (
     _INVOICE.update()
     .where(and_(_INVOICE.c.id == bindparam("b_id"), _INVOICE.c.status == InvoiceStatus.VALIDATED.value))
@@ -130,7 +142,7 @@ def record_outcomes(
     query = _LOCK_DELIVERIES if connection.dialect.name == "postgresql" else _READ_DELIVERIES
     rows = {row.id: row for row in connection.execute(query, {"b_ids": ids})}
     result: dict[int, str | None] = {}
-    updates: list[dict[str, Any]] = []
+    updates: dict[str, list[dict[str, Any]]] = {}  # by target status: one UPDATE each
     events: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
     sent: list[dict[str, Any]] = []
@@ -142,29 +154,29 @@ def record_outcomes(
             result[delivery_id] = None
             continue
         change = _decide(row, outcome, now=now, retry=retry, rng=rng)
-        status = change["b_status"]
+        status = change.pop("b_status")
+        owed = system_moved(
+            SystemMove(
+                organisation_id=row.organisation_id, delivery_id=row.id, before=row.status, after=status,
+                invoice=row.kind == DeliveryKind.INVOICE, status_channel=row.slack_channel,
+                alerts=_alerts(outcome, status, change["b_last_error"]), actor=f"worker:{worker_id}",
+                detail={"detail": outcome.detail[:500]},
+            )
+        )  # fmt: skip
         result[delivery_id] = status
-        updates.append(change)
-        events.extend(_events(row, outcome, change, now=now))
-        audits.append(
-            {
-                "organisation_id": row.organisation_id,
-                "actor": f"worker:{worker_id}",
-                "action": f"delivery.{status}",
-                "subject_type": "delivery",
-                "subject_id": row.id,
-                "detail": {"detail": outcome.detail[:500]},
-                "created_at": now,
-            }
+        updates.setdefault(status, []).append(change)
+        events.extend(_events(row, outcome, status, change, now=now))
+        audits.extend({**asdict(entry), "created_at": now} for entry in owed.audits)
+        posts.extend(
+            NotificationRequest(p.organisation_id, p.delivery_id, p.kind, p.channel, p.payload) for p in owed.posts
         )
         # accepted, unless an event filed while it was in flight already says it was not received
         if outcome.kind == "accepted" and row.kind == DeliveryKind.INVOICE and status not in NOT_RECEIVED:
             sent.append({"b_id": row.invoice_id, "b_at": now, "b_actor": row.approved_by or row.requested_by})
         if status in (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN) and row.kind == DeliveryKind.INVOICE:
             failures.append((row.invoice_id, row.id, str(change["b_last_error"] or status)[:500]))
-        posts.extend(_posts(row, outcome, status, change["b_last_error"]))
-    if updates:
-        connection.execute(_SET_OUTCOME, updates)
+    for target, changes in updates.items():
+        connection.execute(_set_outcome(target), changes)
     if sent:
         connection.execute(_MARK_INVOICE_SENT, sent)
     if failures:
@@ -243,8 +255,7 @@ def _event(row: Any, type_: str, recipient: str | None, detail: str, now: dateti
     }
 
 
-def _events(row: Any, outcome: Outcome, change: dict[str, Any], *, now: datetime) -> list[dict[str, Any]]:
-    status = change["b_status"]
+def _events(row: Any, outcome: Outcome, status: str, change: dict[str, Any], *, now: datetime) -> list[dict[str, Any]]:
     if outcome.kind == "accepted":
         return [
             *(_event(row, "accepted", address, outcome.detail, now) for address in outcome.accepted),
@@ -258,25 +269,15 @@ def _events(row: Any, outcome: Outcome, change: dict[str, Any], *, now: datetime
     return [_event(row, "failed", None, change["b_last_error"], now)]
 
 
-def _posts(row: Any, outcome: Outcome, status: str, last_error: str | None) -> list[NotificationRequest]:
-    """The status message update, plus alerts a person must look at (never for previews)."""
-
-    def post(kind: NotificationKind, payload: dict[str, Any]) -> NotificationRequest:
-        return NotificationRequest(row.organisation_id, row.id, kind, row.slack_channel, payload)
-
-    posts = [post(NotificationKind.DELIVERY_STATUS, {"status": str(status)})]
-    if row.kind != DeliveryKind.INVOICE:
-        return posts
-    alert = NotificationKind.DELIVERY_ALERT
+def _alerts(outcome: Outcome, status: str, last_error: str | None) -> tuple[Alert, ...]:
+    """What a person must look at after this outcome (system_moved posts them for invoices only)."""
     if outcome.kind == "accepted":
         # only the recipients the server refused: an event filed meanwhile had its own alert
-        for address, reply in (outcome.refused or {}).items():
-            posts.append(post(alert, {"type": "failed", "recipient": address, "diagnostic": reply[:2000]}))
-    elif status == DeliveryStatus.UNKNOWN:
-        posts.append(post(alert, {"type": "unknown", "recipient": None, "diagnostic": outcome.detail[:2000]}))
-    elif status == DeliveryStatus.FAILED and outcome.refused:
-        for address, reply in outcome.refused.items():
-            posts.append(post(alert, {"type": "failed", "recipient": address, "diagnostic": reply[:2000]}))
-    elif status == DeliveryStatus.FAILED:
-        posts.append(post(alert, {"type": "failed", "recipient": None, "diagnostic": (last_error or "")[:2000]}))
-    return posts
+        return tuple(Alert("failed", address, reply) for address, reply in (outcome.refused or {}).items())
+    if status == DeliveryStatus.UNKNOWN:
+        return (Alert("unknown", None, outcome.detail),)
+    if status == DeliveryStatus.FAILED and outcome.refused:
+        return tuple(Alert("failed", address, reply) for address, reply in outcome.refused.items())
+    if status == DeliveryStatus.FAILED:
+        return (Alert("failed", None, last_error or ""),)
+    return ()

@@ -1,11 +1,15 @@
 """The deliveries table as a queue: claim, record outcomes, recover what a dead worker left.
 
 Exactly-once rests on three things here:
-- a claim is a compare-and-set (`UPDATE … WHERE status IN ('queued','deferred')`), after a
-  `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, so two workers never hold one delivery;
+- a claim is a compare-and-set (`UPDATE … WHERE status IN ('deferred','queued')`, the statuses
+  services.sending.transitions lets go to `sending`), after a `SELECT … FOR UPDATE SKIP LOCKED`
+  on PostgreSQL, so two workers never hold one delivery;
 - `data_started_at` is committed just before the message data is handed to the server, so a
   worker that dies afterwards leaves a row that recovery marks `unknown`, never requeues;
 - the outcome, the invoice's new state and the Slack notification commit together.
+
+Stale recovery's moves are checked against the table and owe what `system_moved` says
+(the status message, and an alert for an invoice), written by the unit of work's writer.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus
-from services.notifications import enqueue_notification
 from services.sending.outcomes import Outcome, RetryPolicy
+from services.sending.transitions import Alert, SystemMove, check_move, origin_values, system_moved
+from services.unit_of_work import write_owed
 
 __all__ = [
     "Outcome",
@@ -29,22 +34,20 @@ __all__ = [
     "recover_stale",
 ]
 
-CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
-
 # Built once: the worker runs these hundreds of times a second, and a statement built per
 # call costs more to construct and key for SQLAlchemy's cache than to execute.
 _DELIVERY = Delivery.__table__
-_CLAIMABLE_VALUES = [s.value for s in CLAIMABLE]
+CLAIMABLE_VALUES = origin_values(DeliveryStatus.SENDING)  # queued, deferred: the table's way into `sending`
 _CLAIM_CANDIDATES = (
     select(_DELIVERY.c.id)
-    .where(_DELIVERY.c.status.in_(_CLAIMABLE_VALUES), _DELIVERY.c.next_attempt_at <= bindparam("b_now"))
+    .where(_DELIVERY.c.status.in_(CLAIMABLE_VALUES), _DELIVERY.c.next_attempt_at <= bindparam("b_now"))
     .order_by(_DELIVERY.c.next_attempt_at, _DELIVERY.c.id)
     .limit(bindparam("b_limit"))
     .with_for_update(skip_locked=True)
 )
 _CLAIM = (
     _DELIVERY.update()
-    .where(_DELIVERY.c.id.in_(bindparam("b_ids", expanding=True)), _DELIVERY.c.status.in_(_CLAIMABLE_VALUES))
+    .where(_DELIVERY.c.id.in_(bindparam("b_ids", expanding=True)), _DELIVERY.c.status.in_(CLAIMABLE_VALUES))
     .values(
         status=DeliveryStatus.SENDING.value,
         claimed_at=bindparam("b_now"),
@@ -94,29 +97,16 @@ def _event(delivery: Delivery, *, type_: str, recipient: str | None, now: dateti
     )
 
 
-async def _owe_slack(session: AsyncSession, delivery: Delivery) -> None:
-    await enqueue_notification(
-        session,
-        organisation_id=delivery.organisation_id,
-        delivery_id=delivery.id,
-        kind="delivery_status",
-        channel=delivery.slack_channel,
-        payload={"status": str(delivery.status)},
-    )
-
-
-async def _owe_alert(
-    session: AsyncSession, delivery: Delivery, *, type_: str, recipient: str | None, diagnostic: str
-) -> None:
-    """A failure a person must look at: posted in the status message's thread with the fixes."""
-    await enqueue_notification(
-        session,
-        organisation_id=delivery.organisation_id,
-        delivery_id=delivery.id,
-        kind="delivery_alert",
-        channel=delivery.slack_channel,
-        payload={"type": type_, "recipient": recipient, "diagnostic": diagnostic[:2000]},
-    )
+async def _owe(session: AsyncSession, delivery: Delivery, before: DeliveryStatus, alert: Alert | None) -> None:
+    """Write what stale recovery's move of `delivery` owes (the table checks the move first)."""
+    owed = system_moved(
+        SystemMove(
+            organisation_id=delivery.organisation_id, delivery_id=delivery.id, before=before, after=delivery.status,
+            invoice=delivery.kind == DeliveryKind.INVOICE, status_channel=delivery.slack_channel,
+            alerts=(alert,) if alert else (),
+        )
+    )  # fmt: skip
+    await write_owed(session, audits=owed.audits, posts=owed.posts)
 
 
 async def count_due_deliveries(session: AsyncSession, *, now: datetime) -> int:
@@ -124,7 +114,7 @@ async def count_due_deliveries(session: AsyncSession, *, now: datetime) -> int:
     query = (
         select(func.count())
         .select_from(_DELIVERY)
-        .where(_DELIVERY.c.status.in_(_CLAIMABLE_VALUES), _DELIVERY.c.next_attempt_at <= now)
+        .where(_DELIVERY.c.status.in_(CLAIMABLE_VALUES), _DELIVERY.c.next_attempt_at <= now)
     )
     return int(await session.scalar(query) or 0)
 
@@ -162,11 +152,10 @@ async def recover_stale(
             delivery.next_attempt_at = None
             delivery.last_error = f"gave up after {delivery.attempts} attempts: {why}"
             session.add(_event(delivery, type_="failed", recipient=None, now=now, detail=delivery.last_error))
-            await _owe_slack(session, delivery)
-            if delivery.kind == DeliveryKind.INVOICE:
-                await _owe_alert(session, delivery, type_="failed", recipient=None, diagnostic=delivery.last_error)
+            await _owe(session, delivery, DeliveryStatus.SENDING, Alert("failed", None, delivery.last_error))
             failed += 1
         elif delivery.data_started_at is None:
+            check_move(DeliveryStatus.SENDING, DeliveryStatus.QUEUED)  # requeued silently: nothing is owed
             delivery.status = DeliveryStatus.QUEUED
             delivery.next_attempt_at = now
             requeued += 1
@@ -177,9 +166,7 @@ async def recover_stale(
                 "The worker stopped while handing the email to the server; it may or may not have been sent."
             )
             session.add(_event(delivery, type_="unknown", recipient=None, now=now, detail=delivery.last_error))
-            await _owe_slack(session, delivery)
-            if delivery.kind == DeliveryKind.INVOICE:
-                await _owe_alert(session, delivery, type_="unknown", recipient=None, diagnostic=delivery.last_error)
+            await _owe(session, delivery, DeliveryStatus.SENDING, Alert("unknown", None, delivery.last_error))
             unknown += 1
     await session.commit()
     return requeued, unknown, failed

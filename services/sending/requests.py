@@ -3,7 +3,7 @@
 `request_delivery` validates what the review modal submitted, refuses a send nobody
 meant (NeedsConfirmation when the invoice is being or was just sent), and writes, in the
 caller's transaction, the delivery, its approval request when the rules ask for one, and
-what the move owes (its audit entry and Slack posts, services.delivery_transitions). The caller commits.
+what the move owes (its audit entry and Slack posts, services.sending.transitions). The caller commits.
 
 Never twice: a request carrying an idempotency key already seen returns the delivery it
 created (`created=False`). The insert is `INSERT … ON CONFLICT (idempotency_key) DO
@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Approval, Attachments, Delivery, DeliveryKind, DeliveryStatus, Invoice
-from services.delivery_transitions import DeliveryMove, delivery_moved
 from services.errors import (
     IllegalTransition,
     NeedsConfirmation,
@@ -42,8 +41,10 @@ from services.sending.checks import (
     stored_key,
     verp_token_is_genuine,
 )
+from services.sending.context import SendContext
 from services.sending.readiness import SendingState
 from services.sending.review import RecentSend, recent_send
+from services.sending.transitions import DeliveryMove, delivery_moved, origin_values
 from services.tracking.status import (
     DeliveryStatusView,
     DeliverySummary,
@@ -135,24 +136,23 @@ def _row(
     }
 
 
-# C901 waived: the send use case is re-cut around a SendContext and a unit of work (issue 12 item 2).
+# C901 waived: the order of the checks is the rule (key, lock, key again, invoice, sending, approvers, resend).
 async def request_delivery(  # noqa: C901
     session: AsyncSession,
     *,
     organisation_id: int,
     request: DeliveryRequest,
-    rules: ApprovalRules,
+    send: SendContext,
     sending: SendingState,
-    now: datetime,
-    message_id_domain: str,
-    verp_secret: bytes,
 ) -> DeliveryOutcome:
     """Create the send of one invoice (and its preview), queued or waiting for approval.
 
     Raises FieldErrors (field → sentence) for bad input, NotAllowed, IllegalTransition
     (draft/void/paid invoice, sending not ready), ResendNeedsConfirmation (in flight or
     sent in the last 24 h, unless `confirm_resend`). Nothing is written when it raises.
+    `send.clock` is read once: the delivery, its preview, approval and posts share one moment.
     """
+    rules, now = send.rules, send.clock()
     authorize(rules, request.requested_by, Action.SEND)
     key = stored_key(request.idempotency_key)
     if (existing := await _by_key(session, organisation_id, key)) is not None:
@@ -179,7 +179,7 @@ async def request_delivery(  # noqa: C901
             raise ResendNeedsConfirmation(recent.question(invoice.number, now), recent)
 
     def row(**columns: Any) -> dict[str, Any]:
-        ids = (new_message_id(invoice.number, message_id_domain), new_verp_token(verp_secret))
+        ids = (new_message_id(invoice.number, send.message_id_domain), new_verp_token(send.verp_secret()))
         shared = _row(organisation_id=organisation_id, invoice=invoice, request=request, now=now, ids=ids)
         return shared | {"subject": checked.subject, "body_text": checked.message} | columns
 
@@ -236,7 +236,7 @@ def _lost_race(number: str) -> NoReturn:
     raise NeedsConfirmation(f"{number} was just asked for by someone else at the same moment — send again?")
 
 
-CANCELLABLE = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.AWAITING_APPROVAL)
+CANCELLABLE_VALUES = origin_values(DeliveryStatus.CANCELLED)  # awaiting approval, deferred, queued: the table's
 
 
 async def cancel_delivery(
@@ -270,7 +270,7 @@ async def cancel_delivery(
         update(Delivery)
         .where(
             Delivery.id == delivery_id,
-            Delivery.status.in_([s.value for s in CANCELLABLE]),
+            Delivery.status.in_(CANCELLABLE_VALUES),
             # `deferred` after the server accepted it (a soft bounce reported later) is not ours to stop
             Delivery.smtp_reply.is_(None),
         )

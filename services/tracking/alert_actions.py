@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.authorization import Action, ApprovalRules, authorize
+from services.authorization import Action, authorize
 from services.db.models import Attachments, Delivery, Invoice
 from services.errors import IllegalTransition
 from services.formatting import format_moment
@@ -27,6 +27,7 @@ from services.invoicing.customers import FailedSend, failed_send, replace_custom
 from services.invoicing.invoices import mark_sent_manually
 from services.invoicing.organisations import team_locale
 from services.sending.checks import stored_key
+from services.sending.context import SendContext
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
 from services.sending.review import SuppressedAddress, recent_send, suppressed_among
@@ -97,11 +98,8 @@ async def fix_and_resend(
     *,
     organisation_id: int,
     request: FixRequest,
-    rules: ApprovalRules,
+    send: SendContext,
     sending: SendingState,
-    now: datetime,
-    message_id_domain: str,
-    verp_secret: bytes,
 ) -> DeliveryOutcome:
     """Save the customer's addresses and ask for the resend (same subject, message, attachments).
 
@@ -109,6 +107,7 @@ async def fix_and_resend(
     "override_suppression" from the send checks), ResendNeedsConfirmation, AlreadyResolved
     or NotAllowed; nothing is saved when it raises.
     """
+    rules = send.rules
     authorize(rules, request.requested_by, Action.FIX_ADDRESS)
     key = stored_key(request.idempotency_key)
     repeated = key is not None and await session.scalar(select(Delivery.id).where(Delivery.idempotency_key == key))
@@ -117,41 +116,39 @@ async def fix_and_resend(
             session, delivery_id=request.delivery_id, organisation_id=organisation_id
         )
         await _check_still_open(session, delivery, invoice)
-    send = await failed_send(session, organisation_id=organisation_id, delivery_id=request.delivery_id)
+    failed = await failed_send(session, organisation_id=organisation_id, delivery_id=request.delivery_id)
     customer = await replace_customer_emails(
-        session, organisation_id=organisation_id, customer_id=send.customer_id, emails=request.to,
+        session, organisation_id=organisation_id, customer_id=failed.customer_id, emails=request.to,
         actor=request.requested_by, rules=rules,
     )  # fmt: skip
     outcome = await request_delivery(
         session,
         organisation_id=organisation_id,
         request=DeliveryRequest(
-            invoice_number=send.invoice_number,
+            invoice_number=failed.invoice_number,
             to=tuple(customer.emails),
             cc=request.cc,
-            bcc=send.bcc,
-            subject=send.subject,
-            message=send.message,
-            language=send.language,
-            attachments=Attachments(send.attachments),
+            bcc=failed.bcc,
+            subject=failed.subject,
+            message=failed.message,
+            language=failed.language,
+            attachments=Attachments(failed.attachments),
             requested_by=request.requested_by,
             override_suppression=request.override_suppression,
             idempotency_key=request.idempotency_key,
             confirm_resend=request.confirm_resend,
         ),
-        rules=rules,
+        send=send,
         sending=sending,
-        now=now,
-        message_id_domain=message_id_domain,
-        verp_secret=verp_secret,
     )
     return outcome
 
 
 async def mark_sent_from_alert(
-    session: AsyncSession, *, organisation_id: int, delivery_id: int, actor: str, rules: ApprovalRules, now: datetime
+    session: AsyncSession, *, organisation_id: int, delivery_id: int, actor: str, send: SendContext
 ) -> Invoice:
     """The invoice was sent by other means: it becomes sent manually (audited), no email goes out."""
+    rules, now = send.rules, send.clock()
     authorize(rules, actor, Action.MARK_SENT)
     delivery, invoice = await delivery_and_invoice(session, delivery_id=delivery_id, organisation_id=organisation_id)
     await _check_still_open(session, delivery, invoice)

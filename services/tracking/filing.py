@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.db.models import Delivery, DeliveryEvent, DeliveryStatus, Notification, NotificationStatus
 from services.notifications import NotificationKind
 from services.sending.checks import verp_token_is_genuine
+from services.sending.transitions import check_move
 from services.tracking.event_types import IncomingEvent
 from services.tracking.follow import follow_invoice_emails
 from services.tracking.precedence import (
     ALERT_TYPES,
     FOLLOWED_STATUSES,
-    TERMINAL_BAD,
-    delivery_status_from,
+    delivery_status_after,
     next_recipient_state,
     reason_in_words,
     recipient_state_for,
@@ -205,11 +205,10 @@ class Filing:
     def _move(self, delivery: Delivery, states: list[str | None]) -> bool:
         if not followed(delivery):
             return False
-        if delivery.status in TERMINAL_BAD:
-            states.append(delivery.status)  # an SMTP failure stays, whatever its recipients say later
-        new_status = delivery_status_from(states)
+        new_status = delivery_status_after(delivery.status, states)
         if new_status is None or new_status == delivery.status:
             return False
+        check_move(delivery.status, new_status)  # the one table of a delivery's moves (services.sending.transitions)
         delivery.status = DeliveryStatus(new_status)  # one of the delivery statuses, by precedence
         delivery.updated_at = self.now
         if new_status == DeliveryStatus.DEFERRED:

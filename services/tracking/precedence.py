@@ -87,6 +87,16 @@ def delivery_status_from(states: Iterable[str | None]) -> str | None:
     return max(ranked, key=_POSITIVE_RANK.__getitem__) if ranked else None
 
 
+def delivery_status_after(current: str, states: Iterable[str | None]) -> str | None:
+    """The status a followed delivery now `current` takes from its recipients' `states`.
+
+    A terminal-bad status (an SMTP failure) counts as one more state, so it stays whatever
+    its recipients say later, unless a worse one comes (bounced > failed > dropped > complained).
+    """
+    known = [*states, current] if current in TERMINAL_BAD else list(states)
+    return delivery_status_from(known)
+
+
 _TYPE_WORDS = {
     "complained": "the recipient marked the email as spam",
     "dropped": "the email provider did not send it (the address is invalid or on its suppression list)",

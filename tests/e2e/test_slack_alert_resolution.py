@@ -32,6 +32,7 @@ from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.modals import FIX_QUEUED, alert_button, submit_fix
 from tests.harness.reading import channel_messages, fix_notice, input_blocks, state_values
+from tests.harness.requesting import send_context
 from tests.harness.sending import SECRET, bounce, failed_send, make_worker, queue_delivery, reload, reported_delivered
 from tests.harness.slack import ALICE, CHANNEL, NOTIFYING, settings_with
 
@@ -159,15 +160,16 @@ async def test_the_fix_modal_shows_the_cc_and_the_resend_goes_to_the_cc_as_edite
         session,
         organisation_id=org.id,
         request=DeliveryRequest(
-            invoice_number="INV-0012", to=("ap@acme.example",), cc=("finance@acme.example",),
-            subject="Invoice INV-0012", message="Please find it attached.", requested_by="U_ALICE",
+            invoice_number="INV-0012",
+            to=("ap@acme.example",),
+            cc=("finance@acme.example",),
+            subject="Invoice INV-0012",
+            message="Please find it attached.",
+            requested_by="U_ALICE",
         ),
-        rules=ApprovalRules(),
         sending=SendingState(configured=True, verified=True),
-        now=utcnow(),
-        message_id_domain="example.com",
-        verp_secret=SECRET,
-    )  # fmt: skip
+        send=send_context(rules=ApprovalRules(), now=utcnow(), domain="example.com", secret=SECRET),
+    )
     await session.commit()
     await make_worker(sessions, transport).drain()
     await notifier.drain_once()

@@ -37,6 +37,7 @@ from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.modals import open_review, submit
 from tests.harness.reading import notice, row_menus, texts
+from tests.harness.requesting import send_context
 from tests.harness.slack import TODAY, settings_with
 
 SENDER = SlackUserRef(id="U0SENDER", team_id="T0OWN", name="sam")
@@ -109,11 +110,10 @@ async def _awaiting_approval(session: AsyncSession, org: Organisation) -> int:
             message="Hello",
             requested_by=ASKER.id,
         ),
-        rules=RULES,
         sending=SendingState(configured=True, verified=True),
-        now=utcnow() - timedelta(minutes=1),
-        message_id_domain="example.com",
-        verp_secret=b"test-verp-secret",
+        send=send_context(
+            rules=RULES, now=utcnow() - timedelta(minutes=1), domain="example.com", secret=b"test-verp-secret"
+        ),
     )
     await session.commit()
     return outcome.delivery.id

@@ -32,6 +32,7 @@ from services.tracking.event_types import IncomingEvent
 from services.tracking.events import record_delivery_event
 from tests import factories
 from tests.harness.reading import channel_messages
+from tests.harness.requesting import send_context
 from tests.harness.sending import SECRET, make_worker
 from tests.harness.slack import ALICE, BOB, CHANNEL, settings_with
 
@@ -74,11 +75,13 @@ async def _ask_for_approval(session: AsyncSession, org: Organisation) -> int:
         request=DeliveryRequest(
             invoice_number="INV-0001", to=("ap@acme.example",), subject="Invoice", message="Hi", requested_by=ALICE.id
         ),
-        rules=ApprovalRules(approvers=frozenset({BOB.id}), policy="always"),
         sending=SendingState(configured=True, verified=True),
-        now=utcnow(),
-        message_id_domain="example.com",
-        verp_secret=SECRET,
+        send=send_context(
+            rules=ApprovalRules(approvers=frozenset({BOB.id}), policy="always"),
+            now=utcnow(),
+            domain="example.com",
+            secret=SECRET,
+        ),
     )
     await session.commit()
     return outcome.delivery.id

@@ -19,6 +19,7 @@ from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.modals import open_review, submit
 from tests.harness.reading import input_blocks, notice, texts
+from tests.harness.requesting import send_context
 from tests.harness.sending import SECRET, bounce, make_worker, queue_delivery, reload, reported_delivered
 from tests.harness.slack import ALICE, NOTIFYING, settings_with
 
@@ -81,15 +82,16 @@ async def test_an_old_bounce_does_not_undo_a_later_accepted_send(session, sessio
         session,
         organisation_id=org.id,
         request=DeliveryRequest(
-            invoice_number="INV-0008", to=("ap@acme.example",), subject="Invoice INV-0008", message="Again.",
-            requested_by="U_ALICE", confirm_resend=True,
+            invoice_number="INV-0008",
+            to=("ap@acme.example",),
+            subject="Invoice INV-0008",
+            message="Again.",
+            requested_by="U_ALICE",
+            confirm_resend=True,
         ),
-        rules=ApprovalRules(),
         sending=SendingState(configured=True, verified=True),
-        now=utcnow(),
-        message_id_domain="example.com",
-        verp_secret=SECRET,
-    )  # fmt: skip
+        send=send_context(rules=ApprovalRules(), now=utcnow(), domain="example.com", secret=SECRET),
+    )
     await session.commit()
     await make_worker(sessions, transport).drain()
 
@@ -166,15 +168,16 @@ async def test_a_resend_refused_by_the_server_makes_a_sent_invoice_owed_again(se
         session,
         organisation_id=org.id,
         request=DeliveryRequest(
-            invoice_number="INV-0016", to=("new@acme.example",), subject="Invoice INV-0016", message="Again.",
-            requested_by="U_ALICE", confirm_resend=True,
+            invoice_number="INV-0016",
+            to=("new@acme.example",),
+            subject="Invoice INV-0016",
+            message="Again.",
+            requested_by="U_ALICE",
+            confirm_resend=True,
         ),
-        rules=ApprovalRules(),
         sending=SendingState(configured=True, verified=True),
-        now=utcnow(),
-        message_id_domain="example.com",
-        verp_secret=SECRET,
-    )  # fmt: skip
+        send=send_context(rules=ApprovalRules(), now=utcnow(), domain="example.com", secret=SECRET),
+    )
     await session.commit()
     await make_worker(sessions, transport).drain()
 

@@ -29,6 +29,7 @@ from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.notifying import notifications_of
 from tests.harness.reading import block_texts, channel_messages
+from tests.harness.requesting import send_context
 from tests.harness.sending import make_worker, queue_delivery, reload
 from tests.harness.slack import ALICE, BOB, BOT_TOKEN, CHANNEL, settings_with
 
@@ -167,11 +168,13 @@ async def test_an_invoice_approved_in_slack_arrives_once_well_formed_and_its_sta
             message="Dear Acme,\n\nplease find invoice INV-0100 attached.\n",
             requested_by=ALICE.id,
         ),
-        rules=ApprovalRules(approvers=frozenset({BOB.id}), policy="always"),
         sending=SendingState(configured=True, verified=True),
-        now=utcnow(),
-        message_id_domain="example.com",
-        verp_secret=b"test-secret",
+        send=send_context(
+            rules=ApprovalRules(approvers=frozenset({BOB.id}), policy="always"),
+            now=utcnow(),
+            domain="example.com",
+            secret=b"test-secret",
+        ),
     )
     await session.commit()
     delivery_id = outcome.delivery.id

@@ -36,6 +36,7 @@ from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from tests import factories
 from tests.harness.reading import block_texts, channel_messages
+from tests.harness.requesting import send_context
 from tests.harness.sending import IDENTITY, SECRET, reload
 
 pytestmark = pytest.mark.smtp_client(timeout=5.0, pool_size=1)
@@ -94,11 +95,8 @@ async def queue_invoice(
             attachments=Attachments.PDF_UBL,
             requested_by="U_ALICE",
         ),
-        rules=ApprovalRules(),
         sending=SendingState(configured=True, verified=True),
-        now=utcnow(),
-        message_id_domain="example.com",
-        verp_secret=SECRET,
+        send=send_context(rules=ApprovalRules(), now=utcnow(), domain="example.com", secret=SECRET),
     )
     await session.commit()
     return outcome.delivery

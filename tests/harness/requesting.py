@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.authorization import ApprovalRules
 from services.db.models import Invoice, Organisation, Suppression
 from services.errors import FieldErrors
+from services.sending.context import SendContext
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
 from tests import factories
@@ -44,17 +45,24 @@ async def acme_invoice(session: AsyncSession, org: Organisation, **kwargs: Any) 
     return invoice
 
 
+def send_context(
+    *, rules: ApprovalRules = OPEN, now: datetime = NOW, domain: str = "mail.example.com", secret: bytes = SECRET
+) -> SendContext:
+    """The SendContext the send services take, its clock stopped at `now` (the test's fixed moment)."""
+    return SendContext(rules=rules, message_id_domain=domain, verp_secret=lambda: secret).at(now)
+
+
 async def request_send(
-    session: AsyncSession, org: Organisation, request: DeliveryRequest = REQUEST, **kwargs: Any
+    session: AsyncSession,
+    org: Organisation,
+    request: DeliveryRequest = REQUEST,
+    *,
+    rules: ApprovalRules = OPEN,
+    now: datetime = NOW,
+    sending: SendingState = VERIFIED,
 ) -> DeliveryOutcome:
-    arguments: dict[str, Any] = {"rules": OPEN, "sending": VERIFIED, "now": NOW} | kwargs
     return await request_delivery(
-        session,
-        organisation_id=org.id,
-        request=request,
-        message_id_domain="mail.example.com",
-        verp_secret=SECRET,
-        **arguments,
+        session, organisation_id=org.id, request=request, send=send_context(rules=rules, now=now), sending=sending
     )
 
 

@@ -25,6 +25,7 @@ from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
 from services.sending.review import prepare_review
 from tests import factories
+from tests.harness.requesting import send_context
 from tests.harness.sending import WITHOUT_REPLY_TO, make_worker
 
 pytestmark = pytest.mark.smtp_client(timeout=2.0, pool_size=1)
@@ -59,11 +60,8 @@ async def queue_in_language(session: AsyncSession, org: Organisation, *, languag
             attachments=Attachments.PDF_UBL,
             requested_by="U_ALICE",
         ),
-        rules=ApprovalRules(),
         sending=SendingState(configured=True, verified=True),
-        now=utcnow(),
-        message_id_domain="example.com",
-        verp_secret=b"test-secret",
+        send=send_context(rules=ApprovalRules(), now=utcnow(), domain="example.com", secret=b"test-secret"),
     )
     await session.commit()
     return outcome.delivery

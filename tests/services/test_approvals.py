@@ -22,6 +22,7 @@ from services.sending.approvals import AlreadyDecided, approve_delivery, reject_
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, cancel_delivery, request_delivery
 from tests import factories
+from tests.harness.requesting import send_context
 
 NOW = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)
 VERIFIED = SendingState(configured=True, verified=True)
@@ -37,11 +38,8 @@ async def _awaiting_approval(session: AsyncSession, org: Organisation, rules: Ap
         request=DeliveryRequest(
             invoice_number="INV-0001", to=("ap@acme.example",), subject="Invoice", message="Hello", requested_by="U1"
         ),
-        rules=rules,
         sending=VERIFIED,
-        now=NOW - timedelta(minutes=5),
-        message_id_domain="example.com",
-        verp_secret=b"secret",
+        send=send_context(rules=rules, now=NOW - timedelta(minutes=5), domain="example.com", secret=b"secret"),
     )
     await session.commit()
     assert outcome.delivery.status == DeliveryStatus.AWAITING_APPROVAL
@@ -75,7 +73,7 @@ async def test_approving_queues_the_delivery_now_and_records_who_approved(sessio
     delivery = await _awaiting_approval(session, org)
 
     result = await approve_delivery(
-        session, organisation_id=org.id, delivery_id=delivery.id, approver="U2", rules=RULES, now=NOW
+        session, organisation_id=org.id, delivery_id=delivery.id, approver="U2", send=send_context(rules=RULES)
     )
     await session.commit()
 
@@ -89,7 +87,7 @@ async def test_approving_queues_the_delivery_now_and_records_who_approved(sessio
 async def test_a_decision_owes_slack_an_update_of_the_approval_and_status_messages(session, org):
     delivery = await _awaiting_approval(session, org)
     await approve_delivery(
-        session, organisation_id=org.id, delivery_id=delivery.id, approver="U2", rules=RULES, now=NOW
+        session, organisation_id=org.id, delivery_id=delivery.id, approver="U2", send=send_context(rules=RULES)
     )
     await session.commit()
 
@@ -108,8 +106,7 @@ async def test_requester_cannot_approve_their_own_delivery(session, org):
             organisation_id=org.id,
             delivery_id=delivery.id,
             approver="U1",
-            rules=ApprovalRules(approvers=frozenset({"U1", "U2"})),
-            now=NOW,
+            send=send_context(rules=ApprovalRules(approvers=frozenset({"U1", "U2"}))),
         )
 
 
@@ -117,7 +114,7 @@ async def test_someone_who_is_not_an_approver_cannot_approve(session, org):
     delivery = await _awaiting_approval(session, org)
     with pytest.raises(NotAllowed, match=re.escape("You can't approve this: only approvers can.")):
         await approve_delivery(
-            session, organisation_id=org.id, delivery_id=delivery.id, approver="U9", rules=RULES, now=NOW
+            session, organisation_id=org.id, delivery_id=delivery.id, approver="U9", send=send_context(rules=RULES)
         )
     await session.rollback()
     await session.refresh(delivery)
@@ -131,9 +128,8 @@ async def test_rejecting_ends_the_delivery_with_the_reason(session, org):
         organisation_id=org.id,
         delivery_id=delivery.id,
         approver="U3",
-        rules=RULES,
-        now=NOW,
         reason="Wrong amount, see ticket 12",
+        send=send_context(rules=RULES),
     )
     await session.commit()
     await session.refresh(delivery)
@@ -149,13 +145,13 @@ async def test_rejecting_ends_the_delivery_with_the_reason(session, org):
 async def test_a_second_decision_is_told_who_decided_and_when(session, org):
     delivery = await _awaiting_approval(session, org)
     await approve_delivery(
-        session, organisation_id=org.id, delivery_id=delivery.id, approver="U2", rules=RULES, now=NOW
+        session, organisation_id=org.id, delivery_id=delivery.id, approver="U2", send=send_context(rules=RULES)
     )
     await session.commit()
 
     with pytest.raises(AlreadyDecided, match=r"^Already approved by <@U2> at 14:03 UTC\.$"):
         await reject_delivery(
-            session, organisation_id=org.id, delivery_id=delivery.id, approver="U3", rules=RULES, now=NOW
+            session, organisation_id=org.id, delivery_id=delivery.id, approver="U3", send=send_context(rules=RULES)
         )
     with pytest.raises(AlreadyDecided, match=r"at 23 November 2026, 14:03 UTC\.$"):
         await approve_delivery(
@@ -163,8 +159,7 @@ async def test_a_second_decision_is_told_who_decided_and_when(session, org):
             organisation_id=org.id,
             delivery_id=delivery.id,
             approver="U3",
-            rules=RULES,
-            now=NOW + timedelta(days=1),
+            send=send_context(rules=RULES, now=NOW + timedelta(days=1)),
         )
     org.default_language, org.country = "de", "DE"  # the team's locale writes the day and time
     await session.commit()
@@ -174,8 +169,7 @@ async def test_a_second_decision_is_told_who_decided_and_when(session, org):
             organisation_id=org.id,
             delivery_id=delivery.id,
             approver="U3",
-            rules=RULES,
-            now=NOW + timedelta(days=1),
+            send=send_context(rules=RULES, now=NOW + timedelta(days=1)),
         )
 
 
@@ -188,7 +182,11 @@ async def test_two_approvers_at_the_same_moment_yield_exactly_one_decision(
         async with sessions() as own:
             try:
                 await approve_delivery(
-                    own, organisation_id=org.id, delivery_id=delivery.id, approver=approver, rules=RULES, now=NOW
+                    own,
+                    organisation_id=org.id,
+                    delivery_id=delivery.id,
+                    approver=approver,
+                    send=send_context(rules=RULES),
                 )
                 await own.commit()
                 return "approved"
@@ -212,7 +210,7 @@ async def test_a_cancelled_send_cannot_be_approved_any_more(session, org):
     await session.commit()
     with pytest.raises(IllegalTransition, match="is cancelled: there is nothing to decide"):
         await approve_delivery(
-            session, organisation_id=org.id, delivery_id=delivery.id, approver="U2", rules=RULES, now=NOW
+            session, organisation_id=org.id, delivery_id=delivery.id, approver="U2", send=send_context(rules=RULES)
         )
 
 
@@ -227,11 +225,8 @@ async def test_a_send_needing_approval_is_refused_when_nobody_else_could_approve
             request=DeliveryRequest(
                 invoice_number="INV-0001", to=("ap@acme.example",), subject="S", message="M", requested_by="U1"
             ),
-            rules=only_me,
             sending=VERIFIED,
-            now=NOW,
-            message_id_domain="example.com",
-            verp_secret=b"secret",
+            send=send_context(rules=only_me, domain="example.com", secret=b"secret"),
         )
 
 
@@ -241,11 +236,11 @@ async def test_an_approval_racing_an_uncommitted_one_waits_and_is_told_who_won(
     delivery = await _awaiting_approval(session, org)
     async with sessions() as first, sessions() as second:
         await approve_delivery(
-            first, organisation_id=org.id, delivery_id=delivery.id, approver="U2", rules=RULES, now=NOW
+            first, organisation_id=org.id, delivery_id=delivery.id, approver="U2", send=send_context(rules=RULES)
         )
         late = asyncio.create_task(
             approve_delivery(
-                second, organisation_id=org.id, delivery_id=delivery.id, approver="U3", rules=RULES, now=NOW
+                second, organisation_id=org.id, delivery_id=delivery.id, approver="U3", send=send_context(rules=RULES)
             )
         )
         await asyncio.sleep(0.3)  # the late click now waits on the approval row (or SQLite's write lock)

@@ -20,11 +20,12 @@ from services.email.template_overrides import TemplateEdit, delete_template_over
 from services.errors import NotAllowed
 from services.invoicing.customers import replace_customer_emails
 from services.invoicing.invoices import mark_paid, set_invoice_recipients, void_invoice
-from services.sending.bulk import request_bulk_delivery
+from services.sending.bulk import BulkRequest, request_bulk_delivery
 from services.sending.readiness import SendingState
 from services.sending.requests import cancel_delivery
 from services.tracking.suppression import AddressEvent, lift_suppression, suppress_address
 from tests import factories
+from tests.harness.requesting import send_context
 
 NOW = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)
 RULES = ApprovalRules(senders=frozenset({"USENDER"}), approvers=frozenset({"UAPPROVER"}), admins=frozenset({"UADMIN"}))
@@ -170,9 +171,16 @@ async def test_send_all_ready_is_refused_to_who_is_not_a_sender_and_creates_noth
 
     with pytest.raises(NotAllowed, match=r"^You can't send invoices: only senders can"):
         await request_bulk_delivery(
-            session, organisation_id=org.id, invoice_numbers=["INV-0001"], requested_by=ROLES[role], rules=RULES,
-            sending=SendingState(configured=True, verified=True), now=NOW, message_id_domain="example.com",
-            verp_secret=b"secret", public_url="http://localhost:3000", idempotency_key="bulk-1",
-        )  # fmt: skip
+            session,
+            organisation_id=org.id,
+            sending=SendingState(configured=True, verified=True),
+            request=BulkRequest(
+                invoice_numbers=["INV-0001"],
+                requested_by=ROLES[role],
+                public_url="http://localhost:3000",
+                idempotency_key="bulk-1",
+            ),
+            send=send_context(rules=RULES, domain="example.com", secret=b"secret"),
+        )
     await session.rollback()
     assert list(await session.execute(select(Delivery.id))) == []

@@ -24,7 +24,7 @@ from services.db.models import (
 )
 from services.errors import IllegalTransition, NeedsConfirmation, NotAllowed
 from services.invoicing.invoices import mark_sent_manually
-from services.sending.bulk import request_bulk_delivery
+from services.sending.bulk import BulkRequest, request_bulk_delivery
 from services.sending.readiness import SendingState
 from services.sending.requests import (
     verp_token_is_genuine,
@@ -33,7 +33,6 @@ from tests import factories
 from tests.harness.database import count_rows
 from tests.harness.requesting import (
     NOW,
-    OPEN,
     REQUEST,
     RULES_FOR_TEST,
     SECRET,
@@ -41,6 +40,7 @@ from tests.harness.requesting import (
     acme_invoice,
     field_errors,
     request_send,
+    send_context,
     suppress,
 )
 
@@ -273,10 +273,17 @@ async def test_bulk_send_creates_one_delivery_per_ready_invoice_and_explains_the
 
     async def bulk():
         return await request_bulk_delivery(
-            session, organisation_id=org.id, invoice_numbers=["A-1", "A-2", "A-3", "N-1", "MISSING"],
-            requested_by="U1", rules=OPEN, sending=VERIFIED, now=NOW, message_id_domain="mail.example.com",
-            verp_secret=SECRET, public_url="http://x", idempotency_key="bulk-1",
-        )  # fmt: skip
+            session,
+            organisation_id=org.id,
+            sending=VERIFIED,
+            request=BulkRequest(
+                invoice_numbers=["A-1", "A-2", "A-3", "N-1", "MISSING"],
+                requested_by="U1",
+                public_url="http://x",
+                idempotency_key="bulk-1",
+            ),
+            send=send_context(),
+        )
 
     outcome = await bulk()
     await session.commit()

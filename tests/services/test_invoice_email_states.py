@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import DeliveryStatus, Organisation
 from services.invoicing.invoices import mark_sent_manually
-from services.sending.bulk import request_bulk_delivery
+from services.sending.bulk import BulkRequest, request_bulk_delivery
 from services.tracking.status import list_problem_deliveries
 from tests import factories
-from tests.harness.requesting import NOW, OPEN, REQUEST, SECRET, VERIFIED, request_send
+from tests.harness.requesting import OPEN, REQUEST, VERIFIED, request_send, send_context
 
 
 async def _emailed(session: AsyncSession, org: Organisation, number: str, status: DeliveryStatus) -> int:
@@ -30,10 +30,17 @@ async def test_bulk_send_skips_an_invoice_not_received_or_in_doubt_with_the_reas
     await _emailed(session, org, "U-1", DeliveryStatus.UNKNOWN)
 
     outcome = await request_bulk_delivery(
-        session, organisation_id=org.id, invoice_numbers=["B-1", "U-1", "R-1"], requested_by="U1", rules=OPEN,
-        sending=VERIFIED, now=NOW, message_id_domain="mail.example.com", verp_secret=SECRET,
-        public_url="http://x", idempotency_key="bulk-states",
-    )  # fmt: skip
+        session,
+        organisation_id=org.id,
+        sending=VERIFIED,
+        request=BulkRequest(
+            invoice_numbers=["B-1", "U-1", "R-1"],
+            requested_by="U1",
+            public_url="http://x",
+            idempotency_key="bulk-states",
+        ),
+        send=send_context(),
+    )
 
     assert [o.delivery.to for o in outcome.requested] == [["ap@acme.example"]]
     assert {s.invoice_number: s.reasons for s in outcome.skipped} == {

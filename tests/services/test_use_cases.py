@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.authorization import ApprovalRules
 from services.db.models import AuditLog, Delivery, Notification, Organisation
 from services.errors import NotAllowed
-from services.send_context import SendContext
+from services.sending.context import SendContext
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest
 from services.unit_of_work import AuditEntry, OwedPost, UnitOfWork, write_owed

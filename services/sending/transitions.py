@@ -1,11 +1,16 @@
 """A delivery's status moves, in one table, and what each move owes: its audit entry and Slack posts.
 
 `MOVES` is the whole life of a delivery (the invoice's twin is services.invoicing.invoices /
-services.invoicing.states): who may move it from where to where. People move it by asking,
-approving, rejecting and cancelling (`delivery_moved` below, which also says what the move
-owes); the worker moves it while sending (services.sending: claim, outcome, requeue,
-stale recovery); events move it forward only, by the precedence rules
-(services.tracking.precedence).
+services.invoicing.states): who may move it from where to where. Every mover goes through it:
+- people ask, approve, reject and cancel (`delivery_moved` below, which also says what the
+  move owes);
+- the worker claims (services.sending.queue), records the SMTP outcome
+  (services.sending.outcomes) and recovers stale sends (queue again); `system_moved` below
+  says what those moves owe;
+- events move it forward only, by the precedence rules (services.tracking.precedence,
+  filed by services.tracking.filing).
+An ORM move calls `check_move`; a Core UPDATE takes its `WHERE status IN (…)` from
+`origins_of(target)`, so a row another mover changed meanwhile is left alone.
 
 A person's move owes the same things wherever it is made, so callers do not write them
 by hand: an audit entry `delivery.<action>`; the delivery's status message; the approval
@@ -35,12 +40,14 @@ MOVES: Mapping[S | None, frozenset[S]] = {
     S.QUEUED: frozenset({S.SENDING, S.CANCELLED}),  # claimed by a worker, or cancelled
     # retried by the worker, cancelled while it waits, or moved on by an event about the soft bounce
     S.DEFERRED: frozenset({S.SENDING, S.CANCELLED, S.ACCEPTED, S.DELIVERED, S.OPENED, *BAD, S.UNKNOWN}),
-    # the SMTP reply; requeued or failed by stale recovery (services.sending.queue)
-    S.SENDING: frozenset({S.ACCEPTED, S.DEFERRED, S.FAILED, S.UNKNOWN, S.QUEUED, S.BOUNCED, S.DROPPED}),
+    # the SMTP reply (what events filed while it was in flight make of it, by precedence: a fast
+    # webhook's delivered or opened, a bounce that beat the commit); requeued or failed by stale recovery
+    S.SENDING: frozenset({S.ACCEPTED, S.DELIVERED, S.OPENED, S.DEFERRED, *BAD, S.UNKNOWN, S.QUEUED}),
     S.ACCEPTED: frozenset({S.DELIVERED, S.OPENED, S.DEFERRED, *BAD}),
     S.DELIVERED: frozenset({S.OPENED, *BAD}),
     S.OPENED: frozenset(BAD),
-    S.UNKNOWN: frozenset({S.ACCEPTED, S.DELIVERED, S.OPENED, *BAD}),
+    # a person decides, or events tell (a soft bounce of an email that did go out: deferred, never resent)
+    S.UNKNOWN: frozenset({S.ACCEPTED, S.DEFERRED, S.DELIVERED, S.OPENED, *BAD}),
     # a bad outcome only changes to another bad one, by precedence; nothing leaves rejected or cancelled
     **{bad: frozenset(BAD) - {bad} for bad in BAD},
     S.REJECTED: frozenset(),
@@ -53,6 +60,16 @@ def check_move(before: S | str | None, after: S | str) -> None:
     origin = S(before) if before is not None else NEW
     if S(after) not in MOVES[origin]:
         raise IllegalTransition(f"A send cannot go from {origin or 'new'} to {S(after)}.")
+
+
+def origins_of(target: S | str) -> frozenset[S]:
+    """Every status the table lets a delivery leave for `target`: the WHERE of a Core UPDATE to it."""
+    return frozenset(origin for origin, targets in MOVES.items() if origin is not None and S(target) in targets)
+
+
+def origin_values(target: S | str) -> list[str]:
+    """`origins_of(target)` as the sorted column values a `status IN (…)` binds (stable SQL, cached plans)."""
+    return sorted(origin.value for origin in origins_of(target))
 
 
 @dataclass(frozen=True)
@@ -105,3 +122,54 @@ def delivery_moved(move: DeliveryMove) -> Owed:
         rewrite = post(NotificationKind.APPROVAL_DECIDED, decided, move.approval_channel)
         return Owed((audit,), (rewrite, status_post))
     return Owed((audit,), (status_post,))
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A problem a person must look at (a refusal, a failure, an email that may or may not have gone)."""
+
+    type: str  # failed, unknown
+    recipient: str | None
+    diagnostic: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemMove:
+    """The worker moved a delivery (an SMTP outcome, stale recovery): what Slack and the audit log need."""
+
+    organisation_id: int
+    delivery_id: int
+    before: S | str
+    after: S | str
+    invoice: bool  # False for a preview to staff: its failures raise no alert
+    status_channel: str | None
+    alerts: tuple[Alert, ...] = ()
+    actor: str | None = None  # who the audit entry names; None: not audited (stale recovery names nobody)
+    detail: dict[str, Any] = field(default_factory=dict)  # the audit entry's detail
+
+
+def system_moved(move: SystemMove) -> Owed:
+    """Check `move` against the table; its audit entry (when it has an actor), its status message
+    update and, for an invoice, its alerts — posted in the status message's thread with the fixes."""
+    check_move(move.before, move.after)
+    after = S(move.after)
+    audits: tuple[AuditEntry, ...] = ()
+    if move.actor is not None:
+        audits = (
+            AuditEntry(
+                organisation_id=move.organisation_id, actor=move.actor, action=f"delivery.{after.value}",
+                subject_type="delivery", subject_id=move.delivery_id, detail=move.detail,
+            ),
+        )  # fmt: skip
+
+    def post(kind: NotificationKind, payload: dict[str, Any]) -> OwedPost:
+        return OwedPost(move.organisation_id, move.delivery_id, kind, payload, move.status_channel)
+
+    posts = [post(NotificationKind.DELIVERY_STATUS, {"status": after.value})]
+    if move.invoice:
+        posts += [
+            post(NotificationKind.DELIVERY_ALERT,
+                 {"type": alert.type, "recipient": alert.recipient, "diagnostic": alert.diagnostic[:2000]})
+            for alert in move.alerts
+        ]  # fmt: skip
+    return Owed(audits, tuple(posts))

@@ -1,7 +1,10 @@
 """What every send needs besides the request: built once in bot/ at startup, passed whole.
 
 Before it, the approval rules, the Message-ID domain, the VERP secret and the clock were
-passed by hand, argument by argument, in three handlers. The sending state (is SMTP
+passed by hand, argument by argument, through handlers, use cases and services; now every
+service that sends takes `send: SendContext` (services.sending.requests, bulk, approvals,
+services.tracking.alert_actions) and reads the clock once. It lives in sending, which
+tracking may import (only the worker pipeline is off limits to it). The sending state (is SMTP
 configured, is sending paused) belongs to the organisation of the request and travels
 with it (`handlers.context.Workplace.sending`), so a use case takes both.
 The VERP secret is a callable so it is read when a send is asked for, and never shown.
@@ -10,7 +13,7 @@ The VERP secret is a callable so it is read when a send is asked for, and never 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.authorization import ApprovalRules
@@ -23,3 +26,8 @@ class SendContext:
     message_id_domain: str
     verp_secret: Callable[[], bytes] = field(repr=False)
     clock: Callable[[], datetime] = utcnow
+
+    def at(self, now: datetime) -> SendContext:
+        """This context with its clock stopped at `now`: one moment for every step of one use case
+        (a bulk send asks for each invoice at the same `now`, as one request would)."""
+        return replace(self, clock=lambda: now)
