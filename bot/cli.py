@@ -16,6 +16,7 @@ from rich.table import Table
 from bot.bootstrap import Runtime, bootstrap
 from bot.cli_admin import register as register_admin_commands
 from bot.cli_demo import register as register_demo_command
+from bot.cli_doctor import register as register_doctor_command
 from bot.cli_health import register as register_health_commands
 from bot.cli_links import register as register_links_commands
 from bot.cli_runtime import register as register_runtime_commands
@@ -326,6 +327,7 @@ register_admin_commands(app, run_with_runtime)
 register_links_commands(app, run_with_runtime)
 register_health_commands(app, run_with_runtime)
 register_demo_command(app, settings_or_exit, fail)
+register_doctor_command(app)
 
 
 def main() -> None:

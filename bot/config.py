@@ -18,6 +18,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, Validation
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.authorization import ApprovalPolicy
+from services.email.dkim import read_private_key
 from services.field_rules import check_language
 from services.money import check_currency
 from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
@@ -216,11 +217,21 @@ class Settings(BaseSettings):
     def _api_url(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
+    @field_validator(
+        "dkim_selector", "dkim_private_key_file", "dkim_domain", "spf_relay", "dns_nameserver", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`INVOICEBOT_DKIM_SELECTOR=` in a .env means "not set", not an invalid empty value."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("dkim_private_key_file")
     @classmethod
     def _dkim_key(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value and not info.data.get("dkim_selector"):
             raise ValueError("needs INVOICEBOT_DKIM_SELECTOR too (the selector the public key is published under)")
+        if value:
+            read_private_key(value)  # ValueError names the problem; load_settings names the variable
         return value or None
 
     @property

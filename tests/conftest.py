@@ -21,7 +21,13 @@ from services.db.models import Base, Organisation, SmtpStatus
 from tests.harness.database import POSTGRES_URL
 
 # The shared fixtures (fake Slack and the real app, SMTP server and client, notifier, the CLI), for every test.
-pytest_plugins = ("tests.harness.slack", "tests.harness.mail", "tests.harness.notifying", "tests.harness.cli")
+pytest_plugins = (
+    "tests.harness.slack",
+    "tests.harness.mail",
+    "tests.harness.notifying",
+    "tests.harness.cli",
+    "tests.harness.dns",
+)
 
 
 @pytest.fixture(scope="session")
