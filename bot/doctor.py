@@ -77,10 +77,10 @@ async def imap_check(settings: Settings) -> Check:
     connection = ImapConnection(account, CHECK_SECONDS)
     try:
         await connection.open()
-    except ImapLoginRefused as exc:
-        return failed(title, str(exc), "check INVOICEBOT_IMAP_USERNAME and INVOICEBOT_IMAP_PASSWORD")
     except (ImapError, AioImapException, OSError, TimeoutError, ssl.SSLError) as exc:
-        detail = str(exc).replace(account.password, "********") or type(exc).__name__
+        detail = str(exc).replace(account.password, "********") or type(exc).__name__  # aioimaplib may echo it
+        if isinstance(exc, ImapLoginRefused):
+            return failed(title, detail, "check INVOICEBOT_IMAP_USERNAME and INVOICEBOT_IMAP_PASSWORD")
         return failed(title, detail, "check INVOICEBOT_IMAP_HOST, _PORT, _SECURITY and _MAILBOX")
     finally:
         await connection.close()
