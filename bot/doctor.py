@@ -39,8 +39,10 @@ async def database_check(settings: Settings) -> Check:
         return failed(title, f"cannot open it: {error_summary(exc)}", "check DATABASE_URL and that the server runs")
     if state.at_head:
         return passed(title, f"reachable, schema at {state.head}")
+    if state.current is None:
+        return failed(title, "reachable, but the schema is not created", f"run `{UPGRADE_COMMAND}`")
     fix = "install the newer invoicebot" if state.ahead else f"run `{UPGRADE_COMMAND}`"
-    return failed(title, state.problem() or "", fix)
+    return failed(title, f"reachable, schema at {state.current}; this version's is {state.head}", fix)
 
 
 async def slack_setup_checks(settings: Settings) -> list[Check]:

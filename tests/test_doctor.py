@@ -86,7 +86,7 @@ async def test_each_broken_part_fails_its_line_with_the_fix_and_exits_1(run, fak
 
     assert result.returncode == 1
     out = result.stdout
-    assert "✗ Database — the database is not initialised" in out
+    assert "✗ Database — reachable, but the schema is not created" in out
     assert "    fix: run `invoicebot db upgrade`" in out
     assert "✗ Slack scopes — missing users:read, users:read.email" in out
     assert "✗ Notification channel — the bot is not in #invoices" in out
