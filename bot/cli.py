@@ -16,12 +16,14 @@ from rich.table import Table
 from bot.bootstrap import Runtime, bootstrap
 from bot.cli_admin import register as register_admin_commands
 from bot.cli_demo import register as register_demo_command
+from bot.cli_doctor import register as register_doctor_command
 from bot.cli_health import register as register_health_commands
 from bot.cli_links import register as register_links_commands
 from bot.cli_runtime import register as register_runtime_commands
+from bot.cli_schema import register as register_schema_commands
+from bot.cli_schema import require_schema
 from bot.config import Settings, SettingsError, load_settings
 from services.authorization import OPERATOR
-from services.db.migrate import upgrade
 from services.db.models import Invoice
 from services.errors import DomainError, ImportRejected
 from services.formatting import (
@@ -66,8 +68,10 @@ def settings_or_exit() -> Settings:
 
 
 def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], settings: Settings | None = None) -> T:
-    """Bootstrap (no loops), run `work`, release the runtime; domain errors become one line."""
-    runtime = bootstrap(settings or settings_or_exit())
+    """Check the schema, bootstrap (no loops), run `work`, release the runtime; domain errors become one line."""
+    settings = settings or settings_or_exit()
+    require_schema(settings, fail)
+    runtime = bootstrap(settings)
 
     async def main() -> T:
         try:
@@ -79,14 +83,6 @@ def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], settings: Settings
         return asyncio.run(main())
     except DomainError as exc:
         raise fail(str(exc)) from None
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Create the schema, or migrate it to the latest version."""
-    settings = settings_or_exit()
-    upgrade(settings.database_url)
-    console.print("database is up to date")
 
 
 def parse_day(option: str, value: str | None) -> date:
@@ -325,11 +321,13 @@ def invoices_void(number: str) -> None:
     change_state(number, InvoiceChange.VOID, "is void")
 
 
+register_schema_commands(db_app, settings_or_exit, fail)
 register_runtime_commands(app, settings_or_exit, fail)
 register_admin_commands(app, run_with_runtime)
 register_links_commands(app, run_with_runtime)
 register_health_commands(app, run_with_runtime)
 register_demo_command(app, settings_or_exit, fail)
+register_doctor_command(app)
 
 
 def main() -> None:

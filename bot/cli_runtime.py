@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from bot.bootstrap import Loop, bootstrap, smtp_transport
+from bot.cli_schema import require_schema
 from bot.config import Settings
 from bot.loop_reports import HealthReporter
 from bot.worker_process import install_stop_signals, run_worker
@@ -49,6 +50,7 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
         settings = settings_or_exit()
         require_smtp(settings)
         _logging()
+        require_schema(settings, fail, may_upgrade=True)
 
         async def main() -> int:
             loops = [Loop.WORKER] if until_idle else [Loop.WORKER, Loop.BOUNCE_MAILBOX, Loop.UBL_VALIDATION]
@@ -79,10 +81,18 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
 
     def _serve(with_worker: bool) -> None:
         from bot.app import SlackNotConfigured
-        from bot.runner import serve
+        from bot.runner import SLACK_NOT_CONFIGURED, serve
+        from bot.slack_checks import SlackTokenRefused, check_slack_at_start
 
         settings = settings_or_exit()
+        if settings.slack_bot_token is None or settings.slack_signing_secret is None:
+            raise fail(SLACK_NOT_CONFIGURED, 2)  # before anything is built: nothing to clean up
         _logging()
+        require_schema(settings, fail, may_upgrade=True)
+        if not settings.notify_channel:
+            logging.getLogger("invoicebot").warning(
+                "INVOICEBOT_NOTIFY_CHANNEL is not set: delivery updates and bounce alerts will not be posted"
+            )
 
         async def main() -> None:
             loops = [Loop.NOTIFIER]
@@ -90,6 +100,8 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
                 loops += [Loop.WORKER, Loop.BOUNCE_MAILBOX, Loop.UBL_VALIDATION]
             runtime = bootstrap(settings, loops=loops)  # /healthz reads what its loops report
             try:
+                assert runtime.slack_app is not None  # both tokens are set (checked above)
+                await check_slack_at_start(runtime.slack_app.client, runtime.organisation_settings.channels)
                 await runtime.start()
                 await serve(runtime)
             finally:
@@ -97,7 +109,7 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
 
         try:
             asyncio.run(main())
-        except SlackNotConfigured as exc:
+        except (SlackNotConfigured, SlackTokenRefused) as exc:
             raise fail(str(exc), 2) from None
 
     @app.command("run")
@@ -117,6 +129,7 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
         """Connect, log in and optionally send a test email; record whether the settings work."""
         settings = settings_or_exit()
         require_smtp(settings)
+        require_schema(settings, fail)
 
         async def main() -> tuple[bool, str, str | None]:
             runtime = bootstrap(settings)

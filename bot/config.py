@@ -14,10 +14,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.authorization import ApprovalPolicy
+from services.email.dkim import read_private_key
 from services.field_rules import check_language
 from services.money import check_currency
 from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
@@ -112,6 +113,17 @@ class Settings(BaseSettings):
     smtp_security: SmtpSecurity = Field(SmtpSecurity.STARTTLS, validation_alias=_env("SMTP_SECURITY"))
     smtp_timeout: float = Field(30.0, gt=0, validation_alias=_env("SMTP_TIMEOUT"))
 
+    # DKIM (optional): sign outgoing invoices when the relay does not. The selector is also what
+    # `invoicebot doctor` looks up (<selector>._domainkey.<domain>) to check the published key.
+    dkim_selector: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$", validation_alias=_env("DKIM_SELECTOR"))
+    dkim_private_key_file: str | None = Field(None, validation_alias=_env("DKIM_PRIVATE_KEY_FILE"))
+    dkim_domain: str | None = Field(None, validation_alias=_env("DKIM_DOMAIN"))  # default: the sender's domain
+    # `invoicebot doctor`: what the sender domain's SPF must include (a domain like
+    # spf.protection.outlook.com, or an address); default the SMTP host's addresses.
+    spf_relay: str | None = Field(None, validation_alias=_env("SPF_RELAY"))
+    # The DNS server `invoicebot doctor` asks (host or host:port); default the system's resolver.
+    dns_nameserver: str | None = Field(None, validation_alias=_env("DNS_NAMESERVER"))
+
     # Bounce mailbox
     imap_host: str | None = Field(None, validation_alias=_env("IMAP_HOST"))
     imap_port: int | None = Field(None, ge=1, le=65535, validation_alias=_env("IMAP_PORT"))
@@ -133,6 +145,10 @@ class Settings(BaseSettings):
     import_max_columns: int = Field(100, ge=20, le=10_000, validation_alias=_env("IMPORT_MAX_COLUMNS"))
     # At most 100,000: csv's own field limit (131,072) must never be the one that speaks.
     import_max_field_chars: int = Field(10_000, ge=100, le=100_000, validation_alias=_env("IMPORT_MAX_FIELD_CHARS"))
+
+    # `run`, `web` and `worker` bring the schema to head themselves at start (default: they refuse
+    # to start and say to run `invoicebot db upgrade`, so migrations stay one deliberate step).
+    auto_migrate: bool = Field(False, validation_alias=_env("AUTO_MIGRATE"))
 
     # The send worker
     worker_concurrency: int = Field(8, ge=1, le=256, validation_alias=_env("WORKER_CONCURRENCY"))
@@ -200,6 +216,27 @@ class Settings(BaseSettings):
     @classmethod
     def _api_url(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+    @field_validator(
+        "dkim_selector", "dkim_private_key_file", "dkim_domain", "spf_relay", "dns_nameserver", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`INVOICEBOT_DKIM_SELECTOR=` in a .env means "not set", not an invalid empty value."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("dkim_private_key_file")
+    @classmethod
+    def _dkim_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and not info.data.get("dkim_selector"):
+            raise ValueError("needs INVOICEBOT_DKIM_SELECTOR too (the selector the public key is published under)")
+        if value:
+            read_private_key(value)  # ValueError names the problem; load_settings names the variable
+        return value or None
+
+    @property
+    def dkim_signing_domain(self) -> str:
+        return self.dkim_domain or self.sender_email.rpartition("@")[2]
 
     @property
     def smtp_configured(self) -> bool:

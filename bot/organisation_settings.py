@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from services.authorization import ApprovalRules
 from services.db.models import Organisation
+from services.email.dkim import DkimKey, load_dkim_key
 from services.invoicing.organisations import OrganisationProfile, ensure_organisation
 from services.postal_address import PostalAddress, parse_postal_address
 from services.sending.pipeline import SenderIdentity
@@ -119,6 +120,16 @@ def sender_identity(settings: Settings) -> SenderIdentity:
         bounce_domain=settings.effective_bounce_domain,
         public_url=settings.public_url.rstrip("/"),
         open_pixel=settings.open_pixel,
+        dkim=dkim_key(settings),
+    )
+
+
+def dkim_key(settings: Settings) -> DkimKey | None:
+    """The signing key when INVOICEBOT_DKIM_PRIVATE_KEY_FILE is set (checked when settings were read)."""
+    if not settings.dkim_private_key_file or not settings.dkim_selector:
+        return None
+    return load_dkim_key(
+        settings.dkim_private_key_file, selector=settings.dkim_selector, domain=settings.dkim_signing_domain
     )
 
 

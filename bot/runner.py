@@ -19,6 +19,8 @@ from bot.bootstrap import Runtime
 
 log = logging.getLogger("invoicebot.runner")
 
+SLACK_NOT_CONFIGURED = "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see README, 'Slack set-up') to run the Slack app"
+
 
 def web_server(
     runtime: Runtime, *, host: str | None = None, port: int | None = None, log_level: str = "info"
@@ -51,9 +53,7 @@ def bound_port(server: uvicorn.Server) -> int:
 async def serve(runtime: Runtime, *, host: str | None = None, port: int | None = None) -> None:
     """Serve until cancelled or until uvicorn is asked to stop (SIGINT/SIGTERM), with the runtime's loops."""
     if runtime.slack_app is None:
-        raise SlackNotConfigured(
-            "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see README, 'Slack set-up') to run the Slack app"
-        )
+        raise SlackNotConfigured(SLACK_NOT_CONFIGURED)
     server = web_server(runtime, host=host, port=port)
     socket_handler: AsyncSocketModeHandler | None = None
     if runtime.slack_app_token is not None:

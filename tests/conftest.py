@@ -21,13 +21,14 @@ from services.db.models import Base, Organisation, SmtpStatus
 from tests.harness.database import POSTGRES_URL
 
 # The shared fixtures (fake Slack and the real app, SMTP server and client, notifier, the CLI, the web app the
-# healing tests' worker reports to), for every test.
+# healing tests' worker reports to, the test DNS server), for every test.
 pytest_plugins = (
     "tests.harness.slack",
     "tests.harness.mail",
     "tests.harness.notifying",
     "tests.harness.cli",
     "tests.harness.healing",
+    "tests.harness.dns",
 )
 
 

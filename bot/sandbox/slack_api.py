@@ -61,6 +61,18 @@ class SlackUser:
 
 
 @dataclass
+class SlackChannel:
+    id: str
+    name: str
+    is_member: bool = True
+    is_archived: bool = False
+
+
+# The bot scopes manifest.yml asks for: what a correctly installed app's token holds.
+GRANTED_SCOPES = ("commands", "chat:write", "users:read", "users:read.email", "channels:read", "groups:read")
+
+
+@dataclass
 class _Failure:
     remaining: int
     error: str
@@ -83,6 +95,8 @@ class FakeSlackApi:
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     home_views: dict[str, dict[str, Any]] = field(default_factory=dict)  # App Home tab, by user id
     users: dict[str, SlackUser] = field(default_factory=dict)
+    channels: dict[str, SlackChannel] = field(default_factory=dict)
+    scopes: tuple[str, ...] = GRANTED_SCOPES  # sent in the x-oauth-scopes header, as Slack does
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _port: int | None = None
@@ -122,6 +136,11 @@ class FakeSlackApi:
         user = SlackUser(id=user_id, team_id=team_id or self.team_id, name=name or user_id.lower(), email=email)
         self.users[user_id] = user
         return user
+
+    def add_channel(self, channel_id: str, name: str, *, member: bool = True) -> SlackChannel:
+        channel = SlackChannel(id=channel_id, name=name, is_member=member)
+        self.channels[channel_id] = channel
+        return channel
 
     def fail_next(
         self, method: str, *, times: int = 1, error: str = "ratelimited", retry_after: int | None = 1
@@ -164,16 +183,17 @@ class FakeSlackApi:
         self._changed.set()
         if self.token is not None and token != self.token:
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        scopes = {"x-oauth-scopes": ",".join(self.scopes)}
         failure = self._take_failure(method)
         if failure is not None:
             if failure.error == "ratelimited":
                 headers = {"Retry-After": str(1 if failure.retry_after is None else failure.retry_after)}
                 return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers=headers)
-            return web.json_response({"ok": False, "error": failure.error})
+            return web.json_response({"ok": False, "error": failure.error}, headers=scopes)
         answer = getattr(self, "_" + method.replace(".", "_"), None)
         if answer is None:
-            return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response({"ok": True, **answer(args)})
+            return web.json_response({"ok": False, "error": "unknown_method"}, headers=scopes)
+        return web.json_response({"ok": True, **answer(args)}, headers=scopes)
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)
@@ -270,6 +290,20 @@ class FakeSlackApi:
                 "team_id": user.team_id,
                 "name": user.name,
                 "profile": {"email": user.email, "real_name": user.name},
+            }
+        }
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self.channels.get(str(args.get("channel", "")))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {
+            "channel": {
+                "id": channel.id,
+                "name": channel.name,
+                "is_channel": True,
+                "is_member": channel.is_member,
+                "is_archived": channel.is_archived,
             }
         }
 

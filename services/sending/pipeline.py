@@ -29,6 +29,7 @@ from services.documents.model import InvoiceDocument, in_language, load_invoice_
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict
+from services.email.dkim import DkimKey, sign_message
 from services.email.message import Attachment, compose_message_bytes, verp_address
 from services.email.templates import EmailContext, invoice_email_context, render_html_body
 from services.email.transport import (
@@ -56,6 +57,7 @@ class SenderIdentity:
     bounce_domain: str
     public_url: str
     open_pixel: bool = False  # opt-in: a tracking image in the HTML part (opens are unreliable)
+    dkim: DkimKey | None = None  # sign each email (when the relay does not)
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,12 @@ class RenderJob:
     correlation_id: str
     context: EmailContext
     pixel_url: str | None = None
+    dkim: DkimKey | None = None
 
 
 def render_message(job: RenderJob) -> bytes:
-    """Render attachments and compose the MIME message (runs in a worker process)."""
+    """Render attachments, compose the MIME message and sign it when a DKIM key is set (runs in a
+    render process: the signature is the last change to the bytes before SMTP)."""
     files: list[Attachment] = []
     number = job.document.number
     if job.attachments in (Attachments.PDF, Attachments.PDF_UBL):
@@ -86,7 +90,7 @@ def render_message(job: RenderJob) -> bytes:
     if job.attachments in (Attachments.UBL, Attachments.PDF_UBL):
         files.append(Attachment(f"{number}.xml", render_invoice_ubl(job.document), "application/xml"))
     html = render_html_body(language=job.context.language, context=job.context, text=job.text, pixel_url=job.pixel_url)
-    return compose_message_bytes(
+    message = compose_message_bytes(
         from_addr=job.from_email,
         from_name=job.from_name,
         reply_to=job.reply_to,
@@ -100,6 +104,7 @@ def render_message(job: RenderJob) -> bytes:
         message_id=job.message_id,
         correlation_id=job.correlation_id,
     )
+    return sign_message(message, job.dkim) if job.dkim is not None else message
 
 
 async def build_render_job(session: AsyncSession, *, delivery: Delivery, identity: SenderIdentity) -> RenderJob:
@@ -153,6 +158,7 @@ def render_job(
             if identity.open_pixel and delivery.kind == DeliveryKind.INVOICE
             else None
         ),
+        dkim=identity.dkim,
     )
 
 

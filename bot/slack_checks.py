@@ -1,0 +1,117 @@
+"""Is the Slack side set up: the token works, the manifest's scopes are granted, the channels exist
+and the bot is in them. Used by `invoicebot doctor` and at the start of `run` / `web`.
+
+Slack says which scopes a token holds in the `x-oauth-scopes` header of every Web API answer;
+`auth.test` is the cheapest call that carries it. A channel is checked with `conversations.info`
+(needs channels:read, and groups:read for a private channel: both are in manifest.yml).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from bot.organisation_settings import SlackChannels
+from services.checks import Check, failed, passed
+
+log = logging.getLogger("invoicebot.slack")
+
+# The bot scopes manifest.yml asks for (a test keeps the two lists equal).
+MANIFEST_BOT_SCOPES = ("commands", "chat:write", "users:read", "users:read.email", "channels:read", "groups:read")
+
+REINSTALL = "add it under OAuth & Permissions (or recreate the app from manifest.yml) and reinstall the app"
+
+
+class SlackTokenRefused(Exception):
+    """Slack refused SLACK_BOT_TOKEN, or could not be reached; the message is one line."""
+
+
+async def authenticate(client: AsyncWebClient) -> AsyncSlackResponse:
+    """`auth.test`, or SlackTokenRefused saying why in one line."""
+    try:
+        return await client.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error", "error") if exc.response is not None else "error"
+        raise SlackTokenRefused(
+            f"Slack refused SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token again"
+        ) from None
+    except (SlackClientError, OSError) as exc:
+        raise SlackTokenRefused(f"could not reach Slack at {client.base_url}: {exc}") from None
+
+
+def token_check(auth: AsyncSlackResponse) -> Check:
+    return passed("Slack token", f"bot {auth.get('user')} in workspace {auth.get('team')} ({auth.get('team_id')})")
+
+
+def scopes_check(auth: AsyncSlackResponse, required: tuple[str, ...] = MANIFEST_BOT_SCOPES) -> Check:
+    header = next((value for key, value in auth.headers.items() if key.lower() == "x-oauth-scopes"), None)
+    if header is None:
+        return failed("Slack scopes", "Slack did not say which scopes the token has", f"check them: {REINSTALL}")
+    granted = {scope.strip() for scope in str(header).split(",") if scope.strip()}
+    missing = [scope for scope in required if scope not in granted]
+    if missing:
+        return failed("Slack scopes", f"missing {', '.join(missing)}", f"grant {', '.join(missing)}: {REINSTALL}")
+    return passed("Slack scopes", ", ".join(required))
+
+
+async def channel_check(client: AsyncWebClient, *, title: str, variable: str, channel: str | None) -> Check:
+    """The channel exists, is not archived, and the bot is a member of it."""
+    if not channel:
+        return failed(
+            title, f"{variable} is not set", f"set {variable} to a channel ID (C…), or alerts and requests go nowhere"
+        )
+    try:
+        info = (await client.conversations_info(channel=channel))["channel"]
+    except SlackApiError as exc:
+        error = exc.response.get("error", "error") if exc.response is not None else "error"
+        if error == "missing_scope":
+            return failed(title, "the token may not read channels", f"grant channels:read and groups:read: {REINSTALL}")
+        return failed(
+            title,
+            f"{channel}: {error}",
+            f"set {variable} to the channel's ID (channel details → bottom of the About tab), "
+            "and invite the bot there with /invite @invoicebot",
+        )
+    except (SlackClientError, OSError) as exc:
+        return failed(title, f"could not ask Slack about {channel}: {exc}", "check that Slack can be reached")
+    name = f"#{info.get('name', channel)}"
+    if info.get("is_archived"):
+        return failed(title, f"{name} is archived", f"unarchive {name} or set {variable} to another channel")
+    if not info.get("is_member"):
+        return failed(title, f"the bot is not in {name}", f"invite it: type /invite @invoicebot in {name}")
+    return passed(title, f"{name}, the bot is a member")
+
+
+async def slack_checks(client: AsyncWebClient, channels: SlackChannels) -> list[Check]:
+    """Token, scopes, and the notification and approval channels (the approvals' only when it differs)."""
+    try:
+        auth = await authenticate(client)
+    except SlackTokenRefused as exc:
+        return [failed("Slack token", str(exc), "set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)")]
+    checks = [token_check(auth), scopes_check(auth)]
+    checks.append(
+        await channel_check(
+            client, title="Notification channel", variable="INVOICEBOT_NOTIFY_CHANNEL", channel=channels.notify
+        )
+    )
+    if channels.approvers and channels.approvers != channels.notify:
+        checks.append(
+            await channel_check(
+                client, title="Approval channel", variable="INVOICEBOT_APPROVERS_CHANNEL", channel=channels.approvers
+            )
+        )
+    return checks
+
+
+async def check_slack_at_start(client: AsyncWebClient, channels: SlackChannels) -> None:
+    """`run` / `web`: refuse a token Slack refuses (SlackTokenRefused); warn about everything else."""
+    checks = await slack_checks(client, channels)
+    if not checks[0].ok:
+        raise SlackTokenRefused(checks[0].detail)
+    log.info("Slack: %s", checks[0].detail)
+    for check in checks[1:]:
+        if not check.ok:
+            log.warning("%s: %s. %s", check.title, check.detail, (check.fix or "").capitalize())
