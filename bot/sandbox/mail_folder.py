@@ -21,27 +21,33 @@ class MailFolderRefused(Exception):
 
 
 def dated_folder(parent: Path, now: datetime) -> Path:
-    """A folder under `parent` named after `now` that does not exist yet (`-2`, `-3`… within one second)."""
+    """A new folder under `parent` named after `now` (`-2`, `-3`… within one second), created by this call.
+
+    Created here, not only named: two runs started in the same second cannot both get it.
+    """
     stem = now.strftime("%Y-%m-%d_%H-%M-%S")
+    parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, MOST_SAME_SECOND_RUNS + 1):
         folder = parent / (stem if attempt == 1 else f"{stem}-{attempt}")
-        if not folder.exists():
-            return folder
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
     raise MailFolderRefused(f"{parent}/ already has {MOST_SAME_SECOND_RUNS} runs started at {stem}; try again")
 
 
 def demo_mail_folder(requested: Path | None, *, now: datetime, parent: Path = DEFAULT_PARENT) -> Path:
     """The absolute folder this run writes to, created; raises MailFolderRefused for a non-empty `requested`."""
     if requested is None:
-        folder = dated_folder(parent.resolve(), now)
-    else:
-        folder = requested.resolve()
-        if folder.exists() and not folder.is_dir():
-            raise MailFolderRefused(f"--mail-dir {requested}: not a folder")
-        if folder.is_dir() and any(folder.iterdir()):
-            raise MailFolderRefused(
-                f"--mail-dir {requested} already holds the files of an earlier run, which this run would overwrite: "
-                "give an empty or new folder, or leave --mail-dir out to get a new dated folder under ./demo-mail/"
-            )
+        return dated_folder(parent.resolve(), now)
+    folder = requested.resolve()
+    if folder.exists() and not folder.is_dir():
+        raise MailFolderRefused(f"--mail-dir {requested}: not a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise MailFolderRefused(
+            f"--mail-dir {requested} already holds the files of an earlier run, which this run would overwrite: "
+            "give an empty or new folder, or leave --mail-dir out to get a new dated folder under ./demo-mail/"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -3,9 +3,10 @@
 It listens on 127.0.0.1 on a free port, on the running event loop (aiosmtpd's threaded
 `Controller` refuses port 0), and records every message it receives — envelope and parsed
 email — or only counts them (`count_only`, for benchmarks). With `eml_dir` it also keeps
-each one as `<queue id>.eml`, headed by its envelope as a mailbox records it (`mailbox_copy`). Its answers come from a
-`services.email.script.SmtpScript`: a reply per recipient, a reply to the data, a hang,
-a connection dropped after the data, each optionally just once.
+each one as `<queue id>.eml`, headed by its envelope as a mailbox records it
+(`mailbox_copy`). Its answers come from a `services.email.script.SmtpScript`: a reply per
+recipient, a reply to the data, a hang, a connection dropped after the data, each
+optionally just once.
 
 For benchmarks, run it in its own process (one GIL each side):
 `python -m bot.sandbox.smtp_server --port 2525 --count-only`.
