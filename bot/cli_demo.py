@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,18 +23,24 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
         script: Annotated[
             Path | None, typer.Option(help="run console inputs from this file (format in the README), then exit")
         ] = None,
-        mail_dir: Annotated[Path, typer.Option(help="where the local SMTP server writes each email as .eml")] = Path(
-            "demo-mail"
-        ),
+        mail_dir: Annotated[
+            Path | None,
+            typer.Option(
+                help="an empty or new folder for this run's emails (.eml) and bounces; "
+                "default: a new dated folder under ./demo-mail/"
+            ),
+        ] = None,
     ) -> None:
         """Everything on 127.0.0.1: a Slack stand-in and console, the real app, a local SMTP server that bounces."""
-        from bot.sandbox.demo_run import run_demo
+        from bot.sandbox.demo_run import MailFolderRefused, demo_mail_folder, run_demo
 
         if script is not None and not script.is_file():
             raise fail(f"--script {script}: no such file", 2)
         lines = script.read_text(encoding="utf-8").splitlines() if script is not None else None
-        folder = mail_dir.resolve()
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder = demo_mail_folder(mail_dir, now=datetime.now().astimezone())
+        except MailFolderRefused as refused:
+            raise fail(str(refused), 2) from None
         code = asyncio.run(run_demo(mail_dir=folder, script=lines))
         if code:
             raise typer.Exit(code)

@@ -28,9 +28,10 @@ from bot.sandbox.console_blocks import (
     state_values,
     view_action_body,
 )
-from bot.sandbox.console_panels import mailbox_lines
+from bot.sandbox.console_panels import mailbox_lines, not_a_command
 from bot.sandbox.demo import CHANNEL, CHANNEL_NAME, USERS, Demo
 from bot.sandbox.slack_requests import button_click, overflow_choice
+from handlers.ids import COMMAND
 
 HELP = """\
   /invoices due            a slash command, as typed in Slack (also /invoices help, show N, sent, problems)
@@ -281,6 +282,9 @@ class Console:
     async def command(self, text: str) -> None:
         assert self.demo.requests is not None
         command, _, argument = text.partition(" ")
+        if command.lower() != COMMAND:  # Slack answers itself: the app never receives a command it did not register
+            self.show(*not_a_command(command, COMMAND))
+            return
         key = self._key()
         before = self._activity()
         response = await self.demo.requests.command(

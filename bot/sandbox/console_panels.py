@@ -1,4 +1,5 @@
-"""The console's `mailbox` panel: what the local SMTP server received, and the bounce mailbox."""
+"""The console's panels: the `mailbox` (what the local SMTP server received, the bounce mailbox), and
+what Slack itself answers when a typed command is not one the app registered."""
 
 from __future__ import annotations
 
@@ -22,3 +23,14 @@ def mailbox_lines(mail_dir: Path, bounces: FolderMailbox) -> list[str]:
     for folder, names in (("new", unseen), ("cur", seen)):
         lines += [f"  {folder}/{name[:24]}…: {summary((bounces.root / folder / name).read_bytes())}" for name in names]
     return lines
+
+
+def not_a_command(command: str, registered: str) -> list[str]:
+    """Slackbot's answer to a slash command no installed app registered (the app never hears of it)."""
+    return [
+        "── Slackbot (only you see it) ──",
+        f"  {command} is not a valid command. In Slack, all messages that start with the “/” character are"
+        " interpreted as commands.",
+        "  If you are trying to send a message and not run a command, try preceding the “/” with an empty space.",
+        f"  (demo: the app's command is {registered})",
+    ]

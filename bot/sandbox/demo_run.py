@@ -22,6 +22,9 @@ from typing import TextIO
 
 from bot.sandbox.console import Console
 from bot.sandbox.demo import USERS, Demo
+from bot.sandbox.mail_folder import MailFolderRefused, demo_mail_folder
+
+__all__ = ["MailFolderRefused", "demo_mail_folder", "run_demo"]
 
 DEFAULT_EXPECT_SECONDS = 30.0
 WATCH_INTERVAL = 0.1
@@ -95,7 +98,7 @@ def banner(demo: Demo) -> list[str]:
         f"  web app (Slack endpoint, invoice pages)  http://127.0.0.1:{ports['web']}",
         f"  Slack stand-in (Web API)                 http://127.0.0.1:{ports['slack']}/api/",
         f"  SMTP server                              127.0.0.1:{ports['smtp']}",
-        f"  emails (one .eml each) and bounces       {demo.mail_dir}/",
+        f"  emails (SBX000001.eml, …) and bounces    {demo.mail_dir}/",
         f"  demo users: {', '.join('@' + name for name in USERS)} (approval: always, by the other user)",
         "  addresses at bounce.example bounce with a real delivery status notification.",
         "Type help, or start with: /invoices due",

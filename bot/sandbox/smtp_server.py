@@ -2,9 +2,11 @@
 
 It listens on 127.0.0.1 on a free port, on the running event loop (aiosmtpd's threaded
 `Controller` refuses port 0), and records every message it receives — envelope and parsed
-email — or only counts them (`count_only`, for benchmarks). Its answers come from a
-`services.email.script.SmtpScript`: a reply per recipient, a reply to the data, a hang,
-a connection dropped after the data, each optionally just once.
+email — or only counts them (`count_only`, for benchmarks). With `eml_dir` it also keeps
+each one as `<queue id>.eml`, headed by its envelope as a mailbox records it
+(`mailbox_copy`). Its answers come from a `services.email.script.SmtpScript`: a reply per
+recipient, a reply to the data, a hang, a connection dropped after the data, each
+optionally just once.
 
 For benchmarks, run it in its own process (one GIL each side):
 `python -m bot.sandbox.smtp_server --port 2525 --count-only`.
@@ -243,8 +245,21 @@ class ScriptedSmtpServer:
         )
         self.received.append(received)
         if self.eml_dir is not None:
-            (self.eml_dir / f"{queue_id}.eml").write_bytes(data)
+            (self.eml_dir / f"{queue_id}.eml").write_bytes(mailbox_copy(received))
         return queue_id
+
+
+def mailbox_copy(received: ReceivedMessage) -> bytes:
+    """The message as a mailbox stores it: the envelope first, since the headers alone do not carry it.
+
+    A delivering MTA records the envelope sender as `Return-Path:` (RFC 5321 4.4) — the VERP
+    address a bounce goes back to — and the envelope recipients (here `X-Envelope-To:`, one
+    line each), which may differ from To/Cc (Bcc, a resend to a corrected address).
+    """
+    newline = b"\r\n" if b"\r\n" in received.data[:2000] else b"\n"
+    lines = [f"Return-Path: <{received.mail_from}>".encode()]
+    lines += [f"X-Envelope-To: {recipient}".encode() for recipient in received.recipients]
+    return newline.join(lines) + newline + received.data
 
 
 async def _serve(port: int, count_only: bool, eml_dir: Path | None, dsn: bool, max_seconds: float) -> None:

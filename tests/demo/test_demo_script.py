@@ -36,8 +36,14 @@ def test_the_shipped_demo_script_walks_the_whole_story_and_exits_0(tmp_path: Pat
     assert "✅ Sent to accounts@northwind.example — accepted by the mail server" in shown
     emails = sorted(path.name for path in (tmp_path / "demo-mail").glob("*.eml"))
     assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml"]
+    bounced = (tmp_path / "demo-mail" / "SBX000002.eml").read_bytes()
+    return_path = bounced.split(b"\r\n", 1)[0].decode()
+    assert return_path.startswith("Return-Path: <bounces+")
+    assert b"\r\nX-Envelope-To: bounce@bounce.example\r\n" in bounced
     filed = list((tmp_path / "demo-mail" / "bounces" / "cur").iterdir())
     assert len(filed) == 1 and b"message/delivery-status" in filed[0].read_bytes()
+    verp = return_path.removeprefix("Return-Path: <").removesuffix(">")
+    assert f"To: {verp}".encode() in filed[0].read_bytes()  # the report went back to the kept envelope sender
 
 
 def test_a_script_whose_expectation_never_comes_exits_1_naming_it(tmp_path: Path):

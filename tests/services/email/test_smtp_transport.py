@@ -149,7 +149,7 @@ async def test_the_sandbox_server_can_keep_each_message_as_an_eml_file(tmp_path:
         await transport.aclose()
 
     [eml] = list((tmp_path / "mail").glob("*.eml"))
-    assert eml.read_bytes() == MESSAGE
+    assert eml.read_bytes() == b"Return-Path: <bounces+1-x@example.com>\r\nX-Envelope-To: ap@acme.example\r\n" + MESSAGE
     assert eml.stem in result.data_reply
 
 
