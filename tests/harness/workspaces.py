@@ -127,8 +127,11 @@ def directory_of(runtime: Runtime) -> WorkspaceDirectory:
 
 
 async def organisation_of(session: AsyncSession, slack_team_id: str) -> Organisation | None:
-    session.expire_all()
-    query = select(Organisation).where(Organisation.slack_team_id == slack_team_id)
+    query = (
+        select(Organisation)
+        .where(Organisation.slack_team_id == slack_team_id)
+        .execution_options(populate_existing=True)  # as committed by the app, not as this session last saw it
+    )
     return (await session.execute(query)).scalar_one_or_none()
 
 
