@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -35,7 +36,7 @@ from services.formatting import (
 from services.importing.limits import ImportLimits
 from services.importing.loader import import_file
 from services.invoicing.invoices import get_invoice, recipients_of
-from services.invoicing.organisations import organisation_locale
+from services.invoicing.organisations import choose_organisation, organisation_locale
 from services.invoicing.seed import seed_demo
 from services.invoicing.totals import LineAmounts, compute_totals
 from services.sending.due import list_due_invoices
@@ -65,12 +66,37 @@ def settings_or_exit() -> Settings:
         raise fail(str(exc), 2) from None
 
 
+@dataclass
+class Chosen:
+    """`invoicebot --workspace T123 …`: the organisation the command acts for (issue 17)."""
+
+    workspace: str | None = None
+
+
+chosen = Chosen()
+
+
+@app.callback()
+def main_options(
+    workspace: Annotated[
+        str | None,
+        typer.Option("--workspace", help="the Slack workspace (team id) to act for, when several are installed"),
+    ] = None,
+) -> None:
+    chosen.workspace = workspace
+
+
 def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], settings: Settings | None = None) -> T:
-    """Bootstrap (no loops), run `work`, release the runtime; domain errors become one line."""
+    """Bootstrap (no loops), run `work` for the chosen organisation, release the runtime; domain
+    errors (an ambiguous or unknown `--workspace` among them) become one line."""
     runtime = bootstrap(settings or settings_or_exit())
 
     async def main() -> T:
         try:
+            async with runtime.session() as session:
+                organisation = await choose_organisation(session, chosen.workspace)
+            if organisation is not None:
+                runtime.organisations.pin(organisation.id)
             return await work(runtime)
         finally:
             await runtime.aclose()

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # Install in many workspaces (Bolt's OAuth flow): on when the client id and secret are set.
     slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID", prefixed=False))
     slack_client_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_CLIENT_SECRET", prefixed=False))
-    # A Fernet key (`invoicebot keygen` prints one): bot and refresh tokens are encrypted with it at rest.
+    # A Fernet key (README: "Install in your workspace"): Slack tokens are encrypted with it at rest.
     token_key: SecretStr | None = Field(None, validate_default=True, validation_alias=_env("TOKEN_KEY"))
     slack_scopes: CommaList = Field(
         default_factory=lambda: ["commands", "chat:write", "users:read", "users:read.email", "channels:read"],
