@@ -28,7 +28,7 @@ async def _invoices_of(sessions: async_sessionmaker[AsyncSession], organisation_
         return int((await session.execute(query)).scalar_one())
 
 
-async def test_import_without_a_workspace_is_refused_with_a_sentence_when_several_exist(run, tmp_path, session, sessions):
+async def test_import_without_a_workspace_is_refused_when_several_exist(run, tmp_path, session, sessions):
     one, two = await _two_workspaces(session)
     path = tmp_path / "invoices.csv"
     path.write_text(f"{HEADER}\n{ROW}\n", encoding="utf-8")
