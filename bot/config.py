@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     # A Fernet key (README: "Install in your workspace"): Slack tokens are encrypted with it at rest.
     token_key: SecretStr | None = Field(None, validate_default=True, validation_alias=_env("TOKEN_KEY"))
     slack_scopes: CommaList = Field(
-        default_factory=lambda: ["commands", "chat:write", "users:read", "users:read.email", "channels:read"],
+        default_factory=lambda: ["commands", "chat:write", "users:read", "users:read.email"],  # manifest.yml
         validation_alias=_env("SLACK_SCOPES", prefixed=False),
     )
     # Where the browser is sent to approve the install (Slack's; a stand-in in tests and the demo).
