@@ -43,11 +43,11 @@ from bot.web import create_web_app
 from bot.webhook_wiring import webhook_providers
 from bot.worker import Worker
 from bot.worker_process import make_render_pool
+from bot.workspace_tokens import WorkspaceTokens
 from bot.workspaces import (
     OAuthConfig,
     OAuthWiring,
     WorkspaceDirectory,
-    WorkspaceTokens,
     oauth_wiring,
     register_uninstall_listeners,
 )

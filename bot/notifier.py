@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.loop_health import Heartbeat, LoopHealth
-from bot.workspaces import WorkspaceNotInstalled, WorkspaceTokens
+from bot.workspace_tokens import WorkspaceNotInstalled, WorkspaceTokens
 from handlers.notification_renderers import RENDERERS, Posted, PostLater, SlackPost
 from services.db.models import Notification, utcnow
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session

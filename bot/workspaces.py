@@ -20,7 +20,6 @@ database-backed directory replaces it without touching the listeners.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 from collections.abc import Mapping
@@ -29,7 +28,6 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
@@ -45,7 +43,14 @@ from sqlalchemy import Column, MetaData, Table, Text, and_, desc, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from bot.organisation_settings import OrganisationSettings, SingleOrganisation, SlackChannels
+from bot.organisation_settings import OrganisationSettings, SingleOrganisation
+from bot.workspace_tokens import (
+    ROTATE_MINUTES_BEFORE,
+    LockingAuthorize,
+    RefreshLocks,
+    WorkspaceTokens,
+    workspace_key,
+)
 from services.db.models import TOKEN_COLUMNS, Organisation, slack_bots, slack_installations
 from services.invoicing.organisations import ensure_organisation
 from services.sending.pausing import pause_sending, resume_sending
@@ -55,12 +60,6 @@ log = logging.getLogger("invoicebot.workspaces")
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 STATE_SECONDS = 600
-ROTATE_MINUTES_BEFORE = 120  # Bolt's default: refresh a rotating token 2 hours before it expires
-
-
-def workspace_key(*, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None) -> str | None:
-    """The organisation's `slack_team_id`: the team, or the enterprise for an org-wide Grid install."""
-    return enterprise_id if is_enterprise_install else team_id
 
 
 class TokenKeyMismatch(Exception):
@@ -166,67 +165,6 @@ class WorkspaceDirectory(SingleOrganisation):
         return found
 
 
-class WorkspaceNotInstalled(Exception):
-    """No bot token for this organisation's workspace (never installed, uninstalled or revoked)."""
-
-
-@dataclass(frozen=True)
-class Destination:
-    """Who a Slack post outside a request goes as (the workspace's bot token) and where."""
-
-    token: str = field(repr=False)
-    channels: SlackChannels
-
-
-class WorkspaceTokens:
-    """Bot tokens for posts outside a request (the notifier), refreshed before they expire.
-
-    A rotating token is refreshed with `oauth.v2.access` grant_type=refresh_token, one refresh
-    at a time per installation: a lock per workspace, and the bot is read again under it, so
-    two posts due at once never spend the same refresh token twice.
-    """
-
-    def __init__(
-        self,
-        *,
-        store: SealedInstallationStore,
-        rotator: AsyncTokenRotator,
-        sessions: async_sessionmaker[AsyncSession],
-        directory: WorkspaceDirectory,
-        minutes_before_expiration: int = ROTATE_MINUTES_BEFORE,
-    ) -> None:
-        self.store = store
-        self.rotator = rotator
-        self.sessions = sessions
-        self.directory = directory
-        self.minutes_before_expiration = minutes_before_expiration
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def destination(self, organisation_id: int) -> Destination:
-        async with self.sessions() as session:
-            organisation = await session.get(Organisation, organisation_id)
-            key = organisation.slack_team_id if organisation is not None else None
-        if key is None:
-            raise WorkspaceNotInstalled(f"organisation {organisation_id} belongs to no installed Slack workspace")
-        token = await self.bot_token(key)
-        return Destination(token=token, channels=self.directory.settings_for(key).channels)
-
-    async def bot_token(self, slack_team_id: str) -> str:
-        lock = self._locks.setdefault(slack_team_id, asyncio.Lock())
-        async with lock:
-            bot = await self.store.find_bot_for(slack_team_id)
-            if bot is None or not bot.bot_token:
-                raise WorkspaceNotInstalled(f"invoicebot is not installed in workspace {slack_team_id}")
-            refreshed = await self.rotator.perform_bot_token_rotation(
-                bot=bot, minutes_before_expiration=self.minutes_before_expiration
-            )
-            if refreshed is None:
-                return bot.bot_token
-            await self.store.async_save_bot(refreshed)
-            log.info("refreshed the bot token of workspace %s", slack_team_id)
-            return str(refreshed.bot_token)
-
-
 @dataclass(frozen=True)
 class OAuthWiring:
     """What bootstrap builds once for multi-workspace mode."""
@@ -275,8 +213,11 @@ def oauth_wiring(
         callback_options=AsyncCallbackOptions(success=pages.success, failure=pages.failure),
         logger=log,
     )
-    # Bolt's own authorize refreshes tokens with a client on slack.com: ours follows the API URL.
-    settings.authorize = AsyncInstallationStoreAuthorize(
+    # Bolt's own authorize refreshes tokens with a client on slack.com: ours follows the API URL,
+    # and takes the same per-installation lock as the notifier's refresh.
+    locks = RefreshLocks(engine)
+    settings.authorize = LockingAuthorize(
+        locks=locks,
         logger=log,
         installation_store=store,
         client_id=config.client_id,
@@ -284,7 +225,7 @@ def oauth_wiring(
         token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE,
         client=api,
     )
-    tokens = WorkspaceTokens(store=store, rotator=rotator, sessions=sessions, directory=directory)
+    tokens = WorkspaceTokens(store=store, rotator=rotator, sessions=sessions, directory=directory, locks=locks)
     return OAuthWiring(settings=settings, store=store, tokens=tokens)
 
 
