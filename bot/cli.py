@@ -20,6 +20,7 @@ from bot.cli_demo import register as register_demo_command
 from bot.cli_health import register as register_health_commands
 from bot.cli_links import register as register_links_commands
 from bot.cli_runtime import register as register_runtime_commands
+from bot.cli_workspaces import register as register_workspaces_command
 from bot.config import Settings, SettingsError, load_settings
 from services.authorization import OPERATOR
 from services.db.migrate import upgrade
@@ -89,14 +90,24 @@ def main_options(
 def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], settings: Settings | None = None) -> T:
     """Bootstrap (no loops), run `work` for the chosen organisation, release the runtime; domain
     errors (an ambiguous or unknown `--workspace` among them) become one line."""
+    return _run(work, settings, for_one_organisation=True)
+
+
+def run_over_all(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """`run_with_runtime` for a command about every organisation (`invoicebot workspaces`)."""
+    return _run(work, None, for_one_organisation=False)
+
+
+def _run(work: Callable[[Runtime], Awaitable[T]], settings: Settings | None, *, for_one_organisation: bool) -> T:
     runtime = bootstrap(settings or settings_or_exit())
 
     async def main() -> T:
         try:
-            async with runtime.session() as session:
-                organisation = await choose_organisation(session, chosen.workspace)
-            if organisation is not None:
-                runtime.organisations.pin(organisation.id)
+            if for_one_organisation:
+                async with runtime.session() as session:
+                    organisation = await choose_organisation(session, chosen.workspace)
+                if organisation is not None:
+                    runtime.organisations.pin(organisation.id)
             return await work(runtime)
         finally:
             await runtime.aclose()
@@ -355,6 +366,7 @@ register_runtime_commands(app, settings_or_exit, fail)
 register_admin_commands(app, run_with_runtime)
 register_links_commands(app, run_with_runtime)
 register_health_commands(app, run_with_runtime)
+register_workspaces_command(app, run_over_all)
 register_demo_command(app, settings_or_exit, fail)
 
 

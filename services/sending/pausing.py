@@ -50,7 +50,30 @@ async def resume_sending(session: AsyncSession, *, organisation_id: int) -> None
         await session.flush()
 
 
-async def paused_organisations(session: AsyncSession) -> list[Organisation]:
-    """Every organisation whose sending is paused, for `invoicebot workspaces`."""
-    query = select(Organisation).where(Organisation.sending_paused.is_not(None)).order_by(Organisation.id)
-    return list((await session.execute(query)).scalars())
+@dataclass(frozen=True)
+class WorkspaceSending:
+    """One organisation as `invoicebot workspaces` lists it."""
+
+    slack_team_id: str | None
+    name: str
+    paused: str | None
+    waiting: int
+
+
+async def workspaces_sending(session: AsyncSession) -> list[WorkspaceSending]:
+    """Every organisation, whether its sending is paused and how many of its emails wait."""
+    waiting = (
+        select(Delivery.organisation_id, func.count().label("waiting"))
+        .where(Delivery.status.in_([s.value for s in WAITING]))
+        .group_by(Delivery.organisation_id)
+        .subquery()
+    )
+    query = (
+        select(Organisation.slack_team_id, Organisation.name, Organisation.sending_paused, waiting.c.waiting)
+        .outerjoin(waiting, waiting.c.organisation_id == Organisation.id)
+        .order_by(Organisation.id)
+    )
+    return [
+        WorkspaceSending(team, name, paused, int(count or 0))
+        for team, name, paused, count in (await session.execute(query)).all()
+    ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.db.models import Invoice, Organisation
+from tests import factories
 
 HEADER = (
     "invoice_number,customer_ref,customer_name,customer_emails,customer_language,issue_date,due_date,currency,"
@@ -58,3 +61,32 @@ async def test_an_unknown_workspace_is_refused_naming_the_known_ones(run, tmp_pa
 
     assert result.returncode == 1
     assert "No organisation belongs to workspace T0NOPE" in result.stderr and "T0ONE (One Trading)" in result.stderr
+
+
+async def test_workspaces_lists_each_organisation_and_says_which_sending_is_paused(run, session):
+    one, _two = await _two_workspaces(session)
+    paused = await session.get(Organisation, one)
+    assert paused is not None
+    paused.sending_paused = "the app was uninstalled from the Slack workspace"
+    await session.commit()
+
+    result = run("workspaces")
+
+    assert result.returncode == 1, "a paused workspace needs a person"
+    assert "T0ONE" in result.stdout and "PAUSED: the app was uninstalled" in result.stdout
+    assert "T0TWO" in result.stdout and "Two Imports" in result.stdout
+
+
+async def test_due_in_a_paused_workspace_says_sending_is_paused(run, session):
+    one, _two = await _two_workspaces(session)
+    paused = await session.get(Organisation, one)
+    assert paused is not None
+    paused.sending_paused = "the bot's token was revoked in the Slack workspace"
+    customer = await factories.customer(session, one)
+    await factories.invoice(session, one, customer, number="ONE-1", due=date(2026, 1, 1))
+    await session.commit()
+
+    result = run("--workspace", "T0ONE", "invoices", "due")
+
+    assert result.returncode == 0, result.stderr
+    assert "ONE-1" in result.stdout and "sending is paused" in result.stdout
