@@ -224,6 +224,9 @@ def oauth_wiring(
         client_secret=config.client_secret,
         token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE,
         client=api,
+        # auth.test answers kept per token: a request costs the installation lookup, not a call to
+        # Slack. A deleted installation is not found first, so a revoked token is never served.
+        cache_enabled=True,
     )
     tokens = WorkspaceTokens(store=store, rotator=rotator, sessions=sessions, directory=directory, locks=locks)
     return OAuthWiring(settings=settings, store=store, tokens=tokens)

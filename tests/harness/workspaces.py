@@ -137,3 +137,8 @@ async def organisation_of(session: AsyncSession, slack_team_id: str) -> Organisa
 
 async def stored_rows(session: AsyncSession, table: Table) -> list[dict[str, Any]]:
     return [dict(row) for row in (await session.execute(select(table))).mappings()]
+
+
+async def sending_paused(session: AsyncSession, slack_team_id: str) -> bool:
+    organisation = await organisation_of(session, slack_team_id)
+    return organisation is not None and organisation.sending_paused is not None

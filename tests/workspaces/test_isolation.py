@@ -15,7 +15,8 @@ from services.db.models import Organisation
 from tests import factories
 from tests.harness.reading import texts
 from tests.harness.slack import TODAY
-from tests.harness.workspaces import ANN, TOM, Browser, directory_of, organisation_of
+from tests.harness.waiting import until
+from tests.harness.workspaces import ANN, TOM, Browser, directory_of, organisation_of, sending_paused
 
 
 async def _installed(browser: Browser, session: AsyncSession, *teams: str) -> list[Organisation]:
@@ -111,3 +112,20 @@ async def test_an_org_wide_grid_install_is_one_organisation_serving_its_workspac
 
     assert answer.status_code == 200
     assert "GRID-1" in " ".join(texts(answer.json()["blocks"]))
+
+
+async def test_a_workspaces_second_request_asks_slack_nothing_and_an_uninstalled_one_is_not_served(
+    browser: Browser, slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await _installed(browser, session, "T0ONE")
+    assert (await slack.command("due", user=ANN, response_url=fake_slack.response_url("a"))).status_code == 200
+    fake_slack.calls.clear()
+
+    again = await slack.command("due", user=ANN, response_url=fake_slack.response_url("b"))
+
+    assert again.status_code == 200 and again.json()["response_type"] == "ephemeral"
+    assert fake_slack.calls_to("auth.test") == [], "the token's auth.test answer is cached"
+    assert (await slack.event({"type": "app_uninstalled"}, team_id="T0ONE")).status_code == 200
+    await until(lambda: sending_paused(session, "T0ONE"), within=5, what="the workspace's sending paused")
+    after = await slack.command("due", user=ANN, response_url=fake_slack.response_url("c"))
+    assert "blocks" not in after.text, "no installation, no answer from the cache"

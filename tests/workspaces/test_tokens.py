@@ -15,7 +15,7 @@ from services.db.models import Delivery, DeliveryStatus, Invoice, Organisation, 
 from services.sending.queue import count_due_deliveries
 from tests import factories
 from tests.harness.waiting import until
-from tests.harness.workspaces import ANN, Browser, organisation_of, stored_rows
+from tests.harness.workspaces import ANN, Browser, organisation_of, sending_paused, stored_rows
 
 
 async def test_tokens_about_to_expire_are_refreshed_once_however_many_posts_ask_at_once(
@@ -57,7 +57,7 @@ async def test_app_uninstalled_deletes_the_tokens_pauses_sending_and_keeps_the_d
     answer = await slack.event({"type": "app_uninstalled"}, team_id="T0ONE")
 
     assert answer.status_code == 200
-    await until(lambda: _paused(session, "T0ONE"), within=5, what="the workspace's sending paused")
+    await until(lambda: sending_paused(session, "T0ONE"), within=5, what="the workspace's sending paused")
     assert await stored_rows(session, slack_bots) == [] and await stored_rows(session, slack_installations) == []
     paused = await organisation_of(session, "T0ONE")
     assert paused is not None and paused.sending_paused == "the app was uninstalled from the Slack workspace"
@@ -85,13 +85,8 @@ async def test_tokens_revoked_for_the_bot_stops_that_workspace_only(
     answer = await slack.event({"type": "tokens_revoked", "tokens": {"bot": ["UBOTT0TWO"]}}, team_id="T0TWO")
 
     assert answer.status_code == 200
-    await until(lambda: _paused(session, "T0TWO"), within=5, what="the workspace's sending paused")
+    await until(lambda: sending_paused(session, "T0TWO"), within=5, what="the workspace's sending paused")
     assert [row["team_id"] for row in await stored_rows(session, slack_bots)] == ["T0ONE"]
     two, one = await organisation_of(session, "T0TWO"), await organisation_of(session, "T0ONE")
     assert two is not None and two.sending_paused == "the bot's token was revoked in the Slack workspace"
     assert one is not None and one.sending_paused is None
-
-
-async def _paused(session: AsyncSession, team: str) -> bool:
-    organisation = await organisation_of(session, team)
-    return organisation is not None and organisation.sending_paused is not None
