@@ -152,7 +152,7 @@ class WorkspaceDirectory(SingleOrganisation):
 
     async def organisation(self, session: AsyncSession, slack_team_id: str | None = None) -> Organisation:
         if slack_team_id is None:
-            return await super().organisation(session)
+            return await self._any_organisation(session)
         known = self._ids.get(slack_team_id)
         found = await session.get(Organisation, known) if known is not None else None
         if found is None:
@@ -163,6 +163,18 @@ class WorkspaceDirectory(SingleOrganisation):
             await session.commit()
         self._ids[slack_team_id] = found.id
         return found
+
+    async def _any_organisation(self, session: AsyncSession) -> Organisation:
+        """No team (start-up, a CLI command): the pinned one, else the first, left as the workspace
+        made it — unlike one workspace's, a workspace's organisation is not reset from the environment."""
+        if self._organisation_id is None:
+            first = (
+                await session.execute(select(Organisation).order_by(Organisation.id).limit(1))
+            ).scalar_one_or_none()
+            if first is None:
+                return await super().organisation(session)
+            self._organisation_id = first.id
+        return await super().organisation(session)
 
 
 @dataclass(frozen=True)
