@@ -6,6 +6,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.bootstrap import bootstrap
+from bot.config import Settings
 from bot.sandbox.slack_api import FakeSlackApi
 from services.db.models import Organisation, slack_bots, slack_installations, slack_oauth_states
 from tests.harness.workspaces import ONE, TWO, Browser, organisation_of, stored_rows
@@ -89,3 +91,22 @@ async def test_a_person_who_cancels_in_slack_sees_why_and_nothing_is_stored(
 
     assert "The install was cancelled in Slack" in page.text
     assert await stored_rows(session, slack_installations) == []
+
+
+async def test_a_restart_leaves_each_workspaces_organisation_as_it_was(
+    browser: Browser, settings: Settings, session: AsyncSession, org: Organisation
+):
+    assert (await browser.install("T0ONE")).status_code == 200
+    one = await organisation_of(session, "T0ONE")
+    assert one is not None
+    one.name = "One Trading (renamed)"
+    await session.commit()
+
+    restarted = bootstrap(settings)
+    try:
+        await restarted.start()
+    finally:
+        await restarted.aclose()
+
+    kept = await organisation_of(session, "T0ONE")
+    assert kept is not None and kept.name == "One Trading (renamed)"
