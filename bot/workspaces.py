@@ -1,7 +1,7 @@
 """Install in many workspaces: Bolt's OAuth flow over the product's own database.
 
 When `SLACK_CLIENT_ID` and `SLACK_CLIENT_SECRET` are set (`Settings.multi_workspace`) the Slack
-app is built with `oauth_settings()` instead of one `SLACK_BOT_TOKEN`:
+app is built with `oauth_wiring()` instead of one `SLACK_BOT_TOKEN`:
 
 - slack_sdk's async SQLAlchemy installation and OAuth state stores, on the product's engine;
   their tables come from migration 0016_installations (services/db/models/installations.py),
