@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -91,15 +92,17 @@ class ListenerNeeds:
 def create_slack_app(
     *,
     signing_secret: str,
-    bot_token: str,
+    auth: str | AsyncOAuthSettings,
     api_url: str,
     needs: ListenerNeeds,
     today: Callable[[], date] = utc_today,
     logger: logging.Logger | None = None,
 ) -> AsyncApp:
-    """The Bolt app for one workspace, talking to the Web API at `api_url` (Slack's, or a stand-in)."""
+    """The Bolt app for one workspace (`auth` its bot token), or for every workspace that installs
+    it (`auth` Bolt's OAuth settings, bot/workspaces.py), talking to the Web API at `api_url`."""
+    oauth = auth if isinstance(auth, AsyncOAuthSettings) else None
     client = AsyncWebClient(
-        token=bot_token,
+        token=None if oauth is not None else str(auth),
         base_url=api_url,
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
     )
@@ -107,6 +110,7 @@ def create_slack_app(
         signing_secret=signing_secret,
         client=client,
         logger=logger or log,
+        oauth_settings=oauth,
     )
 
     async def drop_slack_retries(req: AsyncBoltRequest, ack: Ack, next: Next) -> BoltResponse | None:
@@ -123,7 +127,9 @@ def create_slack_app(
         return await next()
 
     async def provide_workplace(context: AsyncBoltContext, next: Next) -> BoltResponse | None:
-        team_id = context.team_id
+        # Multi-workspace (issue 17): an org-wide Enterprise Grid install is one organisation, keyed by
+        # its enterprise id; otherwise the team. One workspace: is_enterprise_install is False.
+        team_id = context.enterprise_id if context.is_enterprise_install else context.team_id
         settings = needs.organisations.settings_for(team_id)
         async with needs.sessions() as session:
             organisation = await needs.organisations.organisation(session, team_id)

@@ -43,6 +43,14 @@ from bot.web import create_web_app
 from bot.webhook_wiring import webhook_providers
 from bot.worker import Worker
 from bot.worker_process import make_render_pool
+from bot.workspace_tokens import WorkspaceTokens
+from bot.workspaces import (
+    OAuthConfig,
+    OAuthWiring,
+    WorkspaceDirectory,
+    oauth_wiring,
+    register_uninstall_listeners,
+)
 from services.db.engine import create_engine, session_factory
 from services.documents.cache import DocumentCache
 from services.email.smtp import SmtpRelay, SmtpTransport
@@ -113,6 +121,7 @@ class Runtime:
     bounce_mailbox: BounceMailbox | None = None
     bounce_heartbeat: Heartbeat | None = None
     ubl_validator: UblValidator | None = None
+    workspace_tokens: WorkspaceTokens | None = None  # multi-workspace: each organisation's bot token
 
     @property
     def organisation_settings(self) -> OrganisationSettings:
@@ -188,7 +197,8 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
     of the loops, those in `loops` that are configured (no SMTP: no worker; no bot token: no notifier)."""
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    organisations = SingleOrganisation(organisation_settings(settings))
+    directory = WorkspaceDirectory if settings.multi_workspace else SingleOrganisation
+    organisations = directory(organisation_settings(settings))
     secret = verp_secret(settings)
     health = LoopHealth(stall_after=settings.health_stall_seconds)
     others = OtherProcesses(sessions, stall_after=settings.health_stall_seconds)  # a separate worker's loops
@@ -219,11 +229,14 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
         *metrics_routes(token=metrics_token, sessions=sessions, health=health, others=others),
     ]
     slack_app, signing_secret = None, None
-    if settings.slack_signing_secret is not None and settings.slack_bot_token is not None:
+    # Multi-workspace (issue 17): Bolt's OAuth flow and its stores when SLACK_CLIENT_ID/_SECRET are set.
+    oauth = _oauth_wiring(settings, engine, sessions, organisations) if settings.multi_workspace else None
+    bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    if settings.slack_signing_secret is not None and (bot_token is not None or oauth is not None):
         signing_secret = settings.slack_signing_secret.get_secret_value()
         slack_app = create_slack_app(
             signing_secret=signing_secret,
-            bot_token=settings.slack_bot_token.get_secret_value(),
+            auth=oauth.settings if oauth is not None else str(bot_token),
             api_url=settings.slack_api_url,
             needs=ListenerNeeds(
                 sessions=sessions,
@@ -234,6 +247,8 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
             ),
             today=seams.today,
         )
+        if oauth is not None:
+            register_uninstall_listeners(slack_app, store=oauth.store, sessions=sessions)
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
     runtime = Runtime(
         engine=engine,
@@ -254,6 +269,7 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
         event_filer=filer,
         slack_app=slack_app,
         slack_app_token=app_token,
+        workspace_tokens=oauth.tokens if oauth is not None else None,
     )
     _add_loops(runtime, settings, loops=loops, seams=seams, verp_secret=secret)
     return runtime
@@ -298,12 +314,31 @@ def _add_loops(
             public_url=runtime.organisation_settings.identity.public_url,  # the worker's: the digests must agree
             heartbeat=runtime.health.loop(Loop.UBL_VALIDATION),
         )
-    if Loop.NOTIFIER in loops and settings.slack_bot_token is not None:
+    if Loop.NOTIFIER in loops and (settings.slack_bot_token is not None or runtime.workspace_tokens is not None):
         channels = runtime.organisation_settings.channels
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         runtime.notifier = Notifier(
             runtime.sessions,
-            notifier_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url),
+            notifier_client(token, settings.slack_api_url),
             channels.notify,
             approvers_channel=channels.approvers,
             heartbeat=runtime.health.loop(Loop.NOTIFIER, reports_each_round=True),
+            destinations=runtime.workspace_tokens,  # multi-workspace: each post with its workspace's token
         )
+
+
+def _oauth_wiring(
+    settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], directory: SingleOrganisation
+) -> OAuthWiring:
+    assert isinstance(directory, WorkspaceDirectory) and settings.slack_client_id and settings.slack_client_secret
+    assert settings.token_key is not None  # Settings refuses multi-workspace without it
+    config = OAuthConfig(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value(),
+        token_key=settings.token_key.get_secret_value().encode(),
+        scopes=tuple(settings.slack_scopes),
+        public_url=settings.public_url,
+        authorize_url=settings.slack_authorize_url,
+        api_url=settings.slack_api_url,
+    )
+    return oauth_wiring(config, engine=engine, sessions=sessions, directory=directory)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -22,6 +23,7 @@ from bot.cli_links import register as register_links_commands
 from bot.cli_runtime import register as register_runtime_commands
 from bot.cli_schema import register as register_schema_commands
 from bot.cli_schema import require_schema
+from bot.cli_workspaces import register as register_workspaces_command
 from bot.config import Settings, SettingsError, load_settings
 from services.authorization import OPERATOR
 from services.db.models import Invoice
@@ -37,7 +39,7 @@ from services.formatting import (
 from services.importing.limits import ImportLimits
 from services.importing.loader import import_file
 from services.invoicing.invoices import get_invoice, recipients_of
-from services.invoicing.organisations import organisation_locale
+from services.invoicing.organisations import choose_organisation, organisation_locale
 from services.invoicing.seed import seed_demo
 from services.invoicing.totals import LineAmounts, compute_totals
 from services.sending.due import list_due_invoices
@@ -67,14 +69,49 @@ def settings_or_exit() -> Settings:
         raise fail(str(exc), 2) from None
 
 
+@dataclass
+class Chosen:
+    """`invoicebot --workspace T123 …`: the organisation the command acts for (issue 17)."""
+
+    workspace: str | None = None
+
+
+chosen = Chosen()
+
+
+@app.callback()
+def main_options(
+    workspace: Annotated[
+        str | None,
+        typer.Option("--workspace", help="the Slack workspace (team id) to act for, when several are installed"),
+    ] = None,
+) -> None:
+    chosen.workspace = workspace
+
+
 def run_with_runtime(work: Callable[[Runtime], Awaitable[T]], settings: Settings | None = None) -> T:
-    """Check the schema, bootstrap (no loops), run `work`, release the runtime; domain errors become one line."""
+    """Check the schema, bootstrap (no loops), run `work` for the chosen organisation, release the runtime;
+    domain errors (an ambiguous or unknown `--workspace` among them) become one line."""
+    return _run(work, settings, for_one_organisation=True)
+
+
+def run_over_all(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """`run_with_runtime` for a command about every organisation (`invoicebot workspaces`)."""
+    return _run(work, None, for_one_organisation=False)
+
+
+def _run(work: Callable[[Runtime], Awaitable[T]], settings: Settings | None, *, for_one_organisation: bool) -> T:
     settings = settings or settings_or_exit()
     require_schema(settings, fail)
     runtime = bootstrap(settings)
 
     async def main() -> T:
         try:
+            if for_one_organisation:
+                async with runtime.session() as session:
+                    organisation = await choose_organisation(session, chosen.workspace)
+                if organisation is not None:
+                    runtime.organisations.pin(organisation.id)
             return await work(runtime)
         finally:
             await runtime.aclose()
@@ -326,6 +363,7 @@ register_runtime_commands(app, settings_or_exit, fail)
 register_admin_commands(app, run_with_runtime)
 register_links_commands(app, run_with_runtime)
 register_health_commands(app, run_with_runtime)
+register_workspaces_command(app, run_over_all)
 register_demo_command(app, settings_or_exit, fail)
 register_doctor_command(app)
 

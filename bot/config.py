@@ -14,6 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
+from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -66,6 +67,19 @@ class Settings(BaseSettings):
     admins: CommaList = Field(default_factory=list, validation_alias=_env("ADMINS"))
     approval_policy: ApprovalPolicy = Field(ApprovalPolicy.NEVER, validation_alias=_env("APPROVAL_POLICY"))
     approval_threshold: Decimal = Field(Decimal("0"), validation_alias=_env("APPROVAL_THRESHOLD"))
+    # Install in many workspaces (Bolt's OAuth flow): on when the client id and secret are set.
+    slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID", prefixed=False))
+    slack_client_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_CLIENT_SECRET", prefixed=False))
+    # A Fernet key (README: "Install in your workspace"): Slack tokens are encrypted with it at rest.
+    token_key: SecretStr | None = Field(None, validate_default=True, validation_alias=_env("TOKEN_KEY"))
+    slack_scopes: CommaList = Field(
+        default_factory=lambda: ["commands", "chat:write", "users:read", "users:read.email"],  # manifest.yml
+        validation_alias=_env("SLACK_SCOPES", prefixed=False),
+    )
+    # Where the browser is sent to approve the install (Slack's; a stand-in in tests and the demo).
+    slack_authorize_url: str = Field(
+        "https://slack.com/oauth/v2/authorize", validation_alias=_env("SLACK_AUTHORIZE_URL")
+    )
 
     # Web
     http_host: str = Field("127.0.0.1", validation_alias=_env("HTTP_HOST"))
@@ -175,7 +189,9 @@ class Settings(BaseSettings):
     mailgun_signing_key: SecretStr | None = Field(None, validation_alias=_env("MAILGUN_SIGNING_KEY"))
     ses_topic_arns: CommaList = Field(default_factory=list, validation_alias=_env("SES_TOPIC_ARNS"))
 
-    @field_validator("senders", "approvers", "admins", "ses_topic_arns", "trusted_proxies", mode="before")
+    @field_validator(
+        "senders", "approvers", "admins", "ses_topic_arns", "trusted_proxies", "slack_scopes", mode="before"
+    )
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
@@ -237,6 +253,27 @@ class Settings(BaseSettings):
     @property
     def dkim_signing_domain(self) -> str:
         return self.dkim_domain or self.sender_email.rpartition("@")[2]
+
+    @field_validator("token_key")
+    @classmethod
+    def _token_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Required when installable in many workspaces (tokens are never stored in plain text); a key
+        Fernet cannot use would only fail at the first install: refuse it at start-up."""
+        if value is None and info.data.get("slack_client_id") and info.data.get("slack_client_secret"):
+            raise ValueError(
+                "is required with SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Slack tokens are encrypted with it)"
+            )
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value().encode())
+            except (ValueError, TypeError):
+                raise ValueError("must be a Fernet key: 32 url-safe base64-encoded bytes") from None
+        return value
+
+    @property
+    def multi_workspace(self) -> bool:
+        """Installable in many workspaces: Bolt's OAuth flow instead of one SLACK_BOT_TOKEN."""
+        return bool(self.slack_client_id and self.slack_client_secret)
 
     @property
     def smtp_configured(self) -> bool:

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackTokenRotationError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.loop_health import Heartbeat, LoopHealth
+from bot.workspace_tokens import WorkspaceNotInstalled, WorkspaceTokens
 from handlers.notification_renderers import RENDERERS, Posted, PostLater, SlackPost
 from services.db.models import Notification, utcnow
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
@@ -37,7 +38,7 @@ log = logging.getLogger("invoicebot.notifier")
 # Errors an admin has to fix (a channel the bot is not in, a revoked token): retried, logged once.
 NEEDS_ADMIN = frozenset(
     {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed", "account_inactive",
-     "token_revoked", "missing_scope", "restricted_action"}
+     "token_revoked", "missing_scope", "restricted_action", "not_installed"}
 )  # fmt: skip
 NOTIFIER_MAX_ATTEMPTS = 100  # with backoff capped at 15 minutes: about a day of retries
 NOT_YET_POSTED_DELAY = 5.0
@@ -60,9 +61,13 @@ class Notifier:
         heartbeat: Heartbeat | None = None,
         max_backoff: float = 30.0,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        destinations: WorkspaceTokens | None = None,
     ) -> None:
         """`lock_timeout`: seconds any of its transactions waits for another's lock before the
-        round fails (and `/healthz` says why); without it a held lock hangs the loop silently."""
+        round fails (and `/healthz` says why); without it a held lock hangs the loop silently.
+        `destinations` (multi-workspace): each post goes with its organisation's workspace token
+        (refreshed when it is about to expire) to that organisation's channels."""
+        self.destinations = destinations
         self.sessions = sessions
         self.lock_timeout = lock_timeout
         self.heartbeat = heartbeat or LoopHealth().loop("Slack notifier")
@@ -129,6 +134,9 @@ class Notifier:
             except SlackApiError as error:
                 error_text, retry_after = _slack_error(error), _retry_after(error)
                 self._last_error = error_text
+            except (WorkspaceNotInstalled, SlackTokenRotationError) as error:
+                error_text, retry_after = f"not_installed: {error}", None
+                self._last_error = error_text
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
                 error_text, retry_after = f"Slack unreachable: {type(error).__name__}", None
                 self._last_error = error_text
@@ -181,14 +189,19 @@ class Notifier:
             )
             await session.commit()
 
+        client, default_channel, approvers_channel = self.client, self.default_channel, self.approvers_channel
+        if self.destinations is not None:
+            destination = await self.destinations.destination(notification.organisation_id)
+            client = AsyncWebClient(token=destination.token, base_url=self.client.base_url, timeout=15)
+            default_channel, approvers_channel = destination.channels.notify, destination.channels.approvals
         await RENDERERS[kind](
             SlackPost(
                 session=session,
                 notification=notification,
                 view=view,
-                client=self.client,
-                default_channel=self.default_channel,
-                approvers_channel=self.approvers_channel,
+                client=client,
+                default_channel=default_channel,
+                approvers_channel=approvers_channel,
                 now=self.clock,
                 posted=posted,
                 save=session.commit,
@@ -215,6 +228,6 @@ def _retry_after(error: SlackApiError) -> float | None:
         return 1.0
 
 
-def notifier_client(bot_token: str, api_url: str) -> AsyncWebClient:
+def notifier_client(bot_token: str | None, api_url: str) -> AsyncWebClient:
     """A Web API client for the notifier, with no 429 retry of its own: the rows are the retry."""
     return AsyncWebClient(token=bot_token, base_url=api_url, timeout=15)

@@ -73,6 +73,10 @@ class SingleOrganisation:
     def settings_for(self, slack_team_id: str | None = None) -> OrganisationSettings:
         return self.settings
 
+    def pin(self, organisation_id: int) -> None:
+        """Act for this organisation from now on (the CLI's `--workspace`, issue 17)."""
+        self._organisation_id = organisation_id
+
     async def organisation(self, session: AsyncSession, slack_team_id: str | None = None) -> Organisation:
         if self._organisation_id is not None:
             found = await session.get(Organisation, self._organisation_id)

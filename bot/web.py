@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.loop_health import LoopHealth
@@ -23,6 +26,25 @@ from web.fleet_health import OtherProcesses
 from web.healthz import healthz_routes
 
 SLACK_EVENTS_PATH = "/slack/events"
+
+
+def install_routes(slack_app: AsyncApp) -> list[BaseRoute]:
+    """`GET /slack/install` and `/slack/oauth_redirect`: Bolt's OAuth flow, when the app has one
+    (multi-workspace, bot/workspaces.py). The flow checks its own state cookie and state row."""
+    flow = slack_app.oauth_flow
+    if flow is None:
+        return []
+
+    async def install(request: Request) -> Response:
+        return to_starlette_response(await flow.handle_installation(to_async_bolt_request(request, b"")))
+
+    async def redirect(request: Request) -> Response:
+        return to_starlette_response(await flow.handle_callback(to_async_bolt_request(request, b"")))
+
+    return [
+        Route(flow.install_path, install, methods=["GET"]),
+        Route(flow.redirect_uri_path, redirect, methods=["GET"]),
+    ]
 
 
 def create_web_app(
@@ -46,4 +68,5 @@ def create_web_app(
             raise ValueError("the Slack endpoint needs the signing secret the Slack app was built with")
         endpoint = slack_events_endpoint(slack_app, signing_secret=slack_signing_secret)
         routes.append(Route(SLACK_EVENTS_PATH, endpoint, methods=["POST"]))
+        routes.extend(install_routes(slack_app))
     return Starlette(routes=routes, middleware=[Middleware(ErrorReferenceMiddleware)])

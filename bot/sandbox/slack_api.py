@@ -22,6 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.sandbox.slack_oauth import FakeSlackOAuth
+
 _JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
 
 
@@ -97,6 +99,7 @@ class FakeSlackApi:
     users: dict[str, SlackUser] = field(default_factory=dict)
     channels: dict[str, SlackChannel] = field(default_factory=dict)
     scopes: tuple[str, ...] = GRANTED_SCOPES  # sent in the x-oauth-scopes header, as Slack does
+    oauth: FakeSlackOAuth | None = None  # installing the app in many workspaces (bot/sandbox/slack_oauth.py)
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _port: int | None = None
@@ -109,6 +112,8 @@ class FakeSlackApi:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
+        if self.oauth is not None:
+            app.router.add_get("/oauth/v2/authorize", self.oauth.authorize)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
@@ -125,6 +130,10 @@ class FakeSlackApi:
         if self._port is None:
             raise RuntimeError("FakeSlackApi.start() has not been awaited")
         return f"http://{self.host}:{self._port}/api/"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.base_url.removesuffix('/api/')}/oauth/v2/authorize"
 
     def response_url(self, key: str | None = None) -> str:
         """A `response_url` for a payload; posts to it are recorded under `key`."""
@@ -181,9 +190,14 @@ class FakeSlackApi:
         token = _bearer(request) or args.pop("token", None)
         self.calls.append(RecordedCall(method=method, args=args, token=token))
         self._changed.set()
-        if self.token is not None and token != self.token:
+        if self.oauth is not None and method == "oauth.v2.access":
+            return web.json_response(self.oauth.access(request, args))
+        installed = self.oauth.workspace_of(token) if self.oauth is not None else None
+        if self.token is not None and token != self.token and installed is None:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         scopes = {"x-oauth-scopes": ",".join(self.scopes)}
+        if installed is not None and method == "auth.test" and self.oauth is not None:
+            return web.json_response({"ok": True, **(self.oauth.auth_test(token) or {})}, headers=scopes)
         failure = self._take_failure(method)
         if failure is not None:
             if failure.error == "ratelimited":

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Organisation
+from services.errors import DomainError
 from services.formatting import reader_locale
 from services.postal_address import PostalAddress, address_columns
 
@@ -65,3 +66,26 @@ async def team_locale(session: AsyncSession, *, organisation_id: int) -> str:
     """`organisation_locale` for a service that holds only the organisation's id (English if it is gone)."""
     organisation = await session.get(Organisation, organisation_id)
     return organisation_locale(organisation) if organisation is not None else reader_locale(None, None)
+
+
+async def choose_organisation(session: AsyncSession, slack_team_id: str | None) -> Organisation | None:
+    """The organisation a command acts for when one installation serves many workspaces.
+
+    Named (`--workspace T123`): that workspace's organisation, or a DomainError naming the
+    known ones. Not named: None while there is at most one organisation (as before), a
+    DomainError when there are several, since acting for the wrong one cannot be undone.
+    """
+    organisations = list((await session.execute(select(Organisation).order_by(Organisation.id))).scalars())
+    known = ", ".join(f"{o.slack_team_id or '(no workspace)'} ({o.name})" for o in organisations)
+    if slack_team_id:
+        for organisation in organisations:
+            if organisation.slack_team_id == slack_team_id:
+                return organisation
+        raise DomainError(f"No organisation belongs to workspace {slack_team_id}. Known: {known or 'none'}.")
+    if len(organisations) > 1:
+        raise DomainError(
+            f"This installation serves {len(organisations)} organisations: {known}. "
+            "Name one with --workspace (e.g. --workspace "
+            f"{next((o.slack_team_id for o in organisations if o.slack_team_id), 'T123')}); nothing was changed."
+        )
+    return None

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus
+from services.db.models import Delivery, DeliveryEvent, DeliveryKind, DeliveryStatus, Organisation
 from services.sending.outcomes import Outcome, RetryPolicy
 from services.sending.transitions import Alert, SystemMove, check_move, origin_values, system_moved
 from services.unit_of_work import write_owed
@@ -38,9 +38,14 @@ __all__ = [
 # call costs more to construct and key for SQLAlchemy's cache than to execute.
 _DELIVERY = Delivery.__table__
 CLAIMABLE_VALUES = origin_values(DeliveryStatus.SENDING)  # queued, deferred: the table's way into `sending`
+_ORGANISATION = Organisation.__table__
+# A paused organisation's deliveries (its Slack install is gone) wait in the queue, untouched.
+_NOT_PAUSED = _DELIVERY.c.organisation_id.not_in(
+    select(_ORGANISATION.c.id).where(_ORGANISATION.c.sending_paused.is_not(None)).scalar_subquery()
+)
 _CLAIM_CANDIDATES = (
     select(_DELIVERY.c.id)
-    .where(_DELIVERY.c.status.in_(CLAIMABLE_VALUES), _DELIVERY.c.next_attempt_at <= bindparam("b_now"))
+    .where(_DELIVERY.c.status.in_(CLAIMABLE_VALUES), _DELIVERY.c.next_attempt_at <= bindparam("b_now"), _NOT_PAUSED)
     .order_by(_DELIVERY.c.next_attempt_at, _DELIVERY.c.id)
     .limit(bindparam("b_limit"))
     .with_for_update(skip_locked=True)
@@ -114,7 +119,7 @@ async def count_due_deliveries(session: AsyncSession, *, now: datetime) -> int:
     query = (
         select(func.count())
         .select_from(_DELIVERY)
-        .where(_DELIVERY.c.status.in_(CLAIMABLE_VALUES), _DELIVERY.c.next_attempt_at <= now)
+        .where(_DELIVERY.c.status.in_(CLAIMABLE_VALUES), _DELIVERY.c.next_attempt_at <= now, _NOT_PAUSED)
     )
     return int(await session.scalar(query) or 0)
 

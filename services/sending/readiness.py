@@ -19,6 +19,7 @@ class NotReadyReason(StrEnum):
     NO_EMAIL = "no_email"
     DRAFT = "draft"
     SENDING_NOT_CONFIGURED = "sending_not_configured"
+    SENDING_PAUSED = "sending_paused"
     SMTP_NOT_VERIFIED = "smtp_not_verified"
     SUPPRESSED = "suppressed"
     # The latest email: a person must look before the invoice goes out again (README, "Invoice states").
@@ -40,8 +41,11 @@ class SendingState:
     configured: bool
     verified: bool
     detail: str | None = None  # why verification failed, when it did
+    paused: str | None = None  # why this organisation's sending is paused (its Slack install is gone)
 
     def problems(self) -> list[Problem]:
+        if self.paused:
+            return [Problem(NotReadyReason.SENDING_PAUSED, f"sending is paused: {self.paused}")]
         if not self.configured:
             return [Problem(NotReadyReason.SENDING_NOT_CONFIGURED, "sending is not configured (no SMTP server is set)")]
         if not self.verified:
@@ -55,4 +59,5 @@ def sending_state(organisation: Organisation, *, smtp_configured: bool) -> Sendi
         configured=smtp_configured,
         verified=organisation.smtp_status == SmtpStatus.VERIFIED,
         detail=organisation.smtp_status_reason if organisation.smtp_status == SmtpStatus.FAILED else None,
+        paused=organisation.sending_paused,
     )

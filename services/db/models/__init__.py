@@ -9,6 +9,7 @@ module, so Alembic's env and `create_all` see the whole schema, and
 
 from services.clock import utcnow
 from services.db.models.base import NAMING_CONVENTION, Base, Money, UtcDateTime, new_public_token
+from services.db.models.installations import TOKEN_COLUMNS, slack_bots, slack_installations, slack_oauth_states
 from services.db.models.invoicing import Customer, Invoice, InvoiceLine, Organisation
 from services.db.models.sending import Approval, Delivery, DocumentValidation
 from services.db.models.shared import AuditLog, LoopHeartbeat, Notification, TemplateOverride
@@ -27,6 +28,7 @@ from services.db.models.tracking import DeliveryEvent, RevokedInvoiceLink, Suppr
 
 __all__ = [
     "NAMING_CONVENTION",
+    "TOKEN_COLUMNS",
     "UNSENT_PREDICATE",
     "Approval",
     "ApprovalDecision",
@@ -55,5 +57,8 @@ __all__ = [
     "UtcDateTime",
     "WebhookReceipt",
     "new_public_token",
+    "slack_bots",
+    "slack_installations",
+    "slack_oauth_states",
     "utcnow",
 ]

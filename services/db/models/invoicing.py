@@ -53,6 +53,9 @@ class Organisation(Base):
     smtp_checked_at: Mapped[datetime | None]
     # Whether the server offered SMTPUTF8 at the last successful check; None = never checked.
     smtp_utf8: Mapped[bool | None]
+    # Why the worker sends nothing for this organisation (its workspace uninstalled the app or
+    # revoked its token); None: sending as usual. Queued emails wait, they are not failed.
+    sending_paused: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,0 +1,340 @@
+"""Install in many workspaces: Bolt's OAuth flow over the product's own database.
+
+When `SLACK_CLIENT_ID` and `SLACK_CLIENT_SECRET` are set (`Settings.multi_workspace`) the Slack
+app is built with `oauth_wiring()` instead of one `SLACK_BOT_TOKEN`:
+
+- slack_sdk's async SQLAlchemy installation and OAuth state stores, on the product's engine;
+  their tables come from migration 0016_installations (services/db/models/installations.py),
+  never from `create_tables` at runtime;
+- every bot, user and refresh token is encrypted at rest with `INVOICEBOT_TOKEN_KEY` (Fernet):
+  a copy of the database (a backup, a support dump) holds no usable Slack token;
+- each installed workspace is its own organisation, keyed by its team id (an org-wide
+  Enterprise Grid install: by its enterprise id, `workspace_key`), created on install;
+- `app_uninstalled` / `tokens_revoked` delete the tokens and pause that organisation's
+  sending (services.sending.pausing): its data is kept, its queued emails wait.
+
+The seam for per-organisation settings (issue 17 items 1-2) is `WorkspaceDirectory`: it answers
+`settings_for(team)` with the environment's settings as defaults, overridable per team; a
+database-backed directory replaces it without touching the listeners.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
+from slack_sdk.oauth.installation_store import Bot, Installation
+from slack_sdk.oauth.installation_store.sqlalchemy import (
+    AsyncSQLAlchemyInstallationStore,
+    SQLAlchemyInstallationStore,
+)
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Column, MetaData, Table, Text, and_, desc, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from bot.organisation_settings import OrganisationSettings, SingleOrganisation
+from bot.workspace_tokens import (
+    ROTATE_MINUTES_BEFORE,
+    LockingAuthorize,
+    RefreshLocks,
+    WorkspaceTokens,
+    workspace_key,
+)
+from services.db.models import TOKEN_COLUMNS, Organisation, slack_bots, slack_installations
+from services.invoicing.organisations import ensure_organisation
+from services.sending.pausing import pause_sending, resume_sending
+
+log = logging.getLogger("invoicebot.workspaces")
+
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+STATE_SECONDS = 600
+
+
+class TokenKeyMismatch(Exception):
+    """A stored token cannot be decrypted: INVOICEBOT_TOKEN_KEY is not the key it was stored with."""
+
+
+class SealedToken(TypeDecorator[str]):
+    """A token column encrypted with Fernet on the way in and decrypted on the way out."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, fernet: Fernet) -> None:
+        super().__init__()
+        self.fernet = fernet
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else self.fernet.encrypt(value.encode()).decode()
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            return self.fernet.decrypt(value.encode()).decode()
+        except InvalidToken:
+            raise TokenKeyMismatch(
+                "a stored Slack token cannot be decrypted: INVOICEBOT_TOKEN_KEY is not the key it was stored with"
+            ) from None
+
+
+def _sealed(table: Table, metadata: MetaData, fernet: Fernet) -> Table:
+    """A copy of `table` whose token columns are `SealedToken`s (the store's own queries, encrypted)."""
+    columns = [
+        Column(
+            column.name,
+            SealedToken(fernet) if column.name in TOKEN_COLUMNS else column.type,
+            primary_key=column.primary_key,
+            nullable=column.nullable,
+            autoincrement=column.autoincrement,
+        )
+        for column in table.columns
+    ]
+    return Table(table.name, metadata, *columns)
+
+
+class SealedInstallationStore(AsyncSQLAlchemyInstallationStore):
+    """slack_sdk's async SQLAlchemy store over our tables, with its tokens encrypted at rest."""
+
+    def __init__(self, *, client_id: str, engine: AsyncEngine, fernet: Fernet) -> None:
+        super().__init__(client_id=client_id, engine=engine, logger=log)
+        self.metadata = MetaData()
+        self.installations = _sealed(slack_installations, self.metadata, fernet)
+        self.bots = _sealed(slack_bots, self.metadata, fernet)
+
+    async def find_bot_for(self, slack_team_id: str) -> Bot | None:
+        """The latest bot of the workspace (or org-wide install) an organisation is keyed by."""
+        c = self.bots.c
+        org_wide = and_(c.team_id.is_(None), c.enterprise_id == slack_team_id, c.is_enterprise_install.is_(True))
+        query = (
+            select(self.bots)
+            .where(c.client_id == self.client_id, c.bot_token.is_not(None), or_(c.team_id == slack_team_id, org_wide))
+            .order_by(desc(c.installed_at))
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            for row in (await conn.execute(query)).mappings():
+                return SQLAlchemyInstallationStore.build_bot_entity(row)
+        return None
+
+
+@dataclass
+class WorkspaceDirectory(SingleOrganisation):
+    """One organisation per installed workspace, found (or created) by its `slack_team_id`.
+
+    `settings` are the environment's, the defaults of every workspace; `per_team` overrides
+    them for a team (tests; the coordinator's seam for settings stored per organisation).
+    Without a team (the CLI, start-up) it is the single organisation of `SingleOrganisation`.
+    """
+
+    per_team: Mapping[str, OrganisationSettings] = field(default_factory=dict)
+    _ids: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def settings_for(self, slack_team_id: str | None = None) -> OrganisationSettings:
+        if slack_team_id is None:
+            return self.settings
+        found = self.per_team.get(slack_team_id)
+        if found is not None:
+            return found
+        return replace(self.settings, profile=replace(self.settings.profile, slack_team_id=slack_team_id))
+
+    async def organisation(self, session: AsyncSession, slack_team_id: str | None = None) -> Organisation:
+        if slack_team_id is None:
+            return await self._any_organisation(session)
+        known = self._ids.get(slack_team_id)
+        found = await session.get(Organisation, known) if known is not None else None
+        if found is None:
+            query = select(Organisation).where(Organisation.slack_team_id == slack_team_id)
+            found = (await session.execute(query)).scalar_one_or_none()
+        if found is None:
+            found = await ensure_organisation(session, self.settings_for(slack_team_id).profile)
+            await session.commit()
+        self._ids[slack_team_id] = found.id
+        return found
+
+    async def _any_organisation(self, session: AsyncSession) -> Organisation:
+        """No team (start-up, a CLI command): the pinned one, else the first, left as the workspace
+        made it — unlike one workspace's, a workspace's organisation is not reset from the environment."""
+        if self._organisation_id is None:
+            first = (
+                await session.execute(select(Organisation).order_by(Organisation.id).limit(1))
+            ).scalar_one_or_none()
+            if first is None:
+                return await super().organisation(session)
+            self._organisation_id = first.id
+        return await super().organisation(session)
+
+
+@dataclass(frozen=True)
+class OAuthWiring:
+    """What bootstrap builds once for multi-workspace mode."""
+
+    settings: AsyncOAuthSettings
+    store: SealedInstallationStore
+    tokens: WorkspaceTokens
+
+
+@dataclass(frozen=True)
+class OAuthConfig:
+    client_id: str
+    client_secret: str = field(repr=False)
+    token_key: bytes = field(repr=False)
+    scopes: tuple[str, ...]
+    public_url: str
+    authorize_url: str
+    api_url: str
+
+
+def oauth_wiring(
+    config: OAuthConfig,
+    *,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    directory: WorkspaceDirectory,
+) -> OAuthWiring:
+    """Bolt's OAuth settings over our stores; install pages that say what happened."""
+    fernet = Fernet(config.token_key)
+    store = SealedInstallationStore(client_id=config.client_id, engine=engine, fernet=fernet)
+    api = AsyncWebClient(base_url=config.api_url)
+    rotator = AsyncTokenRotator(client_id=config.client_id, client_secret=config.client_secret, client=api)
+    pages = InstallPages(sessions=sessions, directory=directory)
+    settings = AsyncOAuthSettings(
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        scopes=list(config.scopes),
+        redirect_uri=config.public_url.rstrip("/") + REDIRECT_PATH,
+        install_path=INSTALL_PATH,
+        install_page_rendering_enabled=False,
+        redirect_uri_path=REDIRECT_PATH,
+        authorization_url=config.authorize_url,
+        installation_store=store,
+        state_store=AsyncSQLAlchemyOAuthStateStore(expiration_seconds=STATE_SECONDS, engine=engine, logger=log),
+        state_expiration_seconds=STATE_SECONDS,
+        callback_options=AsyncCallbackOptions(success=pages.success, failure=pages.failure),
+        logger=log,
+    )
+    # Bolt's own authorize refreshes tokens with a client on slack.com: ours follows the API URL,
+    # and takes the same per-installation lock as the notifier's refresh.
+    locks = RefreshLocks(engine)
+    settings.authorize = LockingAuthorize(
+        locks=locks,
+        logger=log,
+        installation_store=store,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        token_rotation_expiration_minutes=ROTATE_MINUTES_BEFORE,
+        client=api,
+        # auth.test answers kept per token: a request costs the installation lookup, not a call to
+        # Slack. A deleted installation is not found first, so a revoked token is never served.
+        cache_enabled=True,
+    )
+    tokens = WorkspaceTokens(store=store, rotator=rotator, sessions=sessions, directory=directory, locks=locks)
+    return OAuthWiring(settings=settings, store=store, tokens=tokens)
+
+
+FAILURES = {
+    "invalid_browser": "This install was started in another browser, or its cookie has expired.",
+    "invalid_state": "This install link was already used or has expired.",
+    "missing_code": "Slack did not send an authorisation code.",
+    "invalid_code": "Slack did not accept the authorisation code (it may have been used already).",
+    "access_denied": "The install was cancelled in Slack.",
+    "storage_error": "The installation could not be saved.",
+}
+
+
+def _page(title: str, sentence: str, status: int) -> BoltResponse:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>invoicebot</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(sentence)}</p></body></html>"
+    )
+    return BoltResponse(status=status, body=body, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@dataclass(frozen=True)
+class InstallPages:
+    """What the browser shows at the end of the flow; a success creates the workspace's organisation."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    directory: WorkspaceDirectory
+
+    async def success(self, args: AsyncSuccessArgs) -> BoltResponse:
+        installation: Installation = args.installation
+        key = workspace_key(
+            enterprise_id=installation.enterprise_id,
+            team_id=installation.team_id,
+            is_enterprise_install=installation.is_enterprise_install,
+        )
+        name = installation.enterprise_name if installation.is_enterprise_install else installation.team_name
+        if key is not None:
+            async with self.sessions() as session:
+                organisation = await self.directory.organisation(session, key)
+                await resume_sending(session, organisation_id=organisation.id)
+                await session.commit()
+        log.info("invoicebot was installed in workspace %s (%s)", key, name)
+        return _page(
+            "invoicebot is installed",
+            f"invoicebot is installed in {name or key}. Type /invoices due in Slack to start.",
+            200,
+        )
+
+    async def failure(self, args: AsyncFailureArgs) -> BoltResponse:
+        reason = FAILURES.get(args.reason, f"Slack's install flow failed ({args.reason}).")
+        log.warning("a Slack install failed: %s", args.reason)
+        return _page(
+            "invoicebot was not installed",
+            f"{reason} Nothing was installed. Start again from {INSTALL_PATH}.",
+            args.suggested_status_code,
+        )
+
+
+def register_uninstall_listeners(
+    app: AsyncApp, *, store: SealedInstallationStore, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """`app_uninstalled` / `tokens_revoked`: tokens deleted, that workspace's sending paused, data kept."""
+
+    async def stop_workspace(context: AsyncBoltContext, why: str) -> None:
+        key = workspace_key(
+            enterprise_id=context.enterprise_id,
+            team_id=context.team_id,
+            is_enterprise_install=context.is_enterprise_install,
+        )
+        team_id = None if context.is_enterprise_install else context.team_id  # an org-wide install has none
+        await store.async_delete_all(enterprise_id=context.enterprise_id, team_id=team_id)
+        if key is None:
+            return
+        async with sessions() as session:
+            paused = await pause_sending(session, slack_team_id=key, reason=why)
+            await session.commit()
+        waiting = paused.waiting if paused is not None else 0
+        log.warning(
+            "workspace %s: %s; its tokens were deleted and its sending is paused (%d emails wait); data kept",
+            key,
+            why,
+            waiting,
+        )
+
+    @app.event("app_uninstalled")
+    async def app_uninstalled(context: AsyncBoltContext) -> None:
+        await stop_workspace(context, "the app was uninstalled from the Slack workspace")
+
+    @app.event("tokens_revoked")
+    async def tokens_revoked(event: dict[str, Any], context: AsyncBoltContext) -> None:
+        tokens = event.get("tokens") or {}
+        for user_id in tokens.get("oauth") or []:
+            await store.async_delete_installation(
+                enterprise_id=context.enterprise_id, team_id=context.team_id, user_id=str(user_id)
+            )
+        if tokens.get("bot"):
+            await stop_workspace(context, "the bot's token was revoked in the Slack workspace")
