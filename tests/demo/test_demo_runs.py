@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox.mail_folder import MailFolderRefused, dated_folder, demo_mail_folder
-from bot.sandbox.smtp_server import ScriptedSmtpServer
-from services.email.smtp import SmtpTransport
+from bot.sandbox.smtp_server import ScriptedSmtpServer, ServerOptions
+from services.email.smtp import SmtpRelay, SmtpTransport
 from services.email.transport import Envelope
 from tests.harness.terminal import REPO, clean_environment, invoicebot_command
 
@@ -90,8 +90,8 @@ def test_dated_folders_never_reuse_one_that_exists_and_an_empty_mail_dir_is_used
 async def test_each_kept_email_starts_with_its_envelope_as_a_mailbox_records_it(tmp_path: Path):
     message = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nbody\r\n"
     envelope = Envelope(mail_from="bounces+tok@bounce.example", recipients=("b@example.com", "hidden@example.com"))
-    async with ScriptedSmtpServer(eml_dir=tmp_path) as server:
-        transport = SmtpTransport(host="127.0.0.1", port=server.port, security="none", timeout=2)
+    async with ScriptedSmtpServer(options=ServerOptions(eml_dir=tmp_path)) as server:
+        transport = SmtpTransport(relay=SmtpRelay(host="127.0.0.1", port=server.port, security="none"), timeout=2)
         await transport.send(envelope, message)
         await transport.aclose()
 
