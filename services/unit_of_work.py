@@ -119,8 +119,15 @@ class SessionUnitOfWork:
         await write_owed(session, audits=self.audits, posts=self.posts)
 
 
-async def write_owed(session: AsyncSession, *, audits: Sequence[AuditEntry], posts: Sequence[OwedPost]) -> None:
-    """Write what changes owe into `session`'s transaction (the one writer of owed entries)."""
+async def write_owed(
+    session: AsyncSession, *, audits: Sequence[AuditEntry] = (), posts: Sequence[OwedPost] = ()
+) -> None:
+    """Write what changes owe into `session`'s transaction (the one writer of owed entries).
+
+    The only caller of `record_audit` (tests/unit/test_transactions_in_services.py checks it): a
+    unit of work calls it when it commits, and a function that changes an aggregate and audits
+    it together (an invoice's `_record_move`, `revoke_invoice_token`, …) calls it with its entry.
+    """
     for entry in audits:
         record_audit(
             session,

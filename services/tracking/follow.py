@@ -6,7 +6,8 @@ for the deliveries whose status the batch moved; and by the send worker's group 
 (services.sending.outcomes) for an email that failed or ended in doubt at the SMTP stage.
 Only the invoice's *latest* email counts (an old bounce does not undo a later successful
 send), and only an invoice an email marked as sent is reverted: one marked as sent by hand, paid or void is left alone.
-Every change is audited.
+Every change goes through the invoice's own transition functions (services.invoicing.invoices),
+which audit it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.db.models import AuditLog, Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia
+from services.invoicing.invoices import EVENTS_ACTOR, email_not_received, email_received_after_all
 from services.invoicing.states import NOT_RECEIVED, NOTHING_SENT, SENT_OK, latest_deliveries, not_received_words
-
-EVENTS_ACTOR = "events"
 
 
 async def follow_invoice_emails(
@@ -47,51 +46,14 @@ async def follow_invoice_emails(
             continue
         status = DeliveryStatus(delivery.status)
         if status in NOT_RECEIVED and invoice.status == InvoiceStatus.SENT and invoice.sent_via == SentVia.EMAIL:
-            _unsend(session, invoice, delivery, why=not_received_words(newest), now=now)
+            await email_not_received(session, invoice, delivery_id=delivery.id, why=not_received_words(newest), now=now)
         elif (
             status in SENT_OK
             and status_before.get(delivery_id) == DeliveryStatus.UNKNOWN
             and invoice.status == InvoiceStatus.VALIDATED
         ):
-            _sent_after_all(session, invoice, delivery, now=now)
+            await email_received_after_all(session, invoice, delivery=delivery, now=now)
     await session.flush()
-
-
-def _unsend(session: AsyncSession, invoice: Invoice, delivery: Delivery, *, why: str, now: datetime) -> None:
-    """Back to validated: the invoice is owed again and `/invoices due` lists it with `why`."""
-    record_audit(
-        session,
-        organisation_id=invoice.organisation_id,
-        actor=EVENTS_ACTOR,
-        action="invoice.not_received",
-        subject_type="invoice",
-        subject_id=invoice.id,
-        detail={"number": invoice.number, "from": str(invoice.status), "delivery_id": delivery.id, "why": why},
-    )
-    invoice.status = InvoiceStatus.VALIDATED
-    invoice.sent_at = None
-    invoice.sent_via = None
-    invoice.sent_by = None
-    invoice.updated_at = now
-
-
-def _sent_after_all(session: AsyncSession, invoice: Invoice, delivery: Delivery, *, now: datetime) -> None:
-    """An email in doubt (`unknown`) was reported delivered or opened: the invoice is sent."""
-    record_audit(
-        session,
-        organisation_id=invoice.organisation_id,
-        actor=EVENTS_ACTOR,
-        action="invoice.sent",
-        subject_type="invoice",
-        subject_id=invoice.id,
-        detail={"number": invoice.number, "from": str(invoice.status), "via": SentVia.EMAIL.value,
-                "delivery_id": delivery.id, "after": DeliveryStatus.UNKNOWN.value},
-    )  # fmt: skip
-    invoice.status = InvoiceStatus.SENT
-    invoice.sent_at = delivery.finished_at or now
-    invoice.sent_via = SentVia.EMAIL
-    invoice.sent_by = delivery.approved_by or delivery.requested_by
-    invoice.updated_at = now
 
 
 _INVOICES = Invoice.__table__
