@@ -10,12 +10,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import TemplateOverride, utcnow
 from services.email.templates import PART_FILES, check_template
 from services.errors import InvalidInput
 from services.languages import SUPPORTED_LANGUAGES, normalise_language
+from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
 
 def _checked_language(language: str) -> str:
@@ -59,8 +59,7 @@ async def save_template_override(
     existing.updated_by = actor
     existing.updated_at = utcnow()
     await session.flush()
-    record_audit(
-        session,
+    entry = AuditEntry(
         organisation_id=organisation_id,
         actor=actor,
         action="template.saved",
@@ -68,7 +67,31 @@ async def save_template_override(
         subject_id=existing.id,
         detail={"language": language, "part": part},
     )
+    await write_owed(session, audits=[entry])
     return existing
+
+
+async def save_template(
+    units: UnitsOfWork,
+    *,
+    organisation_id: int,
+    language: str,
+    part: str,
+    source: str,
+    actor: str,
+    rules: ApprovalRules,
+) -> None:
+    """`invoicebot templates set`: `save_template_override` in a unit of work, committed when this returns."""
+    async with units() as unit:
+        await save_template_override(
+            unit.session,
+            organisation_id=organisation_id,
+            language=language,
+            part=part,
+            source=source,
+            actor=actor,
+            rules=rules,
+        )
 
 
 async def delete_template_override(
@@ -85,8 +108,7 @@ async def delete_template_override(
     )
     if existing is None:
         return False
-    record_audit(
-        session,
+    entry = AuditEntry(
         organisation_id=organisation_id,
         actor=actor,
         action="template.reset",
@@ -94,6 +116,7 @@ async def delete_template_override(
         subject_id=existing.id,
         detail={"language": existing.language, "part": part},
     )
+    await write_owed(session, audits=[entry])
     await session.delete(existing)
     await session.flush()
     return True

@@ -8,13 +8,14 @@ server offered (SMTPUTF8), which decides whether forms accept non-ASCII local pa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.db.models import Organisation, SmtpStatus
 from services.errors import NotFound
+from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
 
 async def record_smtp_check(
@@ -36,8 +37,7 @@ async def record_smtp_check(
     organisation.smtp_checked_at = now
     if smtputf8 is not None:
         organisation.smtp_utf8 = smtputf8
-    record_audit(
-        session,
+    entry = AuditEntry(
         organisation_id=organisation_id,
         actor=actor,
         action="smtp.verified" if ok else "smtp.verification_failed",
@@ -45,8 +45,34 @@ async def record_smtp_check(
         subject_id=organisation_id,
         detail={"reason": reason or "", **({"smtputf8": smtputf8} if smtputf8 is not None else {})},
     )
+    await write_owed(session, audits=[entry])
     await session.flush()
     return organisation
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmtpCheck:
+    """What a check of the SMTP settings found (`invoicebot smtp check`)."""
+
+    ok: bool
+    reason: str | None
+    smtputf8: bool | None = None  # None when the check did not get that far
+
+
+async def save_smtp_check(
+    units: UnitsOfWork, *, organisation_id: int, check: SmtpCheck, actor: str, now: datetime
+) -> None:
+    """`record_smtp_check` in a unit of work, committed when this returns."""
+    async with units() as unit:
+        await record_smtp_check(
+            unit.session,
+            organisation_id=organisation_id,
+            ok=check.ok,
+            reason=check.reason,
+            actor=actor,
+            now=now,
+            smtputf8=check.smtputf8,
+        )
 
 
 async def accepts_smtputf8(session: AsyncSession, *, organisation_id: int) -> bool:
