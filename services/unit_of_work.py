@@ -1,6 +1,7 @@
 """One use case, one transaction: the unit of work services open, commit and roll back.
 
-Handlers and loops never commit (a test scans `handlers/` for it): they call a use case
+Handlers, loops, the CLI and the web surface never commit (tests/unit/test_transactions_in_services.py
+scans `handlers/`, `bot/` and `web/` for it): they call a use case
 (`services.use_cases`), which opens a unit of work over the session factory, does its
 work and returns a plain result. Leaving the `async with` block normally writes what the
 state changes owe — their audit entries and their Slack posts (notification rows) — and

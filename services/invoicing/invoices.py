@@ -7,24 +7,27 @@ in the same transaction. An illegal transition raises
 A person's move is checked against `_ALLOWED_FROM`; the two moves that follow the invoice's
 email (services.tracking.follow: not received after all, delivered after all) have their own
 table, `_FOLLOWS_EMAIL`. Either way the status and its audit entry change together, in one
-place: `_record_move` (the entry is written by services.unit_of_work.write_owed).
+place: `_record_move` (the entry is written by services.unit_of_work.write_owed) — and, for
+the send worker's group commit, which writes Core statements on a sync connection,
+`emails_not_received`, the same move and entry as `email_not_received`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.authorization import Action, ApprovalRules, authorize
-from services.db.models import Delivery, DeliveryStatus, Invoice, InvoiceStatus, SentVia, utcnow
+from services.db.models import AuditLog, Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia, utcnow
 from services.email.addresses import normalise_emails
 from services.email.verification import accepts_smtputf8
 from services.errors import IllegalTransition, InvalidInput, NotFound
+from services.invoicing.states import NOTHING_SENT
 from services.tracking.alert_resolution import owe_alerts_resolved
 from services.unit_of_work import AuditEntry, write_owed
 
@@ -44,6 +47,7 @@ _FOLLOWS_EMAIL: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
     InvoiceStatus.SENT: frozenset({InvoiceStatus.VALIDATED}),  # an email in doubt was delivered after all
 }
 EVENTS_ACTOR = "events"  # who the audit log says moved an invoice that followed its email
+NOT_RECEIVED_ACTION = "invoice.not_received"
 
 _ACTION = {
     InvoiceStatus.VALIDATED: Action.VALIDATE,
@@ -155,6 +159,50 @@ async def _record_move(
     await write_owed(session, audits=[entry])
 
 
+_INVOICES = Invoice.__table__
+_DELIVERIES = Delivery.__table__
+_LATER_EMAIL = (
+    select(_DELIVERIES.c.id)
+    .where(
+        _DELIVERIES.c.invoice_id == _INVOICES.c.id,
+        _DELIVERIES.c.kind == DeliveryKind.INVOICE.value,
+        _DELIVERIES.c.id > bindparam("b_delivery_id"),
+        _DELIVERIES.c.status.not_in(NOTHING_SENT),
+    )
+    .exists()
+)
+_UNSEND = (
+    _INVOICES.update()
+    .where(
+        _INVOICES.c.id == bindparam("b_invoice_id"),
+        _INVOICES.c.status == InvoiceStatus.SENT.value,
+        _INVOICES.c.sent_via == SentVia.EMAIL.value,
+        ~_LATER_EMAIL,
+    )
+    .values(
+        status=InvoiceStatus.VALIDATED.value, sent_at=None, sent_via=None, sent_by=None, updated_at=bindparam("b_now")
+    )
+    .returning(_INVOICES.c.id, _INVOICES.c.organisation_id, _INVOICES.c.number)
+)
+
+
+def emails_not_received(connection: Connection, *, failures: Sequence[tuple[int, int, str]], now: datetime) -> None:
+    """`email_not_received` for the send worker's group commit, on its round's sync connection:
+    (invoice id, delivery id, why) of invoice emails that failed or ended in doubt at the SMTP
+    stage. Sent → validated, with the same audit entry, when the invoice was sent by email and
+    this email is its latest. Rare, so one statement each."""
+    for invoice_id, delivery_id, why in failures:
+        parameters = {"b_invoice_id": invoice_id, "b_delivery_id": delivery_id, "b_now": now}
+        for _, organisation_id, number in connection.execute(_UNSEND, parameters).all():
+            connection.execute(
+                insert(AuditLog.__table__),
+                {"organisation_id": organisation_id, "actor": EVENTS_ACTOR, "action": NOT_RECEIVED_ACTION,
+                 "subject_type": "invoice", "subject_id": invoice_id, "created_at": now,
+                 "detail": {"number": number, "from": InvoiceStatus.SENT.value, "delivery_id": delivery_id,
+                            "why": why}},
+            )  # fmt: skip
+
+
 def _check_follow(invoice: Invoice, target: InvoiceStatus) -> None:
     if InvoiceStatus(invoice.status) not in _FOLLOWS_EMAIL[target]:
         raise IllegalTransition(_why_not(invoice, target))
@@ -171,7 +219,7 @@ async def email_not_received(
         invoice,
         InvoiceStatus.VALIDATED,
         actor=EVENTS_ACTOR,
-        action="invoice.not_received",
+        action=NOT_RECEIVED_ACTION,
         detail={"delivery_id": delivery_id, "why": why},
     )
     invoice.sent_at = None

@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db.models import AuditLog, Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia
-from services.invoicing.invoices import EVENTS_ACTOR, email_not_received, email_received_after_all
-from services.invoicing.states import NOT_RECEIVED, NOTHING_SENT, SENT_OK, latest_deliveries, not_received_words
+from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia
+from services.invoicing.invoices import email_not_received, email_received_after_all, emails_not_received
+from services.invoicing.states import NOT_RECEIVED, SENT_OK, latest_deliveries, not_received_words
 
 
 async def follow_invoice_emails(
@@ -56,45 +56,10 @@ async def follow_invoice_emails(
     await session.flush()
 
 
-_INVOICES = Invoice.__table__
-_DELIVERIES = Delivery.__table__
-_LATER_EMAIL = (
-    select(_DELIVERIES.c.id)
-    .where(
-        _DELIVERIES.c.invoice_id == _INVOICES.c.id,
-        _DELIVERIES.c.kind == DeliveryKind.INVOICE.value,
-        _DELIVERIES.c.id > bindparam("b_delivery_id"),
-        _DELIVERIES.c.status.not_in(NOTHING_SENT),
-    )
-    .exists()
-)
-_UNSEND = (
-    _INVOICES.update()
-    .where(
-        _INVOICES.c.id == bindparam("b_invoice_id"),
-        _INVOICES.c.status == InvoiceStatus.SENT.value,
-        _INVOICES.c.sent_via == SentVia.EMAIL.value,
-        ~_LATER_EMAIL,
-    )
-    .values(
-        status=InvoiceStatus.VALIDATED.value, sent_at=None, sent_via=None, sent_by=None, updated_at=bindparam("b_now")
-    )
-    .returning(_INVOICES.c.id, _INVOICES.c.organisation_id, _INVOICES.c.number)
-)
-
-
 def unsend_after_send_failures(
     connection: Connection, *, failures: Sequence[tuple[int, int, str]], now: datetime
 ) -> None:
     """The worker's side of the same rule: (invoice id, delivery id, why) of invoice emails that
     failed or ended in doubt at the SMTP stage. An invoice an earlier email had marked `sent`
-    is owed again when this email is its latest (audited). Rare, so one statement each."""
-    for invoice_id, delivery_id, why in failures:
-        parameters = {"b_invoice_id": invoice_id, "b_delivery_id": delivery_id, "b_now": now}
-        for _, organisation_id, number in connection.execute(_UNSEND, parameters).all():
-            connection.execute(
-                insert(AuditLog.__table__),
-                {"organisation_id": organisation_id, "actor": EVENTS_ACTOR, "action": "invoice.not_received",
-                 "subject_type": "invoice", "subject_id": invoice_id, "created_at": now,
-                 "detail": {"number": number, "from": "sent", "delivery_id": delivery_id, "why": why}},
-            )  # fmt: skip
+    is owed again when this email is its latest — the invoice's own move, `emails_not_received`."""
+    emails_not_received(connection, failures=failures, now=now)
