@@ -132,6 +132,11 @@ class Runtime:
         async with self.sessions() as session:
             yield session
 
+    async def organisation_id(self) -> int:
+        """The organisation's id, its row adopted first (committed by the directory): what a use case takes."""
+        async with self.sessions() as session:
+            return (await self.organisations.organisation(session)).id
+
     def loops(self, stop: asyncio.Event, *, with_worker: bool = True) -> list[Coroutine[Any, Any, None]]:
         """The coroutines of the loops this runtime was built with, each running until `stop` is set
         (`with_worker=False`: all but the worker, which `invoicebot worker` runs itself)."""

@@ -40,6 +40,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,7 +52,8 @@ from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
 from services.errors import error_summary
 from services.tracking.bounces import NotBounce, dsn_event_id, read_bounce
 from services.tracking.event_types import IncomingEvent
-from services.tracking.events import record_delivery_event, record_unparsed
+from services.tracking.events import file_events, file_unparsed
+from services.unit_of_work import units_over
 
 log = logging.getLogger(__name__)
 
@@ -186,49 +188,44 @@ class BounceMailbox:
             await connection.close()
 
     async def _file(self, raw: bytes) -> _Filed:
-        """Record one message in its own transaction and commit it (before it is flagged)."""
+        """Record one message in a unit of work of its own, committed (before it is flagged)."""
         reading = read_bounce(raw)
         now = self.clock()
         if reading.report is None and reading.not_bounce == NotBounce.AUTO_REPLY:
             return _Filed("auto_replies")
         text = raw.decode("utf-8", "replace")
-        async with lock_bounded_session(self.sessions, self.lock_timeout) as session:
-            if reading.report is None:
-                recorded = await record_unparsed(
-                    session,
-                    source="dsn",
-                    raw=text,
-                    reason=reading.detail or "unreadable message in the bounce mailbox",
-                    source_event_id="dsn-unparsed:" + hashlib.sha256(raw).hexdigest()[:40],
-                    now=now,
-                )
-                await session.commit()
-                return _Filed("unparseable", duplicates=int(recorded.duplicate))
-            report = reading.report
-            matched = duplicates = 0
-            for recipient in report.recipients:
-                recorded = await record_delivery_event(
-                    session,
-                    event=IncomingEvent(
-                        source="dsn",
-                        type=recipient.event_type,
-                        recipient=recipient.recipient,
-                        occurred_at=report.occurred_at or now,
-                        source_event_id=dsn_event_id(report, recipient, raw),
-                        bounce_kind=recipient.bounce_kind,
-                        status_code=recipient.status,
-                        diagnostic=recipient.diagnostic,
-                        raw=text,
-                        verp_token=report.verp_token,
-                        message_id=report.original_message_id,
-                        envid=report.envid,
-                    ),
-                    now=now,
-                    verp_secret=self.verp_secret,
-                )
-                matched += recorded.delivery_id is not None
-                duplicates += recorded.duplicate
-            await session.commit()
+        units = units_over(partial(lock_bounded_session, self.sessions, self.lock_timeout))
+        if reading.report is None:
+            unparsed = await file_unparsed(
+                units,
+                source="dsn",
+                raw=text,
+                reason=reading.detail or "unreadable message in the bounce mailbox",
+                source_event_id="dsn-unparsed:" + hashlib.sha256(raw).hexdigest()[:40],
+                now=now,
+            )
+            return _Filed("unparseable", duplicates=int(unparsed.duplicate))
+        report = reading.report
+        events = [
+            IncomingEvent(
+                source="dsn",
+                type=recipient.event_type,
+                recipient=recipient.recipient,
+                occurred_at=report.occurred_at or now,
+                source_event_id=dsn_event_id(report, recipient, raw),
+                bounce_kind=recipient.bounce_kind,
+                status_code=recipient.status,
+                diagnostic=recipient.diagnostic,
+                raw=text,
+                verp_token=report.verp_token,
+                message_id=report.original_message_id,
+                envid=report.envid,
+            )
+            for recipient in report.recipients
+        ]
+        recorded = await file_events(units, events=events, now=now, verp_secret=self.verp_secret)
+        matched = sum(one.delivery_id is not None for one in recorded)
+        duplicates = sum(one.duplicate for one in recorded)
         return _Filed("parsed" if matched else "orphan", duplicates=duplicates)
 
     async def run(self, stop: asyncio.Event, heartbeat: Heartbeat | None = None) -> None:

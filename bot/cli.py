@@ -37,10 +37,10 @@ from services.formatting import (
     format_unit_price,
 )
 from services.importing.limits import ImportLimits
-from services.importing.loader import import_file
+from services.importing.loader import run_import
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import choose_organisation, organisation_locale
-from services.invoicing.seed import seed_demo
+from services.invoicing.seed import run_seed
 from services.invoicing.totals import LineAmounts, compute_totals
 from services.sending.due import list_due_invoices
 from services.unit_of_work import units_over
@@ -160,25 +160,23 @@ def import_command(
         def advance(done: int, total: int) -> None:
             progress.update(task, description=f"importing {file.name}", completed=done, total=total)
 
-        async with runtime.session() as session:
-            organisation = await runtime.organisations.organisation(session)
-            try:
-                with progress:
-                    summary = await import_file(
-                        session,
-                        organisation_id=organisation.id,
-                        path=file,
-                        actor=OPERATOR,
-                        progress=advance,
-                        limits=limits,
-                    )
-            except ImportRejected as rejected:
-                for problem in rejected.problems:
-                    errors.print(problem, highlight=False, markup=False)
-                if rejected.not_shown:
-                    errors.print(f"… and {rejected.not_shown:,} more problems", highlight=False, markup=False)
-                raise
-            await session.commit()
+        organisation_id = await runtime.organisation_id()
+        try:
+            with progress:
+                summary = await run_import(
+                    units_over(runtime.sessions),
+                    organisation_id=organisation_id,
+                    path=file,
+                    actor=OPERATOR,
+                    progress=advance,
+                    limits=limits,
+                )
+        except ImportRejected as rejected:
+            for problem in rejected.problems:
+                errors.print(problem, highlight=False, markup=False)
+            if rejected.not_shown:
+                errors.print(f"… and {rejected.not_shown:,} more problems", highlight=False, markup=False)
+            raise
         console.print(
             f"imported {file.name}: {summary.rows} rows, {summary.invoices} invoices "
             f"({summary.invoices_created} created, {summary.invoices_updated} updated, "
@@ -201,10 +199,12 @@ def seed_command(
     day = parse_day("--today", today)
 
     async def work(runtime: Runtime) -> None:
-        async with runtime.session() as session:
-            organisation = await runtime.organisations.organisation(session)
-            summary = await seed_demo(session, organisation_id=organisation.id, today=day, smtp_verified=smtp_verified)
-            await session.commit()
+        summary = await run_seed(
+            units_over(runtime.sessions),
+            organisation_id=await runtime.organisation_id(),
+            today=day,
+            smtp_verified=smtp_verified,
+        )
         console.print(
             f"seeded {summary.customers} customers and {summary.invoices_created} invoices "
             f"({summary.invoices_skipped} already there), around {day.isoformat()}",
@@ -319,8 +319,7 @@ def change_state(number: str, change: InvoiceChange, done: str) -> None:
     """The same use case as the `/invoices due` row menu; it commits, the CLI only says what happened."""
 
     async def work(runtime: Runtime) -> None:
-        async with runtime.session() as session:
-            organisation_id = (await runtime.organisations.organisation(session)).id
+        organisation_id = await runtime.organisation_id()
         changed = await change_invoice(
             units_over(runtime.sessions),
             rules=runtime.organisation_settings.rules,

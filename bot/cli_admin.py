@@ -18,10 +18,11 @@ from rich.table import Table
 from bot.bootstrap import Runtime
 from services.authorization import OPERATOR
 from services.db.models import utcnow
-from services.email.template_overrides import TemplateEdit, save_template_override
+from services.email.template_overrides import TemplateEdit, save_template
 from services.formatting import format_day
 from services.invoicing.organisations import organisation_locale
-from services.tracking.suppression import lift_suppression, list_suppressions
+from services.tracking.suppression import lift_address, list_suppressions
+from services.unit_of_work import units_over
 
 console = Console()
 
@@ -61,17 +62,14 @@ def register(app: typer.Typer, run_with_runtime: Callable[[Callable[[Runtime], A
         """Take an address off the list (audited), so invoices can be sent to it again."""
 
         async def work(runtime: Runtime) -> None:
-            async with runtime.session() as session:
-                organisation = await runtime.organisations.organisation(session)
-                await lift_suppression(
-                    session,
-                    organisation_id=organisation.id,
-                    email=email,
-                    actor=OPERATOR,
-                    rules=runtime.organisation_settings.rules,
-                    now=utcnow(),
-                )
-                await session.commit()
+            await lift_address(
+                units_over(runtime.sessions),
+                organisation_id=await runtime.organisation_id(),
+                email=email,
+                actor=OPERATOR,
+                rules=runtime.organisation_settings.rules,
+                now=utcnow(),
+            )
             console.print(f"{email} is off the suppression list")
 
         run_with_runtime(work)
@@ -89,16 +87,13 @@ def register(app: typer.Typer, run_with_runtime: Callable[[Callable[[Runtime], A
             raise typer.BadParameter(f"cannot read {file}: {exc}") from None
 
         async def work(runtime: Runtime) -> None:
-            async with runtime.session() as session:
-                organisation = await runtime.organisations.organisation(session)
-                await save_template_override(
-                    session,
-                    organisation_id=organisation.id,
-                    edit=TemplateEdit(language=language, part=part, source=source),
-                    actor=OPERATOR,
-                    rules=runtime.organisation_settings.rules,
-                )
-                await session.commit()
+            await save_template(
+                units_over(runtime.sessions),
+                organisation_id=await runtime.organisation_id(),
+                edit=TemplateEdit(language=language, part=part, source=source),
+                actor=OPERATOR,
+                rules=runtime.organisation_settings.rules,
+            )
             console.print(f"the {part} template for {language} is saved")
 
         run_with_runtime(work)

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from bot.bootstrap import Runtime
 from services.db.models import utcnow
-from services.loop_reports import forget_process, read_reports
+from services.loop_reports import read_reports, retire_process
 from web.fleet_health import judge_reports
 
 console = Console()
@@ -53,10 +53,7 @@ def register(app: typer.Typer, run_with_runtime: Callable[[Callable[[Runtime], A
         """Delete the reports of a process that is gone for good (e.g. worker@old-host)."""
 
         async def work(runtime: Runtime) -> int:
-            async with runtime.session() as session:
-                deleted = await forget_process(session, process)
-                await session.commit()
-            return deleted
+            return await retire_process(runtime.sessions, process)
 
         deleted = run_with_runtime(work)
         if not deleted:

@@ -17,6 +17,7 @@ from bot.bootstrap import Runtime
 from services.authorization import OPERATOR
 from services.db.models import utcnow
 from services.tracking.links import revoke_invoice_link
+from services.unit_of_work import units_over
 
 console = Console()
 
@@ -33,18 +34,16 @@ def register(app: typer.Typer, run_with_runtime: Callable[[Callable[[Runtime], A
         """Make every link sent so far answer "withdrawn" (410); audited."""
 
         async def work(runtime: Runtime) -> None:
-            async with runtime.session() as session:
-                organisation = await runtime.organisations.organisation(session)
-                invoice = await revoke_invoice_link(
-                    session,
-                    organisation_id=organisation.id,
-                    number=number,
-                    actor=OPERATOR,
-                    rules=runtime.organisation_settings.rules,
-                    reissue=new_link,
-                    now=utcnow(),
-                )
+            revoked = await revoke_invoice_link(
+                units_over(runtime.sessions),
+                organisation_id=await runtime.organisation_id(),
+                number=number,
+                actor=OPERATOR,
+                rules=runtime.organisation_settings.rules,
+                reissue=new_link,
+                now=utcnow(),
+            )
             after = "a new link goes with the next email" if new_link else "it has no working link now"
-            console.print(f"the links sent for {invoice.number} are revoked; {after}", highlight=False)
+            console.print(f"the links sent for {revoked} are revoked; {after}", highlight=False)
 
         run_with_runtime(work)

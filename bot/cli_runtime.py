@@ -24,8 +24,9 @@ from services.db.models import utcnow
 from services.email.addresses import normalise_email
 from services.email.message import make_message_id, verp_address
 from services.email.transport import Envelope, SendError
-from services.email.verification import SmtpCheck, record_smtp_check
+from services.email.verification import SmtpCheck, save_smtp_check
 from services.errors import InvalidInput
+from services.unit_of_work import units_over
 
 
 def _logging() -> None:
@@ -159,13 +160,13 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
             finally:
                 await transport.aclose()
             try:
-                async with runtime.session() as session:
-                    organisation = await runtime.organisations.organisation(session)
-                    check = SmtpCheck(ok=ok, reason=reason, smtputf8=smtputf8)
-                    await record_smtp_check(
-                        session, organisation_id=organisation.id, check=check, actor=OPERATOR, now=utcnow()
-                    )
-                    await session.commit()
+                await save_smtp_check(
+                    units_over(runtime.sessions),
+                    organisation_id=await runtime.organisation_id(),
+                    check=SmtpCheck(ok=ok, reason=reason, smtputf8=smtputf8),
+                    actor=OPERATOR,
+                    now=utcnow(),
+                )
             finally:
                 await runtime.aclose()
             return ok, reason, refused

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.loop_health import LoopHealth
 from services.db.models import utcnow
 from services.errors import error_summary
-from services.loop_reports import LoopReport, forget_process, publish_reports
+from services.loop_reports import LoopReport, report_loops, retire_process
 from web.fleet_health import DATABASE_ANSWER_SECONDS
 
 log = logging.getLogger("invoicebot.health")
@@ -62,9 +62,8 @@ class HealthReporter:
             LoopReport(self.process, v.name, v.healthy, v.reason, v.seconds_since_progress, now)
             for v in self.health.verdicts()
         ]
-        async with asyncio.timeout(max(self.interval, DATABASE_ANSWER_SECONDS)), self.sessions() as session:
-            await publish_reports(session, reports)
-            await session.commit()
+        async with asyncio.timeout(max(self.interval, DATABASE_ANSWER_SECONDS)):
+            await report_loops(self.sessions, reports)
         self.reported += 1
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -92,8 +91,7 @@ class HealthReporter:
 
     async def _withdraw(self) -> None:
         try:
-            async with asyncio.timeout(DATABASE_ANSWER_SECONDS), self.sessions() as session:
-                await forget_process(session, self.process)
-                await session.commit()
+            async with asyncio.timeout(DATABASE_ANSWER_SECONDS):
+                await retire_process(self.sessions, self.process)
         except Exception as exc:
             log.warning("%s: could not withdraw its loop reports (%s)", self.process, error_summary(exc))

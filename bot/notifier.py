@@ -1,7 +1,7 @@
 """The loop that pays what the notifications table says we owe Slack.
 
-Each row is leased (`claim_due_notifications`), posted or updated, and recorded at once:
-`mark_posted` commits the message's ts right after Slack answers, so a later change of
+Each row is leased (`lease_due_notifications`), posted or updated, and recorded at once:
+`record_posted` commits the message's ts right after Slack answers, so a later change of
 the same send updates that message (`chat.update`) instead of posting a second one. A
 429 waits as long as Slack's `Retry-After` says; an outage, a 5xx or a missing channel
 leaves the row for a later attempt with backoff. Rows are never dropped here: a row is
@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from functools import partial
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackTokenRotationError
@@ -30,7 +32,13 @@ from handlers.notification_renderers import RENDERERS, Posted, PostLater, SlackP
 from services.db.models import Notification, utcnow
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
 from services.errors import DomainError, error_summary
-from services.notifications import NotificationKind, claim_due_notifications, mark_posted, mark_retry
+from services.notifications import (
+    NotificationKind,
+    lease_due_notifications,
+    record_posted,
+    record_retry,
+    save_recorded,
+)
 from services.tracking.status import delivery_status_view
 
 log = logging.getLogger("invoicebot.notifier")
@@ -82,12 +90,13 @@ class Notifier:
         self._reported: set[tuple[str, str]] = set()
         self._last_error: str | None = None  # why Slack refused the last round's last refused post
 
+    def _session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session whose every transaction waits at most `lock_timeout` for another's lock."""
+        return lock_bounded_session(self.sessions, self.lock_timeout)
+
     async def drain_once(self, limit: int | None = None) -> int:
         """Post every notification due now, up to `limit`. Returns how many were posted."""
-        async with lock_bounded_session(self.sessions, self.lock_timeout) as session:
-            claimed = await claim_due_notifications(session, now=self.clock(), limit=limit or self.batch_size)
-            ids = [notification.id for notification in claimed]
-            await session.commit()
+        ids = await lease_due_notifications(self._session, now=self.clock(), limit=limit or self.batch_size)
         self._last_error = None
         posted = 0
         for notification_id in ids:
@@ -124,7 +133,7 @@ class Notifier:
         log.info("Slack notifier stopped")
 
     async def _deliver(self, notification_id: int) -> int:
-        async with lock_bounded_session(self.sessions, self.lock_timeout) as session:
+        async with self._session() as session:
             notification = await session.get(Notification, notification_id)
             if notification is None:
                 return 0
@@ -162,8 +171,7 @@ class Notifier:
             )
         else:
             log.warning("notification %s not posted yet (%s); retrying later", notification_id, error)
-        await session.rollback()
-        await mark_retry(
+        await record_retry(
             session,
             notification_id=notification_id,
             error=error,
@@ -171,10 +179,9 @@ class Notifier:
             now=self.clock(),
             max_attempts=self.max_attempts,
         )
-        await session.commit()
 
     async def _post(self, session: AsyncSession, notification: Notification) -> None:
-        """Hand the row to its kind's renderer with the send's view; the loop keeps the commits."""
+        """Hand the row to its kind's renderer with the send's view; `posted` and `save` commit (in services)."""
         kind = NotificationKind(notification.kind)
         if notification.delivery_id is None:
             raise PostLater(f"notification {notification.id} names no send")
@@ -184,10 +191,9 @@ class Notifier:
 
         async def posted(where: Posted) -> None:
             """Commit the ts at once: from here on, this message is updated, never posted again."""
-            await mark_posted(
+            await record_posted(
                 session, notification_id=notification.id, ts=where.ts, now=self.clock(), channel=where.channel
             )
-            await session.commit()
 
         client, default_channel, approvers_channel = self.client, self.default_channel, self.approvers_channel
         if self.destinations is not None:
@@ -204,7 +210,7 @@ class Notifier:
                 approvers_channel=approvers_channel,
                 now=self.clock,
                 posted=posted,
-                save=session.commit,
+                save=partial(save_recorded, session),
             )
         )
 

@@ -19,7 +19,7 @@ from bot.config import Settings
 from services.authorization import ApprovalRules
 from services.db.models import Organisation
 from services.email.dkim import DkimKey, load_dkim_key
-from services.invoicing.organisations import OrganisationProfile, ensure_organisation
+from services.invoicing.organisations import OrganisationProfile, adopt_organisation
 from services.postal_address import PostalAddress, parse_postal_address
 from services.sending.pipeline import SenderIdentity
 from services.sending.readiness import SendingState, sending_state
@@ -82,8 +82,7 @@ class SingleOrganisation:
             found = await session.get(Organisation, self._organisation_id)
             if found is not None:
                 return found
-        organisation = await ensure_organisation(session, self.settings.profile)
-        await session.commit()
+        organisation = await adopt_organisation(session, self.settings.profile)
         self._organisation_id = organisation.id
         return organisation
 

@@ -13,12 +13,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from handlers.blocks.elements import Block, escape, notice_blocks
-from handlers.context import SessionFactory, Workplace
+from handlers.context import Workplace
 from handlers.errors import answering_errors
 from handlers.ids import ActionId, BlockId
 from handlers.parsing import actor_of
 from handlers.review_policy import SendPolicy
 from services.tracking.links import revoke_invoice_link
+from services.unit_of_work import UnitsOfWork
 
 MAX_NUMBER_CHARS = 64
 
@@ -55,24 +56,23 @@ async def handle_revoke_link_action(
     respond: AsyncRespond,
     action: dict[str, Any],
     body: dict[str, Any],
-    sessions: SessionFactory,
+    units: UnitsOfWork,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
     await ack()
     number = str(action.get("value", ""))[:MAX_NUMBER_CHARS]
     actor = actor_of(body).user_id
-    async with sessions() as session:
-        invoice = await revoke_invoice_link(
-            session,
-            organisation_id=workplace.organisation_id,
-            number=number,
-            actor=actor,
-            rules=send_policy.rules,
-            now=send_policy.send.clock(),
-        )
+    revoked = await revoke_invoice_link(
+        units,
+        organisation_id=workplace.organisation_id,
+        number=number,
+        actor=actor,
+        rules=send_policy.rules,
+        now=send_policy.send.clock(),
+    )
     text = (
-        f"🔒 <@{actor}> revoked the links sent for *{escape(invoice.number)}*: they now say the link was "
+        f"🔒 <@{actor}> revoked the links sent for *{escape(revoked)}*: they now say the link was "
         "withdrawn. The next email carries a new link."
     )
     await respond(replace_original=False, response_type="ephemeral", text=text, blocks=notice_blocks(text))

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import LoopHeartbeat
+from services.unit_of_work import SessionFactory
 
 MAX_PROCESS_CHARS = 200
 MAX_LOOP_CHARS = 100
@@ -84,3 +85,18 @@ async def forget_process(session: AsyncSession, process: str) -> int:
     """Delete a process's reports (it stopped cleanly, or an operator retired it); the caller commits."""
     result = await session.execute(delete(LoopHeartbeat).where(LoopHeartbeat.process == process))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def report_loops(sessions: SessionFactory, reports: Sequence[LoopReport]) -> None:
+    """`publish_reports` in a transaction of its own, committed: a reporting process's one write per interval."""
+    async with sessions() as session:
+        await publish_reports(session, reports)
+        await session.commit()
+
+
+async def retire_process(sessions: SessionFactory, process: str) -> int:
+    """`forget_process` in a transaction of its own, committed; how many reports were deleted."""
+    async with sessions() as session:
+        deleted = await forget_process(session, process)
+        await session.commit()
+    return deleted

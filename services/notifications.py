@@ -1,8 +1,9 @@
 """Slack posts still owed, kept as rows so a Slack outage delays them and loses nothing.
 
 A notification is written in the same transaction as the state change it reports
-(`enqueue_notification`); a loop in `bot/` drains them: `claim_due_notifications`, post
-or update the Slack message, then `mark_posted` or `mark_retry`, committing after each.
+(`enqueue_notification`); a loop in `bot/` drains them: `lease_due_notifications`, post
+or update the Slack message, then `record_posted` or `record_retry`. Those four own their
+commits (the loop never commits): each step is durable before the next Slack call.
 
 Claiming leases a row for `lease_seconds` (its `next_attempt_at` moves forward and its
 attempt is counted), so a second drainer, or the same one after a crash, leaves it alone
@@ -12,7 +13,8 @@ row that keeps failing is given up after `max_attempts`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -282,3 +284,53 @@ async def mark_retry(
         notification.next_attempt_at = now + timedelta(seconds=delay)
     await session.flush()
     return notification
+
+
+# The drainer's steps, each committed here: the loop in bot/ calls them and never commits.
+
+SessionOpener = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+async def lease_due_notifications(sessions: SessionOpener, *, now: datetime, limit: int) -> list[int]:
+    """`claim_due_notifications` in a transaction of its own, committed before anything is posted:
+    the ids of the rows leased (a second drainer leaves them alone until their lease ends)."""
+    async with sessions() as session:
+        ids = [notification.id for notification in await claim_due_notifications(session, now=now, limit=limit)]
+        await session.commit()
+    return ids
+
+
+async def record_posted(
+    session: AsyncSession, *, notification_id: int, ts: str, now: datetime, channel: str | None = None
+) -> None:
+    """`mark_posted`, committed at once: from here on this message is updated, never posted again."""
+    await mark_posted(session, notification_id=notification_id, ts=ts, now=now, channel=channel)
+    await session.commit()
+
+
+async def save_recorded(session: AsyncSession) -> None:
+    """Commit what a renderer recorded so far (an alert marked resolved) before its next Slack call,
+    so a crash after that call does not redo what Slack already shows."""
+    await session.commit()
+
+
+async def record_retry(
+    session: AsyncSession,
+    *,
+    notification_id: int,
+    error: str,
+    retry_after_seconds: float | None,
+    now: datetime,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> None:
+    """A failed post: drop what it had recorded but not saved, then `mark_retry`, committed."""
+    await session.rollback()
+    await mark_retry(
+        session,
+        notification_id=notification_id,
+        error=error,
+        retry_after_seconds=retry_after_seconds,
+        now=now,
+        max_attempts=max_attempts,
+    )
+    await session.commit()

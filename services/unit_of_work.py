@@ -1,6 +1,7 @@
 """One use case, one transaction: the unit of work services open, commit and roll back.
 
-Handlers and loops never commit (a test scans `handlers/` for it): they call a use case
+Handlers, loops, the CLI and the web surface never commit (tests/unit/test_transactions_in_services.py
+scans `handlers/`, `bot/` and `web/` for it): they call a use case
 (`services.use_cases`), which opens a unit of work over the session factory, does its
 work and returns a plain result. Leaving the `async with` block normally writes what the
 state changes owe — their audit entries and their Slack posts (notification rows) — and
@@ -119,8 +120,15 @@ class SessionUnitOfWork:
         await write_owed(session, audits=self.audits, posts=self.posts)
 
 
-async def write_owed(session: AsyncSession, *, audits: Sequence[AuditEntry], posts: Sequence[OwedPost]) -> None:
-    """Write what changes owe into `session`'s transaction (the one writer of owed entries)."""
+async def write_owed(
+    session: AsyncSession, *, audits: Sequence[AuditEntry] = (), posts: Sequence[OwedPost] = ()
+) -> None:
+    """Write what changes owe into `session`'s transaction (the one writer of owed entries).
+
+    The only caller of `record_audit` (tests/unit/test_transactions_in_services.py checks it): a
+    unit of work calls it when it commits, and a function that changes an aggregate and audits
+    it together (an invoice's `_record_move`, `revoke_invoice_token`, …) calls it with its entry.
+    """
     for entry in audits:
         record_audit(
             session,

@@ -1,7 +1,7 @@
 """The use cases the Slack surface calls: each one unit of work, each a plain result.
 
 A handler parses a payload, calls one function here and renders what it returns; it
-never opens a transaction or commits (tests/unit/test_no_commit_in_handlers.py). Each
+never opens a transaction or commits (tests/unit/test_transactions_in_services.py). Each
 function opens one unit of work (services.unit_of_work) from `units`: it commits when the
 function returns and rolls everything back when it raises, so a refusal (a DomainError)
 changes nothing. Results are frozen dataclasses of plain values, never ORM rows, so

@@ -23,7 +23,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tracking.page_views import Hit, ViewRules, record_invoice_view, record_pixel_open
+from services.tracking.page_views import Hit, ViewRules, file_invoice_view, file_pixel_open
+from services.unit_of_work import units_over
 
 log = logging.getLogger("invoicebot.view_recorder")
 
@@ -53,7 +54,7 @@ class ViewRecorder:
         secret: bytes,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
-        self._sessions = sessions
+        self._units = units_over(sessions)
         self._rules = rules
         self._secret = secret
         self._queue: asyncio.Queue[PendingHit] = asyncio.Queue(maxsize=max_pending)
@@ -85,27 +86,25 @@ class ViewRecorder:
                 self._queue.task_done()
 
     async def _write(self, pending: PendingHit) -> None:
-        async with self._sessions() as session:
-            if pending.invoice_id is not None:
-                outcome = await record_invoice_view(
-                    session,
-                    invoice_id=pending.invoice_id,
-                    hit=pending.hit,
-                    now=pending.at,
-                    rules=self._rules,
-                    secret=self._secret,
-                )
-            else:
-                outcome = await record_pixel_open(
-                    session,
-                    verp_token=pending.verp_token or "",
-                    hit=pending.hit,
-                    now=pending.at,
-                    rules=self._rules,
-                    secret=self._secret,
-                )
-            log.debug("hit: %s", outcome.verdict)
-            await session.commit()
+        if pending.invoice_id is not None:
+            outcome = await file_invoice_view(
+                self._units,
+                invoice_id=pending.invoice_id,
+                hit=pending.hit,
+                now=pending.at,
+                rules=self._rules,
+                secret=self._secret,
+            )
+        else:
+            outcome = await file_pixel_open(
+                self._units,
+                verp_token=pending.verp_token or "",
+                hit=pending.hit,
+                now=pending.at,
+                rules=self._rules,
+                secret=self._secret,
+            )
+        log.debug("hit: %s", outcome.verdict)
 
     async def drained(self) -> None:
         """Wait until every queued hit is written or dropped (tests, and a clean stop); bound it with a timeout."""

@@ -39,8 +39,9 @@ from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
 from bot.sandbox.smtp_server import ScriptedSmtpServer, ServerOptions
 from bot.worker_process import make_render_pool
 from services.db.migrate import upgrade
-from services.invoicing.seed import seed_demo
+from services.invoicing.seed import run_seed
 from services.sending.render_pool import RenderPool
+from services.unit_of_work import units_over
 
 log = logging.getLogger("invoicebot.demo")
 
@@ -224,12 +225,12 @@ class Demo:
         loops = [Loop.WORKER, Loop.NOTIFIER, Loop.BOUNCE_MAILBOX]
         runtime = bootstrap(settings, loops=loops, seams=Seams(mailbox=bounces, render_pool=self.render_pool))
         self._stack.push_async_callback(runtime.aclose)
-        async with runtime.session() as session:
-            organisation = await runtime.organisations.organisation(session)
-            await seed_demo(
-                session, organisation_id=organisation.id, today=datetime.now(UTC).date(), smtp_verified=True
-            )
-            await session.commit()
+        await run_seed(
+            units_over(runtime.sessions),
+            organisation_id=await runtime.organisation_id(),
+            today=datetime.now(UTC).date(),
+            smtp_verified=True,
+        )
 
         server = web_server(runtime, host="127.0.0.1", port=web_port, log_level="warning")
         web_task = asyncio.create_task(_serve_web(server, web_socket))

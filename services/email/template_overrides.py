@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import TemplateOverride, utcnow
 from services.email.templates import PART_FILES, check_template
 from services.errors import InvalidInput
 from services.languages import SUPPORTED_LANGUAGES, normalise_language
+from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
 
 def _checked_language(language: str) -> str:
@@ -64,8 +64,7 @@ async def save_template_override(
     existing.updated_by = actor
     existing.updated_at = utcnow()
     await session.flush()
-    record_audit(
-        session,
+    entry = AuditEntry(
         organisation_id=organisation_id,
         actor=actor,
         action="template.saved",
@@ -73,7 +72,22 @@ async def save_template_override(
         subject_id=existing.id,
         detail={"language": language, "part": part},
     )
+    await write_owed(session, audits=[entry])
     return existing
+
+
+async def save_template(
+    units: UnitsOfWork, *, organisation_id: int, edit: TemplateEdit, actor: str, rules: ApprovalRules
+) -> None:
+    """`invoicebot templates set`: `save_template_override` in a unit of work, committed when this returns."""
+    async with units() as unit:
+        await save_template_override(
+            unit.session,
+            organisation_id=organisation_id,
+            edit=edit,
+            actor=actor,
+            rules=rules,
+        )
 
 
 async def delete_template_override(
@@ -90,8 +104,7 @@ async def delete_template_override(
     )
     if existing is None:
         return False
-    record_audit(
-        session,
+    entry = AuditEntry(
         organisation_id=organisation_id,
         actor=actor,
         action="template.reset",
@@ -99,6 +112,7 @@ async def delete_template_override(
         subject_id=existing.id,
         detail={"language": existing.language, "part": part},
     )
+    await write_owed(session, audits=[entry])
     await session.delete(existing)
     await session.flush()
     return True

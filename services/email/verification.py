@@ -13,9 +13,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.db.models import Organisation, SmtpStatus
 from services.errors import NotFound
+from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,8 +44,7 @@ async def record_smtp_check(
     organisation.smtp_checked_at = now
     if smtputf8 is not None:
         organisation.smtp_utf8 = smtputf8
-    record_audit(
-        session,
+    entry = AuditEntry(
         organisation_id=organisation_id,
         actor=actor,
         action="smtp.verified" if ok else "smtp.verification_failed",
@@ -53,8 +52,23 @@ async def record_smtp_check(
         subject_id=organisation_id,
         detail={"reason": reason or "", **({"smtputf8": smtputf8} if smtputf8 is not None else {})},
     )
+    await write_owed(session, audits=[entry])
     await session.flush()
     return organisation
+
+
+async def save_smtp_check(
+    units: UnitsOfWork, *, organisation_id: int, check: SmtpCheck, actor: str, now: datetime
+) -> None:
+    """`record_smtp_check` in a unit of work, committed when this returns."""
+    async with units() as unit:
+        await record_smtp_check(
+            unit.session,
+            organisation_id=organisation_id,
+            check=check,
+            actor=actor,
+            now=now,
+        )
 
 
 async def accepts_smtputf8(session: AsyncSession, *, organisation_id: int) -> bool:

@@ -8,7 +8,7 @@ exhaust memory or print a traceback. Then, in the caller's transaction: customer
 reference; new invoice numbers are created; unsent (draft/validated) invoices with the
 same number are replaced (fields and lines); sent, paid and void invoices are never
 changed — re-importing one with identical content is simply "unchanged". One audit entry
-records the import. The caller commits.
+records the import. The caller commits; `run_import` is the same in a unit of work of its own.
 
 Built for large files (100,000 invoices in well under 30 s): existing rows are looked up
 in chunks of `CHUNK` numbers, and rows are written with bulk Core INSERTs/UPDATEs.
@@ -23,7 +23,6 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.email.verification import accepts_smtputf8
 from services.errors import ImportRejected, InvalidInput
 from services.importing.csv_rows import parse_csv
@@ -31,6 +30,7 @@ from services.importing.json_rows import parse_json
 from services.importing.limits import BoundedLines, ImportLimits, Problem, ProblemLog
 from services.importing.records import ParsedFile
 from services.importing.store import ImportPlan, plan_import, write_plan
+from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
 Progress = Callable[[int, int], None]
 
@@ -124,8 +124,7 @@ async def import_invoices(
         customers_created=len(plan.new_customers),
         customers_updated=len(plan.changed_customers),
     )
-    record_audit(
-        session,
+    entry = AuditEntry(
         organisation_id=organisation_id,
         actor=actor,
         action="import",
@@ -133,6 +132,7 @@ async def import_invoices(
         subject_id=None,
         detail={"source": source, **{name: getattr(summary, name) for name in summary.__dataclass_fields__}},
     )
+    await write_owed(session, audits=[entry])
     await session.flush()
     return summary
 
@@ -160,3 +160,20 @@ async def import_file(
         source=path.name,
         progress=progress,
     )
+
+
+async def run_import(
+    units: UnitsOfWork,
+    *,
+    organisation_id: int,
+    path: Path,
+    actor: str,
+    progress: Progress | None = None,
+    limits: ImportLimits | None = None,
+) -> ImportSummary:
+    """`invoicebot import`: `import_file` in a unit of work, committed when this returns; a rejected
+    file (ImportRejected, InvalidInput) rolls back and imports nothing."""
+    async with units() as unit:
+        return await import_file(
+            unit.session, organisation_id=organisation_id, path=path, actor=actor, progress=progress, limits=limits
+        )

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Customer, Delivery, DeliveryEvent, Invoice
 from services.email.addresses import normalise_emails
 from services.email.verification import accepts_smtputf8
 from services.errors import FieldErrors, InvalidInput, NotFound
+from services.unit_of_work import AuditEntry, write_owed
 
 MAX_CUSTOMER_EMAILS = 20
 FAILED_EVENT_TYPES = ("bounced", "failed", "dropped", "complained")
@@ -147,8 +147,7 @@ async def replace_customer_emails(
     before = list(customer.emails)
     if before != addresses:
         customer.emails = addresses
-        record_audit(
-            session,
+        entry = AuditEntry(
             organisation_id=organisation_id,
             actor=actor,
             action="customer.emails_changed",
@@ -156,5 +155,6 @@ async def replace_customer_emails(
             subject_id=customer.id,
             detail={"ref": customer.ref, "before": ", ".join(before), "after": ", ".join(addresses)},
         )
+        await write_owed(session, audits=[entry])
     await session.flush()
     return customer

@@ -3,24 +3,33 @@
 Every change is authorised first (services.authorization: senders) and writes the audit log
 in the same transaction. An illegal transition raises
 `IllegalTransition` with a sentence a finance person can act on. The caller commits.
+
+A person's move is checked against `_ALLOWED_FROM`; the two moves that follow the invoice's
+email (services.tracking.follow: not received after all, delivered after all) have their own
+table, `_FOLLOWS_EMAIL`. Either way the status and its audit entry change together, in one
+place: `_record_move` (the entry is written by services.unit_of_work.write_owed) — and, for
+the send worker's group commit, which writes Core statements on a sync connection,
+`emails_not_received`, the same move and entry as `email_not_received`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from services.audit import record_audit
 from services.authorization import Action, ApprovalRules, authorize
-from services.db.models import Invoice, InvoiceStatus, SentVia, utcnow
+from services.db.models import AuditLog, Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia, utcnow
 from services.email.addresses import normalise_emails
 from services.email.verification import accepts_smtputf8
 from services.errors import IllegalTransition, InvalidInput, NotFound
+from services.invoicing.states import NOTHING_SENT
 from services.tracking.alert_resolution import owe_alerts_resolved
+from services.unit_of_work import AuditEntry, write_owed
 
 UNSENT = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED})
 
@@ -31,6 +40,14 @@ _ALLOWED_FROM: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
     InvoiceStatus.PAID: frozenset({InvoiceStatus.VALIDATED, InvoiceStatus.SENT}),
     InvoiceStatus.VOID: frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED, InvoiceStatus.SENT}),
 }
+
+# The moves an invoice makes by itself, following its latest email (no person, no authorisation).
+_FOLLOWS_EMAIL: dict[InvoiceStatus, frozenset[InvoiceStatus]] = {
+    InvoiceStatus.VALIDATED: frozenset({InvoiceStatus.SENT}),  # its email was not received: owed again
+    InvoiceStatus.SENT: frozenset({InvoiceStatus.VALIDATED}),  # an email in doubt was delivered after all
+}
+EVENTS_ACTOR = "events"  # who the audit log says moved an invoice that followed its email
+NOT_RECEIVED_ACTION = "invoice.not_received"
 
 _ACTION = {
     InvoiceStatus.VALIDATED: Action.VALIDATE,
@@ -105,27 +122,123 @@ async def _move(
     invoice = await get_invoice(session, organisation_id=organisation_id, number=number, lock=True)
     check_transition(invoice, target)
     now = at or utcnow()
-    previous = invoice.status
-    invoice.status = target
+    await _record_move(session, invoice, target, actor=actor, detail=detail)
     if target == InvoiceStatus.VALIDATED:
         invoice.validated_at = now
     elif target == InvoiceStatus.PAID:
         invoice.paid_at = now
     elif target == InvoiceStatus.VOID:
         invoice.voided_at = now
-    record_audit(
-        session,
-        organisation_id=organisation_id,
-        actor=actor,
-        action=f"invoice.{target.value}",
-        subject_type="invoice",
-        subject_id=invoice.id,
-        detail={"number": invoice.number, "from": str(previous), **(detail or {})},
-    )
     if target != InvoiceStatus.VALIDATED:  # sent by hand, paid or void: its open delivery alerts are over
         await owe_alerts_resolved(session, organisation_id=organisation_id, invoice_id=invoice.id, now=now)
     await session.flush()
     return invoice
+
+
+async def _record_move(
+    session: AsyncSession,
+    invoice: Invoice,
+    target: InvoiceStatus,
+    *,
+    actor: str,
+    action: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The one place an invoice's status changes, and with it its audit entry (`invoice.<status>`
+    unless `action` names it otherwise); the caller has checked the move against its table."""
+    previous = invoice.status
+    invoice.status = target
+    entry = AuditEntry(
+        organisation_id=invoice.organisation_id,
+        actor=actor,
+        action=action or f"invoice.{target.value}",
+        subject_type="invoice",
+        subject_id=invoice.id,
+        detail={"number": invoice.number, "from": str(previous), **(detail or {})},
+    )
+    await write_owed(session, audits=[entry])
+
+
+_INVOICES = Invoice.__table__
+_DELIVERIES = Delivery.__table__
+_LATER_EMAIL = (
+    select(_DELIVERIES.c.id)
+    .where(
+        _DELIVERIES.c.invoice_id == _INVOICES.c.id,
+        _DELIVERIES.c.kind == DeliveryKind.INVOICE.value,
+        _DELIVERIES.c.id > bindparam("b_delivery_id"),
+        _DELIVERIES.c.status.not_in(NOTHING_SENT),
+    )
+    .exists()
+)
+_UNSEND = (
+    _INVOICES.update()
+    .where(
+        _INVOICES.c.id == bindparam("b_invoice_id"),
+        _INVOICES.c.status == InvoiceStatus.SENT.value,
+        _INVOICES.c.sent_via == SentVia.EMAIL.value,
+        ~_LATER_EMAIL,
+    )
+    .values(
+        status=InvoiceStatus.VALIDATED.value, sent_at=None, sent_via=None, sent_by=None, updated_at=bindparam("b_now")
+    )
+    .returning(_INVOICES.c.id, _INVOICES.c.organisation_id, _INVOICES.c.number)
+)
+
+
+def emails_not_received(connection: Connection, *, failures: Sequence[tuple[int, int, str]], now: datetime) -> None:
+    """`email_not_received` for the send worker's group commit, on its round's sync connection:
+    (invoice id, delivery id, why) of invoice emails that failed or ended in doubt at the SMTP
+    stage. Sent → validated, with the same audit entry, when the invoice was sent by email and
+    this email is its latest. Rare, so one statement each."""
+    for invoice_id, delivery_id, why in failures:
+        parameters = {"b_invoice_id": invoice_id, "b_delivery_id": delivery_id, "b_now": now}
+        for _, organisation_id, number in connection.execute(_UNSEND, parameters).all():
+            connection.execute(
+                insert(AuditLog.__table__),
+                {"organisation_id": organisation_id, "actor": EVENTS_ACTOR, "action": NOT_RECEIVED_ACTION,
+                 "subject_type": "invoice", "subject_id": invoice_id, "created_at": now,
+                 "detail": {"number": number, "from": InvoiceStatus.SENT.value, "delivery_id": delivery_id,
+                            "why": why}},
+            )  # fmt: skip
+
+
+def _check_follow(invoice: Invoice, target: InvoiceStatus) -> None:
+    if InvoiceStatus(invoice.status) not in _FOLLOWS_EMAIL[target]:
+        raise IllegalTransition(_why_not(invoice, target))
+
+
+async def email_not_received(
+    session: AsyncSession, invoice: Invoice, *, delivery_id: int, why: str, now: datetime
+) -> None:
+    """Sent → validated: its latest email was not received, so the invoice is owed again and
+    `/invoices due` lists it with `why` (audited `invoice.not_received`). The caller locked it."""
+    _check_follow(invoice, InvoiceStatus.VALIDATED)
+    await _record_move(
+        session,
+        invoice,
+        InvoiceStatus.VALIDATED,
+        actor=EVENTS_ACTOR,
+        action=NOT_RECEIVED_ACTION,
+        detail={"delivery_id": delivery_id, "why": why},
+    )
+    invoice.sent_at = None
+    invoice.sent_via = None
+    invoice.sent_by = None
+    invoice.updated_at = now
+
+
+async def email_received_after_all(
+    session: AsyncSession, invoice: Invoice, *, delivery: Delivery, now: datetime
+) -> None:
+    """Validated → sent: an email in doubt (`unknown`) was reported delivered or opened. The caller locked it."""
+    _check_follow(invoice, InvoiceStatus.SENT)
+    detail = {"via": SentVia.EMAIL.value, "delivery_id": delivery.id, "after": DeliveryStatus.UNKNOWN.value}
+    await _record_move(session, invoice, InvoiceStatus.SENT, actor=EVENTS_ACTOR, detail=detail)
+    invoice.sent_at = delivery.finished_at or now
+    invoice.sent_via = SentVia.EMAIL
+    invoice.sent_by = delivery.approved_by or delivery.requested_by
+    invoice.updated_at = now
 
 
 async def validate_invoice(
@@ -244,8 +357,7 @@ async def set_invoice_recipients(
         raise InvalidInput("Give at least one recipient email address.")
     before = recipients_of(invoice)
     invoice.recipient_emails = addresses
-    record_audit(
-        session,
+    entry = AuditEntry(
         organisation_id=organisation_id,
         actor=actor,
         action="invoice.recipients_changed",
@@ -253,5 +365,6 @@ async def set_invoice_recipients(
         subject_id=invoice.id,
         detail={"number": invoice.number, "before": ", ".join(before), "after": ", ".join(addresses)},
     )
+    await write_owed(session, audits=[entry])
     await session.flush()
     return invoice

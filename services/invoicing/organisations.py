@@ -57,6 +57,14 @@ async def ensure_organisation(session: AsyncSession, profile: OrganisationProfil
     return organisation
 
 
+async def adopt_organisation(session: AsyncSession, profile: OrganisationProfile) -> Organisation:
+    """`ensure_organisation`, committed: the installation's organisation directory (bot/) adopts
+    the row once, before any use case acts for it, so the row exists whatever that use case does."""
+    organisation = await ensure_organisation(session, profile)
+    await session.commit()
+    return organisation
+
+
 def organisation_locale(organisation: Organisation) -> str:
     """The team's locale (its default language in its country): how Slack and the CLI write amounts and dates."""
     return reader_locale(organisation.default_language, organisation.country)

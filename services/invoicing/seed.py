@@ -16,9 +16,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.db.models import Customer, Invoice, InvoiceStatus, Organisation, SentVia, SmtpStatus
 from services.invoicing.entry import CustomerData, InvoiceData, LineData, create_invoice, upsert_customer
+from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
 HARD_BOUNCE_ADDRESS = "bounce@bounce.example"
 MAILBOX_FULL_ADDRESS = "full@mailbox-full.example"
@@ -286,8 +286,7 @@ async def seed_demo(
             organisation.smtp_status = SmtpStatus.VERIFIED
             organisation.smtp_checked_at = _at(today, 8)
     if created:
-        record_audit(
-            session,
+        entry = AuditEntry(
             organisation_id=organisation_id,
             actor="seed",
             action="seed",
@@ -295,5 +294,14 @@ async def seed_demo(
             subject_id=organisation_id,
             detail={"invoices_created": created, "today": today.isoformat()},
         )
+        await write_owed(session, audits=[entry])
     await session.flush()
     return SeedSummary(customers=len(customers), invoices_created=created, invoices_skipped=len(INVOICES) - created)
+
+
+async def run_seed(
+    units: UnitsOfWork, *, organisation_id: int, today: date, smtp_verified: bool = False
+) -> SeedSummary:
+    """`invoicebot seed` and the demo: `seed_demo` in a unit of work, committed when this returns."""
+    async with units() as unit:
+        return await seed_demo(unit.session, organisation_id=organisation_id, today=today, smtp_verified=smtp_verified)

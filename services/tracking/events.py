@@ -19,6 +19,8 @@
 
 `record_delivery_events` files a batch the same way, in order, in a handful of statements
 (services.tracking.filing): what webhooks carrying many events and the benchmark use.
+`file_events` and `file_unparsed` are the same in a unit of work of their own, committed
+before they return: what the bounce mailbox loop calls for each message, before flagging it.
 
 A delivery whose recipients are only deferred after acceptance shows `deferred` with no
 next attempt: the receiving side is retrying, not us, and the worker only claims a
@@ -38,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.db.models import DeliveryEvent
 from services.tracking.event_types import UNPARSED, IncomingEvent
 from services.tracking.filing import MAX_RAW_CHARS, Filing, correlate, event_row, insert_events
+from services.unit_of_work import UnitsOfWork
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,27 @@ async def record_unparsed(
          "source_event_id": source_event_id, "raw": raw[:MAX_RAW_CHARS], "created_at": now}],
     )  # fmt: skip
     return RecordedEvent(event_id, None, event_id is None, False, None)
+
+
+async def file_events(
+    units: UnitsOfWork, *, events: Sequence[IncomingEvent], now: datetime, verp_secret: bytes
+) -> list[RecordedEvent]:
+    """Each event through `record_delivery_event`, one after the other, in one unit of work:
+    all filed and committed when this returns, or none (it raises)."""
+    async with units() as unit:
+        return [
+            await record_delivery_event(unit.session, event=event, now=now, verp_secret=verp_secret) for event in events
+        ]
+
+
+async def file_unparsed(
+    units: UnitsOfWork, *, source: str, raw: str, reason: str, source_event_id: str, now: datetime
+) -> RecordedEvent:
+    """`record_unparsed` in a unit of work of its own, committed when this returns."""
+    async with units() as unit:
+        return await record_unparsed(
+            unit.session, source=source, raw=raw, reason=reason, source_event_id=source_event_id, now=now
+        )
 
 
 @dataclass(frozen=True)

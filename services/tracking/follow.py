@@ -6,7 +6,8 @@ for the deliveries whose status the batch moved; and by the send worker's group 
 (services.sending.outcomes) for an email that failed or ended in doubt at the SMTP stage.
 Only the invoice's *latest* email counts (an old bounce does not undo a later successful
 send), and only an invoice an email marked as sent is reverted: one marked as sent by hand, paid or void is left alone.
-Every change is audited.
+Every change goes through the invoice's own transition functions (services.invoicing.invoices),
+which audit it.
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
-from services.db.models import AuditLog, Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia
-from services.invoicing.states import NOT_RECEIVED, NOTHING_SENT, SENT_OK, latest_deliveries, not_received_words
-
-EVENTS_ACTOR = "events"
+from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia
+from services.invoicing.invoices import email_not_received, email_received_after_all, emails_not_received
+from services.invoicing.states import NOT_RECEIVED, SENT_OK, latest_deliveries, not_received_words
 
 
 async def follow_invoice_emails(
@@ -47,78 +46,14 @@ async def follow_invoice_emails(
             continue
         status = DeliveryStatus(delivery.status)
         if status in NOT_RECEIVED and invoice.status == InvoiceStatus.SENT and invoice.sent_via == SentVia.EMAIL:
-            _unsend(session, invoice, delivery, why=not_received_words(newest), now=now)
+            await email_not_received(session, invoice, delivery_id=delivery.id, why=not_received_words(newest), now=now)
         elif (
             status in SENT_OK
             and status_before.get(delivery_id) == DeliveryStatus.UNKNOWN
             and invoice.status == InvoiceStatus.VALIDATED
         ):
-            _sent_after_all(session, invoice, delivery, now=now)
+            await email_received_after_all(session, invoice, delivery=delivery, now=now)
     await session.flush()
-
-
-def _unsend(session: AsyncSession, invoice: Invoice, delivery: Delivery, *, why: str, now: datetime) -> None:
-    """Back to validated: the invoice is owed again and `/invoices due` lists it with `why`."""
-    record_audit(
-        session,
-        organisation_id=invoice.organisation_id,
-        actor=EVENTS_ACTOR,
-        action="invoice.not_received",
-        subject_type="invoice",
-        subject_id=invoice.id,
-        detail={"number": invoice.number, "from": str(invoice.status), "delivery_id": delivery.id, "why": why},
-    )
-    invoice.status = InvoiceStatus.VALIDATED
-    invoice.sent_at = None
-    invoice.sent_via = None
-    invoice.sent_by = None
-    invoice.updated_at = now
-
-
-def _sent_after_all(session: AsyncSession, invoice: Invoice, delivery: Delivery, *, now: datetime) -> None:
-    """An email in doubt (`unknown`) was reported delivered or opened: the invoice is sent."""
-    record_audit(
-        session,
-        organisation_id=invoice.organisation_id,
-        actor=EVENTS_ACTOR,
-        action="invoice.sent",
-        subject_type="invoice",
-        subject_id=invoice.id,
-        detail={"number": invoice.number, "from": str(invoice.status), "via": SentVia.EMAIL.value,
-                "delivery_id": delivery.id, "after": DeliveryStatus.UNKNOWN.value},
-    )  # fmt: skip
-    invoice.status = InvoiceStatus.SENT
-    invoice.sent_at = delivery.finished_at or now
-    invoice.sent_via = SentVia.EMAIL
-    invoice.sent_by = delivery.approved_by or delivery.requested_by
-    invoice.updated_at = now
-
-
-_INVOICES = Invoice.__table__
-_DELIVERIES = Delivery.__table__
-_LATER_EMAIL = (
-    select(_DELIVERIES.c.id)
-    .where(
-        _DELIVERIES.c.invoice_id == _INVOICES.c.id,
-        _DELIVERIES.c.kind == DeliveryKind.INVOICE.value,
-        _DELIVERIES.c.id > bindparam("b_delivery_id"),
-        _DELIVERIES.c.status.not_in(NOTHING_SENT),
-    )
-    .exists()
-)
-_UNSEND = (
-    _INVOICES.update()
-    .where(
-        _INVOICES.c.id == bindparam("b_invoice_id"),
-        _INVOICES.c.status == InvoiceStatus.SENT.value,
-        _INVOICES.c.sent_via == SentVia.EMAIL.value,
-        ~_LATER_EMAIL,
-    )
-    .values(
-        status=InvoiceStatus.VALIDATED.value, sent_at=None, sent_via=None, sent_by=None, updated_at=bindparam("b_now")
-    )
-    .returning(_INVOICES.c.id, _INVOICES.c.organisation_id, _INVOICES.c.number)
-)
 
 
 def unsend_after_send_failures(
@@ -126,13 +61,5 @@ def unsend_after_send_failures(
 ) -> None:
     """The worker's side of the same rule: (invoice id, delivery id, why) of invoice emails that
     failed or ended in doubt at the SMTP stage. An invoice an earlier email had marked `sent`
-    is owed again when this email is its latest (audited). Rare, so one statement each."""
-    for invoice_id, delivery_id, why in failures:
-        parameters = {"b_invoice_id": invoice_id, "b_delivery_id": delivery_id, "b_now": now}
-        for _, organisation_id, number in connection.execute(_UNSEND, parameters).all():
-            connection.execute(
-                insert(AuditLog.__table__),
-                {"organisation_id": organisation_id, "actor": EVENTS_ACTOR, "action": "invoice.not_received",
-                 "subject_type": "invoice", "subject_id": invoice_id, "created_at": now,
-                 "detail": {"number": number, "from": "sent", "delivery_id": delivery_id, "why": why}},
-            )  # fmt: skip
+    is owed again when this email is its latest — the invoice's own move, `emails_not_received`."""
+    emails_not_received(connection, failures=failures, now=now)

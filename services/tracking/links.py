@@ -25,11 +25,11 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Invoice, InvoiceStatus, RevokedInvoiceLink, new_public_token, utcnow
 from services.errors import DomainError, NotFound
 from services.invoicing.invoices import get_invoice
+from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
 LINK_NOT_FOUND = "This invoice link is not valid. It may have expired or been replaced by a newer one."
 LINK_WITHDRAWN = "This invoice link was withdrawn by the sender."
@@ -123,8 +123,7 @@ async def revoke_invoice_token(
         )
     invoice.public_token = new_public_token()
     invoice.token_revoked_at = None if reissue else revoked_at
-    record_audit(
-        session,
+    entry = AuditEntry(
         organisation_id=organisation_id,
         actor=actor,
         action="invoice_link_revoked",
@@ -132,12 +131,13 @@ async def revoke_invoice_token(
         subject_id=invoice.id,
         detail={"number": invoice.number, "reissued": reissue},
     )
+    await write_owed(session, audits=[entry])
     await session.flush()
     return invoice
 
 
 async def revoke_invoice_link(
-    session: AsyncSession,
+    units: UnitsOfWork,
     *,
     organisation_id: int,
     number: str,
@@ -145,18 +145,19 @@ async def revoke_invoice_link(
     rules: ApprovalRules,
     reissue: bool = True,
     now: datetime | None = None,
-) -> Invoice:
-    """The *Revoke link* use case (Slack button, `invoicebot links revoke`): check, revoke, commit.
+) -> str:
+    """The *Revoke link* use case (Slack button, `invoicebot links revoke`): check, revoke, commit
+    (one unit of work); the invoice's number.
 
     Raises `NotAllowed` (nothing changes) unless the authorisation table lets `actor` revoke
     links (admins; the CLI acts as the operator). Every link sent so far then answers 410; see `revoke_invoice_token`.
     """
     authorize(rules, actor, Action.REVOKE_LINK)
-    invoice = await revoke_invoice_token(
-        session, organisation_id=organisation_id, number=number, actor=actor, reissue=reissue, now=now
-    )
-    await session.commit()
-    return invoice
+    async with units() as unit:
+        invoice = await revoke_invoice_token(
+            unit.session, organisation_id=organisation_id, number=number, actor=actor, reissue=reissue, now=now
+        )
+        return invoice.number
 
 
 @dataclass(frozen=True)

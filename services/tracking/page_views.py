@@ -41,6 +41,7 @@ from services.sending.checks import verp_token_is_genuine
 from services.tracking.event_types import IncomingEvent
 from services.tracking.events import record_delivery_event
 from services.tracking.visitors import visitor_key
+from services.unit_of_work import UnitsOfWork
 
 AUTOMATED_AGENTS = re.compile(
     r"safelinks|microsoft defender|proofpoint|mimecast|barracuda|symantec|messagelabs|forcepoint|"
@@ -239,6 +240,26 @@ async def record_pixel_open(
         return HitOutcome(HitVerdict.NO_DELIVERY)
     judging = _Judging(now=now, rules=rules, secret=secret)
     return await _record(session, delivery=delivery, hit=hit, kind=_PIXEL_OPEN, judging=judging)
+
+
+async def file_invoice_view(
+    units: UnitsOfWork, *, invoice_id: int, hit: Hit, now: datetime, rules: ViewRules, secret: bytes
+) -> HitOutcome:
+    """`record_invoice_view` in a unit of work of its own, committed when this returns."""
+    async with units() as unit:
+        return await record_invoice_view(
+            unit.session, invoice_id=invoice_id, hit=hit, now=now, rules=rules, secret=secret
+        )
+
+
+async def file_pixel_open(
+    units: UnitsOfWork, *, verp_token: str, hit: Hit, now: datetime, rules: ViewRules, secret: bytes
+) -> HitOutcome:
+    """`record_pixel_open` in a unit of work of its own, committed when this returns."""
+    async with units() as unit:
+        return await record_pixel_open(
+            unit.session, verp_token=verp_token, hit=hit, now=now, rules=rules, secret=secret
+        )
 
 
 def open_pixel_url(*, public_url: str, verp_token: str) -> str:

@@ -26,11 +26,11 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import record_audit
 from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Suppression
 from services.email.addresses import suppression_key
 from services.errors import NotFound
+from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
 SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_WINDOW = timedelta(days=30)
@@ -100,28 +100,32 @@ async def follow_address_events(
         .execution_options(populate_existing=True)
     )
     rows = {row.email: row for row in (await session.execute(query)).scalars()}
+    owed: list[AuditEntry] = []  # an address suppressed owes its audit entry
     for event in events:
         row = rows.get(suppression_key(event.email))
-        if row is not None:
-            _follow(session, row, event, now)
+        entry = _follow(row, event, now) if row is not None else None
+        if entry is not None:
+            owed.append(entry)
+    await write_owed(session, audits=owed)
     await session.flush()
     return rows
 
 
-def _follow(session: AsyncSession, row: Suppression, event: AddressEvent, now: datetime) -> None:
+def _follow(row: Suppression, event: AddressEvent, now: datetime) -> AuditEntry | None:
+    """Apply one event to its address's row; the audit entry it owes when it suppressed the address."""
     if event.kind == "delivered":
         if not row.active:
             row.soft_bounce_count = 0
-        return
+        return None
     if row.active:
-        return
+        return None
     if event.kind == "soft_bounce":
         if row.soft_bounce_count == 0 or row.created_at < now - SOFT_BOUNCE_WINDOW:
             row.soft_bounce_count = 0
             row.created_at = now  # the window opens with this bounce
         row.soft_bounce_count += 1
         if row.soft_bounce_count < SOFT_BOUNCE_LIMIT:
-            return
+            return None
         since = row.created_at.date().isoformat()
         reason, detail = "soft_bounces", f"{row.soft_bounce_count} soft bounces since {since}: {event.detail or ''}"
     else:
@@ -132,8 +136,7 @@ def _follow(session: AsyncSession, row: Suppression, event: AddressEvent, now: d
     row.created_at = now
     row.lifted_at = None
     row.lifted_by = None
-    record_audit(
-        session,
+    return AuditEntry(
         organisation_id=row.organisation_id,
         actor=event.actor,
         action="suppression.added",
@@ -186,8 +189,7 @@ async def lift_suppression(
     row.lifted_at = now
     row.lifted_by = actor
     row.soft_bounce_count = 0
-    record_audit(
-        session,
+    entry = AuditEntry(
         organisation_id=organisation_id,
         actor=actor,
         action="suppression.lifted",
@@ -195,8 +197,19 @@ async def lift_suppression(
         subject_id=row.id,
         detail={"email": row.email, "reason": row.reason},
     )
+    await write_owed(session, audits=[entry])
     await session.flush()
     return row
+
+
+async def lift_address(
+    units: UnitsOfWork, *, organisation_id: int, email: str, actor: str, rules: ApprovalRules, now: datetime
+) -> None:
+    """`invoicebot suppressions lift`: `lift_suppression` in a unit of work, committed when this returns."""
+    async with units() as unit:
+        await lift_suppression(
+            unit.session, organisation_id=organisation_id, email=email, actor=actor, rules=rules, now=now
+        )
 
 
 async def list_suppressions(
