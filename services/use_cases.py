@@ -16,6 +16,8 @@ from enum import StrEnum
 from services.authorization import ApprovalRules
 from services.db.models import DeliveryStatus
 from services.invoicing.invoices import mark_paid, mark_sent_manually, validate_invoice, void_invoice
+from services.invoicing.settings import SettingsForm
+from services.invoicing.settings_store import change_settings
 from services.send_context import SendContext
 from services.sending.approvals import approve_delivery, reject_delivery
 from services.sending.bulk import SkippedInvoice, request_bulk_delivery
@@ -179,3 +181,11 @@ async def mark_sent_after_alert(
             now=send.clock(),
         )
         return invoice.number
+
+
+async def change_organisation_settings(
+    units: UnitsOfWork, *, organisation_id: int, rules: ApprovalRules, actor: str, form: SettingsForm
+) -> dict[str, list[object]]:
+    """The settings modal's submission: checked, stored, versioned and audited together (field → [old, new])."""
+    async with units() as unit:
+        return await change_settings(unit, organisation_id=organisation_id, rules=rules, actor=actor, form=form)
