@@ -124,9 +124,10 @@ def create_slack_app(
 
     async def provide_workplace(context: AsyncBoltContext, next: Next) -> BoltResponse | None:
         team_id = context.team_id
-        settings = needs.organisations.settings_for(team_id)
         async with needs.sessions() as session:
+            # Loading the row refreshes the cached settings when an admin changed them (any process).
             organisation = await needs.organisations.organisation(session, team_id)
+            settings = needs.organisations.settings_for(team_id)
             workplace = Workplace(
                 organisation_id=organisation.id,
                 sending=settings.sending_state(organisation),

@@ -9,7 +9,8 @@ created on first start), not on each link-page request.
 Which loops a process runs is the caller's choice (`loops=`): a loop is built, and its
 heartbeat registered with `/healthz`, only when the process will run it. An organisation's
 roles, channels and sender identity come from an `OrganisationDirectory`
-(bot/organisation_settings.py) so a per-workspace directory can replace the single one.
+(bot/organisation_settings.py), read from the database and seeded once from the environment,
+so a per-workspace directory can replace the single one.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bot.imap_mailbox import ImapMailbox
 from bot.loop_health import Heartbeat, LoopHealth
 from bot.mailbox_port import Mailbox
 from bot.notifier import Notifier, notifier_client
-from bot.organisation_settings import OrganisationSettings, SingleOrganisation, organisation_settings
+from bot.organisation_settings import InstalledOrganisation, OrganisationSettings, installed_organisation
 from bot.ubl_validator import UblValidator
 from bot.web import create_web_app
 from bot.webhook_wiring import webhook_providers
@@ -97,7 +98,7 @@ class Runtime:
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    organisations: SingleOrganisation
+    organisations: InstalledOrganisation
     health: LoopHealth
     others: OtherProcesses  # the loops other processes (a separate worker) report
     http: HttpServing
@@ -116,7 +117,8 @@ class Runtime:
 
     @property
     def organisation_settings(self) -> OrganisationSettings:
-        return self.organisations.settings
+        """As last read from the database (`organisations.organisation(session)` refreshes it)."""
+        return self.organisations.settings_for()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -186,7 +188,8 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
     of the loops, those in `loops` that are configured (no SMTP: no worker; no bot token: no notifier)."""
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    organisations = SingleOrganisation(organisation_settings(settings))
+    # The organisation's settings live in the database; the environment seeds them on first start.
+    organisations = installed_organisation(settings)
     secret = verp_secret(settings)
     health = LoopHealth(stall_after=settings.health_stall_seconds)
     others = OtherProcesses(sessions, stall_after=settings.health_stall_seconds)  # a separate worker's loops
@@ -269,7 +272,7 @@ def _add_loops(
             runtime.worker = Worker(
                 sessions=runtime.sessions,
                 transport=smtp_transport(settings),
-                identity=runtime.organisation_settings.identity,
+                identity=runtime.organisations.identity,  # read per claim: follows an admin's change
                 render_pool=runtime.render_pool,
                 retry=RetryPolicy(max_attempts=settings.max_send_attempts, base_seconds=settings.retry_base_seconds),
                 concurrency=settings.worker_concurrency,
@@ -303,5 +306,6 @@ def _add_loops(
             notifier_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url),
             channels.notify,
             approvers_channel=channels.approvers,
+            channels_now=runtime.organisations.channels,  # read per post: follows an admin's change
             heartbeat=runtime.health.loop(Loop.NOTIFIER, reports_each_round=True),
         )

@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -25,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.loop_health import Heartbeat, LoopHealth
+from bot.organisation_settings import SlackChannels
 from handlers.notification_renderers import RENDERERS, Posted, PostLater, SlackPost
 from services.db.models import Notification, utcnow
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
@@ -41,6 +43,12 @@ NEEDS_ADMIN = frozenset(
 )  # fmt: skip
 NOTIFIER_MAX_ATTEMPTS = 100  # with backoff capped at 15 minutes: about a day of retries
 NOT_YET_POSTED_DELAY = 5.0
+
+
+class ChannelsNow(Protocol):
+    """Where an organisation's posts go as its settings say now (bot/organisation_settings.py)."""
+
+    async def __call__(self, session: AsyncSession, organisation_id: int, /) -> SlackChannels: ...
 
 
 class Notifier:
@@ -60,8 +68,11 @@ class Notifier:
         heartbeat: Heartbeat | None = None,
         max_backoff: float = 30.0,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        channels_now: ChannelsNow | None = None,
     ) -> None:
-        """`lock_timeout`: seconds any of its transactions waits for another's lock before the
+        """`channels_now`: where an organisation's posts go as its settings say now (read per post;
+        None: the two channels given).
+        `lock_timeout`: seconds any of its transactions waits for another's lock before the
         round fails (and `/healthz` says why); without it a held lock hangs the loop silently."""
         self.sessions = sessions
         self.lock_timeout = lock_timeout
@@ -70,6 +81,7 @@ class Notifier:
         self.client = client
         self.default_channel = default_channel
         self.approvers_channel = approvers_channel or default_channel
+        self.channels_now = channels_now
         self.clock = clock
         self.batch_size = batch_size
         self.poll_interval = poll_interval
@@ -181,14 +193,18 @@ class Notifier:
             )
             await session.commit()
 
+        default_channel, approvers_channel = self.default_channel, self.approvers_channel
+        if self.channels_now is not None:
+            channels = await self.channels_now(session, notification.organisation_id)
+            default_channel, approvers_channel = channels.notify, channels.approvals
         await RENDERERS[kind](
             SlackPost(
                 session=session,
                 notification=notification,
                 view=view,
                 client=self.client,
-                default_channel=self.default_channel,
-                approvers_channel=self.approvers_channel,
+                default_channel=default_channel,
+                approvers_channel=approvers_channel,
                 now=self.clock,
                 posted=posted,
                 save=session.commit,
