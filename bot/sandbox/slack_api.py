@@ -83,6 +83,8 @@ class FakeSlackApi:
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     home_views: dict[str, dict[str, Any]] = field(default_factory=dict)  # App Home tab, by user id
     users: dict[str, SlackUser] = field(default_factory=dict)
+    usergroups: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id → (handle, member ids)
+    bot_channels: set[str] = field(default_factory=set)  # the conversations the bot is a member of
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _port: int | None = None
@@ -122,6 +124,9 @@ class FakeSlackApi:
         user = SlackUser(id=user_id, team_id=team_id or self.team_id, name=name or user_id.lower(), email=email)
         self.users[user_id] = user
         return user
+
+    def add_usergroup(self, group_id: str, *, handle: str, users: list[str]) -> None:
+        self.usergroups[group_id] = (handle, list(users))
 
     def fail_next(
         self, method: str, *, times: int = 1, error: str = "ratelimited", retry_after: int | None = 1
@@ -278,6 +283,24 @@ class FakeSlackApi:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"profile": {"email": user.email, "real_name": user.name}}
+
+    def _usergroups_list(self, _args: dict[str, Any]) -> dict[str, Any]:
+        groups = [
+            {"id": gid, "handle": handle, "user_count": len(users)} for gid, (handle, users) in self.usergroups.items()
+        ]
+        return {"usergroups": groups}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = self.usergroups.get(str(args.get("usergroup", "")))
+        if group is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"users": list(group[1])}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"channel": {"id": channel, "is_channel": True, "is_member": channel in self.bot_channels}}
 
 
 def _bearer(request: web.Request) -> str | None:
