@@ -36,7 +36,7 @@ from handlers.review_policy import SendPolicy
 from services.errors import FieldErrors
 from services.invoicing.settings import GROUP_ID, SettingsForm
 from services.invoicing.settings_store import settings_to_edit
-from services.use_cases import change_organisation_settings
+from services.use_cases import SettingsChange, change_organisation_settings
 
 log = logging.getLogger("invoicebot.slack")
 CHANNEL_FIELDS = ("notify_channel", "approvers_channel")
@@ -142,14 +142,11 @@ async def handle_settings_submission(
     form = await _with_group_members(client, parse_settings(body.get("view") or {}), errors)
     await _check_channels(client, form, errors)
     try:
-        if errors:
-            raise FieldErrors(errors)
         changes = await change_organisation_settings(
             units,
             organisation_id=workplace.organisation_id,
-            rules=send_policy.send.rules,
             actor=str((body.get("user") or {}).get("id", "")),
-            form=form,
+            change=SettingsChange(form=form, rules=send_policy.send.rules, found=errors),
         )
     except FieldErrors as error:
         await ack(response_action="errors", errors=errors_on_blocks(error.errors))

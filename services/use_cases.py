@@ -184,8 +184,24 @@ async def mark_sent_after_alert(
 
 
 async def change_organisation_settings(
-    units: UnitsOfWork, *, organisation_id: int, rules: ApprovalRules, actor: str, form: SettingsForm
+    units: UnitsOfWork, *, organisation_id: int, actor: str, change: SettingsChange
 ) -> dict[str, list[object]]:
     """The settings modal's submission: checked, stored, versioned and audited together (field → [old, new])."""
     async with units() as unit:
-        return await change_settings(unit, organisation_id=organisation_id, rules=rules, actor=actor, form=form)
+        return await change_settings(
+            unit,
+            organisation_id=organisation_id,
+            rules=change.rules,
+            actor=actor,
+            form=change.form,
+            found=change.found,
+        )
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """An admin's submitted settings: the form, the rules they act under, what Slack-side checks found."""
+
+    form: SettingsForm
+    rules: ApprovalRules
+    found: dict[str, str]

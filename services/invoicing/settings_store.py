@@ -12,13 +12,14 @@ without a restart and without an extra query.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import OPERATOR, Action, ApprovalPolicy, ApprovalRules, authorize
 from services.db.models import Organisation, OrganisationSettingsRow
-from services.errors import NotFound
+from services.errors import FieldErrors, NotFound
 from services.invoicing.settings import OrganisationSettingsValues, SettingsForm, check_settings, form_of
 from services.postal_address import address_columns, postal_address_of
 from services.unit_of_work import AuditEntry, UnitOfWork
@@ -106,12 +107,20 @@ async def settings_to_edit(
 
 
 async def change_settings(
-    unit: UnitOfWork, *, organisation_id: int, rules: ApprovalRules, actor: str, form: SettingsForm
+    unit: UnitOfWork,
+    *,
+    organisation_id: int,
+    rules: ApprovalRules,
+    actor: str,
+    form: SettingsForm,
+    found: Mapping[str, str] | None = None,
 ) -> dict[str, list[object]]:
     """Check and store the admin's form; returns field → [old, new] (empty: nothing changed).
 
     NotAllowed for a non-admin and FieldErrors for bad values, before anything is written.
-    A change bumps the organisation's settings version and owes its audit entry.
+    `found`: problems the caller already found (what only Slack knows: a channel the bot is
+    not in), answered together with the form's own. A change bumps the organisation's
+    settings version and owes its audit entry.
     """
     authorize(rules, actor, Action.CHANGE_SETTINGS)
     session = unit.session
@@ -120,7 +129,12 @@ async def change_settings(
     if organisation is None or row is None:
         raise NotFound("This organisation has no settings yet; restart the bot once to create them.")
     before = values_of(organisation, row)
-    after = check_settings(form, before=before)
+    try:
+        after = check_settings(form, before=before)
+    except FieldErrors as wrong:
+        raise FieldErrors({**(found or {}), **wrong.errors}) from None
+    if found:
+        raise FieldErrors(dict(found))
     changes = after.changes_from(before)
     if not changes:
         return {}
