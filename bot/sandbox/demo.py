@@ -210,6 +210,7 @@ class Demo:
         self._stack.push_async_callback(self.slack.stop)
         for name, user in USERS.items():
             self.slack.add_user(user.id, email=f"{name}@example.com", team_id=TEAM_ID, name=name)
+        self.slack.bot_channels.add(CHANNEL)  # invited: the settings modal checks it
         smtp = BouncingSmtpServer(bounces=bounces, eml_dir=self.mail_dir)
         await smtp.start()
         self._stack.push_async_callback(smtp.stop)
