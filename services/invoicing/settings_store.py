@@ -77,6 +77,14 @@ async def stored_settings(session: AsyncSession, organisation: Organisation) -> 
     return None if row is None else values_of(organisation, row)
 
 
+async def organisation_copies(
+    session: AsyncSession, *, organisation_id: int
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The organisation's own Cc and Bcc addresses, which the review modal adds (removable) to a send."""
+    row = await session.get(OrganisationSettingsRow, organisation_id)
+    return (tuple(row.cc), tuple(row.bcc)) if row is not None else ((), ())
+
+
 async def seed_settings(
     session: AsyncSession, *, organisation: Organisation, values: OrganisationSettingsValues
 ) -> bool:

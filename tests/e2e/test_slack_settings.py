@@ -266,3 +266,24 @@ async def test_a_change_of_approvers_takes_effect_in_another_process_without_res
     session.expire_all()
     delivery = (await session.execute(select(Delivery))).scalar_one()
     assert delivery.approved_by == "U0CAROL"
+
+
+async def test_the_organisations_own_copies_are_in_the_review_modal_and_removable(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    fake_slack.bot_channels.update({"C0NOTIFY", APPROVALS})
+    answer = await save(
+        slack, await settings_modal(slack, fake_slack), set_cc="archive@example.com", set_bcc="audit@example.com"
+    )
+    assert answer["response_action"] == "update"
+    await seed_invoice(session, org)
+
+    review = await open_review(slack, fake_slack, "INV-0001")
+
+    blocks = input_blocks(review)
+    assert blocks["review_cc"]["element"]["initial_value"] == "archive@example.com"
+    assert blocks["review_bcc"]["element"]["initial_value"] == "audit@example.com"
+    await submit(slack, review, fake_slack=fake_slack, review_bcc="")  # removed for this send
+    session.expire_all()
+    delivery = (await session.execute(select(Delivery))).scalar_one()
+    assert (delivery.cc, delivery.bcc) == (["archive@example.com"], [])
