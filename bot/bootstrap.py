@@ -272,7 +272,7 @@ def _add_loops(
             runtime.worker = Worker(
                 sessions=runtime.sessions,
                 transport=smtp_transport(settings),
-                identity=runtime.organisations.identity,  # read per claim: follows an admin's change
+                identity=runtime.organisations.identity,  # re-read ≤ once a second: follows an admin's change
                 render_pool=runtime.render_pool,
                 retry=RetryPolicy(max_attempts=settings.max_send_attempts, base_seconds=settings.retry_base_seconds),
                 concurrency=settings.worker_concurrency,

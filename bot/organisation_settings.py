@@ -223,17 +223,6 @@ def organisation_profile(settings: Settings, slack_team_id: str | None = None) -
     )
 
 
-def sender_identity(settings: Settings) -> SenderIdentity:
-    return SenderIdentity(
-        from_email=settings.sender_email,
-        from_name=settings.sender_name or settings.org_name,
-        reply_to=settings.reply_to,
-        bounce_domain=settings.effective_bounce_domain,
-        public_url=settings.public_url.rstrip("/"),
-        open_pixel=settings.open_pixel,
-    )
-
-
 def seed_values(settings: Settings) -> OrganisationSettingsValues:
     """The environment's organisation settings: what a single-workspace install starts with."""
     return OrganisationSettingsValues(
@@ -264,20 +253,3 @@ def installed_organisation(settings: Settings) -> InstalledOrganisation:
         smtp_configured=settings.smtp_configured,
     )
     return InstalledOrganisation(seed=seed_values(settings), process=process)
-
-
-def organisation_settings(settings: Settings) -> OrganisationSettings:
-    """The installation's organisation as the environment describes it."""
-    return OrganisationSettings(
-        profile=organisation_profile(settings),
-        rules=ApprovalRules(
-            senders=frozenset(settings.senders),
-            approvers=frozenset(settings.approvers),
-            admins=frozenset(settings.admins),
-            policy=settings.approval_policy.value,
-            threshold=settings.approval_threshold,
-        ),
-        channels=SlackChannels(notify=settings.notify_channel, approvers=settings.approvers_channel),
-        identity=sender_identity(settings),
-        smtp_configured=settings.smtp_configured,
-    )
