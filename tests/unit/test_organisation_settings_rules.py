@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,7 @@ def test_a_changed_vat_number_is_checked_and_stored_compact_with_its_prefix() ->
         ("cc", ("archive@example.com", "nope")),
     ],
 )
-def test_each_bad_value_is_refused_on_its_own_field(field: str, value: object) -> None:
+def test_each_bad_value_is_refused_on_its_own_field(field: str, value: Any) -> None:
     with pytest.raises(FieldErrors) as refused:
         check_settings(replace(form_of(STORED), **{field: value}), before=STORED)
     assert set(refused.value.errors) == {field}
