@@ -130,9 +130,10 @@ def create_slack_app(
         # Multi-workspace (issue 17): an org-wide Enterprise Grid install is one organisation, keyed by
         # its enterprise id; otherwise the team. One workspace: is_enterprise_install is False.
         team_id = context.enterprise_id if context.is_enterprise_install else context.team_id
-        settings = needs.organisations.settings_for(team_id)
         async with needs.sessions() as session:
+            # Loading the row refreshes the cached settings when an admin changed them (any process).
             organisation = await needs.organisations.organisation(session, team_id)
+            settings = needs.organisations.settings_for(team_id)
             workplace = Workplace(
                 organisation_id=organisation.id,
                 sending=settings.sending_state(organisation),

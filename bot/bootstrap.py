@@ -9,7 +9,8 @@ created on first start), not on each link-page request.
 Which loops a process runs is the caller's choice (`loops=`): a loop is built, and its
 heartbeat registered with `/healthz`, only when the process will run it. An organisation's
 roles, channels and sender identity come from an `OrganisationDirectory`
-(bot/organisation_settings.py) so a per-workspace directory can replace the single one.
+(bot/organisation_settings.py), read from the database and seeded once from the environment,
+so a per-workspace directory can replace the single one.
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ from bot.imap_mailbox import ImapMailbox
 from bot.loop_health import Heartbeat, LoopHealth
 from bot.mailbox_port import Mailbox
 from bot.notifier import Notifier, notifier_client
-from bot.organisation_settings import OrganisationSettings, SingleOrganisation, organisation_settings
+from bot.organisation_settings import (
+    OrganisationDirectory,
+    OrganisationSettings,
+    installed_organisation,
+    organisation_settings,
+)
 from bot.ubl_validator import UblValidator
 from bot.web import create_web_app
 from bot.webhook_wiring import webhook_providers
@@ -105,7 +111,7 @@ class Runtime:
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    organisations: SingleOrganisation
+    organisations: OrganisationDirectory
     health: LoopHealth
     others: OtherProcesses  # the loops other processes (a separate worker) report
     http: HttpServing
@@ -125,7 +131,8 @@ class Runtime:
 
     @property
     def organisation_settings(self) -> OrganisationSettings:
-        return self.organisations.settings
+        """As last read from the database (`organisations.organisation(session)` refreshes it)."""
+        return self.organisations.settings_for()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -202,8 +209,14 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
     of the loops, those in `loops` that are configured (no SMTP: no worker; no bot token: no notifier)."""
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    directory = WorkspaceDirectory if settings.multi_workspace else SingleOrganisation
-    organisations = directory(organisation_settings(settings))
+    # The organisation's settings live in the database; the environment seeds them on first start.
+    # Installable in many workspaces (issue 17): one organisation per team, with the environment's
+    # settings until each workspace's settings are rows too.
+    organisations: OrganisationDirectory = (
+        WorkspaceDirectory(organisation_settings(settings))
+        if settings.multi_workspace
+        else installed_organisation(settings)
+    )
     secret = verp_secret(settings)
     health = LoopHealth(stall_after=settings.health_stall_seconds)
     others = OtherProcesses(sessions, stall_after=settings.health_stall_seconds)  # a separate worker's loops
@@ -292,7 +305,7 @@ def _add_loops(
             runtime.worker = Worker(
                 sessions=runtime.sessions,
                 transport=smtp_transport(settings),
-                identity=runtime.organisation_settings.identity,
+                identity=runtime.organisations.identity,  # re-read ≤ once a second: follows an admin's change
                 render_pool=runtime.render_pool,
                 retry=RetryPolicy(max_attempts=settings.max_send_attempts, base_seconds=settings.retry_base_seconds),
                 concurrency=settings.worker_concurrency,
@@ -327,13 +340,17 @@ def _add_loops(
             notifier_client(token, settings.slack_api_url),
             channels.notify,
             approvers_channel=channels.approvers,
+            channels_now=runtime.organisations.channels,  # read per post: follows an admin's change
             heartbeat=runtime.health.loop(Loop.NOTIFIER, reports_each_round=True),
             destinations=runtime.workspace_tokens,  # multi-workspace: each post with its workspace's token
         )
 
 
 def _oauth_wiring(
-    settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], directory: SingleOrganisation
+    settings: Settings,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    directory: OrganisationDirectory,
 ) -> OAuthWiring:
     assert isinstance(directory, WorkspaceDirectory) and settings.slack_client_id and settings.slack_client_secret
     assert settings.token_key is not None  # Settings refuses multi-workspace without it

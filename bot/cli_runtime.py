@@ -134,6 +134,8 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
 
         async def main() -> tuple[bool, str, str | None]:
             runtime = bootstrap(settings)
+            async with runtime.session() as session:
+                await runtime.organisations.organisation(session)  # the stored settings, not the env seed
             organisation_settings = runtime.organisation_settings
             transport = smtp_transport(settings)
             ok, reason, refused = True, "connected and logged in", None

@@ -48,6 +48,19 @@ def _split_list(value: object) -> object:
 CommaList = Annotated[list[str], NoDecode]
 
 
+# The bot scopes manifest.yml asks for, in its order (tests/unit/test_manifest_scopes.py keeps them
+# equal): what an install requests (SLACK_SCOPES' default) and what `doctor` and `run` require.
+MANIFEST_BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "users:read",
+    "users:read.email",
+    "usergroups:read",
+    "channels:read",
+    "groups:read",
+)
+
+
 class Settings(BaseSettings):
     """Every setting, with a default that works on a laptop."""
 
@@ -73,7 +86,7 @@ class Settings(BaseSettings):
     # A Fernet key (README: "Install in your workspace"): Slack tokens are encrypted with it at rest.
     token_key: SecretStr | None = Field(None, validate_default=True, validation_alias=_env("TOKEN_KEY"))
     slack_scopes: CommaList = Field(
-        default_factory=lambda: ["commands", "chat:write", "users:read", "users:read.email"],  # manifest.yml
+        default_factory=lambda: list(MANIFEST_BOT_SCOPES),
         validation_alias=_env("SLACK_SCOPES", prefixed=False),
     )
     # Where the browser is sent to approve the install (Slack's; a stand-in in tests and the demo).

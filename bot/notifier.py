@@ -20,6 +20,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from functools import partial
+from typing import Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackTokenRotationError
@@ -27,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.loop_health import Heartbeat, LoopHealth
+from bot.organisation_settings import SlackChannels
 from bot.workspace_tokens import WorkspaceNotInstalled, WorkspaceTokens
 from handlers.notification_renderers import RENDERERS, Posted, PostLater, SlackPost
 from services.db.models import Notification, utcnow
@@ -52,6 +54,12 @@ NOTIFIER_MAX_ATTEMPTS = 100  # with backoff capped at 15 minutes: about a day of
 NOT_YET_POSTED_DELAY = 5.0
 
 
+class ChannelsNow(Protocol):
+    """Where an organisation's posts go as its settings say now (bot/organisation_settings.py)."""
+
+    async def __call__(self, session: AsyncSession, organisation_id: int, /) -> SlackChannels: ...
+
+
 class Notifier:
     """Drains the notifications table into Slack through the real `slack_sdk` client."""
 
@@ -69,9 +77,12 @@ class Notifier:
         heartbeat: Heartbeat | None = None,
         max_backoff: float = 30.0,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        channels_now: ChannelsNow | None = None,
         destinations: WorkspaceTokens | None = None,
     ) -> None:
-        """`lock_timeout`: seconds any of its transactions waits for another's lock before the
+        """`channels_now`: where an organisation's posts go as its settings say now (read per post;
+        None: the two channels given).
+        `lock_timeout`: seconds any of its transactions waits for another's lock before the
         round fails (and `/healthz` says why); without it a held lock hangs the loop silently.
         `destinations` (multi-workspace): each post goes with its organisation's workspace token
         (refreshed when it is about to expire) to that organisation's channels."""
@@ -83,6 +94,7 @@ class Notifier:
         self.client = client
         self.default_channel = default_channel
         self.approvers_channel = approvers_channel or default_channel
+        self.channels_now = channels_now
         self.clock = clock
         self.batch_size = batch_size
         self.poll_interval = poll_interval
@@ -200,6 +212,9 @@ class Notifier:
             destination = await self.destinations.destination(notification.organisation_id)
             client = AsyncWebClient(token=destination.token, base_url=self.client.base_url, timeout=15)
             default_channel, approvers_channel = destination.channels.notify, destination.channels.approvals
+        elif self.channels_now is not None:
+            channels = await self.channels_now(session, notification.organisation_id)
+            default_channel, approvers_channel = channels.notify, channels.approvals
         await RENDERERS[kind](
             SlackPost(
                 session=session,

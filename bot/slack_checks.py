@@ -14,13 +14,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.config import MANIFEST_BOT_SCOPES
 from bot.organisation_settings import SlackChannels
 from services.checks import Check, failed, passed
 
 log = logging.getLogger("invoicebot.slack")
 
 # The bot scopes manifest.yml asks for (a test keeps the two lists equal).
-MANIFEST_BOT_SCOPES = ("commands", "chat:write", "users:read", "users:read.email", "channels:read", "groups:read")
 
 REINSTALL = "add it under OAuth & Permissions (or recreate the app from manifest.yml) and reinstall the app"
 

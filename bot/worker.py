@@ -51,13 +51,18 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# The sender identity as the organisation's settings say now (bot/organisation_settings.py).
+IdentityNow = Callable[[AsyncSession], Awaitable[SenderIdentity]]
+IDENTITY_REREAD_SECONDS = 1.0
+
+
 class Worker:
     def __init__(
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
         transport: Transport,
-        identity: SenderIdentity,
+        identity: SenderIdentity | IdentityNow,
         render_pool: RenderPool | None,
         retry: RetryPolicy | None = None,
         worker_id: str | None = None,
@@ -103,6 +108,8 @@ class Worker:
             record_patience=stale_after.total_seconds() / 2,
             on_record_retry=lambda exc: self.heartbeat.failed(f"outcomes not committed: {error_summary(exc)}"),
         )
+        self._identity: SenderIdentity | None = None
+        self._identity_read_at = 0.0
         self._claims_resume_at = 0.0  # event-loop time before which no claim is tried (backoff)
 
     async def _send(self, prepared: PreparedSend, slot: _Window.Slot) -> None:
@@ -130,10 +137,23 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[PreparedSend]:
         """Claim up to `limit` deliveries and load all they need in a few queries."""
+        identity = await self._current_identity()
         prepared: list[PreparedSend] = await self.writer.claim(
-            limit, then=lambda session, ids: prepare_sends(session, delivery_ids=ids, identity=self.identity)
+            limit, then=lambda session, ids: prepare_sends(session, delivery_ids=ids, identity=identity)
         )
         return prepared
+
+    async def _current_identity(self) -> SenderIdentity:
+        """The sender identity as the settings say now: re-read at most once a second (the
+        organisation row by its key), so an admin's change reaches the next claims without a restart."""
+        if isinstance(self.identity, SenderIdentity):
+            return self.identity
+        loop_time = asyncio.get_running_loop().time()
+        if self._identity is None or loop_time - self._identity_read_at >= IDENTITY_REREAD_SECONDS:
+            async with self.sessions() as session:
+                self._identity = await self.identity(session)
+            self._identity_read_at = loop_time
+        return self._identity
 
     async def recover(self) -> tuple[int, int, int]:
         """Stale recovery. Returns (requeued, marked unknown, failed past the attempt limit)."""

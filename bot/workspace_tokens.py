@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.organisation_settings import OrganisationDirectory, SlackChannels
+from services.db.advisory_locks import advisory_lock
 from services.db.models import Organisation
 
 if TYPE_CHECKING:
@@ -62,15 +61,9 @@ class RefreshLocks:
 
     @asynccontextmanager
     async def held(self, workspace: str) -> AsyncIterator[None]:
-        async with self._locks.setdefault(workspace, asyncio.Lock()):
-            if self.engine.dialect.name != "postgresql":
-                yield
-                return
-            async with self.engine.begin() as conn:
-                await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
-                key = zlib.crc32(f"invoicebot.slack-token.{workspace}".encode()) - 2**31
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-                yield
+        in_process = self._locks.setdefault(workspace, asyncio.Lock())
+        async with in_process, advisory_lock(self.engine, f"invoicebot.slack-token.{workspace}", wait=LOCK_WAIT):
+            yield
 
 
 class LockingAuthorize(AsyncInstallationStoreAuthorize):

@@ -52,8 +52,9 @@ from bot.workspace_tokens import (
     workspace_key,
 )
 from services.db.models import TOKEN_COLUMNS, Organisation, slack_bots, slack_installations
-from services.invoicing.organisations import ensure_organisation
-from services.sending.pausing import pause_sending, resume_sending
+from services.invoicing.organisations import adopt_organisation
+from services.sending.pausing import pause_workspace, resume_workspace
+from services.unit_of_work import units_over
 
 log = logging.getLogger("invoicebot.workspaces")
 
@@ -159,8 +160,7 @@ class WorkspaceDirectory(SingleOrganisation):
             query = select(Organisation).where(Organisation.slack_team_id == slack_team_id)
             found = (await session.execute(query)).scalar_one_or_none()
         if found is None:
-            found = await ensure_organisation(session, self.settings_for(slack_team_id).profile)
-            await session.commit()
+            found = await adopt_organisation(session, self.settings_for(slack_team_id).profile)
         self._ids[slack_team_id] = found.id
         return found
 
@@ -280,8 +280,7 @@ class InstallPages:
         if key is not None:
             async with self.sessions() as session:
                 organisation = await self.directory.organisation(session, key)
-                await resume_sending(session, organisation_id=organisation.id)
-                await session.commit()
+            await resume_workspace(units_over(self.sessions), organisation_id=organisation.id)
         log.info("invoicebot was installed in workspace %s (%s)", key, name)
         return _page(
             "invoicebot is installed",
@@ -314,9 +313,7 @@ def register_uninstall_listeners(
         await store.async_delete_all(enterprise_id=context.enterprise_id, team_id=team_id)
         if key is None:
             return
-        async with sessions() as session:
-            paused = await pause_sending(session, slack_team_id=key, reason=why)
-            await session.commit()
+        paused = await pause_workspace(units_over(sessions), slack_team_id=key, reason=why)
         waiting = paused.waiting if paused is not None else 0
         log.warning(
             "workspace %s: %s; its tokens were deleted and its sending is paused (%d emails wait); data kept",

@@ -13,6 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.blocks.elements import home_view
 from handlers.context import SessionFactory, Workplace
+from handlers.review_policy import SendPolicy
+from services.authorization import Role, roles_of
 from services.sending.due import list_due_invoices
 from services.tracking.status import list_problem_deliveries
 
@@ -20,7 +22,11 @@ PROBLEMS_COUNTED = 50
 
 
 async def handle_app_home_opened(
-    event: dict[str, Any], client: AsyncWebClient, sessions: SessionFactory, workplace: Workplace
+    event: dict[str, Any],
+    client: AsyncWebClient,
+    sessions: SessionFactory,
+    workplace: Workplace,
+    send_policy: SendPolicy,
 ) -> None:
     if event.get("tab", "home") != "home":
         return
@@ -40,6 +46,7 @@ async def handle_app_home_opened(
         problem_count=len(problems),
         problems_capped=len(problems) >= PROBLEMS_COUNTED,
         sending_problems=[problem.message for problem in workplace.sending.problems()],
+        admin=Role.ADMIN in roles_of(send_policy.send.rules, str(event["user"])),  # the *Settings* button
     )
     await client.views_publish(user_id=event["user"], view=view)
 

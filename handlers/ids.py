@@ -23,6 +23,7 @@ class ActionId(StrEnum):
     MARK_SENT_MANUALLY = "alert_mark_sent_manually"
     OPEN_INVOICE = "alert_open_invoice"
     REVOKE_LINK = "invoice_revoke_link"  # `/invoices show`: withdraw the customer's invoice link
+    OPEN_SETTINGS = "home_open_settings"  # App Home's *Settings* button (admins)
 
 
 class MenuChoice(StrEnum):
@@ -66,6 +67,7 @@ class CallbackId(StrEnum):
     REVIEW = "review_send"
     BULK = "bulk_send"
     FIX_ADDRESS = "fix_address_resend"
+    SETTINGS = "organisation_settings"  # `/invoices settings`, App Home's *Settings*
 
 
 COMMAND = "/invoices"

@@ -16,6 +16,7 @@ The rules:
 - amounts: finite, below `MAX_AMOUNT`, and no finer than the currency's minor unit (EUR 2
   decimals, JPY 0, KWD 3 — `services.money`) where the amount is a money total.
 - languages: one of the languages we ship wording for (`SUPPORTED_LANGUAGES`).
+- VAT numbers: python-stdnum's check for the country when it has one (`check_vat_number`).
 - attachments: one of `Attachments` — an unknown choice is refused, never read as PDF.
 """
 
@@ -26,6 +27,9 @@ import unicodedata
 from datetime import date
 from decimal import Decimal
 from functools import cache
+
+from stdnum.exceptions import ValidationError as StdnumValidationError
+from stdnum.util import get_cc_module
 
 from services.db.models import Attachments
 from services.languages import SUPPORTED_LANGUAGES, base_language
@@ -123,3 +127,23 @@ def check_attachments(value: str, name: str = "attachments") -> Attachments:
     except ValueError:
         choices = ", ".join(choice.value for choice in Attachments)
         raise BadValue(f"{name} {value!r} is not one of: {choices}") from None
+
+
+def check_vat_number(value: str, name: str, *, country: str | None) -> str:
+    """A VAT number in its compact form, checked by python-stdnum's rule for `country` (its
+    checksum, length, prefix). A country stdnum knows no VAT rule for takes any one-line text,
+    so a seller outside those countries is never locked out. Empty stays empty."""
+    text = check_text(value.strip(), name)
+    if not text or not country:
+        return text
+    try:
+        module = get_cc_module(country.lower(), "vat")
+    except ImportError:  # stdnum raises it for an unknown country code
+        module = None
+    if module is None:
+        return text
+    try:
+        compact: str = module.validate(text)
+    except StdnumValidationError as exc:
+        raise BadValue(f"{name} {text!r} is not a valid {country.upper()} VAT number ({exc})") from None
+    return compact if compact[:2].isalpha() else country.upper() + compact  # stored with its country prefix

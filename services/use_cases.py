@@ -16,6 +16,8 @@ from enum import StrEnum
 from services.authorization import ApprovalRules
 from services.db.models import DeliveryStatus
 from services.invoicing.invoices import mark_paid, mark_sent_manually, validate_invoice, void_invoice
+from services.invoicing.settings import SettingsForm
+from services.invoicing.settings_store import change_settings
 from services.sending.approvals import approve_delivery, reject_delivery
 from services.sending.bulk import BulkRequest, SkippedInvoice, request_bulk_delivery
 from services.sending.context import SendContext
@@ -159,3 +161,27 @@ async def mark_sent_after_alert(
             send=send,
         )
         return invoice.number
+
+
+async def change_organisation_settings(
+    units: UnitsOfWork, *, organisation_id: int, actor: str, change: SettingsChange
+) -> dict[str, list[object]]:
+    """The settings modal's submission: checked, stored, versioned and audited together (field → [old, new])."""
+    async with units() as unit:
+        return await change_settings(
+            unit,
+            organisation_id=organisation_id,
+            rules=change.rules,
+            actor=actor,
+            form=change.form,
+            found=change.found,
+        )
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """An admin's submitted settings: the form, the rules they act under, what Slack-side checks found."""
+
+    form: SettingsForm
+    rules: ApprovalRules
+    found: dict[str, str]

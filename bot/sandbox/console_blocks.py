@@ -153,8 +153,12 @@ def input_value(block: Block, typed: Mapping[str, Any]) -> Any:
     kind = element.get("type")
     if kind == "plain_text_input":
         return str(element.get("initial_value") or "")
-    if kind == "checkboxes":
+    if kind in ("checkboxes", "multi_static_select"):
         return list(element.get("initial_options") or [])
+    if kind == "multi_users_select":
+        return list(element.get("initial_users") or [])
+    if kind == "conversations_select":
+        return element.get("initial_conversation")
     return element.get("initial_option")
 
 
@@ -170,6 +174,11 @@ def describe_value(block: Block, value: Any) -> str:
             f"[{'x' if option.get('value') in chosen else ' '}] {option_label(option)}"
             for option in element.get("options") or []
         )
+    if kind in ("multi_users_select", "multi_static_select"):
+        shown = [option_label(item) if isinstance(item, Mapping) else f"@{item}" for item in value or []]
+        return ", ".join(shown) or "(none)"
+    if kind == "conversations_select":
+        return f"#{value}" if value else "(none)"
     return option_label(value) or "(none)"
 
 
@@ -200,8 +209,12 @@ def state_values(view: Mapping[str, Any], typed: Mapping[str, Any]) -> dict[str,
         kind, action_id = element.get("type"), str(element.get("action_id"))
         if kind == "plain_text_input":
             values[block_id] = {action_id: {"type": kind, "value": value or None}}
-        elif kind == "checkboxes":
+        elif kind in ("checkboxes", "multi_static_select"):
             values[block_id] = {action_id: {"type": kind, "selected_options": list(value or [])}}
+        elif kind == "multi_users_select":
+            values[block_id] = {action_id: {"type": kind, "selected_users": list(value or [])}}
+        elif kind == "conversations_select":
+            values[block_id] = {action_id: {"type": kind, "selected_conversation": value}}
         else:
             values[block_id] = {action_id: {"type": kind, "selected_option": value}}
     return values

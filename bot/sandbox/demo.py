@@ -211,6 +211,7 @@ class Demo:
         self._stack.push_async_callback(self.slack.stop)
         for name, user in USERS.items():
             self.slack.add_user(user.id, email=f"{name}@example.com", team_id=TEAM_ID, name=name)
+        self.slack.add_channel(CHANNEL, "invoices")  # invited: the settings modal checks it
         smtp = BouncingSmtpServer(bounces=bounces, options=ServerOptions(eml_dir=self.mail_dir))
         await smtp.start()
         self._stack.push_async_callback(smtp.stop)

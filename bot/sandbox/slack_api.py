@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.config import MANIFEST_BOT_SCOPES
 from bot.sandbox.slack_oauth import FakeSlackOAuth
 
 _JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
@@ -71,7 +72,7 @@ class SlackChannel:
 
 
 # The bot scopes manifest.yml asks for: what a correctly installed app's token holds.
-GRANTED_SCOPES = ("commands", "chat:write", "users:read", "users:read.email", "channels:read", "groups:read")
+GRANTED_SCOPES = MANIFEST_BOT_SCOPES
 
 
 @dataclass
@@ -100,6 +101,7 @@ class FakeSlackApi:
     channels: dict[str, SlackChannel] = field(default_factory=dict)
     scopes: tuple[str, ...] = GRANTED_SCOPES  # sent in the x-oauth-scopes header, as Slack does
     oauth: FakeSlackOAuth | None = None  # installing the app in many workspaces (bot/sandbox/slack_oauth.py)
+    usergroups: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id → (handle, member ids)
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _port: int | None = None
@@ -150,6 +152,9 @@ class FakeSlackApi:
         channel = SlackChannel(id=channel_id, name=name, is_member=member)
         self.channels[channel_id] = channel
         return channel
+
+    def add_usergroup(self, group_id: str, *, handle: str, users: list[str]) -> None:
+        self.usergroups[group_id] = (handle, list(users))
 
     def fail_next(
         self, method: str, *, times: int = 1, error: str = "ratelimited", retry_after: int | None = 1
@@ -326,6 +331,18 @@ class FakeSlackApi:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"profile": {"email": user.email, "real_name": user.name}}
+
+    def _usergroups_list(self, _args: dict[str, Any]) -> dict[str, Any]:
+        groups = [
+            {"id": gid, "handle": handle, "user_count": len(users)} for gid, (handle, users) in self.usergroups.items()
+        ]
+        return {"usergroups": groups}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = self.usergroups.get(str(args.get("usergroup", "")))
+        if group is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"users": list(group[1])}
 
 
 def _bearer(request: web.Request) -> str | None:

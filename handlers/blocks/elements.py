@@ -221,6 +221,7 @@ HELP_LINES = (
     (f"{COMMAND} show NUMBER", "one invoice: its lines, status and emails"),
     (f"{COMMAND} sent", "the latest invoice emails and what happened to each"),
     (f"{COMMAND} problems", "emails that bounced, failed or need a decision"),
+    (f"{COMMAND} settings", "roles, approval, channels, sender and legal details (admins)"),
     (f"{COMMAND} help", "this list"),
 )
 
@@ -231,7 +232,7 @@ def help_blocks() -> list[Block]:
 
 
 def home_view(
-    *, due_count: int, problem_count: int, problems_capped: bool, sending_problems: Sequence[str]
+    *, due_count: int, problem_count: int, problems_capped: bool, sending_problems: Sequence[str], admin: bool = False
 ) -> dict[str, Any]:
     """The App Home tab: the two numbers a finance team checks, then how to act on them."""
     due = "Nothing is due 🎉" if not due_count else f"*{due_count}* invoice{'s' if due_count != 1 else ''} to send"
@@ -249,6 +250,14 @@ def home_view(
     ]
     if sending_problems:
         blocks.append(section("⚠️ Sending is not ready: " + escape("; ".join(sending_problems))))
+    if admin:
+        button = {
+            "type": "button",
+            "action_id": ActionId.OPEN_SETTINGS,
+            "text": plain_text("Settings"),
+            "value": "open",
+        }
+        blocks.append({"type": "actions", "block_id": "home_admin", "elements": [button]})
     blocks.extend(help_blocks())
     return {"type": "home", "blocks": blocks}
 

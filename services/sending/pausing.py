@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryStatus, Organisation
+from services.unit_of_work import UnitsOfWork
 
 WAITING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.AWAITING_APPROVAL)
 
@@ -48,6 +49,18 @@ async def resume_sending(session: AsyncSession, *, organisation_id: int) -> None
     if organisation is not None and organisation.sending_paused is not None:
         organisation.sending_paused = None
         await session.flush()
+
+
+async def pause_workspace(units: UnitsOfWork, *, slack_team_id: str, reason: str) -> PausedSending | None:
+    """`pause_sending` in a unit of work, committed when this returns (the uninstall listeners)."""
+    async with units() as unit:
+        return await pause_sending(unit.session, slack_team_id=slack_team_id, reason=reason)
+
+
+async def resume_workspace(units: UnitsOfWork, *, organisation_id: int) -> None:
+    """`resume_sending` in a unit of work, committed when this returns (a new install)."""
+    async with units() as unit:
+        await resume_sending(unit.session, organisation_id=organisation_id)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ problems, suppressed addresses and a recent or in-flight send of the same invoic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +32,7 @@ from services.email.templates import invoice_email_context, render_invoice_email
 from services.formatting import format_day, format_money, reader_locale
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import organisation_locale, team_locale
+from services.invoicing.settings_store import organisation_copies
 from services.invoicing.states import IN_FLIGHT, SENT_OK, InvoiceStateView, latest_deliveries, state_of_invoice
 from services.languages import normalise_language
 from services.sending.due import verdict
@@ -200,6 +202,9 @@ async def prepare_review(
 ) -> ReviewDraft:
     """The review modal's defaults and warnings for one invoice. Reads only.
 
+    Cc holds the customer's cc and the organisation's own Cc addresses (its settings), Bcc the
+    organisation's own Bcc: shown in the modal, where the person may remove them.
+
     `sending` adds the organisation's readiness problems (SMTP not configured / not
     verified) to `problems`; without it only the invoice's own problems are listed.
     `sender_name` signs the message (default: the organisation's name).
@@ -210,7 +215,9 @@ async def prepare_review(
     customer = invoice.customer
     language = normalise_language(language or customer.language or organisation.default_language)
     to = recipients_of(invoice)
-    cc = [address for address in customer.cc if address.lower() not in {t.lower() for t in to}]
+    own_cc, own_bcc = await organisation_copies(session, organisation_id=organisation_id)
+    cc = _without([*customer.cc, *own_cc], to)  # the organisation's own copies, removable in the modal
+    bcc = _without(own_bcc, [*to, *cc])
     # The modal is read by the team (the organisation's locale); the email by the customer
     # (its language in the seller's country, as the PDF beside it).
     amount = format_money(invoice.total, invoice.currency, organisation_locale(organisation))
@@ -243,7 +250,7 @@ async def prepare_review(
         amount=amount,
         to=tuple(to),
         cc=tuple(cc),
-        bcc=(),
+        bcc=tuple(bcc),
         language=language,
         subject=rendered.subject,
         message=rendered.text,
@@ -254,3 +261,14 @@ async def prepare_review(
         recent=await recent_send(session, invoice=invoice, now=now),
         state=await state_of_invoice(session, invoice=invoice),
     )
+
+
+def _without(addresses: Sequence[str], taken: Sequence[str]) -> list[str]:
+    """`addresses` once each (case-insensitively), leaving out those already in `taken`."""
+    seen = {address.lower() for address in taken}
+    kept: list[str] = []
+    for address in addresses:
+        if address.lower() not in seen:
+            seen.add(address.lower())
+            kept.append(address)
+    return kept

@@ -66,7 +66,8 @@ def input_blocks(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def state_values(view: dict[str, Any], **typed: Any) -> dict[str, dict[str, Any]]:
     """What Slack submits: each input's initial value, unless the person typed (`typed[block prefix]`).
 
-    Text fields take a string; checkboxes take True/False; selects and radios take the option value.
+    Text fields take a string; checkboxes take True/False; selects and radios take the option value;
+    user and multi selects take a list; a conversation select takes a channel id (or "" for none).
     """
     values: dict[str, dict[str, Any]] = {}
     for block_id, block in input_blocks(view).items():
@@ -79,6 +80,19 @@ def state_values(view: dict[str, Any], **typed: Any) -> dict[str, dict[str, Any]
             ticked = given if given is not None else bool(element.get("initial_options"))
             chosen = element["options"] if ticked else []
             values[block_id] = {element["action_id"]: {"type": "checkboxes", "selected_options": chosen}}
+        elif element["type"] == "multi_users_select":
+            users = given if given is not None else element.get("initial_users", [])
+            values[block_id] = {element["action_id"]: {"type": "multi_users_select", "selected_users": list(users)}}
+        elif element["type"] == "multi_static_select":
+            chosen = element.get("initial_options", [])
+            if given is not None:
+                chosen = [o for o in element["options"] if o["value"] in given]
+            values[block_id] = {element["action_id"]: {"type": "multi_static_select", "selected_options": chosen}}
+        elif element["type"] == "conversations_select":
+            channel = given if given is not None else element.get("initial_conversation")
+            values[block_id] = {
+                element["action_id"]: {"type": "conversations_select", "selected_conversation": channel}
+            }
         else:
             option = element.get("initial_option")
             if given is not None:

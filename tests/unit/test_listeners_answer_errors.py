@@ -28,7 +28,7 @@ class RecordingApp:
 
         return record
 
-    def command(self, key: object) -> Callable[[Listener], Listener]:
+    def command(self, key: object, **_options: object) -> Callable[[Listener], Listener]:  # matchers=…
         return self._recorder("command", key)
 
     def action(self, key: object) -> Callable[[Listener], Listener]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -56,7 +57,39 @@ class Organisation(Base):
     # Why the worker sends nothing for this organisation (its workspace uninstalled the app or
     # revoked its token); None: sending as usual. Queued emails wait, they are not failed.
     sending_paused: Mapped[str | None] = mapped_column(String(500))
+    # Bumped with every change of the organisation's settings (services.invoicing.settings_store):
+    # each process compares it with the version it caches, so a change reaches every process.
+    settings_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrganisationSettingsRow(Base):
+    """What an admin decides for the organisation (roles, policy, channels, sender, defaults).
+
+    The legal details (name, address, VAT number, country, language) and the From / Reply-To
+    addresses stay on `Organisation`, which the documents already read; this row holds the
+    rest. Roles list Slack user ids (U…, W…) and user-group ids (S…); `group_members` is each
+    listed group's members as Slack answered when the settings were saved.
+    """
+
+    __tablename__ = "organisation_settings"
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    senders: Mapped[list[str]] = mapped_column(default=list)
+    approvers: Mapped[list[str]] = mapped_column(default=list)
+    admins: Mapped[list[str]] = mapped_column(default=list)
+    group_members: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    approval_policy: Mapped[str] = mapped_column(String(16), default="never")
+    approval_threshold: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    notify_channel: Mapped[str | None] = mapped_column(String(32))
+    approvers_channel: Mapped[str | None] = mapped_column(String(32))
+    sender_name: Mapped[str | None] = mapped_column(String(200))
+    bounce_domain: Mapped[str | None] = mapped_column(String(253))
+    default_currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    cc: Mapped[list[str]] = mapped_column(default=list)  # the organisation's own copies of every send
+    bcc: Mapped[list[str]] = mapped_column(default=list)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Customer(Base):

@@ -1,0 +1,283 @@
+"""An organisation's settings as plain values, and the one place each field's rule lives.
+
+Why in invoicing: the organisation is invoicing's (its legal details are on the invoice, the
+PDF and the UBL), and every rule a setting needs is in the shared kernel (email addresses,
+money, languages, postal address, VAT numbers, roles and the approval policy), so this
+module needs no other context. The sending context reads the result as plain values
+(bot/organisation_settings.py turns them into `ApprovalRules`, channels and a sender identity).
+
+`check_settings(form, before=…)` turns what an admin typed into `OrganisationSettingsValues`
+or raises `FieldErrors` naming every wrong field at once (the keys are the field names,
+which the Slack modal also uses as its block ids), so a bad value changes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from services.authorization import ApprovalPolicy, ApprovalRules
+from services.email.addresses import normalise_email, normalise_emails
+from services.errors import FieldErrors, InvalidInput
+from services.field_rules import BadValue, check_amount, check_language, check_text, check_vat_number
+from services.money import check_currency
+from services.postal_address import (
+    MAX_CITY,
+    MAX_POSTAL_CODE,
+    MAX_STREET,
+    MAX_SUBDIVISION,
+    PostalAddress,
+    country_codes,
+)
+
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+GROUP_ID = re.compile(r"^S[A-Z0-9]{2,31}$")
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,31}$")
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+MAX_COPIES = 10  # the organisation's own Cc/Bcc addresses
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrganisationSettingsValues:
+    """Everything an admin sets for the organisation. Roles hold user ids (U…/W…) and group ids (S…)."""
+
+    senders: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+    group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    approval_policy: ApprovalPolicy = ApprovalPolicy.NEVER
+    approval_threshold: Decimal = Decimal(0)
+    notify_channel: str | None = None
+    approvers_channel: str | None = None
+    sender_name: str | None = None
+    sender_email: str = "invoices@example.com"
+    reply_to: str | None = None
+    bounce_domain: str | None = None
+    legal_name: str = ""
+    address: PostalAddress = field(default_factory=PostalAddress)
+    tax_id: str = ""
+    default_language: str = "en"
+    default_currency: str = "EUR"
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+
+    def members(self, listed: Iterable[str]) -> frozenset[str]:
+        """The user ids a role list grants the role to: its users and its groups' members."""
+        users: set[str] = set()
+        for entry in listed:
+            users.update(self.group_members.get(entry, ()) if GROUP_ID.match(entry) else (entry,))
+        return frozenset(users)
+
+    def rules(self) -> ApprovalRules:
+        return ApprovalRules(
+            senders=self.members(self.senders),
+            approvers=self.members(self.approvers),
+            admins=self.members(self.admins),
+            policy=self.approval_policy,
+            threshold=self.approval_threshold,
+        )
+
+    def changes_from(self, before: OrganisationSettingsValues) -> dict[str, list[Any]]:
+        """Field → [old, new] for every field that differs (JSON-ready: what the audit entry keeps)."""
+        old, new = _plain(before), _plain(self)
+        return {name: [old[name], new[name]] for name in new if old[name] != new[name]}
+
+
+def _plain(values: OrganisationSettingsValues) -> dict[str, Any]:
+    shown = asdict(values)
+    shown["approval_threshold"] = str(values.approval_threshold)
+    shown["approval_policy"] = values.approval_policy.value
+    shown["group_members"] = {group: sorted(users) for group, users in sorted(values.group_members.items())}
+    for name in ("senders", "approvers", "admins", "cc", "bcc"):
+        shown[name] = list(shown[name])
+    return shown
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettingsForm:
+    """What the admin typed or picked, as text and lists (the modal's values); None: left empty."""
+
+    senders: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+    group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    approval_policy: str = ApprovalPolicy.NEVER.value
+    approval_threshold: str = "0"
+    notify_channel: str | None = None
+    approvers_channel: str | None = None
+    sender_name: str | None = None
+    sender_email: str = ""
+    reply_to: str | None = None
+    bounce_domain: str | None = None
+    legal_name: str = ""
+    street: str = ""
+    additional: str = ""
+    city: str = ""
+    postal_code: str = ""
+    subdivision: str = ""
+    country: str = ""
+    tax_id: str = ""
+    default_language: str = "en"
+    default_currency: str = "EUR"
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+
+
+class _Errors:
+    """Collects one message per field, so every wrong field is named in one answer."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+
+    def check(self, name: str, rule: Callable[[], Any], default: Any = None) -> Any:
+        try:
+            return rule()
+        except (InvalidInput, BadValue, ValueError) as exc:
+            self.found.setdefault(name, str(exc))
+            return default
+
+
+def _ids(values: Iterable[str], what: str, *pattern: re.Pattern[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values:
+        text = value.strip()
+        if not any(p.match(text) for p in pattern):
+            raise InvalidInput(f"{text!r} is not a Slack {what} id")
+        if text not in out:
+            out.append(text)
+    return tuple(out)
+
+
+def _channel(value: str | None) -> str | None:
+    text = (value or "").strip()
+    if text and not CHANNEL_ID.match(text):
+        raise InvalidInput(f"{text!r} is not a Slack channel id (C… or G…)")
+    return text or None
+
+
+def _threshold(text: str, currency: str) -> Decimal:
+    try:
+        amount = Decimal((text or "0").strip().replace(",", ""))
+    except InvalidOperation:
+        raise InvalidInput(f"{text!r} is not an amount") from None
+    if amount < 0:
+        raise InvalidInput("the threshold cannot be negative")
+    return check_amount(amount, "the threshold", currency=currency)
+
+
+def _domain(value: str | None) -> str | None:
+    text = (value or "").strip().lower().rstrip(".")
+    if text and not DOMAIN.match(text):
+        raise InvalidInput(f"{text!r} is not a domain name (like bounces.example.com)")
+    return text or None
+
+
+def _optional_text(value: str | None, name: str, limit: int) -> str:
+    text = check_text((value or "").strip(), name)
+    if len(text) > limit:
+        raise InvalidInput(f"{name} is longer than {limit} characters")
+    return text
+
+
+def _country(value: str) -> str:
+    code = value.strip().upper()
+    if code not in country_codes():
+        raise InvalidInput(f"{value!r} is not a country code (ISO 3166, like GB or DE)")
+    return code
+
+
+def _copies(values: Iterable[str], name: str) -> tuple[str, ...]:
+    found = normalise_emails([value for value in values if value.strip()])
+    if len(found) > MAX_COPIES:
+        raise InvalidInput(f"at most {MAX_COPIES} {name} addresses")
+    return tuple(found)
+
+
+_PART_LIMITS = {
+    "street": MAX_STREET,
+    "additional": MAX_STREET,
+    "city": MAX_CITY,
+    "postal_code": MAX_POSTAL_CODE,
+    "subdivision": MAX_SUBDIVISION,
+}
+
+
+def _address(form: SettingsForm, errors: _Errors, country: str | None) -> PostalAddress:
+    parts: dict[str, str] = {}
+    for name, limit in _PART_LIMITS.items():
+        rule = functools.partial(_optional_text, getattr(form, name), name, limit)
+        parts[name] = errors.check(name, rule, "")
+    return PostalAddress(**parts, country=country)
+
+
+def check_settings(form: SettingsForm, *, before: OrganisationSettingsValues) -> OrganisationSettingsValues:
+    """The form's values checked, or FieldErrors naming each wrong field (keys: the field names).
+
+    The VAT number is checked when it changed (or the country did): a stored number that
+    predates the check is not held against an unrelated change of, say, the approvers.
+    """
+    errors = _Errors()
+    currency = errors.check("default_currency", lambda: check_currency(form.default_currency.strip()), "EUR")
+    country = errors.check("country", lambda: _country(form.country))
+    tax_id = form.tax_id.strip()
+    if tax_id != before.tax_id or country != before.address.country:
+        tax_id = errors.check("tax_id", lambda: check_vat_number(tax_id, "the VAT number", country=country), tax_id)
+    values = OrganisationSettingsValues(
+        senders=errors.check("senders", lambda: _ids(form.senders, "user or user group", USER_ID, GROUP_ID), ()),
+        approvers=errors.check("approvers", lambda: _ids(form.approvers, "user or user group", USER_ID, GROUP_ID), ()),
+        admins=errors.check("admins", lambda: _ids(form.admins, "user or user group", USER_ID, GROUP_ID), ()),
+        group_members={group: _ids(users, "user", USER_ID) for group, users in form.group_members.items()},
+        approval_policy=errors.check(
+            "approval_policy", lambda: ApprovalPolicy(form.approval_policy), ApprovalPolicy.NEVER
+        ),
+        approval_threshold=errors.check(
+            "approval_threshold", lambda: _threshold(form.approval_threshold, currency), Decimal(0)
+        ),
+        notify_channel=errors.check("notify_channel", lambda: _channel(form.notify_channel)),
+        approvers_channel=errors.check("approvers_channel", lambda: _channel(form.approvers_channel)),
+        sender_name=errors.check("sender_name", lambda: _optional_text(form.sender_name, "the From name", 200)) or None,
+        sender_email=errors.check("sender_email", lambda: normalise_email(form.sender_email), ""),
+        reply_to=errors.check("reply_to", lambda: normalise_email(form.reply_to) if form.reply_to else None),
+        bounce_domain=errors.check("bounce_domain", lambda: _domain(form.bounce_domain)),
+        legal_name=errors.check("legal_name", lambda: _legal_name(form.legal_name), ""),
+        address=_address(form, errors, country),
+        tax_id=tax_id,
+        default_language=errors.check(
+            "default_language", lambda: check_language(form.default_language, "language"), "en"
+        ),
+        default_currency=currency,
+        cc=errors.check("cc", lambda: _copies(form.cc, "Cc"), ()),
+        bcc=errors.check("bcc", lambda: _copies(form.bcc, "Bcc"), ()),
+    )
+    if not values.admins and not errors.found.get("admins"):
+        errors.found["admins"] = "name at least one admin, or nobody could change the settings again"
+    if errors.found:
+        raise FieldErrors(errors.found)
+    return values
+
+
+def _legal_name(value: str) -> str:
+    text = _optional_text(value, "the legal name", 200)
+    if not text:
+        raise InvalidInput("the legal name is required: it is printed on every invoice")
+    return text
+
+
+def form_of(values: OrganisationSettingsValues) -> SettingsForm:
+    """The form an admin sees, filled with the stored values (what `check_settings` takes back)."""
+    same = {item.name for item in fields(SettingsForm)} & {item.name for item in fields(OrganisationSettingsValues)}
+    filled: dict[str, Any] = {name: getattr(values, name) for name in same}
+    filled.update(
+        approval_policy=values.approval_policy.value,
+        approval_threshold=str(values.approval_threshold),
+        country=values.address.country or "",
+        **{
+            part: getattr(values.address, part)
+            for part in ("street", "additional", "city", "postal_code", "subdivision")
+        },
+    )
+    return replace(SettingsForm(), **filled)

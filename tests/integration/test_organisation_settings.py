@@ -1,0 +1,75 @@
+"""The organisation's settings in the database: seeded once from the environment, then the database wins,
+and a change reaches a running worker without a restart (real SMTP server, parsed email)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from email import policy
+from email.parser import BytesParser
+
+from sqlalchemy import func, select
+
+from bot.config import load_settings
+from bot.organisation_settings import installed_organisation
+from services.db.models import AuditLog, Organisation, OrganisationSettingsRow
+from services.invoicing.settings_store import settings_to_edit
+from services.unit_of_work import units_over
+from services.use_cases import SettingsChange, change_organisation_settings
+from tests.harness.sending import make_worker, queue_delivery
+
+
+def env(database_url: str, **extra: str):
+    return load_settings(DATABASE_URL=database_url, INVOICEBOT_ADMINS="U0ALICE", **extra)
+
+
+async def test_the_environment_seeds_the_first_start_and_the_database_wins_afterwards(database_url, sessions):
+    first = installed_organisation(env(database_url, INVOICEBOT_ORG_NAME="First Ltd", INVOICEBOT_APPROVERS="U0BOB"))
+    async with sessions() as session:
+        organisation = await first.organisation(session)
+        assert (organisation.name, organisation.settings_version) == ("First Ltd", 1)
+
+    # A restart with other values in the environment: the stored settings stay as they are.
+    later = installed_organisation(env(database_url, INVOICEBOT_ORG_NAME="Other Ltd", INVOICEBOT_APPROVERS="U0DAVE"))
+    async with sessions() as session:
+        organisation = await later.organisation(session)
+        rows = await session.scalar(select(func.count()).select_from(OrganisationSettingsRow))
+    assert (organisation.name, organisation.settings_version, rows) == ("First Ltd", 1, 1)
+    assert later.settings_for().rules.approvers == frozenset({"U0BOB"})
+    assert later.settings_for().profile.name == "First Ltd"
+
+
+async def test_a_running_worker_sends_with_the_from_name_an_admin_just_changed(
+    database_url, sessions, session, org, smtp, transport
+):
+    settings = env(database_url, INVOICEBOT_SENDER_NAME="Accounts", INVOICEBOT_SENDER_EMAIL="invoices@example.com")
+    directory = installed_organisation(settings)
+    await directory.organisation(session)
+    worker = make_worker(sessions, transport, identity=directory.identity)
+    await queue_delivery(session, org)
+    assert await worker.drain() == 1
+
+    async with sessions() as reading:
+        form = await settings_to_edit(
+            reading, organisation_id=org.id, rules=directory.settings_for().rules, actor="U0ALICE"
+        )
+    changes = await change_organisation_settings(
+        units_over(sessions),
+        organisation_id=org.id,
+        actor="U0ALICE",
+        change=SettingsChange(
+            form=replace(form, sender_name="Books Team"), rules=directory.settings_for().rules, found={}
+        ),
+    )
+    assert changes == {"sender_name": ["Accounts", "Books Team"]}
+    await asyncio.sleep(1.1)  # the worker re-reads the identity at most once a second
+    await queue_delivery(session, org, number="INV-0002")
+    assert await worker.drain() == 1
+
+    first, second = (BytesParser(policy=policy.default).parsebytes(item.data) for item in smtp.received)
+    assert first["From"].addresses[0].display_name == "Accounts"
+    assert second["From"].addresses[0].display_name == "Books Team"
+    [audit] = (await session.execute(select(AuditLog).where(AuditLog.action == "settings_changed"))).scalars().all()
+    assert audit.detail["changes"] == {"sender_name": ["Accounts", "Books Team"]}
+    version = await session.scalar(select(Organisation.settings_version).where(Organisation.id == org.id))
+    assert version == 2
