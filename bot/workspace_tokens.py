@@ -5,7 +5,7 @@ refreshed with `oauth.v2.access` grant_type=refresh_token. Two refreshes of one 
 at once would each spend the refresh token and store a different token, so a refresh holds
 `RefreshLocks.held(workspace)`: an asyncio lock in the process and, on PostgreSQL, a
 transaction-scoped advisory lock across processes (web and worker), waited for at most
-`LOCK_WAIT`. Under the lock the bot is read again: a refresh another process just made is
+`LOCK_WAIT_SECONDS`. Under the lock the bot is read again: a refresh another process just made is
 used, not repeated. Bolt's own authorize (a request's token) takes the same locks
 (`LockingAuthorize`), so the web's refresh and the notifier's never race.
 """
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("invoicebot.workspaces")
 
 ROTATE_MINUTES_BEFORE = 120  # Bolt's default: refresh a rotating token 2 hours before it expires
-LOCK_WAIT = "10s"  # PostgreSQL lock_timeout while another process refreshes the same installation
+LOCK_WAIT_SECONDS = 10.0  # PostgreSQL lock_timeout while another process refreshes the same installation
 
 
 class WorkspaceNotInstalled(Exception):
@@ -62,7 +62,10 @@ class RefreshLocks:
     @asynccontextmanager
     async def held(self, workspace: str) -> AsyncIterator[None]:
         in_process = self._locks.setdefault(workspace, asyncio.Lock())
-        async with in_process, advisory_lock(self.engine, f"invoicebot.slack-token.{workspace}", wait=LOCK_WAIT):
+        async with (
+            in_process,
+            advisory_lock(self.engine, f"invoicebot.slack-token.{workspace}", wait_seconds=LOCK_WAIT_SECONDS),
+        ):
             yield
 
 

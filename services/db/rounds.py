@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, TextClause, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -73,7 +73,7 @@ async def limit_lock_wait(session: AsyncSession, seconds: float, *, every_transa
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    statement = text(f"SET LOCAL lock_timeout = {max(1, round(seconds * 1000))}")
+    statement = lock_wait_statement(seconds)
     if not every_transaction:
         await session.execute(statement)
         return
@@ -84,6 +84,11 @@ async def limit_lock_wait(session: AsyncSession, seconds: float, *, every_transa
     event.listen(session.sync_session, "after_begin", bound)
     if session.in_transaction():  # begun already: the listener missed it
         await session.execute(statement)
+
+
+def lock_wait_statement(seconds: float) -> TextClause:
+    """PostgreSQL's `SET LOCAL lock_timeout`, in whole milliseconds (the one place it is written)."""
+    return text(f"SET LOCAL lock_timeout = {max(1, round(seconds * 1000))}")
 
 
 @contextlib.asynccontextmanager

@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-from bot.sandbox.slack_api import GRANTED_SCOPES
 from bot.config import MANIFEST_BOT_SCOPES
+from bot.sandbox.slack_api import GRANTED_SCOPES
 
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
 
