@@ -25,6 +25,10 @@ from bot.mailbox_port import LoginRefused, MailboxError
 
 log = logging.getLogger("bot.bounce_mailbox")  # one log for the bounce mailbox, loop and IMAP alike
 
+# How long the end of an IDLE waits for the server to confirm DONE. The IDLE runs on a connection
+# of its own, closed right after, so nothing is lost by not waiting longer; waiting the full
+# command timeout (30 s) held up a stopping process that long when the confirmation was slow.
+DONE_GRACE_SECONDS = 2.0
 # An IDLE session reports flag changes and the like too; stop listening after this many.
 _MAX_PUSHES_PER_IDLE = 1000
 
@@ -169,7 +173,7 @@ class ImapConnection:
             if self.client.has_pending_idle():
                 self.client.idle_done()
             with contextlib.suppress(TimeoutError, AioImapException):
-                await asyncio.wait_for(idle, timeout=self.timeout)
+                await asyncio.wait_for(idle, timeout=min(self.timeout, DONE_GRACE_SECONDS))
 
     async def close(self) -> None:
         if self.client is None:
