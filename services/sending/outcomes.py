@@ -9,7 +9,7 @@ row that stale recovery or another worker took over.
 
 Each move is checked against services.sending.transitions (`system_moved`, which also says
 what it owes: audit entry, status message, alerts), and the UPDATE of each target status
-takes its `WHERE status IN (…)` from the table (`origin_values`).
+takes its `WHERE status IN (…)` from the table (`comes_from`, literal values: one UPDATE runs for many rows).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from services.db.models import (
 from services.documents.validation import UblVerdict
 from services.invoicing.states import NOT_RECEIVED
 from services.notifications import NotificationRequest, enqueue_notifications
-from services.sending.transitions import Alert, SystemMove, origin_values, system_moved
+from services.sending.transitions import Alert, SystemMove, comes_from, system_moved
 from services.tracking.follow import unsend_after_send_failures
 from services.tracking.precedence import delivery_status_from
 
@@ -77,7 +77,7 @@ def _set_outcome(target: str) -> Update:
     """The UPDATE that moves a delivery to `target`, built once per target (the worker runs it in bulk)."""
     return (
         _DELIVERY.update()
-        .where(_DELIVERY.c.id == bindparam("b_id"), _DELIVERY.c.status.in_(origin_values(target)))
+        .where(_DELIVERY.c.id == bindparam("b_id"), comes_from(_DELIVERY.c.status, target))
         .values(
             status=target,
             claimed_at=None,

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, literal_column
+
 from services.db.models import DeliveryStatus as S
 from services.errors import IllegalTransition
 from services.notifications import NotificationKind
@@ -70,6 +72,15 @@ def origins_of(target: S | str) -> frozenset[S]:
 def origin_values(target: S | str) -> list[str]:
     """`origins_of(target)` as the sorted column values a `status IN (…)` binds (stable SQL, cached plans)."""
     return sorted(origin.value for origin in origins_of(target))
+
+
+def comes_from(column: ColumnElement[str], target: S | str) -> ColumnElement[bool]:
+    """`column IN ('queued', …)`: the origins of `target`, written into the SQL as literals.
+
+    A bound `IN` list is an "expanding" parameter, which an executemany (the worker's one UPDATE
+    for many outcomes of the same target) cannot take; the values are the table's own constants.
+    """
+    return column.in_([literal_column(f"'{value}'") for value in origin_values(target)])
 
 
 @dataclass(frozen=True)

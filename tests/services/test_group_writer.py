@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.db.engine import engine_of
 from services.db.models import Delivery, DeliveryStatus, Invoice, InvoiceStatus, Notification, Organisation, utcnow
-from services.sending.outcomes import Outcome, RetryPolicy
+from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
 from services.sending.writer import GroupWriter
 from services.tracking.event_types import IncomingEvent
 from services.tracking.events import record_delivery_event
@@ -206,3 +206,32 @@ async def test_a_bounce_filed_while_the_send_was_in_flight_survives_the_acceptan
     alerts = [payload for kind, payload in posts if kind == "delivery_alert"]
     assert len(alerts) == 1 and alerts[0]["recipient"] == "ap@acme.example"  # the bounce's own, not a second one
     assert {"status": str(shown)} in [payload for kind, payload in posts if kind == "delivery_status"]
+
+
+async def test_many_outcomes_of_one_kind_are_written_by_one_statement_together(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], writers: WriterFactory, org: Organisation
+) -> None:
+    """The group path itself, not its one-by-one fallback: several deliveries moving to the same
+    status go through one executemany UPDATE (its `status IN (…)` cannot be an expanding list)."""
+    ids = await queue(session, org, 3)
+    await writers().claim(3)
+
+    def record_together(sync: Session) -> dict[int, str | None]:
+        accepted = [(d, Outcome("accepted", f"250 ok {d}", accepted=("ap@acme.example",))) for d in ids[:2]]
+        failed = [(ids[2], Outcome("permanent", "550 5.1.1 no such user"))]
+        written = record_outcomes(
+            sync.connection(), outcomes=accepted + failed, worker_id="w1", now=utcnow(), retry=RetryPolicy()
+        )
+        sync.commit()
+        return written
+
+    async with sessions() as writing:
+        written = await writing.run_sync(record_together)
+
+    assert written == {ids[0]: "accepted", ids[1]: "accepted", ids[2]: "failed"}
+    rows = [await factories.reload_delivery(sessions, d) for d in ids]
+    assert [(r.status, r.smtp_reply) for r in rows[:2]] == [
+        (DeliveryStatus.ACCEPTED, f"250 ok {ids[0]}"),
+        (DeliveryStatus.ACCEPTED, f"250 ok {ids[1]}"),
+    ]
+    assert rows[2].status == DeliveryStatus.FAILED

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Select, Update
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression
+from sqlalchemy.sql.expression import ColumnClause
 
 from services.db.models import DeliveryStatus as S
 from services.errors import IllegalTransition
@@ -113,7 +114,11 @@ def _status_in(statement: Update | Select[Any]) -> set[str]:
             and element.operator is operators.in_op
             and getattr(element.left, "name", None) == "status"
         ):
-            return set(element.right.value)
+            right = element.right
+            if hasattr(right, "value"):  # a bound list (one execute)
+                return set(right.value)
+            literals = (e for e in visitors.iterate(right) if isinstance(e, ColumnClause))  # literal values in the SQL
+            return {literal.name.strip("'") for literal in literals}
     raise AssertionError("no status IN (…) in the WHERE clause")
 
 
