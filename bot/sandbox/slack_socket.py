@@ -141,6 +141,13 @@ class FakeSocketMode:
         await self._deliver(envelope)
         return envelope.envelope_id
 
+    async def redeliver(self, envelope_id: str) -> None:
+        """Deliver an envelope again with `retry_attempt` + 1, as Slack does when an ack came late."""
+        [envelope] = [e for e in self.envelopes if e.envelope_id == envelope_id]
+        envelope.retry_attempt += 1
+        envelope.acked = False
+        await self._deliver(envelope)
+
     # -- connection control -------------------------------------------------------------
 
     async def drop(self, *, hard: bool = False) -> None:
