@@ -25,6 +25,7 @@ from aiohttp import web
 from bot.config import MANIFEST_BOT_SCOPES
 from bot.sandbox.slack_oauth import FakeSlackOAuth
 from bot.sandbox.slack_socket import FakeSocketMode
+from bot.sandbox.waiting import wait_for_change
 
 _JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
 
@@ -176,14 +177,7 @@ class FakeSlackApi:
 
     async def wait_until(self, condition: Callable[[], bool], *, within: float = 5.0) -> None:
         """Wait (bounded) until `condition()` holds; work after an ack arrives a little later."""
-        deadline = time.monotonic() + within
-        while not condition():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the fake Slack API did not receive what was expected in time")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.05))
+        await wait_for_change(condition, self._changed, within=within, what="the fake Slack API")
 
     # -- HTTP handlers ------------------------------------------------------------------
 

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ import httpx
 from aiohttp import WSMsgType, web
 
 from bot.sandbox.slack_requests import SlackRequestClient
+from bot.sandbox.waiting import wait_for_change
 
 OPEN_HOLD_LIMIT_SECONDS = 10.0  # a held `apps.connections.open` answers at the latest after this
 
@@ -171,14 +171,7 @@ class FakeSocketMode:
 
     async def wait_until(self, condition: Callable[[], bool], *, within: float = 10.0) -> None:
         """Wait (bounded) until `condition()` holds."""
-        deadline = time.monotonic() + within
-        while not condition():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the fake Slack's Socket Mode did not see what was expected in time")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.05))
+        await wait_for_change(condition, self._changed, within=within, what="the fake Slack's Socket Mode")
 
     async def wait_acked(self, envelope_id: str, *, within: float = 10.0) -> Ack:
         await self.wait_until(lambda: self.acked(envelope_id) is not None, within=within)

@@ -137,6 +137,18 @@ async def delivery_reaches(sessions: async_sessionmaker[AsyncSession], status: D
     return await the_delivery(sessions)
 
 
+async def one_email(smtp: ScriptedSmtpServer) -> None:
+    await until(lambda: len(smtp.received) == 1, within=15, what="the approved email reaches the SMTP server")
+
+
+async def bob_approves(socket_mode: FakeSocketMode, fake_slack: FakeSlackApi, smtp: ScriptedSmtpServer) -> str:
+    """Bob clicks *Approve* (an `interactive` envelope); returns its envelope id once the email is out."""
+    approve = await socket_mode.interaction(approve_body(fake_slack, BOB))
+    await socket_mode.wait_acked(approve)
+    await one_email(smtp)
+    return approve
+
+
 async def test_due_review_approve_send_and_a_bounce_alert_all_over_socket_mode(
     socket_slack: SocketRequestClient, fake_slack: FakeSlackApi, smtp: ScriptedSmtpServer,
     session: AsyncSession, sessions: async_sessionmaker[AsyncSession], org: Organisation,
@@ -144,9 +156,7 @@ async def test_due_review_approve_send_and_a_bounce_alert_all_over_socket_mode(
     socket_mode = socket_slack.socket_mode
     await ask_to_send(socket_slack, fake_slack, session, org)
 
-    approve = await socket_mode.interaction(approve_body(fake_slack, BOB))
-    await socket_mode.wait_acked(approve)
-    await until(lambda: len(smtp.received) == 1, within=15, what="the email reaches the SMTP server")
+    await bob_approves(socket_mode, fake_slack, smtp)
 
     [received] = smtp.received
     email = message_from_bytes(received.data, policy=policy.default)
@@ -187,7 +197,7 @@ async def test_an_approval_sent_while_the_connection_is_down_is_delivered_after_
 
     socket_mode.release()
     await socket_mode.wait_acked(approve)
-    await until(lambda: len(smtp.received) == 1, within=15, what="the approved email reaches the SMTP server")
+    await one_email(smtp)
     await asyncio.sleep(socket_mode.ack_timeout + 0.5)  # long enough for a redelivery, were one owed
 
     assert socket_mode.connections == 2
@@ -202,9 +212,7 @@ async def test_an_approval_slack_delivers_again_after_a_late_ack_is_acked_and_no
 ):  # fmt: skip
     socket_mode = socket_slack.socket_mode
     await ask_to_send(socket_slack, fake_slack, session, org)
-    approve = await socket_mode.interaction(approve_body(fake_slack, BOB))
-    await socket_mode.wait_acked(approve)
-    await until(lambda: len(smtp.received) == 1, within=15, what="the approved email reaches the SMTP server")
+    approve = await bob_approves(socket_mode, fake_slack, smtp)
 
     await socket_mode.redeliver(approve)
     await socket_mode.wait_until(lambda: len([a for a in socket_mode.acks if a.envelope_id == approve]) == 2)
