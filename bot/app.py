@@ -114,7 +114,9 @@ def create_slack_app(
     )
 
     async def drop_slack_retries(req: AsyncBoltRequest, ack: Ack, next: Next) -> BoltResponse | None:
-        if req.headers.get("x-slack-retry-num"):
+        # Socket Mode sends `retry_attempt: 0` with a first delivery, which Bolt mirrors as the header "0".
+        retry = req.headers.get("x-slack-retry-num") or ["0"]
+        if retry[0] not in ("", "0"):
             return await ack()
         return await next()
 

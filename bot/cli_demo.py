@@ -30,6 +30,9 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
                 "default: a new dated folder under ./demo-mail/"
             ),
         ] = None,
+        socket_mode: Annotated[
+            bool, typer.Option(help="Slack's requests reach the app over Socket Mode (a WebSocket), not HTTP")
+        ] = False,
     ) -> None:
         """Everything on 127.0.0.1: a Slack stand-in and console, the real app, a local SMTP server that bounces."""
         from bot.sandbox.demo_run import MailFolderRefused, demo_mail_folder, run_demo
@@ -41,6 +44,6 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
             folder = demo_mail_folder(mail_dir, now=datetime.now().astimezone())
         except MailFolderRefused as refused:
             raise fail(str(refused), 2) from None
-        code = asyncio.run(run_demo(mail_dir=folder, script=lines))
+        code = asyncio.run(run_demo(mail_dir=folder, script=lines, socket_mode=socket_mode))
         if code:
             raise typer.Exit(code)

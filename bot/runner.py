@@ -50,17 +50,24 @@ def bound_port(server: uvicorn.Server) -> int:
     raise RuntimeError("the web server is not listening yet")
 
 
+async def connect_socket_mode(runtime: Runtime) -> AsyncSocketModeHandler | None:
+    """In Socket Mode (an app token is set), open the WebSocket to Slack; the caller closes it
+    (`close_async`). The client re-opens the connection itself when Slack drops or refreshes it."""
+    if runtime.slack_app is None or runtime.slack_app_token is None:
+        return None
+    handler = AsyncSocketModeHandler(runtime.slack_app, runtime.slack_app_token)
+    await handler.connect_async()
+    log.info("connected to Slack in Socket Mode")
+    return handler
+
+
 async def serve(runtime: Runtime, *, host: str | None = None, port: int | None = None) -> None:
     """Serve until cancelled or until uvicorn is asked to stop (SIGINT/SIGTERM), with the runtime's loops."""
     if runtime.slack_app is None:
         raise SlackNotConfigured(SLACK_NOT_CONFIGURED)
     server = web_server(runtime, host=host, port=port)
-    socket_handler: AsyncSocketModeHandler | None = None
-    if runtime.slack_app_token is not None:
-        socket_handler = AsyncSocketModeHandler(runtime.slack_app, runtime.slack_app_token)
-        await socket_handler.connect_async()
-        log.info("connected to Slack in Socket Mode")
-    else:
+    socket_handler = await connect_socket_mode(runtime)
+    if socket_handler is None:
         log.info("Slack requests are served at %s:%s/slack/events", server.config.host, server.config.port)
     stop = asyncio.Event()
     background = [asyncio.create_task(loop) for loop in runtime.loops(stop)]

@@ -29,13 +29,14 @@ import httpx
 import uvicorn
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from bot.bootstrap import Loop, Seams, bootstrap
+from bot.bootstrap import Loop, Runtime, Seams, bootstrap
 from bot.config import Settings
-from bot.runner import web_server
+from bot.runner import connect_socket_mode, web_server
 from bot.sandbox.dsn import BounceRule, Relay, build_dsn
 from bot.sandbox.folder_mailbox import FolderMailbox
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
+from bot.sandbox.slack_socket import FakeSocketMode, SocketRequestClient
 from bot.sandbox.smtp_server import ScriptedSmtpServer, ServerOptions
 from bot.worker_process import make_render_pool
 from services.db.migrate import upgrade
@@ -153,6 +154,7 @@ class Demo:
     slack: DemoSlackApi = field(default_factory=lambda: DemoSlackApi(team_id=TEAM_ID, team_name="Demo Trading"))
     signing_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     bot_token: str = field(default_factory=lambda: "xoxb-demo-" + secrets.token_hex(8))
+    socket_mode: bool = False  # Slack's requests over a Socket Mode WebSocket instead of HTTP POSTs
     ports: dict[str, int] = field(default_factory=dict)
     requests: SlackRequestClient | None = None
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -166,7 +168,9 @@ class Demo:
 
     def settings(self, *, database_url: str, smtp_port: int, web_port: int, work: Path) -> Settings:
         everyone = ",".join(user.id for user in USERS.values())
+        socket_mode = self.slack.socket_mode
         return DemoSettings(
+            SLACK_APP_TOKEN=socket_mode.app_token if socket_mode is not None else None,
             DATABASE_URL=database_url,
             SLACK_BOT_TOKEN=self.bot_token,
             SLACK_SIGNING_SECRET=self.signing_secret,
@@ -207,6 +211,8 @@ class Demo:
         self.render_pool = make_render_pool(1)  # its child ignores Ctrl-C: the demo stops it itself
         await self.render_pool.start()
 
+        if self.socket_mode:
+            self.slack.socket_mode = FakeSocketMode(app_token="xapp-1-A0DEMO-" + secrets.token_hex(8))
         await self.slack.start()
         self._stack.push_async_callback(self.slack.stop)
         for name, user in USERS.items():
@@ -259,9 +265,20 @@ class Demo:
         self._stack.push_async_callback(stop_loops)
         http = httpx.AsyncClient(timeout=15)
         self._stack.push_async_callback(http.aclose)
+        if self.slack.socket_mode is not None:
+            await self._connect_socket_mode(runtime, self.slack.socket_mode)
+            return
         self.requests = SlackRequestClient(
             events_url=f"http://127.0.0.1:{web_port}/slack/events", signing_secret=self.signing_secret, http=http
         )
+
+    async def _connect_socket_mode(self, runtime: Runtime, socket_mode: FakeSocketMode) -> None:
+        """The app opens its WebSocket as `invoicebot run` does; the console's requests become envelopes."""
+        handler = await connect_socket_mode(runtime)
+        assert handler is not None  # the settings carry the app token
+        self._stack.push_async_callback(handler.close_async)
+        await socket_mode.wait_until(lambda: socket_mode.connections >= 1, within=10)
+        self.requests = SocketRequestClient(socket_mode)
 
     async def _wait_started(self, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
         for _ in range(1000):  # 10 s at most

@@ -93,10 +93,17 @@ async def run_interactive(console: Console, prompt: Callable[[], None]) -> None:
 
 def banner(demo: Demo) -> list[str]:
     ports = demo.ports
+    if demo.slack.socket_mode is not None:
+        web = f"  web app (invoice pages, webhooks)        http://127.0.0.1:{ports['web']}"
+        slack = f"  Slack stand-in (Web API, Socket Mode)    http://127.0.0.1:{ports['slack']}/api/"
+        slack += f"\n  the app is connected over Socket Mode    ws://127.0.0.1:{ports['slack']}/link/"
+    else:
+        web = f"  web app (Slack endpoint, invoice pages)  http://127.0.0.1:{ports['web']}"
+        slack = f"  Slack stand-in (Web API)                 http://127.0.0.1:{ports['slack']}/api/"
     return [
         "invoicebot demo — everything runs on 127.0.0.1, nothing leaves this machine:",
-        f"  web app (Slack endpoint, invoice pages)  http://127.0.0.1:{ports['web']}",
-        f"  Slack stand-in (Web API)                 http://127.0.0.1:{ports['slack']}/api/",
+        web,
+        *slack.split("\n"),
         f"  SMTP server                              127.0.0.1:{ports['smtp']}",
         f"  emails (SBX000001.eml, …) and bounces    {demo.mail_dir}/",
         f"  demo users: {', '.join('@' + name for name in USERS)} (approval: always, by the other user)",
@@ -105,8 +112,11 @@ def banner(demo: Demo) -> list[str]:
     ]
 
 
-async def run_demo(*, mail_dir: Path, script: list[str] | None, out: TextIO = sys.stdout) -> int:
-    """The `invoicebot demo` command: `mail_dir` must exist; `script` is the script's lines, if any.
+async def run_demo(
+    *, mail_dir: Path, script: list[str] | None, out: TextIO = sys.stdout, socket_mode: bool = False
+) -> int:
+    """The `invoicebot demo` command: `mail_dir` must exist; `script` is the script's lines, if any;
+    `socket_mode`: Slack's requests reach the app over a Socket Mode WebSocket instead of HTTP.
 
     Returns the exit code: 0, 1 when a script's expectation failed, 130 when a script is interrupted.
     """
@@ -132,7 +142,7 @@ async def run_demo(*, mail_dir: Path, script: list[str] | None, out: TextIO = sy
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    demo = Demo(mail_dir=mail_dir)
+    demo = Demo(mail_dir=mail_dir, socket_mode=socket_mode)
     write("starting the demo …")
     code = 0
     try:

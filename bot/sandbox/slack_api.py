@@ -24,6 +24,8 @@ from aiohttp import web
 
 from bot.config import MANIFEST_BOT_SCOPES
 from bot.sandbox.slack_oauth import FakeSlackOAuth
+from bot.sandbox.slack_socket import FakeSocketMode
+from bot.sandbox.waiting import wait_for_change
 
 _JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
 
@@ -102,6 +104,7 @@ class FakeSlackApi:
     scopes: tuple[str, ...] = GRANTED_SCOPES  # sent in the x-oauth-scopes header, as Slack does
     oauth: FakeSlackOAuth | None = None  # installing the app in many workspaces (bot/sandbox/slack_oauth.py)
     usergroups: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id → (handle, member ids)
+    socket_mode: FakeSocketMode | None = None  # Socket Mode: apps.connections.open + WebSocket (slack_socket.py)
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _port: int | None = None
@@ -116,6 +119,8 @@ class FakeSlackApi:
         app.router.add_post("/response/{key}", self._response_url)
         if self.oauth is not None:
             app.router.add_get("/oauth/v2/authorize", self.oauth.authorize)
+        if self.socket_mode is not None:
+            self.socket_mode.attach(app, lambda: self.base_url)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
@@ -172,14 +177,7 @@ class FakeSlackApi:
 
     async def wait_until(self, condition: Callable[[], bool], *, within: float = 5.0) -> None:
         """Wait (bounded) until `condition()` holds; work after an ack arrives a little later."""
-        deadline = time.monotonic() + within
-        while not condition():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the fake Slack API did not receive what was expected in time")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=min(remaining, 0.05))
+        await wait_for_change(condition, self._changed, within=within, what="the fake Slack API")
 
     # -- HTTP handlers ------------------------------------------------------------------
 
@@ -197,6 +195,10 @@ class FakeSlackApi:
         self._changed.set()
         if self.oauth is not None and method == "oauth.v2.access":
             return web.json_response(self.oauth.access(request, args))
+        if method == "apps.connections.open":  # app-level token, not the bot token
+            if self.socket_mode is None:
+                return web.json_response({"ok": False, "error": "not_allowed_token_type"})
+            return web.json_response(await self.socket_mode.open_connection(token))
         installed = self.oauth.workspace_of(token) if self.oauth is not None else None
         if self.token is not None and token != self.token and installed is None:
             return web.json_response({"ok": False, "error": "invalid_auth"})

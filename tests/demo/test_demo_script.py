@@ -13,9 +13,9 @@ from tests.harness.terminal import (
 )
 
 
-def run_demo(script: Path, mail_dir: Path) -> subprocess.CompletedProcess[str]:
+def run_demo(script: Path, mail_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*invoicebot_command(), "demo", "--script", str(script), "--mail-dir", str(mail_dir)],
+        [*invoicebot_command(), "demo", "--script", str(script), "--mail-dir", str(mail_dir), *options],
         cwd=mail_dir.parent,
         env=clean_environment(),
         capture_output=True,
@@ -44,6 +44,23 @@ def test_the_shipped_demo_script_walks_the_whole_story_and_exits_0(tmp_path: Pat
     assert len(filed) == 1 and b"message/delivery-status" in filed[0].read_bytes()
     verp = return_path.removeprefix("Return-Path: <").removesuffix(">")
     assert f"To: {verp}".encode() in filed[0].read_bytes()  # the report went back to the kept envelope sender
+
+
+def test_the_shipped_demo_script_runs_the_same_story_over_socket_mode(tmp_path: Path):
+    """The app holds a WebSocket to the Slack stand-in; every command, click and submission is an envelope."""
+    done = run_demo(DEMO_SCRIPT, tmp_path / "demo-mail", "--socket-mode")
+
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    shown = done.stdout
+    assert "the app is connected over Socket Mode    ws://127.0.0.1:" in shown
+    assert "web app (Slack endpoint" not in shown  # no /slack/events in Socket Mode
+    assert "DEMO-0001 is waiting for approval by @bob" in shown
+    assert "❌ Bounced: bounce@bounce.example — the mailbox does not exist" in shown
+    assert "✅ Sent to accounts@northwind.example — accepted by the mail server" in shown
+    emails = sorted(path.name for path in (tmp_path / "demo-mail").glob("*.eml"))
+    assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml"]
+    log = (tmp_path / "demo-mail" / "invoicebot-demo.log").read_text(encoding="utf-8")
+    assert "connected to Slack in Socket Mode" in log
 
 
 def test_a_script_whose_expectation_never_comes_exits_1_naming_it(tmp_path: Path):
