@@ -228,12 +228,12 @@ class Settings(BaseSettings):
     @field_validator("org_iban")
     @classmethod
     def _iban(cls, value: str | None) -> str | None:
-        return check_iban(value, "INVOICEBOT_ORG_IBAN")
+        return check_iban(value)
 
     @field_validator("org_bic")
     @classmethod
     def _bic(cls, value: str | None) -> str | None:
-        return check_bic(value, "INVOICEBOT_ORG_BIC")
+        return check_bic(value)
 
     @field_validator("default_language")
     @classmethod
