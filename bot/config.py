@@ -20,7 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.authorization import ApprovalPolicy
 from services.email.dkim import read_private_key
-from services.field_rules import check_language
+from services.field_rules import check_bic, check_iban, check_language
+from services.invoicing.settings import MAX_HOLDER
 from services.money import check_currency
 from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
 from services.tracking.webhooks.keys import load_sendgrid_public_key
@@ -126,6 +127,10 @@ class Settings(BaseSettings):
     org_subdivision: str | None = Field(None, max_length=MAX_SUBDIVISION, validation_alias=_env("ORG_SUBDIVISION"))
     org_tax_id: str = Field("GB123456789", validation_alias=_env("ORG_TAX_ID"))
     org_country: str = Field("GB", min_length=2, max_length=2, validation_alias=_env("ORG_COUNTRY"))
+    # Bank details printed on invoices (checked by python-stdnum at start-up); none by default.
+    org_iban: str | None = Field(None, validation_alias=_env("ORG_IBAN"))
+    org_bic: str | None = Field(None, validation_alias=_env("ORG_BIC"))
+    org_account_holder: str = Field("", max_length=MAX_HOLDER, validation_alias=_env("ORG_ACCOUNT_HOLDER"))
     default_language: str = Field("en", validation_alias=_env("DEFAULT_LANGUAGE"))
     default_currency: str = Field("EUR", validation_alias=_env("DEFAULT_CURRENCY"))
     sender_email: str = Field("invoices@example.com", validation_alias=_env("SENDER_EMAIL"))
@@ -219,6 +224,16 @@ class Settings(BaseSettings):
     @classmethod
     def _currency(cls, value: str) -> str:
         return check_currency(value)
+
+    @field_validator("org_iban")
+    @classmethod
+    def _iban(cls, value: str | None) -> str | None:
+        return check_iban(value)
+
+    @field_validator("org_bic")
+    @classmethod
+    def _bic(cls, value: str | None) -> str | None:
+        return check_bic(value)
 
     @field_validator("default_language")
     @classmethod

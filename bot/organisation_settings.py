@@ -272,6 +272,9 @@ def seed_values(settings: Settings) -> OrganisationSettingsValues:
         tax_id=settings.org_tax_id,
         default_language=settings.default_language,
         default_currency=settings.default_currency,
+        iban=settings.org_iban,
+        bic=settings.org_bic,
+        account_holder=settings.org_account_holder,
     )
 
 

@@ -17,6 +17,8 @@ The rules:
   decimals, JPY 0, KWD 3 — `services.money`) where the amount is a money total.
 - languages: one of the languages we ship wording for (`SUPPORTED_LANGUAGES`).
 - VAT numbers: python-stdnum's check for the country when it has one (`check_vat_number`).
+- bank details: an IBAN (country format and check digits) and a BIC, checked by python-stdnum
+  (`check_iban`, `check_bic`); stored compact, the IBAN shown in blocks of four (`iban_shown`).
 - attachments: one of `Attachments` — an unknown choice is refused, never read as PDF.
 """
 
@@ -28,6 +30,8 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 
+from stdnum import bic as stdnum_bic
+from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.util import get_cc_module
 
@@ -147,3 +151,31 @@ def check_vat_number(value: str, name: str, *, country: str | None) -> str:
     except StdnumValidationError as exc:
         raise BadValue(f"{name} {text!r} is not a valid {country.upper()} VAT number ({exc})") from None
     return compact if compact[:2].isalpha() else country.upper() + compact  # stored with its country prefix
+
+
+def check_iban(value: str | None, name: str = "the IBAN") -> str | None:
+    """The IBAN compact and upper-case (`BE71096123456769`), or None when empty; BadValue naming
+    what python-stdnum found wrong (the country's length and format, the check digits)."""
+    text = check_text((value or "").strip(), name)
+    if not text:
+        return None
+    try:
+        return str(stdnum_iban.validate(text))
+    except StdnumValidationError as exc:
+        raise BadValue(f"{name} {text!r} is not a valid IBAN ({exc})") from None
+
+
+def check_bic(value: str | None, name: str = "the BIC") -> str | None:
+    """The BIC (SWIFT code, 8 or 11 characters) compact and upper-case, or None when empty."""
+    text = check_text((value or "").strip(), name)
+    if not text:
+        return None
+    try:
+        return str(stdnum_bic.validate(text))
+    except StdnumValidationError as exc:
+        raise BadValue(f"{name} {text!r} is not a valid BIC ({exc})") from None
+
+
+def iban_shown(iban: str | None) -> str:
+    """The IBAN as people read and type it: in blocks of four (`BE71 0961 2345 6769`); empty for None."""
+    return str(stdnum_iban.format(iban)) if iban else ""

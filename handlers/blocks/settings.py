@@ -1,7 +1,7 @@
 """The settings modal (`/invoices settings`, App Home's *Settings*): pure builders and the parser.
 
 One modal with a section per subject (roles, approval, channels, sender, legal details,
-defaults, copies): under 40 inputs, well inside Slack's 100 blocks. Each input's block id is
+bank details, defaults, copies): under 40 inputs, well inside Slack's 100 blocks. Each input's block id is
 `set_<field>` for the field of `services.invoicing.settings.SettingsForm` it edits, so the
 service's `FieldErrors` (keyed by field) land on the right input. Slack has no user-group
 select, so a role's groups are a multi-select of the workspace's groups (`usergroups.list`)
@@ -42,6 +42,9 @@ TEXT_FIELDS = {  # field: (label, optional, hint)
     "country": ("Country code", False, "ISO 3166, like GB, DE, FR"),
     "tax_id": ("VAT number", True, "Checked against the country's VAT number format"),
     "default_currency": ("Default currency", False, "ISO 4217, like EUR"),
+    "iban": ("IBAN", True, "Printed on invoices with the payment reference; EUR invoices get a SEPA QR code"),
+    "bic": ("BIC", True, "The bank's SWIFT code, 8 or 11 characters"),
+    "account_holder": ("Account holder", True, "Empty: the legal name"),
     "cc": ("Cc on every send", True, "The organisation's own addresses, comma-separated (e.g. the archive)"),
     "bcc": ("Bcc on every send", True, "Comma-separated"),
 }
@@ -145,6 +148,8 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
         section("*Legal details* (printed on invoices)"),
         *(_text(form, name) for name in ("legal_name", "street", "additional", "city", "postal_code", "subdivision")),
         *(_text(form, name) for name in ("country", "tax_id")),
+        section("*Bank details* (printed on invoices, in the payment QR code and the e-invoice)"),
+        *(_text(form, name) for name in ("iban", "bic", "account_holder")),
         section("*Defaults*"),
         _static_select("default_language", "Language", tuple(LANGUAGE_NAMES.items()), form.default_language),
         _text(form, "default_currency"),

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from services.documents.model import InvoiceDocument
 
 # Part of every key: bump it when a renderer's output changes for the same data.
-RENDERING_VERSION = "1"
+RENDERING_VERSION = "2"  # 2: the payment block with the account holder and the EPC QR code
 
 
 def document_digest(kind: str, document: InvoiceDocument) -> str:

@@ -10,7 +10,9 @@ from datetime import date
 from decimal import Decimal
 
 from services.documents.labels import label
-from services.documents.model import InvoiceDocument
+from services.documents.model import InvoiceDocument, PaymentData
+from services.email.templates import PaymentDetails
+from services.field_rules import iban_shown
 from services.formatting import (
     country_name,
     format_day,
@@ -59,4 +61,14 @@ def payment_request(document: InvoiceDocument) -> str:
     formats = DocumentFormats(locale=document.locale, currency=document.currency)
     return label("pay_by", document.language).format(
         total=formats.money(document.total), date=formats.date(document.due_date)
+    )
+
+
+def payment_details(payment: PaymentData) -> PaymentDetails:
+    """The payment facts as the invoice email prints them (the IBAN in blocks of four, as on the PDF)."""
+    return PaymentDetails(
+        reference=payment.reference,
+        iban=iban_shown(payment.iban),
+        bic=payment.bic or "",
+        account_holder=(payment.account_holder or "") if payment.iban else "",
     )

@@ -185,6 +185,22 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "es": "Referencia de pago",
         "it": "Causale",
     },
+    "account_holder": {
+        "en": "Account holder",
+        "fr": "Titulaire du compte",
+        "de": "Kontoinhaber",
+        "nl": "Rekeninghouder",
+        "es": "Titular de la cuenta",
+        "it": "Intestatario del conto",
+    },
+    "scan_to_pay": {
+        "en": "Scan with your banking app to pay",
+        "fr": "Scannez avec votre application bancaire pour payer",
+        "de": "Mit Ihrer Banking-App scannen und bezahlen",
+        "nl": "Scan met uw bankapp om te betalen",
+        "es": "Escanee con su app bancaria para pagar",
+        "it": "Scansiona con la tua app bancaria per pagare",
+    },
     "view_online": {
         "en": "View this invoice online",
         "fr": "Voir cette facture en ligne",

@@ -22,6 +22,7 @@ from services.db.models import Invoice, Organisation
 from services.errors import DomainError, InvalidInput, NotFound, error_summary
 from services.formatting import reader_locale
 from services.invoicing.entry import LineData, select_line_values
+from services.invoicing.payment_reference import payment_reference
 from services.invoicing.totals import LineAmounts, compute_totals
 from services.languages import normalise_language
 from services.postal_address import PostalAddress, postal_address_of
@@ -71,9 +72,16 @@ class DocumentTax:
 
 @dataclass(frozen=True)
 class PaymentData:
+    """How to pay: the reference a transfer must carry and the account it goes to.
+
+    `reference` comes from `services.invoicing.payment_reference`; `iban` and `bic` are compact;
+    `account_holder` is the name the bank account is held under (the legal name by default).
+    """
+
     reference: str
     iban: str | None = None
     bic: str | None = None
+    account_holder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +277,17 @@ def read_invoice_documents(
     return found
 
 
+def payment_of(invoice: Invoice, organisation: Organisation) -> PaymentData:
+    """How the invoice is paid: its reference and the organisation's account (the PDF, the link
+    page, the UBL and the email all print this)."""
+    return PaymentData(
+        reference=payment_reference(invoice.id, seller_country=organisation.country),
+        iban=organisation.iban or None,
+        bic=organisation.bic or None,
+        account_holder=organisation.account_holder or organisation.name,
+    )
+
+
 def _document(
     invoice: Invoice, organisation: Organisation, public_url: str, lines: Sequence[LineInput]
 ) -> InvoiceDocument:
@@ -297,7 +316,7 @@ def _document(
                 email=next(iter(invoice.recipient_emails or customer.emails), None),
             ),
             lines=lines,
-            payment=PaymentData(reference=invoice.number, iban=organisation.iban, bic=organisation.bic),
+            payment=payment_of(invoice, organisation),
             invoice_url=link,
             buyer_reference=invoice.purchase_order or customer.ref,
             purchase_order=invoice.purchase_order,

@@ -25,6 +25,8 @@ from services.db.models import InvoiceStatus
 from services.documents.formats import DocumentFormats, payment_request
 from services.documents.labels import LABELS, label
 from services.documents.model import InvoiceDocument
+from services.documents.payment_qr import epc_qr_data_uri
+from services.field_rules import iban_shown
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PAGE_CSS = (TEMPLATES_DIR / "invoice_page.css").read_text(encoding="utf-8")
@@ -90,6 +92,8 @@ def render_invoice_page(document: InvoiceDocument, *, state: PaymentState, pdf_u
         language=language,
         status=state,
         pay_by=pay_by,
+        iban=iban_shown(document.payment.iban),
+        qr_uri=epc_qr_data_uri(document),
         pdf_url=pdf_url,
         ubl_url=ubl_url,
         css=Markup(PAGE_CSS),  # noqa: S704 - our own stylesheet file, not data

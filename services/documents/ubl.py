@@ -209,10 +209,11 @@ def render_invoice_ubl(document: InvoiceDocument) -> bytes:
     if document.payment.iban:
         xml.open("cac:PaymentMeans")
         _cbc(xml, "PaymentMeansCode", PAYMENT_MEANS_CREDIT_TRANSFER)
-        _cbc(xml, "PaymentID", document.payment.reference)
+        # BT-83: the reference as a bank passes it on (no spaces); BT-85: the account holder.
+        _cbc(xml, "PaymentID", "".join(document.payment.reference.split()))
         xml.open("cac:PayeeFinancialAccount")
         _cbc(xml, "ID", document.payment.iban.replace(" ", ""))
-        _cbc(xml, "Name", document.seller.name)
+        _cbc(xml, "Name", document.payment.account_holder or document.seller.name)
         if document.payment.bic:
             xml.open("cac:FinancialInstitutionBranch")
             _cbc(xml, "ID", document.payment.bic)

@@ -53,6 +53,10 @@ TEMPLATE_VARIABLES: Mapping[str, str] = {
     "due_date": "the due date, written out for the email's locale",
     "invoice_url": "the link to the invoice page",
     "sender_name": "the name of the person sending, or empty",
+    "payment_reference": "the reference the customer's transfer must carry (RF… or, for a Belgian seller, +++…+++)",
+    "iban": "your IBAN in blocks of four, or empty when none is set",
+    "bic": "your BIC, or empty",
+    "account_holder": "the bank account's holder, or empty",
     "language": "the language code, e.g. fr",
 }
 
@@ -72,6 +76,20 @@ class EmailContext:
     invoice_url: str
     sender_name: str | None = None
     language: str = DEFAULT_LANGUAGE
+    payment_reference: str = ""
+    iban: str = ""
+    bic: str = ""
+    account_holder: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentDetails:
+    """How the customer pays, as the email prints it: the reference and the account (IBAN shown in blocks)."""
+
+    reference: str
+    iban: str = ""
+    bic: str = ""
+    account_holder: str = ""
 
 
 def invoice_email_context(
@@ -87,6 +105,7 @@ def invoice_email_context(
     due_date: date,
     invoice_url: str,
     sender_name: str | None,
+    payment: PaymentDetails | None = None,
 ) -> EmailContext:
     """The context of an invoice email, its amount and dates formatted once in the document's `locale`.
 
@@ -105,6 +124,10 @@ def invoice_email_context(
         invoice_url=invoice_url,
         sender_name=sender_name,
         language=language,
+        payment_reference=payment.reference if payment else "",
+        iban=payment.iban if payment else "",
+        bic=payment.bic if payment else "",
+        account_holder=payment.account_holder if payment else "",
     )
 
 
@@ -127,6 +150,10 @@ SAMPLE_CONTEXT = EmailContext(
     invoice_url="https://invoices.example.com/i/sample",
     sender_name="Sam Sender",
     language=DEFAULT_LANGUAGE,
+    payment_reference="RF71 0000 0042",
+    iban="BE71 0961 2345 6769",
+    bic="GKCCBEBB",
+    account_holder="Example Trading Ltd",
 )
 
 

@@ -23,7 +23,16 @@ from typing import Any
 from services.authorization import ApprovalPolicy, ApprovalRules
 from services.email.addresses import normalise_email, normalise_emails
 from services.errors import FieldErrors, InvalidInput
-from services.field_rules import BadValue, check_amount, check_language, check_text, check_vat_number
+from services.field_rules import (
+    BadValue,
+    check_amount,
+    check_bic,
+    check_iban,
+    check_language,
+    check_text,
+    check_vat_number,
+    iban_shown,
+)
 from services.money import check_currency
 from services.postal_address import (
     MAX_CITY,
@@ -39,6 +48,7 @@ GROUP_ID = re.compile(r"^S[A-Z0-9]{2,31}$")
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,31}$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MAX_COPIES = 10  # the organisation's own Cc/Bcc addresses
+MAX_HOLDER = 70  # the EPC QR code's limit for the beneficiary's name (EPC069-12)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +74,9 @@ class OrganisationSettingsValues:
     default_currency: str = "EUR"
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
+    iban: str | None = None  # compact (no spaces), checked by `stdnum.iban`
+    bic: str | None = None  # compact, checked by `stdnum.bic`
+    account_holder: str = ""  # empty: the legal name
 
     def members(self, listed: Iterable[str]) -> frozenset[str]:
         """The user ids a role list grants the role to: its users and its groups' members."""
@@ -125,6 +138,9 @@ class SettingsForm:
     default_currency: str = "EUR"
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
+    iban: str = ""
+    bic: str = ""
+    account_holder: str = ""
 
 
 class _Errors:
@@ -217,8 +233,9 @@ def _address(form: SettingsForm, errors: _Errors, country: str | None) -> Postal
 def check_settings(form: SettingsForm, *, before: OrganisationSettingsValues) -> OrganisationSettingsValues:
     """The form's values checked, or FieldErrors naming each wrong field (keys: the field names).
 
-    The VAT number is checked when it changed (or the country did): a stored number that
-    predates the check is not held against an unrelated change of, say, the approvers.
+    The VAT number is checked when it changed (or the country did), the IBAN and BIC when they
+    changed: a stored value that predates the check is not held against an unrelated change of,
+    say, the approvers.
     """
     errors = _Errors()
     currency = errors.check("default_currency", lambda: check_currency(form.default_currency.strip()), "EUR")
@@ -252,12 +269,24 @@ def check_settings(form: SettingsForm, *, before: OrganisationSettingsValues) ->
         default_currency=currency,
         cc=errors.check("cc", lambda: _copies(form.cc, "Cc"), ()),
         bcc=errors.check("bcc", lambda: _copies(form.bcc, "Bcc"), ()),
+        iban=before.iban if _same_code(form.iban, before.iban) else errors.check("iban", lambda: check_iban(form.iban)),
+        bic=before.bic if _same_code(form.bic, before.bic) else errors.check("bic", lambda: check_bic(form.bic)),
+        account_holder=errors.check(
+            "account_holder", lambda: _optional_text(form.account_holder, "the account holder", MAX_HOLDER), ""
+        ),
     )
+    if values.bic and not values.iban and "iban" not in errors.found:
+        errors.found["iban"] = "a BIC alone cannot be paid to: give the IBAN too (or clear the BIC)"
     if not values.admins and not errors.found.get("admins"):
         errors.found["admins"] = "name at least one admin, or nobody could change the settings again"
     if errors.found:
         raise FieldErrors(errors.found)
     return values
+
+
+def _same_code(typed: str, stored: str | None) -> bool:
+    """Whether a typed IBAN or BIC is the stored one, spaces and case aside."""
+    return "".join(typed.split()).upper() == (stored or "")
 
 
 def _legal_name(value: str) -> str:
@@ -272,6 +301,8 @@ def form_of(values: OrganisationSettingsValues) -> SettingsForm:
     same = {item.name for item in fields(SettingsForm)} & {item.name for item in fields(OrganisationSettingsValues)}
     filled: dict[str, Any] = {name: getattr(values, name) for name in same}
     filled.update(
+        iban=iban_shown(values.iban),
+        bic=values.bic or "",
         approval_policy=values.approval_policy.value,
         approval_threshold=str(values.approval_threshold),
         country=values.address.country or "",

@@ -50,6 +50,9 @@ def values_of(organisation: Organisation, row: OrganisationSettingsRow) -> Organ
         default_currency=row.default_currency,
         cc=tuple(row.cc),
         bcc=tuple(row.bcc),
+        iban=organisation.iban or None,
+        bic=organisation.bic or None,
+        account_holder=organisation.account_holder or "",
     )
 
 
@@ -70,6 +73,8 @@ def _write(organisation: Organisation, row: OrganisationSettingsRow, values: Org
     organisation.default_language = values.default_language
     organisation.sender_email = values.sender_email
     organisation.reply_to = values.reply_to
+    organisation.iban, organisation.bic = values.iban, values.bic
+    organisation.account_holder = values.account_holder
     organisation.settings_version = (organisation.settings_version or 0) + 1
 
 

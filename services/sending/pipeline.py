@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
 from services.db.rounds import transient_database_error
+from services.documents.formats import payment_details
 from services.documents.model import InvoiceDocument, in_language, load_invoice_document, read_invoice_documents
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
@@ -136,6 +137,7 @@ def render_job(
         due_date=document.due_date,
         invoice_url=document.invoice_url or identity.public_url,
         sender_name=identity.from_name,
+        payment=payment_details(document.payment),
     )
     subject = delivery.subject
     if delivery.kind == DeliveryKind.PREVIEW:

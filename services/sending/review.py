@@ -26,6 +26,8 @@ from services.db.models import (
     SentVia,
     Suppression,
 )
+from services.documents.formats import payment_details
+from services.documents.model import payment_of
 from services.email.addresses import suppression_key
 from services.email.template_overrides import load_overrides
 from services.email.templates import invoice_email_context, render_invoice_email
@@ -233,6 +235,7 @@ async def prepare_review(
         due_date=invoice.due_date,
         invoice_url=f"{public_url.rstrip('/')}/i/{invoice.public_token}",
         sender_name=sender_name or organisation.name,
+        payment=payment_details(payment_of(invoice, organisation)),
     )
     overrides = await load_overrides(session, organisation_id=organisation_id, language=language)
     rendered = render_invoice_email(language=language, context=context, overrides=overrides)

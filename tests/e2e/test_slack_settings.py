@@ -293,3 +293,40 @@ async def test_the_organisations_own_copies_are_in_the_review_modal_and_removabl
     session.expire_all()
     delivery = (await session.execute(select(Delivery))).scalar_one()
     assert (delivery.cc, delivery.bcc) == (["archive@example.com"], [])
+
+
+async def test_bank_details_are_checked_inline_and_saved_compact(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession
+):
+    """A mistyped IBAN (one wrong digit) or a BIC of the wrong shape is named on its own field by
+    python-stdnum's check and nothing is saved; a good one, typed the way people do (spaces, lower
+    case), is stored compact, audited, and shown back in blocks of four."""
+    fake_slack.add_channel("C0NOTIFY", "invoices")
+    fake_slack.add_channel(APPROVALS, "invoices")
+    view = await settings_modal(slack, fake_slack)
+    assert {"set_iban", "set_bic", "set_account_holder"} <= set(input_blocks(view))
+
+    answer = await save(slack, view, set_iban="BE71 0961 2345 6760", set_bic="GKCC")
+
+    assert answer["response_action"] == "errors"
+    assert set(answer["errors"]) == {"set_iban", "set_bic"}
+    assert answer["errors"]["set_iban"].startswith("the IBAN 'BE71 0961 2345 6760' is not a valid IBAN")
+    assert answer["errors"]["set_bic"].startswith("the BIC 'GKCC' is not a valid BIC")
+    organisation, _ = await stored(session)
+    assert (organisation.iban, organisation.bic, organisation.settings_version) == (None, None, 1)
+
+    answer = await save(
+        slack, view, set_iban="be71 0961 2345 6769", set_bic="gkccbebb", set_account_holder="Example Treasury BV"
+    )
+
+    assert answer["response_action"] == "update"
+    organisation, _ = await stored(session)
+    assert (organisation.iban, organisation.bic, organisation.account_holder) == (
+        "BE71096123456769",
+        "GKCCBEBB",
+        "Example Treasury BV",
+    )
+    [audit] = (await session.execute(select(AuditLog))).scalars().all()
+    assert audit.detail["changes"]["iban"] == [None, "BE71096123456769"]
+    reopened = input_blocks(await settings_modal(slack, fake_slack))
+    assert reopened["set_iban"]["element"]["initial_value"] == "BE71 0961 2345 6769"

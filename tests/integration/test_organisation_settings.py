@@ -8,9 +8,10 @@ from dataclasses import replace
 from email import policy
 from email.parser import BytesParser
 
+import pytest
 from sqlalchemy import func, select
 
-from bot.config import load_settings
+from bot.config import SettingsError, load_settings
 from bot.organisation_settings import installed_organisation
 from services.db.models import AuditLog, Organisation, OrganisationSettingsRow
 from services.invoicing.settings_store import settings_to_edit
@@ -73,3 +74,27 @@ async def test_a_running_worker_sends_with_the_from_name_an_admin_just_changed(
     assert audit.detail["changes"] == {"sender_name": ["Accounts", "Books Team"]}
     version = await session.scalar(select(Organisation.settings_version).where(Organisation.id == org.id))
     assert version == 2
+
+
+async def test_the_environment_seeds_the_bank_details_checked_and_compact(database_url, sessions):
+    """INVOICEBOT_ORG_IBAN / _BIC / _ACCOUNT_HOLDER seed the first start like the other settings; a
+    mistyped IBAN stops the start with a sentence naming the variable instead of printing on invoices."""
+    seeded = installed_organisation(
+        env(
+            database_url,
+            INVOICEBOT_ORG_IBAN="be71 0961 2345 6769",
+            INVOICEBOT_ORG_BIC="gkccbebb",
+            INVOICEBOT_ORG_ACCOUNT_HOLDER="Example Treasury BV",
+        )
+    )
+    async with sessions() as session:
+        organisation = await seeded.organisation(session)
+        assert (organisation.iban, organisation.bic, organisation.account_holder) == (
+            "BE71096123456769",
+            "GKCCBEBB",
+            "Example Treasury BV",
+        )
+    with pytest.raises(
+        SettingsError, match=r"INVOICEBOT_ORG_IBAN is invalid: .*'BE71 0961 2345 6760' is not a valid IBAN"
+    ):
+        env(database_url, INVOICEBOT_ORG_IBAN="BE71 0961 2345 6760")

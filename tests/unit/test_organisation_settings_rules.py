@@ -73,3 +73,24 @@ def test_each_bad_value_is_refused_on_its_own_field(field: str, value: Any) -> N
 def test_changes_name_each_field_old_and_new() -> None:
     after = replace(STORED, approval_threshold=Decimal("500"), cc=("archive@example.com",))
     assert after.changes_from(STORED) == {"approval_threshold": ["0", "500"], "cc": [[], ["archive@example.com"]]}
+
+
+def test_bank_details_are_checked_by_stdnum_and_kept_compact() -> None:
+    typed = replace(form_of(STORED), iban="de89 3704 0044 0532 0130 00", bic="cobadeffxxx", account_holder="Treasury")
+    values = check_settings(typed, before=STORED)
+    assert (values.iban, values.bic, values.account_holder) == ("DE89370400440532013000", "COBADEFFXXX", "Treasury")
+    assert form_of(values).iban == "DE89 3704 0044 0532 0130 00"
+
+    with pytest.raises(FieldErrors) as wrong:
+        check_settings(replace(typed, iban="DE89 3704 0044 0532 0130 01", bic="COBA"), before=STORED)
+    assert set(wrong.value.errors) == {"iban", "bic"}
+
+
+def test_a_bic_alone_is_refused_and_an_unchanged_stored_iban_is_not_rechecked() -> None:
+    with pytest.raises(FieldErrors) as wrong:
+        check_settings(replace(form_of(STORED), bic="COBADEFFXXX"), before=STORED)
+    assert wrong.value.errors == {"iban": "a BIC alone cannot be paid to: give the IBAN too (or clear the BIC)"}
+
+    legacy = replace(STORED, iban="DE00370400440532013000")  # stored before the check: wrong check digits
+    changed = replace(form_of(legacy), approval_policy="always")
+    assert check_settings(changed, before=legacy).iban == "DE00370400440532013000"

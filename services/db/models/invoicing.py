@@ -49,6 +49,8 @@ class Organisation(Base):
     reply_to: Mapped[str | None] = mapped_column(String(320))
     iban: Mapped[str | None] = mapped_column(String(64))
     bic: Mapped[str | None] = mapped_column(String(16))
+    # The bank account's holder as the bank knows it; empty: the legal name (`name`).
+    account_holder: Mapped[str] = mapped_column(String(200), default="", server_default="")
     smtp_status: Mapped[SmtpStatus] = mapped_column(StoredEnum(SmtpStatus, 16), default=SmtpStatus.UNVERIFIED)
     smtp_status_reason: Mapped[str | None] = mapped_column(Text)
     smtp_checked_at: Mapped[datetime | None]

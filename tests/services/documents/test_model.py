@@ -15,6 +15,7 @@ from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import validate_ubl_xsd
 from services.errors import InvalidInput, NotFound
 from services.invoicing.entry import CustomerData, InvoiceData, LineData, create_invoice, upsert_customer
+from services.invoicing.payment_reference import payment_reference
 from services.postal_address import PostalAddress
 
 PUBLIC_URL = "https://invoices.example.com/"
@@ -95,7 +96,12 @@ async def test_document_holds_the_organisation_customer_lines_and_totals(
     ]
     assert (doc.subtotal, doc.tax_total, doc.total) == (invoice.subtotal, invoice.tax_total, invoice.total)
     assert doc.total == Decimal("715.93")
-    assert (doc.payment.reference, doc.payment.iban, doc.payment.bic) == ("INV-0007", org.iban, org.bic)
+    assert (doc.payment.reference, doc.payment.iban, doc.payment.bic) == (
+        payment_reference(invoice.id, seller_country=org.country),
+        org.iban,
+        org.bic,
+    )
+    assert doc.payment.reference.startswith("RF")  # a GB seller: an ISO 11649 creditor reference
     assert doc.invoice_url == f"https://invoices.example.com/i/{invoice.public_token}"
     assert doc.buyer_reference == "PAPA"
     assert doc.notes == "Thank you!"

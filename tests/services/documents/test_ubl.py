@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from services.documents.model import InvoiceDocument, PartyData
+from services.documents.model import InvoiceDocument, PartyData, PaymentData
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import (
     SchematronFailure,
@@ -21,6 +21,7 @@ from services.documents.validation import (
     validate_ubl_xsd,
 )
 from services.errors import InvalidInput
+from services.invoicing.payment_reference import belgian_reference, creditor_reference
 from services.postal_address import PostalAddress
 from tests.harness import documents as samples
 
@@ -65,6 +66,14 @@ CASES = {
         ),
         payment=dataclasses.replace(samples.document().payment, iban=None, bic=None),
         notes="Ευχαριστούμε!",
+    ),
+    "creditor reference and account holder": samples.document(
+        payment=PaymentData(
+            reference=creditor_reference(42), iban="DE89370400440532013000", account_holder="Example Treasury GmbH"
+        )
+    ),
+    "belgian structured communication": samples.document(
+        payment=PaymentData(reference=belgian_reference(42), iban="BE71096123456769", bic="GKCCBEBB")
     ),
 }
 
@@ -272,3 +281,13 @@ def test_a_rule_in_words_names_its_rule_once_without_the_bracketed_prefix() -> N
         "BR-CO-15: Invoice total amount with VAT (BT-112) = Invoice total amount without VAT (BT-109) "
         "+ Invoice total VAT amount (BT-110)."
     )
+
+
+def test_payment_means_carry_the_compact_reference_the_account_and_its_holder() -> None:
+    xml = render_invoice_ubl(CASES["creditor reference and account holder"])
+
+    assert _value(xml, "cac:PaymentMeans/cbc:PaymentID") == "RF3400000042"
+    assert _value(xml, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == "DE89370400440532013000"
+    assert _value(xml, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:Name") == "Example Treasury GmbH"
+    belgian = render_invoice_ubl(CASES["belgian structured communication"])
+    assert _value(belgian, "cac:PaymentMeans/cbc:PaymentID") == "+++000/0000/04242+++"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from services.documents.labels import label
 from services.email.templates import (
     TEMPLATE_VARIABLES,
     EmailContext,
@@ -154,3 +155,30 @@ def test_every_template_variable_is_documented_in_the_readme():
 def test_a_sender_name_equal_to_the_organisation_name_signs_once():
     email = render_invoice_email(language="en", context=replace(CONTEXT, sender_name="Example Trading Ltd"))
     assert email.text.count("Example Trading Ltd") == 1
+
+
+PAYING = replace(
+    CONTEXT,
+    payment_reference="RF34 0000 0042",
+    iban="BE71 0961 2345 6769",
+    bic="GKCCBEBB",
+    account_holder="Example Treasury BV",
+)
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_every_language_tells_how_to_pay_the_account_and_the_reference(language: str):
+    email = render_invoice_email(language=language, context=PAYING)
+
+    # the email says "account holder" in the PDF's words (services/documents/labels.py)
+    holder = label("account_holder", language)
+    for fact in ("BE71 0961 2345 6769", "GKCCBEBB", "RF34 0000 0042", "Example Treasury BV", holder):
+        assert fact in email.text, fact
+        assert fact in email.html, fact
+
+
+def test_without_an_iban_the_email_gives_the_reference_alone():
+    email = render_invoice_email(language="en", context=replace(PAYING, iban="", bic="", account_holder=""))
+
+    assert "Payment reference: RF34 0000 0042" in email.text
+    assert "IBAN" not in email.text and "transfer the amount" not in email.text
