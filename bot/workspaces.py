@@ -143,6 +143,29 @@ class SealedInstallationStore(AsyncSQLAlchemyInstallationStore):
         self.sealer = sealer
         self.installations = _sealed(slack_installations, self.metadata, sealer)
         self.bots = _sealed(slack_bots, self.metadata, sealer)
+        self.version = 0  # bumped by every write: LockingAuthorize's cached answers are then stale
+
+    async def async_save(self, installation: Installation) -> None:
+        self.version += 1
+        await super().async_save(installation)
+        self.version += 1
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        self.version += 1
+        await super().async_save_bot(bot)
+        self.version += 1
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        self.version += 1
+        await super().async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+        self.version += 1
+
+    async def async_delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        self.version += 1
+        await super().async_delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+        self.version += 1
 
     async def find_bot_for(self, slack_team_id: str) -> Bot | None:
         """The latest bot of the workspace (or org-wide install) an organisation is keyed by."""
