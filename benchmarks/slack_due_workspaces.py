@@ -102,7 +102,7 @@ async def database_for(args: argparse.Namespace, workdir: Path) -> tuple[str, st
 async def serve(database_url: str, workspaces: int) -> None:
     from cryptography.fernet import Fernet
     from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
     from slack_bolt.authorization import AuthorizeResult
     from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
     from slack_sdk.oauth.installation_store import Installation
@@ -159,10 +159,12 @@ async def serve(database_url: str, workspaces: int) -> None:
         cache_enabled=True,
     )
 
-    async def authorize(**request: Any) -> AuthorizeResult:
-        answer = await installed(**request)
+    async def authorize(
+        context: AsyncBoltContext, enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
+        answer = await installed(context=context, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
         if answer is None:
-            raise SystemExit(f"no installation for {request.get('team_id')}")
+            raise SystemExit(f"no installation for {team_id}")
         return answer
 
     baseline = AsyncApp(signing_secret=SIGNING_SECRET, client=api, authorize=authorize)
