@@ -27,14 +27,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from benchmarks.due_listing import DATA_VERSION, TODAY, prepare
 from bot.sandbox.slack_requests import SlackUserRef, sign, slash_command_body
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
 
 SIGNING_SECRET = "benchmark-signing-secret"  # noqa: S105 - a throwaway value for a local run
 BOT_TOKEN = "xoxb-benchmark"  # noqa: S105 - the fake Web API accepts it
@@ -46,10 +50,8 @@ USER = SlackUserRef(id="U0BENCH", team_id="T0OWN", name="bench")
 
 
 async def serve(database_url: str, org_name: str) -> None:
-    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
-    from starlette.routing import Route
 
     from bot.bootstrap import Seams, bootstrap
     from bot.config import load_settings
@@ -70,6 +72,23 @@ async def serve(database_url: str, org_name: str) -> None:
     app = runtime.slack_app
     baseline = AsyncApp(signing_secret=SIGNING_SECRET, client=AsyncWebClient(token=BOT_TOKEN, base_url=fake.base_url))
 
+    web = create_web_app(slack_app=app, slack_signing_secret=SIGNING_SECRET)
+    await serve_until_stdin_closes(web, baseline)
+    await runtime.aclose()
+    await fake.stop()
+
+
+async def serve_until_stdin_closes(web: Any, baseline: AsyncApp) -> None:
+    """Uvicorn on a free port (printed as `PORT n` for the client) until the client closes our stdin;
+    `baseline` (a Bolt AsyncApp) answers `/invoices` with a constant at /baseline/events."""
+    import uvicorn
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncAck
+    from starlette.routing import Route
+
+    from bot.runner import bound_port
+    from bot.web import SLACK_EVENTS_PATH
+
     @baseline.command("/invoices")
     async def constant(ack: AsyncAck) -> None:
         await ack(response_type="ephemeral", text="constant")
@@ -79,20 +98,7 @@ async def serve(database_url: str, org_name: str) -> None:
     async def baseline_events(request: Any) -> Any:
         return await baseline_handler.handle(request)
 
-    web = create_web_app(slack_app=app, slack_signing_secret=SIGNING_SECRET)
     web.router.routes.append(Route("/baseline/events", baseline_events, methods=["POST"]))
-    await serve_until_stdin_closes(web)
-    await runtime.aclose()
-    await fake.stop()
-
-
-async def serve_until_stdin_closes(web: Any) -> None:
-    """Uvicorn on a free port (printed as `PORT n` for the client) until the client closes our stdin."""
-    import uvicorn
-
-    from bot.runner import bound_port
-    from bot.web import SLACK_EVENTS_PATH
-
     config = uvicorn.Config(web, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -173,6 +179,13 @@ def measure_server(
     module_and_args: list[str], requests: int, users: Sequence[SlackUserRef] = (USER,)
 ) -> tuple[list[float], list[float], dict[str, Any]]:
     """Start `python -m <module_and_args>` (a server printing `PORT n`), measure it, stop it."""
+    with server_running(module_and_args) as base:
+        return asyncio.run(measure(base, requests, users))
+
+
+@contextmanager
+def server_running(module_and_args: list[str]) -> Iterator[str]:
+    """`python -m <module_and_args>` in its own process (its own GIL) until the block ends; its URL."""
     server = subprocess.Popen(
         [sys.executable, "-m", *module_and_args],
         stdin=subprocess.PIPE,
@@ -185,12 +198,12 @@ def measure_server(
         line = server.stdout.readline().split()
         if not line or line[0] != "PORT":
             raise SystemExit("the server process did not report its port")
-        return asyncio.run(measure(f"http://127.0.0.1:{line[1]}", requests, users))
+        yield f"http://127.0.0.1:{line[1]}"
     finally:
         if server.stdin:
             server.stdin.close()
         try:
-            server.wait(timeout=15)
+            server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
 

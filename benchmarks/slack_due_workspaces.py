@@ -101,13 +101,11 @@ async def database_for(args: argparse.Namespace, workdir: Path) -> tuple[str, st
 
 async def serve(database_url: str, workspaces: int) -> None:
     from cryptography.fernet import Fernet
-    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-    from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+    from slack_bolt.async_app import AsyncApp, AsyncBoltContext
     from slack_bolt.authorization import AuthorizeResult
     from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
     from slack_sdk.oauth.installation_store import Installation
     from slack_sdk.web.async_client import AsyncWebClient
-    from starlette.routing import Route
 
     from benchmarks.due_listing import TODAY
     from bot.bootstrap import Seams, bootstrap
@@ -169,18 +167,8 @@ async def serve(database_url: str, workspaces: int) -> None:
 
     baseline = AsyncApp(signing_secret=SIGNING_SECRET, client=api, authorize=authorize)
 
-    @baseline.command("/invoices")
-    async def constant(ack: AsyncAck) -> None:
-        await ack(response_type="ephemeral", text="constant")
-
-    baseline_handler = AsyncSlackRequestHandler(baseline)
-
-    async def baseline_events(request: Any) -> Any:
-        return await baseline_handler.handle(request)
-
     web = create_web_app(slack_app=runtime.slack_app, slack_signing_secret=SIGNING_SECRET)
-    web.router.routes.append(Route("/baseline/events", baseline_events, methods=["POST"]))
-    await serve_until_stdin_closes(web)
+    await serve_until_stdin_closes(web, baseline)
     await runtime.aclose()
     await fake.stop()
 
