@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -33,7 +30,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select, text
 
-from benchmarks.slack_due import SIGNING_SECRET, USER, percentile
+from benchmarks.slack_due import SIGNING_SECRET, USER, percentile, server_running
 from bot.sandbox.slack_requests import sign, slash_command_body, view_submission_body
 from handlers.blocks.bulk import encode_numbers
 from handlers.ids import CallbackId
@@ -136,26 +133,8 @@ async def measure(base: str, url: str, runs: int) -> tuple[list[float], list[flo
 def run_backend(backend: str, url: str, runs: int) -> None:
     invoices = max(READY, runs * MAX_BULK_INVOICES)
     asyncio.run(build(url, invoices))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.slack_due", "--serve", url, "--org-name", "Benchmark Ltd"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline().split()
-        if not line or line[0] != "PORT":
-            raise SystemExit("the server process did not report its port")
-        ack_ms, baseline_ms, done_s, shown = asyncio.run(measure(f"http://127.0.0.1:{line[1]}", url, runs))
-    finally:
-        if server.stdin:
-            server.stdin.close()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with server_running(["benchmarks.slack_due", "--serve", url, "--org-name", "Benchmark Ltd"]) as base:
+        ack_ms, baseline_ms, done_s, shown = asyncio.run(measure(base, url, runs))
     a50, a95 = statistics.median(ack_ms), percentile(ack_ms, 0.95)
     b50, b95 = statistics.median(baseline_ms), percentile(baseline_ms, 0.95)
     print(f"\n{backend}: {invoices} ready invoices; {runs} bulk submissions of {MAX_BULK_INVOICES} (the limit)")

@@ -353,11 +353,11 @@ def _oauth_wiring(
     directory: OrganisationDirectory,
 ) -> OAuthWiring:
     assert isinstance(directory, WorkspaceDirectory) and settings.slack_client_id and settings.slack_client_secret
-    assert settings.token_key is not None  # Settings refuses multi-workspace without it
+    assert settings.token_keys  # Settings refuses multi-workspace without a key
     config = OAuthConfig(
         client_id=settings.slack_client_id,
         client_secret=settings.slack_client_secret.get_secret_value(),
-        token_key=settings.token_key.get_secret_value().encode(),
+        token_keys=settings.token_keys,
         scopes=tuple(settings.slack_scopes),
         public_url=settings.public_url,
         authorize_url=settings.slack_authorize_url,

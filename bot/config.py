@@ -62,6 +62,11 @@ MANIFEST_BOT_SCOPES = (
 )
 
 
+def fernet_keys(value: str) -> tuple[bytes, ...]:
+    """A comma-separated list of Fernet keys, newest first (a rotation adds the new key in front)."""
+    return tuple(key.strip().encode() for key in value.split(",") if key.strip())
+
+
 class Settings(BaseSettings):
     """Every setting, with a default that works on a laptop."""
 
@@ -84,7 +89,8 @@ class Settings(BaseSettings):
     # Install in many workspaces (Bolt's OAuth flow): on when the client id and secret are set.
     slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID", prefixed=False))
     slack_client_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_CLIENT_SECRET", prefixed=False))
-    # A Fernet key (README: "Install in your workspace"): Slack tokens are encrypted with it at rest.
+    # Fernet keys, newest first (docs/production.md: "Rotating the token key"): Slack tokens are
+    # encrypted at rest with the first and read with any.
     token_key: SecretStr | None = Field(None, validate_default=True, validation_alias=_env("TOKEN_KEY"))
     slack_scopes: CommaList = Field(
         default_factory=lambda: list(MANIFEST_BOT_SCOPES),
@@ -292,11 +298,20 @@ class Settings(BaseSettings):
                 "is required with SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Slack tokens are encrypted with it)"
             )
         if value is not None:
-            try:
-                Fernet(value.get_secret_value().encode())
-            except (ValueError, TypeError):
-                raise ValueError("must be a Fernet key: 32 url-safe base64-encoded bytes") from None
+            keys = fernet_keys(value.get_secret_value())
+            if not keys:
+                raise ValueError("must be a Fernet key, or several separated by commas (newest first)")
+            for number, key in enumerate(keys, start=1):
+                try:
+                    Fernet(key)
+                except (ValueError, TypeError):
+                    raise ValueError(f"key {number} must be a Fernet key: 32 url-safe base64-encoded bytes") from None
         return value
+
+    @property
+    def token_keys(self) -> tuple[bytes, ...]:
+        """INVOICEBOT_TOKEN_KEY's keys, newest first (none in single-workspace mode)."""
+        return fernet_keys(self.token_key.get_secret_value()) if self.token_key is not None else ()
 
     @property
     def multi_workspace(self) -> bool:

@@ -3,7 +3,8 @@ and the bot is in them. Used by `invoicebot doctor` and at the start of `run` / 
 
 Slack says which scopes a token holds in the `x-oauth-scopes` header of every Web API answer;
 `auth.test` is the cheapest call that carries it. A channel is checked with `conversations.info`
-(needs channels:read, and groups:read for a private channel: both are in manifest.yml).
+through handlers.channel_membership, the settings modal's check too (needs channels:read, and
+groups:read for a private channel: both are in manifest.yml).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.config import MANIFEST_BOT_SCOPES
 from bot.organisation_settings import SlackChannels
+from handlers.channel_membership import channel_membership
 from services.checks import Check, failed, passed
 
 log = logging.getLogger("invoicebot.slack")
@@ -63,24 +65,24 @@ async def channel_check(client: AsyncWebClient, *, title: str, variable: str, ch
         return failed(
             title, f"{variable} is not set", f"set {variable} to a channel ID (C…), or alerts and requests go nowhere"
         )
-    try:
-        info = (await client.conversations_info(channel=channel))["channel"]
-    except SlackApiError as exc:
-        error = exc.response.get("error", "error") if exc.response is not None else "error"
-        if error == "missing_scope":
-            return failed(title, "the token may not read channels", f"grant channels:read and groups:read: {REINSTALL}")
+    found = await channel_membership(client, channel)
+    if found.refused == "missing_scope":
+        return failed(title, "the token may not read channels", f"grant channels:read and groups:read: {REINSTALL}")
+    if found.refused is not None:
         return failed(
             title,
-            f"{channel}: {error}",
+            f"{channel}: {found.refused}",
             f"set {variable} to the channel's ID (channel details → bottom of the About tab), "
             "and invite the bot there with /invite @invoicebot",
         )
-    except (SlackClientError, OSError) as exc:
-        return failed(title, f"could not ask Slack about {channel}: {exc}", "check that Slack can be reached")
-    name = f"#{info.get('name', channel)}"
-    if info.get("is_archived"):
+    if found.unreachable is not None:
+        return failed(
+            title, f"could not ask Slack about {channel}: {found.unreachable}", "check that Slack can be reached"
+        )
+    name = found.label
+    if found.archived:
         return failed(title, f"{name} is archived", f"unarchive {name} or set {variable} to another channel")
-    if not info.get("is_member"):
+    if not found.member:
         return failed(title, f"the bot is not in {name}", f"invite it: type /invite @invoicebot in {name}")
     return passed(title, f"{name}, the bot is a member")
 

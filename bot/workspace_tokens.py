@@ -8,6 +8,13 @@ transaction-scoped advisory lock across processes (web and worker), waited for a
 `LOCK_WAIT_SECONDS`. Under the lock the bot is read again: a refresh another process just made is
 used, not repeated. Bolt's own authorize (a request's token) takes the same locks
 (`LockingAuthorize`), so the web's refresh and the notifier's never race.
+
+A request's authorisation comes from a cache (`LockingAuthorize`): its answer per workspace and
+user is kept `AUTHORIZE_CACHE_SECONDS`, so a request costs no installation lookup (issue 17: 100
+workspaces at `/invoices due` speed). Any change to the installation store in this process
+(install, refresh, uninstall, revocation) empties it at once; another process's change is seen
+within the TTL. A token due for a refresh is never served from it: refreshes start two hours
+before expiry, the cache keeps an answer seconds.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -35,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("invoicebot.workspaces")
 
 ROTATE_MINUTES_BEFORE = 120  # Bolt's default: refresh a rotating token 2 hours before it expires
+AUTHORIZE_CACHE_SECONDS = 30.0  # how long a request's authorisation is reused (another process's uninstall)
+AUTHORIZE_CACHE_ENTRIES = 10_000  # (workspace, user) answers kept at most; emptied when full
 LOCK_WAIT_SECONDS = 10.0  # PostgreSQL lock_timeout while another process refreshes the same installation
 
 
@@ -75,6 +86,30 @@ class LockingAuthorize(AsyncInstallationStoreAuthorize):
     def __init__(self, *, locks: RefreshLocks, **options: Any) -> None:
         super().__init__(**options)
         self.locks = locks
+        self._answers: dict[tuple[str | None, ...], tuple[float, int, AuthorizeResult]] = {}
+
+    async def __call__(  # Bolt passes these by keyword
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        **actor: str | None,
+    ) -> AuthorizeResult | None:
+        key = (enterprise_id, team_id, user_id, *sorted(str(value) for value in actor.values()))
+        version = getattr(self.installation_store, "version", 0)
+        kept = self._answers.get(key)
+        if kept is not None and kept[0] > time.monotonic() and kept[1] == version:
+            return kept[2]
+        answer = await super().__call__(
+            context=context, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, **actor
+        )
+        if answer is not None:
+            if len(self._answers) >= AUTHORIZE_CACHE_ENTRIES:
+                self._answers.clear()
+            self._answers[key] = (time.monotonic() + AUTHORIZE_CACHE_SECONDS, version, answer)
+        return answer
 
     async def _rotate_and_save_tokens_if_necessary(self, installation: Installation | None) -> Installation | None:
         if installation is None or not expiring(

@@ -7,7 +7,9 @@ app is built with `oauth_wiring()` instead of one `SLACK_BOT_TOKEN`:
   their tables come from migration 0016_installations (services/db/models/installations.py),
   never from `create_tables` at runtime;
 - every bot, user and refresh token is encrypted at rest with `INVOICEBOT_TOKEN_KEY` (Fernet):
-  a copy of the database (a backup, a support dump) holds no usable Slack token;
+  a copy of the database (a backup, a support dump) holds no usable Slack token. The variable
+  may list several keys, newest first (MultiFernet: sealed with the first, opened with any);
+  `invoicebot workspaces rotate-key` re-seals every stored token with the first (`TokenSealer`);
 - each installed workspace is its own organisation, keyed by its team id (an org-wide
   Enterprise Grid install: by its enterprise id, `workspace_key`), created on install;
 - `app_uninstalled` / `tokens_revoked` delete the tokens and pause that organisation's
@@ -26,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -64,7 +66,40 @@ STATE_SECONDS = 600
 
 
 class TokenKeyMismatch(Exception):
-    """A stored token cannot be decrypted: INVOICEBOT_TOKEN_KEY is not the key it was stored with."""
+    """A stored token cannot be decrypted: none of INVOICEBOT_TOKEN_KEY's keys is the one it was stored with."""
+
+
+KEY_MISMATCH = (
+    "a stored Slack token cannot be decrypted: none of the keys in INVOICEBOT_TOKEN_KEY is the one it was "
+    "sealed with (after a rotation, keep the old key after the new one until `invoicebot workspaces rotate-key` ran)"
+)
+
+
+@dataclass(frozen=True)
+class TokenSealer:
+    """INVOICEBOT_TOKEN_KEY's keys, newest first: seal with the newest, open with any."""
+
+    fernet: MultiFernet = field(repr=False)
+
+    @classmethod
+    def from_keys(cls, keys: tuple[bytes, ...]) -> TokenSealer:
+        return cls(MultiFernet([Fernet(key) for key in keys]))
+
+    def seal(self, token: str) -> str:
+        return self.fernet.encrypt(token.encode()).decode()
+
+    def open(self, sealed: str) -> str:
+        try:
+            return self.fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            raise TokenKeyMismatch(KEY_MISMATCH) from None
+
+    def reseal(self, sealed: str) -> str:
+        """Sealed again with the newest key (`rotate-key`)."""
+        try:
+            return self.fernet.rotate(sealed.encode()).decode()
+        except InvalidToken:
+            raise TokenKeyMismatch(KEY_MISMATCH) from None
 
 
 class SealedToken(TypeDecorator[str]):
@@ -73,30 +108,23 @@ class SealedToken(TypeDecorator[str]):
     impl = Text
     cache_ok = True
 
-    def __init__(self, fernet: Fernet) -> None:
+    def __init__(self, sealer: TokenSealer) -> None:
         super().__init__()
-        self.fernet = fernet
+        self.sealer = sealer
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        return None if value is None else self.fernet.encrypt(value.encode()).decode()
+        return None if value is None else self.sealer.seal(value)
 
     def process_result_value(self, value: str | None, dialect: Any) -> str | None:
-        if value is None:
-            return None
-        try:
-            return self.fernet.decrypt(value.encode()).decode()
-        except InvalidToken:
-            raise TokenKeyMismatch(
-                "a stored Slack token cannot be decrypted: INVOICEBOT_TOKEN_KEY is not the key it was stored with"
-            ) from None
+        return None if value is None else self.sealer.open(value)
 
 
-def _sealed(table: Table, metadata: MetaData, fernet: Fernet) -> Table:
+def _sealed(table: Table, metadata: MetaData, sealer: TokenSealer) -> Table:
     """A copy of `table` whose token columns are `SealedToken`s (the store's own queries, encrypted)."""
     columns = [
         Column(
             column.name,
-            SealedToken(fernet) if column.name in TOKEN_COLUMNS else column.type,
+            SealedToken(sealer) if column.name in TOKEN_COLUMNS else column.type,
             primary_key=column.primary_key,
             nullable=column.nullable,
             autoincrement=column.autoincrement,
@@ -109,11 +137,35 @@ def _sealed(table: Table, metadata: MetaData, fernet: Fernet) -> Table:
 class SealedInstallationStore(AsyncSQLAlchemyInstallationStore):
     """slack_sdk's async SQLAlchemy store over our tables, with its tokens encrypted at rest."""
 
-    def __init__(self, *, client_id: str, engine: AsyncEngine, fernet: Fernet) -> None:
+    def __init__(self, *, client_id: str, engine: AsyncEngine, sealer: TokenSealer) -> None:
         super().__init__(client_id=client_id, engine=engine, logger=log)
         self.metadata = MetaData()
-        self.installations = _sealed(slack_installations, self.metadata, fernet)
-        self.bots = _sealed(slack_bots, self.metadata, fernet)
+        self.sealer = sealer
+        self.installations = _sealed(slack_installations, self.metadata, sealer)
+        self.bots = _sealed(slack_bots, self.metadata, sealer)
+        self.version = 0  # bumped by every write: LockingAuthorize's cached answers are then stale
+
+    async def async_save(self, installation: Installation) -> None:
+        self.version += 1
+        await super().async_save(installation)
+        self.version += 1
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        self.version += 1
+        await super().async_save_bot(bot)
+        self.version += 1
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        self.version += 1
+        await super().async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+        self.version += 1
+
+    async def async_delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        self.version += 1
+        await super().async_delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+        self.version += 1
 
     async def find_bot_for(self, slack_team_id: str) -> Bot | None:
         """The latest bot of the workspace (or org-wide install) an organisation is keyed by."""
@@ -190,7 +242,7 @@ class OAuthWiring:
 class OAuthConfig:
     client_id: str
     client_secret: str = field(repr=False)
-    token_key: bytes = field(repr=False)
+    token_keys: tuple[bytes, ...] = field(repr=False)  # newest first
     scopes: tuple[str, ...]
     public_url: str
     authorize_url: str
@@ -205,8 +257,8 @@ def oauth_wiring(
     directory: WorkspaceDirectory,
 ) -> OAuthWiring:
     """Bolt's OAuth settings over our stores; install pages that say what happened."""
-    fernet = Fernet(config.token_key)
-    store = SealedInstallationStore(client_id=config.client_id, engine=engine, fernet=fernet)
+    sealer = TokenSealer.from_keys(config.token_keys)
+    store = SealedInstallationStore(client_id=config.client_id, engine=engine, sealer=sealer)
     api = AsyncWebClient(base_url=config.api_url)
     rotator = AsyncTokenRotator(client_id=config.client_id, client_secret=config.client_secret, client=api)
     pages = InstallPages(sessions=sessions, directory=directory)

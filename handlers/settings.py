@@ -2,14 +2,17 @@
 
 Opening: the service decides who may (`settings_to_edit` authorises before it reads), so a
 non-admin gets its refusal as an ephemeral sentence and no modal. Submitting: what only Slack
-knows is asked first — each chosen user group's members (`usergroups.users.list`) and whether
-the bot is in each chosen channel (`conversations.info`) — then one use case checks, stores,
+knows is asked first, all at once and each call bounded by `SLACK_CHECK_SECONDS` (the answer is
+due within Slack's 3 s) — each chosen user group's members (`usergroups.users.list`) and whether
+the bot is in each chosen channel (`conversations.info`, handlers.channel_membership); a call
+that does not answer in time is an error on its field — then one use case checks, stores,
 versions and audits the whole form. Any bad value comes back inline on its field
 (`response_action: errors`) and nothing is saved.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import Any
@@ -28,6 +31,7 @@ from handlers.blocks.settings import (
     saved_words,
     settings_view,
 )
+from handlers.channel_membership import ChannelMembership, channel_membership
 from handlers.context import SessionFactory, UnitsOfWork, Workplace
 from handlers.errors import OnField, answering_errors
 from handlers.ids import COMMAND, ActionId, CallbackId
@@ -40,6 +44,7 @@ from services.use_cases import SettingsChange, change_organisation_settings
 
 log = logging.getLogger("invoicebot.slack")
 CHANNEL_FIELDS = ("notify_channel", "approvers_channel")
+SLACK_CHECK_SECONDS = 1.5  # each Slack call before the ack; all run at once, well within Slack's 3 s
 
 
 async def _workspace_groups(client: AsyncWebClient) -> dict[str, str]:
@@ -93,40 +98,53 @@ async def handle_settings_home_button(
     await _open(client, str(body.get("trigger_id", "")), form)
 
 
+async def _group_members(client: AsyncWebClient, group: str) -> tuple[str, ...] | str:
+    """The group's members as Slack lists them now, or why Slack did not (a refusal, no answer in time)."""
+    try:
+        answer = await asyncio.wait_for(client.usergroups_users_list(usergroup=group), timeout=SLACK_CHECK_SECONDS)
+    except SlackApiError as refused:
+        return f"Slack would not list this group's members ({refused.response.get('error')})"
+    except TimeoutError:
+        return "Slack did not list this group's members in time: save again."
+    return tuple(str(user) for user in answer.get("users") or [])
+
+
 async def _with_group_members(client: AsyncWebClient, form: SettingsForm, errors: dict[str, str]) -> SettingsForm:
-    """The form with each chosen group's members, as Slack lists them now."""
-    members: dict[str, tuple[str, ...]] = {}
-    for role, _label in ROLES:
-        for group in (entry for entry in getattr(form, role) if GROUP_ID.match(entry)):
-            if group in members:
-                continue
-            try:
-                answer = await client.usergroups_users_list(usergroup=group)
-            except SlackApiError as refused:
-                errors[f"{role}_groups"] = (
-                    f"Slack would not list this group's members ({refused.response.get('error')})"
-                )
-                continue
-            members[group] = tuple(str(user) for user in answer.get("users") or [])
+    """The form with each chosen group's members, all groups asked at once; a failure is on its role's field."""
+    chosen = {role: [entry for entry in getattr(form, role) if GROUP_ID.match(entry)] for role, _label in ROLES}
+    groups = sorted({group for entries in chosen.values() for group in entries})
+    answers = dict(zip(groups, await asyncio.gather(*(_group_members(client, group) for group in groups)), strict=True))
+    for role, entries in chosen.items():
+        for group in entries:
+            answer = answers[group]
+            if isinstance(answer, str):
+                errors.setdefault(f"{role}_groups", answer)
+    members = {group: answer for group, answer in answers.items() if not isinstance(answer, str)}
     return replace(form, group_members=members)
+
+
+def _channel_error(found: ChannelMembership) -> str | None:
+    """What the admin reads on the channel's field, or None: the bot is in it."""
+    if found.timed_out:
+        return "Slack did not say in time whether the bot is in this channel: save again."
+    if found.refused is not None or found.unreachable is not None:
+        why = found.refused or found.unreachable
+        return f"The bot cannot see this channel ({why}): type /invite @invoicebot in it, then save again."
+    if not found.member:
+        return "The bot is not in this channel: type /invite @invoicebot in it, then save again."
+    return None
 
 
 async def _check_channels(client: AsyncWebClient, form: SettingsForm, errors: dict[str, str]) -> None:
     """The bot must be a member of each chosen channel, or its posts would fail; say how to invite it."""
-    for field in CHANNEL_FIELDS:
-        channel = getattr(form, field)
-        if not channel:
-            continue
-        try:
-            info = (await client.conversations_info(channel=channel)).get("channel") or {}
-        except SlackApiError as refused:
-            code = refused.response.get("error")
-            errors[field] = (
-                f"The bot cannot see this channel ({code}): type /invite @invoicebot in it, then save again."
-            )
-            continue
-        if not info.get("is_member"):
-            errors[field] = "The bot is not in this channel: type /invite @invoicebot in it, then save again."
+    fields = [(field, str(getattr(form, field))) for field in CHANNEL_FIELDS if getattr(form, field)]
+    found = await asyncio.gather(
+        *(channel_membership(client, channel, wait_seconds=SLACK_CHECK_SECONDS) for _field, channel in fields)
+    )
+    for (field, _channel), membership in zip(fields, found, strict=True):
+        error = _channel_error(membership)
+        if error is not None:
+            errors[field] = error
 
 
 @answering_errors(where=OnField(block_id("admins")))  # a sentence or a reference on the form: never a lost modal
@@ -139,8 +157,9 @@ async def handle_settings_submission(
     send_policy: SendPolicy,
 ) -> None:
     errors: dict[str, str] = {}
-    form = await _with_group_members(client, parse_settings(body.get("view") or {}), errors)
-    await _check_channels(client, form, errors)
+    parsed = parse_settings(body.get("view") or {})
+    # What only Slack knows, asked all at once and each bounded: the ack is due within Slack's 3 s.
+    form, _ = await asyncio.gather(_with_group_members(client, parsed, errors), _check_channels(client, parsed, errors))
     try:
         changes = await change_organisation_settings(
             units,

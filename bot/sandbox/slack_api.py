@@ -106,6 +106,7 @@ class FakeSlackApi:
     usergroups: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id → (handle, member ids)
     socket_mode: FakeSocketMode | None = None  # Socket Mode: apps.connections.open + WebSocket (slack_socket.py)
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    _delays: dict[str, list[float]] = field(default_factory=dict)  # method → the next calls' delays, seconds
     _runner: web.AppRunner | None = None
     _port: int | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -167,6 +168,10 @@ class FakeSlackApi:
         """The next `times` calls of `method` fail: `ratelimited` answers HTTP 429 + Retry-After."""
         self._failures.setdefault(method, []).append(_Failure(times, error, retry_after))
 
+    def delay_next(self, method: str, *, seconds: float, times: int = 1) -> None:
+        """The next `times` calls of `method` answer only after `seconds` (a slow Slack)."""
+        self._delays.setdefault(method, []).extend([seconds] * times)
+
     # -- reading what happened ----------------------------------------------------------
 
     def calls_to(self, method: str) -> list[RecordedCall]:
@@ -193,6 +198,9 @@ class FakeSlackApi:
         token = _bearer(request) or args.pop("token", None)
         self.calls.append(RecordedCall(method=method, args=args, token=token))
         self._changed.set()
+        delays = self._delays.get(method)
+        if delays:
+            await asyncio.sleep(delays.pop(0))
         if self.oauth is not None and method == "oauth.v2.access":
             return web.json_response(self.oauth.access(request, args))
         if method == "apps.connections.open":  # app-level token, not the bot token

@@ -9,6 +9,7 @@ on its next request without a restart.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -188,6 +189,38 @@ async def test_a_valid_change_is_saved_versioned_and_audited(
     assert (audit.actor, audit.action) == ("U0ALICE", "settings_changed")
     assert audit.detail["changes"]["approval_policy"] == ["always", "above_amount"]
     assert audit.detail["changes"]["notify_channel"] == ["C0NOTIFY", "C0BOOKS"]
+
+
+async def test_a_slow_slack_still_gets_its_answer_in_time_with_an_error_on_each_slow_field(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession
+):
+    """Three Slack calls that each answer after 2 s: asked one after the other they would take 6 s,
+    twice Slack's 3 s; asked at once and bounded, the admin reads which fields to save again."""
+    fake_slack.add_usergroup("S0FINANCE", handle="finance", users=["U0CAROL"])
+    fake_slack.add_channel("C0BOOKS", "invoices")
+    fake_slack.add_channel(APPROVALS, "invoices")
+    view = await settings_modal(slack, fake_slack)
+    before_org, _ = await stored(session)
+    fake_slack.delay_next("conversations.info", seconds=2.0, times=2)
+    fake_slack.delay_next("usergroups.users.list", seconds=2.0)
+    asked_before = len(fake_slack.calls_to("conversations.info"))
+
+    started = time.monotonic()
+    answer = await save(
+        slack, view, set_approvers_groups=["S0FINANCE"], set_notify_channel="C0BOOKS", set_approvers_channel=APPROVALS
+    )
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 3.0, f"answered after {elapsed:.2f} s: Slack gives up at 3 s"
+    assert answer["response_action"] == "errors"
+    errors = answer["errors"]
+    assert set(errors) == {"set_notify_channel", "set_approvers_channel", "set_approvers_groups"}
+    assert errors["set_notify_channel"].startswith("Slack did not say in time whether the bot is in this channel")
+    assert errors["set_approvers_groups"] == "Slack did not list this group's members in time: save again."
+    assert len(fake_slack.calls_to("conversations.info")) == asked_before + 2
+    organisation, _ = await stored(session)
+    assert organisation.settings_version == before_org.settings_version
+    assert not (await session.execute(select(AuditLog))).scalars().all()
 
 
 async def test_the_settings_button_on_app_home_is_shown_to_admins_only(
