@@ -56,8 +56,8 @@ async def build(url: str, invoices: int) -> None:
     engine = create_engine(url)
     async with session_factory(engine)() as session:
         org = Organisation(
-            name="Benchmark Ltd", address="1 Bench Street", country="GB", default_language="en",
-            sender_email="invoices@example.com", smtp_status=SmtpStatus.VERIFIED,
+            name="Benchmark Ltd", street="1 Bench Street", city="London", postal_code="EC1A 1BB",
+            country="GB", default_language="en", sender_email="invoices@example.com", smtp_status=SmtpStatus.VERIFIED,
         )  # fmt: skip
         session.add(org)
         await session.flush()
