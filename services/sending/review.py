@@ -28,7 +28,7 @@ from services.db.models import (
 )
 from services.email.addresses import suppression_key
 from services.email.template_overrides import load_overrides
-from services.email.templates import invoice_email_context, render_invoice_email
+from services.email.templates import InvoiceEmailFacts, invoice_email_context, render_invoice_email
 from services.formatting import format_day, format_money, reader_locale
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import organisation_locale, team_locale
@@ -222,17 +222,19 @@ async def prepare_review(
     # (its language in the seller's country, as the PDF beside it).
     amount = format_money(invoice.total, invoice.currency, organisation_locale(organisation))
     context = invoice_email_context(
-        locale=reader_locale(language, organisation.country),
-        language=language,
-        organisation_name=organisation.name,
-        customer_name=customer.name,
-        invoice_number=invoice.number,
-        total=invoice.total,
-        currency=invoice.currency,
-        issue_date=invoice.issue_date,
-        due_date=invoice.due_date,
-        invoice_url=f"{public_url.rstrip('/')}/i/{invoice.public_token}",
-        sender_name=sender_name or organisation.name,
+        InvoiceEmailFacts(
+            locale=reader_locale(language, organisation.country),
+            language=language,
+            organisation_name=organisation.name,
+            customer_name=customer.name,
+            invoice_number=invoice.number,
+            total=invoice.total,
+            currency=invoice.currency,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            invoice_url=f"{public_url.rstrip('/')}/i/{invoice.public_token}",
+            sender_name=sender_name or organisation.name,
+        )
     )
     overrides = await load_overrides(session, organisation_id=organisation_id, language=language)
     rendered = render_invoice_email(language=language, context=context, overrides=overrides)
