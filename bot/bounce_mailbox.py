@@ -52,7 +52,7 @@ from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
 from services.errors import error_summary
 from services.tracking.bounces import NotBounce, dsn_event_id, read_bounce
 from services.tracking.event_types import IncomingEvent
-from services.tracking.events import file_events, file_unparsed
+from services.tracking.events import UnparsedMessage, file_events, file_unparsed
 from services.unit_of_work import units_over
 
 log = logging.getLogger(__name__)
@@ -196,14 +196,13 @@ class BounceMailbox:
         text = raw.decode("utf-8", "replace")
         units = units_over(partial(lock_bounded_session, self.sessions, self.lock_timeout))
         if reading.report is None:
-            unparsed = await file_unparsed(
-                units,
+            message = UnparsedMessage(
                 source="dsn",
                 raw=text,
                 reason=reading.detail or "unreadable message in the bounce mailbox",
                 source_event_id="dsn-unparsed:" + hashlib.sha256(raw).hexdigest()[:40],
-                now=now,
             )
+            unparsed = await file_unparsed(units, message, now=now)
             return _Filed("unparseable", duplicates=int(unparsed.duplicate))
         report = reading.report
         events = [

@@ -109,8 +109,9 @@ async def get_invoice(
 
 
 @dataclass(frozen=True, kw_only=True)
-class InvoiceMove:
-    """Who moves which invoice, under which rules, and when (None: now); the target is the function's."""
+class InvoiceAct:
+    """Who acts on which invoice, under which rules, and when (None: now): a status move (its
+    target is the function's) or a link revocation (services.tracking.links)."""
 
     organisation_id: int
     number: str
@@ -120,7 +121,7 @@ class InvoiceMove:
 
 
 async def _move(
-    session: AsyncSession, move: InvoiceMove, target: InvoiceStatus, *, detail: dict[str, str] | None = None
+    session: AsyncSession, move: InvoiceAct, target: InvoiceStatus, *, detail: dict[str, str] | None = None
 ) -> Invoice:
     organisation_id, actor = move.organisation_id, move.actor
     authorize(move.rules, actor, _ACTION[target])
@@ -246,11 +247,11 @@ async def email_received_after_all(
     invoice.updated_at = now
 
 
-async def validate_invoice(session: AsyncSession, move: InvoiceMove) -> Invoice:
+async def validate_invoice(session: AsyncSession, move: InvoiceAct) -> Invoice:
     return await _move(session, move, InvoiceStatus.VALIDATED)
 
 
-async def mark_sent_manually(session: AsyncSession, move: InvoiceMove, *, note: str | None = None) -> Invoice:
+async def mark_sent_manually(session: AsyncSession, move: InvoiceAct, *, note: str | None = None) -> Invoice:
     """For invoices sent by other means: status sent, no email, reminders skip it."""
     detail = {"via": SentVia.MANUAL.value, **({"note": note} if note else {})}
     invoice = await _move(session, move, InvoiceStatus.SENT, detail=detail)
@@ -261,11 +262,11 @@ async def mark_sent_manually(session: AsyncSession, move: InvoiceMove, *, note: 
     return invoice
 
 
-async def void_invoice(session: AsyncSession, move: InvoiceMove) -> Invoice:
+async def void_invoice(session: AsyncSession, move: InvoiceAct) -> Invoice:
     return await _move(session, move, InvoiceStatus.VOID)
 
 
-async def mark_paid(session: AsyncSession, move: InvoiceMove) -> Invoice:
+async def mark_paid(session: AsyncSession, move: InvoiceAct) -> Invoice:
     return await _move(session, move, InvoiceStatus.PAID)
 
 

@@ -9,7 +9,7 @@ from services.authorization import ApprovalRules
 from services.db.models import AuditLog, InvoiceStatus, Organisation
 from services.errors import IllegalTransition, InvalidInput, NotFound
 from services.invoicing.invoices import (
-    InvoiceMove,
+    InvoiceAct,
     get_invoice,
     mark_paid,
     mark_sent_manually,
@@ -64,7 +64,7 @@ async def test_legal_transition_changes_status_stamps_the_time_and_writes_the_au
     await invoice_in(session, org, start)
 
     await CHANGES[change](
-        session, InvoiceMove(organisation_id=org.id, number="INV-7", actor="U123", rules=RULES_FOR_TEST, at=AT)
+        session, InvoiceAct(organisation_id=org.id, number="INV-7", actor="U123", rules=RULES_FOR_TEST, at=AT)
     )
     await session.commit()
 
@@ -79,7 +79,7 @@ async def test_marking_sent_manually_records_how_and_who(session, org):
     await invoice_in(session, org, V)
     await mark_sent_manually(
         session,
-        InvoiceMove(organisation_id=org.id, number="INV-7", actor="U9", rules=RULES_FOR_TEST, at=AT),
+        InvoiceAct(organisation_id=org.id, number="INV-7", actor="U9", rules=RULES_FOR_TEST, at=AT),
         note="posted",
     )
     await session.commit()
@@ -112,7 +112,7 @@ async def test_illegal_transition_is_refused_with_a_reason_and_changes_nothing(s
 
     with pytest.raises(IllegalTransition) as caught:
         await CHANGES[change](
-            session, InvoiceMove(organisation_id=org.id, number="INV-7", actor="U123", rules=RULES_FOR_TEST, at=AT)
+            session, InvoiceAct(organisation_id=org.id, number="INV-7", actor="U123", rules=RULES_FOR_TEST, at=AT)
         )
 
     assert str(caught.value) == message
@@ -126,7 +126,7 @@ async def test_illegal_transition_is_refused_with_a_reason_and_changes_nothing(s
 async def test_an_unknown_number_is_not_found(session, org):
     with pytest.raises(NotFound, match=r"There is no invoice 'NOPE'\."):
         await validate_invoice(
-            session, InvoiceMove(organisation_id=org.id, number=" NOPE ", actor="U1", rules=RULES_FOR_TEST)
+            session, InvoiceAct(organisation_id=org.id, number=" NOPE ", actor="U1", rules=RULES_FOR_TEST)
         )
 
 
@@ -137,7 +137,7 @@ async def test_an_invoice_of_another_organisation_is_not_found(session, org):
     await session.commit()
     with pytest.raises(NotFound):
         await validate_invoice(
-            session, InvoiceMove(organisation_id=other.id, number="INV-7", actor="U1", rules=RULES_FOR_TEST)
+            session, InvoiceAct(organisation_id=other.id, number="INV-7", actor="U1", rules=RULES_FOR_TEST)
         )
 
 
