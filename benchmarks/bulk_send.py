@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from benchmarks.bulk_send_data import IDENTITY, build_data, prepare_jobs
 from benchmarks.processes import cpu_seconds, free_port, machine_cpu, start_smtp_server, worker_rss
 from bot.ubl_validator import UblValidator
-from bot.worker import Worker
+from bot.worker import Worker, WorkerParts, WorkerTuning
 from services.db.engine import create_engine, session_factory
 from services.db.models import Delivery, DeliveryStatus
 from services.documents.pdf import render_invoice_pdf
@@ -88,12 +88,8 @@ async def measure_e2e(
     render_pool = RenderPool(RENDER_PROCESSES, preload=["services.sending.pipeline"])
     await render_pool.start()  # start the children before the clock
     worker = Worker(
-        sessions=sessions,
-        transport=transport,
-        identity=IDENTITY,
-        render_pool=render_pool,
-        concurrency=CONCURRENCY,
-        worker_id="bench",
+        WorkerParts(sessions=sessions, transport=transport, identity=IDENTITY, render_pool=render_pool),
+        WorkerTuning(concurrency=CONCURRENCY, worker_id="bench"),
     )
     render_pids = render_pool.pids
     rss_mark: dict[str, tuple[float, float]] = {}

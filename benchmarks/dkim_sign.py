@@ -22,7 +22,7 @@ from benchmarks.render_pdf import sample
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.email.dkim import load_dkim_key, sign_message
-from services.email.message import Attachment, compose_message_bytes
+from services.email.message import Attachment, OutgoingEmail, compose_message_bytes
 
 
 def main() -> None:
@@ -44,12 +44,13 @@ def main() -> None:
             Attachment("INV.pdf", render_invoice_pdf(document), "application/pdf"),
             Attachment("INV.xml", render_invoice_ubl(document), "application/xml"),
         ]
-        return compose_message_bytes(
+        email = OutgoingEmail(
             from_addr="invoices@example.com", from_name="Example Trading", reply_to=None, to=["ap@acme.example"],
             cc=[], bcc=[], subject="Invoice INV-2026-0042", text="Please find attached…\n" * 10,
             html="<p>Please find attached…</p>", attachments=files, message_id="<bench@example.com>",
             correlation_id="bench",
         )  # fmt: skip
+        return compose_message_bytes(email)
 
     size = len(render())
     started = time.perf_counter()

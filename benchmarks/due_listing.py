@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.db.engine import create_engine
 from services.db.migrate import upgrade
-from services.sending.due import count_due_invoices, list_due_invoices
+from services.sending.due import DueQuery, count_due_invoices, list_due_invoices
 from services.sending.readiness import SendingState
 
 TODAY = date(2026, 11, 23)
@@ -306,7 +306,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> bool:
 
         async def orm_page() -> Any:
             return await list_due_invoices(
-                session, organisation_id=org_id, today=TODAY, sending=SENDING, with_count=False
+                session, DueQuery(organisation_id=org_id, today=TODAY, sending=SENDING), with_count=False
             )
 
         async def orm_count() -> int:

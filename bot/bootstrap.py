@@ -32,12 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from bot.app import ListenerNeeds, create_slack_app, utc_today
-from bot.bounce_mailbox import BounceMailbox
+from bot.bounce_mailbox import BounceMailbox, MailboxPolling
 from bot.config import Settings
 from bot.imap_mailbox import ImapMailbox
 from bot.loop_health import Heartbeat, LoopHealth
 from bot.mailbox_port import Mailbox
-from bot.notifier import Notifier, notifier_client
+from bot.notifier import Notifier, PostRouting, notifier_client
 from bot.organisation_settings import (
     OrganisationDirectory,
     OrganisationSettings,
@@ -47,7 +47,7 @@ from bot.organisation_settings import (
 from bot.ubl_validator import UblValidator
 from bot.web import create_web_app
 from bot.webhook_wiring import webhook_providers
-from bot.worker import Worker
+from bot.worker import Worker, WorkerParts, WorkerTuning
 from bot.worker_process import make_render_pool
 from bot.workspace_tokens import WorkspaceTokens
 from bot.workspaces import (
@@ -302,16 +302,19 @@ def _add_loops(
             runtime.render_pool = seams.render_pool or (
                 make_render_pool(settings.render_processes) if settings.render_processes else None
             )
-            runtime.worker = Worker(
+            parts = WorkerParts(
                 sessions=runtime.sessions,
                 transport=smtp_transport(settings),
                 identity=runtime.organisations.identity,  # re-read ≤ once a second: follows an admin's change
                 render_pool=runtime.render_pool,
+                heartbeat=runtime.health.loop(Loop.WORKER, reports_each_round=True),
+            )
+            tuning = WorkerTuning(
                 retry=RetryPolicy(max_attempts=settings.max_send_attempts, base_seconds=settings.retry_base_seconds),
                 concurrency=settings.worker_concurrency,
                 stale_after=timedelta(seconds=settings.stale_after_seconds),
-                heartbeat=runtime.health.loop(Loop.WORKER, reports_each_round=True),
             )
+            runtime.worker = Worker(parts, tuning)
         else:
             log.warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
     if Loop.BOUNCE_MAILBOX in loops:
@@ -324,7 +327,7 @@ def _add_loops(
                 mailbox=mailbox,
                 sessions=runtime.sessions,
                 verp_secret=verp_secret,
-                poll_interval=settings.imap_poll_seconds,
+                polling=MailboxPolling(poll_interval=settings.imap_poll_seconds),
             )
     if Loop.UBL_VALIDATION in loops:
         runtime.ubl_validator = UblValidator(
@@ -335,14 +338,17 @@ def _add_loops(
     if Loop.NOTIFIER in loops and (settings.slack_bot_token is not None or runtime.workspace_tokens is not None):
         channels = runtime.organisation_settings.channels
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        routing = PostRouting(
+            default_channel=channels.notify,
+            approvers_channel=channels.approvers,
+            channels_now=runtime.organisations.channels,  # read per post: follows an admin's change
+            destinations=runtime.workspace_tokens,  # multi-workspace: each post with its workspace's token
+        )
         runtime.notifier = Notifier(
             runtime.sessions,
             notifier_client(token, settings.slack_api_url),
-            channels.notify,
-            approvers_channel=channels.approvers,
-            channels_now=runtime.organisations.channels,  # read per post: follows an admin's change
+            routing,
             heartbeat=runtime.health.loop(Loop.NOTIFIER, reports_each_round=True),
-            destinations=runtime.workspace_tokens,  # multi-workspace: each post with its workspace's token
         )
 
 

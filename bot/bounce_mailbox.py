@@ -52,7 +52,7 @@ from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
 from services.errors import error_summary
 from services.tracking.bounces import NotBounce, dsn_event_id, read_bounce
 from services.tracking.event_types import IncomingEvent
-from services.tracking.events import file_events, file_unparsed
+from services.tracking.events import UnparsedMessage, file_events, file_unparsed
 from services.unit_of_work import units_over
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,24 @@ class _Filed:
     duplicates: int = 0
 
 
+@dataclass(frozen=True, kw_only=True)
+class MailboxPolling:
+    """How the bounce mailbox is read: how many messages a pass, how often, how patiently,
+    and where a message that matches no send is moved (`unmatched_folder`; None: left in place).
+
+    `lock_timeout`: seconds filing a message waits for another transaction's lock; past it the
+    message stays UNSEEN and the poll reports the filing error, instead of hanging."""
+
+    batch_size: int = 50
+    poll_interval: float = 30.0
+    max_backoff: float = 600.0
+    attempts_per_poll: int = 2
+    timeout: float = 30.0
+    max_message_bytes: int = 1024 * 1024
+    unmatched_folder: str | None = None
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+
+
 class BounceMailbox:
     """Reads the bounce mailbox; `poll_once` for one pass, `run` for the background loop."""
 
@@ -99,31 +117,23 @@ class BounceMailbox:
         mailbox: Mailbox,
         sessions: async_sessionmaker[AsyncSession],
         verp_secret: bytes,
-        batch_size: int = 50,
-        poll_interval: float = 30.0,
-        max_backoff: float = 600.0,
-        attempts_per_poll: int = 2,
-        timeout: float = 30.0,
-        max_message_bytes: int = 1024 * 1024,
-        unmatched_folder: str | None = None,
         clock: Callable[[], datetime] = utcnow,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        polling: MailboxPolling | None = None,
     ) -> None:
-        """`mailbox`: IMAP (bot/imap_mailbox.py) or the demo's folder (bot/sandbox/folder_mailbox.py).
-        `lock_timeout`: seconds filing a message waits for another transaction's lock; past it the
-        message stays UNSEEN and the poll reports the filing error, instead of hanging."""
+        """`mailbox`: IMAP (bot/imap_mailbox.py) or the demo's folder (bot/sandbox/folder_mailbox.py)."""
+        polling = polling or MailboxPolling()
         self.mailbox = mailbox
         self.sessions = sessions
         self.verp_secret = verp_secret
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.max_backoff = max_backoff
-        self.attempts_per_poll = attempts_per_poll
-        self.timeout = timeout
-        self.max_message_bytes = max_message_bytes
-        self.unmatched_folder = unmatched_folder
+        self.batch_size = polling.batch_size
+        self.poll_interval = polling.poll_interval
+        self.max_backoff = polling.max_backoff
+        self.attempts_per_poll = polling.attempts_per_poll
+        self.timeout = polling.timeout
+        self.max_message_bytes = polling.max_message_bytes
+        self.unmatched_folder = polling.unmatched_folder
         self.clock = clock
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = polling.lock_timeout
         self.totals = PollStats()
         self.idle_waits = 0  # how many times the server accepted IDLE (0: polling only)
         self._unseen_at_last_poll: set[int] = set()
@@ -196,14 +206,13 @@ class BounceMailbox:
         text = raw.decode("utf-8", "replace")
         units = units_over(partial(lock_bounded_session, self.sessions, self.lock_timeout))
         if reading.report is None:
-            unparsed = await file_unparsed(
-                units,
+            message = UnparsedMessage(
                 source="dsn",
                 raw=text,
                 reason=reading.detail or "unreadable message in the bounce mailbox",
                 source_event_id="dsn-unparsed:" + hashlib.sha256(raw).hexdigest()[:40],
-                now=now,
             )
+            unparsed = await file_unparsed(units, message, now=now)
             return _Filed("unparseable", duplicates=int(unparsed.duplicate))
         report = reading.report
         events = [

@@ -42,7 +42,7 @@ from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import choose_organisation, organisation_locale
 from services.invoicing.seed import run_seed
 from services.invoicing.totals import LineAmounts, compute_totals
-from services.sending.due import list_due_invoices
+from services.sending.due import DueQuery, list_due_invoices
 from services.unit_of_work import units_over
 from services.use_cases import InvoiceChange, change_invoice
 
@@ -230,10 +230,12 @@ def invoices_due(
             locale = organisation_locale(organisation)
             due = await list_due_invoices(
                 session,
-                organisation_id=organisation.id,
-                today=day,
-                sending=runtime.organisation_settings.sending_state(organisation),
-                customer=customer,
+                DueQuery(
+                    organisation_id=organisation.id,
+                    today=day,
+                    sending=runtime.organisation_settings.sending_state(organisation),
+                    customer=customer,
+                ),
                 page=page,
                 page_size=page_size,
             )

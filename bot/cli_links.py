@@ -16,6 +16,7 @@ from rich.console import Console
 from bot.bootstrap import Runtime
 from services.authorization import OPERATOR
 from services.db.models import utcnow
+from services.invoicing.invoices import InvoiceAct
 from services.tracking.links import revoke_invoice_link
 from services.unit_of_work import units_over
 
@@ -34,15 +35,14 @@ def register(app: typer.Typer, run_with_runtime: Callable[[Callable[[Runtime], A
         """Make every link sent so far answer "withdrawn" (410); audited."""
 
         async def work(runtime: Runtime) -> None:
-            revoked = await revoke_invoice_link(
-                units_over(runtime.sessions),
+            act = InvoiceAct(
                 organisation_id=await runtime.organisation_id(),
                 number=number,
                 actor=OPERATOR,
                 rules=runtime.organisation_settings.rules,
-                reissue=new_link,
-                now=utcnow(),
+                at=utcnow(),
             )
+            revoked = await revoke_invoice_link(units_over(runtime.sessions), act, reissue=new_link)
             after = "a new link goes with the next email" if new_link else "it has no working link now"
             console.print(f"the links sent for {revoked} are revoked; {after}", highlight=False)
 

@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Protocol
@@ -60,6 +61,36 @@ class ChannelsNow(Protocol):
     async def __call__(self, session: AsyncSession, organisation_id: int, /) -> SlackChannels: ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class PostRouting:
+    """Where posts go.
+
+    `approvers_channel`: approval requests (None: the default channel).
+    `channels_now`: where an organisation's posts go as its settings say now (read per post;
+    None: the two channels given).
+    `destinations` (multi-workspace): each post goes with its organisation's workspace token
+    (refreshed when it is about to expire) to that organisation's channels."""
+
+    default_channel: str | None
+    approvers_channel: str | None = None
+    channels_now: ChannelsNow | None = None
+    destinations: WorkspaceTokens | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotifierTuning:
+    """How much the notifier posts per round, how often, and how patiently.
+
+    `lock_timeout`: seconds any of its transactions waits for another's lock before the
+    round fails (and `/healthz` says why); without it a held lock hangs the loop silently."""
+
+    batch_size: int = 20
+    poll_interval: float = 1.0
+    max_attempts: int = NOTIFIER_MAX_ATTEMPTS
+    max_backoff: float = 30.0
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+
+
 class Notifier:
     """Drains the notifications table into Slack through the real `slack_sdk` client."""
 
@@ -67,38 +98,27 @@ class Notifier:
         self,
         sessions: async_sessionmaker[AsyncSession],
         client: AsyncWebClient,
-        default_channel: str | None,
+        routing: PostRouting,
         clock: Callable[[], datetime] = utcnow,
         *,
-        approvers_channel: str | None = None,
-        batch_size: int = 20,
-        poll_interval: float = 1.0,
-        max_attempts: int = NOTIFIER_MAX_ATTEMPTS,
         heartbeat: Heartbeat | None = None,
-        max_backoff: float = 30.0,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-        channels_now: ChannelsNow | None = None,
-        destinations: WorkspaceTokens | None = None,
+        tuning: NotifierTuning | None = None,
     ) -> None:
-        """`channels_now`: where an organisation's posts go as its settings say now (read per post;
-        None: the two channels given).
-        `lock_timeout`: seconds any of its transactions waits for another's lock before the
-        round fails (and `/healthz` says why); without it a held lock hangs the loop silently.
-        `destinations` (multi-workspace): each post goes with its organisation's workspace token
-        (refreshed when it is about to expire) to that organisation's channels."""
-        self.destinations = destinations
+        """`heartbeat`: where the loop reports progress (a private one when None)."""
+        tuning = tuning or NotifierTuning()
+        self.destinations = routing.destinations
         self.sessions = sessions
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = tuning.lock_timeout
         self.heartbeat = heartbeat or LoopHealth().loop("Slack notifier")
-        self.max_backoff = max_backoff
+        self.max_backoff = tuning.max_backoff
         self.client = client
-        self.default_channel = default_channel
-        self.approvers_channel = approvers_channel or default_channel
-        self.channels_now = channels_now
+        self.default_channel = routing.default_channel
+        self.approvers_channel = routing.approvers_channel or routing.default_channel
+        self.channels_now = routing.channels_now
         self.clock = clock
-        self.batch_size = batch_size
-        self.poll_interval = poll_interval
-        self.max_attempts = max_attempts
+        self.batch_size = tuning.batch_size
+        self.poll_interval = tuning.poll_interval
+        self.max_attempts = tuning.max_attempts
         self._reported: set[tuple[str, str]] = set()
         self._last_error: str | None = None  # why Slack refused the last round's last refused post
 

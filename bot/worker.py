@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,7 +43,7 @@ from services.sending.pipeline import (
 from services.sending.queue import RetryPolicy, count_due_deliveries, recover_stale
 from services.sending.render_pool import RenderPool
 from services.sending.ubl_checks import UblGate
-from services.sending.writer import GroupWriter
+from services.sending.writer import GroupWriter, WriterPatience
 
 log = logging.getLogger(__name__)
 
@@ -56,44 +57,57 @@ IdentityNow = Callable[[AsyncSession], Awaitable[SenderIdentity]]
 IDENTITY_REREAD_SECONDS = 1.0
 
 
+@dataclass(frozen=True, kw_only=True)
+class WorkerParts:
+    """What the worker sends with.
+
+    `render`: renders a job's message bytes (default: in `render_pool`, or inline).
+    `ubl_gate`: checks a UBL with no stored verdict inline and counts it (a private one when None).
+    `heartbeat`: where the loop reports progress (a private one when None)."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    transport: Transport
+    identity: SenderIdentity | IdentityNow
+    render_pool: RenderPool | None
+    clock: Callable[[], datetime] = utcnow
+    heartbeat: Heartbeat | None = None
+    render: Callable[[RenderJob], Awaitable[bytes]] | None = None
+    ubl_gate: UblGate | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerTuning:
+    """How hard and how patiently the worker sends.
+
+    `lock_timeout`: seconds a write waits for another transaction's lock before it fails and
+    is retried. `max_backoff`: the longest pause between failed claims, in seconds."""
+
+    retry: RetryPolicy | None = None
+    worker_id: str | None = None
+    concurrency: int = 8
+    poll_interval: float = 1.0
+    stale_after: timedelta = timedelta(minutes=10)
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    max_backoff: float = 30.0
+
+
 class Worker:
-    def __init__(
-        self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        transport: Transport,
-        identity: SenderIdentity | IdentityNow,
-        render_pool: RenderPool | None,
-        retry: RetryPolicy | None = None,
-        worker_id: str | None = None,
-        concurrency: int = 8,
-        poll_interval: float = 1.0,
-        stale_after: timedelta = timedelta(minutes=10),
-        clock: Callable[[], datetime] = utcnow,
-        heartbeat: Heartbeat | None = None,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-        max_backoff: float = 30.0,
-        render: Callable[[RenderJob], Awaitable[bytes]] | None = None,
-        ubl_gate: UblGate | None = None,
-    ) -> None:
-        """`heartbeat`: where the loop reports progress (a private one when None).
-        `lock_timeout`: seconds a write waits for another transaction's lock before it fails
-        and is retried. `max_backoff`: the longest pause between failed claims, in seconds.
-        `render`: renders a job's message bytes (default: in `render_pool`, or inline).
-        `ubl_gate`: checks a UBL with no stored verdict inline and counts it (a private one when None)."""
-        self.sessions = sessions
-        self.transport = transport
-        self.identity = identity
-        self.render = render or pool_renderer(render_pool)
-        self.ubl_gate = ubl_gate or UblGate()
-        self.heartbeat = heartbeat or LoopHealth().loop("worker")
+    def __init__(self, parts: WorkerParts, tuning: WorkerTuning | None = None) -> None:
+        tuning = tuning or WorkerTuning()
+        clock, stale_after, lock_timeout = parts.clock, tuning.stale_after, tuning.lock_timeout
+        self.sessions = sessions = parts.sessions
+        self.transport = parts.transport
+        self.identity = parts.identity
+        self.render = parts.render or pool_renderer(parts.render_pool)
+        self.ubl_gate = parts.ubl_gate or UblGate()
+        self.heartbeat = parts.heartbeat or LoopHealth().loop("worker")
         self.lock_timeout = lock_timeout
-        self.backoff = RetryPolicy(base_seconds=poll_interval, max_seconds=max_backoff)
-        self.retry = retry or RetryPolicy()
-        self.worker_id = worker_id or default_worker_id()
-        self.concurrency = concurrency
-        self.refill_at = max(1, concurrency // 2)
-        self.poll_interval = poll_interval
+        self.backoff = RetryPolicy(base_seconds=tuning.poll_interval, max_seconds=tuning.max_backoff)
+        self.retry = tuning.retry or RetryPolicy()
+        self.worker_id = tuning.worker_id or default_worker_id()
+        self.concurrency = tuning.concurrency
+        self.refill_at = max(1, tuning.concurrency // 2)
+        self.poll_interval = tuning.poll_interval
         self.stale_after = stale_after
         self.clock = clock
         self.sent = 0
@@ -104,9 +118,11 @@ class Worker:
             worker_id=self.worker_id,
             retry=self.retry,
             now=clock,
-            lock_timeout=lock_timeout,
-            record_patience=stale_after.total_seconds() / 2,
-            on_record_retry=lambda exc: self.heartbeat.failed(f"outcomes not committed: {error_summary(exc)}"),
+            patience=WriterPatience(
+                lock_timeout=lock_timeout,
+                record_patience=stale_after.total_seconds() / 2,
+                on_record_retry=lambda exc: self.heartbeat.failed(f"outcomes not committed: {error_summary(exc)}"),
+            ),
         )
         self._identity: SenderIdentity | None = None
         self._identity_read_at = 0.0

@@ -26,7 +26,7 @@ from handlers.parsing import DueListing, actor_of
 from handlers.review_policy import SendPolicy
 from services.formatting import format_money
 from services.sending.bulk import BulkRequest, check_bulk_size
-from services.sending.due import list_ready_due_invoices
+from services.sending.due import DueQuery, list_ready_due_invoices
 from services.unit_of_work import UnitsOfWork
 from services.use_cases import ask_for_bulk_send
 
@@ -49,10 +49,12 @@ async def handle_send_all_ready_action(
     async with sessions() as session:
         ready = await list_ready_due_invoices(
             session,
-            organisation_id=workplace.organisation_id,
-            today=workplace.today,
-            sending=workplace.sending,
-            customer=listing.customer,
+            DueQuery(
+                organisation_id=workplace.organisation_id,
+                today=workplace.today,
+                sending=workplace.sending,
+                customer=listing.customer,
+            ),
         )
     items = [
         BulkItem(

@@ -5,33 +5,23 @@ from __future__ import annotations
 from handlers.blocks.elements import DUE_PAGE_SIZE, Block, due_listing_blocks
 from handlers.context import Session, Workplace
 from handlers.parsing import DueListing
-from services.sending.due import list_due_invoices, list_ready_due_invoices
+from services.sending.due import DueQuery, list_due_invoices, list_ready_due_invoices
 
 # The footer's "Send all ready (N)" counts across pages up to this many ("99+" beyond).
 READY_COUNT_LIMIT = 99
 
 
 async def due_listing(session: Session, *, workplace: Workplace, listing: DueListing) -> list[Block]:
-    page = await list_due_invoices(
-        session,
+    query = DueQuery(
         organisation_id=workplace.organisation_id,
         today=workplace.today,
         sending=workplace.sending,
         customer=listing.customer,
-        page=listing.page,
-        page_size=DUE_PAGE_SIZE,
     )
+    page = await list_due_invoices(session, query, page=listing.page, page_size=DUE_PAGE_SIZE)
     ready = None
     if page.total_count > len(page.items):  # other pages exist: count their ready invoices too
-        ready = await list_ready_due_invoices(
-            session,
-            organisation_id=workplace.organisation_id,
-            today=workplace.today,
-            sending=workplace.sending,
-            customer=listing.customer,
-            limit=READY_COUNT_LIMIT,
-            batch=READY_COUNT_LIMIT + 1,
-        )
+        ready = await list_ready_due_invoices(session, query, limit=READY_COUNT_LIMIT, batch=READY_COUNT_LIMIT + 1)
     return due_listing_blocks(
         page,
         listing=DueListing(page.page, listing.customer),

@@ -15,7 +15,7 @@ from handlers.blocks.elements import home_view
 from handlers.context import SessionFactory, Workplace
 from handlers.review_policy import SendPolicy
 from services.authorization import Role, roles_of
-from services.sending.due import list_due_invoices
+from services.sending.due import DueQuery, list_due_invoices
 from services.tracking.status import list_problem_deliveries
 
 PROBLEMS_COUNTED = 50
@@ -33,9 +33,7 @@ async def handle_app_home_opened(
     async with sessions() as session:
         due = await list_due_invoices(
             session,
-            organisation_id=workplace.organisation_id,
-            today=workplace.today,
-            sending=workplace.sending,
+            DueQuery(organisation_id=workplace.organisation_id, today=workplace.today, sending=workplace.sending),
             page_size=1,
         )
         problems = await list_problem_deliveries(

@@ -18,6 +18,7 @@ from handlers.errors import answering_errors
 from handlers.ids import ActionId, BlockId
 from handlers.parsing import actor_of
 from handlers.review_policy import SendPolicy
+from services.invoicing.invoices import InvoiceAct
 from services.tracking.links import revoke_invoice_link
 from services.unit_of_work import UnitsOfWork
 
@@ -63,14 +64,14 @@ async def handle_revoke_link_action(
     await ack()
     number = str(action.get("value", ""))[:MAX_NUMBER_CHARS]
     actor = actor_of(body).user_id
-    revoked = await revoke_invoice_link(
-        units,
+    act = InvoiceAct(
         organisation_id=workplace.organisation_id,
         number=number,
         actor=actor,
         rules=send_policy.rules,
-        now=send_policy.send.clock(),
+        at=send_policy.send.clock(),
     )
+    revoked = await revoke_invoice_link(units, act)
     text = (
         f"🔒 <@{actor}> revoked the links sent for *{escape(revoked)}*: they now say the link was "
         "withdrawn. The next email carries a new link."

@@ -36,7 +36,7 @@ from handlers.blocks.status import delivery_alert_message, status_message
 from handlers.context import Session
 from services.db.models import DeliveryKind, Notification
 from services.invoicing.states import SENT_OK
-from services.notifications import NotificationKind, enqueue_notification
+from services.notifications import NotificationKind, NotificationRequest, enqueue_notification
 from services.sending.approvals import approval_request_message as approval_request_location
 from services.tracking.alert_resolution import (
     alert_resolution,
@@ -152,11 +152,13 @@ async def _refresh_status(post: SlackPost, channel: str, ts: str) -> None:
         log.warning("status message of send %s not refreshed (%s); queued", alert.delivery_id, type(error).__name__)
         await enqueue_notification(
             post.session,
-            organisation_id=alert.organisation_id,
-            delivery_id=alert.delivery_id,
-            kind=NotificationKind.DELIVERY_STATUS,
-            channel=channel,
-            payload={"status": view.status},
+            NotificationRequest(
+                organisation_id=alert.organisation_id,
+                delivery_id=alert.delivery_id,
+                kind=NotificationKind.DELIVERY_STATUS,
+                channel=channel,
+                payload={"status": view.status},
+            ),
             now=post.now(),
         )
         await post.save()

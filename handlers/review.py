@@ -42,7 +42,7 @@ from services.email.addresses import split_addresses
 from services.errors import DomainError, FieldErrors
 from services.sending.checks import check_typed_request
 from services.sending.requests import DeliveryRequest, ResendNeedsConfirmation
-from services.sending.review import prepare_review
+from services.sending.review import ReviewRequest, prepare_review
 from services.unit_of_work import UnitsOfWork
 from services.use_cases import ask_for_send
 
@@ -56,12 +56,14 @@ async def _form(
     now = policy.send.clock()
     draft = await prepare_review(
         session,
-        organisation_id=workplace.organisation_id,
-        invoice_number=number,
-        public_url=policy.public_url,
-        now=now,
-        sending=workplace.sending,
-        language=language,
+        ReviewRequest(
+            organisation_id=workplace.organisation_id,
+            invoice_number=number,
+            public_url=policy.public_url,
+            now=now,
+            sending=workplace.sending,
+            language=language,
+        ),
     )
     return ReviewForm.from_draft(
         draft, recent=draft.recent.question(draft.invoice_number, now) if draft.recent else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,23 +10,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.db.models import AuditLog
 
 
-def record_audit(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    actor: str,
-    action: str,
-    subject_type: str,
-    subject_id: int | None,
-    detail: dict[str, Any] | None = None,
-) -> AuditLog:
-    entry = AuditLog(
-        organisation_id=organisation_id,
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        detail=detail or {},
+@dataclass(frozen=True, kw_only=True)
+class AuditEntry:
+    """Who did what to which row; written in the same transaction as the change."""
+
+    organisation_id: int
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: int | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def record_audit(session: AsyncSession, entry: AuditEntry) -> AuditLog:
+    row = AuditLog(
+        organisation_id=entry.organisation_id,
+        actor=entry.actor,
+        action=entry.action,
+        subject_type=entry.subject_type,
+        subject_id=entry.subject_id,
+        detail=entry.detail or {},
     )
-    session.add(entry)
-    return entry
+    session.add(row)
+    return row

@@ -48,24 +48,29 @@ class NotificationKind(StrEnum):
     ALERTS_RESOLVED = "alerts_resolved"
 
 
+@dataclass(frozen=True)
+class NotificationRequest:
+    """One post owed, for `enqueue_notifications` or `enqueue_notification`."""
+
+    organisation_id: int
+    delivery_id: int | None
+    kind: NotificationKind | str
+    channel: str | None
+    payload: dict[str, Any]
+
+
 async def enqueue_notification(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    delivery_id: int | None,
-    kind: NotificationKind | str,
-    channel: str | None,
-    payload: dict[str, Any],
-    now: datetime | None = None,
+    session: AsyncSession, request: NotificationRequest, *, now: datetime | None = None
 ) -> Notification:
     """Owe Slack a post. Call inside the transaction of the change it reports; the caller commits.
 
-    `channel` None means "the organisation's notify channel" (the drainer knows it).
+    `request.channel` None means "the organisation's notify channel" (the drainer knows it).
     A status message that is still waiting and was never tried absorbs the new request
     (its payload is replaced), so a burst of state changes costs one Slack call. A row
     already tried is left alone: the drainer may be posting it right now.
     """
-    kind = NotificationKind(kind)
+    kind = NotificationKind(request.kind)
+    delivery_id, channel, payload = request.delivery_id, request.channel, request.payload
     now = now or utcnow()
     if kind == NotificationKind.DELIVERY_STATUS and delivery_id is not None:
         waiting = (
@@ -88,7 +93,7 @@ async def enqueue_notification(
             await session.flush()
             return waiting
     notification = Notification(
-        organisation_id=organisation_id,
+        organisation_id=request.organisation_id,
         delivery_id=delivery_id,
         kind=kind.value,
         channel=channel,
@@ -101,17 +106,6 @@ async def enqueue_notification(
     session.add(notification)
     await session.flush()
     return notification
-
-
-@dataclass(frozen=True)
-class NotificationRequest:
-    """One post owed, for `enqueue_notifications` (same fields as `enqueue_notification`)."""
-
-    organisation_id: int
-    delivery_id: int | None
-    kind: NotificationKind | str
-    channel: str | None
-    payload: dict[str, Any]
 
 
 def enqueue_notifications(

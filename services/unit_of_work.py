@@ -16,29 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# AuditEntry lives beside record_audit, its one writer; use cases import it from here with OwedPost.
+from services.audit import AuditEntry as AuditEntry
 from services.audit import record_audit
-from services.notifications import NotificationKind, enqueue_notification
+from services.notifications import NotificationKind, NotificationRequest, enqueue_notification
 
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """Who did what to which row; written in the same transaction as the change."""
-
-    organisation_id: int
-    actor: str
-    action: str
-    subject_type: str
-    subject_id: int | None
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,25 +120,10 @@ async def write_owed(
     it together (an invoice's `_record_move`, `revoke_invoice_token`, …) calls it with its entry.
     """
     for entry in audits:
-        record_audit(
-            session,
-            organisation_id=entry.organisation_id,
-            actor=entry.actor,
-            action=entry.action,
-            subject_type=entry.subject_type,
-            subject_id=entry.subject_id,
-            detail=entry.detail,
-        )
+        record_audit(session, entry)
     for post in posts:
-        await enqueue_notification(
-            session,
-            organisation_id=post.organisation_id,
-            delivery_id=post.delivery_id,
-            kind=post.kind,
-            channel=post.channel,
-            payload=post.payload,
-            now=post.now,
-        )
+        request = NotificationRequest(post.organisation_id, post.delivery_id, post.kind, post.channel, post.payload)
+        await enqueue_notification(session, request, now=post.now)
 
 
 def units_over(sessions: SessionFactory) -> UnitsOfWork:

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from services.authorization import ApprovalRules
 from services.db.models import DeliveryStatus
-from services.invoicing.invoices import mark_paid, mark_sent_manually, validate_invoice, void_invoice
+from services.invoicing.invoices import InvoiceAct, mark_paid, mark_sent_manually, validate_invoice, void_invoice
 from services.invoicing.settings import SettingsForm
 from services.invoicing.settings_store import change_settings
 from services.sending.approvals import approve_delivery, reject_delivery
@@ -127,9 +127,8 @@ async def change_invoice(
     The invoice's transition table (services.invoicing.invoices) checks the move and writes its audit entry.
     """
     async with units() as unit:
-        invoice = await INVOICE_MOVES[change](
-            unit.session, organisation_id=organisation_id, number=number, actor=actor, rules=rules
-        )
+        move = InvoiceAct(organisation_id=organisation_id, number=number, actor=actor, rules=rules)
+        invoice = await INVOICE_MOVES[change](unit.session, move)
         return invoice.number
 
 

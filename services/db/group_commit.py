@@ -48,7 +48,8 @@ R = TypeVar("R")
 class GroupCommit(Generic[I, R]):
     """Queue items from many tasks; one task commits them in rounds on `target`."""
 
-    def __init__(
+    # Six keyword-only knobs with defaults, each caller passing its own few: a tuning dataclass would only move them.
+    def __init__(  # noqa: PLR0913
         self,
         target: RoundTarget[I, R],
         *,

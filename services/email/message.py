@@ -89,52 +89,56 @@ def envelope_recipients(to: Iterable[str], cc: Iterable[str], bcc: Iterable[str]
     return result
 
 
-def compose_message_bytes(
-    *,
-    from_addr: str,
-    from_name: str | None,
-    reply_to: str | None,
-    to: Sequence[str],
-    cc: Sequence[str],
-    bcc: Sequence[str],
-    subject: str,
-    text: str,
-    html: str,
-    attachments: Sequence[Attachment],
-    message_id: str,
-    correlation_id: str,
-) -> bytes:
+@dataclass(frozen=True, kw_only=True)
+class OutgoingEmail:
+    """One email as it will leave: its headers, both bodies and its attachments."""
+
+    from_addr: str
+    from_name: str | None
+    reply_to: str | None
+    to: Sequence[str]
+    cc: Sequence[str]
+    bcc: Sequence[str]
+    subject: str
+    text: str
+    html: str
+    attachments: Sequence[Attachment]
+    message_id: str
+    correlation_id: str
+
+
+def compose_message_bytes(email: OutgoingEmail) -> bytes:
     """The email as SMTP-ready bytes (CRLF): multipart/alternative (text + HTML), inside
     multipart/mixed when there are attachments.
 
     Written directly rather than through `EmailMessage`, whose header objects and line-by-line
     generator cost a few milliseconds per invoice in the send path; the structure, encodings
-    and header safety are the same. `bcc` is only checked here: it is not written into the
+    and header safety are the same. `email.bcc` is only checked here: it is not written into the
     message; pass it to the envelope (`envelope_recipients`). Raises InvalidInput for a header
     value with a line break, a malformed address, or a message larger than MAX_MESSAGE_BYTES.
     """
-    if not to:
+    if not email.to:
         raise InvalidInput("The email has no recipient: add at least one To address.")
-    for address in bcc:
+    for address in email.bcc:
         _address(address, None, "Bcc")
-    if not _MESSAGE_ID.match(message_id):
-        raise InvalidInput(f"{message_id!r} is not a valid Message-ID.")
+    if not _MESSAGE_ID.match(email.message_id):
+        raise InvalidInput(f"{email.message_id!r} is not a valid Message-ID.")
 
-    headers = [_fold("From", _address_text(_address(from_addr, from_name, "sender")))]
-    headers.append(_fold("To", ", ".join(_address_text(_address(a, None, "To")) for a in to)))
-    if cc:
-        headers.append(_fold("Cc", ", ".join(_address_text(_address(a, None, "Cc")) for a in cc)))
-    if reply_to:
-        headers.append(_fold("Reply-To", _address_text(_address(reply_to, None, "Reply-To"))))
-    headers.append(_unstructured("Subject", _one_line(subject, "subject")))
+    headers = [_fold("From", _address_text(_address(email.from_addr, email.from_name, "sender")))]
+    headers.append(_fold("To", ", ".join(_address_text(_address(a, None, "To")) for a in email.to)))
+    if email.cc:
+        headers.append(_fold("Cc", ", ".join(_address_text(_address(a, None, "Cc")) for a in email.cc)))
+    if email.reply_to:
+        headers.append(_fold("Reply-To", _address_text(_address(email.reply_to, None, "Reply-To"))))
+    headers.append(_unstructured("Subject", _one_line(email.subject, "subject")))
     headers.append(f"Date: {format_datetime(utcnow())}")
-    headers.append(f"Message-ID: {message_id}")
-    headers.append(_unstructured(CORRELATION_HEADER, _one_line(correlation_id, "delivery reference")))
-    headers.extend(_unstructured(name, value) for name, value in _provider_metadata(correlation_id))
+    headers.append(f"Message-ID: {email.message_id}")
+    headers.append(_unstructured(CORRELATION_HEADER, _one_line(email.correlation_id, "delivery reference")))
+    headers.extend(_unstructured(name, value) for name, value in _provider_metadata(email.correlation_id))
 
-    body = _multipart("alternative", [_text_part(text, "plain"), _text_part(html, "html")])
-    if attachments:
-        body = _multipart("mixed", [body, *(_attachment_part(a) for a in attachments)])
+    body = _multipart("alternative", [_text_part(email.text, "plain"), _text_part(email.html, "html")])
+    if email.attachments:
+        body = _multipart("mixed", [body, *(_attachment_part(a) for a in email.attachments)])
     message = ("\r\n".join(headers) + "\r\nMIME-Version: 1.0\r\n").encode("utf-8") + body
 
     size = len(message)
@@ -146,38 +150,10 @@ def compose_message_bytes(
     return message
 
 
-def compose_message(
-    *,
-    from_addr: str,
-    from_name: str | None,
-    reply_to: str | None,
-    to: Sequence[str],
-    cc: Sequence[str],
-    bcc: Sequence[str],
-    subject: str,
-    text: str,
-    html: str,
-    attachments: Sequence[Attachment],
-    message_id: str,
-    correlation_id: str,
-) -> EmailMessage:
+def compose_message(email: OutgoingEmail) -> EmailMessage:
     """`compose_message_bytes` parsed back into an `EmailMessage` (policy SMTP), for callers
-    that inspect headers or parts; same arguments, same InvalidInput errors."""
-    raw = compose_message_bytes(
-        from_addr=from_addr,
-        from_name=from_name,
-        reply_to=reply_to,
-        to=to,
-        cc=cc,
-        bcc=bcc,
-        subject=subject,
-        text=text,
-        html=html,
-        attachments=attachments,
-        message_id=message_id,
-        correlation_id=correlation_id,
-    )
-    return BytesParser(policy=policy.SMTP).parsebytes(raw)
+    that inspect headers or parts; same email, same InvalidInput errors."""
+    return BytesParser(policy=policy.SMTP).parsebytes(compose_message_bytes(email))
 
 
 def _provider_metadata(correlation_id: str) -> list[tuple[str, str]]:

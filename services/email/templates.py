@@ -92,42 +92,48 @@ class PaymentDetails:
     account_holder: str = ""
 
 
-def invoice_email_context(
-    *,
-    locale: str,
-    language: str,
-    organisation_name: str,
-    customer_name: str,
-    invoice_number: str,
-    total: Decimal,
-    currency: str,
-    issue_date: date,
-    due_date: date,
-    invoice_url: str,
-    sender_name: str | None,
-    payment: PaymentDetails | None = None,
-) -> EmailContext:
+@dataclass(frozen=True, kw_only=True)
+class InvoiceEmailFacts:
+    """What an invoice email says before formatting: the total and dates as values, and the
+    `locale` that writes them (`invoice_email_context` turns them into an `EmailContext`)."""
+
+    locale: str
+    language: str
+    organisation_name: str
+    customer_name: str
+    invoice_number: str
+    total: Decimal
+    currency: str
+    issue_date: date
+    due_date: date
+    invoice_url: str
+    sender_name: str | None
+    payment: PaymentDetails | None = None
+
+
+def invoice_email_context(facts: InvoiceEmailFacts) -> EmailContext:
     """The context of an invoice email, its amount and dates formatted once in the document's `locale`.
 
     The review modal and the send worker both build it here, so the email a person reviews
     and the email that leaves write the amount and dates alike — and alike the PDF beside it.
     """
+    locale = facts.locale
     return EmailContext(
-        organisation_name=organisation_name,
-        customer_name=customer_name,
-        invoice_number=invoice_number,
-        amount=format_money(total, currency, locale),
-        total=total,
-        currency=currency,
-        issue_date=format_day(issue_date, locale),
-        due_date=format_day(due_date, locale),
-        invoice_url=invoice_url,
-        sender_name=sender_name,
-        language=language,
-        payment_reference=payment.reference if payment else "",
-        iban=payment.iban if payment else "",
-        bic=payment.bic if payment else "",
-        account_holder=payment.account_holder if payment else "",
+        organisation_name=facts.organisation_name,
+        customer_name=facts.customer_name,
+        invoice_number=facts.invoice_number,
+        amount=format_money(facts.total, facts.currency, locale),
+        total=facts.total,
+        currency=facts.currency,
+        issue_date=format_day(facts.issue_date, locale),
+        due_date=format_day(facts.due_date, locale),
+        invoice_url=facts.invoice_url,
+        sender_name=facts.sender_name,
+        language=facts.language,
+        payment_reference=facts.payment.reference if facts.payment else "",
+        iban=facts.payment.iban if facts.payment else "",
+        bic=facts.payment.bic if facts.payment else "",
+        account_holder=facts.payment.account_holder if facts.payment else "",
     )
 
 

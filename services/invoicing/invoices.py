@@ -15,6 +15,7 @@ the send worker's group commit, which writes Core statements on a sync connectio
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -107,21 +108,26 @@ async def get_invoice(
     return invoice
 
 
+@dataclass(frozen=True, kw_only=True)
+class InvoiceAct:
+    """Who acts on which invoice, under which rules, and when (None: now): a status move (its
+    target is the function's) or a link revocation (services.tracking.links)."""
+
+    organisation_id: int
+    number: str
+    actor: str
+    rules: ApprovalRules
+    at: datetime | None = None
+
+
 async def _move(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    number: str,
-    target: InvoiceStatus,
-    actor: str,
-    rules: ApprovalRules,
-    at: datetime | None,
-    detail: dict[str, str] | None = None,
+    session: AsyncSession, move: InvoiceAct, target: InvoiceStatus, *, detail: dict[str, str] | None = None
 ) -> Invoice:
-    authorize(rules, actor, _ACTION[target])
-    invoice = await get_invoice(session, organisation_id=organisation_id, number=number, lock=True)
+    organisation_id, actor = move.organisation_id, move.actor
+    authorize(move.rules, actor, _ACTION[target])
+    invoice = await get_invoice(session, organisation_id=organisation_id, number=move.number, lock=True)
     check_transition(invoice, target)
-    now = at or utcnow()
+    now = move.at or utcnow()
     await _record_move(session, invoice, target, actor=actor, detail=detail)
     if target == InvoiceStatus.VALIDATED:
         invoice.validated_at = now
@@ -241,92 +247,27 @@ async def email_received_after_all(
     invoice.updated_at = now
 
 
-async def validate_invoice(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    number: str,
-    actor: str,
-    rules: ApprovalRules,
-    at: datetime | None = None,
-) -> Invoice:
-    return await _move(
-        session,
-        organisation_id=organisation_id,
-        number=number,
-        target=InvoiceStatus.VALIDATED,
-        actor=actor,
-        rules=rules,
-        at=at,
-    )
+async def validate_invoice(session: AsyncSession, move: InvoiceAct) -> Invoice:
+    return await _move(session, move, InvoiceStatus.VALIDATED)
 
 
-async def mark_sent_manually(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    number: str,
-    actor: str,
-    rules: ApprovalRules,
-    at: datetime | None = None,
-    note: str | None = None,
-) -> Invoice:
+async def mark_sent_manually(session: AsyncSession, move: InvoiceAct, *, note: str | None = None) -> Invoice:
     """For invoices sent by other means: status sent, no email, reminders skip it."""
-    invoice = await _move(
-        session,
-        organisation_id=organisation_id,
-        number=number,
-        target=InvoiceStatus.SENT,
-        actor=actor,
-        rules=rules,
-        at=at,
-        detail={"via": SentVia.MANUAL.value, **({"note": note} if note else {})},
-    )
-    invoice.sent_at = at or utcnow()
+    detail = {"via": SentVia.MANUAL.value, **({"note": note} if note else {})}
+    invoice = await _move(session, move, InvoiceStatus.SENT, detail=detail)
+    invoice.sent_at = move.at or utcnow()
     invoice.sent_via = SentVia.MANUAL
-    invoice.sent_by = actor
+    invoice.sent_by = move.actor
     await session.flush()
     return invoice
 
 
-async def void_invoice(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    number: str,
-    actor: str,
-    rules: ApprovalRules,
-    at: datetime | None = None,
-) -> Invoice:
-    return await _move(
-        session,
-        organisation_id=organisation_id,
-        number=number,
-        target=InvoiceStatus.VOID,
-        actor=actor,
-        rules=rules,
-        at=at,
-    )
+async def void_invoice(session: AsyncSession, move: InvoiceAct) -> Invoice:
+    return await _move(session, move, InvoiceStatus.VOID)
 
 
-async def mark_paid(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    number: str,
-    actor: str,
-    rules: ApprovalRules,
-    at: datetime | None = None,
-) -> Invoice:
-    return await _move(
-        session,
-        organisation_id=organisation_id,
-        number=number,
-        target=InvoiceStatus.PAID,
-        actor=actor,
-        rules=rules,
-        at=at,
-    )
+async def mark_paid(session: AsyncSession, move: InvoiceAct) -> Invoice:
+    return await _move(session, move, InvoiceStatus.PAID)
 
 
 def recipients_of(invoice: Invoice) -> list[str]:

@@ -21,7 +21,7 @@ from services.sending.context import SendContext
 from services.sending.due import state_problems
 from services.sending.readiness import NotReadyReason, SendingState
 from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
-from services.sending.review import prepare_review
+from services.sending.review import ReviewRequest, prepare_review
 
 # The one limit of a bulk send: the confirmation lists at most this many (the rest wait for
 # the next run) and the service refuses more. It bounds one submission's work (one
@@ -87,10 +87,10 @@ async def request_bulk_delivery(
     skipped: list[SkippedInvoice] = []
     for number in dict.fromkeys(n.strip() for n in request.invoice_numbers if n.strip()):
         try:
-            draft = await prepare_review(
-                session, organisation_id=organisation_id, invoice_number=number, public_url=public_url, now=now,
-                sending=sending,
-            )  # fmt: skip
+            review = ReviewRequest(
+                organisation_id=organisation_id, invoice_number=number, public_url=public_url, now=now, sending=sending
+            )
+            draft = await prepare_review(session, review)
             # the due listing's rule: an email not received or in doubt needs a person (one on its
             # way is left to request_delivery, which returns a repeat's own send or asks)
             email_problems = state_problems(draft.state) if draft.state else ()

@@ -257,27 +257,31 @@ async def count_due_invoices(
     return await session.run_sync(_count, parameters)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DueQuery:
+    """Which due invoices: the organisation's, due by `today`, judged against its `sending`
+    state, optionally of one `customer` (reference or name fragment)."""
+
+    organisation_id: int
+    today: date
+    sending: SendingState
+    customer: str | None = None
+
+
 async def list_due_invoices(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    today: date,
-    sending: SendingState,
-    customer: str | None = None,
-    page: int = 1,
-    page_size: int = 10,
-    with_count: bool = True,
+    session: AsyncSession, query: DueQuery, *, page: int = 1, page_size: int = 10, with_count: bool = True
 ) -> DuePage:
     """Invoices due today or earlier and not sent (nor void, nor paid), oldest first.
 
     An invoice whose email bounced or failed is unsent again (services.tracking.follow), so
     it is listed here with the reason; one whose email may have arrived (`unknown`), or is
     being sent, is listed too and is not ready: each item carries its `state`.
-    `customer` filters by customer reference or name fragment. `page` is 1-based; a page
+    `query.customer` filters by customer reference or name fragment. `page` is 1-based; a page
     past the end is clamped to the last one, so a stale *Next* button still shows rows.
     """
     if page_size < 1:
         raise ValueError("page_size must be positive")
+    organisation_id, today, customer = query.organisation_id, query.today, query.customer
     customer_ids = None
     if customer and customer.strip():
         customer_ids = await find_customer_ids(session, organisation_id=organisation_id, query=customer)
@@ -299,7 +303,7 @@ async def list_due_invoices(
     for row, recipients in zip(rows, recipients_by_row, strict=True):
         status = InvoiceStatus(row[9])
         state = invoice_state(status=status, sent_via=None, latest=latest.get(row[0]))
-        problems = verdict(status=status, recipients=recipients, sending=sending, suppressed=suppressed)
+        problems = verdict(status=status, recipients=recipients, sending=query.sending, suppressed=suppressed)
         problems = (*state_problems(state), *problems)
         items.append(
             DueInvoice(
@@ -331,35 +335,19 @@ class ReadyInvoices:
 
 
 async def list_ready_due_invoices(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    today: date,
-    sending: SendingState,
-    customer: str | None = None,
-    limit: int = 500,
-    batch: int = 200,
+    session: AsyncSession, query: DueQuery, *, limit: int = 500, batch: int = 200
 ) -> ReadyInvoices:
     """Every ready due invoice (oldest first), for *Send all ready*: bounded by `limit`.
 
     Walks the due listing page by page (each page one indexed query), so the cost grows
     with the number of due invoices read, never with the size of the table.
     """
-    if sending.problems():
+    if query.sending.problems():
         return ReadyInvoices(items=(), more=False)
     ready: list[DueInvoice] = []
     page_number = 1
     while True:
-        page = await list_due_invoices(
-            session,
-            organisation_id=organisation_id,
-            today=today,
-            sending=sending,
-            customer=customer,
-            page=page_number,
-            page_size=batch,
-            with_count=False,
-        )
+        page = await list_due_invoices(session, query, page=page_number, page_size=batch, with_count=False)
         for item in page.items:
             if item.ready:
                 if len(ready) == limit:

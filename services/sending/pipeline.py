@@ -31,8 +31,8 @@ from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict
 from services.email.dkim import DkimKey, sign_message
-from services.email.message import Attachment, compose_message_bytes, verp_address
-from services.email.templates import EmailContext, invoice_email_context, render_html_body
+from services.email.message import Attachment, OutgoingEmail, compose_message_bytes, verp_address
+from services.email.templates import EmailContext, InvoiceEmailFacts, invoice_email_context, render_html_body
 from services.email.transport import (
     AmbiguousSendError,
     Envelope,
@@ -92,18 +92,20 @@ def render_message(job: RenderJob) -> bytes:
         files.append(Attachment(f"{number}.xml", render_invoice_ubl(job.document), "application/xml"))
     html = render_html_body(language=job.context.language, context=job.context, text=job.text, pixel_url=job.pixel_url)
     message = compose_message_bytes(
-        from_addr=job.from_email,
-        from_name=job.from_name,
-        reply_to=job.reply_to,
-        to=list(job.to),
-        cc=list(job.cc),
-        bcc=[],
-        subject=job.subject,
-        text=job.text,
-        html=html,
-        attachments=files,
-        message_id=job.message_id,
-        correlation_id=job.correlation_id,
+        OutgoingEmail(
+            from_addr=job.from_email,
+            from_name=job.from_name,
+            reply_to=job.reply_to,
+            to=list(job.to),
+            cc=list(job.cc),
+            bcc=[],
+            subject=job.subject,
+            text=job.text,
+            html=html,
+            attachments=files,
+            message_id=job.message_id,
+            correlation_id=job.correlation_id,
+        )
     )
     return sign_message(message, job.dkim) if job.dkim is not None else message
 
@@ -126,18 +128,20 @@ def render_job(
     """The delivery's language (chosen in the review modal) drives the email, the PDF and the UBL alike."""
     document = in_language(document, delivery.language)
     context = invoice_email_context(
-        locale=document.locale,
-        language=document.language,
-        organisation_name=organisation_name or document.seller.name,
-        customer_name=document.buyer.name,
-        invoice_number=document.number,
-        total=document.total,
-        currency=document.currency,
-        issue_date=document.issue_date,
-        due_date=document.due_date,
-        invoice_url=document.invoice_url or identity.public_url,
-        sender_name=identity.from_name,
-        payment=payment_details(document.payment),
+        InvoiceEmailFacts(
+            locale=document.locale,
+            language=document.language,
+            organisation_name=organisation_name or document.seller.name,
+            customer_name=document.buyer.name,
+            invoice_number=document.number,
+            total=document.total,
+            currency=document.currency,
+            issue_date=document.issue_date,
+            due_date=document.due_date,
+            invoice_url=document.invoice_url or identity.public_url,
+            sender_name=identity.from_name,
+            payment=payment_details(document.payment),
+        )
     )
     subject = delivery.subject
     if delivery.kind == DeliveryKind.PREVIEW:

@@ -30,7 +30,7 @@ from services.documents.formats import payment_details
 from services.documents.model import payment_of
 from services.email.addresses import suppression_key
 from services.email.template_overrides import load_overrides
-from services.email.templates import invoice_email_context, render_invoice_email
+from services.email.templates import InvoiceEmailFacts, invoice_email_context, render_invoice_email
 from services.formatting import format_day, format_money, reader_locale
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import organisation_locale, team_locale
@@ -191,31 +191,36 @@ async def recent_send(session: AsyncSession, *, invoice: Invoice, now: datetime)
     return None
 
 
-async def prepare_review(
-    session: AsyncSession,
-    *,
-    organisation_id: int,
-    invoice_number: str,
-    public_url: str,
-    now: datetime,
-    sending: SendingState | None = None,
-    language: str | None = None,
-    sender_name: str | None = None,
-) -> ReviewDraft:
+@dataclass(frozen=True, kw_only=True)
+class ReviewRequest:
+    """Which invoice the review modal opens on, and what it is judged against: the public URL
+    its link uses, the time, the organisation's sending state, and the email's language and signer."""
+
+    organisation_id: int
+    invoice_number: str
+    public_url: str
+    now: datetime
+    sending: SendingState | None = None
+    language: str | None = None
+    sender_name: str | None = None
+
+
+async def prepare_review(session: AsyncSession, request: ReviewRequest) -> ReviewDraft:
     """The review modal's defaults and warnings for one invoice. Reads only.
 
     Cc holds the customer's cc and the organisation's own Cc addresses (its settings), Bcc the
     organisation's own Bcc: shown in the modal, where the person may remove them.
 
-    `sending` adds the organisation's readiness problems (SMTP not configured / not
+    `request.sending` adds the organisation's readiness problems (SMTP not configured / not
     verified) to `problems`; without it only the invoice's own problems are listed.
-    `sender_name` signs the message (default: the organisation's name).
+    `request.sender_name` signs the message (default: the organisation's name).
     """
-    invoice = await get_invoice(session, organisation_id=organisation_id, number=invoice_number)
+    organisation_id = request.organisation_id
+    invoice = await get_invoice(session, organisation_id=organisation_id, number=request.invoice_number)
     organisation = await session.get(Organisation, organisation_id)
     assert organisation is not None  # the invoice belongs to it
     customer = invoice.customer
-    language = normalise_language(language or customer.language or organisation.default_language)
+    language = normalise_language(request.language or customer.language or organisation.default_language)
     to = recipients_of(invoice)
     own_cc, own_bcc = await organisation_copies(session, organisation_id=organisation_id)
     cc = _without([*customer.cc, *own_cc], to)  # the organisation's own copies, removable in the modal
@@ -224,18 +229,20 @@ async def prepare_review(
     # (its language in the seller's country, as the PDF beside it).
     amount = format_money(invoice.total, invoice.currency, organisation_locale(organisation))
     context = invoice_email_context(
-        locale=reader_locale(language, organisation.country),
-        language=language,
-        organisation_name=organisation.name,
-        customer_name=customer.name,
-        invoice_number=invoice.number,
-        total=invoice.total,
-        currency=invoice.currency,
-        issue_date=invoice.issue_date,
-        due_date=invoice.due_date,
-        invoice_url=f"{public_url.rstrip('/')}/i/{invoice.public_token}",
-        sender_name=sender_name or organisation.name,
-        payment=payment_details(payment_of(invoice, organisation)),
+        InvoiceEmailFacts(
+            locale=reader_locale(language, organisation.country),
+            language=language,
+            organisation_name=organisation.name,
+            customer_name=customer.name,
+            invoice_number=invoice.number,
+            total=invoice.total,
+            currency=invoice.currency,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            invoice_url=f"{request.public_url.rstrip('/')}/i/{invoice.public_token}",
+            sender_name=request.sender_name or organisation.name,
+            payment=payment_details(payment_of(invoice, organisation)),
+        )
     )
     overrides = await load_overrides(session, organisation_id=organisation_id, language=language)
     rendered = render_invoice_email(language=language, context=context, overrides=overrides)
@@ -243,7 +250,7 @@ async def prepare_review(
     problems = verdict(
         status=InvoiceStatus(invoice.status),
         recipients=tuple(to),
-        sending=sending or SendingState(configured=True, verified=True),
+        sending=request.sending or SendingState(configured=True, verified=True),
         suppressed={suppression_key(s.email): s.reason for s in suppressed},
     )
     return ReviewDraft(
@@ -261,7 +268,7 @@ async def prepare_review(
         attachments=Attachments.PDF,
         suppressed=suppressed,
         problems=problems,
-        recent=await recent_send(session, invoice=invoice, now=now),
+        recent=await recent_send(session, invoice=invoice, now=request.now),
         state=await state_of_invoice(session, invoice=invoice),
     )
 

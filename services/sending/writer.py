@@ -72,6 +72,20 @@ class _Claim:
 _Request = _Mark | _Record | _Claim
 
 
+@dataclass(frozen=True, kw_only=True)
+class WriterPatience:
+    """How long the writer waits on the database, and who hears about it.
+
+    `lock_timeout`: seconds a round waits for another transaction's lock before it fails.
+    `record_patience`: seconds `record` keeps retrying an outcome the database refuses for
+    now; keep it under the worker's stale-after, so recovery never races a late commit.
+    `on_record_retry(error)`: told each time an outcome waits for the database (the loop's health)."""
+
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    record_patience: float = 300.0
+    on_record_retry: Callable[[Exception], object] | None = None
+
+
 class GroupWriter:
     """Queue writes from many concurrent sends; one group commit per lane writes them in rounds.
 
@@ -92,20 +106,16 @@ class GroupWriter:
         worker_id: str,
         retry: RetryPolicy,
         now: Callable[[], datetime],
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-        record_patience: float = 300.0,
-        on_record_retry: Callable[[Exception], object] | None = None,
+        patience: WriterPatience | None = None,
     ) -> None:
-        """`lock_timeout`: seconds a round waits for another transaction's lock before it fails.
-        `record_patience`: seconds `record` keeps retrying an outcome the database refuses for
-        now; keep it under the worker's stale-after, so recovery never races a late commit.
-        `on_record_retry(error)`: told each time an outcome waits for the database (the loop's health)."""
+        patience = patience or WriterPatience()
+        lock_timeout = patience.lock_timeout
         self.engine = engine
         self.worker_id = worker_id
         self.retry = retry
         self.now = now
-        self.record_patience = record_patience
-        self.on_record_retry = on_record_retry
+        self.record_patience = patience.record_patience
+        self.on_record_retry = patience.on_record_retry
         self._main = self._lane("send writer", single_statement=False, lock_timeout=lock_timeout)
         self._marks = (
             self._lane("send writer (marks)", single_statement=True, lock_timeout=lock_timeout)

@@ -24,7 +24,7 @@ from services.db.models import Attachments, Delivery, Invoice
 from services.errors import IllegalTransition
 from services.formatting import format_moment
 from services.invoicing.customers import FailedSend, failed_send, replace_customer_emails
-from services.invoicing.invoices import mark_sent_manually
+from services.invoicing.invoices import InvoiceAct, mark_sent_manually
 from services.invoicing.organisations import team_locale
 from services.sending.checks import stored_key
 from services.sending.context import SendContext
@@ -154,11 +154,7 @@ async def mark_sent_from_alert(
     await _check_still_open(session, delivery, invoice)
     marked = await mark_sent_manually(
         session,
-        organisation_id=organisation_id,
-        number=invoice.number,
-        actor=actor,
-        rules=rules,
-        at=now,
+        InvoiceAct(organisation_id=organisation_id, number=invoice.number, actor=actor, rules=rules, at=now),
         note=f"after send {delivery_id} was {delivery.status}",
     )
     return marked

@@ -32,7 +32,7 @@ from services.db.models import (
 )
 from services.errors import NotFound
 from services.invoicing.states import latest_deliveries
-from services.notifications import NotificationKind, enqueue_notification
+from services.notifications import NotificationKind, NotificationRequest, enqueue_notification
 from services.tracking.precedence import TERMINAL_BAD
 from services.tracking.status import PROBLEM_STATUSES
 
@@ -177,11 +177,13 @@ async def owe_alerts_resolved(session: AsyncSession, *, organisation_id: int, in
         return  # a waiting, never-tried rewrite reads the rows when it runs: it covers this change too
     await enqueue_notification(
         session,
-        organisation_id=organisation_id,
-        delivery_id=alerts[-1].delivery_id,
-        kind=NotificationKind.ALERTS_RESOLVED,
-        channel=None,
-        payload={"invoice_id": invoice_id},
+        NotificationRequest(
+            organisation_id=organisation_id,
+            delivery_id=alerts[-1].delivery_id,
+            kind=NotificationKind.ALERTS_RESOLVED,
+            channel=None,
+            payload={"invoice_id": invoice_id},
+        ),
         now=now,
     )
 

@@ -99,22 +99,25 @@ async def record_delivery_events(
     return recorded
 
 
-async def record_unparsed(
-    session: AsyncSession,
-    *,
-    source: str,
-    raw: str,
-    reason: str,
-    source_event_id: str,
-    now: datetime,
-    organisation_id: int | None = None,
-) -> RecordedEvent:
+@dataclass(frozen=True, kw_only=True)
+class UnparsedMessage:
+    """A message nobody could read: where it came from, its text, why it was not understood,
+    and the id that makes filing it twice a no-op."""
+
+    source: str
+    raw: str
+    reason: str
+    source_event_id: str
+    organisation_id: int | None = None
+
+
+async def record_unparsed(session: AsyncSession, message: UnparsedMessage, *, now: datetime) -> RecordedEvent:
     """Keep a message nobody could read (type `unparsed`, no delivery) so it is counted and shown."""
     [event_id] = await insert_events(
         session,
-        [{"organisation_id": organisation_id, "delivery_id": None, "source": source, "type": UNPARSED,
-         "recipient": None, "occurred_at": now, "detail": {"reason": reason[:500]},
-         "source_event_id": source_event_id, "raw": raw[:MAX_RAW_CHARS], "created_at": now}],
+        [{"organisation_id": message.organisation_id, "delivery_id": None, "source": message.source,
+         "type": UNPARSED, "recipient": None, "occurred_at": now, "detail": {"reason": message.reason[:500]},
+         "source_event_id": message.source_event_id, "raw": message.raw[:MAX_RAW_CHARS], "created_at": now}],
     )  # fmt: skip
     return RecordedEvent(event_id, None, event_id is None, False, None)
 
@@ -130,14 +133,10 @@ async def file_events(
         ]
 
 
-async def file_unparsed(
-    units: UnitsOfWork, *, source: str, raw: str, reason: str, source_event_id: str, now: datetime
-) -> RecordedEvent:
+async def file_unparsed(units: UnitsOfWork, message: UnparsedMessage, *, now: datetime) -> RecordedEvent:
     """`record_unparsed` in a unit of work of its own, committed when this returns."""
     async with units() as unit:
-        return await record_unparsed(
-            unit.session, source=source, raw=raw, reason=reason, source_event_id=source_event_id, now=now
-        )
+        return await record_unparsed(unit.session, message, now=now)
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.authorization import Action, ApprovalRules, authorize
+from services.authorization import Action, authorize
 from services.db.models import Invoice, InvoiceStatus, RevokedInvoiceLink, new_public_token, utcnow
 from services.errors import DomainError, NotFound
-from services.invoicing.invoices import get_invoice
+from services.invoicing.invoices import InvoiceAct, get_invoice
 from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
 LINK_NOT_FOUND = "This invoice link is not valid. It may have expired or been replaced by a newer one."
@@ -136,26 +136,23 @@ async def revoke_invoice_token(
     return invoice
 
 
-async def revoke_invoice_link(
-    units: UnitsOfWork,
-    *,
-    organisation_id: int,
-    number: str,
-    actor: str,
-    rules: ApprovalRules,
-    reissue: bool = True,
-    now: datetime | None = None,
-) -> str:
+async def revoke_invoice_link(units: UnitsOfWork, act: InvoiceAct, *, reissue: bool = True) -> str:
     """The *Revoke link* use case (Slack button, `invoicebot links revoke`): check, revoke, commit
     (one unit of work); the invoice's number.
 
-    Raises `NotAllowed` (nothing changes) unless the authorisation table lets `actor` revoke
-    links (admins; the CLI acts as the operator). Every link sent so far then answers 410; see `revoke_invoice_token`.
+    Raises `NotAllowed` (nothing changes) unless the authorisation table lets `act.actor` revoke
+    links (admins; the CLI acts as the operator). Every link sent so far then answers 410; see
+    `revoke_invoice_token`. `act.at` is the revocation's time (None: now).
     """
-    authorize(rules, actor, Action.REVOKE_LINK)
+    authorize(act.rules, act.actor, Action.REVOKE_LINK)
     async with units() as unit:
         invoice = await revoke_invoice_token(
-            unit.session, organisation_id=organisation_id, number=number, actor=actor, reissue=reissue, now=now
+            unit.session,
+            organisation_id=act.organisation_id,
+            number=act.number,
+            actor=act.actor,
+            reissue=reissue,
+            now=act.at,
         )
         return invoice.number
 

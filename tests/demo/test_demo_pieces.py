@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bounce_mailbox import BounceMailbox
+from bot.bounce_mailbox import BounceMailbox, MailboxPolling
 from bot.sandbox.console_blocks import Clickable, Where, parse_choice, render_blocks, state_values
 from bot.sandbox.dsn import BounceRule, Relay, build_dsn
 from bot.sandbox.folder_mailbox import FolderMailbox
@@ -53,7 +53,7 @@ async def test_the_bounce_loop_files_a_report_from_the_folder_and_moves_it_to_cu
     folder = FolderMailbox(tmp_path / "bounces").create()
     folder.deliver(report(f"bounces+{delivery.verp_token}@example.com"))
     assert len(folder.unseen_names()) == 1
-    mailbox = BounceMailbox(mailbox=folder, sessions=sessions, verp_secret=SECRET, timeout=5)
+    mailbox = BounceMailbox(mailbox=folder, sessions=sessions, verp_secret=SECRET, polling=MailboxPolling(timeout=5))
 
     stats = await mailbox.poll_once()
 

@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
 from bot.sandbox.smtp_server import ScriptedSmtpServer
-from bot.worker import Worker
+from bot.worker import Worker, WorkerParts, WorkerTuning
 from handlers.blocks.status import status_message
 from services.db.models import Delivery, Organisation
 from services.email.smtp import SmtpRelay, SmtpTransport
@@ -85,12 +85,8 @@ async def send_queued(sessions: async_sessionmaker[AsyncSession], smtp: Scripted
         public_url="http://localhost:3000",
     )
     worker = Worker(
-        sessions=sessions,
-        transport=transport,
-        identity=identity,
-        render_pool=None,
-        retry=RetryPolicy(max_attempts=3, base_seconds=60),
-        worker_id="formats-test",
+        WorkerParts(sessions=sessions, transport=transport, identity=identity, render_pool=None),
+        WorkerTuning(retry=RetryPolicy(max_attempts=3, base_seconds=60), worker_id="formats-test"),
     )
     try:
         assert await worker.drain() == 1

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.ubl_validator import UblValidator
-from bot.worker import Worker
+from bot.worker import Worker, WorkerParts, WorkerTuning
 from services.authorization import ApprovalRules
 from services.db.models import (
     Attachments,
@@ -51,12 +51,8 @@ DISCOUNT = LineData("Loyalty discount", Decimal(1), Decimal("-10.00"), Decimal(2
 @pytest.fixture
 def worker(sessions: async_sessionmaker[AsyncSession], transport: SmtpTransport) -> Worker:
     return Worker(
-        sessions=sessions,
-        transport=transport,
-        identity=IDENTITY,
-        render_pool=None,
-        retry=RetryPolicy(max_attempts=3, base_seconds=60),
-        worker_id="test-worker",
+        WorkerParts(sessions=sessions, transport=transport, identity=IDENTITY, render_pool=None),
+        WorkerTuning(retry=RetryPolicy(max_attempts=3, base_seconds=60), worker_id="test-worker"),
     )
 
 

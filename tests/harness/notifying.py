@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.notifier import Notifier
+from bot.notifier import Notifier, PostRouting
 from bot.sandbox.slack_api import FakeSlackApi
 from services.db.models import Notification, utcnow
 from tests.harness.slack import BOT_TOKEN, CHANNEL
@@ -34,7 +34,7 @@ def clock() -> Clock:
 @pytest.fixture
 def notifier(sessions: async_sessionmaker[AsyncSession], fake_slack: FakeSlackApi, clock: Clock) -> Notifier:
     client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.base_url, timeout=5)
-    return Notifier(sessions, client, CHANNEL, clock=clock)
+    return Notifier(sessions, client, PostRouting(default_channel=CHANNEL), clock=clock)
 
 
 async def notifications_of(sessions: async_sessionmaker[AsyncSession], delivery_id: int) -> list[Notification]:

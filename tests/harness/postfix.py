@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bounce_mailbox import BounceMailbox
+from bot.bounce_mailbox import BounceMailbox, MailboxPolling
 from bot.imap_mailbox import ImapAccount, ImapMailbox
 from services.db.models import Attachments, Delivery, Organisation
 from services.email.smtp import SmtpRelay, SmtpTransport
@@ -33,7 +33,8 @@ def mailbox_reader(stack: MailStack, sessions: async_sessionmaker[AsyncSession],
         host="127.0.0.1", port=stack.imap_port, username=BOUNCE_USER, password=BOUNCE_PASSWORD, security="none"
     )
     options: dict[str, object] = {"timeout": 5.0, "poll_interval": 0.2} | kwargs
-    return BounceMailbox(mailbox=ImapMailbox(account), sessions=sessions, verp_secret=SECRET, **options)  # type: ignore[arg-type]
+    polling = MailboxPolling(**options)  # type: ignore[arg-type]
+    return BounceMailbox(mailbox=ImapMailbox(account), sessions=sessions, verp_secret=SECRET, polling=polling)
 
 
 async def queue_delivery(session: AsyncSession, org: Organisation, *, to: str = NOBODY) -> Delivery:

@@ -6,7 +6,7 @@ find their delivery by its token.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
 from bot.sandbox.smtp_server import ScriptedSmtpServer
-from bot.worker import Worker
+from bot.worker import Worker, WorkerParts, WorkerTuning
 from services.db.models import Attachments, Delivery, DeliveryKind, DeliveryStatus, Organisation, utcnow
 from services.email.smtp import SmtpTransport
 from services.email.transport import Transport
@@ -41,7 +41,10 @@ def make_worker(sessions: async_sessionmaker[AsyncSession], transport: Transport
     kwargs.setdefault("retry", RetryPolicy(max_attempts=3, base_seconds=60))
     kwargs.setdefault("identity", IDENTITY)
     kwargs.setdefault("worker_id", "test-worker")
-    return Worker(sessions=sessions, transport=transport, render_pool=None, **kwargs)  # type: ignore[arg-type]
+    tuned = {f.name for f in fields(WorkerTuning)}
+    tuning = WorkerTuning(**{k: v for k, v in kwargs.items() if k in tuned})  # type: ignore[arg-type]
+    parts = {k: v for k, v in kwargs.items() if k not in tuned}
+    return Worker(WorkerParts(sessions=sessions, transport=transport, render_pool=None, **parts), tuning)  # type: ignore[arg-type]
 
 
 async def queue_delivery(

@@ -23,7 +23,7 @@ from services.db.models import Attachments, Delivery, Organisation, utcnow
 from services.email.smtp import SmtpTransport
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest, request_delivery
-from services.sending.review import prepare_review
+from services.sending.review import ReviewRequest, prepare_review
 from tests import factories
 from tests.harness.requesting import send_context
 from tests.harness.sending import WITHOUT_REPLY_TO, make_worker
@@ -42,11 +42,9 @@ async def queue_in_language(session: AsyncSession, org: Organisation, *, languag
     await session.commit()
     draft = await prepare_review(
         session,
-        organisation_id=org.id,
-        invoice_number="INV-0001",
-        public_url=PUBLIC_URL,
-        now=utcnow(),
-        language=language,
+        ReviewRequest(
+            organisation_id=org.id, invoice_number="INV-0001", public_url=PUBLIC_URL, now=utcnow(), language=language
+        ),
     )
     outcome = await request_delivery(
         session,

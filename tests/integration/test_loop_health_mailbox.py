@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bounce_mailbox import BounceMailbox
+from bot.bounce_mailbox import BounceMailbox, MailboxPolling
 from bot.imap_mailbox import ImapAccount, ImapMailbox
 from bot.loop_health import LoopHealth
 from bot.sandbox.folder_mailbox import FolderMailbox
@@ -28,10 +28,8 @@ async def test_an_unreachable_bounce_mailbox_turns_its_loop_red_and_a_readable_o
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
     account = ImapAccount(host="127.0.0.1", port=closed_port(), username="bounces", password="pw", security="none")
-    mailbox = BounceMailbox(
-        mailbox=ImapMailbox(account), sessions=sessions, verp_secret=SECRET, poll_interval=0.05, max_backoff=0.1,
-        attempts_per_poll=1, timeout=1.0,
-    )  # fmt: skip
+    polling = MailboxPolling(poll_interval=0.05, max_backoff=0.1, attempts_per_poll=1, timeout=1.0)
+    mailbox = BounceMailbox(mailbox=ImapMailbox(account), sessions=sessions, verp_secret=SECRET, polling=polling)
     health = LoopHealth(stall_after=0.3)
     stop = asyncio.Event()
     running = asyncio.create_task(mailbox.run(stop, health.loop("bounce mailbox")))

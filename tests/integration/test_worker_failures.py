@@ -13,9 +13,9 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from bot.notifier import Notifier
+from bot.notifier import Notifier, NotifierTuning, PostRouting
 from bot.sandbox.slack_api import FakeSlackApi
-from bot.worker import Worker
+from bot.worker import Worker, WorkerParts, WorkerTuning
 from services.db.models import Delivery, DeliveryStatus, Notification, utcnow
 from services.email.smtp import SmtpTransport
 from services.email.transport import BeforeData, Envelope, SendResult, ServerFeatures
@@ -106,7 +106,9 @@ async def test_an_unexpected_error_in_one_delivery_fails_it_with_an_alert_and_th
     await fake_slack.start()
     try:
         client = AsyncWebClient(token="xoxb-heal-test", base_url=fake_slack.base_url, timeout=5)
-        notifier = Notifier(sessions, client, "C0NOTIFY", batch_size=50)
+        notifier = Notifier(
+            sessions, client, PostRouting(default_channel="C0NOTIFY"), tuning=NotifierTuning(batch_size=50)
+        )
         for _ in range(5):  # status messages first, then the alerts in their threads
             await notifier.drain_once()
         threads = [
@@ -158,12 +160,8 @@ async def test_a_render_pool_that_cannot_take_the_job_defers_the_delivery_instea
     pool = RenderPool(1)
     await pool.aclose()  # e.g. shutting down: the pool's fault, not the invoice's
     worker = Worker(
-        sessions=sessions,
-        transport=transport,
-        identity=IDENTITY,
-        render_pool=pool,
-        retry=RetryPolicy(max_attempts=3),
-        worker_id="test-worker",
+        WorkerParts(sessions=sessions, transport=transport, identity=IDENTITY, render_pool=pool),
+        WorkerTuning(retry=RetryPolicy(max_attempts=3), worker_id="test-worker"),
     )
 
     assert await worker.drain() == 1

@@ -31,7 +31,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.notifier import Notifier
+from bot.notifier import Notifier, NotifierTuning, PostRouting
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.ubl_validator import UblValidator
 from services.db.models import DeliveryStatus, Notification
@@ -206,11 +206,9 @@ async def test_a_lock_held_on_the_slack_queue_fails_the_notifier_round_with_the_
         notifier = Notifier(
             sessions,
             client,
-            "C0NOTIFY",
+            PostRouting(default_channel="C0NOTIFY"),
             heartbeat=served.health.loop("Slack notifier", reports_each_round=True),
-            poll_interval=0.05,
-            max_backoff=0.3,
-            lock_timeout=LOCK_TIMEOUT,
+            tuning=NotifierTuning(poll_interval=0.05, max_backoff=0.3, lock_timeout=LOCK_TIMEOUT),
         )
         # the lock first, then the notifier; on leaving (even by a failed assertion) the notifier
         # stops, the lock goes, then fake Slack

@@ -22,9 +22,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bounce_mailbox import BounceMailbox, PollStats
+from bot.bounce_mailbox import BounceMailbox, MailboxPolling, PollStats
 from bot.imap_mailbox import ImapAccount, ImapMailbox
-from bot.notifier import Notifier
+from bot.notifier import Notifier, NotifierTuning, PostRouting
 from bot.sandbox.slack_api import FakeSlackApi
 from services.db.models import DeliveryEvent, DeliveryStatus, Notification, utcnow
 from services.notifications import NotificationKind
@@ -110,7 +110,9 @@ async def test_an_invoice_refused_downstream_comes_back_as_a_real_dsn_and_slack_
     assert len([e for e in await events_of(sessions) if e.source == "dsn"]) == 1
 
     client = AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.base_url)
-    notifier = Notifier(sessions, client, CHANNEL, poll_interval=0.05)
+    notifier = Notifier(
+        sessions, client, PostRouting(default_channel=CHANNEL), tuning=NotifierTuning(poll_interval=0.05)
+    )
 
     async def alert_posted() -> bool:
         await notifier.drain_once()
@@ -228,7 +230,10 @@ async def test_a_wrong_password_is_counted_and_never_logged(sessions, mailstack,
         host="127.0.0.1", port=mailstack.imap_port, username=BOUNCE_USER, password="not-the-password", security="none"
     )
     reader = BounceMailbox(
-        mailbox=ImapMailbox(account), sessions=sessions, verp_secret=SECRET, timeout=5.0, attempts_per_poll=2
+        mailbox=ImapMailbox(account),
+        sessions=sessions,
+        verp_secret=SECRET,
+        polling=MailboxPolling(timeout=5.0, attempts_per_poll=2),
     )
 
     stats = await reader.poll_once()

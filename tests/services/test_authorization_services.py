@@ -19,7 +19,7 @@ from services.db.models import AuditLog, Customer, Delivery, Invoice, Organisati
 from services.email.template_overrides import TemplateEdit, delete_template_override, save_template_override
 from services.errors import NotAllowed
 from services.invoicing.customers import replace_customer_emails
-from services.invoicing.invoices import mark_paid, set_invoice_recipients, void_invoice
+from services.invoicing.invoices import InvoiceAct, mark_paid, set_invoice_recipients, void_invoice
 from services.sending.bulk import BulkRequest, request_bulk_delivery
 from services.sending.readiness import SendingState
 from services.sending.requests import cancel_delivery
@@ -51,11 +51,13 @@ async def _delete_template(session: AsyncSession, org: int, user: str) -> Any:
 
 
 async def _mark_paid(session: AsyncSession, org: int, user: str) -> Any:
-    return await mark_paid(session, organisation_id=org, number="INV-0001", actor=user, rules=RULES, at=NOW)
+    return await mark_paid(session, InvoiceAct(organisation_id=org, number="INV-0001", actor=user, rules=RULES, at=NOW))
 
 
 async def _void(session: AsyncSession, org: int, user: str) -> Any:
-    return await void_invoice(session, organisation_id=org, number="INV-0001", actor=user, rules=RULES, at=NOW)
+    return await void_invoice(
+        session, InvoiceAct(organisation_id=org, number="INV-0001", actor=user, rules=RULES, at=NOW)
+    )
 
 
 async def _fix_address(session: AsyncSession, org: int, user: str) -> Any:

@@ -23,7 +23,7 @@ from services.db.models import (
     Notification,
 )
 from services.errors import IllegalTransition, NeedsConfirmation, NotAllowed
-from services.invoicing.invoices import mark_sent_manually
+from services.invoicing.invoices import InvoiceAct, mark_sent_manually
 from services.sending.bulk import BulkRequest, request_bulk_delivery
 from services.sending.readiness import SendingState
 from services.sending.requests import (
@@ -226,11 +226,9 @@ async def test_an_invoice_marked_as_sent_by_hand_asks_before_emailing_it(session
     await acme_invoice(session, org)
     await mark_sent_manually(
         session,
-        organisation_id=org.id,
-        number="INV-0001",
-        actor="U5",
-        rules=RULES_FOR_TEST,
-        at=NOW - timedelta(hours=3),
+        InvoiceAct(
+            organisation_id=org.id, number="INV-0001", actor="U5", rules=RULES_FOR_TEST, at=NOW - timedelta(hours=3)
+        ),
     )
     await session.commit()
     with pytest.raises(NeedsConfirmation, match="INV-0001 was marked as sent 3 hours ago by <@U5>"):

@@ -12,6 +12,7 @@ from services.db.models import (
 )
 from services.tracking.bounces import events_from_report, parse_bounce
 from services.tracking.events import (
+    UnparsedMessage,
     count_unmatched_events,
     list_unmatched_events,
     record_unparsed,
@@ -63,9 +64,8 @@ async def test_verp_token_wins_over_a_message_id_of_another_delivery(session: As
 
 async def test_unknown_delivery_is_stored_as_an_orphan_and_counted(session: AsyncSession, org: Organisation) -> None:
     recorded = await record(session, event("bounced", message_id="<nobody-knows@x>", bounce_kind="hard"))
-    await record_unparsed(
-        session, source="dsn", raw="garbage", reason="no delivery report", source_event_id="u1", now=NOW
-    )
+    garbage = UnparsedMessage(source="dsn", raw="garbage", reason="no delivery report", source_event_id="u1")
+    await record_unparsed(session, garbage, now=NOW)
     await session.commit()
 
     assert recorded.delivery_id is None and not recorded.duplicate

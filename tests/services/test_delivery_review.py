@@ -8,7 +8,7 @@ from services.db.models import (
     InvoiceStatus,
     TemplateOverride,
 )
-from services.sending.review import prepare_review
+from services.sending.review import ReviewRequest, prepare_review
 from tests import factories
 from tests.harness.requesting import NOW, VERIFIED, acme_invoice, request_send, suppress
 
@@ -22,7 +22,8 @@ async def test_review_is_prefilled_from_the_customer_and_the_templates_in_their_
     await session.commit()
 
     draft = await prepare_review(
-        session, organisation_id=org.id, invoice_number="INV-0001", public_url="https://bot.example/", now=NOW
+        session,
+        ReviewRequest(organisation_id=org.id, invoice_number="INV-0001", public_url="https://bot.example/", now=NOW),
     )
 
     assert draft.to == ("ap@acme.example", "boss@acme.example")
@@ -41,7 +42,8 @@ async def test_review_language_can_be_chosen_and_organisation_wording_is_used(se
     )
     await session.commit()
     draft = await prepare_review(
-        session, organisation_id=org.id, invoice_number="INV-0001", language="de", public_url="http://x", now=NOW
+        session,
+        ReviewRequest(organisation_id=org.id, invoice_number="INV-0001", language="de", public_url="http://x", now=NOW),
     )
     assert (draft.language, draft.subject) == ("de", "Rechnung INV-0001")
 
@@ -52,7 +54,10 @@ async def test_a_suppression_is_dated_in_the_teams_locale(session, org):
     suppress(session, org)
     await session.commit()
     draft = await prepare_review(
-        session, organisation_id=org.id, invoice_number="INV-0001", public_url="http://x", now=NOW, sending=VERIFIED
+        session,
+        ReviewRequest(
+            organisation_id=org.id, invoice_number="INV-0001", public_url="http://x", now=NOW, sending=VERIFIED
+        ),
     )
     assert [s.message for s in draft.suppressed] == [
         "ap@acme.example is on the suppression list (bounced permanently on 20 novembre 2026)"
@@ -64,7 +69,10 @@ async def test_review_names_suppressed_recipients_and_readiness_problems(session
     suppress(session, org)
     await session.commit()
     draft = await prepare_review(
-        session, organisation_id=org.id, invoice_number="INV-0001", public_url="http://x", now=NOW, sending=VERIFIED
+        session,
+        ReviewRequest(
+            organisation_id=org.id, invoice_number="INV-0001", public_url="http://x", now=NOW, sending=VERIFIED
+        ),
     )
     assert [s.message for s in draft.suppressed] == [
         "ap@acme.example is on the suppression list (bounced permanently on 20 November 2026)"
@@ -80,7 +88,7 @@ async def test_review_shows_a_recent_send_with_who_and_when(session, org):
     await request_send(session, org, now=NOW - timedelta(minutes=4))
     await session.commit()
     draft = await prepare_review(
-        session, organisation_id=org.id, invoice_number="INV-0001", public_url="http://x", now=NOW
+        session, ReviewRequest(organisation_id=org.id, invoice_number="INV-0001", public_url="http://x", now=NOW)
     )
     assert draft.recent is not None
     assert (draft.recent.by, draft.recent.status, draft.recent.in_flight) == ("U1", "queued", True)

@@ -3,7 +3,7 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import InvoiceStatus, Organisation, Suppression
-from services.sending.due import list_due_invoices
+from services.sending.due import DueQuery, list_due_invoices
 from services.sending.readiness import NotReadyReason, SendingState
 from tests import factories
 
@@ -12,7 +12,9 @@ VERIFIED = SendingState(configured=True, verified=True)
 
 
 async def _reasons(session: AsyncSession, org: Organisation, sending: SendingState = VERIFIED) -> dict[str, set[str]]:
-    page = await list_due_invoices(session, organisation_id=org.id, today=TODAY, sending=sending, page_size=50)
+    page = await list_due_invoices(
+        session, DueQuery(organisation_id=org.id, today=TODAY, sending=sending), page_size=50
+    )
     return {item.number: {p.reason for p in item.problems} for item in page.items}
 
 
@@ -27,7 +29,7 @@ async def test_lists_only_unsent_invoices_due_today_or_earlier_oldest_first(sess
     await factories.invoice(session, org.id, acme, number="DRAFT", status=InvoiceStatus.DRAFT, due=date(2026, 10, 1))
     await session.commit()
 
-    page = await list_due_invoices(session, organisation_id=org.id, today=TODAY, sending=VERIFIED)
+    page = await list_due_invoices(session, DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED))
 
     assert [i.number for i in page.items] == ["OLD", "DRAFT", "TODAY"]
     assert page.total_count == 3
@@ -38,7 +40,7 @@ async def test_ready_invoice_has_no_problems(session: AsyncSession, org):
     acme = await factories.customer(session, org.id)
     await factories.invoice(session, org.id, acme)
     await session.commit()
-    page = await list_due_invoices(session, organisation_id=org.id, today=TODAY, sending=VERIFIED)
+    page = await list_due_invoices(session, DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED))
     assert page.items[0].ready
     assert page.items[0].recipients == ("ap@acme.example",)
 
@@ -64,7 +66,7 @@ async def test_sending_not_configured_and_not_verified_are_reasons(session: Asyn
     not_configured = await _reasons(session, org, SendingState(configured=False, verified=False))
     assert not_configured == {"INV-0001": {NotReadyReason.SENDING_NOT_CONFIGURED}}
     failed = SendingState(configured=True, verified=False, detail="535 authentication failed")
-    page = await list_due_invoices(session, organisation_id=org.id, today=TODAY, sending=failed)
+    page = await list_due_invoices(session, DueQuery(organisation_id=org.id, today=TODAY, sending=failed))
     assert [p.message for p in page.items[0].problems] == ["SMTP settings are not verified: 535 authentication failed"]
 
 
@@ -73,7 +75,7 @@ async def test_suppressed_address_is_named_in_the_reason(session: AsyncSession, 
     await factories.invoice(session, org.id, acme)
     session.add(Suppression(organisation_id=org.id, email="boss@acme.example", reason="hard_bounce"))
     await session.commit()
-    page = await list_due_invoices(session, organisation_id=org.id, today=TODAY, sending=VERIFIED)
+    page = await list_due_invoices(session, DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED))
     [problem] = page.items[0].problems
     assert problem.reason == NotReadyReason.SUPPRESSED
     assert problem.message == "Boss@acme.example is on the suppression list (bounced permanently before)"
@@ -105,17 +107,21 @@ async def test_pages_and_customer_filter(session: AsyncSession, org):
         )
     await session.commit()
 
-    first = await list_due_invoices(session, organisation_id=org.id, today=TODAY, sending=VERIFIED, page_size=10)
+    first = await list_due_invoices(
+        session, DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED), page_size=10
+    )
     third = await list_due_invoices(
-        session, organisation_id=org.id, today=TODAY, sending=VERIFIED, page=3, page_size=10
+        session, DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED), page=3, page_size=10
     )
     beyond = await list_due_invoices(
-        session, organisation_id=org.id, today=TODAY, sending=VERIFIED, page=9, page_size=10
+        session, DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED), page=9, page_size=10
     )
     globex_only = await list_due_invoices(
-        session, organisation_id=org.id, today=TODAY, sending=VERIFIED, customer="glob"
+        session, DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED, customer="glob")
     )
-    nobody = await list_due_invoices(session, organisation_id=org.id, today=TODAY, sending=VERIFIED, customer="initech")
+    nobody = await list_due_invoices(
+        session, DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED, customer="initech")
+    )
 
     assert (first.total_count, first.page_count, first.has_next, first.has_previous) == (25, 3, True, False)
     assert [i.number for i in third.items] == [f"INV-{n:04d}" for n in range(20, 25)]
@@ -131,5 +137,5 @@ async def test_other_organisations_invoices_are_invisible(session: AsyncSession,
     theirs = await factories.customer(session, other.id)
     await factories.invoice(session, other.id, theirs)
     await session.commit()
-    page = await list_due_invoices(session, organisation_id=org.id, today=TODAY, sending=VERIFIED)
+    page = await list_due_invoices(session, DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED))
     assert page.items == ()

@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Invoice, InvoiceStatus, Organisation, Suppression
-from services.sending.due import count_due_invoices, list_due_invoices, suppressed_addresses
+from services.sending.due import DueQuery, count_due_invoices, list_due_invoices, suppressed_addresses
 from services.sending.readiness import SendingState
 from tests import factories
 
@@ -27,7 +27,10 @@ async def test_every_page_size_walks_all_due_invoices_once_in_order(session: Asy
         page_number = 1
         while page_number <= 17:
             page = await list_due_invoices(
-                session, organisation_id=org.id, today=TODAY, sending=VERIFIED, page=page_number, page_size=page_size
+                session,
+                DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED),
+                page=page_number,
+                page_size=page_size,
             )
             seen.extend(item.number for item in page.items)
             if not page.has_next:
@@ -54,7 +57,7 @@ async def test_an_invoice_added_but_not_yet_flushed_is_listed_and_counted(sessio
         )
     )
 
-    page = await list_due_invoices(session, organisation_id=org.id, today=TODAY, sending=VERIFIED)
+    page = await list_due_invoices(session, DueQuery(organisation_id=org.id, today=TODAY, sending=VERIFIED))
 
     assert [item.number for item in page.items] == ["UNFLUSHED-1"]
     assert page.total_count == 1

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from services.authorization import ApprovalRules
 from services.db.models import AuditLog, Customer, Invoice, InvoiceLine, InvoiceStatus
-from services.invoicing.invoices import get_invoice, mark_sent_manually
+from services.invoicing.invoices import InvoiceAct, get_invoice, mark_sent_manually
 from tests.harness.database import count_rows
 from tests.harness.importing import invoice_object, rejected, run_import, write_csv, write_json
 
@@ -181,7 +181,7 @@ async def test_reimport_refuses_to_change_a_sent_invoice(session, org, tmp_path)
     await run_import(session, org, write_csv(tmp_path, GOOD_ROWS))
     at = datetime(2026, 11, 5, 9, tzinfo=UTC)
     await mark_sent_manually(
-        session, organisation_id=org.id, number="INV-1", actor="tester", rules=RULES_FOR_TEST, at=at
+        session, InvoiceAct(organisation_id=org.id, number="INV-1", actor="tester", rules=RULES_FOR_TEST, at=at)
     )
     await session.commit()
     changed = [GOOD_ROWS[0].replace("Consulting", "Advice"), GOOD_ROWS[1]]
@@ -195,7 +195,9 @@ async def test_reimport_refuses_to_change_a_sent_invoice(session, org, tmp_path)
 
 async def test_reimporting_a_sent_invoice_unchanged_is_a_no_op(session, org, tmp_path):
     await run_import(session, org, write_csv(tmp_path, GOOD_ROWS))
-    await mark_sent_manually(session, organisation_id=org.id, number="INV-1", actor="tester", rules=RULES_FOR_TEST)
+    await mark_sent_manually(
+        session, InvoiceAct(organisation_id=org.id, number="INV-1", actor="tester", rules=RULES_FOR_TEST)
+    )
     await session.commit()
 
     summary = await run_import(session, org, write_csv(tmp_path, GOOD_ROWS))

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import AuditLog, Delivery, DeliveryStatus, Invoice, InvoiceStatus, Organisation, SentVia
-from services.invoicing.invoices import mark_sent_manually
+from services.invoicing.invoices import InvoiceAct, mark_sent_manually
 from services.invoicing.states import not_received_words
 from services.sending.bulk import BulkRequest, request_bulk_delivery
 from services.tracking.follow import follow_invoice_emails
@@ -61,7 +61,7 @@ async def test_the_problems_list_drops_a_problem_once_resolved_by_a_later_send_o
     await _emailed(session, org, "P-2", DeliveryStatus.UNKNOWN)
     await _emailed(session, org, "P-3", DeliveryStatus.FAILED)
     await _emailed(session, org, "P-3", DeliveryStatus.BOUNCED)  # the resend bounced too: only it is listed
-    await mark_sent_manually(session, organisation_id=org.id, number="P-2", actor="U1", rules=OPEN)
+    await mark_sent_manually(session, InvoiceAct(organisation_id=org.id, number="P-2", actor="U1", rules=OPEN))
     await session.commit()
 
     problems = await list_problem_deliveries(session, organisation_id=org.id)

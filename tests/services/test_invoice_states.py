@@ -9,6 +9,7 @@ from services.authorization import ApprovalRules
 from services.db.models import AuditLog, InvoiceStatus, Organisation
 from services.errors import IllegalTransition, InvalidInput, NotFound
 from services.invoicing.invoices import (
+    InvoiceAct,
     get_invoice,
     mark_paid,
     mark_sent_manually,
@@ -62,7 +63,9 @@ async def test_legal_transition_changes_status_stamps_the_time_and_writes_the_au
 ):
     await invoice_in(session, org, start)
 
-    await CHANGES[change](session, organisation_id=org.id, number="INV-7", actor="U123", rules=RULES_FOR_TEST, at=AT)
+    await CHANGES[change](
+        session, InvoiceAct(organisation_id=org.id, number="INV-7", actor="U123", rules=RULES_FOR_TEST, at=AT)
+    )
     await session.commit()
 
     session.expunge_all()
@@ -75,7 +78,9 @@ async def test_legal_transition_changes_status_stamps_the_time_and_writes_the_au
 async def test_marking_sent_manually_records_how_and_who(session, org):
     await invoice_in(session, org, V)
     await mark_sent_manually(
-        session, organisation_id=org.id, number="INV-7", actor="U9", rules=RULES_FOR_TEST, at=AT, note="posted"
+        session,
+        InvoiceAct(organisation_id=org.id, number="INV-7", actor="U9", rules=RULES_FOR_TEST, at=AT),
+        note="posted",
     )
     await session.commit()
     invoice = await get_invoice(session, organisation_id=org.id, number="INV-7")
@@ -107,7 +112,7 @@ async def test_illegal_transition_is_refused_with_a_reason_and_changes_nothing(s
 
     with pytest.raises(IllegalTransition) as caught:
         await CHANGES[change](
-            session, organisation_id=org.id, number="INV-7", actor="U123", rules=RULES_FOR_TEST, at=AT
+            session, InvoiceAct(organisation_id=org.id, number="INV-7", actor="U123", rules=RULES_FOR_TEST, at=AT)
         )
 
     assert str(caught.value) == message
@@ -120,7 +125,9 @@ async def test_illegal_transition_is_refused_with_a_reason_and_changes_nothing(s
 
 async def test_an_unknown_number_is_not_found(session, org):
     with pytest.raises(NotFound, match=r"There is no invoice 'NOPE'\."):
-        await validate_invoice(session, organisation_id=org.id, number=" NOPE ", actor="U1", rules=RULES_FOR_TEST)
+        await validate_invoice(
+            session, InvoiceAct(organisation_id=org.id, number=" NOPE ", actor="U1", rules=RULES_FOR_TEST)
+        )
 
 
 async def test_an_invoice_of_another_organisation_is_not_found(session, org):
@@ -129,7 +136,9 @@ async def test_an_invoice_of_another_organisation_is_not_found(session, org):
     session.add(other)
     await session.commit()
     with pytest.raises(NotFound):
-        await validate_invoice(session, organisation_id=other.id, number="INV-7", actor="U1", rules=RULES_FOR_TEST)
+        await validate_invoice(
+            session, InvoiceAct(organisation_id=other.id, number="INV-7", actor="U1", rules=RULES_FOR_TEST)
+        )
 
 
 @pytest.mark.parametrize("start", [D, V])

@@ -7,6 +7,7 @@ from services.db.models import Approval, Delivery, Notification, NotificationSta
 from services.notifications import (
     BACKOFF_CAP_SECONDS,
     NotificationKind,
+    NotificationRequest,
     claim_due_notifications,
     enqueue_notification,
     mark_posted,
@@ -36,11 +37,13 @@ async def _delivery(session: AsyncSession, org: Organisation, n: int = 1) -> Del
 async def _status(session: AsyncSession, org: Organisation, delivery: Delivery, status: str) -> Notification:
     return await enqueue_notification(
         session,
-        organisation_id=org.id,
-        delivery_id=delivery.id,
-        kind=NotificationKind.DELIVERY_STATUS,
-        channel=None,
-        payload={"status": status},
+        NotificationRequest(
+            organisation_id=org.id,
+            delivery_id=delivery.id,
+            kind=NotificationKind.DELIVERY_STATUS,
+            channel=None,
+            payload={"status": status},
+        ),
         now=NOW,
     )
 
@@ -61,11 +64,13 @@ async def test_other_kinds_are_never_coalesced(session, org):
     for _ in range(2):
         await enqueue_notification(
             session,
-            organisation_id=org.id,
-            delivery_id=delivery.id,
-            kind=NotificationKind.DELIVERY_ALERT,
-            channel="C1",
-            payload={"status": "bounced"},
+            NotificationRequest(
+                organisation_id=org.id,
+                delivery_id=delivery.id,
+                kind=NotificationKind.DELIVERY_ALERT,
+                channel="C1",
+                payload={"status": "bounced"},
+            ),
             now=NOW,
         )
     await session.commit()
@@ -137,11 +142,13 @@ async def test_posting_an_approval_request_remembers_its_message_on_the_approval
     session.add(approval)
     notification = await enqueue_notification(
         session,
-        organisation_id=org.id,
-        delivery_id=delivery.id,
-        kind=NotificationKind.APPROVAL_REQUEST,
-        channel="CAPPROVE",
-        payload={},
+        NotificationRequest(
+            organisation_id=org.id,
+            delivery_id=delivery.id,
+            kind=NotificationKind.APPROVAL_REQUEST,
+            channel="CAPPROVE",
+            payload={},
+        ),
         now=NOW,
     )
     await session.commit()

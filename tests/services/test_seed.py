@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from services.db.models import Customer, Invoice, InvoiceStatus, Organisation, SmtpStatus
 from services.invoicing.seed import HARD_BOUNCE_ADDRESS, seed_demo
-from services.sending.due import list_due_invoices
+from services.sending.due import DueQuery, list_due_invoices
 from services.sending.readiness import SendingState
 
 TODAY = date(2026, 11, 23)
@@ -54,9 +54,7 @@ async def test_seeded_due_listing_explains_drafts_and_missing_emails(session, or
     await session.commit()
     page = await list_due_invoices(
         session,
-        organisation_id=org.id,
-        today=TODAY,
-        sending=SendingState(configured=True, verified=True),
+        DueQuery(organisation_id=org.id, today=TODAY, sending=SendingState(configured=True, verified=True)),
         page_size=50,
     )
     reasons = {problem.reason.value for item in page.items for problem in item.problems}

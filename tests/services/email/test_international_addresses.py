@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from services.db.models import AuditLog, utcnow
-from services.email.message import compose_message_bytes
+from services.email.message import OutgoingEmail, compose_message_bytes
 from services.email.transport import Envelope, PermanentSendError
 from services.email.verification import SmtpCheck, accepts_smtputf8, record_smtp_check
 from tests.harness.mail import Peer
@@ -27,18 +27,20 @@ UTF8_RECIPIENT = "zoë@example.com"
 
 def invoice_email(*, to: list[str], cc: list[str] = ()) -> bytes:  # type: ignore[assignment]
     return compose_message_bytes(
-        from_addr="invoices@example.com",
-        from_name="Example Trading",
-        reply_to=None,
-        to=to,
-        cc=list(cc),
-        bcc=[],
-        subject="Invoice INV-1",
-        text="Please find the invoice attached.",
-        html="<p>Please find the invoice attached.</p>",
-        attachments=[],
-        message_id="<inv-1.abc@example.com>",
-        correlation_id="tok-1",
+        OutgoingEmail(
+            from_addr="invoices@example.com",
+            from_name="Example Trading",
+            reply_to=None,
+            to=to,
+            cc=list(cc),
+            bcc=[],
+            subject="Invoice INV-1",
+            text="Please find the invoice attached.",
+            html="<p>Please find the invoice attached.</p>",
+            attachments=[],
+            message_id="<inv-1.abc@example.com>",
+            correlation_id="tok-1",
+        )
     )
 
 

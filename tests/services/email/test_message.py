@@ -12,6 +12,7 @@ import pytest
 from services.email.message import (
     MAX_MESSAGE_BYTES,
     Attachment,
+    OutgoingEmail,
     compose_message,
     compose_message_bytes,
     envelope_recipients,
@@ -44,7 +45,7 @@ def _compose(**changes: object) -> EmailMessage:
         "correlation_id": "42",
     }
     arguments.update(changes)
-    return compose_message(**arguments)  # type: ignore[arg-type]
+    return compose_message(OutgoingEmail(**arguments))  # type: ignore[arg-type]
 
 
 def _parse(message: EmailMessage) -> EmailMessage:
@@ -118,18 +119,20 @@ def test_message_ids_are_unique_and_on_our_domain():
 def test_the_bytes_sent_are_crlf_lines_within_the_smtp_limit_and_parse_back_whole():
     long_html = "<p>" + "Montant dû : 1 234,56 € " * 40 + "</p>"  # one long non-ASCII line
     raw = compose_message_bytes(
-        from_addr="invoices@example.com",
-        from_name='Acme "Billing", Inc.',
-        reply_to=None,
-        to=["ap@acme.example"],
-        cc=[],
-        bcc=["archive@example.com"],
-        subject="Invoice INV-0042 " + "for the consulting work delivered in October " * 3,
-        text="Line one\r\nLine two\rLine three\n",
-        html=long_html,
-        attachments=[Attachment("Facture n°42.pdf", PDF, "application/pdf")],
-        message_id="<20261101.abc123@example.com>",
-        correlation_id="42",
+        OutgoingEmail(
+            from_addr="invoices@example.com",
+            from_name='Acme "Billing", Inc.',
+            reply_to=None,
+            to=["ap@acme.example"],
+            cc=[],
+            bcc=["archive@example.com"],
+            subject="Invoice INV-0042 " + "for the consulting work delivered in October " * 3,
+            text="Line one\r\nLine two\rLine three\n",
+            html=long_html,
+            attachments=[Attachment("Facture n°42.pdf", PDF, "application/pdf")],
+            message_id="<20261101.abc123@example.com>",
+            correlation_id="42",
+        )
     )
     lines = raw.split(b"\r\n")
     assert b"\n" not in b"".join(lines) and b"\r" not in b"".join(lines)

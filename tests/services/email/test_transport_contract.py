@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.email.message import compose_message, make_message_id
+from services.email.message import OutgoingEmail, compose_message, make_message_id
 from services.email.transport import (
     AmbiguousSendError,
     Envelope,
@@ -22,18 +22,20 @@ ENVELOPE = Envelope(mail_from="bounces+1-abc@bounces.example.com", recipients=[A
 
 def _message(n: int = 1) -> bytes:
     return compose_message(
-        from_addr="invoices@example.com",
-        from_name="Example Trading",
-        reply_to="accounts@example.com",
-        to=[AP],
-        cc=[BOSS],
-        bcc=[],
-        subject=f"Invoice INV-{n:04d}",
-        text="Please find the invoice attached.\n",
-        html="<p>Please find the invoice attached.</p>",
-        attachments=[],
-        message_id=make_message_id("example.com"),
-        correlation_id=str(n),
+        OutgoingEmail(
+            from_addr="invoices@example.com",
+            from_name="Example Trading",
+            reply_to="accounts@example.com",
+            to=[AP],
+            cc=[BOSS],
+            bcc=[],
+            subject=f"Invoice INV-{n:04d}",
+            text="Please find the invoice attached.\n",
+            html="<p>Please find the invoice attached.</p>",
+            attachments=[],
+            message_id=make_message_id("example.com"),
+            correlation_id=str(n),
+        )
     ).as_bytes()
 
 
