@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.db.models import Organisation, SmtpStatus
 from services.documents.model import load_invoice_document
 from services.invoicing.payment_reference import find_invoice_by_reference, payment_reference
-from services.sending.review import prepare_review
+from services.sending.review import ReviewRequest, prepare_review
 from tests import factories
 from tests.harness.requesting import NOW
 
@@ -24,7 +24,8 @@ async def test_the_reviewed_email_gives_the_account_and_the_reference_that_finds
     await session.commit()
 
     draft = await prepare_review(
-        session, organisation_id=org.id, invoice_number="INV-0001", public_url="https://bot.example/", now=NOW
+        session,
+        ReviewRequest(organisation_id=org.id, invoice_number="INV-0001", public_url="https://bot.example/", now=NOW),
     )
     document = await load_invoice_document(
         session, organisation_id=org.id, invoice_id=invoice.id, public_url="https://bot.example/"
