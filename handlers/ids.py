@@ -24,6 +24,7 @@ class ActionId(StrEnum):
     OPEN_INVOICE = "alert_open_invoice"
     REVOKE_LINK = "invoice_revoke_link"  # `/invoices show`: withdraw the customer's invoice link
     OPEN_SETTINGS = "home_open_settings"  # App Home's *Settings* button (admins)
+    SHOW_HISTORY = "invoice_show_history"  # `/invoices show`: the invoice's audit trail
 
 
 class MenuChoice(StrEnum):
@@ -55,6 +56,7 @@ class BlockId(StrEnum):
     DELIVERY_ALERT = "delivery_alert"  # prefix: the alert's actions block carries its delivery id
     FIX_EMAILS = "fix_emails"  # the customer's addresses in the *Fix address & resend* modal
     INVOICE_LINK_ACTIONS = "invoice_link_actions"  # `/invoices show`: the *Revoke link* button
+    INVOICE_HISTORY_ACTIONS = "invoice_history_actions"  # `/invoices show`: the *History* button
     FIX_CC = "fix_cc"  # the resend's Cc, as the failed send had it, editable
     FIX_OVERRIDE = "fix_override"  # send to a suppressed address anyway
     FIX_RESEND = "fix_resend"  # send again although it was sent recently or may have arrived
