@@ -40,6 +40,7 @@ class BlockId(StrEnum):
     DUE_FOOTER = "due_footer"
     DUE_HEADER = "due_header"
     APPROVAL_ACTIONS = "approval_actions"
+    REJECT_REASON = "reject_reason"  # the *Reject* modal's required reason
     # The review modal: Slack returns typed values keyed by these, and inline errors use them.
     REVIEW_NOTICE = "review_notice"
     REVIEW_TO = "review_to"
@@ -70,6 +71,7 @@ class CallbackId(StrEnum):
     BULK = "bulk_send"
     FIX_ADDRESS = "fix_address_resend"
     SETTINGS = "organisation_settings"  # `/invoices settings`, App Home's *Settings*
+    REJECT = "approval_reject"  # *Reject* on an approval request: the reason
 
 
 COMMAND = "/invoices"
