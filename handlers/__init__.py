@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, alerts, approvals, bulk, commands, history, home, links, review, settings
+from handlers import actions, alerts, approvals, bulk, cancel, commands, history, home, links, review, settings
 
 
 def register(app: AsyncApp) -> None:
@@ -19,3 +19,4 @@ def register(app: AsyncApp) -> None:
     home.register(app)
     links.register(app)
     history.register(app)
+    cancel.register(app)

@@ -24,6 +24,7 @@ class ActionId(StrEnum):
     OPEN_INVOICE = "alert_open_invoice"
     REVOKE_LINK = "invoice_revoke_link"  # `/invoices show`: withdraw the customer's invoice link
     OPEN_SETTINGS = "home_open_settings"  # App Home's *Settings* button (admins)
+    CANCEL_DELIVERY = "delivery_cancel"  # *Cancel* on a send's status message, until the worker takes it
     SHOW_HISTORY = "invoice_show_history"  # `/invoices show`: the invoice's audit trail
 
 
@@ -40,6 +41,7 @@ class BlockId(StrEnum):
     DUE_FOOTER = "due_footer"
     DUE_HEADER = "due_header"
     APPROVAL_ACTIONS = "approval_actions"
+    DELIVERY_CANCEL = "delivery_cancel"  # prefix: the status message's *Cancel* block carries the send's id
     REJECT_REASON = "reject_reason"  # the *Reject* modal's required reason
     # The review modal: Slack returns typed values keyed by these, and inline errors use them.
     REVIEW_NOTICE = "review_notice"

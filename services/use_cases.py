@@ -11,10 +11,13 @@ nothing is read from a closed session.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import select
+
 from services.authorization import ApprovalRules
-from services.db.models import DeliveryStatus
+from services.db.models import DeliveryStatus, Invoice
 from services.errors import InvalidInput
 from services.invoicing.invoices import mark_paid, mark_sent_manually, validate_invoice, void_invoice
 from services.invoicing.settings import SettingsForm
@@ -23,7 +26,7 @@ from services.sending.approvals import approve_delivery, check_rejection, reject
 from services.sending.bulk import BulkRequest, SkippedInvoice, request_bulk_delivery
 from services.sending.context import SendContext
 from services.sending.readiness import SendingState
-from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
+from services.sending.requests import DeliveryOutcome, DeliveryRequest, cancel_delivery, request_delivery
 from services.tracking.alert_actions import FixRequest, fix_and_resend, mark_sent_from_alert
 from services.unit_of_work import UnitsOfWork
 
@@ -206,3 +209,15 @@ class SettingsChange:
     form: SettingsForm
     rules: ApprovalRules
     found: dict[str, str]
+
+
+async def cancel_send(
+    units: UnitsOfWork, *, rules: ApprovalRules, organisation_id: int, delivery_id: int, actor: str, now: datetime
+) -> str:
+    """*Cancel* on a send's message: stopped unless the worker took it already (then the sentence why not)."""
+    async with units() as unit:
+        delivery = await cancel_delivery(
+            unit.session, organisation_id=organisation_id, delivery_id=delivery_id, actor=actor, rules=rules, now=now
+        )
+        number = await unit.session.scalar(select(Invoice.number).where(Invoice.id == delivery.invoice_id))
+        return str(number)

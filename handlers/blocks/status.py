@@ -133,9 +133,32 @@ def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     ]
     if view.status == "unknown" and view.last_error:
         blocks.insert(2, context_block(f"```{escape(clip(view.last_error, DIAGNOSTIC_LIMIT))}```"))
+    if view.status in CANCELLABLE_SHOWN and view.kind != "preview":
+        blocks.append(cancel_button_block(view))
     # The fallback text is parsed by Slack like the blocks (and notifies from it): escaped the same way.
     text = f"{what} {escape(view.invoice_number)} to {escape(', '.join(view.to))}: {line}"
     return clip(text, 3000), blocks
+
+
+CANCELLABLE_SHOWN = ("awaiting_approval", "queued")  # *Cancel* is offered until the worker takes the send
+
+
+def cancel_button_block(view: DeliveryStatusView) -> Block:
+    """*Cancel* (value = the send's id; who may cancel is the service's call), with Slack's confirmation."""
+    confirm = {
+        "title": {"type": "plain_text", "text": "Cancel this send?"},
+        "text": {"type": "mrkdwn", "text": f"No email of *{escape(view.invoice_number)}* goes out."},
+        "confirm": {"type": "plain_text", "text": "Cancel the send"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+    }
+    button = {
+        "type": "button",
+        "action_id": ActionId.CANCEL_DELIVERY,
+        "text": {"type": "plain_text", "text": "Cancel"},
+        "value": str(view.delivery_id),
+        "confirm": confirm,
+    }
+    return {"type": "actions", "block_id": f"{BlockId.DELIVERY_CANCEL}:{view.delivery_id}", "elements": [button]}
 
 
 _ALERT_TITLES = {
