@@ -140,6 +140,15 @@ def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     return clip(text, 3000), blocks
 
 
+def delivery_note_text(view: DeliveryStatusView, payload: Mapping[str, Any]) -> str:
+    """The thread reply when someone stops a send: who, and the reason a rejection gives."""
+    who, number = _who(str(payload.get("by") or "someone")), escape(view.invoice_number)
+    if payload.get("note") == "rejected":
+        reason = escape(clip(str(payload.get("reason") or ""), 500))
+        return f"✋ {who} rejected the send of *{number}*" + (f": {reason}" if reason else "") + ". No email was sent."
+    return f"🚫 {who} cancelled the send of *{number}*. No email was sent."
+
+
 CANCELLABLE_SHOWN = ("awaiting_approval", "queued")  # *Cancel* is offered until the worker takes the send
 
 

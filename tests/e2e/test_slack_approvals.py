@@ -211,6 +211,11 @@ async def test_a_rejection_asks_why_and_ends_the_send_without_an_email(
     # the requester's status message of the send says who rejected it and why
     status = [m for c, ms in fake_slack.messages.items() if c != APPROVERS_CHANNEL for m in ms]
     assert any("The amount is &lt;wrong&gt;, see the PO" in "".join(texts(m.blocks)) for m in status), status
+    # … and is told in its thread
+    notes = [c.args for c in fake_slack.calls_to("chat.postMessage") if c.args.get("thread_ts") == status[0].ts]
+    assert [note["text"] for note in notes] == [
+        "✋ <@U0CAROL> rejected the send of *INV-0001*: The amount is &lt;wrong&gt;, see the PO. No email was sent."
+    ]
     audit = (
         await session.execute(select(AuditLog.actor, AuditLog.detail).where(AuditLog.action == "delivery.rejected"))
     ).all()

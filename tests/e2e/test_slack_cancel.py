@@ -41,8 +41,13 @@ async def drain(settings: Settings) -> None:
 
 
 def status_message(fake_slack: FakeSlackApi) -> StoredMessage:
-    [message] = [m for channel, ms in fake_slack.messages.items() if channel != APPROVERS_CHANNEL for m in ms]
-    return message
+    """The send's status message: the first post outside the approvers' channel (thread replies follow it)."""
+    return next(m for channel, ms in fake_slack.messages.items() if channel != APPROVERS_CHANNEL for m in ms)
+
+
+def thread_replies(fake_slack: FakeSlackApi, message: StoredMessage) -> list[str]:
+    calls = fake_slack.calls_to("chat.postMessage")
+    return [str(call.args["text"]) for call in calls if call.args.get("thread_ts") == message.ts]
 
 
 def cancel_button(message: StoredMessage) -> tuple[dict[str, Any], str] | None:
@@ -94,6 +99,7 @@ async def test_the_asker_cancels_a_send_waiting_for_approval_and_others_may_not(
     message = status_message(fake_slack)
     assert "🚫 Cancelled — nothing was sent" in texts(message.blocks)
     assert cancel_button(message) is None, "a cancelled send offers no Cancel"
+    assert thread_replies(fake_slack, message) == ["🚫 <@U0ALICE> cancelled the send of *INV-0001*. No email was sent."]
 
 
 async def test_cancel_once_the_worker_took_the_send_says_it_is_too_late(
