@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.audit_sealer import run_audit_sealer
 from services.audit_chain import GENESIS, seal_audit_chain, verify_audit_chain
 from services.db.models import AuditLog, Organisation, utcnow
 from services.unit_of_work import AuditEntry, write_owed
@@ -161,3 +162,26 @@ async def test_sealing_a_thousand_entries_takes_a_handful_of_statements_not_one_
     # select the unsealed, the organisation's tail, one UPDATE executemany (PostgreSQL batches it:
     # insertmanyvalues / execute_many pages), plus the lock; never a statement per entry
     assert len(statements) < 20, statements
+
+
+async def test_the_worker_processes_sealing_loop_seals_what_was_written_and_stops_when_told(
+    sessions: async_sessionmaker[AsyncSession], session: AsyncSession, org: Organisation
+) -> None:
+    org_id = org.id
+    await session.execute(insert(AuditLog.__table__), _rows(org_id, 3))
+    await session.commit()
+    stop = asyncio.Event()
+
+    loop = asyncio.create_task(run_audit_sealer(sessions, stop, every=0.05))
+    async with asyncio.timeout(10):
+        while (await verify_sealed_count(sessions)) < 3:
+            await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(loop, timeout=10)
+
+    assert loop.done() and (await verify_audit_chain(sessions)).checked == {org_id: 3}
+
+
+async def verify_sealed_count(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).where(AuditLog.chain_index.is_not(None))) or 0)
