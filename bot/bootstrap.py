@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from bot.app import ListenerNeeds, create_slack_app, utc_today
+from bot.audit_sealer import run_audit_sealer
 from bot.bounce_mailbox import BounceMailbox, MailboxPolling
 from bot.config import Settings
 from bot.imap_mailbox import ImapMailbox
@@ -150,6 +151,8 @@ class Runtime:
         running: list[Coroutine[Any, Any, None]] = []
         if self.worker is not None and with_worker:
             running.append(self.worker.run(stop))
+        if self.worker is not None:  # each worker process seals the audit log (bot/audit_sealer.py)
+            running.append(run_audit_sealer(self.sessions, stop))
         if self.bounce_mailbox is not None:
             running.append(self.bounce_mailbox.run(stop, self.bounce_heartbeat))
         if self.ubl_validator is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, alerts, approvals, bulk, commands, home, links, review, settings
+from handlers import actions, alerts, approvals, bulk, cancel, commands, history, home, links, review, settings
 
 
 def register(app: AsyncApp) -> None:
@@ -18,3 +18,5 @@ def register(app: AsyncApp) -> None:
     alerts.register(app)
     home.register(app)
     links.register(app)
+    history.register(app)
+    cancel.register(app)

@@ -25,6 +25,7 @@ from handlers.blocks.status import delivery_summary
 from handlers.context import SessionFactory, Workplace
 from handlers.due_listing import due_listing, due_text
 from handlers.errors import answering_errors
+from handlers.history import handle_history_command, history_button_blocks
 from handlers.ids import COMMAND
 from handlers.links import revoke_link_blocks
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
@@ -52,6 +53,8 @@ async def handle_invoices_command(
         await ack(response_type="ephemeral", text=due_text(blocks), blocks=blocks)
     elif request.subcommand == "show":
         await handle_show(ack, respond, number=request.argument, sessions=sessions, workplace=workplace)
+    elif request.subcommand == "history":
+        await handle_history_command(ack, respond, number=request.argument, sessions=sessions, workplace=workplace)
     elif request.subcommand in ("help", "?"):
         await ack(response_type="ephemeral", text="How to use /invoices", blocks=help_blocks())
     elif request.subcommand in ("sent", "problems"):
@@ -90,8 +93,9 @@ async def handle_show(
     blocks = invoice_blocks(
         view, today=workplace.today, locale=workplace.locale, deliveries=[delivery_summary(email) for email in emails]
     )
+    blocks = [*blocks[: MAX_BLOCKS - 2], *history_button_blocks(view.number)]
     if view.status != "draft":  # a draft has no customer link yet
-        blocks = [*blocks[: MAX_BLOCKS - 1], *revoke_link_blocks(view.number)]
+        blocks = [*blocks, *revoke_link_blocks(view.number)]
     await respond(response_type="ephemeral", text=f"Invoice {escape(view.number)}", blocks=blocks)
 
 

@@ -24,6 +24,8 @@ class ActionId(StrEnum):
     OPEN_INVOICE = "alert_open_invoice"
     REVOKE_LINK = "invoice_revoke_link"  # `/invoices show`: withdraw the customer's invoice link
     OPEN_SETTINGS = "home_open_settings"  # App Home's *Settings* button (admins)
+    CANCEL_DELIVERY = "delivery_cancel"  # *Cancel* on a send's status message, until the worker takes it
+    SHOW_HISTORY = "invoice_show_history"  # `/invoices show`: the invoice's audit trail
 
 
 class MenuChoice(StrEnum):
@@ -39,6 +41,8 @@ class BlockId(StrEnum):
     DUE_FOOTER = "due_footer"
     DUE_HEADER = "due_header"
     APPROVAL_ACTIONS = "approval_actions"
+    DELIVERY_CANCEL = "delivery_cancel"  # prefix: the status message's *Cancel* block carries the send's id
+    REJECT_REASON = "reject_reason"  # the *Reject* modal's required reason
     # The review modal: Slack returns typed values keyed by these, and inline errors use them.
     REVIEW_NOTICE = "review_notice"
     REVIEW_TO = "review_to"
@@ -55,6 +59,7 @@ class BlockId(StrEnum):
     DELIVERY_ALERT = "delivery_alert"  # prefix: the alert's actions block carries its delivery id
     FIX_EMAILS = "fix_emails"  # the customer's addresses in the *Fix address & resend* modal
     INVOICE_LINK_ACTIONS = "invoice_link_actions"  # `/invoices show`: the *Revoke link* button
+    INVOICE_HISTORY_ACTIONS = "invoice_history_actions"  # `/invoices show`: the *History* button
     FIX_CC = "fix_cc"  # the resend's Cc, as the failed send had it, editable
     FIX_OVERRIDE = "fix_override"  # send to a suppressed address anyway
     FIX_RESEND = "fix_resend"  # send again although it was sent recently or may have arrived
@@ -68,6 +73,7 @@ class CallbackId(StrEnum):
     BULK = "bulk_send"
     FIX_ADDRESS = "fix_address_resend"
     SETTINGS = "organisation_settings"  # `/invoices settings`, App Home's *Settings*
+    REJECT = "approval_reject"  # *Reject* on an approval request: the reason
 
 
 COMMAND = "/invoices"

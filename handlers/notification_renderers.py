@@ -13,6 +13,7 @@ one) and `save` (commit what the renderer recorded). What each kind does:
 - delivery_alert: reply in the status message's thread with the reason and the buttons
   to fix it (later, if the status message is not posted yet), then refresh the status
   message itself; an alert whose problem is already over is posted resolved, without buttons;
+- delivery_note: reply in the status message's thread with who rejected (and why) or cancelled it;
 - alerts_resolved: rewrite the invoice's posted alerts whose problem is over (a resend was
   accepted, the invoice was marked as sent by hand, the email arrived after all): their
   buttons give way to who resolved it and how. A status message that says an invoice email
@@ -32,7 +33,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.blocks.approvals import approval_decided_message, approval_request_message
-from handlers.blocks.status import delivery_alert_message, status_message
+from handlers.blocks.elements import section
+from handlers.blocks.status import delivery_alert_message, delivery_note_text, status_message
 from handlers.context import Session
 from services.db.models import DeliveryKind, Notification
 from services.invoicing.states import SENT_OK
@@ -123,6 +125,18 @@ async def update_approval_decided(post: SlackPost) -> None:
     await post.posted(Posted(channel, ts))
 
 
+async def post_delivery_note(post: SlackPost) -> None:
+    """Who stopped the send (and why), as a reply in its status message's thread."""
+    view = post.view
+    if not view.slack_channel or not view.slack_ts:
+        raise PostLater("the send's status message is not in Slack yet")
+    text = delivery_note_text(view, post.notification.payload or {})
+    answer = await post.client.chat_postMessage(
+        channel=view.slack_channel, thread_ts=view.slack_ts, text=text, blocks=[section(text)], unfurl_links=False
+    )
+    await post.posted(Posted(str(answer.get("channel")), str(answer.get("ts"))))
+
+
 async def post_delivery_alert(post: SlackPost) -> None:
     view = post.view
     if not view.slack_channel or not view.slack_ts:
@@ -187,4 +201,5 @@ RENDERERS: Mapping[NotificationKind, Renderer] = {
     NotificationKind.APPROVAL_DECIDED: update_approval_decided,
     NotificationKind.DELIVERY_ALERT: post_delivery_alert,
     NotificationKind.ALERTS_RESOLVED: update_resolved_alerts,
+    NotificationKind.DELIVERY_NOTE: post_delivery_note,
 }

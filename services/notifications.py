@@ -46,6 +46,9 @@ class NotificationKind(StrEnum):
     # Rewrites an invoice's posted alerts whose problem is over: their buttons give way to who
     # resolved it and how (services.tracking.alert_resolution).
     ALERTS_RESOLVED = "alerts_resolved"
+    # A reply in the status message's thread telling the requester who stopped the send (rejected
+    # with the reason, or cancelled); posted once the status message is in Slack.
+    DELIVERY_NOTE = "delivery_note"
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,22 @@ nothing is read from a closed session.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import select
+
 from services.authorization import ApprovalRules
-from services.db.models import DeliveryStatus
+from services.db.models import DeliveryStatus, Invoice
+from services.errors import InvalidInput
 from services.invoicing.invoices import InvoiceAct, mark_paid, mark_sent_manually, validate_invoice, void_invoice
 from services.invoicing.settings import SettingsForm
 from services.invoicing.settings_store import change_settings
-from services.sending.approvals import approve_delivery, reject_delivery
+from services.sending.approvals import approve_delivery, check_rejection, reject_delivery
 from services.sending.bulk import BulkRequest, SkippedInvoice, request_bulk_delivery
 from services.sending.context import SendContext
 from services.sending.readiness import SendingState
-from services.sending.requests import DeliveryOutcome, DeliveryRequest, request_delivery
+from services.sending.requests import DeliveryOutcome, DeliveryRequest, cancel_delivery, request_delivery
 from services.tracking.alert_actions import FixRequest, fix_and_resend, mark_sent_from_alert
 from services.unit_of_work import UnitsOfWork
 
@@ -88,20 +92,40 @@ async def ask_for_bulk_send(
     return BulkAsked(asked=asked, skipped=outcome.skipped)
 
 
-async def decide_approval(
-    units: UnitsOfWork, *, send: SendContext, organisation_id: int, delivery_id: int, approver: str, approve: bool
-) -> str:
+@dataclass(frozen=True, kw_only=True)
+class ApprovalAnswer:
+    """An approver's *Approve*, or *Reject* with the reason they gave (required: the requester reads it)."""
+
+    organisation_id: int
+    delivery_id: int
+    approver: str
+    approve: bool
+    reason: str | None = None
+
+
+async def decide_approval(units: UnitsOfWork, *, send: SendContext, answer: ApprovalAnswer) -> str:
     """*Approve* / *Reject*: the decision (one, even when two click at once); returns the invoice number."""
-    decide = approve_delivery if approve else reject_delivery
+    where = {"organisation_id": answer.organisation_id, "delivery_id": answer.delivery_id}
     async with units() as unit:
-        result = await decide(
-            unit.session,
-            organisation_id=organisation_id,
-            delivery_id=delivery_id,
-            approver=approver,
-            send=send,
-        )
+        if answer.approve:
+            result = await approve_delivery(unit.session, **where, approver=answer.approver, send=send)
+        else:
+            if not (answer.reason or "").strip():
+                raise InvalidInput("Say why you reject this send: the person who asked reads it.")
+            result = await reject_delivery(
+                unit.session, **where, approver=answer.approver, send=send, reason=answer.reason
+            )
         return result.invoice_number
+
+
+async def may_reject(
+    units: UnitsOfWork, *, send: SendContext, organisation_id: int, delivery_id: int, approver: str
+) -> str:
+    """Before the *Reject* modal opens: the sentence why not, or the invoice number (nothing changes)."""
+    async with units() as unit:
+        return await check_rejection(
+            unit.session, organisation_id=organisation_id, delivery_id=delivery_id, approver=approver, send=send
+        )
 
 
 class InvoiceChange(StrEnum):
@@ -184,3 +208,15 @@ class SettingsChange:
     form: SettingsForm
     rules: ApprovalRules
     found: dict[str, str]
+
+
+async def cancel_send(
+    units: UnitsOfWork, *, rules: ApprovalRules, organisation_id: int, delivery_id: int, actor: str, now: datetime
+) -> str:
+    """*Cancel* on a send's message: stopped unless the worker took it already (then the sentence why not)."""
+    async with units() as unit:
+        delivery = await cancel_delivery(
+            unit.session, organisation_id=organisation_id, delivery_id=delivery_id, actor=actor, rules=rules, now=now
+        )
+        number = await unit.session.scalar(select(Invoice.number).where(Invoice.id == delivery.invoice_id))
+        return str(number)

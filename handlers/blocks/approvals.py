@@ -8,10 +8,12 @@ service when the click arrives, never trusted from the message.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from handlers.blocks.elements import Block, escape, section
-from handlers.ids import ActionId, BlockId
+from handlers.blocks.elements import Block, escape, plain_text, section
+from handlers.ids import ActionId, BlockId, CallbackId
 from services.formatting import format_moment
 from services.tracking.status import DeliveryStatusView
 
@@ -103,3 +105,40 @@ def approval_decided_message(view: DeliveryStatusView) -> tuple[str, list[Block]
         {"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]},
     ]
     return text, blocks
+
+
+REASON_ACTION = "reason"
+MAX_REASON_CHARS = 500
+
+
+def reject_modal(view: RejectTarget) -> dict[str, Any]:
+    """*Reject*: why (required; the requester reads it in the request's message). Carries the send's id."""
+    reason = {
+        "type": "input",
+        "block_id": BlockId.REJECT_REASON,
+        "label": plain_text("Why do you reject it?"),
+        "hint": plain_text("The person who asked for the send reads this.", 150),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": REASON_ACTION,
+            "multiline": True,
+            "max_length": MAX_REASON_CHARS,
+        },
+    }
+    return {
+        "type": "modal",
+        "callback_id": CallbackId.REJECT,
+        "private_metadata": str(view.delivery_id),
+        "title": plain_text("Reject the send", 24),
+        "submit": plain_text("Reject", 24),
+        "close": plain_text("Cancel", 24),
+        "blocks": [section(f"No email of *{escape(view.number)}* goes out if you reject it."), reason],
+    }
+
+
+@dataclass(frozen=True)
+class RejectTarget:
+    """The waiting send the *Reject* modal is about."""
+
+    delivery_id: int
+    number: str

@@ -133,9 +133,41 @@ def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     ]
     if view.status == "unknown" and view.last_error:
         blocks.insert(2, context_block(f"```{escape(clip(view.last_error, DIAGNOSTIC_LIMIT))}```"))
+    if view.status in CANCELLABLE_SHOWN and view.kind != "preview":
+        blocks.append(cancel_button_block(view))
     # The fallback text is parsed by Slack like the blocks (and notifies from it): escaped the same way.
     text = f"{what} {escape(view.invoice_number)} to {escape(', '.join(view.to))}: {line}"
     return clip(text, 3000), blocks
+
+
+def delivery_note_text(view: DeliveryStatusView, payload: Mapping[str, Any]) -> str:
+    """The thread reply when someone stops a send: who, and the reason a rejection gives."""
+    who, number = _who(str(payload.get("by") or "someone")), escape(view.invoice_number)
+    if payload.get("note") == "rejected":
+        reason = escape(clip(str(payload.get("reason") or ""), 500))
+        return f"✋ {who} rejected the send of *{number}*" + (f": {reason}" if reason else "") + ". No email was sent."
+    return f"🚫 {who} cancelled the send of *{number}*. No email was sent."
+
+
+CANCELLABLE_SHOWN = ("awaiting_approval", "queued")  # *Cancel* is offered until the worker takes the send
+
+
+def cancel_button_block(view: DeliveryStatusView) -> Block:
+    """*Cancel* (value = the send's id; who may cancel is the service's call), with Slack's confirmation."""
+    confirm = {
+        "title": {"type": "plain_text", "text": "Cancel this send?"},
+        "text": {"type": "mrkdwn", "text": f"No email of *{escape(view.invoice_number)}* goes out."},
+        "confirm": {"type": "plain_text", "text": "Cancel the send"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+    }
+    button = {
+        "type": "button",
+        "action_id": ActionId.CANCEL_DELIVERY,
+        "text": {"type": "plain_text", "text": "Cancel"},
+        "value": str(view.delivery_id),
+        "confirm": confirm,
+    }
+    return {"type": "actions", "block_id": f"{BlockId.DELIVERY_CANCEL}:{view.delivery_id}", "elements": [button]}
 
 
 _ALERT_TITLES = {

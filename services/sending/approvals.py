@@ -80,20 +80,38 @@ class Decision:
     reason: str | None = None
 
 
-async def _decide(session: AsyncSession, asked: Decision, *, send: SendContext) -> ApprovalResult:
-    organisation_id, delivery_id, actor, decision, reason = (
-        asked.organisation_id, asked.delivery_id, asked.actor, asked.decision, asked.reason
-    )  # fmt: skip
-    rules, now = send.rules, send.clock()
-    approval, delivery, number = await _load(session, organisation_id=organisation_id, delivery_id=delivery_id)
+async def _may_decide(session: AsyncSession, asked: Decision, *, send: SendContext) -> tuple[Approval, str]:
+    """The request, if `asked.actor` may make this decision now; the sentence why not otherwise."""
+    now = send.clock()
+    organisation_id = asked.organisation_id
+    approval, delivery, number = await _load(session, organisation_id=organisation_id, delivery_id=asked.delivery_id)
     if approval.decision != ApprovalDecision.PENDING:
         raise AlreadyDecided(approval, now=now, locale=await team_locale(session, organisation_id=organisation_id))
     if delivery.status != DeliveryStatus.AWAITING_APPROVAL:
         raise IllegalTransition(
             f"The send of {number} is {delivery.status.replace('_', ' ')}: there is nothing to decide."
         )
-    action = Action.APPROVE if decision == ApprovalDecision.APPROVED else Action.REJECT
-    authorize(rules, actor, action, requested_by=approval.requested_by)
+    action = Action.APPROVE if asked.decision == ApprovalDecision.APPROVED else Action.REJECT
+    authorize(send.rules, asked.actor, action, requested_by=approval.requested_by)
+    return approval, number
+
+
+async def check_rejection(
+    session: AsyncSession, *, organisation_id: int, delivery_id: int, approver: str, send: SendContext
+) -> str:
+    """Whether `approver` may reject the waiting send now (before asking them why); its invoice number."""
+    asked = Decision(
+        organisation_id=organisation_id, delivery_id=delivery_id, actor=approver, decision=ApprovalDecision.REJECTED
+    )
+    return (await _may_decide(session, asked, send=send))[1]
+
+
+async def _decide(session: AsyncSession, asked: Decision, *, send: SendContext) -> ApprovalResult:
+    organisation_id, delivery_id, actor, decision, reason = (
+        asked.organisation_id, asked.delivery_id, asked.actor, asked.decision, asked.reason
+    )  # fmt: skip
+    now = send.clock()
+    approval, number = await _may_decide(session, asked, send=send)
 
     taken = await session.execute(
         update(Approval)

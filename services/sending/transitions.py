@@ -128,11 +128,15 @@ def delivery_moved(move: DeliveryMove) -> Owed:
     if move.after == S.AWAITING_APPROVAL:
         asked = post(NotificationKind.APPROVAL_REQUEST, status | {"requested_by": move.requested_by}, None)
         return Owed((audit,), (status_post, asked))
+    posts: tuple[OwedPost, ...] = (status_post,)
     if move.before == S.AWAITING_APPROVAL:
         decided = status | {"decision": move.decision or move.action, "decided_by": move.actor}
-        rewrite = post(NotificationKind.APPROVAL_DECIDED, decided, move.approval_channel)
-        return Owed((audit,), (rewrite, status_post))
-    return Owed((audit,), (status_post,))
+        posts = (post(NotificationKind.APPROVAL_DECIDED, decided, move.approval_channel), status_post)
+    if move.after in (S.REJECTED, S.CANCELLED):  # the requester reads who stopped it, and why, in its thread
+        reason = move.detail.get("reason")
+        note = {"note": move.after.value, "by": move.actor, **({"reason": reason} if reason else {})}
+        posts = (*posts, post(NotificationKind.DELIVERY_NOTE, status | note, move.status_channel))
+    return Owed((audit,), posts)
 
 
 @dataclass(frozen=True)

@@ -158,18 +158,68 @@ async def test_an_approval_queues_the_send_and_the_request_message_says_who_deci
     assert not approval_buttons(message.blocks), "the decided request has no buttons left"
 
 
-async def test_a_rejection_ends_the_send_without_an_email(
+async def open_reject(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, request: dict[str, Any], user: SlackUserRef
+) -> dict[str, Any]:
+    """`user` clicks *Reject*; returns the modal that asks why, as the fake Slack holds it."""
+    opened = len(fake_slack.calls_to("views.open"))
+    element, block_id = approval_buttons(request["blocks"])["Reject"]
+    response = await slack.click(
+        button_click(element, block_id=block_id), user=user, response_url=fake_slack.response_url(),
+        channel_id=APPROVERS_CHANNEL, message_ts=request["ts"],
+    )  # fmt: skip
+    assert response.status_code == 200
+    await fake_slack.wait_until(lambda: len(fake_slack.calls_to("views.open")) > opened)
+    return fake_slack.views[list(fake_slack.views)[-1]]
+
+
+async def reject(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, request: dict[str, Any], user: SlackUserRef, reason: str
+) -> dict[str, Any]:
+    """`user` rejects with `reason`; returns Slack's answer to the submission (the updated modal or errors)."""
+    modal = await open_reject(slack, fake_slack, request, user)
+    return await submit(slack, modal, user=user, reject_reason=reason)
+
+
+async def test_a_rejection_asks_why_and_ends_the_send_without_an_email(
     slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation, settings: Settings
 ):
     request = await request_waiting_send(slack, fake_slack, session, org, settings)
+    modal = await open_reject(slack, fake_slack, request, CAROL)
+    assert modal["title"]["text"] == "Reject the send" and "*INV-0001*" in texts(modal["blocks"])[0]
 
-    answer = await click(slack, fake_slack, request, "Reject", CAROL)
+    empty = await submit(slack, modal, user=CAROL, reject_reason="   ")
+    delivery, approval = await the_delivery(session)
+    assert empty == {
+        "response_action": "errors",
+        "errors": {"reject_reason": "Say why you reject this send: the person who asked reads it."},
+    }
+    assert (delivery.status, approval.decision) == ("awaiting_approval", "pending")
+
+    answer = await submit(slack, modal, user=CAROL, reject_reason="The amount is <wrong>, see the PO")
     await drain(settings)
 
-    assert answer == "🚫 You rejected the send of *INV-0001*: no email goes out."
+    assert answer["response_action"] == "update"
+    assert texts(answer["view"]["blocks"]) == [
+        "🚫 You rejected the send of *INV-0001*: no email goes out. The person who asked is told why."
+    ]
     delivery, approval = await the_delivery(session)
     assert (delivery.status, approval.decision, approval.decided_by) == ("rejected", "rejected", CAROL.id)
-    assert "Rejected by <@U0CAROL>" in texts(request["message"].blocks)[-1]
+    assert approval.reason == "The amount is <wrong>, see the PO"
+    decided = texts(request["message"].blocks)[-1]
+    assert "Rejected by <@U0CAROL>" in decided and ": The amount is &lt;wrong&gt;, see the PO" in decided
+    # the requester's status message of the send says who rejected it and why
+    status = [m for c, ms in fake_slack.messages.items() if c != APPROVERS_CHANNEL for m in ms]
+    assert any("The amount is &lt;wrong&gt;, see the PO" in "".join(texts(m.blocks)) for m in status), status
+    # … and is told in its thread
+    notes = [c.args for c in fake_slack.calls_to("chat.postMessage") if c.args.get("thread_ts") == status[0].ts]
+    assert [note["text"] for note in notes] == [
+        "✋ <@U0CAROL> rejected the send of *INV-0001*: The amount is &lt;wrong&gt;, see the PO. No email was sent."
+    ]
+    audit = (
+        await session.execute(select(AuditLog.actor, AuditLog.detail).where(AuditLog.action == "delivery.rejected"))
+    ).all()
+    assert [(actor, detail["reason"]) for actor, detail in audit] == [(CAROL.id, "The amount is <wrong>, see the PO")]
 
 
 async def test_two_approvers_clicking_at_once_make_exactly_one_decision(
@@ -177,9 +227,12 @@ async def test_two_approvers_clicking_at_once_make_exactly_one_decision(
 ):
     request = await request_waiting_send(slack, fake_slack, session, org, settings)
 
-    answers = await asyncio.gather(
-        click(slack, fake_slack, request, "Approve", BOB), click(slack, fake_slack, request, "Reject", CAROL)
+    modal = await open_reject(slack, fake_slack, request, CAROL)
+    clicked, rejected = await asyncio.gather(
+        click(slack, fake_slack, request, "Approve", BOB), submit(slack, modal, user=CAROL, reject_reason="no")
     )
+    # the loser reads "Already …": the approver where they clicked, the rejecter under the reason
+    answers = [clicked, rejected["errors"]["reject_reason"] if "errors" in rejected else "rejected"]
 
     delivery, approval = await the_delivery(session)
     winner = BOB if approval.decision == "approved" else CAROL

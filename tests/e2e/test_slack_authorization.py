@@ -217,7 +217,15 @@ async def test_only_approvers_approve_or_reject(
     before = await _state(session)
     done, refusal = DECISIONS[action_id]
 
-    answer = await _button_click(slack, fake_slack, ROLES[role], action_id, str(delivery_id), "decide")
+    if role == "approver" and action_id == ActionId.REJECT_DELIVERY:  # the approver is asked why first
+        action = {"type": "button", "action_id": action_id, "block_id": "b", "value": str(delivery_id)}
+        assert (await slack.click(action, user=APPROVER, response_url=fake_slack.response_url())).status_code == 200
+        await fake_slack.wait_until(lambda: bool(fake_slack.calls_to("views.open")))
+        assert await _state(session) == before
+        modal = fake_slack.views[list(fake_slack.views)[-1]]
+        answer = await submit(slack, modal, user=APPROVER, reject_reason="wrong customer")
+    else:
+        answer = await _button_click(slack, fake_slack, ROLES[role], action_id, str(delivery_id), "decide")
 
     _, sends, _ = await _state(session)
     if role == "approver":

@@ -23,7 +23,14 @@ from services.sending.context import SendContext
 from services.sending.readiness import SendingState
 from services.sending.requests import DeliveryRequest
 from services.unit_of_work import AuditEntry, OwedPost, UnitOfWork, write_owed
-from services.use_cases import InvoiceChange, SendAsked, ask_for_send, change_invoice, decide_approval
+from services.use_cases import (
+    ApprovalAnswer,
+    InvoiceChange,
+    SendAsked,
+    ask_for_send,
+    change_invoice,
+    decide_approval,
+)
 from tests import factories
 
 NOW = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)
@@ -114,14 +121,15 @@ async def test_an_approval_decision_is_its_own_unit_of_work(session: AsyncSessio
     assert delivery_id is not None
     deciding = FakeUnitOfWork(session)
     number = await decide_approval(
-        deciding, send=_send(), organisation_id=org.id, delivery_id=delivery_id, approver="U2", approve=True
-    )
+        deciding, send=_send(), answer=ApprovalAnswer(organisation_id=org.id, delivery_id=delivery_id, approver="U2",
+                                                      approve=True),
+    )  # fmt: skip
     assert number == "INV-0001" and deciding.ended == ["commit"]
     assert await session.scalar(select(Delivery.status)) == "queued"
     with pytest.raises(Exception, match="Already approved"):
         await decide_approval(
-            FakeUnitOfWork(session), send=_send(), organisation_id=org.id, delivery_id=delivery_id, approver="U2",
-            approve=False,
+            FakeUnitOfWork(session), send=_send(), answer=ApprovalAnswer(organisation_id=org.id,
+                delivery_id=delivery_id, approver="U2", approve=False, reason="too late"),
         )  # fmt: skip
 
 

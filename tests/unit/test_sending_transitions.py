@@ -60,20 +60,22 @@ def test_asking_for_a_send_that_waits_owes_the_status_and_the_approval_request()
     }  # fmt: skip
 
 
-def test_a_decision_rewrites_the_approval_message_first_then_the_status() -> None:
-    owed = delivery_moved(
-        _move(S.AWAITING_APPROVAL, S.REJECTED, "rejected", decision="rejected", approval_channel="CAPPROVE")
-    )
-    assert [p.kind for p in owed.posts] == ["approval_decided", "delivery_status"]
+def test_a_decision_rewrites_the_approval_message_first_then_the_status_then_tells_the_thread() -> None:
+    move = _move(S.AWAITING_APPROVAL, S.REJECTED, "rejected", decision="rejected", approval_channel="CAPPROVE")
+    owed = delivery_moved(replace(move, detail={"number": "INV-1", "reason": "wrong PO"}))
+    assert [p.kind for p in owed.posts] == ["approval_decided", "delivery_status", "delivery_note"]
+    note = owed.posts[2].payload
+    assert (note["note"], note["by"], note["reason"]) == ("rejected", "U2", "wrong PO")
     decided = owed.posts[0]
     assert decided.channel == "CAPPROVE"
     assert decided.payload["decision"] == "rejected" and decided.payload["decided_by"] == "U2"
     assert owed.posts[1].payload["status"] == "rejected"
 
 
-def test_cancelling_a_queued_send_owes_only_its_status() -> None:
+def test_cancelling_a_queued_send_owes_its_status_and_a_thread_note_naming_who() -> None:
     owed = delivery_moved(_move(S.QUEUED, S.CANCELLED, "cancelled", status_channel="CSTATUS"))
-    assert [(p.kind, p.channel) for p in owed.posts] == [("delivery_status", "CSTATUS")]
+    assert [(p.kind, p.channel) for p in owed.posts] == [("delivery_status", "CSTATUS"), ("delivery_note", "CSTATUS")]
+    assert (owed.posts[1].payload["note"], owed.posts[1].payload["by"]) == ("cancelled", owed.audits[0].actor)
     assert owed.audits[0].action == "delivery.cancelled"
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,7 +56,18 @@ class AuditLog(Base):
     """Who did what, from which Slack user (or `cli`), when."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id"),)
+    __table_args__ = (
+        Index("ix_audit_log_subject", "subject_type", "subject_id"),
+        # the hash chain (services/audit_chain.py): one place per entry per organisation
+        Index("ix_audit_log_chain", "organisation_id", "chain_index", unique=True),
+        # the sealing step finds what is not chained yet without reading the sealed entries
+        Index(
+            "ix_audit_log_unsealed",
+            "id",
+            postgresql_where=text("chain_index IS NULL"),
+            sqlite_where=text("chain_index IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
@@ -65,6 +77,10 @@ class AuditLog(Base):
     subject_id: Mapped[int | None]
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by the sealing step only, never by a writer: NULL until the entry is chained.
+    chain_index: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    entry_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class TemplateOverride(Base):
