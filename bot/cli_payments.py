@@ -20,8 +20,9 @@ from bot.bootstrap import Runtime
 from services.authorization import OPERATOR
 from services.db.models import PaymentSource
 from services.importing.limits import BoundedLines
-from services.importing.payments import PaymentImport, PaymentImportRun, import_payments
+from services.importing.payments import PaymentImport
 from services.invoicing.payments import PaymentRequest
+from services.payments_import import PaymentImportRun, import_payments
 from services.unit_of_work import units_over
 from services.use_cases import record_a_payment
 

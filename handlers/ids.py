@@ -24,6 +24,7 @@ class ActionId(StrEnum):
     OPEN_INVOICE = "alert_open_invoice"
     REVOKE_LINK = "invoice_revoke_link"  # `/invoices show`: withdraw the customer's invoice link
     OPEN_SETTINGS = "home_open_settings"  # App Home's *Settings* button (admins)
+    RECORD_PAYMENT = "invoice_record_payment"  # opens the *Record payment* modal; its value is the number
 
 
 class MenuChoice(StrEnum):
@@ -59,6 +60,10 @@ class BlockId(StrEnum):
     FIX_OVERRIDE = "fix_override"  # send to a suppressed address anyway
     FIX_RESEND = "fix_resend"  # send again although it was sent recently or may have arrived
     FIX_NOTICE = "fix_notice"  # what stopped the last submission, said after the ack
+    PAYMENT_ACTIONS = "payment_actions"  # `/invoices show`: the *Record payment* button
+    PAYMENT_AMOUNT = "payment_amount"  # the *Record payment* modal's fields
+    PAYMENT_DATE = "payment_date"
+    PAYMENT_REFERENCE = "payment_reference"
 
 
 class CallbackId(StrEnum):
@@ -68,6 +73,7 @@ class CallbackId(StrEnum):
     BULK = "bulk_send"
     FIX_ADDRESS = "fix_address_resend"
     SETTINGS = "organisation_settings"  # `/invoices settings`, App Home's *Settings*
+    PAYMENT = "record_payment"  # the *Record payment* modal; private_metadata is the invoice number
 
 
 COMMAND = "/invoices"

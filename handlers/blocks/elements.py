@@ -219,6 +219,7 @@ def with_notice(text: str, blocks: list[Block]) -> list[Block]:
 HELP_LINES = (
     (f"{COMMAND} due [customer]", "invoices due today or earlier that have not been sent, with what stops them"),
     (f"{COMMAND} show NUMBER", "one invoice: its lines, status and emails"),
+    (f"{COMMAND} paid NUMBER [AMOUNT] [YYYY-MM-DD]", "record a payment; no amount: the whole balance"),
     (f"{COMMAND} sent", "the latest invoice emails and what happened to each"),
     (f"{COMMAND} problems", "emails that bounced, failed or need a decision"),
     (f"{COMMAND} settings", "roles, approval, channels, sender and legal details (admins)"),

@@ -1,16 +1,14 @@
-"""`invoicebot payments import FILE.csv`: a bank export's lines recorded as payments.
+"""`invoicebot payments import FILE.csv`: reading a bank export's lines (services.payments_import records them).
 
 The file is read by the same CSV reader and field checks as the invoice import
 (services.importing.csv_rows, .records): `,` `;` or tab separated, a header naming the
 columns, problems as "line N: reason" with the file's own line numbers. Columns: `amount`,
 `date` (YYYY-MM-DD), and `invoice_number` or `reference` (or both): a line without an
-invoice number is matched through `invoice_for_reference` (services.invoicing.payments).
+invoice number is matched through `invoice_for_reference` (services.invoicing.payments) by
+the use case that records the lines (this module stays free of the invoicing rules).
 
-Each line is recorded like a single payment, in its own unit of work, by `record_payment`
-(same rules: no overpayment, nothing on a draft or void invoice, audited); a line that is
-refused is listed with its sentence and the others are still recorded. Each line carries an
-idempotency key (invoice + amount + date + reference) that a unique constraint holds, so
-importing the same file again records nothing twice.
+Each line carries an idempotency key (invoice + amount + date + reference) that a unique
+constraint on payments holds, so importing the same file again records nothing twice.
 """
 
 from __future__ import annotations
@@ -18,24 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TextIO
+from typing import Any, TextIO
 
-from sqlalchemy.exc import IntegrityError
-
-from services.authorization import ApprovalRules
-from services.db.models import PaymentSource
-from services.errors import DomainError
+from services.db.models import PAYMENT_REFERENCE_LENGTH
 from services.importing.csv_rows import csv_records
 from services.importing.limits import ImportLimits, Problem, ProblemLog
 from services.importing.records import RowReader, iso_date, number, text
-from services.invoicing.payments import (
-    MAX_REFERENCE,
-    PaymentRecorded,
-    PaymentRequest,
-    invoice_for_reference,
-    record_payment,
-)
-from services.unit_of_work import UnitsOfWork
 
 PAYMENT_COLUMNS = ("invoice_number", "reference", "amount", "date")
 
@@ -43,23 +29,22 @@ PAYMENT_COLUMNS = ("invoice_number", "reference", "amount", "date")
 @dataclass(frozen=True)
 class PaymentLine:
     line: int
-    number: str
+    invoice_number: str  # "" when the line names its invoice by reference only
     amount: Decimal
     paid_on: date
     reference: str
 
-    @property
-    def idempotency_key(self) -> str:
-        return (
-            f"import:{self.number}|{format(self.amount.normalize(), 'f')}|{self.paid_on.isoformat()}|{self.reference}"
-        )
+    def idempotency_key(self, number: str) -> str:
+        """invoice + amount + date + reference: the same bank line, however written (50 = 50.00)."""
+        amount = format(self.amount.normalize(), "f")
+        return f"import:{number}|{amount}|{self.paid_on.isoformat()}|{self.reference}"
 
 
 @dataclass
 class PaymentImport:
     """What an import did: payments recorded (with their line), lines recorded before, problems."""
 
-    recorded: list[tuple[int, PaymentRecorded]] = field(default_factory=list)
+    recorded: list[tuple[int, Any]] = field(default_factory=list)  # (line, services.invoicing.payments.PaymentRecorded)
     repeated: list[int] = field(default_factory=list)
     problems: ProblemLog = field(default_factory=ProblemLog)
     lines: int = 0
@@ -87,16 +72,17 @@ def _positions(header: list[str], line: int, problems: ProblemLog) -> dict[str, 
 def _payment_line(line: int, row: list[str], positions: dict[str, int], problems: ProblemLog) -> PaymentLine | None:
     values = {name: (row[index] if index < len(row) else "") for name, index in positions.items()}
     reader = RowReader(line, problems)
-    reference = reader.read(text, values.get("reference", ""), "reference", max_length=MAX_REFERENCE, required=False)
+    reference = reader.read(
+        text, values.get("reference", ""), "reference", max_length=PAYMENT_REFERENCE_LENGTH, required=False
+    )
     invoice = reader.read(text, values.get("invoice_number", ""), "invoice_number", max_length=64, required=False)
     amount = reader.read(number, values["amount"], "amount", allow_negative=False)
     paid_on = reader.read(iso_date, values["date"], "date")
-    matched = invoice or invoice_for_reference(reference or "")
-    if reader.ok and not matched:
+    if reader.ok and not invoice and not reference:
         reader.report("no invoice_number and no reference: this line matches no invoice")
     if not reader.ok or amount is None or paid_on is None:
         return None
-    return PaymentLine(line, matched, amount, paid_on, reference or "")
+    return PaymentLine(line, invoice or "", amount, paid_on, reference or "")
 
 
 def read_payment_lines(stream: TextIO, problems: ProblemLog, limits: ImportLimits | None = None) -> list[PaymentLine]:
@@ -113,41 +99,3 @@ def read_payment_lines(stream: TextIO, problems: ProblemLog, limits: ImportLimit
         return []
     parsed = (_payment_line(line, row, positions, problems) for line, row in rows)
     return [payment for payment in parsed if payment is not None]
-
-
-@dataclass(frozen=True)
-class PaymentImportRun:
-    """Who imports, for which organisation, under which rules."""
-
-    units: UnitsOfWork
-    organisation_id: int
-    rules: ApprovalRules
-    actor: str
-
-
-async def import_payments(run: PaymentImportRun, stream: TextIO) -> PaymentImport:
-    """Record every matched line (each its own transaction); list the others with their sentence."""
-    result = PaymentImport()
-    payments = read_payment_lines(stream, result.problems)
-    result.lines = len(payments) + result.problems.count
-    for payment in payments:
-        request = PaymentRequest(
-            number=payment.number, amount=payment.amount, paid_on=payment.paid_on, actor=run.actor,
-            source=PaymentSource.IMPORT, reference=payment.reference, idempotency_key=payment.idempotency_key,
-        )  # fmt: skip
-        try:
-            async with run.units() as unit:
-                recorded = await record_payment(
-                    unit.session, organisation_id=run.organisation_id, rules=run.rules, request=request
-                )
-        except IntegrityError:  # recorded by an import running at the same moment
-            result.repeated.append(payment.line)
-            continue
-        except DomainError as refused:
-            result.problems.append(Problem(payment.line, str(refused)))
-            continue
-        if recorded.created:
-            result.recorded.append((payment.line, recorded))
-        else:
-            result.repeated.append(payment.line)
-    return result

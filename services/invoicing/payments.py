@@ -23,14 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, ApprovalRules, authorize
-from services.db.models import Invoice, InvoiceStatus, Payment, PaymentSource
+from services.db.models import PAYMENT_REFERENCE_LENGTH, Invoice, InvoiceStatus, Payment, PaymentSource
 from services.errors import IllegalTransition, InvalidInput
 from services.field_rules import BadValue, check_amount, check_text
 from services.invoicing.invoices import get_invoice, mark_paid
 from services.money import round_money
 from services.unit_of_work import AuditEntry, write_owed
 
-MAX_REFERENCE = 140
 PAYMENT_ACTION = "invoice.payment_recorded"
 
 
@@ -165,7 +164,7 @@ async def record_payment(
     amount = _checked_amount(
         balance.outstanding if request.amount is None else request.amount, invoice, balance.outstanding
     )
-    reference = check_text(request.reference.strip()[:MAX_REFERENCE], "reference")
+    reference = check_text(request.reference.strip()[:PAYMENT_REFERENCE_LENGTH], "reference")
     session.add(
         Payment(
             organisation_id=organisation_id, invoice_id=invoice.id, amount=amount, paid_on=request.paid_on,
@@ -190,3 +189,25 @@ async def record_payment(
         )
     await session.flush()
     return PaymentRecorded(invoice.number, invoice.currency, amount, after.paid, after.outstanding, fully_paid)
+
+
+@dataclass(frozen=True)
+class PaymentDraft:
+    """What the *Record payment* modal opens with: the invoice and its outstanding balance."""
+
+    number: str
+    currency: str
+    total: Decimal
+    paid: Decimal
+    outstanding: Decimal
+
+
+async def payment_draft(session: AsyncSession, *, organisation_id: int, number: str) -> PaymentDraft:
+    """The invoice a payment is about to be recorded on; refused at once (with the sentence
+    `record_payment` would give) when it is a draft, void or already paid."""
+    invoice = await get_invoice(session, organisation_id=organisation_id, number=number)
+    refusal = _why_no_payment(invoice)
+    if refusal:
+        raise IllegalTransition(refusal)
+    balance = await balance_of_invoice(session, invoice)
+    return PaymentDraft(invoice.number, invoice.currency, balance.total, balance.paid, balance.outstanding)

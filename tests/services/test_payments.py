@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.authorization import ApprovalRules
 from services.db.models import AuditLog, Invoice, InvoiceStatus, Organisation, Payment, PaymentSource
 from services.errors import IllegalTransition, InvalidInput, NotAllowed
-from services.importing.payments import PaymentImportRun, import_payments
 from services.invoicing.payments import PaymentRequest, paid_amounts
+from services.payments_import import PaymentImportRun, import_payments
 from services.unit_of_work import units_over
 from services.use_cases import record_a_payment
 from tests import factories

@@ -11,6 +11,7 @@ from services.clock import utcnow
 from services.db.models.base import NAMING_CONVENTION, Base, Money, UtcDateTime, new_public_token
 from services.db.models.installations import TOKEN_COLUMNS, slack_bots, slack_installations, slack_oauth_states
 from services.db.models.invoicing import (
+    PAYMENT_REFERENCE_LENGTH,
     Customer,
     Invoice,
     InvoiceLine,
@@ -36,6 +37,7 @@ from services.db.models.tracking import DeliveryEvent, RevokedInvoiceLink, Suppr
 
 __all__ = [
     "NAMING_CONVENTION",
+    "PAYMENT_REFERENCE_LENGTH",
     "TOKEN_COLUMNS",
     "UNSENT_PREDICATE",
     "Approval",

@@ -183,6 +183,9 @@ class InvoiceLine(Base):
     invoice: Mapped[Invoice] = relationship(back_populates="lines", lazy="raise")
 
 
+PAYMENT_REFERENCE_LENGTH = 140  # a SEPA remittance line
+
+
 class PaymentSource(StrEnum):
     SLACK = "slack"
     CLI = "cli"
@@ -206,7 +209,7 @@ class Payment(Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     amount: Mapped[Decimal]
     paid_on: Mapped[date]
-    reference: Mapped[str] = mapped_column(String(140), default="")
+    reference: Mapped[str] = mapped_column(String(PAYMENT_REFERENCE_LENGTH), default="")
     source: Mapped[PaymentSource] = mapped_column(StoredEnum(PaymentSource, 16))
     recorded_by: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
