@@ -7,6 +7,7 @@ fails still leaves Slack with its ack and the user with a sentence.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -28,7 +29,9 @@ from handlers.errors import answering_errors
 from handlers.ids import COMMAND
 from handlers.links import revoke_link_blocks
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
+from handlers.payments import record_payment_button
 from services.invoicing.invoices import get_invoice, recipients_of
+from services.invoicing.payments import balance_of_invoice
 from services.invoicing.states import state_of_invoice
 from services.tracking.events import count_unmatched_events
 from services.tracking.status import invoice_delivery_views, list_problem_deliveries, list_recent_deliveries
@@ -86,12 +89,16 @@ async def handle_show(
             sent_by=invoice.sent_by,
             state=(await state_of_invoice(session, invoice=invoice)).line,
         )
+        balance = await balance_of_invoice(session, invoice)
+        view = replace(view, paid=balance.paid, outstanding=balance.outstanding)
         emails = await invoice_delivery_views(session, organisation_id=workplace.organisation_id, invoice_id=invoice.id)
     blocks = invoice_blocks(
         view, today=workplace.today, locale=workplace.locale, deliveries=[delivery_summary(email) for email in emails]
     )
     if view.status != "draft":  # a draft has no customer link yet
         blocks = [*blocks[: MAX_BLOCKS - 1], *revoke_link_blocks(view.number)]
+    if view.status in ("validated", "sent"):  # still owed: a payment can be recorded on it
+        blocks = [*blocks[: MAX_BLOCKS - 1], record_payment_button(view.number)]
     await respond(response_type="ephemeral", text=f"Invoice {escape(view.number)}", blocks=blocks)
 
 

@@ -28,7 +28,7 @@ from services.invoicing.payments import PaymentDraft, PaymentRequest, money_word
 from services.use_cases import record_a_payment
 
 TITLE = "Record payment"
-USAGE = f"`{COMMAND} paid NUMBER [AMOUNT] [YYYY-MM-DD]`, e.g. `{COMMAND} paid INV-0042 50.00 2026-11-20`"
+USAGE = f"{COMMAND} paid NUMBER [AMOUNT] [YYYY-MM-DD], e.g. {COMMAND} paid INV-0042 50.00 2026-11-20"
 
 
 def parse_amount(raw: str) -> Decimal:

@@ -296,6 +296,8 @@ class InvoiceView:
     sent_via: str | None = None
     sent_by: str | None = None
     state: str | None = None  # the invoice state as a person sees it ("❌ Not received: bounced to …")
+    paid: Decimal = Decimal(0)  # payments recorded against it (services.invoicing.payments.balance_of)
+    outstanding: Decimal | None = None  # None: no payment recorded, the total is owed
 
 
 MAX_SHOWN_LINES = 10
@@ -316,6 +318,7 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries
         f"*Issued:* {format_day(invoice.issue_date, locale)}",
         f"*Due:* {due}",
         f"*Total:* {money(invoice.total)} ({money(invoice.subtotal)} + tax {money(invoice.tax_total)})",
+        *([f"*Paid:* {money(invoice.paid)} · *Outstanding:* {money(invoice.outstanding)}"] if invoice.paid else []),
         "*To:* " + (escape(", ".join(invoice.recipients)) if invoice.recipients else "no recipient email"),
     ]
     shown = invoice.lines[:MAX_SHOWN_LINES]
