@@ -312,13 +312,14 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries
     due = format_day(invoice.due_date, locale)
     if invoice.status in ("draft", "validated"):
         due += f" ({overdue_words((today - invoice.due_date).days)})" if invoice.due_date <= today else ""
+    owed = invoice.outstanding if invoice.paid else None  # said only once something was paid
     facts = [
         f"*Customer:* {escape(invoice.customer_name)}",
         f"*Status:* {escape(invoice.state) if invoice.state else invoice.status}",
         f"*Issued:* {format_day(invoice.issue_date, locale)}",
         f"*Due:* {due}",
         f"*Total:* {money(invoice.total)} ({money(invoice.subtotal)} + tax {money(invoice.tax_total)})",
-        *([f"*Paid:* {money(invoice.paid)} · *Outstanding:* {money(invoice.outstanding)}"] if invoice.paid else []),
+        *([f"*Paid:* {money(invoice.paid)} · *Outstanding:* {money(owed)}"] if owed is not None else []),
         "*To:* " + (escape(", ".join(invoice.recipients)) if invoice.recipients else "no recipient email"),
     ]
     shown = invoice.lines[:MAX_SHOWN_LINES]
