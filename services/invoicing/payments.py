@@ -137,7 +137,7 @@ def _checked_amount(amount: Decimal, invoice: Invoice, outstanding: Decimal) -> 
             f"{invoice.number} has {money_words(outstanding, invoice.currency)} outstanding; "
             f"a payment of {money_words(amount, invoice.currency)} is more than that."
         )
-    return amount
+    return round_money(amount, invoice.currency)  # 50 → 50.00: stored and audited as the currency writes it
 
 
 async def _already_recorded(session: AsyncSession, organisation_id: int, key: str) -> bool:
@@ -210,4 +210,7 @@ async def payment_draft(session: AsyncSession, *, organisation_id: int, number: 
     if refusal:
         raise IllegalTransition(refusal)
     balance = await balance_of_invoice(session, invoice)
-    return PaymentDraft(invoice.number, invoice.currency, balance.total, balance.paid, balance.outstanding)
+    total, paid, outstanding = (
+        round_money(amount, invoice.currency) for amount in (balance.total, balance.paid, balance.outstanding)
+    )  # as the currency writes them (PostgreSQL gives 4 places): the modal's amount field starts at "100.00"
+    return PaymentDraft(invoice.number, invoice.currency, total, paid, outstanding)

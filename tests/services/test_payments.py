@@ -73,7 +73,7 @@ async def test_partial_then_full_payment_marks_the_invoice_paid_and_audits_both(
     assert await status_of(sessions, "ACME-1042") == InvoiceStatus.PAID
     rows = await audit_rows(sessions)
     assert [(action, actor, detail.get("amount")) for action, actor, detail in rows] == [
-        ("invoice.payment_recorded", "U1", "50"),
+        ("invoice.payment_recorded", "U1", "50.00"),
         ("invoice.payment_recorded", "U1", "70.00"),
         ("invoice.paid", "U1", None),
     ]
