@@ -33,6 +33,7 @@ class MenuChoice(StrEnum):
     PREVIEW_PDF = "preview_pdf"
     MARK_SENT = "mark_sent"
     VALIDATE = "validate"
+    RECORD_PAYMENT = "record_payment"  # opens the *Record payment* modal (handlers.payments)
 
 
 class BlockId(StrEnum):

@@ -121,6 +121,15 @@ def _input(block_id: str, label: str, element: dict[str, Any]) -> Block:
     return {"type": "input", "block_id": block_id, "label": plain_text(label), "element": element}
 
 
+async def open_payment_modal(
+    client: AsyncWebClient, *, trigger_id: str, sessions: SessionFactory, workplace: Workplace, number: str
+) -> None:
+    """The modal for `number`; an invoice that cannot be paid any more raises its sentence instead."""
+    async with sessions() as session:
+        draft = await payment_draft(session, organisation_id=workplace.organisation_id, number=number)
+    await client.views_open(trigger_id=trigger_id, view=payment_modal(draft, today=workplace.today))
+
+
 @answering_errors
 async def handle_record_payment_button(
     ack: AsyncAck,
@@ -130,13 +139,12 @@ async def handle_record_payment_button(
     sessions: SessionFactory,
     workplace: Workplace,
 ) -> None:
-    """Opens the modal; an invoice that cannot be paid any more gets its sentence instead."""
-    async with sessions() as session:
-        draft = await payment_draft(
-            session, organisation_id=workplace.organisation_id, number=str(action.get("value") or "")
-        )
+    """*Record payment* under `/invoices show` (the due list's row menu opens the same modal)."""
     await ack()
-    await client.views_open(trigger_id=body["trigger_id"], view=payment_modal(draft, today=workplace.today))
+    number = str(action.get("value") or "")
+    await open_payment_modal(
+        client, trigger_id=body["trigger_id"], sessions=sessions, workplace=workplace, number=number
+    )
 
 
 def _typed(view: dict[str, Any], block_id: str) -> dict[str, Any]:

@@ -113,6 +113,7 @@ def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
         options.append((MenuChoice.VALIDATE, "Validate"))
     else:
         options.append((MenuChoice.MARK_SENT, "Mark as sent"))
+        options.append((MenuChoice.RECORD_PAYMENT, "Record payment"))  # paid before it was emailed
     return [{"text": plain_text(label), "value": menu_value(choice, item.number)} for choice, label in options]
 
 

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.sandbox.slack_api import FakeSlackApi
-from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, button_click
+from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, button_click, overflow_choice
 from services.db.models import AuditLog, Invoice, InvoiceStatus, Organisation, Payment
 from tests import factories
-from tests.harness.reading import buttons, input_blocks, state_values, texts
+from tests.harness.reading import buttons, input_blocks, row_menus, state_values, texts
 from tests.harness.slack import ALICE, TODAY, settings_with
 
 NOBODY = SlackUserRef(id="U0NOBODY", team_id="T0OWN", name="nick")
@@ -126,4 +126,26 @@ async def test_record_payment_modal_opens_with_the_balance_and_refuses_inline(
         "✅ Payment of 100.00 EUR recorded on ACME-1042; it is now paid in full."
     ]
     assert await _paid(sessions) == [(Decimal(20), ALICE.id, ""), (Decimal("100.00"), ALICE.id, "BANK-77")]
+    assert await _status(sessions) == "paid"
+
+
+async def test_the_due_lists_row_menu_opens_the_same_modal(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, sessions, org: Organisation
+):
+    acme = await factories.customer(session, org.id)
+    await factories.invoice(session, org.id, acme, number="INV-0009", due=TODAY)  # validated, unsent: 120.00 EUR
+    await session.commit()
+    listing = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url("due"))).json()
+    [(menu, block_id)] = row_menus(listing["blocks"])
+
+    click = overflow_choice(menu, block_id=block_id, option_value="record_payment:INV-0009")
+    await slack.click(click, user=ALICE, response_url=fake_slack.response_url("menu"))
+    await fake_slack.wait_until(lambda: len(fake_slack.views) == 1)
+    [modal] = fake_slack.views.values()
+
+    assert input_blocks(modal)["payment_amount"]["element"]["initial_value"] == "120.00"
+    done = await slack.submit(modal, state_values(modal, payment_amount="120"), user=ALICE)
+    assert texts(done.json()["view"]["blocks"]) == [
+        "✅ Payment of 120.00 EUR recorded on INV-0009; it is now paid in full."
+    ]
     assert await _status(sessions) == "paid"
