@@ -20,6 +20,7 @@ from handlers.blocks.elements import (
     escape,
     help_blocks,
     invoice_blocks,
+    record_payment_button,
     unknown_command_blocks,
 )
 from handlers.blocks.status import delivery_summary
@@ -29,7 +30,6 @@ from handlers.errors import answering_errors
 from handlers.ids import COMMAND
 from handlers.links import revoke_link_blocks
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
-from handlers.payments import record_payment_button
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.payments import balance_of_invoice
 from services.invoicing.states import state_of_invoice

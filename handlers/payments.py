@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.blocks.elements import Block, escape, plain_text, section
+from handlers.blocks.elements import RECORD_PAYMENT, Block, escape, plain_text, section
 from handlers.blocks.review import message_view
 from handlers.context import SessionFactory, UnitsOfWork, Workplace
 from handlers.errors import OnField, answering_errors
@@ -27,7 +27,7 @@ from services.errors import InvalidInput
 from services.invoicing.payments import PaymentDraft, PaymentRequest, money_words, payment_draft
 from services.use_cases import record_a_payment
 
-TITLE = "Record payment"
+TITLE = RECORD_PAYMENT
 USAGE = f"{COMMAND} paid NUMBER [AMOUNT] [YYYY-MM-DD], e.g. {COMMAND} paid INV-0042 50.00 2026-11-20"
 
 
@@ -80,12 +80,6 @@ async def handle_paid_command(
         units, rules=send_policy.rules, organisation_id=workplace.organisation_id, request=request
     )
     await ack(response_type="ephemeral", text=f"✅ {escape(recorded.sentence)}")
-
-
-def record_payment_button(number: str) -> Block:
-    """The *Record payment* button, under an invoice wherever Slack shows one that can be paid."""
-    button = {"type": "button", "action_id": ActionId.RECORD_PAYMENT, "text": plain_text(TITLE), "value": number}
-    return {"type": "actions", "block_id": BlockId.PAYMENT_ACTIONS, "elements": [button]}
 
 
 def payment_modal(draft: PaymentDraft, *, today: date) -> dict[str, Any]:

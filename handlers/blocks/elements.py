@@ -113,7 +113,7 @@ def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
         options.append((MenuChoice.VALIDATE, "Validate"))
     else:
         options.append((MenuChoice.MARK_SENT, "Mark as sent"))
-        options.append((MenuChoice.RECORD_PAYMENT, "Record payment"))  # paid before it was emailed
+        options.append((MenuChoice.RECORD_PAYMENT, RECORD_PAYMENT))  # paid before it was emailed
     return [{"text": plain_text(label), "value": menu_value(choice, item.number)} for choice, label in options]
 
 
@@ -226,6 +226,20 @@ HELP_LINES = (
     (f"{COMMAND} settings", "roles, approval, channels, sender and legal details (admins)"),
     (f"{COMMAND} help", "this list"),
 )
+
+
+RECORD_PAYMENT = "Record payment"
+
+
+def record_payment_button(number: str) -> Block:
+    """*Record payment* (handlers.payments opens its modal), wherever Slack shows an invoice still owed."""
+    button = {
+        "type": "button",
+        "action_id": ActionId.RECORD_PAYMENT,
+        "text": plain_text(RECORD_PAYMENT),
+        "value": number,
+    }
+    return {"type": "actions", "block_id": BlockId.PAYMENT_ACTIONS, "elements": [button]}
 
 
 def help_blocks() -> list[Block]:
