@@ -120,9 +120,6 @@ def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
 def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int, locale: str) -> list[Block]:
     """One invoice of the due list; `locale` is the team's (the organisation's), as everywhere in Slack."""
     amount = format_money(item.total, item.currency, locale)
-    if item.balance is not None:  # partly paid: what is still owed is what matters
-        paid = format_money(item.balance.paid, item.currency, locale)
-        amount += f" · Paid {paid} · Outstanding {format_money(item.balance.outstanding, item.currency, locale)}"
     text = (
         f"*{escape(item.number)}* · {escape(item.customer_name)}\n"
         f"{amount} · {overdue_words(item.days_overdue)} (due {format_day(item.due_date, locale)})\n"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, ApprovalRules, authorize
@@ -50,28 +50,16 @@ def balance_of(total: Decimal, paid: Decimal | None) -> Balance:
     return Balance(total=Decimal(total), paid=Decimal(paid or 0))
 
 
-_PAID = select(Payment.invoice_id, Payment.amount).where(
-    Payment.invoice_id.in_(bindparam("invoice_ids", expanding=True))
-)
-
-
-def read_paid_amounts(connection: Connection, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
+async def paid_amounts(session: AsyncSession, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
     """invoice id → the sum of its payments, for the invoices that have any (one indexed query)."""
     ids = sorted(set(invoice_ids))
     if not ids:
         return {}
+    rows = await session.execute(select(Payment.invoice_id, Payment.amount).where(Payment.invoice_id.in_(ids)))
     paid: dict[int, Decimal] = {}
-    for invoice_id, amount in connection.execute(_PAID, {"invoice_ids": ids}):
+    for invoice_id, amount in rows:
         paid[invoice_id] = paid.get(invoice_id, Decimal(0)) + amount
     return paid
-
-
-async def paid_amounts(session: AsyncSession, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
-    ids = list(invoice_ids)
-    if not ids:
-        return {}
-    await session.flush()
-    return await session.run_sync(lambda sync: read_paid_amounts(sync.connection(), ids))
 
 
 async def balance_of_invoice(session: AsyncSession, invoice: Invoice) -> Balance:

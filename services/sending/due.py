@@ -32,7 +32,6 @@ from sqlalchemy.sql.elements import TextClause
 
 from services.db.models import UNSENT_PREDICATE, Customer, Invoice, InvoiceStatus, Suppression
 from services.email.addresses import suppression_key
-from services.invoicing.payments import Balance, balance_of, paid_amounts
 from services.invoicing.states import (
     InvoiceState,
     InvoiceStateView,
@@ -69,7 +68,6 @@ class DueInvoice:
     days_overdue: int
     problems: tuple[Problem, ...] = field(default=())
     state: InvoiceStateView | None = None  # as a person sees it (services.invoicing.states)
-    balance: Balance | None = None  # None: nothing paid yet (services.invoicing.payments.balance_of)
 
     @property
     def ready(self) -> bool:
@@ -297,7 +295,6 @@ async def list_due_invoices(
     rows, recipients_by_row, suppressed, latest = await session.run_sync(
         _page_rows, parameters, page_size, (page - 1) * page_size
     )
-    paid = await paid_amounts(session, [row[0] for row in rows])
     items = []
     for row, recipients in zip(rows, recipients_by_row, strict=True):
         status = InvoiceStatus(row[9])
@@ -320,7 +317,6 @@ async def list_due_invoices(
                 days_overdue=(today - row[6]).days,
                 problems=problems,
                 state=state,
-                balance=balance_of(row[8], paid[row[0]]) if row[0] in paid else None,
             )
         )
     return DuePage(items=tuple(items), total_count=total, page=page, page_size=page_size)
