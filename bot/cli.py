@@ -21,6 +21,7 @@ from bot.cli_demo import register as register_demo_command
 from bot.cli_doctor import register as register_doctor_command
 from bot.cli_health import register as register_health_commands
 from bot.cli_links import register as register_links_commands
+from bot.cli_payments import register as register_payments_commands
 from bot.cli_runtime import register as register_runtime_commands
 from bot.cli_schema import register as register_schema_commands
 from bot.cli_schema import require_schema
@@ -348,12 +349,6 @@ def invoices_mark_sent(number: str) -> None:
     change_state(number, InvoiceChange.MARK_SENT, "is marked as sent (manually); no email was sent")
 
 
-@invoices_app.command("paid")
-def invoices_paid(number: str) -> None:
-    """Record that the invoice was paid."""
-    change_state(number, InvoiceChange.MARK_PAID, "is marked as paid")
-
-
 @invoices_app.command("void")
 def invoices_void(number: str) -> None:
     """Void the invoice; it will not be sent."""
@@ -364,6 +359,7 @@ register_schema_commands(db_app, settings_or_exit, fail)
 register_runtime_commands(app, settings_or_exit, fail)
 register_admin_commands(app, run_with_runtime)
 register_links_commands(app, run_with_runtime)
+register_payments_commands(app, invoices_app, run_with_runtime, fail)
 register_health_commands(app, run_with_runtime)
 register_workspaces_command(app, run_over_all)
 register_demo_command(app, settings_or_exit, fail)

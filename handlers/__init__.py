@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, alerts, approvals, bulk, cancel, commands, history, home, links, review, settings
+from handlers import (
+    actions,
+    alerts,
+    approvals,
+    bulk,
+    cancel,
+    commands,
+    history,
+    home,
+    links,
+    payments,
+    review,
+    settings,
+)
 
 
 def register(app: AsyncApp) -> None:
     """Attach every listener of the Slack surface to `app`."""
     settings.register(app)  # first: it takes `/invoices settings` before commands.py's listener
+    payments.register(app)  # before commands.py too: it takes `/invoices paid`
     commands.register(app)
     actions.register(app)
     review.register(app)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.blocks.elements import escape, notice_blocks, with_notice
 from handlers.context import SessionFactory, Workplace
@@ -18,6 +19,7 @@ from handlers.due_listing import due_listing, due_text
 from handlers.errors import answering_errors
 from handlers.ids import ActionId, MenuChoice
 from handlers.parsing import DueListing, actor_of, parse_menu_action
+from handlers.payments import open_payment_modal
 from handlers.review_policy import SendPolicy
 from services.tracking.links import invoice_preview_link
 from services.unit_of_work import UnitsOfWork
@@ -41,6 +43,7 @@ async def handle_invoice_menu_action(
     respond: AsyncRespond,
     action: dict[str, Any],
     body: dict[str, Any],
+    client: AsyncWebClient,
     sessions: SessionFactory,
     units: UnitsOfWork,
     workplace: Workplace,
@@ -68,6 +71,11 @@ async def handle_invoice_menu_action(
                 f"📄 The PDF of *{escape(invoice.number)}*, as the customer will get it: <{link}|open it> "
                 f"(this link works for {minutes} minutes)"
             ),
+        )
+        return
+    if choice.choice == MenuChoice.RECORD_PAYMENT:
+        await open_payment_modal(
+            client, trigger_id=body["trigger_id"], sessions=sessions, workplace=workplace, number=choice.number
         )
         return
     actor = actor_of(body).user_id

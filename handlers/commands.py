@@ -7,6 +7,7 @@ fails still leaves Slack with its ack and the user with a sentence.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -19,6 +20,7 @@ from handlers.blocks.elements import (
     escape,
     help_blocks,
     invoice_blocks,
+    record_payment_button,
     unknown_command_blocks,
 )
 from handlers.blocks.status import delivery_summary
@@ -30,6 +32,7 @@ from handlers.ids import COMMAND
 from handlers.links import revoke_link_blocks
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
 from services.invoicing.invoices import get_invoice, recipients_of
+from services.invoicing.payments import balance_of_invoice
 from services.invoicing.states import state_of_invoice
 from services.tracking.events import count_unmatched_events
 from services.tracking.status import invoice_delivery_views, list_problem_deliveries, list_recent_deliveries
@@ -89,13 +92,18 @@ async def handle_show(
             sent_by=invoice.sent_by,
             state=(await state_of_invoice(session, invoice=invoice)).line,
         )
+        balance = await balance_of_invoice(session, invoice)
+        view = replace(view, paid=balance.paid, outstanding=balance.outstanding)
         emails = await invoice_delivery_views(session, organisation_id=workplace.organisation_id, invoice_id=invoice.id)
     blocks = invoice_blocks(
         view, today=workplace.today, locale=workplace.locale, deliveries=[delivery_summary(email) for email in emails]
     )
-    blocks = [*blocks[: MAX_BLOCKS - 2], *history_button_blocks(view.number)]
+    trailing = [*history_button_blocks(view.number)]
     if view.status != "draft":  # a draft has no customer link yet
-        blocks = [*blocks, *revoke_link_blocks(view.number)]
+        trailing += revoke_link_blocks(view.number)
+    if view.status in ("validated", "sent"):  # still owed: a payment can be recorded on it
+        trailing.append(record_payment_button(view.number))
+    blocks = [*blocks[: MAX_BLOCKS - len(trailing)], *trailing]
     await respond(response_type="ephemeral", text=f"Invoice {escape(view.number)}", blocks=blocks)
 
 

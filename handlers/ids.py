@@ -26,6 +26,7 @@ class ActionId(StrEnum):
     OPEN_SETTINGS = "home_open_settings"  # App Home's *Settings* button (admins)
     CANCEL_DELIVERY = "delivery_cancel"  # *Cancel* on a send's status message, until the worker takes it
     SHOW_HISTORY = "invoice_show_history"  # `/invoices show`: the invoice's audit trail
+    RECORD_PAYMENT = "invoice_record_payment"  # opens the *Record payment* modal; its value is the number
 
 
 class MenuChoice(StrEnum):
@@ -34,6 +35,7 @@ class MenuChoice(StrEnum):
     PREVIEW_PDF = "preview_pdf"
     MARK_SENT = "mark_sent"
     VALIDATE = "validate"
+    RECORD_PAYMENT = "record_payment"  # opens the *Record payment* modal (handlers.payments)
 
 
 class BlockId(StrEnum):
@@ -64,6 +66,10 @@ class BlockId(StrEnum):
     FIX_OVERRIDE = "fix_override"  # send to a suppressed address anyway
     FIX_RESEND = "fix_resend"  # send again although it was sent recently or may have arrived
     FIX_NOTICE = "fix_notice"  # what stopped the last submission, said after the ack
+    PAYMENT_ACTIONS = "payment_actions"  # `/invoices show`: the *Record payment* button
+    PAYMENT_AMOUNT = "payment_amount"  # the *Record payment* modal's fields
+    PAYMENT_DATE = "payment_date"
+    PAYMENT_REFERENCE = "payment_reference"
 
 
 class CallbackId(StrEnum):
@@ -74,6 +80,7 @@ class CallbackId(StrEnum):
     FIX_ADDRESS = "fix_address_resend"
     SETTINGS = "organisation_settings"  # `/invoices settings`, App Home's *Settings*
     REJECT = "approval_reject"  # *Reject* on an approval request: the reason
+    PAYMENT = "record_payment"  # the *Record payment* modal; private_metadata is the invoice number
 
 
 COMMAND = "/invoices"

@@ -39,6 +39,7 @@ class Action(StrEnum):
     VALIDATE = "validate"
     MARK_SENT = "mark_sent"
     MARK_PAID = "mark_paid"
+    RECORD_PAYMENT = "record_payment"
     VOID = "void"
     SEND = "send"
     FIX_ADDRESS = "fix_address"  # change the customer's addresses and resend
@@ -77,6 +78,7 @@ PERMISSIONS: dict[Action, Permission] = {
     Action.VALIDATE: Permission(_SENDERS, f"You can't validate invoices: only senders can; {_ASK_SENDER}"),
     Action.MARK_SENT: Permission(_SENDERS, f"You can't mark invoices as sent: only senders can; {_ASK_SENDER}"),
     Action.MARK_PAID: Permission(_SENDERS, f"You can't mark invoices as paid: only senders can; {_ASK_SENDER}"),
+    Action.RECORD_PAYMENT: Permission(_SENDERS, f"You can't record payments: only senders can; {_ASK_SENDER}"),
     Action.VOID: Permission(_SENDERS, f"You can't void invoices: only senders can; {_ASK_SENDER}"),
     Action.SEND: Permission(_SENDERS, f"You can't send invoices: only senders can; {_ASK_SENDER}"),
     Action.FIX_ADDRESS: Permission(_SENDERS, f"You can't change addresses and resend: only senders can; {_ASK_SENDER}"),

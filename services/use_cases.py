@@ -20,6 +20,7 @@ from services.authorization import ApprovalRules
 from services.db.models import DeliveryStatus, Invoice
 from services.errors import InvalidInput
 from services.invoicing.invoices import InvoiceAct, mark_paid, mark_sent_manually, validate_invoice, void_invoice
+from services.invoicing.payments import PaymentRecorded, PaymentRequest, record_payment
 from services.invoicing.settings import SettingsForm
 from services.invoicing.settings_store import change_settings
 from services.sending.approvals import approve_delivery, check_rejection, reject_delivery
@@ -220,3 +221,12 @@ async def cancel_send(
         )
         number = await unit.session.scalar(select(Invoice.number).where(Invoice.id == delivery.invoice_id))
         return str(number)
+
+
+async def record_a_payment(
+    units: UnitsOfWork, *, rules: ApprovalRules, organisation_id: int, request: PaymentRequest
+) -> PaymentRecorded:
+    """`/invoices paid`, the *Record payment* modal, the CLI: one payment, its audit entry and,
+    when it settles the balance, the move to paid; committed together or not at all."""
+    async with units() as unit:
+        return await record_payment(unit.session, organisation_id=organisation_id, rules=rules, request=request)

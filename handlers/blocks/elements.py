@@ -113,6 +113,7 @@ def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
         options.append((MenuChoice.VALIDATE, "Validate"))
     else:
         options.append((MenuChoice.MARK_SENT, "Mark as sent"))
+        options.append((MenuChoice.RECORD_PAYMENT, RECORD_PAYMENT))  # paid before it was emailed
     return [{"text": plain_text(label), "value": menu_value(choice, item.number)} for choice, label in options]
 
 
@@ -220,11 +221,26 @@ HELP_LINES = (
     (f"{COMMAND} due [customer]", "invoices due today or earlier that have not been sent, with what stops them"),
     (f"{COMMAND} show NUMBER", "one invoice: its lines, status and emails"),
     (f"{COMMAND} history NUMBER", "who did what to one invoice and its emails, and when"),
+    (f"{COMMAND} paid NUMBER [AMOUNT] [YYYY-MM-DD]", "record a payment; no amount: the whole balance"),
     (f"{COMMAND} sent", "the latest invoice emails and what happened to each"),
     (f"{COMMAND} problems", "emails that bounced, failed or need a decision"),
     (f"{COMMAND} settings", "roles, approval, channels, sender and legal details (admins)"),
     (f"{COMMAND} help", "this list"),
 )
+
+
+RECORD_PAYMENT = "Record payment"
+
+
+def record_payment_button(number: str) -> Block:
+    """*Record payment* (handlers.payments opens its modal), wherever Slack shows an invoice still owed."""
+    button = {
+        "type": "button",
+        "action_id": ActionId.RECORD_PAYMENT,
+        "text": plain_text(RECORD_PAYMENT),
+        "value": number,
+    }
+    return {"type": "actions", "block_id": BlockId.PAYMENT_ACTIONS, "elements": [button]}
 
 
 def help_blocks() -> list[Block]:
@@ -296,6 +312,8 @@ class InvoiceView:
     sent_via: str | None = None
     sent_by: str | None = None
     state: str | None = None  # the invoice state as a person sees it ("❌ Not received: bounced to …")
+    paid: Decimal = Decimal(0)  # payments recorded against it (services.invoicing.payments.balance_of)
+    outstanding: Decimal | None = None  # None: no payment recorded, the total is owed
 
 
 MAX_SHOWN_LINES = 10
@@ -310,12 +328,14 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries
     due = format_day(invoice.due_date, locale)
     if invoice.status in ("draft", "validated"):
         due += f" ({overdue_words((today - invoice.due_date).days)})" if invoice.due_date <= today else ""
+    owed = invoice.outstanding if invoice.paid else None  # said only once something was paid
     facts = [
         f"*Customer:* {escape(invoice.customer_name)}",
         f"*Status:* {escape(invoice.state) if invoice.state else invoice.status}",
         f"*Issued:* {format_day(invoice.issue_date, locale)}",
         f"*Due:* {due}",
         f"*Total:* {money(invoice.total)} ({money(invoice.subtotal)} + tax {money(invoice.tax_total)})",
+        *([f"*Paid:* {money(invoice.paid)} · *Outstanding:* {money(owed)}"] if owed is not None else []),
         "*To:* " + (escape(", ".join(invoice.recipients)) if invoice.recipients else "no recipient email"),
     ]
     shown = invoice.lines[:MAX_SHOWN_LINES]

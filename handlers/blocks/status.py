@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.blocks.elements import Block, clip, context_block, escape, plain_text, section
+from handlers.blocks.elements import Block, clip, context_block, escape, plain_text, record_payment_button, section
 from handlers.ids import ActionId, BlockId
 from services.formatting import format_clock
 from services.tracking.alert_resolution import Resolution
@@ -135,6 +135,8 @@ def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
         blocks.insert(2, context_block(f"```{escape(clip(view.last_error, DIAGNOSTIC_LIMIT))}```"))
     if view.status in CANCELLABLE_SHOWN and view.kind != "preview":
         blocks.append(cancel_button_block(view))
+    if view.kind == "invoice" and view.status in ("accepted", "delivered", "opened"):
+        blocks.append(record_payment_button(view.invoice_number))  # it went out: the next step is being paid
     # The fallback text is parsed by Slack like the blocks (and notifies from it): escaped the same way.
     text = f"{what} {escape(view.invoice_number)} to {escape(', '.join(view.to))}: {line}"
     return clip(text, 3000), blocks

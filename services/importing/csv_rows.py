@@ -216,6 +216,19 @@ def _too_wide(line: int, row: list[str], limits: ImportLimits, header: list[str]
     return False
 
 
+def csv_records(stream: TextIO, limits: ImportLimits, problems: ProblemLog) -> Iterator[Row]:
+    """The file's non-empty records, header first, each with its line number; a file that cannot
+    be read stops with its problem in `problems` (shared by every CSV import: invoices, payments)."""
+    lines = BoundedLines(stream, limits)
+    try:
+        first_line = next(lines, "")
+    except (RecordTooLong, FileTooLarge, NotUtf8) as exc:
+        problems.append(Problem(1, f"{_unreadable(exc, limits)}; the rest of the file was not read"))
+        return iter(())
+    reader = csv.reader(chain([first_line], lines), delimiter=_delimiter(first_line))
+    return _records(reader, lines, limits, problems)
+
+
 def parse_csv(stream: TextIO, limits: ImportLimits | None = None, *, smtputf8: bool = False) -> ParsedFile:
     """Read every row as it streams in; return the invoices and the problems (never stops at the first).
 
@@ -223,14 +236,7 @@ def parse_csv(stream: TextIO, limits: ImportLimits | None = None, *, smtputf8: b
     """
     limits = limits or ImportLimits()
     problems = ProblemLog()
-    lines = BoundedLines(stream, limits)
-    try:
-        first_line = next(lines, "")
-    except (RecordTooLong, FileTooLarge, NotUtf8) as exc:
-        problems.append(Problem(1, f"{_unreadable(exc, limits)}; the rest of the file was not read"))
-        return ParsedFile([], problems, 0)
-    reader = csv.reader(chain([first_line], lines), delimiter=_delimiter(first_line))
-    rows = _records(reader, lines, limits, problems)
+    rows = csv_records(stream, limits, problems)
     first = next(rows, None)
     if first is None:
         if not problems:

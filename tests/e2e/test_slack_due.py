@@ -43,7 +43,7 @@ async def test_due_answers_with_each_invoice_its_amount_overdue_days_and_readine
     assert "Send all ready (1)" in labels
     assert "Next ▶" not in labels and "◀ Previous" not in labels
     [(ready_menu, _), (draft_menu, _)] = row_menus(answer["blocks"])
-    assert [o["text"]["text"] for o in ready_menu["options"]] == ["Preview PDF", "Mark as sent"]
+    assert [o["text"]["text"] for o in ready_menu["options"]] == ["Preview PDF", "Mark as sent", "Record payment"]
     assert [o["text"]["text"] for o in draft_menu["options"]] == ["Preview PDF", "Validate"]
     assert len(answer["blocks"]) <= 50
     assert fake_slack.calls_to("auth.test"), "Bolt checks its token against the (fake) Web API"

@@ -88,6 +88,9 @@ def state_values(view: dict[str, Any], **typed: Any) -> dict[str, dict[str, Any]
             if given is not None:
                 chosen = [o for o in element["options"] if o["value"] in given]
             values[block_id] = {element["action_id"]: {"type": "multi_static_select", "selected_options": chosen}}
+        elif element["type"] == "datepicker":
+            day = given if given is not None else element.get("initial_date")
+            values[block_id] = {element["action_id"]: {"type": "datepicker", "selected_date": day}}
         elif element["type"] == "conversations_select":
             channel = given if given is not None else element.get("initial_conversation")
             values[block_id] = {

@@ -12,6 +12,7 @@ EXPECTED = {
     Action.VALIDATE: {"USENDER", "UADMIN"},
     Action.MARK_SENT: {"USENDER", "UADMIN"},
     Action.MARK_PAID: {"USENDER", "UADMIN"},
+    Action.RECORD_PAYMENT: {"USENDER", "UADMIN"},
     Action.VOID: {"USENDER", "UADMIN"},
     Action.SEND: {"USENDER", "UADMIN"},
     Action.FIX_ADDRESS: {"USENDER", "UADMIN"},

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from handlers.blocks.approvals import approval_decided_message, approval_request_message
 from handlers.blocks.review import loading_view, message_view, queued_words, working_view
 from handlers.blocks.status import alert_buttons, status_message
@@ -74,6 +76,17 @@ def test_an_accepted_send_quotes_the_servers_reply_and_who_approved_it() -> None
     _heading, line, people, _timeline = texts(blocks)
     assert line == "✅ Sent to ap@acme.example — accepted by the mail server: 250 2.0.0 Ok"
     assert people == "Requested by <@U0ALICE> · approved by <@U0BOB>"
+
+
+@pytest.mark.parametrize(
+    ("status", "offered"), [("queued", False), ("accepted", True), ("opened", True), ("bounced", False)]
+)
+def test_a_send_that_went_out_offers_record_payment_under_its_status(status: str, offered: bool) -> None:
+    """Once the invoice is out, being paid is its next step: the status message carries the button."""
+    _text, blocks = status_message(a_send(status=status))
+
+    actions = [button for block in blocks if block["type"] == "actions" for button in buttons_of(block)]
+    assert actions == ([("Record payment", "invoice_record_payment", "INV-0001")] if offered else [])
 
 
 def test_customer_text_in_a_status_message_and_its_fallback_is_escaped() -> None:

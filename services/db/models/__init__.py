@@ -10,7 +10,16 @@ module, so Alembic's env and `create_all` see the whole schema, and
 from services.clock import utcnow
 from services.db.models.base import NAMING_CONVENTION, Base, Money, UtcDateTime, new_public_token
 from services.db.models.installations import TOKEN_COLUMNS, slack_bots, slack_installations, slack_oauth_states
-from services.db.models.invoicing import Customer, Invoice, InvoiceLine, Organisation, OrganisationSettingsRow
+from services.db.models.invoicing import (
+    PAYMENT_REFERENCE_LENGTH,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Organisation,
+    OrganisationSettingsRow,
+    Payment,
+    PaymentSource,
+)
 from services.db.models.sending import Approval, Delivery, DocumentValidation
 from services.db.models.shared import AuditLog, LoopHeartbeat, Notification, TemplateOverride
 from services.db.models.statuses import (
@@ -28,6 +37,7 @@ from services.db.models.tracking import DeliveryEvent, RevokedInvoiceLink, Suppr
 
 __all__ = [
     "NAMING_CONVENTION",
+    "PAYMENT_REFERENCE_LENGTH",
     "TOKEN_COLUMNS",
     "UNSENT_PREDICATE",
     "Approval",
@@ -50,6 +60,8 @@ __all__ = [
     "NotificationStatus",
     "Organisation",
     "OrganisationSettingsRow",
+    "Payment",
+    "PaymentSource",
     "RevokedInvoiceLink",
     "SentVia",
     "SmtpStatus",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -182,3 +183,36 @@ class InvoiceLine(Base):
     net_amount: Mapped[Decimal]  # quantity × unit price, rounded to the currency
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines", lazy="raise")
+
+
+PAYMENT_REFERENCE_LENGTH = 140  # a SEPA remittance line
+
+
+class PaymentSource(StrEnum):
+    SLACK = "slack"
+    CLI = "cli"
+    IMPORT = "import"
+
+
+class Payment(Base):
+    """Money received against an invoice, in the invoice's currency (services.invoicing.payments).
+
+    `idempotency_key` is set for imported lines only: the same bank line imported twice is one payment.
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "idempotency_key", name="uq_payments_org_idempotency_key"),
+        Index("ix_payments_invoice", "invoice_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    amount: Mapped[Decimal]
+    paid_on: Mapped[date]
+    reference: Mapped[str] = mapped_column(String(PAYMENT_REFERENCE_LENGTH), default="")
+    source: Mapped[PaymentSource] = mapped_column(StoredEnum(PaymentSource, 16))
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(String(300))
