@@ -11,7 +11,7 @@ from email.parser import BytesParser
 from sqlalchemy import func, select
 
 from bot.config import load_settings
-from bot.organisation_settings import installed_organisation
+from bot.organisation_settings import settings_directory
 from services.db.models import AuditLog, Organisation, OrganisationSettingsRow
 from services.invoicing.settings_store import settings_to_edit
 from services.unit_of_work import units_over
@@ -24,13 +24,13 @@ def env(database_url: str, **extra: str):
 
 
 async def test_the_environment_seeds_the_first_start_and_the_database_wins_afterwards(database_url, sessions):
-    first = installed_organisation(env(database_url, INVOICEBOT_ORG_NAME="First Ltd", INVOICEBOT_APPROVERS="U0BOB"))
+    first = settings_directory(env(database_url, INVOICEBOT_ORG_NAME="First Ltd", INVOICEBOT_APPROVERS="U0BOB"))
     async with sessions() as session:
         organisation = await first.organisation(session)
         assert (organisation.name, organisation.settings_version) == ("First Ltd", 1)
 
     # A restart with other values in the environment: the stored settings stay as they are.
-    later = installed_organisation(env(database_url, INVOICEBOT_ORG_NAME="Other Ltd", INVOICEBOT_APPROVERS="U0DAVE"))
+    later = settings_directory(env(database_url, INVOICEBOT_ORG_NAME="Other Ltd", INVOICEBOT_APPROVERS="U0DAVE"))
     async with sessions() as session:
         organisation = await later.organisation(session)
         rows = await session.scalar(select(func.count()).select_from(OrganisationSettingsRow))
@@ -43,7 +43,7 @@ async def test_a_running_worker_sends_with_the_from_name_an_admin_just_changed(
     database_url, sessions, session, org, smtp, transport
 ):
     settings = env(database_url, INVOICEBOT_SENDER_NAME="Accounts", INVOICEBOT_SENDER_EMAIL="invoices@example.com")
-    directory = installed_organisation(settings)
+    directory = settings_directory(settings)
     await directory.organisation(session)
     worker = make_worker(sessions, transport, identity=directory.identity)
     await queue_delivery(session, org)
