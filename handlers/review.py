@@ -62,6 +62,7 @@ async def _form(
         now=now,
         sending=workplace.sending,
         language=language,
+        risk_rule=policy.rules.new_recipients,
     )
     return ReviewForm.from_draft(
         draft, recent=draft.recent.question(draft.invoice_number, now) if draft.recent else None

@@ -51,6 +51,7 @@ class OrganisationSettingsValues:
     group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     approval_policy: ApprovalPolicy = ApprovalPolicy.NEVER
     approval_threshold: Decimal = Decimal(0)
+    approve_new_recipients: bool = False  # the risk rule: new domain or changed recipients asks approval
     notify_channel: str | None = None
     approvers_channel: str | None = None
     sender_name: str | None = None
@@ -79,6 +80,7 @@ class OrganisationSettingsValues:
             admins=self.members(self.admins),
             policy=self.approval_policy,
             threshold=self.approval_threshold,
+            new_recipients=self.approve_new_recipients,
         )
 
     def changes_from(self, before: OrganisationSettingsValues) -> dict[str, list[Any]]:
@@ -107,6 +109,7 @@ class SettingsForm:
     group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     approval_policy: str = ApprovalPolicy.NEVER.value
     approval_threshold: str = "0"
+    approve_new_recipients: bool = False
     notify_channel: str | None = None
     approvers_channel: str | None = None
     sender_name: str | None = None
@@ -237,6 +240,7 @@ def check_settings(form: SettingsForm, *, before: OrganisationSettingsValues) ->
         approval_threshold=errors.check(
             "approval_threshold", lambda: _threshold(form.approval_threshold, currency), Decimal(0)
         ),
+        approve_new_recipients=bool(form.approve_new_recipients),
         notify_channel=errors.check("notify_channel", lambda: _channel(form.notify_channel)),
         approvers_channel=errors.check("approvers_channel", lambda: _channel(form.approvers_channel)),
         sender_name=errors.check("sender_name", lambda: _optional_text(form.sender_name, "the From name", 200)) or None,

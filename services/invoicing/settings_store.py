@@ -37,6 +37,7 @@ def values_of(organisation: Organisation, row: OrganisationSettingsRow) -> Organ
         group_members={group: tuple(users) for group, users in (row.group_members or {}).items()},
         approval_policy=ApprovalPolicy(row.approval_policy),
         approval_threshold=Decimal(row.approval_threshold),
+        approve_new_recipients=bool(row.approve_new_recipients),
         notify_channel=row.notify_channel,
         approvers_channel=row.approvers_channel,
         sender_name=row.sender_name,
@@ -58,6 +59,7 @@ def _write(organisation: Organisation, row: OrganisationSettingsRow, values: Org
     row.group_members = {group: list(users) for group, users in values.group_members.items()}
     row.approval_policy = values.approval_policy.value
     row.approval_threshold = values.approval_threshold
+    row.approve_new_recipients = values.approve_new_recipients
     row.notify_channel, row.approvers_channel = values.notify_channel, values.approvers_channel
     row.sender_name, row.bounce_domain = values.sender_name, values.bounce_domain
     row.default_currency = values.default_currency

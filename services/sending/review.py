@@ -37,6 +37,7 @@ from services.invoicing.states import IN_FLIGHT, SENT_OK, InvoiceStateView, late
 from services.languages import normalise_language
 from services.sending.due import verdict
 from services.sending.readiness import Problem, SendingState
+from services.sending.risk import recipient_risk
 
 RESEND_WINDOW = timedelta(hours=24)
 
@@ -96,6 +97,7 @@ class ReviewDraft:
     problems: tuple[Problem, ...]
     recent: RecentSend | None
     state: InvoiceStateView | None = None  # as a person sees it (services.invoicing.states)
+    approval_reason: str | None = None  # the risk rule's: why this send will wait for an approver
 
     @property
     def ready(self) -> bool:
@@ -199,6 +201,7 @@ async def prepare_review(
     sending: SendingState | None = None,
     language: str | None = None,
     sender_name: str | None = None,
+    risk_rule: bool = False,
 ) -> ReviewDraft:
     """The review modal's defaults and warnings for one invoice. Reads only.
 
@@ -207,7 +210,8 @@ async def prepare_review(
 
     `sending` adds the organisation's readiness problems (SMTP not configured / not
     verified) to `problems`; without it only the invoice's own problems are listed.
-    `sender_name` signs the message (default: the organisation's name).
+    `sender_name` signs the message (default: the organisation's name). `risk_rule`: the
+    organisation's risk rule is on, so the draft says when (and why) the send will ask approval.
     """
     invoice = await get_invoice(session, organisation_id=organisation_id, number=invoice_number)
     organisation = await session.get(Organisation, organisation_id)
@@ -260,6 +264,11 @@ async def prepare_review(
         problems=problems,
         recent=await recent_send(session, invoice=invoice, now=now),
         state=await state_of_invoice(session, invoice=invoice),
+        approval_reason=(
+            await recipient_risk(session, organisation_id=organisation_id, customer=customer, recipients=[*to, *cc])
+            if risk_rule
+            else None
+        ),
     )
 
 
