@@ -24,10 +24,11 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings
+from bot.config import Settings, SettingsError, variable_of
 from services.authorization import ApprovalRules
 from services.db.models import Organisation
 from services.email.dkim import DkimKey, load_dkim_key
+from services.errors import FieldErrors
 from services.invoicing.organisations import OrganisationProfile
 from services.invoicing.settings import OrganisationSettingsValues
 from services.invoicing.settings_store import adopt_with_settings, stored_settings
@@ -205,9 +206,12 @@ class SettingsDirectory:
     ) -> Organisation:
         cached = self._cached.get(found.id) if found is not None else None
         profile = replace(settings_from_values(seed, self.process).profile, slack_team_id=slack_team_id)
-        organisation, values = await adopt_with_settings(
-            session, found=found, profile=profile, seed=seed, known_version=cached[0] if cached else None
-        )
+        try:
+            organisation, values = await adopt_with_settings(
+                session, found=found, profile=profile, seed=seed, known_version=cached[0] if cached else None
+            )
+        except FieldErrors as wrong:
+            raise SettingsError(seed_refused(wrong)) from None
         if values is not None:
             self._remember(organisation, values)
         if slack_team_id is None:
@@ -236,6 +240,23 @@ class SettingsDirectory:
             query = select(Organisation).where(Organisation.slack_team_id == slack_team_id)
             found = (await session.execute(query)).scalar_one_or_none()
         return found
+
+
+# The settings' fields (services.invoicing.settings) whose variable is not INVOICEBOT_<FIELD>.
+_SEED_FIELDS = {
+    "legal_name": "org_name",
+    "tax_id": "org_tax_id",
+    "country": "org_country",
+    **{part: f"org_{part}" for part in ("street", "additional", "city", "postal_code", "subdivision")},
+}
+
+
+def seed_refused(wrong: FieldErrors) -> str:
+    """The sentence a first start stops with when an environment value fails the settings' checks."""
+    problems = "; ".join(
+        f"{variable_of(_SEED_FIELDS.get(name, name))}: {message}" for name, message in sorted(wrong.errors.items())
+    )
+    return f"the organisation's settings were not stored (nothing was written): {problems}"
 
 
 def organisation_address(settings: Settings) -> PostalAddress:

@@ -217,7 +217,9 @@ def _address(form: SettingsForm, errors: _Errors, country: str | None) -> Postal
     return PostalAddress(**parts, country=country)
 
 
-def check_settings(form: SettingsForm, *, before: OrganisationSettingsValues) -> OrganisationSettingsValues:
+def check_settings(
+    form: SettingsForm, *, before: OrganisationSettingsValues, require_admin: bool = True
+) -> OrganisationSettingsValues:
     """The form's values checked, or FieldErrors naming each wrong field (keys: the field names).
 
     The VAT number is checked when it changed (or the country did): a stored number that
@@ -257,11 +259,21 @@ def check_settings(form: SettingsForm, *, before: OrganisationSettingsValues) ->
         cc=errors.check("cc", lambda: _copies(form.cc, "Cc"), ()),
         bcc=errors.check("bcc", lambda: _copies(form.bcc, "Bcc"), ()),
     )
-    if not values.admins and not errors.found.get("admins"):
+    if require_admin and not values.admins and not errors.found.get("admins"):
         errors.found["admins"] = "name at least one admin, or nobody could change the settings again"
     if errors.found:
         raise FieldErrors(errors.found)
     return values
+
+
+def check_seed(values: OrganisationSettingsValues) -> OrganisationSettingsValues:
+    """The environment's values, before the first start stores them, through the modal's own checks.
+
+    FieldErrors (keyed by field) when one is wrong, so a bad variable is caught before anything
+    is written rather than stored and refused at the first edit. Unlike the modal, no admin is
+    required: a single-workspace install has always been able to start without INVOICEBOT_ADMINS.
+    """
+    return check_settings(form_of(values), before=OrganisationSettingsValues(), require_admin=False)
 
 
 def _legal_name(value: str) -> str:

@@ -22,7 +22,13 @@ from services.authorization import OPERATOR, Action, ApprovalPolicy, ApprovalRul
 from services.db.models import Organisation, OrganisationSettingsRow
 from services.errors import FieldErrors, NotFound
 from services.invoicing.organisations import OrganisationProfile, ensure_organisation
-from services.invoicing.settings import OrganisationSettingsValues, SettingsForm, check_settings, form_of
+from services.invoicing.settings import (
+    OrganisationSettingsValues,
+    SettingsForm,
+    check_seed,
+    check_settings,
+    form_of,
+)
 from services.postal_address import address_columns, postal_address_of
 from services.unit_of_work import AuditEntry, UnitOfWork
 
@@ -118,7 +124,8 @@ async def adopt_with_settings(
     `settings_version` moved from `known_version`, its stored settings (None: unchanged).
 
     Owns its transaction: what it created (the organisation, the first seed of its settings)
-    is committed here. Two processes starting at once both try to seed; the primary key lets one
+    is committed here; a seed that fails the settings' own field checks raises FieldErrors and
+    writes nothing. Two processes starting at once both try to seed; the primary key lets one
     win, the loser rolls back and reads the winner's row.
     """
     organisation = found if found is not None else await ensure_organisation(session, profile)
@@ -128,7 +135,12 @@ async def adopt_with_settings(
     values = await stored_settings(session, organisation)
     if values is None:
         try:
-            await seed_settings(session, organisation=organisation, values=seed)
+            checked = check_seed(seed)
+        except FieldErrors:
+            await session.rollback()  # nothing written, not even a new organisation's row
+            raise
+        try:
+            await seed_settings(session, organisation=organisation, values=checked)
             await session.commit()
         except IntegrityError:
             await session.rollback()

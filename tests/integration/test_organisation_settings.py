@@ -8,9 +8,10 @@ from dataclasses import replace
 from email import policy
 from email.parser import BytesParser
 
+import pytest
 from sqlalchemy import func, select
 
-from bot.config import load_settings
+from bot.config import SettingsError, load_settings
 from bot.organisation_settings import settings_directory
 from services.db.models import AuditLog, Organisation, OrganisationSettingsRow
 from services.invoicing.settings_store import settings_to_edit
@@ -37,6 +38,32 @@ async def test_the_environment_seeds_the_first_start_and_the_database_wins_after
     assert (organisation.name, organisation.settings_version, rows) == ("First Ltd", 1, 1)
     assert later.settings_for().rules.approvers == frozenset({"U0BOB"})
     assert later.settings_for().profile.name == "First Ltd"
+
+
+async def test_a_bad_environment_value_stops_the_first_start_naming_the_variable_and_writes_nothing(
+    database_url, sessions
+):
+    directory = settings_directory(
+        env(
+            database_url,
+            INVOICEBOT_SENDER_EMAIL="not an address",
+            INVOICEBOT_ORG_TAX_ID="GB123",
+            INVOICEBOT_NOTIFY_CHANNEL="#general",
+        )
+    )
+
+    async with sessions() as session:
+        with pytest.raises(SettingsError) as refused:
+            await directory.organisation(session)
+
+    sentence = str(refused.value)
+    assert sentence.startswith("the organisation's settings were not stored (nothing was written): ")
+    assert "INVOICEBOT_SENDER_EMAIL: " in sentence
+    assert "INVOICEBOT_ORG_TAX_ID: the VAT number 'GB123' is not a valid GB VAT number" in sentence
+    assert "INVOICEBOT_NOTIFY_CHANNEL: '#general' is not a Slack channel id (C… or G…)" in sentence
+    async with sessions() as session:
+        for table in (Organisation, OrganisationSettingsRow):
+            assert await session.scalar(select(func.count()).select_from(table)) == 0
 
 
 async def test_a_running_worker_sends_with_the_from_name_an_admin_just_changed(
