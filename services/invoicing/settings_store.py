@@ -130,7 +130,7 @@ async def adopt_with_settings(
     """
     organisation = found if found is not None else await ensure_organisation(session, profile)
     if known_version == organisation.settings_version:
-        await _commit_created(session)
+        await _commit_created(session, adopted=found is None)
         return organisation, None
     values = await stored_settings(session, organisation)
     if values is None:
@@ -148,12 +148,13 @@ async def adopt_with_settings(
         values = await stored_settings(session, organisation)
         if values is None:
             raise RuntimeError("the organisation's settings could not be seeded")
-    await _commit_created(session)
+    await _commit_created(session, adopted=found is None)
     return organisation, values
 
 
-async def _commit_created(session: AsyncSession) -> None:
-    if session.in_transaction() and (session.new or session.dirty):
+async def _commit_created(session: AsyncSession, *, adopted: bool) -> None:
+    """Commit what `ensure_organisation` created or adopted (already flushed, so no longer `new`/`dirty`)."""
+    if session.in_transaction() and (adopted or session.new or session.dirty):
         await session.commit()
 
 

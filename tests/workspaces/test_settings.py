@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_oauth import INSTALLER
 from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
-from services.db.models import AuditLog, OrganisationSettingsRow
+from services.db.models import AuditLog, Organisation, OrganisationSettingsRow
 from tests.harness.reading import input_blocks, state_values
 from tests.harness.workspaces import Browser, organisation_of
 
@@ -97,3 +97,18 @@ async def test_a_settings_change_in_one_workspace_is_seen_in_its_requests_and_ne
     assert _initial(in_two, "legal_name") == "Two Imports"
     audits = (await session.execute(select(AuditLog).where(AuditLog.action == "settings_changed"))).scalars().all()
     assert [audit.organisation_id for audit in audits] == [one["organisation_id"]]
+
+
+async def test_the_first_install_takes_over_the_single_installs_organisation_and_keeps_its_settings(
+    browser: Browser, session: AsyncSession, org: Organisation
+):
+    session.add(OrganisationSettingsRow(organisation_id=org.id, admins=["U0ALICE"], updated_by="operator"))
+    await session.commit()
+    name, tax_id = org.name, org.tax_id
+
+    assert (await browser.install("T0ONE")).status_code == 200
+
+    taken = await organisation_of(session, "T0ONE")
+    assert taken is not None and taken.id == org.id
+    assert (taken.name, taken.tax_id) == (name, tax_id), "the workspace's install rewrote nothing"
+    assert (await _row(session, "T0ONE"))["admins"] == ["U0ALICE"]
