@@ -42,8 +42,8 @@ from bot.notifier import Notifier, PostRouting, notifier_client
 from bot.organisation_settings import (
     OrganisationDirectory,
     OrganisationSettings,
-    installed_organisation,
-    organisation_settings,
+    SettingsDirectory,
+    settings_directory,
 )
 from bot.ubl_validator import UblValidator
 from bot.web import create_web_app
@@ -54,7 +54,6 @@ from bot.workspace_tokens import WorkspaceTokens
 from bot.workspaces import (
     OAuthConfig,
     OAuthWiring,
-    WorkspaceDirectory,
     oauth_wiring,
     register_uninstall_listeners,
 )
@@ -213,13 +212,8 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     # The organisation's settings live in the database; the environment seeds them on first start.
-    # Installable in many workspaces (issue 17): one organisation per team, with the environment's
-    # settings until each workspace's settings are rows too.
-    organisations: OrganisationDirectory = (
-        WorkspaceDirectory(organisation_settings(settings))
-        if settings.multi_workspace
-        else installed_organisation(settings)
-    )
+    # Installable in many workspaces (issue 17): one organisation per team, each with its own row.
+    organisations = settings_directory(settings)
     secret = verp_secret(settings)
     health = LoopHealth(stall_after=settings.health_stall_seconds)
     others = OtherProcesses(sessions, stall_after=settings.health_stall_seconds)  # a separate worker's loops
@@ -361,7 +355,7 @@ def _oauth_wiring(
     sessions: async_sessionmaker[AsyncSession],
     directory: OrganisationDirectory,
 ) -> OAuthWiring:
-    assert isinstance(directory, WorkspaceDirectory) and settings.slack_client_id and settings.slack_client_secret
+    assert isinstance(directory, SettingsDirectory) and settings.slack_client_id and settings.slack_client_secret
     assert settings.token_keys  # Settings refuses multi-workspace without a key
     config = OAuthConfig(
         client_id=settings.slack_client_id,

@@ -16,7 +16,7 @@ import typer
 
 from bot.bootstrap import Loop, bootstrap, smtp_transport
 from bot.cli_schema import require_schema
-from bot.config import Settings
+from bot.config import Settings, SettingsError
 from bot.loop_reports import HealthReporter
 from bot.worker_process import install_stop_signals, run_worker
 from services.authorization import OPERATOR
@@ -110,7 +110,7 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
 
         try:
             asyncio.run(main())
-        except (SlackNotConfigured, SlackTokenRefused) as exc:
+        except (SlackNotConfigured, SlackTokenRefused, SettingsError) as exc:
             raise fail(str(exc), 2) from None
 
     @app.command("run")

@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     org_city: str | None = Field(None, max_length=MAX_CITY, validation_alias=_env("ORG_CITY"))
     org_postal_code: str | None = Field(None, max_length=MAX_POSTAL_CODE, validation_alias=_env("ORG_POSTAL_CODE"))
     org_subdivision: str | None = Field(None, max_length=MAX_SUBDIVISION, validation_alias=_env("ORG_SUBDIVISION"))
-    org_tax_id: str = Field("GB123456789", validation_alias=_env("ORG_TAX_ID"))
+    org_tax_id: str = Field("GB123456782", validation_alias=_env("ORG_TAX_ID"))
     org_country: str = Field("GB", min_length=2, max_length=2, validation_alias=_env("ORG_COUNTRY"))
     # Bank details printed on invoices (checked by python-stdnum at start-up); none by default.
     org_iban: str | None = Field(None, validation_alias=_env("ORG_IBAN"))
@@ -338,6 +338,11 @@ def _variable_name(loc: tuple[int | str, ...]) -> str:
     if isinstance(alias, AliasChoices) and alias.choices:
         return str(alias.choices[0])
     return field.upper()
+
+
+def variable_of(field: str) -> str:
+    """The environment variable that sets the `Settings` field `field` (e.g. org_name → INVOICEBOT_ORG_NAME)."""
+    return _variable_name((field,))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,9 +1,10 @@
 """What one organisation's installation decides: who may do what, where Slack posts go, who sends.
 
-These are rows in the database (services/invoicing/settings_store.py), changed by admins in
-Slack (`/invoices settings`). The environment only seeds them: on the first start, when the
-organisation has no settings row, `InstalledOrganisation` copies the environment's values in;
-afterwards the database wins and nothing reads those variables again.
+These are rows in the database (services/invoicing/settings_store.py), one per organisation,
+changed by admins in Slack (`/invoices settings`). The environment only seeds them: on the
+first start, when the organisation has no settings row, `SettingsDirectory` copies the
+environment's values in; afterwards the database wins and nothing reads those variables
+again. A workspace installed by OAuth gets its row at install (bot/workspaces.py).
 
 Components never take the global `Settings`: they take an `OrganisationSettings` value or ask
 an `OrganisationDirectory` for the one of the workspace a request comes from. The directory
@@ -12,22 +13,23 @@ request loads the organisation row anyway (`organisation(session, team_id)`), so
 its version with the cached one costs nothing; a newer version (an admin's change, made in
 this process or any other) rebuilds the settings from the database. The worker and the
 notifier ask the same way once per claim or post (`settings_of`), so they follow a change
-without a restart. A per-workspace directory (OAuth installs) implements the same protocol.
+without a restart. The same directory serves one workspace and many (`by_team`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings
+from bot.config import Settings, SettingsError, variable_of
 from services.authorization import ApprovalRules
 from services.db.models import Organisation
 from services.email.dkim import DkimKey, load_dkim_key
-from services.invoicing.organisations import OrganisationProfile, adopt_organisation
+from services.errors import FieldErrors
+from services.invoicing.organisations import OrganisationProfile
 from services.invoicing.settings import OrganisationSettingsValues
 from services.invoicing.settings_store import adopt_with_settings, stored_settings
 from services.postal_address import PostalAddress, parse_postal_address
@@ -66,7 +68,7 @@ class OrganisationSettings:
 
 
 class OrganisationDirectory(Protocol):
-    """The organisation a request acts for, and its settings (per Slack workspace, later).
+    """The organisation a request acts for, and its settings (the request's Slack workspace).
 
     `organisation` refreshes the cached settings when the row's version moved; `settings_for`
     then answers from the cache without I/O; `settings_of` is for loops that know the
@@ -123,49 +125,68 @@ def settings_from_values(values: OrganisationSettingsValues, process: ProcessPar
 
 
 @dataclass
-class InstalledOrganisation:
-    """The one organisation of a single-workspace install, its settings read from the database.
+class SettingsDirectory:
+    """Every organisation of the installation, each with its own settings read from the database.
 
-    `seed`: the environment's values, copied in once when the organisation has no settings row
-    (and used, unwritten, by `settings_for` before the first request read the database).
+    One class for both installs; `by_team` is their one difference. Without it (one workspace)
+    and without a team (the CLI, start-up) it acts for the pinned organisation, else the first;
+    with it, a request's team names its organisation.
+    `seed`: the environment's values, copied in once when an organisation has no settings row
+    (the single install's first start); a workspace installed by OAuth starts from
+    `workspace_seed` instead (bot/workspaces.py). Settings are cached per organisation with the
+    `settings_version` they were read at, so a change in A is never served to B.
     """
 
     seed: OrganisationSettingsValues
     process: ProcessParts
+    by_team: bool = False  # the one difference: many workspaces (OAuth), one organisation per team
     _organisation_id: int | None = field(default=None, repr=False)
-    _cached: tuple[int, OrganisationSettings] | None = field(default=None, repr=False)
+    _ids: dict[str, int] = field(default_factory=dict, repr=False)
+    _cached: dict[int, tuple[int, OrganisationSettings]] = field(default_factory=dict, repr=False)
 
     def settings_for(self, slack_team_id: str | None = None) -> OrganisationSettings:
-        if self._cached is None:
-            return settings_from_values(self.seed, self.process)
-        return self._cached[1]
+        """From the cache, no I/O (`organisation` refreshed it); the seed's before the first read."""
+        team = self._team(slack_team_id)
+        known = self._ids.get(team) if team is not None else self._organisation_id
+        cached = self._cached.get(known) if known is not None else None
+        if cached is not None:
+            return cached[1]
+        return settings_from_values(self.seed, self.process)
 
     def pin(self, organisation_id: int) -> None:
-        """Act for this organisation from now on (the CLI's `--workspace`, issue 17)."""
+        """Act for this organisation when no team is named (the CLI's `--workspace`, issue 17)."""
         self._organisation_id = organisation_id
 
     async def organisation(self, session: AsyncSession, slack_team_id: str | None = None) -> Organisation:
         """The organisation's row (created, and its settings seeded, on first use), settings refreshed."""
-        known = self._cached[0] if self._cached is not None else None
-        organisation, values = await adopt_with_settings(
-            session, found=await self._find(session), profile=self._profile(), seed=self.seed, known_version=known
-        )
-        if values is not None:
-            self._remember(organisation, values)
-        self._organisation_id = organisation.id
-        return organisation
+        team = self._team(slack_team_id)
+        found = await (self._find(session) if team is None else self._find_team(session, team))
+        return await self._adopt(session, found=found, slack_team_id=team, seed=self.seed)
+
+    async def install(
+        self, session: AsyncSession, slack_team_id: str, seed: OrganisationSettingsValues
+    ) -> Organisation:
+        """A workspace's organisation at install: created with `seed` as its settings when it has none
+        (a reinstall keeps what its admins set)."""
+        found = await self._find_team(session, slack_team_id)
+        return await self._adopt(session, found=found, slack_team_id=slack_team_id, seed=seed)
+
+    def _team(self, slack_team_id: str | None) -> str | None:
+        """The team that names the organisation: none for a single-workspace install."""
+        return slack_team_id if self.by_team else None
 
     async def settings_of(self, session: AsyncSession, organisation_id: int | None = None) -> OrganisationSettings:
         """The settings as they are now, for a loop (worker, notifier): reads, never writes."""
         organisation = await (session.get(Organisation, organisation_id) if organisation_id else self._find(session))
         if organisation is None:
             return self.settings_for()
-        if self._cached is None or self._cached[0] != organisation.settings_version:
+        cached = self._cached.get(organisation.id)
+        if cached is None or cached[0] != organisation.settings_version:
             values = await stored_settings(session, organisation)
             if values is None:
-                return self.settings_for()
-            self._remember(organisation, values)
-        return self.settings_for()
+                return self.settings_for(organisation.slack_team_id)
+            return self._remember(organisation, values)
+        return cached[1]
 
     async def identity(self, session: AsyncSession) -> SenderIdentity:
         """The sender identity now (the worker asks once per claim)."""
@@ -175,11 +196,34 @@ class InstalledOrganisation:
         """Where the organisation's posts go now (the notifier asks once per post)."""
         return (await self.settings_of(session, organisation_id)).channels
 
-    def _remember(self, organisation: Organisation, values: OrganisationSettingsValues) -> None:
-        self._cached = (organisation.settings_version, settings_from_values(values, self.process))
+    async def _adopt(
+        self,
+        session: AsyncSession,
+        *,
+        found: Organisation | None,
+        slack_team_id: str | None,
+        seed: OrganisationSettingsValues,
+    ) -> Organisation:
+        cached = self._cached.get(found.id) if found is not None else None
+        profile = replace(settings_from_values(seed, self.process).profile, slack_team_id=slack_team_id)
+        try:
+            organisation, values = await adopt_with_settings(
+                session, found=found, profile=profile, seed=seed, known_version=cached[0] if cached else None
+            )
+        except FieldErrors as wrong:
+            raise SettingsError(seed_refused(wrong)) from None
+        if values is not None:
+            self._remember(organisation, values)
+        if slack_team_id is None:
+            self._organisation_id = organisation.id
+        else:
+            self._ids[slack_team_id] = organisation.id
+        return organisation
 
-    def _profile(self) -> OrganisationProfile:
-        return settings_from_values(self.seed, self.process).profile
+    def _remember(self, organisation: Organisation, values: OrganisationSettingsValues) -> OrganisationSettings:
+        settings = settings_from_values(values, self.process)
+        self._cached[organisation.id] = (organisation.settings_version, settings)
+        return settings
 
     async def _find(self, session: AsyncSession) -> Organisation | None:
         if self._organisation_id is not None:
@@ -189,40 +233,30 @@ class InstalledOrganisation:
         query = select(Organisation).order_by(Organisation.id).limit(1)
         return (await session.execute(query)).scalar_one_or_none()
 
+    async def _find_team(self, session: AsyncSession, slack_team_id: str) -> Organisation | None:
+        known = self._ids.get(slack_team_id)
+        found = await session.get(Organisation, known) if known is not None else None
+        if found is None:
+            query = select(Organisation).where(Organisation.slack_team_id == slack_team_id)
+            found = (await session.execute(query)).scalar_one_or_none()
+        return found
 
-@dataclass
-class SingleOrganisation:
-    """An organisation whose settings are the environment's, never stored: the base of the
-    multi-workspace directory (bot/workspaces.py), whose teams have no settings rows yet
-    (issue 17's next step gives each installed workspace stored settings like `InstalledOrganisation`)."""
 
-    settings: OrganisationSettings
-    _organisation_id: int | None = field(default=None, repr=False)
+# The settings' fields (services.invoicing.settings) whose variable is not INVOICEBOT_<FIELD>.
+_SEED_FIELDS = {
+    "legal_name": "org_name",
+    "tax_id": "org_tax_id",
+    "country": "org_country",
+    **{part: f"org_{part}" for part in ("street", "additional", "city", "postal_code", "subdivision")},
+}
 
-    def settings_for(self, slack_team_id: str | None = None) -> OrganisationSettings:
-        return self.settings
 
-    def pin(self, organisation_id: int) -> None:
-        """Act for this organisation from now on (the CLI's `--workspace`, issue 17)."""
-        self._organisation_id = organisation_id
-
-    async def organisation(self, session: AsyncSession, slack_team_id: str | None = None) -> Organisation:
-        if self._organisation_id is not None:
-            found = await session.get(Organisation, self._organisation_id)
-            if found is not None:
-                return found
-        organisation = await adopt_organisation(session, self.settings.profile)
-        self._organisation_id = organisation.id
-        return organisation
-
-    async def settings_of(self, session: AsyncSession, organisation_id: int | None = None) -> OrganisationSettings:
-        return self.settings
-
-    async def identity(self, session: AsyncSession) -> SenderIdentity:
-        return self.settings.identity
-
-    async def channels(self, session: AsyncSession, organisation_id: int) -> SlackChannels:
-        return self.settings.channels
+def seed_refused(wrong: FieldErrors) -> str:
+    """The sentence a first start stops with when an environment value fails the settings' checks."""
+    problems = "; ".join(
+        f"{variable_of(_SEED_FIELDS.get(name, name))}: {message}" for name, message in sorted(wrong.errors.items())
+    )
+    return f"the organisation's settings were not stored (nothing was written): {problems}"
 
 
 def organisation_address(settings: Settings) -> PostalAddress:
@@ -301,6 +335,8 @@ def organisation_settings(settings: Settings) -> OrganisationSettings:
     return settings_from_values(seed_values(settings), process_parts(settings))
 
 
-def installed_organisation(settings: Settings) -> InstalledOrganisation:
-    """The single install's directory, seeded by the environment (read here, at start, only)."""
-    return InstalledOrganisation(seed=seed_values(settings), process=process_parts(settings))
+def settings_directory(settings: Settings) -> SettingsDirectory:
+    """The installation's directory, seeded by the environment (read here, at start, only)."""
+    return SettingsDirectory(
+        seed=seed_values(settings), process=process_parts(settings), by_team=settings.multi_workspace
+    )

@@ -162,10 +162,11 @@ class WorkspaceTokens:
         async with self.sessions() as session:
             organisation = await session.get(Organisation, organisation_id)
             key = organisation.slack_team_id if organisation is not None else None
-        if key is None:
-            raise WorkspaceNotInstalled(f"organisation {organisation_id} belongs to no installed Slack workspace")
+            if key is None:
+                raise WorkspaceNotInstalled(f"organisation {organisation_id} belongs to no installed Slack workspace")
+            channels = await self.directory.channels(session, organisation_id)  # its own, as stored now
         token = await self.bot_token(key)
-        return Destination(token=token, channels=self.directory.settings_for(key).channels)
+        return Destination(token=token, channels=channels)
 
     async def bot_token(self, slack_team_id: str) -> str:
         bot = await self.store.find_bot_for(slack_team_id)

@@ -15,16 +15,16 @@ app is built with `oauth_wiring()` instead of one `SLACK_BOT_TOKEN`:
 - `app_uninstalled` / `tokens_revoked` delete the tokens and pause that organisation's
   sending (services.sending.pausing): its data is kept, its queued emails wait.
 
-The seam for per-organisation settings (issue 17 items 1-2) is `WorkspaceDirectory`: it answers
-`settings_for(team)` with the environment's settings as defaults, overridable per team; a
-database-backed directory replaces it without touching the listeners.
+Each workspace's settings are its own `organisation_settings` row, written at install
+(`workspace_seed`: the installing user is its admin, channels empty until set) and read through
+the one cached directory (bot/organisation_settings.py `SettingsDirectory`, `by_team`). What
+stays per process: the SMTP relay, the DKIM key, the VERP secret.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,7 +45,7 @@ from sqlalchemy import Column, MetaData, Table, Text, and_, desc, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from bot.organisation_settings import OrganisationSettings, SingleOrganisation
+from bot.organisation_settings import SettingsDirectory
 from bot.workspace_tokens import (
     ROTATE_MINUTES_BEFORE,
     LockingAuthorize,
@@ -53,8 +53,9 @@ from bot.workspace_tokens import (
     WorkspaceTokens,
     workspace_key,
 )
-from services.db.models import TOKEN_COLUMNS, Organisation, slack_bots, slack_installations
-from services.invoicing.organisations import adopt_organisation
+from services.db.models import TOKEN_COLUMNS, slack_bots, slack_installations
+from services.invoicing.settings import OrganisationSettingsValues
+from services.postal_address import PostalAddress
 from services.sending.pausing import pause_workspace, resume_workspace
 from services.unit_of_work import units_over
 
@@ -183,50 +184,28 @@ class SealedInstallationStore(AsyncSQLAlchemyInstallationStore):
         return None
 
 
-@dataclass
-class WorkspaceDirectory(SingleOrganisation):
-    """One organisation per installed workspace, found (or created) by its `slack_team_id`.
-
-    `settings` are the environment's, the defaults of every workspace; `per_team` overrides
-    them for a team (tests; the coordinator's seam for settings stored per organisation).
-    Without a team (the CLI, start-up) it is the single organisation of `SingleOrganisation`.
-    """
-
-    per_team: Mapping[str, OrganisationSettings] = field(default_factory=dict)
-    _ids: dict[str, int] = field(default_factory=dict, repr=False)
-
-    def settings_for(self, slack_team_id: str | None = None) -> OrganisationSettings:
-        if slack_team_id is None:
-            return self.settings
-        found = self.per_team.get(slack_team_id)
-        if found is not None:
-            return found
-        return replace(self.settings, profile=replace(self.settings.profile, slack_team_id=slack_team_id))
-
-    async def organisation(self, session: AsyncSession, slack_team_id: str | None = None) -> Organisation:
-        if slack_team_id is None:
-            return await self._any_organisation(session)
-        known = self._ids.get(slack_team_id)
-        found = await session.get(Organisation, known) if known is not None else None
-        if found is None:
-            query = select(Organisation).where(Organisation.slack_team_id == slack_team_id)
-            found = (await session.execute(query)).scalar_one_or_none()
-        if found is None:
-            found = await adopt_organisation(session, self.settings_for(slack_team_id).profile)
-        self._ids[slack_team_id] = found.id
-        return found
-
-    async def _any_organisation(self, session: AsyncSession) -> Organisation:
-        """No team (start-up, a CLI command): the pinned one, else the first, left as the workspace
-        made it — unlike one workspace's, a workspace's organisation is not reset from the environment."""
-        if self._organisation_id is None:
-            first = (
-                await session.execute(select(Organisation).order_by(Organisation.id).limit(1))
-            ).scalar_one_or_none()
-            if first is None:
-                return await super().organisation(session)
-            self._organisation_id = first.id
-        return await super().organisation(session)
+def workspace_seed(
+    seed: OrganisationSettingsValues, *, installer: str | None, name: str | None
+) -> OrganisationSettingsValues:
+    """A newly installed workspace's first settings: the person who installed it is its admin; its
+    roles, channels, legal details and archive copies are its own to set (nothing of the
+    environment's organisation leaks in); sender address, language, currency and approval policy
+    start as the installation's defaults."""
+    return replace(
+        seed,
+        senders=(),
+        approvers=(),
+        admins=(installer,) if installer else (),
+        group_members={},
+        notify_channel=None,
+        approvers_channel=None,
+        sender_name=None,
+        legal_name=name or seed.legal_name,
+        address=PostalAddress(country=seed.address.country),
+        tax_id="",
+        cc=(),
+        bcc=(),
+    )
 
 
 @dataclass(frozen=True)
@@ -254,7 +233,7 @@ def oauth_wiring(
     *,
     engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
-    directory: WorkspaceDirectory,
+    directory: SettingsDirectory,
 ) -> OAuthWiring:
     """Bolt's OAuth settings over our stores; install pages that say what happened."""
     sealer = TokenSealer.from_keys(config.token_keys)
@@ -319,7 +298,7 @@ class InstallPages:
     """What the browser shows at the end of the flow; a success creates the workspace's organisation."""
 
     sessions: async_sessionmaker[AsyncSession]
-    directory: WorkspaceDirectory
+    directory: SettingsDirectory
 
     async def success(self, args: AsyncSuccessArgs) -> BoltResponse:
         installation: Installation = args.installation
@@ -330,8 +309,9 @@ class InstallPages:
         )
         name = installation.enterprise_name if installation.is_enterprise_install else installation.team_name
         if key is not None:
+            seed = workspace_seed(self.directory.seed, installer=installation.user_id, name=name)
             async with self.sessions() as session:
-                organisation = await self.directory.organisation(session, key)
+                organisation = await self.directory.install(session, key, seed)
             await resume_workspace(units_over(self.sessions), organisation_id=organisation.id)
         log.info("invoicebot was installed in workspace %s (%s)", key, name)
         return _page(

@@ -63,6 +63,7 @@ async def _form(
             now=now,
             sending=workplace.sending,
             language=language,
+            risk_rule=policy.rules.new_recipients,
         ),
     )
     return ReviewForm.from_draft(

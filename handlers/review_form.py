@@ -64,6 +64,7 @@ class ReviewForm:
     suppressed: tuple[str, ...] = ()  # one sentence per suppressed address
     recent: str | None = None  # "INV-1 was sent 4 minutes ago by <@U1> — send again?"
     last_email: str | None = None  # "❌ Not received: bounced to ap@x: …" when the last email did not arrive
+    approval_reason: str | None = None  # "new domain example.org for ACME": why an approver will be asked
 
     @classmethod
     def from_draft(cls, draft: ReviewDraft, *, recent: str | None) -> ReviewForm:
@@ -81,6 +82,7 @@ class ReviewForm:
             problems=tuple(p.message for p in draft.problems),
             suppressed=tuple(s.message for s in draft.suppressed),
             recent=recent,
+            approval_reason=draft.approval_reason,
             last_email=draft.state.line if draft.state and draft.state.state == InvoiceState.NOT_RECEIVED else None,
         )
 

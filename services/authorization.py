@@ -128,6 +128,9 @@ class ApprovalRules:
     admins: frozenset[str] = frozenset()
     policy: ApprovalPolicy | str = ApprovalPolicy.NEVER
     threshold: Decimal = Decimal(0)
+    # The risk rule (services/sending/risk.py): also ask when a send goes to a domain the customer
+    # was never sent to, or to recipients changed since its last delivered email.
+    new_recipients: bool = False
 
     def may_send(self, user: str) -> bool:
         return not self.senders or user in self.senders or user in self.admins

@@ -114,6 +114,8 @@ def warnings_text(form: ReviewForm) -> str | None:
     if form.recent:
         lines.append(f"🔁 {escape(form.recent, keep_user_mentions=True)}")  # quotes the invoice number
     lines.extend(f"🚫 {escape(sentence)}" for sentence in form.suppressed)
+    if form.approval_reason:
+        lines.append(f"🛂 An approver will be asked: {escape(form.approval_reason)}")
     return "\n".join(lines) or None
 
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from handlers.blocks.elements import Block, plain_text, section
-from handlers.blocks.review import LANGUAGE_NAMES, View, _modal, _option, _text_input
+from handlers.blocks.review import LANGUAGE_NAMES, View, _checkbox, _modal, _option, _text_input
 from handlers.ids import CallbackId
-from handlers.review_form import INPUT
+from handlers.review_form import INPUT, YES
 from services.authorization import ApprovalPolicy
 from services.invoicing.settings import GROUP_ID, SettingsForm
 
@@ -140,6 +140,12 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
         section("*Approval*"),
         _static_select("approval_policy", "Ask an approver", POLICIES, form.approval_policy),
         _text(form, "approval_threshold"),
+        _checkbox(
+            block_id("approve_new_recipients"),
+            "Risk rule",
+            _option(YES, "Ask when a send goes to a new domain or changed recipients"),
+            ticked=form.approve_new_recipients,
+        ),
         section("*Channels* — the bot must be a member: `/invite @invoicebot` in the channel."),
         _channel_select("notify_channel", "Status and alerts", form.notify_channel, "Where sends are followed"),
         _channel_select("approvers_channel", "Approval requests", form.approvers_channel, "Empty: the channel above"),
@@ -169,6 +175,8 @@ def _value(state: Mapping[str, Any], field: str) -> Any:
         return [option.get("value", "") for option in element.get("selected_options") or []]
     if kind == "static_select":
         return (element.get("selected_option") or {}).get("value") or ""
+    if kind == "checkboxes":
+        return [option.get("value", "") for option in element.get("selected_options") or []]
     if kind == "conversations_select":
         return element.get("selected_conversation") or None
     return element.get("value") or ""
@@ -189,6 +197,7 @@ def parse_settings(view: Mapping[str, Any]) -> SettingsForm:
         default_language=str(_value(state, "default_language")) or "en",
         notify_channel=_value(state, "notify_channel"),
         approvers_channel=_value(state, "approvers_channel"),
+        approve_new_recipients=bool(_value(state, "approve_new_recipients")),
     )
     return SettingsForm(**values)
 

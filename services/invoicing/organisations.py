@@ -25,10 +25,11 @@ class OrganisationProfile:
 
 
 async def ensure_organisation(session: AsyncSession, profile: OrganisationProfile) -> Organisation:
-    """The organisation of this installation, created on first use, kept in step with settings.
+    """The organisation of this installation (or of `profile`'s workspace), created from `profile` on first use.
 
-    While one workspace is configured there is one organisation; it is matched by Slack
-    team id when one is known, else it is the first row.
+    Matched by Slack team id when one is known (else a single install's organisation, which
+    has none yet, is taken over), else it is the first row. An organisation found is left as
+    its settings made it.
     """
     query = select(Organisation).order_by(Organisation.id).limit(1)
     if profile.slack_team_id:
@@ -40,9 +41,15 @@ async def ensure_organisation(session: AsyncSession, profile: OrganisationProfil
                 select(Organisation).where(Organisation.slack_team_id.is_(None)).order_by(Organisation.id).limit(1)
             )
         ).scalar_one_or_none()
-    if organisation is None:
-        organisation = Organisation(name=profile.name)
-        session.add(organisation)
+    if organisation is not None:
+        # Found: its details are its settings' (services/invoicing/settings_store.py), never reset
+        # from a profile; a single install's organisation taken over by its workspace only learns its team.
+        if profile.slack_team_id:
+            organisation.slack_team_id = profile.slack_team_id
+        await session.flush()
+        return organisation
+    organisation = Organisation(name=profile.name)
+    session.add(organisation)
     organisation.name = profile.name
     for column, value in address_columns(profile.address).items():
         setattr(organisation, column, value)

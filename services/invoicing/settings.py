@@ -61,6 +61,7 @@ class OrganisationSettingsValues:
     group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     approval_policy: ApprovalPolicy = ApprovalPolicy.NEVER
     approval_threshold: Decimal = Decimal(0)
+    approve_new_recipients: bool = False  # the risk rule: new domain or changed recipients asks approval
     notify_channel: str | None = None
     approvers_channel: str | None = None
     sender_name: str | None = None
@@ -92,6 +93,7 @@ class OrganisationSettingsValues:
             admins=self.members(self.admins),
             policy=self.approval_policy,
             threshold=self.approval_threshold,
+            new_recipients=self.approve_new_recipients,
         )
 
     def changes_from(self, before: OrganisationSettingsValues) -> dict[str, list[Any]]:
@@ -120,6 +122,7 @@ class SettingsForm:
     group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
     approval_policy: str = ApprovalPolicy.NEVER.value
     approval_threshold: str = "0"
+    approve_new_recipients: bool = False
     notify_channel: str | None = None
     approvers_channel: str | None = None
     sender_name: str | None = None
@@ -230,7 +233,9 @@ def _address(form: SettingsForm, errors: _Errors, country: str | None) -> Postal
     return PostalAddress(**parts, country=country)
 
 
-def check_settings(form: SettingsForm, *, before: OrganisationSettingsValues) -> OrganisationSettingsValues:
+def check_settings(
+    form: SettingsForm, *, before: OrganisationSettingsValues, require_admin: bool = True
+) -> OrganisationSettingsValues:
     """The form's values checked, or FieldErrors naming each wrong field (keys: the field names).
 
     The VAT number is checked when it changed (or the country did), the IBAN and BIC when they
@@ -254,6 +259,7 @@ def check_settings(form: SettingsForm, *, before: OrganisationSettingsValues) ->
         approval_threshold=errors.check(
             "approval_threshold", lambda: _threshold(form.approval_threshold, currency), Decimal(0)
         ),
+        approve_new_recipients=bool(form.approve_new_recipients),
         notify_channel=errors.check("notify_channel", lambda: _channel(form.notify_channel)),
         approvers_channel=errors.check("approvers_channel", lambda: _channel(form.approvers_channel)),
         sender_name=errors.check("sender_name", lambda: _optional_text(form.sender_name, "the From name", 200)) or None,
@@ -277,7 +283,7 @@ def check_settings(form: SettingsForm, *, before: OrganisationSettingsValues) ->
     )
     if values.bic and not values.iban and "iban" not in errors.found:
         errors.found["iban"] = "a BIC alone cannot be paid to: give the IBAN too (or clear the BIC)"
-    if not values.admins and not errors.found.get("admins"):
+    if require_admin and not values.admins and not errors.found.get("admins"):
         errors.found["admins"] = "name at least one admin, or nobody could change the settings again"
     if errors.found:
         raise FieldErrors(errors.found)
@@ -287,6 +293,16 @@ def check_settings(form: SettingsForm, *, before: OrganisationSettingsValues) ->
 def _same_code(typed: str, stored: str | None) -> bool:
     """Whether a typed IBAN or BIC is the stored one, spaces and case aside."""
     return "".join(typed.split()).upper() == (stored or "")
+
+
+def check_seed(values: OrganisationSettingsValues) -> OrganisationSettingsValues:
+    """The environment's values, before the first start stores them, through the modal's own checks.
+
+    FieldErrors (keyed by field) when one is wrong, so a bad variable is caught before anything
+    is written rather than stored and refused at the first edit. Unlike the modal, no admin is
+    required: a single-workspace install has always been able to start without INVOICEBOT_ADMINS.
+    """
+    return check_settings(form_of(values), before=OrganisationSettingsValues(), require_admin=False)
 
 
 def _legal_name(value: str) -> str:

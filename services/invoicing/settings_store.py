@@ -22,7 +22,13 @@ from services.authorization import OPERATOR, Action, ApprovalPolicy, ApprovalRul
 from services.db.models import Organisation, OrganisationSettingsRow
 from services.errors import FieldErrors, NotFound
 from services.invoicing.organisations import OrganisationProfile, ensure_organisation
-from services.invoicing.settings import OrganisationSettingsValues, SettingsForm, check_settings, form_of
+from services.invoicing.settings import (
+    OrganisationSettingsValues,
+    SettingsForm,
+    check_seed,
+    check_settings,
+    form_of,
+)
 from services.postal_address import address_columns, postal_address_of
 from services.unit_of_work import AuditEntry, UnitOfWork
 
@@ -37,6 +43,7 @@ def values_of(organisation: Organisation, row: OrganisationSettingsRow) -> Organ
         group_members={group: tuple(users) for group, users in (row.group_members or {}).items()},
         approval_policy=ApprovalPolicy(row.approval_policy),
         approval_threshold=Decimal(row.approval_threshold),
+        approve_new_recipients=bool(row.approve_new_recipients),
         notify_channel=row.notify_channel,
         approvers_channel=row.approvers_channel,
         sender_name=row.sender_name,
@@ -61,6 +68,7 @@ def _write(organisation: Organisation, row: OrganisationSettingsRow, values: Org
     row.group_members = {group: list(users) for group, users in values.group_members.items()}
     row.approval_policy = values.approval_policy.value
     row.approval_threshold = values.approval_threshold
+    row.approve_new_recipients = values.approve_new_recipients
     row.notify_channel, row.approvers_channel = values.notify_channel, values.approvers_channel
     row.sender_name, row.bounce_domain = values.sender_name, values.bounce_domain
     row.default_currency = values.default_currency
@@ -121,17 +129,23 @@ async def adopt_with_settings(
     `settings_version` moved from `known_version`, its stored settings (None: unchanged).
 
     Owns its transaction: what it created (the organisation, the first seed of its settings)
-    is committed here. Two processes starting at once both try to seed; the primary key lets one
+    is committed here; a seed that fails the settings' own field checks raises FieldErrors and
+    writes nothing. Two processes starting at once both try to seed; the primary key lets one
     win, the loser rolls back and reads the winner's row.
     """
     organisation = found if found is not None else await ensure_organisation(session, profile)
     if known_version == organisation.settings_version:
-        await _commit_created(session)
+        await _commit_created(session, adopted=found is None)
         return organisation, None
     values = await stored_settings(session, organisation)
     if values is None:
         try:
-            await seed_settings(session, organisation=organisation, values=seed)
+            checked = check_seed(seed)
+        except FieldErrors:
+            await session.rollback()  # nothing written, not even a new organisation's row
+            raise
+        try:
+            await seed_settings(session, organisation=organisation, values=checked)
             await session.commit()
         except IntegrityError:
             await session.rollback()
@@ -139,12 +153,13 @@ async def adopt_with_settings(
         values = await stored_settings(session, organisation)
         if values is None:
             raise RuntimeError("the organisation's settings could not be seeded")
-    await _commit_created(session)
+    await _commit_created(session, adopted=found is None)
     return organisation, values
 
 
-async def _commit_created(session: AsyncSession) -> None:
-    if session.in_transaction() and (session.new or session.dirty):
+async def _commit_created(session: AsyncSession, *, adopted: bool) -> None:
+    """Commit what `ensure_organisation` created or adopted (already flushed, so no longer `new`/`dirty`)."""
+    if session.in_transaction() and (adopted or session.new or session.dirty):
         await session.commit()
 
 

@@ -102,6 +102,7 @@ async def request_bulk_delivery(
                 invoice_number=number,
                 to=draft.to,
                 cc=draft.cc,
+                bcc=draft.bcc,  # the organisation's archive copies, as on the single review
                 subject=draft.subject,
                 message=draft.message,
                 language=draft.language,

@@ -44,6 +44,7 @@ from services.sending.checks import (
 from services.sending.context import SendContext
 from services.sending.readiness import SendingState
 from services.sending.review import RecentSend, recent_send
+from services.sending.risk import recipient_risk
 from services.sending.transitions import DeliveryMove, delivery_moved, origin_values
 from services.tracking.status import (
     DeliveryStatusView,
@@ -164,7 +165,14 @@ async def request_delivery(  # noqa: C901
     check_invoice(invoice)
     check_sending(sending)
     checked = await check_request(session, organisation_id=organisation_id, request=request)
-    needs_approval = rules.needs_approval(invoice.total)
+    risk = (
+        await recipient_risk(
+            session, organisation_id=organisation_id, customer=invoice.customer, recipients=[*checked.to, *checked.cc]
+        )
+        if rules.new_recipients
+        else None
+    )
+    needs_approval = rules.needs_approval(invoice.total) or risk is not None
     if needs_approval and not rules.approvers_for(request.requested_by):
         raise NotAllowed(
             f"Sending {invoice.number} needs an approval, but nobody other than you can approve: ask an admin."
@@ -219,6 +227,7 @@ async def request_delivery(  # noqa: C901
         **({"override_suppression": ", ".join(checked.suppressed)} if checked.suppressed else {}),
         **({"preview_delivery_id": preview.id} if preview else {}),
         **({"resend_confirmed": True} if request.confirm_resend else {}),
+        **({"approval_reason": risk} if risk else {}),
     }
     owed = delivery_moved(
         DeliveryMove(

@@ -39,6 +39,7 @@ from services.invoicing.states import IN_FLIGHT, SENT_OK, InvoiceStateView, late
 from services.languages import normalise_language
 from services.sending.due import verdict
 from services.sending.readiness import Problem, SendingState
+from services.sending.risk import recipient_risk
 
 RESEND_WINDOW = timedelta(hours=24)
 
@@ -98,6 +99,7 @@ class ReviewDraft:
     problems: tuple[Problem, ...]
     recent: RecentSend | None
     state: InvoiceStateView | None = None  # as a person sees it (services.invoicing.states)
+    approval_reason: str | None = None  # the risk rule's: why this send will wait for an approver
 
     @property
     def ready(self) -> bool:
@@ -203,6 +205,7 @@ class ReviewRequest:
     sending: SendingState | None = None
     language: str | None = None
     sender_name: str | None = None
+    risk_rule: bool = False  # the organisation's risk rule is on: say when (and why) the send will ask approval
 
 
 async def prepare_review(session: AsyncSession, request: ReviewRequest) -> ReviewDraft:
@@ -213,7 +216,8 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
 
     `request.sending` adds the organisation's readiness problems (SMTP not configured / not
     verified) to `problems`; without it only the invoice's own problems are listed.
-    `request.sender_name` signs the message (default: the organisation's name).
+    `request.sender_name` signs the message (default: the organisation's name). `request.risk_rule`:
+    the organisation's risk rule is on, so the draft says when (and why) the send will ask approval.
     """
     organisation_id = request.organisation_id
     invoice = await get_invoice(session, organisation_id=organisation_id, number=request.invoice_number)
@@ -270,6 +274,11 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
         problems=problems,
         recent=await recent_send(session, invoice=invoice, now=request.now),
         state=await state_of_invoice(session, invoice=invoice),
+        approval_reason=(
+            await recipient_risk(session, organisation_id=organisation_id, customer=customer, recipients=[*to, *cc])
+            if request.risk_rule
+            else None
+        ),
     )
 
 

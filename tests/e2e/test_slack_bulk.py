@@ -12,7 +12,7 @@ from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from handlers.blocks.bulk import MAX_LISTED, BulkItem, bulk_confirmation_view, decode_numbers, encode_numbers
 from handlers.ids import CallbackId
-from services.db.models import Delivery, InvoiceStatus, Organisation
+from services.db.models import Delivery, InvoiceStatus, Organisation, OrganisationSettingsRow
 from services.sending.bulk import MAX_BULK_INVOICES
 from tests import factories
 from tests.harness.modals import finished_view, open_confirmation
@@ -147,3 +147,25 @@ async def test_a_confirmation_naming_more_than_the_limit_is_refused_in_the_ack_a
     ]
     assert (await session.execute(select(Delivery.id))).all() == []
     assert fake_slack.calls_to("views.update") == []
+
+
+async def test_send_all_ready_copies_the_organisations_own_cc_and_bcc_as_the_single_review_does(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed_ready_and_draft(session, org)
+    view = await open_confirmation(slack, fake_slack)  # the first request seeded the settings row
+    row = await session.get(OrganisationSettingsRow, org.id)
+    assert row is not None
+    row.cc, row.bcc = ["archive@example.com"], ["audit@example.com"]
+    org.settings_version += 1  # as an admin's change does
+    await session.commit()
+
+    await slack.submit(view, {}, user=ALICE)
+
+    await finished_view(fake_slack, view["id"])
+    session.expire_all()
+    rows = (await session.execute(select(Delivery.to, Delivery.cc, Delivery.bcc))).all()
+    assert sorted(rows) == [
+        (["ap@acme.example"], ["archive@example.com"], ["audit@example.com"]),
+        (["ap@globex.example", "cfo@globex.example"], ["archive@example.com"], ["audit@example.com"]),
+    ]

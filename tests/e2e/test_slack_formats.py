@@ -45,10 +45,11 @@ class Seller:
     currency: str
     amount: str  # the invoice total (1,200.50 + 20 % tax) as this seller's readers write it
     due: str  # 1 November 2026, likewise
+    vat_number: str  # valid in the seller's country: the first start checks it like the settings modal
 
 
-UK = Seller("GB", "en", "en", "GBP", "£1,440.60", "1 November 2026")
-SWISS = Seller("CH", "de", "de", "CHF", "CHF 1’440.60", "1. November 2026")
+UK = Seller("GB", "en", "en", "GBP", "£1,440.60", "1 November 2026", "GB123456782")
+SWISS = Seller("CH", "de", "de", "CHF", "CHF 1’440.60", "1. November 2026", "CHE107787577MWST")
 
 
 @pytest.fixture(params=[UK, SWISS], ids=["en_GB", "de_CH"])
@@ -64,6 +65,7 @@ def settings(database_url: str, fake_slack: FakeSlackApi, seller: Seller) -> Set
         fake_slack,
         INVOICEBOT_SECRET_KEY="test-verp-secret",
         INVOICEBOT_ORG_COUNTRY=seller.country,
+        INVOICEBOT_ORG_TAX_ID=seller.vat_number,
         INVOICEBOT_DEFAULT_LANGUAGE=seller.language,
     )
 

@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.bootstrap import Loop, Runtime, Seams, bootstrap
 from bot.config import Settings, load_settings
+from bot.organisation_settings import SettingsDirectory
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_oauth import FakeSlackOAuth, FakeWorkspace
 from bot.sandbox.slack_requests import SlackUserRef
-from bot.workspaces import WorkspaceDirectory
 from services.db.models import Organisation
 from tests.harness.slack import TODAY
 
@@ -121,8 +121,8 @@ async def runtime(settings: Settings, org: Organisation) -> AsyncIterator[Runtim
     await built.aclose()
 
 
-def directory_of(runtime: Runtime) -> WorkspaceDirectory:
-    assert isinstance(runtime.organisations, WorkspaceDirectory)
+def directory_of(runtime: Runtime) -> SettingsDirectory:
+    assert isinstance(runtime.organisations, SettingsDirectory) and runtime.organisations.by_team
     return runtime.organisations
 
 

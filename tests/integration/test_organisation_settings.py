@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.config import SettingsError, load_settings
-from bot.organisation_settings import installed_organisation
+from bot.organisation_settings import settings_directory
 from services.db.models import AuditLog, Organisation, OrganisationSettingsRow
 from services.invoicing.settings_store import settings_to_edit
 from services.unit_of_work import units_over
@@ -25,13 +25,13 @@ def env(database_url: str, **extra: str):
 
 
 async def test_the_environment_seeds_the_first_start_and_the_database_wins_afterwards(database_url, sessions):
-    first = installed_organisation(env(database_url, INVOICEBOT_ORG_NAME="First Ltd", INVOICEBOT_APPROVERS="U0BOB"))
+    first = settings_directory(env(database_url, INVOICEBOT_ORG_NAME="First Ltd", INVOICEBOT_APPROVERS="U0BOB"))
     async with sessions() as session:
         organisation = await first.organisation(session)
         assert (organisation.name, organisation.settings_version) == ("First Ltd", 1)
 
     # A restart with other values in the environment: the stored settings stay as they are.
-    later = installed_organisation(env(database_url, INVOICEBOT_ORG_NAME="Other Ltd", INVOICEBOT_APPROVERS="U0DAVE"))
+    later = settings_directory(env(database_url, INVOICEBOT_ORG_NAME="Other Ltd", INVOICEBOT_APPROVERS="U0DAVE"))
     async with sessions() as session:
         organisation = await later.organisation(session)
         rows = await session.scalar(select(func.count()).select_from(OrganisationSettingsRow))
@@ -40,11 +40,37 @@ async def test_the_environment_seeds_the_first_start_and_the_database_wins_after
     assert later.settings_for().profile.name == "First Ltd"
 
 
+async def test_a_bad_environment_value_stops_the_first_start_naming_the_variable_and_writes_nothing(
+    database_url, sessions
+):
+    directory = settings_directory(
+        env(
+            database_url,
+            INVOICEBOT_SENDER_EMAIL="not an address",
+            INVOICEBOT_ORG_TAX_ID="GB123",
+            INVOICEBOT_NOTIFY_CHANNEL="#general",
+        )
+    )
+
+    async with sessions() as session:
+        with pytest.raises(SettingsError) as refused:
+            await directory.organisation(session)
+
+    sentence = str(refused.value)
+    assert sentence.startswith("the organisation's settings were not stored (nothing was written): ")
+    assert "INVOICEBOT_SENDER_EMAIL: " in sentence
+    assert "INVOICEBOT_ORG_TAX_ID: the VAT number 'GB123' is not a valid GB VAT number" in sentence
+    assert "INVOICEBOT_NOTIFY_CHANNEL: '#general' is not a Slack channel id (C… or G…)" in sentence
+    async with sessions() as session:
+        for table in (Organisation, OrganisationSettingsRow):
+            assert await session.scalar(select(func.count()).select_from(table)) == 0
+
+
 async def test_a_running_worker_sends_with_the_from_name_an_admin_just_changed(
     database_url, sessions, session, org, smtp, transport
 ):
     settings = env(database_url, INVOICEBOT_SENDER_NAME="Accounts", INVOICEBOT_SENDER_EMAIL="invoices@example.com")
-    directory = installed_organisation(settings)
+    directory = settings_directory(settings)
     await directory.organisation(session)
     worker = make_worker(sessions, transport, identity=directory.identity)
     await queue_delivery(session, org)
@@ -79,7 +105,7 @@ async def test_a_running_worker_sends_with_the_from_name_an_admin_just_changed(
 async def test_the_environment_seeds_the_bank_details_checked_and_compact(database_url, sessions):
     """INVOICEBOT_ORG_IBAN / _BIC / _ACCOUNT_HOLDER seed the first start like the other settings; a
     mistyped IBAN stops the start with a sentence naming the variable instead of printing on invoices."""
-    seeded = installed_organisation(
+    seeded = settings_directory(
         env(
             database_url,
             INVOICEBOT_ORG_IBAN="be71 0961 2345 6769",

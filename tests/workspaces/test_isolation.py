@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.bootstrap import Runtime
-from bot.organisation_settings import SlackChannels
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
-from services.db.models import Organisation
+from services.db.models import Organisation, OrganisationSettingsRow
 from tests import factories
 from tests.harness.reading import texts
 from tests.harness.slack import TODAY
 from tests.harness.waiting import until
-from tests.harness.workspaces import ANN, TOM, Browser, directory_of, organisation_of, sending_paused
+from tests.harness.workspaces import ANN, TOM, Browser, organisation_of, sending_paused
 
 
 async def _installed(browser: Browser, session: AsyncSession, *teams: str) -> list[Organisation]:
@@ -67,11 +65,12 @@ async def test_the_notifier_posts_each_organisations_messages_with_its_token_to_
     browser: Browser, runtime: Runtime, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
 ):
     one, two = await _installed(browser, session, "T0ONE", "T0TWO")
-    directory = directory_of(runtime)
-    directory.per_team = {
-        team: replace(directory.settings_for(team), channels=SlackChannels(notify=channel, approvers=None))
-        for team, channel in (("T0ONE", "C0ONE"), ("T0TWO", "C0TWO"))
-    }
+    for organisation, channel in ((one, "C0ONE"), (two, "C0TWO")):  # each workspace's admin set its channel
+        row = await session.get(OrganisationSettingsRow, organisation.id)
+        assert row is not None
+        row.notify_channel = channel
+        organisation.settings_version += 1
+    await session.commit()
     await factories.queued_delivery(session, one.id, verp_secret=b"test-verp-secret", number="ONE-1")
     await factories.queued_delivery(session, two.id, verp_secret=b"test-verp-secret", number="TWO-1")
     assert runtime.notifier is not None and fake_slack.oauth is not None

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -84,6 +85,7 @@ class OrganisationSettingsRow(Base):
     group_members: Mapped[dict[str, Any]] = mapped_column(default=dict)
     approval_policy: Mapped[str] = mapped_column(String(16), default="never")
     approval_threshold: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    approve_new_recipients: Mapped[bool] = mapped_column(default=False, server_default=false())
     notify_channel: Mapped[str | None] = mapped_column(String(32))
     approvers_channel: Mapped[str | None] = mapped_column(String(32))
     sender_name: Mapped[str | None] = mapped_column(String(200))

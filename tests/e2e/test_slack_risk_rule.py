@@ -1,0 +1,56 @@
+"""The risk rule through Slack: an admin ticks it in the settings modal (stored, audited), and the
+review modal of a send to a customer's never-sent domain says an approver will be asked and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.sandbox.slack_api import FakeSlackApi
+from bot.sandbox.slack_requests import SlackRequestClient
+from services.db.models import AuditLog, Delivery, DeliveryStatus, Organisation, OrganisationSettingsRow
+from tests.harness.modals import open_review, submit
+from tests.harness.reading import input_blocks, state_values, texts
+from tests.harness.seeding import seed_invoice
+from tests.harness.slack import ALICE, settings_with
+
+settings = settings_with(
+    INVOICEBOT_ADMINS="U0ALICE",
+    INVOICEBOT_APPROVERS="U0BOB",
+    INVOICEBOT_SECRET_KEY="test-verp-secret",
+)
+
+
+async def _settings_modal(slack: SlackRequestClient, fake_slack: FakeSlackApi) -> dict[str, Any]:
+    opened = len(fake_slack.calls_to("views.open"))
+    assert (await slack.command("settings", user=ALICE, response_url=fake_slack.response_url())).status_code == 200
+    await fake_slack.wait_until(lambda: len(fake_slack.calls_to("views.open")) > opened)
+    view: dict[str, Any] = fake_slack.calls_to("views.open")[-1].args["view"]
+    return view
+
+
+async def test_an_admin_turns_the_risk_rule_on_and_the_review_says_why_approval_is_asked(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed_invoice(session, org)
+    view = await _settings_modal(slack, fake_slack)
+    assert not input_blocks(view)["set_approve_new_recipients"]["element"].get("initial_options")
+
+    answer = await slack.submit(view, state_values(view, set_approve_new_recipients=True), user=ALICE)
+
+    assert answer.status_code == 200 and answer.json()["response_action"] == "update", answer.text
+    session.expire_all()
+    row = (await session.execute(select(OrganisationSettingsRow))).scalar_one()
+    assert row.approve_new_recipients is True
+    audit = (await session.execute(select(AuditLog).where(AuditLog.action == "settings_changed"))).scalar_one()
+    assert audit.actor == "U0ALICE" and audit.detail["changes"]["approve_new_recipients"] == [False, True]
+
+    review = await open_review(slack, fake_slack, "INV-0001")
+
+    assert "🛂 An approver will be asked: new domain acme.example for Acme Corp" in texts(review["blocks"])
+    await submit(slack, review, fake_slack=fake_slack)
+    session.expire_all()
+    delivery = (await session.execute(select(Delivery))).scalar_one()
+    assert delivery.status == DeliveryStatus.AWAITING_APPROVAL
