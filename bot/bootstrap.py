@@ -302,7 +302,7 @@ def _add_loops(
             parts = WorkerParts(
                 sessions=runtime.sessions,
                 transport=smtp_transport(settings),
-                identity=runtime.organisations.identity,  # re-read ≤ once a second: follows an admin's change
+                identity=runtime.organisations.identities,  # re-read ≤ once a second: follows an admin's change
                 render_pool=runtime.render_pool,
                 heartbeat=runtime.health.loop(Loop.WORKER, reports_each_round=True),
             )

@@ -33,7 +33,7 @@ from services.invoicing.organisations import OrganisationProfile
 from services.invoicing.settings import OrganisationSettingsValues
 from services.invoicing.settings_store import adopt_with_settings, stored_settings
 from services.postal_address import PostalAddress, parse_postal_address
-from services.sending.pipeline import SenderIdentity
+from services.sending.pipeline import SenderIdentities, SenderIdentity
 from services.sending.readiness import SendingState, sending_state
 
 
@@ -81,7 +81,7 @@ class OrganisationDirectory(Protocol):
 
     async def settings_of(self, session: AsyncSession, organisation_id: int | None = None) -> OrganisationSettings: ...
 
-    async def identity(self, session: AsyncSession) -> SenderIdentity: ...
+    async def identities(self, session: AsyncSession) -> SenderIdentities: ...
 
     async def channels(self, session: AsyncSession, organisation_id: int) -> SlackChannels: ...
 
@@ -180,6 +180,10 @@ class SettingsDirectory:
         organisation = await (session.get(Organisation, organisation_id) if organisation_id else self._find(session))
         if organisation is None:
             return self.settings_for()
+        return await self._current(session, organisation)
+
+    async def _current(self, session: AsyncSession, organisation: Organisation) -> OrganisationSettings:
+        """The organisation's settings: from the cache while its version is the one read, else its row."""
         cached = self._cached.get(organisation.id)
         if cached is None or cached[0] != organisation.settings_version:
             values = await stored_settings(session, organisation)
@@ -188,9 +192,17 @@ class SettingsDirectory:
             return self._remember(organisation, values)
         return cached[1]
 
-    async def identity(self, session: AsyncSession) -> SenderIdentity:
-        """The sender identity now (the worker asks once per claim)."""
-        return (await self.settings_of(session)).identity
+    async def identities(self, session: AsyncSession) -> SenderIdentities:
+        """Every organisation's sender identity now (the worker asks at most once a second), so each
+        workspace's email leaves with its own From, Reply-To and bounce domain. One query for the
+        organisations; a settings row is read only when its version moved."""
+        if not self.by_team:
+            return SenderIdentities((await self.settings_of(session)).identity)
+        found = (await session.execute(select(Organisation).order_by(Organisation.id))).scalars().all()
+        by_organisation = {
+            organisation.id: (await self._current(session, organisation)).identity for organisation in found
+        }
+        return SenderIdentities(self.settings_for().identity, by_organisation)
 
     async def channels(self, session: AsyncSession, organisation_id: int) -> SlackChannels:
         """Where the organisation's posts go now (the notifier asks once per post)."""

@@ -35,6 +35,7 @@ from services.errors import error_summary
 from services.sending.pipeline import (
     PreparedSend,
     RenderJob,
+    SenderIdentities,
     SenderIdentity,
     pool_renderer,
     prepare_sends,
@@ -52,8 +53,8 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-# The sender identity as the organisation's settings say now (bot/organisation_settings.py).
-IdentityNow = Callable[[AsyncSession], Awaitable[SenderIdentity]]
+# Each organisation's sender identity as its settings say now (bot/organisation_settings.py).
+IdentityNow = Callable[[AsyncSession], Awaitable[SenderIdentities]]
 IDENTITY_REREAD_SECONDS = 1.0
 
 
@@ -67,7 +68,7 @@ class WorkerParts:
 
     sessions: async_sessionmaker[AsyncSession]
     transport: Transport
-    identity: SenderIdentity | IdentityNow
+    identity: SenderIdentity | SenderIdentities | IdentityNow
     render_pool: RenderPool | None
     clock: Callable[[], datetime] = utcnow
     heartbeat: Heartbeat | None = None
@@ -124,7 +125,7 @@ class Worker:
                 on_record_retry=lambda exc: self.heartbeat.failed(f"outcomes not committed: {error_summary(exc)}"),
             ),
         )
-        self._identity: SenderIdentity | None = None
+        self._identity: SenderIdentities | None = None
         self._identity_read_at = 0.0
         self._claims_resume_at = 0.0  # event-loop time before which no claim is tried (backoff)
 
@@ -159,10 +160,10 @@ class Worker:
         )
         return prepared
 
-    async def _current_identity(self) -> SenderIdentity:
-        """The sender identity as the settings say now: re-read at most once a second (the
-        organisation row by its key), so an admin's change reaches the next claims without a restart."""
-        if isinstance(self.identity, SenderIdentity):
+    async def _current_identity(self) -> SenderIdentity | SenderIdentities:
+        """Each organisation's sender identity as the settings say now: re-read at most once a second
+        (cached by settings version), so an admin's change reaches the next claims without a restart."""
+        if isinstance(self.identity, SenderIdentity | SenderIdentities):
             return self.identity
         loop_time = asyncio.get_running_loop().time()
         if self._identity is None or loop_time - self._identity_read_at >= IDENTITY_REREAD_SECONDS:

@@ -16,8 +16,8 @@ to the attempt limit).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,6 +59,19 @@ class SenderIdentity:
     public_url: str
     open_pixel: bool = False  # opt-in: a tracking image in the HTML part (opens are unreliable)
     dkim: DkimKey | None = None  # sign each email (when the relay does not)
+
+
+@dataclass(frozen=True)
+class SenderIdentities:
+    """Each organisation's sender identity: a worker of a many-workspace install sends for every
+    workspace, and each email leaves with its own organisation's From, Reply-To and bounce domain.
+    `default` serves an organisation without an entry (a single install has only the default)."""
+
+    default: SenderIdentity
+    by_organisation: Mapping[int, SenderIdentity] = field(default_factory=dict)
+
+    def of(self, organisation_id: int) -> SenderIdentity:
+        return self.by_organisation.get(organisation_id, self.default)
 
 
 @dataclass(frozen=True)
@@ -179,11 +192,15 @@ class PreparedSend:
     ubl_unchecked: bool = False  # its UBL has no stored verdict: check it inline before rendering
 
 
-def prepare_sends(session: Session, *, delivery_ids: Sequence[int], identity: SenderIdentity) -> list[PreparedSend]:
-    """Load a whole claimed batch in a few queries (deliveries, organisation, invoices + lines).
+def prepare_sends(
+    session: Session, *, delivery_ids: Sequence[int], identity: SenderIdentity | SenderIdentities
+) -> list[PreparedSend]:
+    """Load a whole claimed batch in a few queries (deliveries, organisation, invoices + lines);
+    each organisation's deliveries are sent as that organisation (`SenderIdentities`).
 
     Sync: the worker runs it inside the claim's own transaction (`GroupWriter.claim(then=…)`).
     """
+    identities = identity if isinstance(identity, SenderIdentities) else SenderIdentities(identity)
     deliveries = list(
         session.execute(select(Delivery).where(Delivery.id.in_(delivery_ids)).order_by(Delivery.id)).scalars()
     )
@@ -192,6 +209,7 @@ def prepare_sends(session: Session, *, delivery_ids: Sequence[int], identity: Se
         by_org.setdefault(delivery.organisation_id, []).append(delivery)
     prepared: list[PreparedSend] = []
     for organisation_id, group in by_org.items():
+        identity = identities.of(organisation_id)
         documents = read_invoice_documents(
             session,
             organisation_id=organisation_id,

@@ -72,7 +72,7 @@ async def test_a_running_worker_sends_with_the_from_name_an_admin_just_changed(
     settings = env(database_url, INVOICEBOT_SENDER_NAME="Accounts", INVOICEBOT_SENDER_EMAIL="invoices@example.com")
     directory = settings_directory(settings)
     await directory.organisation(session)
-    worker = make_worker(sessions, transport, identity=directory.identity)
+    worker = make_worker(sessions, transport, identity=directory.identities)
     await queue_delivery(session, org)
     assert await worker.drain() == 1
 
