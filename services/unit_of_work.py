@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -39,6 +39,12 @@ class AuditEntry:
     subject_type: str
     subject_id: int | None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+def audit_row(entry: AuditEntry, at: datetime) -> dict[str, Any]:
+    """`entry` as the audit_log row a Core INSERT writes (the send worker's group commit), the
+    same columns `record_audit` fills through the ORM."""
+    return {**asdict(entry), "created_at": at}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ the send worker's group commit, which writes Core statements on a sync connectio
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,13 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.authorization import Action, ApprovalRules, authorize
+from services.db.literals import literal_in
 from services.db.models import AuditLog, Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia, utcnow
 from services.email.addresses import normalise_emails
 from services.email.verification import accepts_smtputf8
 from services.errors import IllegalTransition, InvalidInput, NotFound
 from services.invoicing.states import NOTHING_SENT
 from services.tracking.alert_resolution import owe_alerts_resolved
-from services.unit_of_work import AuditEntry, write_owed
+from services.unit_of_work import AuditEntry, audit_row, write_owed
 
 UNSENT = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED})
 
@@ -135,6 +137,32 @@ async def _move(
     return invoice
 
 
+@dataclass(frozen=True, kw_only=True)
+class InvoiceMove:
+    """An invoice moved from `before` to `target`: what its audit entry says, wherever the move is
+    written (`_record_move` on the ORM, the send worker's Core statements below)."""
+
+    organisation_id: int
+    invoice_id: int
+    number: str
+    before: str
+    target: InvoiceStatus
+    actor: str
+    action: str | None = None  # default `invoice.<target>`
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def audit(self) -> AuditEntry:
+        """The move's one audit entry: `invoice.<status>` (or `action`), with the number and where it came from."""
+        return AuditEntry(
+            organisation_id=self.organisation_id,
+            actor=self.actor,
+            action=self.action or f"invoice.{self.target.value}",
+            subject_type="invoice",
+            subject_id=self.invoice_id,
+            detail={"number": self.number, "from": str(self.before), **self.detail},
+        )
+
+
 async def _record_move(
     session: AsyncSession,
     invoice: Invoice,
@@ -146,17 +174,16 @@ async def _record_move(
 ) -> None:
     """The one place an invoice's status changes, and with it its audit entry (`invoice.<status>`
     unless `action` names it otherwise); the caller has checked the move against its table."""
-    previous = invoice.status
+    move = InvoiceMove(
+        organisation_id=invoice.organisation_id, invoice_id=invoice.id, number=invoice.number,
+        before=invoice.status, target=target, actor=actor, action=action, detail=detail or {},
+    )  # fmt: skip
     invoice.status = target
-    entry = AuditEntry(
-        organisation_id=invoice.organisation_id,
-        actor=actor,
-        action=action or f"invoice.{target.value}",
-        subject_type="invoice",
-        subject_id=invoice.id,
-        detail={"number": invoice.number, "from": str(previous), **(detail or {})},
-    )
-    await write_owed(session, audits=[entry])
+    await write_owed(session, audits=[move.audit()])
+
+
+def _origins(table: dict[InvoiceStatus, frozenset[InvoiceStatus]], target: InvoiceStatus) -> list[str]:
+    return [origin.value for origin in table[target]]
 
 
 _INVOICES = Invoice.__table__
@@ -175,7 +202,7 @@ _UNSEND = (
     _INVOICES.update()
     .where(
         _INVOICES.c.id == bindparam("b_invoice_id"),
-        _INVOICES.c.status == InvoiceStatus.SENT.value,
+        literal_in(_INVOICES.c.status, _origins(_FOLLOWS_EMAIL, InvoiceStatus.VALIDATED)),
         _INVOICES.c.sent_via == SentVia.EMAIL.value,
         ~_LATER_EMAIL,
     )
@@ -194,13 +221,40 @@ def emails_not_received(connection: Connection, *, failures: Sequence[tuple[int,
     for invoice_id, delivery_id, why in failures:
         parameters = {"b_invoice_id": invoice_id, "b_delivery_id": delivery_id, "b_now": now}
         for _, organisation_id, number in connection.execute(_UNSEND, parameters).all():
-            connection.execute(
-                insert(AuditLog.__table__),
-                {"organisation_id": organisation_id, "actor": EVENTS_ACTOR, "action": NOT_RECEIVED_ACTION,
-                 "subject_type": "invoice", "subject_id": invoice_id, "created_at": now,
-                 "detail": {"number": number, "from": InvoiceStatus.SENT.value, "delivery_id": delivery_id,
-                            "why": why}},
+            move = InvoiceMove(
+                organisation_id=organisation_id, invoice_id=invoice_id, number=number, before=InvoiceStatus.SENT.value,
+                target=InvoiceStatus.VALIDATED, actor=EVENTS_ACTOR, action=NOT_RECEIVED_ACTION,
+                detail={"delivery_id": delivery_id, "why": why},
             )  # fmt: skip
+            connection.execute(insert(AuditLog.__table__), audit_row(move.audit(), now))
+
+
+# Sent by the worker: its email was accepted (validated → sent, by the same table as a person's move).
+_MARK_EMAILED = (
+    _INVOICES.update()
+    .where(
+        _INVOICES.c.id == bindparam("b_id"), literal_in(_INVOICES.c.status, _origins(_ALLOWED_FROM, InvoiceStatus.SENT))
+    )
+    .values(
+        status=InvoiceStatus.SENT.value,
+        sent_at=bindparam("b_at"),
+        sent_via=SentVia.EMAIL.value,
+        sent_by=bindparam("b_actor"),
+        updated_at=bindparam("b_at"),
+    )
+)
+
+
+def emails_accepted(connection: Connection, *, sent: Sequence[tuple[int, str]], now: datetime) -> None:
+    """The send worker's group commit marks these invoices sent by email: (invoice id, who sent
+    it) of invoice emails the SMTP server accepted. One executemany for them all (its
+    `status IN (…)` is literal: an expanding list cannot be executemany'd); an invoice that is not
+    validated any more (paid, void, already sent) is left as it is. Not audited, as before: the
+    delivery's own `delivery.accepted` entry says it."""
+    if sent:
+        connection.execute(
+            _MARK_EMAILED, [{"b_id": invoice_id, "b_at": now, "b_actor": actor} for invoice_id, actor in sent]
+        )
 
 
 def _check_follow(invoice: Invoice, target: InvoiceStatus) -> None:
