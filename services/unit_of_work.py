@@ -21,9 +21,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
+from services.db.models import AuditLog
 from services.notifications import NotificationKind, enqueue_notification
 
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -41,10 +43,11 @@ class AuditEntry:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def audit_row(entry: AuditEntry, at: datetime) -> dict[str, Any]:
-    """`entry` as the audit_log row a Core INSERT writes (the send worker's group commit), the
-    same columns `record_audit` fills through the ORM."""
-    return {**asdict(entry), "created_at": at}
+def insert_owed_audits(connection: Connection, *, audits: Sequence[AuditEntry], at: datetime) -> None:
+    """`write_owed`'s audit entries on a sync Core connection (the send worker's group commit):
+    one executemany INSERT of the same columns `record_audit` fills through the ORM. The caller commits."""
+    if audits:
+        connection.execute(insert(AuditLog.__table__), [{**asdict(entry), "created_at": at} for entry in audits])
 
 
 @dataclass(frozen=True)

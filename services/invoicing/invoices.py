@@ -19,19 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.authorization import Action, ApprovalRules, authorize
 from services.db.literals import literal_in
-from services.db.models import AuditLog, Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia, utcnow
+from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia, utcnow
 from services.email.addresses import normalise_emails
 from services.email.verification import accepts_smtputf8
 from services.errors import IllegalTransition, InvalidInput, NotFound
 from services.invoicing.states import NOTHING_SENT
 from services.tracking.alert_resolution import owe_alerts_resolved
-from services.unit_of_work import AuditEntry, audit_row, write_owed
+from services.unit_of_work import AuditEntry, insert_owed_audits, write_owed
 
 UNSENT = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED})
 
@@ -226,7 +226,7 @@ def emails_not_received(connection: Connection, *, failures: Sequence[tuple[int,
                 target=InvoiceStatus.VALIDATED, actor=EVENTS_ACTOR, action=NOT_RECEIVED_ACTION,
                 detail={"delivery_id": delivery_id, "why": why},
             )  # fmt: skip
-            connection.execute(insert(AuditLog.__table__), audit_row(move.audit(), now))
+            insert_owed_audits(connection, audits=[move.audit()], at=now)
 
 
 # Sent by the worker: its email was accepted (validated → sent, by the same table as a person's move).

@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import Connection, Update, bindparam, insert, select
 
 from services.db.models import (
-    AuditLog,
     Delivery,
     DeliveryEvent,
     DeliveryKind,
@@ -37,7 +36,7 @@ from services.notifications import NotificationRequest, enqueue_notifications
 from services.sending.transitions import Alert, SystemMove, comes_from, system_moved
 from services.tracking.follow import unsend_after_send_failures
 from services.tracking.precedence import delivery_status_from
-from services.unit_of_work import audit_row
+from services.unit_of_work import AuditEntry, insert_owed_audits
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ def record_outcomes(
     result: dict[int, str | None] = {}
     updates: dict[str, list[dict[str, Any]]] = {}  # by target status: one UPDATE each
     events: list[dict[str, Any]] = []
-    audits: list[dict[str, Any]] = []
+    audits: list[AuditEntry] = []
     sent: list[tuple[int, str]] = []  # (invoice, who sent it): invoicing marks them sent
     posts: list[NotificationRequest] = []
     failures: list[tuple[int, int, str]] = []  # (invoice, delivery, why): the invoice follows its email
@@ -152,7 +151,7 @@ def record_outcomes(
         result[delivery_id] = status
         updates.setdefault(status, []).append(change)
         events.extend(_events(row, outcome, status, change, now=now))
-        audits.extend(audit_row(entry, now) for entry in owed.audits)
+        audits.extend(owed.audits)
         posts.extend(
             NotificationRequest(p.organisation_id, p.delivery_id, p.kind, p.channel, p.payload) for p in owed.posts
         )
@@ -168,8 +167,7 @@ def record_outcomes(
         unsend_after_send_failures(connection, failures=failures, now=now)
     if events:
         connection.execute(insert(DeliveryEvent.__table__), events)
-    if audits:
-        connection.execute(insert(AuditLog.__table__), audits)
+    insert_owed_audits(connection, audits=audits, at=now)
     enqueue_notifications(connection, requests=posts, now=now)
     return result
 
