@@ -7,31 +7,29 @@ in the same transaction. An illegal transition raises
 A person's move is checked against `_ALLOWED_FROM`; the two moves that follow the invoice's
 email (services.tracking.follow: not received after all, delivered after all) have their own
 table, `_FOLLOWS_EMAIL`. Either way the status and its audit entry change together, in one
-place: `_record_move` (the entry is written by services.unit_of_work.write_owed) — and, for
-the send worker's group commit, which writes Core statements on a sync connection,
-`emails_not_received`, the same move and entry as `email_not_received`.
+place: `_record_move` (the entry, `InvoiceMove.audit`, is written by
+services.unit_of_work.write_owed) — and, for the send worker's group commit, which writes Core
+statements on a sync connection, services.invoicing.emailed: the same moves and entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.authorization import Action, ApprovalRules, authorize
-from services.db.literals import literal_in
-from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia, utcnow
+from services.db.models import Delivery, DeliveryStatus, Invoice, InvoiceStatus, SentVia, utcnow
 from services.email.addresses import normalise_emails
 from services.email.verification import accepts_smtputf8
 from services.errors import IllegalTransition, InvalidInput, NotFound
-from services.invoicing.states import NOTHING_SENT
 from services.tracking.alert_resolution import owe_alerts_resolved
-from services.unit_of_work import AuditEntry, insert_owed_audits, write_owed
+from services.unit_of_work import AuditEntry, write_owed
 
 UNSENT = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VALIDATED})
 
@@ -182,79 +180,11 @@ async def _record_move(
     await write_owed(session, audits=[move.audit()])
 
 
-def _origins(table: dict[InvoiceStatus, frozenset[InvoiceStatus]], target: InvoiceStatus) -> list[str]:
-    return [origin.value for origin in table[target]]
-
-
-_INVOICES = Invoice.__table__
-_DELIVERIES = Delivery.__table__
-_LATER_EMAIL = (
-    select(_DELIVERIES.c.id)
-    .where(
-        _DELIVERIES.c.invoice_id == _INVOICES.c.id,
-        _DELIVERIES.c.kind == DeliveryKind.INVOICE.value,
-        _DELIVERIES.c.id > bindparam("b_delivery_id"),
-        _DELIVERIES.c.status.not_in(NOTHING_SENT),
-    )
-    .exists()
-)
-_UNSEND = (
-    _INVOICES.update()
-    .where(
-        _INVOICES.c.id == bindparam("b_invoice_id"),
-        literal_in(_INVOICES.c.status, _origins(_FOLLOWS_EMAIL, InvoiceStatus.VALIDATED)),
-        _INVOICES.c.sent_via == SentVia.EMAIL.value,
-        ~_LATER_EMAIL,
-    )
-    .values(
-        status=InvoiceStatus.VALIDATED.value, sent_at=None, sent_via=None, sent_by=None, updated_at=bindparam("b_now")
-    )
-    .returning(_INVOICES.c.id, _INVOICES.c.organisation_id, _INVOICES.c.number)
-)
-
-
-def emails_not_received(connection: Connection, *, failures: Sequence[tuple[int, int, str]], now: datetime) -> None:
-    """`email_not_received` for the send worker's group commit, on its round's sync connection:
-    (invoice id, delivery id, why) of invoice emails that failed or ended in doubt at the SMTP
-    stage. Sent → validated, with the same audit entry, when the invoice was sent by email and
-    this email is its latest. Rare, so one statement each."""
-    for invoice_id, delivery_id, why in failures:
-        parameters = {"b_invoice_id": invoice_id, "b_delivery_id": delivery_id, "b_now": now}
-        for _, organisation_id, number in connection.execute(_UNSEND, parameters).all():
-            move = InvoiceMove(
-                organisation_id=organisation_id, invoice_id=invoice_id, number=number, before=InvoiceStatus.SENT.value,
-                target=InvoiceStatus.VALIDATED, actor=EVENTS_ACTOR, action=NOT_RECEIVED_ACTION,
-                detail={"delivery_id": delivery_id, "why": why},
-            )  # fmt: skip
-            insert_owed_audits(connection, audits=[move.audit()], at=now)
-
-
-# Sent by the worker: its email was accepted (validated → sent, by the same table as a person's move).
-_MARK_EMAILED = (
-    _INVOICES.update()
-    .where(
-        _INVOICES.c.id == bindparam("b_id"), literal_in(_INVOICES.c.status, _origins(_ALLOWED_FROM, InvoiceStatus.SENT))
-    )
-    .values(
-        status=InvoiceStatus.SENT.value,
-        sent_at=bindparam("b_at"),
-        sent_via=SentVia.EMAIL.value,
-        sent_by=bindparam("b_actor"),
-        updated_at=bindparam("b_at"),
-    )
-)
-
-
-def emails_accepted(connection: Connection, *, sent: Sequence[tuple[int, str]], now: datetime) -> None:
-    """The send worker's group commit marks these invoices sent by email: (invoice id, who sent
-    it) of invoice emails the SMTP server accepted. One executemany for them all (its
-    `status IN (…)` is literal: an expanding list cannot be executemany'd); an invoice that is not
-    validated any more (paid, void, already sent) is left as it is. Not audited, as before: the
-    delivery's own `delivery.accepted` entry says it."""
-    if sent:
-        connection.execute(
-            _MARK_EMAILED, [{"b_id": invoice_id, "b_at": now, "b_actor": actor} for invoice_id, actor in sent]
-        )
+def origin_values(target: InvoiceStatus, *, follows_email: bool = False) -> list[str]:
+    """The statuses an invoice may reach `target` from, as sorted column values: by a person's move
+    (`_ALLOWED_FROM`), or by one that follows its email (`_FOLLOWS_EMAIL`). The WHERE of a Core move."""
+    table = _FOLLOWS_EMAIL if follows_email else _ALLOWED_FROM
+    return sorted(origin.value for origin in table[target])
 
 
 def _check_follow(invoice: Invoice, target: InvoiceStatus) -> None:

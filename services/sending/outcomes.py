@@ -30,7 +30,7 @@ from services.db.models import (
     DeliveryStatus,
 )
 from services.documents.validation import UblVerdict
-from services.invoicing.invoices import emails_accepted
+from services.invoicing.emailed import emails_accepted
 from services.invoicing.states import NOT_RECEIVED
 from services.notifications import NotificationRequest, enqueue_notifications
 from services.sending.transitions import Alert, SystemMove, comes_from, system_moved

@@ -240,7 +240,7 @@ async def test_many_outcomes_of_one_kind_are_written_by_one_statement_together(
 async def test_accepted_invoices_are_marked_sent_by_invoicing_in_one_statement_and_a_paid_one_stays_paid(
     session: AsyncSession, sessions: async_sessionmaker[AsyncSession], writers: WriterFactory, org: Organisation
 ) -> None:
-    """The worker's "sent by email" is invoicing's move (services.invoicing.invoices.emails_accepted),
+    """The worker's "sent by email" is invoicing's move (services.invoicing.emailed.emails_accepted),
     its WHERE from the invoice transition table: validated → sent, one executemany for the group,
     and an invoice paid by hand while its email was in flight is not pulled back to sent."""
     ids = await queue(session, org, 3)

@@ -17,7 +17,7 @@ from sqlalchemy.sql.expression import ColumnClause
 from services.db.models import DeliveryStatus as S
 from services.db.models import InvoiceStatus
 from services.errors import IllegalTransition
-from services.invoicing import invoices
+from services.invoicing import emailed, invoices
 from services.invoicing.states import IN_FLIGHT
 from services.sending import outcomes, pausing, queue, requests, ubl_checks
 from services.sending.transitions import (
@@ -138,10 +138,10 @@ def test_the_core_updates_take_their_where_from_the_table() -> None:
 def test_the_invoice_updates_of_the_worker_take_their_where_from_the_invoice_table() -> None:
     """Sent by email only from where a person's "mark sent" may start (validated); owed again only
     from where following the email may start (sent): the invoice's own tables, not a copy."""
-    assert _status_in(invoices._MARK_EMAILED) == {s.value for s in invoices._ALLOWED_FROM[InvoiceStatus.SENT]}
-    assert _status_in(invoices._MARK_EMAILED) == {"validated"}
-    assert _status_in(invoices._UNSEND) == {s.value for s in invoices._FOLLOWS_EMAIL[InvoiceStatus.VALIDATED]}
-    assert _status_in(invoices._UNSEND) == {"sent"}
+    assert _status_in(emailed._MARK_EMAILED) == {s.value for s in invoices._ALLOWED_FROM[InvoiceStatus.SENT]}
+    assert _status_in(emailed._MARK_EMAILED) == {"validated"}
+    assert _status_in(emailed._UNSEND) == {s.value for s in invoices._FOLLOWS_EMAIL[InvoiceStatus.VALIDATED]}
+    assert _status_in(emailed._UNSEND) == {"sent"}
 
 
 def test_waiting_is_read_from_the_table_and_every_list_of_waiting_sends_is_it() -> None:
