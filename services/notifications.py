@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, insert, select, update
+from sqlalchemy import Connection, String, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -111,6 +111,18 @@ async def enqueue_notification(
     return notification
 
 
+_NOTIFICATIONS = Notification.__table__
+# A waiting status message absorbs a request: its payload replaced, its channel only when one is given.
+_ABSORB = (
+    _NOTIFICATIONS.update()
+    .where(_NOTIFICATIONS.c.id == bindparam("b_id"))
+    .values(
+        payload=bindparam("b_payload"),
+        channel=func.coalesce(bindparam("b_channel", type_=String), _NOTIFICATIONS.c.channel),
+    )
+)
+
+
 def enqueue_notifications(
     connection: Connection, *, requests: Sequence[NotificationRequest], now: datetime | None = None
 ) -> None:
@@ -167,11 +179,21 @@ def enqueue_notifications(
         if status_update:
             # later status requests of this delivery in the batch fold into this new row
             waiting[request.delivery_id] = -len(new_rows)
+    _write(connection, absorbed=absorbed, new_rows=new_rows)
+
+
+def _write(connection: Connection, *, absorbed: dict[int, dict[str, Any]], new_rows: list[dict[str, Any]]) -> None:
+    """The waiting rows' changes in one executemany (a negative id is a row of this batch), then the new rows."""
+    waiting_changes = []
     for notification_id, change in absorbed.items():
         if notification_id < 0:
             new_rows[-notification_id - 1].update(change)
         else:
-            connection.execute(update(Notification).where(Notification.id == notification_id).values(**change))
+            waiting_changes.append(
+                {"b_id": notification_id, "b_payload": change["payload"], "b_channel": change.get("channel")}
+            )
+    if waiting_changes:
+        connection.execute(_ABSORB, waiting_changes)
     if new_rows:
         connection.execute(insert(Notification.__table__), new_rows)
 

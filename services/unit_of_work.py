@@ -16,19 +16,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# AuditEntry lives beside record_audit, its one writer; use cases import it from here with OwedPost.
+# AuditEntry lives beside record_audit (services/audit.py); use cases import it from here with OwedPost.
 from services.audit import AuditEntry as AuditEntry
 from services.audit import record_audit
+from services.db.models import AuditLog
 from services.notifications import NotificationKind, NotificationRequest, enqueue_notification
 
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+def insert_owed_audits(connection: Connection, *, audits: Sequence[AuditEntry], at: datetime) -> None:
+    """`write_owed`'s audit entries on a sync Core connection (the send worker's group commit):
+    one executemany INSERT of the same columns `record_audit` fills through the ORM. The caller commits."""
+    if audits:
+        connection.execute(insert(AuditLog.__table__), [{**asdict(entry), "created_at": at} for entry in audits])
 
 
 @dataclass(frozen=True)

@@ -7,28 +7,27 @@ in the same transaction. An illegal transition raises
 A person's move is checked against `_ALLOWED_FROM`; the two moves that follow the invoice's
 email (services.tracking.follow: not received after all, delivered after all) have their own
 table, `_FOLLOWS_EMAIL`. Either way the status and its audit entry change together, in one
-place: `_record_move` (the entry is written by services.unit_of_work.write_owed) — and, for
-the send worker's group commit, which writes Core statements on a sync connection,
-`emails_not_received`, the same move and entry as `email_not_received`.
+place: `_record_move` (the entry, `InvoiceMove.audit`, is written by
+services.unit_of_work.write_owed) — and, for the send worker's group commit, which writes Core
+statements on a sync connection, services.invoicing.emailed: the same moves and entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.authorization import Action, ApprovalRules, authorize
-from services.db.models import AuditLog, Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia, utcnow
+from services.db.models import Delivery, DeliveryStatus, Invoice, InvoiceStatus, SentVia, utcnow
 from services.email.addresses import normalise_emails
 from services.email.verification import accepts_smtputf8
 from services.errors import IllegalTransition, InvalidInput, NotFound
-from services.invoicing.states import NOTHING_SENT
 from services.tracking.alert_resolution import owe_alerts_resolved
 from services.unit_of_work import AuditEntry, write_owed
 
@@ -141,6 +140,32 @@ async def _move(
     return invoice
 
 
+@dataclass(frozen=True, kw_only=True)
+class InvoiceMove:
+    """An invoice moved from `before` to `target`: what its audit entry says, wherever the move is
+    written (`_record_move` on the ORM, the send worker's Core statements below)."""
+
+    organisation_id: int
+    invoice_id: int
+    number: str
+    before: str
+    target: InvoiceStatus
+    actor: str
+    action: str | None = None  # default `invoice.<target>`
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def audit(self) -> AuditEntry:
+        """The move's one audit entry: `invoice.<status>` (or `action`), with the number and where it came from."""
+        return AuditEntry(
+            organisation_id=self.organisation_id,
+            actor=self.actor,
+            action=self.action or f"invoice.{self.target.value}",
+            subject_type="invoice",
+            subject_id=self.invoice_id,
+            detail={"number": self.number, "from": str(self.before), **self.detail},
+        )
+
+
 async def _record_move(
     session: AsyncSession,
     invoice: Invoice,
@@ -152,61 +177,19 @@ async def _record_move(
 ) -> None:
     """The one place an invoice's status changes, and with it its audit entry (`invoice.<status>`
     unless `action` names it otherwise); the caller has checked the move against its table."""
-    previous = invoice.status
+    move = InvoiceMove(
+        organisation_id=invoice.organisation_id, invoice_id=invoice.id, number=invoice.number,
+        before=invoice.status, target=target, actor=actor, action=action, detail=detail or {},
+    )  # fmt: skip
     invoice.status = target
-    entry = AuditEntry(
-        organisation_id=invoice.organisation_id,
-        actor=actor,
-        action=action or f"invoice.{target.value}",
-        subject_type="invoice",
-        subject_id=invoice.id,
-        detail={"number": invoice.number, "from": str(previous), **(detail or {})},
-    )
-    await write_owed(session, audits=[entry])
+    await write_owed(session, audits=[move.audit()])
 
 
-_INVOICES = Invoice.__table__
-_DELIVERIES = Delivery.__table__
-_LATER_EMAIL = (
-    select(_DELIVERIES.c.id)
-    .where(
-        _DELIVERIES.c.invoice_id == _INVOICES.c.id,
-        _DELIVERIES.c.kind == DeliveryKind.INVOICE.value,
-        _DELIVERIES.c.id > bindparam("b_delivery_id"),
-        _DELIVERIES.c.status.not_in(NOTHING_SENT),
-    )
-    .exists()
-)
-_UNSEND = (
-    _INVOICES.update()
-    .where(
-        _INVOICES.c.id == bindparam("b_invoice_id"),
-        _INVOICES.c.status == InvoiceStatus.SENT.value,
-        _INVOICES.c.sent_via == SentVia.EMAIL.value,
-        ~_LATER_EMAIL,
-    )
-    .values(
-        status=InvoiceStatus.VALIDATED.value, sent_at=None, sent_via=None, sent_by=None, updated_at=bindparam("b_now")
-    )
-    .returning(_INVOICES.c.id, _INVOICES.c.organisation_id, _INVOICES.c.number)
-)
-
-
-def emails_not_received(connection: Connection, *, failures: Sequence[tuple[int, int, str]], now: datetime) -> None:
-    """`email_not_received` for the send worker's group commit, on its round's sync connection:
-    (invoice id, delivery id, why) of invoice emails that failed or ended in doubt at the SMTP
-    stage. Sent → validated, with the same audit entry, when the invoice was sent by email and
-    this email is its latest. Rare, so one statement each."""
-    for invoice_id, delivery_id, why in failures:
-        parameters = {"b_invoice_id": invoice_id, "b_delivery_id": delivery_id, "b_now": now}
-        for _, organisation_id, number in connection.execute(_UNSEND, parameters).all():
-            connection.execute(
-                insert(AuditLog.__table__),
-                {"organisation_id": organisation_id, "actor": EVENTS_ACTOR, "action": NOT_RECEIVED_ACTION,
-                 "subject_type": "invoice", "subject_id": invoice_id, "created_at": now,
-                 "detail": {"number": number, "from": InvoiceStatus.SENT.value, "delivery_id": delivery_id,
-                            "why": why}},
-            )  # fmt: skip
+def origin_values(target: InvoiceStatus, *, follows_email: bool = False) -> list[str]:
+    """The statuses an invoice may reach `target` from, as sorted column values: by a person's move
+    (`_ALLOWED_FROM`), or by one that follows its email (`_FOLLOWS_EMAIL`). The WHERE of a Core move."""
+    table = _FOLLOWS_EMAIL if follows_email else _ALLOWED_FROM
+    return sorted(origin.value for origin in table[target])
 
 
 def _check_follow(invoice: Invoice, target: InvoiceStatus) -> None:

@@ -17,28 +17,26 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Update, and_, bindparam, insert, select
+from sqlalchemy import Connection, Update, bindparam, insert, select
 
 from services.db.models import (
-    AuditLog,
     Delivery,
     DeliveryEvent,
     DeliveryKind,
     DeliveryStatus,
-    Invoice,
-    InvoiceStatus,
-    SentVia,
 )
 from services.documents.validation import UblVerdict
+from services.invoicing.emailed import emails_accepted
 from services.invoicing.states import NOT_RECEIVED
 from services.notifications import NotificationRequest, enqueue_notifications
 from services.sending.transitions import Alert, SystemMove, comes_from, system_moved
 from services.tracking.follow import unsend_after_send_failures
 from services.tracking.precedence import delivery_status_from
+from services.unit_of_work import AuditEntry, insert_owed_audits
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,6 @@ class RetryPolicy:
 
 
 _DELIVERY = Delivery.__table__
-_INVOICE = Invoice.__table__
 
 
 @functools.cache
@@ -90,18 +87,6 @@ def _set_outcome(target: str) -> Update:
         )
     )
 
-
-_MARK_INVOICE_SENT = (
-    _INVOICE.update()
-    .where(and_(_INVOICE.c.id == bindparam("b_id"), _INVOICE.c.status == InvoiceStatus.VALIDATED.value))
-    .values(
-        status=InvoiceStatus.SENT.value,
-        sent_at=bindparam("b_at"),
-        sent_via=SentVia.EMAIL.value,
-        sent_by=bindparam("b_actor"),
-        updated_at=bindparam("b_at"),
-    )
-)
 
 _READ_DELIVERIES = select(
     _DELIVERY.c.id,
@@ -144,8 +129,8 @@ def record_outcomes(
     result: dict[int, str | None] = {}
     updates: dict[str, list[dict[str, Any]]] = {}  # by target status: one UPDATE each
     events: list[dict[str, Any]] = []
-    audits: list[dict[str, Any]] = []
-    sent: list[dict[str, Any]] = []
+    audits: list[AuditEntry] = []
+    sent: list[tuple[int, str]] = []  # (invoice, who sent it): invoicing marks them sent
     posts: list[NotificationRequest] = []
     failures: list[tuple[int, int, str]] = []  # (invoice, delivery, why): the invoice follows its email
     for delivery_id, outcome in outcomes:
@@ -166,25 +151,23 @@ def record_outcomes(
         result[delivery_id] = status
         updates.setdefault(status, []).append(change)
         events.extend(_events(row, outcome, status, change, now=now))
-        audits.extend({**asdict(entry), "created_at": now} for entry in owed.audits)
+        audits.extend(owed.audits)
         posts.extend(
             NotificationRequest(p.organisation_id, p.delivery_id, p.kind, p.channel, p.payload) for p in owed.posts
         )
         # accepted, unless an event filed while it was in flight already says it was not received
         if outcome.kind == "accepted" and row.kind == DeliveryKind.INVOICE and status not in NOT_RECEIVED:
-            sent.append({"b_id": row.invoice_id, "b_at": now, "b_actor": row.approved_by or row.requested_by})
+            sent.append((row.invoice_id, row.approved_by or row.requested_by))
         if status in (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN) and row.kind == DeliveryKind.INVOICE:
             failures.append((row.invoice_id, row.id, str(change["b_last_error"] or status)[:500]))
     for target, changes in updates.items():
         connection.execute(_set_outcome(target), changes)
-    if sent:
-        connection.execute(_MARK_INVOICE_SENT, sent)
+    emails_accepted(connection, sent=sent, now=now)
     if failures:
         unsend_after_send_failures(connection, failures=failures, now=now)
     if events:
         connection.execute(insert(DeliveryEvent.__table__), events)
-    if audits:
-        connection.execute(insert(AuditLog.__table__), audits)
+    insert_owed_audits(connection, audits=audits, at=now)
     enqueue_notifications(connection, requests=posts, now=now)
     return result
 

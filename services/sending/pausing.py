@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db.models import Delivery, DeliveryStatus, Organisation
+from services.db.models import Delivery, Organisation
+from services.sending.transitions import WAITING
 from services.unit_of_work import UnitsOfWork
 
-WAITING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.AWAITING_APPROVAL)
+_WAITING = sorted(status.value for status in WAITING)  # stable SQL text
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ async def pause_sending(session: AsyncSession, *, slack_team_id: str, reason: st
     waiting = await session.scalar(
         select(func.count())
         .select_from(Delivery)
-        .where(Delivery.organisation_id == organisation.id, Delivery.status.in_([s.value for s in WAITING]))
+        .where(Delivery.organisation_id == organisation.id, Delivery.status.in_(_WAITING))
     )
     await session.flush()
     return PausedSending(organisation.id, organisation.name, reason, int(waiting or 0))
@@ -77,7 +78,7 @@ async def workspaces_sending(session: AsyncSession) -> list[WorkspaceSending]:
     """Every organisation, whether its sending is paused and how many of its emails wait."""
     waiting = (
         select(Delivery.organisation_id, func.count().label("waiting"))
-        .where(Delivery.status.in_([s.value for s in WAITING]))
+        .where(Delivery.status.in_(_WAITING))
         .group_by(Delivery.organisation_id)
         .subquery()
     )

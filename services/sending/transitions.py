@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, literal_column
+from sqlalchemy import ColumnElement
 
+from services.db.literals import literal_in
 from services.db.models import DeliveryStatus as S
 from services.errors import IllegalTransition
 from services.notifications import NotificationKind
@@ -74,13 +75,19 @@ def origin_values(target: S | str) -> list[str]:
     return sorted(origin.value for origin in origins_of(target))
 
 
+# Emails waiting to be sent (queued, deferred, awaiting approval): a status the worker claims from,
+# or one that becomes queued, other than `sending` itself (being sent now; stale recovery requeues it).
+# What a paused organisation keeps waiting and what the UBL loop checks ahead of the worker.
+WAITING: frozenset[S] = (origins_of(S.SENDING) | origins_of(S.QUEUED)) - {S.SENDING}
+
+
 def comes_from(column: ColumnElement[str], target: S | str) -> ColumnElement[bool]:
     """`column IN ('queued', …)`: the origins of `target`, written into the SQL as literals.
 
     A bound `IN` list is an "expanding" parameter, which an executemany (the worker's one UPDATE
     for many outcomes of the same target) cannot take; the values are the table's own constants.
     """
-    return column.in_([literal_column(f"'{value}'") for value in origin_values(target)])
+    return literal_in(column, origin_values(target))
 
 
 @dataclass(frozen=True)

@@ -31,17 +31,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from services.db.models import Attachments, Delivery, DeliveryStatus, DocumentValidation, Invoice, InvoiceStatus
+from services.db.models import Attachments, Delivery, DocumentValidation, Invoice, InvoiceStatus
 from services.documents.cache import document_digest
 from services.documents.model import InvoiceDocument, in_language, read_invoice_documents
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict, check_ubl_documents
 from services.errors import DomainError
+from services.sending.transitions import WAITING
 from services.tracking.precedence import HELD_PREFIX
 
 WITH_UBL = (Attachments.UBL.value, Attachments.PDF_UBL.value)
-# Deliveries whose UBL may still be rendered and sent.
-_PENDING = (DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value, DeliveryStatus.AWAITING_APPROVAL.value)
+# Deliveries whose UBL may still be rendered and sent: the ones waiting to be sent.
+_PENDING = sorted(status.value for status in WAITING)
 
 
 def ubl_digest(document: InvoiceDocument) -> str:

@@ -18,8 +18,8 @@ from sqlalchemy import insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db.models import Delivery, DeliveryEvent, DeliveryStatus, Notification, NotificationStatus
-from services.notifications import NotificationKind
+from services.db.models import Delivery, DeliveryEvent, DeliveryStatus
+from services.notifications import NotificationKind, NotificationRequest, enqueue_notifications
 from services.sending.checks import verp_token_is_genuine
 from services.sending.transitions import check_move
 from services.tracking.event_types import IncomingEvent
@@ -154,13 +154,9 @@ def followed(delivery: Delivery) -> bool:
     return DeliveryStatus(delivery.status) in FOLLOWED_STATUSES
 
 
-def _notification(delivery: Delivery, kind: NotificationKind, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A pending notification row, as services.notifications.enqueue_notification writes one."""
-    return {
-        "organisation_id": delivery.organisation_id, "delivery_id": delivery.id, "kind": kind.value,
-        "channel": delivery.slack_channel, "payload": payload, "status": NotificationStatus.PENDING.value,
-        "attempts": 0, "next_attempt_at": now, "created_at": now,
-    }  # fmt: skip
+def _post(delivery: Delivery, kind: NotificationKind, payload: dict[str, Any]) -> NotificationRequest:
+    """A Slack post this batch owes about `delivery`, in its status message's channel."""
+    return NotificationRequest(delivery.organisation_id, delivery.id, kind, delivery.slack_channel, payload)
 
 
 @dataclass
@@ -170,7 +166,7 @@ class Filing:
     now: datetime
     status_before: dict[int, str] = field(default_factory=dict)
     changed: dict[int, Delivery] = field(default_factory=dict)
-    notifications: list[dict[str, Any]] = field(default_factory=list)  # rows to insert
+    posts: list[NotificationRequest] = field(default_factory=list)  # owed, in order
     addresses: dict[int, list[AddressEvent]] = field(default_factory=dict)
 
     def apply(self, delivery: Delivery, event: IncomingEvent, event_id: int) -> bool:
@@ -198,7 +194,7 @@ class Filing:
                 "bounce_kind": event.bounce_kind, "status_code": event.status_code,
                 "reason": reason_in_words(event.type, event.status_code), "diagnostic": (event.diagnostic or "")[:2000],
             }  # fmt: skip
-            self.notifications.append(_notification(delivery, NotificationKind.DELIVERY_ALERT, payload, self.now))
+            self.posts.append(_post(delivery, NotificationKind.DELIVERY_ALERT, payload))
         self._follow_address(delivery, event)
         return changed
 
@@ -232,37 +228,21 @@ class Filing:
         self.addresses.setdefault(delivery.organisation_id, []).append(address_event)
 
     async def finish(self, session: AsyncSession) -> None:
-        """Write what the batch gathered: status messages owed, the invoices that follow their
-        email (a bounce makes a sent invoice owed again), alerts, suppressions. The caller commits."""
+        """Write what the batch gathered: the invoices that follow their email (a bounce makes a
+        sent invoice owed again), alerts and status messages owed, suppressions. The caller commits."""
         moved = {i: d for i, d in self.changed.items() if d.status != self.status_before[i]}
         if moved:
-            await self._owe_status_messages(session, moved)
             await follow_invoice_emails(session, moved=moved, status_before=self.status_before, now=self.now)
-        if self.notifications:  # Core executemany: thousands of ORM objects would cost more than the SQL
-            await session.execute(insert(Notification.__table__), self.notifications)
+        # one status message per moved delivery; a waiting, never-tried one absorbs it
+        posts = [
+            *self.posts,
+            *(
+                _post(d, NotificationKind.DELIVERY_STATUS, {"delivery_id": i, "status": d.status})
+                for i, d in moved.items()
+            ),
+        ]
+        if posts:  # the group path of enqueue_notification: a few statements for the whole batch
+            await session.run_sync(lambda sync: enqueue_notifications(sync.connection(), requests=posts, now=self.now))
         for organisation_id, events in self.addresses.items():
             await follow_address_events(session, organisation_id=organisation_id, events=events, now=self.now)
         await session.flush()
-
-    async def _owe_status_messages(self, session: AsyncSession, moved: dict[int, Delivery]) -> None:
-        """One status message per delivery; a waiting, never-tried one absorbs it (enqueue_notification's rule)."""
-        waiting = await session.execute(
-            select(Notification)
-            .where(
-                Notification.delivery_id.in_(sorted(moved)),
-                Notification.kind == NotificationKind.DELIVERY_STATUS.value,
-                Notification.status == NotificationStatus.PENDING,
-                Notification.attempts == 0,
-            )
-            .order_by(Notification.id)
-        )
-        absorbing: dict[int, Notification] = {}
-        for row in waiting.scalars():
-            absorbing.setdefault(row.delivery_id or 0, row)
-        for delivery_id, delivery in moved.items():
-            payload = {"delivery_id": delivery_id, "status": delivery.status}
-            if delivery_id in absorbing:
-                absorbing[delivery_id].payload = payload
-                absorbing[delivery_id].channel = delivery.slack_channel or absorbing[delivery_id].channel
-            else:
-                self.notifications.append(_notification(delivery, NotificationKind.DELIVERY_STATUS, payload, self.now))

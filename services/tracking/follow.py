@@ -19,7 +19,8 @@ from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, SentVia
-from services.invoicing.invoices import email_not_received, email_received_after_all, emails_not_received
+from services.invoicing.emailed import emails_not_received
+from services.invoicing.invoices import email_not_received, email_received_after_all
 from services.invoicing.states import NOT_RECEIVED, SENT_OK, latest_deliveries, not_received_words
 
 

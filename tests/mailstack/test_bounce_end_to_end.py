@@ -31,7 +31,7 @@ from services.notifications import NotificationKind
 from tests.harness.mailstack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
 from tests.harness.postfix import NOBODY, SECRET, mailbox_reader, queue_delivery, send_through_postfix
 from tests.harness.sending import reload
-from tests.harness.waiting import reached
+from tests.harness.waiting import reached, stopping
 
 BOT_TOKEN = "xoxb-mailstack-test-token"
 CHANNEL = "C0INVOICES"
@@ -207,7 +207,7 @@ async def test_the_loop_survives_the_mailbox_server_going_away_and_reads_on_once
     reader = mailbox_reader(mailstack, sessions, timeout=2.0, max_backoff=1.0)
     stop = asyncio.Event()
     loop = asyncio.create_task(reader.run(stop))
-    try:
+    async with stopping(loop, stop, within=30):
         await asyncio.to_thread(mailstack.stop_dovecot)
         assert await reached(lambda: counted(reader, "imap_errors", at_least=2), within=15.0)
         assert not loop.done()
@@ -218,9 +218,6 @@ async def test_the_loop_survives_the_mailbox_server_going_away_and_reads_on_once
         # The same loop, untouched, reads the mailbox again once the server is back.
         assert await reached(lambda: counted(reader, "auto_replies", at_least=1), within=15.0)
         assert not loop.done()
-    finally:
-        stop.set()
-        await asyncio.wait_for(loop, timeout=30)
     assert BOUNCE_PASSWORD not in caplog.text
 
 

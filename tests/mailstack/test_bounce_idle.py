@@ -20,7 +20,7 @@ from services.db.models import DeliveryStatus
 from tests.harness.mailstack import BOUNCE_PASSWORD, BOUNCE_USER, MailStack
 from tests.harness.postfix import SECRET, mailbox_reader, queue_delivery, send_through_postfix
 from tests.harness.sending import reload
-from tests.harness.waiting import reached
+from tests.harness.waiting import reached, stopping
 
 POLL_SECONDS = 600.0
 BOUND_SECONDS = 30.0  # generous; a poll would take 600 s
@@ -38,7 +38,7 @@ async def test_a_bounce_is_filed_within_seconds_while_the_loop_idles_with_a_600_
     reader: BounceMailbox = mailbox_reader(mailstack, sessions, poll_interval=POLL_SECONDS)
     stop = asyncio.Event()
     loop = asyncio.create_task(reader.run(stop))
-    try:
+    async with stopping(loop, stop, within=10):
         # The first poll finds nothing; the loop then idles (the server accepted IDLE).
         assert await reached(lambda: _true(idling(caplog) >= 1), within=BOUND_SECONDS), mailstack.logs()
         idled_before_the_bounce = idling(caplog)
@@ -56,9 +56,6 @@ async def test_a_bounce_is_filed_within_seconds_while_the_loop_idles_with_a_600_
         back_to_idle = await reached(lambda: _true(idling(caplog) > idled_before_the_bounce), within=BOUND_SECONDS)
         assert back_to_idle, "after filing it the loop went back to IDLE"
         assert reader.idle_waits >= 2
-    finally:
-        stop.set()
-        await asyncio.wait_for(loop, timeout=10)
 
 
 async def _true(value: bool) -> bool:
@@ -85,15 +82,14 @@ async def test_the_bounce_loop_of_invoicebot_run_reads_the_poll_setting_and_idle
     (bounce_loop,) = runtime.loops(stop)
     loop = asyncio.create_task(bounce_loop)
     try:
-        assert await reached(lambda: _true(idling(caplog) >= 1), within=BOUND_SECONDS), mailstack.logs()
-        delivery = await queue_delivery(session, org)
-        assert (await send_through_postfix(mailstack, sessions, delivery)).status == DeliveryStatus.ACCEPTED
+        async with stopping(loop, stop, within=10):
+            assert await reached(lambda: _true(idling(caplog) >= 1), within=BOUND_SECONDS), mailstack.logs()
+            delivery = await queue_delivery(session, org)
+            assert (await send_through_postfix(mailstack, sessions, delivery)).status == DeliveryStatus.ACCEPTED
 
-        async def bounced() -> bool:
-            return (await reload(sessions, delivery.id)).status == DeliveryStatus.BOUNCED
+            async def bounced() -> bool:
+                return (await reload(sessions, delivery.id)).status == DeliveryStatus.BOUNCED
 
-        assert await reached(bounced, within=BOUND_SECONDS), mailstack.logs()
+            assert await reached(bounced, within=BOUND_SECONDS), mailstack.logs()
     finally:
-        stop.set()
-        await asyncio.wait_for(loop, timeout=10)
         await runtime.aclose()

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -235,3 +235,42 @@ async def test_many_outcomes_of_one_kind_are_written_by_one_statement_together(
         (DeliveryStatus.ACCEPTED, f"250 ok {ids[1]}"),
     ]
     assert rows[2].status == DeliveryStatus.FAILED
+
+
+async def test_accepted_invoices_are_marked_sent_by_invoicing_in_one_statement_and_a_paid_one_stays_paid(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], writers: WriterFactory, org: Organisation
+) -> None:
+    """The worker's "sent by email" is invoicing's move (services.invoicing.emailed.emails_accepted),
+    its WHERE from the invoice transition table: validated → sent, one executemany for the group,
+    and an invoice paid by hand while its email was in flight is not pulled back to sent."""
+    ids = await queue(session, org, 3)
+    await writers().claim(3)
+    paid_number = "INV-0002"
+    paid = (await session.execute(select(Invoice).where(Invoice.number == paid_number))).scalar_one()
+    paid.status = InvoiceStatus.PAID
+    await session.commit()
+    invoice_updates: list[bool] = []  # executemany flag of each UPDATE of invoices
+
+    def count(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("UPDATE INVOICES"):
+            invoice_updates.append(executemany)
+
+    def record(sync: Session) -> dict[int, str | None]:
+        connection = sync.connection()
+        event.listen(connection, "before_cursor_execute", count)
+        accepted = [(d, Outcome("accepted", f"250 ok {d}", accepted=("ap@acme.example",))) for d in ids]
+        written = record_outcomes(connection, outcomes=accepted, worker_id="w1", now=utcnow(), retry=RetryPolicy())
+        sync.commit()
+        return written
+
+    async with sessions() as writing:
+        assert await writing.run_sync(record) == dict.fromkeys(ids, "accepted")
+
+    assert invoice_updates == [True]
+    async with sessions() as reading:
+        rows = (await reading.execute(select(Invoice).order_by(Invoice.number))).scalars().all()
+    assert [(r.number, r.status, r.sent_via, r.sent_by) for r in rows] == [
+        ("INV-0000", InvoiceStatus.SENT, "email", "U_ALICE"),
+        ("INV-0001", InvoiceStatus.SENT, "email", "U_ALICE"),
+        (paid_number, InvoiceStatus.PAID, None, None),
+    ]

@@ -1,7 +1,9 @@
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from services.db.models import Approval, Delivery, Notification, NotificationStatus, Organisation
 from services.notifications import (
@@ -10,6 +12,7 @@ from services.notifications import (
     NotificationRequest,
     claim_due_notifications,
     enqueue_notification,
+    enqueue_notifications,
     mark_posted,
     mark_retry,
 )
@@ -229,3 +232,45 @@ async def test_two_drainers_claim_different_rows(sessions: async_sessionmaker[As
     assert len(first) == 2
     assert len(second) == 2
     assert not {n.id for n in first} & {n.id for n in second}
+
+
+async def test_a_batch_absorbed_by_waiting_status_messages_rewrites_them_in_one_statement(session, org):
+    """The group path (`enqueue_notifications`: the send worker's commit and the event filer): each
+    delivery's waiting status message takes its newest payload, its channel only when one is given,
+    and all of them are rewritten by one executemany, however many the batch absorbs."""
+    first, second = await _delivery(session, org, 1), await _delivery(session, org, 2)
+    waiting = [(await _status(session, org, d, "queued")).id for d in (first, second)]
+    first_id, second_id, org_id = first.id, second.id, org.id
+    await session.commit()
+    updates: list[bool] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("UPDATE NOTIFICATIONS"):
+            updates.append(executemany)
+
+    def enqueue(sync: Session) -> None:
+        connection = sync.connection()
+        event.listen(connection, "before_cursor_execute", count)
+        status = NotificationKind.DELIVERY_STATUS
+        enqueue_notifications(
+            connection,
+            requests=[
+                NotificationRequest(org_id, first_id, status, "CSTATUS", {"status": "sending"}),
+                NotificationRequest(org_id, second_id, status, None, {"status": "sending"}),
+                NotificationRequest(org_id, first_id, status, None, {"status": "accepted"}),
+                NotificationRequest(org_id, second_id, NotificationKind.DELIVERY_ALERT, None, {"type": "failed"}),
+            ],
+            now=NOW,
+        )
+
+    await session.run_sync(enqueue)
+    await session.commit()
+
+    assert updates == [True]
+    session.expire_all()  # read what was committed, not the objects loaded before
+    rows = (await session.execute(select(Notification).order_by(Notification.id))).scalars().all()
+    assert [(r.id, r.delivery_id, r.kind, r.channel, r.payload) for r in rows] == [
+        (waiting[0], first_id, "delivery_status", "CSTATUS", {"status": "accepted"}),
+        (waiting[1], second_id, "delivery_status", None, {"status": "sending"}),
+        (rows[2].id, second_id, "delivery_alert", None, {"type": "failed"}),
+    ]

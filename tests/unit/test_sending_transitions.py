@@ -15,10 +15,14 @@ from sqlalchemy.sql.elements import BinaryExpression
 from sqlalchemy.sql.expression import ColumnClause
 
 from services.db.models import DeliveryStatus as S
+from services.db.models import InvoiceStatus
 from services.errors import IllegalTransition
-from services.sending import outcomes, queue, requests
+from services.invoicing import emailed, invoices
+from services.invoicing.states import IN_FLIGHT
+from services.sending import outcomes, pausing, queue, requests, ubl_checks
 from services.sending.transitions import (
     MOVES,
+    WAITING,
     Alert,
     DeliveryMove,
     SystemMove,
@@ -131,6 +135,24 @@ def test_the_core_updates_take_their_where_from_the_table() -> None:
     for target in (S.ACCEPTED, S.DELIVERED, S.OPENED, S.DEFERRED, S.FAILED, S.UNKNOWN, S.BOUNCED):
         assert S.SENDING.value in _status_in(outcomes._set_outcome(target.value))
         assert _status_in(outcomes._set_outcome(target.value)) == {s.value for s in origins_of(target)}
+
+
+def test_the_invoice_updates_of_the_worker_take_their_where_from_the_invoice_table() -> None:
+    """Sent by email only from where a person's "mark sent" may start (validated); owed again only
+    from where following the email may start (sent): the invoice's own tables, not a copy."""
+    assert _status_in(emailed._MARK_EMAILED) == {s.value for s in invoices._ALLOWED_FROM[InvoiceStatus.SENT]}
+    assert _status_in(emailed._MARK_EMAILED) == {"validated"}
+    assert _status_in(emailed._UNSEND) == {s.value for s in invoices._FOLLOWS_EMAIL[InvoiceStatus.VALIDATED]}
+    assert _status_in(emailed._UNSEND) == {"sent"}
+
+
+def test_waiting_is_read_from_the_table_and_every_list_of_waiting_sends_is_it() -> None:
+    """Queued, deferred or awaiting approval: what the worker may still claim, or what becomes
+    queued, but not what is being sent now. Pausing counts them, the UBL loop checks them ahead,
+    and an invoice's state calls them, with `sending`, in flight (invoicing cannot import sending)."""
+    assert {S.QUEUED, S.DEFERRED, S.AWAITING_APPROVAL} == WAITING
+    assert set(pausing._WAITING) == set(ubl_checks._PENDING) == {s.value for s in WAITING}
+    assert WAITING | {S.SENDING} == IN_FLIGHT
 
 
 RECIPIENT_STATES = (None, "accepted", "deferred", "delivered", "opened", "bounced", "failed", "dropped", "complained")
