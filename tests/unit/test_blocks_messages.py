@@ -86,7 +86,8 @@ def test_a_send_that_went_out_offers_record_payment_under_its_status(status: str
     _text, blocks = status_message(a_send(status=status))
 
     actions = [button for block in blocks if block["type"] == "actions" for button in buttons_of(block)]
-    assert actions == ([("Record payment", "invoice_record_payment", "INV-0001")] if offered else [])
+    payment = [button for button in actions if button[1] == "invoice_record_payment"]
+    assert payment == ([("Record payment", "invoice_record_payment", "INV-0001")] if offered else [])
 
 
 def test_customer_text_in_a_status_message_and_its_fallback_is_escaped() -> None:
