@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-import segno
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
@@ -35,7 +34,7 @@ from services.documents.formats import DocumentFormats, payment_request
 from services.documents.labels import label
 from services.documents.model import EXEMPT, InvoiceDocument, PartyData
 from services.documents.page_numbers import NumberedCanvas
-from services.documents.payment_qr import epc_qr
+from services.documents.payment_qr import QrSymbol, epc_qr
 from services.field_rules import iban_shown
 
 FONT_DIR = Path(__file__).with_name("fonts")
@@ -238,41 +237,26 @@ def _summary(document: InvoiceDocument, formats: DocumentFormats) -> Table:
 
 
 class QrFlowable(Flowable):
-    """A QR code drawn as vector squares (sharp at any zoom and print size), `size` wide with its quiet zone.
+    """A QR code drawn as vector rectangles (sharp at any zoom and print size), `size` wide with its quiet zone.
 
-    Each row's runs of dark modules are one rectangle, and all of them one filled path: a
-    fraction of the drawing operations of a square per module, which keeps bulk rendering fast.
+    Each run of dark modules is one rectangle, and all of them one filled path: a fraction of
+    the drawing operations of a square per module, which keeps bulk rendering fast.
     """
 
-    def __init__(self, code: segno.QRCode, size: float) -> None:
+    def __init__(self, code: QrSymbol, size: float) -> None:
         super().__init__()
-        self.rows = [list(row) for row in code.matrix_iter(scale=1, border=4)]
+        self.code = code
         self.size = size
         self.width = self.height = size
 
     def draw(self) -> None:
         canvas = self.canv
-        module = self.size / len(self.rows)
+        module = self.size / self.code.size
         path = canvas.beginPath()
-        for y, row in enumerate(self.rows):
-            top = self.size - (y + 1) * module
-            for start, length in _dark_runs(row):
-                path.rect(start * module, top, length * module, module)
+        for y, x, length in self.code.dark_runs():
+            path.rect(x * module, self.size - (y + 1) * module, length * module, module)
         canvas.setFillColor(colors.black)
         canvas.drawPath(path, stroke=0, fill=1)
-
-
-def _dark_runs(row: list[int]) -> list[tuple[int, int]]:
-    """(start, length) of each run of dark modules in one row of the QR matrix."""
-    runs: list[tuple[int, int]] = []
-    start = None
-    for x, dark in enumerate([*row, 0]):
-        if dark and start is None:
-            start = x
-        elif not dark and start is not None:
-            runs.append((start, x - start))
-            start = None
-    return runs
 
 
 def _payment(document: InvoiceDocument, formats: DocumentFormats) -> list[Flowable]:
