@@ -46,7 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.loop_health import Heartbeat
-from bot.mailbox_port import IDLE_RENEW_SECONDS, SEEN, LoginRefused, Mailbox
+from bot.mailbox_port import IDLE_RENEW_SECONDS, SEEN, LoginRefused, Mailbox, MailboxConnection
 from services.db.models import utcnow
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
 from services.errors import error_summary
@@ -58,6 +58,7 @@ from services.unit_of_work import units_over
 log = logging.getLogger(__name__)
 
 UNMATCHED_KEYWORD = "$InvoicebotUnmatched"
+STOP_GRACE_SECONDS = 2.0  # how long a stop waits for the dropped IDLE connection's clean-up
 
 
 @dataclass
@@ -259,23 +260,37 @@ class BounceMailbox:
 
     async def _wait_for_mail(self, stop: asyncio.Event, delay: float, *, idle: bool) -> None:
         """Return after `delay` seconds, when `stop` is set, or — with `idle` on a server that
-        offers IDLE — as soon as the server announces a new message."""
+        offers IDLE — as soon as the server announces a new message.
+
+        On a stop the IDLE connection is dropped, not closed politely (it is a connection of its
+        own, with nothing to save), and its clean-up is given `STOP_GRACE_SECONDS` at most: the
+        loop ends within its bound whatever the server does."""
         if delay <= 0 or stop.is_set():
             return
-        waiting = asyncio.ensure_future(self._idle_or_sleep(delay) if idle else asyncio.sleep(delay))
+        connection = self.mailbox.connect(self.timeout) if idle else None
+        waiting = asyncio.ensure_future(
+            self._idle_or_sleep(connection, delay) if connection is not None else asyncio.sleep(delay)
+        )
         stopping = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait({waiting, stopping}, timeout=delay + self.timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if connection is not None and not waiting.done():
+                connection.abort()
             for task in (waiting, stopping):
                 task.cancel()
-            await asyncio.gather(waiting, stopping, return_exceptions=True)
+            done, unfinished = await asyncio.wait({waiting, stopping}, timeout=STOP_GRACE_SECONDS)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # read: its failure was logged where it happened, or is the next poll's
+            if unfinished:
+                log.warning("bounce mailbox: the IDLE connection did not close within %g s", STOP_GRACE_SECONDS)
 
-    async def _idle_or_sleep(self, seconds: float) -> None:
-        """IDLE on a connection of its own for up to `seconds` (at most IDLE_RENEW_SECONDS),
-        or sleep them out when the server has no IDLE or the IDLE fails (the next poll reports why)."""
+    async def _idle_or_sleep(self, connection: MailboxConnection, seconds: float) -> None:
+        """IDLE on `connection` (a connection of its own) for up to `seconds` (at most
+        IDLE_RENEW_SECONDS), or sleep them out when the server has no IDLE or the IDLE fails
+        (the next poll reports why)."""
         deadline = asyncio.get_running_loop().time() + seconds
-        connection = self.mailbox.connect(self.timeout)
         try:
             await connection.open()
             if connection.offers_idle():

@@ -75,6 +75,8 @@ class ImapConnection:
         self.account = account
         self.timeout = timeout
         self.client: IMAP4 | None = None
+        self._idle: asyncio.Future[Any] | None = None
+        self._aborted = False
 
     async def _command(self, what: str, command: Awaitable[Any]) -> Any:
         try:
@@ -155,7 +157,7 @@ class ImapConnection:
         assert self.client is not None
         try:
             async with asyncio.timeout(self.timeout):
-                idle = await self.client.idle_start(timeout=seconds)
+                idle = self._idle = await self.client.idle_start(timeout=seconds)
         except TimeoutError:
             raise ImapError(f"the mailbox server did not start IDLE within {self.timeout:g} s") from None
         log.debug("bounce mailbox: idling (IMAP IDLE) for up to %g s", seconds)
@@ -170,20 +172,35 @@ class ImapConnection:
                     return True
             return False
         finally:
-            if self.client.has_pending_idle():
-                self.client.idle_done()
-            with contextlib.suppress(TimeoutError, AioImapException):
-                await asyncio.wait_for(idle, timeout=min(self.timeout, DONE_GRACE_SECONDS))
+            if not self._aborted:
+                if self.client.has_pending_idle():
+                    self.client.idle_done()
+                with contextlib.suppress(TimeoutError, AioImapException):
+                    await asyncio.wait_for(idle, timeout=min(self.timeout, DONE_GRACE_SECONDS))
 
     async def close(self) -> None:
         if self.client is None:
             return
-        with contextlib.suppress(Exception):  # the server may be gone already: nothing to save
-            await asyncio.wait_for(self.client.logout(), timeout=2)
+        if not self._aborted:
+            with contextlib.suppress(Exception):  # the server may be gone already: nothing to save
+                await asyncio.wait_for(self.client.logout(), timeout=2)
         with contextlib.suppress(Exception):
             transport = self.client.protocol.transport
             if transport is not None:
                 transport.close()
+
+    def abort(self) -> None:
+        """Drop the TCP connection now: no DONE, no LOGOUT, nothing awaited (a server that never
+        answers them cannot hold a stopping process). aioimaplib's own IDLE task is cancelled."""
+        self._aborted = True
+        if self._idle is not None:
+            self._idle.cancel()
+        if self.client is None:
+            return
+        with contextlib.suppress(Exception):
+            transport = self.client.protocol.transport
+            if transport is not None:
+                transport.abort()
 
 
 @dataclass(frozen=True)

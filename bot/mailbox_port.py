@@ -57,6 +57,11 @@ class MailboxConnection(Protocol):
 
     async def close(self) -> None: ...
 
+    def abort(self) -> None:
+        """Drop the connection at once, without a goodbye to the server. For shutdown: the loop
+        must stop within its bound, and a connection that only waits (IDLE) holds nothing to save."""
+        ...
+
 
 class Mailbox(Protocol):
     """Where bounces arrive. `errors`: what this mailbox raises when it, not a message, fails."""

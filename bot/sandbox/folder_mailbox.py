@@ -107,3 +107,6 @@ class FolderConnection:
 
     async def close(self) -> None:
         self._names = {}
+
+    def abort(self) -> None:
+        self._names = {}
