@@ -16,16 +16,25 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.loop_health import LoopHealth
 from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
+from bot.sandbox.slack_requests import SlackRequestClient
+from bot.silent_alerts import SilentAlerts, SilentRoute
+from handlers.ids import BlockId
 from services.db.models import Delivery, DeliveryStatus, Notification, Organisation, OrganisationSettingsRow, utcnow
 from services.email.smtp import SmtpTransport
 from services.notifications import NotificationKind
 from services.tracking.event_types import IncomingEvent
 from services.tracking.events import record_delivery_event
 from services.tracking.silent import SILENT, Route, SilentCheck, owe_silent_alerts
+from tests.harness.modals import open_fix_modal
 from tests.harness.reading import block_texts, channel_messages
 from tests.harness.sending import SECRET, bounce, make_worker, queue_delivery, reload, reported_delivered
+from tests.harness.slack import CHANNEL, settings_with
+
+# The e2e settings plus the channel the notifier posts status messages and alerts to (for the click test).
+settings = settings_with(INVOICEBOT_NOTIFY_CHANNEL=CHANNEL)
 
 pytestmark = pytest.mark.smtp_client(timeout=1.0, pool_size=1)
 
@@ -171,3 +180,43 @@ async def test_zero_hours_turns_the_alert_off_for_that_route(session, sessions, 
 
     assert await owe_silent_alerts(sessions, SilentCheck(as_of=later, route=Route.PROVIDER)) == []
     assert len(await owe_silent_alerts(sessions, SilentCheck(as_of=later, route=Route.SMTP))) == 1
+
+
+async def test_the_workers_loop_owes_the_alert_and_reports_to_its_heartbeat(session, sessions, org, transport):
+    await _with_settings(session, org)
+    [delivery] = await _accepted(session, sessions, org, transport, "INV-0071")
+    health = LoopHealth()
+    heartbeat = health.loop("silent-email alerts", reports_each_round=True)
+    loop = SilentAlerts(
+        sessions, SilentRoute(route=Route.SMTP), heartbeat, every=0.02, clock=lambda: utcnow() + timedelta(hours=73)
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(loop.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            while not await _silent_alerts(sessions):
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)  # a few more rounds: nothing more is owed
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+
+    assert [n.delivery_id for n in await _silent_alerts(sessions)] == [delivery.id]
+    assert health.problems() == [] and heartbeat.failures == 0
+
+
+async def test_fix_address_and_resend_on_a_silent_alert_opens_the_fix_modal(
+    session, sessions, org, transport, notifier: Notifier, fake_slack: FakeSlackApi, slack: SlackRequestClient
+):
+    await _with_settings(session, org)
+    [delivery] = await _accepted(session, sessions, org, transport, "INV-0081")
+    await notifier.drain_once()
+    await owe_silent_alerts(sessions, SilentCheck(as_of=utcnow() + timedelta(hours=73), route=Route.SMTP))
+    await notifier.drain_once()
+    [alert] = [m for m in channel_messages(fake_slack) if m.text.startswith("🔕 No news")]
+
+    modal = await open_fix_modal(slack, fake_slack, alert)
+
+    [field] = [block for block in modal["blocks"] if block.get("block_id") == BlockId.FIX_EMAILS]
+    assert field["element"]["initial_value"] == "ap@acme.example"
+    assert modal["private_metadata"] == str(delivery.id)
