@@ -45,7 +45,7 @@ from bot.organisation_settings import (
     SettingsDirectory,
     settings_directory,
 )
-from bot.silent_alerts import SilentAlerts, silent_route
+from bot.silent_alerts import CHECK_EVERY_SECONDS, SilentAlerts, silent_route
 from bot.ubl_validator import UblValidator
 from bot.web import create_web_app
 from bot.webhook_wiring import webhook_providers
@@ -320,8 +320,9 @@ def _add_loops(
             )
             runtime.worker = Worker(parts, tuning)
             runtime.audit_heartbeat = runtime.health.loop(Loop.AUDIT_SEALER, reports_each_round=True)
-            silent_heartbeat = runtime.health.loop(Loop.SILENT_ALERTS, reports_each_round=True)
-            runtime.silent_alerts = SilentAlerts(runtime.sessions, silent_route(settings), silent_heartbeat)
+            silent = runtime.health.loop(Loop.SILENT_ALERTS, reports_each_round=True)
+            every = min(CHECK_EVERY_SECONDS, settings.health_stall_seconds / 4)  # reports well inside the window
+            runtime.silent_alerts = SilentAlerts(runtime.sessions, silent_route(settings), silent, every=every)
         else:
             log.warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
     if Loop.BOUNCE_MAILBOX in loops:
