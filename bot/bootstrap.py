@@ -45,6 +45,7 @@ from bot.organisation_settings import (
     SettingsDirectory,
     settings_directory,
 )
+from bot.silent_alerts import CHECK_EVERY_SECONDS, SilentAlerts, silent_route
 from bot.ubl_validator import UblValidator
 from bot.web import create_web_app
 from bot.webhook_wiring import webhook_providers
@@ -84,6 +85,8 @@ class Loop(StrEnum):
     BOUNCE_MAILBOX = "bounce mailbox"
     UBL_VALIDATION = "ubl validation"
     NOTIFIER = "Slack notifier"
+    AUDIT_SEALER = "audit sealer"  # beside each worker (bot/audit_sealer.py)
+    SILENT_ALERTS = "silent-email alerts"  # beside each worker (bot/silent_alerts.py)
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ class Runtime:
     bounce_mailbox: BounceMailbox | None = None
     bounce_heartbeat: Heartbeat | None = None
     ubl_validator: UblValidator | None = None
+    audit_heartbeat: Heartbeat | None = None  # the audit sealer's, set with the worker
+    silent_alerts: SilentAlerts | None = None
     workspace_tokens: WorkspaceTokens | None = None  # multi-workspace: each organisation's bot token
 
     @property
@@ -150,8 +155,10 @@ class Runtime:
         running: list[Coroutine[Any, Any, None]] = []
         if self.worker is not None and with_worker:
             running.append(self.worker.run(stop))
-        if self.worker is not None:  # each worker process seals the audit log (bot/audit_sealer.py)
-            running.append(run_audit_sealer(self.sessions, stop))
+        if self.audit_heartbeat is not None:  # each worker process seals the audit log (bot/audit_sealer.py)
+            running.append(run_audit_sealer(self.sessions, stop, self.audit_heartbeat))
+        if self.silent_alerts is not None:
+            running.append(self.silent_alerts.run(stop))
         if self.bounce_mailbox is not None:
             running.append(self.bounce_mailbox.run(stop, self.bounce_heartbeat))
         if self.ubl_validator is not None:
@@ -312,6 +319,10 @@ def _add_loops(
                 stale_after=timedelta(seconds=settings.stale_after_seconds),
             )
             runtime.worker = Worker(parts, tuning)
+            runtime.audit_heartbeat = runtime.health.loop(Loop.AUDIT_SEALER, reports_each_round=True)
+            silent = runtime.health.loop(Loop.SILENT_ALERTS, reports_each_round=True)
+            every = min(CHECK_EVERY_SECONDS, settings.health_stall_seconds / 4)  # reports well inside the window
+            runtime.silent_alerts = SilentAlerts(runtime.sessions, silent_route(settings), silent, every=every)
         else:
             log.warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
     if Loop.BOUNCE_MAILBOX in loops:

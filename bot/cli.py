@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bot.bootstrap import Runtime, bootstrap
 from bot.cli_admin import register as register_admin_commands
+from bot.cli_alerts import register as register_alerts_commands
 from bot.cli_audit import register as register_audit_commands
 from bot.cli_demo import register as register_demo_command
 from bot.cli_doctor import register as register_doctor_command
@@ -365,6 +366,7 @@ register_workspaces_command(app, run_over_all)
 register_demo_command(app, settings_or_exit, fail)
 register_doctor_command(app)
 register_audit_commands(app, run_with_runtime=run_with_runtime, run_over_all=run_over_all, fail=fail)
+register_alerts_commands(app, run_with_runtime=run_with_runtime, settings_or_exit=settings_or_exit, fail=fail)
 
 
 def main() -> None:

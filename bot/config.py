@@ -174,6 +174,9 @@ class Settings(BaseSettings):
 
     # Where bounces go: VERP return paths are bounces+TOKEN@this domain (default: the sender's).
     bounce_domain: str | None = Field(None, validation_alias=_env("BOUNCE_DOMAIN"))
+    # Silent-email alert: hours without news after acceptance, per route (seeds the organisation; 0 = off).
+    silent_after_provider_hours: int = Field(24, ge=0, le=720, validation_alias=_env("SILENT_AFTER_PROVIDER_HOURS"))
+    silent_after_smtp_hours: int = Field(72, ge=0, le=720, validation_alias=_env("SILENT_AFTER_SMTP_HOURS"))
     # Signs VERP tokens. Unset: a random key is created once in `secret_key_file` and reused.
     secret_key: SecretStr | None = Field(None, validation_alias=_env("SECRET_KEY"))
     secret_key_file: str = Field(".invoicebot-secret", validation_alias=_env("SECRET_KEY_FILE"))

@@ -321,6 +321,8 @@ def seed_values(settings: Settings) -> OrganisationSettingsValues:
         iban=settings.org_iban,
         bic=settings.org_bic,
         account_holder=settings.org_account_holder,
+        silent_after_provider_hours=settings.silent_after_provider_hours,
+        silent_after_smtp_hours=settings.silent_after_smtp_hours,
     )
 
 

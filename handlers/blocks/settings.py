@@ -47,6 +47,8 @@ TEXT_FIELDS = {  # field: (label, optional, hint)
     "account_holder": ("Account holder", True, "Empty: the legal name"),
     "cc": ("Cc on every send", True, "The organisation's own addresses, comma-separated (e.g. the archive)"),
     "bcc": ("Bcc on every send", True, "Comma-separated"),
+    "silent_after_provider_hours": ("Via a provider with webhooks (hours)", False, "0: off. Default 24"),
+    "silent_after_smtp_hours": ("Via our own SMTP relay (hours)", False, "0: off. Default 72"),
 }
 LIST_FIELDS = ("cc", "bcc")
 
@@ -162,6 +164,9 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
         section("*Copies of every send*"),
         _text(form, "cc"),
         _text(form, "bcc"),
+        section("*Silent emails* — alert in the thread when an accepted email has no news after:"),
+        _text(form, "silent_after_provider_hours"),
+        _text(form, "silent_after_smtp_hours"),
     ]
     return _modal(TITLE, blocks, callback_id=CallbackId.SETTINGS, submit="Save", close="Cancel")
 

@@ -8,6 +8,7 @@ to whom, and the mail server's own words when they matter.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from handlers.blocks.elements import Block, clip, context_block, escape, plain_text, record_payment_button, section
@@ -178,6 +179,7 @@ _ALERT_TITLES = {
     "complained": "🚫 Marked as spam",
     "failed": "❌ Failed",
     "unknown": "❓ Unknown",
+    "silent": "🔕 No news",  # accepted, then silent past the organisation's hours (services/tracking/silent.py)
 }
 
 
@@ -239,6 +241,8 @@ def delivery_alert_message(
     blocks: list[Block] = [
         section(f"{headline}\nInvoice *{escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}")
     ]
+    if payload.get("accepted_at"):
+        blocks.append(context_block(_accepted_words(payload)))
     if diagnostic:
         said = "Why" if diagnostic.startswith(HELD_PREFIX) else "Server said"
         blocks.append(context_block(f"{said}: ```{escape(clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
@@ -249,3 +253,13 @@ def delivery_alert_message(
     blocks.append(alert_buttons(view))
     text = f"{headline} (invoice {escape(view.invoice_number)})"
     return clip(text, 3000), blocks
+
+
+def _accepted_words(payload: Mapping[str, Any]) -> str:
+    """ "Accepted 2026-12-01 09:00 UTC by own SMTP relay smtp.example.com · To: ap@acme.example" """
+    try:
+        at = datetime.fromisoformat(str(payload["accepted_at"])).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        at = str(payload["accepted_at"])
+    route = str(payload.get("route_words") or "the mail server")
+    return f"Accepted {escape(at)} by {escape(route)} · To: {escape(str(payload.get('recipient') or ''))}"

@@ -78,6 +78,9 @@ class OrganisationSettingsValues:
     iban: str | None = None  # compact (no spaces), checked by `stdnum.iban`
     bic: str | None = None  # compact, checked by `stdnum.bic`
     account_holder: str = ""  # empty: the legal name
+    # The silent-email alert (services/tracking/silent.py): hours without news per delivery route; 0 = off.
+    silent_after_provider_hours: int = 24  # a provider with webhooks confirms delivery
+    silent_after_smtp_hours: int = 72  # our own SMTP relay may never hear back
 
     def members(self, listed: Iterable[str]) -> frozenset[str]:
         """The user ids a role list grants the role to: its users and its groups' members."""
@@ -144,6 +147,8 @@ class SettingsForm:
     iban: str = ""
     bic: str = ""
     account_holder: str = ""
+    silent_after_provider_hours: str = "24"
+    silent_after_smtp_hours: str = "72"
 
 
 class _Errors:
@@ -207,6 +212,20 @@ def _country(value: str) -> str:
     if code not in country_codes():
         raise InvalidInput(f"{value!r} is not a country code (ISO 3166, like GB or DE)")
     return code
+
+
+MAX_SILENT_HOURS = 24 * 30
+
+
+def silent_hours(text: str | int) -> int:
+    """Hours without news before the silent-email alert: a whole number from 0 (off) to 720 (30 days)."""
+    try:
+        hours = int(str(text).strip() or "0")
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a whole number of hours (0 turns the alert off)") from None
+    if not 0 <= hours <= MAX_SILENT_HOURS:
+        raise InvalidInput(f"hours must be between 0 (off) and {MAX_SILENT_HOURS}")
+    return hours
 
 
 def _copies(values: Iterable[str], name: str) -> tuple[str, ...]:
@@ -280,6 +299,12 @@ def check_settings(
         account_holder=errors.check(
             "account_holder", lambda: _optional_text(form.account_holder, "the account holder", MAX_HOLDER), ""
         ),
+        silent_after_provider_hours=errors.check(
+            "silent_after_provider_hours", lambda: silent_hours(form.silent_after_provider_hours), 24
+        ),
+        silent_after_smtp_hours=errors.check(
+            "silent_after_smtp_hours", lambda: silent_hours(form.silent_after_smtp_hours), 72
+        ),
     )
     if values.bic and not values.iban and "iban" not in errors.found:
         errors.found["iban"] = "a BIC alone cannot be paid to: give the IBAN too (or clear the BIC)"
@@ -321,6 +346,8 @@ def form_of(values: OrganisationSettingsValues) -> SettingsForm:
         bic=values.bic or "",
         approval_policy=values.approval_policy.value,
         approval_threshold=str(values.approval_threshold),
+        silent_after_provider_hours=str(values.silent_after_provider_hours),
+        silent_after_smtp_hours=str(values.silent_after_smtp_hours),
         country=values.address.country or "",
         **{
             part: getattr(values.address, part)

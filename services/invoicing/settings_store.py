@@ -60,6 +60,8 @@ def values_of(organisation: Organisation, row: OrganisationSettingsRow) -> Organ
         iban=organisation.iban or None,
         bic=organisation.bic or None,
         account_holder=organisation.account_holder or "",
+        silent_after_provider_hours=row.silent_after_provider_hours,
+        silent_after_smtp_hours=row.silent_after_smtp_hours,
     )
 
 
@@ -73,6 +75,8 @@ def _write(organisation: Organisation, row: OrganisationSettingsRow, values: Org
     row.sender_name, row.bounce_domain = values.sender_name, values.bounce_domain
     row.default_currency = values.default_currency
     row.cc, row.bcc = list(values.cc), list(values.bcc)
+    row.silent_after_provider_hours = values.silent_after_provider_hours
+    row.silent_after_smtp_hours = values.silent_after_smtp_hours
     organisation.name = values.legal_name
     for column, value in address_columns(values.address).items():
         setattr(organisation, column, value)

@@ -56,9 +56,12 @@ def _resend_words(status: str) -> str:
 
 
 def has_problem(delivery: Delivery) -> bool:
-    """Bounced, dropped, complained, failed or unknown — or accepted with a recipient the server refused."""
+    """Bounced, dropped, complained, failed or unknown — or accepted with a recipient the server refused,
+    or accepted and silent past the alert's hours."""
     if DeliveryStatus(delivery.status) in PROBLEM_STATUSES:
         return True
+    if delivery.status == DeliveryStatus.ACCEPTED and delivery.silent_alerted_at is not None:
+        return True  # accepted, then silent for too long (services/tracking/silent.py) until news arrives
     results = delivery.recipient_results or {}
     return any(isinstance(r, dict) and r.get("status") in TERMINAL_BAD for r in results.values())
 

@@ -86,7 +86,8 @@ async def test_a_separate_worker_that_dies_turns_the_web_healthz_red_and_a_clean
 
         async def sent_and_reported_green() -> bool:
             loops = await reported_loops(web_url)
-            return received_ids(smtp)[message_id] == 1 and loops.get((NAME, "worker")) == 1.0
+            beside = (loops.get((NAME, "audit sealer")), loops.get((NAME, "silent-email alerts")))
+            return received_ids(smtp)[message_id] == 1 and loops.get((NAME, "worker")) == 1.0 and beside == (1.0, 1.0)
 
         await until(sent_and_reported_green, within=60, what="the worker's email sent and its loops reported green")
         assert (await get(f"{web_url}/healthz")).text == "ok"

@@ -9,6 +9,7 @@ from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.audit_sealer import run_audit_sealer
+from bot.loop_health import LoopHealth
 from services.audit_chain import GENESIS, seal_audit_chain, verify_audit_chain
 from services.db.models import AuditLog, Organisation, utcnow
 from services.unit_of_work import AuditEntry, write_owed
@@ -179,7 +180,7 @@ async def test_the_worker_processes_sealing_loop_seals_what_was_written_and_stop
     await session.commit()
     stop = asyncio.Event()
 
-    loop = asyncio.create_task(run_audit_sealer(sessions, stop, every=0.05))
+    loop = asyncio.create_task(run_audit_sealer(sessions, stop, LoopHealth().loop("audit sealer"), every=0.05))
     async with asyncio.timeout(10):
         while (await verify_sealed_count(sessions)) < 3:
             await asyncio.sleep(0.05)

@@ -93,6 +93,9 @@ class OrganisationSettingsRow(Base):
     default_currency: Mapped[str] = mapped_column(String(3), default="EUR")
     cc: Mapped[list[str]] = mapped_column(default=list)  # the organisation's own copies of every send
     bcc: Mapped[list[str]] = mapped_column(default=list)
+    # Silent-email alert (services/tracking/silent.py): hours without news per delivery route; 0 = off.
+    silent_after_provider_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
+    silent_after_smtp_hours: Mapped[int] = mapped_column(Integer, default=72, server_default="72")
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

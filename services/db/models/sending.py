@@ -69,6 +69,8 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
+    # When the silent-email alert was owed (services/tracking/silent.py): set once, with the alert's row.
+    silent_alerted_at: Mapped[datetime | None]
 
 
 class Approval(Base):
