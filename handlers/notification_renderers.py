@@ -111,7 +111,8 @@ async def post_delivery_status(post: SlackPost) -> None:
 
 
 async def post_approval_request(post: SlackPost) -> None:
-    text, blocks = approval_request_message(post.view)
+    reason = (post.notification.payload or {}).get("approval_reason")
+    text, blocks = approval_request_message(post.view, str(reason) if reason else None)
     await post.posted(await post.post_message(post.channel(post.approvers_channel), text, blocks))
 
 

@@ -51,12 +51,17 @@ def _facts(view: DeliveryStatusView) -> str:
     return "\n".join(lines)
 
 
-def approval_request_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
-    """ "Please approve": the facts an approver needs and *Approve* / *Reject* (value = delivery id)."""
+def approval_request_message(view: DeliveryStatusView, reason: str | None = None) -> tuple[str, list[Block]]:
+    """ "Please approve": the facts an approver needs and *Approve* / *Reject* (value = delivery id).
+
+    `reason`: why approval is asked when the risk rule asked for it (services/sending/risk.py's
+    sentence, the one the review modal showed), e.g. "new domain acme.example for Acme Corp"."""
     text = f"Approval needed: send {escape(view.invoice_number)} ({view.amount}) to {escape(view.customer_name)}"
     value = str(view.delivery_id)
+    asked = [section(f"🛂 *Approval asked:* {escape(reason[:1000])}")] if reason else []
     blocks: list[Block] = [
         section(f"✋ *Approval needed* to send invoice *{escape(view.invoice_number)}*"),
+        *asked,
         section(_facts(view)),
         {
             "type": "actions",
