@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl
 import httpx
 from aiohttp import WSMsgType, web
 
-from bot.sandbox.slack_requests import SlackRequestClient
+from bot.sandbox.slack_requests import SlackRequests
 from bot.sandbox.waiting import wait_for_change
 
 OPEN_HOLD_LIMIT_SECONDS = 10.0  # a held `apps.connections.open` answers at the latest after this
@@ -250,13 +250,13 @@ class FakeSocketMode:
             await self._live.close()
 
 
-class SocketRequestClient(SlackRequestClient):
-    """`SlackRequestClient`'s clicks, commands and submissions, delivered over Socket Mode instead of
+class SocketRequestClient(SlackRequests):
+    """The clicks, commands and submissions of `SlackRequests`, delivered over Socket Mode instead of
     POSTed: each body becomes the envelope Slack would push, and the answer is built from the app's
-    ack (its payload as the JSON body, as the HTTP answer would have carried it)."""
+    ack (its payload as the JSON body, as the HTTP answer would have carried it). Nothing goes over
+    HTTP, so it holds no HTTP client."""
 
     def __init__(self, socket_mode: FakeSocketMode, *, ack_within: float = 10.0) -> None:
-        super().__init__(events_url="socket-mode", signing_secret="", http=httpx.AsyncClient())
         self.socket_mode = socket_mode
         self.ack_within = ack_within
 
