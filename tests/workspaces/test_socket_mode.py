@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.runner import connect_socket_mode
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_oauth import FakeSlackOAuth
-from bot.sandbox.slack_requests import SlackUserRef
+from bot.sandbox.slack_requests import SlackUserRef, event_body
 from bot.sandbox.slack_socket import FakeSocketMode, SocketRequestClient
 from services.db.models import Organisation, OrganisationSettingsRow
 from tests import factories
@@ -112,7 +112,9 @@ async def test_an_envelope_from_each_team_is_answered_with_its_own_token_invoice
         [opened] = fake_slack.calls_to("views.open")
         assert opened.token in oauth.tokens_of(team), "the modal is opened with the clicking team's token"
 
-        await socket_slack.event(_home_opened(user), team_id=team)
+        # an Events API envelope delivered for `team` (the fake stamps its team and `authorizations`)
+        envelope = await socket_slack.socket_mode.event(event_body(event=_home_opened(user)), team_id=team)
+        await socket_slack.socket_mode.wait_acked(envelope)
         await fake_slack.wait_until(lambda: bool(fake_slack.calls_to("views.publish")))
         [published] = fake_slack.calls_to("views.publish")
         assert published.token in oauth.tokens_of(team) and published.args["user_id"] == user.id
