@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.bootstrap import Loop, bootstrap
 from bot.config import Settings
 from bot.sandbox.slack_api import FakeSlackApi
-from bot.sandbox.slack_requests import SlackRequestClient
+from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from services.db.models import AuditLog, Delivery, DeliveryStatus, Organisation, OrganisationSettingsRow
 from tests.harness.modals import open_review, submit
 from tests.harness.reading import input_blocks, state_values, texts
 from tests.harness.seeding import seed_invoice
-from tests.harness.slack import ALICE, settings_with
+from tests.harness.slack import ALICE, BOB, settings_with
 
 APPROVERS_CHANNEL = "C0APPROVE"
 REASON = "new domain acme.example for Acme Corp"
@@ -80,3 +80,23 @@ async def test_an_admin_turns_the_risk_rule_on_and_the_review_and_the_approval_r
     shown = texts(request.blocks)
     assert shown[0] == "✋ *Approval needed* to send invoice *INV-0001*"
     assert shown[1] == f"🛂 *Approval asked:* {REASON}", shown
+
+    [approve] = [
+        (element, block["block_id"])
+        for block in request.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["text"]["text"] == "Approve"
+    ]
+    clicked = await slack.click(
+        button_click(approve[0], block_id=approve[1]), user=BOB, response_url=fake_slack.response_url("bob"),
+        channel_id=APPROVERS_CHANNEL, message_ts=request.ts,
+    )  # fmt: skip
+    assert clicked.status_code == 200
+    await fake_slack.wait_until(lambda: bool(fake_slack.responses_to("bob")))
+    await _drain(settings)
+
+    assert request.edits == 1, "the request message is rewritten once decided"
+    decided = texts(request.blocks)
+    assert decided[1] == f"🛂 *Approval asked:* {REASON}", "the decided request still says why it was asked"
+    assert decided[-1].startswith("✅ Approved by <@U0BOB> at ")
