@@ -21,6 +21,7 @@ from tests import factories
 from tests.harness.modals import open_review
 from tests.harness.reading import texts
 from tests.harness.slack import TODAY
+from tests.harness.waiting import until
 from tests.harness.workspaces import (
     ANN,
     CLIENT_ID,
@@ -31,6 +32,7 @@ from tests.harness.workspaces import (
     Browser,
     multi_settings,
     organisation_of,
+    sending_paused,
 )
 
 APP_TOKEN = "xapp-1-A0INVOICEBOT-1-test-app-token"
@@ -130,3 +132,24 @@ async def test_an_envelope_from_each_team_is_answered_with_its_own_token_invoice
 
 def _home_opened(user: SlackUserRef) -> dict[str, str]:
     return {"type": "app_home_opened", "user": user.id, "tab": "home", "channel": "D0" + user.id}
+
+
+async def test_an_uninstall_over_the_socket_stops_that_team_only(
+    browser: Browser,
+    socket_slack: SocketRequestClient,
+    fake_slack: FakeSlackApi,
+    session: AsyncSession,
+    org: Organisation,
+):
+    await _installed(browser, session, "T0ONE", "C0ONE")
+    await _installed(browser, session, "T0TWO", "C0TWO")
+
+    envelope = await socket_slack.socket_mode.event(event_body(event={"type": "app_uninstalled"}), team_id="T0TWO")
+    await socket_slack.socket_mode.wait_acked(envelope)
+
+    await until(lambda: sending_paused(session, "T0TWO"), within=5, what="T0TWO's sending paused")
+    assert not await sending_paused(session, "T0ONE")
+    stopped = await socket_slack.command("due", user=TOM, response_url=fake_slack.response_url("tom"))
+    assert "T0TWO-1" not in stopped.text, "an uninstalled workspace is not served"
+    served = await socket_slack.command("due", user=ANN, response_url=fake_slack.response_url("ann"))
+    assert "T0ONE-1" in " ".join(texts(served.json()["blocks"]))
