@@ -47,7 +47,7 @@ from bot.organisation_settings import (
 )
 from bot.silent_alerts import CHECK_EVERY_SECONDS, SilentAlerts, silent_route
 from bot.ubl_validator import UblValidator
-from bot.web import create_web_app
+from bot.web import create_web_app, install_routes
 from bot.webhook_wiring import webhook_providers
 from bot.worker import Worker, WorkerParts, WorkerTuning
 from bot.worker_process import make_render_pool
@@ -272,6 +272,8 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
         if oauth is not None:
             register_uninstall_listeners(slack_app, store=oauth.store, sessions=sessions)
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+    if app_token and slack_app is not None:  # Socket Mode: events come over the WebSocket, installs still by HTTP
+        routes.extend(install_routes(slack_app))
     runtime = Runtime(
         engine=engine,
         sessions=sessions,

@@ -113,7 +113,7 @@ def settings_from_values(values: OrganisationSettingsValues, process: ProcessPar
         channels=SlackChannels(notify=values.notify_channel, approvers=values.approvers_channel),
         identity=SenderIdentity(
             from_email=values.sender_email,
-            from_name=values.sender_name or values.legal_name,
+            from_name=values.from_name,
             reply_to=values.reply_to,
             bounce_domain=values.bounce_domain or values.sender_email.rpartition("@")[2] or "localhost",
             public_url=process.public_url,

@@ -2,8 +2,10 @@
 
 HTTP mode (no `SLACK_APP_TOKEN`): Slack posts to `/slack/events` on the web app, served by
 uvicorn. Socket Mode (`SLACK_APP_TOKEN` set): the app opens a WebSocket to Slack, so no
-public URL is needed; the web app still serves the health check, webhooks and the invoice
-pages. The runtime's loops (bot/bootstrap.py) run beside the server.
+public URL is needed for Slack's requests; the web app still serves the health check, webhooks,
+the invoice pages and, with many workspaces (OAuth), `/slack/install` and `/slack/oauth_redirect`:
+one WebSocket then carries every installed workspace's envelopes, each authorised with its own
+token by Bolt. The runtime's loops (bot/bootstrap.py) run beside the server.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from handlers.context import Session
 from services.db.models import DeliveryKind, Notification
 from services.invoicing.states import SENT_OK
 from services.notifications import NotificationKind, NotificationRequest, enqueue_notification
+from services.sending.approvals import approval_reason
 from services.sending.approvals import approval_request_message as approval_request_location
 from services.tracking.alert_resolution import (
     alert_resolution,
@@ -111,7 +112,8 @@ async def post_delivery_status(post: SlackPost) -> None:
 
 
 async def post_approval_request(post: SlackPost) -> None:
-    text, blocks = approval_request_message(post.view)
+    reason = (post.notification.payload or {}).get("approval_reason")
+    text, blocks = approval_request_message(post.view, str(reason) if reason else None)
     await post.posted(await post.post_message(post.channel(post.approvers_channel), text, blocks))
 
 
@@ -120,7 +122,8 @@ async def update_approval_decided(post: SlackPost) -> None:
     if where is None:
         raise PostLater("the approval request is not in Slack yet")
     channel, ts = where
-    text, blocks = approval_decided_message(post.view)
+    reason = await approval_reason(post.session, delivery_id=post.view.delivery_id)
+    text, blocks = approval_decided_message(post.view, reason)
     await post.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
     await post.posted(Posted(channel, ts))
 

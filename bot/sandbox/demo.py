@@ -35,7 +35,7 @@ from bot.runner import connect_socket_mode, web_server
 from bot.sandbox.dsn import BounceRule, Relay, build_dsn
 from bot.sandbox.folder_mailbox import FolderMailbox
 from bot.sandbox.slack_api import FakeSlackApi
-from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
+from bot.sandbox.slack_requests import SlackRequestClient, SlackRequests, SlackUserRef
 from bot.sandbox.slack_socket import FakeSocketMode, SocketRequestClient
 from bot.sandbox.smtp_server import ScriptedSmtpServer, ServerOptions
 from bot.worker_process import make_render_pool
@@ -156,7 +156,7 @@ class Demo:
     bot_token: str = field(default_factory=lambda: "xoxb-demo-" + secrets.token_hex(8))
     socket_mode: bool = False  # Slack's requests over a Socket Mode WebSocket instead of HTTP POSTs
     ports: dict[str, int] = field(default_factory=dict)
-    requests: SlackRequestClient | None = None
+    requests: SlackRequests | None = None
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _temporary: tempfile.TemporaryDirectory[str] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -140,14 +141,12 @@ def event_body(*, event: Mapping[str, Any], team_id: str = "T0OWN", api_app_id: 
     return json.dumps(payload)
 
 
-@dataclass
-class SlackRequestClient:
-    """Posts signed Slack requests to the app's `/slack/events` and returns the HTTP response."""
+class SlackRequests(ABC):
+    """What a person does in Slack (commands, clicks, submissions, events) as the bodies Slack sends;
+    how they reach the app is `post`'s: signed HTTP (`SlackRequestClient`) or Socket Mode envelopes
+    (bot/sandbox/slack_socket.py's `SocketRequestClient`). Answers come back as HTTP responses."""
 
-    events_url: str
-    signing_secret: str
-    http: httpx.AsyncClient
-
+    @abstractmethod
     async def post(
         self,
         body: str,
@@ -156,12 +155,7 @@ class SlackRequestClient:
         signing_secret: str | None = None,
         headers: Mapping[str, str] | None = None,
         signed: bool = True,
-    ) -> httpx.Response:
-        sent = {"Content-Type": "application/x-www-form-urlencoded"}
-        if signed:
-            sent |= sign(signing_secret=signing_secret or self.signing_secret, body=body, timestamp=timestamp)
-        sent |= dict(headers or {})
-        return await self.http.post(self.events_url, content=body.encode(), headers=sent)
+    ) -> httpx.Response: ...
 
     async def command(self, text: str, *, user: SlackUserRef, response_url: str, **options: Any) -> httpx.Response:
         headers = options.pop("headers", None)
@@ -188,6 +182,30 @@ class SlackRequestClient:
         self, view: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]], *, user: SlackUserRef
     ) -> httpx.Response:
         return await self.post(view_submission_body(view=view, values=values, user=user))
+
+
+@dataclass
+class SlackRequestClient(SlackRequests):
+    """Posts signed Slack requests to the app's `/slack/events` and returns the HTTP response."""
+
+    events_url: str
+    signing_secret: str
+    http: httpx.AsyncClient
+
+    async def post(
+        self,
+        body: str,
+        *,
+        timestamp: int | None = None,
+        signing_secret: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        signed: bool = True,
+    ) -> httpx.Response:
+        sent = {"Content-Type": "application/x-www-form-urlencoded"}
+        if signed:
+            sent |= sign(signing_secret=signing_secret or self.signing_secret, body=body, timestamp=timestamp)
+        sent |= dict(headers or {})
+        return await self.http.post(self.events_url, content=body.encode(), headers=sent)
 
 
 def button_click(element: Mapping[str, Any], *, block_id: str) -> dict[str, Any]:

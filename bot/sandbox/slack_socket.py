@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl
 import httpx
 from aiohttp import WSMsgType, web
 
-from bot.sandbox.slack_requests import SlackRequestClient
+from bot.sandbox.slack_requests import SlackRequests
 from bot.sandbox.waiting import wait_for_change
 
 OPEN_HOLD_LIMIT_SECONDS = 10.0  # a held `apps.connections.open` answers at the latest after this
@@ -121,18 +121,38 @@ class FakeSocketMode:
 
     # -- sending what Slack would POST --------------------------------------------------
 
-    async def command(self, body: str) -> str:
-        """A slash command, `body` as bot/sandbox/slack_requests.slash_command_body builds it."""
-        return await self.send("slash_commands", dict(parse_qsl(body)), accepts_response_payload=True)
+    async def command(self, body: str, *, team_id: str | None = None) -> str:
+        """A slash command, `body` as bot/sandbox/slack_requests.slash_command_body builds it;
+        `team_id`: the workspace it comes from (one connection serves every installed workspace)."""
+        payload = dict(parse_qsl(body)) | ({"team_id": team_id} if team_id else {})
+        return await self.send("slash_commands", payload, accepts_response_payload=True)
 
-    async def interaction(self, body: str) -> str:
+    async def interaction(self, body: str, *, team_id: str | None = None) -> str:
         """A click or submission, `body` as block_actions_body / view_submission_body build it."""
         payload = json.loads(dict(parse_qsl(body))["payload"])
+        if team_id:
+            payload["team"] = {**(payload.get("team") or {}), "id": team_id}
         return await self.send("interactive", payload, accepts_response_payload=True)
 
-    async def event(self, body: str) -> str:
-        """An Events API callback, `body` as event_body builds it (JSON)."""
-        return await self.send("events_api", json.loads(body), accepts_response_payload=False)
+    async def event(self, body: str, *, team_id: str | None = None) -> str:
+        """An Events API callback, `body` as event_body builds it (JSON), with the `authorizations`
+        Slack adds: the installation (workspace) the event is delivered for."""
+        payload = json.loads(body)
+        team = team_id or payload.get("team_id")
+        payload["team_id"] = team
+        payload.setdefault(
+            "authorizations",
+            [
+                {
+                    "enterprise_id": None,
+                    "team_id": team,
+                    "user_id": "U0BOT",
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+        )
+        return await self.send("events_api", payload, accepts_response_payload=False)
 
     async def send(self, kind: str, payload: Mapping[str, Any], *, accepts_response_payload: bool) -> str:
         """Queue an envelope and deliver it now if the app is connected; returns its envelope id."""
@@ -250,13 +270,13 @@ class FakeSocketMode:
             await self._live.close()
 
 
-class SocketRequestClient(SlackRequestClient):
-    """`SlackRequestClient`'s clicks, commands and submissions, delivered over Socket Mode instead of
+class SocketRequestClient(SlackRequests):
+    """The clicks, commands and submissions of `SlackRequests`, delivered over Socket Mode instead of
     POSTed: each body becomes the envelope Slack would push, and the answer is built from the app's
-    ack (its payload as the JSON body, as the HTTP answer would have carried it)."""
+    ack (its payload as the JSON body, as the HTTP answer would have carried it). Nothing goes over
+    HTTP, so it holds no HTTP client."""
 
     def __init__(self, socket_mode: FakeSocketMode, *, ack_within: float = 10.0) -> None:
-        super().__init__(events_url="socket-mode", signing_secret="", http=httpx.AsyncClient())
         self.socket_mode = socket_mode
         self.ack_within = ack_within
 

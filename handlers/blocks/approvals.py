@@ -51,12 +51,20 @@ def _facts(view: DeliveryStatusView) -> str:
     return "\n".join(lines)
 
 
-def approval_request_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
-    """ "Please approve": the facts an approver needs and *Approve* / *Reject* (value = delivery id)."""
+def _asked(reason: str | None) -> list[Block]:
+    return [section(f"🛂 *Approval asked:* {escape(reason[:1000])}")] if reason else []
+
+
+def approval_request_message(view: DeliveryStatusView, reason: str | None = None) -> tuple[str, list[Block]]:
+    """ "Please approve": the facts an approver needs and *Approve* / *Reject* (value = delivery id).
+
+    `reason`: why approval is asked when the risk rule asked for it (services/sending/risk.py's
+    sentence, the one the review modal showed), e.g. "new domain acme.example for Acme Corp"."""
     text = f"Approval needed: send {escape(view.invoice_number)} ({view.amount}) to {escape(view.customer_name)}"
     value = str(view.delivery_id)
     blocks: list[Block] = [
         section(f"✋ *Approval needed* to send invoice *{escape(view.invoice_number)}*"),
+        *_asked(reason),
         section(_facts(view)),
         {
             "type": "actions",
@@ -95,12 +103,14 @@ def decision_words(view: DeliveryStatusView) -> str:
     return "⏳ Still waiting for approval"
 
 
-def approval_decided_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
-    """The request message once decided: the same facts and who decided when, without buttons."""
+def approval_decided_message(view: DeliveryStatusView, reason: str | None = None) -> tuple[str, list[Block]]:
+    """The request message once decided: the same facts (and why it was asked) and who decided when,
+    without buttons."""
     outcome = decision_words(view)
     text = f"{escape(view.invoice_number)}: {outcome}"
     blocks: list[Block] = [
         section(f"Approval request to send invoice *{escape(view.invoice_number)}*"),
+        *_asked(reason),
         section(_facts(view)),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]},
     ]

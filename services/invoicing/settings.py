@@ -51,6 +51,12 @@ MAX_COPIES = 10  # the organisation's own Cc/Bcc addresses
 MAX_HOLDER = 70  # the EPC QR code's limit for the beneficiary's name (EPC069-12)
 
 
+def from_name(*, sender_name: str | None, legal_name: str) -> str:
+    """Who an invoice email comes from (its From name, and who signs its message): the From name an
+    admin set (`sender_name`), else the organisation's legal name."""
+    return sender_name or legal_name
+
+
 @dataclass(frozen=True, kw_only=True)
 class OrganisationSettingsValues:
     """Everything an admin sets for the organisation. Roles hold user ids (U…/W…) and group ids (S…)."""
@@ -81,6 +87,11 @@ class OrganisationSettingsValues:
     # The silent-email alert (services/tracking/silent.py): hours without news per delivery route; 0 = off.
     silent_after_provider_hours: int = 24  # a provider with webhooks confirms delivery
     silent_after_smtp_hours: int = 72  # our own SMTP relay may never hear back
+
+    @property
+    def from_name(self) -> str:
+        """The name the customer reads: the email's From name and its signature, in the review and sent."""
+        return from_name(sender_name=self.sender_name, legal_name=self.legal_name)
 
     def members(self, listed: Iterable[str]) -> frozenset[str]:
         """The user ids a role list grants the role to: its users and its groups' members."""

@@ -28,6 +28,7 @@ from services.invoicing.settings import (
     check_seed,
     check_settings,
     form_of,
+    from_name,
 )
 from services.postal_address import address_columns, postal_address_of
 from services.unit_of_work import AuditEntry, UnitOfWork
@@ -102,6 +103,12 @@ async def organisation_copies(
     """The organisation's own Cc and Bcc addresses, which the review modal adds (removable) to a send."""
     row = await session.get(OrganisationSettingsRow, organisation_id)
     return (tuple(row.cc), tuple(row.bcc)) if row is not None else ((), ())
+
+
+async def sender_from_name(session: AsyncSession, *, organisation: Organisation) -> str:
+    """The organisation's From name as the worker sends it (`settings.from_name`): what signs a review's message."""
+    row = await session.get(OrganisationSettingsRow, organisation.id)
+    return from_name(sender_name=row.sender_name if row is not None else None, legal_name=organisation.name)
 
 
 async def seed_settings(

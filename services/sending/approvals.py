@@ -18,10 +18,11 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, authorize
-from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice
+from services.db.models import Approval, ApprovalDecision, Delivery, DeliveryStatus, Invoice, Notification
 from services.errors import IllegalTransition, NotFound
 from services.formatting import format_clock, format_moment
 from services.invoicing.organisations import team_locale
+from services.notifications import NotificationKind
 from services.sending.context import SendContext
 from services.sending.transitions import DeliveryMove, delivery_moved
 from services.unit_of_work import write_owed
@@ -184,3 +185,17 @@ async def approval_request_message(session: AsyncSession, *, delivery_id: int) -
     if approval is None or not approval.slack_channel or not approval.slack_ts:
         return None
     return approval.slack_channel, approval.slack_ts
+
+
+async def approval_reason(session: AsyncSession, *, delivery_id: int) -> str | None:
+    """Why the risk rule asked for the send's approval, as its approval request carried it (None: the policy
+    asked). The decided message keeps it, so the request reads the same after someone decided."""
+    query = (
+        select(Notification.payload)
+        .where(Notification.delivery_id == delivery_id, Notification.kind == NotificationKind.APPROVAL_REQUEST.value)
+        .order_by(Notification.id.desc())
+        .limit(1)
+    )
+    payload = (await session.execute(query)).scalar_one_or_none() or {}
+    reason = payload.get("approval_reason")
+    return str(reason) if reason else None

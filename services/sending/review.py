@@ -34,7 +34,7 @@ from services.email.templates import InvoiceEmailFacts, invoice_email_context, r
 from services.formatting import format_day, format_money, reader_locale
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import organisation_locale, team_locale
-from services.invoicing.settings_store import organisation_copies
+from services.invoicing.settings_store import organisation_copies, sender_from_name
 from services.invoicing.states import IN_FLIGHT, SENT_OK, InvoiceStateView, latest_deliveries, state_of_invoice
 from services.languages import normalise_language
 from services.sending.due import verdict
@@ -196,7 +196,7 @@ async def recent_send(session: AsyncSession, *, invoice: Invoice, now: datetime)
 @dataclass(frozen=True, kw_only=True)
 class ReviewRequest:
     """Which invoice the review modal opens on, and what it is judged against: the public URL
-    its link uses, the time, the organisation's sending state, and the email's language and signer."""
+    its link uses, the time, the organisation's sending state, and the email's language."""
 
     organisation_id: int
     invoice_number: str
@@ -204,7 +204,6 @@ class ReviewRequest:
     now: datetime
     sending: SendingState | None = None
     language: str | None = None
-    sender_name: str | None = None
     risk_rule: bool = False  # the organisation's risk rule is on: say when (and why) the send will ask approval
 
 
@@ -216,7 +215,7 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
 
     `request.sending` adds the organisation's readiness problems (SMTP not configured / not
     verified) to `problems`; without it only the invoice's own problems are listed.
-    `request.sender_name` signs the message (default: the organisation's name). `request.risk_rule`:
+    The message is signed with the From name the worker sends with (`sender_from_name`). `request.risk_rule`:
     the organisation's risk rule is on, so the draft says when (and why) the send will ask approval.
     """
     organisation_id = request.organisation_id
@@ -244,7 +243,7 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
             issue_date=invoice.issue_date,
             due_date=invoice.due_date,
             invoice_url=f"{request.public_url.rstrip('/')}/i/{invoice.public_token}",
-            sender_name=request.sender_name or organisation.name,
+            sender_name=await sender_from_name(session, organisation=organisation),
             payment=payment_details(payment_of(invoice, organisation)),
         )
     )

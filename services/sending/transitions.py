@@ -133,7 +133,9 @@ def delivery_moved(move: DeliveryMove) -> Owed:
 
     status_post = post(NotificationKind.DELIVERY_STATUS, status, move.status_channel)
     if move.after == S.AWAITING_APPROVAL:
-        asked = post(NotificationKind.APPROVAL_REQUEST, status | {"requested_by": move.requested_by}, None)
+        reason = move.detail.get("approval_reason")  # the risk rule's sentence (services/sending/risk.py)
+        request = status | {"requested_by": move.requested_by, **({"approval_reason": reason} if reason else {})}
+        asked = post(NotificationKind.APPROVAL_REQUEST, request, None)
         return Owed((audit,), (status_post, asked))
     posts: tuple[OwedPost, ...] = (status_post,)
     if move.before == S.AWAITING_APPROVAL:

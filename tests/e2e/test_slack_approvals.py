@@ -61,6 +61,7 @@ async def request_waiting_send(
     )
     await drain(settings)
     [request] = fake_slack.messages[APPROVERS_CHANNEL]
+    assert not [line for line in texts(request.blocks) if "Approval asked" in line], "the policy asked, not the rule"
     return {"ts": request.ts, "blocks": request.blocks, "message": request}
 
 

@@ -6,15 +6,17 @@ to refuse the wrong token; if it did not, they could pass while the app lost or 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import slash_command_body
-from bot.sandbox.slack_socket import FakeSocketMode
+from bot.sandbox.slack_socket import FakeSocketMode, SocketRequestClient
 from tests.harness.slack import ALICE, BOT_TOKEN
 
 APP_TOKEN = "xapp-1-A0INVOICEBOT-1-test-app-token"
@@ -105,3 +107,19 @@ async def test_a_disconnect_message_asks_the_client_to_reconnect_and_what_was_se
                 envelope_id,
                 False,
             )
+
+
+async def test_the_request_client_turns_a_command_into_an_envelope_and_its_ack_into_the_answer_without_http(
+    fake_slack: FakeSlackApi,
+):
+    client = SocketRequestClient(socket_mode_of(fake_slack))
+    assert not [value for value in vars(client).values() if isinstance(value, httpx.AsyncClient)], "nothing to close"
+    async with aiohttp.ClientSession() as http:
+        ws = await connect(http, fake_slack)
+        sent = asyncio.create_task(client.command("due", user=ALICE, response_url="https://hooks.example/1"))
+        envelope = await next_json(ws)
+        assert envelope["type"] == "slash_commands" and envelope["payload"]["team_id"] == ALICE.team_id
+        await ws.send_json({"envelope_id": envelope["envelope_id"], "payload": {"text": "nothing due"}})
+        answer = await asyncio.wait_for(sent, timeout=5)
+        await ws.close()
+    assert answer.status_code == 200 and answer.json() == {"text": "nothing due"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
-from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, button_click
+from bot.sandbox.slack_requests import SlackRequests, SlackUserRef, button_click
 from handlers.ids import ActionId
 from tests.harness.reading import state_values, texts
 from tests.harness.slack import ALICE, CHANNEL
@@ -18,7 +18,7 @@ FIX_QUEUED = ["✅ Addresses saved. The invoice is queued to go out again."]
 
 
 async def open_review(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, number: str, *, user: SlackUserRef = ALICE
+    slack: SlackRequests, fake_slack: FakeSlackApi, number: str, *, user: SlackUserRef = ALICE
 ) -> dict[str, Any]:
     """Click *Review & send* on `number`; return the filled modal as the fake Slack holds it."""
     updates = len(fake_slack.calls_to("views.update"))
@@ -31,7 +31,7 @@ async def open_review(
 
 
 async def submit(
-    slack: SlackRequestClient,
+    slack: SlackRequests,
     view: dict[str, Any],
     *,
     user: SlackUserRef = ALICE,
@@ -59,7 +59,7 @@ async def submit(
     return {"response_action": "update", "view": fake_slack.views[view["id"]]}
 
 
-async def open_confirmation(slack: SlackRequestClient, fake_slack: FakeSlackApi) -> dict[str, Any]:
+async def open_confirmation(slack: SlackRequests, fake_slack: FakeSlackApi) -> dict[str, Any]:
     """`/invoices due`, then *Send all ready (2)*: the confirmation modal the fake Slack holds."""
     listing = (await slack.command("due", user=ALICE, response_url=fake_slack.response_url())).json()
     [footer] = [b for b in listing["blocks"] if b.get("block_id") == "due_footer"]
@@ -86,7 +86,7 @@ async def finished_view(fake_slack: FakeSlackApi, view_id: str, *, within: float
 
 
 async def submit_fix(
-    slack: SlackRequestClient, fake_slack: FakeSlackApi, modal: dict[str, Any], values: dict[str, Any]
+    slack: SlackRequests, fake_slack: FakeSlackApi, modal: dict[str, Any], values: dict[str, Any]
 ) -> dict[str, Any]:
     """Submit the modal: inline errors come back as they are; a "⏳" ack is followed to the view the work left."""
     updates = len(fake_slack.calls_to("views.update"))
@@ -111,7 +111,7 @@ def alert_button(alert: StoredMessage, label: str) -> dict[str, Any]:
     return button_click(element, block_id=actions["block_id"])
 
 
-async def open_fix_modal(slack: SlackRequestClient, fake_slack: FakeSlackApi, alert: StoredMessage) -> dict[str, Any]:
+async def open_fix_modal(slack: SlackRequests, fake_slack: FakeSlackApi, alert: StoredMessage) -> dict[str, Any]:
     """Click *Fix address & resend* on the alert, in its channel; return the one modal it opens."""
     await slack.click(
         alert_button(alert, "Fix address & resend"),
