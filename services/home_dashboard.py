@@ -1,0 +1,248 @@
+"""What one person's App Home shows: the team's dashboard, read in a few indexed queries.
+
+Sections: sends waiting for *this* person's approval (the authorization table decides who may
+approve, four eyes included), what needs attention (open problems from
+services.tracking.status, active suppressions; silent emails plug in through `AttentionSource`),
+receivables due today and overdue by age per currency, the scheduled sends, and the recent ones.
+Each section is a few rows plus its full count, so the Slack view can say "and N more".
+Plain values out; the App Home builder (handlers/blocks/home.py) is a pure function of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.authorization import PERMISSIONS, Action, ApprovalRules, OwnRequest, roles_of
+from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, Payment, Suppression
+from services.formatting import format_money
+from services.invoicing.payments import balance_of
+from services.sending.transitions import WAITING
+from services.tracking.status import DeliverySummary, list_problem_deliveries, list_recent_deliveries
+
+# The age buckets of "due today and overdue": (label, fewest days overdue, most days overdue or None).
+AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("current", 0, 0),
+    ("1–30", 1, 30),
+    ("31–60", 31, 60),
+    ("61–90", 61, 90),
+    ("90+", 91, None),
+)
+SCHEDULED = sorted(s.value for s in WAITING - {DeliveryStatus.AWAITING_APPROVAL})
+NOT_SENT = sorted(
+    {*SCHEDULED, DeliveryStatus.AWAITING_APPROVAL.value, DeliveryStatus.REJECTED.value, DeliveryStatus.CANCELLED.value}
+)
+RECENT = 5
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Rows(Generic[T]):
+    """A section: the first rows and how many there are in all."""
+
+    shown: tuple[T, ...]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return max(0, self.total - len(self.shown))
+
+
+@dataclass(frozen=True)
+class SuppressedLine:
+    email: str
+    reason: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class AttentionLine:
+    """One extra "needs attention" line from another source (e.g. a silent email)."""
+
+    delivery_id: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class CurrencyAging:
+    """Outstanding amounts of one currency by age bucket (formatted, in `AGE_BUCKETS` order)."""
+
+    currency: str
+    buckets: tuple[str, ...]
+    counts: tuple[int, ...]
+    total: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardQuery:
+    organisation_id: int
+    user_id: str
+    rules: ApprovalRules
+    today: date
+    locale: str
+    rows: int = 5  # rows shown per section
+
+
+# Another helper's rows for *Needs attention* (silent emails): called with the session and the query.
+AttentionSource = Callable[[AsyncSession, DashboardQuery], Awaitable[Rows[AttentionLine]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dashboard:
+    may_approve: bool
+    waiting_for_me: Rows[DeliverySummary]
+    problems: Rows[DeliverySummary]
+    suppressed: Rows[SuppressedLine]
+    other_attention: tuple[Rows[AttentionLine], ...]
+    aging: tuple[CurrencyAging, ...]
+    overdue_count: int
+    scheduled: Rows[DeliverySummary]
+    recent: Rows[DeliverySummary]
+
+
+@dataclass(frozen=True)
+class DashboardSources:
+    """Sources of *Needs attention* beyond this module's own (silent emails, later)."""
+
+    attention: Sequence[AttentionSource] = field(default=())
+
+
+def _invoice_sends(organisation_id: int) -> Select[int]:
+    return select(func.count()).where(
+        Delivery.organisation_id == organisation_id, Delivery.kind == DeliveryKind.INVOICE.value
+    )
+
+
+async def _count(session: AsyncSession, query: Select[int]) -> int:
+    return int((await session.execute(query)).scalar_one())
+
+
+def may_approve_others(rules: ApprovalRules, user: str) -> tuple[bool, bool]:
+    """(whether `user` approves at all, whether their own requests are left out: four eyes)."""
+    permission = PERMISSIONS[Action.APPROVE]
+    approves = bool(permission.roles & roles_of(rules, user))
+    return approves, permission.own_request == OwnRequest.FORBIDS
+
+
+async def _waiting_for(session: AsyncSession, query: DashboardQuery) -> tuple[bool, Rows[DeliverySummary]]:
+    approves, not_own = may_approve_others(query.rules, query.user_id)
+    if not approves:
+        return False, Rows((), 0)
+    condition = [Delivery.status == DeliveryStatus.AWAITING_APPROVAL.value]
+    if not_own:
+        condition.append(Delivery.requested_by != query.user_id)
+    shown = await list_recent_deliveries(
+        session, organisation_id=query.organisation_id, limit=query.rows, where=and_(*condition), oldest_first=True
+    )
+    total = await _count(session, _invoice_sends(query.organisation_id).where(*condition))
+    return True, Rows(tuple(shown), total)
+
+
+async def _problems(session: AsyncSession, query: DashboardQuery) -> Rows[DeliverySummary]:
+    # The open-problem rule is status's (a later send or a settled invoice closes it); counted up to 100.
+    listed = await list_problem_deliveries(session, organisation_id=query.organisation_id, limit=100)
+    return Rows(tuple(listed[: query.rows]), len(listed))
+
+
+async def _suppressed(session: AsyncSession, query: DashboardQuery) -> Rows[SuppressedLine]:
+    active = and_(Suppression.organisation_id == query.organisation_id, Suppression.active.is_(True))
+    rows = await session.execute(
+        select(Suppression.email, Suppression.reason, Suppression.created_at)
+        .where(active)
+        .order_by(Suppression.created_at.desc(), Suppression.id.desc())
+        .limit(query.rows)
+    )
+    shown = tuple(SuppressedLine(email, reason, at) for email, reason, at in rows)
+    total = await _count(session, select(func.count()).select_from(Suppression).where(active))
+    return Rows(shown, total)
+
+
+def _bucket_of(today: date) -> ColumnElement[int]:
+    """The index in AGE_BUCKETS of an invoice's due date, as bound dates (portable, index-friendly)."""
+    whens = [
+        (Invoice.due_date >= today - timedelta(days=most), literal(index))
+        for index, (_, _, most) in enumerate(AGE_BUCKETS)
+        if most is not None
+    ]
+    return case(*whens, else_=literal(len(AGE_BUCKETS) - 1))
+
+
+async def _aging(session: AsyncSession, query: DashboardQuery) -> tuple[tuple[CurrencyAging, ...], int]:
+    """Sent, unpaid invoices due today or before, their outstanding amounts by age and currency."""
+    owed = and_(
+        Invoice.organisation_id == query.organisation_id,
+        Invoice.status == InvoiceStatus.SENT.value,
+        Invoice.due_date <= query.today,
+    )
+    bucket = _bucket_of(query.today).label("bucket")
+    totals = await session.execute(
+        select(Invoice.currency, bucket, func.sum(Invoice.total), func.count())
+        .where(owed)
+        .group_by(Invoice.currency, bucket)
+    )
+    paid_bucket = _bucket_of(query.today).label("bucket")
+    paid_rows = await session.execute(
+        select(Invoice.currency, paid_bucket, func.sum(Payment.amount))
+        .join(Payment, Payment.invoice_id == Invoice.id)
+        .where(owed)
+        .group_by(Invoice.currency, paid_bucket)
+    )
+    paid = {(currency, int(index)): Decimal(amount or 0) for currency, index, amount in paid_rows}
+    by_currency: dict[str, list[tuple[Decimal, int]]] = {}
+    count = 0
+    for currency, index, total, number in totals:
+        slots = by_currency.setdefault(currency, [(Decimal(0), 0)] * len(AGE_BUCKETS))
+        outstanding = balance_of(Decimal(total or 0), paid.get((currency, int(index)))).outstanding
+        slots[int(index)] = (outstanding, int(number))
+        count += int(number)
+    aging = tuple(
+        CurrencyAging(
+            currency=currency,
+            buckets=tuple(format_money(amount, currency, query.locale) for amount, _ in slots),
+            counts=tuple(number for _, number in slots),
+            total=format_money(sum((amount for amount, _ in slots), Decimal(0)), currency, query.locale),
+        )
+        for currency, slots in sorted(by_currency.items())
+    )
+    return aging, count
+
+
+async def _scheduled(session: AsyncSession, query: DashboardQuery) -> Rows[DeliverySummary]:
+    condition = Delivery.status.in_(SCHEDULED)
+    shown = await list_recent_deliveries(
+        session, organisation_id=query.organisation_id, limit=query.rows, where=condition, oldest_first=True
+    )
+    return Rows(tuple(shown), await _count(session, _invoice_sends(query.organisation_id).where(condition)))
+
+
+async def _recent(session: AsyncSession, query: DashboardQuery) -> Rows[DeliverySummary]:
+    condition = Delivery.status.not_in(NOT_SENT)
+    shown = await list_recent_deliveries(
+        session, organisation_id=query.organisation_id, limit=min(query.rows, RECENT), where=condition
+    )
+    return Rows(tuple(shown), len(shown))
+
+
+async def load_dashboard(
+    session: AsyncSession, query: DashboardQuery, sources: DashboardSources = DashboardSources()
+) -> Dashboard:
+    """Everything one person's App Home shows, read now."""
+    may_approve, waiting = await _waiting_for(session, query)
+    aging, overdue_count = await _aging(session, query)
+    return Dashboard(
+        may_approve=may_approve,
+        waiting_for_me=waiting,
+        problems=await _problems(session, query),
+        suppressed=await _suppressed(session, query),
+        other_attention=tuple([await source(session, query) for source in sources.attention]),
+        aging=aging,
+        overdue_count=overdue_count,
+        scheduled=await _scheduled(session, query),
+        recent=await _recent(session, query),
+    )
