@@ -18,11 +18,8 @@ from handlers.context import SessionFactory, Workplace
 from handlers.home_refresh import HomeViewers
 from handlers.review_policy import SendPolicy
 from services.authorization import ApprovalRules, Role, roles_of
-from services.home_dashboard import DashboardQuery, DashboardSources, load_dashboard
-from services.sending.due import DueQuery, list_due_invoices
-from services.tracking.status import list_problem_deliveries
-
-PROBLEMS_COUNTED = 50
+from services.home_dashboard import PROBLEMS_COUNTED, DashboardQuery, DashboardSources, load_dashboard
+from services.sending.due import count_due_invoices
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,14 +38,7 @@ async def home_view_of(subject: HomeSubject) -> dict[str, Any]:
     """The view `subject.user_id` sees now."""
     workplace = subject.workplace
     async with subject.sessions() as session:
-        due = await list_due_invoices(
-            session,
-            DueQuery(organisation_id=workplace.organisation_id, today=workplace.today, sending=workplace.sending),
-            page_size=1,
-        )
-        problems = await list_problem_deliveries(
-            session, organisation_id=workplace.organisation_id, limit=PROBLEMS_COUNTED
-        )
+        due_count = await count_due_invoices(session, organisation_id=workplace.organisation_id, today=workplace.today)
         dashboard = await load_dashboard(
             session,
             DashboardQuery(
@@ -61,9 +51,9 @@ async def home_view_of(subject: HomeSubject) -> dict[str, Any]:
             subject.sources,
         )
     header = HomeHeader(
-        due_count=due.total_count,
-        problem_count=len(problems),
-        problems_capped=len(problems) >= PROBLEMS_COUNTED,
+        due_count=due_count,
+        problem_count=dashboard.problems.total,
+        problems_capped=dashboard.problems.total >= PROBLEMS_COUNTED,
         sending_problems=[problem.message for problem in workplace.sending.problems()],
         admin=Role.ADMIN in roles_of(subject.rules, subject.user_id),  # the *Settings* button
         locale=workplace.locale,
