@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import PERMISSIONS, Action, ApprovalRules, OwnRequest, roles_of
@@ -120,10 +120,6 @@ def _invoice_sends(organisation_id: int) -> Select[int]:
     )
 
 
-async def _count(session: AsyncSession, query: Select[int]) -> int:
-    return int((await session.execute(query)).scalar_one())
-
-
 def may_approve_others(rules: ApprovalRules, user: str) -> tuple[bool, bool]:
     """(whether `user` approves at all, whether their own requests are left out: four eyes)."""
     permission = PERMISSIONS[Action.APPROVE]
@@ -131,18 +127,49 @@ def may_approve_others(rules: ApprovalRules, user: str) -> tuple[bool, bool]:
     return approves, permission.own_request == OwnRequest.FORBIDS
 
 
-async def _waiting_for(session: AsyncSession, query: DashboardQuery) -> tuple[bool, Rows[DeliverySummary]]:
+def _waiting_condition(query: DashboardQuery) -> ColumnElement[bool] | None:
+    """The sends waiting for this person's approval; None when they approve nothing."""
     approves, not_own = may_approve_others(query.rules, query.user_id)
     if not approves:
-        return False, Rows((), 0)
-    condition = [Delivery.status == DeliveryStatus.AWAITING_APPROVAL.value]
-    if not_own:
-        condition.append(Delivery.requested_by != query.user_id)
-    shown = await list_recent_deliveries(
-        session, organisation_id=query.organisation_id, limit=query.rows, where=and_(*condition), oldest_first=True
+        return None
+    waiting = Delivery.status == DeliveryStatus.AWAITING_APPROVAL.value
+    return and_(waiting, Delivery.requested_by != query.user_id) if not_own else waiting
+
+
+def _active_suppressions(query: DashboardQuery) -> ColumnElement[bool]:
+    return and_(Suppression.organisation_id == query.organisation_id, Suppression.active.is_(True))
+
+
+@dataclass(frozen=True)
+class _Counts:
+    waiting: int
+    scheduled: int
+    suppressed: int
+
+
+async def _counts(session: AsyncSession, query: DashboardQuery, waiting: ColumnElement[bool] | None) -> _Counts:
+    """The sections' full counts in one statement (one round trip, each count on its own index)."""
+    sends = _invoice_sends(query.organisation_id)
+    waiting_count = sends.where(waiting) if waiting is not None else select(literal(0))
+    row = (
+        await session.execute(
+            select(
+                waiting_count.scalar_subquery(),
+                sends.where(Delivery.status.in_(SCHEDULED)).scalar_subquery(),
+                select(func.count()).select_from(Suppression).where(_active_suppressions(query)).scalar_subquery(),
+            )
+        )
+    ).one()
+    return _Counts(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+
+
+async def _listed(
+    session: AsyncSession, query: DashboardQuery, where: ColumnElement[bool]
+) -> tuple[DeliverySummary, ...]:
+    listed = await list_recent_deliveries(
+        session, organisation_id=query.organisation_id, limit=query.rows, where=where, oldest_first=True
     )
-    total = await _count(session, _invoice_sends(query.organisation_id).where(*condition))
-    return True, Rows(tuple(shown), total)
+    return tuple(listed)
 
 
 async def _problems(session: AsyncSession, query: DashboardQuery) -> Rows[DeliverySummary]:
@@ -151,17 +178,14 @@ async def _problems(session: AsyncSession, query: DashboardQuery) -> Rows[Delive
     return Rows(tuple(listed[: query.rows]), len(listed))
 
 
-async def _suppressed(session: AsyncSession, query: DashboardQuery) -> Rows[SuppressedLine]:
-    active = and_(Suppression.organisation_id == query.organisation_id, Suppression.active.is_(True))
+async def _suppressed(session: AsyncSession, query: DashboardQuery, total: int) -> Rows[SuppressedLine]:
     rows = await session.execute(
         select(Suppression.email, Suppression.reason, Suppression.created_at)
-        .where(active)
+        .where(_active_suppressions(query))
         .order_by(Suppression.created_at.desc(), Suppression.id.desc())
         .limit(query.rows)
     )
-    shown = tuple(SuppressedLine(email, reason, at) for email, reason, at in rows)
-    total = await _count(session, select(func.count()).select_from(Suppression).where(active))
-    return Rows(shown, total)
+    return Rows(tuple(SuppressedLine(email, reason, at) for email, reason, at in rows), total)
 
 
 def bucket_of(days_overdue: int) -> int:
@@ -211,14 +235,6 @@ async def _aging(session: AsyncSession, query: DashboardQuery) -> tuple[tuple[Cu
     return aging, count
 
 
-async def _scheduled(session: AsyncSession, query: DashboardQuery) -> Rows[DeliverySummary]:
-    condition = Delivery.status.in_(SCHEDULED)
-    shown = await list_recent_deliveries(
-        session, organisation_id=query.organisation_id, limit=query.rows, where=condition, oldest_first=True
-    )
-    return Rows(tuple(shown), await _count(session, _invoice_sends(query.organisation_id).where(condition)))
-
-
 async def _recent(session: AsyncSession, query: DashboardQuery) -> Rows[DeliverySummary]:
     condition = Delivery.status.not_in(NOT_SENT)
     shown = await list_recent_deliveries(
@@ -231,16 +247,18 @@ async def load_dashboard(
     session: AsyncSession, query: DashboardQuery, sources: DashboardSources = DashboardSources()
 ) -> Dashboard:
     """Everything one person's App Home shows, read now."""
-    may_approve, waiting = await _waiting_for(session, query)
+    waiting = _waiting_condition(query)
+    counts = await _counts(session, query, waiting)
     aging, overdue_count = await _aging(session, query)
+    waiting_rows = await _listed(session, query, waiting) if waiting is not None else ()
     return Dashboard(
-        may_approve=may_approve,
-        waiting_for_me=waiting,
+        may_approve=waiting is not None,
+        waiting_for_me=Rows(waiting_rows, counts.waiting),
         problems=await _problems(session, query),
-        suppressed=await _suppressed(session, query),
+        suppressed=await _suppressed(session, query, counts.suppressed),
         other_attention=tuple([await source(session, query) for source in sources.attention]),
         aging=aging,
         overdue_count=overdue_count,
-        scheduled=await _scheduled(session, query),
+        scheduled=Rows(await _listed(session, query, Delivery.status.in_(SCHEDULED)), counts.scheduled),
         recent=await _recent(session, query),
     )
