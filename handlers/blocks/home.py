@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.blocks.approvals import approval_buttons
-from handlers.blocks.elements import Block, clip, context_block, escape, plain_text, section
+from handlers.blocks.elements import Block, clip, context_block, escape, help_blocks, plain_text, section
 from handlers.ids import COMMAND, ActionId
 from services.formatting import format_moment
 from services.home_dashboard import AGE_BUCKETS, Dashboard, Rows
@@ -162,4 +162,5 @@ def dashboard_view(header: HomeHeader, dashboard: Dashboard) -> dict[str, Any]:
     blocks += _aging(dashboard)
     blocks += _listing("Scheduled", dashboard.scheduled, empty="Nothing waits to go out.", command="sent")
     blocks += _listing("Recently sent", dashboard.recent, empty="Nothing sent yet.", command="sent")
+    blocks += [{"type": "divider"}, *help_blocks()]
     return {"type": "home", "blocks": within_limits(blocks)}
