@@ -34,6 +34,8 @@ from bot.organisation_settings import OrganisationDirectory, OrganisationSetting
 from bot.slack_door import VERIFIED_BY_DOOR
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import explain_error
+from handlers.home import HomeSubject, home_viewers
+from handlers.home_refresh import HomeViewers
 from handlers.review_policy import SendPolicy
 from services.invoicing.organisations import organisation_locale
 from services.sending.context import SendContext
@@ -74,6 +76,7 @@ class ListenerNeeds:
     verp_secret: bytes = field(repr=False)
     public_url: str
     preview_link_minutes: int = 15
+    home_viewers: HomeViewers[HomeSubject] = field(default_factory=home_viewers)  # open App Homes (refreshed)
 
     def send_policy(self, organisation: OrganisationSettings) -> SendPolicy:
         secret = self.verp_secret
@@ -146,6 +149,7 @@ def create_slack_app(
         context["units"] = units
         context["workplace"] = workplace
         context["send_policy"] = needs.send_policy(settings)
+        context["home_viewers"] = needs.home_viewers
         return await next()
 
     units = units_over(needs.sessions)

@@ -58,6 +58,8 @@ from bot.workspaces import (
     oauth_wiring,
     register_uninstall_listeners,
 )
+from handlers.home import HomeSubject, home_viewers
+from handlers.home_refresh import HomeViewers
 from services.db.engine import create_engine, session_factory
 from services.documents.cache import DocumentCache
 from services.email.smtp import SmtpRelay, SmtpTransport
@@ -133,6 +135,7 @@ class Runtime:
     audit_heartbeat: Heartbeat | None = None  # the audit sealer's, set with the worker
     silent_alerts: SilentAlerts | None = None
     workspace_tokens: WorkspaceTokens | None = None  # multi-workspace: each organisation's bot token
+    home_viewers: HomeViewers[HomeSubject] | None = None  # open App Homes, republished after posts
 
     @property
     def organisation_settings(self) -> OrganisationSettings:
@@ -165,6 +168,8 @@ class Runtime:
             running.append(self.ubl_validator.run(stop))
         if self.notifier is not None:
             running.append(self.notifier.run(stop))
+            if self.home_viewers is not None:
+                running.append(self.home_viewers.run(stop))
         return running
 
     async def start(self) -> None:
@@ -250,7 +255,7 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
         *webhook_routes(webhooks),
         *metrics_routes(token=metrics_token, sessions=sessions, health=health, others=others),
     ]
-    slack_app, signing_secret = None, None
+    slack_app, signing_secret, viewers = None, None, home_viewers()
     # Multi-workspace (issue 17): Bolt's OAuth flow and its stores when SLACK_CLIENT_ID/_SECRET are set.
     oauth = _oauth_wiring(settings, engine, sessions, organisations) if settings.multi_workspace else None
     bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
@@ -266,6 +271,7 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
                 verp_secret=secret,
                 public_url=settings.public_url,
                 preview_link_minutes=settings.preview_link_minutes,
+                home_viewers=viewers,
             ),
             today=seams.today,
         )
@@ -294,6 +300,7 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
         slack_app=slack_app,
         slack_app_token=app_token,
         workspace_tokens=oauth.tokens if oauth is not None else None,
+        home_viewers=viewers if slack_app is not None else None,
     )
     _add_loops(runtime, settings, loops=loops, seams=seams, verp_secret=secret)
     return runtime
@@ -353,6 +360,7 @@ def _add_loops(
             approvers_channel=channels.approvers,
             channels_now=runtime.organisations.channels,  # read per post: follows an admin's change
             destinations=runtime.workspace_tokens,  # multi-workspace: each post with its workspace's token
+            after_post=runtime.home_viewers.changed if runtime.home_viewers is not None else None,
         )
         runtime.notifier = Notifier(
             runtime.sessions,

@@ -75,6 +75,8 @@ class PostRouting:
     approvers_channel: str | None = None
     channels_now: ChannelsNow | None = None
     destinations: WorkspaceTokens | None = None
+    # Told the organisation of every post made: what Slack shows changed (App Home republishes, debounced).
+    after_post: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +117,7 @@ class Notifier:
         self.default_channel = routing.default_channel
         self.approvers_channel = routing.approvers_channel or routing.default_channel
         self.channels_now = routing.channels_now
+        self.after_post = routing.after_post
         self.clock = clock
         self.batch_size = tuning.batch_size
         self.poll_interval = tuning.poll_interval
@@ -184,6 +187,8 @@ class Notifier:
             except (PostLater, DomainError) as waiting:  # waiting on another post: not a failure
                 error_text, retry_after = str(waiting), NOT_YET_POSTED_DELAY
             else:
+                if self.after_post is not None:
+                    self.after_post(notification.organisation_id)
                 return 1
             await self._retry(session, notification_id, channel=channel, error=error_text, retry_after=retry_after)
             return 0

@@ -40,7 +40,7 @@ def delivery_id_of(action: dict[str, Any]) -> int:
 @answering_errors
 async def handle_approval_action(
     ack: AsyncAck,
-    respond: AsyncRespond,
+    respond: AsyncRespond | None,  # None on App Home (no response_url): its refresh shows the decision
     body: dict[str, Any],
     action: dict[str, Any],
     units: UnitsOfWork,
@@ -59,7 +59,8 @@ async def handle_approval_action(
         ),
     )
     text = f"✅ You approved the send of *{escape(number)}*: it is queued and goes out in a moment."
-    await respond(response_type="ephemeral", replace_original=False, text=text)
+    if respond is not None:
+        await respond(response_type="ephemeral", replace_original=False, text=text)
 
 
 @answering_errors

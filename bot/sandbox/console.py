@@ -28,6 +28,7 @@ from bot.sandbox.console_blocks import (
     state_values,
     view_action_body,
 )
+from bot.sandbox.console_home import HomePanel
 from bot.sandbox.console_panels import mailbox_lines, not_a_command
 from bot.sandbox.demo import CHANNEL, CHANNEL_NAME, USERS, Demo
 from bot.sandbox.slack_requests import button_click, overflow_choice
@@ -41,7 +42,7 @@ HELP = """\
   fill                     go through the modal's fields one by one (Enter keeps a value)
   submit | cancel          submit or close the open modal
   as bob                   act as another demo user (alice, bob); also /as bob
-  channel                  the #finance channel with its threads
+  channel | home           the #finance channel with its threads | your App Home (shown again as it changes)
   mailbox                  the emails the local SMTP server received, and the bounce mailbox
   help | quit              this help | stop everything and exit (Ctrl-C works too)"""
 SETTLE_SECONDS = 3.0  # how long to wait for an action's first visible effect before the prompt
@@ -65,6 +66,7 @@ class Console:
         self._messages: dict[str, int] = {}
         self._responses = 0
         self._keys = 0
+        self.home = HomePanel(self.api)
 
     # -- output ---------------------------------------------------------------------------
 
@@ -115,6 +117,7 @@ class Console:
                 if parent:
                     where += f", in the thread of “{self._first_line(channel, parent)}”"
                 self.render(f"{where} · {title}", message.blocks, message.text, Where("channel", channel, message.ts))
+        self._show_home(self.home.changed(self.slack_user().id), "updated")
         return len(self.transcript) > shown
 
     def _first_line(self, channel: str, ts: str) -> str:
@@ -267,6 +270,8 @@ class Console:
             await self.modal_input(word, rest)
         elif word == "channel":
             self.show_channel()
+        elif word == "home":
+            self._show_home(await self.home.open(self.demo.requests, self.slack_user()), "opened")
         elif word == "mailbox":
             self.show_mailbox()
         else:
@@ -386,6 +391,10 @@ class Console:
                     reply.blocks, where=Where("channel", CHANNEL, reply.ts), number=self.number, names=self.names
                 )
                 self.show("  ↳ reply in thread:", *("    " + line for line in lines))
+
+    def _show_home(self, view: dict[str, Any] | None, how: str) -> None:
+        if view is not None:
+            self.render(f"App Home of @{self.user} · {how}", list(view["blocks"]), "", Where("home"))
 
     def show_mailbox(self) -> None:
         self.show(*mailbox_lines(self.demo.mail_dir, self.demo.bounces))

@@ -61,33 +61,39 @@ def approval_request_message(view: DeliveryStatusView, reason: str | None = None
     `reason`: why approval is asked when the risk rule asked for it (services/sending/risk.py's
     sentence, the one the review modal showed), e.g. "new domain acme.example for Acme Corp"."""
     text = f"Approval needed: send {escape(view.invoice_number)} ({view.amount}) to {escape(view.customer_name)}"
-    value = str(view.delivery_id)
     blocks: list[Block] = [
         section(f"✋ *Approval needed* to send invoice *{escape(view.invoice_number)}*"),
         *_asked(reason),
         section(_facts(view)),
-        {
-            "type": "actions",
-            "block_id": f"{BlockId.APPROVAL_ACTIONS}:{value}",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": ActionId.APPROVE_DELIVERY,
-                    "text": {"type": "plain_text", "text": "Approve", "emoji": True},
-                    "style": "primary",
-                    "value": value,
-                },
-                {
-                    "type": "button",
-                    "action_id": ActionId.REJECT_DELIVERY,
-                    "text": {"type": "plain_text", "text": "Reject", "emoji": True},
-                    "style": "danger",
-                    "value": value,
-                },
-            ],
-        },
+        approval_buttons(view.delivery_id),
     ]
     return text, blocks
+
+
+def approval_buttons(delivery_id: int) -> Block:
+    """*Approve* / *Reject* of one waiting send (value = its id), wherever Slack shows it: the request
+    message and App Home; handlers.approvals answers both."""
+    value = str(delivery_id)
+    return {
+        "type": "actions",
+        "block_id": f"{BlockId.APPROVAL_ACTIONS}:{value}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": ActionId.APPROVE_DELIVERY,
+                "text": {"type": "plain_text", "text": "Approve", "emoji": True},
+                "style": "primary",
+                "value": value,
+            },
+            {
+                "type": "button",
+                "action_id": ActionId.REJECT_DELIVERY,
+                "text": {"type": "plain_text", "text": "Reject", "emoji": True},
+                "style": "danger",
+                "value": value,
+            },
+        ],
+    }
 
 
 def decision_words(view: DeliveryStatusView) -> str:

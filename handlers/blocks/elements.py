@@ -248,37 +248,6 @@ def help_blocks() -> list[Block]:
     return [section("*invoicebot* sends your customer invoices by email and follows each email.\n" + lines)]
 
 
-def home_view(
-    *, due_count: int, problem_count: int, problems_capped: bool, sending_problems: Sequence[str], admin: bool = False
-) -> dict[str, Any]:
-    """The App Home tab: the two numbers a finance team checks, then how to act on them."""
-    due = "Nothing is due 🎉" if not due_count else f"*{due_count}* invoice{'s' if due_count != 1 else ''} to send"
-    more = "+" if problems_capped else ""
-    problems = (
-        "No email needs a person ✅"
-        if not problem_count
-        else f"*{problem_count}{more}* "
-        + ("email needs" if problem_count == 1 and not more else "emails need")
-        + " a person"
-    )
-    blocks: list[Block] = [
-        {"type": "header", "text": plain_text("invoicebot", 150)},
-        section(f"{due} — `{COMMAND} due` lists them.\n{problems} — `{COMMAND} problems` shows them."),
-    ]
-    if sending_problems:
-        blocks.append(section("⚠️ Sending is not ready: " + escape("; ".join(sending_problems))))
-    if admin:
-        button = {
-            "type": "button",
-            "action_id": ActionId.OPEN_SETTINGS,
-            "text": plain_text("Settings"),
-            "value": "open",
-        }
-        blocks.append({"type": "actions", "block_id": "home_admin", "elements": [button]})
-    blocks.extend(help_blocks())
-    return {"type": "home", "blocks": blocks}
-
-
 def unknown_command_blocks(subcommand: str) -> list[Block]:
     return [
         section(f"I don't know `{escape(clip(subcommand, 40))}`. Here is what I can do:"),

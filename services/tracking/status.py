@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -213,13 +213,23 @@ async def _summaries(session: AsyncSession, query: Select[*_SummaryRow]) -> list
 
 
 async def list_recent_deliveries(
-    session: AsyncSession, *, organisation_id: int, limit: int = 20, since: datetime | None = None
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    limit: int = 20,
+    since: datetime | None = None,
+    where: ColumnElement[bool] | None = None,
+    oldest_first: bool = False,
 ) -> list[DeliverySummary]:
-    """Invoice sends, newest first (previews left out), for `/invoices sent`."""
+    """Invoice sends, newest first (previews left out), for `/invoices sent`; `where` narrows them
+    (App Home's sections), `oldest_first` turns the order (what waits longest comes first)."""
     query = _summaries_query(organisation_id)
     if since is not None:
         query = query.where(Delivery.created_at >= since)
-    query = query.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(max(1, min(limit, MAX_LIST)))
+    if where is not None:
+        query = query.where(where)
+    order = (Delivery.created_at, Delivery.id) if oldest_first else (Delivery.created_at.desc(), Delivery.id.desc())
+    query = query.order_by(*order).limit(max(1, min(limit, MAX_LIST)))
     return await _summaries(session, query)
 
 

@@ -137,6 +137,8 @@ class Invoice(Base):
             postgresql_where=text(UNSENT_PREDICATE),
         ),
         Index("ix_invoices_customer", "customer_id"),
+        # App Home's *Due today and overdue* (services.home_dashboard): covers the sums by age and currency.
+        Index("ix_invoices_owed", "organisation_id", "status", "due_date", "currency", "total"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

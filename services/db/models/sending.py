@@ -33,6 +33,9 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_deliveries_queue", "status", "next_attempt_at"),
         Index("ix_deliveries_invoice", "invoice_id"),
+        # App Home (services.home_dashboard): sends in a status, oldest first; the newest sends.
+        Index("ix_deliveries_org_status", "organisation_id", "status", "created_at"),
+        Index("ix_deliveries_org_created", "organisation_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
