@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from bot.sandbox.slack_api import FakeSlackApi
-from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef
+from bot.sandbox.slack_requests import SlackRequests, SlackUserRef
 
 PUBLISH_WAIT_SECONDS = 5.0
 
@@ -20,7 +20,7 @@ class HomePanel:
         self.api = api
         self._shown: dict[str, str] = {}  # user id → the view last shown (JSON)
 
-    async def open(self, requests: SlackRequestClient | None, user: SlackUserRef) -> dict[str, Any] | None:
+    async def open(self, requests: SlackRequests | None, user: SlackUserRef) -> dict[str, Any] | None:
         """Open App Home as `user`; the view the app published, or None if none came (bounded wait)."""
         assert requests is not None  # the demo is running
         published = len(self.api.calls_to("views.publish"))

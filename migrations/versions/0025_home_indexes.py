@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0025_home_indexes"
-down_revision: str | None = "0020_risk_rule"
+down_revision: str | None = "0021_silent_alert"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
