@@ -39,6 +39,7 @@ from services.invoicing.states import (
     invoice_state,
     read_latest_deliveries,
 )
+from services.paging import Paging, clamped_page
 from services.sending.readiness import NotReadyReason, Problem, SendingState
 
 _UNSENT = text(f"invoices.{UNSENT_PREDICATE}")
@@ -74,24 +75,9 @@ class DueInvoice:
         return not self.problems
 
 
-@dataclass(frozen=True)
-class DuePage:
+@dataclass(frozen=True, kw_only=True)
+class DuePage(Paging):
     items: tuple[DueInvoice, ...]
-    total_count: int
-    page: int
-    page_size: int
-
-    @property
-    def page_count(self) -> int:
-        return max(1, -(-self.total_count // self.page_size))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.page_count
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
 
 
 def _connection(session: Session) -> Connection:
@@ -292,9 +278,7 @@ async def list_due_invoices(
         if with_count
         else -1
     )
-    page = max(1, page)
-    if with_count:
-        page = min(page, max(1, -(-total // page_size)))
+    page = clamped_page(page, total_count=total, page_size=page_size) if with_count else max(1, page)
     parameters = _due_parameters(organisation_id=organisation_id, today=today, customer_ids=customer_ids)
     rows, recipients_by_row, suppressed, latest = await session.run_sync(
         _page_rows, parameters, page_size, (page - 1) * page_size
