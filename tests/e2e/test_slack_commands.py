@@ -16,7 +16,8 @@ async def test_help_lists_every_command(slack: SlackRequestClient, fake_slack: F
     answer = (await slack.command("help", user=ALICE, response_url=fake_slack.response_url())).json()
     [text] = texts(answer["blocks"])
     sent = "/invoices sent [customer] [status] [since YYYY-MM-DD | until YYYY-MM-DD | last N days]"
-    for usage in ("/invoices due [customer]", "/invoices show NUMBER", sent, "/invoices find TEXT", "/invoices problems"):
+    usages = ("/invoices due [customer]", "/invoices show NUMBER", sent, "/invoices find TEXT", "/invoices problems")
+    for usage in usages:
         assert f"`{usage}`" in text
     assert answer["response_type"] == "ephemeral"
 
