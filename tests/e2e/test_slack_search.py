@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,9 +139,10 @@ async def test_find_by_number_customer_and_amount_with_the_buttons_of_show(
     await factories.invoice(session, org.id, acme, number="INV_7", amount="2.00")
     await session.commit()
 
-    async def find(text: str) -> list[dict]:
+    async def find(text: str) -> list[dict[str, Any]]:
         answer = await slack.command(f"find {text}", user=ALICE, response_url=fake_slack.response_url())
-        return answer.json()["blocks"]
+        blocks: list[dict[str, Any]] = answer.json()["blocks"]
+        return blocks
 
     blocks = await find("inv-0042")
     read = texts(blocks)
