@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import ColumnElement, Float, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Customer, Invoice, InvoiceStatus
@@ -102,12 +102,24 @@ async def matching_customer_ids(session: AsyncSession, *, organisation_id: int, 
     return [id_ for id_, ref, name in rows.all() if fold(ref) == needle or needle in fold(name)]
 
 
-def amount_condition(written: WrittenAmount, dialect: str) -> ColumnElement[bool]:
-    """Invoices whose total is `written` (SQLite keeps money as exact text: compared as a number)."""
-    if dialect == "sqlite":
-        same = cast(Invoice.total, Float) == float(written.amount)
-    else:
-        same = Invoice.total == written.amount
+def spellings(amount: Decimal) -> list[Decimal]:
+    """`amount` with 0 to 4 decimal places, where exact: "1250", "1250.0" … "1250.0000".
+
+    SQLite keeps money as exact text (services.db.models.base.Money), written as its Decimal
+    was; comparing with every exact spelling finds it on the index (organisation_id, total),
+    as PostgreSQL's NUMERIC equality does with any of them.
+    """
+    forms = []
+    for places in range(5):
+        shaped = amount.quantize(Decimal(1).scaleb(-places))
+        if shaped == amount:
+            forms.append(shaped)
+    return forms
+
+
+def amount_condition(written: WrittenAmount) -> ColumnElement[bool]:
+    """Invoices whose total is `written` (in its currency, when one is written)."""
+    same = Invoice.total.in_(spellings(written.amount))
     if written.currency:
         return same & (Invoice.currency == written.currency)
     return same
@@ -136,17 +148,22 @@ async def find_invoices(
     needle = text.strip()[:MAX_FIND_TEXT]
     if not needle:
         return FoundInvoices((), 0)
-    dialect = (await session.connection()).dialect.name
-    conditions: list[ColumnElement[bool]] = [
-        func.lower(Invoice.number).like(f"%{escape_like(needle.lower())}%", escape="\\")
+    # One subquery per way of matching, each on its own index (the number's unique index,
+    # ix_invoices_customer, ix_invoices_org_total), their ids united: an OR of the three
+    # would scan every invoice of the organisation.
+    own = Invoice.organisation_id == organisation_id
+    ways = [
+        select(Invoice.id).where(own, func.lower(Invoice.number).like(f"%{escape_like(needle.lower())}%", escape="\\"))
     ]
     customer_ids = await matching_customer_ids(session, organisation_id=organisation_id, text=needle)
     if customer_ids:
-        conditions.append(Invoice.customer_id.in_(customer_ids))
+        ways.append(select(Invoice.id).where(Invoice.customer_id.in_(customer_ids)))  # the organisation's customers
     written = parse_written_amount(needle)
     if written is not None:
-        conditions.append(amount_condition(written, dialect))
-    where = (Invoice.organisation_id == organisation_id) & or_(false(), *conditions)
+        ways.append(select(Invoice.id).where(own, amount_condition(written)))
+    # Each way is the organisation's already; restating it here or on the customer's way lets
+    # SQLite's planner (no ANALYZE) scan the organisation's index instead of these.
+    where = Invoice.id.in_(union(*ways))
     total = (await session.execute(select(func.count()).select_from(Invoice).where(where))).scalar_one()
     if not total:
         return FoundInvoices((), 0)

@@ -134,6 +134,7 @@ class Invoice(Base):
             postgresql_where=text(UNSENT_PREDICATE),
         ),
         Index("ix_invoices_customer", "customer_id"),
+        Index("ix_invoices_org_total", "organisation_id", "total"),  # `/invoices find` by amount
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
