@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from handlers.blocks.search import SentListing
 from services.db.models import DeliveryStatus
 from services.errors import InvalidInput
 from services.invoicing.search import WrittenAmount, escape_like, fold, parse_written_amount
@@ -82,3 +83,11 @@ def test_the_one_paging_rule() -> None:
     middle = Paging(total_count=25, page=2, page_size=10)
     assert (middle.page_count, middle.has_previous, middle.has_next, middle.offset) == (3, True, True, 10)
     assert not Paging(total_count=0, page=1, page_size=10).has_next
+
+
+def test_the_sent_buttons_carry_page_and_filter_and_a_forged_value_is_a_sentence() -> None:
+    listing = SentListing(3, "acme bounced last 30 days")
+    assert SentListing.decode(listing.encode()) == listing
+    for forged in ("", "not json", '{"p": 0}', '{"p": 1e30}', '{"p": 2, "f": 7}', '{"p": 2, "f": "' + "x" * 201 + '"}'):
+        with pytest.raises(InvalidInput, match="older version of the listing"):
+            SentListing.decode(forged)
