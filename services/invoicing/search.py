@@ -163,20 +163,20 @@ async def find_invoices(
         ways.append(select(Invoice.id).where(own, amount_condition(written)))
     # Each way is the organisation's already; restating it here or on the customer's way lets
     # SQLite's planner (no ANALYZE) scan the organisation's index instead of these.
-    where = Invoice.id.in_(union(*ways))
-    total = (await session.execute(select(func.count()).select_from(Invoice).where(where))).scalar_one()
-    if not total:
-        return FoundInvoices((), 0)
+    # The count rides on the page's rows (a window over every match, before the LIMIT): the
+    # ways are read once, not once for the count and again for the page.
     rows = (
         await session.execute(
             select(Invoice.id, Invoice.number, Customer.name, Invoice.total, Invoice.currency)
-            .add_columns(Invoice.status, Invoice.sent_via)
+            .add_columns(Invoice.status, Invoice.sent_via, func.count().over())
             .join(Customer, Customer.id == Invoice.customer_id)
-            .where(where)
+            .where(Invoice.id.in_(union(*ways)))
             .order_by(Invoice.issue_date.desc(), Invoice.id.desc())
             .limit(max(1, limit))
         )
     ).all()
+    if not rows:
+        return FoundInvoices((), 0)
     latest = await latest_deliveries(session, [row[0] for row in rows])
     items = tuple(
         FoundInvoice(
@@ -187,6 +187,6 @@ async def find_invoices(
             status=InvoiceStatus(status),
             state=invoice_state(status=status, sent_via=sent_via, latest=latest.get(id_)),
         )
-        for id_, number, customer_name, amount, currency, status, sent_via in rows
+        for id_, number, customer_name, amount, currency, status, sent_via, _ in rows
     )
-    return FoundInvoices(items, total)
+    return FoundInvoices(items, rows[0][-1])
