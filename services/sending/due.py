@@ -32,6 +32,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from services.db.models import UNSENT_PREDICATE, Customer, Invoice, InvoiceStatus, Suppression
 from services.email.addresses import suppression_key
+from services.invoicing.search import matching_customer_ids
 from services.invoicing.states import (
     InvoiceState,
     InvoiceStateView,
@@ -180,18 +181,6 @@ def _page_rows(
     return rows, recipients_by_row, suppressed, read_latest_deliveries(connection, validated)
 
 
-async def find_customer_ids(session: AsyncSession, *, organisation_id: int, query: str) -> list[int]:
-    """Customers whose reference is `query` or whose name contains it (case-insensitive)."""
-    needle = query.strip().lower()
-    rows = await session.execute(
-        select(Customer.id).where(
-            Customer.organisation_id == organisation_id,
-            (func.lower(Customer.ref) == needle) | (func.lower(Customer.name).contains(needle, autoescape=True)),
-        )
-    )
-    return list(rows.scalars())
-
-
 async def suppressed_addresses(session: AsyncSession, *, organisation_id: int, emails: set[str]) -> dict[str, str]:
     """Of `emails`, those on the active suppression list → why (lower-cased keys)."""
     if not emails:
@@ -270,7 +259,7 @@ async def list_due_invoices(
     organisation_id, today, customer = query.organisation_id, query.today, query.customer
     customer_ids = None
     if customer and customer.strip():
-        customer_ids = await find_customer_ids(session, organisation_id=organisation_id, query=customer)
+        customer_ids = await matching_customer_ids(session, organisation_id=organisation_id, text=customer)
         if not customer_ids:
             return DuePage(items=(), total_count=0, page=1, page_size=page_size)
     total = (
