@@ -16,6 +16,7 @@ from handlers import (
     links,
     payments,
     review,
+    search,
     settings,
 )
 
@@ -34,3 +35,4 @@ def register(app: AsyncApp) -> None:
     links.register(app)
     history.register(app)
     cancel.register(app)
+    search.register(app)

@@ -20,22 +20,22 @@ from handlers.blocks.elements import (
     escape,
     help_blocks,
     invoice_blocks,
-    record_payment_button,
     unknown_command_blocks,
 )
 from handlers.blocks.status import delivery_summary
 from handlers.context import SessionFactory, Workplace
 from handlers.due_listing import due_listing, due_text
 from handlers.errors import answering_errors
-from handlers.history import handle_history_command, history_button_blocks
+from handlers.history import handle_history_command
 from handlers.ids import COMMAND
-from handlers.links import revoke_link_blocks
+from handlers.invoice_buttons import invoice_button_blocks
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
+from handlers.search import handle_find, handle_sent
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.payments import balance_of_invoice
 from services.invoicing.states import state_of_invoice
 from services.tracking.events import count_unmatched_events
-from services.tracking.status import invoice_delivery_views, list_problem_deliveries, list_recent_deliveries
+from services.tracking.status import invoice_delivery_views, list_problem_deliveries
 
 DELIVERIES_SHOWN = 20
 
@@ -60,8 +60,12 @@ async def handle_invoices_command(
         await handle_history_command(ack, respond, number=request.argument, sessions=sessions, workplace=workplace)
     elif request.subcommand in ("help", "?"):
         await ack(response_type="ephemeral", text="How to use /invoices", blocks=help_blocks())
-    elif request.subcommand in ("sent", "problems"):
-        await handle_deliveries(ack, problems=request.subcommand == "problems", sessions=sessions, workplace=workplace)
+    elif request.subcommand == "sent":
+        await handle_sent(ack, text=request.argument, sessions=sessions, workplace=workplace)
+    elif request.subcommand == "find":
+        await handle_find(ack, text=request.argument, sessions=sessions, workplace=workplace)
+    elif request.subcommand == "problems":
+        await handle_problems(ack, sessions=sessions, workplace=workplace)
     else:
         await ack(response_type="ephemeral", text="Unknown command", blocks=unknown_command_blocks(request.subcommand))
 
@@ -98,27 +102,19 @@ async def handle_show(
     blocks = invoice_blocks(
         view, today=workplace.today, locale=workplace.locale, deliveries=[delivery_summary(email) for email in emails]
     )
-    trailing = [*history_button_blocks(view.number)]
-    if view.status != "draft":  # a draft has no customer link yet
-        trailing += revoke_link_blocks(view.number)
-    if view.status in ("validated", "sent"):  # still owed: a payment can be recorded on it
-        trailing.append(record_payment_button(view.number))
+    trailing = invoice_button_blocks(view.number, view.status)
     blocks = [*blocks[: MAX_BLOCKS - len(trailing)], *trailing]
     await respond(response_type="ephemeral", text=f"Invoice {escape(view.number)}", blocks=blocks)
 
 
-async def handle_deliveries(ack: AsyncAck, *, problems: bool, sessions: SessionFactory, workplace: Workplace) -> None:
-    """`sent`: the latest invoice emails; `problems`: those that still need a person."""
-    listing = list_problem_deliveries if problems else list_recent_deliveries
-    unmatched = 0
+async def handle_problems(ack: AsyncAck, *, sessions: SessionFactory, workplace: Workplace) -> None:
+    """`problems`: the invoice emails that still need a person (`sent`: handlers.search)."""
     async with sessions() as session:
-        items = await listing(session, organisation_id=workplace.organisation_id, limit=DELIVERIES_SHOWN)
-        if problems:
-            unmatched = await count_unmatched_events(session, workplace.organisation_id)
-    if problems:
-        title, empty = "Emails that need a person", "✅ No problems: no email bounced, failed or is in doubt."
-    else:
-        title, empty = "Latest invoice emails", f"No invoice has been emailed yet. `{COMMAND} due` lists what to send."
+        items = await list_problem_deliveries(
+            session, organisation_id=workplace.organisation_id, limit=DELIVERIES_SHOWN
+        )
+        unmatched = await count_unmatched_events(session, workplace.organisation_id)
+    title, empty = "Emails that need a person", "✅ No problems: no email bounced, failed or is in doubt."
     blocks = deliveries_blocks(items, title=title, empty=empty)
     if unmatched:
         blocks.append(unmatched_events_block(unmatched))

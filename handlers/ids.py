@@ -14,6 +14,8 @@ class ActionId(StrEnum):
     INVOICE_MENU = "invoice_menu"
     DUE_PREVIOUS = "due_previous_page"
     DUE_NEXT = "due_next_page"
+    SENT_PREVIOUS = "sent_previous_page"  # `/invoices sent`: paging; the value carries the filter and page
+    SENT_NEXT = "sent_next_page"
     SEND_ALL_READY = "due_send_all_ready"
     APPROVE_DELIVERY = "delivery_approve"
     REJECT_DELIVERY = "delivery_reject"
@@ -42,6 +44,8 @@ class BlockId(StrEnum):
     DUE_ROW = "due_row"  # prefix: the row's actions block carries the listing it belongs to
     DUE_FOOTER = "due_footer"
     DUE_HEADER = "due_header"
+    SENT_FOOTER = "sent_footer"  # `/invoices sent`: ◀ Previous / Next ▶
+    FIND_ROW = "find_row"  # prefix: `/invoices find`: one result's buttons (History, Revoke link, Record payment)
     APPROVAL_ACTIONS = "approval_actions"
     DELIVERY_CANCEL = "delivery_cancel"  # prefix: the status message's *Cancel* block carries the send's id
     REJECT_REASON = "reject_reason"  # the *Reject* modal's required reason

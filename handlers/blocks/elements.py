@@ -8,7 +8,7 @@ User-supplied text (customer names, descriptions) is escaped for mrkdwn.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,6 +17,7 @@ from typing import Any
 from handlers.ids import COMMAND, ActionId, BlockId, MenuChoice
 from handlers.parsing import DueListing, menu_value
 from services.formatting import format_day, format_money
+from services.paging import Paging
 from services.sending.due import DueInvoice, DuePage, ReadyInvoices
 from services.sending.readiness import NotReadyReason
 
@@ -169,28 +170,34 @@ def due_listing_blocks(
     return blocks[:MAX_BLOCKS]
 
 
-def due_footer(page: DuePage, *, listing: DueListing, ready: ReadyInvoices | None = None) -> Block | None:
+def paging_buttons(
+    page: Paging, *, previous: ActionId, following: ActionId, value_of: Callable[[int], str]
+) -> list[dict[str, Any]]:
+    """◀ Previous / Next ▶ of any paged listing; `value_of(page number)` is what the click carries."""
     elements: list[dict[str, Any]] = []
     if page.has_previous:
-        previous = DueListing(page.page - 1, listing.customer)
         elements.append(
             {
                 "type": "button",
-                "action_id": ActionId.DUE_PREVIOUS,
+                "action_id": previous,
                 "text": plain_text("◀ Previous"),
-                "value": previous.encode(),
+                "value": value_of(page.page - 1),
             }
         )
     if page.has_next:
-        following = DueListing(page.page + 1, listing.customer)
         elements.append(
-            {
-                "type": "button",
-                "action_id": ActionId.DUE_NEXT,
-                "text": plain_text("Next ▶"),
-                "value": following.encode(),
-            }
+            {"type": "button", "action_id": following, "text": plain_text("Next ▶"), "value": value_of(page.page + 1)}
         )
+    return elements
+
+
+def due_footer(page: DuePage, *, listing: DueListing, ready: ReadyInvoices | None = None) -> Block | None:
+    elements = paging_buttons(
+        page,
+        previous=ActionId.DUE_PREVIOUS,
+        following=ActionId.DUE_NEXT,
+        value_of=lambda number: DueListing(number, listing.customer).encode(),
+    )
     ready_count = len(ready.items) if ready is not None else sum(1 for item in page.items if item.ready)
     if ready_count:
         more = "+" if ready is not None and ready.more else ""
@@ -222,7 +229,11 @@ HELP_LINES = (
     (f"{COMMAND} show NUMBER", "one invoice: its lines, status and emails"),
     (f"{COMMAND} history NUMBER", "who did what to one invoice and its emails, and when"),
     (f"{COMMAND} paid NUMBER [AMOUNT] [YYYY-MM-DD]", "record a payment; no amount: the whole balance"),
-    (f"{COMMAND} sent", "the latest invoice emails and what happened to each"),
+    (
+        f"{COMMAND} sent [customer] [status] [since YYYY-MM-DD | until YYYY-MM-DD | last N days]",
+        "the latest invoice emails and what happened to each, e.g. `sent acme bounced last 30 days`",
+    ),
+    (f"{COMMAND} find TEXT", "invoices by number, customer name or amount (1250, 1 250,00, EUR 1250.00)"),
     (f"{COMMAND} problems", "emails that bounced, failed or need a decision"),
     (f"{COMMAND} settings", "roles, approval, channels, sender and legal details (admins)"),
     (f"{COMMAND} help", "this list"),

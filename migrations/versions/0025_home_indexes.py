@@ -1,7 +1,7 @@
 """App Home indexes (issue 15): owed invoices by age, an organisation's sends by status and by time
 
 Revision ID: 0025_home_indexes
-Revises: 0020_risk_rule
+Revises: 0024_search_indexes
 Create Date: 2026-12-04
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0025_home_indexes"
-down_revision: str | None = "0021_silent_alert"
+down_revision: str | None = "0024_search_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

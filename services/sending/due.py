@@ -32,6 +32,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from services.db.models import UNSENT_PREDICATE, Customer, Invoice, InvoiceStatus, Suppression
 from services.email.addresses import suppression_key
+from services.invoicing.search import matching_customer_ids
 from services.invoicing.states import (
     InvoiceState,
     InvoiceStateView,
@@ -39,6 +40,7 @@ from services.invoicing.states import (
     invoice_state,
     read_latest_deliveries,
 )
+from services.paging import Paging, clamped_page
 from services.sending.readiness import NotReadyReason, Problem, SendingState
 
 _UNSENT = text(f"invoices.{UNSENT_PREDICATE}")
@@ -74,24 +76,9 @@ class DueInvoice:
         return not self.problems
 
 
-@dataclass(frozen=True)
-class DuePage:
+@dataclass(frozen=True, kw_only=True)
+class DuePage(Paging):
     items: tuple[DueInvoice, ...]
-    total_count: int
-    page: int
-    page_size: int
-
-    @property
-    def page_count(self) -> int:
-        return max(1, -(-self.total_count // self.page_size))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.page_count
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
 
 
 def _connection(session: Session) -> Connection:
@@ -194,18 +181,6 @@ def _page_rows(
     return rows, recipients_by_row, suppressed, read_latest_deliveries(connection, validated)
 
 
-async def find_customer_ids(session: AsyncSession, *, organisation_id: int, query: str) -> list[int]:
-    """Customers whose reference is `query` or whose name contains it (case-insensitive)."""
-    needle = query.strip().lower()
-    rows = await session.execute(
-        select(Customer.id).where(
-            Customer.organisation_id == organisation_id,
-            (func.lower(Customer.ref) == needle) | (func.lower(Customer.name).contains(needle, autoescape=True)),
-        )
-    )
-    return list(rows.scalars())
-
-
 async def suppressed_addresses(session: AsyncSession, *, organisation_id: int, emails: set[str]) -> dict[str, str]:
     """Of `emails`, those on the active suppression list → why (lower-cased keys)."""
     if not emails:
@@ -284,7 +259,7 @@ async def list_due_invoices(
     organisation_id, today, customer = query.organisation_id, query.today, query.customer
     customer_ids = None
     if customer and customer.strip():
-        customer_ids = await find_customer_ids(session, organisation_id=organisation_id, query=customer)
+        customer_ids = await matching_customer_ids(session, organisation_id=organisation_id, text=customer)
         if not customer_ids:
             return DuePage(items=(), total_count=0, page=1, page_size=page_size)
     total = (
@@ -292,9 +267,7 @@ async def list_due_invoices(
         if with_count
         else -1
     )
-    page = max(1, page)
-    if with_count:
-        page = min(page, max(1, -(-total // page_size)))
+    page = clamped_page(page, total_count=total, page_size=page_size) if with_count else max(1, page)
     parameters = _due_parameters(organisation_id=organisation_id, today=today, customer_ids=customer_ids)
     rows, recipients_by_row, suppressed, latest = await session.run_sync(
         _page_rows, parameters, page_size, (page - 1) * page_size

@@ -5,12 +5,12 @@ Plain dataclasses only, so the Slack block builders are pure functions of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -26,9 +26,12 @@ from services.db.models import (
     Organisation,
     SentVia,
 )
-from services.errors import NotFound
+from services.errors import InvalidInput, NotFound
 from services.formatting import format_money, reader_locale
+from services.invoicing.search import matching_customer_ids
 from services.invoicing.states import NOTHING_SENT
+from services.paging import Paging, clamped_page
+from services.tracking.sent_filter import GRAMMAR, SentFilter
 
 PROBLEM_STATUSES = frozenset(
     {
@@ -231,6 +234,77 @@ async def list_recent_deliveries(
     order = (Delivery.created_at, Delivery.id) if oldest_first else (Delivery.created_at.desc(), Delivery.id.desc())
     query = query.order_by(*order).limit(max(1, min(limit, MAX_LIST)))
     return await _summaries(session, query)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentQuery:
+    """One page of `/invoices sent` for an organisation, narrowed by a `SentFilter`."""
+
+    organisation_id: int
+    filter: SentFilter = field(default_factory=SentFilter)
+    page: int = 1
+    page_size: int = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentPage(Paging):
+    items: tuple[DeliverySummary, ...]
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+async def _sent_conditions(session: AsyncSession, query: SentQuery) -> list[ColumnElement[bool]]:
+    wanted = query.filter
+    conditions: list[ColumnElement[bool]] = []
+    if wanted.customer:
+        ids = await matching_customer_ids(session, organisation_id=query.organisation_id, text=wanted.customer)
+        if not ids:
+            raise InvalidInput(
+                f"I did not understand “{wanted.customer[:80]}”: it is no status, period or customer name. "
+                f"Write {GRAMMAR}."
+            )
+        conditions.append(Invoice.customer_id.in_(ids))
+    if wanted.statuses:
+        conditions.append(Delivery.status.in_(sorted(status.value for status in wanted.statuses)))
+    if wanted.since is not None:
+        conditions.append(Delivery.created_at >= _start_of(wanted.since))
+    if wanted.until is not None:
+        conditions.append(Delivery.created_at < _start_of(wanted.until + timedelta(days=1)))
+    return conditions
+
+
+async def list_sent_page(session: AsyncSession, query: SentQuery) -> SentPage:
+    """Invoice sends matching the filter, newest first, one page of them with the total count.
+
+    A customer that matches nobody is refused (InvalidInput naming it): the words were not
+    understood, rather than a listing that is silently empty.
+    """
+    conditions = await _sent_conditions(session, query)
+    counted = (
+        select(func.count(Delivery.id))
+        .join(Invoice, Invoice.id == Delivery.invoice_id)
+        .where(
+            Delivery.organisation_id == query.organisation_id,
+            Delivery.kind == DeliveryKind.INVOICE.value,
+            *conditions,
+        )
+    )
+    total = (await session.execute(counted)).scalar_one()
+    page = clamped_page(query.page, total_count=total, page_size=query.page_size)
+    paging = Paging(total_count=total, page=page, page_size=query.page_size)
+    items: list[DeliverySummary] = []
+    if total:
+        listed = (
+            _summaries_query(query.organisation_id)
+            .where(*conditions)
+            .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+            .limit(query.page_size)
+            .offset(paging.offset)
+        )
+        items = await _summaries(session, listed)
+    return SentPage(items=tuple(items), total_count=total, page=page, page_size=query.page_size)
 
 
 async def list_problem_deliveries(

@@ -15,7 +15,9 @@ from tests.harness.slack import ALICE, TODAY
 async def test_help_lists_every_command(slack: SlackRequestClient, fake_slack: FakeSlackApi):
     answer = (await slack.command("help", user=ALICE, response_url=fake_slack.response_url())).json()
     [text] = texts(answer["blocks"])
-    for usage in ("/invoices due [customer]", "/invoices show NUMBER", "/invoices sent", "/invoices problems"):
+    sent = "/invoices sent [customer] [status] [since YYYY-MM-DD | until YYYY-MM-DD | last N days]"
+    usages = ("/invoices due [customer]", "/invoices show NUMBER", sent, "/invoices find TEXT", "/invoices problems")
+    for usage in usages:
         assert f"`{usage}`" in text
     assert answer["response_type"] == "ephemeral"
 
@@ -93,7 +95,8 @@ async def test_sent_lists_recent_emails_and_problems_only_those_that_need_a_pers
 
     read_sent = texts(sent["blocks"])
     assert read_sent[0] == "Latest invoice emails"
-    assert {line.split(" · ")[0] for line in read_sent[1:]} == {"*INV-0001*", "*INV-0002*"}
+    assert read_sent[1] == "2 emails · page 1 of 1 · newest first"
+    assert {line.split(" · ")[0] for line in read_sent[2:]} == {"*INV-0001*", "*INV-0002*"}
     read_problems = texts(problems["blocks"])
     assert read_problems[0] == "Emails that need a person"
     [line] = read_problems[1:]

@@ -58,7 +58,8 @@ def test_help_names_every_subcommand_with_what_it_does() -> None:
     [read] = texts(help_blocks())
 
     assert read.startswith("*invoicebot* sends your customer invoices by email and follows each email.\n")
-    for usage in ("due [customer]", "show NUMBER", "sent", "problems", "help"):
+    sent = "sent [customer] [status] [since YYYY-MM-DD | until YYYY-MM-DD | last N days]"
+    for usage in ("due [customer]", "show NUMBER", sent, "find TEXT", "problems", "help"):
         assert f"• `/invoices {usage}` — " in read
 
 
