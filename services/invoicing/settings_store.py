@@ -60,6 +60,9 @@ def values_of(organisation: Organisation, row: OrganisationSettingsRow) -> Organ
         iban=organisation.iban or None,
         bic=organisation.bic or None,
         account_holder=organisation.account_holder or "",
+        time_zone=row.time_zone or "UTC",
+        digest_hour=row.digest_hour,
+        weekly_summary_day=row.weekly_summary_day or 0,
     )
 
 
@@ -73,6 +76,8 @@ def _write(organisation: Organisation, row: OrganisationSettingsRow, values: Org
     row.sender_name, row.bounce_domain = values.sender_name, values.bounce_domain
     row.default_currency = values.default_currency
     row.cc, row.bcc = list(values.cc), list(values.bcc)
+    row.time_zone, row.digest_hour = values.time_zone, values.digest_hour
+    row.weekly_summary_day = values.weekly_summary_day
     organisation.name = values.legal_name
     for column, value in address_columns(values.address).items():
         setattr(organisation, column, value)

@@ -20,6 +20,7 @@ from services.db.models.invoicing import (
     Payment,
     PaymentSource,
 )
+from services.db.models.periods import PeriodClaim
 from services.db.models.sending import Approval, Delivery, DocumentValidation
 from services.db.models.shared import AuditLog, LoopHeartbeat, Notification, TemplateOverride
 from services.db.models.statuses import (
@@ -62,6 +63,7 @@ __all__ = [
     "OrganisationSettingsRow",
     "Payment",
     "PaymentSource",
+    "PeriodClaim",
     "RevokedInvoiceLink",
     "SentVia",
     "SmtpStatus",

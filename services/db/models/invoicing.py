@@ -93,6 +93,10 @@ class OrganisationSettingsRow(Base):
     default_currency: Mapped[str] = mapped_column(String(3), default="EUR")
     cc: Mapped[list[str]] = mapped_column(default=list)  # the organisation's own copies of every send
     bcc: Mapped[list[str]] = mapped_column(default=list)
+    # The organisation's time zone (IANA name): what "today" and a set hour mean for it.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    digest_hour: Mapped[int | None] = mapped_column(Integer)  # None: no daily digest
+    weekly_summary_day: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0 = Monday
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
