@@ -159,6 +159,7 @@ async def digest_figures(session: AsyncSession, org: _Org, slot: DigestSlot, now
         "day": slot.period,
         "as_of": now.astimezone(org.schedule.zone).isoformat(timespec="minutes"),
         "since": slot.since.isoformat(timespec="minutes"),
+        "due_at": slot.due_at.strftime("%H:%M"),
         "time_zone": org.schedule.zone.key,
         "late": slot.late,
         "missed_days": slot.missed_days,

@@ -33,7 +33,7 @@ class DigestSlot:
     day: date
     due_at: datetime  # the hour on that day, in the organisation's zone
     since: datetime  # sent and paid are counted from here (the previous digest's hour)
-    late: bool
+    late: bool  # posted more than LATE_AFTER after its hour, or after missed days (never the first digest)
     missed_days: int  # days before `day` whose digest never went out
     weekly: bool  # include the weekly summary
 
@@ -69,7 +69,7 @@ def owed_slot(schedule: DigestSchedule, now: datetime, *, last_period: str | Non
         day=day,
         due_at=due_at,
         since=slot_at(schedule, last) if last is not None else due_at - timedelta(days=1),
-        late=missed > 0 or now - due_at > LATE_AFTER,
+        late=last is not None and (missed > 0 or now - due_at > LATE_AFTER),  # the first one is never late
         missed_days=missed,
         weekly=any(covered_day.weekday() == schedule.weekly_day for covered_day in covered),
     )

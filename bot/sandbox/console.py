@@ -28,7 +28,7 @@ from bot.sandbox.console_blocks import (
     state_values,
     view_action_body,
 )
-from bot.sandbox.console_panels import mailbox_lines, not_a_command
+from bot.sandbox.console_panels import digest_lines, mailbox_lines, not_a_command
 from bot.sandbox.demo import CHANNEL, CHANNEL_NAME, USERS, Demo
 from bot.sandbox.slack_requests import button_click, overflow_choice
 from handlers.ids import COMMAND
@@ -43,6 +43,7 @@ HELP = """\
   as bob                   act as another demo user (alice, bob); also /as bob
   channel                  the #finance channel with its threads
   mailbox                  the emails the local SMTP server received, and the bounce mailbox
+  digest                   the daily digest, evaluated now as the worker does at its hour (once a day)
   help | quit              this help | stop everything and exit (Ctrl-C works too)"""
 SETTLE_SECONDS = 3.0  # how long to wait for an action's first visible effect before the prompt
 
@@ -269,8 +270,16 @@ class Console:
             self.show_channel()
         elif word == "mailbox":
             self.show_mailbox()
+        elif word == "digest":
+            await self.digest()
         else:
             self.show(f"  I don't know “{text}”. Type help.")
+
+    async def digest(self) -> None:
+        """`digest`: the schedule evaluated now (`invoicebot digest run`); the notifier posts what it owes."""
+        before = self._activity()
+        self.show(*await digest_lines(self.demo.digest_units))
+        await self.settle(before)
 
     def switch_user(self, name: str) -> None:
         if name not in USERS:

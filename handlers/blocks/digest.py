@@ -33,9 +33,12 @@ def _headline(payload: Mapping[str, Any]) -> str:
     if not payload.get("late"):
         return f"*Daily digest — {day}*"
     missed = int(payload.get("missed_days") or 0)
-    why = f"; the digests of the {missed} day{'' if missed == 1 else 's'} before were missed" if missed else ""
+    if not missed:
+        return f"*Daily digest — {day}* (late: due at {payload.get('due_at', '?')}, the bot was not running then)"
+    days = f"{missed} day{'' if missed == 1 else 's'}"
     return (
-        f"*Daily digest — {day}* (late: posted after an outage{why}; sent and paid cover everything since the last one)"
+        f"*Daily digest — {day}* (late: posted after an outage; the digests of the {days} before were missed;"
+        " sent and paid cover everything since the last one)"
     )
 
 
