@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.bootstrap import Loop, bootstrap
+from bot.config import load_settings
 from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from services.authorization import ApprovalRules
@@ -34,7 +36,9 @@ from services.digest import evaluate_digests
 from services.invoicing.payments import PaymentRequest, record_payment
 from services.unit_of_work import units_over
 from tests import factories
+from tests.harness.processes import looping
 from tests.harness.reading import block_texts, channel_messages
+from tests.harness.waiting import until
 
 DAY = date(2026, 12, 7)  # a Monday
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -191,3 +195,24 @@ async def test_the_weekly_summary_comes_with_the_digest_of_its_day_only(
     # INV-PAID: issued 2026-10-01, paid 2026-12-05
     assert "Average days to pay: 65.0 (1 invoice paid)" in monday
     assert "INV-W2" in monday and "bounced" in monday  # the bounce is among the problems
+
+
+async def test_the_worker_runs_the_digest_loop_which_posts_at_the_hour_and_reports_to_its_heartbeat(
+    database_url: str, sessions: async_sessionmaker[AsyncSession], session, org, books, notifier, fake_slack
+):
+    await digest_on(session, org)
+    settings = load_settings(DATABASE_URL=database_url, INVOICEBOT_SECRET_KEY="digest-test-secret")
+    runtime = bootstrap(settings, loops=[Loop.DIGEST])
+    try:
+        assert runtime.digest is not None
+        runtime.digest.every, runtime.digest.clock = 0.05, lambda: at(DAY, 9, 1)
+        async with looping(runtime.digest.run):
+            await until(
+                lambda: notifier.drain_once(), within=10, what="the loop owed the digest and the notifier posted it"
+            )
+            [verdict] = runtime.health.verdicts()
+            assert (verdict.name, verdict.healthy) == ("daily digest", True)
+        [text] = await posted_digests(notifier, fake_slack)
+        assert "Daily digest — 2026-12-07" in text
+    finally:
+        await runtime.aclose()
