@@ -59,6 +59,7 @@ async def test_a_healthy_installation_passes_every_check_and_exits_0(
         "✓ Slack token",
         "✓ Slack scopes",
         "✓ Notification channel",
+        "✓ Slack Socket Mode",
         "✓ SMTP relay",
         "✓ Bounce mailbox",
         "✓ Public URL",
