@@ -53,6 +53,14 @@ async def slack_setup_checks(settings: Settings) -> list[Check]:
         checks = [failed("Slack token", "SLACK_BOT_TOKEN is not set", "set it to the app's Bot User OAuth Token")]
     else:
         checks = await slack_checks(client, organisation_settings(settings).channels)
+    if settings.slack_signing_secret is None:  # not checkable against Slack, but `run` / `web` refuse without it
+        checks.append(
+            failed(
+                "Slack signing secret",
+                "SLACK_SIGNING_SECRET is not set: `invoicebot run` and `web` refuse to start without it",
+                "copy the Signing Secret from api.slack.com/apps → your app → Basic Information → App Credentials",
+            )
+        )
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
     public_url = settings.public_url.rstrip("/") if "public_url" in settings.model_fields_set else None
     return [*checks, await socket_mode_check(client, app_token, public_url=public_url)]
