@@ -104,7 +104,9 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
             runtime = bootstrap(settings, loops=loops)  # /healthz reads what its loops report
             try:
                 assert runtime.slack_app is not None  # both tokens are set (checked above)
-                await check_slack_at_start(runtime.slack_app.client, runtime.organisation_settings.channels)
+                await check_slack_at_start(
+                    runtime.slack_app.client, runtime.organisation_settings.channels, app_token=runtime.slack_app_token
+                )
                 await runtime.start()
                 await serve(runtime)
             finally:
