@@ -183,34 +183,33 @@ _ALERT_TITLES = {
 }
 
 
-def alert_buttons(view: DeliveryStatusView) -> Block:
-    """*Fix address & resend*, *Mark as sent manually*, *Open invoice*: ids only in their values."""
+def alert_buttons(view: DeliveryStatusView, kind: str) -> Block:
+    """*Fix address & resend*, *Mark as sent manually*, *Open invoice*: ids only in their values.
+
+    A silent email was accepted, so its invoice is sent already: *Mark as sent manually* could
+    only answer so, and is left out of its alert."""
     delivery = str(view.delivery_id)
-    return {
-        "type": "actions",
-        "block_id": f"{BlockId.DELIVERY_ALERT}:{delivery}",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": ActionId.FIX_ADDRESS_AND_RESEND,
-                "text": plain_text("Fix address & resend"),
-                "style": "primary",
-                "value": delivery,
-            },
-            {
-                "type": "button",
-                "action_id": ActionId.MARK_SENT_MANUALLY,
-                "text": plain_text("Mark as sent manually"),
-                "value": delivery,
-            },
-            {
-                "type": "button",
-                "action_id": ActionId.OPEN_INVOICE,
-                "text": plain_text("Open invoice"),
-                "value": view.invoice_number,
-            },
-        ],
+    fix = {
+        "type": "button",
+        "action_id": ActionId.FIX_ADDRESS_AND_RESEND,
+        "text": plain_text("Fix address & resend"),
+        "style": "primary",
+        "value": delivery,
     }
+    mark_sent = {
+        "type": "button",
+        "action_id": ActionId.MARK_SENT_MANUALLY,
+        "text": plain_text("Mark as sent manually"),
+        "value": delivery,
+    }
+    open_invoice = {
+        "type": "button",
+        "action_id": ActionId.OPEN_INVOICE,
+        "text": plain_text("Open invoice"),
+        "value": view.invoice_number,
+    }
+    elements = [fix, open_invoice] if kind == "silent" else [fix, mark_sent, open_invoice]
+    return {"type": "actions", "block_id": f"{BlockId.DELIVERY_ALERT}:{delivery}", "elements": elements}
 
 
 def resolution_words(resolution: Resolution) -> str:
@@ -250,7 +249,7 @@ def delivery_alert_message(
         blocks.append(section(resolution_words(resolution)))
         text = f"{headline} (invoice {escape(view.invoice_number)}) — {resolution_words(resolution)}"
         return clip(text, 3000), blocks
-    blocks.append(alert_buttons(view))
+    blocks.append(alert_buttons(view, kind))
     text = f"{headline} (invoice {escape(view.invoice_number)})"
     return clip(text, 3000), blocks
 

@@ -99,12 +99,21 @@ def test_customer_text_in_a_status_message_and_its_fallback_is_escaped() -> None
 
 
 def test_an_alert_offers_fix_mark_and_open_with_only_ids_in_their_values() -> None:
-    block = alert_buttons(a_send(status="failed"))
+    block = alert_buttons(a_send(status="failed"), "failed")
 
     assert block["block_id"] == f"{BlockId.DELIVERY_ALERT}:42"
     assert buttons_of(block) == [
         ("Fix address & resend", ActionId.FIX_ADDRESS_AND_RESEND, "42"),
         ("Mark as sent manually", ActionId.MARK_SENT_MANUALLY, "42"),
+        ("Open invoice", ActionId.OPEN_INVOICE, "INV-0001"),
+    ]
+
+
+def test_a_silent_email_alert_offers_no_mark_as_sent_its_invoice_is_sent_already() -> None:
+    block = alert_buttons(a_send(status="accepted"), "silent")
+
+    assert buttons_of(block) == [
+        ("Fix address & resend", ActionId.FIX_ADDRESS_AND_RESEND, "42"),
         ("Open invoice", ActionId.OPEN_INVOICE, "INV-0001"),
     ]
 
