@@ -21,6 +21,7 @@ from services.db.models.invoicing import (
     PaymentSource,
 )
 from services.db.models.sending import Approval, Delivery, DocumentValidation
+from services.db.models.sent_messages import SentBlob, SentMessage, SentMessageBlob
 from services.db.models.shared import AuditLog, LoopHeartbeat, Notification, TemplateOverride
 from services.db.models.statuses import (
     UNSENT_PREDICATE,
@@ -63,6 +64,9 @@ __all__ = [
     "Payment",
     "PaymentSource",
     "RevokedInvoiceLink",
+    "SentBlob",
+    "SentMessage",
+    "SentMessageBlob",
     "SentVia",
     "SmtpStatus",
     "Suppression",
