@@ -19,6 +19,7 @@ from bot.cli_admin import register as register_admin_commands
 from bot.cli_audit import register as register_audit_commands
 from bot.cli_demo import register as register_demo_command
 from bot.cli_doctor import register as register_doctor_command
+from bot.cli_emails import register as register_emails_commands
 from bot.cli_health import register as register_health_commands
 from bot.cli_links import register as register_links_commands
 from bot.cli_payments import register as register_payments_commands
@@ -365,6 +366,7 @@ register_workspaces_command(app, run_over_all)
 register_demo_command(app, settings_or_exit, fail)
 register_doctor_command(app)
 register_audit_commands(app, run_with_runtime=run_with_runtime, run_over_all=run_over_all, fail=fail)
+register_emails_commands(app, run_over_all=run_over_all, settings_or_exit=settings_or_exit)
 
 
 def main() -> None:
