@@ -16,6 +16,7 @@ from handlers import (
     links,
     payments,
     review,
+    sent_email,
     settings,
 )
 
@@ -33,4 +34,5 @@ def register(app: AsyncApp) -> None:
     home.register(app)
     links.register(app)
     history.register(app)
+    sent_email.register(app)
     cancel.register(app)

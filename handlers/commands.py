@@ -31,6 +31,7 @@ from handlers.history import handle_history_command, history_button_blocks
 from handlers.ids import COMMAND
 from handlers.links import revoke_link_blocks
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
+from handlers.sent_email import sent_email_button_blocks
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.payments import balance_of_invoice
 from services.invoicing.states import state_of_invoice
@@ -99,6 +100,8 @@ async def handle_show(
         view, today=workplace.today, locale=workplace.locale, deliveries=[delivery_summary(email) for email in emails]
     )
     trailing = [*history_button_blocks(view.number)]
+    if emails:  # an email was asked for: the one handed to the server is kept as sent
+        trailing += sent_email_button_blocks(view.number)
     if view.status != "draft":  # a draft has no customer link yet
         trailing += revoke_link_blocks(view.number)
     if view.status in ("validated", "sent"):  # still owed: a payment can be recorded on it

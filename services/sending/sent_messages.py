@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.db.models import Delivery, SentBlob, SentMessage, SentMessageBlob
 from services.email.stored_form import PackedMessage, rebuild
+from services.errors import NotFound
+from services.tracking.links import LINK_NOT_FOUND, check_signed_token, signed_token
 
 DEFAULT_RETENTION_DAYS = 400
 BLOB_GRACE = timedelta(hours=1)  # a blob touched this recently is never purged (a send may be using it)
@@ -186,3 +188,25 @@ async def purge_sent_messages(
         unused = ~exists().where(_LINKS.c.digest == _BLOBS.c.digest)
         blobs: Any = await session.execute(delete(_BLOBS).where(unused, _BLOBS.c.last_used_at < as_of - BLOB_GRACE))
         return PurgeResult(messages=removed, blobs=int(blobs.rowcount or 0))
+
+
+EMAIL_AS_SENT = "email-as-sent"  # the purpose signed into a download link's token
+
+
+def email_download_path(*, delivery_id: int, now: datetime, minutes: int, secret: bytes) -> str:
+    """`/e/<token>.eml`: the staff's short-lived, signed link to download the email as sent."""
+    token = signed_token(EMAIL_AS_SENT, delivery_id, expires_at=now + timedelta(minutes=minutes), secret=secret)
+    return f"/e/{token}.eml"
+
+
+async def downloaded_email(session: AsyncSession, *, token: str, now: datetime, secret: bytes) -> tuple[str, bytes]:
+    """The file name and bytes a genuine, unexpired download link gives; `NotFound` / `PreviewExpired`
+    otherwise (and `NotFound` once the email was purged)."""
+    delivery_id = check_signed_token(EMAIL_AS_SENT, token, now=now, secret=secret)
+    delivery = await session.get(Delivery, delivery_id)
+    data = None
+    if delivery is not None:
+        data = await read_sent_message(session, organisation_id=delivery.organisation_id, delivery_id=delivery_id)
+    if delivery is None or data is None:
+        raise NotFound(LINK_NOT_FOUND)
+    return f"email-{delivery_id}.eml", data
