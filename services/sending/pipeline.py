@@ -96,7 +96,7 @@ class RenderJob:
 
 
 Renderer = Callable[[RenderJob], Awaitable["bytes | RenderedMessage"]]
-"""Renders a job: the message bytes, or those with their stored form (services.email.stored_form)."""
+"""Renders a job: its bytes, or those and their stored form (kept as sent; `pool_renderer` packs)."""
 
 
 def render_message(job: RenderJob) -> bytes:
@@ -288,8 +288,8 @@ async def _render_and_converse(
         return Outcome("permanent", f"could not render the email: {_unexpected(exc)}"), False
     message, packed = (rendered.data, rendered.packed) if isinstance(rendered, RenderedMessage) else (rendered, None)
     outcome, data_started = await _converse(transport, prepared, message, writer)
-    if data_started and outcome.kind in ("accepted", "ambiguous"):  # handed to the server: keep it as sent
-        outcome = replace(outcome, sent=packed or pack_message(message))
+    if packed is not None and data_started and outcome.kind in ("accepted", "ambiguous"):
+        outcome = replace(outcome, sent=packed)  # handed to the server: kept as sent, with its outcome
     return outcome, data_started
 
 
