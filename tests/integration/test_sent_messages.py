@@ -32,7 +32,7 @@ async def test_the_stored_email_is_byte_identical_to_the_data_the_server_receive
     async with sessions() as reading:
         kept_first = await read_sent_message(reading, organisation_id=org.id, delivery_id=first.id)
         kept_second = await read_sent_message(reading, organisation_id=org.id, delivery_id=second.id)
-        messages = list((await reading.execute(select(SentMessage).order_by(SentMessage.id))).scalars())
+        messages = list((await reading.execute(select(SentMessage).order_by(SentMessage.delivery_id))).scalars())
         stored = sum(len(m.skeleton) for m in messages) + int(
             (await reading.execute(select(func.sum(func.length(SentBlob.content))))).scalar_one()
         )
