@@ -75,6 +75,7 @@ from services.unit_of_work import units_over
 from web.fleet_health import OtherProcesses
 from web.invoice_pages import InvoicePages, LinkPolicy, invoice_page_routes
 from web.metrics import metrics_routes
+from web.sent_emails import SentEmailDownloads, sent_email_routes
 from web.view_recorder import ViewRecorder
 from web.webhooks.endpoint import WebhookEndpoint, webhook_routes
 from web.webhooks.providers import fetch_from_aws
@@ -258,6 +259,7 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     routes = [
         *invoice_page_routes(pages),
+        *sent_email_routes(SentEmailDownloads(sessions=sessions, secret=secret)),
         *webhook_routes(webhooks),
         *metrics_routes(token=metrics_token, sessions=sessions, health=health, others=others),
     ]

@@ -21,6 +21,7 @@ from bot.cli_audit import register as register_audit_commands
 from bot.cli_demo import register as register_demo_command
 from bot.cli_digest import register as register_digest_commands
 from bot.cli_doctor import register as register_doctor_command
+from bot.cli_emails import register as register_emails_commands
 from bot.cli_health import register as register_health_commands
 from bot.cli_links import register as register_links_commands
 from bot.cli_payments import register as register_payments_commands
@@ -369,6 +370,7 @@ register_demo_command(app, settings_or_exit, fail)
 register_doctor_command(app)
 register_audit_commands(app, run_with_runtime=run_with_runtime, run_over_all=run_over_all, fail=fail)
 register_alerts_commands(app, run_with_runtime=run_with_runtime, settings_or_exit=settings_or_exit, fail=fail)
+register_emails_commands(app, run_over_all=run_over_all, settings_or_exit=settings_or_exit)
 
 
 def main() -> None:

@@ -184,6 +184,8 @@ class Settings(BaseSettings):
     # Signs VERP tokens. Unset: a random key is created once in `secret_key_file` and reused.
     secret_key: SecretStr | None = Field(None, validation_alias=_env("SECRET_KEY"))
     secret_key_file: str = Field(".invoicebot-secret", validation_alias=_env("SECRET_KEY_FILE"))
+    # Days the emails as sent are kept (`invoicebot emails purge`); 0 keeps them forever.
+    sent_email_retention_days: int = Field(400, ge=0, validation_alias=_env("SENT_EMAIL_RETENTION_DAYS"))
 
     # `invoicebot import`: the largest file, the most columns and the longest field it reads
     import_max_bytes: int = Field(100_000_000, ge=1_000, validation_alias=_env("IMPORT_MAX_BYTES"))

@@ -34,7 +34,7 @@ from services.email.transport import Transport
 from services.errors import error_summary
 from services.sending.pipeline import (
     PreparedSend,
-    RenderJob,
+    Renderer,
     SenderIdentities,
     SenderIdentity,
     pool_renderer,
@@ -72,7 +72,7 @@ class WorkerParts:
     render_pool: RenderPool | None
     clock: Callable[[], datetime] = utcnow
     heartbeat: Heartbeat | None = None
-    render: Callable[[RenderJob], Awaitable[bytes]] | None = None
+    render: Renderer | None = None  # default: pool_renderer (which packs what is kept as sent)
     ubl_gate: UblGate | None = None
 
 

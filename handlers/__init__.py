@@ -17,6 +17,7 @@ from handlers import (
     payments,
     review,
     search,
+    sent_email,
     settings,
 )
 
@@ -34,5 +35,6 @@ def register(app: AsyncApp) -> None:
     home.register(app)
     links.register(app)
     history.register(app)
+    sent_email.register(app)
     cancel.register(app)
     search.register(app)

@@ -102,7 +102,7 @@ async def handle_show(
     blocks = invoice_blocks(
         view, today=workplace.today, locale=workplace.locale, deliveries=[delivery_summary(email) for email in emails]
     )
-    trailing = invoice_button_blocks(view.number, view.status)
+    trailing = invoice_button_blocks(view.number, view.status, emailed=bool(emails))
     blocks = [*blocks[: MAX_BLOCKS - len(trailing)], *trailing]
     await respond(response_type="ephemeral", text=f"Invoice {escape(view.number)}", blocks=blocks)
 

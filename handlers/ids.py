@@ -28,6 +28,7 @@ class ActionId(StrEnum):
     OPEN_SETTINGS = "home_open_settings"  # App Home's *Settings* button (admins)
     CANCEL_DELIVERY = "delivery_cancel"  # *Cancel* on a send's status message, until the worker takes it
     SHOW_HISTORY = "invoice_show_history"  # `/invoices show`: the invoice's audit trail
+    VIEW_SENT_EMAIL = "invoice_view_sent_email"  # `/invoices show`: the latest email as sent
     RECORD_PAYMENT = "invoice_record_payment"  # opens the *Record payment* modal; its value is the number
 
 
@@ -66,6 +67,7 @@ class BlockId(StrEnum):
     FIX_EMAILS = "fix_emails"  # the customer's addresses in the *Fix address & resend* modal
     INVOICE_LINK_ACTIONS = "invoice_link_actions"  # `/invoices show`: the *Revoke link* button
     INVOICE_HISTORY_ACTIONS = "invoice_history_actions"  # `/invoices show`: the *History* button
+    INVOICE_SENT_EMAIL_ACTIONS = "invoice_sent_email_actions"  # `/invoices show`: *View email as sent*
     FIX_CC = "fix_cc"  # the resend's Cc, as the failed send had it, editable
     FIX_OVERRIDE = "fix_override"  # send to a suppressed address anyway
     FIX_RESEND = "fix_resend"  # send again although it was sent recently or may have arrived

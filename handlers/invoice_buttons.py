@@ -1,5 +1,6 @@
 """The buttons under an invoice, wherever Slack shows one (`/invoices show`, `/invoices find`):
-*History*, *Revoke link* once the invoice has a customer link, *Record payment* while it is owed."""
+*History*, *View email as sent* once one was handed to a server, *Revoke link* once the invoice
+has a customer link, *Record payment* while it is owed."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from typing import Any
 from handlers.blocks.elements import Block, record_payment_button
 from handlers.history import history_button_blocks
 from handlers.links import revoke_link_blocks
+from handlers.sent_email import sent_email_button_blocks
 
 
-def invoice_button_blocks(number: str, status: str) -> list[Block]:
-    """One actions block per button, as `/invoices show` ends."""
+def invoice_button_blocks(number: str, status: str, *, emailed: bool = False) -> list[Block]:
+    """One actions block per button, as `/invoices show` ends (`emailed`: an email of it was asked for)."""
     blocks = [*history_button_blocks(number)]
+    if emailed:  # the one handed to the server is kept as sent
+        blocks += sent_email_button_blocks(number)
     if status != "draft":  # a draft has no customer link yet
         blocks += revoke_link_blocks(number)
     if status in ("validated", "sent"):  # still owed: a payment can be recorded on it

@@ -2,7 +2,7 @@
 and the once-per-period claims (organisation, kind, period) that make a scheduled post happen once
 
 Revision ID: 0023_digest
-Revises: 0021_silent_alert
+Revises: 0022_sent_messages
 Create Date: 2026-12-04
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import services.db.models
 
 revision: str = "0023_digest"
-down_revision: str | None = "0021_silent_alert"
+down_revision: str | None = "0022_sent_messages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

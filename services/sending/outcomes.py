@@ -30,9 +30,11 @@ from services.db.models import (
     DeliveryStatus,
 )
 from services.documents.validation import UblVerdict
+from services.email.stored_form import PackedMessage
 from services.invoicing.emailed import emails_accepted
 from services.invoicing.states import NOT_RECEIVED
 from services.notifications import NotificationRequest, enqueue_notifications
+from services.sending.sent_messages import SentItem, store_sent_messages
 from services.sending.transitions import Alert, SystemMove, comes_from, system_moved
 from services.tracking.follow import unsend_after_send_failures
 from services.tracking.precedence import delivery_status_from
@@ -51,6 +53,8 @@ class Outcome:
     # (digest, verdict) of a UBL the worker had to check inline before this send: stored with
     # the outcome, in the same round, so a retry of the same document is not checked again.
     ubl_verdict: tuple[str, UblVerdict] | None = None
+    # the message as handed to the server (accepted, or ambiguous after DATA): kept with the outcome
+    sent: PackedMessage | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ def record_outcomes(
     sent: list[tuple[int, str]] = []  # (invoice, who sent it): invoicing marks them sent
     posts: list[NotificationRequest] = []
     failures: list[tuple[int, int, str]] = []  # (invoice, delivery, why): the invoice follows its email
+    kept: list[SentItem] = []  # the messages handed to the server, stored in this same transaction
     for delivery_id, outcome in outcomes:
         row = rows.get(delivery_id)
         if row is None or row.status != DeliveryStatus.SENDING or row.claimed_by != worker_id:
@@ -149,6 +154,8 @@ def record_outcomes(
             )
         )  # fmt: skip
         result[delivery_id] = status
+        if outcome.sent is not None and outcome.kind in ("accepted", "ambiguous"):
+            kept.append(SentItem(row.organisation_id, row.id, outcome.sent))
         updates.setdefault(status, []).append(change)
         events.extend(_events(row, outcome, status, change, now=now))
         audits.extend(owed.audits)
@@ -168,6 +175,7 @@ def record_outcomes(
     if events:
         connection.execute(insert(DeliveryEvent.__table__), events)
     insert_owed_audits(connection, audits=audits, at=now)
+    store_sent_messages(connection, items=kept, now=now)
     enqueue_notifications(connection, requests=posts, now=now)
     return result
 

@@ -32,6 +32,7 @@ from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict
 from services.email.dkim import DkimKey, sign_message
 from services.email.message import Attachment, OutgoingEmail, compose_message_bytes, verp_address
+from services.email.stored_form import RenderedMessage, pack_message
 from services.email.templates import EmailContext, InvoiceEmailFacts, invoice_email_context, render_html_body
 from services.email.transport import (
     AmbiguousSendError,
@@ -94,6 +95,10 @@ class RenderJob:
     dkim: DkimKey | None = None
 
 
+Renderer = Callable[[RenderJob], Awaitable["bytes | RenderedMessage"]]
+"""Renders a job: its bytes, or those and their stored form (kept as sent; `pool_renderer` packs)."""
+
+
 def render_message(job: RenderJob) -> bytes:
     """Render attachments, compose the MIME message and sign it when a DKIM key is set (runs in a
     render process: the signature is the last change to the bytes before SMTP)."""
@@ -121,6 +126,12 @@ def render_message(job: RenderJob) -> bytes:
         )
     )
     return sign_message(message, job.dkim) if job.dkim is not None else message
+
+
+def render_and_pack(job: RenderJob) -> RenderedMessage:
+    """`render_message`, and the stored form of its bytes packed in the same render process."""
+    data = render_message(job)
+    return RenderedMessage(data, pack_message(data))
 
 
 async def build_render_job(session: AsyncSession, *, delivery: Delivery, identity: SenderIdentity) -> RenderJob:
@@ -261,28 +272,32 @@ def _gate_ubl(session: Session, prepared: list[PreparedSend]) -> list[PreparedSe
 async def _render_and_converse(
     prepared: PreparedSend,
     job: RenderJob,
-    render: Callable[[RenderJob], Awaitable[bytes]],
+    render: Renderer,
     transport: Transport,
     writer: GroupWriter,
 ) -> tuple[Outcome, bool]:
     """Render the message, then talk SMTP; a render failure is this delivery's outcome, never a raise.
     Returns the outcome and whether DATA was started (an unknown outcome after it is never resent)."""
     try:
-        message = await render(job)
+        rendered = await render(job)
     except DomainError as exc:  # e.g. attachments over the size limit
         return Outcome("permanent", str(exc)), False
     except RenderPoolError as exc:  # a process killed, out of memory, not started: not this delivery's fault
         return Outcome("transient", f"could not render the email: {exc}"), False
     except Exception as exc:
         return Outcome("permanent", f"could not render the email: {_unexpected(exc)}"), False
-    return await _converse(transport, prepared, message, writer)
+    message, packed = (rendered.data, rendered.packed) if isinstance(rendered, RenderedMessage) else (rendered, None)
+    outcome, data_started = await _converse(transport, prepared, message, writer)
+    if packed is not None and data_started and outcome.kind in ("accepted", "ambiguous"):
+        outcome = replace(outcome, sent=packed)  # handed to the server: kept as sent, with its outcome
+    return outcome, data_started
 
 
 async def send_prepared(
     prepared: PreparedSend,
     *,
     transport: Transport,
-    render: Callable[[RenderJob], Awaitable[bytes]],
+    render: Renderer,
     writer: GroupWriter,
     on_sent: Callable[[], None] | None = None,
     ubl_gate: UblGate | None = None,
@@ -372,12 +387,12 @@ def _unexpected(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {error_summary(exc)}"
 
 
-def pool_renderer(pool: RenderPool | None) -> Callable[[RenderJob], Awaitable[bytes]]:
-    """Render in `pool`'s child processes (production), or inline on the event loop when None (tests)."""
+def pool_renderer(pool: RenderPool | None) -> Renderer:
+    """Render (and pack) in `pool`'s child processes (production), or inline on the event loop when None."""
 
-    async def render(job: RenderJob) -> bytes:
+    async def render(job: RenderJob) -> bytes | RenderedMessage:
         if pool is None:
-            return render_message(job)
-        return await pool.run(render_message, job)
+            return render_and_pack(job)
+        return await pool.run(render_and_pack, job)
 
     return render

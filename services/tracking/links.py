@@ -163,11 +163,34 @@ class PreviewLink:
     expires_at: datetime
 
 
-def _preview_signature(payload: str, secret: bytes) -> str:
-    digest = hmac.new(secret, f"invoice-preview\n{payload}".encode(), hashlib.sha256).digest()[:16]
+def _signature(purpose: str, payload: str, secret: bytes) -> str:
+    digest = hmac.new(secret, f"{purpose}\n{payload}".encode(), hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
+def signed_token(purpose: str, object_id: int, *, expires_at: datetime, secret: bytes) -> str:
+    """`id.expiry.signature`: a short-lived staff link's token (a preview PDF, an email as sent).
+
+    Signed with the installation's secret, the purpose in the signed text so a signature made
+    for anything else never passes `check_signed_token` for this purpose."""
+    payload = f"{object_id}.{int(expires_at.timestamp())}"
+    return f"{payload}.{_signature(purpose, payload, secret)}"
+
+
+def check_signed_token(purpose: str, token: str, *, now: datetime, secret: bytes) -> int:
+    """The id a token of `purpose` names; `NotFound` when forged, `PreviewExpired` once expired."""
+    shape = _PREVIEW_SHAPE.fullmatch(token)
+    if shape is None:
+        raise NotFound(LINK_NOT_FOUND)
+    object_id, expires, signature = shape.groups()
+    if not hmac.compare_digest(signature, _signature(purpose, f"{object_id}.{expires}", secret)):
+        raise NotFound(LINK_NOT_FOUND)
+    if now.timestamp() >= int(expires):
+        raise PreviewExpired(PREVIEW_EXPIRED)
+    return int(object_id)
+
+
+_PREVIEW = "invoice-preview"
 _PREVIEW_SHAPE = re.compile(r"(\d{1,18})\.(\d{1,12})\.([A-Za-z0-9_-]{22})")
 
 
@@ -178,21 +201,13 @@ def preview_link(*, invoice_id: int, now: datetime, minutes: int, secret: bytes)
     signed text so a signature made for anything else never passes here.
     """
     expires_at = now + timedelta(minutes=minutes)
-    payload = f"{invoice_id}.{int(expires_at.timestamp())}"
-    return PreviewLink(path=f"/p/{payload}.{_preview_signature(payload, secret)}/pdf", expires_at=expires_at)
+    token = signed_token(_PREVIEW, invoice_id, expires_at=expires_at, secret=secret)
+    return PreviewLink(path=f"/p/{token}/pdf", expires_at=expires_at)
 
 
 def check_preview_token(token: str, *, now: datetime, secret: bytes) -> int:
-    """The invoice id a preview token names; `NotFound` when forged, `LinkWithdrawn` once expired."""
-    shape = _PREVIEW_SHAPE.fullmatch(token)
-    if shape is None:
-        raise NotFound(LINK_NOT_FOUND)
-    invoice_id, expires, signature = shape.groups()
-    if not hmac.compare_digest(signature, _preview_signature(f"{invoice_id}.{expires}", secret)):
-        raise NotFound(LINK_NOT_FOUND)
-    if now.timestamp() >= int(expires):
-        raise PreviewExpired(PREVIEW_EXPIRED)
-    return int(invoice_id)
+    """The invoice id a preview token names; `NotFound` when forged, `PreviewExpired` once expired."""
+    return check_signed_token(_PREVIEW, token, now=now, secret=secret)
 
 
 async def resolve_preview_token(session: AsyncSession, *, token: str, now: datetime, secret: bytes) -> Invoice:

@@ -22,6 +22,7 @@ from services.db.models.invoicing import (
 )
 from services.db.models.periods import PeriodClaim
 from services.db.models.sending import Approval, Delivery, DocumentValidation
+from services.db.models.sent_messages import SentBlob, SentMessage, SentMessageBlob
 from services.db.models.shared import AuditLog, LoopHeartbeat, Notification, TemplateOverride
 from services.db.models.statuses import (
     UNSENT_PREDICATE,
@@ -65,6 +66,9 @@ __all__ = [
     "PaymentSource",
     "PeriodClaim",
     "RevokedInvoiceLink",
+    "SentBlob",
+    "SentMessage",
+    "SentMessageBlob",
     "SentVia",
     "SmtpStatus",
     "Suppression",

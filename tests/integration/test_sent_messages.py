@@ -1,0 +1,104 @@
+"""The email as sent: what the real worker handed to a real aiosmtpd server is kept, rebuilt byte for
+byte, its attachments' shared parts stored once, and purged after the retention without touching
+a blob another message still uses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from services.db.models import SentBlob, SentMessage, SentMessageBlob, utcnow
+from services.sending.sent_messages import purge_sent_messages, read_sent_message, sent_message_view
+from tests.harness.sending import make_worker, queue_delivery
+
+pytestmark = pytest.mark.smtp_client(timeout=5.0, pool_size=1)
+
+
+async def _count(session, model) -> int:
+    return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_the_stored_email_is_byte_identical_to_the_data_the_server_received(
+    sessions, session, org, transport, smtp
+):
+    first = await queue_delivery(session, org, number="INV-0001")
+    second = await queue_delivery(session, org, number="INV-0002", to=("ap@beta.example",))
+
+    assert await make_worker(sessions, transport).drain() == 2
+
+    by_rcpt = {received.recipients[0]: received.data for received in smtp.received}
+    async with sessions() as reading:
+        kept_first = await read_sent_message(reading, organisation_id=org.id, delivery_id=first.id)
+        kept_second = await read_sent_message(reading, organisation_id=org.id, delivery_id=second.id)
+        messages = list((await reading.execute(select(SentMessage).order_by(SentMessage.delivery_id))).scalars())
+        stored = sum(len(m.skeleton) for m in messages) + int(
+            (await reading.execute(select(func.sum(func.length(SentBlob.content))))).scalar_one()
+        )
+        shared = (
+            await reading.execute(
+                select(SentMessageBlob.digest).group_by(SentMessageBlob.digest).having(func.count() == 2)
+            )
+        ).all()
+    assert kept_first is not None and kept_second is not None
+    assert kept_first == by_rcpt["ap@acme.example"]
+    assert kept_second == by_rcpt["ap@beta.example"]
+    assert [m.size for m in messages] == [len(kept_first), len(kept_second)]
+    assert shared, "the fonts embedded in both PDFs are one blob each"
+    assert stored < 0.6 * (len(kept_first) + len(kept_second))
+
+
+async def test_a_person_sees_the_headers_the_text_and_the_attachments_of_the_email_as_sent(
+    sessions, session, org, transport, smtp
+):
+    delivery = await queue_delivery(session, org, number="INV-0001")
+    assert await make_worker(sessions, transport).drain() == 1
+
+    async with sessions() as reading:
+        view = await sent_message_view(reading, organisation_id=org.id, delivery_id=delivery.id)
+        other_org = await sent_message_view(reading, organisation_id=org.id + 1, delivery_id=delivery.id)
+
+    assert view is not None and other_org is None
+    headers = dict(view.headers)
+    assert headers["To"] == "ap@acme.example"
+    assert headers["Message-ID"] == delivery.message_id
+    assert headers["Subject"] == delivery.subject
+    assert {"From", "Date"} <= set(headers)
+    assert delivery.body_text.splitlines()[0] in view.text
+    names = [a.name for a in view.attachments]
+    assert names == ["INV-0001.pdf", "INV-0001.xml"]
+    assert all(a.size > 500 for a in view.attachments)
+    assert view.size == len(smtp.received[0].data)
+
+
+async def test_purge_deletes_expired_emails_and_keeps_the_blobs_a_kept_email_still_uses(
+    sessions, session, org, transport, smtp
+):
+    old = await queue_delivery(session, org, number="INV-0001")
+    recent = await queue_delivery(session, org, number="INV-0002")
+    assert await make_worker(sessions, transport).drain() == 2
+    now = utcnow()
+    async with sessions() as writing, writing.begin():
+        await writing.execute(
+            update(SentMessage).where(SentMessage.delivery_id == old.id).values(sent_at=now - timedelta(days=401))
+        )
+        blobs_before = await _count(writing, SentBlob)
+
+    kept_forever = await purge_sent_messages(sessions, as_of=now + timedelta(days=2), retention_days=0)
+    assert (kept_forever.messages, kept_forever.blobs) == (0, 0)
+
+    purged = await purge_sent_messages(sessions, as_of=now + timedelta(days=2), retention_days=400)
+
+    assert purged.messages == 1
+    assert 0 < purged.blobs < blobs_before  # its own PDF, UBL; not the fonts the other PDF uses
+    recent_data = next(r.data for r in smtp.received if recent.message_id.encode() in r.data)
+    async with sessions() as reading:
+        assert await read_sent_message(reading, organisation_id=org.id, delivery_id=old.id) is None
+        assert await read_sent_message(reading, organisation_id=org.id, delivery_id=recent.id) == recent_data
+
+    everything = await purge_sent_messages(sessions, as_of=now + timedelta(days=500), retention_days=400)
+    assert everything.messages == 1
+    async with sessions() as reading:
+        assert await _count(reading, SentBlob) == 0
+        assert await _count(reading, SentMessageBlob) == 0
