@@ -21,7 +21,7 @@ from services.db.models.invoicing import (
     PaymentSource,
 )
 from services.db.models.sending import Approval, Delivery, DocumentValidation
-from services.db.models.shared import AuditLog, LoopHeartbeat, Notification, TemplateOverride
+from services.db.models.shared import AuditLog, HomeViewer, LoopHeartbeat, Notification, TemplateOverride
 from services.db.models.statuses import (
     UNSENT_PREDICATE,
     ApprovalDecision,
@@ -51,6 +51,7 @@ __all__ = [
     "DeliveryKind",
     "DeliveryStatus",
     "DocumentValidation",
+    "HomeViewer",
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",
