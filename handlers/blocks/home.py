@@ -41,6 +41,8 @@ class HomeHeader:
 def _status(summary: DeliverySummary) -> str:
     if summary.status == "failed" and (summary.detail or "").startswith(HELD_PREFIX):
         return "🛑 held: the e-invoice breaks a rule"
+    if summary.silent:
+        return "🔕 accepted, then no news: check it arrived"
     return STATUS_WORDS.get(summary.status, summary.status.replace("_", " "))
 
 
