@@ -25,6 +25,7 @@ log = logging.getLogger("invoicebot.home")
 
 DEFAULT_MIN_INTERVAL = 10.0
 DEFAULT_PER_MINUTE = 60
+MAX_TRIES = 3  # a view that fails this often (workspace uninstalled, user gone) waits for the person's next visit
 TICK_SECONDS = 1.0
 # Publish one person's view: (organisation id, Slack user id).
 Publish = Callable[[int, str], Awaitable[None]]
@@ -50,7 +51,7 @@ class HomeViewers:
         self.per_minute = per_minute
         self._clock = clock
         self._changed: set[int] = set()  # organisations whose viewers are still to be looked up
-        self._owed: dict[tuple[int, str], None] = {}  # in the order they became owed
+        self._owed: dict[tuple[int, str], int] = {}  # failed tries so far, in the order they became owed
         self._published_at: dict[tuple[int, str], float] = {}
         self._recent: deque[float] = deque()  # when the publishes of the last minute were made
 
@@ -78,7 +79,7 @@ class HomeViewers:
                 continue
             self._changed.discard(organisation_id)
             for user_id in users:
-                self._owed[(organisation_id, user_id)] = None
+                self._owed.setdefault((organisation_id, user_id), 0)
 
     def _forget_old(self, now: float) -> None:
         while self._recent and self._recent[0] <= now - 60:
@@ -99,14 +100,15 @@ class HomeViewers:
                 continue
             if len(self._recent) >= self.per_minute:
                 break  # the rest wait for the next minute, still owed
-            del self._owed[key]
+            tries = self._owed.pop(key) + 1
             self._published_at[key] = now
             self._recent.append(now)
             try:
                 await self._publish(*key)
             except Exception:
-                self._owed[key] = None  # tried again at the next tick after the interval
-                log.warning("App Home of %s not republished; retrying later", key[1], exc_info=True)
+                if tries < MAX_TRIES:
+                    self._owed[key] = tries  # tried again at a tick after the interval
+                log.warning("App Home of %s not republished (try %d of %d)", key[1], tries, MAX_TRIES, exc_info=True)
                 continue
             published += 1
         return published

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.blocks.approvals import approval_buttons
-from handlers.blocks.deliveries import STATUS_WORDS
+from handlers.blocks.deliveries import summary_status
 from handlers.blocks.elements import Block, clip, context_block, escape, help_blocks, plain_text, section
 from handlers.ids import COMMAND, ActionId
 from services.formatting import format_moment
@@ -41,9 +41,7 @@ class HomeHeader:
 def _status(summary: DeliverySummary) -> str:
     if summary.status == "failed" and (summary.detail or "").startswith(HELD_PREFIX):
         return "🛑 held: the e-invoice breaks a rule"
-    if summary.silent:
-        return "🔕 accepted, then no news: check it arrived"
-    return STATUS_WORDS.get(summary.status, summary.status.replace("_", " "))
+    return summary_status(summary)
 
 
 def _line(summary: DeliverySummary, *, with_status: bool = True) -> str:

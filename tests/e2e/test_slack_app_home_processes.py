@@ -4,7 +4,7 @@ Process A is the web app serving Slack's requests (no notifier); process B is a 
 the notifier (no Slack app: no signing secret), as production runs them over one database. Who
 has App Home is in the database, so B republishes the person A served, with what B reads at
 publish time: the organisation's current settings (an approver removed by an admin in between)
-and B's day. And a silent email (accepted, then no news) is in *Needs attention*.
+and B's day. And a silent email (accepted, then no news) is in *Needs attention* and `/invoices problems`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tests import factories
 from tests.e2e.test_slack_app_home import open_home, section_after
 from tests.harness.events import event, record, sent_delivery
 from tests.harness.modals import open_review, submit
+from tests.harness.reading import texts
 from tests.harness.seeding import seed_invoice
 from tests.harness.slack import ALICE, BOB, TODAY, settings_with
 
@@ -141,3 +142,6 @@ async def test_a_silent_email_needs_attention(
         "• *INV-0077* · Acme Corp · €120.00 — 🔕 accepted, then no news: check it arrived"
     ]
     assert "*1* email needs a person" in section_after(home, "invoicebot")[0]
+    problems = (await slack.command("problems", user=ALICE, response_url=fake_slack.response_url())).json()
+    [_, line] = texts(problems["blocks"])  # `/invoices problems`: the same rule, the same words
+    assert line.startswith("*INV-0077* · Acme Corp · €120.00\nTo ap@acme.example · 🔕 accepted, then no news")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.blocks.elements import section
 from handlers.blocks.home import MAX_BLOCKS, within_limits
-from handlers.home_refresh import HomeViewers
+from handlers.home_refresh import MAX_TRIES, HomeViewers
 from tests.harness.reading import texts
 
 
@@ -104,6 +104,26 @@ async def test_a_failed_publish_or_lookup_stays_owed():
     assert home.owed() == [(1, "U1")]
     assert await home.publish_due() == 1
     assert (lookups, attempts) == ([1, 1], ["U1", "U1"])
+
+
+async def test_a_view_that_keeps_failing_is_given_up_until_the_next_change():
+    clock, tries = Clock(), list[str]()
+
+    async def publish(organisation_id: int, user: str) -> None:
+        tries.append(user)
+        raise ConnectionError("not_installed")
+
+    async def lookup(organisation_id: int) -> list[str]:
+        return ["U1"]
+
+    home = HomeViewers(publish, lookup, clock=clock, min_interval=0.0)
+    home.changed(1)
+    for _ in range(MAX_TRIES + 2):
+        await home.publish_due()
+    assert (len(tries), home.owed()) == (MAX_TRIES, [])
+    home.changed(1)
+    await home.publish_due()
+    assert len(tries) == MAX_TRIES + 1
 
 
 def test_more_than_a_hundred_blocks_are_cut_with_how_many_were_left_out():
