@@ -27,7 +27,6 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.organisation_settings import OrganisationDirectory, OrganisationSettings
@@ -103,17 +102,17 @@ def create_slack_app(
     """The Bolt app for one workspace (`auth` its bot token), or for every workspace that installs
     it (`auth` Bolt's OAuth settings, bot/workspaces.py), talking to the Web API at `api_url`."""
     oauth = auth if isinstance(auth, AsyncOAuthSettings) else None
-    client = AsyncWebClient(
-        token=None if oauth is not None else str(auth),
-        base_url=api_url,
-        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
-    )
+    # Bolt builds its client from the token. Handing it a `client` instead makes it also read
+    # SLACK_BOT_TOKEN from the environment and log "As you gave `client` as well, `token` will be
+    # unused" whenever that is set; so it gets the token, and its client the API root and retries.
     app = AsyncApp(
         signing_secret=signing_secret,
-        client=client,
+        token=None if oauth is not None else str(auth),
         logger=logger or log,
         oauth_settings=oauth,
     )
+    app.client.base_url = api_url
+    app.client.retry_handlers = [AsyncRateLimitErrorRetryHandler(max_retry_count=2)]
 
     async def drop_slack_retries(req: AsyncBoltRequest, ack: Ack, next: Next) -> BoltResponse | None:
         # Socket Mode sends `retry_attempt: 0` with a first delivery, which Bolt mirrors as the header "0".

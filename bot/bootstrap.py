@@ -35,17 +35,13 @@ from bot.app import ListenerNeeds, create_slack_app, utc_today
 from bot.audit_sealer import run_audit_sealer
 from bot.bounce_mailbox import BounceMailbox, MailboxPolling
 from bot.config import Settings
+from bot.digest_loop import DigestLoop
 from bot.home_refresh import HomeRefresh, home_refresher
 from bot.imap_mailbox import ImapMailbox
 from bot.loop_health import Heartbeat, LoopHealth
 from bot.mailbox_port import Mailbox
 from bot.notifier import Notifier, PostRouting, notifier_client
-from bot.organisation_settings import (
-    OrganisationDirectory,
-    OrganisationSettings,
-    SettingsDirectory,
-    settings_directory,
-)
+from bot.organisation_settings import OrganisationDirectory, OrganisationSettings, SettingsDirectory, settings_directory
 from bot.silent_alerts import CHECK_EVERY_SECONDS, SilentAlerts, silent_route
 from bot.ubl_validator import UblValidator
 from bot.web import create_web_app, install_routes
@@ -53,12 +49,7 @@ from bot.webhook_wiring import webhook_providers
 from bot.worker import Worker, WorkerParts, WorkerTuning
 from bot.worker_process import make_render_pool
 from bot.workspace_tokens import WorkspaceTokens
-from bot.workspaces import (
-    OAuthConfig,
-    OAuthWiring,
-    oauth_wiring,
-    register_uninstall_listeners,
-)
+from bot.workspaces import OAuthConfig, OAuthWiring, oauth_wiring, register_uninstall_listeners
 from handlers.home_refresh import HomeViewers
 from services.db.engine import create_engine, session_factory
 from services.documents.cache import DocumentCache
@@ -70,6 +61,7 @@ from services.tracking.filer import EventFiler
 from services.tracking.page_views import ViewRules
 from services.tracking.webhooks import sns
 from services.tracking.webhooks.replay import ReplayGuard
+from services.unit_of_work import units_over
 from web.fleet_health import OtherProcesses
 from web.invoice_pages import InvoicePages, LinkPolicy, invoice_page_routes
 from web.metrics import metrics_routes
@@ -89,6 +81,7 @@ class Loop(StrEnum):
     NOTIFIER = "Slack notifier"
     AUDIT_SEALER = "audit sealer"  # beside each worker (bot/audit_sealer.py)
     SILENT_ALERTS = "silent-email alerts"  # beside each worker (bot/silent_alerts.py)
+    DIGEST = "daily digest"
 
 
 @dataclass(frozen=True)
@@ -136,6 +129,7 @@ class Runtime:
     silent_alerts: SilentAlerts | None = None
     workspace_tokens: WorkspaceTokens | None = None  # multi-workspace: each organisation's bot token
     home_viewers: HomeViewers | None = None  # App Homes republished after this process's notifier posts
+    digest: DigestLoop | None = None
 
     @property
     def organisation_settings(self) -> OrganisationSettings:
@@ -170,6 +164,8 @@ class Runtime:
             running.append(self.notifier.run(stop))
             if self.home_viewers is not None:
                 running.append(self.home_viewers.run(stop))
+        if self.digest is not None:
+            running.append(self.digest.run(stop))
         return running
 
     async def start(self) -> None:
@@ -356,6 +352,10 @@ def _add_loops(
             sessions=runtime.sessions,
             public_url=runtime.organisation_settings.identity.public_url,  # the worker's: the digests must agree
             heartbeat=runtime.health.loop(Loop.UBL_VALIDATION),
+        )
+    if Loop.DIGEST in loops:
+        runtime.digest = DigestLoop(
+            units=units_over(runtime.sessions), heartbeat=runtime.health.loop(Loop.DIGEST, reports_each_round=True)
         )
     if Loop.NOTIFIER in loops and (settings.slack_bot_token is not None or runtime.workspace_tokens is not None):
         channels = runtime.organisation_settings.channels

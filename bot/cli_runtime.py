@@ -54,7 +54,9 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
         require_schema(settings, fail, may_upgrade=True)
 
         async def main() -> int:
-            loops = [Loop.WORKER] if until_idle else [Loop.WORKER, Loop.BOUNCE_MAILBOX, Loop.UBL_VALIDATION]
+            loops = (
+                [Loop.WORKER] if until_idle else [Loop.WORKER, Loop.BOUNCE_MAILBOX, Loop.UBL_VALIDATION, Loop.DIGEST]
+            )
             runtime = bootstrap(settings, loops=loops)
             assert runtime.worker is not None  # SMTP is configured (checked above)
             stop = asyncio.Event()
@@ -98,11 +100,13 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
         async def main() -> None:
             loops = [Loop.NOTIFIER]
             if with_worker:
-                loops += [Loop.WORKER, Loop.BOUNCE_MAILBOX, Loop.UBL_VALIDATION]
+                loops += [Loop.WORKER, Loop.BOUNCE_MAILBOX, Loop.UBL_VALIDATION, Loop.DIGEST]
             runtime = bootstrap(settings, loops=loops)  # /healthz reads what its loops report
             try:
                 assert runtime.slack_app is not None  # both tokens are set (checked above)
-                await check_slack_at_start(runtime.slack_app.client, runtime.organisation_settings.channels)
+                await check_slack_at_start(
+                    runtime.slack_app.client, runtime.organisation_settings.channels, app_token=runtime.slack_app_token
+                )
                 await runtime.start()
                 await serve(runtime)
             finally:

@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     sender_email: str = Field("invoices@example.com", validation_alias=_env("SENDER_EMAIL"))
     sender_name: str | None = Field(None, validation_alias=_env("SENDER_NAME"))
     reply_to: str | None = Field(None, validation_alias=_env("REPLY_TO"))
+    # The organisation's time zone (IANA) and its daily digest (seeds; then /invoices settings)
+    timezone: str = Field("UTC", validation_alias=_env("TIMEZONE"))
+    digest_hour: int | None = Field(None, ge=0, le=23, validation_alias=_env("DIGEST_HOUR"))  # unset: off
+    weekly_summary_day: str = Field("monday", validation_alias=_env("WEEKLY_SUMMARY_DAY"))
 
     # SMTP relay
     smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))

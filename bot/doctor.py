@@ -1,7 +1,8 @@
 """`invoicebot doctor`: every part an installation needs, checked in the order a new operator sets them up.
 
 Settings parse (checked by the command before this runs), the database is reachable and at
-head, Slack accepts the token with the manifest's scopes and the bot is in its channels, the
+head, Slack accepts the token with the manifest's scopes and the bot is in its channels, Slack
+can reach the app (Socket Mode's app-level token opens a connection, or a public URL is set), the
 SMTP relay lets us log in (the same `Transport.verify` as `smtp verify`), the bounce mailbox
 lets us log in, the public URL answers /healthz, and the sender domain's SPF, DKIM and DMARC
 let a receiver trust the invoices. Each check is a `Check` with the sentence that fixes it; the
@@ -21,7 +22,7 @@ from bot.bootstrap import smtp_transport
 from bot.config import Settings
 from bot.imap_mailbox import ImapAccount, ImapConnection, ImapError, ImapLoginRefused
 from bot.organisation_settings import dkim_key, organisation_settings
-from bot.slack_checks import slack_checks
+from bot.slack_checks import slack_checks, socket_mode_check
 from services.checks import Check, failed, passed
 from services.db.migrate import UPGRADE_COMMAND, read_schema_state
 from services.email.deliverability import SenderDomain, deliverability_checks, make_resolver
@@ -46,12 +47,23 @@ async def database_check(settings: Settings) -> Check:
 
 
 async def slack_setup_checks(settings: Settings) -> list[Check]:
-    if settings.slack_bot_token is None:
-        return [failed("Slack token", "SLACK_BOT_TOKEN is not set", "set it to the app's Bot User OAuth Token")]
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=int(CHECK_SECONDS)
-    )
-    return await slack_checks(client, organisation_settings(settings).channels)
+    bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    client = AsyncWebClient(token=bot_token, base_url=settings.slack_api_url, timeout=int(CHECK_SECONDS))
+    if bot_token is None:
+        checks = [failed("Slack token", "SLACK_BOT_TOKEN is not set", "set it to the app's Bot User OAuth Token")]
+    else:
+        checks = await slack_checks(client, organisation_settings(settings).channels)
+    if settings.slack_signing_secret is None:  # not checkable against Slack, but `run` / `web` refuse without it
+        checks.append(
+            failed(
+                "Slack signing secret",
+                "SLACK_SIGNING_SECRET is not set: `invoicebot run` and `web` refuse to start without it",
+                "copy the Signing Secret from api.slack.com/apps → your app → Basic Information → App Credentials",
+            )
+        )
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+    public_url = settings.public_url.rstrip("/") if "public_url" in settings.model_fields_set else None
+    return [*checks, await socket_mode_check(client, app_token, public_url=public_url)]
 
 
 async def smtp_check(settings: Settings) -> Check:

@@ -31,7 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.loop_health import Heartbeat, LoopHealth
 from bot.organisation_settings import SlackChannels
 from bot.workspace_tokens import WorkspaceNotInstalled, WorkspaceTokens
-from handlers.notification_renderers import RENDERERS, Posted, PostLater, SlackPost
+from handlers.notification_renderers import (
+    ORGANISATION_RENDERERS,
+    RENDERERS,
+    OrganisationPost,
+    Posted,
+    PostLater,
+    SlackPost,
+)
 from services.db.models import Notification, utcnow
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, lock_bounded_session
 from services.errors import DomainError, error_summary
@@ -220,11 +227,6 @@ class Notifier:
     async def _post(self, session: AsyncSession, notification: Notification) -> None:
         """Hand the row to its kind's renderer with the send's view; `posted` and `save` commit (in services)."""
         kind = NotificationKind(notification.kind)
-        if notification.delivery_id is None:
-            raise PostLater(f"notification {notification.id} names no send")
-        view = await delivery_status_view(
-            session, delivery_id=notification.delivery_id, organisation_id=notification.organisation_id
-        )
 
         async def posted(where: Posted) -> None:
             """Commit the ts at once: from here on, this message is updated, never posted again."""
@@ -240,6 +242,14 @@ class Notifier:
         elif self.channels_now is not None:
             channels = await self.channels_now(session, notification.organisation_id)
             default_channel, approvers_channel = channels.notify, channels.approvals
+        if kind in ORGANISATION_RENDERERS:  # a post about the organisation (the digest), not about a send
+            await ORGANISATION_RENDERERS[kind](OrganisationPost(notification, client, default_channel, posted))
+            return
+        if notification.delivery_id is None:
+            raise PostLater(f"notification {notification.id} names no send")
+        view = await delivery_status_view(
+            session, delivery_id=notification.delivery_id, organisation_id=notification.organisation_id
+        )
         await RENDERERS[kind](
             SlackPost(
                 session=session,

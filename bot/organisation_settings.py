@@ -28,9 +28,9 @@ from bot.config import Settings, SettingsError, variable_of
 from services.authorization import ApprovalRules
 from services.db.models import Organisation
 from services.email.dkim import DkimKey, load_dkim_key
-from services.errors import FieldErrors
+from services.errors import FieldErrors, InvalidInput
 from services.invoicing.organisations import OrganisationProfile
-from services.invoicing.settings import OrganisationSettingsValues
+from services.invoicing.settings import OrganisationSettingsValues, weekday_number
 from services.invoicing.settings_store import adopt_with_settings, stored_settings
 from services.postal_address import PostalAddress, parse_postal_address
 from services.sending.pipeline import SenderIdentities, SenderIdentity
@@ -259,6 +259,7 @@ _SEED_FIELDS = {
     "legal_name": "org_name",
     "tax_id": "org_tax_id",
     "country": "org_country",
+    "time_zone": "timezone",
     **{part: f"org_{part}" for part in ("street", "additional", "city", "postal_code", "subdivision")},
 }
 
@@ -323,7 +324,18 @@ def seed_values(settings: Settings) -> OrganisationSettingsValues:
         account_holder=settings.org_account_holder,
         silent_after_provider_hours=settings.silent_after_provider_hours,
         silent_after_smtp_hours=settings.silent_after_smtp_hours,
+        time_zone=settings.timezone,
+        digest_hour=settings.digest_hour,
+        weekly_summary_day=_weekday_seed(settings.weekly_summary_day),
     )
+
+
+def _weekday_seed(text: str) -> int:
+    """INVOICEBOT_WEEKLY_SUMMARY_DAY as a day number; a wrong name stops the start with the variable's name."""
+    try:
+        return weekday_number(text)
+    except InvalidInput as wrong:
+        raise SettingsError(f"{variable_of('weekly_summary_day')}: {wrong}") from None
 
 
 def process_parts(settings: Settings) -> ProcessParts:

@@ -1,5 +1,6 @@
 """Is the Slack side set up: the token works, the manifest's scopes are granted, the channels exist
-and the bot is in them. Used by `invoicebot doctor` and at the start of `run` / `web`.
+and the bot is in them, and Slack can reach the app (Socket Mode's app-level token opens a
+connection, or a public URL is set). Used by `invoicebot doctor` and at the start of `run` / `web`.
 
 Slack says which scopes a token holds in the `x-oauth-scopes` header of every Web API answer;
 `auth.test` is the cheapest call that carries it. A channel is checked with `conversations.info`
@@ -25,6 +26,11 @@ log = logging.getLogger("invoicebot.slack")
 # The bot scopes manifest.yml asks for (a test keeps the two lists equal).
 
 REINSTALL = "add it under OAuth & Permissions (or recreate the app from manifest.yml) and reinstall the app"
+SOCKET_MODE = "Slack Socket Mode"
+SOCKET_MODE_FIX = (
+    "at api.slack.com/apps → your app → Basic Information → App-Level Tokens, generate a token with the "
+    "connections:write scope, turn Socket Mode on, and set SLACK_APP_TOKEN to it (xapp-…)"
+)
 
 
 class SlackTokenRefused(Exception):
@@ -87,6 +93,33 @@ async def channel_check(client: AsyncWebClient, *, title: str, variable: str, ch
     return passed(title, f"{name}, the bot is a member")
 
 
+async def socket_mode_check(client: AsyncWebClient, app_token: str | None, *, public_url: str | None) -> Check:
+    """With SLACK_APP_TOKEN: `apps.connections.open` accepts it (what Socket Mode does first). Without
+    it Slack must POST to the app, which needs a public URL (`public_url` None: none was set)."""
+    if app_token is None:
+        if public_url is not None:
+            return passed(SOCKET_MODE, f"off (SLACK_APP_TOKEN is not set): Slack posts to {public_url}/slack/events")
+        return failed(
+            SOCKET_MODE,
+            "off (SLACK_APP_TOKEN is not set) and INVOICEBOT_PUBLIC_URL is not set: Slack cannot reach the app",
+            f"for Socket Mode (no public URL needed): {SOCKET_MODE_FIX}; "
+            "or set INVOICEBOT_PUBLIC_URL to the https address Slack posts to",
+        )
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = exc.response.get("error", "error") if exc.response is not None else "error"
+        detail = f"Slack refused SLACK_APP_TOKEN ({error})"
+        if app_token.startswith("xox"):
+            detail += f": {app_token[:4]}… is a bot or user token, not an app-level token (xapp-…)"
+        return failed(SOCKET_MODE, detail, SOCKET_MODE_FIX)
+    except (SlackClientError, OSError) as exc:
+        return failed(
+            SOCKET_MODE, f"could not reach Slack at {client.base_url}: {exc}", "check that Slack can be reached"
+        )
+    return passed(SOCKET_MODE, "on: SLACK_APP_TOKEN opens a connection (apps.connections.open)")
+
+
 async def slack_checks(client: AsyncWebClient, channels: SlackChannels) -> list[Check]:
     """Token, scopes, and the notification and approval channels (the approvals' only when it differs)."""
     try:
@@ -108,11 +141,17 @@ async def slack_checks(client: AsyncWebClient, channels: SlackChannels) -> list[
     return checks
 
 
-async def check_slack_at_start(client: AsyncWebClient, channels: SlackChannels) -> None:
-    """`run` / `web`: refuse a token Slack refuses (SlackTokenRefused); warn about everything else."""
+async def check_slack_at_start(client: AsyncWebClient, channels: SlackChannels, *, app_token: str | None) -> None:
+    """`run` / `web`: refuse a bot token, or in Socket Mode an app token, that Slack refuses
+    (SlackTokenRefused, one line); warn about everything else."""
     checks = await slack_checks(client, channels)
     if not checks[0].ok:
         raise SlackTokenRefused(checks[0].detail)
+    if app_token is not None:
+        socket_mode = await socket_mode_check(client, app_token, public_url=None)
+        if not socket_mode.ok:
+            raise SlackTokenRefused(f"{socket_mode.detail}: {socket_mode.fix}")
+        log.info("Slack: Socket Mode, the app-level token is accepted")
     log.info("Slack: %s", checks[0].detail)
     for check in checks[1:]:
         if not check.ok:

@@ -14,6 +14,8 @@ one) and `save` (commit what the renderer recorded). What each kind does:
   to fix it (later, if the status message is not posted yet), then refresh the status
   message itself; an alert whose problem is already over is posted resolved, without buttons;
 - delivery_note: reply in the status message's thread with who rejected (and why) or cancelled it;
+- digest: the organisation's daily digest in the notify channel (ORGANISATION_RENDERERS: a
+  post about the organisation, so it gets no send's view);
 - alerts_resolved: rewrite the invoice's posted alerts whose problem is over (a resend was
   accepted, the invoice was marked as sent by hand, the email arrived after all): their
   buttons give way to who resolved it and how. A status message that says an invoice email
@@ -33,6 +35,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.blocks.approvals import approval_decided_message, approval_request_message
+from handlers.blocks.digest import digest_message
 from handlers.blocks.elements import section
 from handlers.blocks.status import delivery_alert_message, delivery_note_text, status_message
 from handlers.context import Session
@@ -198,6 +201,29 @@ async def update_resolved_alerts(post: SlackPost) -> None:
     await post.posted(Posted(view.slack_channel or "", view.slack_ts or ""))
 
 
+@dataclass(frozen=True)
+class OrganisationPost:
+    """An owed post about the organisation, not about one send (the digest): no send's view."""
+
+    notification: Notification
+    client: AsyncWebClient
+    default_channel: str | None
+    posted: Callable[[Posted], Awaitable[None]]  # commits the ts at once
+
+
+async def post_digest(post: OrganisationPost) -> None:
+    """The daily digest in the notify channel (the row's channel, else the organisation's)."""
+    channel = post.notification.channel or post.default_channel
+    if not channel:
+        raise PostLater("no channel to post the digest in: set the notify channel")
+    text, blocks = digest_message(post.notification.payload or {})
+    answer = await post.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+    await post.posted(Posted(str(answer.get("channel") or channel), str(answer["ts"])))
+
+
+ORGANISATION_RENDERERS: Mapping[NotificationKind, Callable[[OrganisationPost], Awaitable[None]]] = {
+    NotificationKind.DIGEST: post_digest,
+}
 RENDERERS: Mapping[NotificationKind, Renderer] = {
     NotificationKind.DELIVERY_STATUS: post_delivery_status,
     NotificationKind.APPROVAL_REQUEST: post_approval_request,

@@ -21,20 +21,13 @@ from sqlalchemy import ColumnElement, Select, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import PERMISSIONS, Action, ApprovalRules, OwnRequest, roles_of
-from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, InvoiceStatus, Payment, Suppression
+from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, Payment, Suppression, money_sum
 from services.formatting import format_money
+from services.invoicing.aging import BUCKETS, OWED_STATUSES, age_bucket
 from services.invoicing.payments import balance_of
 from services.sending.transitions import WAITING
 from services.tracking.status import DeliverySummary, list_problem_deliveries, list_recent_deliveries
 
-# The age buckets of "due today and overdue": (label, fewest days overdue, most days overdue or None).
-AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("current", 0, 0),
-    ("1–30", 1, 30),
-    ("31–60", 31, 60),
-    ("61–90", 61, 90),
-    ("90+", 91, None),
-)
 SCHEDULED = sorted(s.value for s in WAITING - {DeliveryStatus.AWAITING_APPROVAL})
 NOT_SENT = sorted(
     {*SCHEDULED, DeliveryStatus.AWAITING_APPROVAL.value, DeliveryStatus.REJECTED.value, DeliveryStatus.CANCELLED.value}
@@ -73,7 +66,7 @@ class AttentionLine:
 
 @dataclass(frozen=True)
 class CurrencyAging:
-    """Outstanding amounts of one currency by age bucket (formatted, in `AGE_BUCKETS` order)."""
+    """Outstanding amounts of one currency by age bucket (formatted, in `aging.BUCKETS` order)."""
 
     currency: str
     buckets: tuple[str, ...]
@@ -189,28 +182,23 @@ async def _suppressed(session: AsyncSession, query: DashboardQuery, total: int) 
     return Rows(tuple(SuppressedLine(email, reason, at) for email, reason, at in rows), total)
 
 
-def bucket_of(days_overdue: int) -> int:
-    """The index in AGE_BUCKETS of an invoice `days_overdue` days past its due date (0: due today)."""
-    for index, (_, _, most) in enumerate(AGE_BUCKETS):
-        if most is None or days_overdue <= most:
-            return index
-    return len(AGE_BUCKETS) - 1
-
-
 async def _aging(session: AsyncSession, query: DashboardQuery) -> tuple[tuple[CurrencyAging, ...], int]:
-    """Sent, unpaid invoices due today or before, their outstanding amounts by age and currency.
+    """Owed invoices (services.invoicing.aging: its statuses and buckets) due today or before,
+    their outstanding amounts by age and currency.
 
     Summed per due date and currency in SQL (the covering index ix_invoices_owed, read in its
     order), then put in their age buckets here: a few hundred groups, not one row per invoice."""
     owed = and_(
         Invoice.organisation_id == query.organisation_id,
-        Invoice.status == InvoiceStatus.SENT.value,
+        Invoice.status.in_(OWED_STATUSES),
         Invoice.due_date <= query.today,
     )
     by_day = (Invoice.due_date, Invoice.currency)
-    totals = await session.execute(select(*by_day, func.sum(Invoice.total), func.count()).where(owed).group_by(*by_day))
+    totals = await session.execute(
+        select(*by_day, money_sum(Invoice.total), func.count()).where(owed).group_by(*by_day)
+    )
     paid_rows = await session.execute(
-        select(*by_day, func.sum(Payment.amount))
+        select(*by_day, money_sum(Payment.amount))
         .join(Payment, Payment.invoice_id == Invoice.id)
         .where(owed)
         .group_by(*by_day)
@@ -219,8 +207,8 @@ async def _aging(session: AsyncSession, query: DashboardQuery) -> tuple[tuple[Cu
     by_currency: dict[str, list[tuple[Decimal, int]]] = {}
     count = 0
     for due, currency, total, number in totals:
-        slots = by_currency.setdefault(currency, [(Decimal(0), 0)] * len(AGE_BUCKETS))
-        index = bucket_of((query.today - due).days)
+        slots = by_currency.setdefault(currency, [(Decimal(0), 0)] * len(BUCKETS))
+        index = BUCKETS.index(age_bucket((query.today - due).days))
         outstanding = balance_of(Decimal(total or 0), paid.get((due, currency))).outstanding
         slots[index] = (slots[index][0] + outstanding, slots[index][1] + int(number))
         count += int(number)

@@ -49,6 +49,8 @@ class NotificationKind(StrEnum):
     # A reply in the status message's thread telling the requester who stopped the send (rejected
     # with the reason, or cancelled); posted once the status message is in Slack.
     DELIVERY_NOTE = "delivery_note"
+    # The organisation's daily digest (and weekly summary), in the notify channel; names no send.
+    DIGEST = "digest"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import asyncio
 import socket
 
 from tests.harness.dns import sender_zone, write_dkim_key
-from tests.harness.slack import BOT_TOKEN, CHANNEL
+from tests.harness.slack import BOT_TOKEN, CHANNEL, SIGNING_SECRET
 
 
 def free_port():
@@ -16,6 +16,7 @@ def free_port():
 def doctor_settings(fake_slack, smtp_port, dns_server, public_url, **extra):
     return {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "INVOICEBOT_SLACK_API_URL": fake_slack.base_url,
         "INVOICEBOT_NOTIFY_CHANNEL": CHANNEL,
         "INVOICEBOT_SENDER_EMAIL": "invoices@example.com",
@@ -59,6 +60,7 @@ async def test_a_healthy_installation_passes_every_check_and_exits_0(
         "✓ Slack token",
         "✓ Slack scopes",
         "✓ Notification channel",
+        "✓ Slack Socket Mode",
         "✓ SMTP relay",
         "✓ Bounce mailbox",
         "✓ Public URL",
@@ -124,6 +126,7 @@ async def test_a_wrong_token_and_a_misaligned_bounce_domain_are_named(run, fake_
     assert "✗ Slack token — Slack refused SLACK_BOT_TOKEN (invalid_auth)" in out
     assert "✓ SPF — bounces.example.org allows 127.0.0.1" in out
     assert "✗ DKIM — INVOICEBOT_DKIM_SELECTOR is not set" in out
+    assert "Slack signing secret" not in out  # set: no line
     assert "✗ DMARC — neither the bounce domain bounce.example.org" not in out
     assert "✗ DMARC — neither the bounce domain bounces.example.org nor the DKIM domain example.com aligns" in out
     assert "fix: set INVOICEBOT_BOUNCE_DOMAIN to example.com or a subdomain of it" in out
@@ -135,3 +138,19 @@ def test_a_bad_setting_is_the_first_failed_line(run):
     assert result.returncode == 1
     assert lines_of(result)[0].startswith("✗ Settings — setting INVOICEBOT_SMTP_PORT is invalid")
     assert lines_of(result)[1] == "    fix: correct it in the environment or in .env"
+
+
+def test_a_missing_signing_secret_fails_its_line(run):
+    result = run(
+        "doctor", settings={"SLACK_BOT_TOKEN": BOT_TOKEN, "INVOICEBOT_SLACK_API_URL": "http://127.0.0.1:9/api/"}
+    )
+
+    lines = lines_of(result)
+    at = lines.index(
+        "✗ Slack signing secret — SLACK_SIGNING_SECRET is not set: "
+        "`invoicebot run` and `web` refuse to start without it"
+    )
+    assert lines[at + 1] == (
+        "    fix: copy the Signing Secret from api.slack.com/apps → your app → Basic Information → App Credentials"
+    )
+    assert result.returncode == 1

@@ -29,7 +29,8 @@ from bot.sandbox.console_blocks import (
     view_action_body,
 )
 from bot.sandbox.console_home import HomePanel
-from bot.sandbox.console_panels import mailbox_lines, not_a_command
+from bot.sandbox.console_looking import LookingAround
+from bot.sandbox.console_panels import not_a_command
 from bot.sandbox.demo import CHANNEL, CHANNEL_NAME, USERS, Demo
 from bot.sandbox.slack_requests import button_click, overflow_choice
 from handlers.ids import COMMAND
@@ -44,11 +45,12 @@ HELP = """\
   as bob                   act as another demo user (alice, bob); also /as bob
   channel | home           the #finance channel with its threads | your App Home (shown again as it changes)
   mailbox                  the emails the local SMTP server received, and the bounce mailbox
+  digest                   the daily digest, evaluated now as the worker does at its hour (once a day)
   help | quit              this help | stop everything and exit (Ctrl-C works too)"""
 SETTLE_SECONDS = 3.0  # how long to wait for an action's first visible effect before the prompt
 
 
-class Console:
+class Console(LookingAround):
     def __init__(self, demo: Demo, write: Callable[[str], None]) -> None:
         self.demo, self.api = demo, demo.slack
         self.write = write
@@ -268,13 +270,7 @@ class Console:
             await self.click_label(rest)
         elif word in ("set", "fill", "submit", "cancel"):
             await self.modal_input(word, rest)
-        elif word == "channel":
-            self.show_channel()
-        elif word == "home":
-            self._show_home(await self.home.open(self.demo.requests, self.slack_user()), "opened")
-        elif word == "mailbox":
-            self.show_mailbox()
-        else:
+        elif not await self.look_around(word):
             self.show(f"  I don't know “{text}”. Type help.")
 
     def switch_user(self, name: str) -> None:
@@ -376,25 +372,3 @@ class Console:
                 self.show(f"  type set FIELD = VALUE; the fields are: {fields}")
             else:
                 await self.set_field(block, value.strip())
-
-    # -- looking around --------------------------------------------------------------------
-
-    def show_channel(self) -> None:
-        messages = self.api.messages.get(CHANNEL, [])
-        tops = [m for m in messages if m.ts not in self.api.threads and not m.user]
-        if not tops:
-            self.show(f"  #{CHANNEL_NAME} has no messages yet")
-        for message in tops:
-            self.render(f"#{CHANNEL_NAME}", message.blocks, message.text, Where("channel", CHANNEL, message.ts))
-            for reply in (m for m in messages if self.api.threads.get(m.ts) == message.ts):
-                lines = render_blocks(
-                    reply.blocks, where=Where("channel", CHANNEL, reply.ts), number=self.number, names=self.names
-                )
-                self.show("  ↳ reply in thread:", *("    " + line for line in lines))
-
-    def _show_home(self, view: dict[str, Any] | None, how: str) -> None:
-        if view is not None:
-            self.render(f"App Home of @{self.user} · {how}", list(view["blocks"]), "", Where("home"))
-
-    def show_mailbox(self) -> None:
-        self.show(*mailbox_lines(self.demo.mail_dir, self.demo.bounces))

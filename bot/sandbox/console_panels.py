@@ -7,6 +7,9 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from bot.sandbox.folder_mailbox import FolderMailbox
+from services.clock import utcnow
+from services.digest import evaluate_digests
+from services.unit_of_work import UnitsOfWork
 
 
 def summary(raw: bytes) -> str:
@@ -23,6 +26,16 @@ def mailbox_lines(mail_dir: Path, bounces: FolderMailbox) -> list[str]:
     for folder, names in (("new", unseen), ("cur", seen)):
         lines += [f"  {folder}/{name[:24]}…: {summary((bounces.root / folder / name).read_bytes())}" for name in names]
     return lines
+
+
+async def digest_lines(units: UnitsOfWork | None) -> list[str]:
+    """Evaluate the daily digest now (the demo's is at 00:00, so today's is due) and say what it owes."""
+    if units is None:
+        return ["  the demo is not started"]
+    posted = await evaluate_digests(units, now=utcnow())
+    if not posted:
+        return ["  no digest due: today's was posted already (once a day, however many workers look)"]
+    return [f"  today's digest ({done.period}) is owed to #finance: the notifier posts it" for done in posted]
 
 
 def not_a_command(command: str, registered: str) -> list[str]:

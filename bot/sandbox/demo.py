@@ -42,7 +42,7 @@ from bot.worker_process import make_render_pool
 from services.db.migrate import upgrade
 from services.invoicing.seed import run_seed
 from services.sending.render_pool import RenderPool
-from services.unit_of_work import units_over
+from services.unit_of_work import UnitsOfWork, units_over
 
 log = logging.getLogger("invoicebot.demo")
 
@@ -161,6 +161,7 @@ class Demo:
     _temporary: tempfile.TemporaryDirectory[str] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     render_pool: RenderPool | None = None
+    digest_units: UnitsOfWork | None = None  # the console's `digest` evaluates the schedule over these
 
     @property
     def bounces(self) -> FolderMailbox:
@@ -192,6 +193,7 @@ class Demo:
             INVOICEBOT_RENDER_PROCESSES=1,
             INVOICEBOT_WORKER_CONCURRENCY=4,
             INVOICEBOT_RETRY_BASE_SECONDS=2,
+            INVOICEBOT_DIGEST_HOUR=0,  # the daily digest is due from midnight: the console's `digest` posts today's
         )
 
     async def start(self) -> None:
@@ -232,6 +234,7 @@ class Demo:
         loops = [Loop.WORKER, Loop.NOTIFIER, Loop.BOUNCE_MAILBOX]
         runtime = bootstrap(settings, loops=loops, seams=Seams(mailbox=bounces, render_pool=self.render_pool))
         self._stack.push_async_callback(runtime.aclose)
+        self.digest_units = units_over(runtime.sessions)
         await run_seed(
             units_over(runtime.sessions),
             organisation_id=await runtime.organisation_id(),

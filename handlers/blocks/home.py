@@ -18,7 +18,8 @@ from handlers.blocks.deliveries import summary_status
 from handlers.blocks.elements import Block, clip, context_block, escape, help_blocks, plain_text, section
 from handlers.ids import COMMAND, ActionId
 from services.formatting import format_moment
-from services.home_dashboard import AGE_BUCKETS, Dashboard, Rows
+from services.home_dashboard import Dashboard, Rows
+from services.invoicing.aging import BUCKETS
 from services.tracking.precedence import HELD_PREFIX
 from services.tracking.status import DeliverySummary
 
@@ -98,7 +99,7 @@ def _aging(dashboard: Dashboard) -> list[Block]:
     for currency in dashboard.aging:
         parts = [
             f"{label}: *{amount}* ({count})"
-            for (label, _, _), amount, count in zip(AGE_BUCKETS, currency.buckets, currency.counts, strict=True)
+            for label, amount, count in zip(BUCKETS, currency.buckets, currency.counts, strict=True)
             if count
         ]
         blocks.append(section(f"*{escape(currency.currency)}* {currency.total} owed — " + " · ".join(parts)))

@@ -18,7 +18,7 @@ from handlers.blocks.review import LANGUAGE_NAMES, View, _checkbox, _modal, _opt
 from handlers.ids import CallbackId
 from handlers.review_form import INPUT, YES
 from services.authorization import ApprovalPolicy
-from services.invoicing.settings import GROUP_ID, SettingsForm
+from services.invoicing.settings import GROUP_ID, WEEKDAYS, SettingsForm
 
 TITLE = "Settings"
 ROLES = (("senders", "Senders"), ("approvers", "Approvers"), ("admins", "Admins"))
@@ -49,7 +49,10 @@ TEXT_FIELDS = {  # field: (label, optional, hint)
     "bcc": ("Bcc on every send", True, "Comma-separated"),
     "silent_after_provider_hours": ("Via a provider with webhooks (hours)", False, "0: off. Default 24"),
     "silent_after_smtp_hours": ("Via our own SMTP relay (hours)", False, "0: off. Default 72"),
+    "time_zone": ("Time zone", False, "IANA name, like Europe/Brussels: the organisation's today and hours"),
 }
+DIGEST_HOURS = (("off", "Off"), *((str(hour), f"{hour:02d}:00") for hour in range(24)))
+SUMMARY_DAYS = tuple((day, day.capitalize()) for day in WEEKDAYS)
 LIST_FIELDS = ("cc", "bcc")
 
 
@@ -161,6 +164,10 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
         section("*Defaults*"),
         _static_select("default_language", "Language", tuple(LANGUAGE_NAMES.items()), form.default_language),
         _text(form, "default_currency"),
+        section("*Daily digest* — posted in the status channel at this hour; the weekly summary on its day."),
+        _text(form, "time_zone"),
+        _static_select("digest_hour", "Digest hour", DIGEST_HOURS, form.digest_hour),
+        _static_select("weekly_summary_day", "Weekly summary day", SUMMARY_DAYS, form.weekly_summary_day),
         section("*Copies of every send*"),
         _text(form, "cc"),
         _text(form, "bcc"),
@@ -203,6 +210,8 @@ def parse_settings(view: Mapping[str, Any]) -> SettingsForm:
         notify_channel=_value(state, "notify_channel"),
         approvers_channel=_value(state, "approvers_channel"),
         approve_new_recipients=bool(_value(state, "approve_new_recipients")),
+        digest_hour=str(_value(state, "digest_hour")),
+        weekly_summary_day=str(_value(state, "weekly_summary_day")) or "monday",
     )
     return SettingsForm(**values)
 

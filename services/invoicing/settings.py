@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.authorization import ApprovalPolicy, ApprovalRules
 from services.email.addresses import normalise_email, normalise_emails
@@ -87,6 +88,9 @@ class OrganisationSettingsValues:
     # The silent-email alert (services/tracking/silent.py): hours without news per delivery route; 0 = off.
     silent_after_provider_hours: int = 24  # a provider with webhooks confirms delivery
     silent_after_smtp_hours: int = 72  # our own SMTP relay may never hear back
+    time_zone: str = "UTC"  # THE organisation's time zone (IANA): its "today" and its set hours
+    digest_hour: int | None = None  # the daily digest's hour in the time zone; None: off
+    weekly_summary_day: int = 0  # the weekly summary's day (0 = Monday), with the daily digest
 
     @property
     def from_name(self) -> str:
@@ -160,6 +164,9 @@ class SettingsForm:
     account_holder: str = ""
     silent_after_provider_hours: str = "24"
     silent_after_smtp_hours: str = "72"
+    time_zone: str = "UTC"
+    digest_hour: str = "off"  # "off", else 0–23
+    weekly_summary_day: str = "monday"
 
 
 class _Errors:
@@ -316,6 +323,9 @@ def check_settings(
         silent_after_smtp_hours=errors.check(
             "silent_after_smtp_hours", lambda: silent_hours(form.silent_after_smtp_hours), 72
         ),
+        time_zone=errors.check("time_zone", lambda: check_time_zone(form.time_zone), "UTC"),
+        digest_hour=errors.check("digest_hour", lambda: _hour(form.digest_hour)),
+        weekly_summary_day=errors.check("weekly_summary_day", lambda: weekday_number(form.weekly_summary_day), 0),
     )
     if values.bic and not values.iban and "iban" not in errors.found:
         errors.found["iban"] = "a BIC alone cannot be paid to: give the IBAN too (or clear the BIC)"
@@ -324,6 +334,43 @@ def check_settings(
     if errors.found:
         raise FieldErrors(errors.found)
     return values
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def check_time_zone(value: str) -> str:
+    """An IANA time zone name known to zoneinfo (like Europe/Brussels); the one rule for the org's zone."""
+    text = (value or "").strip() or "UTC"
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"{text!r} is not a time zone name (IANA, like Europe/Brussels or UTC)") from None
+    return text
+
+
+def organisation_zone(values: OrganisationSettingsValues) -> ZoneInfo:
+    """The organisation's time zone, as zoneinfo reads it (checked when stored)."""
+    return ZoneInfo(values.time_zone)
+
+
+def _hour(value: str | int | None) -> int | None:
+    text = str(value if value is not None else "").strip().lower()
+    if text in ("", "off", "none"):
+        return None
+    if not text.isdigit() or not 0 <= int(text) <= 23:
+        raise InvalidInput(f"{text!r} is not an hour (0 to 23, or off)")
+    return int(text)
+
+
+def weekday_number(value: str | int) -> int:
+    text = str(value).strip().lower()
+    if text.isdigit() and 0 <= int(text) < len(WEEKDAYS):
+        return int(text)
+    for index, name in enumerate(WEEKDAYS):
+        if text and name.startswith(text) and len(text) >= 3:
+            return index
+    raise InvalidInput(f"{value!r} is not a day of the week (like monday)")
 
 
 def _same_code(typed: str, stored: str | None) -> bool:
@@ -359,6 +406,8 @@ def form_of(values: OrganisationSettingsValues) -> SettingsForm:
         approval_threshold=str(values.approval_threshold),
         silent_after_provider_hours=str(values.silent_after_provider_hours),
         silent_after_smtp_hours=str(values.silent_after_smtp_hours),
+        digest_hour="off" if values.digest_hour is None else str(values.digest_hour),
+        weekly_summary_day=WEEKDAYS[values.weekly_summary_day],
         country=values.address.country or "",
         **{
             part: getattr(values.address, part)

@@ -63,6 +63,9 @@ def values_of(organisation: Organisation, row: OrganisationSettingsRow) -> Organ
         account_holder=organisation.account_holder or "",
         silent_after_provider_hours=row.silent_after_provider_hours,
         silent_after_smtp_hours=row.silent_after_smtp_hours,
+        time_zone=row.time_zone or "UTC",
+        digest_hour=row.digest_hour,
+        weekly_summary_day=row.weekly_summary_day or 0,
     )
 
 
@@ -78,6 +81,8 @@ def _write(organisation: Organisation, row: OrganisationSettingsRow, values: Org
     row.cc, row.bcc = list(values.cc), list(values.bcc)
     row.silent_after_provider_hours = values.silent_after_provider_hours
     row.silent_after_smtp_hours = values.silent_after_smtp_hours
+    row.time_zone, row.digest_hour = values.time_zone, values.digest_hour
+    row.weekly_summary_day = values.weekly_summary_day
     organisation.name = values.legal_name
     for column, value in address_columns(values.address).items():
         setattr(organisation, column, value)

@@ -36,6 +36,11 @@ def test_the_shipped_demo_script_walks_the_whole_story_and_exits_0(tmp_path: Pat
     # numbered per screen: the send's status message may show its *Cancel* first
     assert re.search(r"\[\d\] Fix address & resend  \[\d\] Mark as sent manually  \[\d\] Open invoice", shown)
     assert "✅ Sent to accounts@northwind.example — accepted by the mail server" in shown
+    # the daily digest in #finance, posted once: the second `digest` finds today's claimed
+    assert re.search(r"#finance · new message ──\n\s*Daily digest — \d{4}-\d{2}-\d{2}", shown), shown[-3000:]
+    assert "Owed by age" in shown and "Since the last digest" in shown
+    assert shown.count("Daily digest — 20") == 1 and "today's was posted already" in shown
+    assert "late" not in shown.split("Daily digest — 20", 1)[1].splitlines()[0]  # the first one is never late
     emails = sorted(path.name for path in (tmp_path / "demo-mail").glob("*.eml"))
     assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml"]
     bounced = (tmp_path / "demo-mail" / "SBX000002.eml").read_bytes()

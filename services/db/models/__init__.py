@@ -8,7 +8,7 @@ module, so Alembic's env and `create_all` see the whole schema, and
 """
 
 from services.clock import utcnow
-from services.db.models.base import NAMING_CONVENTION, Base, Money, UtcDateTime, new_public_token
+from services.db.models.base import NAMING_CONVENTION, Base, Money, UtcDateTime, money_sum, new_public_token
 from services.db.models.installations import TOKEN_COLUMNS, slack_bots, slack_installations, slack_oauth_states
 from services.db.models.invoicing import (
     PAYMENT_REFERENCE_LENGTH,
@@ -20,6 +20,7 @@ from services.db.models.invoicing import (
     Payment,
     PaymentSource,
 )
+from services.db.models.periods import PeriodClaim
 from services.db.models.sending import Approval, Delivery, DocumentValidation
 from services.db.models.shared import AuditLog, HomeViewer, LoopHeartbeat, Notification, TemplateOverride
 from services.db.models.statuses import (
@@ -63,6 +64,7 @@ __all__ = [
     "OrganisationSettingsRow",
     "Payment",
     "PaymentSource",
+    "PeriodClaim",
     "RevokedInvoiceLink",
     "SentVia",
     "SmtpStatus",
@@ -70,6 +72,7 @@ __all__ = [
     "TemplateOverride",
     "UtcDateTime",
     "WebhookReceipt",
+    "money_sum",
     "new_public_token",
     "slack_bots",
     "slack_installations",

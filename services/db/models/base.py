@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     MetaData,
@@ -21,7 +22,10 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeEngine
 
 NAMING_CONVENTION = {
@@ -57,12 +61,62 @@ class Money(TypeDecorator[Decimal]):
         if value is None:
             return None
         value = Decimal(value)
-        return str(value) if dialect.name == "sqlite" else value
+        return format(value, "f") if dialect.name == "sqlite" else value  # plain notation: never 1E+2
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
         return Decimal(str(value)) if not isinstance(value, Decimal) else value
+
+
+MONEY_SCALE = 4  # `Money` keeps at most this many decimals (NUMERIC(18, 4))
+
+
+class _SummedMoney(TypeDecorator[Decimal]):
+    """What `money_sum` reads back: NUMERIC on PostgreSQL, an integer of 1/10,000ths on SQLite."""
+
+    impl = Numeric(38, MONEY_SCALE)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(38, MONEY_SCALE, asdecimal=True))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-MONEY_SCALE)
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class money_sum(FunctionElement[Decimal]):
+    """SUM of a `Money` column, exact on both databases. PostgreSQL sums NUMERIC exactly; SQLite
+    would add the text up as floats, so there each amount is summed as a whole number of
+    1/10,000ths (it has at most `MONEY_SCALE` decimals) and turned back into a Decimal when read."""
+
+    type = _SummedMoney()
+    inherit_cache = True
+    name = "money_sum"
+
+
+@compiles(money_sum)
+def _money_sum(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"SUM({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(money_sum, "sqlite")
+def _money_sum_sqlite(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
+    """Each text amount (plain notation, as `Money` writes it) read digit for digit as a whole
+    number of 1/10,000ths: its sign, its integer part, and its first 4 decimals. Multiplying the
+    text by 10,000 instead would go through a float, which is exact only below about 9e11."""
+    x = compiler.process(element.clauses, **kw)
+    sign = f"(CASE WHEN substr({x}, 1, 1) = '-' THEN -1 ELSE 1 END)"
+    whole = f"CAST(ltrim({x}, '-') AS INTEGER) * {10**MONEY_SCALE}"
+    decimals = f"substr(substr({x}, instr({x}, '.') + 1) || '{'0' * MONEY_SCALE}', 1, {MONEY_SCALE})"
+    fraction = f"(CASE WHEN instr({x}, '.') > 0 THEN CAST({decimals} AS INTEGER) ELSE 0 END)"
+    return f"SUM({sign} * ({whole} + {fraction}))"
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -96,6 +96,10 @@ class OrganisationSettingsRow(Base):
     # Silent-email alert (services/tracking/silent.py): hours without news per delivery route; 0 = off.
     silent_after_provider_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     silent_after_smtp_hours: Mapped[int] = mapped_column(Integer, default=72, server_default="72")
+    # The organisation's time zone (IANA name): what "today" and a set hour mean for it.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    digest_hour: Mapped[int | None] = mapped_column(Integer)  # None: no daily digest
+    weekly_summary_day: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0 = Monday
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
