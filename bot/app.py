@@ -33,7 +33,6 @@ from bot.organisation_settings import OrganisationDirectory, OrganisationSetting
 from bot.slack_door import VERIFIED_BY_DOOR
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import explain_error
-from handlers.home import HomeSubject, home_viewers
 from handlers.home_refresh import HomeViewers
 from handlers.review_policy import SendPolicy
 from services.invoicing.organisations import organisation_locale
@@ -75,7 +74,7 @@ class ListenerNeeds:
     verp_secret: bytes = field(repr=False)
     public_url: str
     preview_link_minutes: int = 15
-    home_viewers: HomeViewers[HomeSubject] = field(default_factory=home_viewers)  # open App Homes (refreshed)
+    home_viewers: HomeViewers | None = None  # this process's App Home refresher (debounces from an opening)
 
     def send_policy(self, organisation: OrganisationSettings) -> SendPolicy:
         secret = self.verp_secret

@@ -36,16 +36,12 @@ from bot.audit_sealer import run_audit_sealer
 from bot.bounce_mailbox import BounceMailbox, MailboxPolling
 from bot.config import Settings
 from bot.digest_loop import DigestLoop
+from bot.home_refresh import HomeRefresh, home_refresher
 from bot.imap_mailbox import ImapMailbox
 from bot.loop_health import Heartbeat, LoopHealth
 from bot.mailbox_port import Mailbox
 from bot.notifier import Notifier, PostRouting, notifier_client
-from bot.organisation_settings import (
-    OrganisationDirectory,
-    OrganisationSettings,
-    SettingsDirectory,
-    settings_directory,
-)
+from bot.organisation_settings import OrganisationDirectory, OrganisationSettings, SettingsDirectory, settings_directory
 from bot.silent_alerts import CHECK_EVERY_SECONDS, SilentAlerts, silent_route
 from bot.ubl_validator import UblValidator
 from bot.web import create_web_app, install_routes
@@ -53,13 +49,7 @@ from bot.webhook_wiring import webhook_providers
 from bot.worker import Worker, WorkerParts, WorkerTuning
 from bot.worker_process import make_render_pool
 from bot.workspace_tokens import WorkspaceTokens
-from bot.workspaces import (
-    OAuthConfig,
-    OAuthWiring,
-    oauth_wiring,
-    register_uninstall_listeners,
-)
-from handlers.home import HomeSubject, home_viewers
+from bot.workspaces import OAuthConfig, OAuthWiring, oauth_wiring, register_uninstall_listeners
 from handlers.home_refresh import HomeViewers
 from services.db.engine import create_engine, session_factory
 from services.documents.cache import DocumentCache
@@ -139,7 +129,7 @@ class Runtime:
     audit_heartbeat: Heartbeat | None = None  # the audit sealer's, set with the worker
     silent_alerts: SilentAlerts | None = None
     workspace_tokens: WorkspaceTokens | None = None  # multi-workspace: each organisation's bot token
-    home_viewers: HomeViewers[HomeSubject] | None = None  # open App Homes, republished after posts
+    home_viewers: HomeViewers | None = None  # App Homes republished after this process's notifier posts
     digest: DigestLoop | None = None
 
     @property
@@ -263,10 +253,15 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
         *webhook_routes(webhooks),
         *metrics_routes(token=metrics_token, sessions=sessions, health=health, others=others),
     ]
-    slack_app, signing_secret, viewers = None, None, home_viewers()
+    slack_app, signing_secret, viewers = None, None, None
     # Multi-workspace (issue 17): Bolt's OAuth flow and its stores when SLACK_CLIENT_ID/_SECRET are set.
     oauth = _oauth_wiring(settings, engine, sessions, organisations) if settings.multi_workspace else None
     bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    if bot_token is not None or oauth is not None:  # App Home republished from any process with a notifier
+        refresh = HomeRefresh(sessions=sessions, organisations=organisations, today=seams.today,
+                              client=notifier_client(bot_token, settings.slack_api_url),
+                              destinations=oauth.tokens if oauth is not None else None)  # fmt: skip
+        viewers = home_refresher(refresh)
     if settings.slack_signing_secret is not None and (bot_token is not None or oauth is not None):
         signing_secret = settings.slack_signing_secret.get_secret_value()
         slack_app = create_slack_app(
@@ -308,7 +303,7 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
         slack_app=slack_app,
         slack_app_token=app_token,
         workspace_tokens=oauth.tokens if oauth is not None else None,
-        home_viewers=viewers if slack_app is not None else None,
+        home_viewers=viewers,
     )
     _add_loops(runtime, settings, loops=loops, seams=seams, verp_secret=secret)
     return runtime

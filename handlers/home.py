@@ -1,5 +1,6 @@
 """The App Home tab: one person's dashboard (handlers/blocks/home.py), published when they open it
-(`app_home_opened`) and again, debounced, when something on it changed (handlers/home_refresh.py).
+(`app_home_opened`, which also records them in the database) and again, debounced, when something
+on it changed, by whichever process's notifier made the post (handlers/home_refresh.py, bot/home_refresh.py).
 
 The counts at the top come from the same services as `/invoices due` and `/invoices problems`,
 so they never disagree; the sections from services.home_dashboard.
@@ -18,13 +19,15 @@ from handlers.context import SessionFactory, Workplace
 from handlers.home_refresh import HomeViewers
 from handlers.review_policy import SendPolicy
 from services.authorization import ApprovalRules, Role, roles_of
+from services.clock import utcnow
 from services.home_dashboard import PROBLEMS_COUNTED, DashboardQuery, DashboardSources, load_dashboard
+from services.home_viewers import record_home_opened
 from services.sending.due import count_due_invoices
 
 
 @dataclass(frozen=True, kw_only=True)
 class HomeSubject:
-    """Whose App Home, in which organisation, as the request that opened it saw them."""
+    """Whose App Home, in which organisation: as a request saw it, or as bot/home_refresh.py reads it now."""
 
     user_id: str
     workplace: Workplace
@@ -71,22 +74,19 @@ async def handle_app_home_opened(
     sessions: SessionFactory,
     workplace: Workplace,
     send_policy: SendPolicy,
-    home_viewers: HomeViewers[HomeSubject] | None = None,
+    home_viewers: HomeViewers | None = None,
 ) -> None:
+    """Remember who has App Home (in the database: any process's notifier republishes it), then publish."""
     if event.get("tab", "home") != "home":
         return
+    user_id = str(event["user"])
+    await record_home_opened(sessions, organisation_id=workplace.organisation_id, user_id=user_id, now=utcnow())
     subject = HomeSubject(
-        user_id=str(event["user"]), workplace=workplace, rules=send_policy.rules, sessions=sessions, client=client
+        user_id=user_id, workplace=workplace, rules=send_policy.rules, sessions=sessions, client=client
     )
-    if home_viewers is None:
-        await publish_home(subject)
-    else:
-        await home_viewers.opened(workplace.organisation_id, subject.user_id, subject)
-
-
-def home_viewers() -> HomeViewers[HomeSubject]:
-    """The process's register of open App Homes, republishing through `publish_home`."""
-    return HomeViewers(publish_home)
+    await publish_home(subject)
+    if home_viewers is not None:  # this process's refresher debounces from this publish
+        home_viewers.published(workplace.organisation_id, user_id)
 
 
 def register(app: AsyncApp) -> None:

@@ -2,7 +2,8 @@
 
 Sections: sends waiting for *this* person's approval (the authorization table decides who may
 approve, four eyes included), what needs attention (open problems from
-services.tracking.status, active suppressions; silent emails plug in through `AttentionSource`),
+services.tracking.status — bounced, failed, unknown and silent emails alike — and active
+suppressions; any other source plugs in through `AttentionSource`),
 receivables due today and overdue by age per currency, the scheduled sends, and the recent ones.
 Each section is a few rows plus its full count, so the Slack view can say "and N more".
 Plain values out; the App Home builder (handlers/blocks/home.py) is a pure function of them.
@@ -83,7 +84,7 @@ class DashboardQuery:
     rows: int = 5  # rows shown per section
 
 
-# Another helper's rows for *Needs attention* (silent emails): called with the session and the query.
+# Another helper's rows for *Needs attention*: called with the session and the query.
 AttentionSource = Callable[[AsyncSession, DashboardQuery], Awaitable[Rows[AttentionLine]]]
 
 
@@ -102,7 +103,7 @@ class Dashboard:
 
 @dataclass(frozen=True)
 class DashboardSources:
-    """Sources of *Needs attention* beyond this module's own (silent emails, later)."""
+    """Sources of *Needs attention* beyond the open problems and suppressions (none yet)."""
 
     attention: Sequence[AttentionSource] = field(default=())
 

@@ -24,6 +24,14 @@ STATUS_WORDS = {
     "unknown": "❓ unknown: may or may not have gone out",
     "cancelled": "cancelled",
 }
+SILENT_WORDS = "🔕 accepted, then no news: check it arrived"
+
+
+def summary_status(item: DeliverySummary) -> str:
+    """A send's status in a few words: the listings' and App Home's one wording."""
+    if item.silent:
+        return SILENT_WORDS
+    return STATUS_WORDS.get(item.status, item.status.replace("_", " "))
 
 
 def delivery_line(item: DeliverySummary) -> str:
@@ -32,7 +40,7 @@ def delivery_line(item: DeliverySummary) -> str:
     by = f" · asked by <@{item.requested_by}>" if item.requested_by.startswith("U") else ""
     text = (
         f"*{escape(item.invoice_number)}* · {escape(item.customer_name)} · {item.amount}\n"
-        f"To {to} · {STATUS_WORDS.get(item.status, item.status)} · {when}{by}"
+        f"To {to} · {summary_status(item)} · {when}{by}"
     )
     if item.detail:
         text += f"\n> {escape(item.detail[:300])}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.blocks.approvals import approval_buttons
+from handlers.blocks.deliveries import summary_status
 from handlers.blocks.elements import Block, clip, context_block, escape, help_blocks, plain_text, section
 from handlers.ids import COMMAND, ActionId
 from services.formatting import format_moment
@@ -24,20 +25,6 @@ from services.tracking.status import DeliverySummary
 
 MAX_BLOCKS = 100
 MAX_SECTION_CHARS = 3000
-STATUS_WORDS = {
-    "awaiting_approval": "⏳ waiting for approval",
-    "queued": "⏳ queued",
-    "deferred": "🔁 retrying",
-    "sending": "📤 sending",
-    "accepted": "📨 accepted by the mail server",
-    "delivered": "✅ delivered",
-    "opened": "👀 opened",
-    "bounced": "❌ bounced",
-    "dropped": "❌ dropped by the provider",
-    "complained": "⚠️ marked as spam",
-    "failed": "❌ failed",
-    "unknown": "❓ unknown: may or may not have gone out",
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +42,7 @@ class HomeHeader:
 def _status(summary: DeliverySummary) -> str:
     if summary.status == "failed" and (summary.detail or "").startswith(HELD_PREFIX):
         return "🛑 held: the e-invoice breaks a rule"
-    return STATUS_WORDS.get(summary.status, summary.status.replace("_", " "))
+    return summary_status(summary)
 
 
 def _line(summary: DeliverySummary, *, with_status: bool = True) -> str:

@@ -105,6 +105,7 @@ class DeliverySummary:
     updated_at: datetime
     detail: str | None  # the last error, else the SMTP reply
     locale: str = "en"  # the team's (organisation's) locale: how the amount and times are written
+    silent: bool = False  # accepted, then no news past the alert's hours (services/tracking/silent.py)
 
 
 async def delivery_status_view(
@@ -210,6 +211,7 @@ async def _summaries(session: AsyncSession, query: Select[*_SummaryRow]) -> list
                 updated_at=delivery.updated_at,
                 detail=delivery.last_error or delivery.smtp_reply,
                 locale=locale,
+                silent=delivery.status == DeliveryStatus.ACCEPTED and delivery.silent_alerted_at is not None,
             )
         )
     return summaries
@@ -310,7 +312,7 @@ async def list_sent_page(session: AsyncSession, query: SentQuery) -> SentPage:
 async def list_problem_deliveries(
     session: AsyncSession, *, organisation_id: int, limit: int = 20, since: datetime | None = None
 ) -> list[DeliverySummary]:
-    """Bounced, dropped, complained, failed or unknown sends whose problem is still open.
+    """Bounced, dropped, complained, failed, unknown or silent sends whose problem is still open.
 
     A problem is over once a later send of the same invoice was asked for (whatever became
     of it: its own problem is listed instead), or the invoice was marked as sent by hand,
@@ -327,8 +329,10 @@ async def list_problem_deliveries(
     settled = Invoice.status.in_([InvoiceStatus.PAID.value, InvoiceStatus.VOID.value]) | (
         (Invoice.status == InvoiceStatus.SENT.value) & (Invoice.sent_via == SentVia.MANUAL.value)
     )
+    # Silent: accepted, then no news past the alert's hours (alert_resolution.has_problem's second case).
+    silent = (Delivery.status == DeliveryStatus.ACCEPTED.value) & Delivery.silent_alerted_at.is_not(None)
     query = _summaries_query(organisation_id).where(
-        Delivery.status.in_(sorted(s.value for s in PROBLEM_STATUSES)), ~followed_up, ~settled
+        Delivery.status.in_(sorted(s.value for s in PROBLEM_STATUSES)) | silent, ~followed_up, ~settled
     )
     if since is not None:
         query = query.where(Delivery.updated_at >= since)

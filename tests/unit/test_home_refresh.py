@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.blocks.elements import section
 from handlers.blocks.home import MAX_BLOCKS, within_limits
-from handlers.home_refresh import HomeViewers
+from handlers.home_refresh import MAX_TRIES, HomeViewers
 from tests.harness.reading import texts
 
 
@@ -16,18 +16,35 @@ class Clock:
         return self.now
 
 
-def viewers(clock: Clock, published: list[str], **knobs: float) -> HomeViewers[str]:
-    async def publish(user: str) -> None:
-        published.append(user)
+class Register:
+    """Who has App Home per organisation (the database's role), and what was published."""
 
-    return HomeViewers(publish, clock=clock, **knobs)  # type: ignore[arg-type]
+    def __init__(self) -> None:
+        self.homes: dict[int, list[str]] = {}
+        self.published: list[str] = []
+
+    async def opened(self, home: HomeViewers, organisation_id: int, user_id: str) -> None:
+        """What the app_home_opened handler does: register, publish at once, debounce from then."""
+        self.homes.setdefault(organisation_id, []).append(user_id)
+        self.published.append(user_id)
+        home.published(organisation_id, user_id)
+
+    async def publish(self, organisation_id: int, user_id: str) -> None:
+        self.published.append(user_id)
+
+    async def viewers(self, organisation_id: int) -> list[str]:
+        return self.homes.get(organisation_id, [])
+
+
+def viewers(clock: Clock, register: Register, **knobs: float) -> HomeViewers:
+    return HomeViewers(register.publish, register.viewers, clock=clock, **knobs)  # type: ignore[arg-type]
 
 
 async def test_a_burst_of_changes_costs_one_publish_per_person_after_the_interval():
-    clock, published = Clock(), list[str]()
-    home = viewers(clock, published, min_interval=10.0)
-    await home.opened(1, "U1", "U1")
-    await home.opened(2, "U2", "U2")  # another organisation
+    clock, register = Clock(), Register()
+    home = viewers(clock, register, min_interval=10.0)
+    await register.opened(home, 1, "U1")
+    await register.opened(home, 2, "U2")  # another organisation
     for _ in range(5):
         home.changed(1)
 
@@ -36,14 +53,28 @@ async def test_a_burst_of_changes_costs_one_publish_per_person_after_the_interva
     clock.now += 10
     assert await home.publish_due() == 1
     assert await home.publish_due() == 0
-    assert published == ["U1", "U2", "U1"]
+    assert register.published == ["U1", "U2", "U1"]
+
+
+async def test_viewers_registered_elsewhere_are_republished_at_once():
+    """Opened through another process: this one never published them, so no debounce holds them back."""
+    clock, register = Clock(), Register()
+    register.homes[1] = ["U1", "U2"]
+    home = viewers(clock, register, min_interval=10.0)
+    home.changed(1)
+    assert await home.publish_due() == 2
+    assert register.published == ["U1", "U2"]
+    home.changed(1)
+    assert await home.publish_due() == 0  # published here a moment ago: debounced
+    clock.now += 10
+    assert await home.publish_due() == 2
 
 
 async def test_publishes_beyond_the_per_minute_budget_wait_for_the_next_minute():
-    clock, published = Clock(), list[str]()
-    home = viewers(clock, published, min_interval=0.0, per_minute=3)
+    clock, register = Clock(), Register()
+    home = viewers(clock, register, min_interval=0.0, per_minute=3)
     for n in range(3):
-        await home.opened(1, f"U{n}", f"U{n}")
+        await register.opened(home, 1, f"U{n}")
     home.changed(1)
 
     assert await home.publish_due() == 0  # three opens spent the minute's budget
@@ -52,20 +83,47 @@ async def test_publishes_beyond_the_per_minute_budget_wait_for_the_next_minute()
     assert home.owed() == []
 
 
-async def test_a_failed_publish_stays_owed():
-    clock, attempts = Clock(), []
+async def test_a_failed_publish_or_lookup_stays_owed():
+    clock, attempts, lookups = Clock(), list[str](), list[int]()
 
-    async def publish(user: str) -> None:
+    async def publish(organisation_id: int, user: str) -> None:
         attempts.append(user)
-        if len(attempts) == 2:
+        if len(attempts) == 1:
             raise ConnectionError("Slack unreachable")
 
-    home: HomeViewers[str] = HomeViewers(publish, clock=clock, min_interval=0.0)
-    await home.opened(1, "U1", "U1")
+    async def lookup(organisation_id: int) -> list[str]:
+        lookups.append(organisation_id)
+        if len(lookups) == 1:
+            raise ConnectionError("database unreachable")
+        return ["U1"]
+
+    home = HomeViewers(publish, lookup, clock=clock, min_interval=0.0)
     home.changed(1)
-    assert await home.publish_due() == 0
+    assert await home.publish_due() == 0  # the lookup failed: the organisation stays changed
+    assert await home.publish_due() == 0  # the publish failed: the person stays owed
     assert home.owed() == [(1, "U1")]
     assert await home.publish_due() == 1
+    assert (lookups, attempts) == ([1, 1], ["U1", "U1"])
+
+
+async def test_a_view_that_keeps_failing_is_given_up_until_the_next_change():
+    clock, tries = Clock(), list[str]()
+
+    async def publish(organisation_id: int, user: str) -> None:
+        tries.append(user)
+        raise ConnectionError("not_installed")
+
+    async def lookup(organisation_id: int) -> list[str]:
+        return ["U1"]
+
+    home = HomeViewers(publish, lookup, clock=clock, min_interval=0.0)
+    home.changed(1)
+    for _ in range(MAX_TRIES + 2):
+        await home.publish_due()
+    assert (len(tries), home.owed()) == (MAX_TRIES, [])
+    home.changed(1)
+    await home.publish_due()
+    assert len(tries) == MAX_TRIES + 1
 
 
 def test_more_than_a_hundred_blocks_are_cut_with_how_many_were_left_out():

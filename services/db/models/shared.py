@@ -118,3 +118,19 @@ class LoopHeartbeat(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     seconds_since_progress: Mapped[float] = mapped_column(Float)
     reported_at: Mapped[datetime]
+
+
+class HomeViewer(Base):
+    """Who has App Home open in an organisation, and when they last opened it (handlers/home.py).
+
+    Written on every `app_home_opened` by whichever web process served it; read by whichever
+    process's notifier made a post that changes Home, to republish those viewers (bot/home_refresh.py).
+    """
+
+    __tablename__ = "home_viewers"
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_home_viewers_org_opened", "organisation_id", "opened_at"),)
