@@ -30,7 +30,8 @@ from services.db.models import Organisation
 from services.email.dkim import DkimKey, load_dkim_key
 from services.errors import FieldErrors, InvalidInput
 from services.invoicing.organisations import OrganisationProfile
-from services.invoicing.settings import OrganisationSettingsValues, weekday_number
+from services.invoicing.schedule_settings import weekday_number
+from services.invoicing.settings import OrganisationSettingsValues
 from services.invoicing.settings_store import adopt_with_settings, stored_settings
 from services.postal_address import PostalAddress, parse_postal_address
 from services.sending.pipeline import SenderIdentities, SenderIdentity

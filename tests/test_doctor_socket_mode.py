@@ -9,8 +9,8 @@ import pytest
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_socket import FakeSocketMode
 from tests.harness.dns import sender_zone, write_dkim_key
+from tests.harness.doctor import doctor_settings
 from tests.harness.slack import BOT_TOKEN, CHANNEL, SIGNING_SECRET
-from tests.test_doctor import doctor_settings
 
 APP_TOKEN = "xapp-1-A0INVOICEBOT-1-doctor-app-token"
 CONNECTIONS_WRITE_FIX = (

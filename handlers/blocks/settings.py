@@ -18,7 +18,8 @@ from handlers.blocks.review import LANGUAGE_NAMES, View, _checkbox, _modal, _opt
 from handlers.ids import CallbackId
 from handlers.review_form import INPUT, YES
 from services.authorization import ApprovalPolicy
-from services.invoicing.settings import GROUP_ID, WEEKDAYS, SettingsForm
+from services.invoicing.schedule_settings import WEEKDAYS
+from services.invoicing.settings import GROUP_ID, SettingsForm
 
 TITLE = "Settings"
 ROLES = (("senders", "Senders"), ("approvers", "Approvers"), ("admins", "Admins"))

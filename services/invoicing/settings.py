@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.authorization import ApprovalPolicy, ApprovalRules
 from services.email.addresses import normalise_email, normalise_emails
@@ -34,6 +33,7 @@ from services.field_rules import (
     check_vat_number,
     iban_shown,
 )
+from services.invoicing.schedule_settings import WEEKDAYS, check_time_zone, hour_or_off, silent_hours, weekday_number
 from services.money import check_currency
 from services.postal_address import (
     MAX_CITY,
@@ -232,20 +232,6 @@ def _country(value: str) -> str:
     return code
 
 
-MAX_SILENT_HOURS = 24 * 30
-
-
-def silent_hours(text: str | int) -> int:
-    """Hours without news before the silent-email alert: a whole number from 0 (off) to 720 (30 days)."""
-    try:
-        hours = int(str(text).strip() or "0")
-    except ValueError:
-        raise InvalidInput(f"{text!r} is not a whole number of hours (0 turns the alert off)") from None
-    if not 0 <= hours <= MAX_SILENT_HOURS:
-        raise InvalidInput(f"hours must be between 0 (off) and {MAX_SILENT_HOURS}")
-    return hours
-
-
 def _copies(values: Iterable[str], name: str) -> tuple[str, ...]:
     found = normalise_emails([value for value in values if value.strip()])
     if len(found) > MAX_COPIES:
@@ -324,7 +310,7 @@ def check_settings(
             "silent_after_smtp_hours", lambda: silent_hours(form.silent_after_smtp_hours), 72
         ),
         time_zone=errors.check("time_zone", lambda: check_time_zone(form.time_zone), "UTC"),
-        digest_hour=errors.check("digest_hour", lambda: _hour(form.digest_hour)),
+        digest_hour=errors.check("digest_hour", lambda: hour_or_off(form.digest_hour)),
         weekly_summary_day=errors.check("weekly_summary_day", lambda: weekday_number(form.weekly_summary_day), 0),
     )
     if values.bic and not values.iban and "iban" not in errors.found:
@@ -334,43 +320,6 @@ def check_settings(
     if errors.found:
         raise FieldErrors(errors.found)
     return values
-
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def check_time_zone(value: str) -> str:
-    """An IANA time zone name known to zoneinfo (like Europe/Brussels); the one rule for the org's zone."""
-    text = (value or "").strip() or "UTC"
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"{text!r} is not a time zone name (IANA, like Europe/Brussels or UTC)") from None
-    return text
-
-
-def organisation_zone(values: OrganisationSettingsValues) -> ZoneInfo:
-    """The organisation's time zone, as zoneinfo reads it (checked when stored)."""
-    return ZoneInfo(values.time_zone)
-
-
-def _hour(value: str | int | None) -> int | None:
-    text = str(value if value is not None else "").strip().lower()
-    if text in ("", "off", "none"):
-        return None
-    if not text.isdigit() or not 0 <= int(text) <= 23:
-        raise InvalidInput(f"{text!r} is not an hour (0 to 23, or off)")
-    return int(text)
-
-
-def weekday_number(value: str | int) -> int:
-    text = str(value).strip().lower()
-    if text.isdigit() and 0 <= int(text) < len(WEEKDAYS):
-        return int(text)
-    for index, name in enumerate(WEEKDAYS):
-        if text and name.startswith(text) and len(text) >= 3:
-            return index
-    raise InvalidInput(f"{value!r} is not a day of the week (like monday)")
 
 
 def _same_code(typed: str, stored: str | None) -> bool:

@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.bootstrap import Loop, Runtime, Seams, bootstrap
 from bot.config import Settings
 from bot.sandbox.slack_api import FakeSlackApi
-from bot.sandbox.slack_requests import SlackRequestClient, SlackUserRef, button_click
+from bot.sandbox.slack_requests import SlackRequestClient, button_click
 from handlers.ids import ActionId, CallbackId
 from services.db.models import InvoiceStatus, Organisation, Payment, PaymentSource, Suppression
 from tests import factories
 from tests.harness.events import event, record, sent_delivery
+from tests.harness.home import open_home, section_after
 from tests.harness.modals import open_review, submit
-from tests.harness.reading import texts
 from tests.harness.seeding import seed_invoice
 from tests.harness.slack import ALICE, BOB, TODAY, settings_with
 
@@ -48,14 +48,6 @@ async def runtime(settings: Settings, org: Organisation) -> AsyncIterator[Runtim
     await built.aclose()
 
 
-async def open_home(slack: SlackRequestClient, fake_slack: FakeSlackApi, user: SlackUserRef) -> dict[str, Any]:
-    published = len(fake_slack.calls_to("views.publish"))
-    response = await slack.event({"type": "app_home_opened", "user": user.id, "tab": "home"})
-    assert response.status_code == 200
-    await fake_slack.wait_until(lambda: len(fake_slack.calls_to("views.publish")) > published)
-    return fake_slack.home_views[user.id]
-
-
 async def after_posts(runtime: Runtime) -> int:
     """Pay the Slack posts owed, then republish the App Homes they changed; returns how many."""
     assert runtime.notifier is not None and runtime.home_viewers is not None
@@ -63,19 +55,6 @@ async def after_posts(runtime: Runtime) -> int:
         if not await runtime.notifier.drain_once():
             break
     return await runtime.home_viewers.publish_due()
-
-
-def section_after(view: dict[str, Any], heading: str) -> list[str]:
-    """What a person reads under `heading`, up to the next heading."""
-    read: list[str] = []
-    inside = False
-    for block in view["blocks"]:
-        if block["type"] == "header":
-            inside = block["text"]["text"] == heading
-            continue
-        if inside:
-            read.extend(texts([block]))
-    return read
 
 
 def buttons(view: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -23,8 +23,8 @@ from bot.sandbox.slack_requests import SlackRequestClient
 from services.db.models import HomeViewer, InvoiceStatus, Organisation, OrganisationSettingsRow
 from services.tracking.silent import Route, SilentCheck, owe_silent_alerts
 from tests import factories
-from tests.e2e.test_slack_app_home import open_home, section_after
 from tests.harness.events import event, record, sent_delivery
+from tests.harness.home import open_home, section_after
 from tests.harness.modals import open_review, submit
 from tests.harness.reading import texts
 from tests.harness.seeding import seed_invoice
