@@ -64,9 +64,10 @@ HAND = [
     "SELECT email, reason, created_at FROM suppressions WHERE organisation_id = {o} AND active"
     " ORDER BY created_at DESC, id DESC LIMIT 5",
     "SELECT due_date, currency, sum(total), count(*) FROM invoices"
-    " WHERE organisation_id = {o} AND status = 'sent' AND due_date <= {d} GROUP BY due_date, currency",
+    " WHERE organisation_id = {o} AND status IN ('validated', 'sent') AND due_date <= {d} GROUP BY due_date, currency",
     "SELECT i.due_date, i.currency, sum(p.amount) FROM invoices AS i JOIN payments AS p ON p.invoice_id = i.id"
-    " WHERE i.organisation_id = {o} AND i.status = 'sent' AND i.due_date <= {d} GROUP BY i.due_date, i.currency",
+    " WHERE i.organisation_id = {o} AND i.status IN ('validated', 'sent') AND i.due_date <= {d}"
+    " GROUP BY i.due_date, i.currency",
     _SUMMARY + "d.status IN ('deferred', 'queued') ORDER BY d.created_at, d.id LIMIT 5",
     _SUMMARY + "d.status NOT IN ('awaiting_approval', 'cancelled', 'deferred', 'queued', 'rejected')"
     " ORDER BY d.created_at DESC, d.id DESC LIMIT 5",
