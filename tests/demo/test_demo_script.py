@@ -36,6 +36,10 @@ def test_the_shipped_demo_script_walks_the_whole_story_and_exits_0(tmp_path: Pat
     # numbered per screen: the send's status message may show its *Cancel* first
     assert re.search(r"\[\d\] Fix address & resend  \[\d\] Mark as sent manually  \[\d\] Open invoice", shown)
     assert "✅ Sent to accounts@northwind.example — accepted by the mail server" in shown
+    # App Home, as Alice sees it: her dashboard's sections
+    home = shown.split("App Home of @alice · opened", 1)[1]
+    headings = ("Needs attention", "Due today and overdue", "Recently sent")
+    assert all(heading in home for heading in headings), home[:3000]
     # the daily digest in #finance, posted once: the second `digest` finds today's claimed
     assert re.search(r"#finance · new message ──\n\s*Daily digest — \d{4}-\d{2}-\d{2}", shown), shown[-3000:]
     assert "Owed by age" in shown and "Since the last digest" in shown
