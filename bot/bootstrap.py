@@ -338,11 +338,11 @@ def _add_loops(
         else:
             log.warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
     if Loop.BOUNCE_MAILBOX in loops:
-        runtime.bounce_heartbeat = runtime.health.loop(Loop.BOUNCE_MAILBOX)
         mailbox = seams.mailbox or ImapMailbox.from_settings(settings)
-        if mailbox is None:
+        if mailbox is None:  # no loop, so no heartbeat: /healthz and `health list` show no bounce mailbox line
             log.info("no bounce mailbox configured (INVOICEBOT_IMAP_HOST/_USERNAME/_PASSWORD): bounces are not read")
         else:
+            runtime.bounce_heartbeat = runtime.health.loop(Loop.BOUNCE_MAILBOX)
             runtime.bounce_mailbox = BounceMailbox(
                 mailbox=mailbox,
                 sessions=runtime.sessions,

@@ -17,6 +17,7 @@ import typer
 from bot.bootstrap import Loop, bootstrap, smtp_transport
 from bot.cli_schema import require_schema
 from bot.config import Settings, SettingsError
+from bot.doctor import smtp_session
 from bot.loop_reports import HealthReporter
 from bot.worker_process import install_stop_signals, run_worker
 from services.authorization import OPERATOR
@@ -30,7 +31,10 @@ from services.unit_of_work import units_over
 
 
 def _logging() -> None:
+    """One format for every line, ours and uvicorn's (bot/runner.py: `log_config=None`)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic's "Context impl …" lines at each start say nothing; an upgrade is logged by require_schema
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the CLI by command group
@@ -131,7 +135,7 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
     def smtp_verify(
         send_test: Annotated[str | None, typer.Option(help="also send a test email to this address")] = None,
     ) -> None:
-        """Connect, log in and optionally send a test email; record whether the settings work."""
+        """Connect, log in (when a username is set), optionally send a test email; record whether it worked."""
         settings = settings_or_exit()
         require_smtp(settings)
         require_schema(settings, fail)
@@ -142,7 +146,7 @@ def register(  # noqa: C901 — one closure per CLI command; issue 12 splits the
                 await runtime.organisations.organisation(session)  # the stored settings, not the env seed
             organisation_settings = runtime.organisation_settings
             transport = smtp_transport(settings)
-            ok, reason, refused = True, "connected and logged in", None
+            ok, reason, refused = True, smtp_session(settings), None
             smtputf8: bool | None = None
             try:
                 smtputf8 = (await transport.verify()).smtputf8

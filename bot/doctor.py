@@ -3,10 +3,10 @@
 Settings parse (checked by the command before this runs), the database is reachable and at
 head, Slack accepts the token with the manifest's scopes and the bot is in its channels, Slack
 can reach the app (Socket Mode's app-level token opens a connection, or a public URL is set), the
-SMTP relay lets us log in (the same `Transport.verify` as `smtp verify`), the bounce mailbox
-lets us log in, the public URL answers /healthz, and the sender domain's SPF, DKIM and DMARC
-let a receiver trust the invoices. Each check is a `Check` with the sentence that fixes it; the
-command exits 0 only when all pass. Nothing here writes: a doctor only looks.
+SMTP relay lets us connect and, when a username is set, log in (the same `Transport.verify` as
+`smtp verify`), the bounce mailbox lets us log in, the public URL answers /healthz, and the sender
+domain's SPF, DKIM and DMARC let a receiver trust the invoices. Each check is a `Check` with the
+sentence that fixes it; the command exits 0 only when all pass. Nothing here writes: a doctor only looks.
 """
 
 from __future__ import annotations
@@ -80,7 +80,12 @@ async def smtp_check(settings: Settings) -> Check:
     finally:
         await transport.aclose()
     where = f"{settings.smtp_host}:{settings.smtp_port or ''}".rstrip(":")
-    return passed(title, f"{where}: connected and logged in" + (", SMTPUTF8 offered" if features.smtputf8 else ""))
+    return passed(title, f"{where}: {smtp_session(settings)}" + (", SMTPUTF8 offered" if features.smtputf8 else ""))
+
+
+def smtp_session(settings: Settings) -> str:
+    """What a successful `Transport.verify` proved: it logs in only when a username is set."""
+    return "connected and logged in" if settings.smtp_username else "connected (no login: no username set)"
 
 
 async def imap_check(settings: Settings) -> Check:

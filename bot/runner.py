@@ -36,6 +36,7 @@ def web_server(
         log_level=log_level,
         lifespan="off",
         access_log=False,
+        log_config=None,  # uvicorn's lines go through our logging setup: `time LEVEL logger: message`
         # X-Forwarded-For is believed only from INVOICEBOT_TRUSTED_PROXIES (rightmost untrusted
         # address); with none, never: uvicorn's own default would trust 127.0.0.1.
         proxy_headers=bool(http.trusted_proxies),

@@ -31,7 +31,7 @@ async def test_smtp_verify_and_health_list_print_no_bolt_warning(run, fake_slack
     listed = await asyncio.to_thread(run, "health", "list", settings=settings)
 
     assert verified.returncode == 0, verified.stderr
-    assert verified.stdout == "SMTP settings verified: connected and logged in\n"
+    assert verified.stdout == "SMTP settings verified: connected (no login: no username set)\n"
     assert BOLT_WARNING not in verified.stderr
     assert listed.returncode == 0, listed.stderr
     assert "Loops reported by other processes — 0" in listed.stdout
