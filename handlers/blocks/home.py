@@ -104,7 +104,7 @@ def _aging(dashboard: Dashboard) -> list[Block]:
         ]
         blocks.append(section(f"*{escape(currency.currency)}* {currency.total} owed — " + " · ".join(parts)))
     count = dashboard.overdue_count
-    blocks.append(context_block(f"{count} invoice{'s' if count != 1 else ''} sent and not paid by their due date"))
+    blocks.append(context_block(f"{count} invoice{'s' if count != 1 else ''} due today or earlier and not fully paid"))
     return blocks
 
 

@@ -149,7 +149,7 @@ async def test_due_today_and_overdue_by_age_and_currency_and_and_n_more(
         "*EUR* €1,800.00 owed — current: *€120.00* (1) · 1–30: *€240.00* (1) · 31–60: *€360.00* (1) · "
         "61–90: *€480.00* (1) · 90+: *€600.00* (1)",
         "*USD* US$79.40 owed — 1–30: *US$79.40* (1)",
-        "6 invoices sent and not paid by their due date",
+        "6 invoices due today or earlier and not fully paid",
     ]
     attention = section_after(home, "Needs attention")
     assert attention[0].count("is suppressed") == 5
