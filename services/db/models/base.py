@@ -108,15 +108,21 @@ def _money_sum(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(money_sum, "sqlite")
 def _money_sum_sqlite(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
-    """Each text amount (plain notation, as `Money` writes it) read digit for digit as a whole
-    number of 1/10,000ths: its sign, its integer part, and its first 4 decimals. Multiplying the
-    text by 10,000 instead would go through a float, which is exact only below about 9e11."""
+    """Each text amount as a whole number of 1/10,000ths. Below `_FLOAT_EXACT` the float path is
+    exact (a double holds such an amount to well under half a 1/10,000th, so rounding recovers
+    it) and fast; above it, the text (plain notation, as `Money` writes it) is read digit for
+    digit: its sign, its integer part and its first 4 decimals."""
     x = compiler.process(element.clauses, **kw)
+    scale = 10**MONEY_SCALE
     sign = f"(CASE WHEN substr({x}, 1, 1) = '-' THEN -1 ELSE 1 END)"
-    whole = f"CAST(ltrim({x}, '-') AS INTEGER) * {10**MONEY_SCALE}"
+    whole = f"CAST(ltrim({x}, '-') AS INTEGER) * {scale}"
     decimals = f"substr(substr({x}, instr({x}, '.') + 1) || '{'0' * MONEY_SCALE}', 1, {MONEY_SCALE})"
     fraction = f"(CASE WHEN instr({x}, '.') > 0 THEN CAST({decimals} AS INTEGER) ELSE 0 END)"
-    return f"SUM({sign} * ({whole} + {fraction}))"
+    by_text = f"{sign} * ({whole} + {fraction})"
+    return f"SUM(CASE WHEN abs({x}) < {_FLOAT_EXACT} THEN CAST(ROUND({x} * {scale}) AS INTEGER) ELSE {by_text} END)"
+
+
+_FLOAT_EXACT = 10**11  # amounts below this are exact through a double at 4 decimals (2**52 / 10**4 ≈ 4.5e11)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
