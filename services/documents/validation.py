@@ -19,6 +19,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -53,6 +54,13 @@ class SchematronFailure:
         return f"{self.rule}: {self.text}"
 
 
+# libxml2 cannot parse a schema in two threads at once ("Internal error:
+# xmlSchemaPValAttrNodeValue", "Document is not valid XML Schema"), and one XMLSchema's error
+# log is shared by its callers: the worker checks UBL in threads (asyncio.to_thread), so the
+# schema is compiled and used under one lock.
+_SCHEMA_LOCK = threading.Lock()
+
+
 @cache
 def _invoice_schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(INVOICE_XSD)))
@@ -64,10 +72,11 @@ def validate_ubl_xsd(xml: bytes) -> list[str]:
         document = etree.fromstring(xml)
     except etree.XMLSyntaxError as error:
         return [f"not well-formed XML: {error}"]
-    schema = _invoice_schema()
-    if schema.validate(document):
-        return []
-    return [f"line {entry.line}: {entry.message}" for entry in schema.error_log]
+    with _SCHEMA_LOCK:
+        schema = _invoice_schema()
+        if schema.validate(document):
+            return []
+        return [f"line {entry.line}: {entry.message}" for entry in schema.error_log]
 
 
 def schematron_available() -> bool:

@@ -56,6 +56,12 @@ def store_sent_messages(connection: Connection, *, items: Sequence[SentItem], no
         missing = [{"digest": d, "content": c, "last_used_at": now} for d, c in blobs.items() if d not in stored]
         if missing:  # another worker may insert the same blob meanwhile: its row is as good as ours
             connection.execute(_insert_new(connection), missing)
+    # A delivery handed over again (ambiguous, then retried) keeps its latest message: the one
+    # kept is always what the server last received for it (the unique delivery_id never fails the round).
+    delivery_ids = [item.delivery_id for item in items]
+    earlier = select(_MESSAGES.c.id).where(_MESSAGES.c.delivery_id.in_(delivery_ids)).scalar_subquery()
+    connection.execute(delete(_LINKS).where(_LINKS.c.message_id.in_(earlier)))
+    connection.execute(delete(_MESSAGES).where(_MESSAGES.c.delivery_id.in_(delivery_ids)))
     rows = [
         {
             "organisation_id": item.organisation_id,
@@ -70,9 +76,7 @@ def store_sent_messages(connection: Connection, *, items: Sequence[SentItem], no
     ids: dict[int, int] = dict(
         (row[0], row[1])
         for row in connection.execute(
-            select(_MESSAGES.c.delivery_id, _MESSAGES.c.id).where(
-                _MESSAGES.c.delivery_id.in_([item.delivery_id for item in items])
-            )
+            select(_MESSAGES.c.delivery_id, _MESSAGES.c.id).where(_MESSAGES.c.delivery_id.in_(delivery_ids))
         )
     )
     links = [

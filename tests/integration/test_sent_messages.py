@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services.db.models import SentBlob, SentMessage, SentMessageBlob, utcnow
-from services.sending.sent_messages import purge_sent_messages, read_sent_message, sent_message_view
+from services.email.stored_form import pack_message, rebuild
+from services.sending.sent_messages import (
+    SentItem,
+    purge_sent_messages,
+    read_sent_message,
+    sent_message_view,
+    store_sent_messages,
+)
 from tests.harness.sending import make_worker, queue_delivery
 
 pytestmark = pytest.mark.smtp_client(timeout=5.0, pool_size=1)
@@ -102,3 +109,22 @@ async def test_purge_deletes_expired_emails_and_keeps_the_blobs_a_kept_email_sti
     async with sessions() as reading:
         assert await _count(reading, SentBlob) == 0
         assert await _count(reading, SentMessageBlob) == 0
+
+
+async def test_a_delivery_handed_over_again_keeps_its_latest_message_and_its_round_commits(
+    sessions, session, org, transport, smtp
+):
+    """Ambiguous, then retried: the second hand-over's round must not fail on the first's row."""
+    delivery = await queue_delivery(session, org, number="INV-0001")
+    assert await make_worker(sessions, transport).drain() == 1
+    again = pack_message(b"Subject: handed over again\r\nMessage-ID: <again@example.com>\r\n\r\nthe retry\r\n")
+    async with sessions() as writing, writing.begin():
+        connection = await writing.connection()
+        await connection.run_sync(
+            lambda sync: store_sent_messages(sync, items=[SentItem(org.id, delivery.id, again)], now=utcnow())
+        )
+    async with sessions() as reading:
+        assert await read_sent_message(reading, organisation_id=org.id, delivery_id=delivery.id) == rebuild(
+            again.skeleton, again.blobs
+        )
+        assert await _count(reading, SentMessage) == 1
