@@ -370,7 +370,7 @@ register_demo_command(app, settings_or_exit, fail)
 register_doctor_command(app)
 register_audit_commands(app, run_with_runtime=run_with_runtime, run_over_all=run_over_all, fail=fail)
 register_alerts_commands(app, run_with_runtime=run_with_runtime, settings_or_exit=settings_or_exit, fail=fail)
-register_emails_commands(app, run_over_all=run_over_all, settings_or_exit=settings_or_exit)
+register_emails_commands(app, run_over_all=run_over_all, settings_or_exit=settings_or_exit, fail=fail)
 
 
 def main() -> None:

@@ -8,13 +8,13 @@ evaluates; the Slack posts go out through the notifier like any other.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from bot.bootstrap import Runtime
+from bot.cli_moments import AS_OF_HELP, as_of_moment
 from bot.config import Settings
 from bot.silent_alerts import silent_route
 from services.tracking.silent import SilentAlert, SilentCheck, owe_silent_alerts
@@ -23,17 +23,6 @@ console = Console()
 
 Runner = Callable[[Callable[[Runtime], Awaitable[Any]], Settings], Any]
 Fail = Callable[..., typer.Exit]
-
-
-def parse_moment(value: str | None, fail: Fail) -> datetime:
-    """An ISO date and time (UTC when it names no offset); now when absent."""
-    if not value:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise fail(f"--as-of {value!r} is not a date and time like 2026-12-04T09:30 (UTC) or …+01:00", 2) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 SettingsReader = Callable[[], Settings]
@@ -45,12 +34,10 @@ def register(app: typer.Typer, *, run_with_runtime: Runner, settings_or_exit: Se
 
     @alerts_app.command("silent")
     def alerts_silent(
-        as_of: Annotated[
-            str | None, typer.Option("--as-of", help="the moment to evaluate, like 2026-12-04T09:30 (UTC); default now")
-        ] = None,
+        as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
     ) -> None:
         """Alert, in its thread, each accepted email with no news past the organisation's hours."""
-        moment = parse_moment(as_of, fail)
+        moment = as_of_moment(as_of, fail)
         settings = settings_or_exit()
         where = silent_route(settings)
 

@@ -8,26 +8,18 @@ notifier posts it). `--as-of` takes an ISO date-time; without an offset it is UT
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from bot.bootstrap import Runtime
-from services.clock import utcnow
+from bot.cli_moments import AS_OF_HELP, as_of_moment
 from services.digest import DigestPosted, evaluate_digests
 from services.unit_of_work import units_over
 
 RunWithRuntime = Callable[[Callable[[Runtime], Awaitable[Any]]], Any]
 Fail = Callable[[str, int], typer.Exit]
-
-
-def as_of_moment(value: str | None) -> datetime:
-    """`--as-of`'s moment, aware (naive: UTC); ValueError when it is not an ISO date-time."""
-    if not value:
-        return utcnow()
-    moment = datetime.fromisoformat(value.strip())
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def posted_words(posted: list[DigestPosted], moment: datetime) -> list[str]:
@@ -47,15 +39,10 @@ def register(app: typer.Typer, run_with_runtime: RunWithRuntime, fail: Fail) -> 
 
     @digest_app.command("run")
     def digest_run(
-        as_of: Annotated[
-            str | None, typer.Option("--as-of", help="evaluate at this moment (ISO, e.g. 2026-12-04T09:00+01:00)")
-        ] = None,
+        as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
     ) -> None:
         """Owe the digests due at this moment (now by default); each day's digest is posted once."""
-        try:
-            moment = as_of_moment(as_of)
-        except ValueError:
-            raise fail(f"--as-of {as_of!r} is not a date-time like 2026-12-04T09:00+01:00", 2) from None
+        moment = as_of_moment(as_of, fail)
 
         async def work(runtime: Runtime) -> list[DigestPosted]:
             await runtime.organisation_id()  # the single install's organisation adopted (its settings seeded)

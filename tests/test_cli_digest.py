@@ -38,8 +38,11 @@ def test_a_wrong_moment_or_time_zone_is_refused_with_a_sentence(run):
     bad = run("digest", "run", "--as-of", "tomorrow")
     assert (bad.returncode, bad.stderr.strip()) == (
         2,
-        "error: --as-of 'tomorrow' is not a date-time like 2026-12-04T09:00+01:00",
+        "error: --as-of 'tomorrow' is not a date and time like 2026-12-04T09:30 (UTC) or …+01:00",
     )
+    for command in (("alerts", "silent"), ("emails", "purge")):  # one rule for every --as-of
+        refused = run(*command, "--as-of", "tomorrow")
+        assert (refused.returncode, refused.stderr.strip()) == (2, bad.stderr.strip())
     zone = run("seed", settings={"INVOICEBOT_TIMEZONE": "Mars/Olympus"})
     assert zone.returncode != 0
     assert "INVOICEBOT_TIMEZONE" in zone.stderr and "is not a time zone name" in zone.stderr
