@@ -48,6 +48,22 @@ def parse_invoices_command(text: str | None) -> InvoicesCommand:
     return InvoicesCommand(subcommand=words[0].lower(), argument=words[1].strip() if len(words) > 1 else "")
 
 
+def listing_state(raw: str, *, filter_key: str, command: str) -> tuple[int, str | None]:
+    """A listing button's state from its value (untrusted): the page, 1 to MAX_PAGE, and the filter
+    as typed (None when absent). Anything else is a button from an older version of the listing
+    (or a forged one): `InvalidInput` says which command to run again. `/invoices due` and `sent` read
+    their buttons through it."""
+    try:
+        data = load_untrusted_object(raw)
+        page = int(data.get("p", 1))
+        typed = data.get(filter_key)
+    except (ValueError, TypeError, OverflowError):
+        page, typed = 0, None
+    if not 1 <= page <= MAX_PAGE or not isinstance(typed, str | None):
+        raise InvalidInput(f"This button is from an older version of the listing; run {command} again.")
+    return page, typed
+
+
 @dataclass(frozen=True)
 class DueListing:
     """Which page of `/invoices due` a message shows; carried by its buttons."""
@@ -60,16 +76,7 @@ class DueListing:
 
     @classmethod
     def decode(cls, raw: str) -> DueListing:
-        try:
-            data = load_untrusted_object(raw)
-            page = int(data.get("p", 1))
-            customer = data.get("c")
-        except (ValueError, TypeError, OverflowError):
-            page = 0
-        if not 1 <= page <= MAX_PAGE:
-            raise InvalidInput("This button is from an older version of the listing; run /invoices due again.")
-        if customer is not None and not isinstance(customer, str):
-            customer = None
+        page, customer = listing_state(raw, filter_key="c", command="/invoices due")
         return cls(page=page, customer=(customer or None) and customer[:MAX_FILTER_LENGTH])
 
     def row_block_id(self, index: int) -> str:

@@ -17,11 +17,10 @@ from handlers.blocks.elements import (
     section,
 )
 from handlers.ids import COMMAND, ActionId, BlockId
-from handlers.parsing import MAX_PAGE
+from handlers.parsing import listing_state
 from services.errors import InvalidInput
 from services.formatting import format_money
 from services.invoicing.search import FoundInvoice, FoundInvoices
-from services.safe_json import load_untrusted_object
 from services.tracking.sent_filter import MAX_FILTER_TEXT
 from services.tracking.status import SentPage
 
@@ -41,15 +40,10 @@ class SentListing:
 
     @classmethod
     def decode(cls, raw: str) -> SentListing:
-        try:
-            data = load_untrusted_object(raw)
-            page = int(data.get("p", 1))
-            typed = data.get("f", "")
-        except (ValueError, TypeError, OverflowError):
-            page, typed = 0, ""
-        if not 1 <= page <= MAX_PAGE or not isinstance(typed, str) or len(typed) > MAX_FILTER_TEXT:
+        page, typed = listing_state(raw, filter_key="f", command=f"{COMMAND} sent")
+        if len(typed or "") > MAX_FILTER_TEXT:
             raise InvalidInput(_STALE)
-        return cls(page=page, filter_text=typed)
+        return cls(page=page, filter_text=typed or "")
 
 
 def sent_listing_blocks(page: SentPage, *, listing: SentListing) -> list[Block]:
