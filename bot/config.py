@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.authorization import ApprovalPolicy
 from services.email.dkim import read_private_key
 from services.field_rules import check_bic, check_iban, check_language
+from services.invoicing.send_window import DEFAULT_SEND_WINDOW
 from services.invoicing.settings import MAX_HOLDER
 from services.money import check_currency
 from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
@@ -146,6 +147,9 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", validation_alias=_env("TIMEZONE"))
     digest_hour: int | None = Field(None, ge=0, le=23, validation_alias=_env("DIGEST_HOUR"))  # unset: off
     weekly_summary_day: str = Field("monday", validation_alias=_env("WEEKLY_SUMMARY_DAY"))
+    # When scheduled mail (autosend, reminders) may leave, in the time zone above, and whose holidays close it
+    send_window: str = Field(DEFAULT_SEND_WINDOW, validation_alias=_env("SEND_WINDOW"))
+    holiday_country: str = Field("", validation_alias=_env("HOLIDAY_COUNTRY"))
 
     # SMTP relay
     smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))

@@ -328,6 +328,8 @@ def seed_values(settings: Settings) -> OrganisationSettingsValues:
         time_zone=settings.timezone,
         digest_hour=settings.digest_hour,
         weekly_summary_day=_weekday_seed(settings.weekly_summary_day),
+        send_window=settings.send_window,
+        holiday_country=settings.holiday_country,
     )
 
 

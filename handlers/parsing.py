@@ -48,18 +48,19 @@ def parse_invoices_command(text: str | None) -> InvoicesCommand:
     return InvoicesCommand(subcommand=words[0].lower(), argument=words[1].strip() if len(words) > 1 else "")
 
 
-def listing_state(raw: str, *, filter_key: str, command: str) -> tuple[int, str | None]:
+def listing_state(raw: str, *, filter_key: str, command: str, max_filter: int | None = None) -> tuple[int, str | None]:
     """A listing button's state from its value (untrusted): the page, 1 to MAX_PAGE, and the filter
-    as typed (None when absent). Anything else is a button from an older version of the listing
-    (or a forged one): `InvalidInput` says which command to run again. `/invoices due` and `sent` read
-    their buttons through it."""
+    as typed (None when absent; at most `max_filter` characters when given). Anything else is a
+    button from an older version of the listing (or a forged one): `InvalidInput` says which command
+    to run again. `/invoices due` and `sent` read their buttons through it."""
     try:
         data = load_untrusted_object(raw)
         page = int(data.get("p", 1))
         typed = data.get(filter_key)
     except (ValueError, TypeError, OverflowError):
         page, typed = 0, None
-    if not 1 <= page <= MAX_PAGE or not isinstance(typed, str | None):
+    too_long = isinstance(typed, str) and max_filter is not None and len(typed) > max_filter
+    if not 1 <= page <= MAX_PAGE or not isinstance(typed, str | None) or too_long:
         raise InvalidInput(f"This button is from an older version of the listing; run {command} again.")
     return page, typed
 

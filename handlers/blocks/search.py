@@ -18,14 +18,12 @@ from handlers.blocks.elements import (
 )
 from handlers.ids import COMMAND, ActionId, BlockId
 from handlers.parsing import listing_state
-from services.errors import InvalidInput
 from services.formatting import format_money
 from services.invoicing.search import FoundInvoice, FoundInvoices
 from services.tracking.sent_filter import MAX_FILTER_TEXT
 from services.tracking.status import SentPage
 
 SENT_PAGE_SIZE = 20  # header, context, 20 lines and the footer: 23 blocks
-_STALE = f"This button is from an older version of the listing; run {COMMAND} sent again."
 
 
 @dataclass(frozen=True)
@@ -40,9 +38,7 @@ class SentListing:
 
     @classmethod
     def decode(cls, raw: str) -> SentListing:
-        page, typed = listing_state(raw, filter_key="f", command=f"{COMMAND} sent")
-        if len(typed or "") > MAX_FILTER_TEXT:
-            raise InvalidInput(_STALE)
+        page, typed = listing_state(raw, filter_key="f", command=f"{COMMAND} sent", max_filter=MAX_FILTER_TEXT)
         return cls(page=page, filter_text=typed or "")
 
 

@@ -51,6 +51,8 @@ TEXT_FIELDS = {  # field: (label, optional, hint)
     "silent_after_provider_hours": ("Via a provider with webhooks (hours)", False, "0: off. Default 24"),
     "silent_after_smtp_hours": ("Via our own SMTP relay (hours)", False, "0: off. Default 72"),
     "time_zone": ("Time zone", False, "IANA name, like Europe/Brussels: the organisation's today and hours"),
+    "send_window": ("Send window", False, "When reminders and autosend may leave, like Mon-Fri 09:00-17:00"),
+    "holiday_country": ("Closed on the public holidays of", True, "A country code, like BE; empty: none"),
 }
 DIGEST_HOURS = (("off", "Off"), *((str(hour), f"{hour:02d}:00") for hour in range(24)))
 SUMMARY_DAYS = tuple((day, day.capitalize()) for day in WEEKDAYS)
@@ -169,6 +171,9 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
         _text(form, "time_zone"),
         _static_select("digest_hour", "Digest hour", DIGEST_HOURS, form.digest_hour),
         _static_select("weekly_summary_day", "Weekly summary day", SUMMARY_DAYS, form.weekly_summary_day),
+        section("*Scheduled mail* — reminders and autosend leave only inside this window, in the time zone above."),
+        _text(form, "send_window"),
+        _text(form, "holiday_country"),
         section("*Copies of every send*"),
         _text(form, "cc"),
         _text(form, "bcc"),

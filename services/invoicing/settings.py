@@ -34,6 +34,7 @@ from services.field_rules import (
     iban_shown,
 )
 from services.invoicing.schedule_settings import WEEKDAYS, check_time_zone, hour_or_off, silent_hours, weekday_number
+from services.invoicing.send_window import DEFAULT_SEND_WINDOW, check_holiday_country, parse_send_window
 from services.money import check_currency
 from services.postal_address import (
     MAX_CITY,
@@ -91,6 +92,8 @@ class OrganisationSettingsValues:
     time_zone: str = "UTC"  # THE organisation's time zone (IANA): its "today" and its set hours
     digest_hour: int | None = None  # the daily digest's hour in the time zone; None: off
     weekly_summary_day: int = 0  # the weekly summary's day (0 = Monday), with the daily digest
+    send_window: str = DEFAULT_SEND_WINDOW  # when scheduled mail may leave (services/invoicing/send_window.py)
+    holiday_country: str = ""  # whose public holidays close the send window; "" none
 
     @property
     def from_name(self) -> str:
@@ -167,6 +170,8 @@ class SettingsForm:
     time_zone: str = "UTC"
     digest_hour: str = "off"  # "off", else 0–23
     weekly_summary_day: str = "monday"
+    send_window: str = DEFAULT_SEND_WINDOW
+    holiday_country: str = ""
 
 
 class _Errors:
@@ -312,6 +317,10 @@ def check_settings(
         time_zone=errors.check("time_zone", lambda: check_time_zone(form.time_zone), "UTC"),
         digest_hour=errors.check("digest_hour", lambda: hour_or_off(form.digest_hour)),
         weekly_summary_day=errors.check("weekly_summary_day", lambda: weekday_number(form.weekly_summary_day), 0),
+        send_window=errors.check(
+            "send_window", lambda: parse_send_window(form.send_window).text(), DEFAULT_SEND_WINDOW
+        ),
+        holiday_country=errors.check("holiday_country", lambda: check_holiday_country(form.holiday_country), ""),
     )
     if values.bic and not values.iban and "iban" not in errors.found:
         errors.found["iban"] = "a BIC alone cannot be paid to: give the IBAN too (or clear the BIC)"

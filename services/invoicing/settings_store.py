@@ -22,6 +22,7 @@ from services.authorization import OPERATOR, Action, ApprovalPolicy, ApprovalRul
 from services.db.models import Organisation, OrganisationSettingsRow
 from services.errors import FieldErrors, NotFound
 from services.invoicing.organisations import OrganisationProfile, ensure_organisation
+from services.invoicing.send_window import DEFAULT_SEND_WINDOW
 from services.invoicing.settings import (
     OrganisationSettingsValues,
     SettingsForm,
@@ -66,6 +67,8 @@ def values_of(organisation: Organisation, row: OrganisationSettingsRow) -> Organ
         time_zone=row.time_zone or "UTC",
         digest_hour=row.digest_hour,
         weekly_summary_day=row.weekly_summary_day or 0,
+        send_window=row.send_window or DEFAULT_SEND_WINDOW,
+        holiday_country=row.holiday_country or "",
     )
 
 
@@ -83,6 +86,7 @@ def _write(organisation: Organisation, row: OrganisationSettingsRow, values: Org
     row.silent_after_smtp_hours = values.silent_after_smtp_hours
     row.time_zone, row.digest_hour = values.time_zone, values.digest_hour
     row.weekly_summary_day = values.weekly_summary_day
+    row.send_window, row.holiday_country = values.send_window, values.holiday_country
     organisation.name = values.legal_name
     for column, value in address_columns(values.address).items():
         setattr(organisation, column, value)

@@ -64,3 +64,31 @@ async def test_the_digest_settings_are_shown_checked_and_saved(
     [audit] = (await session.execute(select(AuditLog))).scalars().all()
     assert audit.detail["changes"]["digest_hour"] == [None, 8]
     assert audit.detail["changes"]["time_zone"] == ["Europe/Brussels", "America/New_York"]
+
+
+async def test_the_send_window_is_shown_checked_and_saved(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession
+):
+    view = await settings_modal(slack, fake_slack)
+    shown = input_blocks(view)
+    assert shown["set_send_window"]["element"]["initial_value"] == "Mon-Fri 09:00-17:00"  # the default
+    assert shown["set_holiday_country"]["element"].get("initial_value", "") == ""
+
+    refused = await save(slack, view, set_send_window="weekdays 9-5", set_holiday_country="XX")
+    assert refused == {
+        "response_action": "errors",
+        "errors": {
+            "set_send_window": "'weekdays 9-5' is not a send window: write days and hours, like Mon-Fri 09:00-17:00",
+            "set_holiday_country": "'XX' is not a country whose holidays are known (ISO 3166 code, like BE or GB)",
+        },
+    }
+    row = (await session.execute(select(OrganisationSettingsRow))).scalar_one()
+    assert (row.send_window, row.holiday_country) == ("Mon-Fri 09:00-17:00", "")  # nothing saved
+
+    saved = await save(slack, view, set_send_window="mon,tue-thu  08:30-12:00", set_holiday_country="be")
+    assert saved["response_action"] == "update"
+    session.expire_all()
+    row = (await session.execute(select(OrganisationSettingsRow))).scalar_one()
+    assert (row.send_window, row.holiday_country) == ("Mon-Thu 08:30-12:00", "BE")  # stored as a person writes it
+    [audit] = (await session.execute(select(AuditLog))).scalars().all()
+    assert audit.detail["changes"]["send_window"] == ["Mon-Fri 09:00-17:00", "Mon-Thu 08:30-12:00"]

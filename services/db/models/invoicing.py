@@ -100,6 +100,11 @@ class OrganisationSettingsRow(Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     digest_hour: Mapped[int | None] = mapped_column(Integer)  # None: no daily digest
     weekly_summary_day: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 0 = Monday
+    # When scheduled mail (autosend, reminders) may leave: services/invoicing/send_window.py
+    send_window: Mapped[str] = mapped_column(
+        String(64), default="Mon-Fri 09:00-17:00", server_default="Mon-Fri 09:00-17:00"
+    )
+    holiday_country: Mapped[str] = mapped_column(String(2), default="", server_default="")
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
