@@ -6,36 +6,20 @@ Who did what to the invoice and its emails, and when, oldest first, in plain wor
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from handlers.blocks.elements import MAX_BLOCKS, Block, escape, section
+from handlers.blocks.elements import MAX_BLOCKS, Block, escape, section, who
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import answering_errors
 from handlers.ids import COMMAND, ActionId, BlockId
 from services.audit_history import HistoryLine, history_of_invoice
-from services.authorization import OPERATOR
 from services.formatting import format_moment
-from services.invoicing.invoices import EVENTS_ACTOR, get_invoice
+from services.invoicing.invoices import get_invoice
 
 MAX_NUMBER_CHARS = 64
 LINES_PER_BLOCK = 10
-_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
-
-
-def who(actor: str) -> str:
-    """A Slack user is mentioned (ephemeral: nobody is notified); the machine actors are named."""
-    if _SLACK_USER.match(actor):
-        return f"<@{actor}>"
-    if actor == OPERATOR:
-        return "The operator (command line)"
-    if actor == EVENTS_ACTOR or actor.startswith("webhook"):
-        return "The email provider's report"
-    if actor.startswith("worker"):
-        return "invoicebot"
-    return escape(actor)
 
 
 def history_blocks(number: str, lines: list[HistoryLine], *, locale: str) -> list[Block]:

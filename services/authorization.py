@@ -27,6 +27,9 @@ from enum import StrEnum
 from services.errors import NotAllowed
 
 OPERATOR = "cli"
+# Autosend asks for sends by itself (services/sending/autosend.py): a sender, never an approver,
+# so the approval policy still applies to what it asks for.
+AUTOSEND = "autosend"
 
 
 class Role(StrEnum):
@@ -156,6 +159,8 @@ def roles_of(rules: ApprovalRules, user: str) -> frozenset[Role]:
     """The roles `user` holds under these rules (see the module doc for who holds which)."""
     if user == OPERATOR:
         return frozenset(Role)
+    if user == AUTOSEND:
+        return frozenset({Role.SENDER})
     roles: set[Role] = set()
     if rules.may_send(user):
         roles.add(Role.SENDER)

@@ -12,19 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers.blocks.elements import Block, escape, plain_text, section
+from handlers.blocks.elements import Block, escape, plain_text, section, who
 from handlers.ids import ActionId, BlockId, CallbackId
 from services.formatting import format_moment
 from services.tracking.status import DeliveryStatusView
 
 MAX_SHOWN_RECIPIENTS = 10
-
-
-def _user(user_id: str | None) -> str:
-    """A Slack user id as a mention; anything else (`cli`, an email) as plain text."""
-    if not user_id:
-        return "someone"
-    return f"<@{user_id}>" if user_id[:1] in ("U", "W") else escape(user_id)
 
 
 def _addresses(addresses: tuple[str, ...]) -> str:
@@ -47,7 +40,7 @@ def _facts(view: DeliveryStatusView) -> str:
     if view.bcc:
         lines.append(f"*Bcc:* {_addresses(view.bcc)}")
     lines.append(f"*Subject:* {escape(view.subject[:300])}")
-    lines.append(f"*Requested by* {_user(view.requested_by)}")
+    lines.append(f"*Requested by* {who(view.requested_by)}")
     return "\n".join(lines)
 
 
@@ -98,12 +91,12 @@ def approval_buttons(delivery_id: int) -> Block:
 
 def decision_words(view: DeliveryStatusView) -> str:
     """ "Approved by <@U2> at …", "Rejected by …: reason", or what ended the request otherwise."""
-    who, when = _user(view.approval_decided_by), _at(view.approval_decided_at, view.locale)
+    by, when = who(view.approval_decided_by), _at(view.approval_decided_at, view.locale)
     if view.approval_decision == "approved":
-        return f"✅ Approved by {who} at {when}"
+        return f"✅ Approved by {by} at {when}"
     if view.approval_decision == "rejected":
         reason = f": {escape(view.rejected_reason[:500])}" if view.rejected_reason else ""
-        return f"🚫 Rejected by {who} at {when}{reason}. No email was sent."
+        return f"🚫 Rejected by {by} at {when}{reason}. No email was sent."
     if view.status == "cancelled":
         return "Cancelled before anyone decided. No email was sent."
     return "⏳ Still waiting for approval"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from handlers.blocks.elements import MAX_BLOCKS, Block, escape
+from handlers.blocks.elements import MAX_BLOCKS, Block, escape, who
 from services.formatting import format_moment
 from services.tracking.status import DeliverySummary
 
@@ -37,7 +37,7 @@ def summary_status(item: DeliverySummary) -> str:
 def delivery_line(item: DeliverySummary) -> str:
     to = escape(", ".join(item.to)) or "nobody"
     when = format_moment(item.updated_at, item.locale)
-    by = f" · asked by <@{item.requested_by}>" if item.requested_by.startswith("U") else ""
+    by = f" · asked by {who(item.requested_by)}" if item.requested_by else ""
     text = (
         f"*{escape(item.invoice_number)}* · {escape(item.customer_name)} · {item.amount}\n"
         f"To {to} · {summary_status(item)} · {when}{by}"

@@ -16,7 +16,9 @@ from typing import Any
 
 from handlers.ids import COMMAND, ActionId, BlockId, MenuChoice
 from handlers.parsing import DueListing, menu_value
+from services.authorization import AUTOSEND, OPERATOR
 from services.formatting import format_day, format_money
+from services.invoicing.invoices import EVENTS_ACTOR
 from services.paging import Paging
 from services.sending.due import DueInvoice, DuePage, ReadyInvoices
 from services.sending.readiness import NotReadyReason
@@ -57,6 +59,27 @@ def escape(text: str, *, keep_user_mentions: bool = False) -> str:
     if keep_user_mentions:
         escaped = _ESCAPED_USER_MENTION.sub(r"<@\1>", escaped)
     return escaped
+
+
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+def who(actor: str | None) -> str:
+    """Who did or asked for something, as every message names them: a Slack user is mentioned, the
+    machine actors (the command line, autosend, the worker, a provider's report) are named in words."""
+    if not actor:
+        return "someone"
+    if _SLACK_USER.match(actor):
+        return f"<@{actor}>"
+    if actor == OPERATOR:
+        return "The operator (command line)"
+    if actor == AUTOSEND:
+        return "Autosend"
+    if actor == EVENTS_ACTOR or actor.startswith("webhook"):
+        return "The email provider's report"
+    if actor.startswith("worker"):
+        return "invoicebot"
+    return escape(actor)
 
 
 def clip(text: str, limit: int) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from handlers.blocks.approvals import approval_buttons
 from handlers.blocks.deliveries import summary_status
-from handlers.blocks.elements import Block, clip, context_block, escape, help_blocks, plain_text, section
+from handlers.blocks.elements import Block, clip, context_block, escape, help_blocks, plain_text, section, who
 from handlers.ids import COMMAND, ActionId
 from services.formatting import format_moment
 from services.home_dashboard import Dashboard, Rows
@@ -70,7 +70,7 @@ def _waiting(dashboard: Dashboard, locale: str) -> list[Block]:
     if not rows.shown:
         blocks.append(section("Nothing waits for you ✅"))
     for summary in rows.shown:
-        asked = f"asked by <@{escape(summary.requested_by)}> {format_moment(summary.created_at, locale)}"
+        asked = f"asked by {who(summary.requested_by)} {format_moment(summary.created_at, locale)}"
         blocks.append(section(_line(summary, with_status=False) + f"\n{asked}"))
         blocks.append(approval_buttons(summary.delivery_id))
     return blocks + _more(rows, "sent")

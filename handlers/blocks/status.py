@@ -11,7 +11,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from handlers.blocks.elements import Block, clip, context_block, escape, plain_text, record_payment_button, section
+from handlers.blocks.elements import (
+    Block,
+    clip,
+    context_block,
+    escape,
+    plain_text,
+    record_payment_button,
+    section,
+    who,
+)
 from handlers.ids import ActionId, BlockId
 from services.formatting import format_clock
 from services.tracking.alert_resolution import Resolution
@@ -77,9 +86,9 @@ def status_line(view: DeliveryStatusView) -> str:
     if status in ("accepted", "delivered", "opened"):
         return _sent_line(view)
     if status == "rejected":
-        who = f" by {_who(view.approval_decided_by)}" if view.approval_decided_by else ""
+        by = f" by {who(view.approval_decided_by)}" if view.approval_decided_by else ""
         why = f": {escape(view.rejected_reason)}" if view.rejected_reason else ""
-        return f"✋ Approval refused{who}{why} — nothing was sent"
+        return f"✋ Approval refused{by}{why} — nothing was sent"
     return escape(status)
 
 
@@ -94,10 +103,6 @@ def _sent_line(view: DeliveryStatusView) -> str:
     if _problems(view):
         line += "\n" + _problem_lines(view, "❌ Not delivered")
     return line
-
-
-def _who(user: str) -> str:
-    return f"<@{user}>" if user.startswith(("U", "W")) else escape(user)
 
 
 def delivery_summary(view: DeliveryStatusView) -> str:
@@ -123,9 +128,9 @@ def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     recipients = f"To: {escape(', '.join(view.to)) or 'nobody'}"
     if view.cc:
         recipients += f" · Cc: {escape(', '.join(view.cc))}"
-    people = f"Requested by {_who(view.requested_by)}"
+    people = f"Requested by {who(view.requested_by)}"
     if view.approved_by and view.status != "rejected":
-        people += f" · approved by {_who(view.approved_by)}"
+        people += f" · approved by {who(view.approved_by)}"
     blocks: list[Block] = [
         section(f"{heading}\n{recipients}"),
         section(line),
@@ -145,11 +150,11 @@ def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
 
 def delivery_note_text(view: DeliveryStatusView, payload: Mapping[str, Any]) -> str:
     """The thread reply when someone stops a send: who, and the reason a rejection gives."""
-    who, number = _who(str(payload.get("by") or "someone")), escape(view.invoice_number)
+    by, number = who(str(payload.get("by") or "someone")), escape(view.invoice_number)
     if payload.get("note") == "rejected":
         reason = escape(clip(str(payload.get("reason") or ""), 500))
-        return f"✋ {who} rejected the send of *{number}*" + (f": {reason}" if reason else "") + ". No email was sent."
-    return f"🚫 {who} cancelled the send of *{number}*. No email was sent."
+        return f"✋ {by} rejected the send of *{number}*" + (f": {reason}" if reason else "") + ". No email was sent."
+    return f"🚫 {by} cancelled the send of *{number}*. No email was sent."
 
 
 CANCELLABLE_SHOWN = ("awaiting_approval", "queued")  # *Cancel* is offered until the worker takes the send
@@ -214,8 +219,8 @@ def alert_buttons(view: DeliveryStatusView, kind: str) -> Block:
 
 def resolution_words(resolution: Resolution) -> str:
     """ "✅ Resolved by <@U1>: resent to ap@new.example, accepted" """
-    who = f" by {_who(resolution.by)}" if resolution.by else ""
-    return f"✅ Resolved{who}: {escape(resolution.how)}"
+    by = f" by {who(resolution.by)}" if resolution.by else ""
+    return f"✅ Resolved{by}: {escape(resolution.how)}"
 
 
 def delivery_alert_message(
