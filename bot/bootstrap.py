@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -33,8 +30,9 @@ from starlette.applications import Starlette
 
 from bot.app import ListenerNeeds, create_slack_app, utc_today
 from bot.audit_sealer import run_audit_sealer
+from bot.autosend_loop import Autosend, AutosendLoop
 from bot.bounce_mailbox import BounceMailbox, MailboxPolling
-from bot.config import Settings
+from bot.config import Settings, verp_secret
 from bot.digest_loop import DigestLoop
 from bot.home_refresh import HomeRefresh, home_refresher
 from bot.imap_mailbox import ImapMailbox
@@ -83,6 +81,7 @@ class Loop(StrEnum):
     AUDIT_SEALER = "audit sealer"  # beside each worker (bot/audit_sealer.py)
     SILENT_ALERTS = "silent-email alerts"  # beside each worker (bot/silent_alerts.py)
     DIGEST = "daily digest"
+    AUTOSEND = "autosend"  # beside each worker (bot/autosend_loop.py)
 
 
 @dataclass(frozen=True)
@@ -131,6 +130,7 @@ class Runtime:
     workspace_tokens: WorkspaceTokens | None = None  # multi-workspace: each organisation's bot token
     home_viewers: HomeViewers | None = None  # App Homes republished after this process's notifier posts
     digest: DigestLoop | None = None
+    autosend: AutosendLoop | None = None
 
     @property
     def organisation_settings(self) -> OrganisationSettings:
@@ -167,6 +167,8 @@ class Runtime:
                 running.append(self.home_viewers.run(stop))
         if self.digest is not None:
             running.append(self.digest.run(stop))
+        if self.autosend is not None:
+            running.append(self.autosend.run(stop))
         return running
 
     async def start(self) -> None:
@@ -183,18 +185,6 @@ class Runtime:
         if self.render_pool is not None:
             await self.render_pool.aclose()
         await self.engine.dispose()
-
-
-def verp_secret(settings: Settings) -> bytes:
-    """The key signing VERP tokens and preview links: the setting, else a random key kept in a 0600 file."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value().encode()
-    path = Path(settings.secret_key_file)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-    return path.read_text().strip().encode()
 
 
 def smtp_transport(settings: Settings) -> Transport:
@@ -335,6 +325,8 @@ def _add_loops(
             silent = runtime.health.loop(Loop.SILENT_ALERTS, reports_each_round=True)
             every = min(CHECK_EVERY_SECONDS, settings.health_stall_seconds / 4)  # reports well inside the window
             runtime.silent_alerts = SilentAlerts(runtime.sessions, silent_route(settings), silent, every=every)
+            autosend = Autosend(runtime.sessions, runtime.organisations, verp_secret=verp_secret)
+            runtime.autosend = AutosendLoop(autosend, runtime.health.loop(Loop.AUTOSEND, reports_each_round=True))
         else:
             log.warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
     if Loop.BOUNCE_MAILBOX in loops:

@@ -18,6 +18,7 @@ from bot.bootstrap import Runtime, bootstrap
 from bot.cli_admin import register as register_admin_commands
 from bot.cli_alerts import register as register_alerts_commands
 from bot.cli_audit import register as register_audit_commands
+from bot.cli_autosend import register as register_autosend_commands
 from bot.cli_demo import register as register_demo_command
 from bot.cli_digest import register as register_digest_commands
 from bot.cli_doctor import register as register_doctor_command
@@ -364,6 +365,7 @@ register_admin_commands(app, run_with_runtime)
 register_links_commands(app, run_with_runtime)
 register_payments_commands(app, invoices_app, run_with_runtime, fail)
 register_digest_commands(app, run_with_runtime, fail)
+register_autosend_commands(app, run_with_runtime, settings_or_exit, fail)
 register_health_commands(app, run_with_runtime)
 register_workspaces_command(app, run_over_all)
 register_demo_command(app, settings_or_exit, fail)

@@ -9,9 +9,12 @@ A missing or malformed value fails at start-up with one line naming the variable
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
 import socket
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 from cryptography.fernet import Fernet
@@ -366,3 +369,15 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         name = _variable_name(first["loc"])
         raise SettingsError(f"setting {name} is invalid: {first['msg']}") from None
+
+
+def verp_secret(settings: Settings) -> bytes:
+    """The key signing VERP tokens and preview links: the setting, else a random key kept in a 0600 file."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = Path(settings.secret_key_file)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip().encode()

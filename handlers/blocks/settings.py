@@ -174,6 +174,12 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
         section("*Scheduled mail* — reminders and autosend leave only inside this window, in the time zone above."),
         _text(form, "send_window"),
         _text(form, "holiday_country"),
+        _checkbox(
+            block_id("autosend"),
+            "Autosend",
+            _option(YES, "Send validated invoices on their issue date without a click (approval still applies)"),
+            ticked=form.autosend,
+        ),
         section("*Copies of every send*"),
         _text(form, "cc"),
         _text(form, "bcc"),
@@ -216,6 +222,7 @@ def parse_settings(view: Mapping[str, Any]) -> SettingsForm:
         notify_channel=_value(state, "notify_channel"),
         approvers_channel=_value(state, "approvers_channel"),
         approve_new_recipients=bool(_value(state, "approve_new_recipients")),
+        autosend=bool(_value(state, "autosend")),
         digest_hour=str(_value(state, "digest_hour")),
         weekly_summary_day=str(_value(state, "weekly_summary_day")) or "monday",
     )

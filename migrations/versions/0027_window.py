@@ -1,4 +1,4 @@
-"""The send window (issue 14): when scheduled mail may leave, and whose public holidays close it
+"""The send window and autosend (issue 14): when scheduled mail may leave, whose holidays close it, who autosends
 
 Revision ID: 0027_window
 Revises: 0026_home_viewers
@@ -20,9 +20,15 @@ def upgrade() -> None:
     with op.batch_alter_table("organisation_settings") as batch:
         batch.add_column(sa.Column("send_window", sa.String(64), server_default="Mon-Fri 09:00-17:00", nullable=False))
         batch.add_column(sa.Column("holiday_country", sa.String(2), server_default="", nullable=False))
+        batch.add_column(sa.Column("autosend", sa.Boolean(), server_default=sa.false(), nullable=False))
+    with op.batch_alter_table("customers") as batch:
+        batch.add_column(sa.Column("autosend", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("customers") as batch:
+        batch.drop_column("autosend")
     with op.batch_alter_table("organisation_settings") as batch:
+        batch.drop_column("autosend")
         batch.drop_column("holiday_country")
         batch.drop_column("send_window")

@@ -94,6 +94,7 @@ class OrganisationSettingsValues:
     weekly_summary_day: int = 0  # the weekly summary's day (0 = Monday), with the daily digest
     send_window: str = DEFAULT_SEND_WINDOW  # when scheduled mail may leave (services/invoicing/send_window.py)
     holiday_country: str = ""  # whose public holidays close the send window; "" none
+    autosend: bool = False  # validated invoices go out on their issue date without a click (customers may differ)
 
     @property
     def from_name(self) -> str:
@@ -172,6 +173,7 @@ class SettingsForm:
     weekly_summary_day: str = "monday"
     send_window: str = DEFAULT_SEND_WINDOW
     holiday_country: str = ""
+    autosend: bool = False
 
 
 class _Errors:
@@ -288,6 +290,7 @@ def check_settings(
             "approval_threshold", lambda: _threshold(form.approval_threshold, currency), Decimal(0)
         ),
         approve_new_recipients=bool(form.approve_new_recipients),
+        autosend=bool(form.autosend),
         notify_channel=errors.check("notify_channel", lambda: _channel(form.notify_channel)),
         approvers_channel=errors.check("approvers_channel", lambda: _channel(form.approvers_channel)),
         sender_name=errors.check("sender_name", lambda: _optional_text(form.sender_name, "the From name", 200)) or None,

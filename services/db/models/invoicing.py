@@ -105,6 +105,7 @@ class OrganisationSettingsRow(Base):
         String(64), default="Mon-Fri 09:00-17:00", server_default="Mon-Fri 09:00-17:00"
     )
     holiday_country: Mapped[str] = mapped_column(String(2), default="", server_default="")
+    autosend: Mapped[bool] = mapped_column(default=False, server_default=false())  # customers follow it by default
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -128,6 +129,7 @@ class Customer(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     emails: Mapped[list[str]] = mapped_column(default=list)
     cc: Mapped[list[str]] = mapped_column(default=list)
+    autosend: Mapped[bool | None]  # None: the organisation's setting; True/False: this customer's choice
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
