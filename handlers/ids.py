@@ -20,6 +20,7 @@ class ActionId(StrEnum):
     APPROVE_DELIVERY = "delivery_approve"
     REJECT_DELIVERY = "delivery_reject"
     REVIEW_LANGUAGE = "review_language"  # dispatch_action on the language select re-renders the modal
+    REVIEW_TEXT = "review_text"  # dispatch_action on the preset text select: its subject and message replace the typed
     # The buttons of a delivery alert (bounce, failure …) in the notification channel.
     FIX_ADDRESS_AND_RESEND = "alert_fix_address_and_resend"
     MARK_SENT_MANUALLY = "alert_mark_sent_manually"
@@ -58,6 +59,7 @@ class BlockId(StrEnum):
     REVIEW_SUBJECT = "review_subject"
     REVIEW_MESSAGE = "review_message"
     REVIEW_LANGUAGE = "review_language"
+    REVIEW_TEXT = "review_text"  # the preset email text (services.email.email_texts)
     REVIEW_ATTACHMENTS = "review_attachments"
     REVIEW_OPTIONS = "review_options"  # "send me a preview first"
     REVIEW_OVERRIDE = "review_override"  # send to a suppressed address anyway
