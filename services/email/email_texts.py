@@ -192,6 +192,25 @@ async def list_email_texts(session: AsyncSession, *, organisation_id: int) -> li
     ]
 
 
+async def email_texts_to_edit(
+    session: AsyncSession, *, organisation_id: int, rules: ApprovalRules, actor: str
+) -> list[PresetText]:
+    """The presets for the admins' modal; NotAllowed (said to the person) for anyone else."""
+    authorize(rules, actor, Action.CHANGE_TEMPLATES)
+    return await list_email_texts(session, organisation_id=organisation_id)
+
+
+async def email_text_to_edit(
+    session: AsyncSession, *, organisation_id: int, name: str, language: str, rules: ApprovalRules, actor: str
+) -> PresetText:
+    """One preset to fill the edit form; NotAllowed for a non-admin, NotFound when it was deleted meanwhile."""
+    authorize(rules, actor, Action.CHANGE_TEMPLATES)
+    row = await _row(session, organisation_id, name, language)
+    if row is None:
+        raise NotFound(f"There is no text “{name.strip()}” in {language} any more.")
+    return PresetText(name=row.name, language=row.language, subject=row.subject, message=row.message)
+
+
 async def set_customer_default_text(
     units: UnitsOfWork, *, organisation_id: int, customer_ref: str, name: str | None, actor: str, rules: ApprovalRules
 ) -> None:
