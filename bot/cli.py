@@ -29,6 +29,7 @@ from bot.cli_payments import register as register_payments_commands
 from bot.cli_runtime import register as register_runtime_commands
 from bot.cli_schema import register as register_schema_commands
 from bot.cli_schema import require_schema
+from bot.cli_texts import register as register_texts_commands
 from bot.cli_workspaces import register as register_workspaces_command
 from bot.config import Settings, SettingsError, load_settings
 from services.authorization import OPERATOR
@@ -362,6 +363,7 @@ def invoices_void(number: str) -> None:
 register_schema_commands(db_app, settings_or_exit, fail)
 register_runtime_commands(app, settings_or_exit, fail)
 register_admin_commands(app, run_with_runtime)
+register_texts_commands(app, run_with_runtime)
 register_links_commands(app, run_with_runtime)
 register_payments_commands(app, invoices_app, run_with_runtime, fail)
 register_digest_commands(app, run_with_runtime, fail)

@@ -11,6 +11,7 @@ from handlers import (
     bulk,
     cancel,
     commands,
+    email_texts,
     history,
     home,
     links,
@@ -38,3 +39,4 @@ def register(app: AsyncApp) -> None:
     sent_email.register(app)
     cancel.register(app)
     search.register(app)
+    email_texts.register(app)

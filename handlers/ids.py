@@ -20,6 +20,7 @@ class ActionId(StrEnum):
     APPROVE_DELIVERY = "delivery_approve"
     REJECT_DELIVERY = "delivery_reject"
     REVIEW_LANGUAGE = "review_language"  # dispatch_action on the language select re-renders the modal
+    REVIEW_TEXT = "review_text"  # dispatch_action on the preset text select: its subject and message replace the typed
     # The buttons of a delivery alert (bounce, failure …) in the notification channel.
     FIX_ADDRESS_AND_RESEND = "alert_fix_address_and_resend"
     MARK_SENT_MANUALLY = "alert_mark_sent_manually"
@@ -30,6 +31,11 @@ class ActionId(StrEnum):
     SHOW_HISTORY = "invoice_show_history"  # `/invoices show`: the invoice's audit trail
     VIEW_SENT_EMAIL = "invoice_view_sent_email"  # `/invoices show`: the latest email as sent
     RECORD_PAYMENT = "invoice_record_payment"  # opens the *Record payment* modal; its value is the number
+    # The preset email texts (handlers.email_texts): the settings modal's button, then the list's buttons.
+    OPEN_EMAIL_TEXTS = "settings_open_email_texts"
+    ADD_EMAIL_TEXT = "email_text_add"
+    EDIT_EMAIL_TEXT = "email_text_edit"  # value: the text's name and language (untrusted JSON)
+    DELETE_EMAIL_TEXT = "email_text_delete"
 
 
 class MenuChoice(StrEnum):
@@ -58,6 +64,7 @@ class BlockId(StrEnum):
     REVIEW_SUBJECT = "review_subject"
     REVIEW_MESSAGE = "review_message"
     REVIEW_LANGUAGE = "review_language"
+    REVIEW_TEXT = "review_text"  # the preset email text (services.email.email_texts)
     REVIEW_ATTACHMENTS = "review_attachments"
     REVIEW_OPTIONS = "review_options"  # "send me a preview first"
     REVIEW_OVERRIDE = "review_override"  # send to a suppressed address anyway
@@ -76,6 +83,11 @@ class BlockId(StrEnum):
     PAYMENT_AMOUNT = "payment_amount"  # the *Record payment* modal's fields
     PAYMENT_DATE = "payment_date"
     PAYMENT_REFERENCE = "payment_reference"
+    EMAIL_TEXT_NOTICE = "email_text_notice"  # the list's outcome line (deleted, refused)
+    EMAIL_TEXT_NAME = "email_text_name"  # the text modal's fields
+    EMAIL_TEXT_LANGUAGE = "email_text_language"
+    EMAIL_TEXT_SUBJECT = "email_text_subject"
+    EMAIL_TEXT_MESSAGE = "email_text_message"
 
 
 class CallbackId(StrEnum):
@@ -87,6 +99,7 @@ class CallbackId(StrEnum):
     SETTINGS = "organisation_settings"  # `/invoices settings`, App Home's *Settings*
     REJECT = "approval_reject"  # *Reject* on an approval request: the reason
     PAYMENT = "record_payment"  # the *Record payment* modal; private_metadata is the invoice number
+    EMAIL_TEXT = "email_text"  # add / edit one preset email text; private_metadata is the list view's id
 
 
 COMMAND = "/invoices"

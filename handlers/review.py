@@ -51,7 +51,13 @@ TITLE = "Send invoice"
 
 
 async def _form(
-    session: Session, *, number: str, workplace: Workplace, policy: SendPolicy, language: str | None = None
+    session: Session,
+    *,
+    number: str,
+    workplace: Workplace,
+    policy: SendPolicy,
+    language: str | None = None,
+    text: str | None = None,
 ) -> ReviewForm:
     now = policy.send.clock()
     draft = await prepare_review(
@@ -64,6 +70,7 @@ async def _form(
             sending=workplace.sending,
             language=language,
             risk_rule=policy.rules.new_recipients,
+            text=text,
         ),
     )
     return ReviewForm.from_draft(
@@ -104,7 +111,11 @@ async def handle_review_language_action(
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
-    """Re-render subject and message in the chosen language; keep recipients and options as typed."""
+    """Re-render subject and message in the chosen language and preset text; keep recipients and options as typed.
+
+    Also the listener of the *Text* select: choosing a text replaces subject and message (edits
+    included); a language without the chosen text falls back to the customer's default, else Standard.
+    """
     await ack()
     view = body.get("view") or {}
     metadata = ReviewMetadata.decode(view.get("private_metadata"))
@@ -116,6 +127,7 @@ async def handle_review_language_action(
             workplace=workplace,
             policy=send_policy,
             language=submitted.language,
+            text=submitted.text,
         )
     updated = review_view(form.typed(submitted), metadata=metadata)
     await client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)
@@ -142,9 +154,9 @@ FIELD_BLOCKS = {
 }
 
 
-def field_errors_by_block(errors: dict[str, str], *, language: str, shown: set[str]) -> dict[str, str]:
+def field_errors_by_block(errors: dict[str, str], *, language: str, shown: set[str], text: str = "") -> dict[str, str]:
     """The service's field names → this modal's block ids; a field with no block lands on To."""
-    blocks = FIELD_BLOCKS | {"subject": subject_block_id(language), "message": message_block_id(language)}
+    blocks = FIELD_BLOCKS | {"subject": subject_block_id(language, text), "message": message_block_id(language, text)}
     mapped: dict[str, str] = {}
     for field_name, sentence in errors.items():
         block_id = str(blocks.get(field_name, BlockId.REVIEW_TO))
@@ -186,7 +198,12 @@ async def _rebuilt(
     """The modal again, exactly as typed, with a new question on it (`changes`)."""
     async with sessions() as session:
         form = await _form(
-            session, number=metadata.invoice_number, workplace=workplace, policy=policy, language=submitted.language
+            session,
+            number=metadata.invoice_number,
+            workplace=workplace,
+            policy=policy,
+            language=submitted.language,
+            text=submitted.text,
         )
     typed = replace(form.typed(submitted), subject=submitted.subject, message=submitted.message, **changes)
     return review_view(typed, metadata=metadata)
@@ -263,8 +280,9 @@ async def handle_review_submission(
         typed = _typed_request(body, view)
     except FieldErrors as error:
         shown = block_ids_of(view)
-        language = parse_review_state(view).language
-        await ack(response_action="errors", errors=field_errors_by_block(error.errors, language=language, shown=shown))
+        state = parse_review_state(view)
+        errors = field_errors_by_block(error.errors, language=state.language, shown=shown, text=state.text)
+        await ack(response_action="errors", errors=errors)
         return
     await ack(response_action="update", view=working_view(TITLE, f"Sending {escape(typed[0].invoice_number)}…"))
     outcome = _submission_outcome(
@@ -278,4 +296,5 @@ async def handle_review_submission(
 def register(app: AsyncApp) -> None:
     app.action(ActionId.REVIEW_AND_SEND)(handle_review_open_action)
     app.action(ActionId.REVIEW_LANGUAGE)(handle_review_language_action)
+    app.action(ActionId.REVIEW_TEXT)(handle_review_language_action)
     app.view(CallbackId.REVIEW)(handle_review_submission)

@@ -9,6 +9,7 @@ for the re-rendered wording to appear.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from typing import Any
 
 from handlers.ids import ActionId, BlockId
 from services.db.models import Attachments
+from services.email.email_texts import STANDARD_TEXT, is_standard
 from services.errors import InvalidInput
 from services.invoicing.states import InvoiceState
 from services.safe_json import UntrustedJsonError, load_untrusted_object
@@ -65,6 +67,8 @@ class ReviewForm:
     recent: str | None = None  # "INV-1 was sent 4 minutes ago by <@U1> — send again?"
     last_email: str | None = None  # "❌ Not received: bounced to ap@x: …" when the last email did not arrive
     approval_reason: str | None = None  # "new domain example.org for ACME": why an approver will be asked
+    text: str = STANDARD_TEXT  # the preset email text the subject and message came from
+    texts: tuple[str, ...] = (STANDARD_TEXT,)  # the presets of the language; the select shows when there are more
 
     @classmethod
     def from_draft(cls, draft: ReviewDraft, *, recent: str | None) -> ReviewForm:
@@ -84,6 +88,8 @@ class ReviewForm:
             recent=recent,
             approval_reason=draft.approval_reason,
             last_email=draft.state.line if draft.state and draft.state.state == InvoiceState.NOT_RECEIVED else None,
+            text=draft.text,
+            texts=draft.texts,
         )
 
     def typed(self, submitted: SubmittedReview) -> ReviewForm:
@@ -100,12 +106,19 @@ class ReviewForm:
         )
 
 
-def subject_block_id(language: str) -> str:
-    return f"{BlockId.REVIEW_SUBJECT}.{language}"
+def _wording_key(language: str, text: str) -> str:
+    """`en`, or `en.<hash>` for a preset: a new key per wording, so Slack shows the new initial values."""
+    if not text or is_standard(text):
+        return language
+    return f"{language}.{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
-def message_block_id(language: str) -> str:
-    return f"{BlockId.REVIEW_MESSAGE}.{language}"
+def subject_block_id(language: str, text: str = "") -> str:
+    return f"{BlockId.REVIEW_SUBJECT}.{_wording_key(language, text)}"
+
+
+def message_block_id(language: str, text: str = "") -> str:
+    return f"{BlockId.REVIEW_MESSAGE}.{_wording_key(language, text)}"
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,7 @@ class SubmittedReview:
     preview_first: bool
     override_suppression: bool
     confirm_resend: bool
+    text: str = ""  # the preset text selected ("" when the modal had no select: the customer's default applies)
 
 
 def _by_prefix(values: Mapping[str, Any], prefix: str) -> Mapping[str, Any]:
@@ -144,6 +158,7 @@ def parse_review_state(view: Mapping[str, Any]) -> SubmittedReview:
     values = (view.get("state") or {}).get("values") or {}
     language_state = _by_prefix(values, BlockId.REVIEW_LANGUAGE).get(ActionId.REVIEW_LANGUAGE) or {}
     attachments_state = _by_prefix(values, BlockId.REVIEW_ATTACHMENTS).get(INPUT) or {}
+    text_state = _by_prefix(values, BlockId.REVIEW_TEXT).get(ActionId.REVIEW_TEXT) or {}
     return SubmittedReview(
         to=_text(values, BlockId.REVIEW_TO),
         cc=_text(values, BlockId.REVIEW_CC),
@@ -155,6 +170,7 @@ def parse_review_state(view: Mapping[str, Any]) -> SubmittedReview:
         preview_first=_ticked(values, BlockId.REVIEW_OPTIONS),
         override_suppression=_ticked(values, BlockId.REVIEW_OVERRIDE),
         confirm_resend=_ticked(values, BlockId.REVIEW_RESEND),
+        text=str((text_state.get("selected_option") or {}).get("value") or ""),
     )
 
 

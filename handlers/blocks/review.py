@@ -119,6 +119,25 @@ def warnings_text(form: ReviewForm) -> str | None:
     return "\n".join(lines) or None
 
 
+def text_select(form: ReviewForm) -> Block:
+    """The preset email texts of the language (Standard first): choosing one replaces subject and message."""
+    options = [_option(name, name) for name in form.texts[:100]]
+    chosen = next((o for o in options if o["value"] == form.text), options[0])
+    return {
+        "type": "input",
+        "block_id": BlockId.REVIEW_TEXT,
+        "dispatch_action": True,  # choosing a text re-renders subject and message
+        "label": plain_text("Text"),
+        "hint": plain_text("Choosing a text replaces the subject and message below, edits included."),
+        "element": {
+            "type": "static_select",
+            "action_id": ActionId.REVIEW_TEXT,
+            "options": options,
+            "initial_option": chosen,
+        },
+    }
+
+
 def review_view(form: ReviewForm, *, metadata: ReviewMetadata) -> View:
     """The filled modal: warnings first, then every field prefilled with what is (or was) typed."""
     blocks: list[Block] = [
@@ -157,9 +176,11 @@ def review_view(form: ReviewForm, *, metadata: ReviewMetadata) -> View:
             },
         }
     )
+    if len(form.texts) > 1:
+        blocks.append(text_select(form))
     blocks += [
-        _text_input(subject_block_id(form.language), "Subject", form.subject),
-        _text_input(message_block_id(form.language), "Message", form.message, multiline=True),
+        _text_input(subject_block_id(form.language, form.text), "Subject", form.subject),
+        _text_input(message_block_id(form.language, form.text), "Message", form.message, multiline=True),
     ]
     attachments = [_option(value.value, label) for value, label in ATTACHMENT_CHOICES]
     attached = next((o for o in attachments if o["value"] == form.attachments), attachments[0])

@@ -15,7 +15,7 @@ from typing import Any
 
 from handlers.blocks.elements import Block, plain_text, section
 from handlers.blocks.review import LANGUAGE_NAMES, View, _checkbox, _modal, _option, _text_input
-from handlers.ids import CallbackId
+from handlers.ids import ActionId, CallbackId
 from handlers.review_form import INPUT, YES
 from services.authorization import ApprovalPolicy
 from services.invoicing.schedule_settings import WEEKDAYS
@@ -187,7 +187,14 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
         _text(form, "silent_after_provider_hours"),
         _text(form, "silent_after_smtp_hours"),
     ]
+    blocks.append(email_texts_button())
     return _modal(TITLE, blocks, callback_id=CallbackId.SETTINGS, submit="Save", close="Cancel")
+
+
+def email_texts_button() -> Block:
+    """Opens the preset email texts (handlers.email_texts) over this modal, which keeps what was typed."""
+    button = {"type": "button", "text": plain_text("Email texts"), "action_id": ActionId.OPEN_EMAIL_TEXTS}
+    return {"type": "actions", "block_id": "set_email_texts", "elements": [{**button, "value": "open"}]}
 
 
 def _value(state: Mapping[str, Any], field: str) -> Any:

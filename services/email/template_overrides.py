@@ -20,7 +20,8 @@ from services.languages import SUPPORTED_LANGUAGES, normalise_language
 from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
 
-def _checked_language(language: str) -> str:
+def checked_language(language: str) -> str:
+    """`language` as a code we ship templates for; InvalidInput naming the codes otherwise."""
     code = (language or "").strip().lower()
     if code not in SUPPORTED_LANGUAGES:
         raise InvalidInput(
@@ -44,7 +45,7 @@ async def save_template_override(
     """Store (or replace) the organisation's template for one part; InvalidInput if it has problems."""
     authorize(rules, actor, Action.CHANGE_TEMPLATES)
     part, source = edit.part, edit.source
-    language = _checked_language(edit.language)
+    language = checked_language(edit.language)
     if part not in PART_FILES:
         raise InvalidInput(f"There is no template part called {part!r}; use one of: {', '.join(PART_FILES)}.")
     problems = check_template(part, source)
@@ -98,7 +99,7 @@ async def delete_template_override(
     existing = await session.scalar(
         select(TemplateOverride).where(
             TemplateOverride.organisation_id == organisation_id,
-            TemplateOverride.language == _checked_language(language),
+            TemplateOverride.language == checked_language(language),
             TemplateOverride.part == part,
         )
     )

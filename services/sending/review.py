@@ -29,6 +29,7 @@ from services.db.models import (
 from services.documents.formats import payment_details
 from services.documents.model import payment_of
 from services.email.addresses import suppression_key
+from services.email.email_texts import STANDARD_TEXT, choose_text
 from services.email.template_overrides import load_overrides
 from services.email.templates import InvoiceEmailFacts, invoice_email_context, render_invoice_email
 from services.formatting import format_day, format_money, reader_locale
@@ -100,6 +101,8 @@ class ReviewDraft:
     recent: RecentSend | None
     state: InvoiceStateView | None = None  # as a person sees it (services.invoicing.states)
     approval_reason: str | None = None  # the risk rule's: why this send will wait for an approver
+    text: str = STANDARD_TEXT  # the preset email text the subject and message come from
+    texts: tuple[str, ...] = (STANDARD_TEXT,)  # the presets of this language (services.email.email_texts)
 
     @property
     def ready(self) -> bool:
@@ -205,6 +208,7 @@ class ReviewRequest:
     sending: SendingState | None = None
     language: str | None = None
     risk_rule: bool = False  # the organisation's risk rule is on: say when (and why) the send will ask approval
+    text: str | None = None  # the preset text picked in the modal; None: the customer's default, else Standard
 
 
 async def prepare_review(session: AsyncSession, request: ReviewRequest) -> ReviewDraft:
@@ -247,8 +251,14 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
             payment=payment_details(payment_of(invoice, organisation)),
         )
     )
-    overrides = await load_overrides(session, organisation_id=organisation_id, language=language)
-    rendered = render_invoice_email(language=language, context=context, overrides=overrides)
+    chosen = await choose_text(
+        session,
+        organisation_id=organisation_id,
+        language=language,
+        wanted=(request.text, customer.default_email_text),
+        template_overrides=await load_overrides(session, organisation_id=organisation_id, language=language),
+    )
+    rendered = render_invoice_email(language=language, context=context, overrides=chosen.overrides)
     suppressed = await suppressed_among(session, organisation_id=organisation_id, emails=[*to, *cc])
     problems = verdict(
         status=InvoiceStatus(invoice.status),
@@ -278,6 +288,8 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
             if request.risk_rule
             else None
         ),
+        text=chosen.name,
+        texts=chosen.names,
     )
 
 

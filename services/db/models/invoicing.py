@@ -130,6 +130,8 @@ class Customer(Base):
     emails: Mapped[list[str]] = mapped_column(default=list)
     cc: Mapped[list[str]] = mapped_column(default=list)
     autosend: Mapped[bool | None]  # None: the organisation's setting; True/False: this customer's choice
+    # The preset email text (services.email.email_texts) the review modal starts with; None: Standard.
+    default_email_text: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -100,6 +100,26 @@ class TemplateOverride(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class EmailText(Base):
+    """A named preset email text (subject + message templates) in one language, chosen in the review modal.
+
+    The built-in "Standard" text is not a row: it is the language's template (ours, or the
+    organisation's `TemplateOverride`). Sources are checked like template overrides when saved.
+    """
+
+    __tablename__ = "email_texts"
+    __table_args__ = (UniqueConstraint("organisation_id", "name", "language", name="uq_email_texts_org_name_lang"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    name: Mapped[str] = mapped_column(String(60))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class LoopHeartbeat(Base):
     """The last report of one background loop of one process (e.g. an `invoicebot worker`).
 
