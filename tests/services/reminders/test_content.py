@@ -325,3 +325,15 @@ async def test_reminder_with_two_pdfs_arrives_at_a_real_smtp_server(
     assert all(part.get_content().startswith(b"%PDF") for part in pdfs)
     body = arrived.get_body(preferencelist=("plain",))
     assert body is not None and "en retard de 14 jours" in body.get_content()
+
+
+def test_invoices_at_different_distances_are_each_shown_with_their_own() -> None:
+    """A catch-up can list invoices that passed the step on different days: the opening names no count
+    of days, each invoice's line its own."""
+    invoices = (_invoice("INV-1", days_overdue=8), _invoice("INV-2", days_overdue=10))
+    email = render_reminder_email(_facts("en", "neutral", 7, invoices=invoices))
+
+    assert "invoices INV-1 and INV-2 are overdue and have not yet been paid in full." in email.text
+    assert "Invoice INV-1: 8 days overdue" in email.text
+    assert "Invoice INV-2: 10 days overdue" in email.text
+    assert email.subject == "Reminder: invoices INV-1 and INV-2 are overdue – Example Trading SRL"
