@@ -35,6 +35,7 @@ from services.documents.labels import label
 from services.documents.model import EXEMPT, InvoiceDocument, PartyData
 from services.documents.page_numbers import NumberedCanvas
 from services.documents.payment_qr import QrSymbol, epc_qr
+from services.email.message import Attachment
 from services.field_rules import iban_shown
 
 FONT_DIR = Path(__file__).with_name("fonts")
@@ -337,3 +338,8 @@ def render_invoice_pdf(document: InvoiceDocument) -> bytes:
     )
     template.build(story, canvasmaker=canvasmaker)
     return buffer.getvalue()
+
+
+def invoice_pdf_attachment(document: InvoiceDocument) -> Attachment:
+    """The invoice's PDF as an email attaches it (`NUMBER.pdf`): the invoice email and its reminders alike."""
+    return Attachment(f"{document.number}.pdf", render_invoice_pdf(document), "application/pdf")

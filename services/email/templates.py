@@ -272,6 +272,17 @@ def render_invoice_email(
     return RenderedEmail(subject=subject, text=text, html=html)
 
 
+def render_shipped_template(name: str, variables: Mapping[str, Any], *, html: bool) -> str:
+    """One of our own templates by its path under templates/ (`reminders/subject.j2`), in the same
+    sandboxed environment as the invoice email's; HTML autoescaped and its CSS inlined.
+
+    For wording other than the invoice email (reminders) that reuses the layout and environment
+    but not the organisation overrides, which are stored per part of the invoice email only.
+    """
+    rendered = _environment(html=html).get_template(name).render(variables)
+    return _inliner().inline(rendered) if html else rendered
+
+
 def _template_line(traceback: TracebackType | None) -> int | None:
     """The line of the user's template where rendering failed (jinja rewrites the traceback)."""
     line = None

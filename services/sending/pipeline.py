@@ -27,7 +27,7 @@ from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
 from services.db.rounds import transient_database_error
 from services.documents.formats import payment_details
 from services.documents.model import InvoiceDocument, in_language, load_invoice_document, read_invoice_documents
-from services.documents.pdf import render_invoice_pdf
+from services.documents.pdf import invoice_pdf_attachment
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict
 from services.email.dkim import DkimKey, sign_message
@@ -105,7 +105,7 @@ def render_message(job: RenderJob) -> bytes:
     files: list[Attachment] = []
     number = job.document.number
     if job.attachments in (Attachments.PDF, Attachments.PDF_UBL):
-        files.append(Attachment(f"{number}.pdf", render_invoice_pdf(job.document), "application/pdf"))
+        files.append(invoice_pdf_attachment(job.document))
     if job.attachments in (Attachments.UBL, Attachments.PDF_UBL):
         files.append(Attachment(f"{number}.xml", render_invoice_ubl(job.document), "application/xml"))
     html = render_html_body(language=job.context.language, context=job.context, text=job.text, pixel_url=job.pixel_url)
