@@ -35,8 +35,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.blocks.approvals import approval_decided_message, approval_request_message
+from handlers.blocks.autosend import autosend_message
 from handlers.blocks.digest import digest_message
-from handlers.blocks.elements import section
+from handlers.blocks.elements import Block, section
 from handlers.blocks.status import delivery_alert_message, delivery_note_text, status_message
 from handlers.context import Session
 from services.db.models import DeliveryKind, Notification
@@ -213,16 +214,28 @@ class OrganisationPost:
 
 async def post_digest(post: OrganisationPost) -> None:
     """The daily digest in the notify channel (the row's channel, else the organisation's)."""
+    await _post_in_channel(post, "the digest", digest_message)
+
+
+async def post_autosend_notice(post: OrganisationPost) -> None:
+    """What an autosend round asked for, and what it left for a person, in the notify channel."""
+    await _post_in_channel(post, "autosend's note", autosend_message)
+
+
+async def _post_in_channel(
+    post: OrganisationPost, what: str, message: Callable[[Mapping[str, Any]], tuple[str, list[Block]]]
+) -> None:
     channel = post.notification.channel or post.default_channel
     if not channel:
-        raise PostLater("no channel to post the digest in: set the notify channel")
-    text, blocks = digest_message(post.notification.payload or {})
+        raise PostLater(f"no channel to post {what} in: set the notify channel")
+    text, blocks = message(post.notification.payload or {})
     answer = await post.client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
     await post.posted(Posted(str(answer.get("channel") or channel), str(answer["ts"])))
 
 
 ORGANISATION_RENDERERS: Mapping[NotificationKind, Callable[[OrganisationPost], Awaitable[None]]] = {
     NotificationKind.DIGEST: post_digest,
+    NotificationKind.AUTOSEND: post_autosend_notice,
 }
 RENDERERS: Mapping[NotificationKind, Renderer] = {
     NotificationKind.DELIVERY_STATUS: post_delivery_status,

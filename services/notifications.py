@@ -51,6 +51,8 @@ class NotificationKind(StrEnum):
     DELIVERY_NOTE = "delivery_note"
     # The organisation's daily digest (and weekly summary), in the notify channel; names no send.
     DIGEST = "digest"
+    # What an autosend round asked for (and what it left for a person), in the notify channel.
+    AUTOSEND = "autosend"
 
 
 @dataclass(frozen=True)

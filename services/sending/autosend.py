@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,12 +39,15 @@ from services.errors import DomainError, InvalidInput, NotFound
 from services.invoicing.schedule_settings import organisation_zone
 from services.invoicing.send_window import parse_send_window
 from services.invoicing.settings_store import stored_settings
+from services.notifications import NotificationKind
+from services.once_per_period import PERIOD_TAKEN, PeriodKey, claim_period
 from services.sending.bulk import MAX_BULK_INVOICES, BulkRequest, SkippedInvoice, request_bulk_delivery
 from services.sending.context import SendContext
 from services.sending.readiness import SendingState
-from services.unit_of_work import AuditEntry, UnitsOfWork
+from services.unit_of_work import AuditEntry, OwedPost, UnitsOfWork
 
 AUTOSEND_KEY = "autosend"  # with the invoice number, the key of its one autosend (services.sending.bulk)
+SKIPPED_NOTICE = "autosend_skipped"  # the once-a-day notice of invoices autosend left for a person
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class AutosendRound:
     awaiting_approval: tuple[str, ...] = ()  # invoice numbers whose approval request is posted
     skipped: tuple[SkippedInvoice, ...] = ()  # asked for but not ready (no recipient, suppressed, …)
     stopped: str | None = None  # why nothing could be asked (sending paused, SMTP not configured)
+    local_day: date | None = None  # the organisation's day the round ran in (inside the window)
 
 
 async def autosend_candidates(
@@ -117,7 +122,7 @@ async def autosend_round(session: AsyncSession, ask: AutosendAsk) -> AutosendRou
         session, organisation_id=organisation_id, organisation_default=values.autosend, local_today=local_today
     )
     if not numbers:
-        return AutosendRound(organisation_id, window_open=True, next_opening=None)
+        return AutosendRound(organisation_id, window_open=True, next_opening=None, local_day=local_today)
     request = BulkRequest(
         invoice_numbers=numbers, requested_by=AUTOSEND, public_url=public_url, idempotency_key=AUTOSEND_KEY
     )
@@ -137,13 +142,48 @@ async def autosend_round(session: AsyncSession, ask: AutosendAsk) -> AutosendRou
         queued=tuple(number for number, done in pairs if done.approval is None),
         awaiting_approval=tuple(number for number, done in pairs if done.approval is not None),
         skipped=outcome.skipped,
+        local_day=local_today,
     )
 
 
 async def run_autosend(units: UnitsOfWork, ask: AutosendAsk) -> AutosendRound:
-    """One organisation's autosend round in its own transaction: its sends, approvals and posts commit together."""
+    """One organisation's autosend round in its own transaction: its sends, approvals and posts commit together.
+
+    The team hears of it in the notify channel: each round that asked for something says what (with
+    what it left for a person); invoices that only wait for a person are named once a day, not
+    every minute (a claim per organisation and local day, services.once_per_period)."""
     async with units() as unit:
-        return await autosend_round(unit.session, ask)
+        done = await autosend_round(unit.session, ask)
+        first_today = await _first_notice_today(unit.session, ask, done)  # claimed even when it posts anyway
+        if done.queued or done.awaiting_approval or first_today:
+            unit.owe_post(
+                OwedPost(
+                    organisation_id=ask.organisation_id,
+                    delivery_id=None,
+                    kind=NotificationKind.AUTOSEND,
+                    payload=_notice(done),
+                )
+            )
+    return done
+
+
+async def _first_notice_today(session: AsyncSession, ask: AutosendAsk, done: AutosendRound) -> bool:
+    if not done.skipped or done.local_day is None:
+        return False
+    key = PeriodKey(ask.organisation_id, SKIPPED_NOTICE, done.local_day.isoformat())
+    try:  # in a savepoint: losing the race to another worker must not roll back the sends asked above
+        async with session.begin_nested():
+            return await claim_period(session, key, now=ask.send.clock())
+    except PERIOD_TAKEN:
+        return False
+
+
+def _notice(done: AutosendRound) -> dict[str, Any]:
+    return {
+        "queued": list(done.queued),
+        "awaiting_approval": list(done.awaiting_approval),
+        "skipped": [[item.invoice_number, "; ".join(item.reasons)] for item in done.skipped],
+    }
 
 
 CUSTOMER_CHOICES = {"on": True, "off": False, "default": None}  # default: follow the organisation's setting

@@ -5,7 +5,7 @@ real worker and notifier, an SMTP server and the fake Slack on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -80,6 +80,8 @@ async def test_autosend_sends_each_opted_in_invoice_once_and_the_customer_receiv
     await notifier.drain_once()
     posted = [texts(message.blocks) for message in channel_messages(fake_slack)]
     assert any("Requested by Autosend" in line for blocks in posted for line in blocks), posted
+    notes = [blocks[0] for blocks in posted if blocks and blocks[0].startswith("🤖 Autosend is sending")]
+    assert sorted(number for note in notes for number in ("A-1", "I-1") if f"*{number}*" in note) == ["A-1", "I-1"]
 
 
 async def test_outside_the_send_window_nothing_goes_and_the_next_opening_is_named(
@@ -113,19 +115,31 @@ async def test_an_autosend_that_needs_approval_asks_an_approver_instead_of_sendi
     assert approval.requested_by == "autosend"
 
 
-async def test_an_invoice_that_cannot_go_is_skipped_with_its_reason_and_the_rest_go(
-    runtime: Runtime, session: AsyncSession, org: Organisation
+async def test_an_invoice_that_cannot_go_is_skipped_with_its_reason_and_named_once_a_day(
+    runtime: Runtime, session: AsyncSession, org: Organisation, notifier: Notifier, fake_slack: FakeSlackApi
 ):
     await runtime.organisation_id()
     await seed(session, org, organisation_on=True)
     await session.execute(update(Customer).where(Customer.ref == "ACME").values(emails=[]))
     await session.commit()
+    autosend = autosend_of(runtime)
 
-    [done] = await autosend_of(runtime).evaluate(MONDAY_MORNING)
+    [done] = await autosend.evaluate(MONDAY_MORNING)
+    for minute in range(1, 4):  # the next minutes: A-1 still cannot go
+        [later] = await autosend.evaluate(MONDAY_MORNING + timedelta(minutes=minute))
+        assert later.queued == () and [item.invoice_number for item in later.skipped] == ["A-1"]
+    [next_day] = await autosend.evaluate(MONDAY_MORNING + timedelta(days=1))
 
     assert done.queued == ("I-1",)
     assert [item.invoice_number for item in done.skipped] == ["A-1"]
     assert await sends(session) == [("ap@initech.example", "queued", "autosend")]
+    assert [item.invoice_number for item in next_day.skipped] == ["A-1"]
+    await notifier.drain_once()
+    notes = [texts(message.blocks) for message in channel_messages(fake_slack) if "Autosend" in message.text]
+    assert len(notes) == 2  # the first round's (I-1 sent, A-1 left), then one the next day: not one a minute
+    assert notes[0][0] == "🤖 Autosend is sending 1 invoice: *I-1*"
+    assert notes[0][1].startswith("✋ *Autosend could not send 1 invoice* — a person must:\n• *A-1* — ")
+    assert notes[1][0].startswith("✋ *Autosend could not send 1 invoice*")
 
 
 def test_a_customer_is_turned_on_off_or_back_to_the_default_from_the_command_line(run, database_url: str):
