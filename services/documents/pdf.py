@@ -94,6 +94,13 @@ def _cell(value: str, width: float) -> str | Paragraph:
     return _text(value, "cell")
 
 
+def _description(description: str, note: str | None, width: float) -> str | Paragraph | list[Paragraph]:
+    """A line's description, with its customer-visible note in small type beneath it."""
+    if not note:
+        return _cell(description, width)
+    return [_text(description, "cell"), _text(note, "small")]
+
+
 def _text(value: str, style: str = "body") -> Paragraph:
     return Paragraph(escape(value).replace("\n", "<br/>"), STYLES[style])
 
@@ -155,7 +162,7 @@ def _lines_table(document: InvoiceDocument, formats: DocumentFormats) -> Table:
         rows.append(
             [
                 str(line.position),
-                _cell(line.description, description_width),
+                _description(line.description, line.note, description_width),
                 formats.quantity(line.quantity),
                 formats.unit_price(line.unit_price),
                 formats.rate(line.tax_rate),
