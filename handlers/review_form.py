@@ -60,6 +60,7 @@ class ReviewForm:
     preview_first: bool = False
     override_suppression: bool = False
     confirm_resend: bool = False
+    show_notes: bool = True
     problems: tuple[str, ...] = ()
     suppressed: tuple[str, ...] = ()  # one sentence per suppressed address
     recent: str | None = None  # "INV-1 was sent 4 minutes ago by <@U1> — send again?"
@@ -97,6 +98,7 @@ class ReviewForm:
             preview_first=submitted.preview_first,
             override_suppression=submitted.override_suppression,
             confirm_resend=submitted.confirm_resend,
+            show_notes=submitted.show_notes,
         )
 
 
@@ -122,6 +124,7 @@ class SubmittedReview:
     preview_first: bool
     override_suppression: bool
     confirm_resend: bool
+    show_notes: bool = True
 
 
 def _by_prefix(values: Mapping[str, Any], prefix: str) -> Mapping[str, Any]:
@@ -140,6 +143,11 @@ def _ticked(values: Mapping[str, Any], prefix: str) -> bool:
     return any(option.get("value") == YES for option in selected)
 
 
+def _ticked_unless_absent(values: Mapping[str, Any], prefix: str) -> bool:
+    """A box ticked by default: an older modal without it keeps the default."""
+    return _ticked(values, prefix) or not _by_prefix(values, prefix)
+
+
 def parse_review_state(view: Mapping[str, Any]) -> SubmittedReview:
     values = (view.get("state") or {}).get("values") or {}
     language_state = _by_prefix(values, BlockId.REVIEW_LANGUAGE).get(ActionId.REVIEW_LANGUAGE) or {}
@@ -155,6 +163,7 @@ def parse_review_state(view: Mapping[str, Any]) -> SubmittedReview:
         preview_first=_ticked(values, BlockId.REVIEW_OPTIONS),
         override_suppression=_ticked(values, BlockId.REVIEW_OVERRIDE),
         confirm_resend=_ticked(values, BlockId.REVIEW_RESEND),
+        show_notes=_ticked_unless_absent(values, BlockId.REVIEW_NOTES),
     )
 
 
