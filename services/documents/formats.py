@@ -55,12 +55,13 @@ class DocumentFormats:
         return (*lines, country) if country else lines
 
 
-def payment_request(document: InvoiceDocument) -> str:
+def payment_request(document: InvoiceDocument, *, paid: Decimal = Decimal(0)) -> str:
     """ "Please pay £120.00 by 1 November 2026.": the one sentence the PDF, the link page and the UBL's
-    payment terms say, in the document's language and locale."""
+    payment terms say, in the document's language and locale; after a partial payment (`paid`, the link
+    page knows it), the balance still due."""
     formats = DocumentFormats(locale=document.locale, currency=document.currency)
     return label("pay_by", document.language).format(
-        total=formats.money(document.total), date=formats.date(document.due_date)
+        total=formats.money(document.total - paid), date=formats.date(document.due_date)
     )
 
 
