@@ -45,6 +45,7 @@ async def test_a_partly_paid_invoice_s_page_shows_paid_and_the_balance_due_and_a
     text = await _page_text(web, invoice)
 
     assert "Total due €1,999.95 Paid €500.00 Balance due €1,499.95" in text
+    assert text.count("Balance due €1,499.95") == 2  # the headline figure is the balance too
     assert "Please pay €1,499.95 by" in text
     assert "Please pay €1,999.95" not in text
 
