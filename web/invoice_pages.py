@@ -30,7 +30,6 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -50,7 +49,6 @@ from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict
 from services.errors import DomainError, NotFound
-from services.invoicing.payments import balance_of_invoice
 from services.sending.checks import verp_token_is_genuine
 from services.sending.notes_choice import notes_shown
 from services.sending.ubl_checks import ubl_digest, verdict_on
@@ -171,29 +169,28 @@ class InvoicePages:
         self.recorder = recorder
         self._ubl_checks: dict[str, asyncio.Future[UblVerdict]] = {}  # digest → the check under way
 
-    async def _document(self, token: str, *, now: datetime) -> tuple[Invoice, InvoiceDocument, Decimal]:
-        """The invoice behind a customer's `token`, its document as last sent (notes shown or not) and
-        what was paid against it, in one read-only session."""
+    async def _document(self, token: str, *, now: datetime) -> tuple[Invoice, InvoiceDocument]:
+        """The invoice behind a customer's `token` and its document as last sent (notes shown or not),
+        in one read-only session."""
         async with self.sessions() as session:
             invoice = await resolve_invoice_token(session, token=token, now=now, max_age_days=self.max_age_days)
             document = await load_invoice_document(
                 session, organisation_id=invoice.organisation_id, invoice_id=invoice.id, public_url=self.public_url
             )
             show = await notes_shown(session, invoice_id=invoice.id)
-            paid = (await balance_of_invoice(session, invoice)).paid
-        return invoice, with_notes(document, show=show), paid
+        return invoice, with_notes(document, show=show)
 
     async def page(self, request: Request) -> Response:
         token = request.path_params["token"]
         now = self.clock()
-        invoice, document, paid = await self._document(token, now=now)
+        invoice, document = await self._document(token, now=now)
         if request.method == "GET":
             self.recorder.offer(PendingHit(hit=_hit(request), at=now, invoice_id=invoice.id))
         state = describe_payment_state(
             status=invoice.status, due_date=invoice.due_date, today=now.date(), language=document.language
         )
         base = f"/i/{token}"
-        html = render_invoice_page(document, state=state, pdf_url=f"{base}/pdf", ubl_url=f"{base}/ubl", paid=paid)
+        html = render_invoice_page(document, state=state, pdf_url=f"{base}/pdf", ubl_url=f"{base}/ubl")
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
     async def _download(self, request: Request, document: InvoiceDocument, kind: str, *, private: bool) -> Response:
@@ -213,13 +210,13 @@ class InvoicePages:
         return Response(content, media_type=media_type, headers=headers)
 
     async def pdf(self, request: Request) -> Response:
-        _, document, _ = await self._document(request.path_params["token"], now=self.clock())
+        _, document = await self._document(request.path_params["token"], now=self.clock())
         return await self._download(request, document, "pdf", private=False)
 
     async def ubl(self, request: Request) -> Response:
         """The UBL only when it passes the checks the send path applies; else a page saying it is being fixed."""
         now = self.clock()
-        _, document, _ = await self._document(request.path_params["token"], now=now)
+        _, document = await self._document(request.path_params["token"], now=now)
         verdict = await self._ubl_verdict(document, now=now)
         if not verdict.ok:
             log.info("invoice %s: its e-invoice is not served: %s", document.number, "; ".join(verdict.failures))

@@ -55,13 +55,12 @@ class DocumentFormats:
         return (*lines, country) if country else lines
 
 
-def payment_request(document: InvoiceDocument, *, paid: Decimal = Decimal(0)) -> str:
+def payment_request(document: InvoiceDocument) -> str:
     """ "Please pay £120.00 by 1 November 2026.": the one sentence the PDF, the link page and the UBL's
-    payment terms say, in the document's language and locale; after a partial payment (`paid`, the link
-    page knows it), the balance still due."""
+    payment terms say, in the document's language and locale; after a partial payment, the balance due."""
     formats = DocumentFormats(locale=document.locale, currency=document.currency)
     return label("pay_by", document.language).format(
-        total=formats.money(document.total - paid), date=formats.date(document.due_date)
+        total=formats.money(document.balance_due), date=formats.date(document.due_date)
     )
 
 

@@ -23,6 +23,7 @@ from services.errors import DomainError, InvalidInput, NotFound, error_summary
 from services.formatting import reader_locale
 from services.invoicing.entry import LineData, select_line_values
 from services.invoicing.payment_reference import payment_reference
+from services.invoicing.payments import select_payments, summed_by_invoice
 from services.invoicing.totals import LineAmounts, compute_totals
 from services.languages import normalise_language
 from services.postal_address import PostalAddress, postal_address_of
@@ -104,6 +105,11 @@ class InvoiceDocument:
     buyer_reference: str | None = None
     purchase_order: str | None = None
     notes: str | None = None
+    paid: Decimal = Decimal(0)  # payments recorded when it was read: the documents then ask for the balance
+
+    @property
+    def balance_due(self) -> Decimal:
+        return self.total - self.paid
 
     @property
     def locale(self) -> str:
@@ -276,6 +282,7 @@ def read_invoice_documents(
     }
     # Lines as plain rows, not ORM objects: a batch holds hundreds of them and they are only read.
     lines: dict[int, list[LineInput]] = {invoice_id: [] for invoice_id in invoices}
+    paid = summed_by_invoice(session.execute(select_payments(invoices))) if invoices else {}
     if invoices:
         rows = session.execute(select_line_values(list(invoices)))
         for invoice_id, description, quantity, unit_price, tax_rate, note, note_visible in rows:
@@ -287,7 +294,8 @@ def read_invoice_documents(
             found[invoice_id] = NotFound(f"Invoice {invoice_id} does not exist in this organisation.")
             continue
         try:
-            found[invoice_id] = _document(invoice, organisation, public_url, lines[invoice_id])
+            document = _document(invoice, organisation, public_url, lines[invoice_id])
+            found[invoice_id] = replace(document, paid=paid.get(invoice_id, Decimal(0)))
         except DomainError as exc:
             found[invoice_id] = exc
         except Exception as exc:  # data no rule foresaw: this invoice fails, not the whole batch

@@ -14,7 +14,6 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -80,18 +79,16 @@ def _template(name: str) -> Template:
     return _environment().get_template(name)
 
 
-def render_invoice_page(
-    document: InvoiceDocument, *, state: PaymentState, pdf_url: str, ubl_url: str, paid: Decimal = Decimal(0)
-) -> str:
+def render_invoice_page(document: InvoiceDocument, *, state: PaymentState, pdf_url: str, ubl_url: str) -> str:
     """The whole page, in the document's language (the customer's), amounts and dates as they write them.
 
-    `paid`: the payments recorded (services.invoicing.payments); once there is one, the totals add
-    what was paid and the balance due, and the payment request asks for the balance.
+    Once a payment is recorded (`document.paid`), the totals add what was paid and the balance
+    due, and the payment sentence and QR code ask for the balance.
     """
     language = document.language
     formats = DocumentFormats(locale=document.locale, currency=document.currency)
     words = {key: label(key, language) for key in LABELS}
-    pay_by = payment_request(document, paid=paid)
+    pay_by = payment_request(document)
     return _template("invoice_page.html.j2").render(
         doc=document,
         t=words,
@@ -99,9 +96,8 @@ def render_invoice_page(
         language=language,
         status=state,
         pay_by=pay_by,
-        paid=paid,
         iban=iban_shown(document.payment.iban),
-        qr_uri=epc_qr_data_uri(document, paid),
+        qr_uri=epc_qr_data_uri(document),
         pdf_url=pdf_url,
         ubl_url=ubl_url,
         css=Markup(PAGE_CSS),  # noqa: S704 - our own stylesheet file, not data

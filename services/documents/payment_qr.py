@@ -75,18 +75,18 @@ class QrSymbol:
         return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("ascii")).decode("ascii")
 
 
-def epc_payload(document: InvoiceDocument, paid: Decimal = Decimal(0)) -> str | None:
+def epc_payload(document: InvoiceDocument) -> str | None:
     """The EPC069-12 version 002 text of the document's transfer, or None when it has no code.
 
     Lines: service tag BCD, version 002, character set 1 (UTF-8), SCT, BIC (optional), name,
     IBAN, amount as EUR with two decimals, purpose (empty), then either the structured reference
     or the unstructured text; trailing empty lines are left out, as the standard allows. The amount
-    is what is still due: the total less `paid` (payments the link page knows of).
+    is what is still due: the total less the payments recorded (`InvoiceDocument.balance_due`).
     """
     payment = document.payment
     if document.currency != EPC_CURRENCY or not payment.iban:
         return None
-    due = document.total - paid
+    due = document.balance_due
     if not MIN_AMOUNT <= due <= MAX_AMOUNT:
         return None
     name = " ".join((payment.account_holder or document.seller.name).split())[:MAX_NAME]
@@ -108,9 +108,9 @@ def epc_payload(document: InvoiceDocument, paid: Decimal = Decimal(0)) -> str | 
     return "\n".join(lines).rstrip("\n")
 
 
-def epc_qr(document: InvoiceDocument, paid: Decimal = Decimal(0)) -> QrSymbol | None:
+def epc_qr(document: InvoiceDocument) -> QrSymbol | None:
     """The document's EPC QR code, or None when it cannot have one (see `epc_payload`)."""
-    payload = epc_payload(document, paid)
+    payload = epc_payload(document)
     if payload is None:
         return None
     code = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
@@ -119,8 +119,8 @@ def epc_qr(document: InvoiceDocument, paid: Decimal = Decimal(0)) -> QrSymbol | 
     return QrSymbol(rows=tuple(tuple(module < 128 for module in row) for row in image))
 
 
-def epc_qr_data_uri(document: InvoiceDocument, paid: Decimal = Decimal(0)) -> str | None:
+def epc_qr_data_uri(document: InvoiceDocument) -> str | None:
     """The code as an SVG `data:` URI for the link page's `<img>` (its Content-Security-Policy
     allows `data:` images and no inline style), or None."""
-    code = epc_qr(document, paid)
+    code = epc_qr(document)
     return None if code is None else code.svg_data_uri

@@ -214,11 +214,18 @@ def _summary(document: InvoiceDocument, formats: DocumentFormats) -> Table:
             ]
         )
     )
+    balance = []  # after a partial payment: what was paid, and the balance due as the last (bold) row
+    if document.paid:
+        balance = [
+            [label("paid", language), formats.money(document.paid)],
+            [label("balance_due", language), formats.money(document.balance_due)],
+        ]
     totals = Table(
         [
             [label("subtotal", language), formats.money(document.subtotal)],
             [label("tax_total", language), formats.money(document.tax_total)],
             [label("total", language), formats.money(document.total)],
+            *balance,
         ],
         colWidths=[40 * mm, 34 * mm],
         hAlign="RIGHT",
