@@ -69,6 +69,7 @@ class BlockId(StrEnum):
     REVIEW_OPTIONS = "review_options"  # "send me a preview first"
     REVIEW_OVERRIDE = "review_override"  # send to a suppressed address anyway
     REVIEW_RESEND = "review_resend"  # send again although it was sent recently
+    REVIEW_NOTES = "review_notes"  # "Show notes on the invoice page"
     BULK_LIST = "bulk_list"
     DELIVERY_ALERT = "delivery_alert"  # prefix: the alert's actions block carries its delivery id
     FIX_EMAILS = "fix_emails"  # the customer's addresses in the *Fix address & resend* modal

@@ -179,6 +179,7 @@ def _request(
         attachments=submitted.attachments,  # checked by the service: an unknown choice is refused
         preview_first=submitted.preview_first,
         override_suppression=submitted.override_suppression,
+        show_notes=submitted.show_notes,
         requested_by=user,
         requester_email=email,
         idempotency_key=key,

@@ -62,6 +62,7 @@ class ReviewForm:
     preview_first: bool = False
     override_suppression: bool = False
     confirm_resend: bool = False
+    show_notes: bool = True
     problems: tuple[str, ...] = ()
     suppressed: tuple[str, ...] = ()  # one sentence per suppressed address
     recent: str | None = None  # "INV-1 was sent 4 minutes ago by <@U1> — send again?"
@@ -103,6 +104,7 @@ class ReviewForm:
             preview_first=submitted.preview_first,
             override_suppression=submitted.override_suppression,
             confirm_resend=submitted.confirm_resend,
+            show_notes=submitted.show_notes,
         )
 
 
@@ -136,6 +138,7 @@ class SubmittedReview:
     override_suppression: bool
     confirm_resend: bool
     text: str = ""  # the preset text selected ("" when the modal had no select: the customer's default applies)
+    show_notes: bool = True
 
 
 def _by_prefix(values: Mapping[str, Any], prefix: str) -> Mapping[str, Any]:
@@ -152,6 +155,11 @@ def _text(values: Mapping[str, Any], prefix: str) -> str:
 def _ticked(values: Mapping[str, Any], prefix: str) -> bool:
     selected = (_by_prefix(values, prefix).get(INPUT) or {}).get("selected_options") or []
     return any(option.get("value") == YES for option in selected)
+
+
+def _ticked_unless_absent(values: Mapping[str, Any], prefix: str) -> bool:
+    """A box ticked by default: an older modal without it keeps the default."""
+    return _ticked(values, prefix) or not _by_prefix(values, prefix)
 
 
 def parse_review_state(view: Mapping[str, Any]) -> SubmittedReview:
@@ -171,6 +179,7 @@ def parse_review_state(view: Mapping[str, Any]) -> SubmittedReview:
         override_suppression=_ticked(values, BlockId.REVIEW_OVERRIDE),
         confirm_resend=_ticked(values, BlockId.REVIEW_RESEND),
         text=str((text_state.get("selected_option") or {}).get("value") or ""),
+        show_notes=_ticked_unless_absent(values, BlockId.REVIEW_NOTES),
     )
 
 

@@ -83,6 +83,15 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
     return format_currency(round_money(amount, currency), currency, locale=_locale(locale))
 
 
+def format_balance(total: Decimal, paid: Decimal, currency: str, locale: str) -> str:
+    """`Total €1,200.00 · paid €200.00 · due €1,000.00` once a payment was recorded; the total alone
+    (`€1,200.00`) while nothing is paid. The one way Slack shows an amount that may be partly paid."""
+    if not paid:
+        return format_money(total, currency, locale)
+    shown = (format_money(amount, currency, locale) for amount in (total, paid, total - paid))
+    return "Total {} · paid {} · due {}".format(*shown)
+
+
 def format_unit_price(amount: Decimal, currency: str, locale: str) -> str:
     """A unit price may carry more decimals than the currency (0.125 per item): all are shown."""
     return format_currency(plain_decimal(amount), currency, locale=_locale(locale), decimal_quantization=False)

@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Route
 
 from services.db.models import Invoice, utcnow
 from services.documents.cache import DocumentCache, document_digest
-from services.documents.model import InvoiceDocument, load_invoice_document
+from services.documents.model import InvoiceDocument, load_invoice_document, with_notes
 from services.documents.page import (
     ASK_FOR_A_NEW_LINK,
     PAGE_STYLE_HASH,
@@ -50,6 +50,7 @@ from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict
 from services.errors import DomainError, NotFound
 from services.sending.checks import verp_token_is_genuine
+from services.sending.notes_choice import notes_shown
 from services.sending.ubl_checks import ubl_digest, verdict_on
 from services.tracking.links import (
     LINK_NOT_FOUND,
@@ -169,13 +170,15 @@ class InvoicePages:
         self._ubl_checks: dict[str, asyncio.Future[UblVerdict]] = {}  # digest → the check under way
 
     async def _document(self, token: str, *, now: datetime) -> tuple[Invoice, InvoiceDocument]:
-        """The invoice behind a customer's `token` and its document, in one read-only session."""
+        """The invoice behind a customer's `token` and its document as last sent (notes shown or not),
+        in one read-only session."""
         async with self.sessions() as session:
             invoice = await resolve_invoice_token(session, token=token, now=now, max_age_days=self.max_age_days)
             document = await load_invoice_document(
                 session, organisation_id=invoice.organisation_id, invoice_id=invoice.id, public_url=self.public_url
             )
-        return invoice, document
+            show = await notes_shown(session, invoice_id=invoice.id)
+        return invoice, with_notes(document, show=show)
 
     async def page(self, request: Request) -> Response:
         token = request.path_params["token"]

@@ -17,7 +17,7 @@ from typing import Any
 from handlers.ids import COMMAND, ActionId, BlockId, MenuChoice
 from handlers.parsing import DueListing, menu_value
 from services.authorization import AUTOSEND, OPERATOR
-from services.formatting import format_day, format_money
+from services.formatting import format_balance, format_day, format_money
 from services.invoicing.invoices import EVENTS_ACTOR
 from services.paging import Paging
 from services.sending.due import DueInvoice, DuePage, ReadyInvoices
@@ -143,7 +143,7 @@ def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
 
 def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int, locale: str) -> list[Block]:
     """One invoice of the due list; `locale` is the team's (the organisation's), as everywhere in Slack."""
-    amount = format_money(item.total, item.currency, locale)
+    amount = format_balance(item.total, item.paid, item.currency, locale)
     text = (
         f"*{escape(item.number)}* · {escape(item.customer_name)}\n"
         f"{amount} · {overdue_words(item.days_overdue)} (due {format_day(item.due_date, locale)})\n"

@@ -205,6 +205,14 @@ def review_view(form: ReviewForm, *, metadata: ReviewMetadata) -> View:
             ticked=form.preview_first,
         )
     )
+    blocks.append(
+        _checkbox(
+            BlockId.REVIEW_NOTES,
+            "Notes",
+            _option(YES, "Show notes on the invoice page", "Internal notes are never shown to the customer"),
+            ticked=form.show_notes,
+        )
+    )
     if form.suppressed:
         reasons = "; ".join(form.suppressed)
         blocks.append(

@@ -169,6 +169,22 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "es": "Datos de pago",
         "it": "Modalità di pagamento",
     },
+    "paid": {
+        "en": "Paid",
+        "fr": "Déjà payé",
+        "de": "Bereits bezahlt",
+        "nl": "Reeds betaald",
+        "es": "Pagado",
+        "it": "Già pagato",
+    },
+    "balance_due": {
+        "en": "Balance due",
+        "fr": "Reste à payer",
+        "de": "Offener Betrag",
+        "nl": "Nog te betalen",
+        "es": "Saldo pendiente",
+        "it": "Saldo da pagare",
+    },
     "pay_by": {
         "en": "Please pay {total} by {date}.",
         "fr": "Merci de régler {total} avant le {date}.",

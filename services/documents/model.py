@@ -23,6 +23,7 @@ from services.errors import DomainError, InvalidInput, NotFound, error_summary
 from services.formatting import reader_locale
 from services.invoicing.entry import LineData, select_line_values
 from services.invoicing.payment_reference import payment_reference
+from services.invoicing.payments import select_payments, summed_by_invoice
 from services.invoicing.totals import LineAmounts, compute_totals
 from services.languages import normalise_language
 from services.postal_address import PostalAddress, postal_address_of
@@ -57,6 +58,7 @@ class DocumentLine:
     tax_rate: Decimal  # percent, 20 for 20 %
     net_amount: Decimal
     tax_category: str = STANDARD_RATE
+    note: str | None = None  # customer-visible only: an internal note never reaches a document
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,11 @@ class InvoiceDocument:
     buyer_reference: str | None = None
     purchase_order: str | None = None
     notes: str | None = None
+    paid: Decimal = Decimal(0)  # payments recorded when it was read: the documents then ask for the balance
+
+    @property
+    def balance_due(self) -> Decimal:
+        return self.total - self.paid
 
     @property
     def locale(self) -> str:
@@ -118,6 +125,22 @@ def in_language(document: InvoiceDocument, language: str | None) -> InvoiceDocum
     if not language:
         return document
     return replace(document, language=normalise_language(language))
+
+
+def with_notes(document: InvoiceDocument, *, show: bool) -> InvoiceDocument:
+    """The document as the customer sees it for a delivery: its notes only when the sender left
+    "Show notes on the invoice page" ticked (Delivery.show_notes; the link page and PDF follow it).
+
+    Internal notes are already absent (`build_invoice_document` drops them); this hides the visible ones.
+    """
+    if show or (document.notes is None and all(line.note is None for line in document.lines)):
+        return document
+    return replace(document, notes=None, lines=tuple(replace(line, note=None) for line in document.lines))
+
+
+def as_delivered(document: InvoiceDocument, *, language: str | None, show_notes: bool) -> InvoiceDocument:
+    """The document one delivery sends: in its language, with its notes shown or not."""
+    return with_notes(in_language(document, language), show=show_notes)
 
 
 # A line as stored: what `build_invoice_document` needs to know about it (the same shape
@@ -181,6 +204,7 @@ def build_invoice_document(facts: DocumentFacts) -> InvoiceDocument:
             tax_rate=line.tax_rate,
             net_amount=net,
             tax_category=tax_category(line.tax_rate, exemption_reason=facts.exemption_reason),
+            note=line.note if line.note_visible else None,
         )
         for position, (line, net) in enumerate(zip(facts.lines, totals.line_nets, strict=True), start=1)
     )
@@ -258,10 +282,11 @@ def read_invoice_documents(
     }
     # Lines as plain rows, not ORM objects: a batch holds hundreds of them and they are only read.
     lines: dict[int, list[LineInput]] = {invoice_id: [] for invoice_id in invoices}
+    paid = summed_by_invoice(session.execute(select_payments(invoices))) if invoices else {}
     if invoices:
         rows = session.execute(select_line_values(list(invoices)))
-        for invoice_id, description, quantity, unit_price, tax_rate in rows:
-            lines[invoice_id].append(LineInput(description, quantity, unit_price, tax_rate))
+        for invoice_id, description, quantity, unit_price, tax_rate, note, note_visible in rows:
+            lines[invoice_id].append(LineInput(description, quantity, unit_price, tax_rate, note, note_visible))
     found: dict[int, InvoiceDocument | DomainError] = {}
     for invoice_id in invoice_ids:
         invoice = invoices.get(invoice_id)
@@ -269,7 +294,8 @@ def read_invoice_documents(
             found[invoice_id] = NotFound(f"Invoice {invoice_id} does not exist in this organisation.")
             continue
         try:
-            found[invoice_id] = _document(invoice, organisation, public_url, lines[invoice_id])
+            document = _document(invoice, organisation, public_url, lines[invoice_id])
+            found[invoice_id] = replace(document, paid=paid.get(invoice_id, Decimal(0)))
         except DomainError as exc:
             found[invoice_id] = exc
         except Exception as exc:  # data no rule foresaw: this invoice fails, not the whole batch
@@ -320,7 +346,7 @@ def _document(
             invoice_url=link,
             buyer_reference=invoice.purchase_order or customer.ref,
             purchase_order=invoice.purchase_order,
-            notes=invoice.notes,
+            notes=invoice.notes if invoice.notes_visible else None,  # internal notes stay internal
             stored_totals=(invoice.subtotal, invoice.tax_total, invoice.total),
         )
     )

@@ -80,7 +80,11 @@ def _template(name: str) -> Template:
 
 
 def render_invoice_page(document: InvoiceDocument, *, state: PaymentState, pdf_url: str, ubl_url: str) -> str:
-    """The whole page, in the document's language (the customer's), amounts and dates as they write them."""
+    """The whole page, in the document's language (the customer's), amounts and dates as they write them.
+
+    Once a payment is recorded (`document.paid`), the totals add what was paid and the balance
+    due, and the payment sentence and QR code ask for the balance.
+    """
     language = document.language
     formats = DocumentFormats(locale=document.locale, currency=document.currency)
     words = {key: label(key, language) for key in LABELS}

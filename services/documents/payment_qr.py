@@ -80,12 +80,14 @@ def epc_payload(document: InvoiceDocument) -> str | None:
 
     Lines: service tag BCD, version 002, character set 1 (UTF-8), SCT, BIC (optional), name,
     IBAN, amount as EUR with two decimals, purpose (empty), then either the structured reference
-    or the unstructured text; trailing empty lines are left out, as the standard allows.
+    or the unstructured text; trailing empty lines are left out, as the standard allows. The amount
+    is what is still due: the total less the payments recorded (`InvoiceDocument.balance_due`).
     """
     payment = document.payment
     if document.currency != EPC_CURRENCY or not payment.iban:
         return None
-    if not MIN_AMOUNT <= document.total <= MAX_AMOUNT:
+    due = document.balance_due
+    if not MIN_AMOUNT <= due <= MAX_AMOUNT:
         return None
     name = " ".join((payment.account_holder or document.seller.name).split())[:MAX_NAME]
     reference = "".join(payment.reference.split())
@@ -98,7 +100,7 @@ def epc_payload(document: InvoiceDocument) -> str | None:
         (payment.bic or "").replace(" ", ""),
         name,
         payment.iban.replace(" ", ""),
-        f"{EPC_CURRENCY}{document.total:.2f}",
+        f"{EPC_CURRENCY}{due:.2f}",
         "",
         reference if structured else "",
         "" if structured else payment.reference.strip()[:MAX_TEXT],

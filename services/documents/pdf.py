@@ -95,6 +95,13 @@ def _cell(value: str, width: float) -> str | Paragraph:
     return _text(value, "cell")
 
 
+def _description(description: str, note: str | None, width: float) -> str | Paragraph | list[Paragraph]:
+    """A line's description, with its customer-visible note in small type beneath it."""
+    if not note:
+        return _cell(description, width)
+    return [_text(description, "cell"), _text(note, "small")]
+
+
 def _text(value: str, style: str = "body") -> Paragraph:
     return Paragraph(escape(value).replace("\n", "<br/>"), STYLES[style])
 
@@ -156,7 +163,7 @@ def _lines_table(document: InvoiceDocument, formats: DocumentFormats) -> Table:
         rows.append(
             [
                 str(line.position),
-                _cell(line.description, description_width),
+                _description(line.description, line.note, description_width),
                 formats.quantity(line.quantity),
                 formats.unit_price(line.unit_price),
                 formats.rate(line.tax_rate),
@@ -208,11 +215,18 @@ def _summary(document: InvoiceDocument, formats: DocumentFormats) -> Table:
             ]
         )
     )
+    balance = []  # after a partial payment: what was paid, and the balance due as the last (bold) row
+    if document.paid:
+        balance = [
+            [label("paid", language), formats.money(document.paid)],
+            [label("balance_due", language), formats.money(document.balance_due)],
+        ]
     totals = Table(
         [
             [label("subtotal", language), formats.money(document.subtotal)],
             [label("tax_total", language), formats.money(document.tax_total)],
             [label("total", language), formats.money(document.total)],
+            *balance,
         ],
         colWidths=[40 * mm, 34 * mm],
         hAlign="RIGHT",

@@ -241,7 +241,9 @@ def render_invoice_ubl(document: InvoiceDocument) -> bytes:
     amounts.add(xml, "LineExtensionAmount", document.subtotal)
     amounts.add(xml, "TaxExclusiveAmount", document.subtotal)
     amounts.add(xml, "TaxInclusiveAmount", document.total)
-    amounts.add(xml, "PayableAmount", document.total)
+    if document.paid:  # BR-CO-16: payable = total with VAT - prepaid
+        amounts.add(xml, "PrepaidAmount", document.paid)
+    amounts.add(xml, "PayableAmount", document.balance_due)
     xml.close("cac:LegalMonetaryTotal")
 
     for line in document.lines:

@@ -35,12 +35,14 @@ from services.importing.records import (
     emails,
     iso_date,
     language,
+    note,
     number,
     optional_text,
     quantity,
     status,
     tax_rate,
     text,
+    visibility,
 )
 from services.postal_address import ADDRESS_PARTS, address_columns
 
@@ -64,8 +66,10 @@ INVOICE_COLUMNS = (
     "currency",
     "status",
     "invoice_total",
+    "notes",
+    "notes_visibility",
 )
-LINE_COLUMNS = ("description", "quantity", "unit_price", "tax_rate")
+LINE_COLUMNS = ("description", "quantity", "unit_price", "tax_rate", "line_note", "line_note_visibility")
 COLUMNS = INVOICE_COLUMNS + LINE_COLUMNS
 OPTIONAL_COLUMNS = frozenset(
     {
@@ -77,6 +81,10 @@ OPTIONAL_COLUMNS = frozenset(
         "customer_country",
         "customer_tax_id",
         "status",
+        "notes",
+        "notes_visibility",
+        "line_note",
+        "line_note_visibility",
     }
 )
 REQUIRED_COLUMNS = tuple(column for column in COLUMNS if column not in OPTIONAL_COLUMNS)
@@ -145,9 +153,13 @@ def _invoice(
     code = reader.read(currency, values.get("currency"))
     state = reader.read(status, values.get("status"))
     total = reader.read(number, values.get("invoice_total"), "invoice_total")
-    if None in (invoice_number, customer, issued, due, code, state, total):
+    notes = reader.read(note, values.get("notes"), "notes")
+    notes_visible = reader.read(visibility, values.get("notes_visibility"), "notes_visibility")
+    if None in (invoice_number, customer, issued, due, code, state, total, notes_visible):
         return None
-    return InvoiceRecord(line, invoice_number, customer, issued, due, code, state, total)  # type: ignore[arg-type]
+    record = InvoiceRecord(line, invoice_number, customer, issued, due, code, state, total)  # type: ignore[arg-type]
+    record.notes, record.notes_visible = notes, bool(notes_visible)
+    return record
 
 
 def _line(values: dict[str, str], reader: RowReader) -> LineRecord | None:
@@ -155,9 +167,11 @@ def _line(values: dict[str, str], reader: RowReader) -> LineRecord | None:
     count = reader.read(quantity, values.get("quantity"))
     price = reader.read(number, values.get("unit_price"), "unit_price")
     rate = reader.read(tax_rate, values.get("tax_rate"))
-    if description is None or count is None or price is None or rate is None:
+    line_note = reader.read(note, values.get("line_note"), "line_note")
+    shown = reader.read(visibility, values.get("line_note_visibility"), "line_note_visibility")
+    if description is None or count is None or price is None or rate is None or shown is None:
         return None
-    return LineRecord(description, count, price, rate)
+    return LineRecord(description, count, price, rate, line_note, shown)
 
 
 def _records(

@@ -29,19 +29,33 @@ from services.importing.records import (
     emails,
     iso_date,
     language,
+    note,
     number,
     optional_text,
     quantity,
     status,
     tax_rate,
     text,
+    visibility,
 )
 from services.postal_address import ADDRESS_PARTS, address_columns
 
-INVOICE_FIELDS = ("number", "customer", "issue_date", "due_date", "currency", "status", "lines", "total")
+INVOICE_FIELDS = (
+    "number",
+    "customer",
+    "issue_date",
+    "due_date",
+    "currency",
+    "status",
+    "lines",
+    "total",
+    "notes",
+    "notes_visibility",
+)
 REQUIRED_INVOICE_FIELDS = ("number", "customer", "issue_date", "due_date", "currency", "lines", "total")
 CUSTOMER_FIELDS = ("ref", "name", "emails", "cc", "language", "address", *ADDRESS_PARTS, "country", "tax_id")
-LINE_FIELDS = ("description", "quantity", "unit_price", "tax_rate")
+REQUIRED_LINE_FIELDS = ("description", "quantity", "unit_price", "tax_rate")
+LINE_FIELDS = (*REQUIRED_LINE_FIELDS, "note", "note_visibility")
 
 _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _STRINGS = re.compile(_STRING, re.DOTALL)
@@ -155,7 +169,7 @@ def _line(obj: Any, position: int, reader: RowReader) -> LineRecord | None:
         item.report("must be an object with description, quantity, unit_price and tax_rate")
     else:
         _unknown(obj, LINE_FIELDS, "the line item", item)
-        for name in LINE_FIELDS:
+        for name in REQUIRED_LINE_FIELDS:
             if name not in obj:
                 item.report(f"missing field {name!r}")
         if item.ok:
@@ -163,8 +177,10 @@ def _line(obj: Any, position: int, reader: RowReader) -> LineRecord | None:
             count = item.read(quantity, obj["quantity"])
             price = item.read(number, obj["unit_price"], "unit_price")
             rate = item.read(tax_rate, obj["tax_rate"])
-            if description is not None and count is not None and price is not None and rate is not None:
-                return LineRecord(description, count, price, rate)
+            line_note = item.read(note, obj.get("note"), "note")
+            shown = item.read(visibility, obj.get("note_visibility"), "note_visibility")
+            if None not in (description, count, price, rate, shown):
+                return LineRecord(description, count, price, rate, line_note, shown)  # type: ignore[arg-type]
     reader.ok = False
     return None
 
@@ -188,6 +204,8 @@ def _invoice(obj: Any, line: int, problems: ProblemLog, *, smtputf8: bool) -> In
     code = reader.read(currency, obj.get("currency")) if "currency" in obj else None
     state = reader.read(status, obj.get("status"))
     total = reader.read(number, obj.get("total"), "total") if "total" in obj else None
+    notes = reader.read(note, obj.get("notes"), "notes")
+    notes_visible = reader.read(visibility, obj.get("notes_visibility"), "notes_visibility")
     raw_lines = obj.get("lines", [])
     if not isinstance(raw_lines, list):
         reader.report("lines must be a list of line items")
@@ -197,6 +215,7 @@ def _invoice(obj: Any, line: int, problems: ProblemLog, *, smtputf8: bool) -> In
         return None
     record = InvoiceRecord(line, invoice_number, customer, issued, due, code, state, total)  # type: ignore[arg-type]
     record.lines = [item for item in lines if item is not None]
+    record.notes, record.notes_visible = notes, bool(notes_visible)
     check_invoice(record, RowReader(line, problems), total_field="total")
     return record
 

@@ -56,12 +56,18 @@ class CustomerRecord:
         return None
 
 
+MAX_NOTE_CHARS = 2000
+VISIBILITIES = {"visible": True, "internal": False}  # how a file marks a note; empty means visible
+
+
 @dataclass(frozen=True)
 class LineRecord:
     description: str
     quantity: Decimal
     unit_price: Decimal
     tax_rate: Decimal  # percent
+    note: str | None = None
+    note_visible: bool = True  # False: internal, never shown to the customer
 
 
 @dataclass
@@ -78,6 +84,8 @@ class InvoiceRecord:
     stated_total: Decimal
     lines: list[LineRecord] = field(default_factory=list)
     totals: Totals | None = None
+    notes: str | None = None
+    notes_visible: bool = True  # False: internal, never shown to the customer
 
 
 @dataclass
@@ -138,6 +146,19 @@ def text(value: object, name: str, *, max_length: int, required: bool = True, mu
 
 def optional_text(value: object, name: str, *, max_length: int) -> str | None:
     return text(value, name, max_length=max_length, required=False) or None
+
+
+def note(value: object, name: str) -> str | None:
+    """An optional note, on several lines if need be."""
+    return text(value, name, max_length=MAX_NOTE_CHARS, required=False, multiline=True) or None
+
+
+def visibility(value: object, name: str) -> bool:
+    """Whether a note is customer-visible: `visible` (or empty) or `internal`; anything else is refused."""
+    raw = text(value, name, max_length=20, required=False).lower() or "visible"
+    if raw not in VISIBILITIES:
+        raise BadValue(f"{name} {raw!r} is not a visibility: write internal or visible (empty means visible)")
+    return VISIBILITIES[raw]
 
 
 def iso_date(value: object, name: str) -> date:

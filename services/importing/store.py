@@ -45,6 +45,8 @@ class StoredInvoice:
     sent_at: datetime | None
     validated_at: datetime | None
     lines: tuple[LineRecord, ...] = ()
+    notes: str | None = None
+    notes_visible: bool = True
 
 
 @dataclass
@@ -67,6 +69,7 @@ def _same_content(stored: StoredInvoice, record: InvoiceRecord) -> bool:
         and stored.due_date == record.due_date
         and stored.currency == record.currency
         and stored.lines == tuple(record.lines)
+        and (stored.notes, stored.notes_visible) == (record.notes, record.notes_visible)
     )
 
 
@@ -117,6 +120,8 @@ async def _stored_invoices(
                     Invoice.currency,
                     Invoice.sent_at,
                     Invoice.validated_at,
+                    Invoice.notes,
+                    Invoice.notes_visible,
                 )
                 .join(Customer, Customer.id == Invoice.customer_id)
                 .where(Invoice.organisation_id == organisation_id, Invoice.number.in_(part))
@@ -126,8 +131,8 @@ async def _stored_invoices(
             continue
         lines: dict[int, list[LineRecord]] = {row.id: [] for row in rows}
         line_rows = await session.execute(select_line_values(list(lines)))
-        for invoice_id, description, quantity, unit_price, tax_rate in line_rows:
-            lines[invoice_id].append(LineRecord(description, quantity, unit_price, tax_rate))
+        for invoice_id, description, quantity, unit_price, tax_rate, note, note_visible in line_rows:
+            lines[invoice_id].append(LineRecord(description, quantity, unit_price, tax_rate, note, note_visible))
         for row in rows:
             found[row.number] = StoredInvoice(
                 row.id,
@@ -140,6 +145,8 @@ async def _stored_invoices(
                 row.sent_at,
                 row.validated_at,
                 tuple(lines[row.id]),
+                row.notes,
+                row.notes_visible,
             )
     return found
 
@@ -210,6 +217,8 @@ def _invoice_values(record: InvoiceRecord, customer_id: int, validated_at: datet
         "tax_total": record.totals.tax_total,
         "total": record.totals.total,
         "validated_at": validated_at,
+        "notes": record.notes,
+        "notes_visible": record.notes_visible,
     }
 
 
@@ -224,6 +233,8 @@ def _line_rows(invoice_id: int, record: InvoiceRecord) -> Iterable[dict[str, Any
             "unit_price": line.unit_price,
             "tax_rate": line.tax_rate,
             "net_amount": net,
+            "note": line.note,
+            "note_visible": line.note_visible,
         }
 
 

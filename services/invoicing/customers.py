@@ -52,6 +52,7 @@ class FailedSend:
     message: str
     language: str
     attachments: str
+    show_notes: bool = True
 
 
 async def failed_send(session: AsyncSession, *, organisation_id: int, delivery_id: int) -> FailedSend:
@@ -102,6 +103,7 @@ async def failed_send(session: AsyncSession, *, organisation_id: int, delivery_i
         message=delivery.body_text,
         language=delivery.language,
         attachments=delivery.attachments,
+        show_notes=delivery.show_notes,
     )
 
 

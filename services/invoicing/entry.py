@@ -45,6 +45,8 @@ class LineData:
     quantity: Decimal
     unit_price: Decimal
     tax_rate: Decimal
+    note: str | None = None  # printed under the line when `note_visible` (else internal)
+    note_visible: bool = True
 
 
 async def upsert_customer(session: AsyncSession, *, organisation_id: int, data: CustomerData) -> Customer:
@@ -80,6 +82,7 @@ class InvoiceData:
     lines: Sequence[LineData]
     status: InvoiceStatus = InvoiceStatus.DRAFT
     notes: str | None = None
+    notes_visible: bool = True
 
 
 async def create_invoice(
@@ -101,6 +104,7 @@ async def create_invoice(
         tax_total=totals.tax_total,
         total=totals.total,
         notes=data.notes,
+        notes_visible=data.notes_visible,
     )
     invoice.lines = [
         InvoiceLine(
@@ -110,6 +114,8 @@ async def create_invoice(
             unit_price=line.unit_price,
             tax_rate=line.tax_rate,
             net_amount=net,
+            note=line.note,
+            note_visible=line.note_visible,
         )
         for position, (line, net) in enumerate(zip(lines, totals.line_nets, strict=True), start=1)
     ]
@@ -118,8 +124,11 @@ async def create_invoice(
     return invoice
 
 
-def select_line_values(invoice_ids: Sequence[int]) -> Select[int, str, Decimal, Decimal, Decimal]:
-    """(invoice id, description, quantity, unit price, tax rate) of these invoices' lines, in order.
+def select_line_values(
+    invoice_ids: Sequence[int],
+) -> Select[int, str, Decimal, Decimal, Decimal, str | None, bool]:
+    """(invoice id, description, quantity, unit price, tax rate, note, note visible) of these
+    invoices' lines, in order.
 
     Plain rows rather than ORM objects, for readers of many invoices at once (the send
     worker's batch, the importer's comparison) that only read them.
@@ -131,6 +140,8 @@ def select_line_values(invoice_ids: Sequence[int]) -> Select[int, str, Decimal, 
             InvoiceLine.quantity,
             InvoiceLine.unit_price,
             InvoiceLine.tax_rate,
+            InvoiceLine.note,
+            InvoiceLine.note_visible,
         )
         .where(InvoiceLine.invoice_id.in_(list(invoice_ids)))
         .order_by(InvoiceLine.invoice_id, InvoiceLine.position)

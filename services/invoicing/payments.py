@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, ApprovalRules, authorize
@@ -51,16 +51,25 @@ def balance_of(total: Decimal, paid: Decimal | None) -> Balance:
     return Balance(total=Decimal(total), paid=Decimal(paid or 0))
 
 
-async def paid_amounts(session: AsyncSession, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
-    """invoice id → the sum of its payments, for the invoices that have any (one indexed query)."""
-    ids = sorted(set(invoice_ids))
-    if not ids:
-        return {}
-    rows = await session.execute(select(Payment.invoice_id, Payment.amount).where(Payment.invoice_id.in_(ids)))
+def select_payments(invoice_ids: Iterable[int]) -> Select[int, Decimal]:
+    """(invoice id, amount) of these invoices' payments: one indexed query (`ix_payments_invoice`)."""
+    return select(Payment.invoice_id, Payment.amount).where(Payment.invoice_id.in_(sorted(set(invoice_ids))))
+
+
+def summed_by_invoice(rows: Iterable[tuple[int, Decimal]]) -> dict[int, Decimal]:
+    """invoice id → the sum of its payments (rows of `select_payments`), summed exactly in Python."""
     paid: dict[int, Decimal] = {}
     for invoice_id, amount in rows:
         paid[invoice_id] = paid.get(invoice_id, Decimal(0)) + amount
     return paid
+
+
+async def paid_amounts(session: AsyncSession, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
+    """invoice id → the sum of its payments, for the invoices that have any (one indexed query)."""
+    ids = list(invoice_ids)
+    if not ids:
+        return {}
+    return summed_by_invoice(await session.execute(select_payments(ids)))
 
 
 async def balance_of_invoice(session: AsyncSession, invoice: Invoice) -> Balance:

@@ -47,6 +47,7 @@ class DeliveryRequest:
     attachments: Attachments | str = Attachments.PDF  # as chosen; an unknown choice is refused, never read as PDF
     preview_first: bool = False
     override_suppression: bool = False
+    show_notes: bool = True  # "Show notes on the invoice page": the PDF and link page show the visible notes
     requested_by: str = ""
     requester_email: str | None = None  # where a preview goes
     idempotency_key: str | None = None  # e.g. the Slack view id: a retried submission creates nothing new

@@ -32,6 +32,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from services.db.models import UNSENT_PREDICATE, Customer, Invoice, InvoiceStatus, Suppression
 from services.email.addresses import suppression_key
+from services.invoicing.payments import paid_amounts
 from services.invoicing.search import matching_customer_ids
 from services.invoicing.states import (
     InvoiceState,
@@ -70,6 +71,7 @@ class DueInvoice:
     days_overdue: int
     problems: tuple[Problem, ...] = field(default=())
     state: InvoiceStateView | None = None  # as a person sees it (services.invoicing.states)
+    paid: Decimal = Decimal(0)  # payments recorded against it (services.invoicing.payments)
 
     @property
     def ready(self) -> bool:
@@ -272,6 +274,7 @@ async def list_due_invoices(
     rows, recipients_by_row, suppressed, latest = await session.run_sync(
         _page_rows, parameters, page_size, (page - 1) * page_size
     )
+    paid = await paid_amounts(session, [row[0] for row in rows if row[9] != InvoiceStatus.DRAFT])  # one query
     items = []
     for row, recipients in zip(rows, recipients_by_row, strict=True):
         status = InvoiceStatus(row[9])
@@ -294,6 +297,7 @@ async def list_due_invoices(
                 days_overdue=(today - row[6]).days,
                 problems=problems,
                 state=state,
+                paid=paid.get(row[0], Decimal(0)),
             )
         )
     return DuePage(items=tuple(items), total_count=total, page=page, page_size=page_size)

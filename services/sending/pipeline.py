@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
 from services.db.rounds import transient_database_error
 from services.documents.formats import payment_details
-from services.documents.model import InvoiceDocument, in_language, load_invoice_document, read_invoice_documents
+from services.documents.model import InvoiceDocument, as_delivered, load_invoice_document, read_invoice_documents
 from services.documents.pdf import invoice_pdf_attachment
 from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict
@@ -150,7 +150,7 @@ def render_job(
     delivery: Delivery, document: InvoiceDocument, organisation_name: str | None, identity: SenderIdentity
 ) -> RenderJob:
     """The delivery's language (chosen in the review modal) drives the email, the PDF and the UBL alike."""
-    document = in_language(document, delivery.language)
+    document = as_delivered(document, language=delivery.language, show_notes=delivery.show_notes)
     context = invoice_email_context(
         InvoiceEmailFacts(
             locale=document.locale,

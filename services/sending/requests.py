@@ -132,6 +132,7 @@ def _row(
         "verp_token": ids[1],
         "requested_by": request.requested_by,
         "override_suppression": request.override_suppression,
+        "show_notes": request.show_notes,
         "created_at": now,
         "updated_at": now,
     }

@@ -32,9 +32,10 @@ from services.email.addresses import suppression_key
 from services.email.email_texts import STANDARD_TEXT, choose_text
 from services.email.template_overrides import load_overrides
 from services.email.templates import InvoiceEmailFacts, invoice_email_context, render_invoice_email
-from services.formatting import format_day, format_money, reader_locale
+from services.formatting import format_balance, format_day, reader_locale
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import organisation_locale, team_locale
+from services.invoicing.payments import balance_of_invoice
 from services.invoicing.settings_store import organisation_copies, sender_from_name
 from services.invoicing.states import IN_FLIGHT, SENT_OK, InvoiceStateView, latest_deliveries, state_of_invoice
 from services.languages import normalise_language
@@ -234,7 +235,8 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
     bcc = _without(own_bcc, [*to, *cc])
     # The modal is read by the team (the organisation's locale); the email by the customer
     # (its language in the seller's country, as the PDF beside it).
-    amount = format_money(invoice.total, invoice.currency, organisation_locale(organisation))
+    paid = (await balance_of_invoice(session, invoice)).paid
+    amount = format_balance(invoice.total, paid, invoice.currency, organisation_locale(organisation))
     context = invoice_email_context(
         InvoiceEmailFacts(
             locale=reader_locale(language, organisation.country),

@@ -133,6 +133,7 @@ async def fix_and_resend(
             message=failed.message,
             language=failed.language,
             attachments=Attachments(failed.attachments),
+            show_notes=failed.show_notes,
             requested_by=request.requested_by,
             override_suppression=request.override_suppression,
             idempotency_key=request.idempotency_key,

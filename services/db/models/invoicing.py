@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -169,6 +170,8 @@ class Invoice(Base):
     # None: send to the customer's emails. A list: this invoice's own recipients.
     recipient_emails: Mapped[list[str] | None] = mapped_column(JSON)
     notes: Mapped[str | None] = mapped_column(Text)
+    # False: the notes are internal, never shown to the customer (link page, PDF, UBL).
+    notes_visible: Mapped[bool] = mapped_column(default=True, server_default=true())
     purchase_order: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None]
     sent_via: Mapped[SentVia | None] = mapped_column(StoredEnum(SentVia, 16))
@@ -202,6 +205,9 @@ class InvoiceLine(Base):
     unit_price: Mapped[Decimal]
     tax_rate: Mapped[Decimal]  # percent, e.g. 20 for 20 %
     net_amount: Mapped[Decimal]  # quantity × unit price, rounded to the currency
+    # A note printed under the line; `note_visible` False keeps it internal (never shown to the customer).
+    note: Mapped[str | None] = mapped_column(Text)
+    note_visible: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines", lazy="raise")
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -57,6 +58,8 @@ class Delivery(Base):
     requested_by: Mapped[str] = mapped_column(String(64))
     approved_by: Mapped[str | None] = mapped_column(String(64))
     override_suppression: Mapped[bool] = mapped_column(default=False)
+    # The review modal's "Show notes on the invoice page": this email's PDF and the link page follow it.
+    show_notes: Mapped[bool] = mapped_column(default=True, server_default=true())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]
