@@ -84,12 +84,13 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
 
 
 def format_balance(total: Decimal, paid: Decimal, currency: str, locale: str) -> str:
-    """`Total €1,200.00 · paid €200.00 · due €1,000.00` once a payment was recorded; the total alone
-    (`€1,200.00`) while nothing is paid. The one way Slack shows an amount that may be partly paid."""
+    """`Total €1,200.00 · paid €200.00 · €1,000.00 left to pay` once a payment was recorded; the total
+    alone (`€1,200.00`) while nothing is paid. The one way Slack shows an amount that may be partly paid
+    ("left to pay", not "due": the due list's next words are the due date's)."""
     if not paid:
         return format_money(total, currency, locale)
     shown = (format_money(amount, currency, locale) for amount in (total, paid, total - paid))
-    return "Total {} · paid {} · due {}".format(*shown)
+    return "Total {} · paid {} · {} left to pay".format(*shown)
 
 
 def format_unit_price(amount: Decimal, currency: str, locale: str) -> str:

@@ -1,6 +1,6 @@
 """The outstanding balance wherever Slack shows an invoice's amount (issue 14 item 2), through
 signed slash commands and clicks to the real web app and the fake Slack Web API: a partly paid
-invoice reads "Total … · paid … · due …", an unpaid one its total alone, a fully paid one is
+invoice reads "Total … · paid … · … left to pay", an unpaid one its total alone, a fully paid one is
 no longer due."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def test_due_shows_total_paid_and_due_for_a_partly_paid_invoice_and_the_to
     rows = await _command(slack, fake_slack, "due")
 
     assert rows[2] == (
-        "*INV-0001* · Acme Corp\nTotal €1,440.60 · paid €200.00 · due €1,240.60 · 22 days overdue "
+        "*INV-0001* · Acme Corp\nTotal €1,440.60 · paid €200.00 · €1,240.60 left to pay · 22 days overdue "
         "(due 1 November 2026)\n✅ Ready to send"
     )
     assert rows[3].startswith("*INV-0002* · Acme Corp\n€120.00 · due today")
@@ -69,6 +69,6 @@ async def test_the_review_modal_shows_the_balance_of_a_partly_paid_invoice(
 
     view = await open_review(slack, fake_slack, "INV-0001")
 
-    assert texts(view["blocks"])[0] == ("*INV-0001* · Acme Corp · *Total €1,440.60 · paid €440.60 · due €1,000.00*")
+    assert texts(view["blocks"])[0] == ("*INV-0001* · Acme Corp · *Total €1,440.60 · paid €440.60 · €1,000.00 left to pay*")
     unpaid = await open_review(slack, fake_slack, "INV-0002")
     assert texts(unpaid["blocks"])[0] == "*INV-0002* · Acme Corp · *€120.00*"
