@@ -69,6 +69,8 @@ async def test_the_review_modal_shows_the_balance_of_a_partly_paid_invoice(
 
     view = await open_review(slack, fake_slack, "INV-0001")
 
-    assert texts(view["blocks"])[0] == ("*INV-0001* · Acme Corp · *Total €1,440.60 · paid €440.60 · €1,000.00 left to pay*")
+    assert texts(view["blocks"])[0] == (
+        "*INV-0001* · Acme Corp · *Total €1,440.60 · paid €440.60 · €1,000.00 left to pay*"
+    )
     unpaid = await open_review(slack, fake_slack, "INV-0002")
     assert texts(unpaid["blocks"])[0] == "*INV-0002* · Acme Corp · *€120.00*"
