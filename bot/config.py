@@ -59,6 +59,7 @@ MANIFEST_BOT_SCOPES = (
     "usergroups:read",
     "channels:read",
     "groups:read",
+    "files:read",
 )
 
 

@@ -122,6 +122,7 @@ class SubmittedReview:
     preview_first: bool
     override_suppression: bool
     confirm_resend: bool
+    file_ids: tuple[str, ...] = ()  # extra attachments: Slack file ids, in the order picked
 
 
 def _by_prefix(values: Mapping[str, Any], prefix: str) -> Mapping[str, Any]:
@@ -155,7 +156,13 @@ def parse_review_state(view: Mapping[str, Any]) -> SubmittedReview:
         preview_first=_ticked(values, BlockId.REVIEW_OPTIONS),
         override_suppression=_ticked(values, BlockId.REVIEW_OVERRIDE),
         confirm_resend=_ticked(values, BlockId.REVIEW_RESEND),
+        file_ids=_file_ids(values),
     )
+
+
+def _file_ids(values: Mapping[str, Any]) -> tuple[str, ...]:
+    files = (_by_prefix(values, BlockId.REVIEW_FILES).get(INPUT) or {}).get("files") or []
+    return tuple(str(f["id"]) for f in files if isinstance(f, Mapping) and isinstance(f.get("id"), str))
 
 
 def block_ids_of(view: Mapping[str, Any]) -> set[str]:

@@ -85,8 +85,8 @@ class CheckedFile:
 
 
 def megabytes(size: int) -> str:
-    """`6.2 MB` (MB = 1024 × 1024 bytes, the unit of the limits); a small file never reads `0.0 MB`."""
-    return f"{max(size / 1024 / 1024, 0.1):.1f} MB"
+    """`6.2 MB`, `5 MB` (MB = 1024 × 1024 bytes, the unit of the limits); a small file never reads `0 MB`."""
+    return f"{max(size / 1024 / 1024, 0.1):.1f}".removesuffix(".0") + " MB"
 
 
 def check_extra_sizes(files: Sequence[FileFacts]) -> None:
