@@ -7,9 +7,11 @@ import zipfile
 
 import pytest
 
+from services.email.message import MAX_MESSAGE_BYTES, Attachment, OutgoingEmail, compose_message_bytes
 from services.errors import FieldErrors
 from services.sending.extra_files import (
     DOCX,
+    MAX_TOTAL_BYTES,
     ODT,
     PDF,
     PNG,
@@ -96,3 +98,16 @@ def test_file_names_lose_their_path_and_control_characters_and_keep_their_extens
     assert safe_filename("C:\\Users\\x\\Rechnung\r\n.pdf") == "Rechnung.pdf"
     assert safe_filename("a" * 300 + ".pdf").endswith(".pdf") and len(safe_filename("a" * 300 + ".pdf")) == 255
     assert safe_filename("...") == "attachment"
+
+
+def test_the_largest_selection_allowed_fits_in_the_largest_email_composed():
+    extras = [Attachment(f"part-{n}.pdf", b"%PDF-" + b"\0" * (5 * MB - 5), PDF) for n in range(5)]
+    invoice = Attachment("INV-1.pdf", b"%PDF-" + b"\0" * MB, PDF)  # a generous invoice PDF
+    message = compose_message_bytes(
+        OutgoingEmail(
+            from_addr="invoices@example.com", from_name=None, reply_to=None, to=["ap@acme.example"], cc=[], bcc=[],
+            subject="Invoice INV-1", text="Hello", html="<p>Hello</p>", attachments=[invoice, *extras],
+            message_id="<inv-1@example.com>", correlation_id="t",
+        )
+    )  # fmt: skip
+    assert MAX_TOTAL_BYTES * 4 // 3 < len(message) <= MAX_MESSAGE_BYTES
