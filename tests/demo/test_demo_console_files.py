@@ -40,5 +40,5 @@ async def test_a_file_set_in_the_console_reaches_the_customer_after_the_invoice(
     await demo.slack.wait_until(lambda: bool(kept()), within=30)
     email = message_from_bytes(kept()[0].read_bytes(), policy=policy.default)
     names = [part.get_filename() for part in email.iter_attachments()]
-    assert names[0].startswith("DEMO-0001") and names[-1] == "terms.pdf"
+    assert str(names[0]).startswith("DEMO-0001") and names[-1] == "terms.pdf"
     assert any("Extra attachments = 1 file(s)" in text for text in shown)
