@@ -168,3 +168,18 @@ async def test_a_file_id_slack_does_not_know_is_refused_inline(
     sentence = "One of the files could not be read from Slack (file_not_found); remove it and add it again."
     assert answer["errors"] == {BlockId.REVIEW_FILES: sentence}
     assert await deliveries(session) == []
+
+
+async def test_when_slack_is_slow_to_describe_the_files_a_file_over_the_limit_is_said_on_the_form_after_the_ack(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+):
+    await seed_invoice(session, org)
+    file_id = fake_slack.files.upload("scan.pdf", PDF + b"\0" * (6 * MB))
+    review = await open_review(slack, fake_slack, "INV-0001")
+    fake_slack.delay_next("files.info", seconds=2.0)  # past the ack's budget: the app acks first
+
+    answer = await submit(slack, review, fake_slack=fake_slack, review_files=[file_id])
+
+    assert answer["response_action"] == "update"
+    assert "scan.pdf is 6 MB; each file may be at most 5 MB." in notice(answer["view"])
+    assert await deliveries(session) == []
