@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from services.db.models import DeliveryAttachment, StoredFile
+from services.db.models import Delivery, DeliveryAttachment, StoredFile
 from services.email.message import Attachment
 from services.sending.extra_files import CheckedFile
 
@@ -58,12 +58,13 @@ async def store_extra_files(
         await session.run_sync(lambda sync: _store(sync.connection(), delivery_ids, files))
 
 
-async def extra_files_of(session: AsyncSession, *, delivery_id: int) -> tuple[CheckedFile, ...]:
-    """The extra files an earlier delivery carried, in order (a resend attaches exactly these bytes)."""
+async def extra_files_of(session: AsyncSession, *, organisation_id: int, delivery_id: int) -> tuple[CheckedFile, ...]:
+    """The extra files an earlier delivery of the organisation carried, in order (a resend attaches these bytes)."""
     rows = await session.execute(
         select(DeliveryAttachment.filename, StoredFile.content, StoredFile.media_type)
         .join(StoredFile, StoredFile.digest == DeliveryAttachment.digest)
-        .where(DeliveryAttachment.delivery_id == delivery_id)
+        .join(Delivery, Delivery.id == DeliveryAttachment.delivery_id)
+        .where(DeliveryAttachment.delivery_id == delivery_id, Delivery.organisation_id == organisation_id)
         .order_by(DeliveryAttachment.position)
     )
     return tuple(CheckedFile(name, content, media_type) for name, content, media_type in rows)

@@ -169,7 +169,7 @@ async def request_delivery(  # noqa: C901
     checked = await check_request(session, organisation_id=organisation_id, request=request)
     extras = check_extra_files(request.extra_files)
     if request.extra_files_of is not None:  # a resend: the very bytes the earlier email carried
-        extras += await extra_files_of(session, delivery_id=request.extra_files_of)
+        extras += await extra_files_of(session, organisation_id=organisation_id, delivery_id=request.extra_files_of)
     risk = (
         await recipient_risk(
             session, organisation_id=organisation_id, customer=invoice.customer, recipients=[*checked.to, *checked.cc]
