@@ -30,7 +30,11 @@ async def test_a_file_set_in_the_console_reaches_the_customer_after_the_invoice(
     console = Console(demo, shown.append)
     for line in ("/invoices due", "click Review & send DEMO-0001", f"set Extra attachments = {terms}", "submit"):
         await console.handle(line)
-    await demo.slack.wait_until(lambda: bool(demo.slack.calls_to("chat.postMessage")), within=30)
+
+    def approval_asked() -> bool:
+        return any("Approve" in str(call.args.get("blocks")) for call in demo.slack.calls_to("chat.postMessage"))
+
+    await demo.slack.wait_until(approval_asked, within=30)
     await console.handle("as bob")
     await console.handle("click Approve DEMO-0001")
 
