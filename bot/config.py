@@ -63,6 +63,7 @@ MANIFEST_BOT_SCOPES = (
     "usergroups:read",
     "channels:read",
     "groups:read",
+    "files:read",
 )
 
 

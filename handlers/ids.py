@@ -66,6 +66,7 @@ class BlockId(StrEnum):
     REVIEW_LANGUAGE = "review_language"
     REVIEW_TEXT = "review_text"  # the preset email text (services.email.email_texts)
     REVIEW_ATTACHMENTS = "review_attachments"
+    REVIEW_FILES = "review_files"  # extra attachments (file_input)
     REVIEW_OPTIONS = "review_options"  # "send me a preview first"
     REVIEW_OVERRIDE = "review_override"  # send to a suppressed address anyway
     REVIEW_RESEND = "review_resend"  # send again although it was sent recently

@@ -13,6 +13,7 @@ creates one delivery.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import Any
@@ -38,9 +39,11 @@ from handlers.review_form import (
     subject_block_id,
 )
 from handlers.review_policy import SendPolicy
+from handlers.slack_files import SlackFile, describe_files, download_files
 from services.email.addresses import split_addresses
 from services.errors import DomainError, FieldErrors
 from services.sending.checks import check_typed_request
+from services.sending.extra_files import ExtraFile, FileFacts, check_extra_sizes
 from services.sending.requests import DeliveryRequest, ResendNeedsConfirmation
 from services.sending.review import ReviewRequest, prepare_review
 from services.unit_of_work import UnitsOfWork
@@ -151,7 +154,9 @@ FIELD_BLOCKS = {
     "override_suppression": BlockId.REVIEW_OVERRIDE,
     "language": BlockId.REVIEW_LANGUAGE,
     "attachments": BlockId.REVIEW_ATTACHMENTS,
+    "extra_files": BlockId.REVIEW_FILES,
 }
+PRE_ACK_SECONDS = 1.5  # files.info's budget before the ack; slower, and the files are checked after it
 
 
 def field_errors_by_block(errors: dict[str, str], *, language: str, shown: set[str], text: str = "") -> dict[str, str]:
@@ -222,9 +227,33 @@ def _typed_request(body: dict[str, Any], view: dict[str, Any]) -> TypedReview:
     return metadata, submitted, request
 
 
+async def _files_before_ack(client: AsyncWebClient, file_ids: tuple[str, ...]) -> tuple[SlackFile, ...] | None:
+    """The files' names and sizes from Slack, refused (FieldErrors) over a limit so it is said inline;
+    None when Slack is too slow to answer within the ack's budget (then they are checked after it)."""
+    if not file_ids:
+        return ()
+    try:
+        files = await asyncio.wait_for(describe_files(client, file_ids), PRE_ACK_SECONDS)
+    except TimeoutError:
+        return None
+    check_extra_sizes([FileFacts(f.name, f.size) for f in files])
+    return files
+
+
+async def _extra_files(
+    client: AsyncWebClient, file_ids: tuple[str, ...], described: tuple[SlackFile, ...] | None
+) -> tuple[ExtraFile, ...]:
+    """The files' bytes (the service checks their types and sizes again, from the bytes)."""
+    if described is None:
+        described = await describe_files(client, file_ids)
+        check_extra_sizes([FileFacts(f.name, f.size) for f in described])
+    return await download_files(client, described)
+
+
 async def _submission_outcome(
     typed: TypedReview,
     *,
+    files: tuple[SlackFile, ...] | None,
     shown: set[str],
     client: AsyncWebClient,
     sessions: SessionFactory,
@@ -241,6 +270,7 @@ async def _submission_outcome(
     if submitted.preview_first:
         request = replace(request, requester_email=await _requester_email(client, request.requested_by))
     try:
+        request = replace(request, extra_files=await _extra_files(client, submitted.file_ids, files))
         asked = await ask_for_send(
             units, send=policy.send, organisation_id=workplace.organisation_id, sending=workplace.sending,
             request=request,
@@ -276,9 +306,10 @@ async def handle_review_submission(
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
-    """Typos inline at once; else ack "⏳ Sending…" and finish after the ack (handlers.after_ack)."""
+    """Typos and files over a limit inline at once; else ack "⏳ Sending…", finish after it (handlers.after_ack)."""
     try:
         typed = _typed_request(body, view)
+        files = await _files_before_ack(client, typed[1].file_ids)
     except FieldErrors as error:
         shown = block_ids_of(view)
         state = parse_review_state(view)
@@ -287,8 +318,8 @@ async def handle_review_submission(
         return
     await ack(response_action="update", view=working_view(TITLE, f"Sending {escape(typed[0].invoice_number)}…"))
     outcome = _submission_outcome(
-        typed, shown=block_ids_of(view), client=client, sessions=sessions, units=units, workplace=workplace,
-        policy=send_policy,
+        typed, files=files, shown=block_ids_of(view), client=client, sessions=sessions, units=units,
+        workplace=workplace, policy=send_policy,
     )  # fmt: skip
     nothing = "Nothing was sent. Close this and press Review & send again."
     await finish_in_view(client, view_id=str(view.get("id") or ""), title=TITLE, outcome=outcome, nothing_done=nothing)

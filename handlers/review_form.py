@@ -139,6 +139,7 @@ class SubmittedReview:
     confirm_resend: bool
     text: str = ""  # the preset text selected ("" when the modal had no select: the customer's default applies)
     show_notes: bool = True
+    file_ids: tuple[str, ...] = ()  # extra attachments: Slack file ids, in the order picked
 
 
 def _by_prefix(values: Mapping[str, Any], prefix: str) -> Mapping[str, Any]:
@@ -180,7 +181,13 @@ def parse_review_state(view: Mapping[str, Any]) -> SubmittedReview:
         confirm_resend=_ticked(values, BlockId.REVIEW_RESEND),
         text=str((text_state.get("selected_option") or {}).get("value") or ""),
         show_notes=_ticked_unless_absent(values, BlockId.REVIEW_NOTES),
+        file_ids=_file_ids(values),
     )
+
+
+def _file_ids(values: Mapping[str, Any]) -> tuple[str, ...]:
+    files = (_by_prefix(values, BlockId.REVIEW_FILES).get(INPUT) or {}).get("files") or []
+    return tuple(str(f["id"]) for f in files if isinstance(f, Mapping) and isinstance(f.get("id"), str))
 
 
 def block_ids_of(view: Mapping[str, Any]) -> set[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from bot.sandbox.console_blocks import (
@@ -40,6 +41,7 @@ HELP = """\
   3                        click the button or menu option numbered [3]
   click LABEL [ROW TEXT]   click by label, e.g. click Review & send DEMO-0009, click Approve
   set FIELD = VALUE        fill a modal field by its label, e.g. set To = ap@acme.example
+                           (a file field takes local paths: set Extra attachments = examples/invoices.csv)
   fill                     go through the modal's fields one by one (Enter keeps a value)
   submit | cancel          submit or close the open modal
   as bob                   act as another demo user (alice, bob); also /as bob
@@ -182,6 +184,11 @@ class Console(LookingAround):
     async def set_field(self, block: Mapping[str, Any], answer: str) -> bool:
         try:
             value = parse_choice(block, answer)
+            if (block.get("element") or {}).get("type") == "file_input":
+                value = self._upload(value)
+        except OSError as error:
+            self.show(f"  {input_label(block)}: {error.strerror or error}: {error.filename}")
+            return False
         except ValueError as error:
             self.show(f"  {input_label(block)}: {error}")
             return False
@@ -190,6 +197,10 @@ class Console(LookingAround):
         if block.get("dispatch_action") and self.modal is not None:
             await self._dispatch(block, value)
         return True
+
+    def _upload(self, paths: list[str]) -> list[str]:
+        """Local files uploaded to the Slack stand-in, as Slack does on a file_input: their file ids."""
+        return [self.api.files.upload(Path(path).name, Path(path).read_bytes()) for path in paths]
 
     async def _dispatch(self, block: Mapping[str, Any], value: Any) -> None:
         """A select with `dispatch_action` (the language) tells the app at once, as Slack does."""

@@ -179,6 +179,8 @@ def describe_value(block: Block, value: Any) -> str:
         return ", ".join(shown) or "(none)"
     if kind == "conversations_select":
         return f"#{value}" if value else "(none)"
+    if kind == "file_input":
+        return f"{len(value or [])} file(s)" if value else "(none)"
     return option_label(value) or "(none)"
 
 
@@ -215,6 +217,8 @@ def state_values(view: Mapping[str, Any], typed: Mapping[str, Any]) -> dict[str,
             values[block_id] = {action_id: {"type": kind, "selected_users": list(value or [])}}
         elif kind == "conversations_select":
             values[block_id] = {action_id: {"type": kind, "selected_conversation": value}}
+        elif kind == "file_input":  # file ids the console uploaded to the Slack stand-in
+            values[block_id] = {action_id: {"type": kind, "files": [{"id": file_id} for file_id in value or []]}}
         else:
             values[block_id] = {action_id: {"type": kind, "selected_option": value}}
     return values
@@ -226,6 +230,8 @@ def parse_choice(block: Block, answer: str) -> Any:
     kind = element.get("type")
     if kind == "plain_text_input":
         return answer.replace("\\n", "\n")
+    if kind == "file_input":
+        return [path.strip() for path in answer.split(",") if path.strip()]
     options = list(element.get("options") or [])
     wanted = answer.strip().lower()
     if kind == "checkboxes":

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import MANIFEST_BOT_SCOPES
+from bot.sandbox.slack_files import FakeSlackFiles
 from bot.sandbox.slack_oauth import FakeSlackOAuth
 from bot.sandbox.slack_socket import FakeSocketMode
 from bot.sandbox.waiting import wait_for_change
@@ -105,6 +106,7 @@ class FakeSlackApi:
     oauth: FakeSlackOAuth | None = None  # installing the app in many workspaces (bot/sandbox/slack_oauth.py)
     usergroups: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # id → (handle, member ids)
     socket_mode: FakeSocketMode | None = None  # Socket Mode: apps.connections.open + WebSocket (slack_socket.py)
+    files: FakeSlackFiles = field(default_factory=lambda: FakeSlackFiles(None))  # uploads (bot/sandbox/slack_files.py)
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _delays: dict[str, list[float]] = field(default_factory=dict)  # method → the next calls' delays, seconds
     _runner: web.AppRunner | None = None
@@ -118,6 +120,8 @@ class FakeSlackApi:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
+        self.files.token = self.token
+        self.files.attach(app)
         if self.oauth is not None:
             app.router.add_get("/oauth/v2/authorize", self.oauth.authorize)
         if self.socket_mode is not None:
@@ -341,6 +345,9 @@ class FakeSlackApi:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         return {"profile": {"email": user.email, "real_name": user.name}}
+
+    def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.files.info(args, lambda: self.base_url)
 
     def _usergroups_list(self, _args: dict[str, Any]) -> dict[str, Any]:
         groups = [

@@ -27,6 +27,7 @@ from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from services.email.message import MAX_MESSAGE_BYTES
 from services.email.script import ReceivedMessage, SmtpScript, queued_reply, reply_code
 
 # A scripted hang never outlives this, so a forgotten server cannot hold a test forever.
@@ -182,6 +183,7 @@ class ScriptedSmtpServer:
             hostname=self.hostname,
             ident="invoicebot sandbox SMTP",
             decode_data=False,
+            data_size_limit=MAX_MESSAGE_BYTES + 4 * 1024 * 1024,  # all invoicebot sends (aiosmtpd: 32 MiB)
             enable_SMTPUTF8=self.script.smtputf8,
             auth_required=self.credentials is not None,
             auth_require_tls=False,

@@ -13,6 +13,7 @@ from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.review_form import INPUT, YES, ReviewForm, ReviewMetadata, message_block_id, subject_block_id
 from services.db.models import Attachments
 from services.languages import SUPPORTED_LANGUAGES
+from services.sending.extra_files import MAX_EXTRA_FILES, MAX_FILE_BYTES, MAX_TOTAL_BYTES, megabytes
 
 View = dict[str, Any]
 LANGUAGE_NAMES = {
@@ -197,6 +198,7 @@ def review_view(form: ReviewForm, *, metadata: ReviewMetadata) -> View:
             },
         }
     )
+    blocks.append(extra_files_input())
     blocks.append(
         _checkbox(
             BlockId.REVIEW_OPTIONS,
@@ -226,6 +228,27 @@ def review_view(form: ReviewForm, *, metadata: ReviewMetadata) -> View:
     return _modal(
         "Send invoice", blocks, callback_id=CallbackId.REVIEW, metadata=metadata.encode(), submit="Send", close="Cancel"
     )
+
+
+def extra_files_input() -> Block:
+    """Slack's file_input; its extension list is a convenience only: the bytes decide (services.sending.extra_files)."""
+    return {
+        "type": "input",
+        "block_id": BlockId.REVIEW_FILES,
+        "optional": True,
+        "label": plain_text("Extra attachments"),
+        "hint": plain_text(
+            f"Up to {MAX_EXTRA_FILES} files, {megabytes(MAX_FILE_BYTES)} each and {megabytes(MAX_TOTAL_BYTES)} "
+            "in all: PDF, PNG, JPEG, text/CSV, Excel, Word or OpenDocument. Sent after the invoice.",
+            2000,
+        ),
+        "element": {
+            "type": "file_input",
+            "action_id": INPUT,
+            "max_files": MAX_EXTRA_FILES,
+            "filetypes": ["pdf", "png", "jpg", "jpeg", "txt", "csv", "xlsx", "docx", "odt", "ods"],
+        },
+    }
 
 
 def queued_words(invoice_number: str, *, awaiting_approval: bool, approvers: list[str], preview: bool) -> str:

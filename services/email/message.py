@@ -30,9 +30,11 @@ from services.clock import utcnow
 from services.email.addresses import envelope_address
 from services.errors import InvalidInput
 
-# Most providers refuse messages over 20–25 MB *after* base64 encoding (which adds a
-# third); 20 MiB of encoded message is the limit that gets through nearly everywhere.
-MAX_MESSAGE_BYTES = 20 * 1024 * 1024
+# The largest email invoicebot composes, *after* base64 encoding (which adds a third): the
+# invoice's PDF and UBL plus 25 MB of extra attachments (services.sending.extra_files, issue 16)
+# come to about 35 MiB. Gmail and Microsoft 365 take that much; a server that takes less
+# answers 552 and the delivery fails with its reason, like any refusal.
+MAX_MESSAGE_BYTES = 36 * 1024 * 1024
 
 CORRELATION_HEADER = "X-Invoicebot-Delivery"
 # The same token again, in the headers each email provider turns into webhook metadata:
@@ -144,8 +146,8 @@ def compose_message_bytes(email: OutgoingEmail) -> bytes:
     size = len(message)
     if size > MAX_MESSAGE_BYTES:
         raise InvalidInput(
-            f"The attachments make this email {size / 1024 / 1024:.1f} MB; most providers refuse more than "
-            f"{MAX_MESSAGE_BYTES // 1024 // 1024} MB. Send the PDF alone, or share the invoice link instead."
+            f"The attachments make this email {size / 1024 / 1024:.1f} MB; mail servers commonly refuse more than "
+            f"{MAX_MESSAGE_BYTES // 1024 // 1024} MB. Send fewer or smaller attachments, or share the invoice link."
         )
     return message
 

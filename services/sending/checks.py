@@ -2,7 +2,7 @@
 
 Bad input comes back as `FieldErrors` keyed by the review modal's field names ("to",
 "cc", "bcc", "subject", "message", "language", "attachments", "preview_first",
-"override_suppression"), each a sentence the person can act on, so the modal shows them
+"override_suppression", "extra_files"), each a sentence the person can act on, so the modal shows them
 inline and nothing is lost. What a field may hold (no control or bidi characters, a
 supported language, a known attachments choice) is `services.field_rules`, shared with
 the import.
@@ -25,6 +25,7 @@ from services.email.addresses import AddressNotSendable, normalise_email
 from services.email.verification import accepts_smtputf8
 from services.errors import FieldErrors, IllegalTransition, InvalidInput
 from services.field_rules import BadValue, check_attachments, check_language, check_text
+from services.sending.extra_files import ExtraFile
 from services.sending.readiness import SendingState
 from services.sending.review import suppressed_among
 
@@ -52,6 +53,8 @@ class DeliveryRequest:
     requester_email: str | None = None  # where a preview goes
     idempotency_key: str | None = None  # e.g. the Slack view id: a retried submission creates nothing new
     confirm_resend: bool = False
+    extra_files: tuple[ExtraFile, ...] = ()  # uploaded in the modal; checked and stored with the delivery
+    extra_files_of: int | None = None  # a resend: attach the extra files this earlier delivery carried
 
 
 def new_message_id(invoice_number: str, domain: str) -> str:

@@ -17,7 +17,7 @@ to the attempt limit).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,37 +42,14 @@ from services.email.transport import (
     Transport,
 )
 from services.errors import DomainError, error_summary
+from services.sending.extra_store import read_extra_attachments
+from services.sending.identity import SenderIdentities as SenderIdentities
+from services.sending.identity import SenderIdentity as SenderIdentity
 from services.sending.outcomes import Outcome
 from services.sending.render_pool import RenderPool, RenderPoolError
 from services.sending.ubl_checks import WITH_UBL, UblGate, hold_reason, read_verdicts, ubl_digest
 from services.sending.writer import GroupWriter
 from services.tracking.page_views import open_pixel_url
-
-
-@dataclass(frozen=True)
-class SenderIdentity:
-    """Who the email is from and where bounces go: plain values from settings."""
-
-    from_email: str
-    from_name: str | None
-    reply_to: str | None
-    bounce_domain: str
-    public_url: str
-    open_pixel: bool = False  # opt-in: a tracking image in the HTML part (opens are unreliable)
-    dkim: DkimKey | None = None  # sign each email (when the relay does not)
-
-
-@dataclass(frozen=True)
-class SenderIdentities:
-    """Each organisation's sender identity: a worker of a many-workspace install sends for every
-    workspace, and each email leaves with its own organisation's From, Reply-To and bounce domain.
-    `default` serves an organisation without an entry (a single install has only the default)."""
-
-    default: SenderIdentity
-    by_organisation: Mapping[int, SenderIdentity] = field(default_factory=dict)
-
-    def of(self, organisation_id: int) -> SenderIdentity:
-        return self.by_organisation.get(organisation_id, self.default)
 
 
 @dataclass(frozen=True)
@@ -93,6 +70,7 @@ class RenderJob:
     context: EmailContext
     pixel_url: str | None = None
     dkim: DkimKey | None = None
+    extras: tuple[Attachment, ...] = ()  # the files added in the review modal, after the PDF/UBL
 
 
 Renderer = Callable[[RenderJob], Awaitable["bytes | RenderedMessage"]]
@@ -108,6 +86,7 @@ def render_message(job: RenderJob) -> bytes:
         files.append(invoice_pdf_attachment(job.document))
     if job.attachments in (Attachments.UBL, Attachments.PDF_UBL):
         files.append(Attachment(f"{number}.xml", render_invoice_ubl(job.document), "application/xml"))
+    files.extend(job.extras)
     html = render_html_body(language=job.context.language, context=job.context, text=job.text, pixel_url=job.pixel_url)
     message = compose_message_bytes(
         OutgoingEmail(
@@ -143,11 +122,16 @@ async def build_render_job(session: AsyncSession, *, delivery: Delivery, identit
         public_url=identity.public_url,
     )
     organisation = await session.get(Organisation, delivery.organisation_id)
-    return render_job(delivery, document, organisation.name if organisation else None, identity)
+    extras = await session.run_sync(lambda sync: read_extra_attachments(sync, [delivery.id]))
+    return render_job(delivery, document, organisation.name if organisation else None, identity, extras)
 
 
 def render_job(
-    delivery: Delivery, document: InvoiceDocument, organisation_name: str | None, identity: SenderIdentity
+    delivery: Delivery,
+    document: InvoiceDocument,
+    organisation_name: str | None,
+    identity: SenderIdentity,
+    extras: Mapping[int, tuple[Attachment, ...]] | None = None,
 ) -> RenderJob:
     """The delivery's language (chosen in the review modal) drives the email, the PDF and the UBL alike."""
     document = as_delivered(document, language=delivery.language, show_notes=delivery.show_notes)
@@ -189,6 +173,7 @@ def render_job(
             else None
         ),
         dkim=identity.dkim,
+        extras=(extras or {}).get(delivery.id, ()),
     )
 
 
@@ -228,6 +213,7 @@ def prepare_sends(
             public_url=identity.public_url,
         )
         organisation = session.get(Organisation, organisation_id)
+        extras = read_extra_attachments(session, [d.id for d in group])
         for delivery in group:
             envelope = Envelope(
                 mail_from=verp_address(delivery.verp_token, identity.bounce_domain),
@@ -240,7 +226,7 @@ def prepare_sends(
                 prepared.append(PreparedSend(delivery.id, envelope, None, stop))
                 continue
             try:
-                job = render_job(delivery, document, organisation.name if organisation else None, identity)
+                job = render_job(delivery, document, organisation.name if organisation else None, identity, extras)
             except DomainError as exc:
                 stop = Outcome("permanent", f"could not prepare the email: {exc}")
                 prepared.append(PreparedSend(delivery.id, envelope, None, stop))

@@ -42,6 +42,8 @@ from services.sending.checks import (
     verp_token_is_genuine,
 )
 from services.sending.context import SendContext
+from services.sending.extra_files import check_extra_files
+from services.sending.extra_store import extra_files_of, store_extra_files
 from services.sending.readiness import SendingState
 from services.sending.review import RecentSend, recent_send
 from services.sending.risk import recipient_risk
@@ -166,6 +168,9 @@ async def request_delivery(  # noqa: C901
     check_invoice(invoice)
     check_sending(sending)
     checked = await check_request(session, organisation_id=organisation_id, request=request)
+    extras = check_extra_files(request.extra_files)
+    if request.extra_files_of is not None:  # a resend: the very bytes the earlier email carried
+        extras += await extra_files_of(session, organisation_id=organisation_id, delivery_id=request.extra_files_of)
     risk = (
         await recipient_risk(
             session, organisation_id=organisation_id, customer=invoice.customer, recipients=[*checked.to, *checked.cc]
@@ -210,6 +215,7 @@ async def request_delivery(  # noqa: C901
     )  # fmt: skip
     if delivery is None:
         return await _by_key(session, organisation_id, key) or _lost_race(invoice.number)
+    await store_extra_files(session, delivery_ids=[delivery.id, *([preview.id] if preview else [])], files=extras)
 
     approval = None
     if needs_approval:
@@ -229,6 +235,7 @@ async def request_delivery(  # noqa: C901
         **({"preview_delivery_id": preview.id} if preview else {}),
         **({"resend_confirmed": True} if request.confirm_resend else {}),
         **({"approval_reason": risk} if risk else {}),
+        **({"extra_files": ", ".join(f.filename for f in extras)} if extras else {}),
     }
     owed = delivery_moved(
         DeliveryMove(

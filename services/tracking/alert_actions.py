@@ -138,6 +138,7 @@ async def fix_and_resend(
             override_suppression=request.override_suppression,
             idempotency_key=request.idempotency_key,
             confirm_resend=request.confirm_resend,
+            extra_files_of=request.delivery_id,  # the resend carries the same extra files, byte for byte
         ),
         send=send,
         sending=sending,

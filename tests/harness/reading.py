@@ -64,6 +64,18 @@ def input_blocks(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def state_values(view: dict[str, Any], **typed: Any) -> dict[str, dict[str, Any]]:
+    """`_typed_values`, and each file input's files (`typed[block prefix]`: a list of file ids, as
+    FakeSlackApi.files.upload returns them; Slack sends the files' objects, the app reads their ids)."""
+    files = {block_id: b for block_id, b in input_blocks(view).items() if b["element"]["type"] == "file_input"}
+    prefixes = {block_id.split(".")[0] for block_id in files}
+    values = _typed_values(view, **{k: v for k, v in typed.items() if k not in prefixes})
+    for block_id, block in files.items():
+        picked = [{"id": file_id} for file_id in typed.get(block_id.split(".")[0]) or []]
+        values[block_id] = {block["element"]["action_id"]: {"type": "file_input", "files": picked}}
+    return values
+
+
+def _typed_values(view: dict[str, Any], **typed: Any) -> dict[str, dict[str, Any]]:
     """What Slack submits: each input's initial value, unless the person typed (`typed[block prefix]`).
 
     Text fields take a string; checkboxes take True/False; selects and radios take the option value;

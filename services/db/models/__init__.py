@@ -22,7 +22,13 @@ from services.db.models.invoicing import (
 )
 from services.db.models.periods import PeriodClaim
 from services.db.models.sending import Approval, Delivery, DocumentValidation
-from services.db.models.sent_messages import SentBlob, SentMessage, SentMessageBlob
+from services.db.models.sent_messages import (
+    DeliveryAttachment,
+    SentBlob,
+    SentMessage,
+    SentMessageBlob,
+    StoredFile,
+)
 from services.db.models.shared import AuditLog, EmailText, HomeViewer, LoopHeartbeat, Notification, TemplateOverride
 from services.db.models.statuses import (
     UNSENT_PREDICATE,
@@ -49,6 +55,7 @@ __all__ = [
     "Base",
     "Customer",
     "Delivery",
+    "DeliveryAttachment",
     "DeliveryEvent",
     "DeliveryKind",
     "DeliveryStatus",
@@ -73,6 +80,7 @@ __all__ = [
     "SentMessageBlob",
     "SentVia",
     "SmtpStatus",
+    "StoredFile",
     "Suppression",
     "TemplateOverride",
     "UtcDateTime",

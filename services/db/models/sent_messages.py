@@ -44,3 +44,26 @@ class SentMessageBlob(Base):
 
     message_id: Mapped[int] = mapped_column(ForeignKey("sent_messages.id", ondelete="CASCADE"), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class StoredFile(Base):
+    """An extra attachment's bytes as uploaded (issue 16), keyed by the SHA-256 of its content: the
+    same file attached twice is stored once, and a retry or resend attaches exactly these bytes."""
+
+    __tablename__ = "stored_files"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(128))  # decided from the content's magic bytes
+
+
+class DeliveryAttachment(Base):
+    """An extra file a delivery carries after its PDF/UBL, under the name the person gave it."""
+
+    __tablename__ = "delivery_attachments"
+
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)  # the order they were picked in
+    digest: Mapped[str] = mapped_column(ForeignKey("stored_files.digest"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
