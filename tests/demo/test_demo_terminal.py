@@ -61,7 +61,7 @@ def test_a_person_walks_the_whole_story_in_a_terminal_and_quit_leaves_nothing_ru
     # go through the fields, Enter keeps every prefilled value, then submit
     mark = terminal.type("fill")
     terminal.wait_for("To [accounts.payable@acme-widgets.example]: (Enter keeps it)", after=mark)
-    for _ in range(9):  # one per field of the review modal, Extra attachments included
+    for _ in range(10):  # one per field of the review modal, the notes box and Extra attachments included
         terminal.keys("Enter")
     terminal.wait_for("all fields done", after=mark)
     mark = terminal.type("submit")
