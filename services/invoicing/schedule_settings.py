@@ -7,6 +7,7 @@ that module stays small; the one rule for the organisation's time zone is `check
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,7 +45,18 @@ def check_time_zone(value: str) -> str:
 
 def organisation_zone(values: OrganisationSettingsValues) -> ZoneInfo:
     """The organisation's time zone, as zoneinfo reads it (checked when stored)."""
-    return ZoneInfo(values.time_zone)
+    return zone_named(values.time_zone)
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """A stored time zone name as zoneinfo reads it; none stored is UTC (the setting's default)."""
+    return ZoneInfo(name or "UTC")
+
+
+def local_date(zone_name: str | None, now: datetime) -> date:
+    """The organisation's "today" at `now` (aware): the date its people see on their calendar,
+    which what is due and how overdue it is are counted against (App Home, `/invoices due`)."""
+    return now.astimezone(zone_named(zone_name)).date()
 
 
 def hour_or_off(value: str | int | None) -> int | None:

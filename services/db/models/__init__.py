@@ -23,7 +23,7 @@ from services.db.models.invoicing import (
 from services.db.models.periods import PeriodClaim
 from services.db.models.sending import Approval, Delivery, DocumentValidation
 from services.db.models.sent_messages import SentBlob, SentMessage, SentMessageBlob
-from services.db.models.shared import AuditLog, HomeViewer, LoopHeartbeat, Notification, TemplateOverride
+from services.db.models.shared import AuditLog, HomeChange, HomeViewer, LoopHeartbeat, Notification, TemplateOverride
 from services.db.models.statuses import (
     UNSENT_PREDICATE,
     ApprovalDecision,
@@ -53,6 +53,7 @@ __all__ = [
     "DeliveryKind",
     "DeliveryStatus",
     "DocumentValidation",
+    "HomeChange",
     "HomeViewer",
     "Invoice",
     "InvoiceLine",

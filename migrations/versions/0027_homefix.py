@@ -1,0 +1,32 @@
+"""App Home changes (issue 15): each committed state change owes its organisation's Homes a republish
+
+Revision ID: 0027_homefix
+Revises: 0026_home_viewers
+Create Date: 2026-12-05
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import services.db.models
+
+revision: str = "0027_homefix"
+down_revision: str | None = "0026_home_viewers"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "home_changes",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("organisation_id", sa.Integer(), nullable=False),
+        sa.Column("changed_at", services.db.models.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_home_changes")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("home_changes")
