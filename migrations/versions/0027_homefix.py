@@ -1,4 +1,5 @@
-"""App Home changes (issue 15): each committed state change owes its organisation's Homes a republish
+"""App Home changes (issue 15): each committed state change owes its organisation's Homes a republish;
+silent emails indexed for the open-problems listing
 
 Revision ID: 0027_homefix
 Revises: 0026_home_viewers
@@ -26,7 +27,15 @@ def upgrade() -> None:
         sa.Column("changed_at", services.db.models.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_home_changes")),
     )
+    op.create_index(
+        "ix_deliveries_org_silent",
+        "deliveries",
+        ["organisation_id"],
+        postgresql_where=sa.text("silent_alerted_at IS NOT NULL"),
+        sqlite_where=sa.text("silent_alerted_at IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_org_silent", table_name="deliveries")
     op.drop_table("home_changes")
