@@ -9,7 +9,6 @@ Home is opened through the signed web app. The organisation's midnight: test_sla
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +16,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.bootstrap import Loop, Runtime, Seams, bootstrap
+from bot.bootstrap import Runtime, Seams
 from bot.config import Settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
-from services.db.models import HomeChange, InvoiceStatus, Organisation
-from tests import factories
-from tests.harness.home import open_home, section_after
+from services.db.models import HomeChange, Organisation
+from tests.harness.home import AGING, built_runtime, open_home, owed_invoice, republished, section_after
 from tests.harness.slack import ALICE, TODAY, settings_with
 
-settings = settings_with(INVOICEBOT_TIMEZONE="Pacific/Auckland")
-AGING = "Due today and overdue"
-
-
-def built_runtime(settings: Settings, seams: Seams) -> Runtime:
-    """The web app and the notifier (with its App Home refresher) of one process, as `invoicebot run` builds them."""
-    built = bootstrap(settings, loops=[Loop.NOTIFIER], seams=seams)
-    assert built.home_viewers is not None
-    built.home_viewers.min_interval = 0.0  # no debounce wait, and every call asks the database
-    built.home_viewers.poll_every = 0.0
-    return built
+settings = settings_with()
 
 
 @pytest.fixture
@@ -44,23 +32,6 @@ async def runtime(settings: Settings, org: Organisation) -> AsyncIterator[Runtim
     built = built_runtime(settings, Seams(today=lambda: TODAY))
     yield built
     await built.aclose()
-
-
-async def owed_invoice(session: AsyncSession, org: Organisation, *, due_days_ago: int) -> None:
-    acme = await factories.customer(session, org.id)
-    invoice = await factories.invoice(
-        session, org.id, acme, number="INV-0001", due=TODAY - timedelta(days=due_days_ago), amount="100"
-    )
-    invoice.status = InvoiceStatus.SENT  # €120.00 with 20 % tax
-    await session.commit()
-
-
-async def republished(runtime: Runtime, fake_slack: FakeSlackApi) -> dict[str, Any]:
-    assert runtime.home_viewers is not None
-    before = len(fake_slack.calls_to("views.publish"))
-    assert await runtime.home_viewers.publish_due() == 1
-    assert len(fake_slack.calls_to("views.publish")) == before + 1
-    return fake_slack.home_views[ALICE.id]
 
 
 async def test_a_payment_recorded_by_the_cli_republishes_home_with_the_new_balance(

@@ -18,8 +18,7 @@ from bot.config import Settings
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.slack_requests import SlackRequestClient
 from services.db.models import Organisation
-from tests.e2e.test_slack_app_home_freshness import AGING, built_runtime, owed_invoice, republished
-from tests.harness.home import open_home, section_after
+from tests.harness.home import AGING, built_runtime, open_home, owed_invoice, republished, section_after
 from tests.harness.slack import ALICE, TODAY, settings_with
 
 settings = settings_with(INVOICEBOT_TIMEZONE="Pacific/Auckland")
