@@ -2,19 +2,16 @@
 schedule (the daily digest, the weekly summary) and the silent-email alert's hours.
 
 Kept beside `services/invoicing/settings.py` (which checks every field with these rules) so
-that module stays small; the one rule for the organisation's time zone is `check_time_zone`.
+that module stays small; the one rule for the organisation's time zone is `check_time_zone` (when
+stored), `zone_named` (when read) and `local_date` (its "today").
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from services.invoicing.settings import OrganisationSettingsValues
 
 MAX_SILENT_HOURS = 24 * 30
 
@@ -43,13 +40,9 @@ def check_time_zone(value: str) -> str:
     return text
 
 
-def organisation_zone(values: OrganisationSettingsValues) -> ZoneInfo:
-    """The organisation's time zone, as zoneinfo reads it (checked when stored)."""
-    return zone_named(values.time_zone)
-
-
 def zone_named(name: str | None) -> ZoneInfo:
-    """A stored time zone name as zoneinfo reads it; none stored is UTC (the setting's default)."""
+    """The organisation's stored time zone name as zoneinfo reads it (checked when stored by
+    `check_time_zone`); none stored is UTC (the setting's default). The digest and the day below use it."""
     return ZoneInfo(name or "UTC")
 
 
