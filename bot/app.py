@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -35,6 +35,7 @@ from handlers.context import SessionFactory, Workplace
 from handlers.errors import explain_error
 from handlers.home_refresh import HomeViewers
 from handlers.review_policy import SendPolicy
+from services.clock import utcnow
 from services.invoicing.organisations import organisation_locale
 from services.sending.context import SendContext
 from services.unit_of_work import units_over
@@ -47,10 +48,6 @@ Ack = Callable[..., Awaitable[BoltResponse]]
 FOREIGN_WORKSPACE = (
     "Sorry, this invoicebot belongs to another workspace: only its own members can use it. Nothing was changed."
 )
-
-
-def utc_today() -> date:
-    return datetime.now(UTC).date()
 
 
 def teams_in(body: Mapping[str, Any]) -> set[str]:
@@ -75,6 +72,7 @@ class ListenerNeeds:
     public_url: str
     preview_link_minutes: int = 15
     home_viewers: HomeViewers | None = None  # this process's App Home refresher (debounces from an opening)
+    now: Callable[[], datetime] = utcnow  # the clock a request's "today" is read from (tests move it)
 
     def send_policy(self, organisation: OrganisationSettings) -> SendPolicy:
         secret = self.verp_secret
@@ -96,7 +94,7 @@ def create_slack_app(
     auth: str | AsyncOAuthSettings,
     api_url: str,
     needs: ListenerNeeds,
-    today: Callable[[], date] = utc_today,
+    today: Callable[[], date] | None = None,
     logger: logging.Logger | None = None,
 ) -> AsyncApp:
     """The Bolt app for one workspace (`auth` its bot token), or for every workspace that installs
@@ -140,7 +138,7 @@ def create_slack_app(
             workplace = Workplace(
                 organisation_id=organisation.id,
                 sending=settings.sending_state(organisation),
-                today=today(),
+                today=today() if today is not None else settings.local_today(needs.now()),  # a test pins it
                 locale=organisation_locale(organisation),
             )
         context["sessions"] = needs.sessions

@@ -20,7 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -28,7 +28,7 @@ from slack_bolt.async_app import AsyncApp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
-from bot.app import ListenerNeeds, create_slack_app, utc_today
+from bot.app import ListenerNeeds, create_slack_app
 from bot.audit_sealer import run_audit_sealer
 from bot.autosend_loop import Autosend, AutosendLoop
 from bot.bounce_mailbox import BounceMailbox, MailboxPolling
@@ -49,6 +49,7 @@ from bot.worker_process import make_render_pool
 from bot.workspace_tokens import WorkspaceTokens
 from bot.workspaces import OAuthConfig, OAuthWiring, oauth_wiring, register_uninstall_listeners
 from handlers.home_refresh import HomeViewers
+from services.clock import utcnow
 from services.db.engine import create_engine, session_factory
 from services.documents.cache import DocumentCache
 from services.email.smtp import SmtpRelay, SmtpTransport
@@ -89,7 +90,8 @@ class Seams:
     """What tests and the demo replace: the listeners' day, how SNS certificates are fetched and
     trusted, the bounce mailbox (the demo's folder instead of IMAP), an already started render pool."""
 
-    today: Callable[[], date] = utc_today
+    today: Callable[[], date] | None = None  # None: each organisation's local date now (its time zone)
+    now: Callable[[], datetime] = utcnow  # the clock that local date and App Home's day roll-over are read from
     sns_fetch: sns.Fetch = fetch_from_aws
     sns_trusts_url: Callable[[str], bool] = sns.is_aws_sns_url
     mailbox: Mailbox | None = None
@@ -248,7 +250,7 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
     oauth = _oauth_wiring(settings, engine, sessions, organisations) if settings.multi_workspace else None
     bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     if bot_token is not None or oauth is not None:  # App Home republished from any process with a notifier
-        refresh = HomeRefresh(sessions=sessions, organisations=organisations, today=seams.today,
+        refresh = HomeRefresh(sessions=sessions, organisations=organisations, today=seams.today, now=seams.now,
                               client=notifier_client(bot_token, settings.slack_api_url),
                               destinations=oauth.tokens if oauth is not None else None)  # fmt: skip
         viewers = home_refresher(refresh)
@@ -265,6 +267,7 @@ def bootstrap(settings: Settings, *, loops: Collection[Loop] = (), seams: Seams 
                 public_url=settings.public_url,
                 preview_link_minutes=settings.preview_link_minutes,
                 home_viewers=viewers,
+                now=seams.now,
             ),
             today=seams.today,
         )

@@ -19,6 +19,7 @@ without a restart. The same directory serves one workspace and many (`by_team`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy import select
@@ -30,7 +31,7 @@ from services.db.models import Organisation
 from services.email.dkim import DkimKey, load_dkim_key
 from services.errors import FieldErrors, InvalidInput
 from services.invoicing.organisations import OrganisationProfile
-from services.invoicing.schedule_settings import weekday_number
+from services.invoicing.schedule_settings import local_date, weekday_number
 from services.invoicing.settings import OrganisationSettingsValues
 from services.invoicing.settings_store import adopt_with_settings, stored_settings
 from services.postal_address import PostalAddress, parse_postal_address
@@ -59,6 +60,7 @@ class OrganisationSettings:
     channels: SlackChannels
     identity: SenderIdentity
     smtp_configured: bool
+    time_zone: str = "UTC"  # IANA name: the organisation's "today" (`local_today`) and its set hours
 
     @property
     def message_id_domain(self) -> str:
@@ -66,6 +68,10 @@ class OrganisationSettings:
 
     def sending_state(self, organisation: Organisation) -> SendingState:
         return sending_state(organisation, smtp_configured=self.smtp_configured)
+
+    def local_today(self, now: datetime) -> date:
+        """The organisation's date at `now`: what is due and overdue is counted against it."""
+        return local_date(self.time_zone, now)
 
 
 class OrganisationDirectory(Protocol):
@@ -122,6 +128,7 @@ def settings_from_values(values: OrganisationSettingsValues, process: ProcessPar
             dkim=process.dkim,
         ),
         smtp_configured=process.smtp_configured,
+        time_zone=values.time_zone,
     )
 
 

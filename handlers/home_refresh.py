@@ -2,10 +2,10 @@
 
 Who has App Home is in the database (services/home_viewers.py), written by whichever process
 served their `app_home_opened`. The notification loop (bot/notifier.py) says
-`changed(organisation_id)` after every post it makes: every state change that reaches Slack (an
-approval asked or decided, a send's status, a bounce's or a silent email's alert) goes through it,
-so that is the one place App Home hears of changes, in whichever process (web or lone worker) made
-the post. `publish_due` then reads that organisation's viewers from the database and republishes
+`changed(organisation_id)` after every post it makes; and every `poll_every` seconds `publish_due`
+asks `changes` which organisations changed otherwise — any state change committed by any process
+(a payment from the CLI, an import, a cancel: services/home_changes.py) or an organisation's local
+midnight (bot/home_refresh.py). `publish_due` then reads that organisation's viewers from the database and republishes
 each at most once per `min_interval` seconds per person (a burst of changes costs one
 `views.publish`), and at most `per_minute` publishes in all (`views.publish` is Tier 4, ~100 a
 minute per workspace). What a view shows is built at publish time (`publish`, bot/home_refresh.py):
@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 log = logging.getLogger("invoicebot.home")
 
@@ -27,10 +27,13 @@ DEFAULT_MIN_INTERVAL = 10.0
 DEFAULT_PER_MINUTE = 60
 MAX_TRIES = 3  # a view that fails this often (workspace uninstalled, user gone) waits for the person's next visit
 TICK_SECONDS = 1.0
+POLL_SECONDS = 3.0  # how often the database is asked which organisations changed
 # Publish one person's view: (organisation id, Slack user id).
 Publish = Callable[[int, str], Awaitable[None]]
 # The Slack users who have App Home in an organisation (the database's register).
 Viewers = Callable[[int], Awaitable[Sequence[str]]]
+# The organisations whose Homes changed since the last call (committed changes, a new local day).
+Changes = Callable[[], Awaitable[Iterable[int]]]
 
 
 class HomeViewers:
@@ -44,9 +47,13 @@ class HomeViewers:
         min_interval: float = DEFAULT_MIN_INTERVAL,
         per_minute: int = DEFAULT_PER_MINUTE,
         clock: Callable[[], float] = time.monotonic,
+        changes: Changes | None = None,
     ) -> None:
         self._publish = publish
         self._viewers = viewers
+        self._changes = changes
+        self.poll_every = POLL_SECONDS
+        self._polled_at: float | None = None
         self.min_interval = min_interval
         self.per_minute = per_minute
         self._clock = clock
@@ -70,6 +77,16 @@ class HomeViewers:
         """Who is owed a republish (as of the last lookup), whether or not their debounce allows it yet."""
         return list(self._owed)
 
+    async def _poll(self, now: float) -> None:
+        if self._changes is None or (self._polled_at is not None and now - self._polled_at < self.poll_every):
+            return
+        self._polled_at = now
+        try:
+            for organisation_id in await self._changes():
+                self.changed(organisation_id)
+        except Exception:
+            log.warning("App Home changes not read; retrying", exc_info=True)
+
     async def _look_up(self) -> None:
         for organisation_id in sorted(self._changed):
             try:
@@ -90,6 +107,7 @@ class HomeViewers:
 
     async def publish_due(self) -> int:
         """Republish each owed view whose last publish here is `min_interval` old, within the rate budget."""
+        await self._poll(self._clock())
         await self._look_up()
         now = self._clock()
         self._forget_old(now)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +39,7 @@ from services.db.models import (
 from services.digest_schedule import DIGEST_KIND, WEEK, DigestSchedule, DigestSlot, owed_slot
 from services.formatting import format_money, reader_locale
 from services.invoicing.aging import AgeBucket, receivables
+from services.invoicing.schedule_settings import zone_named
 from services.invoicing.states import IN_FLIGHT, NOTHING_SENT
 from services.notifications import NotificationKind
 from services.once_per_period import PERIOD_TAKEN, PeriodKey, claim_period, last_claimed
@@ -199,7 +199,7 @@ async def _organisations(session: AsyncSession) -> list[_Org]:
     return [
         _Org(
             id=org_id,
-            schedule=DigestSchedule(zone=ZoneInfo(zone or "UTC"), hour=hour or 0, weekly_day=weekly or 0),
+            schedule=DigestSchedule(zone=zone_named(zone), hour=hour or 0, weekly_day=weekly or 0),
             locale=reader_locale(language, country),
         )
         for org_id, language, country, zone, hour, weekly in rows

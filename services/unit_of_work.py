@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import AuditEntry as AuditEntry
 from services.audit import record_audit
 from services.db.models import AuditLog
+from services.home_changes import insert_home_changes, note_home_changes
 from services.notifications import NotificationKind, NotificationRequest, enqueue_notification
 
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -35,9 +36,11 @@ SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 def insert_owed_audits(connection: Connection, *, audits: Sequence[AuditEntry], at: datetime) -> None:
     """`write_owed`'s audit entries on a sync Core connection (the send worker's group commit):
-    one executemany INSERT of the same columns `record_audit` fills through the ORM. The caller commits."""
+    one executemany INSERT of the same columns `record_audit` fills through the ORM, and the App Home
+    change marker of their organisations (services/home_changes.py). The caller commits."""
     if audits:
         connection.execute(insert(AuditLog.__table__), [{**asdict(entry), "created_at": at} for entry in audits])
+        insert_home_changes(connection, (entry.organisation_id for entry in audits), at=at)
 
 
 @dataclass(frozen=True)
@@ -127,12 +130,15 @@ async def write_owed(
     The only caller of `record_audit` (tests/unit/test_transactions_in_services.py checks it): a
     unit of work calls it when it commits, and a function that changes an aggregate and audits
     it together (an invoice's `_record_move`, `revoke_invoice_token`, …) calls it with its entry.
+    Every state change passes here, so it also owes the changed organisations' App Homes a
+    republish (services/home_changes.py), in the same transaction.
     """
     for entry in audits:
         record_audit(session, entry)
     for post in posts:
         request = NotificationRequest(post.organisation_id, post.delivery_id, post.kind, post.channel, post.payload)
         await enqueue_notification(session, request, now=post.now)
+    note_home_changes(session, [entry.organisation_id for entry in audits] + [p.organisation_id for p in posts])
 
 
 def units_over(sessions: SessionFactory) -> UnitsOfWork:

@@ -2,18 +2,16 @@
 schedule (the daily digest, the weekly summary) and the silent-email alert's hours.
 
 Kept beside `services/invoicing/settings.py` (which checks every field with these rules) so
-that module stays small; the one rule for the organisation's time zone is `check_time_zone`.
+that module stays small; the one rule for the organisation's time zone is `check_time_zone` (when
+stored), `zone_named` (when read) and `local_date` (its "today").
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from services.invoicing.settings import OrganisationSettingsValues
 
 MAX_SILENT_HOURS = 24 * 30
 
@@ -42,9 +40,16 @@ def check_time_zone(value: str) -> str:
     return text
 
 
-def organisation_zone(values: OrganisationSettingsValues) -> ZoneInfo:
-    """The organisation's time zone, as zoneinfo reads it (checked when stored)."""
-    return ZoneInfo(values.time_zone)
+def zone_named(name: str | None) -> ZoneInfo:
+    """The organisation's stored time zone name as zoneinfo reads it (checked when stored by
+    `check_time_zone`); none stored is UTC (the setting's default). The digest and the day below use it."""
+    return ZoneInfo(name or "UTC")
+
+
+def local_date(zone_name: str | None, now: datetime) -> date:
+    """The organisation's "today" at `now` (aware): the date its people see on their calendar,
+    which what is due and how overdue it is are counted against (App Home, `/invoices due`)."""
+    return now.astimezone(zone_named(zone_name)).date()
 
 
 def hour_or_off(value: str | int | None) -> int | None:

@@ -36,7 +36,7 @@ from services.db.models import (
     OrganisationSettingsRow,
 )
 from services.errors import DomainError, InvalidInput, NotFound
-from services.invoicing.schedule_settings import organisation_zone
+from services.invoicing.schedule_settings import local_date, zone_named
 from services.invoicing.send_window import parse_send_window
 from services.invoicing.settings_store import stored_settings
 from services.notifications import NotificationKind
@@ -113,11 +113,11 @@ async def autosend_round(session: AsyncSession, ask: AutosendAsk) -> AutosendRou
     if values is None:
         return AutosendRound(organisation_id, window_open=False, next_opening=None, stopped="no settings yet")
     moment = send.clock()
-    zone = organisation_zone(values)
+    zone = zone_named(values.time_zone)
     window = parse_send_window(values.send_window, holiday_country=values.holiday_country)
     if not window.is_open(moment, zone):
         return AutosendRound(organisation_id, window_open=False, next_opening=window.next_opening(moment, zone))
-    local_today = moment.astimezone(zone).date()
+    local_today = local_date(values.time_zone, moment)
     numbers = await autosend_candidates(
         session, organisation_id=organisation_id, organisation_default=values.autosend, local_today=local_today
     )

@@ -170,14 +170,28 @@ async def delivery_status_view(
     )
 
 
-# (delivery, invoice number, total, currency, customer name, team language, team country)
-_SummaryRow = tuple[Delivery, str, Decimal, str, str, str, str]
+# (delivery id, to, status, requested by, created, updated, last error, SMTP reply, silent alerted,
+#  invoice number, total, currency, customer name, team language, team country)
+_SummaryRow = tuple[
+    int, list[str], DeliveryStatus, str, datetime, datetime, str | None, str | None, datetime | None,
+    str, Decimal, str, str, str, str,
+]  # fmt: skip
 
 
 def _summaries_query(organisation_id: int) -> Select[*_SummaryRow]:
+    """The listing's columns as plain rows, not ORM entities: App Home and `/invoices sent` read
+    a handful of sends often, and building Delivery objects was most of their time (benchmarks/app_home.py)."""
     return (
         select(
-            Delivery,
+            Delivery.id,
+            Delivery.to,
+            Delivery.status,
+            Delivery.requested_by,
+            Delivery.created_at,
+            Delivery.updated_at,
+            Delivery.last_error,
+            Delivery.smtp_reply,
+            Delivery.silent_alerted_at,
             Invoice.number,
             Invoice.total,
             Invoice.currency,
@@ -194,24 +208,25 @@ def _summaries_query(organisation_id: int) -> Select[*_SummaryRow]:
 
 async def _summaries(session: AsyncSession, query: Select[*_SummaryRow]) -> list[DeliverySummary]:
     summaries = []
-    for delivery, number, total, currency, customer_name, team_language, team_country in (
-        await session.execute(query)
-    ).all():
+    for (
+        delivery_id, to, status, requested_by, created_at, updated_at, last_error, smtp_reply, silent_alerted_at,
+        number, total, currency, customer_name, team_language, team_country,
+    ) in (await session.execute(query)).all():  # fmt: skip
         locale = reader_locale(team_language, team_country)
         summaries.append(
             DeliverySummary(
-                delivery_id=delivery.id,
+                delivery_id=delivery_id,
                 invoice_number=number,
                 customer_name=customer_name,
                 amount=format_money(total, currency, locale),
-                to=tuple(delivery.to),
-                status=delivery.status,
-                requested_by=delivery.requested_by,
-                created_at=delivery.created_at,
-                updated_at=delivery.updated_at,
-                detail=delivery.last_error or delivery.smtp_reply,
+                to=tuple(to),
+                status=status,
+                requested_by=requested_by,
+                created_at=created_at,
+                updated_at=updated_at,
+                detail=last_error or smtp_reply,
                 locale=locale,
-                silent=delivery.status == DeliveryStatus.ACCEPTED and delivery.silent_alerted_at is not None,
+                silent=status == DeliveryStatus.ACCEPTED and silent_alerted_at is not None,
             )
         )
     return summaries

@@ -134,3 +134,37 @@ def test_more_than_a_hundred_blocks_are_cut_with_how_many_were_left_out():
     assert len(kept) == MAX_BLOCKS
     assert texts(kept)[-1] == "and 31 more blocks — `/invoices help`"
     assert within_limits(blocks[:100]) == blocks[:100]
+
+
+class ChangedElsewhere:
+    """The database's answer to "which organisations changed?" (a CLI payment, a midnight), or its failure."""
+
+    def __init__(self) -> None:
+        self.pending: set[int] = set()
+        self.asked = 0
+        self.failing = False
+
+    async def __call__(self) -> set[int]:
+        self.asked += 1
+        if self.failing:
+            raise ConnectionError("database gone")
+        taken, self.pending = self.pending, set()
+        return taken
+
+
+async def test_changes_committed_elsewhere_are_polled_every_few_seconds_and_a_failed_poll_is_retried():
+    clock, register, changes = Clock(), Register(), ChangedElsewhere()
+    home = HomeViewers(register.publish, register.viewers, clock=clock, min_interval=0.0, changes=changes)
+    await register.opened(home, 1, "U1")
+    changes.pending = {1}
+    assert await home.publish_due() == 1  # the first round asks at once
+    changes.pending = {1}
+    assert await home.publish_due() == 0  # asked again only after poll_every
+    assert changes.asked == 1
+    clock.now += home.poll_every
+    changes.failing = True
+    assert await home.publish_due() == 0  # logged; the rows wait in the database
+    changes.failing = False
+    clock.now += home.poll_every
+    assert await home.publish_due() == 1
+    assert (changes.asked, register.published) == (3, ["U1", "U1", "U1"])

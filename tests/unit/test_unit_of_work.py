@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.db.models import AuditLog, Notification
+from services.db.models import AuditLog, HomeChange, Notification
 from services.notifications import NotificationKind
 from services.unit_of_work import AuditEntry, OwedPost, SessionUnitOfWork, units_over
 
@@ -59,8 +59,9 @@ async def test_leaving_normally_writes_what_is_owed_then_commits_and_closes() ->
         unit.owe_post(POST)
         assert sessions.opened[0].added == []  # owed, not yet written
     session = sessions.opened[0]
-    assert [type(row) for row in session.added] == [AuditLog, Notification]
+    assert [type(row) for row in session.added] == [AuditLog, Notification, HomeChange]
     assert session.added[0].action == "delivery.requested" and session.added[1].kind == "approval_request"
+    assert session.added[2].organisation_id == 1  # one App Home change marker for the organisation
     assert session.ended[-1] == "commit" and session.ended.count("commit") == 1
     assert session.closed
 

@@ -29,7 +29,15 @@ from services.db.models.sent_messages import (
     SentMessageBlob,
     StoredFile,
 )
-from services.db.models.shared import AuditLog, EmailText, HomeViewer, LoopHeartbeat, Notification, TemplateOverride
+from services.db.models.shared import (
+    AuditLog,
+    EmailText,
+    HomeChange,
+    HomeViewer,
+    LoopHeartbeat,
+    Notification,
+    TemplateOverride,
+)
 from services.db.models.statuses import (
     UNSENT_PREDICATE,
     ApprovalDecision,
@@ -61,6 +69,7 @@ __all__ = [
     "DeliveryStatus",
     "DocumentValidation",
     "EmailText",
+    "HomeChange",
     "HomeViewer",
     "Invoice",
     "InvoiceLine",

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -37,6 +38,13 @@ class Delivery(Base):
         # App Home (services.home_dashboard): sends in a status, oldest first; the newest sends.
         Index("ix_deliveries_org_status", "organisation_id", "status", "created_at"),
         Index("ix_deliveries_org_created", "organisation_id", "created_at", "id"),
+        # Silent emails (alerted, few): lets the open-problems listing's OR use indexes, not a scan of every send.
+        Index(
+            "ix_deliveries_org_silent",
+            "organisation_id",
+            postgresql_where=text("silent_alerted_at IS NOT NULL"),
+            sqlite_where=text("silent_alerted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

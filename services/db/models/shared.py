@@ -154,3 +154,19 @@ class HomeViewer(Base):
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_home_viewers_org_opened", "organisation_id", "opened_at"),)
+
+
+class HomeChange(Base):
+    """An organisation's App Homes are owed a republish: one row per committed state change.
+
+    Written in the change's own transaction (services/unit_of_work.py, beside its audit entries),
+    so a change committed by any process — a CLI without a refresher included — is seen by the
+    refresher of whichever web or worker process reads it next (services/home_changes.py), which
+    deletes the rows it read. Inserts only and no foreign key: writers never wait on each other.
+    """
+
+    __tablename__ = "home_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
