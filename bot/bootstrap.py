@@ -34,6 +34,7 @@ from bot.autosend_loop import Autosend, AutosendLoop
 from bot.bounce_mailbox import BounceMailbox, MailboxPolling
 from bot.config import Settings, verp_secret
 from bot.digest_loop import DigestLoop
+from bot.email_retention import EmailRetention
 from bot.home_refresh import HomeRefresh, home_refresher
 from bot.imap_mailbox import ImapMailbox
 from bot.loop_health import Heartbeat, LoopHealth
@@ -83,6 +84,7 @@ class Loop(StrEnum):
     SILENT_ALERTS = "silent-email alerts"  # beside each worker (bot/silent_alerts.py)
     DIGEST = "daily digest"
     AUTOSEND = "autosend"  # beside each worker (bot/autosend_loop.py)
+    EMAIL_RETENTION = "email retention"  # beside each worker (bot/email_retention.py)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class Runtime:
     home_viewers: HomeViewers | None = None  # App Homes republished after this process's notifier posts
     digest: DigestLoop | None = None
     autosend: AutosendLoop | None = None
+    email_retention: EmailRetention | None = None
 
     @property
     def organisation_settings(self) -> OrganisationSettings:
@@ -169,8 +172,7 @@ class Runtime:
                 running.append(self.home_viewers.run(stop))
         if self.digest is not None:
             running.append(self.digest.run(stop))
-        if self.autosend is not None:
-            running.append(self.autosend.run(stop))
+        running += [loop.run(stop) for loop in (self.autosend, self.email_retention) if loop is not None]
         return running
 
     async def start(self) -> None:
@@ -330,6 +332,8 @@ def _add_loops(
             runtime.silent_alerts = SilentAlerts(runtime.sessions, silent_route(settings), silent, every=every)
             autosend = Autosend(runtime.sessions, runtime.organisations, verp_secret=verp_secret)
             runtime.autosend = AutosendLoop(autosend, runtime.health.loop(Loop.AUTOSEND, reports_each_round=True))
+            retention = runtime.health.loop(Loop.EMAIL_RETENTION)
+            runtime.email_retention = EmailRetention(runtime.sessions, settings.sent_email_retention_days, retention)
         else:
             log.warning("INVOICEBOT_SMTP_HOST is not set: no emails will be sent")
     if Loop.BOUNCE_MAILBOX in loops:

@@ -4,11 +4,14 @@ a blob another message still uses."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.email_retention import EmailRetention
+from bot.loop_health import LoopHealth
 from services.db.models import SentBlob, SentMessage, SentMessageBlob, utcnow
 from services.email.stored_form import pack_message, rebuild
 from services.sending.sent_messages import (
@@ -128,3 +131,30 @@ async def test_a_delivery_handed_over_again_keeps_its_latest_message_and_its_rou
             again.skeleton, again.blobs
         )
         assert await _count(reading, SentMessage) == 1
+
+
+async def test_each_worker_applies_the_retention_by_itself_without_a_cron_job(sessions, session, org, transport):
+    """The worker's email-retention loop (bot/email_retention.py): a round deletes what is past the
+    retention, keeps the rest, and the loop stops when asked."""
+    old_id = (await queue_delivery(session, org, number="INV-0001")).id
+    await queue_delivery(session, org, number="INV-0002")
+    assert await make_worker(sessions, transport).drain() == 2
+    now = utcnow()
+    async with sessions() as writing, writing.begin():
+        await writing.execute(
+            update(SentMessage).where(SentMessage.delivery_id == old_id).values(sent_at=now - timedelta(days=401))
+        )
+    stop = asyncio.Event()
+    heartbeat = LoopHealth().loop("email retention")
+    loop = EmailRetention(sessions, retention_days=400, heartbeat=heartbeat, every=0.05, clock=lambda: now)
+
+    running = asyncio.create_task(loop.run(stop))
+    async with asyncio.timeout(10):
+        while await _count(session, SentMessage) != 1:
+            await asyncio.sleep(0.05)
+            session.expire_all()
+    stop.set()
+    await asyncio.wait_for(running, timeout=5)
+
+    kept = (await session.execute(select(SentMessage.delivery_id))).scalars().all()
+    assert old_id not in kept and len(kept) == 1

@@ -1,0 +1,56 @@
+"""The loop that keeps the emails as sent only as long as the retention says (issue 15, item 6).
+
+`INVOICEBOT_SENT_EMAIL_RETENTION_DAYS` (400 by default; 0 keeps them forever) is applied by every
+worker process once an hour, so nobody has to remember a cron job; `invoicebot emails purge
+--as-of` does the same by hand. Deleting what is past the retention is idempotent, so N workers
+purging at once only repeat each other's empty deletes. A failing purge is retried next hour and
+shown on /healthz after the stall window, like every loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.loop_health import Heartbeat
+from services.clock import utcnow
+from services.errors import error_summary
+from services.sending.sent_messages import purge_sent_messages
+
+log = logging.getLogger("invoicebot.email_retention")
+
+PURGE_EVERY_SECONDS = 3600.0
+
+
+@dataclass
+class EmailRetention:
+    sessions: async_sessionmaker[AsyncSession]
+    retention_days: int
+    heartbeat: Heartbeat
+    every: float = PURGE_EVERY_SECONDS
+    clock: Callable[[], datetime] = utcnow
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Purge, then wait `every` seconds or until `stop` is set."""
+        while not stop.is_set():
+            try:
+                purged = await purge_sent_messages(
+                    self.sessions, as_of=self.clock(), retention_days=self.retention_days
+                )
+            except Exception as exc:  # nothing was deleted (one transaction); the next round tries again
+                if self.heartbeat.failed(error_summary(exc), due="emails past their retention"):
+                    log.exception("purging the emails as sent failed; retried next round")
+            else:
+                if purged.messages or purged.blobs:
+                    log.info("purged %s emails as sent and %s unused blobs", purged.messages, purged.blobs)
+                    self.heartbeat.progressed()
+                else:
+                    self.heartbeat.idle()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.every)
