@@ -32,6 +32,7 @@ from services.importing.records import (
     RowReader,
     check_invoice,
     currency,
+    document_kind,
     emails,
     iso_date,
     language,
@@ -64,6 +65,9 @@ INVOICE_COLUMNS = (
     "currency",
     "status",
     "invoice_total",
+    "kind",
+    "corrects_invoice",
+    "credit_reason",
 )
 LINE_COLUMNS = ("description", "quantity", "unit_price", "tax_rate")
 COLUMNS = INVOICE_COLUMNS + LINE_COLUMNS
@@ -77,6 +81,9 @@ OPTIONAL_COLUMNS = frozenset(
         "customer_country",
         "customer_tax_id",
         "status",
+        "kind",
+        "corrects_invoice",
+        "credit_reason",
     }
 )
 REQUIRED_COLUMNS = tuple(column for column in COLUMNS if column not in OPTIONAL_COLUMNS)
@@ -145,9 +152,14 @@ def _invoice(
     code = reader.read(currency, values.get("currency"))
     state = reader.read(status, values.get("status"))
     total = reader.read(number, values.get("invoice_total"), "invoice_total")
-    if None in (invoice_number, customer, issued, due, code, state, total):
+    kind = reader.read(document_kind, values.get("kind"))
+    corrects = reader.read(optional_text, values.get("corrects_invoice"), "corrects_invoice", max_length=64)
+    reason = reader.read(optional_text, values.get("credit_reason"), "credit_reason", max_length=500)
+    if None in (invoice_number, customer, issued, due, code, state, total, kind):
         return None
-    return InvoiceRecord(line, invoice_number, customer, issued, due, code, state, total)  # type: ignore[arg-type]
+    record = InvoiceRecord(line, invoice_number, customer, issued, due, code, state, total)  # type: ignore[arg-type]
+    record.kind, record.corrects, record.credit_reason = kind, corrects, reason  # type: ignore[assignment]
+    return record
 
 
 def _line(values: dict[str, str], reader: RowReader) -> LineRecord | None:

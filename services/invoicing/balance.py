@@ -1,0 +1,82 @@
+"""An invoice's balance, the one rule: its total less its payments and less its issued credit notes.
+
+A credit note reduces the balance of the invoice it corrects once it is issued (validated, sent or
+paid); a draft or void one reduces nothing. Amounts are summed in Python because SQLite keeps money
+as exact text, where a SQL SUM would turn it into a float. Every surface that shows or judges a
+balance (payments, aging, App Home, `/invoices show`, the import's credit-note check) reads it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.db.models import DocumentKind, Invoice, InvoiceStatus, Payment
+from services.money import round_money
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What an invoice totals, what was paid and credited against it, and what is still owed."""
+
+    total: Decimal
+    paid: Decimal
+    credited: Decimal = Decimal(0)
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total - self.paid - self.credited
+
+
+def balance_of(total: Decimal, paid: Decimal | None, credited: Decimal | None = None) -> Balance:
+    """The one rule for an invoice's balance: its total less what was paid against it and less
+    its issued credit notes (`credited_amounts`)."""
+    return Balance(total=Decimal(total), paid=Decimal(paid or 0), credited=Decimal(credited or 0))
+
+
+CREDITING_STATUSES = (InvoiceStatus.VALIDATED, InvoiceStatus.SENT, InvoiceStatus.PAID)
+
+
+def crediting_note_filter(note: type[Invoice] = Invoice) -> ColumnElement[bool]:
+    """The credit notes that reduce a balance: issued ones (validated, sent or paid); `note` is
+    the invoices table or an alias of it."""
+    return and_(note.kind == DocumentKind.CREDIT_NOTE, note.status.in_(CREDITING_STATUSES))
+
+
+async def paid_amounts(session: AsyncSession, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
+    """invoice id → the sum of its payments, for the invoices that have any (one indexed query)."""
+    ids = sorted(set(invoice_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(select(Payment.invoice_id, Payment.amount).where(Payment.invoice_id.in_(ids)))
+    paid: dict[int, Decimal] = {}
+    for invoice_id, amount in rows:
+        paid[invoice_id] = paid.get(invoice_id, Decimal(0)) + amount
+    return paid
+
+
+async def credited_amounts(session: AsyncSession, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
+    """invoice id → the sum of its issued credit notes' totals, for the invoices that have any."""
+    ids = sorted(set(invoice_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Invoice.corrects_invoice_id, Invoice.total).where(
+            Invoice.corrects_invoice_id.in_(ids), crediting_note_filter()
+        )
+    )
+    credited: dict[int, Decimal] = {}
+    for invoice_id, amount in rows:
+        if invoice_id is None:
+            continue
+        credited[invoice_id] = credited.get(invoice_id, Decimal(0)) + amount
+    return credited
+
+
+def money_words(amount: Decimal, currency: str) -> str:
+    """ "120.00 EUR": plain, the same for every reader of a refusal or an audit entry."""
+    return f"{round_money(amount, currency)} {currency}"
