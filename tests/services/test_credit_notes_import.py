@@ -55,7 +55,7 @@ async def test_a_csv_credit_note_is_imported_against_its_invoice_and_reduces_its
     )  # fmt: skip
     assert note.total == Decimal("30.00") and note.status == InvoiceStatus.VALIDATED
     balance = await balance_of_invoice(session, invoice)
-    assert (balance.total, balance.paid, balance.credited, balance.outstanding) == (100, 0, 30, 70)
+    assert [balance.total, balance.paid, balance.credited, balance.outstanding] == [100, 0, 30, 70]
     draft = await payment_draft(session, organisation_id=org.id, number="INV-1")
     assert draft.outstanding == Decimal("70.00")
     owed = await receivables(session, organisation_id=org.id, today=invoice.due_date)
