@@ -85,6 +85,14 @@ class PaymentData:
 
 
 @dataclass(frozen=True)
+class CorrectedInvoice:
+    """The invoice a credit note corrects, as its documents name it (UBL BillingReference, the PDF)."""
+
+    number: str
+    issue_date: date
+
+
+@dataclass(frozen=True)
 class InvoiceDocument:
     number: str
     issue_date: date
@@ -103,6 +111,13 @@ class InvoiceDocument:
     buyer_reference: str | None = None
     purchase_order: str | None = None
     notes: str | None = None
+    # Set on a credit note: the invoice it corrects, and why (a credit note asks for no payment).
+    corrects: CorrectedInvoice | None = None
+    credit_reason: str | None = None
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.corrects is not None
 
     @property
     def locale(self) -> str:
@@ -154,6 +169,8 @@ class DocumentFacts:
     notes: str | None = None
     exemption_reason: str | None = None
     stored_totals: tuple[Decimal, Decimal, Decimal] | None = None
+    corrects: CorrectedInvoice | None = None
+    credit_reason: str | None = None
 
 
 def build_invoice_document(facts: DocumentFacts) -> InvoiceDocument:
@@ -212,6 +229,8 @@ def build_invoice_document(facts: DocumentFacts) -> InvoiceDocument:
         buyer_reference=facts.buyer_reference,
         purchase_order=facts.purchase_order,
         notes=facts.notes,
+        corrects=facts.corrects,
+        credit_reason=facts.credit_reason,
     )
 
 
@@ -262,6 +281,13 @@ def read_invoice_documents(
         rows = session.execute(select_line_values(list(invoices)))
         for invoice_id, description, quantity, unit_price, tax_rate in rows:
             lines[invoice_id].append(LineInput(description, quantity, unit_price, tax_rate))
+    corrected_ids = {invoice.corrects_invoice_id for invoice in invoices.values() if invoice.corrects_invoice_id}
+    corrected = {
+        row.id: CorrectedInvoice(row.number, row.issue_date)
+        for row in session.execute(
+            select(Invoice.id, Invoice.number, Invoice.issue_date).where(Invoice.id.in_(corrected_ids))
+        )
+    } if corrected_ids else {}  # fmt: skip
     found: dict[int, InvoiceDocument | DomainError] = {}
     for invoice_id in invoice_ids:
         invoice = invoices.get(invoice_id)
@@ -269,7 +295,12 @@ def read_invoice_documents(
             found[invoice_id] = NotFound(f"Invoice {invoice_id} does not exist in this organisation.")
             continue
         try:
-            found[invoice_id] = _document(invoice, organisation, public_url, lines[invoice_id])
+            document = _document(invoice, organisation, public_url, lines[invoice_id])
+            if invoice.corrects_invoice_id is not None:
+                document = replace(
+                    document, corrects=corrected[invoice.corrects_invoice_id], credit_reason=invoice.credit_reason
+                )
+            found[invoice_id] = document
         except DomainError as exc:
             found[invoice_id] = exc
         except Exception as exc:  # data no rule foresaw: this invoice fails, not the whole batch

@@ -83,7 +83,7 @@ def epc_payload(document: InvoiceDocument) -> str | None:
     or the unstructured text; trailing empty lines are left out, as the standard allows.
     """
     payment = document.payment
-    if document.currency != EPC_CURRENCY or not payment.iban:
+    if document.is_credit_note or document.currency != EPC_CURRENCY or not payment.iban:  # a credit asks no payment
         return None
     if not MIN_AMOUNT <= document.total <= MAX_AMOUNT:
         return None
