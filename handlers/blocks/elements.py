@@ -121,8 +121,11 @@ def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
 def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int, locale: str) -> list[Block]:
     """One invoice of the due list; `locale` is the team's (the organisation's), as everywhere in Slack."""
     amount = format_money(item.total, item.currency, locale)
+    kind = "Credit note " if item.is_credit_note else ""
+    if item.is_credit_note:
+        amount = f"credit of {amount}"
     text = (
-        f"*{escape(item.number)}* · {escape(item.customer_name)}\n"
+        f"{kind}*{escape(item.number)}* · {escape(item.customer_name)}\n"
         f"{amount} · {overdue_words(item.days_overdue)} (due {format_day(item.due_date, locale)})\n"
         f"{readiness_words(item)}"
     )

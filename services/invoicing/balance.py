@@ -80,3 +80,11 @@ async def credited_amounts(session: AsyncSession, invoice_ids: Iterable[int]) ->
 def money_words(amount: Decimal, currency: str) -> str:
     """ "120.00 EUR": plain, the same for every reader of a refusal or an audit entry."""
     return f"{round_money(amount, currency)} {currency}"
+
+
+async def corrected_invoice_number(session: AsyncSession, note: Invoice) -> str:
+    """The number of the invoice `note` corrects; empty when `note` is an invoice."""
+    if note.corrects_invoice_id is None:
+        return ""
+    number = await session.scalar(select(Invoice.number).where(Invoice.id == note.corrects_invoice_id))
+    return number or ""

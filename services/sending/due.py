@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
-from services.db.models import UNSENT_PREDICATE, Customer, Invoice, InvoiceStatus, Suppression
+from services.db.models import UNSENT_PREDICATE, Customer, DocumentKind, Invoice, InvoiceStatus, Suppression
 from services.email.addresses import suppression_key
 from services.invoicing.search import matching_customer_ids
 from services.invoicing.states import (
@@ -70,6 +70,7 @@ class DueInvoice:
     days_overdue: int
     problems: tuple[Problem, ...] = field(default=())
     state: InvoiceStateView | None = None  # as a person sees it (services.invoicing.states)
+    is_credit_note: bool = False  # listed and sent like an invoice, marked "Credit note"
 
     @property
     def ready(self) -> bool:
@@ -107,8 +108,8 @@ _COUNTS = {
 
 
 # (id, number, customer id, customer name, customer language, issue date, due date, currency, total,
-# status, the invoice's own recipients, the customer's emails): one row of the page query.
-_DueRow = tuple[int, str, int, str, str, date, date, str, Decimal, str, list[str] | None, list[str]]
+# status, kind, the invoice's own recipients, the customer's emails): one row of the page query.
+_DueRow = tuple[int, str, int, str, str, date, date, str, Decimal, str, str, list[str] | None, list[str]]
 
 
 @lru_cache(maxsize=64)
@@ -125,6 +126,7 @@ def _page_statement(by_customer: bool, limit: int, offset: int) -> Select[*_DueR
             Invoice.currency,
             Invoice.total,
             Invoice.status,
+            Invoice.kind,
             Invoice.recipient_emails,
             Customer.emails,
         )
@@ -294,6 +296,7 @@ async def list_due_invoices(
                 days_overdue=(today - row[6]).days,
                 problems=problems,
                 state=state,
+                is_credit_note=row[10] == DocumentKind.CREDIT_NOTE,
             )
         )
     return DuePage(items=tuple(items), total_count=total, page=page, page_size=page_size)

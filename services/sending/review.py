@@ -32,6 +32,7 @@ from services.email.addresses import suppression_key
 from services.email.template_overrides import load_overrides
 from services.email.templates import InvoiceEmailFacts, invoice_email_context, render_invoice_email
 from services.formatting import format_day, format_money, reader_locale
+from services.invoicing.balance import corrected_invoice_number
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import organisation_locale, team_locale
 from services.invoicing.settings_store import organisation_copies, sender_from_name
@@ -231,6 +232,7 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
     # The modal is read by the team (the organisation's locale); the email by the customer
     # (its language in the seller's country, as the PDF beside it).
     amount = format_money(invoice.total, invoice.currency, organisation_locale(organisation))
+    corrected = await corrected_invoice_number(session, invoice)
     context = invoice_email_context(
         InvoiceEmailFacts(
             locale=reader_locale(language, organisation.country),
@@ -244,7 +246,8 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
             due_date=invoice.due_date,
             invoice_url=f"{request.public_url.rstrip('/')}/i/{invoice.public_token}",
             sender_name=await sender_from_name(session, organisation=organisation),
-            payment=payment_details(payment_of(invoice, organisation)),
+            payment=None if corrected else payment_details(payment_of(invoice, organisation)),
+            credit_note_for=corrected,
         )
     )
     overrides = await load_overrides(session, organisation_id=organisation_id, language=language)
