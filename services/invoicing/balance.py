@@ -88,3 +88,22 @@ async def corrected_invoice_number(session: AsyncSession, note: Invoice) -> str:
         return ""
     number = await session.scalar(select(Invoice.number).where(Invoice.id == note.corrects_invoice_id))
     return number or ""
+
+
+@dataclass(frozen=True)
+class CreditNoteSummary:
+    """One credit note of an invoice, as `/invoices show` lists it."""
+
+    number: str
+    total: Decimal
+    status: str
+
+
+async def credit_notes_of(session: AsyncSession, invoice_id: int) -> tuple[CreditNoteSummary, ...]:
+    """Every credit note correcting this invoice (draft and void ones too, marked by their status), oldest first."""
+    rows = await session.execute(
+        select(Invoice.number, Invoice.total, Invoice.status)
+        .where(Invoice.corrects_invoice_id == invoice_id, Invoice.kind == DocumentKind.CREDIT_NOTE)
+        .order_by(Invoice.issue_date, Invoice.id)
+    )
+    return tuple(CreditNoteSummary(number, total, str(status)) for number, total, status in rows)

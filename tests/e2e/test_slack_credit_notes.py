@@ -90,3 +90,23 @@ async def test_a_credit_note_is_listed_reviewed_sent_and_arrives_as_a_ubl_credit
         [verdict] = (await check.execute(select(DocumentValidation))).scalars()
     assert note.status == InvoiceStatus.SENT
     assert (verdict.ok, verdict.failures) == (True, [])  # checked before it left, like an invoice's
+
+
+async def test_show_of_an_invoice_lists_its_credit_notes_and_balance_and_of_a_credit_note_names_its_invoice(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+) -> None:
+    await seed_credit_note(session, org)
+
+    await slack.command("show INV-0001", user=ALICE, response_url=fake_slack.response_url("invoice"))
+    await slack.command("show CN-0001", user=ALICE, response_url=fake_slack.response_url("note"))
+    await fake_slack.wait_until(
+        lambda: len(fake_slack.responses_to("invoice")) == 1 and len(fake_slack.responses_to("note")) == 1
+    )
+
+    invoice = texts(fake_slack.responses_to("invoice")[0].body["blocks"])
+    assert invoice[0] == "Invoice INV-0001"
+    assert "*Credited:* €120.00 · *Outstanding:* €1,080.00" in invoice[1]
+    assert "*Credit notes:* CN-0001 (€120.00, validated)" in invoice[1]
+    note = texts(fake_slack.responses_to("note")[0].body["blocks"])
+    assert note[0] == "Credit note CN-0001"
+    assert note[1].startswith("*Credit note for invoice INV-0001*")
