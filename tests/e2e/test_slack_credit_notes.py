@@ -5,6 +5,7 @@ that names the invoice it corrects. `/invoices show` shows both sides and the re
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
 
@@ -18,10 +19,11 @@ from bot.sandbox.slack_requests import SlackRequestClient
 from bot.sandbox.smtp_server import ScriptedSmtpServer
 from services.db.models import DocumentKind, DocumentValidation, Invoice, InvoiceStatus, Organisation
 from tests import factories
+from tests.harness.home import open_home, section_after
 from tests.harness.modals import open_review, submit
 from tests.harness.reading import input_blocks, texts
 from tests.harness.sending import make_worker
-from tests.harness.slack import ALICE, VERP_KEY, settings_with
+from tests.harness.slack import ALICE, TODAY, VERP_KEY, settings_with
 
 settings = settings_with(INVOICEBOT_SECRET_KEY=VERP_KEY)
 pytestmark = pytest.mark.smtp_client(timeout=5.0, pool_size=1)
@@ -110,3 +112,26 @@ async def test_show_of_an_invoice_lists_its_credit_notes_and_balance_and_of_a_cr
     note = texts(fake_slack.responses_to("note")[0].body["blocks"])
     assert note[0] == "Credit note CN-0001"
     assert note[1].startswith("*Credit note for invoice INV-0001*")
+
+
+async def test_app_home_counts_what_an_invoice_owes_after_its_credit_notes_and_never_a_credit_note_itself(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, org: Organisation
+) -> None:
+    acme = await factories.customer(session, org.id)
+    invoice = await factories.invoice(
+        session, org.id, acme, number="INV-A", due=TODAY - timedelta(days=5), amount="500"
+    )
+    note = await factories.invoice(session, org.id, acme, number="CN-A", due=TODAY - timedelta(days=5), amount="100")
+    draft = await factories.invoice(session, org.id, acme, number="CN-B", due=TODAY, amount="50",
+                                    status=InvoiceStatus.DRAFT)  # fmt: skip
+    invoice.status, note.status = InvoiceStatus.SENT, InvoiceStatus.SENT
+    for credit in (note, draft):
+        credit.kind, credit.corrects_invoice_id = DocumentKind.CREDIT_NOTE, invoice.id
+    await session.commit()
+
+    home = await open_home(slack, fake_slack, ALICE)
+
+    assert section_after(home, "Due today and overdue") == [
+        "*EUR* €480.00 owed — 1–30: *€480.00* (1)",  # 600 less the sent 120; the draft credits nothing
+        "1 invoice due today or earlier and not fully paid",
+    ]

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.authorization import ApprovalRules
 from services.db.models import DocumentKind, Invoice, InvoiceStatus
 from services.errors import IllegalTransition
 from services.invoice_import import run_invoice_import
@@ -16,6 +17,7 @@ from services.invoicing.aging import receivables
 from services.invoicing.invoices import get_invoice
 from services.invoicing.payments import balance_of_invoice, payment_draft
 from services.unit_of_work import units_over
+from services.use_cases import InvoiceChange, change_invoice
 from tests.harness.importing import invoice_object, rejected, run_import
 
 HEADER = (
@@ -143,3 +145,24 @@ async def test_a_credit_note_naming_no_invoice_is_refused_before_the_database_is
 
     assert problems == ["line 2: credit note CN-1 does not say which invoice it corrects (corrects_invoice)"]
     assert await _numbers(session) == []
+
+
+async def test_a_draft_credit_note_credits_nothing_until_validated_and_then_closes_the_invoice_it_settles(
+    session, sessions, org, tmp_path
+):
+    org_id = org.id
+    await run_import(session, org, csv_file(tmp_path, [INVOICE], "invoices.csv"))
+    await run_import(session, org, csv_file(tmp_path, [credit_row("100").replace(",validated,", ",draft,")]))
+    session.expire_all()
+    invoice = await get_invoice(session, organisation_id=org_id, number="INV-1")
+    assert (await balance_of_invoice(session, invoice)).outstanding == 100
+
+    await change_invoice(
+        units_over(sessions), rules=ApprovalRules(), organisation_id=org_id, number="CN-1", actor="U1",
+        change=InvoiceChange.VALIDATE,
+    )  # fmt: skip
+
+    session.expire_all()
+    invoice = await get_invoice(session, organisation_id=org_id, number="INV-1")
+    assert invoice.status == InvoiceStatus.PAID
+    assert (await balance_of_invoice(session, invoice)).outstanding == 0
