@@ -192,6 +192,25 @@ async def record_payment(
     return PaymentRecorded(invoice.number, invoice.currency, amount, after.paid, after.outstanding, fully_paid)
 
 
+async def check_credit_fits(session: AsyncSession, note: Invoice) -> None:
+    """Refuse (InvalidInput, so the caller's unit of work writes nothing) an issued credit note that
+    credits more than the invoice it corrects still owes: it was checked at import, but payments
+    and other credit notes may have come since, while it waited as a draft."""
+    if note.corrects_invoice_id is None:
+        return
+    await session.flush()
+    invoice = await session.get(Invoice, note.corrects_invoice_id)
+    assert invoice is not None  # a foreign key
+    balance = await balance_of_invoice(session, invoice)
+    if balance.outstanding < 0:
+        room = balance.outstanding + note.total
+        raise InvalidInput(
+            f"Credit note {note.number} credits {money_words(note.total, note.currency)} but invoice "
+            f"{invoice.number} only has {money_words(max(room, Decimal(0)), invoice.currency)} outstanding; "
+            "correct the credit note before validating it."
+        )
+
+
 async def close_credited_invoices(
     session: AsyncSession, *, organisation_id: int, invoice_ids: Iterable[int], actor: str
 ) -> list[str]:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from services.authorization import ApprovalRules
 from services.db.models import DocumentKind, Invoice, InvoiceStatus
-from services.errors import IllegalTransition
+from services.errors import IllegalTransition, InvalidInput
 from services.invoice_import import run_invoice_import
 from services.invoicing.aging import receivables
 from services.invoicing.invoices import get_invoice
@@ -166,3 +167,26 @@ async def test_a_draft_credit_note_credits_nothing_until_validated_and_then_clos
     invoice = await get_invoice(session, organisation_id=org_id, number="INV-1")
     assert invoice.status == InvoiceStatus.PAID
     assert (await balance_of_invoice(session, invoice)).outstanding == 0
+
+
+async def test_a_draft_credit_note_that_no_longer_fits_is_refused_at_validation_and_nothing_changes(
+    session, sessions, org, tmp_path
+):
+    org_id = org.id
+    await run_import(session, org, csv_file(tmp_path, [INVOICE], "invoices.csv"))
+    await run_import(session, org, csv_file(tmp_path, [credit_row("80").replace(",validated,", ",draft,")]))
+    await run_import(session, org, csv_file(tmp_path, [credit_row("50", number="CN-2")], "more.csv"))
+
+    with pytest.raises(InvalidInput) as refused:
+        await change_invoice(
+            units_over(sessions), rules=ApprovalRules(), organisation_id=org_id, number="CN-1", actor="U1",
+            change=InvoiceChange.VALIDATE,
+        )  # fmt: skip
+
+    assert str(refused.value) == (
+        "Credit note CN-1 credits 80.00 EUR but invoice INV-1 only has 50.00 EUR outstanding; "
+        "correct the credit note before validating it."
+    )
+    session.expire_all()
+    note = await get_invoice(session, organisation_id=org_id, number="CN-1")
+    assert note.status == InvoiceStatus.DRAFT
