@@ -12,6 +12,7 @@ from lxml import etree
 from pypdf import PdfReader
 
 from services.documents.model import CorrectedInvoice, InvoiceDocument
+from services.documents.page import PaymentState, PaymentStateKind, render_invoice_page
 from services.documents.payment_qr import epc_payload
 from services.documents.pdf import render_invoice_pdf
 from services.documents.ubl import render_invoice_ubl
@@ -87,3 +88,15 @@ def test_a_credit_note_ubl_passes_the_same_pre_send_validation_as_invoices() -> 
     verdicts = check_ubl_documents([render_invoice_ubl(credit_note("en")), render_invoice_ubl(credit_note("fr"))])
 
     assert [(verdict.ok, verdict.failures) for verdict in verdicts] == [(True, ()), (True, ())]
+
+
+def test_a_credit_notes_link_page_is_titled_as_one_names_its_invoice_and_asks_for_no_payment() -> None:
+    overdue = PaymentState(PaymentStateKind.OVERDUE, "Überfällig")  # what its due date alone would say
+    html = render_invoice_page(credit_note("de"), state=overdue, pdf_url="/i/t/pdf", ubl_url="/i/t/ubl")
+
+    assert "<h1>Gutschrift CN-2026-0007</h1>" in html
+    assert "Korrigiert die Rechnung INV-2026-0042 vom 1. Oktober 2026" in html
+    assert "status-credit" in html and "Überfällig" not in html
+    assert "Gutgeschriebener Betrag" in html and "es ist nichts zu zahlen" in html
+    for invoice_only in ("Fällig am", "IBAN", "data:image/svg"):
+        assert invoice_only not in html
