@@ -44,7 +44,7 @@ from services.formatting import (
     format_unit_price,
 )
 from services.importing.limits import ImportLimits
-from services.importing.loader import run_import
+from services.invoice_import import run_invoice_import
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import choose_organisation, organisation_locale
 from services.invoicing.seed import run_seed
@@ -170,7 +170,7 @@ def import_command(
         organisation_id = await runtime.organisation_id()
         try:
             with progress:
-                summary = await run_import(
+                summary = await run_invoice_import(
                     units_over(runtime.sessions),
                     organisation_id=organisation_id,
                     path=file,

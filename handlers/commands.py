@@ -31,6 +31,7 @@ from handlers.ids import COMMAND
 from handlers.invoice_buttons import invoice_button_blocks
 from handlers.parsing import MAX_FILTER_LENGTH, DueListing, parse_invoices_command
 from handlers.search import handle_find, handle_sent
+from services.invoicing.balance import corrected_invoice_number, credit_notes_of
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.payments import balance_of_invoice
 from services.invoicing.states import state_of_invoice
@@ -97,7 +98,15 @@ async def handle_show(
             state=(await state_of_invoice(session, invoice=invoice)).line,
         )
         balance = await balance_of_invoice(session, invoice)
-        view = replace(view, paid=balance.paid, outstanding=balance.outstanding)
+        notes = await credit_notes_of(session, invoice.id)
+        view = replace(
+            view,
+            paid=balance.paid,
+            credited=balance.credited,
+            outstanding=balance.outstanding,
+            corrects=await corrected_invoice_number(session, invoice),
+            credit_notes=tuple((note.number, note.total, note.status) for note in notes),
+        )
         emails = await invoice_delivery_views(session, organisation_id=workplace.organisation_id, invoice_id=invoice.id)
     blocks = invoice_blocks(
         view, today=workplace.today, locale=workplace.locale, deliveries=[delivery_summary(email) for email in emails]

@@ -83,14 +83,16 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
     return format_currency(round_money(amount, currency), currency, locale=_locale(locale))
 
 
-def format_balance(total: Decimal, paid: Decimal, currency: str, locale: str) -> str:
+def format_balance(total: Decimal, paid: Decimal, currency: str, locale: str, credited: Decimal = Decimal(0)) -> str:
     """`Total €1,200.00 · paid €200.00 · €1,000.00 left to pay` once a payment was recorded; the total
     alone (`€1,200.00`) while nothing is paid. The one way Slack shows an amount that may be partly paid
     ("left to pay", not "due": the due list's next words are the due date's)."""
-    if not paid:
+    if not paid and not credited:
         return format_money(total, currency, locale)
-    shown = (format_money(amount, currency, locale) for amount in (total, paid, total - paid))
-    return "Total {} · paid {} · {} left to pay".format(*shown)
+    parts = [f"Total {format_money(total, currency, locale)}"]
+    parts += [f"paid {format_money(paid, currency, locale)}"] if paid else []
+    parts += [f"credited {format_money(credited, currency, locale)}"] if credited else []
+    return " · ".join([*parts, f"{format_money(total - paid - credited, currency, locale)} left to pay"])
 
 
 def format_unit_price(amount: Decimal, currency: str, locale: str) -> str:

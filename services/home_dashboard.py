@@ -19,12 +19,22 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.authorization import PERMISSIONS, Action, ApprovalRules, OwnRequest, roles_of
-from services.db.models import Delivery, DeliveryKind, DeliveryStatus, Invoice, Payment, Suppression, money_sum
+from services.db.models import (
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    DocumentKind,
+    Invoice,
+    Payment,
+    Suppression,
+    money_sum,
+)
 from services.formatting import format_money
 from services.invoicing.aging import BUCKETS, OWED_STATUSES, age_bucket
-from services.invoicing.payments import balance_of
+from services.invoicing.balance import balance_of, crediting_note_filter
 from services.sending.transitions import WAITING
 from services.tracking.status import DeliverySummary, list_problem_deliveries, list_recent_deliveries
 
@@ -192,6 +202,7 @@ async def _aging(session: AsyncSession, query: DashboardQuery) -> tuple[tuple[Cu
         Invoice.organisation_id == query.organisation_id,
         Invoice.status.in_(OWED_STATUSES),
         Invoice.due_date <= query.today,
+        Invoice.kind == DocumentKind.INVOICE,  # a credit note is owed to the customer, not by them
     )
     by_day = (Invoice.due_date, Invoice.currency)
     totals = await session.execute(
@@ -204,12 +215,22 @@ async def _aging(session: AsyncSession, query: DashboardQuery) -> tuple[tuple[Cu
         .group_by(*by_day)
     )
     paid = {(due, currency): Decimal(amount or 0) for due, currency, amount in paid_rows}
+    note = aliased(Invoice)
+    credited_rows = await session.execute(
+        select(*by_day, money_sum(note.total))
+        .join(note, note.corrects_invoice_id == Invoice.id)
+        .where(owed, crediting_note_filter(note))
+        .group_by(*by_day)
+    )
+    credited = {(due, currency): Decimal(amount or 0) for due, currency, amount in credited_rows}
     by_currency: dict[str, list[tuple[Decimal, int]]] = {}
     count = 0
     for due, currency, total, number in totals:
         slots = by_currency.setdefault(currency, [(Decimal(0), 0)] * len(BUCKETS))
         index = BUCKETS.index(age_bucket((query.today - due).days))
-        outstanding = balance_of(Decimal(total or 0), paid.get((due, currency))).outstanding
+        outstanding = balance_of(
+            Decimal(total or 0), paid.get((due, currency)), credited.get((due, currency))
+        ).outstanding
         slots[index] = (slots[index][0] + outstanding, slots[index][1] + int(number))
         count += int(number)
     aging = tuple(

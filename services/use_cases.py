@@ -20,7 +20,13 @@ from services.authorization import ApprovalRules
 from services.db.models import DeliveryStatus, Invoice
 from services.errors import InvalidInput
 from services.invoicing.invoices import InvoiceAct, mark_paid, mark_sent_manually, validate_invoice, void_invoice
-from services.invoicing.payments import PaymentRecorded, PaymentRequest, record_payment
+from services.invoicing.payments import (
+    PaymentRecorded,
+    PaymentRequest,
+    check_credit_fits,
+    close_credited_invoices,
+    record_payment,
+)
 from services.invoicing.settings import SettingsForm
 from services.invoicing.settings_store import change_settings
 from services.sending.approvals import approve_delivery, check_rejection, reject_delivery
@@ -154,6 +160,12 @@ async def change_invoice(
     async with units() as unit:
         move = InvoiceAct(organisation_id=organisation_id, number=number, actor=actor, rules=rules)
         invoice = await INVOICE_MOVES[change](unit.session, move)
+        if change == InvoiceChange.VALIDATE and invoice.corrects_invoice_id is not None:
+            # an issued credit note must fit what the invoice owes, and may settle it
+            await check_credit_fits(unit.session, invoice)
+            await close_credited_invoices(
+                unit.session, organisation_id=organisation_id, invoice_ids=[invoice.corrects_invoice_id], actor=actor
+            )
         return invoice.number
 
 

@@ -8,8 +8,8 @@ def test_upgrade_seed_and_due_listing(run):
     assert run("db", "upgrade").returncode == 0
     seeded = run("seed", "--today", "2026-11-23")
     assert seeded.returncode == 0, seeded.stderr
-    assert "30 invoices" in seeded.stdout
-    assert "0 invoices (30 already there)" in run("seed", "--today", "2026-11-23").stdout
+    assert "31 invoices" in seeded.stdout
+    assert "0 invoices (31 already there)" in run("seed", "--today", "2026-11-23").stdout
 
     due = run("invoices", "due", "--today", "2026-11-23", "--page-size", "50")
 
@@ -17,6 +17,7 @@ def test_upgrade_seed_and_due_listing(run):
     assert "DEMO-0001" in due.stdout and "DEMO-0011" in due.stdout
     assert "DEMO-0019" not in due.stdout  # sent
     assert "the customer has no recipient email" in due.stdout
+    assert "DEMO-0031" in due.stdout  # the demo's credit note, issued and unsent
 
 
 def test_import_of_a_bad_file_prints_every_problem_with_its_line_and_exits_1(run, tmp_path):

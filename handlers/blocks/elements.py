@@ -143,9 +143,12 @@ def _menu_options(item: DueInvoice) -> list[dict[str, Any]]:
 
 def due_row_blocks(item: DueInvoice, *, listing: DueListing, index: int, locale: str) -> list[Block]:
     """One invoice of the due list; `locale` is the team's (the organisation's), as everywhere in Slack."""
-    amount = format_balance(item.total, item.paid, item.currency, locale)
+    amount = format_balance(item.total, item.paid, item.currency, locale, item.credited)
+    kind = "Credit note " if item.is_credit_note else ""
+    if item.is_credit_note:
+        amount = f"credit of {format_money(item.total, item.currency, locale)}"
     text = (
-        f"*{escape(item.number)}* · {escape(item.customer_name)}\n"
+        f"{kind}*{escape(item.number)}* · {escape(item.customer_name)}\n"
         f"{amount} · {overdue_words(item.days_overdue)} (due {format_day(item.due_date, locale)})\n"
         f"{readiness_words(item)}"
     )
@@ -317,6 +320,13 @@ class InvoiceView:
     state: str | None = None  # the invoice state as a person sees it ("❌ Not received: bounced to …")
     paid: Decimal = Decimal(0)  # payments recorded against it (services.invoicing.payments.balance_of)
     outstanding: Decimal | None = None  # None: no payment recorded, the total is owed
+    credited: Decimal = Decimal(0)  # its issued credit notes' totals (the same balance rule)
+    corrects: str = ""  # a credit note: the number of the invoice it corrects
+    credit_notes: tuple[tuple[str, Decimal, str], ...] = ()  # an invoice's credit notes: number, total, status
+
+    @property
+    def document_word(self) -> str:
+        return "Credit note" if self.corrects else "Invoice"
 
 
 MAX_SHOWN_LINES = 10
@@ -331,14 +341,27 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries
     due = format_day(invoice.due_date, locale)
     if invoice.status in ("draft", "validated"):
         due += f" ({overdue_words((today - invoice.due_date).days)})" if invoice.due_date <= today else ""
-    owed = invoice.outstanding if invoice.paid else None  # said only once something was paid
+    owed = invoice.outstanding if invoice.paid or invoice.credited else None  # once something was paid or credited
+    paid_words = f"*Paid:* {money(invoice.paid)} · " if invoice.paid else ""
+    credited_words = f"*Credited:* {money(invoice.credited)} · " if invoice.credited else ""
     facts = [
+        *([f"*Credit note for invoice {escape(invoice.corrects)}*"] if invoice.corrects else []),
         f"*Customer:* {escape(invoice.customer_name)}",
         f"*Status:* {escape(invoice.state) if invoice.state else invoice.status}",
         f"*Issued:* {format_day(invoice.issue_date, locale)}",
         f"*Due:* {due}",
         f"*Total:* {money(invoice.total)} ({money(invoice.subtotal)} + tax {money(invoice.tax_total)})",
-        *([f"*Paid:* {money(invoice.paid)} · *Outstanding:* {money(owed)}"] if owed is not None else []),
+        *([f"{paid_words}{credited_words}*Outstanding:* {money(owed)}"] if owed is not None else []),
+        *(
+            [
+                "*Credit notes:* "
+                + ", ".join(
+                    f"{escape(number)} ({money(total)}, {status})" for number, total, status in invoice.credit_notes
+                )
+            ]
+            if invoice.credit_notes
+            else []
+        ),
         "*To:* " + (escape(", ".join(invoice.recipients)) if invoice.recipients else "no recipient email"),
     ]
     shown = invoice.lines[:MAX_SHOWN_LINES]
@@ -357,7 +380,7 @@ def invoice_blocks(invoice: InvoiceView, *, today: date, locale: str, deliveries
     else:
         timeline = "No email has been sent for this invoice yet."
     blocks = [
-        {"type": "header", "text": plain_text(f"Invoice {invoice.number}", 150)},
+        {"type": "header", "text": plain_text(f"{invoice.document_word} {invoice.number}", 150)},
         section("\n".join(facts)),
         section("*Lines*\n" + (lines or "no lines")),
         section("*Emails*\n" + timeline),

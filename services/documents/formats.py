@@ -59,6 +59,10 @@ def payment_request(document: InvoiceDocument) -> str:
     """ "Please pay £120.00 by 1 November 2026.": the one sentence the PDF, the link page and the UBL's
     payment terms say, in the document's language and locale; after a partial payment, the balance due."""
     formats = DocumentFormats(locale=document.locale, currency=document.currency)
+    if document.corrects is not None:  # a credit note asks for nothing
+        return label("credit_terms", document.language).format(
+            number=document.corrects.number, total=formats.money(document.total)
+        )
     return label("pay_by", document.language).format(
         total=formats.money(document.balance_due), date=formats.date(document.due_date)
     )

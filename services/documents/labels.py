@@ -9,6 +9,54 @@ from __future__ import annotations
 from typing import Final
 
 LABELS: Final[dict[str, dict[str, str]]] = {
+    "credit_note": {
+        "en": "Credit note",
+        "fr": "Avoir",
+        "de": "Gutschrift",
+        "nl": "Creditnota",
+        "es": "Factura rectificativa",
+        "it": "Nota di credito",
+    },
+    "credit_note_number": {
+        "en": "Credit note number",
+        "fr": "Numéro d'avoir",
+        "de": "Gutschriftsnummer",
+        "nl": "Creditnotanummer",
+        "es": "Número de rectificativa",
+        "it": "Numero nota di credito",
+    },
+    "corrects_invoice": {
+        "en": "Corrects invoice {number} of {date}",
+        "fr": "Rectifie la facture {number} du {date}",
+        "de": "Korrigiert die Rechnung {number} vom {date}",
+        "nl": "Corrigeert factuur {number} van {date}",
+        "es": "Rectifica la factura {number} del {date}",
+        "it": "Rettifica la fattura {number} del {date}",
+    },
+    "total_credited": {
+        "en": "Total credited",
+        "fr": "Total TTC crédité",
+        "de": "Gutgeschriebener Betrag",
+        "nl": "Totaal gecrediteerd",
+        "es": "Total abonado",
+        "it": "Totale accreditato",
+    },
+    "credit_reason": {
+        "en": "Reason",
+        "fr": "Motif",
+        "de": "Grund",
+        "nl": "Reden",
+        "es": "Motivo",
+        "it": "Motivo",
+    },
+    "credit_terms": {
+        "en": "Credit note for invoice {number}: {total} is credited; nothing is to be paid.",
+        "fr": "Avoir sur la facture {number} : {total} est crédité ; aucun paiement n'est dû.",
+        "de": "Gutschrift zur Rechnung {number}: {total} werden gutgeschrieben; es ist nichts zu zahlen.",
+        "nl": "Creditnota bij factuur {number}: {total} wordt gecrediteerd; er hoeft niets betaald te worden.",
+        "es": "Rectificativa de la factura {number}: se abonan {total}; no hay nada que pagar.",
+        "it": "Nota di credito sulla fattura {number}: {total} accreditati; nulla da pagare.",
+    },
     "invoice": {
         "en": "Invoice",
         "fr": "Facture",
@@ -176,6 +224,14 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "nl": "Reeds betaald",
         "es": "Pagado",
         "it": "Già pagato",
+    },
+    "credited": {
+        "en": "Credited (credit notes)",
+        "fr": "Avoirs",
+        "de": "Gutschriften",
+        "nl": "Creditnota's",
+        "es": "Abonos (notas de crédito)",
+        "it": "Note di credito",
     },
     "balance_due": {
         "en": "Balance due",

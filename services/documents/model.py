@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, selectinload
 from services.db.models import Invoice, Organisation
 from services.errors import DomainError, InvalidInput, NotFound, error_summary
 from services.formatting import reader_locale
+from services.invoicing.balance import select_credits, select_payments, summed_by_invoice
 from services.invoicing.entry import LineData, select_line_values
 from services.invoicing.payment_reference import payment_reference
-from services.invoicing.payments import select_payments, summed_by_invoice
 from services.invoicing.totals import LineAmounts, compute_totals
 from services.languages import normalise_language
 from services.postal_address import PostalAddress, postal_address_of
@@ -87,6 +87,14 @@ class PaymentData:
 
 
 @dataclass(frozen=True)
+class CorrectedInvoice:
+    """The invoice a credit note corrects, as its documents name it (UBL BillingReference, the PDF)."""
+
+    number: str
+    issue_date: date
+
+
+@dataclass(frozen=True)
 class InvoiceDocument:
     number: str
     issue_date: date
@@ -106,10 +114,18 @@ class InvoiceDocument:
     purchase_order: str | None = None
     notes: str | None = None
     paid: Decimal = Decimal(0)  # payments recorded when it was read: the documents then ask for the balance
+    credited: Decimal = Decimal(0)  # its issued credit notes when it was read (services.invoicing.balance)
+    # Set on a credit note: the invoice it corrects, and why (a credit note asks for no payment).
+    corrects: CorrectedInvoice | None = None
+    credit_reason: str | None = None
 
     @property
     def balance_due(self) -> Decimal:
-        return self.total - self.paid
+        return self.total - self.paid - self.credited
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.corrects is not None
 
     @property
     def locale(self) -> str:
@@ -177,6 +193,8 @@ class DocumentFacts:
     notes: str | None = None
     exemption_reason: str | None = None
     stored_totals: tuple[Decimal, Decimal, Decimal] | None = None
+    corrects: CorrectedInvoice | None = None
+    credit_reason: str | None = None
 
 
 def build_invoice_document(facts: DocumentFacts) -> InvoiceDocument:
@@ -236,6 +254,8 @@ def build_invoice_document(facts: DocumentFacts) -> InvoiceDocument:
         buyer_reference=facts.buyer_reference,
         purchase_order=facts.purchase_order,
         notes=facts.notes,
+        corrects=facts.corrects,
+        credit_reason=facts.credit_reason,
     )
 
 
@@ -282,11 +302,19 @@ def read_invoice_documents(
     }
     # Lines as plain rows, not ORM objects: a batch holds hundreds of them and they are only read.
     lines: dict[int, list[LineInput]] = {invoice_id: [] for invoice_id in invoices}
-    paid = summed_by_invoice(session.execute(select_payments(invoices))) if invoices else {}
+    paid = summed_by_invoice(session.execute(select_payments(invoices)).tuples()) if invoices else {}
+    credited = summed_by_invoice(session.execute(select_credits(invoices)).tuples()) if invoices else {}
     if invoices:
         rows = session.execute(select_line_values(list(invoices)))
         for invoice_id, description, quantity, unit_price, tax_rate, note, note_visible in rows:
             lines[invoice_id].append(LineInput(description, quantity, unit_price, tax_rate, note, note_visible))
+    corrected_ids = {invoice.corrects_invoice_id for invoice in invoices.values() if invoice.corrects_invoice_id}
+    corrected = {
+        row.id: CorrectedInvoice(row.number, row.issue_date)
+        for row in session.execute(
+            select(Invoice.id, Invoice.number, Invoice.issue_date).where(Invoice.id.in_(corrected_ids))
+        )
+    } if corrected_ids else {}  # fmt: skip
     found: dict[int, InvoiceDocument | DomainError] = {}
     for invoice_id in invoice_ids:
         invoice = invoices.get(invoice_id)
@@ -295,7 +323,14 @@ def read_invoice_documents(
             continue
         try:
             document = _document(invoice, organisation, public_url, lines[invoice_id])
-            found[invoice_id] = replace(document, paid=paid.get(invoice_id, Decimal(0)))
+            document = replace(
+                document, paid=paid.get(invoice_id, Decimal(0)), credited=credited.get(invoice_id, Decimal(0))
+            )
+            if invoice.corrects_invoice_id is not None:
+                document = replace(
+                    document, corrects=corrected[invoice.corrects_invoice_id], credit_reason=invoice.credit_reason
+                )
+            found[invoice_id] = document
         except DomainError as exc:
             found[invoice_id] = exc
         except Exception as exc:  # data no rule foresaw: this invoice fails, not the whole batch

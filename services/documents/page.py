@@ -39,6 +39,7 @@ class PaymentStateKind(StrEnum):
     DUE = "due"
     DUE_TODAY = "due_today"
     OVERDUE = "overdue"
+    CREDIT = "credit"  # a credit note: nothing falls due
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,14 @@ def render_invoice_page(document: InvoiceDocument, *, state: PaymentState, pdf_u
     formats = DocumentFormats(locale=document.locale, currency=document.currency)
     words = {key: label(key, language) for key in LABELS}
     pay_by = payment_request(document)
+    corrects = ""
+    if document.corrects is not None:  # a credit note: titled as one, asking for no payment
+        words |= {"invoice": label("credit_note", language), "total": label("total_credited", language)}
+        corrects = label("corrects_invoice", language).format(
+            number=document.corrects.number, date=formats.date(document.corrects.issue_date)
+        )
+        if state.kind != PaymentStateKind.VOID:
+            state = PaymentState(PaymentStateKind.CREDIT, label("credit_note", language))
     return _template("invoice_page.html.j2").render(
         doc=document,
         t=words,
@@ -96,6 +105,7 @@ def render_invoice_page(document: InvoiceDocument, *, state: PaymentState, pdf_u
         language=language,
         status=state,
         pay_by=pay_by,
+        corrects=corrects,
         iban=iban_shown(document.payment.iban),
         qr_uri=epc_qr_data_uri(document),
         pdf_url=pdf_url,

@@ -84,7 +84,7 @@ def epc_payload(document: InvoiceDocument) -> str | None:
     is what is still due: the total less the payments recorded (`InvoiceDocument.balance_due`).
     """
     payment = document.payment
-    if document.currency != EPC_CURRENCY or not payment.iban:
+    if document.is_credit_note or document.currency != EPC_CURRENCY or not payment.iban:  # a credit asks no payment
         return None
     due = document.balance_due
     if not MIN_AMOUNT <= due <= MAX_AMOUNT:

@@ -123,13 +123,24 @@ def _party_block(
     return flowables
 
 
+def _title_key(document: InvoiceDocument) -> str:
+    """The label of the document's title: "invoice" or "credit_note"."""
+    return "credit_note" if document.is_credit_note else "invoice"
+
+
 def _header(document: InvoiceDocument, formats: DocumentFormats) -> Table:
     language = document.language
-    facts = [
-        (label("number", language), document.number),
-        (label("issue_date", language), formats.date(document.issue_date)),
-        (label("due_date", language), formats.date(document.due_date)),
-    ]
+    if document.corrects is not None:  # a credit note falls due on no date
+        facts = [
+            (label("credit_note_number", language), document.number),
+            (label("issue_date", language), formats.date(document.issue_date)),
+        ]
+    else:
+        facts = [
+            (label("number", language), document.number),
+            (label("issue_date", language), formats.date(document.issue_date)),
+            (label("due_date", language), formats.date(document.due_date)),
+        ]
     if document.purchase_order:
         facts.append((label("purchase_order", language), document.purchase_order))
     facts_table = Table(
@@ -138,7 +149,7 @@ def _header(document: InvoiceDocument, formats: DocumentFormats) -> Table:
         hAlign="RIGHT",
     )
     facts_table.setStyle(TableStyle([*BASE_TABLE_STYLE, ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
-    right = [_text(label("invoice", language).upper(), "title"), Spacer(1, 4 * mm), facts_table]
+    right = [_text(label(_title_key(document), language).upper(), "title"), Spacer(1, 4 * mm), facts_table]
     left = _party_block(document.seller, formats, language=language, heading=None, name_style="seller")
     header = Table([[left, right]], colWidths=[CONTENT_WIDTH - 80 * mm, 80 * mm])
     header.setStyle(TableStyle([*BASE_TABLE_STYLE, *FLUSH_OUTER_EDGES]))
@@ -215,17 +226,18 @@ def _summary(document: InvoiceDocument, formats: DocumentFormats) -> Table:
             ]
         )
     )
-    balance = []  # after a partial payment: what was paid, and the balance due as the last (bold) row
-    if document.paid:
+    balance = []  # after a payment or a credit note: what was paid or credited, and the balance due (bold, last)
+    if document.paid or document.credited:
         balance = [
-            [label("paid", language), formats.money(document.paid)],
+            *([[label("paid", language), formats.money(document.paid)]] if document.paid else []),
+            *([[label("credited", language), formats.money(document.credited)]] if document.credited else []),
             [label("balance_due", language), formats.money(document.balance_due)],
         ]
     totals = Table(
         [
             [label("subtotal", language), formats.money(document.subtotal)],
             [label("tax_total", language), formats.money(document.tax_total)],
-            [label("total", language), formats.money(document.total)],
+            [label("total_credited" if document.is_credit_note else "total", language), formats.money(document.total)],
             *balance,
         ],
         colWidths=[40 * mm, 34 * mm],
@@ -274,8 +286,26 @@ class QrFlowable(Flowable):
         canvas.drawPath(path, stroke=0, fill=1)
 
 
+def _credit(document: InvoiceDocument, formats: DocumentFormats) -> list[Flowable]:
+    """A credit note's own block: the invoice it corrects, why, and that nothing is to be paid
+    (no bank account, no reference, no QR code: those would invite a payment)."""
+    assert document.corrects is not None
+    language = document.language
+    rows = [
+        label("corrects_invoice", language).format(
+            number=document.corrects.number, date=formats.date(document.corrects.issue_date)
+        )
+    ]
+    if document.credit_reason:
+        rows.append(f"{label('credit_reason', language)}: {document.credit_reason}")
+    rows.append(payment_request(document))
+    return [_text(label("credit_note", language).upper(), "heading"), _text("\n".join(rows))]
+
+
 def _payment(document: InvoiceDocument, formats: DocumentFormats) -> list[Flowable]:
     """How to pay: the sentence, the bank account, the reference, and the EPC QR code beside them."""
+    if document.is_credit_note:
+        return _credit(document, formats)
     language = document.language
     payment = document.payment
     rows: list[str] = [payment_request(document)]
@@ -316,9 +346,9 @@ def render_invoice_pdf(document: InvoiceDocument) -> bytes:
         buffer,
         pagesize=A4,
         pageTemplates=[PageTemplate(id="invoice", frames=[frame])],
-        title=f"{label('invoice', language)} {document.number}",
+        title=f"{label(_title_key(document), language)} {document.number}",
         author=document.seller.name,
-        subject=f"{label('invoice', language)} {document.number} — {document.buyer.name}",
+        subject=f"{label(_title_key(document), language)} {document.number} — {document.buyer.name}",
         creator="invoicebot",
         initialFontName=REGULAR,
     )
@@ -340,7 +370,7 @@ def render_invoice_pdf(document: InvoiceDocument) -> bytes:
             Spacer(1, 5 * mm),
             KeepTogether([_text(label("notes", language).upper(), "heading"), _text(document.notes)]),
         ]
-    footer_left = f"{document.seller.name} · {label('invoice', language)} {document.number}"
+    footer_left = f"{document.seller.name} · {label(_title_key(document), language)} {document.number}"
     canvasmaker: Callable[..., Canvas] = partial(
         NumberedCanvas,
         footer_left=footer_left,

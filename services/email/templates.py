@@ -58,6 +58,7 @@ TEMPLATE_VARIABLES: Mapping[str, str] = {
     "bic": "your BIC, or empty",
     "account_holder": "the bank account's holder, or empty",
     "language": "the language code, e.g. fr",
+    "credit_note_for": "on a credit note, the number of the invoice it corrects; empty on an invoice",
 }
 
 
@@ -80,6 +81,7 @@ class EmailContext:
     iban: str = ""
     bic: str = ""
     account_holder: str = ""
+    credit_note_for: str = ""  # a credit note: the invoice it corrects (the templates word it so)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +111,7 @@ class InvoiceEmailFacts:
     invoice_url: str
     sender_name: str | None
     payment: PaymentDetails | None = None
+    credit_note_for: str = ""  # a credit note: the number of the invoice it corrects
 
 
 def invoice_email_context(facts: InvoiceEmailFacts) -> EmailContext:
@@ -134,6 +137,7 @@ def invoice_email_context(facts: InvoiceEmailFacts) -> EmailContext:
         iban=facts.payment.iban if facts.payment else "",
         bic=facts.payment.bic if facts.payment else "",
         account_holder=facts.payment.account_holder if facts.payment else "",
+        credit_note_for=facts.credit_note_for,
     )
 
 

@@ -32,6 +32,7 @@ from services.importing.records import (
     RowReader,
     check_invoice,
     currency,
+    document_kind,
     emails,
     iso_date,
     language,
@@ -68,6 +69,9 @@ INVOICE_COLUMNS = (
     "invoice_total",
     "notes",
     "notes_visibility",
+    "kind",
+    "corrects_invoice",
+    "credit_reason",
 )
 LINE_COLUMNS = ("description", "quantity", "unit_price", "tax_rate", "line_note", "line_note_visibility")
 COLUMNS = INVOICE_COLUMNS + LINE_COLUMNS
@@ -85,6 +89,9 @@ OPTIONAL_COLUMNS = frozenset(
         "notes_visibility",
         "line_note",
         "line_note_visibility",
+        "kind",
+        "corrects_invoice",
+        "credit_reason",
     }
 )
 REQUIRED_COLUMNS = tuple(column for column in COLUMNS if column not in OPTIONAL_COLUMNS)
@@ -155,10 +162,14 @@ def _invoice(
     total = reader.read(number, values.get("invoice_total"), "invoice_total")
     notes = reader.read(note, values.get("notes"), "notes")
     notes_visible = reader.read(visibility, values.get("notes_visibility"), "notes_visibility")
-    if None in (invoice_number, customer, issued, due, code, state, total, notes_visible):
+    kind = reader.read(document_kind, values.get("kind"))
+    corrects = reader.read(optional_text, values.get("corrects_invoice"), "corrects_invoice", max_length=64)
+    reason = reader.read(optional_text, values.get("credit_reason"), "credit_reason", max_length=500)
+    if None in (invoice_number, customer, issued, due, code, state, total, notes_visible, kind):
         return None
     record = InvoiceRecord(line, invoice_number, customer, issued, due, code, state, total)  # type: ignore[arg-type]
     record.notes, record.notes_visible = notes, bool(notes_visible)
+    record.kind, record.corrects, record.credit_reason = kind, corrects, reason  # type: ignore[assignment]
     return record
 
 

@@ -26,6 +26,7 @@ from services.importing.records import (
     RowReader,
     check_invoice,
     currency,
+    document_kind,
     emails,
     iso_date,
     language,
@@ -41,17 +42,9 @@ from services.importing.records import (
 from services.postal_address import ADDRESS_PARTS, address_columns
 
 INVOICE_FIELDS = (
-    "number",
-    "customer",
-    "issue_date",
-    "due_date",
-    "currency",
-    "status",
-    "lines",
-    "total",
-    "notes",
-    "notes_visibility",
-)
+    "number", "customer", "issue_date", "due_date", "currency", "status", "lines", "total",
+    "notes", "notes_visibility", "kind", "corrects_invoice", "credit_reason",
+)  # fmt: skip
 REQUIRED_INVOICE_FIELDS = ("number", "customer", "issue_date", "due_date", "currency", "lines", "total")
 CUSTOMER_FIELDS = ("ref", "name", "emails", "cc", "language", "address", *ADDRESS_PARTS, "country", "tax_id")
 REQUIRED_LINE_FIELDS = ("description", "quantity", "unit_price", "tax_rate")
@@ -206,14 +199,18 @@ def _invoice(obj: Any, line: int, problems: ProblemLog, *, smtputf8: bool) -> In
     total = reader.read(number, obj.get("total"), "total") if "total" in obj else None
     notes = reader.read(note, obj.get("notes"), "notes")
     notes_visible = reader.read(visibility, obj.get("notes_visibility"), "notes_visibility")
+    kind = reader.read(document_kind, obj.get("kind"))
+    corrects = reader.read(optional_text, obj.get("corrects_invoice"), "corrects_invoice", max_length=64)
+    reason = reader.read(optional_text, obj.get("credit_reason"), "credit_reason", max_length=500)
     raw_lines = obj.get("lines", [])
     if not isinstance(raw_lines, list):
         reader.report("lines must be a list of line items")
         raw_lines = []
     lines = [_line(item, position, reader) for position, item in enumerate(raw_lines, start=1)]
-    if not reader.ok or None in (invoice_number, customer, issued, due, code, state, total):
+    if not reader.ok or None in (invoice_number, customer, issued, due, code, state, total, kind):
         return None
     record = InvoiceRecord(line, invoice_number, customer, issued, due, code, state, total)  # type: ignore[arg-type]
+    record.kind, record.corrects, record.credit_reason = kind, corrects, reason  # type: ignore[assignment]
     record.lines = [item for item in lines if item is not None]
     record.notes, record.notes_visible = notes, bool(notes_visible)
     check_invoice(record, RowReader(line, problems), total_field="total")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,10 +45,22 @@ class ImportSummary:
     invoices_unchanged: int
     customers_created: int
     customers_updated: int
+    # The invoices the file's credit notes correct (services.invoice_import closes the settled ones).
+    corrected_invoice_ids: tuple[int, ...] = field(default=(), compare=False)
 
     @property
     def invoices(self) -> int:
         return self.invoices_created + self.invoices_updated + self.invoices_unchanged
+
+
+_COUNTS = (
+    "rows",
+    "invoices_created",
+    "invoices_updated",
+    "invoices_unchanged",
+    "customers_created",
+    "customers_updated",
+)
 
 
 def read_import_file(path: Path, *, limits: ImportLimits, smtputf8: bool = False) -> ParsedFile:
@@ -123,6 +135,7 @@ async def import_invoices(
         invoices_unchanged=plan.unchanged_invoices,
         customers_created=len(plan.new_customers),
         customers_updated=len(plan.changed_customers),
+        corrected_invoice_ids=tuple(sorted(set(plan.corrected_ids.values()))),
     )
     entry = AuditEntry(
         organisation_id=organisation_id,
@@ -130,7 +143,7 @@ async def import_invoices(
         action="import",
         subject_type="import",
         subject_id=None,
-        detail={"source": source, **{name: getattr(summary, name) for name in summary.__dataclass_fields__}},
+        detail={"source": source, **{name: getattr(summary, name) for name in _COUNTS}},
     )
     await write_owed(session, audits=[entry])
     await session.flush()

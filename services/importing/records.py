@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import TypeVar
 
-from services.db.models import InvoiceStatus
+from services.db.models import DocumentKind, InvoiceStatus
 from services.email.addresses import normalise_email, split_addresses
 from services.errors import InvalidInput
 from services.field_rules import BadValue, check_amount, check_date, check_language, check_text
@@ -86,6 +86,9 @@ class InvoiceRecord:
     totals: Totals | None = None
     notes: str | None = None
     notes_visible: bool = True  # False: internal, never shown to the customer
+    kind: DocumentKind = DocumentKind.INVOICE
+    corrects: str | None = None  # a credit note: the number of the invoice it corrects
+    credit_reason: str | None = None
 
 
 @dataclass
@@ -209,7 +212,7 @@ def number(value: object, name: str, *, allow_negative: bool = True) -> Decimal:
 def quantity(value: object) -> Decimal:
     amount = number(value, "quantity")
     if amount < 0:
-        raise BadValue(f"quantity {value} is negative; credit notes cannot be imported")
+        raise BadValue(f"quantity {value} is negative; import a credit note as kind credit_note with positive amounts")
     return amount
 
 
@@ -309,7 +312,29 @@ def check_invoice(record: InvoiceRecord, reader: RowReader, *, total_field: str 
     elif totals.total < 0:
         reader.report(
             f"invoice {record.number} totals {_money(totals.total, record.currency)}; "
-            "a negative invoice is a credit note, which cannot be imported"
+            "a negative invoice is a credit note: import it as kind credit_note with positive amounts"
+        )
+    _check_credit_fields(record, reader)
+
+
+def document_kind(value: object) -> DocumentKind:
+    raw = text(value, "kind", max_length=20, required=False).lower() or DocumentKind.INVOICE.value
+    if raw not in DocumentKind.__members__.values():
+        raise BadValue(f"kind {raw!r} is not invoice or credit_note")
+    return DocumentKind(raw)
+
+
+def _check_credit_fields(record: InvoiceRecord, reader: RowReader) -> None:
+    """A credit note names the invoice it corrects; an invoice names none."""
+    if record.kind == DocumentKind.CREDIT_NOTE:
+        if not record.corrects:
+            reader.report(f"credit note {record.number} does not say which invoice it corrects (corrects_invoice)")
+        elif record.corrects == record.number:
+            reader.report(f"credit note {record.number} cannot correct itself")
+    elif record.corrects or record.credit_reason:
+        reader.report(
+            f"invoice {record.number} has corrects_invoice or credit_reason but is not a credit note "
+            "(set kind to credit_note)"
         )
 
 

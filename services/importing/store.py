@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db.models import Customer, Invoice, InvoiceLine, InvoiceStatus, new_public_token, utcnow
+from services.db.models import Customer, DocumentKind, Invoice, InvoiceLine, InvoiceStatus, new_public_token, utcnow
+from services.importing.credit_notes import check_credit_notes
 from services.importing.limits import Problem
 from services.importing.records import CustomerRecord, InvoiceRecord, LineRecord
 from services.invoicing.entry import select_line_values
@@ -47,6 +48,9 @@ class StoredInvoice:
     lines: tuple[LineRecord, ...] = ()
     notes: str | None = None
     notes_visible: bool = True
+    kind: DocumentKind = DocumentKind.INVOICE
+    corrects_invoice_id: int | None = None
+    credit_reason: str | None = None
 
 
 @dataclass
@@ -60,11 +64,15 @@ class ImportPlan:
     unchanged_invoices: int = 0
     unchanged_rows: int = 0
     problems: list[Problem] = field(default_factory=list)
+    corrected_ids: dict[str, int] = field(default_factory=dict)  # credit note number → corrected invoice id
 
 
-def _same_content(stored: StoredInvoice, record: InvoiceRecord) -> bool:
+def _same_content(stored: StoredInvoice, record: InvoiceRecord, corrected_ids: dict[str, int]) -> bool:
     return (
-        stored.customer_ref == record.customer.ref
+        stored.kind == record.kind
+        and stored.corrects_invoice_id == corrected_ids.get(record.number)
+        and stored.credit_reason == record.credit_reason
+        and stored.customer_ref == record.customer.ref
         and stored.issue_date == record.issue_date
         and stored.due_date == record.due_date
         and stored.currency == record.currency
@@ -122,6 +130,9 @@ async def _stored_invoices(
                     Invoice.validated_at,
                     Invoice.notes,
                     Invoice.notes_visible,
+                    Invoice.kind,
+                    Invoice.corrects_invoice_id,
+                    Invoice.credit_reason,
                 )
                 .join(Customer, Customer.id == Invoice.customer_id)
                 .where(Invoice.organisation_id == organisation_id, Invoice.number.in_(part))
@@ -147,6 +158,9 @@ async def _stored_invoices(
                 tuple(lines[row.id]),
                 row.notes,
                 row.notes_visible,
+                DocumentKind(row.kind),
+                row.corrects_invoice_id,
+                row.credit_reason,
             )
     return found
 
@@ -175,12 +189,15 @@ async def plan_import(session: AsyncSession, *, organisation_id: int, invoices: 
         if stored != customer:
             plan.changed_customers.append((row.id, customer))
 
+    plan.corrected_ids = await check_credit_notes(
+        session, organisation_id=organisation_id, records=invoices, problems=plan.problems
+    )
     stored_invoices = await _stored_invoices(session, organisation_id, [record.number for record in invoices])
     for record in invoices:
         stored = stored_invoices.get(record.number)
         if stored is None:
             plan.new_invoices.append(record)
-        elif not _same_content(stored, record):
+        elif not _same_content(stored, record, plan.corrected_ids):
             if stored.status in UNSENT:
                 plan.changed_invoices.append((stored, record))
             else:
@@ -205,9 +222,14 @@ def _customer_values(customer: CustomerRecord) -> dict[str, Any]:
     }
 
 
-def _invoice_values(record: InvoiceRecord, customer_id: int, validated_at: datetime | None) -> dict[str, Any]:
+def _invoice_values(
+    record: InvoiceRecord, customer_id: int, validated_at: datetime | None, corrected_ids: dict[str, int]
+) -> dict[str, Any]:
     assert record.totals is not None  # set by check_invoice for every accepted record
     return {
+        "kind": record.kind.value,
+        "corrects_invoice_id": corrected_ids.get(record.number),
+        "credit_reason": record.credit_reason,
         "customer_id": customer_id,
         "issue_date": record.issue_date,
         "due_date": record.due_date,
@@ -306,6 +328,7 @@ async def write_plan(
                     record,
                     customer_ids[record.customer.ref],
                     now if record.status == InvoiceStatus.VALIDATED else None,
+                    plan.corrected_ids,
                 ),
             }
             for record in part
@@ -328,6 +351,7 @@ async def write_plan(
                         record,
                         customer_ids[record.customer.ref],
                         (stored.validated_at or now) if record.status == InvoiceStatus.VALIDATED else None,
+                        plan.corrected_ids,
                     ),
                 }
                 for stored, record in part

@@ -17,9 +17,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from services.db.models import Invoice, InvoiceStatus, Payment
-from services.invoicing.payments import balance_of
+from services.db.models import DocumentKind, Invoice, InvoiceStatus, Payment
+from services.invoicing.balance import balance_of, crediting_note_filter
 
 OWED_STATUSES = (InvoiceStatus.VALIDATED.value, InvoiceStatus.SENT.value)
 BUCKETS = ("current", "1–30", "31–60", "61–90", "90+")
@@ -61,19 +62,31 @@ class Receivables:
 
 async def receivables(session: AsyncSession, *, organisation_id: int, today: date) -> Receivables:
     """The organisation's owed invoices on `today` (its own time zone's date), by age and currency."""
-    owed_here = (Invoice.organisation_id == organisation_id, Invoice.status.in_(OWED_STATUSES))
+    owed_here = (
+        Invoice.organisation_id == organisation_id,
+        Invoice.status.in_(OWED_STATUSES),
+        Invoice.kind == DocumentKind.INVOICE,  # a credit note is owed to the customer, not by them
+    )
     paid: dict[int, Decimal] = defaultdict(Decimal)  # summed here: SQLite keeps money as exact text
     for invoice_id, amount in await session.execute(
         select(Payment.invoice_id, Payment.amount).join(Invoice, Invoice.id == Payment.invoice_id).where(*owed_here)
     ):
         paid[invoice_id] += amount
+    note = aliased(Invoice)
+    credited: dict[int, Decimal] = defaultdict(Decimal)
+    for invoice_id, amount in await session.execute(
+        select(Invoice.id, note.total)
+        .join(note, note.corrects_invoice_id == Invoice.id)
+        .where(*owed_here, crediting_note_filter(note))
+    ):
+        credited[invoice_id] += amount
     rows = await session.execute(
         select(Invoice.id, Invoice.due_date, Invoice.currency, Invoice.total).where(*owed_here)
     )
     buckets = {name: AgeBucket() for name in BUCKETS}
     due_today = AgeBucket()
     for invoice_id, due_date, currency, total in rows:
-        owed = balance_of(total, paid.get(invoice_id)).outstanding
+        owed = balance_of(total, paid.get(invoice_id), credited.get(invoice_id)).outstanding
         if owed <= 0:
             continue
         bucket = buckets[age_bucket((today - due_date).days)]

@@ -253,6 +253,16 @@ async def mark_paid(session: AsyncSession, move: InvoiceAct) -> Invoice:
     return await _move(session, move, InvoiceStatus.PAID)
 
 
+async def close_settled_invoice(session: AsyncSession, invoice: Invoice, *, actor: str) -> None:
+    """Validated or sent → paid because credit notes settle its balance (no person moves it, so no
+    authorisation here: whoever issued the credit note was authorised for that)."""
+    check_transition(invoice, InvoiceStatus.PAID)
+    await _record_move(session, invoice, InvoiceStatus.PAID, actor=actor, detail={"via": "credit_note"})
+    now = utcnow()
+    invoice.paid_at = now
+    await owe_alerts_resolved(session, organisation_id=invoice.organisation_id, invoice_id=invoice.id, now=now)
+
+
 def recipients_of(invoice: Invoice) -> list[str]:
     """The To list: the invoice's own recipients if set, else the customer's emails."""
     if invoice.recipient_emails is not None:

@@ -8,8 +8,8 @@ draft, void or already paid invoice and when it is more than what is outstanding
 paid through its one transition function (`mark_paid`, with its own audit entry). The caller's
 unit of work commits, so a refusal writes nothing.
 
-The balance is one rule, `balance_of` over `paid_amounts`: amounts are summed in Python
-because SQLite keeps money as exact text, where a SQL SUM would turn it into a float.
+The balance is one rule, `balance_of` over `paid_amounts` and `credited_amounts`
+(services.invoicing.balance, re-exported here).
 """
 
 from __future__ import annotations
@@ -19,66 +19,53 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, ApprovalRules, authorize
-from services.db.models import PAYMENT_REFERENCE_LENGTH, Invoice, InvoiceStatus, Payment, PaymentSource
+from services.db.models import (
+    PAYMENT_REFERENCE_LENGTH,
+    DocumentKind,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentSource,
+)
 from services.errors import IllegalTransition, InvalidInput
 from services.field_rules import BadValue, check_amount, check_text
-from services.invoicing.invoices import InvoiceAct, get_invoice, mark_paid
+from services.invoicing.balance import (
+    CREDITING_STATUSES,
+    Balance,
+    balance_of,
+    credited_amounts,
+    crediting_note_filter,
+    money_words,
+    paid_amounts,
+    select_payments,
+    summed_by_invoice,
+)
+from services.invoicing.invoices import InvoiceAct, close_settled_invoice, get_invoice, mark_paid
 from services.invoicing.payment_reference import find_invoice_by_reference
 from services.money import round_money
 from services.unit_of_work import AuditEntry, write_owed
 
 PAYMENT_ACTION = "invoice.payment_recorded"
-
-
-@dataclass(frozen=True)
-class Balance:
-    """What an invoice totals, what was paid against it, and what is still owed."""
-
-    total: Decimal
-    paid: Decimal
-
-    @property
-    def outstanding(self) -> Decimal:
-        return self.total - self.paid
-
-
-def balance_of(total: Decimal, paid: Decimal | None) -> Balance:
-    """The one rule for an invoice's balance: its total less what was paid against it."""
-    return Balance(total=Decimal(total), paid=Decimal(paid or 0))
-
-
-def select_payments(invoice_ids: Iterable[int]) -> Select[int, Decimal]:
-    """(invoice id, amount) of these invoices' payments: one indexed query (`ix_payments_invoice`)."""
-    return select(Payment.invoice_id, Payment.amount).where(Payment.invoice_id.in_(sorted(set(invoice_ids))))
-
-
-def summed_by_invoice(rows: Iterable[tuple[int, Decimal]]) -> dict[int, Decimal]:
-    """invoice id → the sum of its payments (rows of `select_payments`), summed exactly in Python."""
-    paid: dict[int, Decimal] = {}
-    for invoice_id, amount in rows:
-        paid[invoice_id] = paid.get(invoice_id, Decimal(0)) + amount
-    return paid
-
-
-async def paid_amounts(session: AsyncSession, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
-    """invoice id → the sum of its payments, for the invoices that have any (one indexed query)."""
-    ids = list(invoice_ids)
-    if not ids:
-        return {}
-    return summed_by_invoice(await session.execute(select_payments(ids)))
+__all__ = [
+    "CREDITING_STATUSES",
+    "Balance",
+    "balance_of",
+    "credited_amounts",
+    "crediting_note_filter",
+    "money_words",
+    "paid_amounts",
+    "select_payments",
+    "summed_by_invoice",
+]
 
 
 async def balance_of_invoice(session: AsyncSession, invoice: Invoice) -> Balance:
-    return balance_of(invoice.total, (await paid_amounts(session, [invoice.id])).get(invoice.id))
-
-
-def money_words(amount: Decimal, currency: str) -> str:
-    """ "120.00 EUR": plain, the same for every reader of a refusal or an audit entry."""
-    return f"{round_money(amount, currency)} {currency}"
+    paid = (await paid_amounts(session, [invoice.id])).get(invoice.id)
+    return balance_of(invoice.total, paid, (await credited_amounts(session, [invoice.id])).get(invoice.id))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +112,8 @@ async def invoice_for_reference(session: AsyncSession, *, organisation_id: int, 
 
 
 def _why_no_payment(invoice: Invoice) -> str | None:
+    if invoice.kind == DocumentKind.CREDIT_NOTE:
+        return f"{invoice.number} is a credit note; payments are recorded on invoices."
     status = InvoiceStatus(invoice.status)
     if status == InvoiceStatus.DRAFT:
         return f"Invoice {invoice.number} is still a draft: validate it before recording a payment."
@@ -198,13 +187,60 @@ async def record_payment(
         detail=detail,
     )
     await write_owed(session, audits=[entry])
-    after = balance_of(invoice.total, balance.paid + amount)
+    after = balance_of(invoice.total, balance.paid + amount, balance.credited)
     fully_paid = after.outstanding <= 0
     if fully_paid:
         act = InvoiceAct(organisation_id=organisation_id, number=invoice.number, actor=request.actor, rules=rules)
         await mark_paid(session, act)
     await session.flush()
     return PaymentRecorded(invoice.number, invoice.currency, amount, after.paid, after.outstanding, fully_paid)
+
+
+async def check_credit_fits(session: AsyncSession, note: Invoice) -> None:
+    """Refuse (InvalidInput, so the caller's unit of work writes nothing) an issued credit note that
+    credits more than the invoice it corrects still owes: it was checked at import, but payments
+    and other credit notes may have come since, while it waited as a draft."""
+    if note.corrects_invoice_id is None:
+        return
+    await session.flush()
+    invoice = await session.get(Invoice, note.corrects_invoice_id)
+    assert invoice is not None  # a foreign key
+    balance = await balance_of_invoice(session, invoice)
+    if balance.outstanding < 0:
+        room = balance.outstanding + note.total
+        raise InvalidInput(
+            f"Credit note {note.number} credits {money_words(note.total, note.currency)} but invoice "
+            f"{invoice.number} only has {money_words(max(room, Decimal(0)), invoice.currency)} outstanding; "
+            "correct the credit note before validating it."
+        )
+
+
+async def close_credited_invoices(
+    session: AsyncSession, *, organisation_id: int, invoice_ids: Iterable[int], actor: str
+) -> list[str]:
+    """Close (status paid, audited `invoice.paid` with `via: credit_note`) each of these invoices
+    that its payments and issued credit notes now settle, as a payment that settles one does;
+    returns their numbers. Called where a credit note is issued (the import, validation)."""
+    ids = sorted(set(invoice_ids))
+    if not ids:
+        return []
+    invoices = (
+        await session.execute(
+            select(Invoice).where(
+                Invoice.organisation_id == organisation_id,
+                Invoice.id.in_(ids),
+                Invoice.status.in_((InvoiceStatus.VALIDATED, InvoiceStatus.SENT)),
+            )
+        )
+    ).scalars()
+    paid, credited = await paid_amounts(session, ids), await credited_amounts(session, ids)
+    closed: list[str] = []
+    for invoice in invoices:
+        if balance_of(invoice.total, paid.get(invoice.id), credited.get(invoice.id)).outstanding <= 0:
+            await close_settled_invoice(session, invoice, actor=actor)
+            closed.append(invoice.number)
+    await session.flush()
+    return closed
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.db.models import Customer, Invoice, InvoiceStatus, Organisation, SentVia, SmtpStatus
+from services.db.models import Customer, DocumentKind, Invoice, InvoiceStatus, Organisation, SentVia, SmtpStatus
 from services.invoicing.entry import CustomerData, InvoiceData, LineData, create_invoice, upsert_customer
 from services.unit_of_work import AuditEntry, UnitsOfWork, write_owed
 
@@ -165,6 +165,7 @@ class DemoInvoice:
     status: InvoiceStatus
     lines: tuple[LineData, ...]
     sent_via: SentVia | None = None
+    corrects: str | None = None  # a credit note: the number of the demo invoice it corrects
 
 
 _D, _V, _S, _P, _X = (
@@ -213,6 +214,10 @@ INVOICES = (
     DemoInvoice("DEMO-0028", "DUPONT", -40, -10, "EUR", _X, _lines("20")),
     DemoInvoice("DEMO-0029", "MUELLER", -15, 15, "EUR", _X, _lines("19")),
     DemoInvoice("DEMO-0030", "NORTHWIND", -100, -70, "GBP", _X, (_CONSULTING,), _EMAIL),
+    # a credit note, issued and due to go out today, correcting a sent invoice in part
+    DemoInvoice(
+        "DEMO-0031", "DUPONT", 0, 0, "EUR", _V, (_item("Remise commerciale", 1, 100, 20),), corrects="DEMO-0020"
+    ),
 )
 
 
@@ -279,6 +284,12 @@ async def seed_demo(
             ),
         )
         _apply_history(invoice, spec, issued)
+        if spec.corrects is not None:
+            await session.flush()
+            corrected = await session.scalar(
+                select(Invoice.id).where(Invoice.organisation_id == organisation_id, Invoice.number == spec.corrects)
+            )
+            invoice.kind, invoice.corrects_invoice_id = DocumentKind.CREDIT_NOTE, corrected
         created += 1
     if smtp_verified:
         organisation = await session.get(Organisation, organisation_id)

@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
-from services.db.models import UNSENT_PREDICATE, Customer, Invoice, InvoiceStatus, Suppression
+from services.db.models import UNSENT_PREDICATE, Customer, DocumentKind, Invoice, InvoiceStatus, Suppression
 from services.email.addresses import suppression_key
-from services.invoicing.payments import paid_amounts
+from services.invoicing.payments import credited_amounts, paid_amounts
 from services.invoicing.search import matching_customer_ids
 from services.invoicing.states import (
     InvoiceState,
@@ -72,6 +72,8 @@ class DueInvoice:
     problems: tuple[Problem, ...] = field(default=())
     state: InvoiceStateView | None = None  # as a person sees it (services.invoicing.states)
     paid: Decimal = Decimal(0)  # payments recorded against it (services.invoicing.payments)
+    credited: Decimal = Decimal(0)  # its issued credit notes (services.invoicing.balance)
+    is_credit_note: bool = False  # listed and sent like an invoice, marked "Credit note"
 
     @property
     def ready(self) -> bool:
@@ -109,8 +111,8 @@ _COUNTS = {
 
 
 # (id, number, customer id, customer name, customer language, issue date, due date, currency, total,
-# status, the invoice's own recipients, the customer's emails): one row of the page query.
-_DueRow = tuple[int, str, int, str, str, date, date, str, Decimal, str, list[str] | None, list[str]]
+# status, kind, the invoice's own recipients, the customer's emails): one row of the page query.
+_DueRow = tuple[int, str, int, str, str, date, date, str, Decimal, str, str, list[str] | None, list[str]]
 
 
 @lru_cache(maxsize=64)
@@ -127,6 +129,7 @@ def _page_statement(by_customer: bool, limit: int, offset: int) -> Select[*_DueR
             Invoice.currency,
             Invoice.total,
             Invoice.status,
+            Invoice.kind,
             Invoice.recipient_emails,
             Customer.emails,
         )
@@ -274,7 +277,9 @@ async def list_due_invoices(
     rows, recipients_by_row, suppressed, latest = await session.run_sync(
         _page_rows, parameters, page_size, (page - 1) * page_size
     )
-    paid = await paid_amounts(session, [row[0] for row in rows if row[9] != InvoiceStatus.DRAFT])  # one query
+    validated_ids = [row[0] for row in rows if row[9] != InvoiceStatus.DRAFT]
+    paid = await paid_amounts(session, validated_ids)  # one query
+    credited = await credited_amounts(session, validated_ids)  # and one
     items = []
     for row, recipients in zip(rows, recipients_by_row, strict=True):
         status = InvoiceStatus(row[9])
@@ -298,6 +303,8 @@ async def list_due_invoices(
                 problems=problems,
                 state=state,
                 paid=paid.get(row[0], Decimal(0)),
+                credited=credited.get(row[0], Decimal(0)),
+                is_credit_note=row[10] == DocumentKind.CREDIT_NOTE,
             )
         )
     return DuePage(items=tuple(items), total_count=total, page=page, page_size=page_size)

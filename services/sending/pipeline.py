@@ -148,7 +148,8 @@ def render_job(
             due_date=document.due_date,
             invoice_url=document.invoice_url or identity.public_url,
             sender_name=identity.from_name,
-            payment=payment_details(document.payment),
+            payment=None if document.is_credit_note else payment_details(document.payment),
+            credit_note_for=document.corrects.number if document.corrects is not None else "",
         )
     )
     subject = delivery.subject

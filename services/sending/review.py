@@ -32,7 +32,8 @@ from services.email.addresses import suppression_key
 from services.email.email_texts import STANDARD_TEXT, choose_text
 from services.email.template_overrides import load_overrides
 from services.email.templates import InvoiceEmailFacts, invoice_email_context, render_invoice_email
-from services.formatting import format_balance, format_day, reader_locale
+from services.formatting import format_balance, format_day, format_money, reader_locale
+from services.invoicing.balance import corrected_invoice_number
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.organisations import organisation_locale, team_locale
 from services.invoicing.payments import balance_of_invoice
@@ -235,8 +236,13 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
     bcc = _without(own_bcc, [*to, *cc])
     # The modal is read by the team (the organisation's locale); the email by the customer
     # (its language in the seller's country, as the PDF beside it).
-    paid = (await balance_of_invoice(session, invoice)).paid
-    amount = format_balance(invoice.total, paid, invoice.currency, organisation_locale(organisation))
+    corrected = await corrected_invoice_number(session, invoice)
+    if corrected:  # a credit note asks for nothing: its amount is what it credits
+        amount = format_money(invoice.total, invoice.currency, organisation_locale(organisation))
+    else:
+        balance = await balance_of_invoice(session, invoice)
+        locale = organisation_locale(organisation)
+        amount = format_balance(invoice.total, balance.paid, invoice.currency, locale, balance.credited)
     context = invoice_email_context(
         InvoiceEmailFacts(
             locale=reader_locale(language, organisation.country),
@@ -250,7 +256,8 @@ async def prepare_review(session: AsyncSession, request: ReviewRequest) -> Revie
             due_date=invoice.due_date,
             invoice_url=f"{request.public_url.rstrip('/')}/i/{invoice.public_token}",
             sender_name=await sender_from_name(session, organisation=organisation),
-            payment=payment_details(payment_of(invoice, organisation)),
+            payment=None if corrected else payment_details(payment_of(invoice, organisation)),
+            credit_note_for=corrected,
         )
     )
     chosen = await choose_text(

@@ -81,7 +81,7 @@ async def test_csv_import_creates_customers_invoices_lines_and_one_audit_entry(s
         ),
         (
             "INV-9,ACME,Acme,ap@acme.example,,en,2026-11-01,2026-12-01,EUR,,X,-1,10,0,-10",
-            "line 2: quantity -1 is negative; credit notes cannot be imported",
+            "line 2: quantity -1 is negative; import a credit note as kind credit_note with positive amounts",
         ),
         (
             "INV-9,ACME,Acme,ap@acme.example,,en,2026-11-01,2026-12-01,EUR,sent,X,1,10,0,10",

@@ -25,6 +25,7 @@ from services.clock import utcnow
 from services.db.models.base import Base, new_public_token
 from services.db.models.statuses import (
     UNSENT_PREDICATE,
+    DocumentKind,
     InvoiceStatus,
     SentVia,
     SmtpStatus,
@@ -154,6 +155,7 @@ class Invoice(Base):
         # App Home's *Due today and overdue* (services.home_dashboard): covers the sums by age and currency.
         Index("ix_invoices_owed", "organisation_id", "status", "due_date", "currency", "total"),
         Index("ix_invoices_org_total", "organisation_id", "total"),  # `/invoices find` by amount
+        Index("ix_invoices_corrects", "corrects_invoice_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -182,6 +184,14 @@ class Invoice(Base):
     public_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_public_token)
     token_revoked_at: Mapped[datetime | None]
     autosend: Mapped[bool] = mapped_column(default=False)
+    # A credit note is a row of its own kind, so it is listed, sent and tracked like an invoice;
+    # its amounts are positive and it reduces the balance of the invoice it corrects
+    # (services.invoicing.payments.balance_of).
+    kind: Mapped[DocumentKind] = mapped_column(
+        StoredEnum(DocumentKind, 16), default=DocumentKind.INVOICE, server_default=DocumentKind.INVOICE.value
+    )
+    corrects_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    credit_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

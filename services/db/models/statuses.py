@@ -13,6 +13,13 @@ class InvoiceStatus(StrEnum):
     VOID = "void"
 
 
+class DocumentKind(StrEnum):
+    """What an invoices row is: an invoice, or a credit note correcting one (`corrects_invoice_id`)."""
+
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
 class SentVia(StrEnum):
     EMAIL = "email"
     MANUAL = "manual"
