@@ -302,8 +302,8 @@ def read_invoice_documents(
     }
     # Lines as plain rows, not ORM objects: a batch holds hundreds of them and they are only read.
     lines: dict[int, list[LineInput]] = {invoice_id: [] for invoice_id in invoices}
-    paid = summed_by_invoice(session.execute(select_payments(invoices)).tuples()) if invoices else {}
-    credited = summed_by_invoice(session.execute(select_credits(invoices)).tuples()) if invoices else {}
+    paid = summed_by_invoice(session.execute(select_payments(invoices))) if invoices else {}
+    credited = summed_by_invoice(session.execute(select_credits(invoices))) if invoices else {}
     if invoices:
         rows = session.execute(select_line_values(list(invoices)))
         for invoice_id, description, quantity, unit_price, tax_rate, note, note_visible in rows:

@@ -73,7 +73,7 @@ async def paid_amounts(session: AsyncSession, invoice_ids: Iterable[int]) -> dic
     ids = sorted(set(invoice_ids))
     if not ids:
         return {}
-    return summed_by_invoice((await session.execute(select_payments(ids))).tuples())
+    return summed_by_invoice(await session.execute(select_payments(ids)))
 
 
 async def credited_amounts(session: AsyncSession, invoice_ids: Iterable[int]) -> dict[int, Decimal]:
@@ -81,7 +81,7 @@ async def credited_amounts(session: AsyncSession, invoice_ids: Iterable[int]) ->
     ids = sorted(set(invoice_ids))
     if not ids:
         return {}
-    return summed_by_invoice((await session.execute(select_credits(ids))).tuples())
+    return summed_by_invoice(await session.execute(select_credits(ids)))
 
 
 def money_words(amount: Decimal, currency: str) -> str:
