@@ -11,7 +11,6 @@ reports to its heartbeat each round, so a stuck or failing loop turns `/healthz`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,11 +18,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.loop_health import Heartbeat
+from bot.loop_health import Heartbeat, run_rounds
 from bot.organisation_settings import OrganisationDirectory
 from services.clock import utcnow
 from services.db.models import Organisation
-from services.errors import error_summary
 from services.sending.autosend import AutosendAsk, AutosendRound, autosend_organisations, run_autosend
 from services.sending.context import SendContext
 from services.unit_of_work import units_over
@@ -89,18 +87,13 @@ class AutosendLoop:
     clock: Callable[[], datetime] = utcnow
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Evaluate, then wait `every` seconds or until `stop` is set."""
-        while not stop.is_set():
-            try:
-                rounds = await self.autosend.evaluate(self.clock())
-            except Exception as exc:  # a failed round asked for nothing (rolled back); the next one retries
-                if self.heartbeat.failed(error_summary(exc), due="autosend"):
-                    log.exception("autosend failed; retried next round")
-            else:
-                asked = [done for done in rounds if done.queued or done.awaiting_approval]
-                for done in rounds:  # the skipped come back each minute until a person fixes them: debug
-                    for line in round_words(done):
-                        log.log(logging.INFO if done in asked else logging.DEBUG, "autosend %s", line)
-                self.heartbeat.progressed() if asked else self.heartbeat.idle()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.every)
+        """Evaluate, then wait `every` seconds or until `stop` is set (a failed round asked for nothing)."""
+        await run_rounds(stop, self.round, heartbeat=self.heartbeat, every=self.every, due="autosend", logger=log)
+
+    async def round(self) -> bool:
+        rounds = await self.autosend.evaluate(self.clock())
+        asked = [done for done in rounds if done.queued or done.awaiting_approval]
+        for done in rounds:  # the skipped come back each minute until a person fixes them: debug
+            for line in round_words(done):
+                log.log(logging.INFO if done in asked else logging.DEBUG, "autosend %s", line)
+        return bool(asked)

@@ -44,6 +44,7 @@ def register(app: typer.Typer, settings_or_exit: Callable[[], Settings], fail: C
             folder = demo_mail_folder(mail_dir, now=datetime.now().astimezone())
         except MailFolderRefused as refused:
             raise fail(str(refused), 2) from None
-        code = asyncio.run(run_demo(mail_dir=folder, script=lines, socket_mode=socket_mode))
+        files_from = script.resolve().parent if script is not None else None
+        code = asyncio.run(run_demo(mail_dir=folder, script=lines, socket_mode=socket_mode, files_from=files_from))
         if code:
             raise typer.Exit(code)

@@ -8,16 +8,14 @@ reports to its heartbeat each round, so a stuck or failing loop turns `/healthz`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.loop_health import Heartbeat
+from bot.loop_health import Heartbeat, run_rounds
 from services.clock import utcnow
 from services.digest import evaluate_digests
-from services.errors import error_summary
 from services.unit_of_work import UnitsOfWork
 
 log = logging.getLogger("invoicebot.digest")
@@ -33,21 +31,12 @@ class DigestLoop:
     clock: Callable[[], datetime] = utcnow
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Evaluate, then wait `every` seconds or until `stop` is set."""
-        while not stop.is_set():
-            try:
-                posted = await evaluate_digests(self.units, now=self.clock())
-            except Exception as exc:  # a failed round is retried next round; the claim was rolled back with it
-                if self.heartbeat.failed(error_summary(exc), due="daily digests"):
-                    log.exception("evaluating the daily digests failed; retried next round")
-            else:
-                for done in posted:
-                    log.info(
-                        "daily digest %s owed for organisation %s%s",
-                        done.period,
-                        done.organisation_id,
-                        " (late)" if done.late else "",
-                    )
-                self.heartbeat.progressed() if posted else self.heartbeat.idle()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.every)
+        """Evaluate, then wait `every` seconds or until `stop` is set (a failed round's claim is rolled back)."""
+        await run_rounds(stop, self.round, heartbeat=self.heartbeat, every=self.every, due="daily digests", logger=log)
+
+    async def round(self) -> bool:
+        posted = await evaluate_digests(self.units, now=self.clock())
+        for done in posted:
+            late = " (late)" if done.late else ""
+            log.info("daily digest %s owed for organisation %s%s", done.period, done.organisation_id, late)
+        return bool(posted)

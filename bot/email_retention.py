@@ -10,7 +10,6 @@ shown on /healthz after the stall window, like every loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +17,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.loop_health import Heartbeat
+from bot.loop_health import Heartbeat, run_rounds
 from services.clock import utcnow
-from services.errors import error_summary
 from services.sending.sent_messages import purge_sent_messages
 
 log = logging.getLogger("invoicebot.email_retention")
@@ -37,20 +35,12 @@ class EmailRetention:
     clock: Callable[[], datetime] = utcnow
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Purge, then wait `every` seconds or until `stop` is set."""
-        while not stop.is_set():
-            try:
-                purged = await purge_sent_messages(
-                    self.sessions, as_of=self.clock(), retention_days=self.retention_days
-                )
-            except Exception as exc:  # nothing was deleted (one transaction); the next round tries again
-                if self.heartbeat.failed(error_summary(exc), due="emails past their retention"):
-                    log.exception("purging the emails as sent failed; retried next round")
-            else:
-                if purged.messages or purged.blobs:
-                    log.info("purged %s emails as sent and %s unused blobs", purged.messages, purged.blobs)
-                    self.heartbeat.progressed()
-                else:
-                    self.heartbeat.idle()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.every)
+        """Purge, then wait `every` seconds or until `stop` is set (a failed purge deleted nothing)."""
+        due = "purging the emails past their retention"
+        await run_rounds(stop, self.round, heartbeat=self.heartbeat, every=self.every, due=due, logger=log)
+
+    async def round(self) -> bool:
+        purged = await purge_sent_messages(self.sessions, as_of=self.clock(), retention_days=self.retention_days)
+        if purged.messages or purged.blobs:
+            log.info("purged %s emails as sent and %s unused blobs", purged.messages, purged.blobs)
+        return bool(purged.messages or purged.blobs)

@@ -17,10 +17,14 @@ retry, so a database locked for an hour is two lines in the log, not thousands.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from services.errors import error_summary
 
 log = logging.getLogger("invoicebot.health")
 
@@ -130,3 +134,27 @@ class LoopHealth:
     def problems(self) -> list[str]:
         """The reason of each stalled loop; empty when all are healthy (or none runs here)."""
         return [v.reason for v in self.verdicts() if v.reason is not None]
+
+
+async def run_rounds(
+    stop: asyncio.Event,
+    work: Callable[[], Awaitable[bool]],
+    *,
+    heartbeat: Heartbeat,
+    every: float,
+    due: str,
+    logger: logging.Logger,
+) -> None:
+    """The one shape of a scheduled loop (the digest, autosend, the emails' retention): a round of
+    `work` (True when it did something), reported to the heartbeat, then a wait of `every` seconds
+    or until `stop`. A failed round is retried next round; its traceback is logged once a streak."""
+    while not stop.is_set():
+        try:
+            worked = await work()
+        except Exception as exc:  # the round's transaction rolled back; the next round tries again
+            if heartbeat.failed(error_summary(exc), due=due):
+                logger.exception("%s failed; retried next round", due)
+        else:
+            heartbeat.progressed() if worked else heartbeat.idle()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)

@@ -53,9 +53,10 @@ SETTLE_SECONDS = 3.0  # how long to wait for an action's first visible effect be
 
 
 class Console(LookingAround):
-    def __init__(self, demo: Demo, write: Callable[[str], None]) -> None:
+    def __init__(self, demo: Demo, write: Callable[[str], None], *, files_from: Path | None = None) -> None:
         self.demo, self.api = demo, demo.slack
         self.write = write
+        self.files_from = files_from  # a script's folder: its relative file paths are read from there
         self.user = "alice"
         self.names = {user.id: name for name, user in USERS.items()} | {self.api.bot_user_id: "invoicebot"}
         self.transcript: list[str] = []
@@ -200,7 +201,15 @@ class Console(LookingAround):
 
     def _upload(self, paths: list[str]) -> list[str]:
         """Local files uploaded to the Slack stand-in, as Slack does on a file_input: their file ids."""
-        return [self.api.files.upload(Path(path).name, Path(path).read_bytes()) for path in paths]
+        found = [self._local_file(path) for path in paths]
+        return [self.api.files.upload(path.name, path.read_bytes()) for path in found]
+
+    def _local_file(self, typed: str) -> Path:
+        """The path as typed; a relative one not found here is looked for beside the script."""
+        path = Path(typed).expanduser()
+        if not path.exists() and not path.is_absolute() and self.files_from is not None:
+            return self.files_from / path
+        return path
 
     async def _dispatch(self, block: Mapping[str, Any], value: Any) -> None:
         """A select with `dispatch_action` (the language) tells the app at once, as Slack does."""

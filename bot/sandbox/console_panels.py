@@ -3,7 +3,8 @@ what Slack itself answers when a typed command is not one the app registered."""
 
 from __future__ import annotations
 
-from email.parser import BytesHeaderParser
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 from bot.sandbox.folder_mailbox import FolderMailbox
@@ -13,8 +14,11 @@ from services.unit_of_work import UnitsOfWork
 
 
 def summary(raw: bytes) -> str:
-    headers = BytesHeaderParser().parsebytes(raw)
-    return f"from {headers.get('From', '?')} to {headers.get('To', '?')} — {headers.get('Subject', '')}"
+    """From, To and Subject, and the attachments' names: what a mail program's list shows."""
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    names = [part.get_filename() or "unnamed" for part in message.iter_attachments()]
+    attached = f" · attached: {', '.join(names)}" if names else ""
+    return f"from {message.get('From', '?')} to {message.get('To', '?')} — {message.get('Subject', '')}{attached}"
 
 
 def mailbox_lines(mail_dir: Path, bounces: FolderMailbox) -> list[str]:

@@ -113,10 +113,16 @@ def banner(demo: Demo) -> list[str]:
 
 
 async def run_demo(
-    *, mail_dir: Path, script: list[str] | None, out: TextIO = sys.stdout, socket_mode: bool = False
+    *,
+    mail_dir: Path,
+    script: list[str] | None,
+    out: TextIO = sys.stdout,
+    socket_mode: bool = False,
+    files_from: Path | None = None,
 ) -> int:
     """The `invoicebot demo` command: `mail_dir` must exist; `script` is the script's lines, if any;
-    `socket_mode`: Slack's requests reach the app over a Socket Mode WebSocket instead of HTTP.
+    `socket_mode`: Slack's requests reach the app over a Socket Mode WebSocket instead of HTTP;
+    `files_from`: where a script's relative file paths are (its folder).
 
     Returns the exit code: 0, 1 when a script's expectation failed, 130 when a script is interrupted.
     """
@@ -147,7 +153,7 @@ async def run_demo(
     code = 0
     try:
         await demo.start()
-        console = Console(demo, write)
+        console = Console(demo, write, files_from=files_from)
         for line in banner(demo):
             write(line)
         lines = script

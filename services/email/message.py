@@ -243,8 +243,11 @@ def _attachment_part(attachment: Attachment) -> bytes:
         parameter = f'filename="{quote(filename)}"'
     else:
         parameter = f"filename*={encode_rfc2231(filename, 'utf-8')}"
+    # A text attachment is UTF-8 (services.sending.extra_files accepts no other): say so, or a mail
+    # program reads it as ASCII and shows "—" as garbage.
+    charset = '; charset="utf-8"' if attachment.mime_type.startswith("text/") else ""
     head = (
-        f"Content-Type: {attachment.mime_type}\r\nContent-Transfer-Encoding: base64\r\n"
+        f"Content-Type: {attachment.mime_type}{charset}\r\nContent-Transfer-Encoding: base64\r\n"
         f"{_fold('Content-Disposition', f'attachment; {parameter}')}\r\n\r\n"
     )
     return head.encode("ascii") + _base64(attachment.content)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 from tests.harness.terminal import (
@@ -46,7 +48,13 @@ def test_the_shipped_demo_script_walks_the_whole_story_and_exits_0(tmp_path: Pat
     assert shown.count("Daily digest — 20") == 1 and "today's was posted already" in shown
     assert "late" not in shown.split("Daily digest — 20", 1)[1].splitlines()[0]  # the first one is never late
     emails = sorted(path.name for path in (tmp_path / "demo-mail").glob("*.eml"))
-    assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml"]
+    assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml", "SBX000004.eml"]
+    # the credit note left with its PDF, as a credit note, and the file picked in the modal
+    credit = BytesParser(policy=policy.default).parsebytes((tmp_path / "demo-mail" / "SBX000004.eml").read_bytes())
+    assert credit["Subject"].startswith("Avoir DEMO-0031")
+    attached = {part.get_filename(): part.get_content() for part in credit.iter_attachments()}
+    assert set(attached) == {"DEMO-0031.pdf", "terms-of-payment.txt"}, set(attached)
+    assert attached["terms-of-payment.txt"].startswith("Example Trading Ltd — terms of payment")
     bounced = (tmp_path / "demo-mail" / "SBX000002.eml").read_bytes()
     return_path = bounced.split(b"\r\n", 1)[0].decode()
     assert return_path.startswith("Return-Path: <bounces+")
@@ -69,7 +77,7 @@ def test_the_shipped_demo_script_runs_the_same_story_over_socket_mode(tmp_path: 
     assert "❌ Bounced: bounce@bounce.example — the mailbox does not exist" in shown
     assert "✅ Sent to accounts@northwind.example — accepted by the mail server" in shown
     emails = sorted(path.name for path in (tmp_path / "demo-mail").glob("*.eml"))
-    assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml"]
+    assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml", "SBX000004.eml"]
     log = (tmp_path / "demo-mail" / "invoicebot-demo.log").read_text(encoding="utf-8")
     assert "connected to Slack in Socket Mode" in log
 
