@@ -21,6 +21,15 @@ from services.db.models.invoicing import (
     PaymentSource,
 )
 from services.db.models.periods import PeriodClaim
+from services.db.models.reminders import (
+    CustomerReminderState,
+    InvoiceReminderState,
+    Reminder,
+    ReminderInvoice,
+    ReminderState,
+    ReminderStep,
+    ReminderTone,
+)
 from services.db.models.sending import Approval, Delivery, DocumentValidation
 from services.db.models.sent_messages import SentBlob, SentMessage, SentMessageBlob
 from services.db.models.shared import AuditLog, HomeViewer, LoopHeartbeat, Notification, TemplateOverride
@@ -48,6 +57,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Customer",
+    "CustomerReminderState",
     "Delivery",
     "DeliveryEvent",
     "DeliveryKind",
@@ -56,6 +66,7 @@ __all__ = [
     "HomeViewer",
     "Invoice",
     "InvoiceLine",
+    "InvoiceReminderState",
     "InvoiceStatus",
     "LoopHeartbeat",
     "Money",
@@ -66,6 +77,11 @@ __all__ = [
     "Payment",
     "PaymentSource",
     "PeriodClaim",
+    "Reminder",
+    "ReminderInvoice",
+    "ReminderState",
+    "ReminderStep",
+    "ReminderTone",
     "RevokedInvoiceLink",
     "SentBlob",
     "SentMessage",

@@ -1,0 +1,222 @@
+"""The reminder planner: what is due for an organisation at a moment, as set-based SQL.
+
+An invoice is *at* a step when that step is the latest of its ladder whose offset is at most its
+days past due (in the organisation's local date at the moment); it is due for that step unless
+already reminded for it (`reminder_invoices`, one row per invoice and step). Only the latest
+reached step counts, so a schedule evaluated days late (after an outage) catches each invoice up
+once, never with every step it missed; a step missed by more than `max_lateness_days` is planned
+as *skipped*, with a note, instead of being sent late.
+
+Stop rules, all in the one query: only sent invoices (not draft, validated-but-unsent, paid or
+void); none disputed, none with a promise to pay running, none of a paused customer; none marked
+as sent manually unless a person turned its reminders on, none a person turned off. Amounts owed
+come from `balance_of` (services/invoicing/payments.py); an invoice with nothing outstanding is
+dropped. One planned reminder per customer, step and state lists all its invoices at that step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Date, Integer, Select, and_, exists, func, literal, or_, select, true, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.db.models import (
+    Customer,
+    CustomerReminderState,
+    Invoice,
+    InvoiceReminderState,
+    InvoiceStatus,
+    Organisation,
+    ReminderInvoice,
+    ReminderState,
+    ReminderStep,
+    SentVia,
+)
+from services.errors import NotFound
+from services.invoicing.payments import balance_of, paid_amounts
+from services.invoicing.schedule_settings import organisation_zone
+from services.invoicing.settings_store import stored_settings
+from services.reminders.ladder import Step, customer_overrides, organisation_ladder
+
+DEFAULT_MAX_LATENESS_DAYS = 7
+
+
+@dataclass(frozen=True)
+class PlannedInvoice:
+    """One invoice a reminder lists: what is still owed and how late it is (negative: not due yet)."""
+
+    invoice_id: int
+    number: str
+    due_date: date
+    currency: str
+    outstanding: Decimal
+    days_overdue: int
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    """One reminder for a customer at a step: queued (to send) or skipped (missed by too much), with why."""
+
+    customer_id: int
+    customer_name: str
+    step: Step
+    state: ReminderState
+    note: str
+    invoices: tuple[PlannedInvoice, ...]
+
+
+@dataclass(frozen=True)
+class ReminderPlan:
+    """What is due for an organisation on its local date `today`."""
+
+    organisation_id: int
+    today: date
+    reminders: tuple[PlannedReminder, ...]
+
+
+async def local_today(session: AsyncSession, *, organisation_id: int, moment: datetime) -> date:
+    """The organisation's local date at `moment` (its time zone, UTC before settings exist)."""
+    organisation = await session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"No organisation {organisation_id}.")
+    values = await stored_settings(session, organisation)
+    return moment.astimezone(organisation_zone(values)).date() if values else moment.date()
+
+
+def _thresholds(today: date, offsets: Sequence[int]) -> Any:
+    """(offset_days, threshold) rows: an invoice has reached a step when due_date <= threshold."""
+    rows = [
+        select(
+            literal(offset, Integer).label("offset_days"),
+            literal(today - timedelta(days=offset), Date).label("threshold"),
+        )
+        for offset in sorted(set(offsets))
+    ]
+    return union_all(*rows).subquery("thresholds") if len(rows) > 1 else rows[0].subquery("thresholds")
+
+
+def _eligible(organisation_id: int, today: date, reached_by: date) -> Select[int, int, date]:
+    """Open invoices no stop rule holds back, that have reached at least their ladder's first step."""
+    flags, pause = InvoiceReminderState, CustomerReminderState
+    not_manual = or_(Invoice.sent_via.is_(None), Invoice.sent_via != SentVia.MANUAL.value)
+    return (
+        select(Invoice.id, Invoice.customer_id, Invoice.due_date)
+        .outerjoin(flags, flags.invoice_id == Invoice.id)
+        .outerjoin(pause, pause.customer_id == Invoice.customer_id)
+        .where(
+            Invoice.organisation_id == organisation_id,
+            Invoice.status == InvoiceStatus.SENT.value,
+            Invoice.due_date <= reached_by,
+            or_(flags.reminders_on == true(), and_(flags.reminders_on.is_(None), not_manual)),
+            flags.disputed_at.is_(None),
+            or_(flags.promised_until.is_(None), flags.promised_until < today),
+            or_(pause.paused_until.is_(None), pause.paused_until < today),
+        )
+    )
+
+
+def due_query(
+    organisation_id: int, today: date, ladder: Sequence[Step], overrides: dict[int, tuple[Step, ...]]
+) -> Select[int, int, int, str, date, str, Decimal]:
+    """(invoice id, customer id, step offset, due date) for every invoice due for a step today."""
+    override_offsets = {step.offset_days for steps in overrides.values() for step in steps}
+    offsets = {step.offset_days for step in ladder} | override_offsets
+    reached_by = today - timedelta(days=min(offsets))
+    eligible = _eligible(organisation_id, today, reached_by).subquery("eligible")
+    org_steps = _thresholds(today, [step.offset_days for step in ladder])
+    parts = [
+        select(eligible.c.id, eligible.c.customer_id, org_steps.c.offset_days).join(
+            org_steps, eligible.c.due_date <= org_steps.c.threshold
+        )
+    ]
+    if overrides:
+        own = ReminderStep
+        has_own = exists().where(own.organisation_id == organisation_id, own.customer_id == eligible.c.customer_id)
+        parts[0] = parts[0].where(~has_own)
+        all_steps = _thresholds(today, sorted(override_offsets))
+        parts.append(
+            select(eligible.c.id, eligible.c.customer_id, own.offset_days)
+            .join(own, and_(own.organisation_id == organisation_id, own.customer_id == eligible.c.customer_id))
+            .join(
+                all_steps,
+                and_(all_steps.c.offset_days == own.offset_days, eligible.c.due_date <= all_steps.c.threshold),
+            )
+        )
+    reached = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("reached")
+    at_step = (
+        select(reached.c.id, reached.c.customer_id, func.max(reached.c.offset_days).label("step"))
+        .group_by(reached.c.id, reached.c.customer_id)
+        .subquery("at_step")
+    )
+    reminded = exists().where(ReminderInvoice.invoice_id == at_step.c.id, ReminderInvoice.step_offset == at_step.c.step)
+    return (
+        select(
+            at_step.c.id,
+            at_step.c.customer_id,
+            at_step.c.step,
+            Invoice.number,
+            Invoice.due_date,
+            Invoice.currency,
+            Invoice.total,
+        )
+        .join(Invoice, Invoice.id == at_step.c.id)
+        .where(~reminded)
+        .order_by(at_step.c.customer_id, at_step.c.step, Invoice.due_date, Invoice.id)
+    )
+
+
+async def plan_reminders(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    moment: datetime,
+    max_lateness_days: int = DEFAULT_MAX_LATENESS_DAYS,
+) -> ReminderPlan:
+    """What is due at `moment` (aware); reads only. `produce_due` writes it (services/reminders/produce.py)."""
+    today = await local_today(session, organisation_id=organisation_id, moment=moment)
+    ladder = await organisation_ladder(session, organisation_id=organisation_id)
+    overrides = await customer_overrides(session, organisation_id=organisation_id)
+    rows = (await session.execute(due_query(organisation_id, today, ladder, overrides))).all()
+    paid = await paid_amounts(session, [row.id for row in rows]) if rows else {}
+    groups: dict[tuple[int, int, ReminderState], list[PlannedInvoice]] = {}
+    lateness: dict[tuple[int, int, ReminderState], int] = {}
+    for row in rows:
+        outstanding = balance_of(row.total, paid.get(row.id)).outstanding
+        if outstanding <= 0:
+            continue
+        overdue = (today - row.due_date).days
+        late = overdue - row.step
+        state = ReminderState.SKIPPED if late > max_lateness_days else ReminderState.QUEUED
+        key = (row.customer_id, row.step, state)
+        groups.setdefault(key, []).append(
+            PlannedInvoice(row.id, row.number, row.due_date, row.currency, outstanding, overdue)
+        )
+        lateness[key] = max(lateness.get(key, 0), late)
+    names = await _customer_names(session, {key[0] for key in groups})
+    reminders = []
+    for (customer_id, offset, state), invoices in groups.items():
+        steps = overrides.get(customer_id) or ladder
+        step = next(step for step in steps if step.offset_days == offset)
+        note = _note(state, lateness[(customer_id, offset, state)], max_lateness_days)
+        reminders.append(PlannedReminder(customer_id, names.get(customer_id, ""), step, state, note, tuple(invoices)))
+    return ReminderPlan(organisation_id, today, tuple(reminders))
+
+
+def _note(state: ReminderState, late: int, max_lateness_days: int) -> str:
+    if state == ReminderState.SKIPPED:
+        return f"skipped: the step was missed by {late} days, more than the {max_lateness_days} allowed; not sent late"
+    if late > 0:
+        return f"catch-up: the step was reached {late} day{'s' if late != 1 else ''} ago"
+    return ""
+
+
+async def _customer_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(sorted(ids))))
+    return {customer_id: name for customer_id, name in rows}
