@@ -23,6 +23,7 @@ from services.unit_of_work import AuditEntry, UnitsOfWork
 MAX_STEPS = 10
 MAX_OFFSET_DAYS = 365
 LADDER_ACTION = "reminders.ladder_set"
+CENT = Decimal("0.01")
 TONE_STRICTNESS = {ReminderTone.FRIENDLY: 0, ReminderTone.NEUTRAL: 1, ReminderTone.FIRM: 2}
 
 
@@ -69,6 +70,8 @@ def check_ladder(steps: Sequence[Step]) -> tuple[Step, ...]:
         seen.add(step.offset_days)
         if step.fee is not None and step.fee < 0:
             raise InvalidInput(f"The fee of the {step.offset_days:+d} step cannot be negative ({step.fee}).")
+        if step.fee is not None and step.fee != step.fee.quantize(CENT):
+            raise InvalidInput(f"The fee of the {step.offset_days:+d} step has more than two decimals ({step.fee}).")
     for earlier, later in pairwise(ordered):
         if TONE_STRICTNESS[later.tone] < TONE_STRICTNESS[earlier.tone]:
             raise InvalidInput(
@@ -103,7 +106,12 @@ def parse_step(text: str) -> Step:
 
 
 def _steps_of(rows: Sequence[ReminderStep]) -> tuple[Step, ...]:
-    return tuple(sorted(Step(row.offset_days, ReminderTone(row.tone), row.fee) for row in rows))
+    return tuple(
+        sorted(
+            Step(row.offset_days, ReminderTone(row.tone), None if row.fee is None else row.fee.quantize(CENT))
+            for row in rows
+        )
+    )  # PostgreSQL's NUMERIC gives 15.0000: a fee reads as it was written
 
 
 async def organisation_ladder(session: AsyncSession, *, organisation_id: int) -> tuple[Step, ...]:

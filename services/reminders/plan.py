@@ -41,6 +41,7 @@ from services.errors import NotFound
 from services.invoicing.payments import balance_of, paid_amounts
 from services.invoicing.schedule_settings import organisation_zone
 from services.invoicing.settings_store import stored_settings
+from services.money import round_money
 from services.reminders.ladder import Step, customer_overrides, organisation_ladder
 
 DEFAULT_MAX_LATENESS_DAYS = 7
@@ -194,7 +195,9 @@ async def plan_reminders(
         state = ReminderState.SKIPPED if late > max_lateness_days else ReminderState.QUEUED
         key = (row.customer_id, row.step, state)
         groups.setdefault(key, []).append(
-            PlannedInvoice(row.id, row.number, row.due_date, row.currency, outstanding, overdue)
+            PlannedInvoice(
+                row.id, row.number, row.due_date, row.currency, round_money(outstanding, row.currency), overdue
+            )
         )
         lateness[key] = max(lateness.get(key, 0), late)
     names = await _customer_names(session, {key[0] for key in groups})
