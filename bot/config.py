@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", validation_alias=_env("TIMEZONE"))
     digest_hour: int | None = Field(None, ge=0, le=23, validation_alias=_env("DIGEST_HOUR"))  # unset: off
     weekly_summary_day: str = Field("monday", validation_alias=_env("WEEKLY_SUMMARY_DAY"))
+    # A reminder step missed by more days than this (an outage) is skipped with a note, not sent late
+    reminder_max_lateness_days: int = Field(7, ge=0, le=365, validation_alias=_env("REMINDER_MAX_LATENESS_DAYS"))
 
     # SMTP relay
     smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))
