@@ -45,6 +45,7 @@ from services.money import round_money
 from services.reminders.ladder import Step, customer_overrides, organisation_ladder
 
 DEFAULT_MAX_LATENESS_DAYS = 7
+ID_CHUNK = 5000  # ids per IN (…): under SQLite's and asyncpg's limit on bound parameters
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,9 @@ async def plan_reminders(
     ladder = await organisation_ladder(session, organisation_id=organisation_id)
     overrides = await customer_overrides(session, organisation_id=organisation_id)
     rows = (await session.execute(due_query(organisation_id, today, ladder, overrides))).all()
-    paid = await paid_amounts(session, [row.id for row in rows]) if rows else {}
+    paid: dict[int, Decimal] = {}
+    for start in range(0, len(rows), ID_CHUNK):  # a catch-up can reach more invoices than a statement takes ids
+        paid.update(await paid_amounts(session, [row.id for row in rows[start : start + ID_CHUNK]]))
     groups: dict[tuple[int, int, ReminderState], list[PlannedInvoice]] = {}
     lateness: dict[tuple[int, int, ReminderState], int] = {}
     for row in rows:
@@ -221,5 +224,9 @@ def _note(state: ReminderState, late: int, max_lateness_days: int) -> str:
 async def _customer_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(sorted(ids))))
-    return {customer_id: name for customer_id, name in rows}
+    ordered, names = sorted(ids), {}
+    for start in range(0, len(ordered), ID_CHUNK):
+        chunk = ordered[start : start + ID_CHUNK]
+        rows = await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(chunk)))
+        names.update({customer_id: name for customer_id, name in rows})
+    return names

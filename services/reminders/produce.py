@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.clock import utcnow
 from services.db.models import Reminder, ReminderInvoice, ReminderState
-from services.reminders.plan import DEFAULT_MAX_LATENESS_DAYS, PlannedReminder, ReminderPlan, plan_reminders
+from services.reminders.plan import DEFAULT_MAX_LATENESS_DAYS, ID_CHUNK, PlannedReminder, ReminderPlan, plan_reminders
 from services.unit_of_work import UnitsOfWork
 
 
@@ -87,8 +87,9 @@ async def write_plan(session: AsyncSession, plan: ReminderPlan, *, now: datetime
         )
         linked = {(row.reminder_id, row.invoice_id) for row in (await session.execute(link_statement, links)).all()}
     empty = set(created.values()) - {reminder_id for reminder_id, _ in linked}
-    if empty:
-        await session.execute(delete(Reminder).where(Reminder.id.in_(sorted(empty))))
+    ordered = sorted(empty)
+    for start in range(0, len(ordered), ID_CHUNK):
+        await session.execute(delete(Reminder).where(Reminder.id.in_(ordered[start : start + ID_CHUNK])))
     return tuple(_as_produced(items, created, linked))
 
 
