@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, and_, exists, func, literal, or_, select, true, union_all
+from sqlalchemy import Date, Integer, Select, and_, case, exists, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import (
@@ -90,25 +90,21 @@ async def local_today(session: AsyncSession, *, organisation_id: int, moment: da
     return moment.astimezone(organisation_zone(values)).date() if values else moment.date()
 
 
-def _thresholds(today: date, offsets: Sequence[int]) -> Any:
-    """(offset_days, threshold) rows: an invoice has reached a step when due_date <= threshold."""
-    rows = [
-        select(
-            literal(offset, Integer).label("offset_days"),
-            literal(today - timedelta(days=offset), Date).label("threshold"),
-        )
-        for offset in sorted(set(offsets))
+def _step_reached(today: date, steps: Sequence[Step]) -> Any:
+    """The latest of `steps` an invoice has reached, from its due date alone: a CASE, no join."""
+    whens = [
+        (Invoice.due_date <= today - timedelta(days=step.offset_days), literal(step.offset_days, Integer))
+        for step in sorted(steps, reverse=True)
     ]
-    return union_all(*rows).subquery("thresholds") if len(rows) > 1 else rows[0].subquery("thresholds")
+    return case(*whens, else_=None)
 
 
-def _eligible(organisation_id: int, today: date, reached_by: date) -> Select[int, int, date]:
-    """Open invoices no stop rule holds back, that have reached at least their ladder's first step."""
+def _stop_rules(query: Select[Any], organisation_id: int, today: date, reached_by: date) -> Select[Any]:
+    """`query` (over invoices) narrowed to open invoices no stop rule holds back, that reached a first step."""
     flags, pause = InvoiceReminderState, CustomerReminderState
     not_manual = or_(Invoice.sent_via.is_(None), Invoice.sent_via != SentVia.MANUAL.value)
     return (
-        select(Invoice.id, Invoice.customer_id, Invoice.due_date)
-        .outerjoin(flags, flags.invoice_id == Invoice.id)
+        query.outerjoin(flags, flags.invoice_id == Invoice.id)
         .outerjoin(pause, pause.customer_id == Invoice.customer_id)
         .where(
             Invoice.organisation_id == organisation_id,
@@ -122,53 +118,44 @@ def _eligible(organisation_id: int, today: date, reached_by: date) -> Select[int
     )
 
 
+def _own_step_reached(today: date, overrides: dict[int, tuple[Step, ...]]) -> Any:
+    """The latest step of the invoice's customer's own ladder it has reached (NULL: none yet), as a
+    correlated subquery over that customer's steps; each offset's threshold date is a CASE."""
+    offsets = sorted({step.offset_days for steps in overrides.values() for step in steps})
+    own = ReminderStep
+    threshold = case(
+        *((own.offset_days == offset, literal(today - timedelta(days=offset), Date)) for offset in offsets)
+    )
+    return (
+        select(func.max(own.offset_days))
+        .where(own.customer_id == Invoice.customer_id, Invoice.due_date <= threshold)
+        .scalar_subquery()
+    )
+
+
 def due_query(
     organisation_id: int, today: date, ladder: Sequence[Step], overrides: dict[int, tuple[Step, ...]]
 ) -> Select[int, int, int, str, date, str, Decimal]:
-    """(invoice id, customer id, step offset, due date) for every invoice due for a step today."""
-    override_offsets = {step.offset_days for steps in overrides.values() for step in steps}
-    offsets = {step.offset_days for step in ladder} | override_offsets
-    reached_by = today - timedelta(days=min(offsets))
-    eligible = _eligible(organisation_id, today, reached_by).subquery("eligible")
-    org_steps = _thresholds(today, [step.offset_days for step in ladder])
-    parts = [
-        select(eligible.c.id, eligible.c.customer_id, org_steps.c.offset_days).join(
-            org_steps, eligible.c.due_date <= org_steps.c.threshold
-        )
-    ]
+    """(invoice id, customer id, step, number, due date, currency, total) of every invoice due for a step today.
+
+    One scan of the open invoices: the step is a CASE of the due date on the organisation's ladder,
+    or, for a customer with its own ladder, the latest of its steps reached; the (invoice, step)
+    pairs already reminded are left out through the unique index on them.
+    """
+    step = _step_reached(today, ladder)
+    first_step = min(s.offset_days for s in ladder)
     if overrides:
-        own = ReminderStep
-        has_own = exists().where(own.organisation_id == organisation_id, own.customer_id == eligible.c.customer_id)
-        parts[0] = parts[0].where(~has_own)
-        all_steps = _thresholds(today, sorted(override_offsets))
-        parts.append(
-            select(eligible.c.id, eligible.c.customer_id, own.offset_days)
-            .join(own, and_(own.organisation_id == organisation_id, own.customer_id == eligible.c.customer_id))
-            .join(
-                all_steps,
-                and_(all_steps.c.offset_days == own.offset_days, eligible.c.due_date <= all_steps.c.threshold),
-            )
-        )
-    reached = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("reached")
-    at_step = (
-        select(reached.c.id, reached.c.customer_id, func.max(reached.c.offset_days).label("step"))
-        .group_by(reached.c.id, reached.c.customer_id)
-        .subquery("at_step")
-    )
-    reminded = exists().where(ReminderInvoice.invoice_id == at_step.c.id, ReminderInvoice.step_offset == at_step.c.step)
+        has_own = exists().where(ReminderStep.customer_id == Invoice.customer_id)
+        step = case((has_own, _own_step_reached(today, overrides)), else_=step)
+        first_step = min([first_step, *(s.offset_days for steps in overrides.values() for s in steps)])
+    columns = (Invoice.id, Invoice.customer_id, step.label("step"), Invoice.number, Invoice.due_date)
+    scan = select(*columns, Invoice.currency, Invoice.total)
+    due = _stop_rules(scan, organisation_id, today, today - timedelta(days=first_step)).subquery("due")
+    reminded = exists().where(ReminderInvoice.invoice_id == due.c.id, ReminderInvoice.step_offset == due.c.step)
     return (
-        select(
-            at_step.c.id,
-            at_step.c.customer_id,
-            at_step.c.step,
-            Invoice.number,
-            Invoice.due_date,
-            Invoice.currency,
-            Invoice.total,
-        )
-        .join(Invoice, Invoice.id == at_step.c.id)
-        .where(~reminded)
-        .order_by(at_step.c.customer_id, at_step.c.step, Invoice.due_date, Invoice.id)
+        select(due.c.id, due.c.customer_id, due.c.step, due.c.number, due.c.due_date, due.c.currency, due.c.total)
+        .where(due.c.step.is_not(None), ~reminded)
+        .order_by(due.c.customer_id, due.c.step, due.c.due_date, due.c.id)
     )
 
 

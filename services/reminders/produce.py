@@ -50,7 +50,7 @@ class Produced:
 
 def _insert(session: AsyncSession, model: Any) -> Any:
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).on_conflict_do_nothing()
+    return dialect.insert(model.__table__).on_conflict_do_nothing()
 
 
 async def write_plan(session: AsyncSession, plan: ReminderPlan, *, now: datetime) -> tuple[PlannedReminder, ...]:
