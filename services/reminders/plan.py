@@ -154,7 +154,8 @@ def due_query(
     reminded = exists().where(ReminderInvoice.invoice_id == due.c.id, ReminderInvoice.step_offset == due.c.step)
     return (
         select(due.c.id, due.c.customer_id, due.c.step, due.c.number, due.c.due_date, due.c.currency, due.c.total)
-        .where(due.c.step.is_not(None), ~reminded)
+        .where(~reminded)  # a NULL step (a customer's own ladder not reached yet) is dropped by the caller:
+        # a filter on it here would make PostgreSQL expect one row and plan nested loops
         .order_by(due.c.customer_id, due.c.step, due.c.due_date, due.c.id)
     )
 
@@ -177,6 +178,8 @@ async def plan_reminders(
     groups: dict[tuple[int, int, ReminderState], list[PlannedInvoice]] = {}
     lateness: dict[tuple[int, int, ReminderState], int] = {}
     for row in rows:
+        if row.step is None:
+            continue
         outstanding = balance_of(row.total, paid.get(row.id)).outstanding
         if outstanding <= 0:
             continue
