@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     # When scheduled mail (autosend, reminders) may leave, in the time zone above, and whose holidays close it
     send_window: str = Field(DEFAULT_SEND_WINDOW, validation_alias=_env("SEND_WINDOW"))
     holiday_country: str = Field("", validation_alias=_env("HOLIDAY_COUNTRY"))
+    # A reminder step missed by more days than this (an outage) is skipped with a note, not sent late
+    reminder_max_lateness_days: int = Field(7, ge=0, le=365, validation_alias=_env("REMINDER_MAX_LATENESS_DAYS"))
 
     # SMTP relay
     smtp_host: str | None = Field(None, validation_alias=_env("SMTP_HOST"))

@@ -21,6 +21,15 @@ from services.db.models.invoicing import (
     PaymentSource,
 )
 from services.db.models.periods import PeriodClaim
+from services.db.models.reminders import (
+    CustomerReminderState,
+    InvoiceReminderState,
+    Reminder,
+    ReminderInvoice,
+    ReminderState,
+    ReminderStep,
+    ReminderTone,
+)
 from services.db.models.sending import Approval, Delivery, DocumentValidation
 from services.db.models.sent_messages import (
     DeliveryAttachment,
@@ -63,6 +72,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Customer",
+    "CustomerReminderState",
     "Delivery",
     "DeliveryAttachment",
     "DeliveryEvent",
@@ -75,6 +85,7 @@ __all__ = [
     "HomeViewer",
     "Invoice",
     "InvoiceLine",
+    "InvoiceReminderState",
     "InvoiceStatus",
     "LoopHeartbeat",
     "Money",
@@ -85,6 +96,11 @@ __all__ = [
     "Payment",
     "PaymentSource",
     "PeriodClaim",
+    "Reminder",
+    "ReminderInvoice",
+    "ReminderState",
+    "ReminderStep",
+    "ReminderTone",
     "RevokedInvoiceLink",
     "SentBlob",
     "SentMessage",

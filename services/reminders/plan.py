@@ -1,0 +1,227 @@
+"""The reminder planner: what is due for an organisation at a moment, as set-based SQL.
+
+An invoice is *at* a step when that step is the latest of its ladder whose offset is at most its
+days past due (in the organisation's local date at the moment); it is due for that step unless
+already reminded for it (`reminder_invoices`, one row per invoice and step). Only the latest
+reached step counts, so a schedule evaluated days late (after an outage) catches each invoice up
+once, never with every step it missed; a step missed by more than `max_lateness_days` is planned
+as *skipped*, with a note, instead of being sent late.
+
+Stop rules, all in the one query: only sent invoices (not draft, validated-but-unsent, paid or
+void); none disputed, none with a promise to pay running, none of a paused customer; none marked
+as sent manually unless a person turned its reminders on, none a person turned off. Amounts owed
+come from `balance_of` (services/invoicing/payments.py); an invoice with nothing outstanding is
+dropped. One planned reminder per customer, step and state lists all its invoices at that step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Date, Integer, Select, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.db.models import (
+    Customer,
+    CustomerReminderState,
+    DocumentKind,
+    Invoice,
+    InvoiceReminderState,
+    InvoiceStatus,
+    Organisation,
+    ReminderInvoice,
+    ReminderState,
+    ReminderStep,
+    SentVia,
+)
+from services.errors import NotFound
+from services.invoicing.payments import balance_of, credited_amounts, paid_amounts
+from services.invoicing.schedule_settings import local_date
+from services.invoicing.settings_store import stored_settings
+from services.money import round_money
+from services.reminders.ladder import Step, customer_overrides, organisation_ladder
+
+DEFAULT_MAX_LATENESS_DAYS = 7
+ID_CHUNK = 5000  # ids per IN (…): under SQLite's and asyncpg's limit on bound parameters
+
+
+@dataclass(frozen=True)
+class PlannedInvoice:
+    """One invoice a reminder lists: what is still owed and how late it is (negative: not due yet)."""
+
+    invoice_id: int
+    number: str
+    due_date: date
+    currency: str
+    outstanding: Decimal
+    days_overdue: int
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    """One reminder for a customer at a step: queued (to send) or skipped (missed by too much), with why."""
+
+    customer_id: int
+    customer_name: str
+    step: Step
+    state: ReminderState
+    note: str
+    invoices: tuple[PlannedInvoice, ...]
+
+
+@dataclass(frozen=True)
+class ReminderPlan:
+    """What is due for an organisation on its local date `today`."""
+
+    organisation_id: int
+    today: date
+    reminders: tuple[PlannedReminder, ...]
+
+
+async def local_today(session: AsyncSession, *, organisation_id: int, moment: datetime) -> date:
+    """The organisation's local date at `moment` (its time zone, UTC before settings exist)."""
+    organisation = await session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"No organisation {organisation_id}.")
+    values = await stored_settings(session, organisation)
+    return local_date(values.time_zone if values else None, moment)
+
+
+def _step_reached(today: date, steps: Sequence[Step]) -> Any:
+    """The latest of `steps` an invoice has reached, from its due date alone: a CASE, no join."""
+    whens = [
+        (Invoice.due_date <= today - timedelta(days=step.offset_days), literal(step.offset_days, Integer))
+        for step in sorted(steps, reverse=True)
+    ]
+    return case(*whens, else_=None)
+
+
+def _stop_rules(query: Select[Any], organisation_id: int, today: date, reached_by: date) -> Select[Any]:
+    """`query` (over invoices) narrowed to open invoices no stop rule holds back, that reached a first step."""
+    flags, pause = InvoiceReminderState, CustomerReminderState
+    not_manual = or_(Invoice.sent_via.is_(None), Invoice.sent_via != SentVia.MANUAL.value)
+    return (
+        query.outerjoin(flags, flags.invoice_id == Invoice.id)
+        .outerjoin(pause, pause.customer_id == Invoice.customer_id)
+        .where(
+            Invoice.organisation_id == organisation_id,
+            Invoice.status == InvoiceStatus.SENT.value,
+            Invoice.kind == DocumentKind.INVOICE.value,  # a credit note asks for nothing: never reminded
+            Invoice.due_date <= reached_by,
+            or_(flags.reminders_on == true(), and_(flags.reminders_on.is_(None), not_manual)),
+            flags.disputed_at.is_(None),
+            or_(flags.promised_until.is_(None), flags.promised_until < today),
+            or_(pause.paused_until.is_(None), pause.paused_until < today),
+        )
+    )
+
+
+def _own_step_reached(today: date, overrides: dict[int, tuple[Step, ...]]) -> Any:
+    """The latest step of the invoice's customer's own ladder it has reached (NULL: none yet), as a
+    correlated subquery over that customer's steps; each offset's threshold date is a CASE."""
+    offsets = sorted({step.offset_days for steps in overrides.values() for step in steps})
+    own = ReminderStep
+    threshold = case(
+        *((own.offset_days == offset, literal(today - timedelta(days=offset), Date)) for offset in offsets)
+    )
+    return (
+        select(func.max(own.offset_days))
+        .where(own.customer_id == Invoice.customer_id, Invoice.due_date <= threshold)
+        .scalar_subquery()
+    )
+
+
+def due_query(
+    organisation_id: int, today: date, ladder: Sequence[Step], overrides: dict[int, tuple[Step, ...]]
+) -> Select[int, int, int, str, date, str, Decimal]:
+    """(invoice id, customer id, step, number, due date, currency, total) of every invoice due for a step today.
+
+    One scan of the open invoices: the step is a CASE of the due date on the organisation's ladder,
+    or, for a customer with its own ladder, the latest of its steps reached; the (invoice, step)
+    pairs already reminded are left out through the unique index on them.
+    """
+    step = _step_reached(today, ladder)
+    first_step = min(s.offset_days for s in ladder)
+    if overrides:
+        has_own = exists().where(ReminderStep.customer_id == Invoice.customer_id)
+        step = case((has_own, _own_step_reached(today, overrides)), else_=step)
+        first_step = min([first_step, *(s.offset_days for steps in overrides.values() for s in steps)])
+    columns = (Invoice.id, Invoice.customer_id, step.label("step"), Invoice.number, Invoice.due_date)
+    scan = select(*columns, Invoice.currency, Invoice.total)
+    due = _stop_rules(scan, organisation_id, today, today - timedelta(days=first_step)).subquery("due")
+    reminded = exists().where(ReminderInvoice.invoice_id == due.c.id, ReminderInvoice.step_offset == due.c.step)
+    return (
+        select(due.c.id, due.c.customer_id, due.c.step, due.c.number, due.c.due_date, due.c.currency, due.c.total)
+        .where(~reminded)  # a NULL step (a customer's own ladder not reached yet) is dropped by the caller:
+        # a filter on it here would make PostgreSQL expect one row and plan nested loops
+        .order_by(due.c.customer_id, due.c.step, due.c.due_date, due.c.id)
+    )
+
+
+async def plan_reminders(
+    session: AsyncSession,
+    *,
+    organisation_id: int,
+    moment: datetime,
+    max_lateness_days: int = DEFAULT_MAX_LATENESS_DAYS,
+) -> ReminderPlan:
+    """What is due at `moment` (aware); reads only. `produce_due` writes it (services/reminders/produce.py)."""
+    today = await local_today(session, organisation_id=organisation_id, moment=moment)
+    ladder = await organisation_ladder(session, organisation_id=organisation_id)
+    overrides = await customer_overrides(session, organisation_id=organisation_id)
+    rows = (await session.execute(due_query(organisation_id, today, ladder, overrides))).all()
+    paid: dict[int, Decimal] = {}
+    credited: dict[int, Decimal] = {}
+    for start in range(0, len(rows), ID_CHUNK):  # a catch-up can reach more invoices than a statement takes ids
+        chunk = [row.id for row in rows[start : start + ID_CHUNK]]
+        paid.update(await paid_amounts(session, chunk))
+        credited.update(await credited_amounts(session, chunk))
+    groups: dict[tuple[int, int, ReminderState], list[PlannedInvoice]] = {}
+    lateness: dict[tuple[int, int, ReminderState], int] = {}
+    for row in rows:
+        if row.step is None:
+            continue
+        outstanding = balance_of(row.total, paid.get(row.id), credited.get(row.id)).outstanding
+        if outstanding <= 0:
+            continue
+        overdue = (today - row.due_date).days
+        late = overdue - row.step
+        state = ReminderState.SKIPPED if late > max_lateness_days else ReminderState.QUEUED
+        key = (row.customer_id, row.step, state)
+        groups.setdefault(key, []).append(
+            PlannedInvoice(
+                row.id, row.number, row.due_date, row.currency, round_money(outstanding, row.currency), overdue
+            )
+        )
+        lateness[key] = max(lateness.get(key, 0), late)
+    names = await _customer_names(session, {key[0] for key in groups})
+    reminders = []
+    for (customer_id, offset, state), invoices in groups.items():
+        steps = overrides.get(customer_id) or ladder
+        step = next(step for step in steps if step.offset_days == offset)
+        note = _note(state, lateness[(customer_id, offset, state)], max_lateness_days)
+        reminders.append(PlannedReminder(customer_id, names.get(customer_id, ""), step, state, note, tuple(invoices)))
+    return ReminderPlan(organisation_id, today, tuple(reminders))
+
+
+def _note(state: ReminderState, late: int, max_lateness_days: int) -> str:
+    if state == ReminderState.SKIPPED:
+        return f"skipped: the step was missed by {late} days, more than the {max_lateness_days} allowed; not sent late"
+    if late > 0:
+        return f"catch-up: the step was reached {late} day{'s' if late != 1 else ''} ago"
+    return ""
+
+
+async def _customer_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    ordered, names = sorted(ids), {}
+    for start in range(0, len(ordered), ID_CHUNK):
+        chunk = ordered[start : start + ID_CHUNK]
+        rows = await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(chunk)))
+        names.update({customer_id: name for customer_id, name in rows})
+    return names
