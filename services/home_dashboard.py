@@ -216,10 +216,11 @@ async def _aging(session: AsyncSession, query: DashboardQuery) -> tuple[tuple[Cu
     )
     paid = {(due, currency): Decimal(amount or 0) for due, currency, amount in paid_rows}
     note = aliased(Invoice)
-    credited_rows = await session.execute(
+    credited_rows = await session.execute(  # from the few credit notes (ix_invoices_corrects), not every invoice
         select(*by_day, money_sum(note.total))
-        .join(note, note.corrects_invoice_id == Invoice.id)
-        .where(owed, crediting_note_filter(note))
+        .select_from(note)
+        .join(Invoice, Invoice.id == note.corrects_invoice_id)
+        .where(note.corrects_invoice_id.is_not(None), owed, crediting_note_filter(note))
         .group_by(*by_day)
     )
     credited = {(due, currency): Decimal(amount or 0) for due, currency, amount in credited_rows}

@@ -25,10 +25,15 @@ def upgrade() -> None:
             op.f("fk_invoices_corrects_invoice_id_invoices"), "invoices", ["corrects_invoice_id"], ["id"]
         )
         batch.create_index("ix_invoices_corrects", ["corrects_invoice_id"])
+        # App Home's covering index for what is owed now filters on the kind too (credit notes owe nothing)
+        batch.drop_index("ix_invoices_owed")
+        batch.create_index("ix_invoices_owed", ["organisation_id", "status", "kind", "due_date", "currency", "total"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("invoices") as batch:
+        batch.drop_index("ix_invoices_owed")
+        batch.create_index("ix_invoices_owed", ["organisation_id", "status", "due_date", "currency", "total"])
         batch.drop_index("ix_invoices_corrects")
         batch.drop_constraint(op.f("fk_invoices_corrects_invoice_id_invoices"), type_="foreignkey")
         batch.drop_column("credit_reason")

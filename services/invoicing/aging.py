@@ -75,9 +75,10 @@ async def receivables(session: AsyncSession, *, organisation_id: int, today: dat
     note = aliased(Invoice)
     credited: dict[int, Decimal] = defaultdict(Decimal)
     for invoice_id, amount in await session.execute(
-        select(Invoice.id, note.total)
-        .join(note, note.corrects_invoice_id == Invoice.id)
-        .where(*owed_here, crediting_note_filter(note))
+        select(Invoice.id, note.total)  # from the few credit notes (ix_invoices_corrects), not every invoice
+        .select_from(note)
+        .join(Invoice, Invoice.id == note.corrects_invoice_id)
+        .where(note.corrects_invoice_id.is_not(None), *owed_here, crediting_note_filter(note))
     ):
         credited[invoice_id] += amount
     rows = await session.execute(

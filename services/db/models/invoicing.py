@@ -153,7 +153,7 @@ class Invoice(Base):
         ),
         Index("ix_invoices_customer", "customer_id"),
         # App Home's *Due today and overdue* (services.home_dashboard): covers the sums by age and currency.
-        Index("ix_invoices_owed", "organisation_id", "status", "due_date", "currency", "total"),
+        Index("ix_invoices_owed", "organisation_id", "status", "kind", "due_date", "currency", "total"),
         Index("ix_invoices_org_total", "organisation_id", "total"),  # `/invoices find` by amount
         Index("ix_invoices_corrects", "corrects_invoice_id"),
     )
