@@ -15,7 +15,15 @@ from bot.bootstrap import Runtime
 from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi
 from bot.sandbox.smtp_server import ScriptedSmtpServer
-from services.db.models import Approval, Customer, Delivery, Organisation, OrganisationSettingsRow
+from services.db.models import (
+    Approval,
+    Customer,
+    Delivery,
+    DocumentKind,
+    Invoice,
+    Organisation,
+    OrganisationSettingsRow,
+)
 from services.email.smtp import SmtpTransport
 from tests import factories
 from tests.harness.reading import channel_messages, texts
@@ -157,3 +165,32 @@ def test_a_customer_is_turned_on_off_or_back_to_the_default_from_the_command_lin
     assert saturday.stdout.endswith(": outside the send window; it opens next at 2026-11-30T09:00:00+00:00\n")
     assert run("autosend", "customer", "ACME", "default").returncode == 0
     assert "Acme" in turned.stdout and "on" in turned.stdout
+
+
+async def test_autosend_covers_credit_notes_they_go_out_as_credit_notes(
+    runtime: Runtime,
+    session: AsyncSession,
+    org: Organisation,
+    sessions: async_sessionmaker[AsyncSession],
+    smtp: ScriptedSmtpServer,
+    transport: SmtpTransport,
+):
+    await runtime.organisation_id()
+    initech = await factories.customer(session, org.id, ref="INITECH", name="Initech", emails=("ap@initech.example",))
+    invoice = await factories.invoice(session, org.id, initech, number="I-1")
+    await factories.invoice(session, org.id, initech, number="CN-1", amount="20.00")
+    await session.execute(
+        update(Invoice)
+        .where(Invoice.number == "CN-1")
+        .values(kind=DocumentKind.CREDIT_NOTE, corrects_invoice_id=invoice.id)
+    )
+    await session.execute(update(Invoice).where(Invoice.number == "I-1").values(sent_at=MONDAY_MORNING))
+    await session.execute(update(Customer).where(Customer.id == initech.id).values(autosend=True))
+    await session.commit()
+
+    [done] = await autosend_of(runtime).evaluate(MONDAY_MORNING)
+
+    assert done.queued == ("CN-1",)  # I-1 went out already; its credit note goes by itself
+    assert await make_worker(sessions, transport).drain() == 1
+    [received] = smtp.received
+    assert received.message["Subject"].startswith("Credit note CN-1"), received.message["Subject"]
