@@ -51,6 +51,8 @@ class Delivery(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     kind: Mapped[DeliveryKind] = mapped_column(StoredEnum(DeliveryKind, 16), default=DeliveryKind.INVOICE)
+    # A reminder's email (kind `reminder`): unique, so one produced reminder is at most one email.
+    reminder_id: Mapped[int | None] = mapped_column(ForeignKey("reminders.id"), unique=True)
     status: Mapped[DeliveryStatus] = mapped_column(StoredEnum(DeliveryStatus, 24), default=DeliveryStatus.QUEUED)
     to: Mapped[list[str]] = mapped_column("to_addresses", default=list)
     cc: Mapped[list[str]] = mapped_column(default=list)

@@ -49,8 +49,13 @@ class DeliveryStatus(StrEnum):
 
 
 class DeliveryKind(StrEnum):
+    """`invoice`: an invoice (or credit note) to its customer; `preview`: a copy to a staff member;
+    `reminder`: a reminder listing one or more of a customer's open invoices (`Delivery.reminder_id`;
+    `invoice_id` is the first invoice it lists, so every delivery still names an invoice)."""
+
     INVOICE = "invoice"
     PREVIEW = "preview"
+    REMINDER = "reminder"
 
 
 class Attachments(StrEnum):
