@@ -98,11 +98,11 @@ def _aging(dashboard: Dashboard) -> list[Block]:
         return [*blocks, section("Nothing is overdue 🎉")]
     for currency in dashboard.aging:
         parts = [
-            f"{label}: *{amount}* ({count})"
+            f"{label}: {amount} ({count})"
             for label, amount, count in zip(BUCKETS, currency.buckets, currency.counts, strict=True)
             if count
         ]
-        blocks.append(section(f"*{escape(currency.currency)}* {currency.total} owed — " + " · ".join(parts)))
+        blocks.append(section(f"*{currency.total}* owed — " + " · ".join(parts)))
     count = dashboard.overdue_count
     blocks.append(context_block(f"{count} invoice{'s' if count != 1 else ''} due today or earlier and not fully paid"))
     return blocks

@@ -44,14 +44,14 @@ async def test_a_payment_recorded_by_the_cli_republishes_home_with_the_new_balan
 ):
     await owed_invoice(session, org, due_days_ago=5)
     before = await open_home(slack, fake_slack, ALICE)
-    assert section_after(before, AGING)[0] == "*EUR* €120.00 owed — 1–30: *€120.00* (1)"
+    assert section_after(before, AGING)[0] == "*€120.00* owed — 1–30: €120.00 (1)"
     assert runtime.home_viewers is not None and await runtime.home_viewers.publish_due() == 0
 
     paid = run("invoices", "paid", "INV-0001", "--amount", "20", "--date", TODAY.isoformat())
     assert paid.returncode == 0, paid.stderr
 
     after = await republished(runtime, fake_slack)
-    assert section_after(after, AGING)[0] == "*EUR* €100.00 owed — 1–30: *€100.00* (1)"
+    assert section_after(after, AGING)[0] == "*€100.00* owed — 1–30: €100.00 (1)"
     assert await runtime.home_viewers.publish_due() == 0  # the change was read once
     assert await session.scalar(select(func.count()).select_from(HomeChange)) == 0
 
@@ -67,7 +67,7 @@ async def test_a_payments_import_republishes_home_with_the_new_balance(
 ):
     await owed_invoice(session, org, due_days_ago=40)
     before = await open_home(slack, fake_slack, ALICE)
-    assert section_after(before, AGING)[0] == "*EUR* €120.00 owed — 31–60: *€120.00* (1)"
+    assert section_after(before, AGING)[0] == "*€120.00* owed — 31–60: €120.00 (1)"
     bank = tmp_path / "bank.csv"
     bank.write_text(f"reference,amount,date\nINV-0001,120.00,{TODAY.isoformat()}\n", encoding="utf-8")
 

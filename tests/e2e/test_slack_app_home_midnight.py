@@ -58,11 +58,11 @@ async def test_the_organisations_midnight_republishes_home_with_the_new_ages(
     clock.at = datetime(TODAY.year, TODAY.month, TODAY.day, 10, 59, tzinfo=UTC)
     await owed_invoice(session, org, due_days_ago=0)
     before = await open_home(slack, fake_slack, ALICE)
-    assert section_after(before, AGING)[0] == "*EUR* €120.00 owed — current: *€120.00* (1)"
+    assert section_after(before, AGING)[0] == "*€120.00* owed — current: €120.00 (1)"
     assert runtime.home_viewers is not None and await runtime.home_viewers.publish_due() == 0
 
     clock.at += timedelta(minutes=2)  # 00:01 the next day in Auckland, still the same day in UTC
 
     after = await republished(runtime, fake_slack)
-    assert section_after(after, AGING)[0] == "*EUR* €120.00 owed — 1–30: *€120.00* (1)"
+    assert section_after(after, AGING)[0] == "*€120.00* owed — 1–30: €120.00 (1)"
     assert await runtime.home_viewers.publish_due() == 0  # once per new day

@@ -132,6 +132,6 @@ async def test_app_home_counts_what_an_invoice_owes_after_its_credit_notes_and_n
     home = await open_home(slack, fake_slack, ALICE)
 
     assert section_after(home, "Due today and overdue") == [
-        "*EUR* €480.00 owed — 1–30: *€480.00* (1)",  # 600 less the sent 120; the draft credits nothing
+        "*€480.00* owed — 1–30: €480.00 (1)",  # 600 less the sent 120; the draft credits nothing
         "1 invoice due today or earlier and not fully paid",
     ]
