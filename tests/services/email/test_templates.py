@@ -182,3 +182,25 @@ def test_without_an_iban_the_email_gives_the_reference_alone():
 
     assert "Payment reference: RF34 0000 0042" in email.text
     assert "IBAN" not in email.text and "transfer the amount" not in email.text
+
+
+CREDIT_WORD = {
+    "en": "this credit note",
+    "fr": "cet avoir",
+    "de": "dieser Gutschrift",
+    "nl": "deze creditnota",
+    "es": "esta factura rectificativa",
+    "it": "questa nota di credito",
+}
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_a_credit_note_email_speaks_of_the_credit_note_to_its_last_line(language: str):
+    credit = replace(CONTEXT, language=language, credit_note_for="INV-0041")
+    invoice = render_invoice_email(language=language, context=replace(CONTEXT, language=language))
+
+    text = render_invoice_email(language=language, context=credit).text
+
+    assert CREDIT_WORD[language] in text.split("https://invoices.example.com/i/tok123")[1]
+    assert CREDIT_WORD[language] not in invoice.text
+    assert "cette facture" not in text and "this invoice" not in text
