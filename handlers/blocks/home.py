@@ -126,14 +126,17 @@ def dashboard_view(header: HomeHeader, dashboard: Dashboard) -> dict[str, Any]:
     problems = header.problem_count
     more = "+" if header.problems_capped else ""
     due_words = "Nothing is due 🎉" if not due else f"*{due}* invoice{'s' if due != 1 else ''} to send"
-    problem_words = (
-        "No email needs a person ✅"
-        if not problems
-        else f"*{problems}{more}* " + ("email needs" if problems == 1 and not more else "emails need") + " a person"
-    )
+    other_attention = bool(dashboard.suppressed.shown) or any(source.shown for source in dashboard.other_attention)
+    if problems:
+        needing = "email needs" if problems == 1 and not more else "emails need"
+        problem_words = f"*{problems}{more}* {needing} a person — `{COMMAND} problems` shows them."
+    elif other_attention:  # never "all is well" above a list of suppressed addresses or silent emails
+        problem_words = "No email failed; what needs a look is under *Needs attention* below."
+    else:
+        problem_words = "No email needs a person ✅"
     blocks: list[Block] = [
         _heading("invoicebot"),
-        section(f"{due_words} — `{COMMAND} due` lists them.\n{problem_words} — `{COMMAND} problems` shows them."),
+        section(f"{due_words} — `{COMMAND} due` lists them.\n{problem_words}"),
     ]
     if header.sending_problems:
         blocks.append(section("⚠️ Sending is not ready: " + escape("; ".join(header.sending_problems))))

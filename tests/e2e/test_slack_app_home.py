@@ -154,4 +154,8 @@ async def test_due_today_and_overdue_by_age_and_currency_and_and_n_more(
     attention = section_after(home, "Needs attention")
     assert attention[0].count("is suppressed") == 5
     assert attention[1] == "and 2 more suppressed addresses"
+    # no email failed, but the header must not say all is well above a list of suppressed addresses
+    assert home["blocks"][1]["text"]["text"].split("\n")[1] == (
+        "No email failed; what needs a look is under *Needs attention* below."
+    )
     assert len(home["blocks"]) <= 100
