@@ -188,6 +188,10 @@ class Demo:
             INVOICEBOT_SMTP_PORT=smtp_port,
             INVOICEBOT_SMTP_SECURITY="none",
             INVOICEBOT_SENDER_EMAIL="invoices@example.com",
+            # a payable invoice: the PDF, email and link page show the account; EUR ones carry the EPC QR code
+            INVOICEBOT_ORG_IBAN="GB82 WEST 1234 5698 7654 32",
+            INVOICEBOT_ORG_BIC="NWBKGB2L",
+            INVOICEBOT_ORG_ACCOUNT_HOLDER="Example Trading Ltd",
             INVOICEBOT_SECRET_KEY=secrets.token_urlsafe(24),
             INVOICEBOT_SECRET_KEY_FILE=str(work / "secret"),
             INVOICEBOT_RENDER_PROCESSES=1,
