@@ -39,7 +39,8 @@ def register(app: typer.Typer, *, run_over_all: Runner, settings_or_exit: Callab
             result = await purge_sent_messages(runtime.sessions, as_of=when, retention_days=retention)
             keep = "kept forever" if retention == 0 else f"kept {retention} days"
             console.print(
-                f"emails as sent ({keep}): {result.messages} deleted, {result.blobs} unused blobs deleted",
+                f"emails as sent ({keep}): {result.messages} deleted, {result.blobs} unused blobs deleted, "
+                f"{result.files} extra attachments no kept delivery carries deleted",
                 highlight=False,
             )
 

@@ -41,6 +41,9 @@ class EmailRetention:
 
     async def round(self) -> bool:
         purged = await purge_sent_messages(self.sessions, as_of=self.clock(), retention_days=self.retention_days)
-        if purged.messages or purged.blobs:
-            log.info("purged %s emails as sent and %s unused blobs", purged.messages, purged.blobs)
-        return bool(purged.messages or purged.blobs)
+        if purged.messages or purged.blobs or purged.files:
+            log.info(
+                "purged %s emails as sent, %s unused blobs and %s extra attachments",
+                purged.messages, purged.blobs, purged.files,
+            )  # fmt: skip
+        return bool(purged.messages or purged.blobs or purged.files)

@@ -14,7 +14,7 @@ def test_purge_reports_what_it_deleted_and_the_retention_it_applied(run: Any) ->
     wrong = run("emails", "purge", settings={"INVOICEBOT_SENT_EMAIL_RETENTION_DAYS": "-1"})
 
     assert purged.returncode == 0, purged.stderr
-    assert "emails as sent (kept 400 days): 0 deleted, 0 unused blobs deleted" in purged.stdout
+    assert "emails as sent (kept 400 days): 0 deleted, 0 unused blobs deleted, 0 extra attachments" in purged.stdout
     assert forever.returncode == 0, forever.stderr
     assert "(kept forever)" in forever.stdout
     assert wrong.returncode == 2

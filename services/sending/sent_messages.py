@@ -5,7 +5,10 @@ a round of outcomes writes its messages in a handful of statements, whatever its
 blobs it needs that are not stored yet, a touch of the ones that are, the messages and their
 links. `sent_message_view` is what `/invoices show` shows; `read_sent_message` is the .eml
 staff download; `purge_sent_messages` deletes the messages older than the retention and the
-blobs no message uses any more.
+blobs no message uses any more, and with them the extra attachments (issue 16) of the
+deliveries that finished before the retention: their links, then every stored file no delivery
+carries. A file another request links at that very moment makes its transaction or the purge
+fail on the foreign key (the purge is retried next hour): nothing is deleted that is in use.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from sqlalchemy import Connection, delete, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.db.models import Delivery, SentBlob, SentMessage, SentMessageBlob
+from services.db.models import Delivery, DeliveryAttachment, SentBlob, SentMessage, SentMessageBlob, StoredFile
 from services.email.stored_form import PackedMessage, rebuild
 from services.errors import NotFound
 from services.tracking.links import LINK_NOT_FOUND, check_signed_token, signed_token
@@ -31,6 +34,9 @@ BLOB_GRACE = timedelta(hours=1)  # a blob touched this recently is never purged 
 _BLOBS = SentBlob.__table__
 _MESSAGES = SentMessage.__table__
 _LINKS = SentMessageBlob.__table__
+_DELIVERIES = Delivery.__table__
+_FILE_LINKS = DeliveryAttachment.__table__
+_FILES = StoredFile.__table__
 
 
 @dataclass(frozen=True)
@@ -174,24 +180,36 @@ async def sent_message_view(session: AsyncSession, *, organisation_id: int, deli
 class PurgeResult:
     messages: int
     blobs: int
+    files: int = 0  # extra attachments no delivery within the retention carries any more
 
 
 async def purge_sent_messages(
     sessions: async_sessionmaker[AsyncSession], *, as_of: datetime, retention_days: int
 ) -> PurgeResult:
-    """Delete the messages sent more than `retention_days` before `as_of` (0: keep forever), then
-    every blob no message uses and nobody touched within BLOB_GRACE. One transaction."""
+    """Delete the messages sent more than `retention_days` before `as_of` (0: keep forever) and the
+    extra attachments of the deliveries finished by then, then every blob no message uses and
+    nobody touched within BLOB_GRACE. One transaction."""
     async with sessions() as session, session.begin():
-        removed = 0
+        removed = files = 0
         if retention_days > 0:
             cutoff = as_of - timedelta(days=retention_days)
             old = select(_MESSAGES.c.id).where(_MESSAGES.c.sent_at < cutoff).scalar_subquery()
             await session.execute(delete(_LINKS).where(_LINKS.c.message_id.in_(old)))
             result: Any = await session.execute(delete(_MESSAGES).where(_MESSAGES.c.sent_at < cutoff))
             removed = int(result.rowcount or 0)
+            files = await _purge_extra_files(session, cutoff)
         unused = ~exists().where(_LINKS.c.digest == _BLOBS.c.digest)
         blobs: Any = await session.execute(delete(_BLOBS).where(unused, _BLOBS.c.last_used_at < as_of - BLOB_GRACE))
-        return PurgeResult(messages=removed, blobs=int(blobs.rowcount or 0))
+        return PurgeResult(messages=removed, blobs=int(blobs.rowcount or 0), files=files)
+
+
+async def _purge_extra_files(session: AsyncSession, cutoff: datetime) -> int:
+    """Unlink the extra files of deliveries finished before `cutoff`, then delete the files nobody carries."""
+    finished = select(_DELIVERIES.c.id).where(_DELIVERIES.c.finished_at < cutoff).scalar_subquery()
+    await session.execute(delete(_FILE_LINKS).where(_FILE_LINKS.c.delivery_id.in_(finished)))
+    carried = exists().where(_FILE_LINKS.c.digest == _FILES.c.digest)
+    result: Any = await session.execute(delete(_FILES).where(~carried))
+    return int(result.rowcount or 0)
 
 
 EMAIL_AS_SENT = "email-as-sent"  # the purpose signed into a download link's token

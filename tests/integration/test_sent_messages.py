@@ -12,8 +12,18 @@ from sqlalchemy import func, select, update
 
 from bot.email_retention import EmailRetention
 from bot.loop_health import LoopHealth
-from services.db.models import SentBlob, SentMessage, SentMessageBlob, utcnow
+from services.db.models import (
+    Delivery,
+    DeliveryAttachment,
+    SentBlob,
+    SentMessage,
+    SentMessageBlob,
+    StoredFile,
+    utcnow,
+)
 from services.email.stored_form import pack_message, rebuild
+from services.sending.extra_files import CheckedFile
+from services.sending.extra_store import extra_files_of, store_extra_files
 from services.sending.sent_messages import (
     SentItem,
     purge_sent_messages,
@@ -158,3 +168,34 @@ async def test_each_worker_applies_the_retention_by_itself_without_a_cron_job(se
 
     kept = (await session.execute(select(SentMessage.delivery_id))).scalars().all()
     assert old_id not in kept and len(kept) == 1
+
+
+async def test_purge_deletes_the_extra_files_only_once_no_delivery_within_the_retention_carries_them(
+    sessions, session, org, transport, smtp
+):
+    terms = CheckedFile("terms.txt", b"Pay within 30 days.\n", "text/plain")
+    price_list = CheckedFile("prices.txt", b"Widgets: 10 EUR\n", "text/plain")
+    old = await queue_delivery(session, org, number="INV-0001")
+    recent = await queue_delivery(session, org, number="INV-0002")
+    async with sessions() as writing, writing.begin():
+        await store_extra_files(writing, delivery_ids=[old.id], files=[terms, price_list])
+        await store_extra_files(writing, delivery_ids=[recent.id], files=[terms])  # the same bytes, stored once
+    assert await make_worker(sessions, transport).drain() == 2
+    now = utcnow()
+    async with sessions() as writing, writing.begin():
+        await writing.execute(
+            update(Delivery).where(Delivery.id == old.id).values(finished_at=now - timedelta(days=401))
+        )
+
+    purged = await purge_sent_messages(sessions, as_of=now + timedelta(days=2), retention_days=400)
+
+    assert purged.files == 1  # the price list; the terms travel with a delivery still kept
+    async with sessions() as reading:
+        assert await extra_files_of(reading, organisation_id=org.id, delivery_id=old.id) == ()
+        assert await extra_files_of(reading, organisation_id=org.id, delivery_id=recent.id) == (terms,)
+        assert await _count(reading, StoredFile) == 1
+
+    everything = await purge_sent_messages(sessions, as_of=now + timedelta(days=500), retention_days=400)
+    assert everything.files == 1
+    async with sessions() as reading:
+        assert await _count(reading, StoredFile) == 0 and await _count(reading, DeliveryAttachment) == 0
