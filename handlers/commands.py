@@ -114,9 +114,9 @@ async def handle_show(
     blocks = invoice_blocks(
         view, today=workplace.today, locale=workplace.locale, deliveries=[delivery_summary(email) for email in emails]
     )
-    blocks.insert(3, reminders_section(reminding, today=workplace.today, locale=workplace.locale))  # before Emails
     trailing = invoice_button_blocks(view.number, view.status, emailed=bool(emails))
-    blocks = [*blocks[: MAX_BLOCKS - len(trailing)], *trailing]
+    reminders = reminders_section(reminding, today=workplace.today, locale=workplace.locale)
+    blocks = [*blocks[: MAX_BLOCKS - len(trailing) - 1], reminders, *trailing]  # the emails are what is trimmed
     await respond(response_type="ephemeral", text=f"Invoice {escape(view.number)}", blocks=blocks)
 
 
