@@ -15,6 +15,7 @@ from handlers.blocks.elements import MAX_BLOCKS, Block, clip, context_block, esc
 from handlers.ids import COMMAND, ActionId, BlockId, CallbackId
 from handlers.parsing import lift_button_value
 from services.formatting import format_balance, format_day
+from services.db.models import ReminderState
 from services.reminders.ladder import Step
 from services.reminders.overview import CustomerOverview, InvoiceReminders, NextReminder, ReminderLine, Stop
 
@@ -57,21 +58,23 @@ def next_words(item: InvoiceReminders, nxt: NextReminder, *, today: date, locale
     if nxt.step is not None and nxt.on is not None:
         when = "today (with the next run)" if nxt.on <= today else format_day(nxt.on, locale)
         return f"step {nxt.step.words} on {when}"
-    resumes = f"; reminders resume on {format_day(nxt.resumes_on, locale)}" if nxt.resumes_on else ""
     if nxt.stop == Stop.DISPUTED:
         return f"none: disputed by {who(item.disputed_by)}: {escape(item.disputed_reason or '')}"
-    if nxt.stop == Stop.PROMISED:
-        until = format_day(item.promised_until, locale) if item.promised_until else "a date"
-        return f"none: promised to pay by {until}{resumes}"
-    if nxt.stop == Stop.PAUSED:
-        return f"none: customer paused{resumes}"
+    if nxt.stop in (Stop.PROMISED, Stop.PAUSED) and nxt.until is not None and nxt.resumes_on is not None:
+        held = "promised to pay by" if nxt.stop == Stop.PROMISED else "customer paused until"
+        resumes = format_day(nxt.resumes_on, locale)
+        return f"none: {held} {format_day(nxt.until, locale)}; reminders resume on {resumes}"
     return f"none: {_STOP_WORDS.get(nxt.stop, 'a stop rule holds it back') if nxt.stop else 'nothing planned'}"
 
 
 def history_line(line: ReminderLine, *, locale: str) -> str:
-    email = line.email_status or "no email yet"
-    note = f" — {escape(clip(line.note, 120))}" if line.note else ""
-    return f"• {format_day(line.cohort, locale)}: step {line.step_offset:+d} {line.tone}, {line.state} ({email}){note}"
+    """`• 17 November 2026: step +7 neutral — email delivered` (or `skipped`, `no email yet`), and its note."""
+    if line.state == ReminderState.SKIPPED:
+        outcome = "skipped"
+    else:
+        outcome = f"email {line.email_status}" if line.email_status else "no email yet"
+    note = f" ({escape(clip(line.note, 160))})" if line.note else ""
+    return f"• {format_day(line.cohort, locale)}: step {line.step_offset:+d} {line.tone} — {outcome}{note}"
 
 
 def reminders_section(item: InvoiceReminders, *, today: date, locale: str) -> Block:
@@ -137,7 +140,7 @@ def _invoice_row(item: InvoiceReminders, index: int, *, ref: str, today: date, l
         lines.append(f"Promised to pay by {format_day(item.promised_until, locale)}")
     if item.history:
         last = item.history[-1]
-        lines.append(f"Last reminder: {format_day(last.cohort, locale)}, step {last.step_offset:+d} ({last.state})")
+        lines.append(f"Last reminder: {history_line(last, locale=locale).removeprefix('• ')}")
     block = section("\n".join(lines), block_id=f"{BlockId.CUSTOMER_INVOICE}:{index}")
     if item.disputed_by is not None:
         block["accessory"] = _button(LIFT, ActionId.CUSTOMER_LIFT_DISPUTE, lift_button_value(ref, item.number))

@@ -65,7 +65,12 @@ class NextReminder:
     step: Step | None = None
     on: date | None = None
     stop: Stop | None = None
-    resumes_on: date | None = None  # a promise or pause ends: the ladder picks up again that day
+    until: date | None = None  # the last day of the promise or the pause that holds it (inclusive)
+
+    @property
+    def resumes_on(self) -> date | None:
+        """The day the ladder picks up again by itself (the day after a promise or pause ends)."""
+        return None if self.until is None else self.until + timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -283,9 +288,9 @@ def _held(invoice: Invoice, context: _Context) -> NextReminder:
     if flag is not None and flag.disputed_at is not None:
         return NextReminder(stop=Stop.DISPUTED)
     if flag is not None and flag.promised_until is not None and flag.promised_until >= today:
-        return NextReminder(stop=Stop.PROMISED, resumes_on=flag.promised_until + timedelta(days=1))
+        return NextReminder(stop=Stop.PROMISED, until=flag.promised_until)
     if pause is not None and pause.paused_until is not None and pause.paused_until >= today:
-        return NextReminder(stop=Stop.PAUSED, resumes_on=pause.paused_until + timedelta(days=1))
+        return NextReminder(stop=Stop.PAUSED, until=pause.paused_until)
     if flag is not None and flag.reminders_on is False:
         return NextReminder(stop=Stop.SWITCHED_OFF)
     if invoice.sent_via == SentVia.MANUAL.value:

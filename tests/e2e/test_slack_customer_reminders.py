@@ -110,7 +110,7 @@ async def test_customer_view_shows_open_invoices_ladder_and_next_reminder(
         "*Next reminder:* step +14 firm on 24 November 2026",
         "*ACME-1* · €120.00 · 13 days overdue\n"
         "Next: step +14 firm on 24 November 2026\n"
-        "Last reminder: 17 November 2026, step +7 (queued)",
+        "Last reminder: 17 November 2026: step +7 neutral — email delivered",
         "*ACME-2* · €120.00 · due in 17 days\nNext: step -3 friendly on 7 December 2026",
     ]
     assert list(buttons(blocks)) == ["Pause reminders", "Promise to pay", "Mark disputed"]
@@ -157,7 +157,7 @@ async def test_pause_refuses_a_past_day_then_pauses_and_resume_ends_it(
     shown = texts(done["view"]["blocks"])
     assert shown[0] == "✅ Reminders to Acme Corp paused until 2026-12-01."
     assert "*Paused* until 1 December 2026 by <@U0ALICE>" in shown[2]
-    assert "Next: none: customer paused; reminders resume on 2 December 2026" in shown[3]
+    assert "Next: none: customer paused until 1 December 2026; reminders resume on 2 December 2026" in shown[3]
     assert await _paused_until(sessions) == date(2026, 12, 1)
     assert await _audits(sessions) == ["reminders.paused"]
 
@@ -285,7 +285,7 @@ async def test_show_lists_the_reminders_sent_and_the_next_step_or_what_stops_it(
         return found
 
     assert await reminders_of("ACME-1", "one") == (
-        "*Reminders*\n• 17 November 2026: step +7 neutral, queued (delivered)\n"
+        "*Reminders*\n• 17 November 2026: step +7 neutral — email delivered\n"
         "*Next:* step +14 firm on 24 November 2026"
     )
     assert await reminders_of("ACME-3", "paid") == "*Reminders*\nNo reminder yet.\n*Next:* none: paid"
@@ -294,6 +294,6 @@ async def test_show_lists_the_reminders_sent_and_the_next_step_or_what_stops_it(
     await slack.submit(modal, state_values(modal, stop_invoice="ACME-1", dispute_reason="Wrong quantity"), user=ALICE)
 
     assert await reminders_of("ACME-1", "disputed") == (
-        "*Reminders*\n• 17 November 2026: step +7 neutral, queued (delivered)\n"
+        "*Reminders*\n• 17 November 2026: step +7 neutral — email delivered\n"
         "*Next:* none: disputed by <@U0ALICE>: Wrong quantity"
     )
