@@ -14,8 +14,8 @@ from typing import Any
 from handlers.blocks.elements import MAX_BLOCKS, Block, clip, context_block, escape, plain_text, section, who
 from handlers.ids import COMMAND, ActionId, BlockId, CallbackId
 from handlers.parsing import lift_button_value
-from services.formatting import format_balance, format_day
 from services.db.models import ReminderState
+from services.formatting import format_balance, format_day
 from services.reminders.ladder import Step
 from services.reminders.overview import CustomerOverview, InvoiceReminders, NextReminder, ReminderLine, Stop
 

@@ -285,8 +285,7 @@ async def test_show_lists_the_reminders_sent_and_the_next_step_or_what_stops_it(
         return found
 
     assert await reminders_of("ACME-1", "one") == (
-        "*Reminders*\n• 17 November 2026: step +7 neutral — email delivered\n"
-        "*Next:* step +14 firm on 24 November 2026"
+        "*Reminders*\n• 17 November 2026: step +7 neutral — email delivered\n*Next:* step +14 firm on 24 November 2026"
     )
     assert await reminders_of("ACME-3", "paid") == "*Reminders*\nNo reminder yet.\n*Next:* none: paid"
 
