@@ -140,7 +140,7 @@ def customer_query(argument: str) -> str:
     """`/invoices customer NAME`'s NAME (a name, part of one, or a reference), or a sentence asking for it."""
     text = argument.strip()
     if not text:
-        raise InvalidInput("Which customer? Try `/invoices customer acme` (a name or a reference).")
+        raise InvalidInput("Which customer? Try /invoices customer acme (a name or a reference).")
     if len(text) > MAX_CUSTOMER_QUERY:
         raise InvalidInput(f"A customer's name or reference is at most {MAX_CUSTOMER_QUERY} characters here.")
     return text

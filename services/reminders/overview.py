@@ -34,7 +34,7 @@ from services.errors import NotFound
 from services.invoicing.payments import balance_of, credited_amounts, paid_amounts
 from services.invoicing.search import escape_like
 from services.reminders.ladder import Step, customer_by_ref, customer_overrides, ladder_for_customer
-from services.reminders.plan import let_through, step_reached
+from services.reminders.plan import ID_CHUNK, let_through, step_reached
 
 MAX_MATCHES = 10
 MAX_OPEN_SHOWN = 20  # a customer's open invoices listed (oldest due first); the rest are counted
@@ -128,7 +128,7 @@ async def find_customers(session: AsyncSession, *, organisation_id: int, text: s
     name or reference contains it (at most MAX_MATCHES + 1, so a caller can say "more"); none: NotFound."""
     needle = text.strip().lower()
     if not needle:
-        raise NotFound("Which customer? Give a name or a reference, e.g. `/invoices customer acme`.")
+        raise NotFound("Which customer? Give a name or a reference.")
     own = Customer.organisation_id == organisation_id
     exact = select(Customer).where(own, or_(func.lower(Customer.ref) == needle, func.lower(Customer.name) == needle))
     found = (await session.scalars(exact.order_by(Customer.id).limit(2))).all()
@@ -204,6 +204,12 @@ async def _reminders_of(
     pause: CustomerReminderState | None,
     invoices: Sequence[Invoice],
 ) -> list[InvoiceReminders]:
+    if len(invoices) > ID_CHUNK:  # a statement's bound parameters are limited (SQLite, asyncpg)
+        items = []
+        for start in range(0, len(invoices), ID_CHUNK):
+            chunk = invoices[start : start + ID_CHUNK]
+            items += await _reminders_of(session, organisation_id, today, ladder, pause, chunk)
+        return items
     ids = [invoice.id for invoice in invoices]
     if not ids:
         return []

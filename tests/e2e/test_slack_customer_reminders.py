@@ -130,6 +130,8 @@ async def test_customer_command_says_which_match_or_that_none_does(
         "Run `/invoices customer REF` with one of these references."
     ]
     assert unknown["text"] == "No customer's name or reference contains 'zebra'."
+    nothing = await _view(slack, fake_slack, "customer")
+    assert nothing["text"] == "Which customer? Try /invoices customer acme (a name or a reference)."
     assert texts(by_name["blocks"])[0] == "Acme Exports (ACMEX)"
     assert texts(by_name["blocks"])[-1] == "No open invoice: nothing to remind."
 
@@ -247,6 +249,12 @@ async def test_dispute_needs_a_reason_then_shows_who_and_why_and_lift_clears_it(
     assert "Next: step +14 firm on 24 November 2026" in replaced[3]
     state = await _invoice_state(sessions, "ACME-1")
     assert state is not None and state.disputed_at is None
+    assert await _audits(sessions) == ["reminders.disputed", "reminders.dispute_lifted"]
+
+    again = button_click(lift, block_id="customer_invoice:0")  # the old message's button, clicked twice
+    await slack.click(again, user=ALICE, response_url=fake_slack.response_url("again"))
+    await fake_slack.wait_until(lambda: len(fake_slack.responses_to("again")) == 1)
+    assert fake_slack.responses_to("again")[0].body["text"] == "Invoice ACME-1 is not disputed."
     assert await _audits(sessions) == ["reminders.disputed", "reminders.dispute_lifted"]
 
 
