@@ -16,6 +16,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.blocks.elements import MAX_BLOCKS, context_block, escape
 from handlers.blocks.reminders import (
     DISPUTE,
     PAUSE,
@@ -138,11 +139,10 @@ async def handle_lift_button(  # noqa: PLR0913 (Bolt injects its parts by name)
 async def _replace(respond: AsyncRespond, sessions: SessionFactory, workplace: Workplace, ref: str, done: str) -> None:
     view = await _overview(sessions, workplace, ref)
     blocks = customer_blocks(view, locale=workplace.locale)
-    await respond(replace_original=True, text=f"✅ {done}", blocks=[*blocks[:1], _done(done), *blocks[1:49]])
-
-
-def _done(sentence: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"✅ {sentence}"}]}
+    said = f"✅ {escape(done)}"  # quotes an invoice number
+    await respond(
+        replace_original=True, text=said, blocks=[*blocks[:1], context_block(said), *blocks[1 : MAX_BLOCKS - 1]]
+    )
 
 
 def _typed(view: dict[str, Any], block_id: str) -> dict[str, Any]:
