@@ -16,6 +16,7 @@ from handlers import (
     home,
     links,
     payments,
+    reminders,
     review,
     search,
     sent_email,
@@ -27,6 +28,7 @@ def register(app: AsyncApp) -> None:
     """Attach every listener of the Slack surface to `app`."""
     settings.register(app)  # first: it takes `/invoices settings` before commands.py's listener
     payments.register(app)  # before commands.py too: it takes `/invoices paid`
+    reminders.register(app)  # and `/invoices customer`
     commands.register(app)
     actions.register(app)
     review.register(app)

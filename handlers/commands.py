@@ -22,6 +22,7 @@ from handlers.blocks.elements import (
     invoice_blocks,
     unknown_command_blocks,
 )
+from handlers.blocks.reminders import reminders_section
 from handlers.blocks.status import delivery_summary
 from handlers.context import SessionFactory, Workplace
 from handlers.due_listing import due_listing, due_text
@@ -35,6 +36,7 @@ from services.invoicing.balance import corrected_invoice_number, credit_notes_of
 from services.invoicing.invoices import get_invoice, recipients_of
 from services.invoicing.payments import balance_of_invoice
 from services.invoicing.states import state_of_invoice
+from services.reminders.overview import invoice_reminders
 from services.tracking.events import count_unmatched_events
 from services.tracking.status import invoice_delivery_views, list_problem_deliveries
 
@@ -108,11 +110,13 @@ async def handle_show(
             credit_notes=tuple((note.number, note.total, note.status) for note in notes),
         )
         emails = await invoice_delivery_views(session, organisation_id=workplace.organisation_id, invoice_id=invoice.id)
+        reminding = await invoice_reminders(session, invoice=invoice, today=workplace.today)
     blocks = invoice_blocks(
         view, today=workplace.today, locale=workplace.locale, deliveries=[delivery_summary(email) for email in emails]
     )
     trailing = invoice_button_blocks(view.number, view.status, emailed=bool(emails))
-    blocks = [*blocks[: MAX_BLOCKS - len(trailing)], *trailing]
+    reminders = reminders_section(reminding, today=workplace.today, locale=workplace.locale)
+    blocks = [*blocks[: MAX_BLOCKS - len(trailing) - 1], reminders, *trailing]  # the emails are what is trimmed
     await respond(response_type="ephemeral", text=f"Invoice {escape(view.number)}", blocks=blocks)
 
 

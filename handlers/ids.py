@@ -36,6 +36,12 @@ class ActionId(StrEnum):
     ADD_EMAIL_TEXT = "email_text_add"
     EDIT_EMAIL_TEXT = "email_text_edit"  # value: the text's name and language (untrusted JSON)
     DELETE_EMAIL_TEXT = "email_text_delete"
+    # `/invoices customer NAME` (handlers.reminders): values carry the customer's ref (Lift: the invoice number).
+    CUSTOMER_PAUSE = "customer_pause_reminders"
+    CUSTOMER_RESUME = "customer_resume_reminders"
+    CUSTOMER_PROMISE = "customer_promise_to_pay"
+    CUSTOMER_DISPUTE = "customer_mark_disputed"
+    CUSTOMER_LIFT_DISPUTE = "customer_lift_dispute"
 
 
 class MenuChoice(StrEnum):
@@ -90,6 +96,12 @@ class BlockId(StrEnum):
     EMAIL_TEXT_LANGUAGE = "email_text_language"
     EMAIL_TEXT_SUBJECT = "email_text_subject"
     EMAIL_TEXT_MESSAGE = "email_text_message"
+    CUSTOMER_ACTIONS = "customer_actions"  # `/invoices customer`: Pause / Resume / Promise / Mark disputed
+    CUSTOMER_INVOICE = "customer_invoice"  # prefix: one open invoice's row (its *Lift dispute* button)
+    PAUSE_UNTIL = "pause_until"  # the modals' fields
+    STOP_INVOICE = "stop_invoice"  # which open invoice a promise or a dispute is about
+    PROMISE_UNTIL = "promise_until"
+    DISPUTE_REASON = "dispute_reason"
 
 
 class CallbackId(StrEnum):
@@ -102,6 +114,10 @@ class CallbackId(StrEnum):
     REJECT = "approval_reject"  # *Reject* on an approval request: the reason
     PAYMENT = "record_payment"  # the *Record payment* modal; private_metadata is the invoice number
     EMAIL_TEXT = "email_text"  # add / edit one preset email text; private_metadata is the list view's id
+    # `/invoices customer` modals; private_metadata is the customer's ref (untrusted: looked up again).
+    PAUSE_REMINDERS = "customer_pause"
+    PROMISE_TO_PAY = "customer_promise"
+    MARK_DISPUTED = "customer_dispute"
 
 
 COMMAND = "/invoices"

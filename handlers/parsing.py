@@ -131,3 +131,33 @@ def actor_of(body: Mapping[str, Any]) -> Actor:
     if isinstance(user, Mapping):
         return Actor(user_id=str(user.get("id", "")), team_id=user.get("team_id"))
     return Actor(user_id=str(body.get("user_id", "")), team_id=body.get("team_id"))
+
+
+MAX_CUSTOMER_QUERY = 80
+
+
+def customer_query(argument: str) -> str:
+    """`/invoices customer NAME`'s NAME (a name, part of one, or a reference), or a sentence asking for it."""
+    text = argument.strip()
+    if not text:
+        raise InvalidInput("Which customer? Try /invoices customer acme (a name or a reference).")
+    if len(text) > MAX_CUSTOMER_QUERY:
+        raise InvalidInput(f"A customer's name or reference is at most {MAX_CUSTOMER_QUERY} characters here.")
+    return text
+
+
+def lift_button_value(ref: str, number: str) -> str:
+    """*Lift dispute*'s value: the customer (to show it again) and the invoice."""
+    return json.dumps({"c": ref, "n": number}, separators=(",", ":"))
+
+
+def stop_button_value(raw: str) -> tuple[str, str]:
+    """(customer ref, invoice number) from a *Lift dispute* value (untrusted); InvalidInput when it is not one."""
+    try:
+        data = load_untrusted_object(raw)
+    except (ValueError, TypeError):
+        data = {}
+    ref, number = data.get("c"), data.get("n")
+    if not isinstance(ref, str) or not isinstance(number, str) or not ref or not number:
+        raise InvalidInput("This button is from an older version of the message; run /invoices customer again.")
+    return ref, number

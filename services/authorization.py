@@ -53,6 +53,11 @@ class Action(StrEnum):
     REVOKE_LINK = "revoke_link"
     CHANGE_TEMPLATES = "change_templates"
     CHANGE_SETTINGS = "change_settings"
+    # Reminders (services/reminders/stop_requests.py): the senders' rule, like RECORD_PAYMENT, because
+    # the people who record what a customer paid are the ones who hear it promise, pause or dispute.
+    PAUSE_REMINDERS = "pause_reminders"  # pause a customer's reminders, or resume them
+    PROMISE_TO_PAY = "promise_to_pay"
+    DISPUTE = "dispute"  # mark an invoice disputed, or lift the dispute
 
 
 class OwnRequest(StrEnum):
@@ -110,6 +115,13 @@ PERMISSIONS: dict[Action, Permission] = {
         _ADMINS, f"You can't change the email templates: only admins can; {_ASK_ADMIN}"
     ),
     Action.CHANGE_SETTINGS: Permission(_ADMINS, f"You can't change the settings: only admins can; {_ASK_ADMIN}"),
+    Action.PAUSE_REMINDERS: Permission(
+        _SENDERS, f"You can't pause or resume a customer's reminders: only senders can; {_ASK_SENDER}"
+    ),
+    Action.PROMISE_TO_PAY: Permission(_SENDERS, f"You can't record a promise to pay: only senders can; {_ASK_SENDER}"),
+    Action.DISPUTE: Permission(
+        _SENDERS, f"You can't mark invoices disputed or lift a dispute: only senders can; {_ASK_SENDER}"
+    ),
 }
 
 

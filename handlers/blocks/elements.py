@@ -256,6 +256,10 @@ HELP_LINES = (
     (f"{COMMAND} history NUMBER", "who did what to one invoice and its emails, and when"),
     (f"{COMMAND} paid NUMBER [AMOUNT] [YYYY-MM-DD]", "record a payment; no amount: the whole balance"),
     (
+        f"{COMMAND} customer NAME",
+        "a customer's open invoices and reminders: pause them, record a promise to pay, mark an invoice disputed",
+    ),
+    (
         f"{COMMAND} sent [customer] [status] [since YYYY-MM-DD | until YYYY-MM-DD | last N days]",
         "the latest invoice emails and what happened to each, e.g. `sent acme bounced last 30 days`",
     ),

@@ -225,3 +225,24 @@ async def _customer_names(session: AsyncSession, ids: set[int]) -> dict[int, str
         rows = await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(chunk)))
         names.update({customer_id: name for customer_id, name in rows})
     return names
+
+
+async def let_through(
+    session: AsyncSession, *, organisation_id: int, today: date, invoice_ids: Sequence[int]
+) -> set[int]:
+    """Which of `invoice_ids` no stop rule holds back on `today` (the planner's own `_stop_rules`,
+    whatever step they reached): what Slack's reminder views say "next step" from, so the views and
+    the schedule can never disagree. Balances are not looked at here (see `plan_reminders`)."""
+    found: set[int] = set()
+    for start in range(0, len(invoice_ids), ID_CHUNK):
+        chunk = list(invoice_ids[start : start + ID_CHUNK])
+        query = _stop_rules(select(Invoice.id), organisation_id, today, date.max).where(Invoice.id.in_(chunk))
+        found.update((await session.scalars(query)).all())
+    return found
+
+
+def step_reached(due_date: date, today: date, steps: Sequence[Step]) -> Step | None:
+    """The latest of `steps` an invoice due on `due_date` has reached on `today` (None: none yet):
+    the same rule as `_step_reached`'s CASE, for one invoice already in hand."""
+    reached = [step for step in steps if due_date <= today - timedelta(days=step.offset_days)]
+    return max(reached, default=None)

@@ -23,6 +23,9 @@ EXPECTED = {
     Action.REVOKE_LINK: {"UADMIN"},
     Action.CHANGE_TEMPLATES: {"UADMIN"},
     Action.CHANGE_SETTINGS: {"UADMIN"},
+    Action.PAUSE_REMINDERS: {"USENDER", "UADMIN"},
+    Action.PROMISE_TO_PAY: {"USENDER", "UADMIN"},
+    Action.DISPUTE: {"USENDER", "UADMIN"},
 }
 
 
