@@ -107,7 +107,7 @@ async def _owe(session: AsyncSession, delivery: Delivery, before: DeliveryStatus
     owed = system_moved(
         SystemMove(
             organisation_id=delivery.organisation_id, delivery_id=delivery.id, before=before, after=delivery.status,
-            invoice=delivery.kind == DeliveryKind.INVOICE, status_channel=delivery.slack_channel,
+            invoice=delivery.kind != DeliveryKind.PREVIEW, status_channel=delivery.slack_channel,
             alerts=(alert,) if alert else (),
         )
     )  # fmt: skip
