@@ -65,8 +65,8 @@ def still_owed(
     rows = {row.id: row for row in db.execute(facts)}
     open_query = stop_rules(select(Invoice.id).where(Invoice.id.in_(ids)), organisation_id, today, date.max)
     open_ids = set(db.execute(open_query).scalars().all())
-    paid = summed_by_invoice(db.execute(select_payments(ids)).tuples())
-    credited = summed_by_invoice(db.execute(select_credits(ids)).tuples())
+    paid = summed_by_invoice(db.execute(select_payments(ids)))
+    credited = summed_by_invoice(db.execute(select_credits(ids)))
     outstanding: dict[int, Decimal] = {}
     dropped: dict[int, str] = {}
     for invoice_id in dict.fromkeys(invoice_ids):

@@ -74,7 +74,7 @@ def reminder_jobs(
     links = select(ReminderInvoice.reminder_id, ReminderInvoice.invoice_id).where(
         ReminderInvoice.reminder_id.in_(reminder_ids)
     )
-    for reminder_id, invoice_id in session.execute(links.order_by(ReminderInvoice.id)).tuples():
+    for reminder_id, invoice_id in session.execute(links.order_by(ReminderInvoice.id)):
         listed.setdefault(reminder_id, []).append(invoice_id)
     every = [invoice_id for ids in listed.values() for invoice_id in ids]
     owed = still_owed(session, organisation_id=organisation_id, invoice_ids=every, today=today)
