@@ -46,7 +46,12 @@ async def queued_reminder(
     for number in numbers:
         invoices.append(
             await factories.invoice(
-                session, org.id, owner, number=number, due=today - timedelta(days=days_overdue), status=InvoiceStatus.SENT
+                session,
+                org.id,
+                owner,
+                number=number,
+                due=today - timedelta(days=days_overdue),
+                status=InvoiceStatus.SENT,
             )
         )
     reminder = Reminder(
