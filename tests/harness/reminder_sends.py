@@ -7,7 +7,7 @@ first listed invoice, to the customer's addresses, text rendered at dispatch, PD
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,7 +40,7 @@ async def queued_reminder(
     step: int = 7,
 ) -> Delivery:
     """A queued reminder email listing `numbers` (sent invoices, 100.00 EUR each, `days_overdue` late)."""
-    today = date.today()  # read when the test runs
+    today = utcnow().date()  # read when the test runs
     owner = await factories.customer(session, org.id, name=customer_name, emails=("ap@acme.example",))
     invoices: list[Invoice] = []
     for number in numbers:
