@@ -7,7 +7,7 @@ still owed) and again in the transaction that marks the message data as started,
 before DATA, with the invoice rows locked (`lock=True`, PostgreSQL `SELECT … FOR UPDATE`).
 `record_payment` locks the same invoice row before it writes a payment, so either the payment
 committed first and the check sees it (the reminder is not sent), or it waits until the mark
-committed, and the reminder went out while the invoice was still open (see docs/reminders.md,
+committed, and the reminder went out while the invoice was still open (see docs/reminder-emails.md,
 "Reminders and payments: who wins").
 
 The stop rules are the planner's (`services.reminders.plan.stop_rules`), the balance is

@@ -12,7 +12,7 @@ without an email, with the sentence saying why ("INV-7 was paid before the remin
 
 The payment race is closed in the data-start mark, just before DATA: `check_before_data`
 runs in the writer's round that marks the data as started and re-checks the invoices with
-their rows locked; see services.reminders.owed and docs/reminders.md ("Reminders and payments:
+their rows locked; see services.reminders.owed and docs/reminder-emails.md ("Reminders and payments:
 who wins"). A reminder overtaken there is not sent: `transient`, so the next attempt prepares
 it again without the paid invoice (or cancels it).
 """

@@ -40,7 +40,7 @@ from services.errors import error_summary
 from services.reminders.owed import still_owed
 from services.sending.jobs import ReminderCheck
 from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
-from services.sending.queue import claim_deliveries, mark_data_started_many
+from services.sending.queue import claim_deliveries, mark_data_started_many, unmark_data_started
 from services.sending.ubl_checks import store_verdicts
 
 log = logging.getLogger(__name__)
@@ -232,18 +232,18 @@ class GroupWriter:
         return answers
 
     def _reminder_mark(self, connection: Connection, mark: _ReminderMark, now: datetime) -> str | None:
-        """Mark, unless an invoice of the reminder is no longer owed; the reason then (see above)."""
+        """Mark, unless an invoice of the reminder is no longer owed; the reason then (see above).
+
+        The mark is written first: on SQLite that write begins the transaction and takes the one
+        write lock, so no payment commits between the check below and this round's commit (on
+        PostgreSQL the invoice rows' FOR UPDATE does that); overtaken, the mark is taken back."""
         check = mark.check
-        owed = still_owed(
-            connection,
-            organisation_id=check.organisation_id,
-            invoice_ids=check.invoice_ids,
-            today=check.today,
-            lock=True,
-        )
-        if owed.dropped:
-            return owed.reason()
         mark_data_started_many(connection, delivery_ids=[mark.delivery_id], worker_id=self.worker_id, now=now)
+        ids, organisation_id = check.invoice_ids, check.organisation_id
+        owed = still_owed(connection, organisation_id=organisation_id, invoice_ids=ids, today=check.today, lock=True)
+        if owed.dropped:
+            unmark_data_started(connection, delivery_id=mark.delivery_id, worker_id=self.worker_id)
+            return owed.reason()
         return None
 
     def _claim(self, connection: Connection, claim: _Claim, now: datetime) -> Any:
