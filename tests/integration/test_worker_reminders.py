@@ -9,18 +9,24 @@ alert in Slack naming the reminder, as an invoice's does.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
-from services.db.models import DeliveryStatus, Invoice, InvoiceStatus, utcnow
+from services.authorization import ApprovalRules
+from services.db.models import DeliveryStatus, Invoice, InvoiceStatus, PaymentSource, utcnow
 from services.email.transport import Envelope, SendResult, Transport
+from services.invoicing.payments import PaymentRequest, record_payment
+from services.reminders.stops import mark_disputed
+from services.unit_of_work import units_over
 from tests.harness.reading import channel_messages
 from tests.harness.reminder_sends import queued_reminder
-from tests.harness.sending import make_worker, reload
+from tests.harness.sending import IDENTITY, make_worker, reload
 from tests.services.reminders.ledger import pay
 
 
@@ -158,6 +164,53 @@ async def test_a_payment_committed_between_preparing_and_data_stops_that_email(s
     message = _parsed(received.data)
     assert "INV-R2" in _html(message) and "INV-R1" not in _html(message)
     assert _pdfs(message) == ["INV-R2.pdf"]
+
+
+async def test_a_payment_in_flight_at_the_mark_wins_the_mark_waits_for_it_and_no_email_goes(
+    session, sessions, org, smtp, transport
+):
+    """The payment holds its invoice row (PostgreSQL) or the write lock (SQLite) when the mark comes:
+    the mark waits for the payment's commit, then sees the invoice paid."""
+    delivery = await queued_reminder(session, org, ("INV-R1",))
+    committed: list[asyncio.Task[None]] = []
+
+    async def pay_and_commit_a_moment_later() -> None:
+        other = sessions()
+        request = PaymentRequest(
+            number="INV-R1", amount=None, paid_on=utcnow().date(), actor="U_ALICE", source=PaymentSource.CLI
+        )
+        await record_payment(other, organisation_id=org.id, rules=ApprovalRules(), request=request)
+
+        async def commit() -> None:
+            await asyncio.sleep(0.3)
+            await other.commit()
+            await other.close()
+
+        committed.append(asyncio.create_task(commit()))
+
+    await make_worker(sessions, PaysBeforeData(transport, pay_and_commit_a_moment_later)).drain()
+    await committed[0]
+
+    assert smtp.received == []
+    stored = await reload(sessions, delivery.id)
+    assert stored.status == DeliveryStatus.DEFERRED and stored.data_started_at is None
+    assert "INV-R1 was paid before the reminder went out" in (stored.last_error or "")
+
+
+async def test_the_open_pixel_and_a_disputed_invoice_follow_the_same_rules_as_elsewhere(
+    session, sessions, org, smtp, transport
+):
+    await queued_reminder(session, org)
+    await mark_disputed(
+        units_over(sessions), organisation_id=org.id, number="INV-R2", actor="U_ALICE", reason="wrong quantity"
+    )
+
+    await make_worker(sessions, transport, identity=replace(IDENTITY, open_pixel=True)).drain()
+
+    [received] = smtp.received
+    html = _html(_parsed(received.data))
+    assert "INV-R1" in html and "INV-R2" not in html  # the planner's stop rule, applied at send time
+    assert f"{IDENTITY.public_url}/" in html and 'width="1" height="1"' in html  # the open pixel
 
 
 async def test_a_5xx_raises_an_alert_naming_the_reminder_and_leaves_the_invoices_alone(
