@@ -18,15 +18,19 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
+import pytest
+
 from services.authorization import ApprovalRules
 from services.db.models import DeliveryStatus, Invoice, InvoiceStatus, PaymentSource, utcnow
 from services.email.transport import Envelope, SendResult, Transport
+from services.errors import IllegalTransition
 from services.invoicing.payments import PaymentRequest, record_payment
 from services.reminders.stops import mark_disputed
+from services.tracking.alert_actions import prepare_fix
 from services.unit_of_work import units_over
 from tests.harness.reading import channel_messages
 from tests.harness.reminder_sends import queued_reminder
-from tests.harness.sending import IDENTITY, make_worker, reload
+from tests.harness.sending import IDENTITY, bounce, make_worker, reload
 from tests.services.reminders.ledger import pay
 
 
@@ -229,6 +233,28 @@ async def test_a_5xx_raises_an_alert_naming_the_reminder_and_leaves_the_invoices
     assert "550 5.1.1" in str(alert.blocks)
     assert "reminder" in alert.text.lower()
     assert "Fix address & resend" not in str(alert.blocks)  # never resent as an invoice
+    async with sessions() as check:
+        with pytest.raises(IllegalTransition, match="This was a payment reminder, not the email of INV-R1"):
+            await prepare_fix(check, organisation_id=org.id, delivery_id=delivery.id, now=utcnow())
+    async with sessions() as check:
+        invoice = await check.get(Invoice, stored.invoice_id)
+        assert invoice is not None and invoice.status == InvoiceStatus.SENT
+
+
+async def test_a_dsn_bounce_of_a_reminder_finds_it_by_verp_alerts_and_leaves_the_invoice_sent(
+    session, sessions, org, smtp, transport, notifier, fake_slack
+):
+    delivery = await queued_reminder(session, org)
+    await make_worker(sessions, transport).drain()
+    await notifier.drain_once()
+
+    await bounce(sessions, delivery, "ap@acme.example")
+
+    stored = await reload(sessions, delivery.id)
+    assert stored.status == DeliveryStatus.BOUNCED
+    await notifier.drain_once()
+    alerts = [m for m in channel_messages(fake_slack) if m.text.startswith("❌ Bounced")]
+    assert len(alerts) == 1 and "reminder to Acme Corp for INV-R1, INV-R2" in alerts[0].text
     async with sessions() as check:
         invoice = await check.get(Invoice, stored.invoice_id)
         assert invoice is not None and invoice.status == InvoiceStatus.SENT
