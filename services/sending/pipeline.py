@@ -12,6 +12,12 @@ the data was handed over makes it `ambiguous` (shown `unknown`, never resent by 
 render pool that could not render it (a process killed, not started) or a data-start mark
 the database refused makes it `transient` (nothing went out: it is retried with backoff up
 to the attempt limit).
+
+A reminder's delivery (kind REMINDER) is prepared by services.sending.reminder_job: the
+invoices still owed as of now, its own words and HTML, their PDFs; none left ends it
+`cancelled`. Its data-start mark re-checks those invoices with their rows locked
+(`GroupWriter.mark_reminder_data_started`), so a payment committed first stops its DATA.
+The render job and the prepared send are services.sending.jobs' (re-exported here).
 """
 
 from __future__ import annotations
