@@ -120,11 +120,19 @@ def _timeline_text(view: DeliveryStatusView) -> str:
     return " → ".join(parts) + " (UTC)"
 
 
+def reminder_words(view: DeliveryStatusView) -> str:
+    """ "Reminder to Acme for INV-1, INV-2": a reminder's email names its customer and every invoice it lists."""
+    numbers = ", ".join(view.reminder_numbers) or view.invoice_number
+    return f"Reminder to {escape(view.customer_name)} for {escape(numbers)}"
+
+
 def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     """The one message of a send in the notification channel, rewritten as it moves."""
     line = status_line(view)
     what = "Preview of invoice" if view.kind == "preview" else "Invoice"
     heading = f"*{what} {escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}"
+    if view.kind == "reminder":
+        heading = f"*{reminder_words(view)}*"
     recipients = f"To: {escape(', '.join(view.to)) or 'nobody'}"
     if view.cc:
         recipients += f" · Cc: {escape(', '.join(view.cc))}"
@@ -139,12 +147,16 @@ def status_message(view: DeliveryStatusView) -> tuple[str, list[Block]]:
     ]
     if view.status == "unknown" and view.last_error:
         blocks.insert(2, context_block(f"```{escape(clip(view.last_error, DIAGNOSTIC_LIMIT))}```"))
+    if view.status == "cancelled" and view.last_error:  # the worker's reason: a reminder nothing is owed on
+        blocks.insert(2, context_block(escape(clip(view.last_error, DIAGNOSTIC_LIMIT))))
     if view.status in CANCELLABLE_SHOWN and view.kind != "preview":
         blocks.append(cancel_button_block(view))
     if view.kind == "invoice" and view.status in ("accepted", "delivered", "opened"):
         blocks.append(record_payment_button(view.invoice_number))  # it went out: the next step is being paid
     # The fallback text is parsed by Slack like the blocks (and notifies from it): escaped the same way.
     text = f"{what} {escape(view.invoice_number)} to {escape(', '.join(view.to))}: {line}"
+    if view.kind == "reminder":
+        text = f"{reminder_words(view)} — {line}"
     return clip(text, 3000), blocks
 
 
@@ -214,6 +226,8 @@ def alert_buttons(view: DeliveryStatusView, kind: str) -> Block:
         "value": view.invoice_number,
     }
     elements = [fix, open_invoice] if kind == "silent" else [fix, mark_sent, open_invoice]
+    if view.kind == "reminder":  # resending or marking sent would act on the invoice, not on the reminder
+        elements = [open_invoice]
     return {"type": "actions", "block_id": f"{BlockId.DELIVERY_ALERT}:{delivery}", "elements": elements}
 
 
@@ -242,9 +256,10 @@ def delivery_alert_message(
         headline = f"{title} — {escape(reason)}"
     else:
         headline = f"{title}: {escape(recipient)} — {escape(reason)}"
-    blocks: list[Block] = [
-        section(f"{headline}\nInvoice *{escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}")
-    ]
+    about = f"Invoice *{escape(view.invoice_number)}* · {escape(view.customer_name)} · {view.amount}"
+    if view.kind == "reminder":
+        about = f"*{reminder_words(view)}*"
+    blocks: list[Block] = [section(f"{headline}\n{about}")]
     if payload.get("accepted_at"):
         blocks.append(context_block(_accepted_words(payload)))
     if diagnostic:
@@ -252,11 +267,17 @@ def delivery_alert_message(
         blocks.append(context_block(f"{said}: ```{escape(clip(diagnostic, DIAGNOSTIC_LIMIT))}```"))
     if resolution is not None:  # the problem is over: who ended it and how, in place of the buttons
         blocks.append(section(resolution_words(resolution)))
-        text = f"{headline} (invoice {escape(view.invoice_number)}) — {resolution_words(resolution)}"
+        text = f"{headline} ({_subject_words(view)}) — {resolution_words(resolution)}"
         return clip(text, 3000), blocks
     blocks.append(alert_buttons(view, kind))
-    text = f"{headline} (invoice {escape(view.invoice_number)})"
+    text = f"{headline} ({_subject_words(view)})"
     return clip(text, 3000), blocks
+
+
+def _subject_words(view: DeliveryStatusView) -> str:
+    if view.kind == "reminder":
+        return reminder_words(view).replace("Reminder", "reminder", 1)
+    return f"invoice {escape(view.invoice_number)}"
 
 
 def _accepted_words(payload: Mapping[str, Any]) -> str:

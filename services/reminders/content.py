@@ -98,6 +98,7 @@ class ReminderFacts:
     offset_days: int
     invoices: Sequence[ReminderInvoice]
     fee: FeeLine | None = None
+    pixel_url: str | None = None  # the open pixel the send worker adds when tracking opens is on
 
     @property
     def totals(self) -> tuple[CurrencyTotal, ...]:
@@ -202,7 +203,7 @@ def _variables(facts: ReminderFacts) -> dict[str, Any]:
         "several_currencies": len(totals) > 1,
         "account": _account(first.payment) if shared_account and first.payment.iban else None,
         "has_account": bool(accounts),
-        "pixel_url": None,
+        "pixel_url": facts.pixel_url,
     }
 
 

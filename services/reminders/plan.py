@@ -100,8 +100,11 @@ def _step_reached(today: date, steps: Sequence[Step]) -> Any:
     return case(*whens, else_=None)
 
 
-def _stop_rules(query: Select[Any], organisation_id: int, today: date, reached_by: date) -> Select[Any]:
-    """`query` (over invoices) narrowed to open invoices no stop rule holds back, that reached a first step."""
+def stop_rules(query: Select[Any], organisation_id: int, today: date, reached_by: date) -> Select[Any]:
+    """`query` (over invoices) narrowed to open invoices no stop rule holds back, that reached a first step.
+
+    The one place the stop rules are written: the planner uses it, and so does the send worker
+    when a reminder goes out (services.reminders.owed), so a reminder held back here is never sent."""
     flags, pause = InvoiceReminderState, CustomerReminderState
     not_manual = or_(Invoice.sent_via.is_(None), Invoice.sent_via != SentVia.MANUAL.value)
     return (
@@ -152,7 +155,7 @@ def due_query(
         first_step = min([first_step, *(s.offset_days for steps in overrides.values() for s in steps)])
     columns = (Invoice.id, Invoice.customer_id, step.label("step"), Invoice.number, Invoice.due_date)
     scan = select(*columns, Invoice.currency, Invoice.total)
-    due = _stop_rules(scan, organisation_id, today, today - timedelta(days=first_step)).subquery("due")
+    due = stop_rules(scan, organisation_id, today, today - timedelta(days=first_step)).subquery("due")
     reminded = exists().where(ReminderInvoice.invoice_id == due.c.id, ReminderInvoice.step_offset == due.c.step)
     return (
         select(due.c.id, due.c.customer_id, due.c.step, due.c.number, due.c.due_date, due.c.currency, due.c.total)

@@ -45,7 +45,7 @@ from services.unit_of_work import AuditEntry, insert_owed_audits
 class Outcome:
     """What the SMTP conversation ended with, in plain terms (see services.email.transport)."""
 
-    kind: str  # accepted | transient | permanent | ambiguous
+    kind: str  # accepted | transient | permanent | ambiguous | cancelled (a reminder with nothing left to ask)
     detail: str
     accepted: tuple[str, ...] = ()
     refused: dict[str, str] | None = None
@@ -148,7 +148,7 @@ def record_outcomes(
         owed = system_moved(
             SystemMove(
                 organisation_id=row.organisation_id, delivery_id=row.id, before=row.status, after=status,
-                invoice=row.kind == DeliveryKind.INVOICE, status_channel=row.slack_channel,
+                invoice=row.kind != DeliveryKind.PREVIEW, status_channel=row.slack_channel,
                 alerts=_alerts(outcome, status, change["b_last_error"]), actor=f"worker:{worker_id}",
                 detail={"detail": outcome.detail[:500]},
             )
@@ -211,6 +211,8 @@ def _decide(
             b_last_error=outcome.detail,
             b_next_attempt_at=now + timedelta(seconds=retry.delay(row.attempts, rng)),
         )
+    elif outcome.kind == "cancelled":  # nothing was sent and nothing is owed: no alert, no retry
+        change.update(b_status=DeliveryStatus.CANCELLED.value, b_last_error=outcome.detail, b_finished_at=now)
     elif outcome.kind == "ambiguous":
         change.update(b_status=DeliveryStatus.UNKNOWN.value, b_last_error=outcome.detail, b_finished_at=now)
     else:
@@ -257,11 +259,13 @@ def _events(row: Any, outcome: Outcome, status: str, change: dict[str, Any], *, 
         return [_event(row, "deferred", None, outcome.detail, now)]
     if status == DeliveryStatus.UNKNOWN:
         return [_event(row, "unknown", None, outcome.detail, now)]
+    if status == DeliveryStatus.CANCELLED:
+        return []  # no email, no SMTP event: the reason is its last error and its audit entry
     return [_event(row, "failed", None, change["b_last_error"], now)]
 
 
 def _alerts(outcome: Outcome, status: str, last_error: str | None) -> tuple[Alert, ...]:
-    """What a person must look at after this outcome (system_moved posts them for invoices only)."""
+    """What a person must look at after this outcome (system_moved posts them for invoices and reminders)."""
     if outcome.kind == "accepted":
         # only the recipients the server refused: an event filed meanwhile had its own alert
         return tuple(Alert("failed", address, reply) for address, reply in (outcome.refused or {}).items())

@@ -12,28 +12,32 @@ the data was handed over makes it `ambiguous` (shown `unknown`, never resent by 
 render pool that could not render it (a process killed, not started) or a data-start mark
 the database refused makes it `transient` (nothing went out: it is retried with backoff up
 to the attempt limit).
+
+A reminder's delivery (kind REMINDER) is prepared by services.sending.reminder_job: the
+invoices still owed as of now, its own words and HTML, their PDFs; none left ends it
+`cancelled`. Its data-start mark re-checks those invoices with their rows locked
+(`GroupWriter.mark_reminder_data_started`), so a payment committed first stops its DATA.
+The render job and the prepared send are services.sending.jobs' (re-exported here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from services.db.models import Attachments, Delivery, DeliveryKind, Organisation
+from services.db.models import Delivery, DeliveryKind, Organisation
 from services.db.rounds import transient_database_error
 from services.documents.formats import payment_details
 from services.documents.model import InvoiceDocument, as_delivered, load_invoice_document, read_invoice_documents
-from services.documents.pdf import invoice_pdf_attachment
-from services.documents.ubl import render_invoice_ubl
 from services.documents.validation import UblVerdict
-from services.email.dkim import DkimKey, sign_message
-from services.email.message import Attachment, OutgoingEmail, compose_message_bytes, verp_address
-from services.email.stored_form import RenderedMessage, pack_message
-from services.email.templates import EmailContext, InvoiceEmailFacts, invoice_email_context, render_html_body
+from services.email.message import Attachment, verp_address
+from services.email.stored_form import RenderedMessage
+from services.email.templates import InvoiceEmailFacts, invoice_email_context
 from services.email.transport import (
     AmbiguousSendError,
     Envelope,
@@ -45,72 +49,17 @@ from services.errors import DomainError, error_summary
 from services.sending.extra_store import read_extra_attachments
 from services.sending.identity import SenderIdentities as SenderIdentities
 from services.sending.identity import SenderIdentity as SenderIdentity
+from services.sending.jobs import PreparedSend as PreparedSend
+from services.sending.jobs import Renderer as Renderer
+from services.sending.jobs import RenderJob as RenderJob
+from services.sending.jobs import render_and_pack as render_and_pack
+from services.sending.jobs import render_message as render_message
 from services.sending.outcomes import Outcome
+from services.sending.reminder_job import ReminderOvertaken, reminder_jobs
 from services.sending.render_pool import RenderPool, RenderPoolError
 from services.sending.ubl_checks import WITH_UBL, UblGate, hold_reason, read_verdicts, ubl_digest
 from services.sending.writer import GroupWriter
 from services.tracking.page_views import open_pixel_url
-
-
-@dataclass(frozen=True)
-class RenderJob:
-    """Everything the child process needs to build the message bytes. Picklable."""
-
-    document: InvoiceDocument
-    attachments: str
-    from_email: str
-    from_name: str | None
-    reply_to: str | None
-    to: tuple[str, ...]
-    cc: tuple[str, ...]
-    subject: str
-    text: str
-    message_id: str
-    correlation_id: str
-    context: EmailContext
-    pixel_url: str | None = None
-    dkim: DkimKey | None = None
-    extras: tuple[Attachment, ...] = ()  # the files added in the review modal, after the PDF/UBL
-
-
-Renderer = Callable[[RenderJob], Awaitable["bytes | RenderedMessage"]]
-"""Renders a job: its bytes, or those and their stored form (kept as sent; `pool_renderer` packs)."""
-
-
-def render_message(job: RenderJob) -> bytes:
-    """Render attachments, compose the MIME message and sign it when a DKIM key is set (runs in a
-    render process: the signature is the last change to the bytes before SMTP)."""
-    files: list[Attachment] = []
-    number = job.document.number
-    if job.attachments in (Attachments.PDF, Attachments.PDF_UBL):
-        files.append(invoice_pdf_attachment(job.document))
-    if job.attachments in (Attachments.UBL, Attachments.PDF_UBL):
-        files.append(Attachment(f"{number}.xml", render_invoice_ubl(job.document), "application/xml"))
-    files.extend(job.extras)
-    html = render_html_body(language=job.context.language, context=job.context, text=job.text, pixel_url=job.pixel_url)
-    message = compose_message_bytes(
-        OutgoingEmail(
-            from_addr=job.from_email,
-            from_name=job.from_name,
-            reply_to=job.reply_to,
-            to=list(job.to),
-            cc=list(job.cc),
-            bcc=[],
-            subject=job.subject,
-            text=job.text,
-            html=html,
-            attachments=files,
-            message_id=job.message_id,
-            correlation_id=job.correlation_id,
-        )
-    )
-    return sign_message(message, job.dkim) if job.dkim is not None else message
-
-
-def render_and_pack(job: RenderJob) -> RenderedMessage:
-    """`render_message`, and the stored form of its bytes packed in the same render process."""
-    data = render_message(job)
-    return RenderedMessage(data, pack_message(data))
 
 
 async def build_render_job(session: AsyncSession, *, delivery: Delivery, identity: SenderIdentity) -> RenderJob:
@@ -178,17 +127,6 @@ def render_job(
     )
 
 
-@dataclass(frozen=True)
-class PreparedSend:
-    """A claimed delivery ready to go: its render job, or the outcome that stops it early."""
-
-    delivery_id: int
-    envelope: Envelope
-    job: RenderJob | None
-    outcome: Outcome | None = None
-    ubl_unchecked: bool = False  # its UBL has no stored verdict: check it inline before rendering
-
-
 def prepare_sends(
     session: Session, *, delivery_ids: Sequence[int], identity: SenderIdentity | SenderIdentities
 ) -> list[PreparedSend]:
@@ -214,13 +152,28 @@ def prepare_sends(
             public_url=identity.public_url,
         )
         organisation = session.get(Organisation, organisation_id)
+        name = organisation.name if organisation else None
         extras = read_extra_attachments(session, [d.id for d in group])
+        reminders = reminder_jobs(
+            session,
+            [d for d in group if d.kind == DeliveryKind.REMINDER],
+            organisation_id=organisation_id,
+            identity=identity,
+            base_job=partial(render_job, organisation_name=name, identity=identity),
+        )
         for delivery in group:
             envelope = Envelope(
                 mail_from=verp_address(delivery.verp_token, identity.bounce_domain),
                 recipients=[*delivery.to, *delivery.cc, *delivery.bcc],
                 envid=delivery.verp_token,
             )
+            made = reminders.get(delivery.id)  # a reminder: its words and invoices as of now (reminder_job)
+            if isinstance(made, Outcome):
+                prepared.append(PreparedSend(delivery.id, envelope, None, made))
+                continue
+            if made is not None:
+                prepared.append(PreparedSend(delivery.id, envelope, made[0], reminder=made[1]))
+                continue
             document = documents[delivery.invoice_id]
             if isinstance(document, DomainError):
                 stop = Outcome("permanent", f"could not prepare the email: {document}")
@@ -326,7 +279,10 @@ async def _converse(
 
     async def before_data() -> None:
         try:
-            await writer.mark_data_started(prepared.delivery_id)
+            if prepared.reminder is None:
+                await writer.mark_data_started(prepared.delivery_id)
+            elif overtaken := await writer.mark_reminder_data_started(prepared.delivery_id, prepared.reminder):
+                raise ReminderOvertaken(overtaken)  # a payment committed first: no DATA
         except Exception:
             stage["mark_failed"] = True
             raise
@@ -341,13 +297,7 @@ async def _converse(
     except AmbiguousSendError as exc:
         return Outcome("ambiguous", str(exc)), stage["data"]
     except Exception as exc:
-        if stage["data"]:
-            detail = f"an unexpected error after the email was handed to the server: {_unexpected(exc)}"
-            return Outcome("ambiguous", detail), True
-        if stage["mark_failed"]:
-            detail = f"could not record that sending began, so nothing was sent: {error_summary(exc)}"
-            return Outcome("transient", detail), False
-        return Outcome("permanent", f"an unexpected error before the email was sent: {_unexpected(exc)}"), False
+        return _unforeseen(exc, data=stage["data"], mark_failed=stage["mark_failed"])
     accepted = Outcome(
         "accepted",
         result.data_reply,
@@ -356,6 +306,19 @@ async def _converse(
         deferred=dict(getattr(result, "deferred", {}) or {}),
     )
     return accepted, True
+
+
+def _unforeseen(exc: Exception, *, data: bool, mark_failed: bool) -> tuple[Outcome, bool]:
+    """The outcome of an error the transport does not classify, by how far the conversation got."""
+    if data:
+        detail = f"an unexpected error after the email was handed to the server: {_unexpected(exc)}"
+        return Outcome("ambiguous", detail), True
+    if isinstance(exc, ReminderOvertaken):
+        return Outcome("transient", f"not sent: {exc} It is prepared again without it."), False
+    if mark_failed:
+        detail = f"could not record that sending began, so nothing was sent: {error_summary(exc)}"
+        return Outcome("transient", detail), False
+    return Outcome("permanent", f"an unexpected error before the email was sent: {_unexpected(exc)}"), False
 
 
 async def _check_inline(gate: UblGate, job: RenderJob) -> tuple[Outcome | None, tuple[str, UblVerdict] | None]:

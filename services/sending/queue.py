@@ -70,6 +70,16 @@ _MARK_DATA_STARTED = (
 )
 
 
+def unmark_data_started(connection: Connection, *, delivery_id: int, worker_id: str) -> None:
+    """Take back a data-start mark in the transaction that wrote it (a reminder overtaken by a payment:
+    services.sending.writer), so its row says again that no data went."""
+    connection.execute(
+        _DELIVERY.update()
+        .where(_DELIVERY.c.id == delivery_id, _DELIVERY.c.claimed_by == worker_id)
+        .values(data_started_at=None)
+    )
+
+
 def claim_deliveries(connection: Connection, *, worker_id: str, now: datetime, limit: int) -> list[int]:
     """Claim up to `limit` due deliveries for this worker; the caller commits. Returns their ids.
 
@@ -107,7 +117,7 @@ async def _owe(session: AsyncSession, delivery: Delivery, before: DeliveryStatus
     owed = system_moved(
         SystemMove(
             organisation_id=delivery.organisation_id, delivery_id=delivery.id, before=before, after=delivery.status,
-            invoice=delivery.kind == DeliveryKind.INVOICE, status_channel=delivery.slack_channel,
+            invoice=delivery.kind != DeliveryKind.PREVIEW, status_channel=delivery.slack_channel,
             alerts=(alert,) if alert else (),
         )
     )  # fmt: skip

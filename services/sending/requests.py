@@ -253,7 +253,9 @@ def _lost_race(number: str) -> NoReturn:
     raise NeedsConfirmation(f"{number} was just asked for by someone else at the same moment — send again?")
 
 
-CANCELLABLE_VALUES = origin_values(DeliveryStatus.CANCELLED)  # awaiting approval, deferred, queued: the table's
+# awaiting approval, deferred, queued: the table's, less `sending` — only the worker cancels a send in
+# flight (a reminder whose invoices were all paid meanwhile, services.sending.reminder_job), never a person
+CANCELLABLE_VALUES = sorted(set(origin_values(DeliveryStatus.CANCELLED)) - {DeliveryStatus.SENDING.value})
 
 
 async def cancel_delivery(

@@ -45,7 +45,8 @@ MOVES: Mapping[S | None, frozenset[S]] = {
     S.DEFERRED: frozenset({S.SENDING, S.CANCELLED, S.ACCEPTED, S.DELIVERED, S.OPENED, *BAD, S.UNKNOWN}),
     # the SMTP reply (what events filed while it was in flight make of it, by precedence: a fast
     # webhook's delivered or opened, a bounce that beat the commit); requeued or failed by stale recovery
-    S.SENDING: frozenset({S.ACCEPTED, S.DELIVERED, S.OPENED, S.DEFERRED, *BAD, S.UNKNOWN, S.QUEUED}),
+    # cancelled: a reminder whose invoices were all paid (or held back) before it went (sending/reminder_job)
+    S.SENDING: frozenset({S.ACCEPTED, S.DELIVERED, S.OPENED, S.DEFERRED, *BAD, S.UNKNOWN, S.QUEUED, S.CANCELLED}),
     S.ACCEPTED: frozenset({S.DELIVERED, S.OPENED, S.DEFERRED, *BAD}),
     S.DELIVERED: frozenset({S.OPENED, *BAD}),
     S.OPENED: frozenset(BAD),
@@ -165,7 +166,7 @@ class SystemMove:
     delivery_id: int
     before: S | str
     after: S | str
-    invoice: bool  # False for a preview to staff: its failures raise no alert
+    invoice: bool  # False for a preview to staff: its failures raise no alert (True for invoices and reminders)
     status_channel: str | None
     alerts: tuple[Alert, ...] = ()
     actor: str | None = None  # who the audit entry names; None: not audited (stale recovery names nobody)

@@ -37,8 +37,10 @@ from services.db.group_commit import GroupCommit
 from services.db.group_rounds import ConnectionRounds
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, transient_database_error
 from services.errors import error_summary
+from services.reminders.owed import still_owed
+from services.sending.jobs import ReminderCheck
 from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
-from services.sending.queue import claim_deliveries, mark_data_started_many
+from services.sending.queue import claim_deliveries, mark_data_started_many, unmark_data_started
 from services.sending.ubl_checks import store_verdicts
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,12 @@ class _Mark:
 
 
 @dataclass(frozen=True, slots=True)
+class _ReminderMark:
+    delivery_id: int
+    check: ReminderCheck
+
+
+@dataclass(frozen=True, slots=True)
 class _Record:
     delivery_id: int
     outcome: Outcome
@@ -69,7 +77,7 @@ class _Claim:
     then: ClaimLoader | None
 
 
-_Request = _Mark | _Record | _Claim
+_Request = _Mark | _ReminderMark | _Record | _Claim
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +156,14 @@ class GroupWriter:
         """Return once this delivery's data-start mark is committed: only then may DATA go."""
         await self._marks.submit(_Mark(delivery_id))
 
+    async def mark_reminder_data_started(self, delivery_id: int, check: ReminderCheck) -> str | None:
+        """A reminder's data-start mark: in the same transaction, its invoices are re-checked with
+        their rows locked (services.reminders.owed). Returns None once the mark is committed (DATA
+        may go), or, marking nothing, why it must not go ("INV-7 was paid before …"). On the main
+        lane: its round is a transaction, which the marks lane's single statements are not."""
+        overtaken: str | None = await self._main.submit(_ReminderMark(delivery_id, check))
+        return overtaken
+
     async def record(self, delivery_id: int, outcome: Outcome) -> str | None:
         """Return the delivery's new status once committed (None: no longer this worker's).
 
@@ -191,6 +207,9 @@ class GroupWriter:
         marks = [r.delivery_id for r in requests if isinstance(r, _Mark)]
         if marks:
             mark_data_started_many(connection, delivery_ids=marks, worker_id=self.worker_id, now=now)
+        overtaken = {
+            r.delivery_id: self._reminder_mark(connection, r, now) for r in requests if isinstance(r, _ReminderMark)
+        }
         outcomes = [(r.delivery_id, r.outcome) for r in requests if isinstance(r, _Record)]
         statuses: dict[int, str | None] = {}
         verdicts = {o.ubl_verdict[0]: o.ubl_verdict[1] for _, o in outcomes if o.ubl_verdict is not None}
@@ -204,11 +223,28 @@ class GroupWriter:
         for request in requests:
             if isinstance(request, _Mark):
                 answers.append(None)
+            elif isinstance(request, _ReminderMark):
+                answers.append(overtaken[request.delivery_id])
             elif isinstance(request, _Record):
                 answers.append(statuses.get(request.delivery_id))
             else:
                 answers.append(self._claim(connection, request, now))
         return answers
+
+    def _reminder_mark(self, connection: Connection, mark: _ReminderMark, now: datetime) -> str | None:
+        """Mark, unless an invoice of the reminder is no longer owed; the reason then (see above).
+
+        The mark is written first: on SQLite that write begins the transaction and takes the one
+        write lock, so no payment commits between the check below and this round's commit (on
+        PostgreSQL the invoice rows' FOR UPDATE does that); overtaken, the mark is taken back."""
+        check = mark.check
+        mark_data_started_many(connection, delivery_ids=[mark.delivery_id], worker_id=self.worker_id, now=now)
+        ids, organisation_id = check.invoice_ids, check.organisation_id
+        owed = still_owed(connection, organisation_id=organisation_id, invoice_ids=ids, today=check.today, lock=True)
+        if owed.dropped:
+            unmark_data_started(connection, delivery_id=mark.delivery_id, worker_id=self.worker_id)
+            return owed.reason()
+        return None
 
     def _claim(self, connection: Connection, claim: _Claim, now: datetime) -> Any:
         ids = claim_deliveries(connection, worker_id=self.worker_id, now=now, limit=claim.limit)

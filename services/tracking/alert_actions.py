@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, authorize
-from services.db.models import Attachments, Delivery, Invoice
+from services.db.models import Attachments, Delivery, DeliveryKind, Invoice
 from services.errors import IllegalTransition
 from services.formatting import format_moment
 from services.invoicing.customers import FailedSend, failed_send, replace_customer_emails
@@ -39,6 +39,11 @@ class AlreadyResolved(IllegalTransition):
 
 
 async def _check_still_open(session: AsyncSession, delivery: Delivery, invoice: Invoice) -> None:
+    if delivery.kind == DeliveryKind.REMINDER:  # its alert offers neither: resending it would send the invoice
+        raise IllegalTransition(
+            f"This was a payment reminder, not the email of {invoice.number}: it is not resent and does not "
+            "mark the invoice sent. Correct the customer's address; the next reminder goes to it."
+        )
     if not has_problem(delivery):
         raise AlreadyResolved(
             f"The email of {invoice.number} was {delivery.status.replace('_', ' ')}: there is nothing to fix."

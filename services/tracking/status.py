@@ -24,6 +24,7 @@ from services.db.models import (
     Invoice,
     InvoiceStatus,
     Organisation,
+    ReminderInvoice,
     SentVia,
 )
 from services.errors import InvalidInput, NotFound
@@ -88,6 +89,7 @@ class DeliveryStatusView:
     approval_decided_by: str | None = None
     approval_decided_at: datetime | None = None
     locale: str = "en"  # the team's (organisation's) locale: how the amount and times are written
+    reminder_numbers: tuple[str, ...] = ()  # a reminder's email: the invoices its reminder lists
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,11 @@ async def delivery_status_view(
     timeline = tuple(
         reversed([TimelineEntry(e.occurred_at, e.source, e.type, e.recipient, dict(e.detail or {})) for e in events])
     )
+    numbers: tuple[str, ...] = ()
+    if delivery.kind == DeliveryKind.REMINDER and delivery.reminder_id is not None:
+        listed = select(Invoice.number).join(ReminderInvoice, ReminderInvoice.invoice_id == Invoice.id)
+        listed = listed.where(ReminderInvoice.reminder_id == delivery.reminder_id).order_by(ReminderInvoice.id)
+        numbers = tuple((await session.execute(listed)).scalars())
     return DeliveryStatusView(
         delivery_id=delivery.id,
         kind=delivery.kind,
@@ -167,6 +174,7 @@ async def delivery_status_view(
         approval_decided_by=approval.decided_by if approval else None,
         approval_decided_at=approval.decided_at if approval else None,
         locale=locale,
+        reminder_numbers=numbers,
     )
 
 

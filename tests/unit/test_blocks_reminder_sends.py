@@ -1,0 +1,38 @@
+"""A reminder's email in the channel: its status message and alert name the reminder and its invoices,
+and offer nothing that would act on the invoice instead (pure Block Kit builders, no Slack)."""
+
+from __future__ import annotations
+
+from handlers.blocks.status import delivery_alert_message, status_message
+from services.tracking.status import DeliveryStatusView
+from tests.harness.reading import texts
+from tests.unit.test_blocks_messages import a_send
+
+
+def a_reminder(**changes: object) -> DeliveryStatusView:
+    return a_send(kind="reminder", reminder_numbers=("INV-1", "INV-2"), customer_name="Acme", **changes)
+
+
+def test_a_delivered_reminder_says_reminder_to_the_customer_for_each_invoice_and_offers_no_payment_button() -> None:
+    text, blocks = status_message(a_reminder(status="delivered", smtp_reply="250 ok"))
+
+    assert text.startswith("Reminder to Acme for INV-1, INV-2 — ✅ Delivered")
+    assert "*Reminder to Acme for INV-1, INV-2*" in texts(blocks)[0]
+    assert not [b for b in blocks if b["type"] == "actions"]  # no *Record payment*: it is the invoice's
+
+
+def test_a_cancelled_reminder_shows_the_reason_under_its_status() -> None:
+    reason = "INV-1 was paid before the reminder went out."
+    text, blocks = status_message(a_reminder(status="cancelled", last_error=reason))
+
+    assert "Cancelled — nothing was sent" in text
+    assert reason in " ".join(texts(blocks))
+
+
+def test_a_reminders_alert_names_it_and_offers_only_open_invoice() -> None:
+    payload = {"type": "failed", "recipient": "ap@acme.example", "diagnostic": "550 5.1.1 No such user"}
+    text, blocks = delivery_alert_message(a_reminder(status="failed"), payload)
+
+    assert "(reminder to Acme for INV-1, INV-2)" in text
+    [actions] = [b for b in blocks if b["type"] == "actions"]
+    assert [e["text"]["text"] for e in actions["elements"]] == ["Open invoice"]
