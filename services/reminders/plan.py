@@ -233,13 +233,13 @@ async def _customer_names(session: AsyncSession, ids: set[int]) -> dict[int, str
 async def let_through(
     session: AsyncSession, *, organisation_id: int, today: date, invoice_ids: Sequence[int]
 ) -> set[int]:
-    """Which of `invoice_ids` no stop rule holds back on `today` (the planner's own `_stop_rules`,
+    """Which of `invoice_ids` no stop rule holds back on `today` (the planner's own `stop_rules`,
     whatever step they reached): what Slack's reminder views say "next step" from, so the views and
     the schedule can never disagree. Balances are not looked at here (see `plan_reminders`)."""
     found: set[int] = set()
     for start in range(0, len(invoice_ids), ID_CHUNK):
         chunk = list(invoice_ids[start : start + ID_CHUNK])
-        query = _stop_rules(select(Invoice.id), organisation_id, today, date.max).where(Invoice.id.in_(chunk))
+        query = stop_rules(select(Invoice.id), organisation_id, today, date.max).where(Invoice.id.in_(chunk))
         found.update((await session.scalars(query)).all())
     return found
 
