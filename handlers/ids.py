@@ -36,6 +36,9 @@ class ActionId(StrEnum):
     ADD_EMAIL_TEXT = "email_text_add"
     EDIT_EMAIL_TEXT = "email_text_edit"  # value: the text's name and language (untrusted JSON)
     DELETE_EMAIL_TEXT = "email_text_delete"
+    # The send window's preview in the channel (handlers.window_preview); the value is the local day.
+    PREVIEW_REVIEW = "window_preview_review"
+    PREVIEW_SKIP_TODAY = "window_preview_skip_today"
 
 
 class MenuChoice(StrEnum):
@@ -90,6 +93,7 @@ class BlockId(StrEnum):
     EMAIL_TEXT_LANGUAGE = "email_text_language"
     EMAIL_TEXT_SUBJECT = "email_text_subject"
     EMAIL_TEXT_MESSAGE = "email_text_message"
+    PREVIEW_ACTIONS = "window_preview_actions"  # the preview's *Review* / *Skip today*
 
 
 class CallbackId(StrEnum):
@@ -102,6 +106,7 @@ class CallbackId(StrEnum):
     REJECT = "approval_reject"  # *Reject* on an approval request: the reason
     PAYMENT = "record_payment"  # the *Record payment* modal; private_metadata is the invoice number
     EMAIL_TEXT = "email_text"  # add / edit one preset email text; private_metadata is the list view's id
+    PREVIEW_REVIEW = "window_preview_review"  # the preview's *Review*; private_metadata: day, channel, ts (JSON)
 
 
 COMMAND = "/invoices"

@@ -53,6 +53,8 @@ class NotificationKind(StrEnum):
     DIGEST = "digest"
     # What an autosend round asked for (and what it left for a person), in the notify channel.
     AUTOSEND = "autosend"
+    # What the send window lets out at its next opening, with *Review* / *Skip today* (services/reminders/preview.py).
+    WINDOW_PREVIEW = "window_preview"
 
 
 @dataclass(frozen=True)
