@@ -31,7 +31,7 @@ from handlers.parsing import actor_of
 from handlers.review_policy import SendPolicy
 from services.authorization import Action, authorize
 from services.errors import InvalidInput
-from services.reminders.preview import preview_payload, scheduled_for
+from services.reminders.preview import preview_payload, scheduled_on
 from services.reminders.preview_stops import Stopped, StopRequest, stop_scheduled
 from services.unit_of_work import UnitsOfWork
 
@@ -43,6 +43,13 @@ def _day(value: Any) -> date:
         return date.fromisoformat(str(value or ""))
     except ValueError:
         raise InvalidInput(STALE) from None
+
+
+def _message_of(body: dict[str, Any]) -> tuple[str, str, list[Any]]:
+    """The clicked preview's channel, ts and blocks (the blocks when Slack sent the message along)."""
+    container, message = body.get("container") or {}, body.get("message") or {}
+    channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+    return channel, str(container.get("message_ts") or message.get("ts") or ""), list(message.get("blocks") or [])
 
 
 def _count(count: int, word: str) -> str:
@@ -76,10 +83,8 @@ async def handle_skip_today_action(  # noqa: PLR0913 (Bolt injects its parts by 
     )  # fmt: skip
     done = await stop_scheduled(units, request)
     line = f"⏭️ Skipped for today by <@{actor}>: {_count(done.reminders, 'reminder')} stopped, no autosend today."
-    message = body.get("message") or {}
-    channel = str((body.get("channel") or {}).get("id") or "")
-    blocks = with_outcome(message.get("blocks") or [], line, keep_buttons=False)
-    await client.chat_update(channel=channel, ts=str(message.get("ts") or ""), text=line, blocks=blocks)
+    channel, ts, shown = _message_of(body)
+    await client.chat_update(channel=channel, ts=ts, text=line, blocks=with_outcome(shown, line, keep_buttons=False))
 
 
 @answering_errors
@@ -98,11 +103,11 @@ async def handle_review_action(  # noqa: PLR0913 (Bolt injects its parts by name
     authorize(send_policy.rules, actor_of(body).user_id, Action.SEND)
     day = _day(action.get("value"))
     async with sessions() as session:
-        found = await scheduled_for(session, organisation_id=workplace.organisation_id, moment=send_policy.send.clock())
-    if found.local_day != day or found.empty:
+        found = await scheduled_on(session, organisation_id=workplace.organisation_id, local_day=day)
+    if found.empty:
         raise InvalidInput("What this preview listed has gone out or was stopped already: nothing is left to review.")
-    message = body.get("message") or {}
-    target = ReviewTarget(day.isoformat(), str((body.get("channel") or {}).get("id") or ""), str(message.get("ts")))
+    channel, ts, _ = _message_of(body)
+    target = ReviewTarget(day.isoformat(), channel, ts)
     await client.views_open(trigger_id=body["trigger_id"], view=review_modal(found, target))
 
 
@@ -129,7 +134,7 @@ async def handle_review_submission(  # noqa: PLR0913 (Bolt injects its parts by 
     line = stopped_words(done, actor)
     await ack(response_action="update", view=message_view(TITLE, line))
     async with sessions() as session:
-        found = await scheduled_for(session, organisation_id=workplace.organisation_id, moment=send_policy.send.clock())
+        found = await scheduled_on(session, organisation_id=workplace.organisation_id, local_day=request.local_day)
     _, blocks = window_preview_message(preview_payload(found))  # what still goes out, then who stopped what
     await client.chat_update(
         channel=target.channel, ts=target.ts, text=line, blocks=with_outcome(blocks, line, keep_buttons=True)

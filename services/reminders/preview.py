@@ -18,7 +18,7 @@ Slack-free: the post is a notification row (`WINDOW_PREVIEW`) the notifier rende
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -78,17 +78,28 @@ async def scheduled_for(session: AsyncSession, *, organisation_id: int, moment: 
     if window.is_open(moment, zone):  # the opening of today's window, so one preview per opening, not per minute
         opening = datetime.combine(moment.astimezone(zone).date(), window.start, tzinfo=zone)
     local = opening.astimezone(zone)
+    found = await scheduled_on(session, organisation_id=organisation_id, local_day=local.date())
+    return replace(found, opening=opening.astimezone(moment.tzinfo), at=f"{local:%H:%M}")
+
+
+async def scheduled_on(session: AsyncSession, *, organisation_id: int, local_day: date) -> PreviewRound:
+    """What still leaves on the organisation's `local_day` (what *Review* lists; `opening` left None)."""
+    organisation = await session.get(Organisation, organisation_id)
+    values = await stored_settings(session, organisation) if organisation is not None else None
+    if values is None:
+        return PreviewRound(organisation_id, opening=None, local_day=None)
+    window = parse_send_window(values.send_window, holiday_country=values.holiday_country)
     numbers = await autosend_candidates(
-        session, organisation_id=organisation_id, organisation_default=values.autosend, local_today=local.date()
+        session, organisation_id=organisation_id, organisation_default=values.autosend, local_today=local_day
     )
-    invoices = await without_stopped(session, organisation_id=organisation_id, local_day=local.date(), numbers=numbers)
+    invoices = await without_stopped(session, organisation_id=organisation_id, local_day=local_day, numbers=numbers)
     return PreviewRound(
         organisation_id,
-        opening=opening.astimezone(moment.tzinfo),
-        local_day=local.date(),
-        at=f"{local:%H:%M}",
+        opening=None,
+        local_day=local_day,
+        at=f"{window.start:%H:%M}",
         time_zone=values.time_zone,
-        reminders=await _reminders(session, organisation_id=organisation_id, local_day=local.date()),
+        reminders=await _reminders(session, organisation_id=organisation_id, local_day=local_day),
         invoices=tuple(invoices),
     )
 
@@ -132,7 +143,7 @@ async def preview_round(units: UnitsOfWork, *, organisation_id: int, moment: dat
             )
     except PERIOD_TAKEN:  # another worker claimed this opening a moment ago: it posts
         return found
-    return PreviewRound(**{**found.__dict__, "posted": True})
+    return replace(found, posted=True)
 
 
 def preview_payload(found: PreviewRound) -> dict[str, Any]:
