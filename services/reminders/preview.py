@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.db.models import Customer, Invoice, Organisation, Reminder, ReminderInvoice, ReminderState
 from services.invoicing.schedule_settings import zone_named
 from services.invoicing.send_window import parse_send_window
+from services.invoicing.settings import OrganisationSettingsValues
 from services.invoicing.settings_store import stored_settings
 from services.notifications import NotificationKind
 from services.once_per_period import PERIOD_TAKEN, PeriodKey, claim_period
@@ -59,6 +60,7 @@ class PreviewRound:
     time_zone: str = "UTC"
     reminders: tuple[PreviewReminder, ...] = ()
     invoices: tuple[str, ...] = ()  # autosend's invoice numbers
+    lead_minutes: int = 0  # the organisation's preview lead
     posted: bool = False
 
     @property
@@ -66,10 +68,18 @@ class PreviewRound:
         return not self.reminders and not self.invoices
 
 
-async def scheduled_for(session: AsyncSession, *, organisation_id: int, moment: datetime) -> PreviewRound:
-    """What leaves at the window's next opening at `moment` (its start today, when open now); reads only."""
+async def _settings(session: AsyncSession, organisation_id: int) -> OrganisationSettingsValues | None:
     organisation = await session.get(Organisation, organisation_id)
-    values = await stored_settings(session, organisation) if organisation is not None else None
+    return await stored_settings(session, organisation) if organisation is not None else None
+
+
+async def scheduled_for(
+    session: AsyncSession, *, organisation_id: int, moment: datetime, due_only: bool = False
+) -> PreviewRound:
+    """What leaves at the window's next opening at `moment` (its start today, when open now); reads only.
+
+    `due_only`: before the preview lead, answer with the opening alone (no listing is read)."""
+    values = await _settings(session, organisation_id)
     if values is None:
         return PreviewRound(organisation_id, opening=None, local_day=None)
     zone = zone_named(values.time_zone)
@@ -78,43 +88,44 @@ async def scheduled_for(session: AsyncSession, *, organisation_id: int, moment: 
     if window.is_open(moment, zone):  # the opening of today's window, so one preview per opening, not per minute
         opening = datetime.combine(moment.astimezone(zone).date(), window.start, tzinfo=zone)
     local = opening.astimezone(zone)
-    found = await scheduled_on(session, organisation_id=organisation_id, local_day=local.date())
-    return replace(found, opening=opening.astimezone(moment.tzinfo), at=f"{local:%H:%M}")
+    found = PreviewRound(
+        organisation_id, opening=opening.astimezone(moment.tzinfo), local_day=local.date(), at=f"{local:%H:%M}",
+        time_zone=values.time_zone, lead_minutes=values.preview_lead,
+    )  # fmt: skip
+    if due_only and values.preview_lead and moment < opening - timedelta(minutes=values.preview_lead):
+        return found
+    return await _with_items(session, found, values)
 
 
 async def scheduled_on(session: AsyncSession, *, organisation_id: int, local_day: date) -> PreviewRound:
     """What still leaves on the organisation's `local_day` (what *Review* lists; `opening` left None)."""
-    organisation = await session.get(Organisation, organisation_id)
-    values = await stored_settings(session, organisation) if organisation is not None else None
+    values = await _settings(session, organisation_id)
     if values is None:
         return PreviewRound(organisation_id, opening=None, local_day=None)
     window = parse_send_window(values.send_window, holiday_country=values.holiday_country)
+    found = PreviewRound(
+        organisation_id, opening=None, local_day=local_day, at=f"{window.start:%H:%M}", time_zone=values.time_zone,
+        lead_minutes=values.preview_lead,
+    )  # fmt: skip
+    return await _with_items(session, found, values)
+
+
+async def _with_items(session: AsyncSession, found: PreviewRound, values: OrganisationSettingsValues) -> PreviewRound:
+    """`found` with its day's reminders not yet dispatched and autosend's invoices not stopped."""
+    day, organisation_id = found.local_day, found.organisation_id
+    assert day is not None  # set by both callers
     numbers = await autosend_candidates(
-        session, organisation_id=organisation_id, organisation_default=values.autosend, local_today=local_day
+        session, organisation_id=organisation_id, organisation_default=values.autosend, local_today=day
     )
-    invoices = await without_stopped(session, organisation_id=organisation_id, local_day=local_day, numbers=numbers)
-    return PreviewRound(
-        organisation_id,
-        opening=None,
-        local_day=local_day,
-        at=f"{window.start:%H:%M}",
-        time_zone=values.time_zone,
-        reminders=await _reminders(session, organisation_id=organisation_id, local_day=local_day),
-        invoices=tuple(invoices),
-    )
+    invoices = await without_stopped(session, organisation_id=organisation_id, local_day=day, numbers=numbers)
+    reminders = await _reminders(session, organisation_id=organisation_id, local_day=day)
+    return replace(found, reminders=reminders, invoices=tuple(invoices))
 
 
 async def preview_organisations(session: AsyncSession) -> list[int]:
     """The organisations a preview may be owed for: queued reminders, or autosend on (for it or a customer)."""
     queued = select(Reminder.organisation_id).where(Reminder.state == ReminderState.QUEUED.value)
     return sorted(set((await session.scalars(queued.distinct())).all()) | set(await autosend_organisations(session)))
-
-
-async def preview_lead(session: AsyncSession, *, organisation_id: int) -> int:
-    """The organisation's preview lead in minutes (0 before its settings exist)."""
-    organisation = await session.get(Organisation, organisation_id)
-    values = await stored_settings(session, organisation) if organisation is not None else None
-    return 0 if values is None else values.preview_lead
 
 
 async def preview_round(units: UnitsOfWork, *, organisation_id: int, moment: datetime) -> PreviewRound:
@@ -124,11 +135,8 @@ async def preview_round(units: UnitsOfWork, *, organisation_id: int, moment: dat
     race for the opening's claim posts nothing and reports `posted=False`."""
     try:
         async with units() as unit:
-            found = await scheduled_for(unit.session, organisation_id=organisation_id, moment=moment)
-            if found.opening is None or found.local_day is None or found.empty:
-                return found
-            lead = await preview_lead(unit.session, organisation_id=organisation_id)
-            if lead and moment < found.opening - timedelta(minutes=lead):
+            found = await scheduled_for(unit.session, organisation_id=organisation_id, moment=moment, due_only=True)
+            if found.opening is None or found.empty:  # no settings, not due yet, or nothing goes out
                 return found
             key = PeriodKey(organisation_id, WINDOW_PREVIEW, found.opening.astimezone(zone_named("UTC")).isoformat())
             if not await claim_period(unit.session, key, now=moment):

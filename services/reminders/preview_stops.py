@@ -17,20 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Delivery, Invoice, PeriodClaim, Reminder, ReminderState
 from services.errors import InvalidInput
-from services.once_per_period import PeriodKey, claim_period
+from services.once_per_period import PERIOD_TAKEN, PeriodKey, claim_period
 from services.unit_of_work import AuditEntry, UnitOfWork, UnitsOfWork
 
 AUTOSEND_DAY_STOPPED = "autosend_day_stopped"
 AUTOSEND_INVOICE_STOPPED = "autosend_invoice_stopped"
 
 
-def not_dispatched() -> object:
+def not_dispatched() -> ColumnElement[bool]:
     """The condition "this queued reminder has not become an email yet" (no delivery names it)."""
     return ~exists().where(Delivery.reminder_id == Reminder.id)
 
@@ -41,7 +41,7 @@ async def stoppable_reminder_ids(session: AsyncSession, *, organisation_id: int,
         Reminder.organisation_id == organisation_id,
         Reminder.state == ReminderState.QUEUED.value,
         Reminder.cohort <= local_day,
-        not_dispatched(),  # type: ignore[arg-type]
+        not_dispatched(),
     )
     return sorted((await session.scalars(query)).all())
 
@@ -152,5 +152,9 @@ async def _hold_autosend(unit: UnitOfWork, request: StopRequest) -> tuple[str, .
             keys.append(PeriodKey(request.organisation_id, AUTOSEND_INVOICE_STOPPED, f"{day}#{invoice_id}"))
             held.append(number)
     for key in keys:
-        await claim_period(session, key, now=request.now)  # False: stopped already, which is what was asked
+        try:  # in a savepoint: a second click at the same moment finds the mark there, which is what it asked
+            async with session.begin_nested():
+                await claim_period(session, key, now=request.now)
+        except PERIOD_TAKEN:
+            continue
     return tuple(sorted(held))
