@@ -139,6 +139,9 @@ def review_modal(found: PreviewRound, target: ReviewTarget) -> dict[str, Any]:
         *_groups("pv_r", "Reminders", reminders),
         *_groups("pv_i", "Autosend", invoices),
     ]
+    if found.gone:
+        lines = [f"{item.customer} ({', '.join(item.invoices)})" for item in found.gone]
+        blocks.append(context_block(clip(f"Already sent, too late to stop: {escape('; '.join(lines))}", 2900)))
     return {
         "type": "modal",
         "callback_id": CallbackId.PREVIEW_REVIEW,
@@ -151,14 +154,14 @@ def review_modal(found: PreviewRound, target: ReviewTarget) -> dict[str, Any]:
 
 
 def unticked(view: Mapping[str, Any]) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    """The reminder ids and invoice numbers the person unticked (listed in the modal, not selected)."""
+    """The reminder ids and invoice numbers the person unticked (listed in the modal, sent back unselected)."""
     state: Mapping[str, Any] = (view.get("state") or {}).get("values") or {}
     reminders: list[int] = []
     invoices: list[str] = []
     for block in view.get("blocks") or []:
         block_id = str(block.get("block_id") or "")
-        if not block_id.startswith(("pv_r:", "pv_i:")):
-            continue
+        if not block_id.startswith(("pv_r:", "pv_i:")) or block_id not in state:
+            continue  # a group Slack did not send back is left as it was: stopping is never a guess
         listed = [str(option["value"]) for option in (block.get("element") or {}).get("options") or []]
         chosen = ((state.get(block_id) or {}).get("ticked") or {}).get("selected_options") or []
         kept = {str(option.get("value")) for option in chosen}

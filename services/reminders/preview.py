@@ -32,7 +32,7 @@ from services.invoicing.settings import OrganisationSettingsValues
 from services.invoicing.settings_store import stored_settings
 from services.notifications import NotificationKind
 from services.once_per_period import PERIOD_TAKEN, PeriodKey, claim_period
-from services.reminders.preview_stops import stoppable_reminder_ids, without_stopped
+from services.reminders.preview_stops import dispatched_reminder_ids, stoppable_reminder_ids, without_stopped
 from services.sending.autosend import autosend_candidates, autosend_organisations
 from services.unit_of_work import OwedPost, UnitsOfWork
 
@@ -61,6 +61,7 @@ class PreviewRound:
     reminders: tuple[PreviewReminder, ...] = ()
     invoices: tuple[str, ...] = ()  # autosend's invoice numbers
     lead_minutes: int = 0  # the organisation's preview lead
+    gone: tuple[PreviewReminder, ...] = ()  # the day's reminders already dispatched: too late to stop (Review only)
     posted: bool = False
 
     @property
@@ -103,9 +104,12 @@ async def scheduled_on(session: AsyncSession, *, organisation_id: int, local_day
     if values is None:
         return PreviewRound(organisation_id, opening=None, local_day=None)
     window = parse_send_window(values.send_window, holiday_country=values.holiday_country)
+    gone = await _described(
+        session, await dispatched_reminder_ids(session, organisation_id=organisation_id, local_day=local_day)
+    )
     found = PreviewRound(
         organisation_id, opening=None, local_day=local_day, at=f"{window.start:%H:%M}", time_zone=values.time_zone,
-        lead_minutes=values.preview_lead,
+        lead_minutes=values.preview_lead, gone=gone,
     )  # fmt: skip
     return await _with_items(session, found, values)
 
@@ -166,7 +170,12 @@ def preview_payload(found: PreviewRound) -> dict[str, Any]:
 
 
 async def _reminders(session: AsyncSession, *, organisation_id: int, local_day: date) -> tuple[PreviewReminder, ...]:
-    ids = await stoppable_reminder_ids(session, organisation_id=organisation_id, local_day=local_day)
+    return await _described(
+        session, await stoppable_reminder_ids(session, organisation_id=organisation_id, local_day=local_day)
+    )
+
+
+async def _described(session: AsyncSession, ids: list[int]) -> tuple[PreviewReminder, ...]:
     if not ids:
         return ()
     rows = await session.execute(

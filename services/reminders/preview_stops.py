@@ -46,6 +46,17 @@ async def stoppable_reminder_ids(session: AsyncSession, *, organisation_id: int,
     return sorted((await session.scalars(query)).all())
 
 
+async def dispatched_reminder_ids(session: AsyncSession, *, organisation_id: int, local_day: date) -> list[int]:
+    """The reminders of `local_day` a delivery already names: gone out (or going), no longer stoppable."""
+    query = select(Reminder.id).where(
+        Reminder.organisation_id == organisation_id,
+        Reminder.state == ReminderState.QUEUED.value,
+        Reminder.cohort == local_day,
+        ~not_dispatched(),
+    )
+    return sorted((await session.scalars(query)).all())
+
+
 async def without_stopped(
     session: AsyncSession, *, organisation_id: int, local_day: date, numbers: Sequence[str]
 ) -> list[str]:

@@ -16,7 +16,15 @@ from bot.bootstrap import Runtime
 from bot.notifier import Notifier
 from bot.sandbox.slack_api import FakeSlackApi, StoredMessage
 from bot.sandbox.slack_requests import SlackRequests, SlackUserRef, button_click
-from services.db.models import Customer, Organisation, OrganisationSettingsRow, Reminder, ReminderInvoice
+from services.db.models import (
+    Customer,
+    Delivery,
+    DeliveryKind,
+    Organisation,
+    OrganisationSettingsRow,
+    Reminder,
+    ReminderInvoice,
+)
 from services.db.models.reminders import ReminderState, ReminderTone
 from services.reminders.preview import preview_round
 from services.unit_of_work import units_over
@@ -211,3 +219,35 @@ async def test_someone_who_may_not_send_is_told_so_and_nothing_changes(
     assert fake_slack.calls_to("chat.update") == []
     [done] = await autosend_of(runtime).evaluate(datetime(2026, 11, 23, 8, 30, tzinfo=UTC))
     assert done.queued == ("I-1",)
+
+
+async def test_review_says_a_reminder_already_dispatched_is_too_late_and_stops_the_rest_as_unticked(
+    runtime: Runtime,
+    session: AsyncSession,
+    org: Organisation,
+    notifier: Notifier,
+    fake_slack: FakeSlackApi,
+    slack: SlackRequests,
+):
+    await runtime.organisation_id()
+    ids = await seed(session, org)
+    preview = await posted_preview(runtime, org, notifier, fake_slack)
+    # the window opened meanwhile and Acme's reminder became an email (as the dispatcher does)
+    email = await factories.queued_delivery(session, org.id, verp_secret=SECRET, number="X-1", customer_ref="X")
+    await session.execute(
+        update(Delivery).where(Delivery.id == email.id).values(reminder_id=ids["ACME"], kind=DeliveryKind.REMINDER)
+    )
+    await session.commit()
+
+    await click(slack, fake_slack, preview, "Review", ALICE)
+    await fake_slack.wait_until(lambda: len(fake_slack.views) == 1, within=10)
+    [modal] = fake_slack.views.values()
+    [reminders] = [block for block in modal["blocks"] if block.get("block_id") == "pv_r:0"]
+    assert [option["text"]["text"] for option in reminders["element"]["options"]] == ["Globex"]
+    assert texts(modal["blocks"])[-1] == "Already sent, too late to stop: Acme Corp (A-1)"
+    answer = await slack.submit(
+        modal, {"pv_r:0": {"ticked": {"type": "checkboxes", "selected_options": []}}}, user=ALICE
+    )
+
+    assert texts(answer.json()["view"]["blocks"]) == [f"✋ 1 reminder stopped by <@{ALICE.id}>"]
+    assert await states(session) == [("queued", ""), ("skipped", "stopped by <@U0ALICE>")]

@@ -46,5 +46,6 @@ def test_the_review_modal_ticks_everything_in_groups_of_ten_and_reads_back_what_
         }
         for block in groups
         if block["block_id"] != "pv_i:0"
-    }
+    } | {"pv_i:0": {"ticked": {"selected_options": []}}}
     assert unticked({**view, "state": {"values": state}}) == ((3,), ("A-1",))
+    assert unticked({**view, "state": {"values": {}}}) == ((), ())  # nothing sent back: nothing is stopped
