@@ -2,8 +2,8 @@
 
 Thin: the buttons carry the organisation's local day the preview is for; who may stop scheduled
 mail (senders) and what can still be stopped (not yet dispatched) are the service's call
-(services/reminders/preview_stops.py). Afterwards the preview message itself says who stopped
-what, so the channel sees it where it saw the announcement.
+(services/reminders/preview_stops.py). The service also owes the preview's rewrite (who stopped
+what), which the notifier makes: the channel sees it where it saw the announcement.
 """
 
 from __future__ import annotations
@@ -15,15 +15,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.blocks.review import message_view
-from handlers.blocks.window_preview import (
-    TITLE,
-    ReviewTarget,
-    review_modal,
-    target_of,
-    unticked,
-    window_preview_message,
-    with_outcome,
-)
+from handlers.blocks.window_preview import TITLE, ReviewTarget, review_modal, stopped_words, target_of, unticked
 from handlers.context import SessionFactory, Workplace
 from handlers.errors import InView, answering_errors
 from handlers.ids import ActionId, CallbackId
@@ -31,8 +23,8 @@ from handlers.parsing import actor_of
 from handlers.review_policy import SendPolicy
 from services.authorization import Action, authorize
 from services.errors import InvalidInput
-from services.reminders.preview import preview_payload, scheduled_on
-from services.reminders.preview_stops import Stopped, StopRequest, stop_scheduled
+from services.reminders.preview import PreviewMessage, scheduled_on, stop_from_preview
+from services.reminders.preview_stops import StopRequest
 from services.unit_of_work import UnitsOfWork
 
 STALE = "This preview names no day; it is from an older message."
@@ -45,23 +37,11 @@ def _day(value: Any) -> date:
         raise InvalidInput(STALE) from None
 
 
-def _message_of(body: dict[str, Any]) -> tuple[str, str, list[Any]]:
-    """The clicked preview's channel, ts and blocks (the blocks when Slack sent the message along)."""
+def _message_of(body: dict[str, Any]) -> PreviewMessage:
+    """The clicked preview's channel and ts: where its rewrite goes."""
     container, message = body.get("container") or {}, body.get("message") or {}
     channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
-    return channel, str(container.get("message_ts") or message.get("ts") or ""), list(message.get("blocks") or [])
-
-
-def _count(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
-def stopped_words(done: Stopped, actor: str) -> str:
-    """ "1 reminder and 1 invoice stopped by @x" (and what was too late), for the message and the modal."""
-    parts = [_count(done.reminders, "reminder")] if done.reminders else []
-    parts += [_count(done.invoices, "invoice")] if done.invoices else []
-    line = f"✋ {' and '.join(parts) or 'Nothing'} stopped by <@{actor}>"
-    return line + (f" ({'; '.join(done.too_late)}: too late to stop)" if done.too_late else "")
+    return PreviewMessage(channel, str(container.get("message_ts") or message.get("ts") or ""))
 
 
 @answering_errors
@@ -70,21 +50,16 @@ async def handle_skip_today_action(  # noqa: PLR0913 (Bolt injects its parts by 
     respond: AsyncRespond,
     body: dict[str, Any],
     action: dict[str, Any],
-    client: AsyncWebClient,
     units: UnitsOfWork,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
     await ack()
-    actor = actor_of(body).user_id
     request = StopRequest(
-        organisation_id=workplace.organisation_id, rules=send_policy.rules, actor=actor,
+        organisation_id=workplace.organisation_id, rules=send_policy.rules, actor=actor_of(body).user_id,
         local_day=_day(action.get("value")), now=send_policy.send.clock(), whole_day=True,
     )  # fmt: skip
-    done = await stop_scheduled(units, request)
-    line = f"⏭️ Skipped for today by <@{actor}>: {_count(done.reminders, 'reminder')} stopped, no autosend today."
-    channel, ts, shown = _message_of(body)
-    await client.chat_update(channel=channel, ts=ts, text=line, blocks=with_outcome(shown, line, keep_buttons=False))
+    await stop_from_preview(units, request, _message_of(body))
 
 
 @answering_errors
@@ -106,8 +81,8 @@ async def handle_review_action(  # noqa: PLR0913 (Bolt injects its parts by name
         found = await scheduled_on(session, organisation_id=workplace.organisation_id, local_day=day)
     if found.empty:
         raise InvalidInput("What this preview listed has gone out or was stopped already: nothing is left to review.")
-    channel, ts, _ = _message_of(body)
-    target = ReviewTarget(day.isoformat(), channel, ts)
+    message = _message_of(body)
+    target = ReviewTarget(day.isoformat(), message.channel, message.ts)
     await client.views_open(trigger_id=body["trigger_id"], view=review_modal(found, target))
 
 
@@ -116,13 +91,12 @@ async def handle_review_submission(  # noqa: PLR0913 (Bolt injects its parts by 
     ack: AsyncAck,
     body: dict[str, Any],
     view: dict[str, Any],
-    client: AsyncWebClient,
+    client: AsyncWebClient,  # the wrapper shows a late error in the modal through it
     units: UnitsOfWork,
-    sessions: SessionFactory,
     workplace: Workplace,
     send_policy: SendPolicy,
 ) -> None:
-    """Stop the unticked rows (one short transaction, before the ack), then rewrite the preview message."""
+    """Stop the unticked rows in one short transaction before the ack; the notifier rewrites the preview."""
     target = target_of(view)
     reminder_ids, numbers = unticked(view)
     actor = actor_of(body).user_id
@@ -130,15 +104,9 @@ async def handle_review_submission(  # noqa: PLR0913 (Bolt injects its parts by 
         organisation_id=workplace.organisation_id, rules=send_policy.rules, actor=actor,
         local_day=_day(target.day), now=send_policy.send.clock(), reminder_ids=reminder_ids, invoice_numbers=numbers,
     )  # fmt: skip
-    done = await stop_scheduled(units, request)
-    line = stopped_words(done, actor)
-    await ack(response_action="update", view=message_view(TITLE, line))
-    async with sessions() as session:
-        found = await scheduled_on(session, organisation_id=workplace.organisation_id, local_day=request.local_day)
-    _, blocks = window_preview_message(preview_payload(found))  # what still goes out, then who stopped what
-    await client.chat_update(
-        channel=target.channel, ts=target.ts, text=line, blocks=with_outcome(blocks, line, keep_buttons=True)
-    )
+    done = await stop_from_preview(units, request, PreviewMessage(target.channel, target.ts))
+    words = {"actor": actor, "reminders": done.reminders, "invoices": done.invoices, "too_late": list(done.too_late)}
+    await ack(response_action="update", view=message_view(TITLE, stopped_words(words)))
 
 
 def register(app: AsyncApp) -> None:

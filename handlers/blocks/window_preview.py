@@ -79,10 +79,26 @@ def actions_block(day: str) -> Block:
     return {"type": "actions", "block_id": BlockId.PREVIEW_ACTIONS, "elements": [review, skip]}
 
 
-def with_outcome(blocks: Sequence[Mapping[str, Any]], line: str, *, keep_buttons: bool) -> list[Block]:
-    """The preview as it was, with who stopped what under it (and its buttons gone once the day is skipped)."""
-    kept = [dict(block) for block in blocks if keep_buttons or block.get("block_id") != BlockId.PREVIEW_ACTIONS]
-    return [*kept, context_block(line)]
+def stopped_words(payload: Mapping[str, Any]) -> str:
+    """ "⏭️ Skipped for today by @x: …" or "✋ 1 reminder stopped by @x" (and what was too late)."""
+    reminders, invoices = int(payload.get("reminders") or 0), int(payload.get("invoices") or 0)
+    actor = escape(str(payload.get("actor") or ""), keep_user_mentions=True)
+    if payload.get("whole_day"):
+        return f"⏭️ Skipped for today by <@{actor}>: {_count(reminders, 'reminder')} stopped, no autosend today."
+    parts = [_count(reminders, "reminder")] if reminders else []
+    parts += [_count(invoices, "invoice")] if invoices else []
+    too_late: Sequence[Any] = payload.get("too_late") or []
+    line = f"✋ {' and '.join(parts) or 'Nothing'} stopped by <@{actor}>"
+    return line + (f" ({escape('; '.join(map(str, too_late)))}: too late to stop)" if too_late else "")
+
+
+def window_preview_stopped_message(payload: Mapping[str, Any]) -> tuple[str, list[Block]]:
+    """The preview rewritten after a stop: the listing (without buttons once the day is skipped), then who did it."""
+    line = stopped_words(payload)
+    _, blocks = window_preview_message(payload.get("listing") or {})
+    if payload.get("whole_day"):
+        blocks = [block for block in blocks if block.get("block_id") != BlockId.PREVIEW_ACTIONS]
+    return line, [*blocks, context_block(line)]
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,14 @@ from services.invoicing.settings import OrganisationSettingsValues
 from services.invoicing.settings_store import stored_settings
 from services.notifications import NotificationKind
 from services.once_per_period import PERIOD_TAKEN, PeriodKey, claim_period
-from services.reminders.preview_stops import dispatched_reminder_ids, stoppable_reminder_ids, without_stopped
+from services.reminders.preview_stops import (
+    Stopped,
+    StopRequest,
+    dispatched_reminder_ids,
+    stop_scheduled,
+    stoppable_reminder_ids,
+    without_stopped,
+)
 from services.sending.autosend import autosend_candidates, autosend_organisations
 from services.unit_of_work import OwedPost, UnitsOfWork
 
@@ -156,6 +163,44 @@ async def preview_round(units: UnitsOfWork, *, organisation_id: int, moment: dat
     except PERIOD_TAKEN:  # another worker claimed this opening a moment ago: it posts
         return found
     return replace(found, posted=True)
+
+
+@dataclass(frozen=True)
+class PreviewMessage:
+    """Where the preview a person acted on is in Slack, so its rewrite is owed to that message."""
+
+    channel: str
+    ts: str
+
+
+async def stop_from_preview(units: UnitsOfWork, request: StopRequest, message: PreviewMessage) -> Stopped:
+    """*Skip today* or *Review*'s stops (services/reminders/preview_stops.py) and the preview's rewrite: one unit.
+
+    The rewrite (who stopped what; after *Skip today* what was listed without its buttons, after a
+    review what still goes out) is a notification row committed with the change, so the message
+    and the rows cannot disagree for longer than the notifier takes."""
+    async with units() as unit:
+        before = await scheduled_on(unit.session, organisation_id=request.organisation_id, local_day=request.local_day)
+        done = await stop_scheduled(unit, request, autosend_due=len(before.invoices))
+        after = await scheduled_on(unit.session, organisation_id=request.organisation_id, local_day=request.local_day)
+        unit.owe_post(
+            OwedPost(
+                organisation_id=request.organisation_id,
+                delivery_id=None,
+                kind=NotificationKind.WINDOW_PREVIEW_STOPPED,
+                channel=message.channel or None,
+                payload={
+                    "ts": message.ts,
+                    "actor": request.actor,
+                    "whole_day": request.whole_day,
+                    "reminders": done.reminders,
+                    "invoices": done.invoices,
+                    "too_late": list(done.too_late),
+                    "listing": preview_payload(before if request.whole_day else after),
+                },
+            )
+        )
+    return done
 
 
 def preview_payload(found: PreviewRound) -> dict[str, Any]:

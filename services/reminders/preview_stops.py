@@ -24,7 +24,7 @@ from services.authorization import Action, ApprovalRules, authorize
 from services.db.models import Delivery, Invoice, PeriodClaim, Reminder, ReminderState
 from services.errors import InvalidInput
 from services.once_per_period import PERIOD_TAKEN, PeriodKey, claim_period
-from services.unit_of_work import AuditEntry, UnitOfWork, UnitsOfWork
+from services.unit_of_work import AuditEntry, UnitOfWork
 
 AUTOSEND_DAY_STOPPED = "autosend_day_stopped"
 AUTOSEND_INVOICE_STOPPED = "autosend_invoice_stopped"
@@ -109,41 +109,42 @@ class StopRequest:
     invoice_numbers: tuple[str, ...] = ()
 
 
-async def stop_scheduled(units: UnitsOfWork, request: StopRequest) -> Stopped:
-    """Stop the day's scheduled mail (all of it, or the chosen rows), audited; senders only (`NotAllowed`)."""
+async def stop_scheduled(unit: UnitOfWork, request: StopRequest, *, autosend_due: int = 0) -> Stopped:
+    """Stop the day's scheduled mail (all of it, or the chosen rows), audited, in the caller's unit;
+    senders only (`NotAllowed`). `autosend_due`: how many invoices *Skip today* holds (for the count)."""
     authorize(request.rules, request.actor, Action.SEND)
-    async with units() as unit:
-        stoppable = await stoppable_reminder_ids(
-            unit.session, organisation_id=request.organisation_id, local_day=request.local_day
+    stoppable = await stoppable_reminder_ids(
+        unit.session, organisation_id=request.organisation_id, local_day=request.local_day
+    )
+    wanted = stoppable if request.whole_day else [rid for rid in request.reminder_ids if rid in stoppable]
+    too_late = [f"reminder {rid} went out already" for rid in request.reminder_ids if rid not in stoppable]
+    note = f"skipped for today by <@{request.actor}>" if request.whole_day else f"stopped by <@{request.actor}>"
+    if wanted:
+        await unit.session.execute(
+            update(Reminder)
+            .where(Reminder.id.in_(wanted), Reminder.state == ReminderState.QUEUED.value)
+            .values(state=ReminderState.SKIPPED.value, note=note)
         )
-        wanted = stoppable if request.whole_day else [rid for rid in request.reminder_ids if rid in stoppable]
-        too_late = [f"reminder {rid} went out already" for rid in request.reminder_ids if rid not in stoppable]
-        note = f"skipped for today by <@{request.actor}>" if request.whole_day else f"stopped by <@{request.actor}>"
-        if wanted:
-            await unit.session.execute(
-                update(Reminder)
-                .where(Reminder.id.in_(wanted), Reminder.state == ReminderState.QUEUED.value)
-                .values(state=ReminderState.SKIPPED.value, note=note)
-            )
-        invoices = await _hold_autosend(unit, request)
-        if not wanted and not invoices and not request.whole_day:
-            raise InvalidInput("Nothing was unticked: everything listed still goes out.")
-        unit.owe_audit(
-            AuditEntry(
-                organisation_id=request.organisation_id,
-                actor=request.actor,
-                action="schedule.skipped_today" if request.whole_day else "schedule.stopped",
-                subject_type="organisation",
-                subject_id=request.organisation_id,
-                detail={
-                    "day": request.local_day.isoformat(),
-                    "reminders": wanted,
-                    "invoices": list(invoices),
-                    "too_late": too_late,
-                },
-            )
+    invoices = await _hold_autosend(unit, request)
+    if not wanted and not invoices and not request.whole_day:
+        raise InvalidInput("Nothing was unticked: everything listed still goes out.")
+    unit.owe_audit(
+        AuditEntry(
+            organisation_id=request.organisation_id,
+            actor=request.actor,
+            action="schedule.skipped_today" if request.whole_day else "schedule.stopped",
+            subject_type="organisation",
+            subject_id=request.organisation_id,
+            detail={
+                "day": request.local_day.isoformat(),
+                "reminders": wanted,
+                "invoices": list(invoices),
+                "too_late": too_late,
+            },
         )
-    return Stopped(reminders=len(wanted), invoices=len(invoices), too_late=tuple(too_late))
+    )
+    held = autosend_due if request.whole_day else len(invoices)
+    return Stopped(reminders=len(wanted), invoices=held, too_late=tuple(too_late))
 
 
 async def _hold_autosend(unit: UnitOfWork, request: StopRequest) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ from tests import factories
 from tests.harness.reading import channel_messages, texts
 from tests.harness.sending import SECRET
 from tests.harness.slack import ALICE, BOB, CHANNEL, NOTIFYING, settings_with
+from tests.harness.waiting import until
 
 settings = settings_with(**NOTIFYING, INVOICEBOT_SENDERS="U0ALICE")
 
@@ -75,6 +76,10 @@ async def states(session: AsyncSession) -> list[tuple[str, str]]:
     session.expire_all()
     rows = await session.execute(select(Reminder.state, Reminder.note).order_by(Reminder.id))
     return [(str(state), note) for state, note in rows.all()]
+
+
+async def skipped(session: AsyncSession) -> bool:
+    return any(state == "skipped" for state, _ in await states(session))
 
 
 async def posted_preview(
@@ -154,7 +159,8 @@ async def test_skip_today_skips_the_reminders_stops_autosend_for_the_day_and_say
     preview = await posted_preview(runtime, org, notifier, fake_slack)
 
     await click(slack, fake_slack, preview, "Skip today", ALICE)
-    await fake_slack.wait_until(lambda: bool(fake_slack.calls_to("chat.update")), within=10)
+    await until(lambda: skipped(session), within=10, what="the reminders skipped")
+    await notifier.drain_once()
 
     assert await states(session) == [("skipped", "skipped for today by <@U0ALICE>")] * 2
     [done] = await autosend_of(runtime).evaluate(datetime(2026, 11, 23, 8, 30, tzinfo=UTC))  # open, that day
@@ -163,6 +169,9 @@ async def test_skip_today_skips_the_reminders_stops_autosend_for_the_day_and_say
     assert rewrite.args["ts"] == preview.ts
     assert rewrite.args["text"] == "⏭️ Skipped for today by <@U0ALICE>: 2 reminders stopped, no autosend today."
     assert not [block for block in rewrite.args["blocks"] if block["type"] == "actions"]
+    shown = texts(rewrite.args["blocks"])
+    assert shown[0] == f"📬 *{HEADLINE}*"  # what was announced stays readable, above who skipped it
+    assert shown[-1] == rewrite.args["text"]
 
 
 async def test_review_unticking_one_reminder_stops_only_that_one(
@@ -193,9 +202,14 @@ async def test_review_unticking_one_reminder_stops_only_that_one(
     assert await states(session) == [("skipped", "stopped by <@U0ALICE>"), ("queued", "")]
     [done] = await autosend_of(runtime).evaluate(datetime(2026, 11, 23, 8, 30, tzinfo=UTC))
     assert done.queued == ("I-1",)  # still ticked: it goes
-    await fake_slack.wait_until(lambda: bool(fake_slack.calls_to("chat.update")), within=10)
+    await notifier.drain_once()
     [rewrite] = fake_slack.calls_to("chat.update")
-    assert texts(rewrite.args["blocks"])[-1] == "✋ 1 reminder stopped by <@U0ALICE>"
+    assert rewrite.args["ts"] == preview.ts
+    shown = texts(rewrite.args["blocks"])
+    assert shown[0] == "📬 *1 reminder and 1 invoice go out at 09:00 (Europe/Zurich)*"  # what still goes
+    assert "Globex" in shown[1] and "Acme" not in shown[1]
+    assert shown[-1] == "✋ 1 reminder stopped by <@U0ALICE>"
+    assert [block for block in rewrite.args["blocks"] if block["type"] == "actions"]  # Review again, or skip the rest
 
 
 async def test_someone_who_may_not_send_is_told_so_and_nothing_changes(
