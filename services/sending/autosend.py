@@ -13,7 +13,9 @@ request posted instead of a send. Each invoice's idempotency key is derived from
 alone, so N workers evaluating the same minute, or a round repeated after a crash, ask once.
 
 Only inside the send window (services/invoicing/send_window.py): outside it a round asks for
-nothing and says when the window opens next.
+nothing and says when the window opens next. A person may stop it for a day, or one invoice for
+a day, from the window's preview in the channel: `without_stopped` (services/reminders/
+preview_stops.py) takes those out before anything is asked.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from services.db.models import (
     DeliveryKind,
     Organisation,
     OrganisationSettingsRow,
+    PeriodClaim,
     Reminder,
     ReminderInvoice,
 )
@@ -229,6 +230,10 @@ async def test_someone_who_may_not_send_is_told_so_and_nothing_changes(
 
     [answer] = fake_slack.responses_to(key)
     assert answer.body["text"] == "You can't send invoices: only senders can; ask an admin to add you to the senders."
+    review = await click(slack, fake_slack, preview, "Review", BOB)
+    await fake_slack.wait_until(lambda: bool(fake_slack.responses_to(review)), within=10)
+    assert fake_slack.responses_to(review)[0].body["text"] == answer.body["text"]
+    assert fake_slack.views == {}  # no modal opened
     assert await states(session) == [("queued", "")] * 2
     assert fake_slack.calls_to("chat.update") == []
     [done] = await autosend_of(runtime).evaluate(datetime(2026, 11, 23, 8, 30, tzinfo=UTC))
@@ -265,3 +270,18 @@ async def test_review_says_a_reminder_already_dispatched_is_too_late_and_stops_t
 
     assert texts(answer.json()["view"]["blocks"]) == [f"✋ 1 reminder stopped by <@{ALICE.id}>"]
     assert await states(session) == [("queued", ""), ("skipped", "stopped by <@U0ALICE>")]
+
+
+async def test_nothing_to_go_out_posts_no_preview_and_claims_no_opening(
+    runtime: Runtime, session: AsyncSession, org: Organisation, notifier: Notifier, fake_slack: FakeSlackApi
+):
+    await runtime.organisation_id()
+    await session.execute(update(OrganisationSettingsRow).values(autosend=True))  # on, but nothing is validated
+    await session.commit()
+
+    quiet = await preview_round(units_over(runtime.sessions), organisation_id=org.id, moment=EARLY)
+
+    assert not quiet.posted and quiet.empty
+    assert (await session.execute(select(PeriodClaim))).scalars().all() == []  # a later reminder still gets one
+    await notifier.drain_once()
+    assert previews(fake_slack) == []
