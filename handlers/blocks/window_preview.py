@@ -155,6 +155,9 @@ def review_modal(found: PreviewRound, target: ReviewTarget) -> dict[str, Any]:
         *_groups("pv_r", "Reminders", reminders),
         *_groups("pv_i", "Autosend", invoices),
     ]
+    unlisted = max(0, len(found.reminders) - MAX_LISTED) + max(0, len(found.invoices) - MAX_LISTED)
+    if unlisted:
+        blocks.append(context_block(f"…and {unlisted} more not listed here: they go out (*Skip today* stops all)."))
     if found.gone:
         lines = [f"{item.customer} ({', '.join(item.invoices)})" for item in found.gone]
         blocks.append(context_block(clip(f"Already sent, too late to stop: {escape('; '.join(lines))}", 2900)))
