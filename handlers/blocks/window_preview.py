@@ -24,6 +24,7 @@ MAX_LINE_CHARS = 2900
 GROUP = 10  # Slack's limit of options in one checkboxes element
 MAX_LISTED = 40  # reminders + invoices in the modal (4 groups each leaves room under 100 blocks)
 TITLE = "Scheduled mail"
+SKIP_CONFIRM = "Nothing listed here goes out that day: the reminders are skipped, autosend waits a day."
 
 
 def _count(count: int, word: str) -> str:
@@ -71,7 +72,7 @@ def actions_block(day: str) -> Block:
         "style": "danger",
         "confirm": {
             "title": plain_text("Skip today?"),
-            "text": plain_text("No reminder and no autosend goes out today; tomorrow they are evaluated again.", 300),
+            "text": plain_text(SKIP_CONFIRM, 300),
             "confirm": plain_text("Skip today"),
             "deny": plain_text("Keep them"),
         },
