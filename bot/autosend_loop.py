@@ -6,6 +6,8 @@ round is built from the organisation as it is now (its approval rules, sender do
 sending is paused), read per round so an admin's change applies at the next minute. It
 reports to its heartbeat each round, so a stuck or failing loop turns `/healthz` red.
 `invoicebot autosend run --as-of` runs one round at another moment (bot/cli_schedule.py).
+Each round first posts the send window's preview where one is due (services/reminders/preview.py):
+what leaves at the next opening, reminders included, until the reminders loop calls it too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bot.loop_health import Heartbeat, run_rounds
 from bot.organisation_settings import OrganisationDirectory
 from services.clock import utcnow
 from services.db.models import Organisation
+from services.reminders.preview import preview_organisations, preview_round
 from services.sending.autosend import AutosendAsk, AutosendRound, autosend_organisations, run_autosend
 from services.sending.context import SendContext
 from services.unit_of_work import units_over
@@ -43,6 +46,9 @@ class Autosend:
         """Each organisation's round at `moment`, one transaction each (one failing leaves the others)."""
         async with self.sessions() as session:
             organisation_ids = await autosend_organisations(session)
+            previewed = await preview_organisations(session)
+        for organisation_id in previewed:  # first: the channel hears what goes out before it goes
+            await preview_round(units_over(self.sessions), organisation_id=organisation_id, moment=moment)
         return [await self._round(organisation_id, moment) for organisation_id in organisation_ids]
 
     async def _round(self, organisation_id: int, moment: datetime) -> AutosendRound:

@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.authorization import ApprovalPolicy
 from services.email.dkim import read_private_key
 from services.field_rules import check_bic, check_iban, check_language
-from services.invoicing.send_window import DEFAULT_SEND_WINDOW
+from services.invoicing.send_window import DEFAULT_SEND_WINDOW, MAX_PREVIEW_LEAD
 from services.invoicing.settings import MAX_HOLDER
 from services.money import check_currency
 from services.postal_address import MAX_CITY, MAX_POSTAL_CODE, MAX_STREET, MAX_SUBDIVISION
@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     # When scheduled mail (autosend, reminders) may leave, in the time zone above, and whose holidays close it
     send_window: str = Field(DEFAULT_SEND_WINDOW, validation_alias=_env("SEND_WINDOW"))
     holiday_country: str = Field("", validation_alias=_env("HOLIDAY_COUNTRY"))
+    # Minutes before the window opens that the channel is shown what will go out (0: as soon as it is queued)
+    preview_lead_minutes: int = Field(0, ge=0, le=MAX_PREVIEW_LEAD, validation_alias=_env("PREVIEW_LEAD_MINUTES"))
     # A reminder step missed by more days than this (an outage) is skipped with a note, not sent late
     reminder_max_lateness_days: int = Field(7, ge=0, le=365, validation_alias=_env("REMINDER_MAX_LATENESS_DAYS"))
 

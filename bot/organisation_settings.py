@@ -337,6 +337,7 @@ def seed_values(settings: Settings) -> OrganisationSettingsValues:
         weekly_summary_day=_weekday_seed(settings.weekly_summary_day),
         send_window=settings.send_window,
         holiday_country=settings.holiday_country,
+        preview_lead=settings.preview_lead_minutes,
     )
 
 

@@ -21,6 +21,7 @@ from handlers import (
     search,
     sent_email,
     settings,
+    window_preview,
 )
 
 
@@ -42,3 +43,4 @@ def register(app: AsyncApp) -> None:
     cancel.register(app)
     search.register(app)
     email_texts.register(app)
+    window_preview.register(app)

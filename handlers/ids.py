@@ -42,6 +42,9 @@ class ActionId(StrEnum):
     CUSTOMER_PROMISE = "customer_promise_to_pay"
     CUSTOMER_DISPUTE = "customer_mark_disputed"
     CUSTOMER_LIFT_DISPUTE = "customer_lift_dispute"
+    # The send window's preview in the channel (handlers.window_preview); the value is the local day.
+    PREVIEW_REVIEW = "window_preview_review"
+    PREVIEW_SKIP_TODAY = "window_preview_skip_today"
 
 
 class MenuChoice(StrEnum):
@@ -102,6 +105,7 @@ class BlockId(StrEnum):
     STOP_INVOICE = "stop_invoice"  # which open invoice a promise or a dispute is about
     PROMISE_UNTIL = "promise_until"
     DISPUTE_REASON = "dispute_reason"
+    PREVIEW_ACTIONS = "window_preview_actions"  # the preview's *Review* / *Skip today*
 
 
 class CallbackId(StrEnum):
@@ -118,6 +122,7 @@ class CallbackId(StrEnum):
     PAUSE_REMINDERS = "customer_pause"
     PROMISE_TO_PAY = "customer_promise"
     MARK_DISPUTED = "customer_dispute"
+    PREVIEW_REVIEW = "window_preview_review"  # the preview's *Review*; private_metadata: day, channel, ts (JSON)
 
 
 COMMAND = "/invoices"

@@ -39,6 +39,7 @@ from handlers.blocks.autosend import autosend_message
 from handlers.blocks.digest import digest_message
 from handlers.blocks.elements import Block, section
 from handlers.blocks.status import delivery_alert_message, delivery_note_text, status_message
+from handlers.blocks.window_preview import window_preview_message, window_preview_stopped_message
 from handlers.context import Session
 from services.db.models import DeliveryKind, Notification
 from services.invoicing.states import SENT_OK
@@ -222,6 +223,26 @@ async def post_autosend_notice(post: OrganisationPost) -> None:
     await _post_in_channel(post, "autosend's note", autosend_message)
 
 
+async def post_window_preview(post: OrganisationPost) -> None:
+    """What the send window lets out at its next opening, with *Review* and *Skip today*."""
+    await _post_in_channel(post, "the send window's preview", window_preview_message)
+
+
+async def update_window_preview(post: OrganisationPost) -> None:
+    """The preview rewritten in place after a person stopped some of it (a new post if its ts is unknown)."""
+    channel = post.notification.channel or post.default_channel
+    if not channel:
+        raise PostLater("no channel to rewrite the send window's preview in: set the notify channel")
+    payload = post.notification.payload or {}
+    text, blocks = window_preview_stopped_message(payload)
+    ts = str(payload.get("ts") or "")
+    if ts:
+        await post.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+    else:
+        ts = str((await post.client.chat_postMessage(channel=channel, text=text, blocks=blocks))["ts"])
+    await post.posted(Posted(channel, ts))
+
+
 async def _post_in_channel(
     post: OrganisationPost, what: str, message: Callable[[Mapping[str, Any]], tuple[str, list[Block]]]
 ) -> None:
@@ -236,6 +257,8 @@ async def _post_in_channel(
 ORGANISATION_RENDERERS: Mapping[NotificationKind, Callable[[OrganisationPost], Awaitable[None]]] = {
     NotificationKind.DIGEST: post_digest,
     NotificationKind.AUTOSEND: post_autosend_notice,
+    NotificationKind.WINDOW_PREVIEW: post_window_preview,
+    NotificationKind.WINDOW_PREVIEW_STOPPED: update_window_preview,
 }
 RENDERERS: Mapping[NotificationKind, Renderer] = {
     NotificationKind.DELIVERY_STATUS: post_delivery_status,

@@ -53,6 +53,10 @@ class NotificationKind(StrEnum):
     DIGEST = "digest"
     # What an autosend round asked for (and what it left for a person), in the notify channel.
     AUTOSEND = "autosend"
+    # What the send window lets out at its next opening, with *Review* / *Skip today* (services/reminders/preview.py).
+    WINDOW_PREVIEW = "window_preview"
+    # Rewrites that preview once a person stopped some of it (*Skip today*, *Review*): who, and what still goes.
+    WINDOW_PREVIEW_STOPPED = "window_preview_stopped"
 
 
 @dataclass(frozen=True)

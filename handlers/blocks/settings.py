@@ -53,6 +53,7 @@ TEXT_FIELDS = {  # field: (label, optional, hint)
     "time_zone": ("Time zone", False, "IANA name, like Europe/Brussels: the organisation's today and hours"),
     "send_window": ("Send window", False, "When reminders and autosend may leave, like Mon-Fri 09:00-17:00"),
     "holiday_country": ("Closed on the public holidays of", True, "A country code, like BE; empty: none"),
+    "preview_lead": ("Preview lead (minutes)", False, "The channel hears what goes out this long before; 0: at once"),
 }
 DIGEST_HOURS = (("off", "Off"), *((str(hour), f"{hour:02d}:00") for hour in range(24)))
 SUMMARY_DAYS = tuple((day, day.capitalize()) for day in WEEKDAYS)
@@ -174,6 +175,7 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
         section("*Scheduled mail* — reminders and autosend leave only inside this window, in the time zone above."),
         _text(form, "send_window"),
         _text(form, "holiday_country"),
+        _text(form, "preview_lead"),
         _checkbox(
             block_id("autosend"),
             "Autosend",

@@ -28,6 +28,7 @@ from services.invoicing.schedule_settings import WEEKDAYS
 
 DEFAULT_SEND_WINDOW = "Mon-Fri 09:00-17:00"
 MAX_SEND_WINDOW = 64
+MAX_PREVIEW_LEAD = 24 * 60  # minutes: a preview is at most a day ahead of the opening it announces
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SHAPE = re.compile(r"^(?P<days>.+?)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})$")
 _LOOKAHEAD_DAYS = 400  # a window open at least one day a week opens within this, even across a year of holidays
@@ -103,6 +104,17 @@ def check_holiday_country(value: str | None) -> str:
     if code and code not in holidays.list_supported_countries():
         raise InvalidInput(f"{code!r} is not a country whose holidays are known (ISO 3166 code, like BE or GB)")
     return code
+
+
+def check_preview_lead(value: str | int | None) -> int:
+    """Minutes before the window opens that its preview is posted: a whole number, 0 (as it is queued) to a day."""
+    try:
+        minutes = int(str(value if value is not None else "").strip() or "0")
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not a whole number of minutes (0: as soon as mail is queued)") from None
+    if not 0 <= minutes <= MAX_PREVIEW_LEAD:
+        raise InvalidInput(f"the preview lead is between 0 and {MAX_PREVIEW_LEAD} minutes (a day)")
+    return minutes
 
 
 def _clock(text: str, raw: str) -> time | None:

@@ -34,7 +34,12 @@ from services.field_rules import (
     iban_shown,
 )
 from services.invoicing.schedule_settings import WEEKDAYS, check_time_zone, hour_or_off, silent_hours, weekday_number
-from services.invoicing.send_window import DEFAULT_SEND_WINDOW, check_holiday_country, parse_send_window
+from services.invoicing.send_window import (
+    DEFAULT_SEND_WINDOW,
+    check_holiday_country,
+    check_preview_lead,
+    parse_send_window,
+)
 from services.money import check_currency
 from services.postal_address import (
     MAX_CITY,
@@ -94,6 +99,7 @@ class OrganisationSettingsValues:
     weekly_summary_day: int = 0  # the weekly summary's day (0 = Monday), with the daily digest
     send_window: str = DEFAULT_SEND_WINDOW  # when scheduled mail may leave (services/invoicing/send_window.py)
     holiday_country: str = ""  # whose public holidays close the send window; "" none
+    preview_lead: int = 0  # minutes before the window opens that its preview is posted (services/reminders/preview.py)
     autosend: bool = False  # validated invoices go out on their issue date without a click (customers may differ)
 
     @property
@@ -173,6 +179,7 @@ class SettingsForm:
     weekly_summary_day: str = "monday"
     send_window: str = DEFAULT_SEND_WINDOW
     holiday_country: str = ""
+    preview_lead: str = "0"
     autosend: bool = False
 
 
@@ -324,6 +331,7 @@ def check_settings(
             "send_window", lambda: parse_send_window(form.send_window).text(), DEFAULT_SEND_WINDOW
         ),
         holiday_country=errors.check("holiday_country", lambda: check_holiday_country(form.holiday_country), ""),
+        preview_lead=errors.check("preview_lead", lambda: check_preview_lead(form.preview_lead), 0),
     )
     if values.bic and not values.iban and "iban" not in errors.found:
         errors.found["iban"] = "a BIC alone cannot be paid to: give the IBAN too (or clear the BIC)"
@@ -369,6 +377,7 @@ def form_of(values: OrganisationSettingsValues) -> SettingsForm:
         silent_after_smtp_hours=str(values.silent_after_smtp_hours),
         digest_hour="off" if values.digest_hour is None else str(values.digest_hour),
         weekly_summary_day=WEEKDAYS[values.weekly_summary_day],
+        preview_lead=str(values.preview_lead),
         country=values.address.country or "",
         **{
             part: getattr(values.address, part)

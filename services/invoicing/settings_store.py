@@ -69,6 +69,7 @@ def values_of(organisation: Organisation, row: OrganisationSettingsRow) -> Organ
         weekly_summary_day=row.weekly_summary_day or 0,
         send_window=row.send_window or DEFAULT_SEND_WINDOW,
         holiday_country=row.holiday_country or "",
+        preview_lead=row.preview_lead or 0,
         autosend=bool(row.autosend),
     )
 
@@ -88,6 +89,7 @@ def _write(organisation: Organisation, row: OrganisationSettingsRow, values: Org
     row.time_zone, row.digest_hour = values.time_zone, values.digest_hour
     row.weekly_summary_day = values.weekly_summary_day
     row.send_window, row.holiday_country = values.send_window, values.holiday_country
+    row.preview_lead = values.preview_lead
     row.autosend = values.autosend
     organisation.name = values.legal_name
     for column, value in address_columns(values.address).items():

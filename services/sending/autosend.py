@@ -13,7 +13,9 @@ request posted instead of a send. Each invoice's idempotency key is derived from
 alone, so N workers evaluating the same minute, or a round repeated after a crash, ask once.
 
 Only inside the send window (services/invoicing/send_window.py): outside it a round asks for
-nothing and says when the window opens next.
+nothing and says when the window opens next. A person may stop it for a day, or one invoice for
+a day, from the window's preview in the channel: `without_stopped` (services/reminders/
+preview_stops.py) takes those out before anything is asked.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from services.invoicing.send_window import parse_send_window
 from services.invoicing.settings_store import stored_settings
 from services.notifications import NotificationKind
 from services.once_per_period import PERIOD_TAKEN, PeriodKey, claim_period
+from services.reminders.preview_stops import without_stopped
 from services.sending.bulk import MAX_BULK_INVOICES, BulkRequest, SkippedInvoice, request_bulk_delivery
 from services.sending.context import SendContext
 from services.sending.readiness import SendingState
@@ -120,7 +123,8 @@ async def autosend_round(session: AsyncSession, ask: AutosendAsk) -> AutosendRou
     local_today = local_date(values.time_zone, moment)
     numbers = await autosend_candidates(
         session, organisation_id=organisation_id, organisation_default=values.autosend, local_today=local_today
-    )
+    )  # less what a person stopped for today from the window's preview
+    numbers = await without_stopped(session, organisation_id=organisation_id, local_day=local_today, numbers=numbers)
     if not numbers:
         return AutosendRound(organisation_id, window_open=True, next_opening=None, local_day=local_today)
     request = BulkRequest(

@@ -62,6 +62,8 @@ def test_a_changed_vat_number_is_checked_and_stored_compact_with_its_prefix() ->
         ("country", "ZZ"),
         ("legal_name", ""),
         ("cc", ("archive@example.com", "nope")),
+        ("preview_lead", "soon"),
+        ("preview_lead", "1441"),
     ],
 )
 def test_each_bad_value_is_refused_on_its_own_field(field: str, value: Any) -> None:
@@ -94,3 +96,12 @@ def test_a_bic_alone_is_refused_and_an_unchanged_stored_iban_is_not_rechecked() 
     legacy = replace(STORED, iban="DE00370400440532013000")  # stored before the check: wrong check digits
     changed = replace(form_of(legacy), approval_policy="always")
     assert check_settings(changed, before=legacy).iban == "DE00370400440532013000"
+
+
+def test_the_preview_lead_is_whole_minutes_and_comes_back_through_the_form() -> None:
+    values = check_settings(replace(form_of(STORED), preview_lead=" 60 "), before=STORED)
+    assert values.preview_lead == 60
+    assert form_of(values).preview_lead == "60"
+    with pytest.raises(FieldErrors) as refused:
+        check_settings(replace(form_of(STORED), preview_lead="-5"), before=STORED)
+    assert refused.value.errors == {"preview_lead": "the preview lead is between 0 and 1440 minutes (a day)"}

@@ -107,6 +107,8 @@ class OrganisationSettingsRow(Base):
         String(64), default="Mon-Fri 09:00-17:00", server_default="Mon-Fri 09:00-17:00"
     )
     holiday_country: Mapped[str] = mapped_column(String(2), default="", server_default="")
+    # Minutes before the window opens that the channel hears what will go out (0: as soon as it is queued)
+    preview_lead: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     autosend: Mapped[bool] = mapped_column(default=False, server_default=false())  # customers follow it by default
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
