@@ -6,8 +6,6 @@ Built from plain data, no server and no database; the assertions read what a per
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,43 +14,11 @@ from handlers.blocks.approvals import approval_decided_message, approval_request
 from handlers.blocks.review import loading_view, message_view, queued_words, working_view
 from handlers.blocks.status import alert_buttons, status_message
 from handlers.ids import ActionId, BlockId
-from services.tracking.status import DeliveryStatusView
 from tests.harness.reading import texts
+from tests.harness.status_views import CREATED, a_send
 
 HOSTILE = "<!channel> *pay*"
 HOSTILE_SHOWN = "&lt;!channel&gt; ∗pay∗"
-CREATED = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)
-
-
-def a_send(**changes: object) -> DeliveryStatusView:
-    values: dict[str, object] = {
-        "delivery_id": 42,
-        "kind": "invoice",
-        "invoice_number": "INV-0001",
-        "customer_name": "Acme Corp",
-        "amount": "€120.00",
-        "total": Decimal("120.00"),
-        "currency": "EUR",
-        "to": ("ap@acme.example",),
-        "cc": (),
-        "bcc": (),
-        "subject": "Invoice INV-0001",
-        "status": "queued",
-        "smtp_reply": None,
-        "last_error": None,
-        "requested_by": "U0ALICE",
-        "approved_by": None,
-        "approval_decision": None,
-        "rejected_reason": None,
-        "attempts": 0,
-        "next_attempt_at": None,
-        "created_at": CREATED,
-        "finished_at": None,
-        "timeline": (),
-        "slack_channel": None,
-        "slack_ts": None,
-    }
-    return DeliveryStatusView(**(values | changes))  # type: ignore[arg-type]
 
 
 def buttons_of(block: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from handlers.blocks.status import delivery_alert_message, status_message
 from services.tracking.status import DeliveryStatusView
 from tests.harness.reading import texts
-from tests.unit.test_blocks_messages import a_send
+from tests.harness.status_views import a_send
 
 
 def a_reminder(**changes: object) -> DeliveryStatusView:
