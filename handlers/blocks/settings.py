@@ -53,6 +53,12 @@ TEXT_FIELDS = {  # field: (label, optional, hint)
     "time_zone": ("Time zone", False, "IANA name, like Europe/Brussels: the organisation's today and hours"),
     "send_window": ("Send window", False, "When reminders and autosend may leave, like Mon-Fri 09:00-17:00"),
     "holiday_country": ("Closed on the public holidays of", True, "A country code, like BE; empty: none"),
+    "reminder_ladder": (
+        "Reminder ladder",
+        True,
+        "Days from the due date and a tone, an optional fee: -3 friendly, 0 neutral, +7 firm fee 15.00. "
+        "Empty: the built-in -3 friendly, 0 friendly, +7 neutral, +14 firm, +30 firm",
+    ),
 }
 DIGEST_HOURS = (("off", "Off"), *((str(hour), f"{hour:02d}:00") for hour in range(24)))
 SUMMARY_DAYS = tuple((day, day.capitalize()) for day in WEEKDAYS)
@@ -174,6 +180,7 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
         section("*Scheduled mail* — reminders and autosend leave only inside this window, in the time zone above."),
         _text(form, "send_window"),
         _text(form, "holiday_country"),
+        _text(form, "reminder_ladder"),
         _checkbox(
             block_id("autosend"),
             "Autosend",
@@ -220,6 +227,7 @@ def parse_settings(view: Mapping[str, Any]) -> SettingsForm:
         role: tuple(_value(state, role)) + tuple(_value(state, f"{role}_groups") or ()) for role, _ in ROLES
     }
     values.update({field: str(_value(state, field)).strip() for field in TEXT_FIELDS if field not in LIST_FIELDS})
+    values["reminder_ladder"] = values["reminder_ladder"] if block_id("reminder_ladder") in state else None
     values.update(
         {field: tuple(part.strip() for part in str(_value(state, field)).split(",")) for field in LIST_FIELDS}
     )

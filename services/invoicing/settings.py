@@ -174,6 +174,7 @@ class SettingsForm:
     send_window: str = DEFAULT_SEND_WINDOW
     holiday_country: str = ""
     autosend: bool = False
+    reminder_ladder: str | None = None  # services.reminders' syntax; None: the modal had no such field
 
 
 class _Errors:
