@@ -100,7 +100,7 @@ def _register_ladder(reminders_app: typer.Typer, run_with_runtime: RunWithRuntim
         for line in ladder_lines(run_with_runtime(work)):
             typer.echo(line)
 
-    @ladder_app.command("set")
+    @ladder_app.command("set", context_settings={"ignore_unknown_options": True})  # "-3 friendly, …" is no option
     def ladder_set(
         steps: Annotated[str, typer.Argument(help='the steps, like "-3 friendly, 0 neutral, +7 firm fee 15.00"')],
         customer: Annotated[str | None, typer.Option("--customer", help=CUSTOMER_HELP)] = None,

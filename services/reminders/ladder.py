@@ -92,10 +92,13 @@ def parse_step(text: str) -> Step:
     """One step as people write it, "+7 neutral" or "+30 firm fee 15.00" (what `Step.words` prints), or
     the older "+7:neutral" / "30:firm:15.00"; else a sentence saying what is wrong."""
     cleaned = text.strip()
-    parts = [part.strip() for part in cleaned.split(":")] if ":" in cleaned else cleaned.split()
-    if len(parts) == 4 and parts[2].lower() == "fee":
-        parts = [parts[0], parts[1], parts[3]]
-    if len(parts) not in (2, 3) or (len(parts) == 3 and ":" not in cleaned):
+    if ":" in cleaned:
+        parts = [part.strip() for part in cleaned.split(":")]
+    else:  # words: a fee needs its word, "+7 firm fee 15.00"
+        words = cleaned.split()
+        parts = [*words[:2], words[3]] if len(words) == 4 and words[2].lower() == "fee" else words
+        parts = parts if len(words) != 3 else []
+    if len(parts) not in (2, 3):
         raise InvalidInput(f"{cleaned!r} is not a step like +7 neutral or +30 firm fee 15.00 (days, tone, fee).")
     try:
         offset = int(parts[0])
