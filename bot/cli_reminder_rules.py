@@ -58,7 +58,7 @@ def step_line(step: Step) -> str:
 
 def ladder_lines(found: LadderInForce) -> list[str]:
     """`ladder show`: whose ladder, where it comes from, then one line per step."""
-    whom = f"{found.customer}'s invoices" if found.customer else "The organisation's invoices"
+    whom = f"Invoices of {found.customer}" if found.customer else "The organisation's invoices"
     head = f"{whom} climb {found.source.value}"
     if found.source is LadderSource.DEFAULT:
         head += " (no ladder set)"

@@ -88,7 +88,7 @@ async def test_ladder_show_set_and_clear_say_which_ladder_is_in_force_and_where_
     own = run("reminders", "ladder", "set", "10 neutral, 20 firm", "--customer", "ACME")
     assert own.returncode == 0, own.stderr
     assert own.stdout.splitlines() == [
-        "Acme Corp (ACME)'s invoices climb the customer's own ladder:",
+        "Invoices of Acme Corp (ACME) climb the customer's own ladder:",
         "  +10 days  neutral",
         "  +20 days  firm",
     ]
@@ -102,7 +102,7 @@ async def test_ladder_show_set_and_clear_say_which_ladder_is_in_force_and_where_
 
     cleared = run("reminders", "ladder", "clear", "--customer", "ACME")
     assert cleared.returncode == 0, cleared.stderr
-    assert cleared.stdout.splitlines()[0] == "Acme Corp (ACME)'s invoices climb the organisation's ladder:"
+    assert cleared.stdout.splitlines()[0] == "Invoices of Acme Corp (ACME) climb the organisation's ladder:"
     assert [row for row in await ladder_rows(session) if row[0] is not None] == []
     assert await audits(session) == [
         ("cli", "reminders.ladder_set", "organisation", {"steps": ["-3 friendly", "+0 neutral", "+7 firm fee 15.00"]}),

@@ -4,6 +4,8 @@ A ladder is a list of steps, each a day offset from the due date (negative: befo
 and an optional fixed fee line. No rows stored for the organisation means `DEFAULT_LADDER`; a
 customer with rows of its own uses them instead of the organisation's, whole (never merged).
 Setting a ladder replaces all its steps in one unit of work, audited (`reminders.ladder_set`).
+People write a ladder in one syntax, `parse_ladder`'s ("-3 friendly, 0 neutral, +7 firm fee 15.00",
+what `Step.words` prints), in the CLI and in the settings modal alike: there is no second parser.
 """
 
 from __future__ import annotations
