@@ -50,15 +50,15 @@ TEXT_FIELDS = {  # field: (label, optional, hint)
     "bcc": ("Bcc on every send", True, "Comma-separated"),
     "silent_after_provider_hours": ("Via a provider with webhooks (hours)", False, "0: off. Default 24"),
     "silent_after_smtp_hours": ("Via our own SMTP relay (hours)", False, "0: off. Default 72"),
-    "time_zone": ("Time zone", False, "IANA name, like Europe/Brussels: the organisation's today and hours"),
-    "send_window": ("Send window", False, "When reminders and autosend may leave, like Mon-Fri 09:00-17:00"),
-    "holiday_country": ("Closed on the public holidays of", True, "A country code, like BE; empty: none"),
     "reminder_ladder": (
         "Reminder ladder",
         True,
         "Days from the due date and a tone, an optional fee: -3 friendly, 0 neutral, +7 firm fee 15.00. "
         "Empty: the built-in -3 friendly, 0 friendly, +7 neutral, +14 firm, +30 firm",
     ),
+    "time_zone": ("Time zone", False, "IANA name, like Europe/Brussels: the organisation's today and hours"),
+    "send_window": ("Send window", False, "When reminders and autosend may leave, like Mon-Fri 09:00-17:00"),
+    "holiday_country": ("Closed on the public holidays of", True, "A country code, like BE; empty: none"),
 }
 DIGEST_HOURS = (("off", "Off"), *((str(hour), f"{hour:02d}:00") for hour in range(24)))
 SUMMARY_DAYS = tuple((day, day.capitalize()) for day in WEEKDAYS)
@@ -180,13 +180,14 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
         section("*Scheduled mail* — reminders and autosend leave only inside this window, in the time zone above."),
         _text(form, "send_window"),
         _text(form, "holiday_country"),
-        _text(form, "reminder_ladder"),
         _checkbox(
             block_id("autosend"),
             "Autosend",
             _option(YES, "Send validated invoices on their issue date without a click (approval still applies)"),
             ticked=form.autosend,
         ),
+        section("*Reminders* — the organisation's ladder; a customer's own and the stop rules: docs/reminders.md."),
+        _text(form, "reminder_ladder"),
         section("*Copies of every send*"),
         _text(form, "cc"),
         _text(form, "bcc"),
