@@ -186,7 +186,7 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
             _option(YES, "Send validated invoices on their issue date without a click (approval still applies)"),
             ticked=form.autosend,
         ),
-        section("*Reminders* — the organisation's ladder; a customer's own and the stop rules: docs/reminders.md."),
+        section("*Reminders* — the organisation's ladder; a customer's own: `invoicebot reminders ladder set`."),
         _text(form, "reminder_ladder"),
         section("*Copies of every send*"),
         _text(form, "cc"),
