@@ -87,19 +87,18 @@ def check_ladder(steps: Sequence[Step]) -> tuple[Step, ...]:
     return ordered
 
 
-STEP_EXAMPLE = "-3 friendly, 0 neutral, +7 firm fee 15.00"
-
-
 def parse_step(text: str) -> Step:
     """One step as people write it, "+7 neutral" or "+30 firm fee 15.00" (what `Step.words` prints), or
     the older "+7:neutral" / "30:firm:15.00"; else a sentence saying what is wrong."""
     cleaned = text.strip()
     if ":" in cleaned:
         parts = [part.strip() for part in cleaned.split(":")]
-    else:  # words: a fee needs its word, "+7 firm fee 15.00"
+    else:
         words = cleaned.split()
-        parts = [*words[:2], words[3]] if len(words) == 4 and words[2].lower() == "fee" else words
-        parts = parts if len(words) != 3 else []
+        if len(words) == 4 and words[2].lower() == "fee":
+            parts = [words[0], words[1], words[3]]
+        else:
+            parts = words if len(words) == 2 else []  # "+7 firm 15.00": a fee needs its word
     if len(parts) not in (2, 3):
         raise InvalidInput(f"{cleaned!r} is not a step like +7 neutral or +30 firm fee 15.00 (days, tone, fee).")
     try:
@@ -144,10 +143,7 @@ def _steps_of(rows: Sequence[ReminderStep]) -> tuple[Step, ...]:
 
 async def organisation_ladder(session: AsyncSession, *, organisation_id: int) -> tuple[Step, ...]:
     """The organisation's default ladder (DEFAULT_LADDER until one is set)."""
-    query = select(ReminderStep).where(
-        ReminderStep.organisation_id == organisation_id, ReminderStep.customer_id.is_(None)
-    )
-    return _steps_of((await session.scalars(query)).all()) or DEFAULT_LADDER
+    return await stored_organisation_ladder(session, organisation_id=organisation_id) or DEFAULT_LADDER
 
 
 async def customer_overrides(session: AsyncSession, *, organisation_id: int) -> dict[int, tuple[Step, ...]]:
@@ -164,11 +160,15 @@ async def customer_overrides(session: AsyncSession, *, organisation_id: int) -> 
 
 async def ladder_for_customer(session: AsyncSession, *, organisation_id: int, customer_id: int) -> tuple[Step, ...]:
     """The ladder a customer's invoices climb: its override, else the organisation's."""
+    own = await _customer_steps(session, organisation_id, customer_id)
+    return own or await organisation_ladder(session, organisation_id=organisation_id)
+
+
+async def _customer_steps(session: AsyncSession, organisation_id: int, customer_id: int) -> tuple[Step, ...]:
     query = select(ReminderStep).where(
         ReminderStep.organisation_id == organisation_id, ReminderStep.customer_id == customer_id
     )
-    own = _steps_of((await session.scalars(query)).all())
-    return own or await organisation_ladder(session, organisation_id=organisation_id)
+    return _steps_of((await session.scalars(query)).all())
 
 
 async def customer_by_ref(session: AsyncSession, *, organisation_id: int, ref: str) -> Customer:
@@ -214,10 +214,7 @@ async def ladder_in_force(
     if customer_ref is not None:
         found = await customer_by_ref(session, organisation_id=organisation_id, ref=customer_ref)
         customer = f"{found.name} ({found.ref})"
-        query = select(ReminderStep).where(
-            ReminderStep.organisation_id == organisation_id, ReminderStep.customer_id == found.id
-        )
-        own = _steps_of((await session.scalars(query)).all())
+        own = await _customer_steps(session, organisation_id, found.id)
         if own:
             return LadderInForce(own, LadderSource.CUSTOMER, customer)
     stored = await stored_organisation_ladder(session, organisation_id=organisation_id)
