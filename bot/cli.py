@@ -26,6 +26,7 @@ from bot.cli_emails import register as register_emails_commands
 from bot.cli_health import register as register_health_commands
 from bot.cli_links import register as register_links_commands
 from bot.cli_payments import register as register_payments_commands
+from bot.cli_reminder_rules import register as register_reminder_rules_commands
 from bot.cli_reminders import register as register_reminders_commands
 from bot.cli_runtime import register as register_runtime_commands
 from bot.cli_schema import register as register_schema_commands
@@ -370,6 +371,7 @@ register_payments_commands(app, invoices_app, run_with_runtime, fail)
 register_digest_commands(app, run_with_runtime, fail)
 register_autosend_commands(app, run_with_runtime, settings_or_exit, fail)
 register_reminders_commands(app, run_with_runtime, settings_or_exit, fail)
+register_reminder_rules_commands(app, run_with_runtime, fail)
 register_health_commands(app, run_with_runtime)
 register_workspaces_command(app, run_over_all)
 register_demo_command(app, settings_or_exit, fail)

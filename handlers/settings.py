@@ -39,8 +39,7 @@ from handlers.parsing import parse_invoices_command
 from handlers.review_policy import SendPolicy
 from services.errors import FieldErrors
 from services.invoicing.settings import GROUP_ID, SettingsForm
-from services.invoicing.settings_store import settings_to_edit
-from services.use_cases import SettingsChange, change_organisation_settings
+from services.use_cases import SettingsChange, change_organisation_settings, organisation_settings_form
 
 log = logging.getLogger("invoicebot.slack")
 CHANNEL_FIELDS = ("notify_channel", "approvers_channel")
@@ -60,7 +59,7 @@ async def _workspace_groups(client: AsyncWebClient) -> dict[str, str]:
 async def _form_for(user: str, *, sessions: SessionFactory, workplace: Workplace, policy: SendPolicy) -> SettingsForm:
     """The stored settings as a form; NotAllowed for a non-admin (before the ack: its answer)."""
     async with sessions() as session:
-        return await settings_to_edit(
+        return await organisation_settings_form(
             session, organisation_id=workplace.organisation_id, rules=policy.send.rules, actor=user
         )
 

@@ -10,11 +10,12 @@ nothing is read from a closed session.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import ApprovalRules
 from services.db.models import DeliveryStatus, Invoice
@@ -28,7 +29,14 @@ from services.invoicing.payments import (
     record_payment,
 )
 from services.invoicing.settings import SettingsForm
-from services.invoicing.settings_store import change_settings
+from services.invoicing.settings_store import change_settings, settings_to_edit
+from services.reminders.ladder import (
+    Step,
+    ladder_words,
+    parse_ladder,
+    store_organisation_ladder,
+    stored_organisation_ladder,
+)
 from services.sending.approvals import approve_delivery, check_rejection, reject_delivery
 from services.sending.bulk import BulkRequest, SkippedInvoice, request_bulk_delivery
 from services.sending.context import SendContext
@@ -199,19 +207,46 @@ async def mark_sent_after_alert(
         return invoice.number
 
 
+async def organisation_settings_form(
+    session: AsyncSession, *, organisation_id: int, rules: ApprovalRules, actor: str
+) -> SettingsForm:
+    """The settings modal's form, filled with what is stored (a read: no unit of work); NotAllowed for a
+    non-admin. The reminder ladder shows the organisation's own steps, empty while the built-in default applies."""
+    form = await settings_to_edit(session, organisation_id=organisation_id, rules=rules, actor=actor)
+    stored = await stored_organisation_ladder(session, organisation_id=organisation_id)
+    return replace(form, reminder_ladder=ladder_words(stored))
+
+
 async def change_organisation_settings(
     units: UnitsOfWork, *, organisation_id: int, actor: str, change: SettingsChange
 ) -> dict[str, list[object]]:
-    """The settings modal's submission: checked, stored, versioned and audited together (field → [old, new])."""
+    """The settings modal's submission: checked, stored, versioned and audited together (field → [old, new]).
+
+    The reminder ladder is read by the one ladder parser; a wrong one is an error on its field with the
+    others', and nothing is written. Empty: back to the built-in default ladder.
+    """
+    found = dict(change.found)
+    ladder: tuple[Step, ...] | None = None
+    text = change.form.reminder_ladder
+    if text is not None:
+        try:
+            ladder = parse_ladder(text) if text.strip() else ()
+        except InvalidInput as wrong:
+            found["reminder_ladder"] = str(wrong)
     async with units() as unit:
-        return await change_settings(
+        changes = await change_settings(
             unit,
             organisation_id=organisation_id,
             rules=change.rules,
             actor=actor,
             form=change.form,
-            found=change.found,
+            found=found,
         )
+        if ladder is not None:
+            moved = await store_organisation_ladder(unit, organisation_id=organisation_id, actor=actor, steps=ladder)
+            if moved is not None:
+                changes["reminder_ladder"] = [*moved]
+        return changes
 
 
 @dataclass(frozen=True)

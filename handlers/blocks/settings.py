@@ -50,6 +50,12 @@ TEXT_FIELDS = {  # field: (label, optional, hint)
     "bcc": ("Bcc on every send", True, "Comma-separated"),
     "silent_after_provider_hours": ("Via a provider with webhooks (hours)", False, "0: off. Default 24"),
     "silent_after_smtp_hours": ("Via our own SMTP relay (hours)", False, "0: off. Default 72"),
+    "reminder_ladder": (
+        "Reminder ladder",
+        True,
+        "Days from the due date and a tone, an optional fee: -3 friendly, 0 neutral, +7 firm fee 15.00. "
+        "Empty: the built-in -3 friendly, 0 friendly, +7 neutral, +14 firm, +30 firm",
+    ),
     "time_zone": ("Time zone", False, "IANA name, like Europe/Brussels: the organisation's today and hours"),
     "send_window": ("Send window", False, "When reminders and autosend may leave, like Mon-Fri 09:00-17:00"),
     "holiday_country": ("Closed on the public holidays of", True, "A country code, like BE; empty: none"),
@@ -182,6 +188,8 @@ def settings_view(form: SettingsForm, *, groups: Mapping[str, str]) -> View:
             _option(YES, "Send validated invoices on their issue date without a click (approval still applies)"),
             ticked=form.autosend,
         ),
+        section("*Reminders* — the organisation's ladder; a customer's own: `invoicebot reminders ladder set`."),
+        _text(form, "reminder_ladder"),
         section("*Copies of every send*"),
         _text(form, "cc"),
         _text(form, "bcc"),
@@ -222,6 +230,7 @@ def parse_settings(view: Mapping[str, Any]) -> SettingsForm:
         role: tuple(_value(state, role)) + tuple(_value(state, f"{role}_groups") or ()) for role, _ in ROLES
     }
     values.update({field: str(_value(state, field)).strip() for field in TEXT_FIELDS if field not in LIST_FIELDS})
+    values["reminder_ladder"] = values["reminder_ladder"] if block_id("reminder_ladder") in state else None
     values.update(
         {field: tuple(part.strip() for part in str(_value(state, field)).split(",")) for field in LIST_FIELDS}
     )

@@ -181,6 +181,7 @@ class SettingsForm:
     holiday_country: str = ""
     preview_lead: str = "0"
     autosend: bool = False
+    reminder_ladder: str | None = None  # services.reminders' syntax; None: the modal had no such field
 
 
 class _Errors:

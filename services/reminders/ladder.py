@@ -4,6 +4,8 @@ A ladder is a list of steps, each a day offset from the due date (negative: befo
 and an optional fixed fee line. No rows stored for the organisation means `DEFAULT_LADDER`; a
 customer with rows of its own uses them instead of the organisation's, whole (never merged).
 Setting a ladder replaces all its steps in one unit of work, audited (`reminders.ladder_set`).
+People write a ladder in one syntax, `parse_ladder`'s ("-3 friendly, 0 neutral, +7 firm fee 15.00",
+what `Step.words` prints), in the CLI and in the settings modal alike: there is no second parser.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from itertools import pairwise
 
 from sqlalchemy import delete, select
@@ -18,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import Customer, ReminderStep, ReminderTone
 from services.errors import InvalidInput, NotFound
-from services.unit_of_work import AuditEntry, UnitsOfWork
+from services.unit_of_work import AuditEntry, UnitOfWork, UnitsOfWork
 
 MAX_STEPS = 10
 MAX_OFFSET_DAYS = 365
@@ -53,7 +56,7 @@ DEFAULT_LADDER: tuple[Step, ...] = (
 
 def check_ladder(steps: Sequence[Step]) -> tuple[Step, ...]:
     """Steps sorted by offset, refused with a sentence when they cannot make a ladder: none or too
-    many, an offset out of range or given twice, a negative fee, or a tone gentler than an earlier step's."""
+    many, an offset out of range or given twice, a fee of zero or less, or a tone gentler than an earlier step's."""
     if not steps:
         raise InvalidInput("A ladder needs at least one step (like -3 friendly, 0 friendly, +7 neutral).")
     if len(steps) > MAX_STEPS:
@@ -68,8 +71,11 @@ def check_ladder(steps: Sequence[Step]) -> tuple[Step, ...]:
         if step.offset_days in seen:
             raise InvalidInput(f"Two steps at {step.offset_days:+d} days: each day from the due date takes one step.")
         seen.add(step.offset_days)
-        if step.fee is not None and step.fee < 0:
-            raise InvalidInput(f"The fee of the {step.offset_days:+d} step cannot be negative ({step.fee}).")
+        if step.fee is not None and step.fee <= 0:
+            raise InvalidInput(
+                f"The fee of the {step.offset_days:+d} step must be more than zero ({step.fee}); "
+                "leave the fee out for a step without one."
+            )
         if step.fee is not None and step.fee != step.fee.quantize(CENT):
             raise InvalidInput(f"The fee of the {step.offset_days:+d} step has more than two decimals ({step.fee}).")
     for earlier, later in pairwise(ordered):
@@ -82,10 +88,19 @@ def check_ladder(steps: Sequence[Step]) -> tuple[Step, ...]:
 
 
 def parse_step(text: str) -> Step:
-    """ "+7:neutral" or "30:firm:15.00" (offset:tone[:fee]) as a step, or a sentence saying what is wrong."""
-    parts = [part.strip() for part in text.strip().split(":")]
+    """One step as people write it, "+7 neutral" or "+30 firm fee 15.00" (what `Step.words` prints), or
+    the older "+7:neutral" / "30:firm:15.00"; else a sentence saying what is wrong."""
+    cleaned = text.strip()
+    if ":" in cleaned:
+        parts = [part.strip() for part in cleaned.split(":")]
+    else:
+        words = cleaned.split()
+        if len(words) == 4 and words[2].lower() == "fee":
+            parts = [words[0], words[1], words[3]]
+        else:
+            parts = words if len(words) == 2 else []  # "+7 firm 15.00": a fee needs its word
     if len(parts) not in (2, 3):
-        raise InvalidInput(f"{text!r} is not a step like +7:neutral or 30:firm:15.00 (offset:tone[:fee]).")
+        raise InvalidInput(f"{cleaned!r} is not a step like +7 neutral or +30 firm fee 15.00 (days, tone, fee).")
     try:
         offset = int(parts[0])
     except ValueError:
@@ -105,6 +120,18 @@ def parse_step(text: str) -> Step:
     return Step(offset, tone, fee)
 
 
+def parse_ladder(text: str) -> tuple[Step, ...]:
+    """A whole ladder as one line, steps separated by commas or new lines ("-3 friendly, 0 neutral, +7 firm
+    fee 15.00"): the one syntax of the CLI and the settings modal; checked (`check_ladder`), or a sentence."""
+    parts = [part for part in text.replace("\n", ",").split(",") if part.strip()]
+    return check_ladder([parse_step(part) for part in parts])
+
+
+def ladder_words(steps: Sequence[Step]) -> str:
+    """A ladder as `parse_ladder` reads it back: "-3 friendly, +0 friendly, +7 neutral fee 10.00"."""
+    return ", ".join(step.words for step in steps)
+
+
 def _steps_of(rows: Sequence[ReminderStep]) -> tuple[Step, ...]:
     return tuple(
         sorted(
@@ -116,10 +143,7 @@ def _steps_of(rows: Sequence[ReminderStep]) -> tuple[Step, ...]:
 
 async def organisation_ladder(session: AsyncSession, *, organisation_id: int) -> tuple[Step, ...]:
     """The organisation's default ladder (DEFAULT_LADDER until one is set)."""
-    query = select(ReminderStep).where(
-        ReminderStep.organisation_id == organisation_id, ReminderStep.customer_id.is_(None)
-    )
-    return _steps_of((await session.scalars(query)).all()) or DEFAULT_LADDER
+    return await stored_organisation_ladder(session, organisation_id=organisation_id) or DEFAULT_LADDER
 
 
 async def customer_overrides(session: AsyncSession, *, organisation_id: int) -> dict[int, tuple[Step, ...]]:
@@ -136,11 +160,15 @@ async def customer_overrides(session: AsyncSession, *, organisation_id: int) -> 
 
 async def ladder_for_customer(session: AsyncSession, *, organisation_id: int, customer_id: int) -> tuple[Step, ...]:
     """The ladder a customer's invoices climb: its override, else the organisation's."""
+    own = await _customer_steps(session, organisation_id, customer_id)
+    return own or await organisation_ladder(session, organisation_id=organisation_id)
+
+
+async def _customer_steps(session: AsyncSession, organisation_id: int, customer_id: int) -> tuple[Step, ...]:
     query = select(ReminderStep).where(
         ReminderStep.organisation_id == organisation_id, ReminderStep.customer_id == customer_id
     )
-    own = _steps_of((await session.scalars(query)).all())
-    return own or await organisation_ladder(session, organisation_id=organisation_id)
+    return _steps_of((await session.scalars(query)).all())
 
 
 async def customer_by_ref(session: AsyncSession, *, organisation_id: int, ref: str) -> Customer:
@@ -150,6 +178,63 @@ async def customer_by_ref(session: AsyncSession, *, organisation_id: int, ref: s
     if found is None:
         raise NotFound(f"No customer with reference {ref.strip()!r}.")
     return found
+
+
+class LadderSource(StrEnum):
+    """Where the ladder in force comes from, as `ladder show` says it."""
+
+    CUSTOMER = "the customer's own ladder"
+    ORGANISATION = "the organisation's ladder"
+    DEFAULT = "the built-in default ladder"
+
+
+@dataclass(frozen=True)
+class LadderInForce:
+    """The steps an invoice climbs and where they come from; `customer`: "Name (REF)" when asked for one."""
+
+    steps: tuple[Step, ...]
+    source: LadderSource
+    customer: str | None = None
+
+
+async def stored_organisation_ladder(session: AsyncSession, *, organisation_id: int) -> tuple[Step, ...]:
+    """The organisation's own steps; () while it has none and DEFAULT_LADDER applies."""
+    query = select(ReminderStep).where(
+        ReminderStep.organisation_id == organisation_id, ReminderStep.customer_id.is_(None)
+    )
+    return _steps_of((await session.scalars(query)).all())
+
+
+async def ladder_in_force(
+    session: AsyncSession, *, organisation_id: int, customer_ref: str | None = None
+) -> LadderInForce:
+    """The ladder the organisation's invoices (or one customer's) climb and where it comes from;
+    NotFound with a sentence for an unknown customer."""
+    customer = None
+    if customer_ref is not None:
+        found = await customer_by_ref(session, organisation_id=organisation_id, ref=customer_ref)
+        customer = f"{found.name} ({found.ref})"
+        own = await _customer_steps(session, organisation_id, found.id)
+        if own:
+            return LadderInForce(own, LadderSource.CUSTOMER, customer)
+    stored = await stored_organisation_ladder(session, organisation_id=organisation_id)
+    if stored:
+        return LadderInForce(stored, LadderSource.ORGANISATION, customer)
+    return LadderInForce(DEFAULT_LADDER, LadderSource.DEFAULT, customer)
+
+
+async def store_organisation_ladder(
+    unit: UnitOfWork, *, organisation_id: int, actor: str, steps: Sequence[Step]
+) -> list[str] | None:
+    """Inside the caller's unit of work (the settings modal's): replace the organisation's ladder, () meaning
+    back to DEFAULT_LADDER; audited. Returns [old, new] in words, or None when nothing changed."""
+    ladder = check_ladder(steps) if steps else ()
+    before = await stored_organisation_ladder(unit.session, organisation_id=organisation_id)
+    if before == ladder:
+        return None
+    await _replace(unit.session, organisation_id, None, ladder)
+    unit.owe_audit(_ladder_entry(organisation_id, actor, None, [step.words for step in ladder]))
+    return [ladder_words(before), ladder_words(ladder)]
 
 
 async def set_ladder(

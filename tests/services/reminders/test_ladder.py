@@ -16,7 +16,9 @@ from services.reminders.ladder import (
     Step,
     clear_customer_ladder,
     ladder_for_customer,
+    ladder_words,
     organisation_ladder,
+    parse_ladder,
     parse_step,
     set_ladder,
 )
@@ -41,7 +43,10 @@ def test_the_default_ladder_is_minus_3_0_7_14_30_from_friendly_to_firm():
 @pytest.mark.parametrize(
     ("text", "sentence"),
     [
-        ("+7", r"is not a step like \+7:neutral"),
+        ("+7", r"'\+7' is not a step like \+7 neutral or \+30 firm fee 15.00"),
+        ("+7 firm 15.00", r"is not a step like \+7 neutral or \+30 firm fee 15.00"),
+        ("soon firm", "'soon' is not a number of days"),
+        ("7 firm fee lots", "'lots' is not an amount for the fee line"),
         ("soon:firm", "'soon' is not a number of days"),
         ("7:angry", "'angry' is not a tone: friendly, neutral or firm."),
         ("7:firm:lots", "'lots' is not an amount for the fee line"),
@@ -50,6 +55,32 @@ def test_the_default_ladder_is_minus_3_0_7_14_30_from_friendly_to_firm():
 def test_a_step_that_cannot_be_read_is_refused_with_a_sentence(text: str, sentence: str):
     with pytest.raises(InvalidInput, match=sentence):
         parse_step(text)
+
+
+def test_a_ladder_reads_as_its_words_print_it_in_any_order():
+    ladder = parse_ladder("+7 FIRM fee 15.00,\n-3 friendly, 0 neutral")
+
+    assert ladder == (
+        Step(-3, ReminderTone.FRIENDLY),
+        Step(0, ReminderTone.NEUTRAL),
+        Step(7, ReminderTone.FIRM, Decimal("15.00")),
+    )
+    assert parse_ladder(ladder_words(ladder)) == ladder
+    assert parse_ladder(ladder_words(DEFAULT_LADDER)) == DEFAULT_LADDER
+
+
+@pytest.mark.parametrize(
+    ("text", "sentence"),
+    [
+        ("", r"A ladder needs at least one step"),
+        ("7 firm fee 0", r"The fee of the \+7 step must be more than zero \(0\)"),
+        ("7 firm fee -1", r"The fee of the \+7 step must be more than zero \(-1\)"),
+        ("7 firm fee 1.005", r"more than two decimals"),
+    ],
+)
+def test_a_ladder_without_steps_or_with_a_fee_of_zero_or_less_is_refused(text: str, sentence: str):
+    with pytest.raises(InvalidInput, match=sentence):
+        parse_ladder(text)
 
 
 async def test_a_ladder_that_gets_gentler_or_repeats_a_day_is_refused_and_nothing_changes(
