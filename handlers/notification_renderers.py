@@ -38,6 +38,7 @@ from handlers.blocks.approvals import approval_decided_message, approval_request
 from handlers.blocks.autosend import autosend_message
 from handlers.blocks.digest import digest_message
 from handlers.blocks.elements import Block, section
+from handlers.blocks.reminders_notice import reminders_message
 from handlers.blocks.status import delivery_alert_message, delivery_note_text, status_message
 from handlers.context import Session
 from services.db.models import DeliveryKind, Notification
@@ -222,6 +223,11 @@ async def post_autosend_notice(post: OrganisationPost) -> None:
     await _post_in_channel(post, "autosend's note", autosend_message)
 
 
+async def post_reminders_notice(post: OrganisationPost) -> None:
+    """What the reminder scheduler caught up after an outage, or could not send, in the notify channel."""
+    await _post_in_channel(post, "the reminders' note", reminders_message)
+
+
 async def _post_in_channel(
     post: OrganisationPost, what: str, message: Callable[[Mapping[str, Any]], tuple[str, list[Block]]]
 ) -> None:
@@ -236,6 +242,7 @@ async def _post_in_channel(
 ORGANISATION_RENDERERS: Mapping[NotificationKind, Callable[[OrganisationPost], Awaitable[None]]] = {
     NotificationKind.DIGEST: post_digest,
     NotificationKind.AUTOSEND: post_autosend_notice,
+    NotificationKind.REMINDERS: post_reminders_notice,
 }
 RENDERERS: Mapping[NotificationKind, Renderer] = {
     NotificationKind.DELIVERY_STATUS: post_delivery_status,

@@ -53,6 +53,9 @@ class NotificationKind(StrEnum):
     DIGEST = "digest"
     # What an autosend round asked for (and what it left for a person), in the notify channel.
     AUTOSEND = "autosend"
+    # What the reminder scheduler caught up after an outage (and skipped as too late), or a reminder
+    # it could not send (no address, suppressed), in the notify channel; each told once.
+    REMINDERS = "reminders"
 
 
 @dataclass(frozen=True)
