@@ -87,7 +87,11 @@ async def test_each_produced_reminder_becomes_one_email_in_the_customers_languag
         ("ap@acme.example", "queued", "reminder", "reminders", "A-1"),
         ("ap@globex.example", "queued", "reminder", "reminders", "G-1"),
     ]
-    acme = (await session.execute(select(Delivery).where(Delivery.to == ["ap@acme.example"]))).scalar_one()
+    acme = (
+        await session.execute(
+            select(Delivery).join(Invoice, Invoice.id == Delivery.invoice_id).where(Invoice.number == "A-1")
+        )
+    ).scalar_one()
     reminder = await session.get(Reminder, acme.reminder_id)
     assert reminder is not None and reminder.step_offset == 7
     assert acme.language == "de" and "Zahlungserinnerung" in acme.subject, acme.subject
