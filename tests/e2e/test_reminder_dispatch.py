@@ -221,3 +221,22 @@ async def test_two_dispatchers_at_once_on_postgresql_write_one_email_per_reminde
         await session.execute(select(Delivery.reminder_id, func.count()).group_by(Delivery.reminder_id))
     ).all()
     assert len(per_reminder) == 12 and all(count == 1 for _, count in per_reminder)
+
+
+async def test_a_reminder_that_cannot_go_joins_the_skipped_one_of_its_step_and_day(
+    runtime: Runtime, session: AsyncSession, org: Organisation
+):
+    await runtime.organisation_id()
+    acme = await factories.customer(session, org.id, emails=())
+    await sent_invoice(session, org.id, acme, "A-LATE", DUE - timedelta(days=24))  # +30 reached yesterday: caught up
+    await sent_invoice(session, org.id, acme, "A-OLD", DUE - timedelta(days=60))  # +30 missed by far: skipped
+
+    [done] = await reminders_of(runtime).evaluate(WEDNESDAY)
+    [later] = await reminders_of(runtime).evaluate(WEDNESDAY + timedelta(minutes=1))
+
+    assert [item.numbers for item in done.dispatched.not_sent] == [("A-LATE",)]
+    assert later.dispatched.not_sent == () and later.produced.produced == ()
+    await session.commit()
+    [(state, note)] = (await session.execute(select(Reminder.state, Reminder.note))).all()
+    assert str(state) == "skipped" and note.endswith("; not sent: the customer has no email address to send it to")
+    assert await emails(session) == []
