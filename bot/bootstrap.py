@@ -1,16 +1,14 @@
 """The composition root: `bootstrap(settings)` builds the process once and hands each part what it needs.
 
-Settings and secrets are read here and nowhere after: the web app, the Slack app, the worker,
-the notifier, the bounce mailbox loop, the UBL validator loop and the event filer are built
-from plain values (a session factory, the VERP secret as bytes, an organisation's settings)
-and never see `Settings`. The VERP secret is read once (from the setting, or the 0600 key file
-created on first start), not on each link-page request.
+Settings and secrets are read here and nowhere after: the web app, the Slack app, the worker, the notifier,
+the bounce mailbox loop, the UBL validator loop and the event filer are built from plain values (a session
+factory, the VERP secret as bytes, an organisation's settings) and never see `Settings`. The VERP secret is
+read once (from the setting, or the 0600 key file created on first start), not on each link-page request.
 
-Which loops a process runs is the caller's choice (`loops=`): a loop is built, and its
-heartbeat registered with `/healthz`, only when the process will run it. An organisation's
-roles, channels and sender identity come from an `OrganisationDirectory`
-(bot/organisation_settings.py), read from the database and seeded once from the environment,
-so a per-workspace directory can replace the single one.
+Which loops a process runs is the caller's choice (`loops=`): a loop is built, and its heartbeat registered
+with `/healthz`, only when the process will run it. An organisation's roles, channels and sender identity
+come from an `OrganisationDirectory` (bot/organisation_settings.py), read from the database and seeded once
+from the environment, so a per-workspace directory can replace the single one.
 """
 
 from __future__ import annotations
@@ -41,6 +39,7 @@ from bot.loop_health import Heartbeat, LoopHealth
 from bot.mailbox_port import Mailbox
 from bot.notifier import Notifier, PostRouting, notifier_client
 from bot.organisation_settings import OrganisationDirectory, OrganisationSettings, SettingsDirectory, settings_directory
+from bot.reminders_loop import Reminders, RemindersLoop
 from bot.silent_alerts import CHECK_EVERY_SECONDS, SilentAlerts, silent_route
 from bot.ubl_validator import UblValidator
 from bot.web import create_web_app, install_routes
@@ -84,6 +83,7 @@ class Loop(StrEnum):
     SILENT_ALERTS = "silent-email alerts"  # beside each worker (bot/silent_alerts.py)
     DIGEST = "daily digest"
     AUTOSEND = "autosend"  # beside each worker (bot/autosend_loop.py)
+    REMINDERS = "reminders"  # beside each worker (bot/reminders_loop.py)
     EMAIL_RETENTION = "email retention"  # beside each worker (bot/email_retention.py)
 
 
@@ -135,6 +135,7 @@ class Runtime:
     home_viewers: HomeViewers | None = None  # App Homes republished after this process's notifier posts
     digest: DigestLoop | None = None
     autosend: AutosendLoop | None = None
+    reminders: RemindersLoop | None = None
     email_retention: EmailRetention | None = None
 
     @property
@@ -172,7 +173,7 @@ class Runtime:
                 running.append(self.home_viewers.run(stop))
         if self.digest is not None:
             running.append(self.digest.run(stop))
-        running += [loop.run(stop) for loop in (self.autosend, self.email_retention) if loop is not None]
+        running += [loop.run(stop) for loop in (self.autosend, self.reminders, self.email_retention) if loop]
         return running
 
     async def start(self) -> None:
@@ -332,6 +333,9 @@ def _add_loops(
             runtime.silent_alerts = SilentAlerts(runtime.sessions, silent_route(settings), silent, every=every)
             autosend = Autosend(runtime.sessions, runtime.organisations, verp_secret=verp_secret)
             runtime.autosend = AutosendLoop(autosend, runtime.health.loop(Loop.AUTOSEND, reports_each_round=True))
+            lateness = settings.reminder_max_lateness_days
+            reminders = Reminders(runtime.sessions, runtime.organisations, verp_secret, lateness)
+            runtime.reminders = RemindersLoop(reminders, runtime.health.loop(Loop.REMINDERS, reports_each_round=True))
             retention = runtime.health.loop(Loop.EMAIL_RETENTION)
             runtime.email_retention = EmailRetention(runtime.sessions, settings.sent_email_retention_days, retention)
         else:

@@ -3,7 +3,8 @@
 `plan` prints what would go out (customer, step, tone, invoices with what is owed and how late)
 and what would be skipped and why, writing nothing. `run` produces the reminders due at that
 moment, each invoice and step once however often or however many workers run it
-(services/reminders/produce.py), and prints a summary; sending them is a later piece.
+(services/reminders/produce.py), queues their emails inside the send window (services/reminders/dispatch.py)
+and prints what it queued, asked approval for or skipped and why.
 `--as-of` follows the one rule of bot/cli_moments.py; the organisation is the one `--workspace`
 chooses. `INVOICEBOT_REMINDER_MAX_LATENESS_DAYS` (default 7) is read here, once.
 """
@@ -17,12 +18,12 @@ import typer
 
 from bot.bootstrap import Runtime
 from bot.cli_moments import AS_OF_HELP, as_of_moment
-from bot.config import Settings
+from bot.config import Settings, verp_secret
+from bot.reminders_loop import ReminderRound, Reminders, dispatch_words
 from services.db.models import ReminderState
 from services.invoicing.payments import money_words
 from services.reminders.plan import PlannedInvoice, PlannedReminder, ReminderPlan, plan_reminders
-from services.reminders.produce import Produced, produce_due
-from services.unit_of_work import units_over
+from services.reminders.produce import Produced
 
 RunWithRuntime = Callable[[Callable[[Runtime], Awaitable[Any]], Settings | None], Any]
 Fail = Callable[[str, int], typer.Exit]
@@ -101,17 +102,19 @@ def register(
 
     @reminders_app.command("run")
     def reminders_run(as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None) -> None:
-        """Produce the reminders due at this moment (now by default): each invoice and step once."""
+        """Produce the reminders due at this moment (now by default), each invoice and step once, and queue
+        their emails inside the send window (the worker sends them)."""
         moment = as_of_moment(as_of, fail)
         settings = settings_or_exit()
 
-        async def work(runtime: Runtime) -> Produced:
-            return await produce_due(
-                units_over(runtime.sessions),
-                organisation_id=await runtime.organisation_id(),
-                moment=moment,
-                max_lateness_days=settings.reminder_max_lateness_days,
-            )
+        secret = verp_secret(settings)  # the worker's key: the emails' VERP tokens must verify there
 
-        for line in produced_words(run_with_runtime(work, settings)):
+        async def work(runtime: Runtime) -> ReminderRound:
+            organisation_id = await runtime.organisation_id()
+            lateness = settings.reminder_max_lateness_days
+            reminders = Reminders(runtime.sessions, runtime.organisations, secret, lateness)
+            return (await reminders.evaluate(moment, [organisation_id]))[0]
+
+        done = run_with_runtime(work, settings)
+        for line in produced_words(done.produced) + dispatch_words(done.dispatched):
             typer.echo(line)

@@ -38,6 +38,7 @@ from handlers.blocks.approvals import approval_decided_message, approval_request
 from handlers.blocks.autosend import autosend_message
 from handlers.blocks.digest import digest_message
 from handlers.blocks.elements import Block, section
+from handlers.blocks.reminders_notice import reminders_message
 from handlers.blocks.status import delivery_alert_message, delivery_note_text, status_message
 from handlers.blocks.window_preview import window_preview_message, window_preview_stopped_message
 from handlers.context import Session
@@ -243,6 +244,11 @@ async def update_window_preview(post: OrganisationPost) -> None:
     await post.posted(Posted(channel, ts))
 
 
+async def post_reminders_notice(post: OrganisationPost) -> None:
+    """What the reminder scheduler caught up after an outage, or could not send, in the notify channel."""
+    await _post_in_channel(post, "the reminders' note", reminders_message)
+
+
 async def _post_in_channel(
     post: OrganisationPost, what: str, message: Callable[[Mapping[str, Any]], tuple[str, list[Block]]]
 ) -> None:
@@ -259,6 +265,7 @@ ORGANISATION_RENDERERS: Mapping[NotificationKind, Callable[[OrganisationPost], A
     NotificationKind.AUTOSEND: post_autosend_notice,
     NotificationKind.WINDOW_PREVIEW: post_window_preview,
     NotificationKind.WINDOW_PREVIEW_STOPPED: update_window_preview,
+    NotificationKind.REMINDERS: post_reminders_notice,
 }
 RENDERERS: Mapping[NotificationKind, Renderer] = {
     NotificationKind.DELIVERY_STATUS: post_delivery_status,

@@ -30,6 +30,9 @@ OPERATOR = "cli"
 # Autosend asks for sends by itself (services/sending/autosend.py): a sender, never an approver,
 # so the approval policy still applies to what it asks for.
 AUTOSEND = "autosend"
+# The reminder scheduler asks for reminder emails by itself (services/reminders/dispatch.py): like
+# autosend, a sender and never an approver.
+REMINDERS = "reminders"
 
 
 class Role(StrEnum):
@@ -171,7 +174,7 @@ def roles_of(rules: ApprovalRules, user: str) -> frozenset[Role]:
     """The roles `user` holds under these rules (see the module doc for who holds which)."""
     if user == OPERATOR:
         return frozenset(Role)
-    if user == AUTOSEND:
+    if user in (AUTOSEND, REMINDERS):
         return frozenset({Role.SENDER})
     roles: set[Role] = set()
     if rules.may_send(user):

@@ -57,6 +57,9 @@ class NotificationKind(StrEnum):
     WINDOW_PREVIEW = "window_preview"
     # Rewrites that preview once a person stopped some of it (*Skip today*, *Review*): who, and what still goes.
     WINDOW_PREVIEW_STOPPED = "window_preview_stopped"
+    # What the reminder scheduler caught up after an outage (and skipped as too late), or a reminder
+    # it could not send (no address, suppressed), in the notify channel; each told once.
+    REMINDERS = "reminders"
 
 
 @dataclass(frozen=True)

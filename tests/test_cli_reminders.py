@@ -39,9 +39,21 @@ async def test_plan_prints_what_would_go_out_and_what_is_skipped_and_run_produce
     assert first.stdout.splitlines() == [
         "1 reminder queued and 1 skipped on 2026-12-09, for 3 invoices",
         "1 of them catch up on a step reached while nothing ran",
+        f"organisation {org.id}: outside the send window; it opens next at 2026-12-09T09:00:00+00:00",
     ]
-    again = run("reminders", "run", "--as-of", "2026-12-09T15:00:00Z")
-    assert again.stdout.strip() == "no reminder to produce on 2026-12-09 (none due, or already produced)"
+    again = run("reminders", "run", "--as-of", "2026-12-09T15:00:00Z", settings={"INVOICEBOT_SMTP_HOST": "127.0.0.1"})
+    assert again.stdout.splitlines() == [
+        "no reminder to produce on 2026-12-09 (none due, or already produced)",
+        f"organisation {org.id}: queued the reminder to Acme Corp step +7 days (INV-1, INV-2)",
+    ]
+    smtp = {"INVOICEBOT_SMTP_HOST": "127.0.0.1"}
+    assert run("reminders", "run", "--as-of", "2026-12-09T15:01:00Z", settings=smtp).stdout.splitlines()[-1] == (
+        f"organisation {org.id}: no reminder to send"
+    )
+    unsent = run("reminders", "run", "--as-of", "2026-12-09T15:01:00Z")  # no SMTP server set
+    assert unsent.stdout.splitlines()[-1] == (
+        f"organisation {org.id}: no reminder sent — sending is not configured (no SMTP server is set)"
+    )
     assert [(row[1], row[2], len(row[3])) for row in await stored_reminders(session)] == [
         (7, "queued", 2),
         (30, "skipped", 1),

@@ -16,7 +16,7 @@ from typing import Any
 
 from handlers.ids import COMMAND, ActionId, BlockId, MenuChoice
 from handlers.parsing import DueListing, menu_value
-from services.authorization import AUTOSEND, OPERATOR
+from services.authorization import AUTOSEND, OPERATOR, REMINDERS
 from services.formatting import format_balance, format_day, format_money
 from services.invoicing.invoices import EVENTS_ACTOR
 from services.paging import Paging
@@ -75,6 +75,8 @@ def who(actor: str | None) -> str:
         return "The operator (command line)"
     if actor == AUTOSEND:
         return "Autosend"
+    if actor == REMINDERS:
+        return "Reminders"
     if actor == EVENTS_ACTOR or actor.startswith("webhook"):
         return "The email provider's report"
     if actor.startswith("worker"):

@@ -65,8 +65,10 @@ __all__ = [
     "ResendNeedsConfirmation",
     "cancel_delivery",
     "delivery_status_view",
+    "insert_delivery",
     "list_problem_deliveries",
     "list_recent_deliveries",
+    "record_request",
     "request_delivery",
     "verp_token_is_genuine",
 ]
@@ -107,16 +109,15 @@ async def _by_key(session: AsyncSession, organisation_id: int, key: str | None) 
     return DeliveryOutcome(delivery=found, approval=approval, preview=preview, created=False)
 
 
-async def _insert(session: AsyncSession, values: dict[str, Any]) -> Delivery | None:
-    """Insert a delivery; None when its idempotency key is already taken (nothing written)."""
+async def insert_delivery(session: AsyncSession, values: dict[str, Any]) -> Delivery | None:
+    """Insert a delivery; None when its idempotency key (or, for a reminder's, its reminder) is already taken.
+
+    A reminder's delivery is unique by key and by `reminder_id`: its conflict has no single target, so
+    any unique conflict writes nothing (a twin's random Message-ID or VERP token never collides)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(Delivery)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(Delivery.id)
-    )
+    target = None if values.get("reminder_id") is not None else ["idempotency_key"]
+    statement = insert(Delivery).values(**values).on_conflict_do_nothing(index_elements=target).returning(Delivery.id)
     new_id = (await session.execute(statement)).scalar_one_or_none()
     return None if new_id is None else await session.get(Delivery, new_id)
 
@@ -200,7 +201,7 @@ async def request_delivery(  # noqa: C901
     preview = None
     if checked.preview_to is not None:
         preview_key = stored_key(f"{key}:preview") if key else None
-        preview = await _insert(
+        preview = await insert_delivery(
             session,
             row(kind=DeliveryKind.PREVIEW.value, status=DeliveryStatus.QUEUED.value, to=[checked.preview_to],
                 cc=[], bcc=[], next_attempt_at=now, idempotency_key=preview_key),
@@ -208,7 +209,7 @@ async def request_delivery(  # noqa: C901
         if preview is None:  # a concurrent twin got there first (SQLite: no row lock above)
             return await _by_key(session, organisation_id, key) or _lost_race(invoice.number)
     status = DeliveryStatus.AWAITING_APPROVAL if needs_approval else DeliveryStatus.QUEUED
-    delivery = await _insert(
+    delivery = await insert_delivery(
         session,
         row(kind=DeliveryKind.INVOICE.value, status=status.value, to=checked.to, cc=checked.cc, bcc=checked.bcc,
             next_attempt_at=now if status == DeliveryStatus.QUEUED else None, idempotency_key=key),
@@ -217,16 +218,6 @@ async def request_delivery(  # noqa: C901
         return await _by_key(session, organisation_id, key) or _lost_race(invoice.number)
     await store_extra_files(session, delivery_ids=[delivery.id, *([preview.id] if preview else [])], files=extras)
 
-    approval = None
-    if needs_approval:
-        approval = Approval(
-            organisation_id=organisation_id,
-            delivery_id=delivery.id,
-            requested_by=request.requested_by,
-            created_at=now,
-        )
-        session.add(approval)
-        await session.flush()
     detail = {
         "number": invoice.number,
         "to": ", ".join(checked.to),
@@ -237,16 +228,36 @@ async def request_delivery(  # noqa: C901
         **({"approval_reason": risk} if risk else {}),
         **({"extra_files": ", ".join(f.filename for f in extras)} if extras else {}),
     }
+    approval = await record_request(session, delivery=delivery, invoice_number=invoice.number, detail=detail, now=now)
+    return DeliveryOutcome(delivery=delivery, approval=approval, preview=preview, created=True)
+
+
+async def record_request(
+    session: AsyncSession, *, delivery: Delivery, invoice_number: str, detail: dict[str, Any], now: datetime
+) -> Approval | None:
+    """What a new delivery owes, in the caller's transaction: its approval row when it waits for one,
+    its audit entry, its status message and the approval request post (services.sending.transitions)."""
+    status = DeliveryStatus(delivery.status)
+    approval = None
+    if status == DeliveryStatus.AWAITING_APPROVAL:
+        approval = Approval(
+            organisation_id=delivery.organisation_id,
+            delivery_id=delivery.id,
+            requested_by=delivery.requested_by,
+            created_at=now,
+        )
+        session.add(approval)
+        await session.flush()
     owed = delivery_moved(
         DeliveryMove(
-            organisation_id=organisation_id, delivery_id=delivery.id, invoice_number=invoice.number,
-            actor=request.requested_by, action="requested", before=None, after=status, detail=detail,
-            requested_by=request.requested_by, at=now,
+            organisation_id=delivery.organisation_id, delivery_id=delivery.id, invoice_number=invoice_number,
+            actor=delivery.requested_by, action="requested", before=None, after=status, detail=detail,
+            requested_by=delivery.requested_by, at=now,
         )
     )  # fmt: skip
     await write_owed(session, audits=owed.audits, posts=owed.posts)
     await session.flush()
-    return DeliveryOutcome(delivery=delivery, approval=approval, preview=preview, created=True)
+    return approval
 
 
 def _lost_race(number: str) -> NoReturn:
