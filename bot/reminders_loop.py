@@ -3,6 +3,7 @@
 Runs beside each worker (`run`, `worker`), as many as there are, like the autosend loop
 (bot/autosend_loop.py). A round per organisation: `produce_announced` writes the reminders due
 (each invoice and step once, caught up after an outage and said so once in the channel), then
+the send window's preview is posted when one is due (services/reminders/preview.py), then
 `run_dispatch` turns the queued ones into reminder emails inside the send window (each once:
 services/reminders/dispatch.py). Producing happens at any hour, dispatching only in the window,
 so a reminder produced on a Saturday goes out on Monday morning. The organisation's rules are
@@ -27,6 +28,7 @@ from services.db.models import Organisation
 from services.reminders.catch_up import produce_announced, reminder_organisations
 from services.reminders.dispatch import DispatchAsk, DispatchedReminder, DispatchRound, run_dispatch
 from services.reminders.plan import DEFAULT_MAX_LATENESS_DAYS
+from services.reminders.preview import preview_round
 from services.reminders.produce import Produced
 from services.sending.context import SendContext
 from services.unit_of_work import units_over
@@ -65,6 +67,8 @@ class Reminders:
         produced = await produce_announced(
             units, organisation_id=organisation_id, moment=moment, max_lateness_days=self.max_lateness_days
         )
+        # the channel hears what goes out before it goes (once per opening; the autosend loop asks too)
+        await preview_round(units, organisation_id=organisation_id, moment=moment)
         async with self.sessions() as session:
             settings = await self.organisations.settings_of(session, organisation_id)
             organisation = await session.get(Organisation, organisation_id)

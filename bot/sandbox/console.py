@@ -48,6 +48,7 @@ HELP = """\
   channel | home           the #finance channel with its threads | your App Home (shown again as it changes)
   mailbox                  the emails the local SMTP server received, and the bounce mailbox
   digest                   the daily digest, evaluated now as the worker does at its hour (once a day)
+  reminders [in N days]    the reminder schedule evaluated now or N days ahead (produce, then queue the emails)
   help | quit              this help | stop everything and exit (Ctrl-C works too)"""
 SETTLE_SECONDS = 3.0  # how long to wait for an action's first visible effect before the prompt
 
@@ -290,7 +291,7 @@ class Console(LookingAround):
             await self.click_label(rest)
         elif word in ("set", "fill", "submit", "cancel"):
             await self.modal_input(word, rest)
-        elif not await self.look_around(word):
+        elif not await self.look_around(word, rest):
             self.show(f"  I don't know “{text}”. Type help.")
 
     def switch_user(self, name: str) -> None:

@@ -1,4 +1,4 @@
-"""The demo console's looking-around commands: `channel`, `home`, `mailbox` and `digest`.
+"""The demo console's looking-around commands: `channel`, `home`, `mailbox`, `digest` and `reminders`.
 
 A mixin of `Console` (bot/sandbox/console.py), kept apart so each module stays small: these
 commands only read the stand-in and the demo's folders (and, for `digest`, evaluate the schedule
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.sandbox.console_blocks import Where, render_blocks
-from bot.sandbox.console_panels import digest_lines, mailbox_lines
+from bot.sandbox.console_panels import digest_lines, mailbox_lines, reminder_lines
 from bot.sandbox.demo import CHANNEL, CHANNEL_NAME
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class LookingAround:
         def _activity(self) -> int: ...
         async def settle(self, before: int) -> None: ...
 
-    async def look_around(self, word: str) -> bool:
+    async def look_around(self, word: str, rest: str = "") -> bool:
         """Run `word` when it is one of these commands; False when it is not."""
         if word == "channel":
             self.show_channel()
@@ -46,6 +46,8 @@ class LookingAround:
             self.show_mailbox()
         elif word == "digest":
             await self.digest()
+        elif word == "reminders":
+            await self.reminders(rest)
         else:
             return False
         return True
@@ -74,4 +76,10 @@ class LookingAround:
         """`digest`: the schedule evaluated now (`invoicebot digest run`); the notifier posts what it owes."""
         before = self._activity()
         self.show(*await digest_lines(self.demo.digest_units))
+        await self.settle(before)
+
+    async def reminders(self, rest: str) -> None:
+        """`reminders [in N days]`: the reminder schedule evaluated then; the channel shows what it owes."""
+        before = self._activity()
+        self.show(*await reminder_lines(self.demo.reminders, rest))
         await self.settle(before)

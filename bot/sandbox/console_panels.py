@@ -1,12 +1,16 @@
-"""The console's panels: the `mailbox` (what the local SMTP server received, the bounce mailbox), and
-what Slack itself answers when a typed command is not one the app registered."""
+"""The console's panels: the `mailbox` (what the local SMTP server received, the bounce mailbox), the
+`digest` and `reminders` evaluated on demand, and what Slack itself answers when a typed command is
+not one the app registered."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+from bot.cli_reminders import produced_words
+from bot.reminders_loop import Reminders, dispatch_words
 from bot.sandbox.folder_mailbox import FolderMailbox
 from services.clock import utcnow
 from services.digest import evaluate_digests
@@ -40,6 +44,35 @@ async def digest_lines(units: UnitsOfWork | None) -> list[str]:
     if not posted:
         return ["  no digest due: today's was posted already (once a day, however many workers look)"]
     return [f"  today's digest ({done.period}) is owed to #finance: the notifier posts it" for done in posted]
+
+
+REMINDERS_USAGE = "  reminders [in N days]: evaluate the reminder schedule now, or N days from now (0 to 400)"
+
+
+def reminder_days(rest: str) -> int | None:
+    """`in N days` (or `in 1 day`, or nothing: now) as a number of days; None when it cannot be read."""
+    words = rest.split()
+    if not words:
+        return 0
+    if len(words) == 3 and words[0] == "in" and words[1].isdigit() and words[2] in ("day", "days"):
+        days = int(words[1])
+        return days if days <= 400 else None
+    return None
+
+
+async def reminder_lines(reminders: Reminders | None, rest: str) -> list[str]:
+    """The reminder schedule evaluated at now + N days, as `invoicebot reminders run --as-of` does:
+    what was produced, then which reminder emails were queued or wait for an approval."""
+    if reminders is None:
+        return ["  the demo is not started"]
+    days = reminder_days(rest)
+    if days is None:
+        return [REMINDERS_USAGE]
+    moment = utcnow() + timedelta(days=days)
+    lines = [f"  the reminder schedule at {moment:%A %d %B %Y, %H:%M} UTC:"]
+    for done in await reminders.evaluate(moment):
+        lines += [f"  {line}" for line in produced_words(done.produced) + dispatch_words(done.dispatched)]
+    return lines
 
 
 def not_a_command(command: str, registered: str) -> list[str]:

@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.bootstrap import Loop, Runtime, Seams, bootstrap
 from bot.config import Settings
+from bot.reminders_loop import Reminders
 from bot.runner import connect_socket_mode, web_server
 from bot.sandbox.dsn import BounceRule, Relay, build_dsn
 from bot.sandbox.folder_mailbox import FolderMailbox
@@ -162,6 +163,9 @@ class Demo:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     render_pool: RenderPool | None = None
     digest_units: UnitsOfWork | None = None  # the console's `digest` evaluates the schedule over these
+    # The console's `reminders [in N days]` evaluates the reminder schedule at a chosen moment; the
+    # demo runs no reminder loop of its own, so nothing is reminded until someone asks.
+    reminders: Reminders | None = None
 
     @property
     def bounces(self) -> FolderMailbox:
@@ -197,6 +201,7 @@ class Demo:
             INVOICEBOT_RENDER_PROCESSES=1,
             INVOICEBOT_WORKER_CONCURRENCY=4,
             INVOICEBOT_RETRY_BASE_SECONDS=2,
+            INVOICEBOT_SEND_WINDOW="every day 00:00-24:00",  # the demo's chosen moments are any day, any hour
             INVOICEBOT_DIGEST_HOUR=0,  # the daily digest is due from midnight: the console's `digest` posts today's
         )
 
@@ -239,6 +244,8 @@ class Demo:
         runtime = bootstrap(settings, loops=loops, seams=Seams(mailbox=bounces, render_pool=self.render_pool))
         self._stack.push_async_callback(runtime.aclose)
         self.digest_units = units_over(runtime.sessions)
+        if runtime.reminders is not None:
+            self.reminders, runtime.reminders = runtime.reminders.reminders, None
         await run_seed(
             units_over(runtime.sessions),
             organisation_id=await runtime.organisation_id(),

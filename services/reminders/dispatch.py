@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import REMINDERS
+from services.clock import utcnow
 from services.db.models import (
     Attachments,
     Customer,
@@ -133,8 +134,11 @@ async def dispatch_round(session: AsyncSession, ask: DispatchAsk) -> DispatchRou
     acted = _Acted()
     today = local_date(values.time_zone, moment)
     sender = await sender_from_name(session, organisation=organisation)
+    # Rows are written at the real time even when the schedule is evaluated ahead (`reminders run
+    # --as-of` tomorrow, the demo's `reminders in 10 days`): the worker and the notifier act on them now.
+    written = min(moment, utcnow())
     for reminder in await _claim(session, organisation_id):
-        await _dispatch_one(session, ask, _Facts(organisation.name, sender, today, moment), reminder, acted)
+        await _dispatch_one(session, ask, _Facts(organisation.name, sender, today, written), reminder, acted)
     return DispatchRound(
         organisation_id,
         window_open=True,
@@ -165,7 +169,7 @@ class _Facts:
     organisation_name: str
     sender_name: str
     today: date
-    moment: datetime
+    written_at: datetime  # the rows' time: the real one, never ahead of it
 
 
 async def _owed_documents(
@@ -240,7 +244,7 @@ async def _dispatch_one(
         await _not_sent(session, reminder, replace(said, reason=reason), acted)
         return
     status = DeliveryStatus.AWAITING_APPROVAL if needs_approval else DeliveryStatus.QUEUED
-    row = _row(ask, (reminder.id, first_id), request, checked, status, facts.moment)
+    row = _row(ask, (reminder.id, first_id), request, checked, status, facts.written_at)
     delivery = await insert_delivery(session, row)
     if delivery is None:  # a twin round wrote it first
         return
@@ -248,7 +252,7 @@ async def _dispatch_one(
         "number": first.number, "reminder_id": reminder.id, "invoices": ", ".join(numbers),
         "to": ", ".join(checked.to), "status": status.value, **({"approval_reason": risk} if risk else {}),
     }  # fmt: skip
-    await record_request(session, delivery=delivery, invoice_number=first.number, detail=detail, now=facts.moment)
+    await record_request(session, delivery=delivery, invoice_number=first.number, detail=detail, now=facts.written_at)
     (acted.awaiting_approval if needs_approval else acted.queued).append(said)
 
 

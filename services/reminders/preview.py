@@ -96,8 +96,9 @@ async def scheduled_for(
     if window.is_open(moment, zone):  # the opening of today's window, so one preview per opening, not per minute
         opening = datetime.combine(moment.astimezone(zone).date(), window.start, tzinfo=zone)
     local = opening.astimezone(zone)
+    leaving = max(opening, moment).astimezone(zone)  # an open window lets it out now, not at its opening past
     found = PreviewRound(
-        organisation_id, opening=opening.astimezone(moment.tzinfo), local_day=local.date(), at=f"{local:%H:%M}",
+        organisation_id, opening=opening.astimezone(moment.tzinfo), local_day=local.date(), at=f"{leaving:%H:%M}",
         time_zone=values.time_zone, lead_minutes=values.preview_lead,
     )  # fmt: skip
     if due_only and values.preview_lead and moment < opening - timedelta(minutes=values.preview_lead):
