@@ -14,6 +14,7 @@ from typing import Any
 
 from handlers.blocks.elements import Block, escape, plain_text, section, who
 from handlers.ids import ActionId, BlockId, CallbackId
+from services.db.models import DeliveryKind
 from services.formatting import format_moment
 from services.tracking.status import DeliveryStatusView
 
@@ -30,11 +31,20 @@ def _at(moment: datetime | None, locale: str) -> str:
     return "an unknown time" if moment is None else format_moment(moment, locale)
 
 
+def _sending(view: DeliveryStatusView) -> str:
+    """What the approver lets out: "invoice *INV-1*", or "the reminder for *INV-1, INV-2*"."""
+    if view.kind == DeliveryKind.REMINDER:
+        return f"the reminder for *{escape(', '.join(view.reminder_numbers) or view.invoice_number)}*"
+    return f"invoice *{escape(view.invoice_number)}*"
+
+
 def _facts(view: DeliveryStatusView) -> str:
-    lines = [
-        f"*Invoice:* {escape(view.invoice_number)} · {escape(view.customer_name)} · *{view.amount}*",
-        f"*To:* {_addresses(view.to)}",
-    ]
+    if view.kind == DeliveryKind.REMINDER:  # its amounts are read again when it goes (services/sending/reminder_job.py)
+        numbers = ", ".join(view.reminder_numbers) or view.invoice_number
+        what = f"*Reminder:* {escape(view.customer_name)} · {escape(numbers)}"
+    else:
+        what = f"*Invoice:* {escape(view.invoice_number)} · {escape(view.customer_name)} · *{view.amount}*"
+    lines = [what, f"*To:* {_addresses(view.to)}"]
     if view.cc:
         lines.append(f"*Cc:* {_addresses(view.cc)}")
     if view.bcc:
@@ -54,8 +64,10 @@ def approval_request_message(view: DeliveryStatusView, reason: str | None = None
     `reason`: why approval is asked when the risk rule asked for it (services/sending/risk.py's
     sentence, the one the review modal showed), e.g. "new domain acme.example for Acme Corp"."""
     text = f"Approval needed: send {escape(view.invoice_number)} ({view.amount}) to {escape(view.customer_name)}"
+    if view.kind == DeliveryKind.REMINDER:
+        text = f"Approval needed: send {_sending(view).replace('*', '')} to {escape(view.customer_name)}"
     blocks: list[Block] = [
-        section(f"✋ *Approval needed* to send invoice *{escape(view.invoice_number)}*"),
+        section(f"✋ *Approval needed* to send {_sending(view)}"),
         *_asked(reason),
         section(_facts(view)),
         approval_buttons(view.delivery_id),
@@ -108,7 +120,7 @@ def approval_decided_message(view: DeliveryStatusView, reason: str | None = None
     outcome = decision_words(view)
     text = f"{escape(view.invoice_number)}: {outcome}"
     blocks: list[Block] = [
-        section(f"Approval request to send invoice *{escape(view.invoice_number)}*"),
+        section(f"Approval request to send {_sending(view)}"),
         *_asked(reason),
         section(_facts(view)),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]},

@@ -3,6 +3,7 @@ and offer nothing that would act on the invoice instead (pure Block Kit builders
 
 from __future__ import annotations
 
+from handlers.blocks.approvals import approval_decided_message, approval_request_message
 from handlers.blocks.status import delivery_alert_message, status_message
 from services.tracking.status import DeliveryStatusView
 from tests.harness.reading import texts
@@ -36,3 +37,13 @@ def test_a_reminders_alert_names_it_and_offers_only_open_invoice() -> None:
     assert "(reminder to Acme for INV-1, INV-2)" in text
     [actions] = [b for b in blocks if b["type"] == "actions"]
     assert [e["text"]["text"] for e in actions["elements"]] == ["Open invoice"]
+
+
+def test_an_approval_request_for_a_reminder_names_the_reminder_and_its_invoices_not_an_invoice_amount() -> None:
+    text, blocks = approval_request_message(a_reminder(status="awaiting_approval"))
+
+    assert text == "Approval needed: send the reminder for INV-1, INV-2 to Acme"
+    assert texts(blocks)[0] == "✋ *Approval needed* to send the reminder for *INV-1, INV-2*"
+    assert texts(blocks)[1].split("\n")[0] == "*Reminder:* Acme · INV-1, INV-2"  # its amounts are read when it goes
+    _, decided = approval_decided_message(a_reminder(status="queued", approval_decision="approved"))
+    assert texts(decided)[0] == "Approval request to send the reminder for *INV-1, INV-2*"
