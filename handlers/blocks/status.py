@@ -107,7 +107,7 @@ def _sent_line(view: DeliveryStatusView) -> str:
 
 def delivery_summary(view: DeliveryStatusView) -> str:
     """A delivery in a few lines for `/invoices show`: who, where it is, and its timeline."""
-    what = "Preview" if view.kind == "preview" else "Email"
+    what = {"preview": "Preview", "reminder": "Reminder email"}.get(view.kind, "Email")
     return f"*{what} to {escape(', '.join(view.to)) or 'nobody'}*\n{status_line(view)}\n{_timeline_text(view)}"
 
 

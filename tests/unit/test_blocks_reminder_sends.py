@@ -4,7 +4,7 @@ and offer nothing that would act on the invoice instead (pure Block Kit builders
 from __future__ import annotations
 
 from handlers.blocks.approvals import approval_decided_message, approval_request_message
-from handlers.blocks.status import delivery_alert_message, status_message
+from handlers.blocks.status import delivery_alert_message, delivery_summary, status_message
 from services.tracking.status import DeliveryStatusView
 from tests.harness.reading import texts
 from tests.harness.status_views import a_send
@@ -47,3 +47,8 @@ def test_an_approval_request_for_a_reminder_names_the_reminder_and_its_invoices_
     assert texts(blocks)[1].split("\n")[0] == "*Reminder:* Acme · INV-1, INV-2"  # its amounts are read when it goes
     _, decided = approval_decided_message(a_reminder(status="queued", approval_decision="approved"))
     assert texts(decided)[0] == "Approval request to send the reminder for *INV-1, INV-2*"
+
+
+def test_show_lists_a_reminders_email_as_a_reminder_not_as_the_invoices_own_email() -> None:
+    assert delivery_summary(a_reminder(status="delivered")).startswith("*Reminder email to ap@acme.example*\n")
+    assert delivery_summary(a_send(status="delivered")).startswith("*Email to ap@acme.example*\n")
