@@ -95,7 +95,8 @@ def reminder_jobs(
             continue
         try:
             shown = [(documents[i], owed.outstanding[i]) for i in kept]
-            job = _job(delivery, reminder, shown, today, identity, base_job)
+            # written for its own day: a schedule evaluated ahead (`--as-of`, the demo) reads as on that day
+            job = _job(delivery, reminder, shown, max(today, reminder.cohort), identity, base_job)
         except DomainError as exc:
             made[delivery.id] = Outcome("permanent", f"could not prepare the email: {exc}")
             continue

@@ -8,6 +8,9 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+import zxingcpp
+from PIL import Image
+
 from tests.harness.terminal import (
     DEMO_SCRIPT,
     REPO,
@@ -25,6 +28,25 @@ def run_demo(script: Path, mail_dir: Path, *options: str) -> subprocess.Complete
         text=True,
         timeout=240,
     )
+
+
+def _the_reminder_went_with_a_payable_pdf(eml: Path, tmp_path: Path) -> None:
+    """The demo's reminder: in Dupont's French, for its own day, with the invoice's PDF whose EPC QR code
+    a decoder reads as a bank app does (the demo organisation's account, what is left to pay, the reference)."""
+    reminder = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
+    assert reminder["Subject"].startswith("Petit rappel : facture DEMO-0020 à échéance aujourd'hui")
+    [pdf] = [part for part in reminder.iter_attachments() if part.get_filename() == "DEMO-0020.pdf"]
+    (tmp_path / "reminder.pdf").write_bytes(pdf.get_content())
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "150", "-singlefile", "reminder.pdf", "page"], cwd=tmp_path, check=True, timeout=60
+    )
+    with Image.open(tmp_path / "page.png") as page:
+        [qr] = [found.text for found in zxingcpp.read_barcodes(page) if found.format == zxingcpp.BarcodeFormat.QRCode]
+    fields = qr.split("\n")
+    assert fields[4:8] == ["NWBKGB2L", "Example Trading Ltd", "GB82WEST12345698765432", "EUR1949.16"], fields
+    assert fields[-1] == "RF4600000020"
+    html = reminder.get_body(preferencelist=("html",))
+    assert html is not None and "aujourd'hui" in html.get_content()
 
 
 def test_the_shipped_demo_script_walks_the_whole_story_and_exits_0(tmp_path: Path):
@@ -48,7 +70,9 @@ def test_the_shipped_demo_script_walks_the_whole_story_and_exits_0(tmp_path: Pat
     assert shown.count("Daily digest — 20") == 1 and "today's was posted already" in shown
     assert "late" not in shown.split("Daily digest — 20", 1)[1].splitlines()[0]  # the first one is never late
     emails = sorted(path.name for path in (tmp_path / "demo-mail").glob("*.eml"))
-    assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml", "SBX000004.eml"]
+    assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml", "SBX000004.eml", "SBX000005.eml"]
+    _the_reminder_went_with_a_payable_pdf(tmp_path / "demo-mail" / "SBX000005.eml", tmp_path)
+    assert "Next: none: paid" in shown  # the payment recorded after it stops the ladder for DEMO-0020
     # the credit note left with its PDF, as a credit note, and the file picked in the modal
     credit = BytesParser(policy=policy.default).parsebytes((tmp_path / "demo-mail" / "SBX000004.eml").read_bytes())
     assert credit["Subject"].startswith("Avoir DEMO-0031")
@@ -77,7 +101,7 @@ def test_the_shipped_demo_script_runs_the_same_story_over_socket_mode(tmp_path: 
     assert "❌ Bounced: bounce@bounce.example — the mailbox does not exist" in shown
     assert "✅ Sent to accounts@northwind.example — accepted by the mail server" in shown
     emails = sorted(path.name for path in (tmp_path / "demo-mail").glob("*.eml"))
-    assert emails == ["SBX000001.eml", "SBX000002.eml", "SBX000003.eml", "SBX000004.eml"]
+    assert len(emails) == 5
     log = (tmp_path / "demo-mail" / "invoicebot-demo.log").read_text(encoding="utf-8")
     assert "connected to Slack in Socket Mode" in log
 
