@@ -39,6 +39,7 @@ from services.db.models import (
     SentVia,
 )
 from services.errors import NotFound
+from services.invoicing.balance import touched_by_payment_or_credit
 from services.invoicing.payments import balance_of, credited_amounts, paid_amounts
 from services.invoicing.schedule_settings import local_date
 from services.invoicing.settings_store import stored_settings
@@ -137,12 +138,15 @@ def _own_step_reached(today: date, overrides: dict[int, tuple[Step, ...]]) -> An
 
 def due_query(
     organisation_id: int, today: date, ladder: Sequence[Step], overrides: dict[int, tuple[Step, ...]]
-) -> Select[int, int, int, str, date, str, Decimal]:
-    """(invoice id, customer id, step, number, due date, currency, total) of every invoice due for a step today.
+) -> Select[int, int, int | None, str, date, str, Decimal, bool, str]:
+    """(invoice id, customer id, step, number, due date, currency, total, touched, customer name) of every
+    invoice due for a step today; `touched`: it has a payment or an issued credit note, so its balance
+    must be read (services/invoicing/balance.py), else it owes its total.
 
     One scan of the open invoices: the step is a CASE of the due date on the organisation's ladder,
     or, for a customer with its own ladder, the latest of its steps reached; the (invoice, step)
-    pairs already reminded are left out through the unique index on them.
+    pairs already reminded are left out through the unique index on them. The flag and the name are
+    read for the few rows left (index probes), which spares the planner a round trip per id list.
     """
     step = _step_reached(today, ladder)
     first_step = min(s.offset_days for s in ladder)
@@ -154,12 +158,35 @@ def due_query(
     scan = select(*columns, Invoice.currency, Invoice.total)
     due = _stop_rules(scan, organisation_id, today, today - timedelta(days=first_step)).subquery("due")
     reminded = exists().where(ReminderInvoice.invoice_id == due.c.id, ReminderInvoice.step_offset == due.c.step)
+    touched = touched_by_payment_or_credit(due.c.id).label("touched")
     return (
-        select(due.c.id, due.c.customer_id, due.c.step, due.c.number, due.c.due_date, due.c.currency, due.c.total)
+        select(
+            due.c.id,
+            due.c.customer_id,
+            due.c.step,
+            due.c.number,
+            due.c.due_date,
+            due.c.currency,
+            due.c.total,
+            touched,
+            Customer.name,
+        )
+        .join(Customer, Customer.id == due.c.customer_id)
         .where(~reminded)  # a NULL step (a customer's own ladder not reached yet) is dropped by the caller:
         # a filter on it here would make PostgreSQL expect one row and plan nested loops
         .order_by(due.c.customer_id, due.c.step, due.c.due_date, due.c.id)
     )
+
+
+async def _balances(session: AsyncSession, ids: Sequence[int]) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
+    """Paid and credited sums of `ids` (the few touched invoices), in chunks a statement can bind."""
+    paid: dict[int, Decimal] = {}
+    credited: dict[int, Decimal] = {}
+    for start in range(0, len(ids), ID_CHUNK):  # a catch-up can reach more invoices than a statement takes ids
+        chunk = ids[start : start + ID_CHUNK]
+        paid.update(await paid_amounts(session, chunk))
+        credited.update(await credited_amounts(session, chunk))
+    return paid, credited
 
 
 async def plan_reminders(
@@ -169,42 +196,42 @@ async def plan_reminders(
     moment: datetime,
     max_lateness_days: int = DEFAULT_MAX_LATENESS_DAYS,
 ) -> ReminderPlan:
-    """What is due at `moment` (aware); reads only. `produce_due` writes it (services/reminders/produce.py)."""
+    """What is due at `moment` (aware); reads only. `produce_due` writes it (services/reminders/produce.py).
+
+    Rows are read as Core tuples on the session's connection: the ORM adds nothing to plain columns
+    and costs per row on the hot path (benchmarks/reminders_plan.py).
+    """
     today = await local_today(session, organisation_id=organisation_id, moment=moment)
     ladder = await organisation_ladder(session, organisation_id=organisation_id)
     overrides = await customer_overrides(session, organisation_id=organisation_id)
-    rows = (await session.execute(due_query(organisation_id, today, ladder, overrides))).all()
-    paid: dict[int, Decimal] = {}
-    credited: dict[int, Decimal] = {}
-    for start in range(0, len(rows), ID_CHUNK):  # a catch-up can reach more invoices than a statement takes ids
-        chunk = [row.id for row in rows[start : start + ID_CHUNK]]
-        paid.update(await paid_amounts(session, chunk))
-        credited.update(await credited_amounts(session, chunk))
+    connection = await session.connection()
+    rows = (await connection.execute(due_query(organisation_id, today, ladder, overrides))).all()
+    paid, credited = await _balances(session, [row[0] for row in rows if row[7] and row[2] is not None])
     groups: dict[tuple[int, int, ReminderState], list[PlannedInvoice]] = {}
     lateness: dict[tuple[int, int, ReminderState], int] = {}
-    for row in rows:
-        if row.step is None:
+    names: dict[int, str] = {}
+    for invoice_id, customer_id, offset, number, due_date, currency, total, _touched, name in rows:
+        if offset is None:
             continue
-        outstanding = balance_of(row.total, paid.get(row.id), credited.get(row.id)).outstanding
+        outstanding = balance_of(total, paid.get(invoice_id), credited.get(invoice_id)).outstanding
         if outstanding <= 0:
             continue
-        overdue = (today - row.due_date).days
-        late = overdue - row.step
+        overdue = (today - due_date).days
+        late = overdue - offset
         state = ReminderState.SKIPPED if late > max_lateness_days else ReminderState.QUEUED
-        key = (row.customer_id, row.step, state)
-        groups.setdefault(key, []).append(
-            PlannedInvoice(
-                row.id, row.number, row.due_date, row.currency, round_money(outstanding, row.currency), overdue
-            )
-        )
-        lateness[key] = max(lateness.get(key, 0), late)
-    names = await _customer_names(session, {key[0] for key in groups})
+        key = (customer_id, offset, state)
+        planned = PlannedInvoice(invoice_id, number, due_date, currency, round_money(outstanding, currency), overdue)
+        if key in groups:
+            groups[key].append(planned)
+            lateness[key] = max(lateness[key], late)
+        else:
+            groups[key], lateness[key], names[customer_id] = [planned], max(late, 0), name
     reminders = []
     for (customer_id, offset, state), invoices in groups.items():
         steps = overrides.get(customer_id) or ladder
         step = next(step for step in steps if step.offset_days == offset)
         note = _note(state, lateness[(customer_id, offset, state)], max_lateness_days)
-        reminders.append(PlannedReminder(customer_id, names.get(customer_id, ""), step, state, note, tuple(invoices)))
+        reminders.append(PlannedReminder(customer_id, names[customer_id], step, state, note, tuple(invoices)))
     return ReminderPlan(organisation_id, today, tuple(reminders))
 
 
@@ -214,14 +241,3 @@ def _note(state: ReminderState, late: int, max_lateness_days: int) -> str:
     if late > 0:
         return f"catch-up: the step was reached {late} day{'s' if late != 1 else ''} ago"
     return ""
-
-
-async def _customer_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    ordered, names = sorted(ids), {}
-    for start in range(0, len(ordered), ID_CHUNK):
-        chunk = ordered[start : start + ID_CHUNK]
-        rows = await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(chunk)))
-        names.update({customer_id: name for customer_id, name in rows})
-    return names
