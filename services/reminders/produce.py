@@ -48,9 +48,18 @@ class Produced:
         return sum(1 for item in self.produced if item.state == ReminderState.SKIPPED)
 
 
+INSERT_PAGE = 10_000  # rows per INSERT … VALUES batch; SQLAlchemy lowers it to the driver's limit on parameters
+
+
 def _insert(session: AsyncSession, model: Any) -> Any:
+    """A Core `INSERT … ON CONFLICT DO NOTHING` in pages as large as the driver takes: each page is one
+    round trip and, on PostgreSQL, one statement to prepare, where the default of 1000 rows takes many."""
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model.__table__).on_conflict_do_nothing()
+    return (
+        dialect.insert(model.__table__)
+        .on_conflict_do_nothing()
+        .execution_options(insertmanyvalues_page_size=INSERT_PAGE)
+    )
 
 
 async def write_plan(session: AsyncSession, plan: ReminderPlan, *, now: datetime) -> tuple[PlannedReminder, ...]:
@@ -58,11 +67,12 @@ async def write_plan(session: AsyncSession, plan: ReminderPlan, *, now: datetime
     items = sorted(plan.reminders, key=lambda item: (item.customer_id, item.step.offset_days, item.state))
     if not items:
         return ()
+    connection = await session.connection()  # Core on the session's transaction: no ORM work per row
     rows = [
         {
             "organisation_id": plan.organisation_id, "customer_id": item.customer_id,
-            "step_offset": item.step.offset_days, "tone": item.step.tone.value, "fee": item.step.fee,
-            "cohort": plan.today, "state": item.state.value, "note": item.note, "created_at": now,
+            "step_offset": item.step.offset_days, "tone": item.step.tone, "fee": item.step.fee,
+            "cohort": plan.today, "state": item.state, "note": item.note, "created_at": now,
         }
         for item in items
     ]  # fmt: skip
@@ -71,7 +81,7 @@ async def write_plan(session: AsyncSession, plan: ReminderPlan, *, now: datetime
     )
     created = {
         (row.customer_id, row.step_offset, ReminderState(row.state)): row.id
-        for row in (await session.execute(statement, rows)).all()
+        for row in (await connection.execute(statement, rows)).all()
     }
     links = [
         {"reminder_id": created[key], "invoice_id": invoice.invoice_id, "step_offset": item.step.offset_days}
@@ -85,7 +95,7 @@ async def write_plan(session: AsyncSession, plan: ReminderPlan, *, now: datetime
         link_statement = _insert(session, ReminderInvoice).returning(
             ReminderInvoice.reminder_id, ReminderInvoice.invoice_id
         )
-        linked = {(row.reminder_id, row.invoice_id) for row in (await session.execute(link_statement, links)).all()}
+        linked = {(row[0], row[1]) for row in (await connection.execute(link_statement, links)).all()}
     empty = set(created.values()) - {reminder_id for reminder_id, _ in linked}
     ordered = sorted(empty)
     for start in range(0, len(ordered), ID_CHUNK):
