@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ARRAY, Integer, Numeric, String, Table, Text, bindparam, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from services.clock import utcnow
 from services.db.models import Reminder, ReminderInvoice, ReminderState
@@ -48,18 +49,73 @@ class Produced:
         return sum(1 for item in self.produced if item.state == ReminderState.SKIPPED)
 
 
-INSERT_PAGE = 10_000  # rows per INSERT … VALUES batch; SQLAlchemy lowers it to the driver's limit on parameters
-
-
 def _insert(session: AsyncSession, model: Any) -> Any:
-    """A Core `INSERT … ON CONFLICT DO NOTHING` in pages as large as the driver takes: each page is one
-    round trip and, on PostgreSQL, one statement to prepare, where the default of 1000 rows takes many."""
-    dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
-    return (
-        dialect.insert(model.__table__)
-        .on_conflict_do_nothing()
-        .execution_options(insertmanyvalues_page_size=INSERT_PAGE)
-    )
+    dialect = postgresql if _on_postgresql(session) else sqlite
+    return dialect.insert(model.__table__).on_conflict_do_nothing()
+
+
+def _on_postgresql(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def _unnest_insert(
+    table: Table, constants: dict[str, Any], columns: dict[str, tuple[TypeEngine[Any], list[Any]]]
+) -> Any:
+    """PostgreSQL: `INSERT … SELECT … FROM unnest(arrays) ON CONFLICT DO NOTHING`, one statement with one
+    array parameter per column, in the arrays' order. A multi-row VALUES binds every cell as its own
+    parameter, in pages, and the binding costs more than the insert (benchmarks/reminders_plan.py)."""
+    arrays = (bindparam(name, values, type_=ARRAY(type_)) for name, (type_, values) in columns.items())
+    source = func.unnest(*arrays).table_valued(*columns).render_derived()
+    fixed = [literal(value, table.c[name].type).label(name) for name, value in constants.items()]
+    query = select(*fixed, *(source.c[name] for name in columns))
+    return postgresql.insert(table).from_select([*constants, *columns], query).on_conflict_do_nothing()
+
+
+async def _insert_reminders(
+    session: AsyncSession, plan: ReminderPlan, items: Sequence[PlannedReminder], now: datetime
+) -> Any:
+    """Insert one reminder row per item (none for what another producer wrote); returns the rows written."""
+    table: Table = Reminder.__table__
+    connection = await session.connection()  # Core on the session's transaction: no ORM work per row
+    returning = (table.c.id, table.c.customer_id, table.c.step_offset, table.c.state)
+    constants = {"organisation_id": plan.organisation_id, "cohort": plan.today, "created_at": now}
+    if _on_postgresql(session):
+        columns: dict[str, tuple[TypeEngine[Any], list[Any]]] = {
+            "customer_id": (Integer(), [item.customer_id for item in items]),
+            "step_offset": (Integer(), [item.step.offset_days for item in items]),
+            "tone": (String(), [str(item.step.tone) for item in items]),
+            "fee": (Numeric(), [item.step.fee for item in items]),
+            "state": (String(), [str(item.state) for item in items]),
+            "note": (Text(), [item.note for item in items]),
+        }
+        return (await connection.execute(_unnest_insert(table, constants, columns).returning(*returning))).all()
+    rows = [
+        {
+            **constants, "customer_id": item.customer_id, "step_offset": item.step.offset_days,
+            "tone": item.step.tone, "fee": item.step.fee, "state": item.state, "note": item.note,
+        }
+        for item in items
+    ]  # fmt: skip
+    return (await connection.execute(_insert(session, Reminder).returning(*returning), rows)).all()
+
+
+async def _insert_links(session: AsyncSession, links: list[tuple[int, int, int]]) -> set[tuple[int, int]]:
+    """Insert (reminder, invoice, step) links, sorted; returns the (reminder, invoice) pairs written."""
+    table: Table = ReminderInvoice.__table__
+    connection = await session.connection()
+    if _on_postgresql(session):
+        columns: dict[str, tuple[TypeEngine[Any], list[Any]]] = {
+            "reminder_id": (Integer(), [link[0] for link in links]),
+            "invoice_id": (Integer(), [link[1] for link in links]),
+            "step_offset": (Integer(), [link[2] for link in links]),
+        }
+        statement = _unnest_insert(table, {}, columns)
+        result = await connection.execute(statement.returning(table.c.reminder_id, table.c.invoice_id))
+    else:
+        rows = [{"reminder_id": r, "invoice_id": i, "step_offset": o} for r, i, o in links]
+        statement = _insert(session, ReminderInvoice).returning(table.c.reminder_id, table.c.invoice_id)
+        result = await connection.execute(statement, rows)
+    return {(row[0], row[1]) for row in result.all()}
 
 
 async def write_plan(session: AsyncSession, plan: ReminderPlan, *, now: datetime) -> tuple[PlannedReminder, ...]:
@@ -67,35 +123,18 @@ async def write_plan(session: AsyncSession, plan: ReminderPlan, *, now: datetime
     items = sorted(plan.reminders, key=lambda item: (item.customer_id, item.step.offset_days, item.state))
     if not items:
         return ()
-    connection = await session.connection()  # Core on the session's transaction: no ORM work per row
-    rows = [
-        {
-            "organisation_id": plan.organisation_id, "customer_id": item.customer_id,
-            "step_offset": item.step.offset_days, "tone": item.step.tone, "fee": item.step.fee,
-            "cohort": plan.today, "state": item.state, "note": item.note, "created_at": now,
-        }
-        for item in items
-    ]  # fmt: skip
-    statement = _insert(session, Reminder).returning(
-        Reminder.id, Reminder.customer_id, Reminder.step_offset, Reminder.state
-    )
     created = {
         (row.customer_id, row.step_offset, ReminderState(row.state)): row.id
-        for row in (await connection.execute(statement, rows)).all()
+        for row in await _insert_reminders(session, plan, items, now)
     }
     links = [
-        {"reminder_id": created[key], "invoice_id": invoice.invoice_id, "step_offset": item.step.offset_days}
+        (created[key], invoice.invoice_id, item.step.offset_days)
         for item in items
         if (key := (item.customer_id, item.step.offset_days, item.state)) in created
         for invoice in item.invoices
     ]
-    linked: set[tuple[int, int]] = set()
-    if links:
-        links.sort(key=lambda link: (link["invoice_id"], link["step_offset"]))
-        link_statement = _insert(session, ReminderInvoice).returning(
-            ReminderInvoice.reminder_id, ReminderInvoice.invoice_id
-        )
-        linked = {(row[0], row[1]) for row in (await connection.execute(link_statement, links)).all()}
+    links.sort(key=lambda link: (link[1], link[2]))  # in key order: concurrent producers lock in one order
+    linked = await _insert_links(session, links) if links else set()
     empty = set(created.values()) - {reminder_id for reminder_id, _ in linked}
     ordered = sorted(empty)
     for start in range(0, len(ordered), ID_CHUNK):
