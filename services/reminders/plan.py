@@ -146,7 +146,8 @@ def due_query(
     One scan of the open invoices: the step is a CASE of the due date on the organisation's ladder,
     or, for a customer with its own ladder, the latest of its steps reached; the (invoice, step)
     pairs already reminded are left out through the unique index on them. The flag and the name are
-    read for the few rows left (index probes), which spares the planner a round trip per id list.
+    scalar subqueries of the output, so they are probed for the few rows left, not for every open
+    invoice (a join would be planned before the anti-join), and spare the planner a round trip per id list.
     """
     step = _step_reached(today, ladder)
     first_step = min(s.offset_days for s in ladder)
@@ -159,6 +160,7 @@ def due_query(
     due = _stop_rules(scan, organisation_id, today, today - timedelta(days=first_step)).subquery("due")
     reminded = exists().where(ReminderInvoice.invoice_id == due.c.id, ReminderInvoice.step_offset == due.c.step)
     touched = touched_by_payment_or_credit(due.c.id).label("touched")
+    name = select(Customer.name).where(Customer.id == due.c.customer_id).scalar_subquery().label("customer_name")
     return (
         select(
             due.c.id,
@@ -169,9 +171,8 @@ def due_query(
             due.c.currency,
             due.c.total,
             touched,
-            Customer.name,
+            name,
         )
-        .join(Customer, Customer.id == due.c.customer_id)
         .where(~reminded)  # a NULL step (a customer's own ladder not reached yet) is dropped by the caller:
         # a filter on it here would make PostgreSQL expect one row and plan nested loops
         .order_by(due.c.customer_id, due.c.step, due.c.due_date, due.c.id)
