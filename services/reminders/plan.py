@@ -16,13 +16,13 @@ dropped. One planned reminder per customer, step and state lists all its invoice
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy import Integer, Select, and_, bindparam, case, exists, literal, null, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import (
@@ -35,7 +35,6 @@ from services.db.models import (
     Organisation,
     ReminderInvoice,
     ReminderState,
-    ReminderStep,
     SentVia,
 )
 from services.errors import NotFound
@@ -92,13 +91,14 @@ async def local_today(session: AsyncSession, *, organisation_id: int, moment: da
     return local_date(values.time_zone if values else None, moment)
 
 
-def _step_reached(today: date, steps: Sequence[Step]) -> Any:
-    """The latest of `steps` an invoice has reached, from its due date alone: a CASE, no join."""
+def _step_reached(today: date, offsets: Iterable[int]) -> Any:
+    """The latest of a ladder's steps (their `offsets`) an invoice has reached, from its due date
+    alone: a CASE, no join; NULL when it reached none."""
     whens = [
-        (Invoice.due_date <= today - timedelta(days=step.offset_days), literal(step.offset_days, Integer))
-        for step in sorted(steps, reverse=True)
+        (Invoice.due_date <= today - timedelta(days=offset), literal(offset, Integer))
+        for offset in sorted(set(offsets), reverse=True)
     ]
-    return case(*whens, else_=None)
+    return case(*whens, else_=None) if whens else null()
 
 
 def _stop_rules(query: Select[Any], organisation_id: int, today: date, reached_by: date) -> Select[Any]:
@@ -121,19 +121,21 @@ def _stop_rules(query: Select[Any], organisation_id: int, today: date, reached_b
     )
 
 
-def _own_step_reached(today: date, overrides: dict[int, tuple[Step, ...]]) -> Any:
-    """The latest step of the invoice's customer's own ladder it has reached (NULL: none yet), as a
-    correlated subquery over that customer's steps; each offset's threshold date is a CASE."""
-    offsets = sorted({step.offset_days for steps in overrides.values() for step in steps})
-    own = ReminderStep
-    threshold = case(
-        *((own.offset_days == offset, literal(today - timedelta(days=offset), Date)) for offset in offsets)
-    )
-    return (
-        select(func.max(own.offset_days))
-        .where(own.customer_id == Invoice.customer_id, Invoice.due_date <= threshold)
-        .scalar_subquery()
-    )
+def _own_ladders(today: date, overrides: dict[int, tuple[Step, ...]]) -> list[tuple[Any, Any]]:
+    """CASE branches for the customers with their own ladder: customers grouped by their ladder's
+    offsets, each group the step it reached on that ladder. A hashed IN list instead of a probe of
+    `reminder_steps` per open invoice; the ids are integers read from the database, rendered inline
+    (`literal_execute`), so any number of customers fits one statement."""
+    by_offsets: dict[tuple[int, ...], list[int]] = {}
+    for customer_id, steps in overrides.items():
+        by_offsets.setdefault(tuple(sorted({step.offset_days for step in steps})), []).append(customer_id)
+    return [
+        (
+            Invoice.customer_id.in_(bindparam(f"own_ladder_{n}", sorted(ids), expanding=True, literal_execute=True)),
+            _step_reached(today, offsets),
+        )
+        for n, (offsets, ids) in enumerate(sorted(by_offsets.items()))
+    ]
 
 
 def due_query(
@@ -149,11 +151,10 @@ def due_query(
     scalar subqueries of the output, so they are probed for the few rows left, not for every open
     invoice (a join would be planned before the anti-join), and spare the planner a round trip per id list.
     """
-    step = _step_reached(today, ladder)
+    step = _step_reached(today, (s.offset_days for s in ladder))
     first_step = min(s.offset_days for s in ladder)
     if overrides:
-        has_own = exists().where(ReminderStep.customer_id == Invoice.customer_id)
-        step = case((has_own, _own_step_reached(today, overrides)), else_=step)
+        step = case(*_own_ladders(today, overrides), else_=step)
         first_step = min([first_step, *(s.offset_days for steps in overrides.values() for s in steps)])
     columns = (Invoice.id, Invoice.customer_id, step.label("step"), Invoice.number, Invoice.due_date)
     scan = select(*columns, Invoice.currency, Invoice.total)
