@@ -182,14 +182,20 @@ async def timed(work: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+async def as_live(engine: AsyncEngine) -> None:
+    """PostgreSQL: statistics and visibility as autovacuum keeps them in a live database, where
+    fresh tables have none; both the planner and the hand-written query run on the same state."""
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            await (await conn.execution_options(isolation_level="AUTOCOMMIT")).exec_driver_sql("VACUUM ANALYZE")
+
+
 async def run_backend(url: str, rounds: int) -> bool:
     await asyncio.to_thread(upgrade, url)
     engine = create_engine(url)
     sessions = session_factory(engine)
     loaded, org_id = await timed(lambda: load(engine))
-    if engine.dialect.name == "postgresql":  # a live database has statistics (autovacuum); fresh tables have none
-        async with engine.connect() as conn:
-            await (await conn.execution_options(isolation_level="AUTOCOMMIT")).exec_driver_sql("VACUUM ANALYZE")
+    await as_live(engine)
     print(f"  data: {CUSTOMERS} customers, {INVOICES} invoices loaded in {loaded:.1f} s")
     history, first = await timed(
         lambda: produce_due(units_over(sessions), organisation_id=org_id, moment=MOMENT - timedelta(days=1))
@@ -198,6 +204,7 @@ async def run_backend(url: str, rounds: int) -> bool:
         f"  history (the day before, all caught up at once): {first.queued} queued, {first.skipped} skipped"
         f" in {history:.2f} s"
     )
+    await as_live(engine)  # the timed day comes a day after the history: autovacuum has seen its rows
 
     async def planned_and_written() -> set[tuple[int, int]]:
         async with sessions() as session:

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.db.models import DocumentKind, Invoice, InvoiceStatus, Payment
 from services.money import round_money
@@ -66,6 +67,17 @@ def select_credits(invoice_ids: Iterable[int]) -> Select[int | None, Decimal]:
     return select(Invoice.corrects_invoice_id, Invoice.total).where(
         Invoice.corrects_invoice_id.in_(sorted(set(invoice_ids))), crediting_note_filter()
     )
+
+
+def touched_by_payment_or_credit(invoice_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """Whether the invoice `invoice_id` has a payment or an issued credit note: two index probes
+    (`ix_payments_invoice`, `ix_invoices_corrects`). A query over many invoices selects it as a column
+    and fetches amounts (`paid_amounts`, `credited_amounts`) only for those where it holds, since an
+    invoice without either owes its total; the amounts themselves are still summed here, exactly."""
+    note = aliased(Invoice)
+    paid = exists().where(Payment.invoice_id == invoice_id)
+    credited = exists().where(note.corrects_invoice_id == invoice_id, crediting_note_filter(note))
+    return paid | credited
 
 
 async def paid_amounts(session: AsyncSession, invoice_ids: Iterable[int]) -> dict[int, Decimal]:

@@ -16,13 +16,13 @@ dropped. One planned reminder per customer, step and state lists all its invoice
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy import Integer, Select, and_, bindparam, case, exists, literal, null, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.db.models import (
@@ -35,10 +35,10 @@ from services.db.models import (
     Organisation,
     ReminderInvoice,
     ReminderState,
-    ReminderStep,
     SentVia,
 )
 from services.errors import NotFound
+from services.invoicing.balance import touched_by_payment_or_credit
 from services.invoicing.payments import balance_of, credited_amounts, paid_amounts
 from services.invoicing.schedule_settings import local_date
 from services.invoicing.settings_store import stored_settings
@@ -91,13 +91,14 @@ async def local_today(session: AsyncSession, *, organisation_id: int, moment: da
     return local_date(values.time_zone if values else None, moment)
 
 
-def _step_reached(today: date, steps: Sequence[Step]) -> Any:
-    """The latest of `steps` an invoice has reached, from its due date alone: a CASE, no join."""
+def _step_reached(today: date, offsets: Iterable[int]) -> Any:
+    """The latest of a ladder's steps (their `offsets`) an invoice has reached, from its due date
+    alone: a CASE, no join; NULL when it reached none."""
     whens = [
-        (Invoice.due_date <= today - timedelta(days=step.offset_days), literal(step.offset_days, Integer))
-        for step in sorted(steps, reverse=True)
+        (Invoice.due_date <= today - timedelta(days=offset), literal(offset, Integer))
+        for offset in sorted(set(offsets), reverse=True)
     ]
-    return case(*whens, else_=None)
+    return case(*whens, else_=None) if whens else null()
 
 
 def stop_rules(query: Select[Any], organisation_id: int, today: date, reached_by: date) -> Select[Any]:
@@ -123,46 +124,74 @@ def stop_rules(query: Select[Any], organisation_id: int, today: date, reached_by
     )
 
 
-def _own_step_reached(today: date, overrides: dict[int, tuple[Step, ...]]) -> Any:
-    """The latest step of the invoice's customer's own ladder it has reached (NULL: none yet), as a
-    correlated subquery over that customer's steps; each offset's threshold date is a CASE."""
-    offsets = sorted({step.offset_days for steps in overrides.values() for step in steps})
-    own = ReminderStep
-    threshold = case(
-        *((own.offset_days == offset, literal(today - timedelta(days=offset), Date)) for offset in offsets)
-    )
-    return (
-        select(func.max(own.offset_days))
-        .where(own.customer_id == Invoice.customer_id, Invoice.due_date <= threshold)
-        .scalar_subquery()
-    )
+def _own_ladders(today: date, overrides: dict[int, tuple[Step, ...]]) -> list[tuple[Any, Any]]:
+    """CASE branches for the customers with their own ladder: customers grouped by their ladder's
+    offsets, each group the step it reached on that ladder. A hashed IN list instead of a probe of
+    `reminder_steps` per open invoice; the ids are integers read from the database, rendered inline
+    (`literal_execute`), so any number of customers fits one statement."""
+    by_offsets: dict[tuple[int, ...], list[int]] = {}
+    for customer_id, steps in overrides.items():
+        by_offsets.setdefault(tuple(sorted({step.offset_days for step in steps})), []).append(customer_id)
+    return [
+        (
+            Invoice.customer_id.in_(bindparam(f"own_ladder_{n}", sorted(ids), expanding=True, literal_execute=True)),
+            _step_reached(today, offsets),
+        )
+        for n, (offsets, ids) in enumerate(sorted(by_offsets.items()))
+    ]
 
 
 def due_query(
     organisation_id: int, today: date, ladder: Sequence[Step], overrides: dict[int, tuple[Step, ...]]
-) -> Select[int, int, int, str, date, str, Decimal]:
-    """(invoice id, customer id, step, number, due date, currency, total) of every invoice due for a step today.
+) -> Select[int, int, int | None, str, date, str, Decimal, bool, str]:
+    """(invoice id, customer id, step, number, due date, currency, total, touched, customer name) of every
+    invoice due for a step today; `touched`: it has a payment or an issued credit note, so its balance
+    must be read (services/invoicing/balance.py), else it owes its total.
 
     One scan of the open invoices: the step is a CASE of the due date on the organisation's ladder,
     or, for a customer with its own ladder, the latest of its steps reached; the (invoice, step)
-    pairs already reminded are left out through the unique index on them.
+    pairs already reminded are left out through the unique index on them. The flag and the name are
+    scalar subqueries of the output, so they are probed for the few rows left, not for every open
+    invoice (a join would be planned before the anti-join), and spare the planner a round trip per id list.
     """
-    step = _step_reached(today, ladder)
+    step = _step_reached(today, (s.offset_days for s in ladder))
     first_step = min(s.offset_days for s in ladder)
     if overrides:
-        has_own = exists().where(ReminderStep.customer_id == Invoice.customer_id)
-        step = case((has_own, _own_step_reached(today, overrides)), else_=step)
+        step = case(*_own_ladders(today, overrides), else_=step)
         first_step = min([first_step, *(s.offset_days for steps in overrides.values() for s in steps)])
     columns = (Invoice.id, Invoice.customer_id, step.label("step"), Invoice.number, Invoice.due_date)
     scan = select(*columns, Invoice.currency, Invoice.total)
     due = stop_rules(scan, organisation_id, today, today - timedelta(days=first_step)).subquery("due")
     reminded = exists().where(ReminderInvoice.invoice_id == due.c.id, ReminderInvoice.step_offset == due.c.step)
+    touched = touched_by_payment_or_credit(due.c.id).label("touched")
+    name = select(Customer.name).where(Customer.id == due.c.customer_id).scalar_subquery().label("customer_name")
     return (
-        select(due.c.id, due.c.customer_id, due.c.step, due.c.number, due.c.due_date, due.c.currency, due.c.total)
+        select(
+            due.c.id,
+            due.c.customer_id,
+            due.c.step,
+            due.c.number,
+            due.c.due_date,
+            due.c.currency,
+            due.c.total,
+            touched,
+            name,
+        )
         .where(~reminded)  # a NULL step (a customer's own ladder not reached yet) is dropped by the caller:
         # a filter on it here would make PostgreSQL expect one row and plan nested loops
         .order_by(due.c.customer_id, due.c.step, due.c.due_date, due.c.id)
     )
+
+
+async def _balances(session: AsyncSession, ids: Sequence[int]) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
+    """Paid and credited sums of `ids` (the few touched invoices), in chunks a statement can bind."""
+    paid: dict[int, Decimal] = {}
+    credited: dict[int, Decimal] = {}
+    for start in range(0, len(ids), ID_CHUNK):  # a catch-up can reach more invoices than a statement takes ids
+        chunk = ids[start : start + ID_CHUNK]
+        paid.update(await paid_amounts(session, chunk))
+        credited.update(await credited_amounts(session, chunk))
+    return paid, credited
 
 
 async def plan_reminders(
@@ -172,42 +201,42 @@ async def plan_reminders(
     moment: datetime,
     max_lateness_days: int = DEFAULT_MAX_LATENESS_DAYS,
 ) -> ReminderPlan:
-    """What is due at `moment` (aware); reads only. `produce_due` writes it (services/reminders/produce.py)."""
+    """What is due at `moment` (aware); reads only. `produce_due` writes it (services/reminders/produce.py).
+
+    Rows are read as Core tuples on the session's connection: the ORM adds nothing to plain columns
+    and costs per row on the hot path (benchmarks/reminders_plan.py).
+    """
     today = await local_today(session, organisation_id=organisation_id, moment=moment)
     ladder = await organisation_ladder(session, organisation_id=organisation_id)
     overrides = await customer_overrides(session, organisation_id=organisation_id)
-    rows = (await session.execute(due_query(organisation_id, today, ladder, overrides))).all()
-    paid: dict[int, Decimal] = {}
-    credited: dict[int, Decimal] = {}
-    for start in range(0, len(rows), ID_CHUNK):  # a catch-up can reach more invoices than a statement takes ids
-        chunk = [row.id for row in rows[start : start + ID_CHUNK]]
-        paid.update(await paid_amounts(session, chunk))
-        credited.update(await credited_amounts(session, chunk))
+    connection = await session.connection()
+    rows = (await connection.execute(due_query(organisation_id, today, ladder, overrides))).all()
+    paid, credited = await _balances(session, [row[0] for row in rows if row[7] and row[2] is not None])
     groups: dict[tuple[int, int, ReminderState], list[PlannedInvoice]] = {}
     lateness: dict[tuple[int, int, ReminderState], int] = {}
-    for row in rows:
-        if row.step is None:
+    names: dict[int, str] = {}
+    for invoice_id, customer_id, offset, number, due_date, currency, total, _touched, name in rows:
+        if offset is None:
             continue
-        outstanding = balance_of(row.total, paid.get(row.id), credited.get(row.id)).outstanding
+        outstanding = balance_of(total, paid.get(invoice_id), credited.get(invoice_id)).outstanding
         if outstanding <= 0:
             continue
-        overdue = (today - row.due_date).days
-        late = overdue - row.step
+        overdue = (today - due_date).days
+        late = overdue - offset
         state = ReminderState.SKIPPED if late > max_lateness_days else ReminderState.QUEUED
-        key = (row.customer_id, row.step, state)
-        groups.setdefault(key, []).append(
-            PlannedInvoice(
-                row.id, row.number, row.due_date, row.currency, round_money(outstanding, row.currency), overdue
-            )
-        )
-        lateness[key] = max(lateness.get(key, 0), late)
-    names = await _customer_names(session, {key[0] for key in groups})
+        key = (customer_id, offset, state)
+        planned = PlannedInvoice(invoice_id, number, due_date, currency, round_money(outstanding, currency), overdue)
+        if key in groups:
+            groups[key].append(planned)
+            lateness[key] = max(lateness[key], late)
+        else:
+            groups[key], lateness[key], names[customer_id] = [planned], max(late, 0), name
     reminders = []
     for (customer_id, offset, state), invoices in groups.items():
         steps = overrides.get(customer_id) or ladder
         step = next(step for step in steps if step.offset_days == offset)
         note = _note(state, lateness[(customer_id, offset, state)], max_lateness_days)
-        reminders.append(PlannedReminder(customer_id, names.get(customer_id, ""), step, state, note, tuple(invoices)))
+        reminders.append(PlannedReminder(customer_id, names[customer_id], step, state, note, tuple(invoices)))
     return ReminderPlan(organisation_id, today, tuple(reminders))
 
 
@@ -217,17 +246,6 @@ def _note(state: ReminderState, late: int, max_lateness_days: int) -> str:
     if late > 0:
         return f"catch-up: the step was reached {late} day{'s' if late != 1 else ''} ago"
     return ""
-
-
-async def _customer_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    ordered, names = sorted(ids), {}
-    for start in range(0, len(ordered), ID_CHUNK):
-        chunk = ordered[start : start + ID_CHUNK]
-        rows = await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(chunk)))
-        names.update({customer_id: name for customer_id, name in rows})
-    return names
 
 
 async def let_through(

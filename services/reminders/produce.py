@@ -17,14 +17,30 @@ missed by too much, with their note, so it is never produced again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from services.clock import utcnow
 from services.db.models import Reminder, ReminderInvoice, ReminderState
@@ -48,9 +64,69 @@ class Produced:
         return sum(1 for item in self.produced if item.state == ReminderState.SKIPPED)
 
 
-def _insert(session: AsyncSession, model: Any) -> Any:
-    dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model.__table__).on_conflict_do_nothing()
+Columns = dict[str, tuple[TypeEngine[Any], list[Any]]]  # column → (its element type on PostgreSQL, one value a row)
+
+
+def _bulk_insert(session: AsyncSession, table: Table, constants: dict[str, Any], columns: Columns) -> Any:
+    """`INSERT … SELECT … ON CONFLICT DO NOTHING` of many rows in one statement, in the given order:
+    from `unnest` of one array per column on PostgreSQL, from `json_each` of one JSON array of rows
+    on SQLite (values already as stored: each column's own bind processing, once). A multi-row
+    VALUES binds every cell as a parameter of its own, in pages, which costs more than the insert
+    (benchmarks/reminders_plan.py)."""
+    names = list(columns)
+    fixed = [literal(value, table.c[name].type).label(name) for name, value in constants.items()]
+    assert session.bind is not None, "a session bound to an engine"
+    dialect = session.bind.dialect
+    if dialect.name == "postgresql":
+        arrays = (bindparam(name, values, type_=ARRAY(type_)) for name, (type_, values) in columns.items())
+        source = func.unnest(*arrays).table_valued(*names).render_derived()
+        query = select(*fixed, *(source.c[name] for name in names))
+        return postgresql.insert(table).from_select([*constants, *names], query).on_conflict_do_nothing()
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    stored = [
+        [value if processor is None else processor(value) for processor, value in zip(processors, values, strict=True)]
+        for values in zip(*(values for _, values in columns.values()), strict=True)
+    ]
+    rows = func.json_each(bindparam("rows", json.dumps(stored), type_=Text())).table_valued("value")
+    cells = [
+        type_coerce(func.json_extract(rows.c.value, f"$[{n}]"), table.c[name].type) for n, name in enumerate(names)
+    ]
+    query = select(*fixed, *cells).where(true())  # SQLite reads `… FROM f() ON CONFLICT` as a join without it
+    return sqlite.insert(table).from_select([*constants, *names], query).on_conflict_do_nothing()
+
+
+async def _insert_reminders(
+    session: AsyncSession, plan: ReminderPlan, items: Sequence[PlannedReminder], now: datetime
+) -> Any:
+    """Insert one reminder row per item (none for what another producer wrote); returns the rows written."""
+    table: Table = Reminder.__table__
+    connection = await session.connection()  # Core on the session's transaction: no ORM work per row
+    constants = {"organisation_id": plan.organisation_id, "cohort": plan.today, "created_at": now}
+    columns: Columns = {
+        "customer_id": (Integer(), [item.customer_id for item in items]),
+        "step_offset": (Integer(), [item.step.offset_days for item in items]),
+        "tone": (String(), [str(item.step.tone) for item in items]),
+        "fee": (Numeric(), [item.step.fee for item in items]),
+        "state": (String(), [str(item.state) for item in items]),
+        "note": (Text(), [item.note for item in items]),
+    }
+    statement = _bulk_insert(session, table, constants, columns)
+    returning = (table.c.id, table.c.customer_id, table.c.step_offset, table.c.state)
+    return (await connection.execute(statement.returning(*returning))).all()
+
+
+async def _insert_links(session: AsyncSession, links: list[tuple[int, int, int]]) -> set[tuple[int, int]]:
+    """Insert (reminder, invoice, step) links, sorted; returns the (reminder, invoice) pairs written."""
+    table: Table = ReminderInvoice.__table__
+    connection = await session.connection()
+    columns: Columns = {
+        "reminder_id": (Integer(), [link[0] for link in links]),
+        "invoice_id": (Integer(), [link[1] for link in links]),
+        "step_offset": (Integer(), [link[2] for link in links]),
+    }
+    statement = _bulk_insert(session, table, {}, columns)
+    result = await connection.execute(statement.returning(table.c.reminder_id, table.c.invoice_id))
+    return {(row[0], row[1]) for row in result.all()}
 
 
 async def write_plan(session: AsyncSession, plan: ReminderPlan, *, now: datetime) -> tuple[PlannedReminder, ...]:
@@ -58,34 +134,18 @@ async def write_plan(session: AsyncSession, plan: ReminderPlan, *, now: datetime
     items = sorted(plan.reminders, key=lambda item: (item.customer_id, item.step.offset_days, item.state))
     if not items:
         return ()
-    rows = [
-        {
-            "organisation_id": plan.organisation_id, "customer_id": item.customer_id,
-            "step_offset": item.step.offset_days, "tone": item.step.tone.value, "fee": item.step.fee,
-            "cohort": plan.today, "state": item.state.value, "note": item.note, "created_at": now,
-        }
-        for item in items
-    ]  # fmt: skip
-    statement = _insert(session, Reminder).returning(
-        Reminder.id, Reminder.customer_id, Reminder.step_offset, Reminder.state
-    )
     created = {
         (row.customer_id, row.step_offset, ReminderState(row.state)): row.id
-        for row in (await session.execute(statement, rows)).all()
+        for row in await _insert_reminders(session, plan, items, now)
     }
     links = [
-        {"reminder_id": created[key], "invoice_id": invoice.invoice_id, "step_offset": item.step.offset_days}
+        (created[key], invoice.invoice_id, item.step.offset_days)
         for item in items
         if (key := (item.customer_id, item.step.offset_days, item.state)) in created
         for invoice in item.invoices
     ]
-    linked: set[tuple[int, int]] = set()
-    if links:
-        links.sort(key=lambda link: (link["invoice_id"], link["step_offset"]))
-        link_statement = _insert(session, ReminderInvoice).returning(
-            ReminderInvoice.reminder_id, ReminderInvoice.invoice_id
-        )
-        linked = {(row.reminder_id, row.invoice_id) for row in (await session.execute(link_statement, links)).all()}
+    links.sort(key=lambda link: (link[1], link[2]))  # in key order: concurrent producers lock in one order
+    linked = await _insert_links(session, links) if links else set()
     empty = set(created.values()) - {reminder_id for reminder_id, _ in linked}
     ordered = sorted(empty)
     for start in range(0, len(ordered), ID_CHUNK):

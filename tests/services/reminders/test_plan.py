@@ -197,3 +197,28 @@ async def test_a_credit_note_is_never_reminded_and_reduces_what_its_invoice_is_r
 
     assert summary(plan) == [("Acme Corp", 7, "queued", ["INV-1"])]
     assert str(plan.reminders[0].invoices[0].outstanding) == "60.00"
+
+
+async def test_an_invoice_paid_and_credited_in_part_is_reminded_for_the_rest_and_a_draft_credit_note_counts_for_nothing(
+    session: AsyncSession, org: Organisation
+):
+    acme = await factories.customer(session, org.id)
+    await sent_invoice(session, org.id, acme, "INV-1", days_ago(9))  # 120.00 with VAT
+    await sent_invoice(session, org.id, acme, "INV-2", days_ago(9))  # untouched: its whole total
+    await sent_invoice(session, org.id, acme, "CN-1", days_ago(9), amount="25.00")  # credits 30.00 of INV-1
+    await factories.invoice(session, org.id, acme, number="CN-D", due=days_ago(9), status=InvoiceStatus.DRAFT)
+    await pay(session, org.id, "INV-1", "40.00")
+    ids = {number: invoice_id for number, invoice_id in await session.execute(select(Invoice.number, Invoice.id))}
+    for note in ("CN-1", "CN-D"):
+        await session.execute(
+            update(Invoice)
+            .where(Invoice.id == ids[note])
+            .values(kind=DocumentKind.CREDIT_NOTE, corrects_invoice_id=ids["INV-1"])
+        )
+    await session.commit()
+
+    plan = await plan_at(session, org)
+
+    assert summary(plan) == [("Acme Corp", 7, "queued", ["INV-1", "INV-2"])]
+    owed = {invoice.number: str(invoice.outstanding) for invoice in plan.reminders[0].invoices}
+    assert owed == {"INV-1": "50.00", "INV-2": "120.00"}  # 120.00 − 40.00 paid − 30.00 credited
