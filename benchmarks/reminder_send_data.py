@@ -50,9 +50,7 @@ async def build_reminder_data(url: str, reminders: int) -> None:
         for invoice_id, customer_id in rows:
             by_customer.setdefault(customer_id, []).append(invoice_id)
         pairs = [
-            (customer_id, ids[k : k + 2])
-            for customer_id, ids in by_customer.items()
-            for k in range(0, len(ids) - 1, 2)
+            (customer_id, ids[k : k + 2]) for customer_id, ids in by_customer.items() for k in range(0, len(ids) - 1, 2)
         ][:reminders]
         organisation_id = (await session.execute(select(Customer.organisation_id).limit(1))).scalar_one()
         emails = dict((await session.execute(select(Customer.id, Customer.emails))).tuples().all())
@@ -129,4 +127,3 @@ async def prepare_reminder_jobs(url: str) -> list[RenderJob]:
     if stopped:
         raise RuntimeError(f"{len(stopped)} reminders would not be sent: {stopped[0].outcome}")
     return [p.job for p in prepared if p.job is not None]
-

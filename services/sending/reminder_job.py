@@ -12,9 +12,9 @@ without an email, with the sentence saying why ("INV-7 was paid before the remin
 
 The payment race is closed in the data-start mark, just before DATA: `overtaken_reminders`
 runs in the writer's round that marks the data as started and re-checks the invoices with
-their rows locked, once for all the round's reminders; see services.reminders.owed and docs/reminder-emails.md ("Reminders and payments:
-who wins"). A reminder overtaken there is not sent: `transient`, so the next attempt prepares
-it again without the paid invoice (or cancels it).
+their rows locked, once for all the round's reminders; see services.reminders.owed and
+docs/reminder-emails.md ("Reminders and payments: who wins"). A reminder overtaken there is
+not sent: `transient`, so the next attempt prepares it again without the paid invoice (or cancels it).
 """
 
 from __future__ import annotations
