@@ -10,16 +10,16 @@ text and its own HTML (services.reminders.content); each kept invoice's PDF is a
 the render process (`RenderJob.documents`). When none is left the delivery ends `cancelled`
 without an email, with the sentence saying why ("INV-7 was paid before the reminder went out.").
 
-The payment race is closed in the data-start mark, just before DATA: `check_before_data`
+The payment race is closed in the data-start mark, just before DATA: `overtaken_reminders`
 runs in the writer's round that marks the data as started and re-checks the invoices with
-their rows locked; see services.reminders.owed and docs/reminder-emails.md ("Reminders and payments:
-who wins"). A reminder overtaken there is not sent: `transient`, so the next attempt prepares
-it again without the paid invoice (or cancels it).
+their rows locked, once for all the round's reminders; see services.reminders.owed and
+docs/reminder-emails.md ("Reminders and payments: who wins"). A reminder overtaken there is
+not sent: `transient`, so the next attempt prepares it again without the paid invoice (or cancels it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -54,6 +54,29 @@ def organisation_today(db: Session | Connection, organisation_id: int) -> date:
         select(OrganisationSettingsRow.time_zone).where(OrganisationSettingsRow.organisation_id == organisation_id)
     ).scalar()
     return local_date(zone, utcnow())
+
+
+def overtaken_reminders(connection: Connection, checks: Mapping[int, ReminderCheck]) -> dict[int, str]:
+    """delivery id → why its reminder must not go now (an invoice it lists is no longer owed), for a
+    writer round's data-start marks all at once: one locked `still_owed` per (organisation, day)
+    over the union of their invoices, not one per reminder. Groups go in a fixed order, rows in
+    id order within each, so two rounds lock invoices in the same order."""
+    wanted: dict[tuple[int, date], list[int]] = {}
+    for check in checks.values():
+        wanted.setdefault((check.organisation_id, check.today), []).extend(check.invoice_ids)
+    dropped = {
+        (organisation_id, today): still_owed(
+            connection, organisation_id=organisation_id, invoice_ids=ids, today=today, lock=True
+        ).dropped
+        for (organisation_id, today), ids in sorted(wanted.items())
+    }
+    overtaken: dict[int, str] = {}
+    for delivery_id, check in checks.items():
+        gone = dropped[(check.organisation_id, check.today)]
+        reasons = [gone[i] for i in dict.fromkeys(check.invoice_ids) if i in gone]
+        if reasons:
+            overtaken[delivery_id] = " ".join(reasons)
+    return overtaken
 
 
 def reminder_jobs(

@@ -37,10 +37,10 @@ from services.db.group_commit import GroupCommit
 from services.db.group_rounds import ConnectionRounds
 from services.db.rounds import DEFAULT_LOCK_TIMEOUT, transient_database_error
 from services.errors import error_summary
-from services.reminders.owed import still_owed
 from services.sending.jobs import ReminderCheck
 from services.sending.outcomes import Outcome, RetryPolicy, record_outcomes
 from services.sending.queue import claim_deliveries, mark_data_started_many, unmark_data_started
+from services.sending.reminder_job import overtaken_reminders
 from services.sending.ubl_checks import store_verdicts
 
 log = logging.getLogger(__name__)
@@ -207,9 +207,9 @@ class GroupWriter:
         marks = [r.delivery_id for r in requests if isinstance(r, _Mark)]
         if marks:
             mark_data_started_many(connection, delivery_ids=marks, worker_id=self.worker_id, now=now)
-        overtaken = {
-            r.delivery_id: self._reminder_mark(connection, r, now) for r in requests if isinstance(r, _ReminderMark)
-        }
+        overtaken = self._reminder_marks(
+            connection, {r.delivery_id: r.check for r in requests if isinstance(r, _ReminderMark)}, now
+        )
         outcomes = [(r.delivery_id, r.outcome) for r in requests if isinstance(r, _Record)]
         statuses: dict[int, str | None] = {}
         verdicts = {o.ubl_verdict[0]: o.ubl_verdict[1] for _, o in outcomes if o.ubl_verdict is not None}
@@ -224,27 +224,29 @@ class GroupWriter:
             if isinstance(request, _Mark):
                 answers.append(None)
             elif isinstance(request, _ReminderMark):
-                answers.append(overtaken[request.delivery_id])
+                answers.append(overtaken.get(request.delivery_id))
             elif isinstance(request, _Record):
                 answers.append(statuses.get(request.delivery_id))
             else:
                 answers.append(self._claim(connection, request, now))
         return answers
 
-    def _reminder_mark(self, connection: Connection, mark: _ReminderMark, now: datetime) -> str | None:
-        """Mark, unless an invoice of the reminder is no longer owed; the reason then (see above).
+    def _reminder_marks(
+        self, connection: Connection, checks: dict[int, ReminderCheck], now: datetime
+    ) -> dict[int, str]:
+        """Mark the round's reminders, unless an invoice of theirs is no longer owed: delivery id → why not.
 
-        The mark is written first: on SQLite that write begins the transaction and takes the one
+        The marks are written first: on SQLite that write begins the transaction and takes the one
         write lock, so no payment commits between the check below and this round's commit (on
-        PostgreSQL the invoice rows' FOR UPDATE does that); overtaken, the mark is taken back."""
-        check = mark.check
-        mark_data_started_many(connection, delivery_ids=[mark.delivery_id], worker_id=self.worker_id, now=now)
-        ids, organisation_id = check.invoice_ids, check.organisation_id
-        owed = still_owed(connection, organisation_id=organisation_id, invoice_ids=ids, today=check.today, lock=True)
-        if owed.dropped:
-            unmark_data_started(connection, delivery_id=mark.delivery_id, worker_id=self.worker_id)
-            return owed.reason()
-        return None
+        PostgreSQL the invoice rows' FOR UPDATE does that); an overtaken one's mark is taken back.
+        One check for the whole round (`overtaken_reminders`), not one per reminder."""
+        if not checks:
+            return {}
+        mark_data_started_many(connection, delivery_ids=list(checks), worker_id=self.worker_id, now=now)
+        overtaken = overtaken_reminders(connection, checks)
+        for delivery_id in overtaken:
+            unmark_data_started(connection, delivery_id=delivery_id, worker_id=self.worker_id)
+        return overtaken
 
     def _claim(self, connection: Connection, claim: _Claim, now: datetime) -> Any:
         ids = claim_deliveries(connection, worker_id=self.worker_id, now=now, limit=claim.limit)
