@@ -25,8 +25,8 @@ from bot.organisation_settings import OrganisationDirectory
 from services.clock import utcnow
 from services.db.models import Organisation
 from services.reminders.preview import preview_organisations, preview_round
-from services.sending.autosend import AutosendAsk, AutosendRound, autosend_organisations, run_autosend
-from services.sending.context import SendContext
+from services.sending.autosend import AutosendRound, autosend_organisations, run_autosend
+from services.sending.context import ScheduledAsk, SendContext
 from services.unit_of_work import units_over
 
 log = logging.getLogger("invoicebot.autosend")
@@ -52,23 +52,34 @@ class Autosend:
         return [await self._round(organisation_id, moment) for organisation_id in organisation_ids]
 
     async def _round(self, organisation_id: int, moment: datetime) -> AutosendRound:
-        async with self.sessions() as session:
-            settings = await self.organisations.settings_of(session, organisation_id)
-            organisation = await session.get(Organisation, organisation_id)
-        assert organisation is not None  # listed by autosend_organisations a moment ago; never deleted
-        secret = self.verp_secret
-        ask = AutosendAsk(
-            organisation_id=organisation_id,
-            send=SendContext(
-                rules=settings.rules,
-                message_id_domain=settings.message_id_domain,
-                verp_secret=lambda: secret,
-                clock=lambda: moment,
-            ),
-            sending=settings.sending_state(organisation),
-            public_url=settings.identity.public_url,
-        )
+        ask = await scheduled_ask(self.sessions, self.organisations, organisation_id, moment, self.verp_secret)
         return await run_autosend(units_over(self.sessions), ask)
+
+
+async def scheduled_ask(
+    sessions: async_sessionmaker[AsyncSession],
+    organisations: OrganisationDirectory,
+    organisation_id: int,
+    moment: datetime,
+    verp_secret: bytes,
+) -> ScheduledAsk:
+    """How a scheduled round (autosend, reminders) sends for one organisation at `moment`: its rules,
+    sender domain and sending state as they are now (an admin's change applies at the next round)."""
+    async with sessions() as session:
+        settings = await organisations.settings_of(session, organisation_id)
+        organisation = await session.get(Organisation, organisation_id)
+    assert organisation is not None  # listed by the round a moment ago; organisations are never deleted
+    return ScheduledAsk(
+        organisation_id=organisation_id,
+        send=SendContext(
+            rules=settings.rules,
+            message_id_domain=settings.message_id_domain,
+            verp_secret=lambda: verp_secret,
+            clock=lambda: moment,
+        ),
+        sending=settings.sending_state(organisation),
+        public_url=settings.identity.public_url,
+    )
 
 
 def round_words(done: AutosendRound) -> list[str]:

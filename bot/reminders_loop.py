@@ -21,16 +21,15 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.autosend_loop import scheduled_ask
 from bot.loop_health import Heartbeat, run_rounds
 from bot.organisation_settings import OrganisationDirectory
 from services.clock import utcnow
-from services.db.models import Organisation
 from services.reminders.catch_up import produce_announced, reminder_organisations
-from services.reminders.dispatch import DispatchAsk, DispatchedReminder, DispatchRound, run_dispatch
+from services.reminders.dispatch import DispatchedReminder, DispatchRound, run_dispatch
 from services.reminders.plan import DEFAULT_MAX_LATENESS_DAYS
 from services.reminders.preview import preview_round
 from services.reminders.produce import Produced
-from services.sending.context import SendContext
 from services.unit_of_work import units_over
 
 log = logging.getLogger("invoicebot.reminders")
@@ -69,22 +68,7 @@ class Reminders:
         )
         # the channel hears what goes out before it goes (once per opening; the autosend loop asks too)
         await preview_round(units, organisation_id=organisation_id, moment=moment)
-        async with self.sessions() as session:
-            settings = await self.organisations.settings_of(session, organisation_id)
-            organisation = await session.get(Organisation, organisation_id)
-        assert organisation is not None  # listed a moment ago; organisations are never deleted
-        secret = self.verp_secret
-        ask = DispatchAsk(
-            organisation_id=organisation_id,
-            send=SendContext(
-                rules=settings.rules,
-                message_id_domain=settings.message_id_domain,
-                verp_secret=lambda: secret,
-                clock=lambda: moment,
-            ),
-            sending=settings.sending_state(organisation),
-            public_url=settings.identity.public_url,
-        )
+        ask = await scheduled_ask(self.sessions, self.organisations, organisation_id, moment, self.verp_secret)
         return ReminderRound(produced, await run_dispatch(units, ask))
 
 

@@ -63,8 +63,7 @@ from services.sending.checks import (
     new_verp_token,
     stored_key,
 )
-from services.sending.context import SendContext
-from services.sending.readiness import SendingState
+from services.sending.context import ScheduledAsk
 from services.sending.requests import insert_delivery, record_request
 from services.sending.risk import recipient_risk
 from services.unit_of_work import OwedPost, UnitsOfWork
@@ -98,16 +97,6 @@ class DispatchRound:
     stopped: str | None = None  # why nothing could be dispatched (sending paused or not configured)
 
 
-@dataclass(frozen=True, kw_only=True)
-class DispatchAsk:
-    """What a round needs from the process: how to send for this organisation, and its state."""
-
-    organisation_id: int
-    send: SendContext  # the organisation's rules; its clock is the round's moment
-    sending: SendingState
-    public_url: str
-
-
 @dataclass
 class _Acted:
     queued: list[DispatchedReminder] = field(default_factory=list)
@@ -116,7 +105,7 @@ class _Acted:
     settled: list[DispatchedReminder] = field(default_factory=list)
 
 
-async def dispatch_round(session: AsyncSession, ask: DispatchAsk) -> DispatchRound:
+async def dispatch_round(session: AsyncSession, ask: ScheduledAsk) -> DispatchRound:
     """Turn the organisation's queued reminders into deliveries at `ask.send`'s moment; the caller commits."""
     organisation_id = ask.organisation_id
     organisation = await session.get(Organisation, organisation_id)
@@ -173,7 +162,7 @@ class _Facts:
 
 
 async def _owed_documents(
-    session: AsyncSession, ask: DispatchAsk, reminder: Reminder, language: str
+    session: AsyncSession, ask: ScheduledAsk, reminder: Reminder, language: str
 ) -> list[tuple[int, InvoiceDocument, Decimal]]:
     """The reminder's invoices still sent and owed, with what is outstanding, oldest due date first."""
     rows = await session.execute(
@@ -198,7 +187,7 @@ async def _owed_documents(
 
 
 async def _dispatch_one(
-    session: AsyncSession, ask: DispatchAsk, facts: _Facts, reminder: Reminder, acted: _Acted
+    session: AsyncSession, ask: ScheduledAsk, facts: _Facts, reminder: Reminder, acted: _Acted
 ) -> None:
     customer = await session.get(Customer, reminder.customer_id)
     assert customer is not None  # a reminder is deleted with its customer (ON DELETE CASCADE)
@@ -257,7 +246,7 @@ async def _dispatch_one(
 
 
 def _row(
-    ask: DispatchAsk,
+    ask: ScheduledAsk,
     ids: tuple[int, int],
     request: DeliveryRequest,
     checked: CheckedRequest,
@@ -324,7 +313,7 @@ async def _close(session: AsyncSession, reminder: Reminder, note: str) -> None:
     await session.flush()
 
 
-async def run_dispatch(units: UnitsOfWork, ask: DispatchAsk) -> DispatchRound:
+async def run_dispatch(units: UnitsOfWork, ask: ScheduledAsk) -> DispatchRound:
     """One organisation's dispatch in its own transaction: its deliveries, approvals and posts commit together.
 
     Reminders that could not go are named in the notify channel once: they are closed in the same

@@ -45,8 +45,7 @@ from services.notifications import NotificationKind
 from services.once_per_period import PERIOD_TAKEN, PeriodKey, claim_period
 from services.reminders.preview_stops import without_stopped
 from services.sending.bulk import MAX_BULK_INVOICES, BulkRequest, SkippedInvoice, request_bulk_delivery
-from services.sending.context import SendContext
-from services.sending.readiness import SendingState
+from services.sending.context import ScheduledAsk
 from services.unit_of_work import AuditEntry, OwedPost, UnitsOfWork
 
 AUTOSEND_KEY = "autosend"  # with the invoice number, the key of its one autosend (services.sending.bulk)
@@ -98,17 +97,7 @@ async def autosend_organisations(session: AsyncSession) -> list[int]:
     return sorted(set((await session.execute(by_setting.union(by_customer))).scalars()))
 
 
-@dataclass(frozen=True, kw_only=True)
-class AutosendAsk:
-    """What a round needs from the process: how to send for this organisation, and its state."""
-
-    organisation_id: int
-    send: SendContext  # the organisation's rules; its clock is the round's moment
-    sending: SendingState
-    public_url: str
-
-
-async def autosend_round(session: AsyncSession, ask: AutosendAsk) -> AutosendRound:
+async def autosend_round(session: AsyncSession, ask: ScheduledAsk) -> AutosendRound:
     """Ask for every autosend owed at `ask.send`'s moment, inside the window; the caller commits."""
     organisation_id, send, sending, public_url = ask.organisation_id, ask.send, ask.sending, ask.public_url
     organisation = await session.get(Organisation, organisation_id)
@@ -150,7 +139,7 @@ async def autosend_round(session: AsyncSession, ask: AutosendAsk) -> AutosendRou
     )
 
 
-async def run_autosend(units: UnitsOfWork, ask: AutosendAsk) -> AutosendRound:
+async def run_autosend(units: UnitsOfWork, ask: ScheduledAsk) -> AutosendRound:
     """One organisation's autosend round in its own transaction: its sends, approvals and posts commit together.
 
     The team hears of it in the notify channel: each round that asked for something says what (with
@@ -171,7 +160,7 @@ async def run_autosend(units: UnitsOfWork, ask: AutosendAsk) -> AutosendRound:
     return done
 
 
-async def _first_notice_today(session: AsyncSession, ask: AutosendAsk, done: AutosendRound) -> bool:
+async def _first_notice_today(session: AsyncSession, ask: ScheduledAsk, done: AutosendRound) -> bool:
     if not done.skipped or done.local_day is None:
         return False
     key = PeriodKey(ask.organisation_id, SKIPPED_NOTICE, done.local_day.isoformat())

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from services.authorization import ApprovalRules
 from services.db.models import utcnow
+from services.sending.readiness import SendingState
 
 
 @dataclass(frozen=True)
@@ -31,3 +32,14 @@ class SendContext:
         """This context with its clock stopped at `now`: one moment for every step of one use case
         (a bulk send asks for each invoice at the same `now`, as one request would)."""
         return replace(self, clock=lambda: now)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduledAsk:
+    """What a scheduled round (autosend, reminders) needs from the process: how to send for this
+    organisation, its clock stopped at the round's moment, and whether it may send now."""
+
+    organisation_id: int
+    send: SendContext  # the organisation's rules; its clock is the round's moment
+    sending: SendingState
+    public_url: str

@@ -107,8 +107,10 @@ async def test_a_producer_killed_at_random_moments_then_run_again_doubles_nothin
                 kills += 1
         finally:
             await stopped(producer)
-    again = await asyncio.create_subprocess_exec(*_run_once(), env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE)
-    output, _ = await asyncio.wait_for(again.communicate(), timeout=120)
+    again = await asyncio.create_subprocess_exec(
+        *_run_once(), env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output = (await asyncio.wait_for(again.communicate(), timeout=120))[0]
     assert again.returncode == 0, output.decode()[-2000:]
     await run_until_idle(env, tmp_path)
 
