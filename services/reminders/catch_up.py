@@ -15,11 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.clock import utcnow
 from services.db.models import Invoice, InvoiceStatus, Reminder, ReminderState
 from services.notifications import NotificationKind
-from services.reminders.plan import DEFAULT_MAX_LATENESS_DAYS, PlannedReminder, plan_reminders
-from services.reminders.produce import Produced, write_plan
+from services.reminders.plan import DEFAULT_MAX_LATENESS_DAYS, PlannedReminder
+from services.reminders.produce import Produced, produce_in
 from services.unit_of_work import OwedPost, UnitsOfWork
 
 
@@ -46,13 +45,12 @@ async def produce_announced(
 ) -> Produced:
     """`produce_due`, plus the one notice of what it caught up and skipped, committed with the rows."""
     async with units() as unit:
-        plan = await plan_reminders(
+        produced = await produce_in(
             unit.session, organisation_id=organisation_id, moment=moment, max_lateness_days=max_lateness_days
         )
-        produced = Produced(plan, await write_plan(unit.session, plan, now=utcnow()))
         late, skipped = caught_up(produced)
         if late or skipped:
-            payload = {"day": plan.today.isoformat(), "caught_up": _items(late), "skipped": _items(skipped)}
+            payload = {"day": produced.plan.today.isoformat(), "caught_up": _items(late), "skipped": _items(skipped)}
             unit.owe_post(OwedPost(organisation_id, None, NotificationKind.REMINDERS, payload))
     return produced
 

@@ -9,10 +9,10 @@ and, once it committed, writes nothing for what the first wrote; a reminder left
 of its own is deleted before commit. Rows are inserted in key order so concurrent producers
 take their locks in one order.
 
-The hand-off: a `queued` reminder row is a reminder email owed to its customer. Sending is a
-later piece (a delivery per queued row, through the pipeline: approval, suppression, tracking);
-it reads rows with `queued_reminders` and is not wired here. `skipped` rows record a step
-missed by too much, with their note, so it is never produced again.
+The hand-off: a `queued` reminder row is a reminder email owed to its customer; dispatching
+(services/reminders/dispatch.py) turns it into one delivery inside the send window, which the
+send worker sends (services/sending/reminder_job.py). `skipped` rows record a step missed by
+too much, or a reminder that could not go, with their note, so it is never produced again.
 """
 
 from __future__ import annotations
@@ -178,15 +178,24 @@ async def produce_due(
 ) -> Produced:
     """Plan at `moment` and write what is due, once (see the module doc); one transaction."""
     async with units() as unit:
-        plan = await plan_reminders(
+        return await produce_in(
             unit.session, organisation_id=organisation_id, moment=moment, max_lateness_days=max_lateness_days
         )
-        produced = await write_plan(unit.session, plan, now=utcnow())
-    return Produced(plan, produced)
+
+
+async def produce_in(
+    session: AsyncSession, *, organisation_id: int, moment: datetime, max_lateness_days: int
+) -> Produced:
+    """Plan at `moment` and write what is due in the caller's transaction (`produce_due`, and the
+    reminders loop's `catch_up.produce_announced`, which owes its notice in the same one)."""
+    plan = await plan_reminders(
+        session, organisation_id=organisation_id, moment=moment, max_lateness_days=max_lateness_days
+    )
+    return Produced(plan, await write_plan(session, plan, now=utcnow()))
 
 
 async def queued_reminders(session: AsyncSession, *, organisation_id: int, limit: int = 100) -> list[Reminder]:
-    """The hand-off to sending: queued reminder rows, oldest first (sending is not wired yet)."""
+    """Queued reminder rows, oldest first (dispatching claims its own: services/reminders/dispatch.py)."""
     query = (
         select(Reminder)
         .where(Reminder.organisation_id == organisation_id, Reminder.state == ReminderState.QUEUED.value)
