@@ -23,7 +23,7 @@ from services.email.message import Attachment, OutgoingEmail, compose_message_by
 from services.email.stored_form import RenderedMessage, pack_message
 from services.email.templates import EmailContext, render_html_body
 from services.email.transport import Envelope
-from services.reminders.content import reminder_attachments
+from services.reminders.content import ReminderFacts, reminder_attachments, render_reminder_email
 from services.sending.outcomes import Outcome
 
 
@@ -33,7 +33,9 @@ class RenderJob:
 
     `html` set: the email's own HTML, used as it is (a reminder's); else it is rebuilt from
     `text` in the invoice email's layout. `documents` set: their PDFs are the attachments
-    (a reminder's invoices), instead of `document`'s PDF/UBL by `attachments`."""
+    (a reminder's invoices), instead of `document`'s PDF/UBL by `attachments`. `reminder` set:
+    its subject, text and HTML are rendered from these facts here, in the render process (out
+    of the claim's transaction), replacing `subject`, `text` and `html`."""
 
     document: InvoiceDocument
     attachments: str
@@ -52,6 +54,7 @@ class RenderJob:
     extras: tuple[Attachment, ...] = ()  # the files added in the review modal, after the PDF/UBL
     html: str | None = None
     documents: tuple[InvoiceDocument, ...] = ()
+    reminder: ReminderFacts | None = None
 
 
 Renderer = Callable[[RenderJob], Awaitable["bytes | RenderedMessage"]]
@@ -74,11 +77,12 @@ def _files(job: RenderJob) -> list[Attachment]:
 def render_message(job: RenderJob) -> bytes:
     """Render attachments, compose the MIME message and sign it when a DKIM key is set (runs in a
     render process: the signature is the last change to the bytes before SMTP)."""
-    html = job.html
+    subject, text, html = job.subject, job.text, job.html
+    if job.reminder is not None:  # a reminder's words, written here rather than in the claim's transaction
+        words = render_reminder_email(job.reminder)
+        subject, text, html = words.subject, words.text, words.html
     if html is None:
-        html = render_html_body(
-            language=job.context.language, context=job.context, text=job.text, pixel_url=job.pixel_url
-        )
+        html = render_html_body(language=job.context.language, context=job.context, text=text, pixel_url=job.pixel_url)
     message = compose_message_bytes(
         OutgoingEmail(
             from_addr=job.from_email,
@@ -87,8 +91,8 @@ def render_message(job: RenderJob) -> bytes:
             to=list(job.to),
             cc=list(job.cc),
             bcc=[],
-            subject=job.subject,
-            text=job.text,
+            subject=subject,
+            text=text,
             html=html,
             attachments=_files(job),
             message_id=job.message_id,

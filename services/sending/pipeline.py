@@ -145,11 +145,14 @@ def prepare_sends(
     prepared: list[PreparedSend] = []
     for organisation_id, group in by_org.items():
         identity = identities.of(organisation_id)
-        documents = read_invoice_documents(
-            session,
-            organisation_id=organisation_id,
-            invoice_ids=[d.invoice_id for d in group],
-            public_url=identity.public_url,
+        # a reminder's invoices are read by reminder_jobs (its own list, as of now), not here
+        invoice_ids = [d.invoice_id for d in group if d.kind != DeliveryKind.REMINDER]
+        documents = (
+            read_invoice_documents(
+                session, organisation_id=organisation_id, invoice_ids=invoice_ids, public_url=identity.public_url
+            )
+            if invoice_ids
+            else {}
         )
         organisation = session.get(Organisation, organisation_id)
         name = organisation.name if organisation else None

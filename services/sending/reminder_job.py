@@ -5,10 +5,12 @@ dispatch; the email may go out hours later (approval, a deferred retry, an outag
 claim's transaction (`prepare_sends`) `reminder_jobs` reads the reminder's invoices again,
 keeps those still owed and not held back by a stop rule (`services.reminders.owed.still_owed`:
 the planner's own stop rules and balance), rebuilds the facts as of now — outstanding
-balances, days late, on the organisation's local date — and renders the reminder's subject,
-text and its own HTML (services.reminders.content); each kept invoice's PDF is attached in
-the render process (`RenderJob.documents`). When none is left the delivery ends `cancelled`
-without an email, with the sentence saying why ("INV-7 was paid before the reminder went out.").
+balances, days late, on the organisation's local date — as `ReminderFacts` on the render job;
+the render process writes the reminder's subject, text and its own HTML from them
+(services.reminders.content, `RenderJob.reminder`) and attaches each kept invoice's PDF
+(`RenderJob.documents`), so the claim's transaction does no template work. When none is
+left the delivery ends `cancelled` without an email, with the sentence saying why ("INV-7 was
+paid before the reminder went out.").
 
 The payment race is closed in the data-start mark, just before DATA: `overtaken_reminders`
 runs in the writer's round that marks the data as started and re-checks the invoices with
@@ -32,7 +34,7 @@ from services.db.models import Delivery, OrganisationSettingsRow, Reminder, Remi
 from services.documents.model import InvoiceDocument, as_delivered, read_invoice_documents
 from services.errors import DomainError
 from services.invoicing.schedule_settings import local_date
-from services.reminders.content import FeeLine, ReminderFacts, reminder_invoice, render_reminder_email
+from services.reminders.content import FeeLine, ReminderFacts, check_reminder_facts, reminder_invoice
 from services.reminders.owed import still_owed
 from services.sending.identity import SenderIdentity
 from services.sending.jobs import ReminderCheck, RenderJob
@@ -158,12 +160,10 @@ def _job(
         fee=FeeLine(amount=reminder.fee, currency=first.currency) if reminder.fee else None,
         pixel_url=pixel,
     )
-    rendered = render_reminder_email(facts)
+    check_reminder_facts(facts)  # refused here, as before: the render process only writes the words
     return replace(
         base,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
+        reminder=facts,
         documents=tuple(d for d, _ in shown),
         pixel_url=pixel,
         attachments="pdf",
