@@ -55,7 +55,7 @@ async def test_plan_prints_what_would_go_out_and_what_is_skipped_and_run_produce
         f"organisation {org.id}: no reminder sent — sending is not configured (no SMTP server is set)"
     )
     assert [(row[1], row[2], len(row[3])) for row in await stored_reminders(session)] == [
-        (7, "queued", 2),
+        (7, "sent", 2),  # its email was queued: the reminder is no longer owed
         (30, "skipped", 1),
     ]
 

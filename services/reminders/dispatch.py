@@ -18,7 +18,9 @@ not retried every minute, and the round says so once (the caller posts it).
 
 Exactly once across N workers: the reminders are claimed `FOR UPDATE SKIP LOCKED` on PostgreSQL,
 and the delivery insert is `ON CONFLICT DO NOTHING` on its unique `reminder_id` and idempotency
-key `reminder:<id>`, so a twin round that read the same row writes nothing.
+key `reminder:<id>`, so a twin round that read the same row writes nothing. The transaction that
+writes the delivery turns the reminder `sent`, so `queued` rows are only the ones still owed
+and each minute's claim reads those few, not every reminder ever produced.
 """
 
 from __future__ import annotations
@@ -235,8 +237,14 @@ async def _dispatch_one(
     status = DeliveryStatus.AWAITING_APPROVAL if needs_approval else DeliveryStatus.QUEUED
     row = _row(ask, (reminder.id, first_id), request, checked, status, facts.written_at)
     delivery = await insert_delivery(session, row)
-    if delivery is None:  # a twin round wrote it first
+    if delivery is None:  # a twin round wrote it first (and marked the reminder)
         return
+    await session.execute(
+        update(Reminder)
+        .where(Reminder.id == reminder.id)
+        .values(state=ReminderState.SENT.value)
+        .execution_options(synchronize_session=False)
+    )
     detail: dict[str, Any] = {
         "number": first.number, "reminder_id": reminder.id, "invoices": ", ".join(numbers),
         "to": ", ".join(checked.to), "status": status.value, **({"approval_reason": risk} if risk else {}),

@@ -47,12 +47,11 @@ async def stoppable_reminder_ids(session: AsyncSession, *, organisation_id: int,
 
 
 async def dispatched_reminder_ids(session: AsyncSession, *, organisation_id: int, local_day: date) -> list[int]:
-    """The reminders of `local_day` a delivery already names: gone out (or going), no longer stoppable."""
+    """The reminders of `local_day` turned into their email (`sent`): gone out (or going), no longer stoppable."""
     query = select(Reminder.id).where(
         Reminder.organisation_id == organisation_id,
-        Reminder.state == ReminderState.QUEUED.value,
+        Reminder.state == ReminderState.SENT.value,
         Reminder.cohort == local_day,
-        ~not_dispatched(),
     )
     return sorted((await session.scalars(query)).all())
 

@@ -11,8 +11,10 @@ take their locks in one order.
 
 The hand-off: a `queued` reminder row is a reminder email owed to its customer; dispatching
 (services/reminders/dispatch.py) turns it into one delivery inside the send window, which the
-send worker sends (services/sending/reminder_job.py). `skipped` rows record a step missed by
-too much, or a reminder that could not go, with their note, so it is never produced again.
+send worker sends (services/sending/reminder_job.py), and marks it `sent`. `skipped` rows record
+a step missed by too much, or a reminder that could not go, with their note, so it is never
+produced again. One `queued`-or-`sent` row per customer, step and day (a partial unique index):
+an invoice reaching a step after that day's reminder was produced waits for the next day's.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from services.db.models import (
     Organisation,
     OrganisationSettingsRow,
     Reminder,
+    ReminderState,
     Suppression,
 )
 from services.reminders.produce import produce_due
@@ -93,10 +94,39 @@ async def test_each_produced_reminder_becomes_one_email_in_the_customers_languag
         )
     ).scalar_one()
     reminder = await session.get(Reminder, acme.reminder_id)
-    assert reminder is not None and reminder.step_offset == 7
+    assert reminder is not None and reminder.step_offset == 7 and reminder.state == ReminderState.SENT
     assert acme.language == "de" and "Zahlungserinnerung" in acme.subject, acme.subject
     assert "A-1" in acme.body_text and "A-2" in acme.body_text
     assert acme.idempotency_key == f"reminder:{reminder.id}" and acme.next_attempt_at is not None
+
+
+async def test_an_invoice_reaching_the_step_after_the_days_email_went_out_gets_its_own_the_next_day(
+    runtime: Runtime, session: AsyncSession, org: Organisation
+):
+    """The dispatched reminder turns `sent` and keeps the day's place: no second email for the step that day."""
+    await runtime.organisation_id()
+    await seed(session, org)
+    reminders = reminders_of(runtime)
+    await reminders.evaluate(WEDNESDAY)
+    acme = await session.scalar(select(Customer).where(Customer.name == "Acme Corp"))
+    assert acme is not None
+    await sent_invoice(session, org.id, acme, "A-3", DUE)
+    await session.commit()
+
+    later = await reminders.evaluate(WEDNESDAY + timedelta(hours=1))
+    next_day = await reminders.evaluate(WEDNESDAY + timedelta(days=1))
+
+    assert later[0].dispatched.queued == () and later[0].produced.produced == ()
+    assert [(item.customer_name, item.numbers) for item in next_day[0].dispatched.queued] == [("Acme Corp", ("A-3",))]
+    states = await session.execute(
+        select(Reminder.cohort, Reminder.state, Reminder.note).order_by(Reminder.cohort, Reminder.customer_id)
+    )
+    assert [(cohort, str(state), note) for cohort, state, note in states.all()] == [
+        (WEDNESDAY.date(), "sent", ""),
+        (WEDNESDAY.date(), "sent", ""),
+        (WEDNESDAY.date() + timedelta(days=1), "sent", "catch-up: the step was reached 1 day ago"),
+    ]
+    assert [email[4] for email in await emails(session)] == ["A-1", "G-1", "A-3"]
 
 
 async def test_a_reminder_that_needs_approval_asks_an_approver_in_slack(

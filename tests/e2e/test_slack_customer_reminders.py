@@ -47,7 +47,7 @@ async def _acme(session: AsyncSession, org: Organisation) -> None:
     await factories.customer(session, org.id, ref="ACMEX", name="Acme Exports")
     reminder = Reminder(
         organisation_id=org.id, customer_id=acme.id, step_offset=7, tone=ReminderTone.NEUTRAL,
-        cohort=date(2026, 11, 17), state=ReminderState.QUEUED,
+        cohort=date(2026, 11, 17), state=ReminderState.SENT,
     )  # fmt: skip
     session.add(reminder)
     await session.flush()

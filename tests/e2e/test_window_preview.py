@@ -256,6 +256,7 @@ async def test_review_says_a_reminder_already_dispatched_is_too_late_and_stops_t
     await session.execute(
         update(Delivery).where(Delivery.id == email.id).values(reminder_id=ids["ACME"], kind=DeliveryKind.REMINDER)
     )
+    await session.execute(update(Reminder).where(Reminder.id == ids["ACME"]).values(state=ReminderState.SENT))
     await session.commit()
 
     await click(slack, fake_slack, preview, "Review", ALICE)
@@ -269,7 +270,7 @@ async def test_review_says_a_reminder_already_dispatched_is_too_late_and_stops_t
     )
 
     assert texts(answer.json()["view"]["blocks"]) == [f"✋ 1 reminder stopped by <@{ALICE.id}>"]
-    assert await states(session) == [("queued", ""), ("skipped", "stopped by <@U0ALICE>")]
+    assert await states(session) == [("sent", ""), ("skipped", "stopped by <@U0ALICE>")]
 
 
 async def test_nothing_to_go_out_posts_no_preview_and_claims_no_opening(

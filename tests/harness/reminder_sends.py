@@ -56,7 +56,7 @@ async def queued_reminder(
         )
     reminder = Reminder(
         organisation_id=org.id, customer_id=owner.id, step_offset=step, tone=ReminderTone.FIRM, fee=None,
-        cohort=today, state=ReminderState.QUEUED, note="",
+        cohort=today, state=ReminderState.SENT, note="",
     )  # fmt: skip
     session.add(reminder)
     await session.flush()

@@ -26,7 +26,7 @@ def _invoice(**changes: object) -> InvoiceReminders:
 
 
 def test_a_history_line_says_what_became_of_the_reminder_and_its_note():
-    sent = ReminderLine(7, "neutral", date(2026, 11, 17), ReminderState.QUEUED, "", "bounced")
+    sent = ReminderLine(7, "neutral", date(2026, 11, 17), ReminderState.SENT, "", "bounced")
     waiting = ReminderLine(
         0, "friendly", date(2026, 11, 10), ReminderState.QUEUED, "catch-up: reached 2 days ago", None
     )

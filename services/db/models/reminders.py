@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.clock import utcnow
@@ -31,10 +31,20 @@ class ReminderTone(StrEnum):
 
 
 class ReminderState(StrEnum):
-    """`queued`: owed to the customer (sending picks it up); `skipped`: missed by too much, kept with its note."""
+    """Where a produced reminder is: owed, turned into its email, or not going out.
+
+    `queued`: owed to the customer, no email yet (dispatching picks it up in the send window);
+    `sent`: its one delivery exists (set in the transaction that writes it), so every minute's
+    queries over owed reminders read only the few still owed, not every reminder ever made;
+    `skipped`: missed by too much, stopped, or could not go, kept with its note.
+    """
 
     QUEUED = "queued"
+    SENT = "sent"
     SKIPPED = "skipped"
+
+
+NOT_SKIPPED = text("state <> 'skipped'")  # the rows of the one-email-per-customer-step-day index
 
 
 class ReminderStep(Base):
@@ -98,6 +108,18 @@ class Reminder(Base):
             "organisation_id", "customer_id", "step_offset", "cohort", "state", name="uq_reminders_customer_step_cohort"
         ),
         Index("ix_reminders_org_state", "organisation_id", "state", "id"),
+        # One owed-or-emailed reminder per customer, step and day: a dispatched (`sent`) row keeps
+        # the day's place the `queued` one held, so no second email for the step goes out that day.
+        Index(
+            "uq_reminders_one_email",
+            "organisation_id",
+            "customer_id",
+            "step_offset",
+            "cohort",
+            unique=True,
+            sqlite_where=NOT_SKIPPED,
+            postgresql_where=NOT_SKIPPED,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
