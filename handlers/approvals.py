@@ -26,9 +26,14 @@ from handlers.ids import ActionId, BlockId, CallbackId
 from handlers.parsing import actor_of, row_id_of
 from handlers.review_policy import SendPolicy
 from services.unit_of_work import UnitsOfWork
-from services.use_cases import ApprovalAnswer, decide_approval, may_reject
+from services.use_cases import ApprovalAnswer, DecidedSend, decide_approval, may_reject
 
 REJECTED_TITLE = "Reject the send"
+
+
+def _what(decided: DecidedSend) -> str:
+    """ "the send of *INV-1*", or "the reminder for *INV-1*" (a reminder is named by its first invoice)."""
+    return f"{'the reminder for' if decided.reminder else 'the send of'} *{escape(decided.number)}*"
 
 
 def delivery_id_of(action: dict[str, Any]) -> int:
@@ -48,7 +53,7 @@ async def handle_approval_action(
     send_policy: SendPolicy,
 ) -> None:
     await ack()
-    number = await decide_approval(
+    decided = await decide_approval(
         units,
         send=send_policy.send,
         answer=ApprovalAnswer(
@@ -58,7 +63,7 @@ async def handle_approval_action(
             approve=True,
         ),
     )
-    text = f"✅ You approved the send of *{escape(number)}*: it is queued and goes out in a moment."
+    text = f"✅ You approved {_what(decided)}: it is queued and goes out in a moment."
     if respond is not None:
         await respond(response_type="ephemeral", replace_original=False, text=text)
 
@@ -109,8 +114,8 @@ async def handle_reject_submission(
         approve=False,
         reason=_reason(view),
     )
-    number = await decide_approval(units, send=send_policy.send, answer=answer)
-    text = f"🚫 You rejected the send of *{escape(number)}*: no email goes out. The person who asked is told why."
+    decided = await decide_approval(units, send=send_policy.send, answer=answer)
+    text = f"🚫 You rejected {_what(decided)}: no email goes out. The person who asked is told why."
     await ack(response_action="update", view=message_view(REJECTED_TITLE, text))
 
 

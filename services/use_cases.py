@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import ApprovalRules
-from services.db.models import DeliveryStatus, Invoice
+from services.db.models import DeliveryKind, DeliveryStatus, Invoice
 from services.errors import InvalidInput
 from services.invoicing.invoices import InvoiceAct, mark_paid, mark_sent_manually, validate_invoice, void_invoice
 from services.invoicing.payments import (
@@ -118,8 +118,16 @@ class ApprovalAnswer:
     reason: str | None = None
 
 
-async def decide_approval(units: UnitsOfWork, *, send: SendContext, answer: ApprovalAnswer) -> str:
-    """*Approve* / *Reject*: the decision (one, even when two click at once); returns the invoice number."""
+@dataclass(frozen=True)
+class DecidedSend:
+    """What an approval decided on: the (first) invoice number, and whether the email is a reminder."""
+
+    number: str
+    reminder: bool
+
+
+async def decide_approval(units: UnitsOfWork, *, send: SendContext, answer: ApprovalAnswer) -> DecidedSend:
+    """*Approve* / *Reject*: the decision (one, even when two click at once); says what was decided on."""
     where = {"organisation_id": answer.organisation_id, "delivery_id": answer.delivery_id}
     async with units() as unit:
         if answer.approve:
@@ -130,7 +138,7 @@ async def decide_approval(units: UnitsOfWork, *, send: SendContext, answer: Appr
             result = await reject_delivery(
                 unit.session, **where, approver=answer.approver, send=send, reason=answer.reason
             )
-        return result.invoice_number
+        return DecidedSend(result.invoice_number, reminder=result.delivery.kind == DeliveryKind.REMINDER)
 
 
 async def may_reject(

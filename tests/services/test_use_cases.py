@@ -13,11 +13,11 @@ from types import TracebackType
 from typing import Self
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.authorization import ApprovalRules
-from services.db.models import AuditLog, Delivery, Notification, Organisation
+from services.db.models import Approval, AuditLog, Delivery, DeliveryStatus, Notification, Organisation
 from services.errors import NotAllowed
 from services.sending.context import SendContext
 from services.sending.readiness import SendingState
@@ -25,6 +25,7 @@ from services.sending.requests import DeliveryRequest
 from services.unit_of_work import AuditEntry, OwedPost, UnitOfWork, write_owed
 from services.use_cases import (
     ApprovalAnswer,
+    DecidedSend,
     InvoiceChange,
     SendAsked,
     ask_for_send,
@@ -32,6 +33,7 @@ from services.use_cases import (
     decide_approval,
 )
 from tests import factories
+from tests.harness.reminder_sends import queued_reminder
 
 NOW = datetime(2026, 11, 23, 14, 3, tzinfo=UTC)
 VERIFIED = SendingState(configured=True, verified=True)
@@ -120,17 +122,35 @@ async def test_an_approval_decision_is_its_own_unit_of_work(session: AsyncSessio
     delivery_id = await session.scalar(select(Delivery.id))
     assert delivery_id is not None
     deciding = FakeUnitOfWork(session)
-    number = await decide_approval(
+    decided = await decide_approval(
         deciding, send=_send(), answer=ApprovalAnswer(organisation_id=org.id, delivery_id=delivery_id, approver="U2",
                                                       approve=True),
     )  # fmt: skip
-    assert number == "INV-0001" and deciding.ended == ["commit"]
+    assert decided == DecidedSend("INV-0001", reminder=False) and deciding.ended == ["commit"]
     assert await session.scalar(select(Delivery.status)) == "queued"
     with pytest.raises(Exception, match="Already approved"):
         await decide_approval(
             FakeUnitOfWork(session), send=_send(), answer=ApprovalAnswer(organisation_id=org.id,
                 delivery_id=delivery_id, approver="U2", approve=False, reason="too late"),
         )  # fmt: skip
+
+
+async def test_a_decision_on_a_reminder_says_it_was_a_reminder(session: AsyncSession, org: Organisation) -> None:
+    """The approver's answer names what they let out: "the reminder for *INV-R1*", not "the send of"."""
+    reminder = await queued_reminder(session, org, ("INV-R1", "INV-R2"))
+    await session.execute(
+        update(Delivery).where(Delivery.id == reminder.id).values(status=DeliveryStatus.AWAITING_APPROVAL)
+    )
+    session.add(Approval(organisation_id=org.id, delivery_id=reminder.id, requested_by="reminders"))
+    await session.commit()
+
+    decided = await decide_approval(
+        FakeUnitOfWork(session), send=_send(),
+        answer=ApprovalAnswer(organisation_id=org.id, delivery_id=reminder.id, approver="U2", approve=True),
+    )  # fmt: skip
+
+    assert decided == DecidedSend("INV-R1", reminder=True)
+    assert await session.scalar(select(Delivery.status).where(Delivery.id == reminder.id)) == "queued"
 
 
 async def test_a_row_menu_change_needs_the_rules_and_names_the_invoice(
