@@ -4,9 +4,10 @@ The hand-off from producing (services/reminders/produce.py) to sending: a `queue
 with no delivery yet is a reminder email owed. A round, inside the organisation's send window
 and only while sending is not paused, turns each into a delivery of kind REMINDER addressed to
 its customer, in the customer's language, with the subject and text of
-`render_reminder_email` as of now (balances re-read: an invoice paid or voided since it was
-produced is left out; a reminder with nothing left owed is closed as skipped). The worker's
-pipeline renders and sends it (its HTML, the PDFs, re-checked again at send time).
+`render_reminder_email` as of now (what is still owed re-read with the send worker's own rule,
+`services.reminders.owed.still_owed`: an invoice paid, voided, disputed, promised or paused since
+it was produced is left out; a reminder with nothing left is closed as skipped, saying why). The
+worker's pipeline renders and sends it (its HTML, the PDFs, re-checked again at send time).
 
 The rules of an invoice's send apply, through the same pieces (services.sending.checks and
 requests): the addresses and the suppression list (`check_request`), the approval policy on the
@@ -42,8 +43,6 @@ from services.db.models import (
     Delivery,
     DeliveryKind,
     DeliveryStatus,
-    Invoice,
-    InvoiceStatus,
     Organisation,
     Reminder,
     ReminderInvoice,
@@ -51,12 +50,12 @@ from services.db.models import (
 )
 from services.documents.model import InvoiceDocument, in_language, read_invoice_documents
 from services.errors import DomainError, FieldErrors
-from services.invoicing.balance import balance_of
 from services.invoicing.schedule_settings import local_date, zone_named
 from services.invoicing.send_window import parse_send_window
 from services.invoicing.settings_store import sender_from_name, stored_settings
 from services.notifications import NotificationKind
 from services.reminders.content import FeeLine, ReminderFacts, reminder_invoice, render_reminder_email
+from services.reminders.owed import still_owed
 from services.sending.checks import (
     CheckedRequest,
     DeliveryRequest,
@@ -164,28 +163,27 @@ class _Facts:
 
 
 async def _owed_documents(
-    session: AsyncSession, ask: ScheduledAsk, reminder: Reminder, language: str
-) -> list[tuple[int, InvoiceDocument, Decimal]]:
-    """The reminder's invoices still sent and owed, with what is outstanding, oldest due date first."""
-    rows = await session.execute(
-        select(Invoice.id, Invoice.status)
-        .join(ReminderInvoice, ReminderInvoice.invoice_id == Invoice.id)
-        .where(ReminderInvoice.reminder_id == reminder.id, Invoice.voided_at.is_(None))
+    session: AsyncSession, ask: ScheduledAsk, reminder: Reminder, language: str, today: date
+) -> tuple[list[tuple[int, InvoiceDocument, Decimal]], str]:
+    """The reminder's invoices still owed `today`, with what is outstanding, oldest due date first,
+    and why the others are left out. Owed is the send worker's own rule (`still_owed`: status,
+    balance and the stop rules), so a reminder held back since it was produced never becomes an email."""
+    listed = await session.scalars(select(ReminderInvoice.invoice_id).where(ReminderInvoice.reminder_id == reminder.id))
+    ids = list(listed.all())
+    owed = await session.run_sync(
+        lambda sync: still_owed(sync, organisation_id=ask.organisation_id, invoice_ids=ids, today=today)
     )
-    ids = [invoice_id for invoice_id, status in rows.all() if InvoiceStatus(status) == InvoiceStatus.SENT]
     documents = await session.run_sync(
         lambda sync: read_invoice_documents(
-            sync, organisation_id=ask.organisation_id, invoice_ids=ids, public_url=ask.public_url
+            sync, organisation_id=ask.organisation_id, invoice_ids=list(owed.outstanding), public_url=ask.public_url
         )
     )
-    owed = []
-    for invoice_id, document in documents.items():
-        if isinstance(document, DomainError):
-            continue
-        outstanding = balance_of(document.total, document.paid, document.credited).outstanding
-        if outstanding > 0:
-            owed.append((invoice_id, in_language(document, language), outstanding))
-    return sorted(owed, key=lambda item: (item[1].due_date, item[1].number))
+    found = [
+        (invoice_id, in_language(document, language), owed.outstanding[invoice_id])
+        for invoice_id, document in documents.items()
+        if not isinstance(document, DomainError)
+    ]
+    return sorted(found, key=lambda item: (item[1].due_date, item[1].number)), owed.reason()
 
 
 async def _dispatch_one(
@@ -193,11 +191,11 @@ async def _dispatch_one(
 ) -> None:
     customer = await session.get(Customer, reminder.customer_id)
     assert customer is not None  # a reminder is deleted with its customer (ON DELETE CASCADE)
-    owed = await _owed_documents(session, ask, reminder, customer.language)
+    owed, left_out = await _owed_documents(session, ask, reminder, customer.language, facts.today)
     numbers = tuple(document.number for _, document, _ in owed)
     said = DispatchedReminder(reminder.id, customer.name, reminder.step_offset, numbers)
     if not owed:
-        await _close(session, reminder, "nothing owed any more: paid, credited or voided since it was produced")
+        await _close(session, reminder, f"nothing to remind of any more: {left_out}".strip())
         acted.settled.append(said)
         return
     first_id, first = owed[0][0], owed[0][1]

@@ -20,6 +20,7 @@ from services.db.models import (
     Approval,
     Customer,
     Delivery,
+    DeliveryKind,
     Invoice,
     Organisation,
     OrganisationSettingsRow,
@@ -28,6 +29,7 @@ from services.db.models import (
     Suppression,
 )
 from services.reminders.produce import produce_due
+from services.reminders.stops import mark_disputed
 from services.unit_of_work import units_over
 from tests import factories
 from tests.harness.reading import channel_messages, texts
@@ -127,6 +129,40 @@ async def test_an_invoice_reaching_the_step_after_the_days_email_went_out_gets_i
         (WEDNESDAY.date() + timedelta(days=1), "sent", "catch-up: the step was reached 1 day ago"),
     ]
     assert [email[4] for email in await emails(session)] == ["A-1", "G-1", "A-3"]
+
+
+async def test_an_invoice_disputed_after_producing_is_left_out_and_a_reminder_with_nothing_left_is_closed(
+    runtime: Runtime, session: AsyncSession, org: Organisation
+):
+    """Produced on Saturday (window closed); A-1 and G-1 disputed over the weekend; Monday's email lists A-2 only."""
+    await runtime.organisation_id()
+    await seed(session, org)
+    reminders = reminders_of(runtime)
+    [closed] = await reminders.evaluate(SATURDAY)
+    assert len(closed.produced.produced) == 2
+    units = units_over(runtime.sessions)
+    for number in ("A-1", "G-1"):
+        await mark_disputed(units, organisation_id=org.id, number=number, actor="U0BOB", reason="Goods never arrived")
+
+    [monday] = await reminders.evaluate(SATURDAY + timedelta(days=2))
+
+    assert [(item.customer_name, item.numbers) for item in monday.dispatched.queued] == [("Acme Corp", ("A-2",))]
+    assert [item.customer_name for item in monday.dispatched.settled] == ["Globex"]
+    assert [(email[0], email[4]) for email in await emails(session)] == [("ap@acme.example", "A-2")]
+    acme = await session.scalar(select(Delivery).where(Delivery.kind == DeliveryKind.REMINDER))
+    assert acme is not None and "A-2" in acme.body_text and "A-1" not in acme.body_text
+    states = await session.execute(
+        select(Customer.name, Reminder.state, Reminder.note).join(Customer).order_by(Customer.name)
+    )
+    assert [(name, str(state), note) for name, state, note in states.all()] == [
+        ("Acme Corp", "sent", "catch-up: the step was reached 3 days ago"),  # due Wednesday, produced Saturday
+        (
+            "Globex",
+            "skipped",
+            "nothing to remind of any more: G-1 is held back from reminders (disputed, a promise to pay, its "
+            "customer paused or its reminders turned off).",
+        ),
+    ]
 
 
 async def test_a_reminder_that_needs_approval_asks_an_approver_in_slack(
