@@ -206,17 +206,26 @@ def _register_invoice_stops(reminders_app: typer.Typer, run_with_runtime: RunWit
     @reminders_app.command("promise")
     def promise(
         number: Annotated[str, typer.Argument(help="the invoice number")],
-        until: Annotated[str, typer.Option("--until", help="the date the customer promised to pay by")],
+        until: Annotated[str, typer.Option("--until", help="the date the customer promised to pay by")] = "",
+        withdraw: Annotated[bool, typer.Option("--withdraw", help="the promise no longer holds")] = False,
     ) -> None:
-        """The customer promised to pay by --until: no reminder for the invoice until the day after."""
-        last = _until(until, fail)
+        """The customer promised to pay by --until: no reminder for the invoice until the day after.
+        --withdraw: the promise no longer holds, reminders follow the ladder again."""
+        if withdraw == bool(until.strip()):
+            raise fail("Say either --until DATE (the promised date) or --withdraw (the promise no longer holds).", 2)
+        last = None if withdraw else _until(until, fail)
 
         async def use(units: UnitsOfWork, organisation_id: int, today: date) -> None:
             await promise_to_pay(
                 units, organisation_id=organisation_id, number=number, actor=OPERATOR, until=last, today=today
             )
 
-        act(use, f"{number.strip()}: promised by {last.isoformat()}; no reminder for it until the day after.")
+        said = (
+            f"promised by {last.isoformat()}; no reminder for it until the day after"
+            if last
+            else ("promise withdrawn; reminders follow the ladder again")
+        )
+        act(use, f"{number.strip()}: {said}.")
 
     @reminders_app.command("invoice")
     def invoice(

@@ -136,11 +136,13 @@ async def test_stop_rules_change_their_rows_and_audit_and_say_what_happens_next(
     assert (await stop_rows(session))[0] == [("Goods arrived damaged", "cli", until, None, "cli")]
     lifted = run("reminders", "undispute", "INV-1")
     assert lifted.stdout.strip() == "INV-1 is no longer disputed: its reminders resume."
+    withdrawn = run("reminders", "promise", "INV-1", "--withdraw")
+    assert withdrawn.stdout.strip() == "INV-1: promise withdrawn; reminders follow the ladder again."
 
     switched = run("reminders", "invoice", "INV-2", "on")
     assert switched.stdout.strip() == "INV-2: reminders on (even if it was marked as sent manually)."
     assert sorted((await stop_rows(session))[0], key=str) == sorted(
-        [(None, None, until, None, "cli"), (None, None, None, True, "cli")], key=str
+        [(None, None, None, None, "cli"), (None, None, None, True, "cli")], key=str
     )
     back = run("reminders", "invoice", "INV-2", "default")
     assert back.returncode == 0, back.stderr
@@ -151,6 +153,7 @@ async def test_stop_rules_change_their_rows_and_audit_and_say_what_happens_next(
         ("cli", "reminders.promise", {"number": "INV-1", "until": until.isoformat()}),
         ("cli", "reminders.disputed", {"number": "INV-1", "reason": "Goods arrived damaged"}),
         ("cli", "reminders.dispute_lifted", {"number": "INV-1"}),
+        ("cli", "reminders.promise", {"number": "INV-1", "until": None}),
         ("cli", "reminders.switched", {"number": "INV-2", "on": True}),
         ("cli", "reminders.switched", {"number": "INV-2", "on": None}),
     ]
@@ -191,6 +194,14 @@ BAD_INPUTS: list[tuple[tuple[Any, ...], str]] = [
     (("pause", "ACME", "--until", _yesterday), "error: A pause runs to a date from today on; {day} has passed."),
     (("resume", "NOPE"), "error: No customer with reference 'NOPE'."),
     (("promise", "INV-404", "--until", "2099-01-01"), "error: No invoice numbered 'INV-404'."),
+    (
+        ("promise", "INV-1"),
+        "error: Say either --until DATE (the promised date) or --withdraw (the promise no longer holds).",
+    ),
+    (
+        ("promise", "INV-1", "--until", "2099-01-01", "--withdraw"),
+        "error: Say either --until DATE (the promised date) or --withdraw (the promise no longer holds).",
+    ),
     (
         ("promise", "INV-1", "--until", _yesterday),
         "error: A promise to pay runs to a date from today on; {day} has passed.",
