@@ -171,7 +171,13 @@ async def digest_figures(session: AsyncSession, org: _Org, slot: DigestSlot, now
             "count": len(problems),
             "more": len(problems) >= MAX_LIST,
             "items": [
-                {"number": p.invoice_number, "customer": p.customer_name, "status": p.status, "to": list(p.to)}
+                {
+                    "number": p.invoice_number,
+                    "customer": p.customer_name,
+                    "status": p.status,
+                    "to": list(p.to),
+                    "reminder": p.reminder,
+                }
                 for p in problems[:PROBLEMS_SHOWN]
             ],
         },

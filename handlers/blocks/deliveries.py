@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from handlers.blocks.elements import MAX_BLOCKS, Block, escape, who
+from handlers.blocks.elements import MAX_BLOCKS, Block, clip, escape, who
 from services.formatting import format_moment
 from services.tracking.status import DeliverySummary
 
@@ -34,14 +34,20 @@ def summary_status(item: DeliverySummary) -> str:
     return STATUS_WORDS.get(item.status, item.status.replace("_", " "))
 
 
+def summary_head(item: DeliverySummary, *, customer_chars: int = 200) -> str:
+    """`*INV-1* · Acme Corp · €120.00`, or `Reminder for *INV-1* · Acme Corp`: a reminder is named by
+    its first invoice and carries no one invoice's amount, and must not read as the invoice's own email."""
+    customer = escape(clip(item.customer_name, customer_chars))
+    if item.reminder:
+        return f"Reminder for *{escape(item.invoice_number)}* · {customer}"
+    return f"*{escape(item.invoice_number)}* · {customer} · {item.amount}"
+
+
 def delivery_line(item: DeliverySummary) -> str:
     to = escape(", ".join(item.to)) or "nobody"
     when = format_moment(item.updated_at, item.locale)
     by = f" · asked by {who(item.requested_by)}" if item.requested_by else ""
-    text = (
-        f"*{escape(item.invoice_number)}* · {escape(item.customer_name)} · {item.amount}\n"
-        f"To {to} · {summary_status(item)} · {when}{by}"
-    )
+    text = f"{summary_head(item)}\nTo {to} · {summary_status(item)} · {when}{by}"
     if item.detail:
         text += f"\n> {escape(item.detail[:300])}"
     return text

@@ -61,7 +61,8 @@ def _problems(payload: Mapping[str, Any]) -> str:
     for item in problems.get("items") or []:
         number, customer = escape(str(item.get("number"))), escape(str(item.get("customer")))
         to = escape(", ".join(item.get("to") or []))
-        lines.append(f"• {number} {customer} → {to}: {item.get('status')}")
+        what = f"Reminder for {number}" if item.get("reminder") else number
+        lines.append(f"• {what} {customer} → {to}: {item.get('status')}")
     return "\n".join(lines)
 
 

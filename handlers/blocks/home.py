@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.blocks.approvals import approval_buttons
-from handlers.blocks.deliveries import summary_status
+from handlers.blocks.deliveries import summary_head, summary_status
 from handlers.blocks.elements import Block, clip, context_block, escape, help_blocks, plain_text, section, who
 from handlers.ids import COMMAND, ActionId
 from services.formatting import format_moment
@@ -46,7 +46,7 @@ def _status(summary: DeliverySummary) -> str:
 
 
 def _line(summary: DeliverySummary, *, with_status: bool = True) -> str:
-    words = f"• *{escape(summary.invoice_number)}* · {escape(clip(summary.customer_name, 60))} · {summary.amount}"
+    words = f"• {summary_head(summary, customer_chars=60)}"
     return words + (f" — {_status(summary)}" if with_status else "")
 
 

@@ -108,6 +108,7 @@ class DeliverySummary:
     detail: str | None  # the last error, else the SMTP reply
     locale: str = "en"  # the team's (organisation's) locale: how the amount and times are written
     silent: bool = False  # accepted, then no news past the alert's hours (services/tracking/silent.py)
+    reminder: bool = False  # a payment reminder (named by its first invoice), not the invoice's own email
 
 
 async def delivery_status_view(
@@ -182,13 +183,16 @@ async def delivery_status_view(
 #  invoice number, total, currency, customer name, team language, team country)
 _SummaryRow = tuple[
     int, list[str], DeliveryStatus, str, datetime, datetime, str | None, str | None, datetime | None,
-    str, Decimal, str, str, str, str,
+    str, Decimal, str, str, str, str, DeliveryKind,
 ]  # fmt: skip
 
 
-def _summaries_query(organisation_id: int) -> Select[*_SummaryRow]:
+def _summaries_query(
+    organisation_id: int, kinds: tuple[DeliveryKind, ...] = (DeliveryKind.INVOICE,)
+) -> Select[*_SummaryRow]:
     """The listing's columns as plain rows, not ORM entities: App Home and `/invoices sent` read
-    a handful of sends often, and building Delivery objects was most of their time (benchmarks/app_home.py)."""
+    a handful of sends often, and building Delivery objects was most of their time (benchmarks/app_home.py).
+    `kinds`: invoice emails by default; the problems list takes reminders too."""
     return (
         select(
             Delivery.id,
@@ -206,11 +210,12 @@ def _summaries_query(organisation_id: int) -> Select[*_SummaryRow]:
             Customer.name,
             Organisation.default_language,
             Organisation.country,
+            Delivery.kind,
         )
         .join(Invoice, Invoice.id == Delivery.invoice_id)
         .join(Organisation, Organisation.id == Delivery.organisation_id)
         .join(Customer, Customer.id == Invoice.customer_id)
-        .where(Delivery.organisation_id == organisation_id, Delivery.kind == DeliveryKind.INVOICE.value)
+        .where(Delivery.organisation_id == organisation_id, Delivery.kind.in_([kind.value for kind in kinds]))
     )
 
 
@@ -218,7 +223,7 @@ async def _summaries(session: AsyncSession, query: Select[*_SummaryRow]) -> list
     summaries = []
     for (
         delivery_id, to, status, requested_by, created_at, updated_at, last_error, smtp_reply, silent_alerted_at,
-        number, total, currency, customer_name, team_language, team_country,
+        number, total, currency, customer_name, team_language, team_country, kind,
     ) in (await session.execute(query)).all():  # fmt: skip
         locale = reader_locale(team_language, team_country)
         summaries.append(
@@ -235,6 +240,7 @@ async def _summaries(session: AsyncSession, query: Select[*_SummaryRow]) -> list
                 detail=last_error or smtp_reply,
                 locale=locale,
                 silent=status == DeliveryStatus.ACCEPTED and silent_alerted_at is not None,
+                reminder=kind == DeliveryKind.REMINDER,
             )
         )
     return summaries
@@ -335,26 +341,38 @@ async def list_sent_page(session: AsyncSession, query: SentQuery) -> SentPage:
 async def list_problem_deliveries(
     session: AsyncSession, *, organisation_id: int, limit: int = 20, since: datetime | None = None
 ) -> list[DeliverySummary]:
-    """Bounced, dropped, complained, failed, unknown or silent sends whose problem is still open.
+    """Bounced, dropped, complained, failed, unknown or silent sends whose problem is still open,
+    invoice emails and payment reminders alike (a bounced reminder is a customer not reached).
 
     A problem is over once a later send of the same invoice was asked for (whatever became
     of it: its own problem is listed instead), or the invoice was marked as sent by hand,
     paid or voided — the rule services.tracking.alert_resolution.resolution_of applies to one
-    alert, written here as SQL for the list. So the list is what still needs a person.
+    alert, written here as SQL for the list. A reminder's problem is over once a later reminder
+    to the same customer was asked for (its alert says: correct the address, the next one goes
+    to it), or its first invoice is settled. So the list is what still needs a person.
     """
-    later = aliased(Delivery)
-    followed_up = exists().where(
+    later, later_invoice = aliased(Delivery), aliased(Invoice)
+    invoice_followed_up = exists().where(
         later.invoice_id == Delivery.invoice_id,
         later.kind == DeliveryKind.INVOICE.value,
         later.id > Delivery.id,
         later.status.not_in(NOTHING_SENT),
     )
-    settled = Invoice.status.in_([InvoiceStatus.PAID.value, InvoiceStatus.VOID.value]) | (
-        (Invoice.status == InvoiceStatus.SENT.value) & (Invoice.sent_via == SentVia.MANUAL.value)
+    reminder_followed_up = exists().where(
+        later_invoice.id == later.invoice_id,
+        later_invoice.customer_id == Invoice.customer_id,
+        later.kind == DeliveryKind.REMINDER.value,
+        later.id > Delivery.id,
+        later.status.not_in(NOTHING_SENT),
     )
+    is_reminder = Delivery.kind == DeliveryKind.REMINDER.value
+    followed_up = (is_reminder & reminder_followed_up) | (~is_reminder & invoice_followed_up)
+    settled = Invoice.status.in_([InvoiceStatus.PAID.value, InvoiceStatus.VOID.value]) | (
+        (Invoice.status == InvoiceStatus.SENT.value) & (func.coalesce(Invoice.sent_via, "") == SentVia.MANUAL.value)
+    )  # NULL-safe: `~settled` must not drop a sent invoice whose `sent_via` was never set
     # Silent: accepted, then no news past the alert's hours (alert_resolution.has_problem's second case).
     silent = (Delivery.status == DeliveryStatus.ACCEPTED.value) & Delivery.silent_alerted_at.is_not(None)
-    query = _summaries_query(organisation_id).where(
+    query = _summaries_query(organisation_id, (DeliveryKind.INVOICE, DeliveryKind.REMINDER)).where(
         Delivery.status.in_(sorted(s.value for s in PROBLEM_STATUSES)) | silent, ~followed_up, ~settled
     )
     if since is not None:

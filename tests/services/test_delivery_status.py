@@ -7,10 +7,15 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from services.db.models import (
+    Attachments,
+    Delivery,
     DeliveryEvent,
+    DeliveryKind,
     DeliveryStatus,
+    Invoice,
 )
 from services.errors import IllegalTransition, NotAllowed
 from services.sending.requests import (
@@ -21,6 +26,7 @@ from services.sending.requests import (
     verp_token_is_genuine,
 )
 from tests import factories
+from tests.harness.reminder_sends import queued_reminder
 from tests.harness.requesting import NOW, OPEN, REQUEST, SECRET, acme_invoice, request_send
 
 # --- reading back and cancelling ----------------------------------------------------------
@@ -79,6 +85,32 @@ async def test_sent_and_problem_lists_show_what_a_person_needs(session, org):
         ("B-2", "queued"), ("B-3", "queued"), ("B-2", "failed"), ("B-1", "bounced")
     ]  # fmt: skip
     assert [(d.invoice_number, d.detail) for d in problems] == [("B-1", "550 5.1.1 no such user")]
+
+
+async def test_a_bounced_reminder_is_a_problem_until_a_later_reminder_goes_to_the_customer(session, org):
+    reminder = await queued_reminder(session, org, ("INV-R1", "INV-R2"))
+    reminder.status, reminder.last_error = DeliveryStatus.BOUNCED, "550 5.1.1 no such user"
+    await session.commit()
+
+    problems = await list_problem_deliveries(session, organisation_id=org.id)
+    recent = await list_recent_deliveries(session, organisation_id=org.id, limit=10)
+
+    assert [(d.invoice_number, d.reminder, d.status, d.detail) for d in problems] == [
+        ("INV-R1", True, "bounced", "550 5.1.1 no such user")
+    ]
+    assert recent == []  # the sent list is the invoices' own emails
+    # the address was corrected and the next reminder asked for (here: listing INV-R2 first)
+    second = await session.scalar(select(Invoice).where(Invoice.number == "INV-R2"))
+    assert second is not None
+    session.add(
+        Delivery(
+            organisation_id=org.id, invoice_id=second.id, kind=DeliveryKind.REMINDER, status=DeliveryStatus.QUEUED,
+            to=["ok@acme.example"], cc=[], bcc=[], subject="Reminder", body_text="", language="en",
+            attachments=Attachments.PDF, message_id="<r2@example.com>", verp_token="r2", requested_by="reminders",
+        )
+    )  # fmt: skip
+    await session.commit()
+    assert await list_problem_deliveries(session, organisation_id=org.id) == []
 
 
 async def test_a_queued_send_can_be_cancelled_by_its_requester(session, org):

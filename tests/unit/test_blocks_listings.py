@@ -148,6 +148,19 @@ def test_the_sent_list_says_each_email_its_status_in_words_and_who_asked() -> No
     assert third == f"> 550 5.1.1 {HOSTILE_SHOWN}"
 
 
+def test_a_bounced_reminder_in_the_problems_reads_as_a_reminder_not_as_the_invoice_email() -> None:
+    blocks = deliveries_blocks(
+        [a_summary(reminder=True, requested_by="reminders", detail="550 5.1.1 no such user")],
+        title="Emails that need a person",
+        empty="-",
+    )
+
+    [line] = texts(blocks[1:])
+    first, second, _ = line.split("\n")
+    assert first == "Reminder for *INV-0001* · Acme Corp"  # no one invoice's amount: it lists several
+    assert second.startswith("To ap@acme.example · ❌ bounced · ")
+
+
 def test_an_empty_list_says_so_and_unmatched_events_are_counted_in_words() -> None:
     assert texts(deliveries_blocks([], title="Problems", empty="No email needs a person ✅")) == [
         "No email needs a person ✅"
