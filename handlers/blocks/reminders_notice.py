@@ -58,7 +58,8 @@ def reminders_message(payload: Mapping[str, Any]) -> tuple[str, list[Block]]:
         lines.append(f"⏭️ {_reminders(len(skipped))} skipped: missed by too much to be sent late")
         blocks.append(section(clip(f"*{lines[-1]}*\n{_listed(skipped, _catch_up_line)}", MAX_LINE_CHARS)))
     if caught or skipped:
-        blocks.append(context_block(f"After an outage on {escape(str(payload.get('day', '')))}: each step once."))
+        day = escape(str(payload.get("day", "")))
+        blocks.append(context_block(f"Caught up on {day}: the latest step reached, once; none is ever sent twice."))
     if not_sent:
         lines.append(f"✋ Reminders could not send {_reminders(len(not_sent))} — a person must")
         blocks.append(section(clip(f"*{lines[-1]}:*\n{_listed(not_sent, _not_sent_line)}", MAX_LINE_CHARS)))

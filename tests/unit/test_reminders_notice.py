@@ -24,4 +24,4 @@ def test_a_catch_up_lists_what_was_caught_up_and_counts_beyond_the_limit():
     lines = texts(blocks)
     assert lines[0].startswith(f"*🔁 Reminders caught up {MAX_NAMED + 2} reminders reached while nothing ran*\n")
     assert lines[0].endswith("…and 2 more")
-    assert lines[1] == "After an outage on 2026-12-09: each step once."
+    assert lines[1] == "Caught up on 2026-12-09: the latest step reached, once; none is ever sent twice."
