@@ -42,6 +42,7 @@ class ActionId(StrEnum):
     CUSTOMER_PROMISE = "customer_promise_to_pay"
     CUSTOMER_DISPUTE = "customer_mark_disputed"
     CUSTOMER_LIFT_DISPUTE = "customer_lift_dispute"
+    CUSTOMER_INVOICE_REMINDERS = "customer_invoice_reminders"  # one invoice's reminders on or off
     # The send window's preview in the channel (handlers.window_preview); the value is the local day.
     PREVIEW_REVIEW = "window_preview_review"
     PREVIEW_SKIP_TODAY = "window_preview_skip_today"

@@ -146,9 +146,20 @@ def customer_query(argument: str) -> str:
     return text
 
 
-def lift_button_value(ref: str, number: str) -> str:
-    """*Lift dispute*'s value: the customer (to show it again) and the invoice."""
-    return json.dumps({"c": ref, "n": number}, separators=(",", ":"))
+def lift_button_value(ref: str, number: str, *, on: bool | None = None) -> str:
+    """An invoice row's button value: the customer (to show it again) and the invoice; `on` for the
+    reminders switch (*Turn reminders on/off*), left out for *Lift dispute*."""
+    data: dict[str, object] = {"c": ref, "n": number} | ({} if on is None else {"on": on})
+    return json.dumps(data, separators=(",", ":"))
+
+
+def switch_button_value(raw: str) -> tuple[str, str, bool]:
+    """(customer ref, invoice number, on) from a reminders switch's value (untrusted)."""
+    ref, number = stop_button_value(raw)
+    on = load_untrusted_object(raw).get("on")
+    if not isinstance(on, bool):
+        raise InvalidInput("This button is from an older version of the message; run /invoices customer again.")
+    return ref, number, on
 
 
 def stop_button_value(raw: str) -> tuple[str, str]:

@@ -1,11 +1,12 @@
 """`/invoices customer NAME` and its buttons: pause or resume a customer's reminders, a promise to pay,
-mark an invoice disputed, lift a dispute.
+mark an invoice disputed, lift a dispute, turn one invoice's reminders on or off.
 
 Every change goes through services.reminders.stop_requests (who may, is the invoice open, then the
 audited stops.py service). Modals carry only the customer's reference in `private_metadata`; it is
 looked up again on submit, so a forged one names nothing of another organisation. A refused
 submission keeps the modal with the sentence under the field; a done one turns into the outcome and
-the customer as it now stands. *Resume* and *Lift dispute* act at once and replace the message.
+the customer as it now stands. *Resume*, *Lift dispute* and *Turn reminders on/off* act at once and
+replace the message.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from handlers.blocks.reminders import (
 from handlers.context import SessionFactory, UnitsOfWork, Workplace
 from handlers.errors import OnField, answering_errors
 from handlers.ids import COMMAND, ActionId, BlockId, CallbackId
-from handlers.parsing import actor_of, customer_query, parse_invoices_command, stop_button_value
+from handlers.parsing import (
+    actor_of,
+    customer_query,
+    parse_invoices_command,
+    stop_button_value,
+    switch_button_value,
+)
 from handlers.review_policy import SendPolicy
 from services.errors import InvalidInput
 from services.reminders import stop_requests
@@ -134,6 +141,25 @@ async def handle_lift_button(  # noqa: PLR0913 (Bolt injects its parts by name)
     ref, number = stop_button_value(str(action.get("value") or ""))
     await stop_requests.lift(units, _asker(body, workplace, send_policy), number=number)
     await _replace(respond, sessions, workplace, ref, f"Dispute on {number} lifted.")
+
+
+@answering_errors
+async def handle_switch_button(  # noqa: PLR0913 (Bolt injects its parts by name)
+    ack: AsyncAck,
+    action: dict[str, Any],
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    units: UnitsOfWork,
+    sessions: SessionFactory,
+    workplace: Workplace,
+    send_policy: SendPolicy,
+) -> None:
+    """*Turn reminders on/off* on an invoice row (on: even one marked as sent manually); the customer is shown again."""
+    await ack()
+    ref, number, on = switch_button_value(str(action.get("value") or ""))
+    asker = _asker(body, workplace, send_policy)
+    await stop_requests.switch_reminders(units, asker, customer_ref=ref, number=number, on=on)
+    await _replace(respond, sessions, workplace, ref, f"Reminders for {number} turned {'on' if on else 'off'}.")
 
 
 async def _replace(respond: AsyncRespond, sessions: SessionFactory, workplace: Workplace, ref: str, done: str) -> None:
@@ -239,6 +265,7 @@ def register(app: AsyncApp) -> None:
         app.action(opens_modal)(handle_customer_button)
     app.action(ActionId.CUSTOMER_RESUME)(handle_resume_button)
     app.action(ActionId.CUSTOMER_LIFT_DISPUTE)(handle_lift_button)
+    app.action(ActionId.CUSTOMER_INVOICE_REMINDERS)(handle_switch_button)
     app.view(CallbackId.PAUSE_REMINDERS)(handle_pause_submission)
     app.view(CallbackId.PROMISE_TO_PAY)(handle_promise_submission)
     app.view(CallbackId.MARK_DISPUTED)(handle_dispute_submission)

@@ -19,13 +19,16 @@ from services.formatting import format_balance, format_day
 from services.reminders.ladder import Step
 from services.reminders.overview import CustomerOverview, InvoiceReminders, NextReminder, ReminderLine, Stop
 
-PAUSE, RESUME, PROMISE, DISPUTE, LIFT = (
+PAUSE, RESUME, PROMISE, DISPUTE, LIFT, TURN_ON, TURN_OFF = (
     "Pause reminders",
     "Resume reminders",
     "Promise to pay",
     "Mark disputed",
     "Lift dispute",
+    "Turn reminders on",
+    "Turn reminders off",
 )
+REMINDERS_OFF = (Stop.SENT_MANUALLY, Stop.SWITCHED_OFF)  # an invoice row's switch turns these on, others off
 MAX_MATCHES_SHOWN = 10
 
 
@@ -144,6 +147,10 @@ def _invoice_row(item: InvoiceReminders, index: int, *, ref: str, today: date, l
     block = section("\n".join(lines), block_id=f"{BlockId.CUSTOMER_INVOICE}:{index}")
     if item.disputed_by is not None:
         block["accessory"] = _button(LIFT, ActionId.CUSTOMER_LIFT_DISPUTE, lift_button_value(ref, item.number))
+    else:  # one accessory a row: the dispute is lifted first, then reminders are on again
+        on = item.next.stop in REMINDERS_OFF
+        value = lift_button_value(ref, item.number, on=on)
+        block["accessory"] = _button(TURN_ON if on else TURN_OFF, ActionId.CUSTOMER_INVOICE_REMINDERS, value)
     return block
 
 

@@ -96,3 +96,12 @@ async def lift(units: UnitsOfWork, asker: Asker, *, number: str) -> None:
     """The dispute on invoice `number` is settled (refused when it is not disputed)."""
     authorize(asker.rules, asker.actor, Action.DISPUTE)
     await stops.lift_dispute(units, organisation_id=asker.organisation_id, number=number, actor=asker.actor)
+
+
+async def switch_reminders(units: UnitsOfWork, asker: Asker, *, customer_ref: str, number: str, on: bool) -> None:
+    """A person turns one open invoice's reminders on (even one marked as sent manually) or off."""
+    authorize(asker.rules, asker.actor, Action.PAUSE_REMINDERS)
+    await check_open_invoice(units, organisation_id=asker.organisation_id, customer_ref=customer_ref, number=number)
+    await stops.set_invoice_reminders(
+        units, organisation_id=asker.organisation_id, number=number, actor=asker.actor, on=on
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.sandbox.slack_api import FakeSlackApi
@@ -27,6 +27,7 @@ from services.db.models import (
     ReminderInvoice,
     ReminderState,
     ReminderTone,
+    SentVia,
 )
 from tests import factories
 from tests.harness.reading import buttons, input_blocks, state_values, texts
@@ -279,6 +280,43 @@ async def test_a_viewer_who_is_not_a_sender_is_refused_and_nothing_is_written(
     assert await _paused_until(sessions) is None
     assert await _invoice_state(sessions, "ACME-1") is None
     assert await _audits(sessions) == []
+
+
+async def test_an_invoice_sent_manually_gets_reminders_only_once_a_sender_turns_them_on(
+    slack: SlackRequestClient, fake_slack: FakeSlackApi, session: AsyncSession, sessions, org: Organisation
+):
+    await _acme(session, org)
+    await session.execute(update(Invoice).where(Invoice.number == "ACME-2").values(sent_via=SentVia.MANUAL))
+    await session.commit()
+    blocks = (await _view(slack, fake_slack))["blocks"]
+    switches = {
+        block["block_id"]: (block["text"]["text"], block["accessory"])
+        for block in blocks
+        if block.get("accessory", {}).get("action_id") == "customer_invoice_reminders"
+    }
+    row, switch = switches["customer_invoice:1"]
+    assert "*ACME-2*" in row and "Next: none:" in row and "manually" in row, row
+    assert switch["text"]["text"] == "Turn reminders on"
+    assert switches["customer_invoice:0"][1]["text"]["text"] == "Turn reminders off"
+
+    click = button_click(switch, block_id="customer_invoice:1")
+    await slack.click(click, user=NOBODY, response_url=fake_slack.response_url("nobody"))
+    await fake_slack.wait_until(lambda: len(fake_slack.responses_to("nobody")) == 1)
+    assert fake_slack.responses_to("nobody")[0].body["text"] == (
+        "You can't pause or resume a customer's reminders: only senders can; ask an admin to add you to the senders."
+    )
+    assert await _invoice_state(sessions, "ACME-2") is None and await _audits(sessions) == []
+
+    await slack.click(click, user=ALICE, response_url=fake_slack.response_url("on"))
+    await fake_slack.wait_until(lambda: len(fake_slack.responses_to("on")) == 1)
+
+    replaced = texts(fake_slack.responses_to("on")[0].body["blocks"])
+    assert replaced[1] == "✅ Reminders for ACME-2 turned on."
+    [now] = [line for line in replaced if line.startswith("*ACME-2*")]
+    assert "Next: step -3 friendly on 7 December 2026" in now, now
+    state = await _invoice_state(sessions, "ACME-2")
+    assert state is not None and state.reminders_on is True and state.updated_by == ALICE.id
+    assert await _audits(sessions) == ["reminders.switched"]
 
 
 async def test_show_lists_the_reminders_sent_and_the_next_step_or_what_stops_it(
