@@ -48,13 +48,19 @@ class RenderJob:
     text: str
     message_id: str
     correlation_id: str
-    context: EmailContext
+    context: EmailContext | None  # None for a reminder: its HTML is its own (`reminder`)
     pixel_url: str | None = None
     dkim: DkimKey | None = None
     extras: tuple[Attachment, ...] = ()  # the files added in the review modal, after the PDF/UBL
     html: str | None = None
     documents: tuple[InvoiceDocument, ...] = ()
     reminder: ReminderFacts | None = None
+
+
+def organisation_shown(organisation_name: str | None, document: InvoiceDocument) -> str:
+    """The organisation an email speaks for: its name in the bot, else the seller on the invoice
+    (an invoice email's context and a reminder's facts alike)."""
+    return organisation_name or document.seller.name
 
 
 Renderer = Callable[[RenderJob], Awaitable["bytes | RenderedMessage"]]
@@ -82,6 +88,8 @@ def render_message(job: RenderJob) -> bytes:
         words = render_reminder_email(job.reminder)
         subject, text, html = words.subject, words.text, words.html
     if html is None:
+        if job.context is None:
+            raise ValueError("an email without its own HTML is an invoice email: it needs its context")
         html = render_html_body(language=job.context.language, context=job.context, text=text, pixel_url=job.pixel_url)
     message = compose_message_bytes(
         OutgoingEmail(

@@ -37,13 +37,13 @@ from services.invoicing.schedule_settings import local_date
 from services.reminders.content import FeeLine, ReminderFacts, check_reminder_facts, reminder_invoice
 from services.reminders.owed import still_owed
 from services.sending.identity import SenderIdentity
-from services.sending.jobs import ReminderCheck, RenderJob
+from services.sending.jobs import ReminderCheck, RenderJob, organisation_shown
 from services.sending.outcomes import Outcome
-from services.tracking.page_views import open_pixel_url
 
 BaseJob = Callable[[Delivery, InvoiceDocument], RenderJob]
-"""The invoice email's render job of a delivery for a document (pipeline.render_job): envelope
-headers, Message-ID, DKIM, context; a reminder's job replaces its words and attachments."""
+"""A delivery's job for a document already as delivered, without the invoice email's words
+(pipeline.envelope_job): envelope headers, Message-ID, DKIM; a reminder's job adds its own words
+and attachments."""
 
 
 class ReminderOvertaken(Exception):
@@ -87,6 +87,7 @@ def reminder_jobs(
     *,
     organisation_id: int,
     identity: SenderIdentity,
+    organisation_name: str | None,
     base_job: BaseJob,
 ) -> dict[int, tuple[RenderJob, ReminderCheck] | Outcome]:
     """delivery id → its render job and what to re-check before DATA, or the outcome that ends it now."""
@@ -121,7 +122,7 @@ def reminder_jobs(
         try:
             shown = [(documents[i], owed.outstanding[i]) for i in kept]
             # written for its own day: a schedule evaluated ahead (`--as-of`, the demo) reads as on that day
-            job = _job(delivery, reminder, shown, max(today, reminder.cohort), identity, base_job)
+            job = _job(delivery, reminder, shown, max(today, reminder.cohort), organisation_name, base_job)
         except DomainError as exc:
             made[delivery.id] = Outcome("permanent", f"could not prepare the email: {exc}")
             continue
@@ -134,10 +135,11 @@ def _job(
     reminder: Reminder,
     documents: list[tuple[InvoiceDocument | DomainError, Decimal]],
     today: date,
-    identity: SenderIdentity,
+    organisation_name: str | None,
     base_job: BaseJob,
 ) -> RenderJob:
-    """The reminder's render job: the facts as of now, its own words and HTML, each kept invoice's PDF."""
+    """The reminder's render job: the facts as of now, its own words and HTML, each kept invoice's PDF.
+    Each document is put as delivered once, here; the base job takes it as it is."""
     shown: list[tuple[InvoiceDocument, Decimal]] = []
     for document, outstanding in documents:
         if isinstance(document, DomainError):
@@ -145,12 +147,9 @@ def _job(
         shown.append((as_delivered(document, language=delivery.language, show_notes=delivery.show_notes), outstanding))
     first = shown[0][0]
     base = base_job(delivery, first)
-    pixel = (
-        open_pixel_url(public_url=identity.public_url, verp_token=delivery.verp_token) if identity.open_pixel else None
-    )
     facts = ReminderFacts(
-        organisation_name=base.context.organisation_name,
-        sender_name=identity.from_name,
+        organisation_name=organisation_shown(organisation_name, first),
+        sender_name=base.from_name,
         customer_name=first.buyer.name,
         language=first.language,
         locale=first.locale,
@@ -158,13 +157,12 @@ def _job(
         offset_days=reminder.step_offset,
         invoices=[reminder_invoice(d, outstanding=left, today=today) for d, left in shown],
         fee=FeeLine(amount=reminder.fee, currency=first.currency) if reminder.fee else None,
-        pixel_url=pixel,
+        pixel_url=base.pixel_url,
     )
     check_reminder_facts(facts)  # refused here, as before: the render process only writes the words
     return replace(
         base,
         reminder=facts,
         documents=tuple(d for d, _ in shown),
-        pixel_url=pixel,
         attachments="pdf",
     )

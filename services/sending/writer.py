@@ -101,6 +101,10 @@ class GroupWriter:
     holds an SMTP connection until it commits, so it must not wait behind a round of
     outcomes or a claim that loads a batch of invoices. Marks touch only rows already in
     `sending`, outcomes and claims others, so the lanes never wait on each other's locks.
+    A reminder's mark has a third lane (transactions: it locks and re-checks the invoices it
+    lists, see `mark_reminder_data_started`); it may wait for an outcome that writes one of
+    those invoice rows (a lock_timeout at most), never the other way round for longer than
+    its one short transaction.
     SQLite has one writer at a time whatever we do, so there everything shares one lane.
     Marks and claims go at once (a connection or the claimer is waiting on them); outcomes
     linger for company — OUTCOME_BATCH of them or OUTCOME_WAIT seconds — and ride along
@@ -125,11 +129,12 @@ class GroupWriter:
         self.record_patience = patience.record_patience
         self.on_record_retry = patience.on_record_retry
         self._main = self._lane("send writer", single_statement=False, lock_timeout=lock_timeout)
-        self._marks = (
-            self._lane("send writer (marks)", single_statement=True, lock_timeout=lock_timeout)
-            if engine.dialect.name != "sqlite"
-            else self._main
-        )
+        self._marks = self._main
+        self._reminder_lane = self._main
+        if engine.dialect.name != "sqlite":
+            self._marks = self._lane("send writer (marks)", single_statement=True, lock_timeout=lock_timeout)
+            reminder_marks = "send writer (reminder marks)"
+            self._reminder_lane = self._lane(reminder_marks, single_statement=False, lock_timeout=lock_timeout)
 
     def _lane(self, name: str, *, single_statement: bool, lock_timeout: float) -> GroupCommit[_Request, Any]:
         """`single_statement`: a marks-only lane — each round one UPDATE, no transaction around it."""
@@ -141,8 +146,7 @@ class GroupWriter:
     @property
     def rounds(self) -> int:
         """Transactions tried so far, on every lane."""
-        lanes = {id(lane): lane for lane in (self._main, self._marks)}.values()
-        return sum(lane.rounds for lane in lanes)
+        return sum(lane.rounds for lane in self._lanes())
 
     async def claim(self, limit: int, *, then: ClaimLoader | None = None) -> Any:
         """Claim up to `limit` due deliveries (compare-and-set; SKIP LOCKED on PostgreSQL).
@@ -159,9 +163,11 @@ class GroupWriter:
     async def mark_reminder_data_started(self, delivery_id: int, check: ReminderCheck) -> str | None:
         """A reminder's data-start mark: in the same transaction, its invoices are re-checked with
         their rows locked (services.reminders.owed). Returns None once the mark is committed (DATA
-        may go), or, marking nothing, why it must not go ("INV-7 was paid before …"). On the main
-        lane: its round is a transaction, which the marks lane's single statements are not."""
-        overtaken: str | None = await self._main.submit(_ReminderMark(delivery_id, check))
+        may go), or, marking nothing, why it must not go ("INV-7 was paid before …"). On PostgreSQL a
+        lane of its own: its round is a transaction, which the marks lane's single statements are
+        not, and it must not wait behind the main lane's claims (a claim prepares a whole batch) and
+        outcomes while it holds an SMTP connection; the round's reminders share one locked check."""
+        overtaken: str | None = await self._reminder_lane.submit(_ReminderMark(delivery_id, check))
         return overtaken
 
     async def record(self, delivery_id: int, outcome: Outcome) -> str | None:
@@ -198,8 +204,12 @@ class GroupWriter:
 
     async def aclose(self) -> None:
         """Finish the writes already queued, then let go of the database connections."""
-        for lane in {id(lane): lane for lane in (self._main, self._marks)}.values():
+        for lane in self._lanes():
             await lane.aclose()
+
+    def _lanes(self) -> list[GroupCommit[_Request, Any]]:
+        """Each lane once (on SQLite they are all the main lane)."""
+        return list({id(lane): lane for lane in (self._main, self._marks, self._reminder_lane)}.values())
 
     def _write(self, connection: Connection, requests: Sequence[_Request]) -> list[Any]:
         """One round: all marks in one statement, then the outcomes, then each claim; answers in order."""
